@@ -1,0 +1,225 @@
+//! The tool catalog: every exported function of every plugin, under its MCP tool name, with
+//! its schemas and annotations. Built once at start-up and read without locks afterwards.
+//!
+//! Naming: `{prefix}__{function}` (the prefix defaults to the plugin's name; an empty prefix
+//! gives the bare function name), function names in snake_case, or an exact name set in the
+//! manifest. Every name must match `[A-Za-z0-9_-]{1,64}`, which every model provider accepts.
+//! Two tools with one name are a load error, never a silent shadow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use serde_json::{Value, json};
+
+use crate::manifest::{Location, is_valid_tool_name, prefixed_tool_name};
+use crate::runtime::Plugin;
+use crate::schema::{ExportedFunction, WitType, json_name, json_schema};
+
+/// One tool: a function of a plugin, and how agents see it.
+pub struct ToolEntry {
+    /// The plugin that exports the function.
+    pub plugin: Arc<Plugin>,
+    /// Index of the function in `plugin.description.functions`.
+    pub function: usize,
+    /// The MCP descriptor served by `tools/list`.
+    pub descriptor: Tool,
+}
+
+impl ToolEntry {
+    /// The exported function behind this tool.
+    pub fn function(&self) -> &ExportedFunction {
+        &self.plugin.description.functions[self.function]
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.descriptor.name
+    }
+}
+
+/// All tools, by name, in manifest order.
+#[derive(Default)]
+pub struct Catalog {
+    tools: Vec<Arc<ToolEntry>>,
+    by_name: HashMap<String, usize>,
+}
+
+/// A problem found while naming the tools, with where in the manifest to fix it.
+#[derive(Debug)]
+pub struct CatalogError {
+    pub location: Location,
+    pub message: String,
+}
+
+impl std::fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+impl std::error::Error for CatalogError {}
+
+impl Catalog {
+    /// Name and describe every function of `plugins`. Reports every problem found.
+    pub fn build(plugins: Vec<Arc<Plugin>>) -> Result<Self, Vec<CatalogError>> {
+        let mut catalog = Catalog::default();
+        let mut errors = Vec::new();
+        for plugin in plugins {
+            let functions = &plugin.description.functions;
+            for tool in &plugin.config.tools {
+                if !functions.iter().any(|f| f.name == tool.function) {
+                    let exported: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+                    errors.push(CatalogError {
+                        location: tool.location.clone(),
+                        message: format!(
+                            "the component exports no function `{}` (it exports: {})",
+                            tool.function,
+                            exported.join(", ")
+                        ),
+                    });
+                }
+            }
+            for (index, function) in functions.iter().enumerate() {
+                let overrides = plugin.config.tool_override(&function.name);
+                let location = overrides
+                    .map(|t| t.location.clone())
+                    .unwrap_or_else(|| plugin.config.location.clone());
+                let name = overrides.and_then(|t| t.name.clone()).unwrap_or_else(|| {
+                    prefixed_tool_name(&plugin.config.prefix, &json_name(&function.name))
+                });
+                if !is_valid_tool_name(&name) {
+                    errors.push(CatalogError {
+                        location,
+                        message: format!(
+                            "tool name `{name}` must be 1 to 64 characters from A-Z, a-z, 0-9, _ and -"
+                        ),
+                    });
+                    continue;
+                }
+                if let Some(&other) = catalog.by_name.get(&name) {
+                    let other = &catalog.tools[other];
+                    errors.push(CatalogError {
+                        location,
+                        message: format!(
+                            "tool name `{name}` (function `{}` of plugin `{}`) is already used by function `{}` of plugin `{}`; set a different `prefix` or `[plugins.{}.tools.{}] name`",
+                            function.name,
+                            plugin.config.name,
+                            other.function().name,
+                            other.plugin.config.name,
+                            plugin.config.name,
+                            function.name,
+                        ),
+                    });
+                    continue;
+                }
+                let description = overrides
+                    .and_then(|t| t.description.clone())
+                    .or_else(|| function.docs.clone())
+                    .unwrap_or_else(|| {
+                        format!("`{}` from plugin `{}`", function.name, plugin.config.name)
+                    });
+                let descriptor = describe(&name, description, function, &plugin);
+                catalog.by_name.insert(name, catalog.tools.len());
+                catalog.tools.push(Arc::new(ToolEntry {
+                    plugin: plugin.clone(),
+                    function: index,
+                    descriptor,
+                }));
+            }
+        }
+        if errors.is_empty() {
+            Ok(catalog)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The tool named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<ToolEntry>> {
+        self.by_name.get(name).map(|&index| &self.tools[index])
+    }
+
+    /// Every tool, in manifest order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<ToolEntry>> {
+        self.tools.iter()
+    }
+}
+
+fn describe(name: &str, description: String, function: &ExportedFunction, plugin: &Plugin) -> Tool {
+    let mut tool = Tool::new(
+        name.to_string(),
+        description,
+        Arc::new(function.input_schema()),
+    );
+    if let Some(schema) = output_schema(function) {
+        tool = tool.with_raw_output_schema(Arc::new(schema));
+    }
+    // Hints derived from the grants, so they can be trusted: a plugin with no writable
+    // directory cannot change anything, and without network it cannot reach the world.
+    let writes = plugin.config.dirs.iter().any(|d| d.mode.is_writable());
+    let mut annotations = ToolAnnotations::new().read_only(!writes).open_world(false);
+    if !writes {
+        annotations = annotations.destructive(false).idempotent(true);
+    }
+    tool.annotate(annotations)
+}
+
+/// How a function's successful result is presented to the agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputShape {
+    /// No result, or a `result<_, E>` whose ok side is empty.
+    Empty,
+    /// A string, passed as one text block.
+    Text,
+    /// A `warden:mcp/types.tool-result`, mapped to MCP content blocks.
+    Content,
+    /// A record, as structured content (and its JSON as text).
+    Object,
+    /// Any other value, as structured content `{"result": value}` (and its JSON as text).
+    Wrapped,
+}
+
+/// The type of a function's successful value: the ok side of a `result`, or the result itself.
+pub fn success_type(function: &ExportedFunction) -> Option<&WitType> {
+    match function.result.as_ref()? {
+        WitType::Result { ok, .. } => ok.as_deref(),
+        other => Some(other),
+    }
+}
+
+/// How a value of type `ty` is presented.
+pub fn output_shape(ty: Option<&WitType>) -> OutputShape {
+    match ty {
+        None => OutputShape::Empty,
+        Some(WitType::String) => OutputShape::Text,
+        Some(ty) if ty.is_tool_result() => OutputShape::Content,
+        Some(WitType::Record(_)) => OutputShape::Object,
+        Some(_) => OutputShape::Wrapped,
+    }
+}
+
+/// The output JSON Schema of a function whose results are structured.
+fn output_schema(function: &ExportedFunction) -> Option<JsonObject> {
+    let ty = success_type(function);
+    let schema = match (output_shape(ty), ty) {
+        (OutputShape::Object, Some(ty)) => json_schema(ty),
+        (OutputShape::Wrapped, Some(ty)) => json!({
+            "type": "object",
+            "properties": { "result": json_schema(ty) },
+            "required": ["result"],
+            "additionalProperties": false,
+        }),
+        _ => return None,
+    };
+    match schema {
+        Value::Object(mut object) => {
+            object.insert(
+                "$schema".into(),
+                json!("https://json-schema.org/draft/2020-12/schema"),
+            );
+            Some(object)
+        }
+        _ => None,
+    }
+}

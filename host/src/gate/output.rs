@@ -1,0 +1,175 @@
+//! From a function's returned value to MCP content, and the output size cap.
+//!
+//! - `result<T, E>`: `ok` is presented as `T` would be; `err` becomes `isError: true` with `E`
+//!   as text (a string as is, anything else as JSON).
+//! - a string is one text block; a `warden:mcp/types.tool-result` maps block by block; a
+//!   record is `structuredContent` plus its JSON as text; any other value is
+//!   `structuredContent: {"result": value}` plus the value's JSON as text.
+
+use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
+use serde_json::{Value, json};
+use wasmtime::component::Val;
+
+use crate::catalog::{OutputShape, output_shape};
+use crate::schema::{ExportedFunction, WitType, to_json};
+
+/// The plugin returned something that cannot be passed on.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("the tool returned a value that does not match its declared type")]
+    Mismatch,
+    #[error("the tool returned structured content that is not valid JSON")]
+    InvalidStructured,
+    #[error("the tool returned a content block warden does not understand")]
+    BadContent,
+    #[error("the tool's output ({size} bytes) exceeds its limit of {limit} bytes")]
+    TooLarge { size: usize, limit: u64 },
+}
+
+/// Present `value`, returned by `function`, as an MCP tool result.
+pub fn to_result(
+    function: &ExportedFunction,
+    value: Option<Val>,
+) -> Result<CallToolResult, OutputError> {
+    match (&function.result, value) {
+        (None, _) => Ok(CallToolResult::success(Vec::new())),
+        (Some(WitType::Result { ok, err }), Some(Val::Result(result))) => match result {
+            Ok(value) => present(ok.as_deref(), value.map(|v| *v)),
+            Err(value) => {
+                let text = match (err.as_deref(), value) {
+                    (Some(WitType::String), Some(v)) => match *v {
+                        Val::String(s) => s,
+                        _ => return Err(OutputError::Mismatch),
+                    },
+                    (Some(ty), Some(v)) => to_json(ty, &v)
+                        .map_err(|_| OutputError::Mismatch)?
+                        .to_string(),
+                    _ => "the tool reported an error".to_string(),
+                };
+                Ok(CallToolResult::error(vec![ContentBlock::text(text)]))
+            }
+        },
+        (Some(ty), Some(value)) => present(Some(ty), Some(value)),
+        (Some(_), None) => Err(OutputError::Mismatch),
+    }
+}
+
+fn present(ty: Option<&WitType>, value: Option<Val>) -> Result<CallToolResult, OutputError> {
+    let (ty, value) = match (ty, value) {
+        (Some(ty), Some(value)) => (ty, value),
+        (None, None) => return Ok(CallToolResult::success(Vec::new())),
+        _ => return Err(OutputError::Mismatch),
+    };
+    match output_shape(Some(ty)) {
+        OutputShape::Empty => Ok(CallToolResult::success(Vec::new())),
+        OutputShape::Text => match value {
+            Val::String(text) => Ok(CallToolResult::success(vec![ContentBlock::text(text)])),
+            _ => Err(OutputError::Mismatch),
+        },
+        OutputShape::Content => content(to_json(ty, &value).map_err(|_| OutputError::Mismatch)?),
+        OutputShape::Object => {
+            let json = to_json(ty, &value).map_err(|_| OutputError::Mismatch)?;
+            Ok(structured(json.to_string(), json))
+        }
+        OutputShape::Wrapped => {
+            let json = to_json(ty, &value).map_err(|_| OutputError::Mismatch)?;
+            Ok(structured(json.to_string(), json!({ "result": json })))
+        }
+    }
+}
+
+fn structured(text: String, structured: Value) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    result
+}
+
+/// Map a `tool-result` (in its JSON form) to content blocks.
+fn content(json: Value) -> Result<CallToolResult, OutputError> {
+    let blocks = json
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or(OutputError::BadContent)?
+        .iter()
+        .map(block)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut result = CallToolResult::success(blocks);
+    if let Some(text) = json.get("structured").and_then(Value::as_str) {
+        let value: Value =
+            serde_json::from_str(text).map_err(|_| OutputError::InvalidStructured)?;
+        result.structured_content = Some(value);
+    }
+    Ok(result)
+}
+
+fn block(json: &Value) -> Result<ContentBlock, OutputError> {
+    let tag = json
+        .get("tag")
+        .and_then(Value::as_str)
+        .ok_or(OutputError::BadContent)?;
+    let value = json.get("value").ok_or(OutputError::BadContent)?;
+    let str_field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
+    let media = || -> Result<(String, String), OutputError> {
+        Ok((
+            str_field("data").ok_or(OutputError::BadContent)?,
+            str_field("mime_type").ok_or(OutputError::BadContent)?,
+        ))
+    };
+    Ok(match tag {
+        "text" => ContentBlock::text(value.as_str().ok_or(OutputError::BadContent)?),
+        "image" => {
+            let (data, mime) = media()?;
+            ContentBlock::image(data, mime)
+        }
+        "audio" => {
+            let (data, mime) = media()?;
+            ContentBlock::audio(data, mime)
+        }
+        "resource" => {
+            let uri = str_field("uri").ok_or(OutputError::BadContent)?;
+            let mime_type = str_field("mime_type");
+            let body = value.get("body").ok_or(OutputError::BadContent)?;
+            let body_value = body
+                .get("value")
+                .and_then(Value::as_str)
+                .ok_or(OutputError::BadContent)?;
+            let contents = match body.get("tag").and_then(Value::as_str) {
+                Some("text") => ResourceContents::TextResourceContents {
+                    uri,
+                    mime_type,
+                    text: body_value.to_string(),
+                    meta: None,
+                },
+                Some("blob") => ResourceContents::BlobResourceContents {
+                    uri,
+                    mime_type,
+                    blob: body_value.to_string(),
+                    meta: None,
+                },
+                _ => return Err(OutputError::BadContent),
+            };
+            ContentBlock::resource(contents)
+        }
+        "resource_link" => {
+            let mut link = rmcp::model::Resource::new(
+                str_field("uri").ok_or(OutputError::BadContent)?,
+                str_field("name").ok_or(OutputError::BadContent)?,
+            );
+            link.description = str_field("description");
+            link.mime_type = str_field("mime_type");
+            ContentBlock::resource_link(link)
+        }
+        _ => return Err(OutputError::BadContent),
+    })
+}
+
+/// Refuse a result whose serialized size exceeds `limit` bytes.
+pub fn check_size(result: &CallToolResult, limit: u64) -> Result<(), OutputError> {
+    let size = serde_json::to_vec(result)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size as u64 > limit {
+        return Err(OutputError::TooLarge { size, limit });
+    }
+    Ok(())
+}

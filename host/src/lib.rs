@@ -1,0 +1,15 @@
+//! warden: a host that serves sandboxed WebAssembly tools to AI agents over MCP.
+//!
+//! Data flows one way: transport ([`server`]) -> [`gate`] -> [`runtime`] -> plugin -> [`gate`]
+//! -> transport. [`manifest`] says what each plugin is granted, [`capabilities`] turns grants
+//! into a WASI context, [`schema`] maps WIT types to JSON, [`catalog`] names the tools, and
+//! [`host`] assembles them. See `docs/ARCHITECTURE.md`.
+
+pub mod capabilities;
+pub mod catalog;
+pub mod gate;
+pub mod host;
+pub mod manifest;
+pub mod runtime;
+pub mod schema;
+pub mod server;

@@ -1,0 +1,408 @@
+//! `[plugins.NAME]`: a component, its limits, its grants and its per-function settings.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::de::DeValue;
+
+use super::error::Location;
+use super::model::{DirGrant, DirMode, Limits, Plugin, ToolOverride};
+use super::names::{
+    check_function_name, check_plugin_name, check_prefix, check_tool_name, is_env_name,
+};
+use super::reader::Value;
+use super::units::{ByteSize, format_duration, parse_duration, parse_size};
+use super::validate::{PathKind, check_path, resolve};
+
+/// Reads one `[plugins.NAME]` entry. Returns `None` when the plugin cannot be built (its problems
+/// are recorded). `tool_names` holds the override names seen so far in the manifest, to
+/// report duplicates.
+pub(super) fn plugin(
+    entry: &Value<'_, '_>,
+    dir: &Path,
+    tool_names: &mut BTreeMap<String, Location>,
+) -> Option<Plugin> {
+    let name = entry.name();
+    let name_ok = check_plugin_name(name)
+        .map_err(|message| entry.key_error(message))
+        .is_ok();
+    let table = entry.table()?;
+
+    let component = table.require("component").and_then(|v| {
+        let raw = v.string()?;
+        let path = resolve(&v, &raw, dir)?;
+        check_path(&v, &raw, path, PathKind::File, "component file")
+    });
+    let sha256 = table.get("sha256").and_then(|v| sha256(&v));
+
+    let defaults = Limits::default();
+    let limits = Limits {
+        fuel: table
+            .get("fuel")
+            .and_then(|v| fuel(&v))
+            .unwrap_or(defaults.fuel),
+        memory: table
+            .get("memory")
+            .and_then(|v| size(&v, "memory", Limits::MEMORY_RANGE))
+            .unwrap_or(defaults.memory),
+        timeout: table
+            .get("timeout")
+            .and_then(|v| timeout(&v))
+            .unwrap_or(defaults.timeout),
+        max_output: table
+            .get("max_output")
+            .and_then(|v| size(&v, "max_output", Limits::MAX_OUTPUT_RANGE))
+            .unwrap_or(defaults.max_output),
+    };
+
+    let prefix = match table.get("prefix") {
+        Some(v) => v.string().filter(|prefix| {
+            check_prefix(prefix)
+                .map_err(|message| v.error(message))
+                .is_ok()
+        }),
+        None => Some(name.to_owned()),
+    };
+
+    let mut guests = BTreeMap::new();
+    let dirs = table
+        .get("dirs")
+        .and_then(|v| v.array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| dir_grant(item, dir, &mut guests))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let env = table
+        .get("env")
+        .and_then(|v| v.table())
+        .map(|env| env.entries().iter().filter_map(env_var).collect());
+
+    let tools = table
+        .get("tools")
+        .and_then(|v| v.table())
+        .map(|tools| {
+            tools
+                .entries()
+                .iter()
+                .filter_map(|entry| tool_override(entry, tool_names))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    table.finish();
+    let key_locations = table
+        .entries()
+        .iter()
+        .map(|v| (v.name().to_owned(), v.location()))
+        .collect();
+
+    if !name_ok {
+        return None;
+    }
+    Some(Plugin {
+        name: name.to_owned(),
+        component: component?,
+        sha256,
+        limits,
+        prefix: prefix.unwrap_or_default(),
+        dirs,
+        env: env.unwrap_or_default(),
+        tools,
+        location: entry.location(),
+        key_locations,
+    })
+}
+
+/// `sha256 = "..."`: 64 hex digits.
+fn sha256(v: &Value<'_, '_>) -> Option<[u8; 32]> {
+    let s = v.string()?;
+    let mut digest = [0u8; 32];
+    let result = if s.len() != 64 {
+        Err(format!(
+            "expected 64 hexadecimal characters (a SHA-256 digest), got {}",
+            s.chars().count()
+        ))
+    } else {
+        hex::decode_to_slice(&s, &mut digest).map_err(|e| lowercase_first(&e.to_string()))
+    };
+    match result {
+        Ok(()) => Some(digest),
+        Err(message) => {
+            v.error(format!("invalid sha256 {s:?}: {message}"));
+            None
+        }
+    }
+}
+
+/// `s` with its first character in lowercase, to fit a library's message into ours.
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|first| first.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// `fuel`: an integer, or a string holding one (so `${VAR}` works), greater than 0.
+fn fuel(v: &Value<'_, '_>) -> Option<u64> {
+    let n = match v.raw() {
+        DeValue::String(_) => {
+            let s = v.string()?;
+            match s.trim().replace('_', "").parse::<i128>() {
+                Ok(n) => n,
+                Err(_) => {
+                    v.error(format!(
+                        "invalid fuel {s:?}: expected a positive integer such as 1_000_000_000"
+                    ));
+                    return None;
+                }
+            }
+        }
+        _ => v.integer()?,
+    };
+    if n <= 0 {
+        v.error(format!("fuel must be greater than 0, got {n}"));
+        return None;
+    }
+    u64::try_from(n)
+        .map_err(|_| v.error(format!("fuel must be at most {}, got {n}", u64::MAX)))
+        .ok()
+}
+
+/// A size setting (`memory`, `max_output`): bytes as an integer, or a string such as `"64MiB"`,
+/// within `range`.
+fn size(v: &Value<'_, '_>, what: &str, range: RangeInclusive<u64>) -> Option<u64> {
+    let out_of_range = |got: String| {
+        format!(
+            "{what} must be between {} and {}, got {got}",
+            ByteSize(*range.start()),
+            ByteSize(*range.end())
+        )
+    };
+    let bytes = match v.raw() {
+        DeValue::Integer(_) => {
+            let n = v.integer()?;
+            match u64::try_from(n) {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    v.error(out_of_range(n.to_string()));
+                    return None;
+                }
+            }
+        }
+        DeValue::String(_) => {
+            let s = v.string()?;
+            match parse_size(&s) {
+                Ok(size) => size.bytes(),
+                Err(e) => {
+                    v.error(format!("invalid size {s:?}: {e}"));
+                    return None;
+                }
+            }
+        }
+        _ => {
+            v.type_error("a size such as \"64MiB\" or a number of bytes");
+            return None;
+        }
+    };
+    if range.contains(&bytes) {
+        Some(bytes)
+    } else {
+        v.error(out_of_range(ByteSize(bytes).to_string()));
+        None
+    }
+}
+
+/// `timeout`: a duration string, greater than zero and at most [`Limits::MAX_TIMEOUT`].
+fn timeout(v: &Value<'_, '_>) -> Option<Duration> {
+    let duration = match v.raw() {
+        DeValue::String(_) => {
+            let s = v.string()?;
+            match parse_duration(&s) {
+                Ok(duration) => duration,
+                Err(e) => {
+                    v.error(format!("invalid duration {s:?}: {e}"));
+                    return None;
+                }
+            }
+        }
+        DeValue::Integer(_) => {
+            v.error(
+                "expected a duration string such as \"5s\" or \"250ms\"; a bare number has no unit",
+            );
+            return None;
+        }
+        _ => {
+            v.type_error("a duration such as \"5s\"");
+            return None;
+        }
+    };
+    if duration.is_zero() {
+        v.error("timeout must be greater than 0");
+        None
+    } else if duration > Limits::MAX_TIMEOUT {
+        v.error(format!(
+            "timeout must be at most {}, got {}",
+            format_duration(Limits::MAX_TIMEOUT),
+            format_duration(duration)
+        ));
+        None
+    } else {
+        Some(duration)
+    }
+}
+
+/// One item of `dirs`: `{ host = "./data", guest = "/data", mode = "ro" }`. `guests` maps each
+/// guest path seen so far in this plugin to where it was granted.
+fn dir_grant(
+    item: &Value<'_, '_>,
+    base: &Path,
+    guests: &mut BTreeMap<String, Location>,
+) -> Option<DirGrant> {
+    let table = match item.raw() {
+        DeValue::Table(_) => item.table()?,
+        _ => {
+            item.type_error("a table such as { host = \"./data\", guest = \"/data\" }");
+            return None;
+        }
+    };
+    let host = table.require("host").and_then(|v| {
+        let raw = v.string()?;
+        let path = resolve(&v, &raw, base)?;
+        check_path(&v, &raw, path, PathKind::Dir, "host directory")
+    });
+    let guest = table.require("guest").and_then(|v| {
+        let raw = v.string()?;
+        let guest = normalize_guest(&raw)
+            .map_err(|message| v.error(message))
+            .ok()?;
+        if let Some(first) = guests.get(&guest) {
+            v.error(format!(
+                "guest path {guest:?} is already granted by `{}` (line {})",
+                first.key, first.line
+            ));
+            return None;
+        }
+        guests.insert(guest.clone(), item.location());
+        Some(guest)
+    });
+    let mode = match table.get("mode") {
+        Some(v) => v.string().and_then(|mode| match mode.as_str() {
+            "ro" => Some(DirMode::ReadOnly),
+            "rw" => Some(DirMode::ReadWrite),
+            _ => {
+                v.error(format!(
+                    "invalid mode {mode:?}: expected \"ro\" (read-only) or \"rw\" (read-write)"
+                ));
+                None
+            }
+        }),
+        None => Some(DirMode::default()),
+    };
+    table.finish();
+    Some(DirGrant {
+        host: host?,
+        guest: guest?,
+        mode: mode?,
+        location: item.location(),
+    })
+}
+
+/// An absolute guest path with `/`-separated segments, none `.` or `..`: returned without
+/// repeated or trailing `/`.
+fn normalize_guest(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('/') {
+        return Err(format!(
+            "guest path {raw:?} must be absolute (start with `/`)"
+        ));
+    }
+    if raw.contains('\0') {
+        return Err(format!("guest path {raw:?} contains a NUL character"));
+    }
+    let segments: Vec<&str> = raw
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    if segments
+        .iter()
+        .any(|segment| *segment == "." || *segment == "..")
+    {
+        return Err(format!(
+            "guest path {raw:?} must not contain `.` or `..` segments"
+        ));
+    }
+    Ok(format!("/{}", segments.join("/")))
+}
+
+/// One entry of `env`: `NAME = "value"`.
+fn env_var(entry: &Value<'_, '_>) -> Option<(String, String)> {
+    let name = entry.name();
+    let name_ok = is_env_name(name);
+    if !name_ok {
+        entry.key_error(format!(
+            "invalid environment variable name {name:?}: expected letters, digits and `_`, not starting with a digit"
+        ));
+    }
+    let value = entry.string()?;
+    name_ok.then(|| (name.to_owned(), value))
+}
+
+/// One `[plugins.NAME.tools.FUNCTION]` table. `tool_names` maps each override name seen so far
+/// in the manifest to where it was set.
+fn tool_override(
+    entry: &Value<'_, '_>,
+    tool_names: &mut BTreeMap<String, Location>,
+) -> Option<ToolOverride> {
+    let function = entry.name();
+    let function_ok = check_function_name(function)
+        .map_err(|message| entry.key_error(message))
+        .is_ok();
+    let table = entry.table()?;
+    let name = table.get("name").and_then(|v| {
+        let name = v.string()?;
+        check_tool_name(&name)
+            .map_err(|message| v.error(message))
+            .ok()?;
+        if let Some(first) = tool_names.get(&name) {
+            v.error(format!(
+                "tool name {name:?} is already used by `{}` (line {})",
+                first.key, first.line
+            ));
+            return None;
+        }
+        tool_names.insert(name.clone(), v.value_location());
+        Some(name)
+    });
+    let description = table.get("description").and_then(|v| v.string());
+    table.finish();
+    function_ok.then(|| ToolOverride {
+        function: function.to_owned(),
+        name,
+        description,
+        location: entry.location(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_guest;
+
+    #[test]
+    fn guest_paths_are_absolute_and_normalized() {
+        assert_eq!(normalize_guest("/data"), Ok("/data".into()));
+        assert_eq!(normalize_guest("/data/"), Ok("/data".into()));
+        assert_eq!(normalize_guest("//a//b/"), Ok("/a/b".into()));
+        assert_eq!(normalize_guest("/"), Ok("/".into()));
+        assert!(normalize_guest("data").is_err());
+        assert!(normalize_guest("./data").is_err());
+        assert!(normalize_guest("/data/../etc").is_err());
+        assert!(normalize_guest("/./data").is_err());
+        assert!(normalize_guest("/da\0ta").is_err());
+    }
+}

@@ -1,0 +1,903 @@
+//! Loading whole manifests: the happy path, defaults, and every error an operator can make, each
+//! reported with its line and key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+/// A manifest directory with the files manifests in these tests refer to.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for sub in ["plugins", "data", "out"] {
+            std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+        }
+        for file in ["plugins/files.wasm", "plugins/fetch.wasm", "notes.txt"] {
+            std::fs::write(dir.path().join(file), b"\0asm").expect("write");
+        }
+        Fixture { dir }
+    }
+
+    /// The canonical path of `relative` in the fixture.
+    fn path(&self, relative: &str) -> PathBuf {
+        std::fs::canonicalize(self.dir.path().join(relative)).expect("canonicalize")
+    }
+
+    /// The fixture directory, canonical: what the manifest's directory resolves to.
+    fn root(&self) -> PathBuf {
+        self.path(".")
+    }
+
+    fn manifest_path(&self) -> PathBuf {
+        self.root().join("warden.toml")
+    }
+
+    fn parse(&self, text: &str) -> Result<Manifest, ManifestError> {
+        let data = self.dir.path().join("data").display().to_string();
+        let env = move |name: &str| match name {
+            "HOME" => Some("/home/op".to_owned()),
+            "DATA" => Some(data.clone()),
+            "MEM" => Some("32MiB".to_owned()),
+            "FUEL" => Some("5_000".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        Manifest::parse_with_env(text, &self.manifest_path(), &env)
+    }
+
+    fn ok(&self, text: &str) -> Manifest {
+        self.parse(text)
+            .unwrap_or_else(|e| panic!("manifest rejected:\n{e}"))
+    }
+
+    /// Each diagnostic as `line:column: key: message`.
+    fn errors(&self, text: &str) -> Vec<String> {
+        let error = match self.parse(text) {
+            Ok(_) => panic!("manifest accepted:\n{text}"),
+            Err(error) => error,
+        };
+        error
+            .errors
+            .iter()
+            .map(|d| {
+                let location = d.location.as_ref().expect("diagnostic has a location");
+                assert_eq!(location.file, self.manifest_path());
+                format!(
+                    "{}:{}: {}: {}",
+                    location.line, location.column, location.key, d.message
+                )
+            })
+            .collect()
+    }
+
+    /// The single diagnostic for `text`.
+    fn error(&self, text: &str) -> String {
+        let errors = self.errors(text);
+        assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
+        errors.into_iter().next().unwrap_or_default()
+    }
+}
+
+const FILES: &str = "[plugins.files]\ncomponent = \"plugins/files.wasm\"\n";
+
+#[test]
+fn complete_manifest_loads_with_every_value() {
+    let fx = Fixture::new();
+    let m = fx.ok(r#"
+[server]
+name = "acme-tools"
+principal = "me"
+
+[cache]
+dir = ".cache/warden"
+
+[plugins.files]
+component = "plugins/files.wasm"
+sha256 = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+fuel = 2_000_000
+memory = "128MiB"
+timeout = "1m30s"
+max_output = 65536
+prefix = "fs"
+dirs = [
+  { host = "./data", guest = "/data" },
+  { host = "${DATA}/../out", guest = "/out/", mode = "rw" },
+]
+env = { LANG = "C.UTF-8", GREETING = "hi $$USER" }
+
+[plugins.files.tools.read-text]
+name = "read_file"
+description = "Read a file."
+
+[plugins.files.tools.list]
+
+[plugins.fetch]
+component = "./plugins/fetch.wasm"
+prefix = ""
+"#);
+    assert_eq!(m.path, fx.manifest_path());
+    assert_eq!(m.dir, fx.root());
+    assert_eq!(
+        m.server,
+        Server {
+            name: "acme-tools".into(),
+            principal: "me".into()
+        }
+    );
+    assert_eq!(m.cache_dir, fx.root().join(".cache/warden"));
+    assert_eq!(
+        m.plugins
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["files", "fetch"]
+    );
+
+    let files = m.plugin("files").expect("files");
+    assert_eq!(files.component, fx.path("plugins/files.wasm"));
+    let digest = files.sha256.expect("sha256");
+    assert_eq!(
+        hex::encode(digest),
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    );
+    assert_eq!(
+        files.limits,
+        Limits {
+            fuel: 2_000_000,
+            memory: 128 << 20,
+            timeout: Duration::from_secs(90),
+            max_output: 65536
+        }
+    );
+    assert_eq!(files.prefix, "fs");
+    assert_eq!(files.dirs.len(), 2);
+    assert_eq!(
+        (
+            files.dirs[0].host.clone(),
+            files.dirs[0].guest.as_str(),
+            files.dirs[0].mode
+        ),
+        (fx.path("data"), "/data", DirMode::ReadOnly)
+    );
+    assert_eq!(
+        (
+            files.dirs[1].host.clone(),
+            files.dirs[1].guest.as_str(),
+            files.dirs[1].mode
+        ),
+        (fx.path("out"), "/out", DirMode::ReadWrite)
+    );
+    assert_eq!(files.dirs[1].location.line, 19);
+    assert_eq!(files.dirs[1].location.key, "plugins.files.dirs[1]");
+    assert_eq!(
+        files.env,
+        [
+            ("LANG".to_owned(), "C.UTF-8".to_owned()),
+            ("GREETING".to_owned(), "hi $USER".to_owned())
+        ]
+    );
+
+    assert_eq!(files.location.line, 9);
+    assert_eq!(files.location.column, 1);
+    assert_eq!(files.location.key, "plugins.files");
+    assert_eq!(files.location_of("memory").line, 13);
+    assert_eq!(files.location_of("memory").key, "plugins.files.memory");
+    assert_eq!(files.location_of("component").line, 10);
+
+    assert_eq!(files.tools.len(), 2);
+    let read = &files.tools[0];
+    assert_eq!(
+        (
+            read.function.as_str(),
+            read.name.as_deref(),
+            read.description.as_deref()
+        ),
+        ("read-text", Some("read_file"), Some("Read a file."))
+    );
+    assert_eq!(
+        (read.location.line, read.location.key.as_str()),
+        (23, "plugins.files.tools.read-text")
+    );
+    assert_eq!(
+        (
+            files.tools[1].function.as_str(),
+            files.tools[1].name.as_deref()
+        ),
+        ("list", None)
+    );
+    assert_eq!(files.tools[1].location.line, 27);
+    assert_eq!(
+        files
+            .tool_override("read-text")
+            .and_then(|t| t.name.as_deref()),
+        Some("read_file")
+    );
+    assert_eq!(prefixed_tool_name(&files.prefix, "list"), "fs__list");
+
+    let fetch = m.plugin("fetch").expect("fetch");
+    assert_eq!(fetch.component, fx.path("plugins/fetch.wasm"));
+    assert_eq!(fetch.prefix, "");
+    assert_eq!(prefixed_tool_name(&fetch.prefix, "get"), "get");
+    assert_eq!(fetch.limits, Limits::default());
+    assert_eq!(fetch.location.line, 29);
+    assert_eq!(fetch.location_of("fuel"), &fetch.location);
+}
+
+#[test]
+fn minimal_manifests_take_defaults() {
+    let fx = Fixture::new();
+    let m = fx.ok("");
+    assert_eq!(m.server, Server::default());
+    assert_eq!(
+        (m.server.name.as_str(), m.server.principal.as_str()),
+        ("warden", "local")
+    );
+    assert_eq!(m.cache_dir, Path::new("/home/op/.cache/warden"));
+    assert!(m.plugins.is_empty());
+
+    let m = fx.ok(FILES);
+    let files = &m.plugins[0];
+    assert_eq!(files.prefix, "files");
+    assert_eq!(
+        prefixed_tool_name(&files.prefix, "read-text"),
+        "files__read-text"
+    );
+    assert_eq!(
+        files.limits,
+        Limits {
+            fuel: 1_000_000_000,
+            memory: 64 << 20,
+            timeout: Duration::from_secs(10),
+            max_output: 1 << 20
+        }
+    );
+    assert_eq!(
+        (
+            files.sha256,
+            files.dirs.len(),
+            files.env.len(),
+            files.tools.len()
+        ),
+        (None, 0, 0, 0)
+    );
+}
+
+#[test]
+fn plugins_defined_by_dotted_keys_and_inline_tables_load() {
+    let fx = Fixture::new();
+    let m = fx.ok(
+        "[plugins]\nb.component = \"plugins/files.wasm\"\na = { component = \"plugins/fetch.wasm\", dirs = [] }\n\n[[plugins.c.dirs]]\nhost = \"data\"\nguest = \"/d\"\n[plugins.c]\ncomponent = \"plugins/files.wasm\"\n",
+    );
+    let names: Vec<_> = m
+        .plugins
+        .iter()
+        .map(|p| (p.name.as_str(), p.location.line, p.location.column))
+        .collect();
+    assert_eq!(names, [("b", 2, 1), ("a", 3, 1), ("c", 8, 1)]);
+    assert_eq!(m.plugins[2].dirs[0].location.line, 5);
+}
+
+#[test]
+fn default_cache_dir_follows_xdg_then_home_then_manifest_dir() {
+    let fx = Fixture::new();
+    let load = |vars: &'static [(&'static str, &'static str)]| {
+        let env = move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        Manifest::parse_with_env("", &fx.manifest_path(), &env)
+            .expect("loads")
+            .cache_dir
+    };
+    assert_eq!(
+        load(&[("XDG_CACHE_HOME", "/xdg"), ("HOME", "/home/op")]),
+        Path::new("/xdg/warden")
+    );
+    assert_eq!(
+        load(&[("XDG_CACHE_HOME", "relative"), ("HOME", "/home/op")]),
+        Path::new("/home/op/.cache/warden")
+    );
+    assert_eq!(
+        load(&[("XDG_CACHE_HOME", ""), ("HOME", "/home/op")]),
+        Path::new("/home/op/.cache/warden")
+    );
+    assert_eq!(load(&[]), fx.root().join(".warden-cache"));
+}
+
+#[test]
+fn toml_syntax_error_names_line_and_key() {
+    let fx = Fixture::new();
+    let error = fx.error("[plugins.files]\ncomponent = \"plugins/files.wasm\"\nmemory = 64MiB\n");
+    assert!(
+        error.starts_with("3:10: plugins.files.memory: invalid TOML: "),
+        "{error}"
+    );
+    assert!(error.contains("must be quoted"), "{error}");
+}
+
+#[test]
+fn toml_syntax_errors_are_all_reported() {
+    let fx = Fixture::new();
+    let errors = fx.errors(
+        "[server]\nname = warden\n\n[plugins.files]\ncomponent = \"x\nfuel = 1\nfuel = 2\n",
+    );
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("2:8: server.name: invalid TOML"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[1].starts_with("5:15: plugins.files.component: invalid TOML"),
+        "{errors:#?}"
+    );
+    assert_eq!(
+        errors[2],
+        "7:1: plugins.files: invalid TOML: duplicate key `fuel`"
+    );
+}
+
+#[test]
+fn unknown_top_level_key_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error("[sever]\nname = \"x\"\n"),
+        "1:2: sever: unknown key `sever`; did you mean `server`?"
+    );
+    assert_eq!(
+        fx.error("\n\ncolour = \"blue\"\n"),
+        "3:1: colour: unknown key `colour`; expected one of `server`, `cache` or `plugins`"
+    );
+}
+
+#[test]
+fn unknown_keys_in_server_and_cache_are_errors() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error("[server]\nnmae = \"x\"\n"),
+        "2:1: server.nmae: unknown key `nmae`; did you mean `name`?"
+    );
+    assert_eq!(
+        fx.error("[cache]\npath = \"x\"\n"),
+        "2:1: cache.path: unknown key `path`; expected one of `dir`"
+    );
+}
+
+#[test]
+fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!("{FILES}memroy = \"64MiB\"\n")),
+        "3:1: plugins.files.memroy: unknown key `memroy`; did you mean `memory`?"
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}\"odd key\" = 1\n")),
+        "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `fuel`, \
+         `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env` or `tools`"
+    );
+}
+
+#[test]
+fn unknown_key_in_dir_grant_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}dirs = [{{ host = \"data\", guest = \"/data\", readonly = true }}]\n"
+        )),
+        "3:43: plugins.files.dirs[0].readonly: unknown key `readonly`; expected one of `host`, `guest` or `mode`"
+    );
+}
+
+#[test]
+fn unknown_key_in_tool_override_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
+        )),
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name` or `description`"
+    );
+}
+
+#[test]
+fn missing_component_is_reported_at_the_plugin_header() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error("[plugins.files]\nfuel = 10\n"),
+        "1:1: plugins.files: missing required key `component`"
+    );
+}
+
+#[test]
+fn missing_component_file_is_reported_at_the_component_line() {
+    let fx = Fixture::new();
+    let error = fx.error("[plugins.files]\n\ncomponent = \"plugins/nope.wasm\"\n");
+    let resolved = fx.root().join("plugins/nope.wasm");
+    assert_eq!(
+        error,
+        format!(
+            "3:13: plugins.files.component: component file \"plugins/nope.wasm\" ({}) not found",
+            resolved.display()
+        )
+    );
+    let error = fx.error("[plugins.files]\ncomponent = \"plugins\"\n");
+    assert!(
+        error.starts_with("2:13: plugins.files.component: component file \"plugins\" (")
+            && error.ends_with("is a directory, not a file"),
+        "{error}"
+    );
+}
+
+#[test]
+fn malformed_size_is_reported_with_an_example() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!("{FILES}memory = \"lots\"\n")),
+        "3:10: plugins.files.memory: invalid size \"lots\": expected a number of bytes such as 65536 or \"64MiB\""
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}max_output = \"1 megabyte\"\n")),
+        "3:14: plugins.files.max_output: invalid size \"1 megabyte\": unknown unit `megabyte`: expected B, KB, KiB, MB, MiB, GB, GiB, TB or TiB"
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}memory = 1.5\n")),
+        "3:10: plugins.files.memory: expected a size such as \"64MiB\" or a number of bytes, found a float"
+    );
+}
+
+#[test]
+fn limits_out_of_range_are_errors() {
+    let fx = Fixture::new();
+    let cases = [
+        (
+            "fuel = 0",
+            "3:8: plugins.files.fuel: fuel must be greater than 0, got 0",
+        ),
+        (
+            "fuel = -5",
+            "3:8: plugins.files.fuel: fuel must be greater than 0, got -5",
+        ),
+        (
+            "fuel = \"many\"",
+            "3:8: plugins.files.fuel: invalid fuel \"many\": expected a positive integer such as 1_000_000_000",
+        ),
+        (
+            "fuel = 1e9",
+            "3:8: plugins.files.fuel: expected an integer, found a float",
+        ),
+        (
+            "memory = 0",
+            "3:10: plugins.files.memory: memory must be between 1MiB and 4GiB, got 0B",
+        ),
+        (
+            "memory = -1",
+            "3:10: plugins.files.memory: memory must be between 1MiB and 4GiB, got -1",
+        ),
+        (
+            "memory = \"512KiB\"",
+            "3:10: plugins.files.memory: memory must be between 1MiB and 4GiB, got 512KiB",
+        ),
+        (
+            "memory = \"5GiB\"",
+            "3:10: plugins.files.memory: memory must be between 1MiB and 4GiB, got 5GiB",
+        ),
+        (
+            "max_output = 100",
+            "3:14: plugins.files.max_output: max_output must be between 1KiB and 64MiB, got 100B",
+        ),
+        (
+            "max_output = \"1GB\"",
+            "3:14: plugins.files.max_output: max_output must be between 1KiB and 64MiB, got 1000000000B",
+        ),
+        (
+            "timeout = \"0s\"",
+            "3:11: plugins.files.timeout: timeout must be greater than 0",
+        ),
+        (
+            "timeout = \"2h\"",
+            "3:11: plugins.files.timeout: timeout must be at most 1h, got 2h",
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(fx.error(&format!("{FILES}{line}\n")), expected, "{line}");
+    }
+    let m = fx.ok(&format!(
+        "{FILES}memory = \"4GiB\"\nmax_output = \"1KiB\"\ntimeout = \"1h\"\nfuel = 1\n"
+    ));
+    assert_eq!(
+        m.plugins[0].limits,
+        Limits {
+            fuel: 1,
+            memory: 4 << 30,
+            timeout: Duration::from_secs(3600),
+            max_output: 1024
+        }
+    );
+}
+
+#[test]
+fn bad_duration_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!("{FILES}timeout = \"soon\"\n")),
+        "3:11: plugins.files.timeout: invalid duration \"soon\": expected a duration such as \"250ms\", \"5s\" or \"2m\""
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}timeout = 5\n")),
+        "3:11: plugins.files.timeout: expected a duration string such as \"5s\" or \"250ms\"; a bare number has no unit"
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}timeout = \"5\"\n")),
+        "3:11: plugins.files.timeout: invalid duration \"5\": missing unit after `5`: write \"5s\" for seconds or \"5ms\" for milliseconds"
+    );
+}
+
+#[test]
+fn bad_sha256_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!("{FILES}sha256 = \"abc123\"\n")),
+        "3:10: plugins.files.sha256: invalid sha256 \"abc123\": expected 64 hexadecimal characters (a SHA-256 digest), got 6"
+    );
+    let bad = format!("{}zz", "0".repeat(62));
+    assert_eq!(
+        fx.error(&format!("{FILES}sha256 = \"{bad}\"\n")),
+        format!(
+            "3:10: plugins.files.sha256: invalid sha256 \"{bad}\": invalid character 'z' at position 62"
+        )
+    );
+}
+
+#[test]
+fn dir_host_must_exist_and_be_a_directory() {
+    let fx = Fixture::new();
+    let error = fx.error(&format!(
+        "{FILES}dirs = [{{ host = \"./missing\", guest = \"/m\" }}]\n"
+    ));
+    assert_eq!(
+        error,
+        format!(
+            "3:18: plugins.files.dirs[0].host: host directory \"./missing\" ({}) not found",
+            fx.root().join("missing").display()
+        )
+    );
+    let error = fx.error(&format!(
+        "{FILES}dirs = [{{ host = \"notes.txt\", guest = \"/m\" }}]\n"
+    ));
+    assert!(
+        error.starts_with("3:18: plugins.files.dirs[0].host: host directory \"notes.txt\" (")
+            && error.ends_with(") is not a directory"),
+        "{error}"
+    );
+}
+
+#[test]
+fn relative_guest_path_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}dirs = [{{ host = \"data\", guest = \"data\" }}]\n"
+        )),
+        "3:34: plugins.files.dirs[0].guest: guest path \"data\" must be absolute (start with `/`)"
+    );
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}dirs = [{{ host = \"data\", guest = \"/data/../etc\" }}]\n"
+        )),
+        "3:34: plugins.files.dirs[0].guest: guest path \"/data/../etc\" must not contain `.` or `..` segments"
+    );
+}
+
+#[test]
+fn duplicate_guest_path_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}dirs = [\n  {{ host = \"data\", guest = \"/data\" }},\n  {{ host = \"out\", guest = \"/data/\" }},\n]\n"
+        )),
+        "5:27: plugins.files.dirs[1].guest: guest path \"/data\" is already granted by `plugins.files.dirs[0]` (line 4)"
+    );
+    // The same guest path in two plugins is fine: each has its own file system.
+    fx.ok(&format!(
+        "{FILES}dirs = [{{ host = \"data\", guest = \"/data\" }}]\n[plugins.fetch]\ncomponent = \"plugins/fetch.wasm\"\ndirs = [{{ host = \"out\", guest = \"/data\" }}]\n"
+    ));
+}
+
+#[test]
+fn bad_mode_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}dirs = [{{ host = \"data\", guest = \"/d\", mode = \"write\" }}]\n"
+        )),
+        "3:47: plugins.files.dirs[0].mode: invalid mode \"write\": expected \"ro\" (read-only) or \"rw\" (read-write)"
+    );
+}
+
+#[test]
+fn dir_grants_must_be_tables_in_an_array() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!("{FILES}dirs = \"data\"\n")),
+        "3:8: plugins.files.dirs: expected an array, found a string"
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}dirs = [\"data\"]\n")),
+        "3:9: plugins.files.dirs[0]: expected a table such as { host = \"./data\", guest = \"/data\" }, found a string"
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}dirs = [{{ guest = \"/d\" }}]\n")),
+        "3:9: plugins.files.dirs[0]: missing required key `host`"
+    );
+}
+
+#[test]
+fn bad_env_var_name_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}env = {{ \"MY-VAR\" = \"x\", OK = \"y\" }}\n"
+        )),
+        "3:9: plugins.files.env.MY-VAR: invalid environment variable name \"MY-VAR\": expected letters, digits and `_`, not starting with a digit"
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}[plugins.files.env]\n1X = \"x\"\n"))
+            .split(": ")
+            .nth(1),
+        Some("plugins.files.env.1X")
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}env = {{ N = 1 }}\n")),
+        "3:13: plugins.files.env.N: expected a string, found an integer"
+    );
+}
+
+#[test]
+fn bad_plugin_name_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error("[plugins.Files]\ncomponent = \"plugins/files.wasm\"\n"),
+        "1:1: plugins.Files: invalid plugin name \"Files\": expected a lowercase letter followed by up to 31 lowercase letters, digits, `_` or `-`"
+    );
+    let long = "a".repeat(33);
+    assert_eq!(
+        fx.error(&format!(
+            "[plugins.{long}]\ncomponent = \"plugins/files.wasm\"\n"
+        )),
+        format!("1:1: plugins.{long}: plugin name \"{long}\" is 33 characters long: at most 32")
+    );
+    assert_eq!(
+        fx.error("[[plugins]]\nname = \"x\"\n"),
+        "1:1: plugins: expected a table, found an array"
+    );
+    assert_eq!(
+        fx.error("[plugins]\nfiles = \"x.wasm\"\n"),
+        "2:9: plugins.files: expected a table, found a string"
+    );
+}
+
+#[test]
+fn bad_prefix_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!("{FILES}prefix = \"my files\"\n")),
+        "3:10: plugins.files.prefix: invalid prefix \"my files\": only letters, digits, `_` and `-` are allowed"
+    );
+    assert!(
+        fx.error(&format!("{FILES}prefix = \"{}\"\n", "p".repeat(62)))
+            .contains("at most 61")
+    );
+}
+
+#[test]
+fn bad_tool_name_override_is_an_error() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}[plugins.files.tools.read-text]\nname = \"read file\"\n"
+        )),
+        "4:8: plugins.files.tools.read-text.name: invalid tool name \"read file\": only letters, digits, `_` and `-` are allowed"
+    );
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}[plugins.files.tools.read-text]\nname = \"{}\"\n",
+            "x".repeat(65)
+        )),
+        format!(
+            "4:8: plugins.files.tools.read-text.name: invalid tool name \"{}\": it must be 1 to 64 characters long",
+            "x".repeat(65)
+        )
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}[plugins.files.tools.read_text]\n")),
+        "3:1: plugins.files.tools.read_text: invalid function name \"read_text\": expected a WIT function name in kebab-case, such as \"read-text\""
+    );
+}
+
+#[test]
+fn duplicate_tool_name_override_is_an_error() {
+    let fx = Fixture::new();
+    let text = format!(
+        "{FILES}[plugins.files.tools.read-text]\nname = \"read\"\n\n[plugins.fetch]\ncomponent = \"plugins/fetch.wasm\"\ntools.get = {{ name = \"read\" }}\n"
+    );
+    assert_eq!(
+        fx.error(&text),
+        "8:22: plugins.fetch.tools.get.name: tool name \"read\" is already used by `plugins.files.tools.read-text.name` (line 4)"
+    );
+}
+
+#[test]
+fn unset_variable_is_an_error_naming_it() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}dirs = [{{ host = \"${{DATA_DIR}}/x\", guest = \"/d\" }}]\n"
+        )),
+        "3:18: plugins.files.dirs[0].host: environment variable `DATA_DIR` is not set (give a default with `${DATA_DIR:-default}`, or `$${` for a literal `${`)"
+    );
+    assert_eq!(
+        fx.error("[server]\nname = \"${oops\"\n"),
+        "2:8: server.name: unterminated `${` (expected `}`; write `$${` for a literal `${`)"
+    );
+}
+
+#[test]
+fn variables_expand_in_every_string() {
+    let fx = Fixture::new();
+    let m = fx.ok(
+        "[server]\nname = \"${NAME:-warden-${}\"\n[cache]\ndir = \"${HOME}/c\"\n\
+         [plugins.files]\ncomponent = \"${PLUGINS:-plugins}/files.wasm\"\nmemory = \"${MEM}\"\nfuel = \"${FUEL}\"\n\
+         prefix = \"${PREFIX:-fs}\"\ndirs = [{ host = \"${DATA}\", guest = \"${GUEST:-/data}\", mode = \"${MODE:-rw}\" }]\n\
+         env = { HOME = \"${HOME}\", E = \"${EMPTY:-default}\" }\n\
+         tools.list = { name = \"${TOOL:-ls}\", description = \"Lists ${DATA:-}$$\" }\n",
+    );
+    // `${NAME:-warden-${}` takes the default literally, up to the first `}`.
+    assert_eq!(m.server.name, "warden-${");
+    assert_eq!(m.cache_dir, Path::new("/home/op/c"));
+    let files = &m.plugins[0];
+    assert_eq!(files.component, fx.path("plugins/files.wasm"));
+    assert_eq!((files.limits.memory, files.limits.fuel), (32 << 20, 5_000));
+    assert_eq!(files.prefix, "fs");
+    assert_eq!(
+        (
+            files.dirs[0].host.clone(),
+            files.dirs[0].guest.as_str(),
+            files.dirs[0].mode
+        ),
+        (fx.path("data"), "/data", DirMode::ReadWrite)
+    );
+    assert_eq!(
+        files.env,
+        [
+            ("HOME".to_owned(), "/home/op".to_owned()),
+            ("E".to_owned(), "default".to_owned())
+        ]
+    );
+    assert_eq!(files.tools[0].name.as_deref(), Some("ls"));
+    assert_eq!(
+        files.tools[0].description,
+        Some(format!("Lists {}$", fx.root().join("data").display()))
+    );
+}
+
+#[test]
+fn tilde_and_empty_paths_are_errors() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error("[cache]\ndir = \"~/cache\"\n"),
+        "2:7: cache.dir: path \"~/cache\" starts with `~`, which is not expanded: write `${HOME}` instead"
+    );
+    assert_eq!(
+        fx.error("[plugins.files]\ncomponent = \"\"\n"),
+        "2:13: plugins.files.component: path is empty"
+    );
+}
+
+#[test]
+fn server_values_are_checked() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.error("[server]\nname = \"\"\n"),
+        "2:8: server.name: must not be empty"
+    );
+    assert_eq!(
+        fx.error("[server]\nprincipal = 7\n"),
+        "2:13: server.principal: expected a string, found an integer"
+    );
+    assert_eq!(
+        fx.error("server = 1\n"),
+        "1:10: server: expected a table, found an integer"
+    );
+}
+
+#[test]
+fn all_errors_are_collected_in_file_order() {
+    let fx = Fixture::new();
+    let errors = fx.errors(
+        "[server]\nnmae = \"x\"\n\n[plugins.files]\nmemory = \"lots\"\ntimeout = \"5\"\nsha256 = \"x\"\n\
+         dirs = [{ host = \"nope\", guest = \"rel\", mode = \"w\" }]\n\n[plugins.Bad]\ncomponent = \"plugins/files.wasm\"\n",
+    );
+    let heads: Vec<String> = errors
+        .iter()
+        .map(|e| e.splitn(3, ": ").take(2).collect::<Vec<_>>().join(": "))
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            "2:1: server.nmae",
+            "4:1: plugins.files",
+            "5:10: plugins.files.memory",
+            "6:11: plugins.files.timeout",
+            "7:10: plugins.files.sha256",
+            "8:18: plugins.files.dirs[0].host",
+            "8:34: plugins.files.dirs[0].guest",
+            "8:48: plugins.files.dirs[0].mode",
+            "10:1: plugins.Bad",
+        ]
+    );
+}
+
+#[test]
+fn error_display_matches_the_documented_format() {
+    let fx = Fixture::new();
+    let component = fx.path("plugins/files.wasm");
+    let text = format!(
+        "[plugins.files]\ncomponent = {:?}\nmemory = \"lots\"\n",
+        component.display().to_string()
+    );
+    let error = Manifest::parse(&text, Path::new("warden.toml")).expect_err("rejected");
+    assert_eq!(
+        error.to_string(),
+        "warden.toml:3:10: plugins.files.memory: invalid size \"lots\": expected a number of bytes such as 65536 or \"64MiB\""
+    );
+}
+
+#[test]
+fn load_reads_the_file_and_reports_a_missing_one() {
+    let fx = Fixture::new();
+    std::fs::write(fx.manifest_path(), FILES).expect("write manifest");
+    let m = Manifest::load(&fx.manifest_path()).expect("loads");
+    assert_eq!(m.plugins[0].component, fx.path("plugins/files.wasm"));
+
+    let missing = fx.root().join("absent.toml");
+    let error = Manifest::load(&missing).expect_err("missing file");
+    assert_eq!(error.errors.len(), 1);
+    assert_eq!(error.errors[0].location, None);
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("cannot read manifest {}: ", missing.display())),
+        "{error}"
+    );
+
+    std::fs::write(fx.manifest_path(), b"name = \"\xff\"\n").expect("write manifest");
+    let error = Manifest::load(&fx.manifest_path()).expect_err("not UTF-8");
+    assert!(
+        error.to_string().ends_with("it is not valid UTF-8"),
+        "{error}"
+    );
+}
+
+#[test]
+fn later_problems_can_point_at_manifest_keys() {
+    let fx = Fixture::new();
+    let m = fx.ok(&format!(
+        "{FILES}[plugins.files.tools.read-text]\nname = \"read\"\n"
+    ));
+    let tool = &m.plugins[0].tools[0];
+    let diagnostic = tool
+        .location
+        .diagnostic("tool name \"read\" is also used by plugin `other`");
+    assert_eq!(
+        diagnostic.location.as_ref().map(|l| (l.line, l.column)),
+        Some((3, 1))
+    );
+    assert!(diagnostic.to_string().ends_with(
+        ":3:1: plugins.files.tools.read-text: tool name \"read\" is also used by plugin `other`"
+    ));
+}

@@ -1,0 +1,178 @@
+//! The top of the manifest: its sections, `[server]`, `[cache]`, and path resolution.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::DeTable;
+
+use super::Manifest;
+use super::model::Server;
+use super::plugin::plugin;
+use super::reader::{Context, Table, Value};
+
+/// Builds the manifest from a syntactically valid document, recording every problem in `cx`.
+///
+/// The result is meaningful only when `cx` has no errors afterwards; parts that failed hold
+/// defaults or are left out.
+pub(super) fn manifest(
+    cx: &Context<'_>,
+    doc: &Spanned<DeTable<'_>>,
+    path: &Path,
+    dir: PathBuf,
+) -> Manifest {
+    let root = Table::root(cx, doc);
+    let server = root
+        .get("server")
+        .and_then(|v| v.table())
+        .map(|table| server(&table))
+        .unwrap_or_default();
+    let cache_dir = match root.get("cache").and_then(|v| v.table()) {
+        Some(table) => cache(cx, &table, &dir),
+        None => default_cache_dir(cx, &dir),
+    };
+    let plugins = match root.get("plugins").and_then(|v| v.table()) {
+        Some(table) => plugins(&table, &dir),
+        None => Vec::new(),
+    };
+    root.finish();
+    Manifest {
+        path: path.to_path_buf(),
+        dir,
+        server,
+        cache_dir,
+        plugins,
+    }
+}
+
+/// `[server]`.
+fn server(table: &Table<'_, '_>) -> Server {
+    let defaults = Server::default();
+    let name = table
+        .get("name")
+        .and_then(|v| label(&v))
+        .unwrap_or(defaults.name);
+    let principal = table
+        .get("principal")
+        .and_then(|v| label(&v))
+        .unwrap_or(defaults.principal);
+    table.finish();
+    Server { name, principal }
+}
+
+/// A short human-facing name: not empty, no control characters.
+fn label(value: &Value<'_, '_>) -> Option<String> {
+    let s = value.string()?;
+    if s.trim().is_empty() {
+        value.error("must not be empty");
+        None
+    } else if s.chars().any(char::is_control) {
+        value.error(format!("{s:?} contains a control character"));
+        None
+    } else {
+        Some(s)
+    }
+}
+
+/// `[cache]`.
+fn cache(cx: &Context<'_>, table: &Table<'_, '_>, dir: &Path) -> PathBuf {
+    let cache_dir = table.get("dir").and_then(|v| {
+        let raw = v.string()?;
+        resolve(&v, &raw, dir)
+    });
+    table.finish();
+    cache_dir.unwrap_or_else(|| default_cache_dir(cx, dir))
+}
+
+/// `$XDG_CACHE_HOME/warden` if that variable is an absolute path, else `$HOME/.cache/warden`,
+/// else `.warden-cache` beside the manifest.
+fn default_cache_dir(cx: &Context<'_>, dir: &Path) -> PathBuf {
+    let set = |name: &str| {
+        cx.env(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(xdg) = set("XDG_CACHE_HOME").filter(|path| path.is_absolute()) {
+        xdg.join("warden")
+    } else if let Some(home) = set("HOME") {
+        home.join(".cache").join("warden")
+    } else {
+        dir.join(".warden-cache")
+    }
+}
+
+/// `[plugins]`: every `[plugins.NAME]`, in file order. Plugins with errors are left out.
+fn plugins(table: &Table<'_, '_>, dir: &Path) -> Vec<super::Plugin> {
+    let mut tool_names = BTreeMap::new();
+    table
+        .entries()
+        .iter()
+        .filter_map(|entry| plugin(entry, dir, &mut tool_names))
+        .collect()
+}
+
+/// Resolves `raw`, the string of `value`, against `base` (the manifest's directory), without
+/// touching the file system: the result is absolute when `base` is, with `.` segments removed.
+/// Records a problem for an empty path or a `~` the operator expected to be expanded.
+pub(super) fn resolve(value: &Value<'_, '_>, raw: &str, base: &Path) -> Option<PathBuf> {
+    if raw.is_empty() {
+        value.error("path is empty");
+        None
+    } else if raw == "~" || raw.starts_with("~/") {
+        value.error(format!(
+            "path {raw:?} starts with `~`, which is not expanded: write `${{HOME}}` instead"
+        ));
+        None
+    } else {
+        Some(base.join(raw).components().collect())
+    }
+}
+
+/// What a path must be, for [`check_path`].
+#[derive(Clone, Copy)]
+pub(super) enum PathKind {
+    File,
+    Dir,
+}
+
+/// Checks that `path` (resolved from `raw`, the string of `value`) exists and is a `kind`, and
+/// returns it canonicalized. Records a problem at `value` otherwise; `what` names the path in
+/// messages ("component file").
+pub(super) fn check_path(
+    value: &Value<'_, '_>,
+    raw: &str,
+    path: PathBuf,
+    kind: PathKind,
+    what: &str,
+) -> Option<PathBuf> {
+    let shown = if Path::new(raw) == path {
+        format!("{raw:?}")
+    } else {
+        format!("{raw:?} ({})", path.display())
+    };
+    match (std::fs::metadata(&path), kind) {
+        (Ok(meta), PathKind::File) if meta.is_file() => {}
+        (Ok(meta), PathKind::Dir) if meta.is_dir() => {}
+        (Ok(meta), PathKind::File) if meta.is_dir() => {
+            value.error(format!("{what} {shown} is a directory, not a file"));
+            return None;
+        }
+        (Ok(_), PathKind::File) => {
+            value.error(format!("{what} {shown} is not a regular file"));
+            return None;
+        }
+        (Ok(_), PathKind::Dir) => {
+            value.error(format!("{what} {shown} is not a directory"));
+            return None;
+        }
+        (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => {
+            value.error(format!("{what} {shown} not found"));
+            return None;
+        }
+        (Err(e), _) => {
+            value.error(format!("cannot access {what} {shown}: {e}"));
+            return None;
+        }
+    }
+    Some(std::fs::canonicalize(&path).unwrap_or(path))
+}

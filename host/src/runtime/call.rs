@@ -1,0 +1,174 @@
+//! One call: a fresh store and instance, the function run under the plugin's limits, and any
+//! failure turned into a [`CallError`] that says what happened without host internals.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument;
+use wasmtime::component::Val;
+use wasmtime::{Store, Trap};
+
+use super::events::CallEvents;
+use super::host_api::CallState;
+use super::limits::CallLimiter;
+use super::output::CapturedOutput;
+use super::{Plugin, Runtime};
+use crate::capabilities;
+
+/// What a successful call produced.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The function's result, if it has one.
+    pub value: Option<Val>,
+    /// Fuel the call consumed.
+    pub fuel_used: u64,
+}
+
+/// How a call failed. The messages are safe to show to the agent: they name limits, never
+/// host paths or internal state.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the tool exceeded its CPU budget of {0} fuel")]
+    OutOfFuel(u64),
+    #[error("the tool did not finish within its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("the tool exceeded its memory limit of {} MiB", .0 >> 20)]
+    OutOfMemory(u64),
+    #[error("the tool overflowed its stack")]
+    StackOverflow,
+    #[error("the tool crashed ({0})")]
+    Trap(String),
+    #[error("the tool could not be started: {0}")]
+    Instantiate(String),
+    #[error("the plugin's sandbox could not be prepared: {0}")]
+    Sandbox(String),
+}
+
+impl CallError {
+    /// A short stable name for logs and the audit record.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::OutOfFuel(_) => "out-of-fuel",
+            CallError::Timeout(_) => "timeout",
+            CallError::OutOfMemory(_) => "out-of-memory",
+            CallError::StackOverflow | CallError::Trap(_) => "trap",
+            CallError::Instantiate(_) | CallError::Sandbox(_) => "unavailable",
+        }
+    }
+}
+
+impl Runtime {
+    /// Run function number `function` of `plugin` (an index into
+    /// `plugin.description.functions`) with `args`, in a new instance.
+    ///
+    /// The instance sees only the plugin's grants, and is dropped when the call returns,
+    /// whatever happened: no state survives between calls.
+    pub async fn call(
+        &self,
+        plugin: &Plugin,
+        function: usize,
+        args: &[Val],
+        events: Arc<dyn CallEvents>,
+    ) -> Result<CallOutcome, CallError> {
+        let span = tracing::debug_span!("wasm", plugin = &*plugin.name, function);
+        self.call_inner(plugin, function, args, events)
+            .instrument(span)
+            .await
+    }
+
+    async fn call_inner(
+        &self,
+        plugin: &Plugin,
+        function: usize,
+        args: &[Val],
+        events: Arc<dyn CallEvents>,
+    ) -> Result<CallOutcome, CallError> {
+        let limits = &plugin.config.limits;
+        let (stdout, stderr) = (CapturedOutput::default(), CapturedOutput::default());
+        let wasi = capabilities::wasi_context(&plugin.config, stdout.clone(), stderr.clone())
+            .map_err(|e| {
+                tracing::error!(error = %e, "building the WASI context failed");
+                CallError::Sandbox(e.to_string())
+            })?;
+        let state = CallState::new(
+            wasi,
+            CallLimiter::new(limits.memory),
+            events,
+            plugin.name.clone(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| CallError::Sandbox(e.to_string()))?;
+        // Yield to the executor at every epoch tick so a busy plugin never holds a worker
+        // thread past its time limit; the timeout below then drops the call.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+
+        let has_result = plugin.description.functions[function].result.is_some();
+        let mut results = if has_result {
+            vec![Val::Bool(false)]
+        } else {
+            Vec::new()
+        };
+        let export = &plugin.exports[function];
+        let run = async {
+            let instance = plugin.instance_pre.instantiate_async(&mut store).await?;
+            let func = instance.get_func(&mut store, export).ok_or_else(|| {
+                wasmtime::format_err!("exported function disappeared from the instance")
+            })?;
+            func.call_async(&mut store, args, &mut results).await
+        };
+        let outcome = tokio::time::timeout(limits.timeout, run).await;
+
+        stdout.flush_to_log(&plugin.name, "stdout");
+        stderr.flush_to_log(&plugin.name, "stderr");
+
+        match outcome {
+            Err(_elapsed) => Err(CallError::Timeout(limits.timeout)),
+            Ok(Err(error)) => Err(classify(
+                &error,
+                store.data().limiter.memory_exhausted,
+                limits,
+            )),
+            Ok(Ok(())) => {
+                let fuel_used = limits.fuel - store.get_fuel().unwrap_or(limits.fuel);
+                Ok(CallOutcome {
+                    value: results.pop(),
+                    fuel_used,
+                })
+            }
+        }
+    }
+}
+
+/// Turn a wasmtime error into what the agent is told; the full error goes to the host log.
+fn classify(
+    error: &wasmtime::Error,
+    memory_exhausted: bool,
+    limits: &crate::manifest::Limits,
+) -> CallError {
+    tracing::warn!(error = format!("{error:?}"), "plugin call failed");
+    if memory_exhausted {
+        return CallError::OutOfMemory(limits.memory);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => CallError::OutOfFuel(limits.fuel),
+        Some(Trap::Interrupt) => CallError::Timeout(limits.timeout),
+        Some(Trap::StackOverflow) => CallError::StackOverflow,
+        Some(Trap::UnreachableCodeReached) => CallError::Trap("it panicked or aborted".to_string()),
+        Some(trap) => CallError::Trap(trap.to_string()),
+        None if is_pool_exhausted(error) => {
+            CallError::Instantiate("too many calls are running; retry shortly".to_string())
+        }
+        None => CallError::Trap("it failed in a host call".to_string()),
+    }
+}
+
+fn is_pool_exhausted(error: &wasmtime::Error) -> bool {
+    error.chain().any(|cause| {
+        let text = cause.to_string();
+        text.contains("maximum concurrent") || text.contains("pooling allocator")
+    })
+}

@@ -1,0 +1,41 @@
+//! What a plugin may tell the world while it runs: log messages and progress.
+//!
+//! The runtime knows nothing of MCP. A transport passes a [`CallEvents`] with each call and
+//! decides where the events go (MCP notifications, the terminal, nowhere).
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// Severity of a plugin's log message, as in the `warden:mcp/host.level` WIT enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+}
+
+/// A boxed future, as returned by [`CallEvents`].
+pub type EventFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Receives the events of one call. Implementations must not fail: an event that cannot be
+/// delivered is dropped.
+pub trait CallEvents: Send + Sync {
+    /// The plugin logged `message`.
+    fn log(&self, level: LogLevel, message: String) -> EventFuture<'_>;
+    /// The plugin reported progress.
+    fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) -> EventFuture<'_>;
+}
+
+/// Discards every event.
+pub struct NoEvents;
+
+impl CallEvents for NoEvents {
+    fn log(&self, _: LogLevel, _: String) -> EventFuture<'_> {
+        Box::pin(std::future::ready(()))
+    }
+    fn progress(&self, _: f64, _: Option<f64>, _: Option<String>) -> EventFuture<'_> {
+        Box::pin(std::future::ready(()))
+    }
+}

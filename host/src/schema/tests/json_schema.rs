@@ -1,0 +1,215 @@
+//! WIT types -> JSON Schema.
+
+use serde_json::{Value, json};
+
+use super::{enumeration, flags, function, list, option, record, result};
+use crate::schema::{Case, Enum, Field, Record, Variant, WitType, json_name, json_schema};
+
+#[test]
+fn json_names_are_snake_case() {
+    assert_eq!(json_name("max-bytes"), "max_bytes");
+    assert_eq!(json_name("a-b-c"), "a_b_c");
+    assert_eq!(json_name("plain"), "plain");
+    assert_eq!(json_name("get-URL"), "get_URL");
+}
+
+#[test]
+fn scalars() {
+    assert_eq!(json_schema(&WitType::Bool), json!({ "type": "boolean" }));
+    assert_eq!(
+        json_schema(&WitType::U8),
+        json!({ "type": "integer", "minimum": 0, "maximum": 255 })
+    );
+    assert_eq!(
+        json_schema(&WitType::S8),
+        json!({ "type": "integer", "minimum": -128, "maximum": 127 })
+    );
+    assert_eq!(
+        json_schema(&WitType::U64),
+        json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX })
+    );
+    assert_eq!(
+        json_schema(&WitType::S64),
+        json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX })
+    );
+    assert_eq!(json_schema(&WitType::F32), json!({ "type": "number" }));
+    assert_eq!(
+        json_schema(&WitType::Char),
+        json!({ "type": "string", "minLength": 1, "maxLength": 1 })
+    );
+    assert_eq!(json_schema(&WitType::String), json!({ "type": "string" }));
+    assert_eq!(
+        json_schema(&WitType::Bytes),
+        json!({ "type": "string", "contentEncoding": "base64" })
+    );
+}
+
+#[test]
+fn containers() {
+    assert_eq!(
+        json_schema(&list(WitType::Bool)),
+        json!({ "type": "array", "items": { "type": "boolean" } })
+    );
+    assert_eq!(
+        json_schema(&WitType::Tuple(vec![WitType::Bool, WitType::String])),
+        json!({
+            "type": "array",
+            "prefixItems": [{ "type": "boolean" }, { "type": "string" }],
+            "items": false, "minItems": 2, "maxItems": 2,
+        })
+    );
+    assert_eq!(
+        json_schema(&option(WitType::String)),
+        json!({ "anyOf": [{ "type": "string" }, { "type": "null" }] })
+    );
+    assert_eq!(
+        json_schema(&option(option(WitType::String))),
+        json!({ "anyOf": [
+            {
+                "type": "object",
+                "properties": { "some": { "anyOf": [{ "type": "string" }, { "type": "null" }] } },
+                "required": ["some"],
+                "additionalProperties": false,
+            },
+            { "type": "null" },
+        ]})
+    );
+    assert_eq!(
+        json_schema(&result(Some(WitType::String), None)),
+        json!({ "oneOf": [
+            { "type": "object", "properties": { "ok": { "type": "string" } }, "required": ["ok"], "additionalProperties": false },
+            { "type": "object", "properties": { "err": { "type": "null" } }, "required": ["err"], "additionalProperties": false },
+        ]})
+    );
+}
+
+#[test]
+fn records_are_closed_objects_with_optional_options() {
+    let ty = WitType::Record(Record {
+        name: None,
+        docs: Some("A directory entry.".into()),
+        fields: vec![
+            Field {
+                name: "is-dir".into(),
+                docs: Some("Whether it is a directory.".into()),
+                ty: WitType::Bool,
+            },
+            Field {
+                name: "size".into(),
+                docs: None,
+                ty: option(WitType::U8),
+            },
+        ],
+    });
+    assert_eq!(
+        json_schema(&ty),
+        json!({
+            "type": "object",
+            "description": "A directory entry.",
+            "properties": {
+                "is_dir": { "type": "boolean", "description": "Whether it is a directory." },
+                "size": { "anyOf": [{ "type": "integer", "minimum": 0, "maximum": 255 }, { "type": "null" }] },
+            },
+            "required": ["is_dir"],
+            "additionalProperties": false,
+        })
+    );
+}
+
+#[test]
+fn enums_and_flags() {
+    assert_eq!(
+        json_schema(&enumeration(&["ro", "read-write"])),
+        json!({ "type": "string", "enum": ["ro", "read_write"] })
+    );
+    let documented = WitType::Enum(Enum {
+        name: None,
+        docs: Some("Access mode.".into()),
+        cases: vec![
+            ("ro".into(), Some("Read only.".into())),
+            ("rw".into(), None),
+        ],
+    });
+    assert_eq!(
+        json_schema(&documented),
+        json!({ "type": "string", "enum": ["ro", "rw"], "description": "Access mode.\n\n- `ro`: Read only." })
+    );
+    assert_eq!(
+        json_schema(&flags(&["read", "exec-now"])),
+        json!({ "type": "array", "items": { "type": "string", "enum": ["read", "exec_now"] }, "uniqueItems": true })
+    );
+}
+
+#[test]
+fn variants_are_one_of_tagged_objects() {
+    let ty = WitType::Variant(Variant {
+        name: None,
+        docs: None,
+        cases: vec![
+            Case {
+                name: "none".into(),
+                docs: Some("Nothing.".into()),
+                ty: None,
+            },
+            Case {
+                name: "by-name".into(),
+                docs: None,
+                ty: Some(WitType::String),
+            },
+            Case {
+                name: "maybe".into(),
+                docs: None,
+                ty: Some(option(WitType::Bool)),
+            },
+        ],
+    });
+    assert_eq!(
+        json_schema(&ty),
+        json!({ "oneOf": [
+            { "type": "object", "description": "Nothing.", "properties": { "tag": { "const": "none" } },
+              "required": ["tag"], "additionalProperties": false },
+            { "type": "object", "properties": { "tag": { "const": "by_name" }, "value": { "type": "string" } },
+              "required": ["tag", "value"], "additionalProperties": false },
+            { "type": "object",
+              "properties": { "tag": { "const": "maybe" }, "value": { "anyOf": [{ "type": "boolean" }, { "type": "null" }] } },
+              "required": ["tag"], "additionalProperties": false },
+        ]})
+    );
+}
+
+#[test]
+fn input_schema_has_one_property_per_parameter() {
+    let f = function(&[
+        ("path", WitType::String),
+        ("max-bytes", option(WitType::U32)),
+        ("entry", record("entry", &[("name", WitType::String)])),
+    ]);
+    let schema = Value::Object(f.input_schema());
+    assert_eq!(
+        schema,
+        json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "path": { "type": "string" },
+                "max_bytes": { "anyOf": [{ "type": "integer", "minimum": 0, "maximum": u32::MAX }, { "type": "null" }] },
+                "entry": {
+                    "type": "object",
+                    "properties": { "name": { "type": "string" } },
+                    "required": ["name"],
+                    "additionalProperties": false,
+                },
+            },
+            "required": ["path", "entry"],
+            "additionalProperties": false,
+        })
+    );
+}
+
+#[test]
+fn input_schema_of_no_parameters_is_an_empty_object() {
+    let schema = Value::Object(function(&[]).input_schema());
+    assert_eq!(schema["properties"], json!({}));
+    assert_eq!(schema["required"], json!([]));
+    assert_eq!(schema["additionalProperties"], json!(false));
+}

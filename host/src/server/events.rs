@@ -1,0 +1,90 @@
+//! Plugin events as MCP notifications: `notifications/progress` (when the request carried a
+//! progress token) and `notifications/message` (at or above the client's log level).
+
+#![allow(deprecated)] // MCP logging is deprecated by SEP-2577 but still part of 2025-11-25.
+
+use rmcp::model::{
+    LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+};
+use rmcp::{Peer, RoleServer};
+
+use crate::runtime::{CallEvents, EventFuture, LogLevel};
+
+/// Forwards one call's events to the MCP client that made it.
+pub struct McpEvents {
+    peer: Peer<RoleServer>,
+    progress_token: Option<ProgressToken>,
+    min_level: Option<LogLevel>,
+    logger: String,
+}
+
+impl McpEvents {
+    /// Events for a call on `peer`; progress only with a token, logs only at or above
+    /// `min_level` (none when `None`).
+    pub fn new(
+        peer: Peer<RoleServer>,
+        progress_token: Option<ProgressToken>,
+        min_level: Option<LogLevel>,
+        logger: String,
+    ) -> Self {
+        Self {
+            peer,
+            progress_token,
+            min_level,
+            logger,
+        }
+    }
+}
+
+impl CallEvents for McpEvents {
+    fn log(&self, level: LogLevel, message: String) -> EventFuture<'_> {
+        Box::pin(async move {
+            if self.min_level.is_none_or(|min| level < min) {
+                return;
+            }
+            let param = LoggingMessageNotificationParam::new(to_mcp(level), message.into())
+                .with_logger(self.logger.clone());
+            if let Err(error) = self.peer.notify_logging_message(param).await {
+                tracing::debug!(%error, "log notification not delivered");
+            }
+        })
+    }
+
+    fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) -> EventFuture<'_> {
+        Box::pin(async move {
+            let Some(token) = self.progress_token.clone() else {
+                return;
+            };
+            let mut param = ProgressNotificationParam::new(token, done);
+            param.total = total;
+            param.message = message;
+            if let Err(error) = self.peer.notify_progress(param).await {
+                tracing::debug!(%error, "progress notification not delivered");
+            }
+        })
+    }
+}
+
+/// The MCP level of a plugin's log level.
+fn to_mcp(level: LogLevel) -> LoggingLevel {
+    match level {
+        LogLevel::Debug => LoggingLevel::Debug,
+        LogLevel::Info => LoggingLevel::Info,
+        LogLevel::Notice => LoggingLevel::Notice,
+        LogLevel::Warning => LoggingLevel::Warning,
+        LogLevel::Error => LoggingLevel::Error,
+    }
+}
+
+/// The plugin log level matching a client-requested MCP level (MCP has more levels above
+/// `error`; asking for those silences plugin logs).
+pub fn from_mcp(level: LoggingLevel) -> Option<LogLevel> {
+    match level {
+        LoggingLevel::Debug => Some(LogLevel::Debug),
+        LoggingLevel::Info => Some(LogLevel::Info),
+        LoggingLevel::Notice => Some(LogLevel::Notice),
+        LoggingLevel::Warning => Some(LogLevel::Warning),
+        LoggingLevel::Error => Some(LogLevel::Error),
+        LoggingLevel::Critical | LoggingLevel::Alert | LoggingLevel::Emergency => None,
+    }
+}

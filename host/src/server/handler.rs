@@ -1,0 +1,113 @@
+//! The MCP request handler.
+
+#![allow(deprecated)] // MCP logging is deprecated by SEP-2577 but still part of 2025-11-25.
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, LoggingLevel,
+    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+
+use super::events::{McpEvents, from_mcp};
+use crate::gate::{CallRequest, Gate, GateError};
+use crate::runtime::LogLevel;
+
+/// One MCP session's handler. Cheap to clone: the gate is shared.
+#[derive(Clone)]
+pub struct WardenServer {
+    gate: Arc<Gate>,
+    name: String,
+    /// The level set by `logging/setLevel` (legacy sessions).
+    log_level: Arc<Mutex<Option<LoggingLevel>>>,
+}
+
+impl WardenServer {
+    /// A handler serving `gate`'s tools under the server name `name`.
+    pub fn new(gate: Arc<Gate>, name: String) -> Self {
+        Self {
+            gate,
+            name,
+            log_level: Arc::default(),
+        }
+    }
+
+    /// The lowest plugin log level the client wants for this request: the request's own
+    /// `_meta` level (2026-07-28), else the session's `logging/setLevel`, else `info` for
+    /// legacy sessions and nothing for stateless ones.
+    fn min_level(&self, context: &RequestContext<RoleServer>) -> Option<LogLevel> {
+        if let Some(level) = context.meta.log_level() {
+            return from_mcp(level);
+        }
+        if let Some(level) = self.log_level.lock().ok().and_then(|l| *l) {
+            return from_mcp(level);
+        }
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        (!stateless).then_some(LogLevel::Info)
+    }
+}
+
+impl ServerHandler for WardenServer {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_logging()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(&self.name, env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Tools served by warden run in WebAssembly sandboxes with only the access \
+                 their operator granted."
+                    .to_string(),
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.gate.list()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let events = Arc::new(McpEvents::new(
+            context.peer.clone(),
+            context.meta.get_progress_token(),
+            self.min_level(&context),
+            request.name.to_string(),
+        ));
+        let call = CallRequest {
+            tool: &request.name,
+            arguments: request.arguments.as_ref(),
+            events,
+        };
+        match self.gate.call(call).await {
+            Ok(result) => Ok(result.into()),
+            Err(GateError::UnknownTool(name)) => Err(McpError::invalid_params(
+                format!("unknown tool: {name}"),
+                None,
+            )),
+        }
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if let Ok(mut level) = self.log_level.lock() {
+            *level = Some(request.level);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! The MCP face of warden: an rmcp [`ServerHandler`](rmcp::ServerHandler) written by hand
+//! (the tools are dynamic), and the transports that carry it.
+//!
+//! The handler does no security or sandbox work itself: it turns MCP requests into
+//! [`gate`](crate::gate) calls and plugin events into MCP notifications.
+
+mod events;
+mod handler;
+mod stdio;
+
+pub use events::McpEvents;
+pub use handler::WardenServer;
+pub use stdio::serve_stdio;

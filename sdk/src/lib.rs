@@ -1,0 +1,182 @@
+//! Write warden tools in Rust.
+//!
+//! A warden plugin is a WebAssembly component (`wasm32-wasip2`) whose exported functions are MCP
+//! tools: the WIT doc comment of a function is the tool's description, its parameters are the
+//! tool's input schema and its result is the tool's output. This crate gives a plugin:
+//!
+//! - the bindings to the host contract `warden:mcp@0.1.0` ([`types`] and [`host`]), generated once
+//!   here so that every plugin shares the same Rust types;
+//! - [`log`] helpers (`warden_sdk::log::info("...")`) and [`progress`];
+//! - [`wit_bindgen`], re-exported, so a plugin needs no other dependency to generate its bindings.
+//!
+//! # A complete plugin
+//!
+//! `Cargo.toml`: `[lib] crate-type = ["cdylib"]`, `[dependencies] warden-sdk = { path = ".../sdk" }`.
+//!
+//! `wit/world.wit`: every doc comment below reaches the agent.
+//!
+//! ```wit
+//! package example:greet@0.1.0;
+//!
+//! interface greet {
+//!     /// Say hello to someone, `times` times (default 1).
+//!     hello: func(name: string, times: option<u32>) -> result<string, string>;
+//! }
+//!
+//! world plugin {
+//!     include warden:mcp/tool@0.1.0;
+//!     export greet;
+//! }
+//! ```
+//!
+//! `src/lib.rs`:
+//!
+//! ```ignore
+//! warden_sdk::wit_bindgen::generate!({
+//!     path: ["../../wit", "wit"],       // warden:mcp first, then this plugin's package
+//!     world: "example:greet/plugin",    // fully qualified: there are two packages
+//!     runtime_path: "warden_sdk::wit_bindgen::rt",
+//!     with: {
+//!         "warden:mcp/types@0.1.0": warden_sdk::types,
+//!         "warden:mcp/host@0.1.0": warden_sdk::host,
+//!     },
+//! });
+//!
+//! use exports::example::greet::greet::Guest;
+//!
+//! struct Greet;
+//!
+//! impl Guest for Greet {
+//!     fn hello(name: String, times: Option<u32>) -> Result<String, String> {
+//!         if name.is_empty() {
+//!             return Err("name is empty".into());
+//!         }
+//!         warden_sdk::log::info(&format!("greeting {name}"));
+//!         Ok(vec![format!("Hello, {name}!"); times.unwrap_or(1) as usize].join("\n"))
+//!     }
+//! }
+//!
+//! export!(Greet);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`: the `cdylib` comes out as a
+//! component, ready for a `[plugins.greet]` entry in `warden.toml`.
+//!
+//! A WIT keyword used as a name (`list`, `resource`, `type`, `from`...) takes a `%` prefix:
+//! `%list: func(...)` is still the function `list`, and `Guest::list` in Rust.
+//!
+//! # How `generate!` finds the warden WIT
+//!
+//! `path` is relative to the plugin's `Cargo.toml` and may list several directories. Each one is
+//! parsed as one WIT package, **in order**, so `warden:mcp` must come before the plugin's own
+//! package, which refers to it. With two packages loaded, `world` must be fully qualified
+//! (`example:greet/plugin`). The in-tree plugins (`plugins/NAME`) use `["../../wit", "wit"]`: the
+//! repository's `wit/` is the one source of truth, with no copy or symlink to keep in sync.
+//!
+//! A plugin outside this repository writes [`WIT`] (the same text) to
+//! `wit/deps/warden-mcp/mcp.wit` next to its own `wit/*.wit` and then needs only `path: "wit"`
+//! (the default, which may be left out): wit-bindgen loads `wit/deps/*` as dependencies. That
+//! layout also suits `wasm-tools component wit wit/` and other languages' tools.
+//!
+//! `with` makes the plugin's bindings use this crate's `warden:mcp` types instead of generating
+//! a second copy; wit-bindgen requires an entry for each imported interface, so both are listed.
+//! `runtime_path` points the generated code at the re-exported runtime; a plugin that depends on
+//! `wit-bindgen` 0.63 itself may leave it out.
+//!
+//! # Where the tool descriptions come from
+//!
+//! Linking a component keeps every WIT type but drops every doc comment (the component binary
+//! has no place for them yet: component-model#213). warden reads a plugin's docs from a
+//! `warden-wit` custom section holding the plugin's WIT package, binary-encoded with its docs.
+//! For the in-tree plugins the host's build script (`host/build.rs`) appends it after building
+//! them; for any other component, append it with `warden::schema::embed_wit_docs` (a component
+//! without it is served with tools that have no description).
+//!
+//! # Outside WebAssembly
+//!
+//! The crate also builds for the host's own target so a plugin's logic can be unit-tested with a
+//! plain `cargo test`. There, [`log`] and [`progress`] write to stderr instead of calling the host.
+
+#![warn(missing_docs)]
+
+pub use wit_bindgen;
+
+/// The WIT source of `warden:mcp@0.1.0`, the contract these bindings were generated from.
+///
+/// Out-of-tree plugins write it to `wit/deps/warden-mcp/mcp.wit` (see the crate docs).
+pub const WIT: &str = include_str!("../../wit/mcp.wit");
+
+#[allow(missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "warden:mcp/tool",
+        generate_all,
+        // Nothing in `host` uses `types`; plugins do, through `with`.
+        generate_unused_types: true,
+    });
+}
+
+pub use bindings::warden::mcp::{host, types};
+
+/// Log messages to the host's log and, when the client asked for them, to the agent.
+///
+/// The host tags every message with the plugin, the tool and the call; keep messages short and
+/// free of secrets (they pass through the same output filter as results, but still).
+pub mod log {
+    pub use crate::host::Level;
+
+    /// Log `message` at `level`.
+    pub fn log(level: Level, message: &str) {
+        #[cfg(target_family = "wasm")]
+        crate::host::log(level, message);
+        #[cfg(not(target_family = "wasm"))]
+        eprintln!("[{level:?}] {message}");
+    }
+
+    /// Log a message at debug level: detail for whoever debugs the plugin.
+    pub fn debug(message: &str) {
+        log(Level::Debug, message);
+    }
+
+    /// Log a message at info level: normal progress worth recording.
+    pub fn info(message: &str) {
+        log(Level::Info, message);
+    }
+
+    /// Log a message at notice level: normal but significant.
+    pub fn notice(message: &str) {
+        log(Level::Notice, message);
+    }
+
+    /// Log a message at warning level: something unexpected that the tool worked around.
+    pub fn warning(message: &str) {
+        log(Level::Warning, message);
+    }
+
+    /// Log a message at error level: something failed (return the error as well).
+    pub fn error(message: &str) {
+        log(Level::Error, message);
+    }
+}
+
+/// Report progress on the current call: `done` out of `total` (if known), with an optional note.
+///
+/// `done` should only increase. The host forwards it as an MCP progress notification when the
+/// client asked for progress, and drops it otherwise, so calling it is always cheap and safe.
+///
+/// ```ignore
+/// for (i, item) in items.iter().enumerate() {
+///     warden_sdk::progress(i as f64, Some(items.len() as f64), Some(&format!("{item}")));
+/// }
+/// ```
+pub fn progress(done: f64, total: Option<f64>, message: Option<&str>) {
+    #[cfg(target_family = "wasm")]
+    host::progress(done, total, message);
+    #[cfg(not(target_family = "wasm"))]
+    eprintln!(
+        "[progress] {done}/{} {}",
+        total.map_or_else(|| "?".to_owned(), |t| t.to_string()),
+        message.unwrap_or("")
+    );
+}

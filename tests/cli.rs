@@ -1,0 +1,155 @@
+//! The command line: `check` and `serve` refuse bad manifests pointing at the line to fix,
+//! `inspect` shows a component's tools and needs, `call` runs one tool through the gate.
+
+mod common;
+
+use common::{Fixture, plugin, warden};
+use serde_json::Value;
+
+/// `warden check` and `warden serve` both refuse `body`, naming `line` and `needle`.
+fn refused(body: &str, line: usize, needle: &str) {
+    let fixture = Fixture::new(body);
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    // The harness adds a two-line [cache] section and a blank line before `body`.
+    let line = line + 3;
+    for args in [
+        vec!["check", manifest],
+        vec!["serve", "--manifest", manifest],
+    ] {
+        let (code, _, stderr) = warden(&args, fixture.dir.path());
+        assert_ne!(code, 0, "{args:?} accepted a bad manifest:\n{body}");
+        assert!(
+            stderr.contains(&format!("warden.toml:{line}:")),
+            "{args:?}: expected line {line} in:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected `{needle}` in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn unknown_key_is_refused_with_its_line() {
+    refused(
+        "[plugins.codec]\ncomponent = \"{codec}\"\nmemroy = \"64MiB\"\n",
+        3,
+        "memroy",
+    );
+}
+
+#[test]
+fn missing_component_file_is_refused_with_its_line() {
+    refused(
+        "[plugins.codec]\ncomponent = \"{dir}/nope.wasm\"\n",
+        2,
+        "nope.wasm",
+    );
+}
+
+#[test]
+fn malformed_limit_is_refused_with_its_line() {
+    refused(
+        "[plugins.codec]\ncomponent = \"{codec}\"\nmemory = \"lots\"\n",
+        3,
+        "lots",
+    );
+}
+
+#[test]
+fn duplicate_tool_names_are_refused() {
+    refused(
+        "[plugins.codec]\ncomponent = \"{codec}\"\n\n[plugins.other]\ncomponent = \"{codec}\"\nprefix = \"codec\"\n",
+        4,
+        "already used",
+    );
+}
+
+#[test]
+fn check_lists_tools_and_grants_of_a_good_manifest() {
+    let fixture = Fixture::new(
+        "[plugins.files]\ncomponent = \"{files}\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\n",
+    );
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, stdout, stderr) = warden(&["check", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("ok, 2 plugin(s)"), "{stdout}");
+    assert!(stdout.contains("files__read_text"), "{stdout}");
+    assert!(stdout.contains("grant dir"), "{stdout}");
+}
+
+#[test]
+fn inspect_shows_tools_schemas_and_needed_grants() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stdout, stderr) = warden(&["inspect", "--json", &plugin("files")], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("inspect --json prints JSON");
+    let tools = report["tools"].as_array().expect("tools");
+    let read = tools
+        .iter()
+        .find(|t| t["function"] == "read-text")
+        .expect("read-text is listed");
+    assert_eq!(read["name"], "files__read_text");
+    assert_eq!(read["inputSchema"]["properties"]["path"]["type"], "string");
+    assert!(read["description"].as_str().is_some_and(|d| !d.is_empty()));
+    let grants = report["grants"].to_string();
+    assert!(grants.contains("dirs"), "{grants}");
+
+    let (code, stdout, _) = warden(&["inspect", "--json", &plugin("codec")], dir.path());
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert!(
+        !report["grants"].to_string().contains("dirs"),
+        "codec needs no files: {report}"
+    );
+}
+
+#[test]
+fn call_runs_one_tool_and_reports_errors_by_exit_code() {
+    let fixture = Fixture::new(
+        "[plugins.files]\ncomponent = \"{files}\"\ndirs = [{ host = \"{dir}/data\", guest = \"/data\" }]\n",
+    );
+    std::fs::create_dir_all(fixture.path("data")).expect("mkdir");
+    std::fs::write(fixture.path("data/a.txt"), "alpha").expect("write");
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, stdout, stderr) = warden(
+        &[
+            "call",
+            "--manifest",
+            manifest,
+            "files__read_text",
+            r#"{"path": "/data/a.txt"}"#,
+        ],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let result: Value = serde_json::from_str(&stdout).expect("JSON result");
+    assert_eq!(result["content"][0]["text"], "alpha");
+
+    let (code, stdout, _) = warden(
+        &[
+            "call",
+            "--manifest",
+            manifest,
+            "files__read_text",
+            r#"{"path": "/data/missing.txt"}"#,
+        ],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 1);
+    let result: Value = serde_json::from_str(&stdout).expect("JSON result");
+    assert_eq!(result["isError"], true);
+
+    let (code, _, stderr) = warden(
+        &[
+            "call",
+            "--manifest",
+            manifest,
+            "files__read_text",
+            "not json",
+        ],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not valid JSON"), "{stderr}");
+}

@@ -1,0 +1,377 @@
+//! MCP over stdio with rmcp's client and the real binary: tools/list, tools/call, argument
+//! validation, notifications, both protocol eras, and a protocol stream plugins cannot corrupt.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use common::{Fixture, err_text, ok_text};
+use rmcp::model::CallToolRequestParams;
+use serde_json::{Value, json};
+
+const ALL: &str = r#"
+[plugins.files]
+component = "{files}"
+dirs = [{ host = "{dir}", guest = "/data", mode = "ro" }]
+
+[plugins.codec]
+component = "{codec}"
+
+[plugins.testbed]
+component = "{testbed}"
+dirs = [{ host = "{dir}", guest = "/scratch", mode = "rw" }]
+
+[plugins.testbed.tools.env]
+name = "read_env"
+description = "Overridden description."
+"#;
+
+#[tokio::test]
+async fn tools_list_shows_names_descriptions_schemas_and_annotations() {
+    let fixture = Fixture::new(ALL);
+    let client = fixture.client().await;
+    let tools = client.service.list_all_tools().await.expect("tools/list");
+    let find = |name: &str| {
+        tools.iter().find(|t| t.name == name).unwrap_or_else(|| {
+            panic!(
+                "{name} not listed among {:?}",
+                tools.iter().map(|t| &t.name).collect::<Vec<_>>()
+            )
+        })
+    };
+
+    let read = find("files__read_text");
+    let description = read.description.as_deref().unwrap_or_default();
+    assert!(
+        !description.is_empty() && !description.contains("from plugin"),
+        "WIT docs: {description}"
+    );
+    let schema = Value::Object((*read.input_schema).clone());
+    assert_eq!(schema["type"], "object");
+    assert_eq!(schema["additionalProperties"], false);
+    assert_eq!(schema["properties"]["path"]["type"], "string");
+    let max_bytes = &schema["properties"]["max_bytes"]["anyOf"];
+    assert_eq!(max_bytes[0]["type"], "integer");
+    assert_eq!(max_bytes[0]["maximum"], json!(u32::MAX));
+    assert_eq!(max_bytes[1]["type"], "null");
+    assert_eq!(schema["required"], json!(["path"]));
+    let hints = read.annotations.as_ref().expect("annotations");
+    assert_eq!(hints.read_only_hint, Some(true));
+    assert_eq!(hints.open_world_hint, Some(false));
+
+    assert!(tools.iter().any(|t| t.name.starts_with("codec__")));
+    let writable = find("testbed__write_file");
+    assert_eq!(
+        writable.annotations.as_ref().and_then(|a| a.read_only_hint),
+        Some(false)
+    );
+
+    let renamed = find("read_env");
+    assert_eq!(
+        renamed.description.as_deref(),
+        Some("Overridden description.")
+    );
+    assert!(!tools.iter().any(|t| t.name == "testbed__env"));
+    for tool in &tools {
+        assert!(common::is_valid_name(&tool.name), "{}", tool.name);
+    }
+    client.close().await;
+}
+
+#[tokio::test]
+async fn both_protocol_eras_list_and_call() {
+    let fixture = Fixture::new(ALL);
+    std::fs::write(fixture.path("note.txt"), "era test").expect("write");
+    for client in [fixture.client().await, fixture.client_2026().await] {
+        let tools = client.service.list_all_tools().await.expect("tools/list");
+        assert!(tools.iter().any(|t| t.name == "files__read_text"));
+        let result = client
+            .call("files__read_text", json!({"path": "/data/note.txt"}))
+            .await;
+        assert_eq!(ok_text(&result), "era test");
+        client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_tool_is_a_protocol_error_and_the_server_survives() {
+    let fixture = Fixture::new(ALL);
+    let client = fixture.client().await;
+    let error = client
+        .service
+        .call_tool(CallToolRequestParams::new("nope__nothing"))
+        .await
+        .expect_err("unknown tool");
+    assert!(error.to_string().contains("unknown tool"), "{error}");
+    let tools = client
+        .service
+        .list_all_tools()
+        .await
+        .expect("still serving");
+    assert!(!tools.is_empty());
+    client.close().await;
+}
+
+#[tokio::test]
+async fn progress_and_log_notifications_reach_the_client() {
+    let fixture = Fixture::new(ALL);
+    let client = fixture.client().await;
+    let mut params = CallToolRequestParams::new("testbed__progress")
+        .with_arguments(common::object(json!({"steps": 3})));
+    params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
+        rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(7)),
+    ));
+    let result = client.service.call_tool(params).await.expect("tools/call");
+    ok_text(&result);
+    // Notifications are sent before the response; give the client's reader a moment to
+    // dispatch them to the handler.
+    for _ in 0..50 {
+        if client.recorder.progress.lock().expect("lock").len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let progress = client.recorder.progress.lock().expect("lock").clone();
+    assert_eq!(progress.len(), 3, "{progress:?}");
+    assert_eq!(progress[2].progress, 3.0);
+    assert_eq!(progress[2].total, Some(3.0));
+    let logs = client.recorder.logs.lock().expect("lock").clone();
+    assert!(!logs.is_empty(), "plugin log messages reach the client");
+    client.close().await;
+}
+
+/// Speak raw JSON-RPC to `warden serve` and check that every line on its stdout is one of
+/// our responses, even while a plugin prints to its stdout and stderr.
+#[test]
+fn plugin_output_never_reaches_the_protocol_stream() {
+    let fixture = Fixture::new(ALL);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--manifest"])
+        .arg(&fixture.manifest)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "testbed__shout", "arguments": {"lines": 50}}}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    ];
+    for request in &requests {
+        writeln!(stdin, "{request}").expect("write request");
+    }
+    stdin.flush().expect("flush");
+    let mut ids = Vec::new();
+    for line in stdout.lines() {
+        let line = line.expect("read stdout");
+        let message: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("non-JSON line on the protocol stream ({e}): {line}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        if let Some(id) = message.get("id").and_then(Value::as_u64) {
+            assert!(
+                message.get("result").is_some() || message.get("error").is_some(),
+                "{line}"
+            );
+            if id == 2 {
+                assert_ne!(
+                    message["result"]["isError"],
+                    json!(true),
+                    "shout failed: {line}"
+                );
+            }
+            ids.push(id);
+            if ids.len() == 3 {
+                break;
+            }
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, vec![1, 2, 3], "exactly one response per request");
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn each_kind_of_invalid_argument_is_refused_naming_the_argument() {
+    let fixture = Fixture::new(ALL);
+    let client = fixture.client().await;
+    let point = json!({"tiny": 1, "label": "a", "on": true});
+    let cases = [
+        (
+            "testbed__echo_record",
+            json!({"value": {"tiny": 300, "label": "a", "on": true}}),
+            "value.tiny: 300 is out of range for u8",
+        ),
+        (
+            "testbed__echo_record",
+            json!({"value": {"tiny": -1, "label": "a", "on": true}}),
+            "value.tiny",
+        ),
+        (
+            "testbed__echo_record",
+            json!({"value": {"tiny": 1.5, "label": "a", "on": true}}),
+            "value.tiny",
+        ),
+        (
+            "testbed__echo_record",
+            json!({"value": {"tiny": "1", "label": "a", "on": true}}),
+            "value.tiny: expected integer, got string",
+        ),
+        (
+            "testbed__echo_record",
+            json!({"value": {"label": "a", "on": true}}),
+            "value.tiny: missing required field",
+        ),
+        (
+            "testbed__echo_record",
+            json!({"value": {"tiny": 1, "label": "a", "on": true, "colour": 1}}),
+            "colour",
+        ),
+        (
+            "testbed__echo_record",
+            json!({}),
+            "value: missing required field",
+        ),
+        (
+            "testbed__echo_record",
+            json!({"value": point, "extra": 1}),
+            "extra",
+        ),
+        (
+            "testbed__echo_nested",
+            json!({"value": {"id": 1, "points": [point, {"tiny": 256, "label": "b", "on": false}], "tags": []}}),
+            "value.points[1].tiny",
+        ),
+        (
+            "testbed__echo_char",
+            json!({"value": "ab"}),
+            "value: expected a single character",
+        ),
+        ("testbed__echo_enum", json!({"value": "purple"}), "value"),
+        (
+            "testbed__echo_variant",
+            json!({"value": {"tag": "triangle"}}),
+            "value",
+        ),
+        (
+            "testbed__echo_flags",
+            json!({"value": ["read", "fly"]}),
+            "value",
+        ),
+        ("testbed__echo_tuple", json!({"value": ["a", 1]}), "value"),
+        (
+            "testbed__echo_bytes",
+            json!({"value": "not base64!"}),
+            "value",
+        ),
+        (
+            "testbed__echo_scalars",
+            json!({"signed": 1, "unsigned": -5, "float": 1.0}),
+            "unsigned",
+        ),
+        (
+            "testbed__echo_result",
+            json!({"value": {"ok": 1, "err": "x"}}),
+            "value",
+        ),
+        (
+            "files__read_text",
+            json!({"path": 42}),
+            "path: expected string, got integer",
+        ),
+    ];
+    for (tool, args, needle) in cases {
+        let result = client.call(tool, args.clone()).await;
+        let message = err_text(&result);
+        assert!(
+            message.contains("invalid arguments"),
+            "{tool} {args}: {message}"
+        );
+        assert!(
+            message.contains(needle),
+            "{tool} {args}: expected `{needle}` in `{message}`"
+        );
+    }
+    client.close().await;
+}
+
+#[tokio::test]
+async fn values_of_every_wit_type_survive_the_round_trip() {
+    let fixture = Fixture::new(ALL);
+    let client = fixture.client().await;
+    let point = json!({"tiny": 255, "label": "ü", "on": true});
+    let cases = [
+        ("testbed__echo_record", point.clone()),
+        (
+            "testbed__echo_nested",
+            json!({"id": 7, "name": "n", "origin": point, "points": [point], "tags": ["a", "b"]}),
+        ),
+        ("testbed__echo_enum", json!("green")),
+        (
+            "testbed__echo_variant",
+            json!({"tag": "rectangle", "value": point}),
+        ),
+        ("testbed__echo_variant", json!({"tag": "none"})),
+        ("testbed__echo_flags", json!(["read", "exec"])),
+        ("testbed__echo_tuple", json!(["x", 4_000_000_000u32, false])),
+        ("testbed__echo_char", json!("🦀")),
+        ("testbed__echo_bytes", json!("AAEC/w==")),
+        ("testbed__echo_list", json!(["a", "", "c"])),
+        (
+            "testbed__echo_numbers",
+            json!({"a_u8": 255, "a_s8": -128, "a_u16": 65535, "a_s16": -32768,
+            "a_u32": 4294967295u32, "a_s32": -2147483648i32, "a_u64": u64::MAX, "a_s64": i64::MIN,
+            "a_f32": 1.5, "a_f64": -0.25}),
+        ),
+    ];
+    for (tool, value) in cases {
+        let result = client.call(tool, json!({ "value": value })).await;
+        ok_text(&result);
+        let structured = result
+            .structured_content
+            .clone()
+            .expect("structured content");
+        let echoed = structured.get("result").cloned().unwrap_or(structured);
+        assert_eq!(echoed, value, "{tool}");
+    }
+    let option = client.call("testbed__echo_option", json!({})).await;
+    assert_eq!(option.structured_content, Some(json!({"result": null})));
+    let ok = client
+        .call("testbed__echo_result", json!({"value": {"ok": 3}}))
+        .await;
+    assert_eq!(ok.structured_content, Some(json!({"result": 3})));
+    let err = client
+        .call("testbed__echo_result", json!({"value": {"err": "bad"}}))
+        .await;
+    assert_eq!(err_text(&err), "bad");
+    client.close().await;
+}
+
+#[tokio::test]
+async fn rich_results_and_errors_map_to_mcp_content() {
+    let fixture = Fixture::new(ALL);
+    let client = fixture.client().await;
+    let rich = client.call("testbed__rich", json!({})).await;
+    ok_text(&rich);
+    assert!(
+        rich.content.iter().any(
+            |c| matches!(c, rmcp::model::ContentBlock::Image(i) if i.mime_type == "image/png")
+        ),
+        "{rich:?}"
+    );
+    assert!(rich.structured_content.is_some());
+    let fail = client
+        .call("testbed__fail", json!({"message": "it went wrong"}))
+        .await;
+    assert_eq!(err_text(&fail), "it went wrong");
+    client.close().await;
+}
