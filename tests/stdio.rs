@@ -47,6 +47,10 @@ async fn tools_list_shows_names_descriptions_schemas_and_annotations() {
         !description.is_empty() && !description.contains("from plugin"),
         "WIT docs: {description}"
     );
+    assert!(
+        description.ends_with("Granted directories: /data (read-only)."),
+        "{description}"
+    );
     let schema = Value::Object((*read.input_schema).clone());
     assert_eq!(schema["type"], "object");
     assert_eq!(schema["additionalProperties"], false);
@@ -70,7 +74,7 @@ async fn tools_list_shows_names_descriptions_schemas_and_annotations() {
     let renamed = find("read_env");
     assert_eq!(
         renamed.description.as_deref(),
-        Some("Overridden description.")
+        Some("Overridden description.\n\nGranted directories: /scratch (read-write).")
     );
     assert!(!tools.iter().any(|t| t.name == "testbed__env"));
     for tool in &tools {

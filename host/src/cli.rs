@@ -1,5 +1,7 @@
-//! `warden serve | check | inspect | call`.
+//! `warden serve | check | inspect | call | audit`.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,9 +11,12 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
-use warden::gate::CallRequest;
+use warden::capabilities::net::Scheme;
+use warden::gate::{CallRequest, Principal, Transport};
 use warden::host::{Host, HostError};
-use warden::manifest::{Manifest, is_valid_tool_name, prefixed_tool_name};
+use warden::manifest::{
+    ByteSize, Manifest, format_duration, is_valid_tool_name, prefixed_tool_name,
+};
 use warden::runtime::{CacheOutcome, CallEvents, EventFuture, LogLevel};
 use warden::schema::{self, json_name};
 
@@ -75,6 +80,36 @@ enum Command {
         #[arg(default_value = "{}")]
         arguments: String,
     },
+    /// Check or read the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of audit log files, in order, and report the first broken line.
+    ///
+    /// Give rotated files oldest first, then the live file:
+    /// `warden audit verify audit/warden.jsonl.* audit/warden.jsonl`. Exits 1 if the chain is
+    /// broken.
+    Verify {
+        /// The log files, oldest first.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the last records of an audit log, one readable line each.
+    Tail {
+        /// The log file (default: the manifest's `[audit] path`).
+        file: Option<PathBuf>,
+        /// How many records.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// The manifest naming the log, when FILE is not given.
+        #[arg(long, short, default_value = "warden.toml")]
+        manifest: PathBuf,
+    },
 }
 
 /// Run the command line; errors are printed here, once.
@@ -107,7 +142,12 @@ fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Serve { manifest } => {
             let (manifest, host) = load(&manifest)?;
-            runtime.block_on(warden::server::serve_stdio(host.gate, manifest.server.name))?;
+            let principal = stdio_principal(&manifest, Transport::Stdio);
+            runtime.block_on(warden::server::serve_stdio(
+                host.gate,
+                manifest.server.name,
+                principal,
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { manifest } => check(&manifest),
@@ -117,6 +157,7 @@ fn run(command: Command) -> Result<ExitCode> {
             tool,
             arguments,
         } => runtime.block_on(call(&manifest, &tool, &arguments)),
+        Command::Audit { command } => audit(command),
     }
 }
 
@@ -145,46 +186,75 @@ fn join(errors: &[HostError]) -> String {
 }
 
 fn check(path: &Path) -> Result<ExitCode> {
+    let mut out = String::new();
     let (manifest, host) = load(path)?;
     let tools: Vec<_> = host.gate.catalog().iter().collect();
-    println!(
+    writeln!(
+        out,
         "{}: ok, {} plugin(s), {} tool(s)",
         path.display(),
         manifest.plugins.len(),
         tools.len()
-    );
+    )?;
+    writeln!(out, "{}", audit_summary(&manifest))?;
     for plugin in &host.plugins {
-        println!(
+        writeln!(
+            out,
             "\nplugin {} ({})",
             plugin.config.name,
             plugin.config.component.display()
-        );
+        )?;
         for grant in &plugin.config.dirs {
-            println!(
-                "  grant dir   {} -> {} ({:?})",
+            writeln!(
+                out,
+                "  grant dir   {} -> {} ({})",
                 grant.host.display(),
                 grant.guest,
                 grant.mode
-            );
+            )?;
         }
         for (name, _) in &plugin.config.env {
-            println!("  grant env   {name}");
+            writeln!(out, "  grant env   {name}")?;
+        }
+        for pattern in &plugin.config.allow_hosts {
+            writeln!(out, "  grant host  {pattern}")?;
+        }
+        for secret in &plugin.config.secrets {
+            writeln!(out, "  grant secret {} ({})", secret.name, secret.source)?;
+        }
+        if !plugin.config.allow_hosts.is_empty() {
+            let net = &plugin.config.net;
+            writeln!(
+                out,
+                "  net         connect {}, request {}, response {}, max {} requests per call",
+                format_duration(net.connect_timeout),
+                format_duration(net.request_timeout),
+                ByteSize(net.max_response),
+                net.max_requests
+            )?;
         }
         let limits = &plugin.config.limits;
-        println!(
+        writeln!(
+            out,
             "  limits      fuel {}, memory {} MiB, timeout {:?}, output {} KiB",
             limits.fuel,
             limits.memory >> 20,
             limits.timeout,
             limits.max_output >> 10
-        );
+        )?;
+        writeln!(out, "  gate        {}", gate_summary(&plugin.config))?;
         for warning in import_warnings(plugin) {
-            println!("  warning     {warning}");
+            writeln!(out, "  warning     {warning}")?;
         }
         for tool in tools.iter().filter(|t| Arc::ptr_eq(&t.plugin, plugin)) {
-            println!("  tool        {}", tool.name());
+            let roles = match host.gate.access(tool.name()).and_then(|a| a.roles()) {
+                Some(roles) => format!(" (roles: {})", roles.join(", ")),
+                None => String::new(),
+            };
+            writeln!(out, "  tool        {}{roles}", tool.name())?;
         }
     }
+    write_stdout(&out);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -199,13 +269,30 @@ fn import_warnings(plugin: &warden::runtime::Plugin) -> Vec<String> {
             "imports wasi:filesystem but is granted no directory: it will see no files".to_string(),
         );
     }
-    if imports_any("wasi:sockets/") {
-        warnings.push("imports wasi:sockets, but warden grants no network yet: every connection will be refused".to_string());
+    let grants = |scheme| {
+        plugin
+            .config
+            .allow_hosts
+            .iter()
+            .any(|p| p.covers_scheme(scheme))
+    };
+    if imports_any("wasi:http/") && !grants(Scheme::Http) && !grants(Scheme::Https) {
+        warnings.push(
+            "imports wasi:http but is granted no host (allow_hosts): every request will be refused"
+                .to_string(),
+        );
+    }
+    if imports_any("wasi:sockets/") && !grants(Scheme::Tcp) && !grants(Scheme::Udp) {
+        warnings.push(
+            "imports wasi:sockets but is granted no tcp:// or udp:// host (allow_hosts): every connection will be refused"
+                .to_string(),
+        );
     }
     warnings
 }
 
 fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
+    let mut out = String::new();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let description = schema::describe_component(&bytes)
         .with_context(|| format!("{} is not a usable component", path.display()))?;
@@ -237,30 +324,32 @@ fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
             "imports": description.imports,
             "grants": grants,
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        write_stdout(&out);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}: {} tool(s)", path.display(), tools.len());
+    writeln!(out, "{}: {} tool(s)", path.display(), tools.len())?;
     for tool in &tools {
-        println!("\n{}", tool["name"].as_str().unwrap_or_default());
+        writeln!(out, "\n{}", tool["name"].as_str().unwrap_or_default())?;
         if let Some(description) = tool["description"].as_str() {
             for line in description.lines() {
-                println!("  {line}");
+                writeln!(out, "  {line}")?;
             }
         }
-        println!("  input schema: {}", tool["inputSchema"]);
+        writeln!(out, "  input schema: {}", tool["inputSchema"])?;
     }
-    println!("\nimports:");
+    writeln!(out, "\nimports:")?;
     for import in &description.imports {
-        println!("  {import}");
+        writeln!(out, "  {import}")?;
     }
-    println!("\ngrants its imports can use:");
+    writeln!(out, "\ngrants its imports can use:")?;
     if grants.is_empty() {
-        println!("  none (pure computation)");
+        writeln!(out, "  none (pure computation)")?;
     }
     for grant in grants {
-        println!("  {grant}");
+        writeln!(out, "  {grant}")?;
     }
+    write_stdout(&out);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -274,8 +363,14 @@ fn grants_needed(imports: &[String]) -> Vec<&'static str> {
     if has("wasi:cli/environment") {
         grants.push("env: environment variables");
     }
-    if has("wasi:sockets/") || has("wasi:http/") {
-        grants.push("network: outbound hosts (not yet supported by this warden)");
+    if has("wasi:http/") {
+        grants.push("allow_hosts: http:// and https:// hosts it may request");
+    }
+    if has("wasi:sockets/") {
+        grants.push("allow_hosts: tcp:// and udp:// hosts it may connect to");
+    }
+    if has("wasi:cli/environment") {
+        grants.push("secrets: secret values as environment variables");
     }
     grants
 }
@@ -302,17 +397,137 @@ async fn call(manifest: &Path, tool: &str, arguments: &str) -> Result<ExitCode> 
     let Value::Object(arguments) = arguments else {
         bail!("the arguments must be a JSON object, like '{{\"path\": \"/data/a.txt\"}}'");
     };
-    let (_, host) = load(manifest)?;
+    let (manifest, host) = load(manifest)?;
+    let principal = stdio_principal(&manifest, Transport::Cli);
     let request = CallRequest {
+        principal: &principal,
+        mcp_id: None,
         tool,
         arguments: Some(&arguments),
         events: Arc::new(TerminalEvents),
     };
     let result = host.gate.call(request).await?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    write_stdout(&format!("{}\n", serde_json::to_string_pretty(&result)?));
     Ok(if result.is_error == Some(true) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Print `text` on stdout. A closed pipe (`warden inspect ... | head`) is not an
+/// error worth a panic: the reader has what it wanted.
+fn write_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// The local user, as the manifest's `[server]` names it.
+fn stdio_principal(manifest: &Manifest, transport: Transport) -> Principal {
+    Principal::new(
+        manifest.server.principal.as_str(),
+        manifest.server.roles.clone(),
+        transport,
+    )
+}
+
+fn audit(command: AuditCommand) -> Result<ExitCode> {
+    match command {
+        AuditCommand::Verify { files } => match warden::audit::verify(&files) {
+            Ok(report) => {
+                let seqs = report
+                    .seqs
+                    .map(|(first, last)| format!(" (seq {first}..={last})"))
+                    .unwrap_or_default();
+                let mut out = format!(
+                    "ok: {} record(s){seqs} in {} file(s), chain intact\n",
+                    report.records, report.files
+                );
+                if report.continues {
+                    out.push_str(
+                        "note: the first record continues a chain from an earlier file; verify that file with these to check the link\n",
+                    );
+                }
+                write_stdout(&out);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(broken) => {
+                eprintln!("broken: {broken}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        AuditCommand::Tail {
+            file,
+            lines,
+            manifest,
+        } => {
+            let file = match file {
+                Some(file) => file,
+                None => {
+                    let manifest = Manifest::load(&manifest)
+                        .map_err(|e| anyhow::anyhow!("invalid manifest:\n{e}"))?;
+                    match manifest.audit {
+                        Some(audit) => audit.path,
+                        None => bail!(
+                            "{} has no [audit] section; name the log file",
+                            manifest.path.display()
+                        ),
+                    }
+                }
+            };
+            let records = warden::audit::last_lines(&file, lines)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let mut out = String::new();
+            for line in &records {
+                out.push_str(&warden::audit::pretty(line));
+                out.push('\n');
+            }
+            write_stdout(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `audit PATH (rotate at SIZE)`, or that there is none.
+fn audit_summary(manifest: &Manifest) -> String {
+    match &manifest.audit {
+        Some(audit) => format!(
+            "audit: {} (rotate at {}{})",
+            audit.path.display(),
+            ByteSize(audit.rotate),
+            if audit.fsync { ", fsync" } else { "" }
+        ),
+        None => "audit: off (no [audit] section)".to_owned(),
+    }
+}
+
+/// What the gate enforces for a plugin, in one line.
+fn gate_summary(plugin: &warden::manifest::Plugin) -> String {
+    let policy = &plugin.policy;
+    let rate = |rate: Option<warden::manifest::Rate>| match rate {
+        Some(r) => format!("{}/min burst {}", r.per_minute, r.burst),
+        None => "unlimited".to_owned(),
+    };
+    let mut parts = vec![
+        match &policy.roles {
+            Some(roles) => format!("roles {}", roles.join(", ")),
+            None => "open to every principal".to_owned(),
+        },
+        format!("rate {}", rate(policy.rate)),
+    ];
+    if policy.tool_rate.is_some() {
+        parts.push(format!("tool rate {}", rate(policy.tool_rate)));
+    }
+    if let Some(limit) = policy.concurrency {
+        parts.push(format!("concurrency {limit} (queue {})", policy.queue));
+    }
+    if let Some(redact) = &policy.redact {
+        parts.push(format!("redact {}", redact.join(", ")));
+    }
+    if policy.overflow == warden::manifest::OutputOverflow::Truncate {
+        parts.push("truncates large output".to_owned());
+    }
+    parts.join("; ")
 }

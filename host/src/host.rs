@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::audit::{AuditSink, FileSink, NoAudit};
 use crate::catalog::Catalog;
-use crate::gate::Gate;
+use crate::gate::{Gate, GateOptions};
 use crate::manifest::{Location, Manifest};
 use crate::runtime::{CacheOutcome, EngineOptions, Plugin, Runtime};
 
@@ -94,7 +95,25 @@ impl Host {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let gate = Arc::new(Gate::new(catalog, runtime.clone()));
+        let audit: Arc<dyn AuditSink> = match &manifest.audit {
+            Some(config) => Arc::new(
+                FileSink::open(&config.path, config.rotate, config.fsync).map_err(|e| {
+                    vec![HostError {
+                        location: None,
+                        message: format!("cannot open the audit log: {e}"),
+                    }]
+                })?,
+            ),
+            None => Arc::new(NoAudit),
+        };
+        let options = GateOptions::from_manifest(manifest, audit);
+        let gate = Gate::new(catalog, runtime.clone(), options).map_err(|e| {
+            vec![HostError {
+                location: None,
+                message: e.to_string(),
+            }]
+        })?;
+        let gate = Arc::new(gate);
         Ok(Host {
             gate,
             runtime,

@@ -5,6 +5,7 @@
 //! into a WASI context, [`schema`] maps WIT types to JSON, [`catalog`] names the tools, and
 //! [`host`] assembles them. See `docs/ARCHITECTURE.md`.
 
+pub mod audit;
 pub mod capabilities;
 pub mod catalog;
 pub mod gate;

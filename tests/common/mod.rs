@@ -44,7 +44,7 @@ pub struct Fixture {
 
 impl Fixture {
     /// Write `body` as `warden.toml` in a new temporary directory. In `body`, `{testbed}`,
-    /// `{files}` and `{codec}` stand for the plugins' component paths and `{dir}` for the
+    /// `{files}`, `{codec}` and `{fetch}` stand for the plugins' component paths and `{dir}` for the
     /// temporary directory. A `[cache]` section pointing at the shared cache is added.
     pub fn new(body: &str) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -52,6 +52,7 @@ impl Fixture {
             .replace("{testbed}", &plugin("testbed"))
             .replace("{files}", &plugin("files"))
             .replace("{codec}", &plugin("codec"))
+            .replace("{fetch}", &plugin("fetch"))
             .replace("{dir}", &dir.path().display().to_string());
         let manifest = dir.path().join("warden.toml");
         let text = format!("[cache]\ndir = \"{}\"\n\n{body}", cache_dir().display());
@@ -77,16 +78,28 @@ impl Fixture {
         .await
     }
 
+    /// Same as [`Self::client`], with extra environment variables for the server (they
+    /// override the defaults, such as `WARDEN_LOG`).
+    pub async fn client_env(&self, env: &[(&str, &str)]) -> Client {
+        self.spawn(ClientLifecycleMode::Initialize, env).await
+    }
+
     async fn client_with(&self, lifecycle: ClientLifecycleMode) -> Client {
+        self.spawn(lifecycle, &[]).await
+    }
+
+    async fn spawn(&self, lifecycle: ClientLifecycleMode, env: &[(&str, &str)]) -> Client {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"));
         command
             .args(["serve", "--manifest"])
             .arg(&self.manifest)
-            .env("WARDEN_LOG", "info,warden=debug");
+            .env("WARDEN_LOG", "info,warden=debug")
+            .envs(env.iter().copied());
         let (transport, stderr) = TokioChildProcess::builder(command)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn warden");
+        let pid = transport.id();
         let recorder = Recorder::default();
         if let Some(mut stderr) = stderr {
             let log = recorder.stderr.clone();
@@ -107,7 +120,11 @@ impl Fixture {
             .serve_with_lifecycle(transport, lifecycle)
             .await
             .expect("MCP handshake with warden");
-        Client { service, recorder }
+        Client {
+            service,
+            recorder,
+            pid,
+        }
     }
 }
 
@@ -146,6 +163,8 @@ impl ClientHandler for Recorder {
 pub struct Client {
     pub service: RunningService<RoleClient, Recorder>,
     pub recorder: Recorder,
+    /// The server's process id, while it runs.
+    pub pid: Option<u32>,
 }
 
 impl Client {

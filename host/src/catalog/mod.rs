@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
-use crate::manifest::{Location, is_valid_tool_name, prefixed_tool_name};
+use crate::manifest::{Location, glob_matches, is_valid_tool_name, prefixed_tool_name};
 use crate::runtime::Plugin;
 use crate::schema::{ExportedFunction, WitType, json_name, json_schema};
 
@@ -68,7 +68,12 @@ impl Catalog {
         for plugin in plugins {
             let functions = &plugin.description.functions;
             for tool in &plugin.config.tools {
-                if !functions.iter().any(|f| f.name == tool.function) {
+                // A glob (`[plugins.NAME.tools."write-*"]`) must match at least one function.
+                let matches = |name: &str| match tool.is_glob() {
+                    true => glob_matches(&tool.function, name),
+                    false => name == tool.function,
+                };
+                if !functions.iter().any(|f| matches(&f.name)) {
                     let exported: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
                     errors.push(CatalogError {
                         location: tool.location.clone(),
@@ -119,6 +124,7 @@ impl Catalog {
                     .unwrap_or_else(|| {
                         format!("`{}` from plugin `{}`", function.name, plugin.config.name)
                     });
+                let description = with_hosts(with_grants(description, &plugin), &plugin);
                 let descriptor = describe(&name, description, function, &plugin);
                 catalog.by_name.insert(name, catalog.tools.len());
                 catalog.tools.push(Arc::new(ToolEntry {
@@ -146,6 +152,55 @@ impl Catalog {
     }
 }
 
+/// Tell the agent where the plugin's files are: a guest cannot list `/`, so without this an
+/// agent has to guess the granted directories.
+fn with_grants(description: String, plugin: &Plugin) -> String {
+    let imports_files = plugin
+        .description
+        .imports
+        .iter()
+        .any(|i| i.starts_with("wasi:filesystem/"));
+    if plugin.config.dirs.is_empty() || !imports_files {
+        return description;
+    }
+    let dirs: Vec<String> = plugin
+        .config
+        .dirs
+        .iter()
+        .map(|d| {
+            format!(
+                "{} ({})",
+                d.guest,
+                if d.mode.is_writable() {
+                    "read-write"
+                } else {
+                    "read-only"
+                }
+            )
+        })
+        .collect();
+    format!("{description}\n\nGranted directories: {}.", dirs.join(", "))
+}
+
+/// Tell the agent which hosts the plugin may reach, so it does not try others.
+fn with_hosts(description: String, plugin: &Plugin) -> String {
+    let imports_network = plugin
+        .description
+        .imports
+        .iter()
+        .any(|i| i.starts_with("wasi:http/") || i.starts_with("wasi:sockets/"));
+    if plugin.config.allow_hosts.is_empty() || !imports_network {
+        return description;
+    }
+    let hosts: Vec<&str> = plugin
+        .config
+        .allow_hosts
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    format!("{description}\n\nGranted hosts: {}.", hosts.join(", "))
+}
+
 fn describe(name: &str, description: String, function: &ExportedFunction, plugin: &Plugin) -> Tool {
     let mut tool = Tool::new(
         name.to_string(),
@@ -156,9 +211,13 @@ fn describe(name: &str, description: String, function: &ExportedFunction, plugin
         tool = tool.with_raw_output_schema(Arc::new(schema));
     }
     // Hints derived from the grants, so they can be trusted: a plugin with no writable
-    // directory cannot change anything, and without network it cannot reach the world.
-    let writes = plugin.config.dirs.iter().any(|d| d.mode.is_writable());
-    let mut annotations = ToolAnnotations::new().read_only(!writes).open_world(false);
+    // directory and no outbound host cannot change anything, and without a host it cannot
+    // reach the world.
+    let network = !plugin.config.allow_hosts.is_empty();
+    let writes = network || plugin.config.dirs.iter().any(|d| d.mode.is_writable());
+    let mut annotations = ToolAnnotations::new()
+        .read_only(!writes)
+        .open_world(network);
     if !writes {
         annotations = annotations.destructive(false).idempotent(true);
     }

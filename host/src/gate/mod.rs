@@ -1,24 +1,51 @@
 //! The gate: the one pipeline every call passes, whatever the transport and the plugin.
 //!
-//! find the tool -> validate the arguments against its WIT types -> run it in the sandbox ->
-//! map the result to MCP content -> cap its size. Errors the agent sees are short and stable;
-//! the detail goes to the host log.
+//! principal and request id -> find the tool -> authorize -> rate limit (and the plugin's
+//! concurrency cap) -> input caps -> strict WIT validation -> run in the sandbox -> map the
+//! result to MCP content -> filter the output -> cap (refuse or truncate) -> audit -> respond.
+//!
+//! Each step is a module that knows nothing of the others: [`principal`](Principal),
+//! `authz`, `limits`, `input`, `filter`, `output`, and the audit record (`trail`, written
+//! through an [`AuditSink`]). Errors the agent sees are short and stable and carry the
+//! request id; the detail goes to the host log and the audit record.
 
+mod authz;
+mod filter;
+mod input;
+mod limits;
 mod output;
+mod principal;
+mod trail;
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use serde_json::Value;
 use tracing::Instrument;
 
-use crate::catalog::Catalog;
-use crate::runtime::{CallEvents, Runtime};
+use crate::audit::{AuditSink, NoAudit, Outcome};
+use crate::catalog::{Catalog, ToolEntry};
+use crate::manifest::{Filters, GlobalLimits, Manifest, OutputOverflow};
+use crate::runtime::{CallError, CallEvents, Runtime};
 
-pub use output::OutputError;
+pub use authz::Access;
+pub use filter::{Detectors, MIN_SECRET_LEN, OutputFilter, Redactions, audit_args, is_secret_key};
+pub use input::{CapError, InputCaps};
+pub use limits::{
+    Busy, Concurrency, LocalRateLimiter, RateKey, RateLimiter, RetryAfter, Unlimited,
+};
+pub use output::{OutputError, serialized_size};
+pub use principal::{Principal, Transport, new_request_id};
+
+use trail::Trail;
 
 /// A call as the transport hands it over.
 pub struct CallRequest<'a> {
+    /// Who calls: the transport established it.
+    pub principal: &'a Principal,
+    /// The MCP request id (JSON-RPC `id`), recorded beside warden's own id.
+    pub mcp_id: Option<Value>,
     /// The tool's name.
     pub tool: &'a str,
     /// The arguments object, if any.
@@ -27,28 +54,162 @@ pub struct CallRequest<'a> {
     pub events: Arc<dyn CallEvents>,
 }
 
-/// A call the gate refused before any tool ran, as a protocol error.
+/// A call the gate answered with a protocol error rather than a tool result.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
-    #[error("unknown tool: {0}")]
-    UnknownTool(String),
+    /// No such tool, or one the principal may not see: the two are indistinguishable, so
+    /// probing reveals nothing.
+    #[error("unknown tool: {tool} (request {request_id})")]
+    UnknownTool { tool: String, request_id: String },
+    /// The call ran but its audit record could not be written: the result is withheld.
+    #[error("the call could not be recorded in the audit log (request {request_id})")]
+    Audit { request_id: String },
+}
+
+/// The gate could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum GateBuildError {
+    #[error("the output filters could not be compiled: {0}")]
+    Filters(#[from] regex::Error),
+}
+
+/// What the gate enforces beyond each plugin's own settings.
+pub struct GateOptions {
+    /// `[limits]`: argument caps and the global per-tool rate ceiling.
+    pub limits: GlobalLimits,
+    /// `[filters]`: detectors on by default and custom detectors.
+    pub filters: Filters,
+    /// Where audit records go.
+    pub audit: Arc<dyn AuditSink>,
+    /// The rate limiter; `None`: the in-process [`LocalRateLimiter`] built from the manifest.
+    pub limiter: Option<Arc<dyn RateLimiter>>,
+}
+
+impl Default for GateOptions {
+    /// Default caps, every detector on, no audit log, in-process rate limits.
+    fn default() -> Self {
+        Self {
+            limits: GlobalLimits::default(),
+            filters: Filters::default(),
+            audit: Arc::new(NoAudit),
+            limiter: None,
+        }
+    }
+}
+
+impl GateOptions {
+    /// The manifest's `[limits]` and `[filters]`, with `audit` as the sink.
+    pub fn from_manifest(manifest: &Manifest, audit: Arc<dyn AuditSink>) -> Self {
+        Self {
+            limits: manifest.limits,
+            filters: manifest.filters.clone(),
+            audit,
+            limiter: None,
+        }
+    }
+}
+
+/// A tool and what the gate enforces for it.
+struct GateTool {
+    entry: Arc<ToolEntry>,
+    access: Access,
+    filter: Arc<OutputFilter>,
+    concurrency: Option<Arc<Concurrency>>,
 }
 
 /// The call pipeline, shared by every transport.
 pub struct Gate {
     catalog: Catalog,
     runtime: Arc<Runtime>,
+    /// In catalog order.
+    tools: Vec<GateTool>,
+    by_name: HashMap<String, usize>,
+    caps: InputCaps,
+    limiter: Arc<dyn RateLimiter>,
+    audit: Arc<dyn AuditSink>,
+    /// For the arguments of calls to unknown tools.
+    default_filter: Arc<OutputFilter>,
 }
 
 impl Gate {
-    /// A gate serving `catalog`'s tools with `runtime`.
-    pub fn new(catalog: Catalog, runtime: Arc<Runtime>) -> Self {
-        Self { catalog, runtime }
+    /// A gate serving `catalog`'s tools with `runtime`, enforcing each plugin's manifest
+    /// settings and `options`.
+    pub fn new(
+        catalog: Catalog,
+        runtime: Arc<Runtime>,
+        options: GateOptions,
+    ) -> Result<Self, GateBuildError> {
+        let detectors = Arc::new(Detectors::new(&options.filters.custom)?);
+        let default_selection = options
+            .filters
+            .redact
+            .clone()
+            .unwrap_or_else(|| detectors.all_names());
+        let mut filters: HashMap<&str, Arc<OutputFilter>> = HashMap::new();
+        let mut caps: HashMap<&str, Option<Arc<Concurrency>>> = HashMap::new();
+        let mut tools = Vec::new();
+        let mut by_name = HashMap::new();
+        for entry in catalog.iter() {
+            let config = &entry.plugin.config;
+            let filter = filters
+                .entry(config.name.as_str())
+                .or_insert_with(|| {
+                    let selection = config.policy.redact.as_ref().unwrap_or(&default_selection);
+                    Arc::new(OutputFilter::new(
+                        detectors.clone(),
+                        selection,
+                        &secret_values(&entry.plugin),
+                    ))
+                })
+                .clone();
+            let concurrency = caps
+                .entry(config.name.as_str())
+                .or_insert_with(|| {
+                    config
+                        .policy
+                        .concurrency
+                        .map(|limit| Arc::new(Concurrency::new(limit, config.policy.queue)))
+                })
+                .clone();
+            by_name.insert(entry.name().to_owned(), tools.len());
+            tools.push(GateTool {
+                entry: entry.clone(),
+                access: Access::for_tool(entry),
+                filter,
+                concurrency,
+            });
+        }
+        let limiter = match options.limiter {
+            Some(limiter) => limiter,
+            None => {
+                let local = LocalRateLimiter::new(&catalog, &options.limits);
+                if local.is_empty() {
+                    Arc::new(Unlimited) as Arc<dyn RateLimiter>
+                } else {
+                    Arc::new(local)
+                }
+            }
+        };
+        let default_filter = Arc::new(OutputFilter::new(detectors, &default_selection, &[]));
+        Ok(Self {
+            catalog,
+            runtime,
+            tools,
+            by_name,
+            caps: InputCaps::from(&options.limits),
+            limiter,
+            audit: options.audit,
+            default_filter,
+        })
     }
 
-    /// The tools an agent may see, in manifest order.
-    pub fn list(&self) -> Vec<Tool> {
-        self.catalog.iter().map(|t| t.descriptor.clone()).collect()
+    /// The tools `principal` may see (and call), in manifest order.
+    pub fn list(&self, principal: &Principal) -> Vec<Tool> {
+        self.tools
+            .iter()
+            .filter(|tool| tool.access.allows(principal))
+            .map(|tool| tool.entry.descriptor.clone())
+            .collect()
     }
 
     /// The catalog behind the gate.
@@ -56,62 +217,256 @@ impl Gate {
         &self.catalog
     }
 
-    /// Run one call through the whole pipeline.
+    /// Who may use the tool named `name`, if it exists.
+    pub fn access(&self, name: &str) -> Option<&Access> {
+        self.by_name.get(name).map(|&i| &self.tools[i].access)
+    }
+
+    /// Run one call through the whole pipeline, and record it in the audit log before
+    /// returning.
     ///
-    /// Everything that goes wrong once the tool is known (bad arguments, a crash, a limit) is
-    /// a tool error (`isError: true`) the agent can read and act on.
+    /// An unknown tool, or one the principal may not call, is a protocol error
+    /// ([`GateError::UnknownTool`]). Everything that goes wrong once the tool is known and
+    /// allowed (a rate limit, bad arguments, a crash, a limit) is a tool error
+    /// (`isError: true`) the agent can read and act on, ending with `(request ID)`.
     pub async fn call(&self, request: CallRequest<'_>) -> Result<CallToolResult, GateError> {
-        let entry = self
-            .catalog
-            .get(request.tool)
-            .ok_or_else(|| GateError::UnknownTool(request.tool.to_string()))?
-            .clone();
-        let span = tracing::info_span!("call", tool = request.tool, plugin = &*entry.plugin.name);
-        async move {
-            let started = Instant::now();
-            let function = entry.function();
-            let args = match function.args_from_json(request.arguments) {
-                Ok(args) => args,
-                Err(error) => {
-                    tracing::info!(%error, "invalid arguments");
-                    return Ok(tool_error(format!("invalid arguments: {error}")));
-                }
-            };
-            let outcome = self
-                .runtime
-                .call(&entry.plugin, entry.function, &args, request.events)
-                .await;
-            let result = match outcome {
-                Ok(outcome) => {
-                    tracing::debug!(fuel = outcome.fuel_used, "tool returned");
-                    output::to_result(function, outcome.value)
-                        .and_then(|result| {
-                            output::check_size(&result, entry.plugin.config.limits.max_output)?;
-                            Ok(result)
-                        })
-                        .unwrap_or_else(|error| {
-                            tracing::warn!(%error, "tool output refused");
-                            tool_error(error.to_string())
-                        })
-                }
-                Err(error) => {
-                    tracing::info!(kind = error.kind(), %error, "tool failed");
-                    tool_error(error.to_string())
-                }
-            };
-            tracing::info!(
-                elapsed_us = started.elapsed().as_micros() as u64,
-                is_error = result.is_error.unwrap_or(false),
-                "call finished"
+        let trail = Trail::start(
+            &*self.audit,
+            request.principal,
+            request.mcp_id.clone(),
+            request.tool,
+            request.arguments,
+            &self.default_filter,
+        );
+        let span = tracing::info_span!(
+            "call",
+            tool = request.tool,
+            principal = &*request.principal.name,
+            request = trail.id()
+        );
+        self.run(request, trail).instrument(span).await
+    }
+
+    async fn run<'a>(
+        &'a self,
+        request: CallRequest<'a>,
+        mut trail: Trail<'a>,
+    ) -> Result<CallToolResult, GateError> {
+        let id = trail.id().to_owned();
+        let principal = request.principal;
+        let unknown = |trail: Trail<'_>, outcome: Outcome, detail: String| {
+            tracing::info!(%outcome, detail, "call refused");
+            let request_id = trail.id().to_owned();
+            match trail.finish(outcome, Some(detail)) {
+                Ok(()) => Err(GateError::UnknownTool {
+                    tool: request.tool.to_owned(),
+                    request_id,
+                }),
+                Err(_) => Err(GateError::Audit { request_id }),
+            }
+        };
+
+        // Find the tool.
+        let Some(tool) = self.by_name.get(request.tool).map(|&i| &self.tools[i]) else {
+            return unknown(trail, Outcome::Invalid, "unknown tool".to_owned());
+        };
+        let plugin = &tool.entry.plugin;
+        trail.record().plugin = Some(plugin.config.name.clone());
+        trail.args_filter(&tool.filter);
+
+        // Authorize.
+        if !tool.access.allows(principal) {
+            let detail = format!(
+                "principal `{}` (roles: {}) holds none of the roles {:?}",
+                principal.name,
+                principal.roles.join(", "),
+                tool.access.roles().unwrap_or_default()
             );
-            Ok(result)
+            return unknown(trail, Outcome::Denied, detail);
         }
-        .instrument(span)
-        .await
+
+        // Rate limits, then the plugin's concurrency cap.
+        let key = RateKey {
+            principal,
+            tool: request.tool,
+            plugin: &plugin.config.name,
+        };
+        if let Err(retry) = self.limiter.check(&key).await {
+            let message = format!(
+                "rate limit reached for this tool; retry in {}s",
+                retry.seconds()
+            );
+            return finish(
+                trail,
+                refusal(&message, &id),
+                Outcome::RateLimited,
+                Some(message),
+            );
+        }
+        let _slot = match &tool.concurrency {
+            None => None,
+            Some(cap) => match cap.acquire(plugin.config.limits.timeout).await {
+                Ok(slot) => Some(slot),
+                Err(Busy) => {
+                    let message = "the tool is busy with other calls; retry in a moment";
+                    return finish(
+                        trail,
+                        refusal(message, &id),
+                        Outcome::RateLimited,
+                        Some(message.to_owned()),
+                    );
+                }
+            },
+        };
+
+        // Input caps, then the strict conversion to WIT values.
+        if let Err(error) = self.caps.check(request.arguments) {
+            if matches!(error, CapError::TooLarge { .. }) {
+                trail.drop_args();
+            }
+            let message = format!("invalid arguments: {error}");
+            return finish(
+                trail,
+                refusal(&message, &id),
+                Outcome::Invalid,
+                Some(message),
+            );
+        }
+        let function = tool.entry.function();
+        let args = match function.args_from_json(request.arguments) {
+            Ok(args) => args,
+            Err(error) => {
+                let message = format!("invalid arguments: {error}");
+                return finish(
+                    trail,
+                    refusal(&message, &id),
+                    Outcome::Invalid,
+                    Some(message),
+                );
+            }
+        };
+
+        // Run.
+        let (mut result, outcome, detail) = match self
+            .runtime
+            .call(plugin, tool.entry.function, &args, request.events)
+            .await
+        {
+            Ok(ran) => {
+                trail.record().fuel = Some(ran.fuel_used);
+                match output::to_result(function, ran.value) {
+                    Ok(result) if result.is_error == Some(true) => {
+                        (result, Outcome::ToolError, None)
+                    }
+                    Ok(result) => (result, Outcome::Ok, None),
+                    Err(error) => {
+                        let message = error.to_string();
+                        (refusal(&message, &id), Outcome::ToolError, Some(message))
+                    }
+                }
+            }
+            Err(error) => {
+                let outcome = Outcome::from_call_error_kind(error.kind());
+                (
+                    refusal(&public_message(&error), &id),
+                    outcome,
+                    Some(format!("{error}")),
+                )
+            }
+        };
+
+        // Filter, then cap the size.
+        let redactions = tool.filter.apply(&mut result);
+        let limit = plugin.config.limits.max_output;
+        let size = serialized_size(&result);
+        let (outcome, detail, size) = if size <= limit {
+            (outcome, detail, size)
+        } else {
+            match plugin.config.policy.overflow {
+                OutputOverflow::Refuse => {
+                    let error = OutputError::TooLarge {
+                        size: usize::try_from(size).unwrap_or(usize::MAX),
+                        limit,
+                    };
+                    result = refusal(&error.to_string(), &id);
+                    (
+                        Outcome::ToolError,
+                        Some(error.to_string()),
+                        serialized_size(&result),
+                    )
+                }
+                OutputOverflow::Truncate => {
+                    output::truncate(&mut result, size, limit);
+                    trail.record().truncated = true;
+                    let outcome = if result.is_error == Some(true) && outcome == Outcome::Ok {
+                        Outcome::ToolError
+                    } else {
+                        outcome
+                    };
+                    (outcome, detail, serialized_size(&result))
+                }
+            }
+        };
+        let record = trail.record();
+        record.output_bytes = Some(size);
+        record.redactions = redactions;
+        finish(trail, result, outcome, detail)
     }
 }
 
-/// A tool error with one text block.
-fn tool_error(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message)])
+/// Record the call and hand back `result`; a lost record withholds the result.
+fn finish(
+    trail: Trail<'_>,
+    result: CallToolResult,
+    outcome: Outcome,
+    detail: Option<String>,
+) -> Result<CallToolResult, GateError> {
+    // The audit log has every call; the host log has the ones that did not go well.
+    if outcome == Outcome::Ok {
+        tracing::debug!(%outcome, "call finished");
+    } else {
+        tracing::info!(
+            %outcome,
+            detail = detail.as_deref().unwrap_or_default(),
+            "call finished"
+        );
+    }
+    let request_id = trail.id().to_owned();
+    match trail.finish(outcome, detail) {
+        Ok(()) => Ok(result),
+        Err(_) => Err(GateError::Audit { request_id }),
+    }
+}
+
+/// A tool error the gate wrote: `message (request ID)`.
+fn refusal(message: &str, request_id: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!(
+        "{message} (request {request_id})"
+    ))])
+}
+
+/// What the agent is told about a failed run: the runtime's messages name limits only,
+/// except a sandbox that could not be prepared, whose detail may hold host paths.
+fn public_message(error: &CallError) -> String {
+    match error {
+        CallError::Sandbox(_) => "the tool's sandbox could not be prepared".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// The plugin's secret values, redacted from its output by exact match (detector `secrets`):
+/// the values of its `secrets` grants, and of its `env` variables whose names look secret
+/// (`API_TOKEN`, `DB_PASSWORD`: see [`is_secret_key`]).
+fn secret_values(plugin: &crate::runtime::Plugin) -> Vec<String> {
+    let config = &plugin.config;
+    let env = config
+        .env
+        .iter()
+        .filter(|(name, _)| is_secret_key(name))
+        .map(|(_, value)| value.as_str());
+    config
+        .secret_values()
+        .chain(env)
+        .map(str::to_owned)
+        .collect()
 }

@@ -163,13 +163,125 @@ fn block(json: &Value) -> Result<ContentBlock, OutputError> {
     })
 }
 
-/// Refuse a result whose serialized size exceeds `limit` bytes.
-pub fn check_size(result: &CallToolResult, limit: u64) -> Result<(), OutputError> {
-    let size = serde_json::to_vec(result)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
-    if size as u64 > limit {
-        return Err(OutputError::TooLarge { size, limit });
+/// The size of `value` serialized as JSON, in bytes, without building the JSON.
+pub fn serialized_size<T: serde::Serialize + ?Sized>(value: &T) -> u64 {
+    struct Counter(u64);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    Ok(())
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => u64::MAX,
+    }
+}
+
+/// Cut `result`, `size` bytes serialized, to fit `limit` bytes: blocks are kept in order
+/// while they fit, the text block that does not is cut at a character boundary, later blocks
+/// are dropped, and a last text block says what happened. Structured content cannot be cut
+/// and still match the tool's output schema, so it is dropped and the result becomes an
+/// error carrying the cut text.
+pub fn truncate(result: &mut CallToolResult, size: u64, limit: u64) {
+    let marker = ContentBlock::text(format!(
+        "[output truncated: {size} bytes exceed the limit of {limit} bytes]"
+    ));
+    if result.structured_content.take().is_some() {
+        result.is_error = Some(true);
+    }
+    let blocks = std::mem::take(&mut result.content);
+    result.content = vec![marker.clone()];
+    let base = serialized_size(result);
+    let mut remaining = limit.saturating_sub(base);
+    let mut kept = Vec::new();
+    for block in blocks {
+        let cost = serialized_size(&block) + 1; // and a comma
+        if cost <= remaining {
+            remaining -= cost;
+            kept.push(block);
+            continue;
+        }
+        if let ContentBlock::Text(mut text) = block {
+            let overhead = {
+                let mut empty = text.clone();
+                empty.text = String::new();
+                serialized_size(&ContentBlock::Text(empty)) + 1
+            };
+            if let Some(budget) = remaining.checked_sub(overhead) {
+                let end = escaped_prefix(&text.text, budget);
+                if end > 0 {
+                    text.text.truncate(end);
+                    kept.push(ContentBlock::Text(text));
+                }
+            }
+        }
+        break;
+    }
+    kept.push(marker);
+    result.content = kept;
+}
+
+/// The longest prefix of `text` (in bytes, at a character boundary) whose JSON-escaped form
+/// takes at most `budget` bytes.
+fn escaped_prefix(text: &str, budget: u64) -> usize {
+    let mut used = 0u64;
+    for (index, c) in text.char_indices() {
+        let cost = match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{08}' | '\u{0c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8() as u64,
+        };
+        if used + cost > budget {
+            return index;
+        }
+        used += cost;
+    }
+    text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialized_size_is_the_length_of_the_json() {
+        let result = CallToolResult::success(vec![ContentBlock::text("héllo \"quoted\"\n")]);
+        let json = serde_json::to_vec(&result).expect("serialize");
+        assert_eq!(serialized_size(&result), json.len() as u64);
+    }
+
+    #[test]
+    fn truncation_fits_the_limit_and_says_so() {
+        for text in ["x".repeat(10_000), "é\"\n\u{1}".repeat(3_000)] {
+            let mut result = CallToolResult::success(vec![
+                ContentBlock::text("first"),
+                ContentBlock::text(text.clone()),
+                ContentBlock::text("dropped"),
+            ]);
+            let size = serialized_size(&result);
+            truncate(&mut result, size, 2048);
+            let after = serialized_size(&result);
+            assert!(after <= 2048 && after > 1900, "{after}");
+            assert_eq!(result.content.len(), 3);
+            let last = serde_json::to_string(&result.content[2]).expect("json");
+            assert!(last.contains("output truncated"), "{last}");
+            assert_ne!(result.is_error, Some(true));
+        }
+    }
+
+    #[test]
+    fn truncating_structured_content_makes_an_error() {
+        let mut result = CallToolResult::success(vec![ContentBlock::text("y".repeat(5000))]);
+        result.structured_content = Some(serde_json::json!({"big": "y".repeat(5000)}));
+        let size = serialized_size(&result);
+        truncate(&mut result, size, 1024);
+        assert!(serialized_size(&result) <= 1024);
+        assert!(result.structured_content.is_none());
+        assert_eq!(result.is_error, Some(true));
+    }
 }

@@ -15,13 +15,16 @@
 //!
 //! Module layout: `model` holds the validated types, `reader` walks the spanned TOML tree,
 //! `validate` and `plugin` read the sections, `units` sizes and durations, `expand` `${VAR}`,
-//! `names` the shapes of names, `error` locations and diagnostics.
+//! `names` the shapes of names, `error` locations and diagnostics, `network` a plugin's
+//! `allow_hosts`, `[plugins.NAME.net]` and `secrets` (with their types).
 
 mod error;
 mod expand;
 mod model;
 mod names;
+mod network;
 mod plugin;
+mod policy;
 mod reader;
 mod units;
 mod validate;
@@ -34,8 +37,13 @@ use std::path::{Path, PathBuf};
 use toml::de::DeTable;
 
 pub use error::{Diagnostic, Location, ManifestError};
-pub use model::{DirGrant, DirMode, Limits, Plugin, Server, ToolOverride};
+pub use model::{
+    Audit, BUILTIN_DETECTORS, CustomDetector, DETECTOR_GROUPS, DirGrant, DirMode, Filters,
+    GlobalLimits, Limits, OutputOverflow, Plugin, PluginPolicy, Rate, SECRETS_DETECTOR, Server,
+    ToolOverride, glob_matches, is_glob,
+};
 pub use names::{MAX_TOOL_NAME_LEN, TOOL_NAME_SEPARATOR, is_valid_tool_name, prefixed_tool_name};
+pub use network::{NetLimits, Secret, SecretSource, SecretValue};
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};
 
 use reader::{Context, key_at};
@@ -57,6 +65,12 @@ pub struct Manifest {
     pub cache_dir: PathBuf,
     /// `[plugins.NAME]` tables, in file order.
     pub plugins: Vec<Plugin>,
+    /// `[limits]`: argument caps and the global per-tool rate ceiling.
+    pub limits: GlobalLimits,
+    /// `[filters]`: what is redacted from tool output.
+    pub filters: Filters,
+    /// `[audit]`: the audit log, if configured.
+    pub audit: Option<Audit>,
 }
 
 impl Manifest {

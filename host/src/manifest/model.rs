@@ -19,6 +19,9 @@ pub struct Server {
     pub name: String,
     /// The principal that stdio sessions run as. Default `"local"`.
     pub principal: String,
+    /// The roles of that principal (`[server] roles`), in file order, without duplicates.
+    /// Default: none.
+    pub roles: Vec<String>,
 }
 
 impl Server {
@@ -33,6 +36,7 @@ impl Default for Server {
         Server {
             name: Server::DEFAULT_NAME.to_owned(),
             principal: Server::DEFAULT_PRINCIPAL.to_owned(),
+            roles: Vec::new(),
         }
     }
 }
@@ -57,8 +61,17 @@ pub struct Plugin {
     /// Environment variables the plugin sees, in file order, after `${VAR}` expansion. Names are
     /// `[A-Za-z_][A-Za-z0-9_]*` and unique.
     pub env: Vec<(String, String)>,
-    /// Per-function settings, in file order, one per function.
+    /// Per-function settings, in file order, one per function or glob.
     pub tools: Vec<ToolOverride>,
+    /// What the gate enforces for this plugin: roles, rates, concurrency, redaction.
+    pub policy: PluginPolicy,
+    /// Outbound hosts the plugin may reach (`allow_hosts`), in file order. Empty: none.
+    pub allow_hosts: Vec<crate::capabilities::net::HostPattern>,
+    /// Limits on its outbound requests and connections (`[plugins.NAME.net]`).
+    pub net: super::network::NetLimits,
+    /// Secrets given to it as environment variables (`secrets`), in file order. Names are
+    /// unique and distinct from `env` names.
+    pub secrets: Vec<super::network::Secret>,
     /// The `[plugins.NAME]` header, or the first key that defines the plugin.
     pub location: Location,
     /// The location of each key present in the plugin's table (`"component"`, `"sha256"`,
@@ -76,9 +89,37 @@ impl Plugin {
         self.key_locations.get(key).unwrap_or(&self.location)
     }
 
-    /// The settings for WIT function `function`, if the manifest has any.
+    /// The values of the plugin's secrets, for exact-match redaction of its output and logs.
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.secrets.iter().map(|secret| secret.value.expose())
+    }
+
+    /// The settings for WIT function `function`, if the manifest has any. Glob tables
+    /// (`[plugins.NAME.tools."write-*"]`) are not returned: they only carry `roles`.
     pub fn tool_override(&self, function: &str) -> Option<&ToolOverride> {
-        self.tools.iter().find(|tool| tool.function == function)
+        self.tools
+            .iter()
+            .find(|tool| !tool.is_glob() && tool.function == function)
+    }
+
+    /// The roles that may list and call WIT function `function`: the `roles` of its own
+    /// `[plugins.NAME.tools.FUNCTION]` table, else of the first glob table (in file order)
+    /// that matches it and sets `roles`, else the plugin's `roles`. `None` means every
+    /// principal may.
+    pub fn tool_roles(&self, function: &str) -> Option<&[String]> {
+        let exact = self
+            .tools
+            .iter()
+            .find(|tool| !tool.is_glob() && tool.function == function && tool.roles.is_some());
+        let glob = || {
+            self.tools.iter().find(|tool| {
+                tool.is_glob() && tool.roles.is_some() && glob_matches(&tool.function, function)
+            })
+        };
+        exact
+            .or_else(glob)
+            .and_then(|tool| tool.roles.as_deref())
+            .or(self.policy.roles.as_deref())
     }
 }
 
@@ -184,6 +225,242 @@ pub struct ToolOverride {
     pub name: Option<String>,
     /// A description replacing the WIT doc comment.
     pub description: Option<String>,
+    /// The roles that may list and call this tool, replacing the plugin's `roles`.
+    pub roles: Option<Vec<String>>,
     /// The table's `[header]` or key.
     pub location: Location,
+}
+
+impl ToolOverride {
+    /// Whether `function` is a glob (`*` and `?`) over function names rather than one name.
+    pub fn is_glob(&self) -> bool {
+        is_glob(&self.function)
+    }
+}
+
+/// Whether `pattern` has a glob wildcard: `*` (any run of characters) or `?` (one).
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?'])
+}
+
+/// Whether `name` matches the glob `pattern` (`*`: any run of characters, `?`: one
+/// character; everything else literally).
+pub fn glob_matches(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Classic backtracking over the last `*`: linear in practice for names this short.
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// A rate: `{ per_minute = 120, burst = 20 }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// Calls allowed per minute, sustained; within [`Rate::RANGE`].
+    pub per_minute: u32,
+    /// Calls allowed at once after a quiet period; within [`Rate::RANGE`]. Defaults to
+    /// `per_minute`.
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Accepted values of `per_minute` and `burst`.
+    pub const RANGE: RangeInclusive<u32> = 1..=1_000_000;
+}
+
+/// What happens to a result larger than `max_output`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputOverflow {
+    /// `"refuse"`: the call fails with an error saying the output was too large (the default).
+    #[default]
+    Refuse,
+    /// `"truncate"`: text is cut to fit and a marker says how much was left out.
+    Truncate,
+}
+
+/// The gate's settings for one plugin: who may call it, how often, how many at once, and
+/// what is redacted from its output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginPolicy {
+    /// Roles that may list and call the plugin's tools (any one of them suffices); `"*"` is
+    /// every principal. `None` (no `roles` key) also means every principal. Tools may
+    /// override it.
+    pub roles: Option<Vec<String>>,
+    /// Calls per principal per tool (`rate`). `None`: unlimited.
+    pub rate: Option<Rate>,
+    /// Calls per tool, all principals together (`tool_rate`), replacing the global
+    /// `[limits] tool_rate`. `None`: the global ceiling, if any.
+    pub tool_rate: Option<Rate>,
+    /// Calls of this plugin running at once (`concurrency`). `None`: no cap beyond the
+    /// engine's instance pool.
+    pub concurrency: Option<u32>,
+    /// Calls that may wait for a free slot when `concurrency` is reached (`queue`); more are
+    /// refused at once. Default [`PluginPolicy::DEFAULT_QUEUE`].
+    pub queue: u32,
+    /// Detectors applied to this plugin's output (`redact`), replacing `[filters] redact`.
+    /// `None`: the global list.
+    pub redact: Option<Vec<String>>,
+    /// What happens to output larger than `max_output` (`max_output_mode`).
+    pub overflow: OutputOverflow,
+}
+
+impl Default for PluginPolicy {
+    /// Open to every principal, unlimited, the global detectors, refusing oversized output.
+    fn default() -> PluginPolicy {
+        PluginPolicy {
+            roles: None,
+            rate: None,
+            tool_rate: None,
+            concurrency: None,
+            queue: PluginPolicy::DEFAULT_QUEUE,
+            redact: None,
+            overflow: OutputOverflow::default(),
+        }
+    }
+}
+
+impl PluginPolicy {
+    /// Default `queue`.
+    pub const DEFAULT_QUEUE: u32 = 64;
+    /// Accepted `concurrency` values.
+    pub const CONCURRENCY_RANGE: RangeInclusive<u32> = 1..=10_000;
+    /// Accepted `queue` values.
+    pub const QUEUE_RANGE: RangeInclusive<u32> = 0..=100_000;
+}
+
+/// `[limits]`: caps on every call's arguments, checked before any other work, and the
+/// global per-tool rate ceiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GlobalLimits {
+    /// Largest arguments object, serialized as JSON, in bytes. Default 1MiB.
+    pub max_argument_bytes: u64,
+    /// Deepest nesting of arrays and objects inside the arguments object (the object itself
+    /// is depth 1). Default 32.
+    pub max_depth: u32,
+    /// Longest string (value or key), in bytes. Default 256KiB.
+    pub max_string: u64,
+    /// Most items in one array. Default 10_000.
+    pub max_array: u64,
+    /// Calls per tool, all principals together, for every tool whose plugin sets no
+    /// `tool_rate`. Default: none.
+    pub tool_rate: Option<Rate>,
+}
+
+impl GlobalLimits {
+    /// Default `max_argument_bytes`: 1MiB.
+    pub const DEFAULT_MAX_ARGUMENT_BYTES: u64 = 1 << 20;
+    /// Default `max_depth`.
+    pub const DEFAULT_MAX_DEPTH: u32 = 32;
+    /// Default `max_string`: 256KiB.
+    pub const DEFAULT_MAX_STRING: u64 = 256 << 10;
+    /// Default `max_array`.
+    pub const DEFAULT_MAX_ARRAY: u64 = 10_000;
+    /// Accepted `max_argument_bytes` and `max_string`: 16B to 64MiB.
+    pub const BYTES_RANGE: RangeInclusive<u64> = 16..=(64 << 20);
+    /// Accepted `max_depth`: 1 to 128 (deeper JSON is refused by the parser anyway).
+    pub const DEPTH_RANGE: RangeInclusive<u32> = 1..=128;
+    /// Accepted `max_array`.
+    pub const ARRAY_RANGE: RangeInclusive<u64> = 1..=10_000_000;
+}
+
+impl Default for GlobalLimits {
+    fn default() -> GlobalLimits {
+        GlobalLimits {
+            max_argument_bytes: GlobalLimits::DEFAULT_MAX_ARGUMENT_BYTES,
+            max_depth: GlobalLimits::DEFAULT_MAX_DEPTH,
+            max_string: GlobalLimits::DEFAULT_MAX_STRING,
+            max_array: GlobalLimits::DEFAULT_MAX_ARRAY,
+            tool_rate: None,
+        }
+    }
+}
+
+/// The built-in output detectors, by the name used in `redact` lists and in
+/// `[REDACTED:name]` markers.
+pub const BUILTIN_DETECTORS: &[&str] = &[
+    "email",
+    "credit-card",
+    "ssn",
+    "aws-key",
+    "github-token",
+    "slack-token",
+    "openai-key",
+    "google-api-key",
+    "stripe-key",
+    "private-key",
+    "jwt",
+];
+
+/// The detector that redacts the plugin's own secret values by exact match.
+pub const SECRETS_DETECTOR: &str = "secrets";
+
+/// Names that stand for several detectors in `redact` lists.
+pub const DETECTOR_GROUPS: &[(&str, &[&str])] = &[(
+    "api-key",
+    &[
+        "aws-key",
+        "github-token",
+        "slack-token",
+        "openai-key",
+        "google-api-key",
+        "stripe-key",
+    ],
+)];
+
+/// `[filters]`: what is redacted from tool output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Detectors on by default for every plugin (`redact`), expanded (groups replaced by
+    /// their members), in file order, without duplicates. `None` (no `redact` key): every
+    /// built-in detector, `secrets` and every custom detector.
+    pub redact: Option<Vec<String>>,
+    /// Custom detectors (`custom`), in file order; names unique and distinct from built-in
+    /// ones.
+    pub custom: Vec<CustomDetector>,
+}
+
+/// A custom detector: `{ name = "employee-id", pattern = "EMP-[0-9]{6}" }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomDetector {
+    /// Its name, in `redact` lists and `[REDACTED:name]` markers: `[a-z][a-z0-9-]{0,31}`.
+    pub name: String,
+    /// A regular expression (Rust `regex` syntax) that compiled when the manifest loaded.
+    pub pattern: String,
+    /// Its entry in the `custom` array.
+    pub location: Location,
+}
+
+/// `[audit]`: the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    /// The live log file, absolute. Its directory is created when needed.
+    pub path: PathBuf,
+    /// Size at which the live file is renamed `{path}.{seq}` and a new one started; within
+    /// [`Audit::ROTATE_RANGE`]. Default 64MiB.
+    pub rotate: u64,
+    /// Whether each record is also `fsync`ed before the response (survives power loss, not
+    /// just a crash of warden). Default `false`.
+    pub fsync: bool,
+}
+
+impl Audit {
+    /// Default `rotate`: 64MiB.
+    pub const DEFAULT_ROTATE: u64 = 64 << 20;
+    /// Accepted `rotate` sizes: 4KiB to 1TiB.
+    pub const ROTATE_RANGE: RangeInclusive<u64> = (4 << 10)..=(1 << 40);
 }

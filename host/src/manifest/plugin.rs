@@ -94,6 +94,19 @@ pub(super) fn plugin(
                 .collect()
         })
         .unwrap_or_default();
+    let policy = super::policy::plugin_policy(&table);
+    let allow_hosts = table
+        .get("allow_hosts")
+        .map(|v| super::network::allow_hosts(&v))
+        .unwrap_or_default();
+    let net = table
+        .get("net")
+        .map(|v| super::network::net_limits(&v))
+        .unwrap_or_default();
+    let secrets = table
+        .get("secrets")
+        .map(|v| super::network::secrets(&v, dir, env.as_deref().unwrap_or_default()))
+        .unwrap_or_default();
 
     table.finish();
     let key_locations = table
@@ -114,6 +127,10 @@ pub(super) fn plugin(
         dirs,
         env: env.unwrap_or_default(),
         tools,
+        policy,
+        allow_hosts,
+        net,
+        secrets,
         location: entry.location(),
         key_locations,
     })
@@ -177,7 +194,7 @@ fn fuel(v: &Value<'_, '_>) -> Option<u64> {
 
 /// A size setting (`memory`, `max_output`): bytes as an integer, or a string such as `"64MiB"`,
 /// within `range`.
-fn size(v: &Value<'_, '_>, what: &str, range: RangeInclusive<u64>) -> Option<u64> {
+pub(super) fn size(v: &Value<'_, '_>, what: &str, range: RangeInclusive<u64>) -> Option<u64> {
     let out_of_range = |got: String| {
         format!(
             "{what} must be between {} and {}, got {got}",
@@ -360,10 +377,27 @@ fn tool_override(
     tool_names: &mut BTreeMap<String, Location>,
 ) -> Option<ToolOverride> {
     let function = entry.name();
-    let function_ok = check_function_name(function)
-        .map_err(|message| entry.key_error(message))
-        .is_ok();
+    let glob = super::model::is_glob(function);
+    let function_ok = if glob {
+        super::policy::check_glob(function)
+    } else {
+        check_function_name(function)
+    }
+    .map_err(|message| entry.key_error(message))
+    .is_ok();
     let table = entry.table()?;
+    if glob {
+        // A glob table only says who may call the tools it matches.
+        let roles = table.get("roles").and_then(|v| super::policy::roles(&v));
+        table.finish();
+        return function_ok.then(|| ToolOverride {
+            function: function.to_owned(),
+            name: None,
+            description: None,
+            roles,
+            location: entry.location(),
+        });
+    }
     let name = table.get("name").and_then(|v| {
         let name = v.string()?;
         check_tool_name(&name)
@@ -380,11 +414,13 @@ fn tool_override(
         Some(name)
     });
     let description = table.get("description").and_then(|v| v.string());
+    let roles = table.get("roles").and_then(|v| super::policy::roles(&v));
     table.finish();
     function_ok.then(|| ToolOverride {
         function: function.to_owned(),
         name,
         description,
+        roles,
         location: entry.location(),
     })
 }

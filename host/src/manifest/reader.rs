@@ -177,6 +177,12 @@ impl<'r, 'i> Value<'r, 'i> {
         }
     }
 
+    /// The value of variable `name` of warden's environment, if set (for values that name a
+    /// variable rather than expand one, such as `secrets`).
+    pub(super) fn env_var(&self, name: &str) -> Option<String> {
+        self.cx.env(name)
+    }
+
     /// The integer, widened so every TOML integer fits; `None` (recorded) if not an integer.
     pub(super) fn integer(&self) -> Option<i128> {
         match self.raw() {

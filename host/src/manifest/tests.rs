@@ -126,7 +126,8 @@ prefix = ""
         m.server,
         Server {
             name: "acme-tools".into(),
-            principal: "me".into()
+            principal: "me".into(),
+            roles: Vec::new(),
         }
     );
     assert_eq!(m.cache_dir, fx.root().join(".cache/warden"));
@@ -351,7 +352,7 @@ fn unknown_top_level_key_is_an_error() {
     );
     assert_eq!(
         fx.error("\n\ncolour = \"blue\"\n"),
-        "3:1: colour: unknown key `colour`; expected one of `server`, `cache` or `plugins`"
+        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters` or `audit`"
     );
 }
 
@@ -378,7 +379,9 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
     assert_eq!(
         fx.error(&format!("{FILES}\"odd key\" = 1\n")),
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `fuel`, \
-         `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env` or `tools`"
+         `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
+         `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `allow_hosts`, `net` or \
+         `secrets`"
     );
 }
 
@@ -400,7 +403,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name` or `description`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description` or `roles`"
     );
 }
 
@@ -900,4 +903,490 @@ fn later_problems_can_point_at_manifest_keys() {
     assert!(diagnostic.to_string().ends_with(
         ":3:1: plugins.files.tools.read-text: tool name \"read\" is also used by plugin `other`"
     ));
+}
+
+#[test]
+fn network_grants_and_secrets_load_with_every_value() {
+    let fx = Fixture::new();
+    std::fs::write(fx.dir.path().join("token.txt"), "file-secret\n").expect("write");
+    let m = fx.ok(&format!(
+        "{FILES}allow_hosts = [\"https://api.example.com\", \"http://127.0.0.1:8080\", \"https://*.wikipedia.org\", \"tcp://127.0.0.1:5432\", \"http://10.0.0.0/8:*\"]\n\
+         secrets = {{ API_TOKEN = {{ env = \"MEM\" }}, FILE_TOKEN = {{ file = \"token.txt\" }} }}\n\
+         env = {{ LANG = \"C\" }}\n\
+         [plugins.files.net]\nconnect_timeout = \"2s\"\nrequest_timeout = \"1m\"\nmax_response = \"512KiB\"\nmax_requests = 3\n"
+    ));
+    let files = &m.plugins[0];
+    let hosts: Vec<&str> = files.allow_hosts.iter().map(|p| p.as_str()).collect();
+    assert_eq!(
+        hosts,
+        [
+            "https://api.example.com",
+            "http://127.0.0.1:8080",
+            "https://*.wikipedia.org",
+            "tcp://127.0.0.1:5432",
+            "http://10.0.0.0/8:*"
+        ]
+    );
+    assert_eq!(
+        files.net,
+        NetLimits {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(60),
+            max_response: 512 << 10,
+            max_requests: 3,
+        }
+    );
+    let secrets: Vec<(&str, &SecretSource)> = files
+        .secrets
+        .iter()
+        .map(|s| (s.name.as_str(), &s.source))
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            ("API_TOKEN", &SecretSource::Env("MEM".into())),
+            ("FILE_TOKEN", &SecretSource::File(fx.path("token.txt")))
+        ]
+    );
+    // One trailing newline of a secret file is dropped.
+    assert_eq!(
+        files.secret_values().collect::<Vec<_>>(),
+        ["32MiB", "file-secret"]
+    );
+    assert_eq!(files.secrets[1].location.line, 4);
+    assert_eq!(
+        files.secrets[1].location.key,
+        "plugins.files.secrets.FILE_TOKEN"
+    );
+    assert_eq!(files.location_of("allow_hosts").line, 3);
+    // Debug output of the whole manifest never shows a secret value.
+    let printed = format!("{m:?}");
+    assert!(
+        !printed.contains("file-secret") && printed.contains("SecretValue(<redacted>)"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn network_grants_default_to_nothing() {
+    let fx = Fixture::new();
+    let files = &fx.ok(FILES).plugins[0];
+    assert!(files.allow_hosts.is_empty() && files.secrets.is_empty());
+    assert_eq!(files.net, NetLimits::default());
+    assert_eq!(
+        NetLimits::default(),
+        NetLimits {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            max_response: 4 << 20,
+            max_requests: 16,
+        }
+    );
+}
+
+#[test]
+fn bad_host_patterns_are_reported_at_their_item() {
+    let fx = Fixture::new();
+    let errors = fx.errors(&format!(
+        "{FILES}allow_hosts = [\"https://api.example.com\", \"ftp://x.org\", \"https://example.com/v1\", \"tcp://db\", \"http://2130706433\", 7]\n"
+    ));
+    assert_eq!(
+        errors,
+        [
+            "3:43: plugins.files.allow_hosts[1]: invalid host pattern \"ftp://x.org\": unknown scheme `ftp`: expected http, https, tcp, udp or *",
+            "3:58: plugins.files.allow_hosts[2]: invalid host pattern \"https://example.com/v1\": a pattern has no path: remove `/v1` (it grants the whole host)",
+            "3:84: plugins.files.allow_hosts[3]: invalid host pattern \"tcp://db\": `tcp` patterns need a port, such as \"tcp://db:5432\" (or `:*` for any port)",
+            "3:96: plugins.files.allow_hosts[4]: invalid host pattern \"http://2130706433\": host `2130706433` is an unusual spelling of the IP address 127.0.0.1; only the dotted decimal form (127.0.0.1) is accepted",
+            "3:117: plugins.files.allow_hosts[5]: expected a string, found an integer",
+        ]
+    );
+    assert_eq!(
+        fx.error(&format!(
+            "{FILES}allow_hosts = \"https://api.example.com\"\n"
+        )),
+        "3:15: plugins.files.allow_hosts: expected an array, found a string"
+    );
+}
+
+#[test]
+fn bad_net_limits_are_errors() {
+    let fx = Fixture::new();
+    let cases = [
+        (
+            "connect_timeout = \"0s\"",
+            "4:19: plugins.files.net.connect_timeout: connect_timeout must be greater than 0",
+        ),
+        (
+            "connect_timeout = \"10m\"",
+            "4:19: plugins.files.net.connect_timeout: connect_timeout must be at most 5m, got 10m",
+        ),
+        (
+            "request_timeout = 5",
+            "4:19: plugins.files.net.request_timeout: expected a duration string such as \"5s\" or \"250ms\"; a bare number has no unit",
+        ),
+        (
+            "max_response = \"2GiB\"",
+            "4:16: plugins.files.net.max_response: max_response must be between 1KiB and 1GiB, got 2GiB",
+        ),
+        (
+            "max_requests = 0",
+            "4:16: plugins.files.net.max_requests: max_requests must be between 1 and 100000, got 0",
+        ),
+        (
+            "timeout = \"1s\"",
+            "4:1: plugins.files.net.timeout: unknown key `timeout`; expected one of `connect_timeout`, `request_timeout`, `max_response` or `max_requests`",
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(
+            fx.error(&format!("{FILES}[plugins.files.net]\n{line}\n")),
+            expected,
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn bad_secrets_are_errors_that_never_show_a_value() {
+    let fx = Fixture::new();
+    std::fs::write(fx.dir.path().join("empty.txt"), "\n").expect("write");
+    let cases = [
+        (
+            "secrets = { T = { env = \"NOPE\" } }",
+            "3:25: plugins.files.secrets.T.env: environment variable `NOPE` is not set (warden reads secret `T` from it)",
+        ),
+        (
+            "secrets = { T = { env = \"EMPTY\" } }",
+            "3:17: plugins.files.secrets.T: secret `T` is empty (env EMPTY)",
+        ),
+        (
+            "secrets = { T = { file = \"empty.txt\" } }",
+            "3:17: plugins.files.secrets.T: secret `T` is empty (file {root}/empty.txt)",
+        ),
+        (
+            "secrets = { T = { file = \"missing.txt\" } }",
+            "3:26: plugins.files.secrets.T.file: secret file \"missing.txt\" ({root}/missing.txt) not found",
+        ),
+        (
+            "secrets = { T = { env = \"MEM\", file = \"notes.txt\" } }",
+            "3:32: plugins.files.secrets.T.file: give either `env` or `file`, not both",
+        ),
+        (
+            "secrets = { T = {} }",
+            "3:17: plugins.files.secrets.T: missing `env` or `file`: write T = { env = \"HOST_VAR\" } or T = { file = \"path\" }",
+        ),
+        (
+            "secrets = { T = \"MEM\" }",
+            "3:17: plugins.files.secrets.T: expected a table such as { env = \"HOST_VAR\" } or { file = \"path\" }, found a string",
+        ),
+        (
+            "secrets = { T = { env = \"MEM\", value = \"x\" } }",
+            "3:32: plugins.files.secrets.T.value: unknown key `value`; expected one of `env` or `file`",
+        ),
+        (
+            "secrets = { \"MY-T\" = { env = \"MEM\" } }",
+            "3:13: plugins.files.secrets.MY-T: invalid environment variable name \"MY-T\": expected letters, digits and `_`, not starting with a digit",
+        ),
+        (
+            "env = { T = \"x\" }\nsecrets = { T = { env = \"MEM\" } }",
+            "4:13: plugins.files.secrets.T: `T` is also set in `env`: a variable comes from `env` or from `secrets`, not both",
+        ),
+    ];
+    let root = fx.root().display().to_string();
+    for (line, expected) in cases {
+        let error = fx.error(&format!("{FILES}{line}\n"));
+        assert_eq!(error, expected.replace("{root}", &root), "{line}");
+        assert!(!error.contains("32MiB"), "{error}");
+    }
+}
+
+// --- The gate's keys (issue 4) --------------------------------------------------------------
+
+#[test]
+fn gate_keys_load_with_every_value() {
+    let fx = Fixture::new();
+    let m = fx.ok(r#"
+[server]
+principal = "me"
+roles = ["reader", "writer"]
+
+[limits]
+max_argument_bytes = "64KiB"
+max_depth = 8
+max_string = 1024
+max_array = 100
+tool_rate = { per_minute = 600 }
+
+[filters]
+redact = ["email", "api-key", "secrets", "employee-id"]
+custom = [{ name = "employee-id", pattern = "EMP-[0-9]{6}" }]
+
+[audit]
+path = "audit/warden.jsonl"
+rotate = "1MiB"
+fsync = true
+
+[plugins.files]
+component = "plugins/files.wasm"
+roles = ["reader"]
+rate = { per_minute = 120, burst = 20 }
+tool_rate = { per_minute = 1000, burst = 50 }
+concurrency = 4
+queue = 8
+redact = ["jwt", "secrets"]
+max_output_mode = "truncate"
+
+[plugins.files.tools.write-text]
+roles = ["writer"]
+
+[plugins.files.tools."delete-*"]
+roles = ["admin"]
+
+[plugins.files.tools."*"]
+roles = ["*"]
+
+[plugins.fetch]
+component = "plugins/fetch.wasm"
+"#);
+    assert_eq!(m.server.roles, ["reader", "writer"]);
+    assert_eq!(
+        m.limits,
+        GlobalLimits {
+            max_argument_bytes: 64 << 10,
+            max_depth: 8,
+            max_string: 1024,
+            max_array: 100,
+            tool_rate: Some(Rate {
+                per_minute: 600,
+                burst: 600
+            }),
+        }
+    );
+    assert_eq!(
+        m.filters.redact.as_deref(),
+        Some(
+            &[
+                "email",
+                "aws-key",
+                "github-token",
+                "slack-token",
+                "openai-key",
+                "google-api-key",
+                "stripe-key",
+                "secrets",
+                "employee-id"
+            ]
+            .map(String::from)[..]
+        )
+    );
+    assert_eq!(m.filters.custom.len(), 1);
+    assert_eq!(
+        (
+            m.filters.custom[0].name.as_str(),
+            m.filters.custom[0].pattern.as_str()
+        ),
+        ("employee-id", "EMP-[0-9]{6}")
+    );
+    let audit = m.audit.as_ref().expect("audit");
+    assert_eq!(audit.path, fx.root().join("audit/warden.jsonl"));
+    assert_eq!((audit.rotate, audit.fsync), (1 << 20, true));
+
+    let files = m.plugin("files").expect("files");
+    assert_eq!(
+        files.policy,
+        PluginPolicy {
+            roles: Some(vec!["reader".into()]),
+            rate: Some(Rate {
+                per_minute: 120,
+                burst: 20
+            }),
+            tool_rate: Some(Rate {
+                per_minute: 1000,
+                burst: 50
+            }),
+            concurrency: Some(4),
+            queue: 8,
+            redact: Some(vec!["jwt".into(), "secrets".into()]),
+            overflow: OutputOverflow::Truncate,
+        }
+    );
+    // An exact table wins, then the first matching glob, then the plugin.
+    let roles = |function: &str| files.tool_roles(function).map(<[String]>::to_vec);
+    assert_eq!(roles("write-text"), Some(vec!["writer".to_owned()]));
+    assert_eq!(roles("delete-all"), Some(vec!["admin".to_owned()]));
+    assert_eq!(roles("read-text"), Some(vec!["*".to_owned()]));
+    assert!(
+        files.tool_override("delete-*").is_none(),
+        "globs carry only roles"
+    );
+    let fetch = m.plugin("fetch").expect("fetch");
+    assert_eq!(fetch.policy, PluginPolicy::default());
+    assert_eq!(fetch.tool_roles("get"), None);
+}
+
+#[test]
+fn gate_keys_default_to_open_unlimited_and_unaudited() {
+    let fx = Fixture::new();
+    let m = fx.ok(FILES);
+    assert!(m.server.roles.is_empty());
+    assert_eq!(m.limits, GlobalLimits::default());
+    assert_eq!(m.limits.max_argument_bytes, 1 << 20);
+    assert_eq!(m.filters, Filters::default());
+    assert_eq!(m.audit, None);
+    let files = m.plugin("files").expect("files");
+    assert_eq!(files.policy.queue, PluginPolicy::DEFAULT_QUEUE);
+    assert_eq!(files.policy.overflow, OutputOverflow::Refuse);
+    assert_eq!(files.tool_roles("read-text"), None);
+    let audit = fx.ok("[audit]\npath = \"a.jsonl\"\n").audit.expect("audit");
+    assert_eq!((audit.rotate, audit.fsync), (Audit::DEFAULT_ROTATE, false));
+}
+
+#[test]
+fn bad_gate_keys_are_errors_at_their_line() {
+    let fx = Fixture::new();
+    let cases = [
+        (
+            "roles = [\"\"]",
+            "3:10: plugins.files.roles[0]: a role must not be empty",
+        ),
+        (
+            "roles = [\"a b\"]",
+            "3:10: plugins.files.roles[0]: invalid role \"a b\": roles contain no spaces or control characters",
+        ),
+        (
+            "roles = [\"a\", \"a\"]",
+            "3:15: plugins.files.roles[1]: role \"a\" is listed twice",
+        ),
+        (
+            "rate = 5",
+            "3:8: plugins.files.rate: expected a table such as { per_minute = 120, burst = 20 }, found an integer",
+        ),
+        (
+            "rate = { burst = 5 }",
+            "3:1: plugins.files.rate: missing required key `per_minute`",
+        ),
+        (
+            "rate = { per_minute = 0 }",
+            "3:23: plugins.files.rate.per_minute: per_minute must be between 1 and 1000000, got 0",
+        ),
+        (
+            "rate = { per_minute = 5, brust = 1 }",
+            "3:26: plugins.files.rate.brust: unknown key `brust`; did you mean `burst`?",
+        ),
+        (
+            "concurrency = 0",
+            "3:15: plugins.files.concurrency: concurrency must be between 1 and 10000, got 0",
+        ),
+        (
+            "queue = -1",
+            "3:9: plugins.files.queue: queue must be between 0 and 100000, got -1",
+        ),
+        (
+            "max_output_mode = \"cut\"",
+            "3:19: plugins.files.max_output_mode: invalid max_output_mode \"cut\": expected \"refuse\" or \"truncate\"",
+        ),
+        (
+            "redact = [\"emial\"]",
+            "3:1: plugins.files.redact: unknown detector \"emial\"; expected one of email, credit-card, ssn, aws-key, github-token, slack-token, openai-key, google-api-key, stripe-key, private-key, jwt, api-key, secrets",
+        ),
+        (
+            "[plugins.files.tools.\"write-*\"]\nname = \"w\"",
+            "4:1: plugins.files.tools.\"write-*\".name: unknown key `name`; expected one of `roles`",
+        ),
+        (
+            "[plugins.files.tools.\"Write_*\"]\nroles = [\"x\"]",
+            "3:1: plugins.files.tools.\"Write_*\": invalid glob \"Write_*\": function names are kebab-case, so a glob holds lowercase letters, digits, `-`, `*` and `?`",
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(fx.error(&format!("{FILES}{line}\n")), expected, "{line}");
+    }
+}
+
+#[test]
+fn bad_global_gate_sections_are_errors_at_their_line() {
+    let fx = Fixture::new();
+    let cases = [
+        (
+            "[server]\nroles = \"admin\"",
+            "2:9: server.roles: expected an array, found a string",
+        ),
+        (
+            "[limits]\nmax_depth = 0",
+            "2:13: limits.max_depth: max_depth must be between 1 and 128, got 0",
+        ),
+        (
+            "[limits]\nmax_string = \"1B\"",
+            "2:14: limits.max_string: max_string must be between 16B and 64MiB, got 1B",
+        ),
+        (
+            "[limits]\nmax_arrays = 5",
+            "2:1: limits.max_arrays: unknown key `max_arrays`; did you mean `max_array`?",
+        ),
+        (
+            "[filters]\nredact = [\"nope\"]",
+            "2:10: filters.redact: unknown detector \"nope\"; expected one of email, credit-card, ssn, aws-key, github-token, slack-token, openai-key, google-api-key, stripe-key, private-key, jwt, api-key, secrets",
+        ),
+        (
+            "[filters]\ncustom = [{ name = \"x\", pattern = \"(\" }]",
+            "2:35: filters.custom[0].pattern: invalid regular expression \"(\": regex parse error:     (     ^ error: unclosed group",
+        ),
+        (
+            "[filters]\ncustom = [{ name = \"x\", pattern = \"a*\" }]",
+            "2:35: filters.custom[0].pattern: pattern \"a*\" matches the empty string",
+        ),
+        (
+            "[filters]\ncustom = [{ name = \"email\", pattern = \"x\" }]",
+            "2:20: filters.custom[0].name: detector name \"email\" is taken by a built-in detector",
+        ),
+        (
+            "[filters]\ncustom = [{ name = \"x\", pattern = \"x\" }, { name = \"x\", pattern = \"y\" }]",
+            "2:51: filters.custom[1].name: detector name \"x\" is already used",
+        ),
+        (
+            "[filters]\ncustom = [{ name = \"X\", pattern = \"x\" }]",
+            "2:20: filters.custom[0].name: invalid detector name \"X\": expected a lowercase letter, then up to 31 lowercase letters, digits or `-`",
+        ),
+        (
+            "[audit]\nrotate = \"1MiB\"",
+            "1:1: audit: missing required key `path`",
+        ),
+        (
+            "[audit]\npath = \"data\"",
+            "2:8: audit.path: audit path \"data\" is a directory; name a file such as \"audit/warden.jsonl\"",
+        ),
+        (
+            "[audit]\npath = \"a.jsonl\"\nrotate = \"1KiB\"",
+            "3:10: audit.rotate: rotate must be between 4KiB and 1TiB, got 1KiB",
+        ),
+        (
+            "[audit]\npath = \"a.jsonl\"\nfsync = \"yes\"",
+            "3:9: audit.fsync: expected true or false, found a string",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(fx.error(&format!("{text}\n")), expected, "{text}");
+    }
+    // A plugin may name a custom detector.
+    let m = fx.ok(&format!(
+        "[filters]\ncustom = [{{ name = \"emp\", pattern = \"EMP-[0-9]+\" }}]\n\n{FILES}redact = [\"emp\"]\n"
+    ));
+    assert_eq!(m.plugins[0].policy.redact, Some(vec!["emp".to_owned()]));
+}
+
+#[test]
+fn globs_match_whole_names() {
+    for (pattern, name, matches) in [
+        ("*", "read-text", true),
+        ("read-*", "read-text", true),
+        ("read-*", "reads", false),
+        ("*-text", "write-text", true),
+        ("?ist", "list", true),
+        ("?ist", "lists", false),
+        ("a*b*c", "aXbYbZc", true),
+        ("a*b*c", "aXbYbZ", false),
+        ("", "", true),
+    ] {
+        assert_eq!(glob_matches(pattern, name), matches, "{pattern} ~ {name}");
+    }
 }

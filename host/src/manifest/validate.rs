@@ -9,6 +9,7 @@ use toml::de::DeTable;
 use super::Manifest;
 use super::model::Server;
 use super::plugin::plugin;
+use super::policy;
 use super::reader::{Context, Table, Value};
 
 /// Builds the manifest from a syntactically valid document, recording every problem in `cx`.
@@ -35,6 +36,21 @@ pub(super) fn manifest(
         Some(table) => plugins(&table, &dir),
         None => Vec::new(),
     };
+    let limits = root
+        .get("limits")
+        .and_then(|v| v.table())
+        .map(|table| policy::limits(&table))
+        .unwrap_or_default();
+    let filters = root
+        .get("filters")
+        .and_then(|v| v.table())
+        .map(|table| policy::filters(&table))
+        .unwrap_or_default();
+    policy::check_redact(cx, &plugins, &filters);
+    let audit = root
+        .get("audit")
+        .and_then(|v| v.table())
+        .and_then(|table| policy::audit(&table, &dir));
     root.finish();
     Manifest {
         path: path.to_path_buf(),
@@ -42,6 +58,9 @@ pub(super) fn manifest(
         server,
         cache_dir,
         plugins,
+        limits,
+        filters,
+        audit,
     }
 }
 
@@ -56,8 +75,13 @@ fn server(table: &Table<'_, '_>) -> Server {
         .get("principal")
         .and_then(|v| label(&v))
         .unwrap_or(defaults.principal);
+    let roles = policy::server_roles(table);
     table.finish();
-    Server { name, principal }
+    Server {
+        name,
+        principal,
+        roles,
+    }
 }
 
 /// A short human-facing name: not empty, no control characters.

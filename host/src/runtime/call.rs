@@ -85,13 +85,19 @@ impl Runtime {
     ) -> Result<CallOutcome, CallError> {
         let limits = &plugin.config.limits;
         let (stdout, stderr) = (CapturedOutput::default(), CapturedOutput::default());
-        let wasi = capabilities::wasi_context(&plugin.config, stdout.clone(), stderr.clone())
-            .map_err(|e| {
-                tracing::error!(error = %e, "building the WASI context failed");
-                CallError::Sandbox(e.to_string())
-            })?;
+        let context = capabilities::call_context(
+            &plugin.config,
+            &plugin.grants,
+            stdout.clone(),
+            stderr.clone(),
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "building the WASI context failed");
+            CallError::Sandbox(e.to_string())
+        })?;
         let state = CallState::new(
-            wasi,
+            context,
+            plugin.grants.scrubber.clone(),
             CallLimiter::new(limits.memory),
             events,
             plugin.name.clone(),
@@ -122,8 +128,8 @@ impl Runtime {
         };
         let outcome = tokio::time::timeout(limits.timeout, run).await;
 
-        stdout.flush_to_log(&plugin.name, "stdout");
-        stderr.flush_to_log(&plugin.name, "stderr");
+        stdout.flush_to_log(&plugin.name, "stdout", &plugin.grants.scrubber);
+        stderr.flush_to_log(&plugin.name, "stderr", &plugin.grants.scrubber);
 
         match outcome {
             Err(_elapsed) => Err(CallError::Timeout(limits.timeout)),

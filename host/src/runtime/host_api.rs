@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::events::{CallEvents, LogLevel};
 use super::limits::CallLimiter;
+use crate::capabilities::{CallContext, CallNet, SecretScrubber, net::LookupView};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -31,6 +33,12 @@ pub struct CallState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: CallLimiter,
+    /// wasmtime-wasi-http's state for `wasi:http`.
+    http: WasiHttpCtx,
+    /// The plugin's network grants for this call: `wasi:http` hooks, name lookup guard.
+    net: CallNet,
+    /// Hides the plugin's secret values in its log messages.
+    scrubber: SecretScrubber,
     events: Arc<dyn CallEvents>,
     plugin: Arc<str>,
     event_budget: u32,
@@ -38,15 +46,19 @@ pub struct CallState {
 
 impl CallState {
     pub(crate) fn new(
-        wasi: WasiCtx,
+        context: CallContext,
+        scrubber: SecretScrubber,
         limiter: CallLimiter,
         events: Arc<dyn CallEvents>,
         plugin: Arc<str>,
     ) -> Self {
         Self {
-            wasi,
+            wasi: context.wasi,
             table: ResourceTable::new(),
             limiter,
+            http: context.http,
+            net: context.net,
+            scrubber,
             events,
             plugin,
             event_budget: EVENT_BUDGET,
@@ -60,6 +72,17 @@ impl CallState {
         self.event_budget -= 1;
         true
     }
+
+    /// The view the guarded `wasi:sockets/ip-name-lookup` works on.
+    pub(crate) fn lookup_view(&mut self) -> LookupView<'_> {
+        LookupView {
+            sockets: wasmtime_wasi::sockets::WasiSocketsCtxView {
+                ctx: self.wasi.sockets(),
+                table: &mut self.table,
+            },
+            guard: self.net.lookup(),
+        }
+    }
 }
 
 impl WasiView for CallState {
@@ -67,6 +90,16 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: self.net.http_hooks(),
         }
     }
 }
@@ -80,7 +113,7 @@ impl Host for CallState {
             Level::Warning => LogLevel::Warning,
             Level::Error => LogLevel::Error,
         };
-        let message = truncate(message, MAX_MESSAGE);
+        let message = truncate(self.scrubber.scrub(&message).into_owned(), MAX_MESSAGE);
         tracing::debug!(target: "warden::plugin", plugin = &*self.plugin, ?level, "{message}");
         if self.spend_event() {
             self.events.log(level, message).await;
@@ -91,7 +124,7 @@ impl Host for CallState {
         if !done.is_finite() || total.is_some_and(|t| !t.is_finite()) || !self.spend_event() {
             return;
         }
-        let message = message.map(|m| truncate(m, MAX_MESSAGE));
+        let message = message.map(|m| truncate(self.scrubber.scrub(&m).into_owned(), MAX_MESSAGE));
         self.events.progress(done, total, message).await;
     }
 }

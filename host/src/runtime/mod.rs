@@ -27,6 +27,7 @@ pub use engine::{EPOCH_TICK, EngineOptions};
 pub use events::{CallEvents, EventFuture, LogLevel, NoEvents};
 pub use host_api::CallState;
 
+use crate::capabilities::{self, Grants};
 use crate::manifest;
 use crate::schema::{self, ComponentDescription};
 
@@ -75,6 +76,8 @@ pub struct Plugin {
     pub description: ComponentDescription,
     /// Whether the compiled code came from the cache.
     pub cache: CacheOutcome,
+    /// Its network policy and secret scrubber, built once.
+    pub grants: Grants,
     instance_pre: InstancePre<CallState>,
     /// Export index of each function in `description.functions`, in the same order.
     exports: Vec<ComponentExportIndex>,
@@ -86,6 +89,10 @@ impl Runtime {
         let engine = engine::build_engine(options)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // wasi:http is linked for every plugin; its requests pass the plugin's allow_hosts
+        // (capabilities::net), so a plugin granted no host loads and is refused at run time.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        capabilities::net::add_lookup_guard_to_linker(&mut linker, CallState::lookup_view)?;
         host_api::ToolWorld::add_to_linker::<_, wasmtime::component::HasSelf<CallState>>(
             &mut linker,
             |state| state,
@@ -162,6 +169,7 @@ impl Runtime {
             name: Arc::from(config.name.as_str()),
             description,
             cache,
+            grants: Grants::new(config),
             instance_pre,
             exports,
         })

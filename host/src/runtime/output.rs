@@ -7,6 +7,8 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use crate::capabilities::SecretScrubber;
+
 /// How much of a call's stdout or stderr is kept for the log; the rest is counted and dropped.
 pub const CAPTURE_LIMIT: usize = 64 * 1024;
 
@@ -24,15 +26,17 @@ struct Captured {
 }
 
 impl CapturedOutput {
-    /// Write what was captured to the host's log, one event per line.
-    pub fn flush_to_log(&self, plugin: &str, stream: &'static str) {
+    /// Write what was captured to the host's log, one event per line, with the plugin's
+    /// secret values scrubbed.
+    pub fn flush_to_log(&self, plugin: &str, stream: &'static str, scrubber: &SecretScrubber) {
         let Ok(captured) = self.inner.lock() else {
             return;
         };
         if captured.bytes.is_empty() {
             return;
         }
-        for line in String::from_utf8_lossy(&captured.bytes).lines() {
+        let text = String::from_utf8_lossy(&captured.bytes);
+        for line in scrubber.scrub(&text).lines() {
             tracing::info!(target: "warden::plugin", plugin, stream, "{line}");
         }
         if captured.dropped > 0 {

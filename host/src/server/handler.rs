@@ -13,7 +13,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::events::{McpEvents, from_mcp};
-use crate::gate::{CallRequest, Gate, GateError};
+use crate::gate::{CallRequest, Gate, GateError, Principal};
 use crate::runtime::LogLevel;
 
 /// One MCP session's handler. Cheap to clone: the gate is shared.
@@ -21,18 +21,31 @@ use crate::runtime::LogLevel;
 pub struct WardenServer {
     gate: Arc<Gate>,
     name: String,
+    /// Who this session's requests run as, unless a request carries its own [`Principal`]
+    /// in its extensions (put there by an authenticating transport).
+    principal: Principal,
     /// The level set by `logging/setLevel` (legacy sessions).
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
 }
 
 impl WardenServer {
-    /// A handler serving `gate`'s tools under the server name `name`.
-    pub fn new(gate: Arc<Gate>, name: String) -> Self {
+    /// A handler serving `gate`'s tools under the server name `name`, to `principal`.
+    pub fn new(gate: Arc<Gate>, name: String, principal: Principal) -> Self {
         Self {
             gate,
             name,
+            principal,
             log_level: Arc::default(),
         }
+    }
+
+    /// Who `context`'s request runs as: a [`Principal`] the transport attached to the
+    /// request, else the session's.
+    fn principal<'a>(&'a self, context: &'a RequestContext<RoleServer>) -> &'a Principal {
+        context
+            .extensions
+            .get::<Principal>()
+            .unwrap_or(&self.principal)
     }
 
     /// The lowest plugin log level the client wants for this request: the request's own
@@ -70,9 +83,11 @@ impl ServerHandler for WardenServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.gate.list()))
+        Ok(ListToolsResult::with_all_items(
+            self.gate.list(self.principal(&context)),
+        ))
     }
 
     async fn call_tool(
@@ -87,16 +102,20 @@ impl ServerHandler for WardenServer {
             request.name.to_string(),
         ));
         let call = CallRequest {
+            principal: self.principal(&context),
+            mcp_id: serde_json::to_value(&context.id).ok(),
             tool: &request.name,
             arguments: request.arguments.as_ref(),
             events,
         };
         match self.gate.call(call).await {
             Ok(result) => Ok(result.into()),
-            Err(GateError::UnknownTool(name)) => Err(McpError::invalid_params(
-                format!("unknown tool: {name}"),
-                None,
-            )),
+            Err(error @ GateError::UnknownTool { .. }) => {
+                Err(McpError::invalid_params(error.to_string(), None))
+            }
+            Err(error @ GateError::Audit { .. }) => {
+                Err(McpError::internal_error(error.to_string(), None))
+            }
         }
     }
 

@@ -6,11 +6,16 @@ use std::sync::Arc;
 use rmcp::ServiceExt;
 
 use super::WardenServer;
-use crate::gate::Gate;
+use crate::gate::{Gate, Principal};
 
-/// Serve `gate` on this process's stdin and stdout until the client disconnects.
-pub async fn serve_stdio(gate: Arc<Gate>, name: String) -> Result<(), std::io::Error> {
-    let service = WardenServer::new(gate, name)
+/// Serve `gate` on this process's stdin and stdout until the client disconnects. Every
+/// request runs as `principal`: stdio has no authentication, the caller is the local user.
+pub async fn serve_stdio(
+    gate: Arc<Gate>,
+    name: String,
+    principal: Principal,
+) -> Result<(), std::io::Error> {
+    let service = WardenServer::new(gate, name, principal)
         .serve(rmcp::transport::io::stdio_pipes())
         .await
         .map_err(std::io::Error::other)?;

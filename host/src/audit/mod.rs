@@ -1,0 +1,72 @@
+//! The audit log: one record per call and per refusal, in an append-only, hash-chained JSONL
+//! file.
+//!
+//! Each line is a JSON object: the [`Record`] the gate produced, plus `seq` (0, 1, 2, ... across
+//! rotated files) and `prev`, the lowercase hex SHA-256 of the previous line's bytes (without
+//! its newline; 64 zeros for the first record ever). Changing, removing or inserting a line
+//! breaks the chain at that point, which [`verify`] finds.
+//!
+//! The gate talks to an [`AuditSink`]: [`FileSink`] is the local file; a shipper to OTLP or
+//! stdout can implement the same trait.
+
+mod pretty;
+mod record;
+mod verify;
+mod writer;
+
+pub use pretty::pretty;
+pub use record::{Outcome, Record, rfc3339};
+pub use verify::{Broken, VerifyReport, verify};
+pub use writer::{FileSink, last_lines, rotated_files, rotated_name};
+
+/// The `prev` of the first record of a log: 64 zeros.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The lowercase hex SHA-256 of `bytes`: the chain's link.
+pub fn line_hash(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 15)]));
+    }
+    out
+}
+
+/// Where audit records go. `record` returns once the record is as durable as the sink
+/// promises (for [`FileSink`]: written to the OS, and `fsync`ed when configured), so the gate
+/// can send the response knowing the record survives a crash of warden.
+pub trait AuditSink: Send + Sync {
+    /// Append `record`.
+    fn record(&self, record: &Record) -> Result<(), AuditError>;
+
+    /// Whether records are kept at all; when not, the gate does not build them.
+    fn enabled(&self) -> bool {
+        true
+    }
+}
+
+/// Records nothing: for a server without `[audit]`.
+pub struct NoAudit;
+
+impl AuditSink for NoAudit {
+    fn record(&self, _: &Record) -> Result<(), AuditError> {
+        Ok(())
+    }
+
+    fn enabled(&self) -> bool {
+        false
+    }
+}
+
+/// A record could not be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{message}")]
+    Io { message: String },
+}
+
+#[cfg(test)]
+mod tests;

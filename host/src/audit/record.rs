@@ -1,0 +1,198 @@
+//! One audit record: what the gate knows about a call when it is over.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How a call ended, as recorded. The names are stable: tooling may match on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The tool ran and returned a result.
+    Ok,
+    /// The tool ran and reported an error, or its output could not be passed on.
+    ToolError,
+    /// The principal may not call the tool.
+    Denied,
+    /// A rate limit or the plugin's concurrency cap refused the call.
+    RateLimited,
+    /// The tool does not exist, or the arguments broke a cap or did not match the tool's types.
+    Invalid,
+    /// The call hit its wall-clock limit.
+    Timeout,
+    /// The call used up its fuel (CPU budget).
+    OutOfFuel,
+    /// The call hit its memory limit.
+    OutOfMemory,
+    /// The plugin trapped: a panic, an abort, a stack overflow.
+    Trap,
+    /// The sandbox could not be prepared or instantiated (for example, the instance pool was
+    /// exhausted).
+    Unavailable,
+    /// The client went away or cancelled the request before the call finished.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The stable name: `ok`, `tool-error`, `denied`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::ToolError => "tool-error",
+            Outcome::Denied => "denied",
+            Outcome::RateLimited => "rate-limited",
+            Outcome::Invalid => "invalid",
+            Outcome::Timeout => "timeout",
+            Outcome::OutOfFuel => "out-of-fuel",
+            Outcome::OutOfMemory => "out-of-memory",
+            Outcome::Trap => "trap",
+            Outcome::Unavailable => "unavailable",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// The outcome of a runtime failure, from [`CallError::kind`](crate::runtime::CallError::kind).
+    pub fn from_call_error_kind(kind: &str) -> Outcome {
+        match kind {
+            "out-of-fuel" => Outcome::OutOfFuel,
+            "timeout" => Outcome::Timeout,
+            "out-of-memory" => Outcome::OutOfMemory,
+            "trap" => Outcome::Trap,
+            _ => Outcome::Unavailable,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One call (or refusal), as the gate hands it to an [`AuditSink`](super::AuditSink).
+///
+/// Arguments are already redacted and truncated by the gate; the sink adds the sequence
+/// number and the hash chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// When the call arrived: RFC 3339, UTC, milliseconds (`2026-11-21T18:32:00.123Z`).
+    pub ts: String,
+    /// The id warden gave the call; the agent sees it in error messages.
+    pub id: String,
+    /// The MCP request id (JSON-RPC `id`), when the transport has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_id: Option<Value>,
+    /// Who called.
+    pub principal: String,
+    /// The principal's roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// How the call arrived: `stdio`, `http`, `cli`.
+    pub transport: String,
+    /// The plugin behind the tool, when the tool exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// The tool's name, as called.
+    pub tool: String,
+    /// The arguments: values under secret-like keys and detector hits redacted, long values
+    /// truncated. `null` when they were refused unread (too large).
+    pub args: Value,
+    /// How the call ended.
+    pub outcome: Outcome,
+    /// What went wrong, in detail (for operators: may name limits and internals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Time in the gate, microseconds.
+    pub duration_us: u64,
+    /// Fuel the plugin used, when it ran to completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Size of the result sent to the agent, serialized, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+    /// Redactions applied to the output, by detector.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redactions: BTreeMap<String, u64>,
+    /// Whether the output was truncated to fit `max_output`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// `time` as RFC 3339 in UTC with milliseconds: `2026-11-21T18:32:00.123Z` (years 0 to 9999).
+pub fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    // Written digit by digit: this runs for every call, and `format!` is slow at it.
+    let mut out = String::with_capacity(24);
+    push_digits(&mut out, year.clamp(0, 9999) as u64, 4);
+    for (separator, value, width) in [
+        ('-', u64::from(month), 2),
+        ('-', u64::from(day), 2),
+        ('T', rem / 3600, 2),
+        (':', rem % 3600 / 60, 2),
+        (':', rem % 60, 2),
+        ('.', u64::from(since.subsec_millis()), 3),
+    ] {
+        out.push(separator);
+        push_digits(&mut out, value, width);
+    }
+    out.push('Z');
+    out
+}
+
+/// The last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u64, width: u32) {
+    for place in (0..width).rev() {
+        out.push(char::from(b'0' + (value / 10u64.pow(place) % 10) as u8));
+    }
+}
+
+/// The proleptic Gregorian date of day `z` since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_285_920_123);
+        assert_eq!(rfc3339(t), "2026-11-21T18:32:00.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn outcomes_serialize_to_their_stable_names() {
+        for outcome in [
+            Outcome::Ok,
+            Outcome::ToolError,
+            Outcome::RateLimited,
+            Outcome::OutOfFuel,
+            Outcome::Cancelled,
+        ] {
+            assert_eq!(
+                serde_json::to_value(outcome).expect("serialize"),
+                Value::String(outcome.as_str().to_owned())
+            );
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Every detector on its own, with the values that must be left alone.
+
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::json;
+
+use super::*;
+use crate::manifest::CustomDetector;
+
+const PEM: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\nKUpRKfFLfRYC9AIKjbJTWit+CqvjWYzvQwECAwEAAQ==\n-----END RSA PRIVATE KEY-----";
+const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+
+fn detectors() -> Arc<Detectors> {
+    let custom = [CustomDetector {
+        name: "employee-id".into(),
+        pattern: "EMP-[0-9]{6}".into(),
+        location: crate::manifest::Location {
+            file: "w.toml".into(),
+            line: 1,
+            column: 1,
+            key: "filters.custom[0]".into(),
+        },
+    }];
+    Arc::new(Detectors::new(&custom).expect("compile"))
+}
+
+fn all() -> OutputFilter {
+    OutputFilter::all(detectors(), &["s3cr3t-value!".to_owned()])
+}
+
+fn redact(filter: &OutputFilter, text: &str) -> (String, Redactions) {
+    let mut counts = Redactions::new();
+    let out = filter.redact_str(text, &mut counts);
+    (out, counts)
+}
+
+#[track_caller]
+fn redacted_as(text: &str, kind: &str) {
+    let (out, counts) = redact(&all(), &format!("before {text} after"));
+    assert_eq!(out, format!("before [REDACTED:{kind}] after"), "{text}");
+    assert_eq!(counts.get(kind), Some(&1), "{text}: {counts:?}");
+}
+
+#[track_caller]
+fn untouched(text: &str) {
+    let (out, counts) = redact(&all(), text);
+    assert_eq!(out, text);
+    assert!(counts.is_empty(), "{text}: {counts:?}");
+}
+
+#[test]
+fn each_detector_redacts_its_kind() {
+    redacted_as("jane.doe+tag@example.co.uk", "email");
+    redacted_as("4111 1111 1111 1111", "credit-card");
+    redacted_as("5555555555554444", "credit-card");
+    redacted_as("123-45-6789", "ssn");
+    redacted_as("AKIAIOSFODNN7EXAMPLE", "aws-key");
+    redacted_as("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "github-token");
+    redacted_as(
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+        "github-token",
+    );
+    redacted_as("xoxb-1234567890-abcdefghij", "slack-token");
+    redacted_as(
+        "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+        "openai-key",
+    );
+    redacted_as("AIzaSyA-1234567890abcdefghijklmnopqrstu", "google-api-key");
+    redacted_as("sk_live_abcdefghijklmnop1234", "stripe-key");
+    redacted_as(PEM, "private-key");
+    redacted_as(JWT, "jwt");
+    redacted_as("EMP-123456", "employee-id");
+    redacted_as("s3cr3t-value!", "secrets");
+}
+
+#[test]
+fn lookalikes_are_left_alone() {
+    untouched("4111111111111112"); // not Luhn-valid
+    untouched("1234567812345670"); // Luhn-valid, no issuer
+    untouched("order 8237461923847562 shipped"); // random 16 digits
+    untouched("000-12-3456 and 123-45-67890");
+    untouched("user@localhost and @handle");
+    untouched("task-list and sk-short");
+    untouched("a 20-digit id 41111111111111111111");
+    untouched("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----");
+    untouched("s3cr3t-valu");
+}
+
+#[test]
+fn a_private_key_cut_short_is_redacted_to_the_end() {
+    let (out, _) = redact(&all(), "key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg");
+    assert_eq!(out, "key: [REDACTED:private-key]");
+}
+
+#[test]
+fn several_hits_in_one_text_are_all_replaced_and_counted() {
+    let text = "a@b.io, c@d.io and 4111111111111111; token s3cr3t-value!";
+    let (out, counts) = redact(&all(), text);
+    assert_eq!(
+        out,
+        "[REDACTED:email], [REDACTED:email] and [REDACTED:credit-card]; token [REDACTED:secrets]"
+    );
+    assert_eq!(counts["email"], 2);
+    assert_eq!(counts["credit-card"], 1);
+    assert_eq!(counts["secrets"], 1);
+}
+
+#[test]
+fn detectors_can_be_switched_off() {
+    let filter = OutputFilter::new(
+        detectors(),
+        &["jwt".to_owned()],
+        &["s3cr3t-value!".to_owned()],
+    );
+    let text = format!("a@b.io s3cr3t-value! {JWT}");
+    let (out, _) = redact(&filter, &text);
+    assert_eq!(out, "a@b.io s3cr3t-value! [REDACTED:jwt]");
+    let off = OutputFilter::new(detectors(), &[], &["s3cr3t-value!".to_owned()]);
+    assert!(!off.is_active());
+}
+
+#[test]
+fn results_are_filtered_in_text_resources_and_structured_content() {
+    let mut result = CallToolResult::success(vec![
+        ContentBlock::text("mail a@b.io"),
+        ContentBlock::resource(rmcp::model::ResourceContents::text(
+            "key s3cr3t-value!",
+            "file:///x",
+        )),
+    ]);
+    result.structured_content = Some(json!({
+        "nested": {"list": ["a@b.io", 4, {"jwt": JWT}]},
+        "quoted": "say \"s3cr3t-value!\"",
+    }));
+    let counts = all().apply(&mut result);
+    let text = serde_json::to_string(&result).expect("serialize");
+    assert!(!text.contains("a@b.io") && !text.contains("s3cr3t") && !text.contains("eyJ"));
+    let structured = result.structured_content.expect("structured");
+    assert_eq!(structured["nested"]["list"][0], "[REDACTED:email]");
+    assert_eq!(structured["nested"]["list"][2]["jwt"], "[REDACTED:jwt]");
+    assert_eq!(
+        counts["email"], 1,
+        "the larger of text and structured counts"
+    );
+    assert_eq!(counts["secrets"], 1);
+    assert_eq!(counts["jwt"], 1);
+}
+
+#[test]
+fn secrets_are_found_in_their_json_escaped_form() {
+    let filter = OutputFilter::all(detectors(), &["pa\"ss\\word".to_owned()]);
+    let json_text = serde_json::to_string(&json!({"v": "pa\"ss\\word"})).expect("json");
+    let (out, counts) = redact(&filter, &json_text);
+    assert_eq!(out, r#"{"v":"[REDACTED:secrets]"}"#);
+    assert_eq!(counts["secrets"], 1);
+}
+
+#[test]
+fn audit_args_redact_keys_and_hits_and_cut_long_values() {
+    let args = json!({
+        "api_key": "abc",
+        "text": "mail a@b.io",
+        "long": "x".repeat(1000),
+        "list": (0..100).collect::<Vec<_>>(),
+    });
+    let kept = audit_args(args.as_object(), &all());
+    assert_eq!(kept["api_key"], "[REDACTED:key]");
+    assert_eq!(kept["text"], "mail [REDACTED:email]");
+    let long = kept["long"].as_str().expect("string");
+    assert!(
+        long.len() < 300 && long.ends_with("…(cut from 1000 bytes)"),
+        "{long}"
+    );
+    assert_eq!(kept["list"].as_array().expect("array").len(), 33);
+}
+
+#[test]
+fn the_shortest_hits_are_still_found() {
+    for (text, kind) in [
+        ("EMP-123456", "employee-id"),
+        ("a@b.io", "email"),
+        ("s3cr3t-value!", "secrets"),
+        ("123-45-6789", "ssn"),
+    ] {
+        let (out, _) = redact(&all(), text);
+        assert_eq!(out, format!("[REDACTED:{kind}]"), "{text}");
+    }
+    untouched("a@b");
+    untouched("");
+}

@@ -1,0 +1,255 @@
+//! Rate limits and concurrency caps.
+//!
+//! - Per principal per tool: the plugin's `rate`. Each principal has its own bucket, so one
+//!   noisy principal cannot use up another's calls.
+//! - Per tool, all principals together: `tool_rate` (the plugin's, else `[limits] tool_rate`).
+//! - Per plugin: at most `concurrency` calls run at once; up to `queue` more wait (no longer
+//!   than the plugin's timeout), the rest are refused at once.
+//!
+//! Rates are GCRA buckets (`governor`): `burst` calls at once, then one every
+//! `60s / per_minute`. They sit behind [`RateLimiter`] so a limiter shared by replicas (Redis,
+//! say) can replace the in-process one.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use super::Principal;
+use crate::catalog::Catalog;
+use crate::manifest::{GlobalLimits, Rate};
+
+/// One call about to start, as a rate limiter sees it.
+pub struct RateKey<'a> {
+    /// Who calls.
+    pub principal: &'a Principal,
+    /// The tool's name.
+    pub tool: &'a str,
+    /// The tool's plugin.
+    pub plugin: &'a str,
+}
+
+/// A refusal: the call may be retried after this long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryAfter(pub Duration);
+
+impl RetryAfter {
+    /// Whole seconds to wait, rounded up, at least 1: what the agent is told.
+    pub fn seconds(self) -> u64 {
+        (self.0.as_secs() + u64::from(self.0.subsec_nanos() > 0)).max(1)
+    }
+}
+
+/// Decides whether a call may start now, and counts it if so.
+#[async_trait::async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Take one call for `key`, or say when to retry.
+    async fn check(&self, key: &RateKey<'_>) -> Result<(), RetryAfter>;
+}
+
+/// Limits nothing.
+pub struct Unlimited;
+
+#[async_trait::async_trait]
+impl RateLimiter for Unlimited {
+    async fn check(&self, _: &RateKey<'_>) -> Result<(), RetryAfter> {
+        Ok(())
+    }
+}
+
+/// The limits of one tool.
+struct ToolBuckets {
+    /// One bucket per principal.
+    per_principal: Option<DefaultKeyedRateLimiter<Arc<str>>>,
+    /// One bucket for everyone.
+    ceiling: Option<DefaultDirectRateLimiter>,
+    /// Checks since idle principals' buckets were last dropped.
+    checks: AtomicU64,
+}
+
+/// The in-process [`RateLimiter`]: `governor` buckets built from the manifest.
+pub struct LocalRateLimiter {
+    tools: HashMap<String, ToolBuckets>,
+    clock: DefaultClock,
+}
+
+/// How often (in checks of one tool) buckets that are full again are dropped, so the map of
+/// principals does not grow without bound.
+const RETAIN_EVERY: u64 = 4096;
+
+impl LocalRateLimiter {
+    /// Buckets for every tool of `catalog`: each plugin's `rate` and `tool_rate`, and
+    /// `limits.tool_rate` where a plugin sets none.
+    pub fn new(catalog: &Catalog, limits: &GlobalLimits) -> Self {
+        let tools = catalog
+            .iter()
+            .filter_map(|entry| {
+                let policy = &entry.plugin.config.policy;
+                let per_principal = policy
+                    .rate
+                    .map(|rate| DefaultKeyedRateLimiter::keyed(quota(rate)));
+                let ceiling = policy
+                    .tool_rate
+                    .or(limits.tool_rate)
+                    .map(|rate| DefaultDirectRateLimiter::direct(quota(rate)));
+                (per_principal.is_some() || ceiling.is_some()).then(|| {
+                    (
+                        entry.name().to_owned(),
+                        ToolBuckets {
+                            per_principal,
+                            ceiling,
+                            checks: AtomicU64::new(0),
+                        },
+                    )
+                })
+            })
+            .collect();
+        Self {
+            tools,
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Whether any tool has a limit at all.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    fn take(&self, key: &RateKey<'_>) -> Result<(), RetryAfter> {
+        let Some(buckets) = self.tools.get(key.tool) else {
+            return Ok(());
+        };
+        if let Some(limiter) = &buckets.per_principal {
+            if buckets.checks.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY == RETAIN_EVERY - 1 {
+                limiter.retain_recent();
+            }
+            limiter
+                .check_key(&key.principal.name)
+                .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.clock.now())))?;
+        }
+        if let Some(limiter) = &buckets.ceiling {
+            limiter
+                .check()
+                .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.clock.now())))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for LocalRateLimiter {
+    async fn check(&self, key: &RateKey<'_>) -> Result<(), RetryAfter> {
+        self.take(key)
+    }
+}
+
+/// `per_minute` calls a minute, `burst` at once.
+fn quota(rate: Rate) -> Quota {
+    let nonzero = |n: u32| NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
+    let period = Duration::from_secs(60) / rate.per_minute.max(1);
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_minute(nonzero(rate.per_minute)))
+        .allow_burst(nonzero(rate.burst))
+}
+
+/// A plugin's concurrency cap with a bounded queue.
+pub struct Concurrency {
+    slots: Semaphore,
+    waiting: AtomicU32,
+    queue: u32,
+}
+
+/// The plugin already runs `concurrency` calls and `queue` more are waiting (or this one
+/// waited too long).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Busy;
+
+impl Concurrency {
+    /// At most `limit` calls at once, up to `queue` waiting.
+    pub fn new(limit: u32, queue: u32) -> Self {
+        Self {
+            slots: Semaphore::new(limit as usize),
+            waiting: AtomicU32::new(0),
+            queue,
+        }
+    }
+
+    /// A slot, at once or after waiting in the queue at most `wait`.
+    pub async fn acquire(&self, wait: Duration) -> Result<SemaphorePermit<'_>, Busy> {
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        // Leave the queue however this ends, including when the call is dropped.
+        struct Waiting<'a>(&'a AtomicU32);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let _waiting = Waiting(&self.waiting);
+        match tokio::time::timeout(wait, self.slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Busy),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_advice_rounds_up_to_whole_seconds() {
+        assert_eq!(RetryAfter(Duration::from_millis(100)).seconds(), 1);
+        assert_eq!(RetryAfter(Duration::from_secs(3)).seconds(), 3);
+        assert_eq!(RetryAfter(Duration::from_millis(3001)).seconds(), 4);
+        assert_eq!(RetryAfter(Duration::ZERO).seconds(), 1);
+    }
+
+    #[test]
+    fn quotas_allow_the_burst_then_refuse() {
+        let limiter = DefaultKeyedRateLimiter::keyed(quota(Rate {
+            per_minute: 1,
+            burst: 3,
+        }));
+        let ann: Arc<str> = Arc::from("ann");
+        let bob: Arc<str> = Arc::from("bob");
+        for _ in 0..3 {
+            assert!(limiter.check_key(&ann).is_ok());
+        }
+        assert!(limiter.check_key(&ann).is_err());
+        assert!(
+            limiter.check_key(&bob).is_ok(),
+            "another principal has its own bucket"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_and_waits_are_capped() {
+        let cap = Concurrency::new(1, 1);
+        let held = cap
+            .acquire(Duration::from_secs(1))
+            .await
+            .expect("first slot");
+        // One may wait; it times out because the slot stays held.
+        let waiter = cap.acquire(Duration::from_millis(50));
+        let (waited, refused) = tokio::join!(waiter, async {
+            tokio::task::yield_now().await;
+            cap.acquire(Duration::from_secs(1)).await
+        });
+        assert_eq!(waited.err(), Some(Busy));
+        assert_eq!(refused.err(), Some(Busy), "the queue of 1 was full");
+        drop(held);
+        assert!(cap.acquire(Duration::from_millis(10)).await.is_ok());
+        assert_eq!(cap.waiting.load(Ordering::Acquire), 0);
+    }
+}
