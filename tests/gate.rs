@@ -791,3 +791,106 @@ fn audit_verify_reports_unreadable_files() {
     assert_eq!(code, 1);
     assert!(stderr.contains("nope.jsonl:0: cannot read"), "{stderr}");
 }
+
+/// An audit sink that keeps records in memory, or fails every write.
+struct MemorySink {
+    records: std::sync::Mutex<Vec<warden::audit::Record>>,
+    fail: bool,
+}
+
+impl warden::audit::AuditSink for MemorySink {
+    fn record(&self, record: &warden::audit::Record) -> Result<(), warden::audit::AuditError> {
+        if self.fail {
+            return Err(warden::audit::AuditError::Io {
+                message: "disk full".into(),
+            });
+        }
+        self.records.lock().expect("lock").push(record.clone());
+        Ok(())
+    }
+}
+
+/// A gate over `host`'s plugins that records into `sink`.
+fn gate_with_sink(host: &Host, sink: Arc<MemorySink>) -> warden::gate::Gate {
+    let catalog = warden::catalog::Catalog::build(host.plugins.clone())
+        .unwrap_or_else(|errors| panic!("{}", errors[0]));
+    let options = warden::gate::GateOptions {
+        audit: sink,
+        ..Default::default()
+    };
+    warden::gate::Gate::new(catalog, host.runtime.clone(), options).expect("gate")
+}
+
+#[tokio::test]
+async fn a_lost_audit_record_withholds_the_result_and_a_dropped_call_is_recorded() {
+    let fixture = Fixture::new(
+        r#"
+[plugins.testbed]
+component = "{testbed}"
+timeout = "5s"
+fuel = 100_000_000_000
+"#,
+    );
+    let host = host(&fixture);
+    let ann = Principal::new("ann", Vec::new(), Transport::Http);
+    let args = common::object(json!({"text": "hello"}));
+    let empty = serde_json::Map::new();
+    let request = |tool, args| CallRequest {
+        principal: &ann,
+        mcp_id: Some(json!(7)),
+        tool,
+        arguments: Some(args),
+        events: Arc::new(NoEvents),
+    };
+
+    // Fail closed: the tool ran, but its result does not leave without a record.
+    let failing = gate_with_sink(
+        &host,
+        Arc::new(MemorySink {
+            records: Default::default(),
+            fail: true,
+        }),
+    );
+    let error = failing
+        .call(request("testbed__emit", &args))
+        .await
+        .expect_err("withheld");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("the call could not be recorded in the audit log (request "),
+        "{message}"
+    );
+    assert!(!message.contains("disk full"), "{message}");
+
+    // A call dropped half-way (the client went away) is recorded as cancelled.
+    let sink = Arc::new(MemorySink {
+        records: Default::default(),
+        fail: false,
+    });
+    let gate = gate_with_sink(&host, sink.clone());
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(200),
+        gate.call(request("testbed__spin", &empty)),
+    )
+    .await;
+    assert!(dropped.is_err(), "the spin was still running");
+    let ok = gate
+        .call(request("testbed__emit", &args))
+        .await
+        .expect("call");
+    assert_eq!(text(&ok), "hello");
+    let records = sink.records.lock().expect("lock").clone();
+    let outcomes: Vec<(&str, warden::audit::Outcome)> = records
+        .iter()
+        .map(|r| (r.tool.as_str(), r.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("testbed__spin", warden::audit::Outcome::Cancelled),
+            ("testbed__emit", warden::audit::Outcome::Ok),
+        ]
+    );
+    assert_eq!(records[1].mcp_id, Some(json!(7)));
+    assert_eq!(records[1].transport, "http");
+}

@@ -66,16 +66,18 @@ impl Principal {
 /// A fresh id for one call: 32 lowercase hex digits, unique across restarts and replicas. The
 /// agent sees it in error messages; the audit record carries it.
 ///
-/// The first 16 digits are random, drawn once per process; the last 16 count calls. So ids are
-/// unique without a system call per call, and ids of one process sort in call order.
+/// The first 16 digits are random, drawn once per process; the last 16 count calls from a
+/// random start. So ids are unique without a system call per call.
 pub fn new_request_id() -> String {
-    static PROCESS: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let process = *PROCESS.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    static STATE: OnceLock<(u64, AtomicU64)> = OnceLock::new();
+    let (process, counter) = STATE.get_or_init(|| {
+        let (process, start) = uuid::Uuid::new_v4().as_u64_pair();
+        (process, AtomicU64::new(start))
+    });
+    let n = counter.fetch_add(1, Ordering::Relaxed);
     let mut id = String::with_capacity(32);
-    for word in [process, n] {
+    for word in [*process, n] {
         for shift in (0..16).rev() {
             id.push(char::from(HEX[((word >> (shift * 4)) & 15) as usize]));
         }
