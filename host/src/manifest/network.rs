@@ -166,8 +166,8 @@ pub(super) fn net_limits(v: &Value<'_, '_>) -> NetLimits {
     limits
 }
 
-/// A duration string, more than 0 and at most `max`.
-fn duration(v: &Value<'_, '_>, what: &str, max: Duration) -> Option<Duration> {
+/// A duration string, more than 0 and at most `max`; `what` names it in errors.
+pub(super) fn duration(v: &Value<'_, '_>, what: &str, max: Duration) -> Option<Duration> {
     let duration = match v.raw() {
         DeValue::String(_) => {
             let s = v.string()?;

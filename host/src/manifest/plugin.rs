@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::time::Duration;
 
 use toml::de::DeValue;
 
@@ -13,7 +12,7 @@ use super::names::{
     check_function_name, check_plugin_name, check_prefix, check_tool_name, is_env_name,
 };
 use super::reader::Value;
-use super::units::{ByteSize, format_duration, parse_duration, parse_size};
+use super::units::{ByteSize, parse_size};
 use super::validate::{PathKind, check_path, resolve};
 
 /// Reads one `[plugins.NAME]` entry. Returns `None` when the plugin cannot be built (its problems
@@ -49,7 +48,7 @@ pub(super) fn plugin(
             .unwrap_or(defaults.memory),
         timeout: table
             .get("timeout")
-            .and_then(|v| timeout(&v))
+            .and_then(|v| super::network::duration(&v, "timeout", Limits::MAX_TIMEOUT))
             .unwrap_or(defaults.timeout),
         max_output: table
             .get("max_output")
@@ -233,45 +232,6 @@ pub(super) fn size(v: &Value<'_, '_>, what: &str, range: RangeInclusive<u64>) ->
     } else {
         v.error(out_of_range(ByteSize(bytes).to_string()));
         None
-    }
-}
-
-/// `timeout`: a duration string, greater than zero and at most [`Limits::MAX_TIMEOUT`].
-fn timeout(v: &Value<'_, '_>) -> Option<Duration> {
-    let duration = match v.raw() {
-        DeValue::String(_) => {
-            let s = v.string()?;
-            match parse_duration(&s) {
-                Ok(duration) => duration,
-                Err(e) => {
-                    v.error(format!("invalid duration {s:?}: {e}"));
-                    return None;
-                }
-            }
-        }
-        DeValue::Integer(_) => {
-            v.error(
-                "expected a duration string such as \"5s\" or \"250ms\"; a bare number has no unit",
-            );
-            return None;
-        }
-        _ => {
-            v.type_error("a duration such as \"5s\"");
-            return None;
-        }
-    };
-    if duration.is_zero() {
-        v.error("timeout must be greater than 0");
-        None
-    } else if duration > Limits::MAX_TIMEOUT {
-        v.error(format!(
-            "timeout must be at most {}, got {}",
-            format_duration(Limits::MAX_TIMEOUT),
-            format_duration(duration)
-        ));
-        None
-    } else {
-        Some(duration)
     }
 }
 
