@@ -11,6 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use wasmtime::component::Val;
 
+use warden::catalog::ToolEntry;
 use warden::gate::{Principal, Transport};
 use warden::host::Host;
 use warden::manifest::Manifest;
@@ -28,21 +29,30 @@ fn manifest(dir: &std::path::Path) -> Manifest {
     Manifest::load(&path).expect("bench manifest")
 }
 
+/// A single-threaded tokio runtime: the benches measure one call at a time.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+/// The trivial tool every bench calls: testbed's `env`.
+fn env_tool(host: &Host) -> Arc<ToolEntry> {
+    host.gate
+        .catalog()
+        .get("testbed__env")
+        .expect("testbed__env")
+        .clone()
+}
+
 fn call(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let manifest = manifest(dir.path());
     let host = Host::load(&manifest).unwrap_or_else(|e| panic!("{}", e[0]));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let rt = current_thread();
 
-    let entry = host
-        .gate
-        .catalog()
-        .get("testbed__env")
-        .expect("testbed__env")
-        .clone();
+    let entry = env_tool(&host);
     let args = [Val::String("HOME".into())];
     let events = Arc::new(NoEvents);
     c.bench_function("runtime/call", |b| {
@@ -124,16 +134,8 @@ env = {{ API_TOKEN = "tok-7f3a9c2e51b8" }}
     };
     let host = load("all", true);
     let unaudited = load("unaudited", false);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    let entry = host
-        .gate
-        .catalog()
-        .get("testbed__env")
-        .expect("testbed__env")
-        .clone();
+    let rt = current_thread();
+    let entry = env_tool(&host);
     let args = [Val::String("HOME".into())];
     let events = Arc::new(NoEvents);
     let arguments = json!({"name": "HOME"});

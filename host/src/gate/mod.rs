@@ -320,20 +320,19 @@ impl Gate {
         };
 
         // Input caps, then the strict conversion to WIT values.
-        if let Err(error) = self.caps.check(request.arguments) {
-            if matches!(error, CapError::TooLarge { .. }) {
-                trail.drop_args();
-            }
-            let message = format!("invalid arguments: {error}");
-            return finish(
-                trail,
-                refusal(&message, &id),
-                Outcome::Invalid,
-                Some(message),
-            );
-        }
         let function = tool.entry.function();
-        let args = match function.args_from_json(request.arguments) {
+        let checked = match self.caps.check(request.arguments) {
+            Err(error) => {
+                if matches!(error, CapError::TooLarge { .. }) {
+                    trail.drop_args();
+                }
+                Err(error.to_string())
+            }
+            Ok(()) => function
+                .args_from_json(request.arguments)
+                .map_err(|error| error.to_string()),
+        };
+        let args = match checked {
             Ok(args) => args,
             Err(error) => {
                 let message = format!("invalid arguments: {error}");
