@@ -1,109 +1,46 @@
-//! Per-call cost of the sandbox: a trivial tool, instantiated, called and dropped.
+//! The in-process path of a call, piece by piece: WIT <-> JSON conversion, the output filter,
+//! the sandboxed runtime call and the whole gate.
 //!
-//! `cargo bench -p warden --bench call`. Target on a 2-core machine: median at most 30 µs for
-//! `runtime/call` (instantiate + call + drop, fresh WASI context and store).
+//! `cargo bench -p warden --bench call` (add a name filter such as `gate_overhead` to run one
+//! group). Targets on a 2-core machine (issues 4 and 6, reported in docs/PERFORMANCE.md):
+//! - `call/gate` (gate + runtime, every feature on, trivial tool): median at most 30 µs;
+//! - `gate_overhead/difference`: at most 10% of `call/runtime`.
+//!
+//! The trivial tool is codec's `encode` (hex of a short string): pure computation in a plugin
+//! with no grants. Each call instantiates the component in a fresh store with a fresh WASI
+//! context, calls the function and drops everything.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::json;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::{Value, json};
 use wasmtime::component::Val;
 
-use warden::catalog::ToolEntry;
-use warden::gate::{Principal, Transport};
+use warden::gate::{CallRequest, Detectors, OutputFilter, Principal, Transport};
 use warden::host::Host;
 use warden::manifest::Manifest;
 use warden::runtime::NoEvents;
+use warden::schema::to_json;
 
-fn manifest(dir: &std::path::Path) -> Manifest {
+/// The trivial tool, its arguments as JSON and as WIT values.
+const TOOL: &str = "encode";
+const ARGS: &str = r#"{"encoding": "hex", "text": "warden"}"#;
+
+/// Every gate feature on: roles, per-principal and per-tool rates, a concurrency cap, argument
+/// caps, every detector plus a custom one and a secret value, and (when `audit`) the
+/// hash-chained audit log written before each response.
+fn manifest(dir: &Path, name: &str, audit: bool) -> Manifest {
     let plugins = PathBuf::from(env!("WARDEN_PLUGIN_DIR"));
+    let audit = if audit {
+        format!("[audit]\npath = \"{}/audit/{name}.jsonl\"\n", dir.display())
+    } else {
+        String::new()
+    };
     let text = format!(
-        "[cache]\ndir = \"{cache}\"\n\n[plugins.testbed]\ncomponent = \"{testbed}\"\n",
-        cache = dir.join("cache").display(),
-        testbed = plugins.join("testbed.wasm").display(),
-    );
-    let path = dir.join("warden.toml");
-    std::fs::write(&path, text).expect("write manifest");
-    Manifest::load(&path).expect("bench manifest")
-}
-
-/// A single-threaded tokio runtime: the benches measure one call at a time.
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio")
-}
-
-/// The trivial tool every bench calls: testbed's `env`.
-fn env_tool(host: &Host) -> Arc<ToolEntry> {
-    host.gate
-        .catalog()
-        .get("testbed__env")
-        .expect("testbed__env")
-        .clone()
-}
-
-fn call(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let manifest = manifest(dir.path());
-    let host = Host::load(&manifest).unwrap_or_else(|e| panic!("{}", e[0]));
-    let rt = current_thread();
-
-    let entry = env_tool(&host);
-    let args = [Val::String("HOME".into())];
-    let events = Arc::new(NoEvents);
-    c.bench_function("runtime/call", |b| {
-        b.iter(|| {
-            rt.block_on(
-                host.runtime
-                    .call(&entry.plugin, entry.function, &args, events.clone()),
-            )
-            .expect("call")
-        })
-    });
-
-    let arguments = json!({"name": "HOME"});
-    let arguments = arguments.as_object().expect("object");
-    let principal = Principal::new("bench", Vec::new(), Transport::Stdio);
-    c.bench_function("gate/call", |b| {
-        b.iter(|| {
-            rt.block_on(host.gate.call(warden::gate::CallRequest {
-                principal: &principal,
-                mcp_id: None,
-                tool: "testbed__env",
-                arguments: Some(arguments),
-                events: events.clone(),
-            }))
-            .expect("call")
-        })
-    });
-}
-
-/// The gate with every feature on (roles, per-principal and per-tool rates, a concurrency
-/// cap, argument caps, every detector plus a custom one and a secret, the audit log written
-/// and hashed) against the bare runtime call, on the same trivial tool. Issue 4's target: the
-/// gate adds at most 10% to the call.
-///
-/// `gate_overhead/difference` (and `difference_without_audit`, the same gate without
-/// `[audit]`) time blocks of bare and gated calls alternately and report the difference per
-/// call, which holds up better than two separate runs on a busy machine.
-fn gate_overhead(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plugins = PathBuf::from(env!("WARDEN_PLUGIN_DIR"));
-    let load = |name: &str, audit: bool| {
-        let audit = if audit {
-            format!(
-                "[audit]\npath = \"{}/audit/{name}.jsonl\"\n",
-                dir.path().display()
-            )
-        } else {
-            String::new()
-        };
-        let text = format!(
-            r#"[cache]
+        r#"[cache]
 dir = "{cache}"
 
 [server]
@@ -117,71 +54,185 @@ tool_rate = {{ per_minute = 1000000, burst = 1000000 }}
 custom = [{{ name = "employee-id", pattern = "EMP-[0-9]{{6}}" }}]
 
 {audit}
-[plugins.testbed]
-component = "{testbed}"
+[plugins.codec]
+component = "{codec}"
+prefix = ""
 roles = ["user"]
 rate = {{ per_minute = 1000000, burst = 1000000 }}
 concurrency = 8
 env = {{ API_TOKEN = "tok-7f3a9c2e51b8" }}
+
+[plugins.testbed]
+component = "{testbed}"
 "#,
-            cache = dir.path().join("cache").display(),
-            testbed = plugins.join("testbed.wasm").display(),
+        cache = dir.join("cache").display(),
+        codec = plugins.join("codec.wasm").display(),
+        testbed = plugins.join("testbed.wasm").display(),
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write manifest");
+    Manifest::load(&path).expect("bench manifest")
+}
+
+fn load(dir: &Path, name: &str, audit: bool) -> Host {
+    Host::load(&manifest(dir, name, audit)).unwrap_or_else(|e| panic!("{}", e[0]))
+}
+
+/// A single-threaded tokio runtime: the benches measure one call at a time.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+fn arguments() -> serde_json::Map<String, Value> {
+    match serde_json::from_str(ARGS) {
+        Ok(Value::Object(map)) => map,
+        _ => unreachable!("ARGS is an object"),
+    }
+}
+
+/// WIT <-> JSON: a nested record (options, a list of records, strings) both ways.
+fn schema(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = load(dir.path(), "schema", false);
+    let entry = host
+        .gate
+        .catalog()
+        .get("testbed__echo_nested")
+        .expect("echo_nested")
+        .clone();
+    let function = entry.function();
+    let points: Vec<Value> = (0..16)
+        .map(|i| json!({"tiny": i, "label": format!("point {i}"), "on": i % 2 == 0}))
+        .collect();
+    let value = json!({"value": {
+        "id": 7, "name": "nested", "origin": {"tiny": 1, "label": "origin", "on": true},
+        "points": points, "tags": ["a", "b", "c"],
+    }});
+    let arguments = value.as_object().expect("object");
+    let vals = function.args_from_json(Some(arguments)).expect("valid");
+    let ty = function.result.as_ref().expect("result type");
+
+    let mut group = c.benchmark_group("schema");
+    group.bench_function("json_to_wit", |b| {
+        b.iter(|| function.args_from_json(Some(arguments)).expect("valid"))
+    });
+    group.bench_function("wit_to_json", |b| {
+        b.iter(|| to_json(ty, &vals[0]).expect("convertible"))
+    });
+    group.finish();
+}
+
+/// The output filter over a text result of 1 KiB and 1 MiB: prose with an email address, a
+/// Luhn-valid card number and the plugin's secret in every KiB.
+fn filter(c: &mut Criterion) {
+    let detectors = Arc::new(Detectors::new(&[]).expect("detectors"));
+    let filter = OutputFilter::all(detectors, &["tok-7f3a9c2e51b8".to_owned()]);
+    let kib = {
+        let mut text = String::from(
+            "Contact ann@example.com, card 4111 1111 1111 1111, token tok-7f3a9c2e51b8. ",
         );
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, text).expect("write manifest");
-        let manifest = Manifest::load(&path).expect("bench manifest");
-        Host::load(&manifest).unwrap_or_else(|e| panic!("{}", e[0]))
+        while text.len() < 1024 {
+            text.push_str("The quick brown fox jumps over the lazy dog 0123456789. ");
+        }
+        text.truncate(1024);
+        text
     };
-    let host = load("all", true);
-    let unaudited = load("unaudited", false);
+    let mut group = c.benchmark_group("filter");
+    for (name, repeat) in [("1KiB", 1), ("1MiB", 1024)] {
+        let text = kib.repeat(repeat);
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        let result = CallToolResult::success(vec![ContentBlock::text(text)]);
+        group.bench_with_input(BenchmarkId::from_parameter(name), &result, |b, result| {
+            b.iter_batched(
+                || result.clone(),
+                |mut result| filter.apply(&mut result),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// The runtime call alone and the whole gate on the trivial tool.
+fn call(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = load(dir.path(), "call", true);
     let rt = current_thread();
-    let entry = env_tool(&host);
-    let args = [Val::String("HOME".into())];
+    let entry = host.gate.catalog().get(TOOL).expect(TOOL).clone();
+    let arguments = arguments();
+    let args = entry
+        .function()
+        .args_from_json(Some(&arguments))
+        .expect("valid");
     let events = Arc::new(NoEvents);
-    let arguments = json!({"name": "HOME"});
-    let arguments = arguments.as_object().expect("object");
+    let principal = Principal::new("bench", vec!["user".into()], Transport::Stdio);
+
+    let mut group = c.benchmark_group("call");
+    group.bench_function("runtime", |b| {
+        b.iter(|| runtime_call(&rt, &host, &entry, &args))
+    });
+    group.bench_function("gate", |b| {
+        b.iter(|| gate_call(&rt, &host, &principal, &arguments))
+    });
+    group.finish();
+    drop(events);
+}
+
+fn runtime_call(
+    rt: &tokio::runtime::Runtime,
+    host: &Host,
+    entry: &warden::catalog::ToolEntry,
+    args: &[Val],
+) {
+    rt.block_on(
+        host.runtime
+            .call(&entry.plugin, entry.function, args, Arc::new(NoEvents)),
+    )
+    .expect("call");
+}
+
+fn gate_call(
+    rt: &tokio::runtime::Runtime,
+    host: &Host,
+    principal: &Principal,
+    arguments: &serde_json::Map<String, Value>,
+) {
+    let result = rt
+        .block_on(host.gate.call(CallRequest {
+            principal,
+            mcp_id: Some(json!(1)),
+            tool: TOOL,
+            arguments: Some(arguments),
+            events: Arc::new(NoEvents),
+        }))
+        .expect("call");
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+}
+
+/// What the gate adds to the runtime call, with and without the audit log. Blocks of bare and
+/// gated calls alternate so that load from elsewhere on the machine hits both sides alike;
+/// each iteration reports one gated call minus one bare call (at least 1 ns: criterion
+/// rejects zero, which noise can produce when the gate costs next to nothing).
+fn gate_overhead(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audited = load(dir.path(), "audited", true);
+    let unaudited = load(dir.path(), "unaudited", false);
+    let rt = current_thread();
+    let entry = audited.gate.catalog().get(TOOL).expect(TOOL).clone();
+    let arguments = arguments();
+    let args = entry
+        .function()
+        .args_from_json(Some(&arguments))
+        .expect("valid");
     let principal = Principal::new("bench", vec!["user".into()], Transport::Stdio);
 
     let mut group = c.benchmark_group("gate_overhead");
-    group.bench_function("runtime", |b| {
-        b.iter(|| {
-            rt.block_on(
-                host.runtime
-                    .call(&entry.plugin, entry.function, &args, events.clone()),
-            )
-            .expect("call")
-        })
-    });
-    group.bench_function("gate_all_features", |b| {
-        b.iter(|| {
-            rt.block_on(host.gate.call(warden::gate::CallRequest {
-                principal: &principal,
-                mcp_id: Some(json!(1)),
-                tool: "testbed__env",
-                arguments: Some(arguments),
-                events: events.clone(),
-            }))
-            .expect("call")
-        })
-    });
-    group.bench_function("gate_without_audit", |b| {
-        b.iter(|| {
-            rt.block_on(unaudited.gate.call(warden::gate::CallRequest {
-                principal: &principal,
-                mcp_id: Some(json!(1)),
-                tool: "testbed__env",
-                arguments: Some(arguments),
-                events: events.clone(),
-            }))
-            .expect("call")
-        })
-    });
-    // The difference itself, measured in interleaved blocks so that load from elsewhere on
-    // the machine hits both sides alike: each iteration is one gate call minus one bare
-    // runtime call.
-    for (name, gate) in [
-        ("difference", &host.gate),
-        ("difference_without_audit", &unaudited.gate),
+    for (name, host) in [
+        ("difference", &audited),
+        ("difference_without_audit", &unaudited),
     ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iterations| {
@@ -192,35 +243,24 @@ env = {{ API_TOKEN = "tok-7f3a9c2e51b8" }}
                     let n = BLOCK.min(iterations - done);
                     let start = Instant::now();
                     for _ in 0..n {
-                        rt.block_on(host.runtime.call(
-                            &entry.plugin,
-                            entry.function,
-                            &args,
-                            events.clone(),
-                        ))
-                        .expect("call");
+                        runtime_call(&rt, host, &entry, &args);
                     }
                     bare += start.elapsed();
                     let start = Instant::now();
                     for _ in 0..n {
-                        rt.block_on(gate.call(warden::gate::CallRequest {
-                            principal: &principal,
-                            mcp_id: Some(json!(1)),
-                            tool: "testbed__env",
-                            arguments: Some(arguments),
-                            events: events.clone(),
-                        }))
-                        .expect("call");
+                        gate_call(&rt, host, &principal, &arguments);
                     }
                     gated += start.elapsed();
                     done += n;
                 }
-                gated.saturating_sub(bare)
+                gated
+                    .saturating_sub(bare)
+                    .max(Duration::from_nanos(iterations))
             })
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, call, gate_overhead);
+criterion_group!(benches, schema, filter, call, gate_overhead);
 criterion_main!(benches);

@@ -1,4 +1,4 @@
-//! `warden serve | check | inspect | call | audit`.
+//! `warden serve | keygen | check | inspect | call | audit | new | embed-docs`.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -19,6 +19,8 @@ use warden::manifest::{
 };
 use warden::runtime::{CacheOutcome, CallEvents, EventFuture, LogLevel};
 use warden::schema::{self, json_name};
+
+mod authoring;
 
 /// Serve sandboxed WebAssembly tools to AI agents over the Model Context Protocol.
 ///
@@ -42,14 +44,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the manifest's tools over MCP on stdin/stdout.
+    /// Serve the manifest's tools over MCP: on stdin/stdout, or over Streamable HTTP with
+    /// `--http ADDR` or `[http] listen`.
     ///
     /// Example for an MCP client config: command "warden", args ["serve", "--manifest",
-    /// "/abs/path/warden.toml"].
+    /// "/abs/path/warden.toml"]. Over HTTP: `warden serve --http 127.0.0.1:8080`, then point
+    /// the client at http://127.0.0.1:8080/mcp.
     Serve {
         /// The manifest to serve.
         #[arg(long, short, default_value = "warden.toml")]
         manifest: PathBuf,
+        /// Serve MCP over Streamable HTTP on this address (IP:PORT; port 0 picks a free
+        /// one), overriding `[http] listen`.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+        /// Allow HTTP without `[auth]` on a non-loopback address (only behind something that
+        /// authenticates).
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
+    /// Make a fresh API key for `[[auth.api_keys]]`: prints the key (give it to the client)
+    /// and the manifest entry with its SHA-256 digest (the key itself is never stored).
+    Keygen {
+        /// The principal the key authenticates.
+        #[arg(long, default_value = "agent")]
+        principal: String,
+        /// The principal's roles, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
     },
     /// Validate a manifest and the components it names; print the tools it would serve.
     ///
@@ -84,6 +106,35 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Write a new Rust plugin: Cargo.toml, src/lib.rs, wit/world.wit, warden.toml, README.
+    ///
+    /// The plugin builds with `cargo build --release --target wasm32-wasip2` and depends on
+    /// the warden SDK by path.
+    New {
+        /// The plugin's name: lowercase words joined by `-`, such as `word-count`.
+        name: String,
+        /// The directory to create (default: ./NAME); it must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The warden SDK (`sdk` folder of a warden checkout; default: the one this binary
+        /// was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Put a plugin's WIT doc comments (its tool descriptions) into its component.
+    ///
+    /// Linking drops WIT docs; run this after every build, whatever the language. An earlier
+    /// copy is replaced. Without `wit/deps/`, warden:mcp is taken from this binary.
+    EmbedDocs {
+        /// The component (.wasm) to update.
+        component: PathBuf,
+        /// The plugin's WIT directory (its own package, with any `deps/`).
+        #[arg(long)]
+        wit: PathBuf,
+        /// Write the result here instead of updating COMPONENT in place.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -140,8 +191,25 @@ fn run(command: Command) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     match command {
-        Command::Serve { manifest } => {
+        Command::Serve {
+            manifest,
+            http,
+            insecure_no_auth,
+        } => {
             let (manifest, host) = load(&manifest)?;
+            if let Some(listen) = http.or(manifest.http.listen) {
+                let auth = warden::auth::Authenticator::new(&manifest.auth)?;
+                let options = warden::server::HttpOptions {
+                    name: manifest.server.name.clone(),
+                    listen,
+                    http: manifest.http.clone(),
+                    auth,
+                    local: stdio_principal(&manifest, Transport::Http),
+                    insecure_no_auth,
+                };
+                runtime.block_on(warden::server::serve_http(host.gate, options))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let principal = stdio_principal(&manifest, Transport::Stdio);
             runtime.block_on(warden::server::serve_stdio(
                 host.gate,
@@ -150,6 +218,7 @@ fn run(command: Command) -> Result<ExitCode> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keygen { principal, roles } => keygen(&principal, &roles),
         Command::Check { manifest } => check(&manifest),
         Command::Inspect { component, json } => inspect(&component, json),
         Command::Call {
@@ -158,6 +227,12 @@ fn run(command: Command) -> Result<ExitCode> {
             arguments,
         } => runtime.block_on(call(&manifest, &tool, &arguments)),
         Command::Audit { command } => audit(command),
+        Command::New { name, dir, sdk } => authoring::new(&name, dir, sdk),
+        Command::EmbedDocs {
+            component,
+            wit,
+            output,
+        } => authoring::embed_docs(&component, &wit, output.as_deref()),
     }
 }
 
@@ -422,6 +497,46 @@ fn write_stdout(text: &str) {
     let _ = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
+}
+
+/// `warden keygen`: a fresh key on the first line, then the TOML entry to paste.
+fn keygen(principal: &str, roles: &[String]) -> Result<ExitCode> {
+    if principal.is_empty()
+        || principal
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        bail!("invalid principal {principal:?}: names contain no spaces or control characters");
+    }
+    let key = warden::auth::api_keys::generate()
+        .map_err(|_| anyhow::anyhow!("the system's random generator failed"))?;
+    let roles: Vec<String> = roles
+        .iter()
+        .map(|role| role.trim())
+        .filter(|role| !role.is_empty())
+        .map(|role| format!("{role:?}"))
+        .collect();
+    let mut out = String::new();
+    writeln!(out, "{key}")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "# Give the key above to the client (`Authorization: Bearer KEY` or `X-API-Key: KEY`);"
+    )?;
+    writeln!(
+        out,
+        "# it is shown only now. Add this entry to the manifest:"
+    )?;
+    writeln!(out, "[[auth.api_keys]]")?;
+    writeln!(out, "principal = {principal:?}")?;
+    writeln!(out, "roles = [{}]", roles.join(", "))?;
+    writeln!(
+        out,
+        "sha256 = \"{}\"",
+        warden::auth::api_keys::digest_hex(&key)
+    )?;
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The local user, as the manifest's `[server]` names it.

@@ -6,6 +6,8 @@
 //! [`host`] assembles them. See `docs/ARCHITECTURE.md`.
 
 pub mod audit;
+pub mod auth;
+pub mod authoring;
 pub mod capabilities;
 pub mod catalog;
 pub mod gate;

@@ -44,8 +44,9 @@ pub struct Fixture {
 
 impl Fixture {
     /// Write `body` as `warden.toml` in a new temporary directory. In `body`, `{testbed}`,
-    /// `{files}`, `{codec}` and `{fetch}` stand for the plugins' component paths and `{dir}` for the
-    /// temporary directory. A `[cache]` section pointing at the shared cache is added.
+    /// `{files}`, `{codec}`, `{fetch}` and `{conformance}` stand for the plugins' component paths
+    /// and `{dir}` for the temporary directory. A `[cache]` section pointing at the shared cache
+    /// is added.
     pub fn new(body: &str) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let body = body
@@ -53,6 +54,7 @@ impl Fixture {
             .replace("{files}", &plugin("files"))
             .replace("{codec}", &plugin("codec"))
             .replace("{fetch}", &plugin("fetch"))
+            .replace("{conformance}", &plugin("conformance"))
             .replace("{dir}", &dir.path().display().to_string());
         let manifest = dir.path().join("warden.toml");
         let text = format!("[cache]\ndir = \"{}\"\n\n{body}", cache_dir().display());
@@ -253,4 +255,131 @@ pub fn is_valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `warden serve --http 127.0.0.1:0` on a fixture's manifest, with its stderr collected. The
+/// process is killed when this is dropped (unless it already exited).
+pub struct HttpServer {
+    pub child: tokio::process::Child,
+    /// The MCP endpoint: `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Fixture {
+    /// Start `warden serve --http 127.0.0.1:0` with `extra` arguments and wait until it
+    /// listens.
+    pub async fn http_server(&self, extra: &[&str]) -> HttpServer {
+        self.http_server_at("127.0.0.1:0", extra).await
+    }
+
+    /// Same as [`Self::http_server`] on `addr`; also used to see `warden serve` refuse to start
+    /// (then this panics with its stderr).
+    pub async fn http_server_at(&self, addr: &str, extra: &[&str]) -> HttpServer {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["serve", "--manifest"])
+            .arg(&self.manifest)
+            .args(["--http", addr])
+            .args(extra)
+            .env("WARDEN_LOG", "info,warden=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn warden");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (found, url) = tokio::sync::oneshot::channel();
+        let collected = log.clone();
+        tokio::spawn(async move {
+            let mut found = Some(found);
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("warden: listening on ")
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(url.to_owned());
+                }
+                collected
+                    .lock()
+                    .expect("lock")
+                    .push_str(&format!("{line}\n"));
+            }
+        });
+        let url = match tokio::time::timeout(std::time::Duration::from_secs(120), url).await {
+            Ok(Ok(url)) => url,
+            _ => panic!(
+                "warden did not start listening:\n{}",
+                log.lock().expect("lock")
+            ),
+        };
+        let base = url.trim_end_matches("/mcp").to_owned();
+        HttpServer {
+            child,
+            url,
+            base,
+            stderr: log,
+        }
+    }
+}
+
+impl HttpServer {
+    /// The server's stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// Connect rmcp's streamable-HTTP client with `transport` settings (legacy handshake
+    /// with `lifecycle` `Initialize`, or the 2026-07-28 era with `Discover`).
+    pub async fn connect(
+        &self,
+        config: rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig,
+        lifecycle: ClientLifecycleMode,
+    ) -> Result<RunningService<RoleClient, Recorder>, String> {
+        let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
+        Recorder::default()
+            .serve_with_lifecycle(transport, lifecycle)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// rmcp's client config for this server, sending `key` as the bearer token if given.
+    pub fn client_config(
+        &self,
+        key: Option<&str>,
+    ) -> rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig {
+        let config =
+            rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+                self.url.as_str(),
+            );
+        match key {
+            Some(key) => config.auth_header(key),
+            None => config,
+        }
+    }
+
+    /// Send SIGTERM and wait (at most 2 minutes) for the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("server is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        tokio::time::timeout(std::time::Duration::from_secs(120), self.child.wait())
+            .await
+            .expect("warden exits after SIGTERM")
+            .expect("wait for warden")
+    }
+}
+
+/// The 2026-07-28 era's lifecycle for [`HttpServer::connect`].
+pub fn discover_2026() -> ClientLifecycleMode {
+    ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    }
 }

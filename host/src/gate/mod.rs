@@ -222,6 +222,43 @@ impl Gate {
         self.by_name.get(name).map(|&i| &self.tools[i].access)
     }
 
+    /// Record a request that the transport refused before it reached the gate (its
+    /// credentials were missing or wrong): outcome `denied`, no plugin, no arguments. `what`
+    /// names the request (`POST /mcp`), `error` says why, for operators. Returns the request
+    /// id; it is recorded even when the audit log is off (then only logged).
+    pub fn record_refusal(
+        &self,
+        principal: &Principal,
+        what: &str,
+        error: String,
+    ) -> Result<String, crate::audit::AuditError> {
+        let id = new_request_id();
+        tracing::info!(request = %id, principal = %principal.name, %error, "request refused");
+        if !self.audit.enabled() {
+            return Ok(id);
+        }
+        let record = crate::audit::Record {
+            ts: crate::audit::rfc3339(std::time::SystemTime::now()),
+            id: id.clone(),
+            mcp_id: None,
+            principal: principal.name.to_string(),
+            roles: principal.roles.to_vec(),
+            transport: principal.transport.as_str().to_owned(),
+            plugin: None,
+            tool: what.to_owned(),
+            args: Value::Null,
+            outcome: Outcome::Denied,
+            error: Some(error),
+            duration_us: 0,
+            fuel: None,
+            output_bytes: None,
+            redactions: Default::default(),
+            truncated: false,
+        };
+        self.audit.record(&record)?;
+        Ok(id)
+    }
+
     /// Run one call through the whole pipeline, and record it in the audit log before
     /// returning.
     ///

@@ -16,10 +16,12 @@
 //! Module layout: `model` holds the validated types, `reader` walks the spanned TOML tree,
 //! `validate` and `plugin` read the sections, `units` sizes and durations, `expand` `${VAR}`,
 //! `names` the shapes of names, `error` locations and diagnostics, `network` a plugin's
-//! `allow_hosts`, `[plugins.NAME.net]` and `secrets` (with their types).
+//! `allow_hosts`, `[plugins.NAME.net]` and `secrets` (with their types), `http` the `[http]`
+//! transport settings and `[auth]` credentials.
 
 mod error;
 mod expand;
+mod http;
 mod model;
 mod names;
 mod network;
@@ -38,9 +40,9 @@ use toml::de::DeTable;
 
 pub use error::{Diagnostic, Location, ManifestError};
 pub use model::{
-    Audit, BUILTIN_DETECTORS, CustomDetector, DETECTOR_GROUPS, DirGrant, DirMode, Filters,
-    GlobalLimits, Limits, OutputOverflow, Plugin, PluginPolicy, Rate, SECRETS_DETECTOR, Server,
-    ToolOverride, glob_matches, is_glob,
+    ApiKey, Audit, Auth, BUILTIN_DETECTORS, CustomDetector, DETECTOR_GROUPS, DirGrant, DirMode,
+    Filters, GlobalLimits, Http, JwksSource, Limits, OAuth, OutputOverflow, Plugin, PluginPolicy,
+    Rate, SECRETS_DETECTOR, Server, Tls, ToolOverride, glob_matches, is_glob,
 };
 pub use names::{MAX_TOOL_NAME_LEN, TOOL_NAME_SEPARATOR, is_valid_tool_name, prefixed_tool_name};
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
@@ -71,6 +73,10 @@ pub struct Manifest {
     pub filters: Filters,
     /// `[audit]`: the audit log, if configured.
     pub audit: Option<Audit>,
+    /// `[http]`: the Streamable HTTP transport's settings (defaults when absent).
+    pub http: Http,
+    /// `[auth]`: credentials accepted over HTTP (none when absent).
+    pub auth: Auth,
 }
 
 impl Manifest {

@@ -464,3 +464,153 @@ impl Audit {
     /// Accepted `rotate` sizes: 4KiB to 1TiB.
     pub const ROTATE_RANGE: RangeInclusive<u64> = (4 << 10)..=(1 << 40);
 }
+
+/// `[http]`: serving MCP over Streamable HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Http {
+    /// The address to listen on (`listen = "127.0.0.1:8080"`). `None`: `warden serve` speaks
+    /// stdio unless `--http ADDR` is given.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Accepted `Host` header values (`allowed_hosts`), without port: a request whose `Host`
+    /// is not one of them is refused (DNS-rebinding defense). Any port matches. Default
+    /// [`Http::DEFAULT_ALLOWED_HOSTS`].
+    pub allowed_hosts: Vec<String>,
+    /// Accepted `Origin` header values (`allowed_origins`), each exactly `scheme://host[:port]`.
+    /// A request without `Origin`, or whose `Origin` names the same host as its `Host`, is
+    /// accepted too. Default: none.
+    pub allowed_origins: Vec<String>,
+    /// Largest request body, in bytes (`max_body`); within [`Http::MAX_BODY_RANGE`]. Default
+    /// 4MiB.
+    pub max_body: u64,
+    /// The MCP endpoint's public URL (`public_url`), such as `"https://mcp.example.com/mcp"`:
+    /// the resource identifier of RFC 8707 and RFC 9728.
+    pub public_url: Option<String>,
+    /// TLS certificate and key (`tls = { cert = "cert.pem", key = "key.pem" }`). `None`:
+    /// plain HTTP.
+    pub tls: Option<Tls>,
+    /// How long SIGTERM or SIGINT waits for in-flight calls before exiting (`shutdown_grace`);
+    /// at most [`Http::MAX_SHUTDOWN_GRACE`]. Default 30s.
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Http {
+    /// Default `allowed_hosts`: the loopback names.
+    pub const DEFAULT_ALLOWED_HOSTS: &[&str] = &["localhost", "127.0.0.1", "[::1]"];
+    /// Default `max_body`: 4MiB.
+    pub const DEFAULT_MAX_BODY: u64 = 4 << 20;
+    /// Accepted `max_body` values: 1KiB to 1GiB.
+    pub const MAX_BODY_RANGE: RangeInclusive<u64> = (1 << 10)..=(1 << 30);
+    /// Default `shutdown_grace`: 30s.
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+    /// Longest accepted `shutdown_grace`: 1h.
+    pub const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
+}
+
+impl Default for Http {
+    fn default() -> Http {
+        Http {
+            listen: None,
+            allowed_hosts: Http::DEFAULT_ALLOWED_HOSTS
+                .iter()
+                .map(|host| (*host).to_owned())
+                .collect(),
+            allowed_origins: Vec::new(),
+            max_body: Http::DEFAULT_MAX_BODY,
+            public_url: None,
+            tls: None,
+            shutdown_grace: Http::DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// `[http] tls`: the server's certificate chain and private key, both PEM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tls {
+    /// The certificate chain file (`cert`), absolute and canonical; it existed at load time.
+    pub cert: PathBuf,
+    /// The private key file (`key`), absolute and canonical; it existed at load time.
+    pub key: PathBuf,
+}
+
+/// `[auth]`: who may use the HTTP transport. Absent or empty: no credentials are checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Auth {
+    /// `[[auth.api_keys]]`, in file order.
+    pub api_keys: Vec<ApiKey>,
+    /// `[auth.oauth]`: bearer JWTs from an OAuth 2.1 authorization server.
+    pub oauth: Option<OAuth>,
+}
+
+impl Auth {
+    /// Whether any credential is configured, so every HTTP request must present one.
+    pub fn is_configured(&self) -> bool {
+        !self.api_keys.is_empty() || self.oauth.is_some()
+    }
+}
+
+/// One `[[auth.api_keys]]` entry: a key, known only by its digest, and who presents it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKey {
+    /// The principal a request with this key runs as (`principal`).
+    pub principal: String,
+    /// That principal's roles (`roles`), in file order, without duplicates.
+    pub roles: Vec<String>,
+    /// The SHA-256 digest of the key (`sha256`, 64 hex digits). The key itself is never stored.
+    pub sha256: [u8; 32],
+    /// The entry in the `api_keys` array.
+    pub location: Location,
+}
+
+/// `[auth.oauth]`: accepting bearer JWTs as an OAuth 2.1 resource server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuth {
+    /// The authorization server's issuer identifier (`issuer`): `iss` must equal it exactly.
+    pub issuer: String,
+    /// Accepted audiences (`audience`): `aud` must contain one of them. Default: `[http]
+    /// public_url` (one of the two is required).
+    pub audience: Vec<String>,
+    /// Where the signing keys come from: `jwks_url` or `jwks_file` (exactly one).
+    pub jwks: JwksSource,
+    /// Accepted signature algorithms (`algorithms`): `RS*`, `PS*`, `ES*` or `EdDSA`, never
+    /// `none` or `HS*`. Default [`OAuth::DEFAULT_ALGORITHMS`].
+    pub algorithms: Vec<String>,
+    /// Clock leeway for `exp` and `nbf` (`leeway`); at most [`OAuth::MAX_LEEWAY`]. Default 60s.
+    pub leeway: std::time::Duration,
+    /// The claim naming the principal (`principal_claim`). Default `"sub"`.
+    pub principal_claim: String,
+    /// Scopes every request needs, all of them (`required_scopes`). Default: none.
+    pub required_scopes: Vec<String>,
+    /// Roles granted by each scope (`[auth.oauth.scope_roles]`, `"tools:read" = ["reader"]`).
+    pub scope_roles: BTreeMap<String, Vec<String>>,
+    /// A claim holding a list of role names, taken as roles too (`roles_claim`).
+    pub roles_claim: Option<String>,
+    /// Authorization servers advertised in the RFC 9728 metadata (`authorization_servers`).
+    /// Default: `[issuer]`.
+    pub authorization_servers: Vec<String>,
+    /// The `[auth.oauth]` table.
+    pub location: Location,
+}
+
+impl OAuth {
+    /// Default `algorithms`.
+    pub const DEFAULT_ALGORITHMS: &[&str] = &["RS256", "ES256"];
+    /// Every accepted `algorithms` entry.
+    pub const SUPPORTED_ALGORITHMS: &[&str] = &[
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+    ];
+    /// Default `leeway`: 60s.
+    pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+    /// Longest accepted `leeway`: 5m.
+    pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+    /// Default `principal_claim`.
+    pub const DEFAULT_PRINCIPAL_CLAIM: &str = "sub";
+}
+
+/// Where an [`OAuth`] verifier gets its JSON Web Key Set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksSource {
+    /// `jwks_url`: fetched over HTTPS, cached, refetched on an unknown `kid`.
+    Url(String),
+    /// `jwks_file`: read from this file (absolute, canonical; it existed at load time).
+    File(PathBuf),
+}

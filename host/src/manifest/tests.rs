@@ -352,7 +352,7 @@ fn unknown_top_level_key_is_an_error() {
     );
     assert_eq!(
         fx.error("\n\ncolour = \"blue\"\n"),
-        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters` or `audit`"
+        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http` or `auth`"
     );
 }
 
@@ -1389,4 +1389,360 @@ fn globs_match_whole_names() {
     ] {
         assert_eq!(glob_matches(pattern, name), matches, "{pattern} ~ {name}");
     }
+}
+
+const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+#[test]
+fn http_and_auth_default_to_stdio_and_no_credentials() {
+    let fx = Fixture::new();
+    let m = fx.ok(FILES);
+    assert_eq!(m.http, Http::default());
+    assert_eq!(m.http.listen, None);
+    assert_eq!(m.http.allowed_hosts, ["localhost", "127.0.0.1", "[::1]"]);
+    assert!(m.http.allowed_origins.is_empty());
+    assert_eq!(m.http.max_body, 4 << 20);
+    assert_eq!(m.http.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(m.auth, Auth::default());
+    assert!(!m.auth.is_configured());
+}
+
+#[test]
+fn http_and_auth_load_with_every_value() {
+    let fx = Fixture::new();
+    std::fs::write(fx.dir.path().join("cert.pem"), "cert").expect("write");
+    std::fs::write(fx.dir.path().join("key.pem"), "key").expect("write");
+    std::fs::write(fx.dir.path().join("jwks.json"), "{}").expect("write");
+    let m = fx.ok(&format!(
+        r#"
+[http]
+listen = "0.0.0.0:8443"
+allowed_hosts = ["MCP.example.com", "[::1]"]
+allowed_origins = ["https://App.example.com:8443"]
+max_body = "1MiB"
+public_url = "https://mcp.example.com/mcp"
+tls = {{ cert = "cert.pem", key = "./key.pem" }}
+shutdown_grace = "5s"
+
+[[auth.api_keys]]
+principal = "ci-bot"
+roles = ["reader", "writer"]
+sha256 = "{}"
+
+[[auth.api_keys]]
+principal = "ann"
+sha256 = "{DIGEST}"
+
+[auth.oauth]
+issuer = "https://idp.example.com/"
+jwks_file = "jwks.json"
+algorithms = ["ES256", "EdDSA"]
+leeway = "0s"
+principal_claim = "email"
+required_scopes = ["mcp"]
+roles_claim = "groups"
+authorization_servers = ["https://idp.example.com/", "https://backup.example.com"]
+
+[auth.oauth.scope_roles]
+"tools:read" = ["reader"]
+"tools:write" = ["reader", "writer"]
+"#,
+        DIGEST.to_uppercase().replace("9F86", "0000")
+    ));
+    assert_eq!(
+        m.http,
+        Http {
+            listen: Some("0.0.0.0:8443".parse().expect("addr")),
+            allowed_hosts: vec!["mcp.example.com".into(), "[::1]".into()],
+            allowed_origins: vec!["https://app.example.com:8443".into()],
+            max_body: 1 << 20,
+            public_url: Some("https://mcp.example.com/mcp".into()),
+            tls: Some(Tls {
+                cert: fx.path("cert.pem"),
+                key: fx.path("key.pem"),
+            }),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    );
+    let keys = &m.auth.api_keys;
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].principal, "ci-bot");
+    assert_eq!(keys[0].roles, ["reader", "writer"]);
+    assert_eq!(keys[0].sha256[..2], [0, 0]);
+    assert_eq!(keys[0].location.key, "auth.api_keys[0]");
+    assert_eq!(keys[0].location.line, 11);
+    assert_eq!(
+        (keys[1].principal.as_str(), keys[1].roles.len()),
+        ("ann", 0)
+    );
+    assert_eq!(hex::encode(keys[1].sha256), DIGEST);
+    let oauth = m.auth.oauth.expect("oauth");
+    assert_eq!(oauth.issuer, "https://idp.example.com/");
+    assert_eq!(oauth.audience, ["https://mcp.example.com/mcp"]);
+    assert_eq!(oauth.jwks, JwksSource::File(fx.path("jwks.json")));
+    assert_eq!(oauth.algorithms, ["ES256", "EdDSA"]);
+    assert_eq!(oauth.leeway, Duration::ZERO);
+    assert_eq!(oauth.principal_claim, "email");
+    assert_eq!(oauth.required_scopes, ["mcp"]);
+    assert_eq!(oauth.roles_claim.as_deref(), Some("groups"));
+    assert_eq!(oauth.scope_roles["tools:read"], ["reader"]);
+    assert_eq!(oauth.scope_roles["tools:write"], ["reader", "writer"]);
+    assert_eq!(oauth.authorization_servers.len(), 2);
+    assert_eq!(oauth.location.key, "auth.oauth");
+}
+
+#[test]
+fn oauth_defaults() {
+    let fx = Fixture::new();
+    let m = fx.ok(
+        "[auth.oauth]\nissuer = \"https://idp.example.com\"\naudience = \"warden\"\n\
+         jwks_url = \"https://idp.example.com/jwks\"\n",
+    );
+    assert!(m.auth.is_configured());
+    let oauth = m.auth.oauth.expect("oauth");
+    assert_eq!(oauth.audience, ["warden"]);
+    assert_eq!(
+        oauth.jwks,
+        JwksSource::Url("https://idp.example.com/jwks".into())
+    );
+    assert_eq!(oauth.algorithms, ["RS256", "ES256"]);
+    assert_eq!(oauth.leeway, Duration::from_secs(60));
+    assert_eq!(oauth.principal_claim, "sub");
+    assert!(oauth.required_scopes.is_empty() && oauth.scope_roles.is_empty());
+    assert_eq!(oauth.roles_claim, None);
+    assert_eq!(oauth.authorization_servers, ["https://idp.example.com"]);
+    // A local identity provider may serve its keys over plain HTTP on loopback.
+    let m = fx.ok(
+        "[auth.oauth]\nissuer = \"http://127.0.0.1:9000\"\naudience = [\"a\", \"b\"]\n\
+         jwks_url = \"http://127.0.0.1:9000/jwks\"\n",
+    );
+    assert_eq!(m.auth.oauth.expect("oauth").audience, ["a", "b"]);
+}
+
+#[test]
+fn bad_http_and_auth_keys_are_errors_at_their_line() {
+    let fx = Fixture::new();
+    let oauth = "[auth.oauth]\nissuer = \"https://idp.example.com\"\naudience = \"w\"\n";
+    let jwks = "jwks_url = \"https://idp.example.com/jwks\"\n";
+    let cases = [
+        (
+            "[http]\nlisten = \"localhost:80\"".to_owned(),
+            "2:10: http.listen: invalid address \"localhost:80\": expected IP:PORT such as \
+             \"127.0.0.1:8080\" or \"[::1]:8080\" (an IP address, not a host name)"
+                .to_owned(),
+        ),
+        (
+            "[http]\nlisten = 8080".to_owned(),
+            "2:10: http.listen: expected a string, found an integer".to_owned(),
+        ),
+        (
+            "[http]\nallowed_hosts = [\"https://x.example\"]".to_owned(),
+            "2:18: http.allowed_hosts[0]: invalid host \"https://x.example\": write the host \
+             name alone, such as \"mcp.example.com\" (not a URL)"
+                .to_owned(),
+        ),
+        (
+            "[http]\nallowed_hosts = [\"x.example:8080\"]".to_owned(),
+            "2:18: http.allowed_hosts[0]: invalid host \"x.example:8080\": allowed hosts match \
+             any port; write the host without one"
+                .to_owned(),
+        ),
+        (
+            "[http]\nallowed_hosts = [\"::1\"]".to_owned(),
+            "2:18: http.allowed_hosts[0]: invalid host \"::1\": allowed hosts match any port; \
+             write the host without one"
+                .to_owned(),
+        ),
+        (
+            "[http]\nallowed_hosts = [\"a\", \"A\"]".to_owned(),
+            "2:23: http.allowed_hosts[1]: host \"A\" is listed twice".to_owned(),
+        ),
+        (
+            "[http]\nallowed_origins = [\"https://app.example.com/\"]".to_owned(),
+            "2:20: http.allowed_origins[0]: invalid origin \"https://app.example.com/\": \
+             expected `scheme://host[:port]` such as \"https://app.example.com\", with no path \
+             (an origin has no trailing `/`)"
+                .to_owned(),
+        ),
+        (
+            "[http]\nallowed_origins = [\"ftp://x\"]".to_owned(),
+            "2:20: http.allowed_origins[0]: invalid origin \"ftp://x\": the scheme must be \
+             http or https"
+                .to_owned(),
+        ),
+        (
+            "[http]\nallowed_origins = [\"app.example.com\"]".to_owned(),
+            "2:20: http.allowed_origins[0]: invalid origin \"app.example.com\": expected \
+             `scheme://host[:port]` such as \"https://app.example.com\""
+                .to_owned(),
+        ),
+        (
+            "[http]\nmax_body = \"lots\"".to_owned(),
+            "2:12: http.max_body: invalid size \"lots\": expected a number of bytes such as \
+             65536 or \"64MiB\""
+                .to_owned(),
+        ),
+        (
+            "[http]\nmax_body = 100".to_owned(),
+            "2:12: http.max_body: max_body must be between 1KiB and 1GiB, got 100B".to_owned(),
+        ),
+        (
+            "[http]\npublic_url = \"/mcp\"".to_owned(),
+            "2:14: http.public_url: invalid URL \"/mcp\": expected an absolute URL such as \
+             \"https://mcp.example.com/mcp\""
+                .to_owned(),
+        ),
+        (
+            "[http]\npublic_url = \"https://x.example/mcp?a=1\"".to_owned(),
+            "2:14: http.public_url: invalid URL \"https://x.example/mcp?a=1\": a resource URL \
+             has no query or fragment"
+                .to_owned(),
+        ),
+        (
+            "[http]\ntls = { cert = \"nope.pem\", key = \"notes.txt\" }".to_owned(),
+            format!(
+                "2:16: http.tls.cert: certificate file \"nope.pem\" ({}) not found",
+                fx.root().join("nope.pem").display()
+            ),
+        ),
+        (
+            "[http]\ntls = { cert = \"notes.txt\" }".to_owned(),
+            "2:1: http.tls: missing required key `key`".to_owned(),
+        ),
+        (
+            "[http]\nshutdown_grace = \"2h\"".to_owned(),
+            "2:18: http.shutdown_grace: shutdown_grace must be at most 1h, got 2h".to_owned(),
+        ),
+        (
+            "[http]\nlisten_on = \"127.0.0.1:1\"".to_owned(),
+            "2:1: http.listen_on: unknown key `listen_on`; did you mean `listen`?".to_owned(),
+        ),
+        (
+            "[[auth.api_keys]]\nprincipal = \"ann\"".to_owned(),
+            "1:1: auth.api_keys[0]: missing required key `sha256`".to_owned(),
+        ),
+        (
+            "[[auth.api_keys]]\nprincipal = \"ann\"\nsha256 = \"abc\"".to_owned(),
+            "3:10: auth.api_keys[0].sha256: expected the key's SHA-256 digest as 64 hex digits"
+                .to_owned(),
+        ),
+        (
+            "[[auth.api_keys]]\nprincipal = \"ann\"\nsha256 = \"wdn_secret\"".to_owned(),
+            "3:10: auth.api_keys[0].sha256: expected the key's SHA-256 digest as 64 hex \
+             digits: this looks like the key itself; never put a key in the manifest, only the \
+             digest that `warden keygen` prints"
+                .to_owned(),
+        ),
+        (
+            format!(
+                "[[auth.api_keys]]\nprincipal = \"a\"\nsha256 = \"{DIGEST}\"\n\n\
+                 [[auth.api_keys]]\nprincipal = \"b\"\nsha256 = \"{DIGEST}\""
+            ),
+            "7:10: auth.api_keys[1].sha256: this digest is already listed for another key: \
+             each key is listed once"
+                .to_owned(),
+        ),
+        (
+            format!("[[auth.api_keys]]\nprincipal = \"a b\"\nsha256 = \"{DIGEST}\""),
+            "2:13: auth.api_keys[0].principal: invalid principal \"a b\": names contain no \
+             spaces or control characters"
+                .to_owned(),
+        ),
+        (
+            format!("[[auth.api_keys]]\nprincipal = \"a\"\nkey = \"x\"\nsha256 = \"{DIGEST}\""),
+            "3:1: auth.api_keys[0].key: unknown key `key`; expected one of `principal`, \
+             `roles` or `sha256`"
+                .to_owned(),
+        ),
+        (
+            "[auth]\napi_keys = { principal = \"a\" }".to_owned(),
+            "2:12: auth.api_keys: expected an array, found a table".to_owned(),
+        ),
+        (
+            format!("[auth.oauth]\naudience = \"w\"\n{jwks}"),
+            "1:1: auth.oauth: missing required key `issuer`".to_owned(),
+        ),
+        (
+            format!("[auth.oauth]\nissuer = \"https://idp.example.com\"\n{jwks}"),
+            "1:1: auth.oauth: missing `audience`: set it, or `[http] public_url` (the default \
+             audience)"
+                .to_owned(),
+        ),
+        (
+            oauth.to_owned(),
+            "1:1: auth.oauth: missing `jwks_url` or `jwks_file`: where the signing keys are"
+                .to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}jwks_file = \"notes.txt\""),
+            "5:1: auth.oauth.jwks_file: set `jwks_url` or `jwks_file`, not both".to_owned(),
+        ),
+        (
+            format!("{oauth}jwks_url = \"http://idp.example.com/jwks\""),
+            "4:12: auth.oauth.jwks_url: invalid URL \"http://idp.example.com/jwks\": keys are \
+             fetched over https:// (http:// only on a loopback host)"
+                .to_owned(),
+        ),
+        (
+            "[auth.oauth]\nissuer = \"idp\"\naudience = \"w\"\njwks_file = \"notes.txt\""
+                .to_owned(),
+            "2:10: auth.oauth.issuer: invalid URL \"idp\": expected an https:// URL".to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}algorithms = [\"none\"]"),
+            "5:15: auth.oauth.algorithms[0]: algorithm \"none\" is not accepted: unsigned \
+             tokens are never accepted"
+                .to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}algorithms = [\"HS256\"]"),
+            "5:15: auth.oauth.algorithms[0]: algorithm \"HS256\" is not accepted: HMAC \
+             algorithms need a shared secret and are not accepted; use a public-key algorithm"
+                .to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}algorithms = [\"RS1\"]"),
+            "5:15: auth.oauth.algorithms[0]: algorithm \"RS1\" is not accepted: expected one \
+             of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
+                .to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}algorithms = []"),
+            "5:14: auth.oauth.algorithms: at least one algorithm is needed".to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}leeway = \"10m\""),
+            "5:10: auth.oauth.leeway: leeway must be at most 5m, got 10m".to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}required_scopes = [\"a b\"]"),
+            "5:20: auth.oauth.required_scopes[0]: invalid scope \"a b\": scopes are printable \
+             ASCII without spaces, quotes or backslashes"
+                .to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}principal_claim = \"\""),
+            "5:19: auth.oauth.principal_claim: must not be empty".to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}\n[auth.oauth.scope_roles]\nread = \"reader\""),
+            "7:8: auth.oauth.scope_roles.read: expected an array, found a string".to_owned(),
+        ),
+        (
+            format!("[auth.oauth]\nissuer = \"https://idp.example.com\"\naudience = []\n{jwks}"),
+            "3:12: auth.oauth.audience: at least one audience is needed".to_owned(),
+        ),
+        (
+            format!("{oauth}{jwks}issuers = \"x\""),
+            "5:1: auth.oauth.issuers: unknown key `issuers`; did you mean `issuer`?".to_owned(),
+        ),
+    ];
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(text, expected)| {
+            let got = fx.error(&format!("{text}\n"));
+            (got != *expected).then(|| format!("{text}\n  got:      {got}\n  expected: {expected}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

@@ -51,6 +51,16 @@ pub(super) fn manifest(
         .get("audit")
         .and_then(|v| v.table())
         .and_then(|table| policy::audit(&table, &dir));
+    let http = root
+        .get("http")
+        .and_then(|v| v.table())
+        .map(|table| super::http::http(&table, &dir))
+        .unwrap_or_default();
+    let auth = root
+        .get("auth")
+        .and_then(|v| v.table())
+        .map(|table| super::http::auth(cx, &table, &dir, http.public_url.as_deref()))
+        .unwrap_or_default();
     root.finish();
     Manifest {
         path: path.to_path_buf(),
@@ -61,6 +71,8 @@ pub(super) fn manifest(
         limits,
         filters,
         audit,
+        http,
+        auth,
     }
 }
 

@@ -5,7 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, LoggingLevel,
+    CallToolRequestParams, CallToolResponse, Implementation, ListPromptsRequestMethod,
+    ListPromptsResult, ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
+    ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, LoggingLevel,
     PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
     SetLevelRequestParams,
 };
@@ -40,11 +42,18 @@ impl WardenServer {
     }
 
     /// Who `context`'s request runs as: a [`Principal`] the transport attached to the
-    /// request, else the session's.
+    /// request (directly, or in the HTTP request's extensions, where the HTTP transport puts
+    /// the authenticated one), else the session's.
     fn principal<'a>(&'a self, context: &'a RequestContext<RoleServer>) -> &'a Principal {
         context
             .extensions
             .get::<Principal>()
+            .or_else(|| {
+                context
+                    .extensions
+                    .get::<http::request::Parts>()
+                    .and_then(|parts| parts.extensions.get::<Principal>())
+            })
             .unwrap_or(&self.principal)
     }
 
@@ -117,6 +126,34 @@ impl ServerHandler for WardenServer {
                 Err(McpError::internal_error(error.to_string(), None))
             }
         }
+    }
+
+    // rmcp's defaults answer these with empty lists although warden declares neither prompts
+    // nor resources: answer as for any method the server does not have.
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Err(McpError::method_not_found::<ListPromptsRequestMethod>())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Err(McpError::method_not_found::<ListResourcesRequestMethod>())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Err(McpError::method_not_found::<
+            ListResourceTemplatesRequestMethod,
+        >())
     }
 
     async fn set_level(

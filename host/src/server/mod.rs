@@ -6,8 +6,10 @@
 
 mod events;
 mod handler;
+pub mod http;
 mod stdio;
 
+pub use self::http::{HttpError, HttpOptions, serve_http};
 pub use events::McpEvents;
 pub use handler::WardenServer;
 pub use stdio::serve_stdio;

@@ -1,0 +1,182 @@
+//! `tools/call` over Streamable HTTP on loopback, at several numbers of concurrent clients,
+//! with everything a remote deployment turns on: API-key authentication, the audit log and the
+//! output filters.
+//!
+//! Each client is one keep-alive HTTP/1.1 connection sending stateless 2026-07-28 requests
+//! (no session: every POST stands alone), one at a time.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::report::Report;
+use crate::stats::{Latency, micros};
+use crate::{Setup, stdio};
+
+const PROTOCOL: &str = "2026-07-28";
+const KEY: &str = "wdn_bench_0123456789abcdef0123456789abcdef";
+
+pub async fn run(setup: &Setup, clients: &[usize], report: &mut Report) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let digest = hex::encode(Sha256::digest(KEY.as_bytes()));
+    let extra = format!(
+        "[audit]\npath = \"{audit}\"\n\n[[auth.api_keys]]\nprincipal = \"bench\"\nsha256 = \"{digest}\"\n",
+        audit = dir.path().join("audit.jsonl").display(),
+    );
+    let manifest = stdio::codec_manifest(setup, dir.path(), &extra)?;
+    let (mut child, addr) = spawn(&setup.warden, &manifest).await?;
+
+    let body = Bytes::from(serde_json::to_vec(&json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": PROTOCOL,
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+            "name": "encode",
+            "arguments": {"encoding": "hex", "text": "warden"},
+        },
+    }))?);
+    // Warm up, and fail early on a bad setup.
+    let mut client = connect(addr).await?;
+    for _ in 0..200 {
+        call(&mut client, addr, &body).await?;
+    }
+    drop(client);
+
+    for &n in clients {
+        let n = n.max(1);
+        let budget = setup.budget;
+        let remaining = Arc::new(AtomicUsize::new(setup.calls));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..n {
+            let remaining = remaining.clone();
+            let body = body.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut client = connect(addr).await?;
+                let mut samples = Vec::new();
+                while started.elapsed() < budget
+                    && remaining
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1))
+                        .is_ok()
+                {
+                    let sent = Instant::now();
+                    call(&mut client, addr, &body).await?;
+                    samples.push(sent.elapsed());
+                }
+                anyhow::Ok(samples)
+            }));
+        }
+        let mut samples = Vec::new();
+        for task in tasks {
+            samples.extend(task.await??);
+        }
+        let elapsed = started.elapsed();
+        let calls = samples.len();
+        let scenario = format!("http x{n}");
+        report.add(&scenario, "calls", calls);
+        report.add(
+            &scenario,
+            "calls/s",
+            (calls as f64 / elapsed.as_secs_f64()).round(),
+        );
+        if let Some(latency) = Latency::of(&mut samples) {
+            report.add(&scenario, "p50 (µs)", micros(latency.p50));
+            report.add(&scenario, "p99 (µs)", micros(latency.p99));
+        }
+    }
+    let _ = child.kill().await;
+    Ok(())
+}
+
+/// Start `warden serve --http 127.0.0.1:0` and read the address it bound from its log.
+async fn spawn(warden: &Path, manifest: &Path) -> Result<(Child, std::net::SocketAddr)> {
+    let mut child = Command::new(warden)
+        .args(["serve", "--http", "127.0.0.1:0", "--manifest"])
+        .arg(manifest)
+        .env("WARDEN_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", warden.display()))?;
+    let stderr = child.stderr.take().context("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix("warden: listening on http://") {
+                let addr = rest.trim_end_matches("/mcp");
+                return addr.parse().context("bad listening address");
+            }
+        }
+        bail!("warden exited before listening")
+    })
+    .await
+    .context("warden did not start listening")??;
+    // Keep draining stderr so warden never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, addr))
+}
+
+async fn connect(addr: std::net::SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// One `tools/call` POST; fails unless it is answered with a successful tool result.
+async fn call(
+    client: &mut SendRequest<Full<Bytes>>,
+    addr: std::net::SocketAddr,
+    body: &Bytes,
+) -> Result<()> {
+    let request = http::Request::post("/mcp")
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "application/json, text/event-stream")
+        .header(http::header::AUTHORIZATION, format!("Bearer {KEY}"))
+        .header("mcp-protocol-version", PROTOCOL)
+        .body(Full::new(body.clone()))?;
+    client.ready().await?;
+    let response = client.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
+    }
+    let message = json_rpc_message(&body).context("no JSON-RPC response in the body")?;
+    let result = message.get("result").context("a JSON-RPC error")?;
+    if result.get("isError").and_then(Value::as_bool) == Some(true) {
+        bail!("the tool failed: {result}");
+    }
+    Ok(())
+}
+
+/// The response in a body that is either JSON or a `text/event-stream` of `data:` lines.
+fn json_rpc_message(body: &[u8]) -> Option<Value> {
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        return Some(value);
+    }
+    std::str::from_utf8(body)
+        .ok()?
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message.get("id").is_some())
+}

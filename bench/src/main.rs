@@ -1,0 +1,138 @@
+//! `warden-bench`: end-to-end benchmarks of the real `warden` binary, driven as an MCP client.
+//!
+//! ```text
+//! cargo build --release -p warden -p warden-bench
+//! target/release/warden-bench                 # everything, a table on stdout
+//! target/release/warden-bench stdio --calls 20000 --json report.json
+//! ```
+//!
+//! Every scenario is bounded in count and in time. The figures and their targets are in
+//! docs/PERFORMANCE.md.
+
+mod http;
+mod report;
+mod server;
+mod startup;
+mod stats;
+mod stdio;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+
+use report::Report;
+
+/// Benchmark warden end to end: stdio round trips, HTTP throughput, cold start and memory.
+#[derive(Parser)]
+#[command(name = "warden-bench", version, about)]
+struct Cli {
+    /// Which scenarios to run (default: all).
+    #[arg(value_enum)]
+    scenarios: Vec<Scenario>,
+    /// Calls per measurement (stdio round trips; HTTP calls per concurrency level).
+    #[arg(long, default_value_t = 20_000)]
+    calls: usize,
+    /// Upper bound on the time of each measurement, in seconds.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Plugin counts for the start-up scenario.
+    #[arg(long, value_delimiter = ',', default_value = "1,20,100")]
+    plugins: Vec<usize>,
+    /// Concurrent clients for the HTTP scenario.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    clients: Vec<usize>,
+    /// The `warden` binary (default: the one next to this binary).
+    #[arg(long)]
+    warden: Option<PathBuf>,
+    /// Where the bundled plugin components are (default: this checkout's build output).
+    #[arg(long)]
+    plugin_dir: Option<PathBuf>,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// `tools/call` round trips over stdio, sequential and pipelined.
+    Stdio,
+    /// `tools/call` over Streamable HTTP with API-key auth, audit and filtering on.
+    Http,
+    /// Time from exec to a successful `tools/list`, cold and warm cache, and memory.
+    Startup,
+}
+
+/// Where things are, shared by the scenarios.
+pub struct Setup {
+    pub warden: PathBuf,
+    pub plugin_dir: PathBuf,
+    pub calls: usize,
+    pub budget: Duration,
+}
+
+impl Setup {
+    /// The path of bundled plugin `name`'s component.
+    pub fn plugin(&self, name: &str) -> PathBuf {
+        self.plugin_dir.join(format!("{name}.wasm"))
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let warden = match cli.warden {
+        Some(path) => path,
+        None => std::env::current_exe()?
+            .parent()
+            .context("the benchmark binary has no directory")?
+            .join("warden"),
+    };
+    if !warden.is_file() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -p warden -p warden-bench`",
+            warden.display()
+        );
+    }
+    let plugin_dir = cli.plugin_dir.unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/wasm32-wasip2/release")
+    });
+    let setup = Setup {
+        warden,
+        plugin_dir,
+        calls: cli.calls.max(1),
+        budget: Duration::from_secs(cli.seconds.max(1)),
+    };
+    if !setup.plugin("codec").is_file() {
+        bail!(
+            "no plugins in {}: `cargo build --release -p warden` builds them",
+            setup.plugin_dir.display()
+        );
+    }
+    let scenarios = if cli.scenarios.is_empty() {
+        vec![Scenario::Stdio, Scenario::Http, Scenario::Startup]
+    } else {
+        cli.scenarios
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut report = Report::default();
+    runtime.block_on(async {
+        for scenario in scenarios {
+            match scenario {
+                Scenario::Stdio => stdio::run(&setup, &mut report).await,
+                Scenario::Http => http::run(&setup, &cli.clients, &mut report).await,
+                Scenario::Startup => startup::run(&setup, &cli.plugins, &mut report).await,
+            }?;
+        }
+        anyhow::Ok(())
+    })?;
+    if let Some(path) = cli.json {
+        std::fs::write(&path, serde_json::to_vec_pretty(&report.to_json())?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
+}

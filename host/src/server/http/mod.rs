@@ -1,0 +1,444 @@
+//! MCP over Streamable HTTP: rmcp's [`StreamableHttpService`] at `/mcp`, behind warden's own
+//! checks, served by hyper on one listener (plain TCP or TLS).
+//!
+//! Each request to `/mcp` passes, in order: the `Host` and `Origin` checks (DNS rebinding,
+//! [`checks`]), authentication ([`crate::auth`]: a refusal is answered 401 or 403 and
+//! recorded in the audit log; no plugin runs), the body size limit (413), and then rmcp, which
+//! serves both protocol eras: 2025-11-25 with `Mcp-Session-Id` sessions and the stateless
+//! 2026-07-28 (`server/discover`). The authenticated [`Principal`] rides in the request's
+//! extensions to the handler, which hands it to the gate.
+//!
+//! Other routes: `GET /healthz` (always 200, no checks), `GET /readyz` (200 while serving,
+//! 503 while draining), and with OAuth the RFC 9728 metadata at
+//! `/.well-known/oauth-protected-resource` and `/.well-known/oauth-protected-resource/mcp`.
+//! Everything else is 404.
+//!
+//! SIGTERM or SIGINT starts a graceful shutdown: the listener closes, new MCP requests get
+//! 503, requests in flight finish (up to `[http] shutdown_grace`), then sessions and
+//! connections are closed. Audit records are written before each response leaves, so none is
+//! pending at exit.
+
+mod checks;
+mod drain;
+mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderValue, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use super::WardenServer;
+use crate::auth::{ANONYMOUS, AuthError, Authenticator};
+use crate::gate::{Gate, Principal, Transport};
+use crate::manifest::Http;
+
+pub use checks::{HeaderRefusal, check_headers};
+pub use drain::Drain;
+pub use tls::TlsError;
+
+/// The MCP endpoint's path.
+pub const MCP_PATH: &str = "/mcp";
+
+/// The RFC 9728 metadata path; also served with the endpoint's path appended.
+pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// What `serve_http` needs besides the gate.
+pub struct HttpOptions {
+    /// The server name reported to clients.
+    pub name: String,
+    /// Where to listen (port 0: any free port).
+    pub listen: SocketAddr,
+    /// `[http]`.
+    pub http: Http,
+    /// The checker of credentials; `None`: requests are not authenticated.
+    pub auth: Option<Authenticator>,
+    /// Who requests run as when there is no authentication (`[server] principal` and roles).
+    pub local: Principal,
+    /// Serve without authentication on a non-loopback address (`--insecure-no-auth`).
+    pub insecure_no_auth: bool,
+}
+
+/// The HTTP server could not start, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(
+        "refusing to serve {addr} without authentication: it is not a loopback address. \
+         Configure [auth] (see `warden keygen`), listen on 127.0.0.1, or pass \
+         --insecure-no-auth if something in front of warden authenticates"
+    )]
+    NoAuth { addr: SocketAddr },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("[http] tls: {0}")]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// Shared by every request.
+struct AppState {
+    gate: Arc<Gate>,
+    http: Http,
+    auth: Option<Authenticator>,
+    local: Principal,
+    drain: Arc<Drain>,
+    tls: bool,
+}
+
+/// Serve `gate` over Streamable HTTP until SIGTERM or SIGINT, then shut down gracefully.
+///
+/// Prints `warden: listening on http://ADDR/mcp` (or `https://`) to stderr once the listener
+/// is bound, so scripts and tests that asked for port 0 can find the port.
+pub async fn serve_http(gate: Arc<Gate>, options: HttpOptions) -> Result<(), HttpError> {
+    serve_http_until(gate, options, shutdown_signal()).await
+}
+
+/// Like [`serve_http`], shutting down when `shutdown` completes instead of on a signal.
+pub async fn serve_http_until(
+    gate: Arc<Gate>,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), HttpError> {
+    let addr = options.listen;
+    if options.auth.is_none() && !addr.ip().is_loopback() && !options.insecure_no_auth {
+        return Err(HttpError::NoAuth { addr });
+    }
+    let tls = match &options.http.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(files)?)),
+        None => None,
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| HttpError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| HttpError::Bind { addr, source })?;
+
+    let config = StreamableHttpServerConfig::default();
+    let sessions = config.cancellation_token.clone();
+    let drain = Arc::new(Drain::default());
+    let grace = options.http.shutdown_grace;
+    let state = Arc::new(AppState {
+        gate: gate.clone(),
+        http: options.http,
+        auth: options.auth,
+        local: options.local,
+        drain: drain.clone(),
+        tls: tls.is_some(),
+    });
+    let router = router(state, &options.name, config);
+
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    // The one line scripts rely on: stdout is not used by this transport, stderr is the log.
+    eprintln!("warden: listening on {scheme}://{bound}{MCP_PATH}");
+    tracing::info!(address = %bound, tls = tls.is_some(), "serving MCP over HTTP");
+
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let builder = hyper::server::conn::http1::Builder::new();
+            let result = match tls {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(conn).await
+                    }
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!(
+        in_flight = drain.in_flight(),
+        grace_s = grace.as_secs(),
+        "shutting down: finishing requests in flight"
+    );
+    let left = drain.drain(grace).await;
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "shutdown grace period over; abandoning requests in flight"
+        );
+    }
+    sessions.cancel();
+    // Idle keep-alive connections and event streams close now; do not wait on stragglers.
+    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!("some connections did not close in time");
+    }
+    tracing::info!("HTTP server stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// The routes, with the MCP service built from `state`.
+fn router(state: Arc<AppState>, name: &str, config: StreamableHttpServerConfig) -> Router {
+    let config = config
+        // Host and Origin are checked by `guard` (with warden's rules), before authentication.
+        .disable_allowed_hosts()
+        .disable_allowed_origins()
+        .with_max_request_body_bytes(usize::try_from(state.http.max_body).unwrap_or(usize::MAX));
+    let gate = state.gate.clone();
+    let name = name.to_owned();
+    // Requests always carry a principal from `guard`; the session's own is never used.
+    let fallback = Principal::new(ANONYMOUS, Vec::new(), Transport::Http);
+    let mcp = StreamableHttpService::new(
+        move || {
+            Ok(WardenServer::new(
+                gate.clone(),
+                name.clone(),
+                fallback.clone(),
+            ))
+        },
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let mcp = Router::new()
+        .route_service(MCP_PATH, mcp)
+        .route(METADATA_PATH, get(metadata))
+        .route(&format!("{METADATA_PATH}{MCP_PATH}"), get(metadata))
+        .layer(middleware::from_fn_with_state(state.clone(), guard));
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Reply::ok(json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(readyz))
+        .merge(mcp)
+        .fallback(|| async { Reply::error(StatusCode::NOT_FOUND, "not found") })
+        .with_state(state)
+}
+
+/// `GET /readyz`: 200 while serving (plugins are loaded before the listener opens), 503 once
+/// shutdown has begun.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.drain.is_draining() {
+        Reply::error(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else {
+        Reply::ok(json!({ "status": "ready" }))
+    }
+}
+
+/// The RFC 9728 Protected Resource Metadata, when OAuth is configured.
+async fn metadata(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    match state.auth.as_ref().and_then(|auth| auth.oauth()) {
+        Some(oauth) => {
+            let resource = resource_url(&state, &request);
+            Reply::ok(oauth.metadata(&resource))
+        }
+        None => Reply::error(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// Everything in front of rmcp: header checks, draining, authentication, the body limit, and
+/// the in-flight count.
+async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    if let Err(refusal) = check_headers(
+        request.headers(),
+        request.uri().authority().map(|a| a.as_str()),
+        &state.http.allowed_hosts,
+        &state.http.allowed_origins,
+    ) {
+        tracing::warn!(
+            host = ?request.headers().get(header::HOST),
+            origin = ?request.headers().get(header::ORIGIN),
+            "refused: {}",
+            refusal.message()
+        );
+        let status = match refusal {
+            HeaderRefusal::MissingHost => StatusCode::BAD_REQUEST,
+            HeaderRefusal::Host | HeaderRefusal::Origin => StatusCode::FORBIDDEN,
+        };
+        return Reply::error(status, refusal.message());
+    }
+    if request.uri().path() != MCP_PATH {
+        return next.run(request).await;
+    }
+    if state.drain.is_draining() {
+        return Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    }
+    let principal = match &state.auth {
+        None => state.local.clone(),
+        Some(auth) => {
+            let metadata_url = metadata_url(&state, &request);
+            match auth.authenticate(request.headers(), &metadata_url).await {
+                Ok(principal) => principal,
+                Err(refusal) => {
+                    let who =
+                        Principal::new(refusal.principal.as_str(), Vec::new(), Transport::Http);
+                    let what = format!("{} {}", request.method(), request.uri().path());
+                    if let Err(error) = state.gate.record_refusal(&who, &what, refusal.reason) {
+                        tracing::error!(%error, "audit record of a refused request lost");
+                    }
+                    let message = match refusal.status {
+                        StatusCode::FORBIDDEN => "insufficient scope",
+                        StatusCode::SERVICE_UNAVAILABLE => "authentication is unavailable",
+                        _ => "authentication required",
+                    };
+                    let mut response = Reply::rpc_error(refusal.status, message);
+                    if let Ok(value) = HeaderValue::from_str(&refusal.challenge) {
+                        response
+                            .headers_mut()
+                            .insert(header::WWW_AUTHENTICATE, value);
+                    }
+                    return response;
+                }
+            }
+        }
+    };
+    let too_large = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|length| length > state.http.max_body);
+    if too_large {
+        return Reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        );
+    }
+    // The credential stops here: rmcp hands the request's parts to the handler.
+    request.headers_mut().remove(header::AUTHORIZATION);
+    request.headers_mut().remove("x-api-key");
+    request.extensions_mut().insert(principal);
+    // POSTs carry the calls; a GET is a session's event stream, open for as long as the
+    // session, which must not hold a shutdown up.
+    if request.method() != http::Method::POST {
+        return next.run(request).await;
+    }
+    let in_flight = state.drain.enter();
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::new(drain::Tracked::new(body, in_flight)))
+}
+
+/// The URL of the MCP endpoint: `[http] public_url`, else built from the request's `Host`.
+fn resource_url(state: &AppState, request: &Request) -> String {
+    if let Some(url) = &state.http.public_url {
+        return url.clone();
+    }
+    let scheme = if state.tls { "https" } else { "http" };
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("localhost");
+    format!("{scheme}://{host}{MCP_PATH}")
+}
+
+/// The URL of the RFC 9728 metadata for the endpoint: the well-known path inserted between
+/// the endpoint's origin and its path.
+fn metadata_url(state: &AppState, request: &Request) -> String {
+    let resource = resource_url(state, request);
+    match resource.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let path = path.trim_end_matches('/');
+            format!("{scheme}://{authority}{METADATA_PATH}{path}")
+        }
+        None => resource,
+    }
+}
+
+/// Small JSON responses.
+struct Reply;
+
+impl Reply {
+    fn ok(value: serde_json::Value) -> Response {
+        (StatusCode::OK, axum::Json(value)).into_response()
+    }
+
+    /// `{"error": MESSAGE}` with `status`.
+    fn error(status: StatusCode, message: &str) -> Response {
+        (status, axum::Json(json!({ "error": message }))).into_response()
+    }
+
+    /// A JSON-RPC error object without id, for refused MCP requests.
+    fn rpc_error(status: StatusCode, message: &str) -> Response {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": { "code": -32001, "message": message },
+        });
+        (status, axum::Json(body)).into_response()
+    }
+}

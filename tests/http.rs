@@ -1,0 +1,768 @@
+//! MCP over Streamable HTTP, end to end: the real `warden serve --http` on 127.0.0.1, rmcp's
+//! streamable-HTTP client and raw HTTP requests (for statuses and headers), real components,
+//! and the audit log. Also a second, independent client: the Python `mcp` package.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Fixture, HttpServer, discover_2026, ok_text, text};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::ClientLifecycleMode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Keys of the tests' manifests (test-only values).
+const READER_KEY: &str = "wdn_test-reader-key-0123456789abcdefghijklmnopq";
+const ADMIN_KEY: &str = "wdn_test-admin-key-0123456789abcdefghijklmnopqr";
+/// A key whose entry was removed from the manifest.
+const REVOKED_KEY: &str = "wdn_test-revoked-key-0123456789abcdefghijklmnop";
+
+fn digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A manifest with an audit log, the testbed open to everyone (`testbed__*`, with a writable
+/// `/out`), a second testbed only for `admin` (`vault__*`), and two API keys.
+fn keyed_fixture() -> Fixture {
+    let fixture = Fixture::new(&format!(
+        r#"
+[audit]
+path = "{{dir}}/audit.jsonl"
+
+[plugins.testbed]
+component = "{{testbed}}"
+dirs = [{{ host = "{{dir}}/out", guest = "/out", mode = "rw" }}]
+
+[plugins.vault]
+component = "{{testbed}}"
+roles = ["admin"]
+
+[[auth.api_keys]]
+principal = "reader-bot"
+roles = ["reader"]
+sha256 = "{}"
+
+[[auth.api_keys]]
+principal = "admin-bot"
+roles = ["admin"]
+sha256 = "{}"
+"#,
+        digest(READER_KEY),
+        digest(ADMIN_KEY)
+    ));
+    std::fs::create_dir(fixture.path("out")).expect("mkdir out");
+    fixture
+}
+
+/// Every record of the fixture's audit log.
+fn audit_records(fixture: &Fixture) -> Vec<Value> {
+    match std::fs::read_to_string(fixture.path("audit.jsonl")) {
+        Ok(text) => text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("audit line is JSON"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A JSON-RPC `initialize` request body (2025-11-25).
+fn initialize_body() -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": { "name": "raw", "version": "0" }
+        }
+    })
+}
+
+/// POST `body` to the MCP endpoint with `headers`.
+async fn post(server: &HttpServer, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(&server.url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("HTTP request")
+}
+
+fn names(tools: &[rmcp::model::Tool]) -> Vec<String> {
+    let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    names
+}
+
+// --- Both protocol eras -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rmcp_client_lists_and_calls_tools_in_both_eras() {
+    let fixture = Fixture::new(
+        "[server]\nprincipal = \"me\"\n\n[audit]\npath = \"{dir}/audit.jsonl\"\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n",
+    );
+    let server = fixture.http_server(&[]).await;
+    assert!(
+        server.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    for (era, lifecycle) in [
+        ("2025-11-25", ClientLifecycleMode::Initialize),
+        ("2026-07-28", discover_2026()),
+    ] {
+        let client = server
+            .connect(server.client_config(None), lifecycle)
+            .await
+            .unwrap_or_else(|e| panic!("{era}: connect: {e}\n{}", server.stderr()));
+        let tools = client.list_all_tools().await.expect("tools/list");
+        assert!(
+            names(&tools).contains(&"testbed__emit".to_owned()),
+            "{era}: {:?}",
+            names(&tools)
+        );
+        let result = client
+            .call_tool(
+                CallToolRequestParams::new("testbed__emit")
+                    .with_arguments(common::object(json!({ "text": era }))),
+            )
+            .await
+            .expect("tools/call");
+        assert_eq!(ok_text(&result), era);
+        // Neither prompts nor resources are declared: their methods do not exist.
+        let prompts = client.list_prompts(None).await.expect_err("no prompts");
+        assert!(prompts.to_string().contains("-32601"), "{era}: {prompts}");
+        let resources = client.list_resources(None).await.expect_err("no resources");
+        assert!(
+            resources.to_string().contains("-32601"),
+            "{era}: {resources}"
+        );
+        let _ = client.cancel().await;
+    }
+    // Without [auth], loopback HTTP runs as the local principal, over `http`.
+    let records = audit_records(&fixture);
+    let calls: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["tool"] == "testbed__emit")
+        .collect();
+    assert_eq!(calls.len(), 2, "{records:#?}");
+    for record in calls {
+        assert_eq!(record["principal"], "me");
+        assert_eq!(record["transport"], "http");
+        assert_eq!(record["outcome"], "ok");
+    }
+}
+
+// --- API keys -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn missing_wrong_and_revoked_keys_get_401_an_audit_record_and_run_nothing() {
+    let fixture = keyed_fixture();
+    let server = fixture.http_server(&[]).await;
+    let wrong = "Bearer wdn_not-a-key";
+    let revoked = format!("Bearer {REVOKED_KEY}");
+    let cases: [(&str, Vec<(&str, &str)>); 5] = [
+        ("no credentials", vec![]),
+        ("wrong key", vec![("authorization", wrong)]),
+        ("revoked key", vec![("authorization", revoked.as_str())]),
+        ("wrong X-API-Key", vec![("x-api-key", "wdn_wrong")]),
+        ("not bearer", vec![("authorization", "Basic YTpi")]),
+    ];
+    for (case, headers) in &cases {
+        let response = post(&server, &initialize_body(), headers).await;
+        assert_eq!(response.status(), 401, "{case}");
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            challenge.starts_with("Bearer realm=\"warden\""),
+            "{case}: {challenge}"
+        );
+        if *case != "no credentials" {
+            assert!(challenge.contains("error="), "{case}: {challenge}");
+        }
+        let body: Value = response.json().await.expect("JSON body");
+        assert_eq!(body["jsonrpc"], "2.0", "{case}: {body}");
+        assert_eq!(body["error"]["message"], "authentication required");
+    }
+    // rmcp's client with a revoked key cannot even connect.
+    let refused = server
+        .connect(server.client_config(Some(REVOKED_KEY)), discover_2026())
+        .await;
+    assert!(refused.is_err(), "a revoked key connected");
+
+    // A valid key writes the file; nothing else ever reached the plugin.
+    let client = server
+        .connect(server.client_config(Some(READER_KEY)), discover_2026())
+        .await
+        .expect("a valid key connects");
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("testbed__write_file").with_arguments(common::object(
+                json!({ "path": "/out/proof.txt", "content": "ran" }),
+            )),
+        )
+        .await
+        .expect("tools/call");
+    ok_text(&result);
+    let _ = client.cancel().await;
+    let out: Vec<_> = std::fs::read_dir(fixture.path("out"))
+        .expect("out")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(out, ["proof.txt"]);
+
+    let records = audit_records(&fixture);
+    let denied: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["outcome"] == "denied")
+        .collect();
+    // The raw requests, and at least one of rmcp's with the revoked key.
+    assert!(denied.len() > cases.len(), "{records:#?}");
+    for record in &denied {
+        assert_eq!(record["transport"], "http", "{record}");
+        assert_eq!(record["tool"], "POST /mcp", "{record}");
+        assert!(record.get("plugin").is_none(), "{record}");
+    }
+    let principals: Vec<&str> = denied
+        .iter()
+        .filter_map(|r| r["principal"].as_str())
+        .collect();
+    assert!(principals.contains(&"anonymous"), "{principals:?}");
+    let revoked_fp = format!("key:{}", &digest(REVOKED_KEY)[..8]);
+    assert!(principals.contains(&revoked_fp.as_str()), "{principals:?}");
+    // No record holds a key.
+    let log = std::fs::read_to_string(fixture.path("audit.jsonl")).expect("audit log");
+    for key in [REVOKED_KEY, READER_KEY, "wdn_not-a-key", "wdn_wrong"] {
+        assert!(!log.contains(key), "the audit log holds {key}");
+        assert!(!server.stderr().contains(key), "the server log holds {key}");
+    }
+    let ok: Vec<&Value> = records.iter().filter(|r| r["outcome"] == "ok").collect();
+    assert_eq!(ok.len(), 1, "{records:#?}");
+    assert_eq!(ok[0]["principal"], "reader-bot");
+}
+
+#[tokio::test]
+async fn a_key_with_roles_sees_only_its_tools_and_is_audited_by_name() {
+    let fixture = keyed_fixture();
+    let server = fixture.http_server(&[]).await;
+    let reader = server
+        .connect(
+            server.client_config(Some(READER_KEY)),
+            ClientLifecycleMode::Initialize,
+        )
+        .await
+        .expect("reader connects");
+    let reader_tools = names(&reader.list_all_tools().await.expect("tools/list"));
+    assert!(reader_tools.contains(&"testbed__emit".to_owned()));
+    assert!(
+        !reader_tools.iter().any(|n| n.starts_with("vault__")),
+        "{reader_tools:?}"
+    );
+    let denied = reader
+        .call_tool(
+            CallToolRequestParams::new("vault__emit")
+                .with_arguments(common::object(json!({ "text": "x" }))),
+        )
+        .await
+        .expect_err("the reader may not call vault tools");
+    assert!(denied.to_string().contains("unknown tool"), "{denied}");
+    let _ = reader.cancel().await;
+
+    // The admin key, sent as X-API-Key this time.
+    let mut headers = std::collections::HashMap::new();
+    headers.insert(
+        http::HeaderName::from_static("x-api-key"),
+        http::HeaderValue::from_static(ADMIN_KEY),
+    );
+    let admin = server
+        .connect(
+            server.client_config(None).custom_headers(headers),
+            discover_2026(),
+        )
+        .await
+        .expect("admin connects");
+    let admin_tools = names(&admin.list_all_tools().await.expect("tools/list"));
+    assert!(
+        admin_tools.contains(&"vault__emit".to_owned()),
+        "{admin_tools:?}"
+    );
+    let result = admin
+        .call_tool(
+            CallToolRequestParams::new("vault__emit")
+                .with_arguments(common::object(json!({ "text": "opened" }))),
+        )
+        .await
+        .expect("tools/call");
+    assert_eq!(ok_text(&result), "opened");
+    let _ = admin.cancel().await;
+
+    let records = audit_records(&fixture);
+    let vault: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["tool"] == "vault__emit")
+        .collect();
+    assert_eq!(vault.len(), 2, "{records:#?}");
+    assert_eq!(vault[0]["principal"], "reader-bot");
+    assert_eq!(vault[0]["roles"], json!(["reader"]));
+    assert_eq!(vault[0]["outcome"], "denied");
+    assert_eq!(vault[1]["principal"], "admin-bot");
+    assert_eq!(vault[1]["roles"], json!(["admin"]));
+    assert_eq!(vault[1]["outcome"], "ok");
+    assert_eq!(vault[1]["transport"], "http");
+}
+
+#[tokio::test]
+async fn keygen_prints_a_key_and_the_entry_that_admits_it() {
+    let fixture = Fixture::new("[plugins.testbed]\ncomponent = \"{testbed}\"\n");
+    let (code, stdout, stderr) = common::warden(
+        &["keygen", "--principal", "ci-bot", "--roles", "reader,ops"],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let key = stdout.lines().next().expect("key line").to_owned();
+    assert!(key.starts_with("wdn_") && key.len() == 47, "{key}");
+    let entry = &stdout[stdout.find("[[auth.api_keys]]").expect("entry")..];
+    assert!(entry.contains("principal = \"ci-bot\""), "{entry}");
+    assert!(entry.contains("roles = [\"reader\", \"ops\"]"), "{entry}");
+    assert!(entry.contains(&digest(&key)), "{entry}");
+    assert!(!entry.contains(&key), "the entry holds the key");
+    let (_, again, _) = common::warden(&["keygen"], fixture.dir.path());
+    assert_ne!(again.lines().next(), Some(key.as_str()), "keys repeat");
+
+    let mut manifest = std::fs::read_to_string(&fixture.manifest).expect("manifest");
+    manifest.push_str(entry);
+    std::fs::write(&fixture.manifest, manifest).expect("write manifest");
+    let server = fixture.http_server(&[]).await;
+    let client = server
+        .connect(server.client_config(Some(&key)), discover_2026())
+        .await
+        .expect("the new key connects");
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("testbed__emit")
+                .with_arguments(common::object(json!({ "text": "hi" }))),
+        )
+        .await
+        .expect("tools/call");
+    assert_eq!(ok_text(&result), "hi");
+    let _ = client.cancel().await;
+}
+
+// --- Transport checks ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn bad_origin_bad_host_and_oversized_bodies_are_refused() {
+    let fixture = Fixture::new(
+        "[http]\nmax_body = \"2KiB\"\nallowed_origins = [\"https://app.example.com\"]\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n",
+    );
+    let server = fixture.http_server(&[]).await;
+    let body = initialize_body();
+
+    let response = post(&server, &body, &[("origin", "https://evil.example")]).await;
+    assert_eq!(response.status(), 403);
+    let error: Value = response.json().await.expect("JSON");
+    assert_eq!(error["error"], "the Origin header is not allowed");
+
+    let response = post(&server, &body, &[("host", "evil.example:80")]).await;
+    assert_eq!(response.status(), 403);
+    let error: Value = response.json().await.expect("JSON");
+    assert_eq!(error["error"], "the Host header is not allowed");
+
+    // Listed origins and the server's own origin pass.
+    let own = server.base.clone();
+    for origin in ["https://app.example.com", own.as_str()] {
+        let response = post(&server, &body, &[("origin", origin)]).await;
+        assert_eq!(response.status(), 200, "{origin}");
+    }
+    let response = post(&server, &body, &[]).await;
+    assert_eq!(response.status(), 200);
+
+    let mut big = initialize_body();
+    big["params"]["clientInfo"]["name"] = json!("x".repeat(4096));
+    let response = post(&server, &big, &[]).await;
+    assert_eq!(response.status(), 413);
+
+    // Without Content-Length (chunked), the limit holds while reading.
+    let text = big.to_string();
+    let (first, second) = text.split_at(1500);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {addr}\r\naccept: application/json, text/event-stream\r\n\
+         content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+         {:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+        first.len(),
+        second.len()
+    );
+    // The server may answer and close before reading everything: ignore write errors.
+    let _ = socket.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    let get = |path: &str| reqwest::get(format!("{}{path}", server.base));
+    let health = get("/healthz").await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
+    assert_eq!(get("/nothing").await.expect("404").status(), 404);
+    // No OAuth: no protected resource metadata.
+    let metadata = get("/.well-known/oauth-protected-resource")
+        .await
+        .expect("metadata");
+    assert_eq!(metadata.status(), 404);
+}
+
+#[tokio::test]
+async fn healthz_needs_no_key_but_mcp_does() {
+    let fixture = keyed_fixture();
+    let server = fixture.http_server(&[]).await;
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    let response = post(&server, &initialize_body(), &[]).await;
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn a_public_address_without_auth_is_refused_at_start() {
+    let fixture = Fixture::new("[plugins.testbed]\ncomponent = \"{testbed}\"\n");
+    let (code, _, stderr) = common::warden(
+        &[
+            "serve",
+            "--manifest",
+            &fixture.manifest.display().to_string(),
+            "--http",
+            "0.0.0.0:0",
+        ],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("refusing to serve 0.0.0.0:0 without authentication"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
+}
+
+// --- Graceful shutdown --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_call_finish_then_exits_zero() {
+    // The call connects to this listener and waits for its answer: it is in flight for as
+    // long as the test holds the answer back.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let fixture = Fixture::new(&format!(
+        "[audit]\npath = \"{{dir}}/audit.jsonl\"\n\n[http]\nshutdown_grace = \"2m\"\n\n\
+         [plugins.testbed]\ncomponent = \"{{testbed}}\"\ntimeout = \"5m\"\n\
+         allow_hosts = [\"tcp://127.0.0.1:{port}\"]\n"
+    ));
+    let mut server = fixture.http_server(&[]).await;
+    let client = server
+        .connect(server.client_config(None), ClientLifecycleMode::Initialize)
+        .await
+        .expect("connect");
+    let client = Arc::new(client);
+    let call = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .call_tool(
+                    CallToolRequestParams::new("testbed__tcp_connect").with_arguments(
+                        common::object(
+                            json!({ "addr": format!("127.0.0.1:{port}"), "message": "ping" }),
+                        ),
+                    ),
+                )
+                .await
+        })
+    };
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(120), listener.accept())
+        .await
+        .expect("the plugin connects")
+        .expect("accept");
+    let mut received = Vec::new();
+    socket.read_to_end(&mut received).await.expect("read");
+    assert_eq!(received, b"ping");
+
+    // The call is in flight: terminate the server, and answer once it is shutting down.
+    let pid = server.child.id().expect("running");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let log = server.stderr.clone();
+    wait_for(&log, "shutting down: finishing requests in flight").await;
+    assert!(
+        server.stderr().contains("in_flight=1"),
+        "{}",
+        server.stderr()
+    );
+    socket.write_all(b"pong").await.expect("answer");
+    socket.shutdown().await.expect("close");
+
+    let result = tokio::time::timeout(Duration::from_secs(120), call)
+        .await
+        .expect("the call returns")
+        .expect("task")
+        .expect("the client receives the result");
+    assert_eq!(text(&result), "pong");
+    let status = tokio::time::timeout(Duration::from_secs(120), server.child.wait())
+        .await
+        .expect("warden exits")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    let records = audit_records(&fixture);
+    let call = records
+        .iter()
+        .find(|r| r["tool"] == "testbed__tcp_connect")
+        .expect("the call is audited");
+    assert_eq!(call["outcome"], "ok", "{call}");
+    // New connections are refused once it stopped.
+    assert!(
+        reqwest::get(format!("{}/healthz", server.base))
+            .await
+            .is_err()
+    );
+}
+
+/// Wait (at most 2 minutes) until `log` contains `needle`.
+async fn wait_for(log: &Arc<Mutex<String>>, needle: &str) {
+    let found = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            if log.lock().expect("lock").contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        found.is_ok(),
+        "the log never said {needle:?}:\n{}",
+        log.lock().expect("lock")
+    );
+}
+
+#[tokio::test]
+async fn sigterm_on_an_idle_server_exits_zero() {
+    let fixture = Fixture::new("[plugins.testbed]\ncomponent = \"{testbed}\"\n");
+    let mut server = fixture.http_server(&[]).await;
+    // An open legacy session (with its event stream) does not hold the shutdown up.
+    let client = server
+        .connect(server.client_config(None), ClientLifecycleMode::Initialize)
+        .await
+        .expect("connect");
+    client.list_all_tools().await.expect("tools/list");
+    let status = server.terminate().await;
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    drop(client);
+}
+
+// --- A second client: the Python `mcp` package --------------------------------------------------
+
+/// A virtualenv with `mcp` 2.3 in `CARGO_TARGET_TMPDIR`, created once and reused. Panics with
+/// the reason when it cannot be set up: this test never skips silently.
+fn python_with_mcp() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-mcp-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".mcp-installed");
+    if ready.exists() {
+        return python;
+    }
+    let run = |program: &std::path::Path, args: &[&str]| {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e}; the Python client test needs python3 with venv",
+                    program.display()
+                )
+            });
+        assert!(
+            output.status.success(),
+            "{} {args:?} failed; the Python client test needs python3 -m venv and pip access \
+             to install `mcp`:\n{}{}",
+            program.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(
+        std::path::Path::new("python3"),
+        &["-m", "venv", &venv.display().to_string()],
+    );
+    run(
+        &python,
+        &["-m", "pip", "install", "--quiet", "mcp>=2.3,<2.4"],
+    );
+    std::fs::write(&ready, b"").expect("mark the venv ready");
+    python
+}
+
+const PYTHON_CLIENT: &str = r#"
+import asyncio, sys
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+async def main(url, key, mode):
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+    async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+        tools = await client.list_tools()
+        names = sorted(t.name for t in tools.tools)
+        print("tools", mode, "testbed__emit" in names)
+        result = await client.call_tool("testbed__emit", {"text": f"hello {mode}"})
+        print("result", mode, result.content[0].text)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
+"#;
+
+#[tokio::test]
+async fn python_mcp_client_lists_and_calls_tools_in_both_eras() {
+    let python = tokio::task::spawn_blocking(python_with_mcp)
+        .await
+        .expect("venv setup");
+    let fixture = keyed_fixture();
+    let script = fixture.path("client.py");
+    std::fs::write(&script, PYTHON_CLIENT).expect("write script");
+    let server = fixture.http_server(&[]).await;
+    for mode in ["legacy", "2026-07-28"] {
+        let output = tokio::process::Command::new(&python)
+            .arg(&script)
+            .args([server.url.as_str(), READER_KEY, mode])
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(120), output)
+            .await
+            .expect("the Python client finishes")
+            .expect("run python");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{mode}: {stdout}\n{}\nserver:\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            server.stderr()
+        );
+        assert!(stdout.contains(&format!("tools {mode} True")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("result {mode} hello {mode}")),
+            "{stdout}"
+        );
+    }
+    let records = audit_records(&fixture);
+    let calls = records
+        .iter()
+        .filter(|r| r["tool"] == "testbed__emit" && r["principal"] == "reader-bot")
+        .count();
+    assert_eq!(calls, 2, "{records:#?}");
+}
+
+// --- TLS ----------------------------------------------------------------------------------------
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, made with the `openssl` command:
+/// (cert.pem, key.pem) in `dir`.
+fn self_signed(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let output = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // An end-entity certificate: rustls refuses a CA certificate as the server's.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("the TLS test needs the `openssl` command to make a test certificate");
+    assert!(
+        output.status.success(),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (cert, key)
+}
+
+#[tokio::test]
+async fn tls_serves_mcp_over_https() {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName};
+
+    let fixture = keyed_fixture();
+    let (cert, _) = self_signed(fixture.dir.path());
+    let mut manifest = std::fs::read_to_string(&fixture.manifest).expect("manifest");
+    manifest.push_str("\n[http]\ntls = { cert = \"cert.pem\", key = \"key.pem\" }\n");
+    std::fs::write(&fixture.manifest, manifest).expect("write manifest");
+    let server = fixture.http_server(&[]).await;
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&cert).expect("read cert"))
+        .expect("trust the test certificate");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let addr = server.base.trim_start_matches("https://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let body = initialize_body().to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {READER_KEY}\r\n\
+         accept: application/json, text/event-stream\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"serverInfo\""), "{answer}");
+
+    // Plain HTTP to the TLS port gets nowhere.
+    let plain = format!("http://{addr}/healthz");
+    assert!(reqwest::get(&plain).await.is_err());
+}

@@ -1,0 +1,528 @@
+//! OAuth 2.1 resource server, end to end: the real `warden serve --http`, JWTs signed at test
+//! time, raw HTTP requests for the refusals (status and `WWW-Authenticate`), rmcp's
+//! streamable-HTTP client for the accepted token, and the audit log.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{Fixture, HttpServer, discover_2026};
+use ring::rand::SystemRandom;
+use ring::signature::{self as sig, KeyPair};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::ClientLifecycleMode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ISSUER: &str = "https://idp.test/";
+const RESOURCE: &str = "https://warden.test/mcp";
+const METADATA_URL: &str = "https://warden.test/.well-known/oauth-protected-resource/mcp";
+
+// --- Keys and tokens ------------------------------------------------------------------------
+
+/// A P-256 or Ed25519 key made at test time.
+struct TestKey {
+    kid: String,
+    alg: &'static str,
+    pair: Pair,
+}
+
+enum Pair {
+    Ec(sig::EcdsaKeyPair),
+    Ed(sig::Ed25519KeyPair),
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl TestKey {
+    fn es256(kid: &str) -> TestKey {
+        let rng = SystemRandom::new();
+        let alg = &sig::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = sig::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("generate P-256 key");
+        let pair = sig::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("P-256 key");
+        TestKey {
+            kid: kid.into(),
+            alg: "ES256",
+            pair: Pair::Ec(pair),
+        }
+    }
+
+    fn ed25519(kid: &str) -> TestKey {
+        let pkcs8 = sig::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("Ed25519");
+        let pair = sig::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("Ed25519 key");
+        TestKey {
+            kid: kid.into(),
+            alg: "EdDSA",
+            pair: Pair::Ed(pair),
+        }
+    }
+
+    fn public_bytes(&self) -> &[u8] {
+        match &self.pair {
+            Pair::Ec(pair) => pair.public_key().as_ref(),
+            Pair::Ed(pair) => pair.public_key().as_ref(),
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        let public = self.public_bytes();
+        match &self.pair {
+            Pair::Ec(_) => json!({ "kty": "EC", "crv": "P-256", "kid": self.kid, "use": "sig",
+                                   "alg": "ES256", "x": b64(&public[1..33]), "y": b64(&public[33..]) }),
+            Pair::Ed(_) => json!({ "kty": "OKP", "crv": "Ed25519", "kid": self.kid,
+                                   "x": b64(public) }),
+        }
+    }
+
+    fn sign(&self, header: &Value, claims: &Value) -> String {
+        let message = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let signature = match &self.pair {
+            Pair::Ec(pair) => pair
+                .sign(&SystemRandom::new(), message.as_bytes())
+                .expect("sign")
+                .as_ref()
+                .to_vec(),
+            Pair::Ed(pair) => pair.sign(message.as_bytes()).as_ref().to_vec(),
+        };
+        format!("{message}.{}", b64(&signature))
+    }
+
+    fn token(&self, claims: &Value) -> String {
+        self.sign(
+            &json!({ "alg": self.alg, "kid": self.kid, "typ": "at+jwt" }),
+            claims,
+        )
+    }
+}
+
+fn jwks(keys: &[&TestKey]) -> String {
+    json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }).to_string()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// Claims that pass every check: alice, with the required scope and the one that grants
+/// `caller`, and the `auditor` group.
+fn good_claims() -> Value {
+    json!({
+        "iss": ISSUER,
+        "aud": RESOURCE,
+        "sub": "alice",
+        "exp": now() + 600,
+        "iat": now(),
+        "scope": "mcp tools:call",
+        "groups": ["auditor"],
+    })
+}
+
+fn claims_with(changes: Value) -> Value {
+    let mut claims = good_claims();
+    if let (Some(claims), Some(changes)) = (claims.as_object_mut(), changes.as_object()) {
+        for (key, value) in changes {
+            claims.insert(key.clone(), value.clone());
+        }
+    }
+    claims
+}
+
+/// A token with `alg: HS256` whose MAC is keyed with `key` (bytes an attacker can know).
+fn hs256(claims: &Value, kid: &str, key: &[u8]) -> String {
+    let message = format!(
+        "{}.{}",
+        b64(json!({ "alg": "HS256", "kid": kid }).to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
+        message.as_bytes(),
+    );
+    format!("{message}.{}", b64(mac.as_ref()))
+}
+
+// --- The server -----------------------------------------------------------------------------
+
+/// POSTs an `initialize` request to `server`'s `/mcp` with `token` as the bearer credential.
+async fn initialize(server: &HttpServer, token: Option<&str>) -> reqwest::Response {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": { "name": "oauth-test", "version": "1" },
+        },
+    });
+    let mut request = reqwest::Client::new()
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    request.send().await.expect("POST /mcp")
+}
+
+/// rmcp's streamable-HTTP client with `token`, in the protocol era of `lifecycle`: lists the
+/// tools, calls `testbed__emit` if listed, and returns the tool names and the call's text.
+async fn list_and_call(
+    server: &HttpServer,
+    token: &str,
+    lifecycle: ClientLifecycleMode,
+) -> (Vec<String>, Option<String>) {
+    let client = server
+        .connect(server.client_config(Some(token)), lifecycle)
+        .await
+        .unwrap_or_else(|e| panic!("MCP handshake over HTTP: {e}\n{}", server.stderr()));
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    let mut text = None;
+    if names.iter().any(|name| name == "testbed__emit") {
+        let result = client
+            .call_tool(
+                CallToolRequestParams::new("testbed__emit")
+                    .with_arguments(common::object(json!({ "text": "hello" }))),
+            )
+            .await
+            .expect("tools/call");
+        text = Some(common::ok_text(&result));
+    }
+    let _ = client.cancel().await;
+    (names, text)
+}
+
+/// The manifest: OAuth with `jwks`, scopes `mcp` (required) and `tools:call` (role
+/// `caller`, needed by `testbed__emit`), roles from `groups`, and an audit log.
+fn manifest(jwks: &str) -> String {
+    format!(
+        r#"
+[http]
+public_url = "{RESOURCE}"
+
+[auth.oauth]
+issuer = "{ISSUER}"
+{jwks}
+algorithms = ["ES256", "EdDSA"]
+required_scopes = ["mcp"]
+roles_claim = "groups"
+
+[auth.oauth.scope_roles]
+"tools:call" = ["caller"]
+
+[audit]
+path = "{{dir}}/audit.jsonl"
+
+[plugins.testbed]
+component = "{{testbed}}"
+
+[plugins.testbed.tools.emit]
+roles = ["caller"]
+"#
+    )
+}
+
+fn audit_records(fixture: &Fixture) -> Vec<Value> {
+    std::fs::read_to_string(fixture.path("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+fn challenge(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+// --- Tests ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn bearer_jwts_are_verified_and_their_principal_and_roles_audited() {
+    let key = TestKey::es256("key-1");
+    let stranger = TestKey::es256("key-2");
+    let fixture = Fixture::new(&manifest("jwks_file = \"jwks.json\""));
+    std::fs::write(fixture.path("jwks.json"), jwks(&[&key])).expect("write JWKS");
+    let server = fixture.http_server(&[]).await;
+
+    // No token: 401, a challenge without an error code, naming the metadata.
+    let response = initialize(&server, None).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenge(&response),
+        format!("Bearer realm=\"warden\", resource_metadata=\"{METADATA_URL}\"")
+    );
+
+    let public_jwk = key.jwk().to_string();
+    let refused = [
+        (
+            "expired",
+            key.token(&claims_with(json!({ "exp": now() - 3600 }))),
+            "token expired",
+        ),
+        (
+            "not yet valid",
+            key.token(&claims_with(json!({ "nbf": now() + 3600 }))),
+            "token not yet valid",
+        ),
+        (
+            "other audience",
+            key.token(&claims_with(json!({ "aud": "https://other.test/mcp" }))),
+            "token not issued for this resource",
+        ),
+        (
+            "other issuer",
+            key.token(&claims_with(json!({ "iss": "https://evil.test/" }))),
+            "wrong issuer",
+        ),
+        (
+            "unknown key",
+            stranger.token(&good_claims()),
+            "unknown signing key",
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(br#"{"alg":"none","kid":"key-1"}"#),
+                b64(good_claims().to_string().as_bytes())
+            ),
+            "algorithm not accepted",
+        ),
+        (
+            "HS256 keyed with the public JWK",
+            hs256(&good_claims(), "key-1", public_jwk.as_bytes()),
+            "algorithm not accepted",
+        ),
+        (
+            "HS256 keyed with the public point",
+            hs256(&good_claims(), "key-1", key.public_bytes()),
+            "algorithm not accepted",
+        ),
+    ];
+    for (case, token, description) in &refused {
+        let response = initialize(&server, Some(token)).await;
+        assert_eq!(response.status(), 401, "{case}");
+        assert_eq!(
+            challenge(&response),
+            format!(
+                "Bearer realm=\"warden\", resource_metadata=\"{METADATA_URL}\", \
+                 error=\"invalid_token\", error_description=\"{description}\""
+            ),
+            "{case}"
+        );
+    }
+
+    // A valid token without the required scope: 403 insufficient_scope.
+    let small = key.token(&claims_with(json!({ "scope": "tools:call" })));
+    let response = initialize(&server, Some(&small)).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        challenge(&response),
+        format!(
+            "Bearer realm=\"warden\", resource_metadata=\"{METADATA_URL}\", \
+             error=\"insufficient_scope\", scope=\"mcp\""
+        )
+    );
+
+    // A good token lists and calls a tool that needs the role its scope grants.
+    // In both protocol eras.
+    let good = key.token(&good_claims());
+    for lifecycle in [ClientLifecycleMode::Initialize, discover_2026()] {
+        let (tools, text) = list_and_call(&server, &good, lifecycle).await;
+        assert!(tools.iter().any(|t| t == "testbed__emit"), "{tools:?}");
+        assert_eq!(text.as_deref(), Some("hello"));
+    }
+    // Without `tools:call`, the role is missing: the tool is not even listed.
+    let reader = key.token(&claims_with(json!({ "scope": "mcp" })));
+    let (tools, text) = list_and_call(&server, &reader, ClientLifecycleMode::Initialize).await;
+    assert!(!tools.iter().any(|t| t == "testbed__emit"), "{tools:?}");
+    assert!(
+        tools.iter().any(|t| t.starts_with("testbed__")),
+        "{tools:?}"
+    );
+    assert_eq!(text, None);
+
+    // The audit log: the call with alice's principal and roles, and every refusal, with its
+    // reason and never the token.
+    let records = audit_records(&fixture);
+    let call = records
+        .iter()
+        .find(|r| r["tool"] == "testbed__emit" && r["outcome"] == "ok")
+        .unwrap_or_else(|| panic!("no audited call in {records:#?}"));
+    assert_eq!(call["principal"], "alice");
+    assert_eq!(call["roles"], json!(["caller", "auditor"]));
+    assert_eq!(call["transport"], "http");
+    let errors: Vec<&str> = records
+        .iter()
+        .filter(|r| r["outcome"] == "denied")
+        .filter_map(|r| r["error"].as_str())
+        .collect();
+    for (case, _, description) in &refused {
+        assert!(
+            errors.iter().any(|e| e.contains(description)),
+            "{case}: {errors:#?}"
+        );
+    }
+    assert!(
+        errors.iter().any(|e| e.contains("insufficient scope")),
+        "{errors:#?}"
+    );
+    let log = server.stderr();
+    let everything = format!("{log}{records:?}");
+    for (case, token, _) in &refused {
+        let signature = token.rsplit('.').next().unwrap_or_default();
+        assert!(
+            signature.is_empty() || !everything.contains(signature),
+            "{case}: the token leaked"
+        );
+    }
+
+    // RFC 9728 metadata at both paths, without credentials.
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let response = reqwest::get(format!("{}{path}", server.base))
+            .await
+            .expect("GET metadata");
+        assert_eq!(response.status(), 200, "{path}");
+        let document: Value = response.json().await.expect("metadata JSON");
+        assert_eq!(
+            document,
+            json!({
+                "resource": RESOURCE,
+                "authorization_servers": [ISSUER],
+                "bearer_methods_supported": ["header"],
+                "scopes_supported": ["mcp", "tools:call"],
+                "resource_name": "warden",
+            }),
+            "{path}"
+        );
+    }
+}
+
+/// A JWKS endpoint on 127.0.0.1 serving whatever `body` holds, counting requests.
+struct JwksServer {
+    url: String,
+    body: Arc<Mutex<String>>,
+    hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl JwksServer {
+    async fn start(body: String) -> JwksServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind JWKS server");
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().expect("JWKS address")
+        );
+        let body = Arc::new(Mutex::new(body));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (served, counter) = (body.clone(), hits.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = served.lock().map(|b| b.clone()).unwrap_or_default();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        JwksServer {
+            url,
+            body,
+            hits,
+            task,
+        }
+    }
+
+    fn serve(&self, body: String) {
+        if let Ok(mut served) = self.body.lock() {
+            *served = body;
+        }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn jwks_url_is_fetched_and_refetched_when_the_provider_rotates_keys() {
+    let (first, second, third) = (
+        TestKey::es256("2026-a"),
+        TestKey::ed25519("2026-b"),
+        TestKey::es256("2026-c"),
+    );
+    let jwks_server = JwksServer::start(jwks(&[&first])).await;
+    let fixture = Fixture::new(&manifest(&format!("jwks_url = \"{}\"", jwks_server.url)));
+    let server = fixture.http_server(&[]).await;
+
+    let (tools, _) = list_and_call(
+        &server,
+        &first.token(&good_claims()),
+        ClientLifecycleMode::Initialize,
+    )
+    .await;
+    assert!(tools.iter().any(|t| t == "testbed__emit"), "{tools:?}");
+    let fetched = jwks_server.hits();
+    assert_eq!(fetched, 1, "fetched once, then cached");
+
+    // The provider rotates: the new kid makes warden fetch the set again.
+    jwks_server.serve(jwks(&[&second]));
+    let (_, text) = list_and_call(&server, &second.token(&good_claims()), discover_2026()).await;
+    assert_eq!(text.as_deref(), Some("hello"));
+    assert_eq!(jwks_server.hits(), 2);
+
+    // Another unknown kid right after: refused without fetching again (at most one refetch
+    // per 30s), even though the set now has it.
+    jwks_server.serve(jwks(&[&second, &third]));
+    for _ in 0..3 {
+        let response = initialize(&server, Some(&third.token(&good_claims()))).await;
+        assert_eq!(response.status(), 401);
+        assert!(
+            challenge(&response).contains("error_description=\"unknown signing key\""),
+            "{}",
+            challenge(&response)
+        );
+    }
+    assert_eq!(jwks_server.hits(), 2, "rate-limited refetch");
+}

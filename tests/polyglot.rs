@@ -1,0 +1,480 @@
+//! Plugins written in Python and JavaScript are served like Rust ones: built from the example
+//! sources with the documented scripts (`plugins/python/build.sh`, `plugins/js/build.sh`),
+//! listed with the descriptions `warden embed-docs` put in, called through a real MCP client,
+//! and held by the same sandbox (a file outside the grant, a host not allowed).
+//!
+//! The scripts install componentize-py (PyPI) and componentize-js + jco (npm) under
+//! `target/toolchains` on first use and reuse them afterwards. A toolchain that cannot be
+//! installed fails these tests: they never skip.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::{Fixture, err_text, ok_text, warden};
+use rmcp::model::CallToolResult;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The repository's root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the repository")
+        .to_path_buf()
+}
+
+/// The two example components, built once per test run (the scripts skip an up-to-date one).
+struct Components {
+    textstats: PathBuf,
+    jsonapi: PathBuf,
+}
+
+fn components() -> &'static Components {
+    static BUILT: OnceLock<Components> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("polyglot");
+        let built = Components {
+            textstats: build("plugins/python/build.sh", "textstats", &out),
+            jsonapi: build("plugins/js/build.sh", "jsonapi", &out),
+        };
+        // Compile both into the shared cache once, before the tests start servers in parallel
+        // (each would compile them again, for a minute or more each on a busy machine).
+        let (_dir, manifest) = check_manifest(&built);
+        let (code, stdout, stderr) = warden(&["--log", "info", "check", &manifest], &root());
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        eprintln!("first start: {}", loaded(&stderr).join("\n"));
+        built
+    })
+}
+
+/// A manifest with both plugins and no grant, using the tests' shared compile cache; the
+/// temporary directory holding it goes with it.
+fn check_manifest(built: &Components) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("warden.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[cache]\ndir = \"{}\"\n\n[plugins.textstats]\ncomponent = \"{}\"\n\n\
+             [plugins.jsonapi]\ncomponent = \"{}\"\n",
+            common::cache_dir().display(),
+            built.textstats.display(),
+            built.jsonapi.display()
+        ),
+    )
+    .expect("manifest");
+    let manifest = manifest.display().to_string();
+    (dir, manifest)
+}
+
+/// The `plugin loaded` lines of warden's log (plugin, cache or compiled, milliseconds).
+fn loaded(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("plugin loaded"))
+        .collect()
+}
+
+/// Run a build script for one plugin; fails loudly with the script's output.
+fn build(script: &str, name: &str, out: &Path) -> PathBuf {
+    let output = Command::new("bash")
+        .arg(root().join(script))
+        .arg(name)
+        .env("WARDEN", env!("CARGO_BIN_EXE_warden"))
+        .env(
+            "WARDEN_TOOLCHAINS",
+            root().join("target").join("toolchains"),
+        )
+        .env("WARDEN_POLYGLOT_OUT", out)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run bash {script}: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} {name} failed ({}). The Python and JavaScript toolchains must be installable \
+         here (python3 with venv and pip, node and npm, access to PyPI and npm); this test does \
+         not skip.\n{stderr}",
+        output.status
+    );
+    eprintln!("{stderr}");
+    let wasm = out.join(format!("{name}.wasm"));
+    assert!(wasm.is_file(), "{script} did not write {}", wasm.display());
+    wasm
+}
+
+/// A tiny JSON API on 127.0.0.1 that counts the requests it receives.
+///
+/// `GET /items` answers a list of items; `POST /echo` answers `{"received": BODY}`; anything
+/// else is a 404 with a JSON error.
+struct Api {
+    port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let recorded = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(answer(socket, recorded.clone()));
+            }
+        });
+        Api { port, requests }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+async fn answer(mut socket: TcpStream, requests: Arc<Mutex<Vec<String>>>) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+        if data.len() > 64 * 1024 {
+            return;
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let length = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&data[head_end..]).into_owned();
+    let request_line = head.lines().next().unwrap_or_default().to_owned();
+    requests.lock().expect("lock").push(request_line.clone());
+    let (status, reply) = if request_line.starts_with("GET /items ") {
+        (
+            "200 OK",
+            json!({"items": [{"name": "first"}, {"name": "second", "tags": ["a/b"]}]}),
+        )
+    } else if request_line.starts_with("POST /echo ") {
+        let received: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        ("200 OK", json!({ "received": received }))
+    } else {
+        ("404 Not Found", json!({"error": "not found"}))
+    };
+    let reply = reply.to_string();
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{reply}",
+        reply.len()
+    );
+    let _ = socket.write_all(response.as_bytes()).await;
+    let _ = socket.shutdown().await;
+}
+
+/// Both plugins: `textstats` reads `{dir}/data` as `/data`, `jsonapi` may reach `api` only.
+fn fixture(api: &Api) -> Fixture {
+    let built = components();
+    let fixture = Fixture::new(&format!(
+        r#"
+[plugins.textstats]
+component = "{textstats}"
+dirs = [{{ host = "{{dir}}/data", guest = "/data", mode = "ro" }}]
+
+# componentize-py leaves its build-time `init` function exported: hide it from everyone.
+[plugins.textstats.tools.init]
+roles = []
+
+[plugins.jsonapi]
+component = "{jsonapi}"
+allow_hosts = ["http://127.0.0.1:{port}"]
+"#,
+        textstats = built.textstats.display(),
+        jsonapi = built.jsonapi.display(),
+        port = api.port,
+    ));
+    std::fs::create_dir_all(fixture.path("data")).expect("data dir");
+    std::fs::write(
+        fixture.path("data/people.csv"),
+        "name,age,score\nada,36,9.5\nbob,41,7\ncy,,8.25\n",
+    )
+    .expect("csv");
+    std::fs::write(
+        fixture.path("data/notes.txt"),
+        "The cat and the hat.\nthe end\n",
+    )
+    .expect("text");
+    std::fs::write(fixture.path("secret.txt"), "the secret outside the grant").expect("secret");
+    fixture
+}
+
+/// The JSON of a structured result.
+fn structured(result: &CallToolResult) -> Value {
+    serde_json::from_str(&ok_text(result)).expect("a JSON result")
+}
+
+#[tokio::test]
+async fn python_and_javascript_tools_are_listed_with_their_docs() {
+    let api = Api::start().await;
+    let fixture = fixture(&api);
+    let client = fixture.client().await;
+    let tools = client.service.list_all_tools().await.expect("tools/list");
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "jsonapi__get_json",
+            "jsonapi__post_json",
+            "textstats__csv_summary",
+            "textstats__text_stats"
+        ]
+    );
+    let tool = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} is listed"))
+    };
+    // The descriptions come from the WIT doc comments, which `warden embed-docs` put in.
+    let csv = tool("textstats__csv_summary");
+    assert!(
+        csv.description
+            .as_deref()
+            .is_some_and(|d| d.starts_with("Summarize a CSV file whose first row is a header")),
+        "{csv:?}"
+    );
+    assert_eq!(
+        csv.input_schema["required"],
+        json!(["path"]),
+        "{:?}",
+        csv.input_schema
+    );
+    let get = tool("jsonapi__get_json");
+    assert!(
+        get.description
+            .as_deref()
+            .is_some_and(|d| d.contains("RFC 6901")),
+        "{get:?}"
+    );
+    assert!(
+        get.input_schema["properties"]["pointer"].is_object(),
+        "{:?}",
+        get.input_schema
+    );
+    // The hidden build-time export cannot be called either.
+    let init = client
+        .service
+        .call_tool(rmcp::model::CallToolRequestParams::new("textstats__init"))
+        .await;
+    assert!(init.is_err(), "{init:?}");
+    client.close().await;
+
+    // `warden inspect` reads the same docs from the component file.
+    let (code, stdout, stderr) = warden(
+        &["inspect", &components().jsonapi.display().to_string()],
+        &root(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("Send `body` (JSON text) to `url` with POST"),
+        "{stdout}"
+    );
+
+    // Embedding again replaces the section: the same bytes come out.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("again.wasm");
+    let (code, stdout, stderr) = warden(
+        &[
+            "embed-docs",
+            &components().jsonapi.display().to_string(),
+            "--wit",
+            "plugins/js/jsonapi/wit",
+            "-o",
+            &copy.display().to_string(),
+        ],
+        &root(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 of 2 function(s) documented"), "{stdout}");
+    assert!(
+        std::fs::read(&copy).expect("copy") == std::fs::read(&components().jsonapi).expect("built"),
+        "embed-docs changed an already documented component"
+    );
+}
+
+#[tokio::test]
+async fn the_python_plugin_reads_granted_files_and_nothing_else() {
+    let api = Api::start().await;
+    let fixture = fixture(&api);
+    let client = fixture.client().await;
+
+    let table = structured(
+        &client
+            .call(
+                "textstats__csv_summary",
+                json!({"path": "/data/people.csv"}),
+            )
+            .await,
+    );
+    assert_eq!(table["rows"], 3);
+    assert_eq!(
+        table["columns"][1],
+        json!({"name": "age", "kind": "integer", "filled": 2, "distinct": 2,
+               "min": 36.0, "max": 41.0, "mean": 38.5})
+    );
+    assert_eq!(table["columns"][0]["kind"], "text");
+    assert_eq!(table["columns"][2]["kind"], "number");
+
+    let stats = structured(
+        &client
+            .call(
+                "textstats__text_stats",
+                json!({"path": "/data/notes.txt", "top": 2}),
+            )
+            .await,
+    );
+    assert_eq!(stats["lines"], 2);
+    assert_eq!(stats["words"], 7);
+    assert_eq!(
+        stats["top_words"],
+        json!([{"word": "the", "count": 3}, {"word": "and", "count": 1}])
+    );
+
+    // A WIT error comes back as a tool error the model can act on.
+    let error = err_text(
+        &client
+            .call(
+                "textstats__csv_summary",
+                json!({"path": "/data/people.csv", "delimiter": ";;"}),
+            )
+            .await,
+    );
+    assert!(error.contains("delimiter must be one character"), "{error}");
+
+    // Outside the grant: `..`, the host's real path, and any other absolute path.
+    let secret = fixture.path("secret.txt").display().to_string();
+    for path in ["/data/../secret.txt", secret.as_str(), "/etc/passwd"] {
+        let result = client
+            .call("textstats__text_stats", json!({"path": path}))
+            .await;
+        let message = err_text(&result);
+        assert!(
+            message.contains("not permitted") || message.contains("not found"),
+            "{path}: {message}"
+        );
+        assert!(!message.contains("secret outside"), "{message}");
+    }
+    // The server still serves.
+    let again = client
+        .call("textstats__text_stats", json!({"path": "/data/notes.txt"}))
+        .await;
+    ok_text(&again);
+    client.close().await;
+}
+
+#[tokio::test]
+async fn the_javascript_plugin_reaches_granted_hosts_only() {
+    let api = Api::start().await;
+    let other = Api::start().await;
+    let fixture = fixture(&api);
+    let client = fixture.client().await;
+
+    let reply = structured(
+        &client
+            .call(
+                "jsonapi__get_json",
+                json!({"url": api.url("/items"), "pointer": "/items/1/tags/0"}),
+            )
+            .await,
+    );
+    assert_eq!(reply["status"], 200);
+    assert_eq!(reply["content_type"], "application/json");
+    assert_eq!(reply["value"], "\"a/b\"");
+
+    let echoed = structured(
+        &client
+            .call(
+                "jsonapi__post_json",
+                json!({"url": api.url("/echo"), "body": "{\"q\": [1, 2]}"}),
+            )
+            .await,
+    );
+    assert_eq!(
+        echoed["value"],
+        json!({"received": {"q": [1, 2]}}).to_string()
+    );
+
+    let missing = err_text(
+        &client
+            .call(
+                "jsonapi__get_json",
+                json!({"url": api.url("/items"), "pointer": "/nothing"}),
+            )
+            .await,
+    );
+    assert!(missing.contains("selects nothing"), "{missing}");
+    assert_eq!(api.requests().len(), 3, "{:?}", api.requests());
+
+    // Another port on the same address is not granted: refused before any connection.
+    let url = other.url("/items");
+    let refused = err_text(&client.call("jsonapi__get_json", json!({"url": url})).await);
+    assert!(
+        refused.contains(&format!("request to {url} failed")),
+        "{refused}"
+    );
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+    // warden's log names the reason; wait for it to come through the pipe (a hang guard).
+    let reason = format!("port {} is not granted", other.port);
+    let mut stderr = client.stderr();
+    for _ in 0..100 {
+        if stderr.contains(&reason) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        stderr = client.stderr();
+    }
+    assert!(
+        stderr.contains("outbound request refused") && stderr.contains(&reason),
+        "{stderr}"
+    );
+    client.close().await;
+}
+
+#[test]
+fn a_second_start_loads_the_compiled_components_from_the_cache() {
+    // `components()` compiled them into the cache (or found them there): this start is the
+    // second one, and must load both without compiling.
+    let (dir, manifest) = check_manifest(components());
+    let (code, stdout, stderr) = warden(&["--log", "info", "check", &manifest], dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let loaded = loaded(&stderr);
+    eprintln!("second start:\n{}", loaded.join("\n"));
+    assert_eq!(loaded.len(), 2, "{stderr}");
+    assert!(
+        loaded.iter().all(|l| l.contains("source=\"cache\"")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("tool        textstats__csv_summary"),
+        "{stdout}"
+    );
+}
