@@ -152,6 +152,8 @@ async fn call(
         .header(http::header::ACCEPT, "application/json, text/event-stream")
         .header(http::header::AUTHORIZATION, format!("Bearer {KEY}"))
         .header("mcp-protocol-version", PROTOCOL)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "encode")
         .body(Full::new(body.clone()))?;
     client.ready().await?;
     let response = client.send_request(request).await?;

@@ -253,6 +253,9 @@ fn router(state: Arc<AppState>, name: &str, config: StreamableHttpServerConfig) 
         // Host and Origin are checked by `guard` (with warden's rules), before authentication.
         .disable_allowed_hosts()
         .disable_allowed_origins()
+        // Stateless (2026-07-28) answers are plain JSON unless the call sends progress or log
+        // notifications first (then rmcp streams them as SSE): less work for every client.
+        .with_json_response(true)
         .with_max_request_body_bytes(usize::try_from(state.http.max_body).unwrap_or(usize::MAX));
     let gate = state.gate.clone();
     let name = name.to_owned();
