@@ -221,12 +221,7 @@ fn gate_overhead(c: &mut Criterion) {
     let audited = load(dir.path(), "audited", true);
     let unaudited = load(dir.path(), "unaudited", false);
     let rt = current_thread();
-    let entry = audited.gate.catalog().get(TOOL).expect(TOOL).clone();
     let arguments = arguments();
-    let args = entry
-        .function()
-        .args_from_json(Some(&arguments))
-        .expect("valid");
     let principal = Principal::new("bench", vec!["user".into()], Transport::Stdio);
 
     let mut group = c.benchmark_group("gate_overhead");
@@ -234,6 +229,12 @@ fn gate_overhead(c: &mut Criterion) {
         ("difference", &audited),
         ("difference_without_audit", &unaudited),
     ] {
+        // Each host has its own engine: the bare call must use this host's plugin.
+        let entry = host.gate.catalog().get(TOOL).expect(TOOL).clone();
+        let args = entry
+            .function()
+            .args_from_json(Some(&arguments))
+            .expect("valid");
         group.bench_function(name, |b| {
             b.iter_custom(|iterations| {
                 const BLOCK: u64 = 16;

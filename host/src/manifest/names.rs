@@ -95,9 +95,17 @@ pub(super) fn check_prefix(prefix: &str) -> Result<(), String> {
 /// Checks a WIT function name, the key of a `[plugins.NAME.tools.FUNCTION]` table: a WIT label,
 /// that is words of `[a-z][a-z0-9]*` or `[A-Z][A-Z0-9]*` joined by single `-`.
 pub(super) fn check_function_name(name: &str) -> Result<(), String> {
-    let is_word = |word: &str| {
-        let mut bytes = word.bytes();
+    // The component model's kebab-case: words of one letter case with digits; words after
+    // the first may also start with digits (`json-schema-2020-12`).
+    let is_word = |(index, word): (usize, &str)| {
+        let rest = if index == 0 {
+            word
+        } else {
+            word.trim_start_matches(|c: char| c.is_ascii_digit())
+        };
+        let mut bytes = rest.bytes();
         match bytes.next() {
+            None => !word.is_empty(),
             Some(b) if b.is_ascii_lowercase() => {
                 bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             }
@@ -107,7 +115,7 @@ pub(super) fn check_function_name(name: &str) -> Result<(), String> {
             _ => false,
         }
     };
-    if name.split('-').all(is_word) {
+    if name.split('-').enumerate().all(is_word) {
         Ok(())
     } else {
         Err(format!(
@@ -185,7 +193,14 @@ mod tests {
 
     #[test]
     fn function_names() {
-        for ok in ["read-text", "list", "get-URL", "v2-api"] {
+        for ok in [
+            "read-text",
+            "list",
+            "get-URL",
+            "v2-api",
+            "json-schema-2020-12-tool",
+            "page-2nd",
+        ] {
             assert_eq!(check_function_name(ok), Ok(()), "{ok}");
         }
         for bad in [
@@ -196,6 +211,7 @@ mod tests {
             "-read",
             "read-",
             "2read",
+            "read-2Nd",
             "files.read",
         ] {
             assert!(check_function_name(bad).is_err(), "{bad:?}");
