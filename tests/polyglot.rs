@@ -199,9 +199,6 @@ fn fixture(api: &Api) -> Fixture {
 component = "{textstats}"
 dirs = [{{ host = "{{dir}}/data", guest = "/data", mode = "ro" }}]
 
-# componentize-py leaves its build-time `init` function exported: hide it from everyone.
-[plugins.textstats.tools.init]
-roles = []
 
 [plugins.jsonapi]
 component = "{jsonapi}"
@@ -280,7 +277,7 @@ async fn python_and_javascript_tools_are_listed_with_their_docs() {
         "{:?}",
         get.input_schema
     );
-    // The hidden build-time export cannot be called either.
+    // componentize-py's build-time `init` export is not served as a tool.
     let init = client
         .service
         .call_tool(rmcp::model::CallToolRequestParams::new("textstats__init"))

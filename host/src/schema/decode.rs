@@ -94,6 +94,9 @@ impl Describer<'_> {
                 WorldItem::Interface { id, .. } => {
                     let interface = &self.resolve.interfaces[*id];
                     let export_name = self.key_name(key);
+                    if is_componentize_py_init(&export_name, interface) {
+                        continue;
+                    }
                     let short = interface
                         .name
                         .clone()
@@ -310,6 +313,21 @@ impl Describer<'_> {
 }
 
 /// Non-empty doc comment text.
+/// Whether the export `name` is componentize-py's build-time hook: a plain-named interface
+/// `exports` holding only `init(app-name, symbols, stub-wasi)`, which its pre-initializer calls
+/// while building the component. Every Python plugin has it; it is not a tool.
+fn is_componentize_py_init(name: &str, interface: &wit_parser::Interface) -> bool {
+    name == "exports"
+        && interface.functions.len() == 1
+        && interface.functions.get("init").is_some_and(|init| {
+            init.params.iter().map(|param| param.name.as_str()).eq([
+                "app-name",
+                "symbols",
+                "stub-wasi",
+            ])
+        })
+}
+
 fn docs(docs: &Docs) -> Option<String> {
     docs.contents
         .as_deref()
