@@ -1,14 +1,16 @@
 //! JSON -> component values, strictly: a value that does not match its type exactly is an
 //! [`InputError`] naming where and why, never a silent coercion.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Number, Value};
 use wasmtime::component::Val;
 
 use super::error::{InputError, field_path, index_path};
-use super::json_name;
 use super::types::{Enum, ExportedFunction, Flags, Record, Variant, WitType};
+use super::{is_json_name, json_name};
 
 /// At most this many characters of an offending JSON value are quoted in an error message.
 const PREVIEW_CHARS: usize = 64;
@@ -29,7 +31,7 @@ impl ExportedFunction {
             !self
                 .params
                 .iter()
-                .any(|param| json_name(&param.name) == **key)
+                .any(|param| is_json_name(&param.name, key))
         }) {
             return Err(InputError::new(
                 "",
@@ -38,7 +40,7 @@ impl ExportedFunction {
         }
         self.params
             .iter()
-            .map(|param| member(args, &json_name(&param.name), &param.ty, ""))
+            .map(|param| member(args, &json_key(&param.name), &param.ty, ""))
             .collect()
     }
 }
@@ -115,6 +117,15 @@ pub fn from_json(ty: &WitType, value: &Value, path: &str) -> Result<Val, InputEr
         WitType::Variant(variant) => self::variant(variant, value, path),
         WitType::Enum(enumeration) => self::enumeration(enumeration, value, path),
         WitType::Flags(flags) => self::flags(flags, value, path),
+    }
+}
+
+/// [`json_name`] of `wit_name`, borrowed when it has no `-`.
+fn json_key(wit_name: &str) -> Cow<'_, str> {
+    if wit_name.contains('-') {
+        Cow::Owned(json_name(wit_name))
+    } else {
+        Cow::Borrowed(wit_name)
     }
 }
 
@@ -200,13 +211,13 @@ fn record(record: &Record, value: &Value, path: &str) -> Result<Val, InputError>
         record
             .fields
             .iter()
-            .any(|field| json_name(&field.name) == key)
+            .any(|field| is_json_name(&field.name, key))
     })?;
     record
         .fields
         .iter()
         .map(|field| {
-            member(object, &json_name(&field.name), &field.ty, path)
+            member(object, &json_key(&field.name), &field.ty, path)
                 .map(|val| (field.name.clone(), val))
         })
         .collect::<Result<_, _>>()
@@ -224,7 +235,7 @@ fn variant(variant: &Variant, value: &Value, path: &str) -> Result<Val, InputErr
     let case = variant
         .cases
         .iter()
-        .find(|case| json_name(&case.name) == tag)
+        .find(|case| is_json_name(&case.name, tag))
         .ok_or_else(|| {
             let names = variant.cases.iter().map(|case| json_name(&case.name));
             InputError::new(&tag_path, not_one_of(tag, names))
@@ -247,7 +258,7 @@ fn enumeration(enumeration: &Enum, value: &Value, path: &str) -> Result<Val, Inp
     enumeration
         .cases
         .iter()
-        .find(|(case, _)| json_name(case) == name)
+        .find(|(case, _)| is_json_name(case, name))
         .map(|(case, _)| Val::Enum(case.clone()))
         .ok_or_else(|| {
             let names = enumeration.cases.iter().map(|(case, _)| json_name(case));
@@ -263,7 +274,7 @@ fn flags(flags: &Flags, value: &Value, path: &str) -> Result<Val, InputError> {
         let index = flags
             .flags
             .iter()
-            .position(|flag| json_name(flag) == name)
+            .position(|flag| is_json_name(flag, name))
             .ok_or_else(|| {
                 InputError::new(
                     &path,

@@ -75,3 +75,13 @@ pub use types::{
 pub fn json_name(wit_name: &str) -> String {
     wit_name.replace('-', "_")
 }
+
+/// Whether `json` is [`json_name`] of `wit_name`, without building it: conversions compare
+/// every member of every object this way.
+pub fn is_json_name(wit_name: &str, json: &str) -> bool {
+    wit_name.len() == json.len()
+        && wit_name
+            .bytes()
+            .zip(json.bytes())
+            .all(|(w, j)| if w == b'-' { j == b'_' } else { w == j })
+}

@@ -3,7 +3,9 @@
 use serde_json::{Value, json};
 
 use super::{enumeration, flags, function, list, option, record, result};
-use crate::schema::{Case, Enum, Field, Record, Variant, WitType, json_name, json_schema};
+use crate::schema::{
+    Case, Enum, Field, Record, Variant, WitType, is_json_name, json_name, json_schema,
+};
 
 #[test]
 fn json_names_are_snake_case() {
@@ -11,6 +13,20 @@ fn json_names_are_snake_case() {
     assert_eq!(json_name("a-b-c"), "a_b_c");
     assert_eq!(json_name("plain"), "plain");
     assert_eq!(json_name("get-URL"), "get_URL");
+    for (wit, json) in [
+        ("max-bytes", "max_bytes"),
+        ("plain", "plain"),
+        ("get-URL", "get_URL"),
+    ] {
+        assert!(is_json_name(wit, json), "{wit} {json}");
+    }
+    for (wit, json) in [
+        ("max-bytes", "max-bytes"),
+        ("max-bytes", "max_byte"),
+        ("a", "A"),
+    ] {
+        assert!(!is_json_name(wit, json), "{wit} {json}");
+    }
 }
 
 #[test]
