@@ -16,3 +16,4 @@ pub mod manifest;
 pub mod runtime;
 pub mod schema;
 pub mod server;
+pub mod tls;

@@ -7,7 +7,6 @@
 //! limited to [`MAX_JWKS_BYTES`] and the whole exchange to [`FETCH_TIMEOUT`].
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -116,7 +115,7 @@ async fn exchange(url: &JwksUrl) -> Result<Bytes, String> {
             Err(_) => rustls::pki_types::ServerName::try_from(url.host.clone())
                 .map_err(|e| format!("invalid TLS server name: {e}"))?,
         };
-        let connector = tokio_rustls::TlsConnector::from(tls_config()?);
+        let connector = tokio_rustls::TlsConnector::from(crate::tls::client_config()?);
         let tls = connector
             .connect(server_name, stream)
             .await
@@ -162,26 +161,6 @@ async fn exchange(url: &JwksUrl) -> Result<Bytes, String> {
     .await;
     driver.abort();
     result
-}
-
-/// The TLS client configuration, built once: ring, the `webpki-roots` trust anchors, HTTP/1.1.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| format!("TLS is unavailable: {e}"))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Ok(Arc::new(config))
-        })
-        .clone()
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -199,7 +199,7 @@ async fn send(
     // 4. TLS, then HTTP/1.1.
     let io: Box<dyn Io> = match target.scheme {
         Scheme::Https => {
-            let config = tls_config().map_err(|e| failed(&policy, &url, e))?;
+            let config = crate::tls::client_config().map_err(|e| failed(&policy, &url, e))?;
             let server_name = match &target.host {
                 Host::Ip(ip) => rustls::pki_types::ServerName::IpAddress((*ip).into()),
                 Host::Name(name) => rustls::pki_types::ServerName::try_from(name.clone())
@@ -309,26 +309,6 @@ async fn send(
 /// The shorter of the manifest's limit and the plugin's own option, if it set one.
 fn shorter(limit: Duration, requested: Option<Duration>) -> Duration {
     requested.map_or(limit, |requested| requested.min(limit))
-}
-
-/// The TLS client configuration, built once: ring, the `webpki-roots` trust anchors, HTTP/1.1.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| format!("TLS is unavailable: {e}"))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Ok(Arc::new(config))
-        })
-        .clone()
 }
 
 /// A response body that ends with an error past `max_response` bytes or past the request's
