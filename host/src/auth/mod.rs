@@ -130,7 +130,11 @@ impl Authenticator {
                     Err(error) => Err(Refusal {
                         status: error.status(),
                         challenge: error.www_authenticate(resource_metadata),
-                        principal: ANONYMOUS.to_owned(),
+                        // A valid token short of scope names its subject; others name nobody.
+                        principal: match &error {
+                            BearerError::InsufficientScope { principal, .. } => principal.clone(),
+                            _ => ANONYMOUS.to_owned(),
+                        },
                         reason: format!("bearer token refused: {error}"),
                     }),
                 }

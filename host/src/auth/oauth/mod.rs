@@ -127,6 +127,8 @@ pub enum BearerError {
     Invalid(&'static str),
     /// The token is valid but lacks some of these required scopes: 403 `insufficient_scope`.
     InsufficientScope {
+        /// Who the token names, for the audit record of the refusal.
+        principal: String,
         /// All the required scopes (the `scope` attribute of the challenge).
         required: Vec<String>,
     },
@@ -159,7 +161,7 @@ impl BearerError {
                 ", error=\"invalid_token\", error_description=\"{}\"",
                 quoted(description)
             )),
-            BearerError::InsufficientScope { required } => challenge.push_str(&format!(
+            BearerError::InsufficientScope { required, .. } => challenge.push_str(&format!(
                 ", error=\"insufficient_scope\", scope=\"{}\"",
                 quoted(&required.join(" "))
             )),
@@ -173,7 +175,7 @@ impl fmt::Display for BearerError {
         match self {
             BearerError::Missing => f.write_str("no bearer token"),
             BearerError::Invalid(description) => write!(f, "invalid token: {description}"),
-            BearerError::InsufficientScope { required } => {
+            BearerError::InsufficientScope { required, .. } => {
                 write!(f, "insufficient scope: needs {}", required.join(" "))
             }
             BearerError::Unavailable => f.write_str("the signing keys cannot be read"),
@@ -341,6 +343,7 @@ impl OAuthVerifier {
         let scopes = claims::scopes(&claims);
         if !self.required_scopes.iter().all(|s| scopes.contains(s)) {
             return Err(BearerError::InsufficientScope {
+                principal,
                 required: self.required_scopes.clone(),
             });
         }

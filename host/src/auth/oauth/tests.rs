@@ -457,6 +457,7 @@ async fn scopes_and_principal_claims() {
     assert_eq!(
         error,
         BearerError::InsufficientScope {
+            principal: "alice".into(),
             required: vec!["tools:call".into()]
         }
     );
@@ -517,6 +518,7 @@ fn challenges() {
         )
     );
     let scope = BearerError::InsufficientScope {
+        principal: "alice".into(),
         required: vec!["a".into(), "b\"".into()],
     };
     assert_eq!(
