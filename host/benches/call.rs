@@ -19,6 +19,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};
 use wasmtime::component::Val;
 
+use warden::audit::{AuditSink, FileSink, Outcome, Record, line_hash, rfc3339};
 use warden::gate::{CallRequest, Detectors, OutputFilter, Principal, Transport};
 use warden::host::Host;
 use warden::manifest::Manifest;
@@ -156,6 +157,44 @@ fn filter(c: &mut Criterion) {
     group.finish();
 }
 
+/// One audit record of a trivial call, written to the hash-chained log, and its parts:
+/// serialization, the chain's SHA-256, the timestamp.
+fn audit(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = FileSink::open(&dir.path().join("audit.jsonl"), u64::MAX, false).expect("open");
+    let record = Record {
+        ts: rfc3339(std::time::SystemTime::now()),
+        id: warden::gate::new_request_id(),
+        mcp_id: Some(json!(1)),
+        principal: "bench".into(),
+        roles: vec!["user".into()],
+        transport: "stdio".into(),
+        plugin: Some("codec".into()),
+        tool: TOOL.into(),
+        args: serde_json::from_str(ARGS).expect("ARGS is JSON"),
+        outcome: Outcome::Ok,
+        error: None,
+        duration_us: 17,
+        fuel: Some(12_345),
+        output_bytes: Some(96),
+        redactions: Default::default(),
+        truncated: false,
+    };
+    let line = serde_json::to_vec(&record).expect("serializable");
+    let mut group = c.benchmark_group("audit");
+    group.bench_function("record", |b| {
+        b.iter(|| sink.record(&record).expect("record"))
+    });
+    group.bench_function("serialize", |b| {
+        b.iter(|| serde_json::to_vec(&record).expect("serializable"))
+    });
+    group.bench_function("hash", |b| b.iter(|| line_hash(&line)));
+    group.bench_function("timestamp", |b| {
+        b.iter(|| rfc3339(std::time::SystemTime::now()))
+    });
+    group.finish();
+}
+
 /// The runtime call alone and the whole gate on the trivial tool.
 fn call(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -263,5 +302,5 @@ fn gate_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, schema, filter, call, gate_overhead);
+criterion_group!(benches, schema, filter, audit, call, gate_overhead);
 criterion_main!(benches);
