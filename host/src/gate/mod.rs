@@ -237,24 +237,9 @@ impl Gate {
         if !self.audit.enabled() {
             return Ok(id);
         }
-        let record = crate::audit::Record {
-            ts: crate::audit::rfc3339(std::time::SystemTime::now()),
-            id: id.clone(),
-            mcp_id: None,
-            principal: principal.name.to_string(),
-            roles: principal.roles.to_vec(),
-            transport: principal.transport.as_str().to_owned(),
-            plugin: None,
-            tool: what.to_owned(),
-            args: Value::Null,
-            outcome: Outcome::Denied,
-            error: Some(error),
-            duration_us: 0,
-            fuel: None,
-            output_bytes: None,
-            redactions: Default::default(),
-            truncated: false,
-        };
+        let mut record = trail::new_record(principal, None, what, id.clone());
+        record.outcome = Outcome::Denied;
+        record.error = Some(error);
         self.audit.record(&record)?;
         Ok(id)
     }
@@ -308,7 +293,7 @@ impl Gate {
             return unknown(trail, Outcome::Invalid, "unknown tool".to_owned());
         };
         let plugin = &tool.entry.plugin;
-        trail.record().plugin = Some(plugin.config.name.clone());
+        trail.note(|record| record.plugin = Some(plugin.config.name.clone()));
         trail.args_filter(&tool.filter);
 
         // Authorize.
@@ -389,7 +374,7 @@ impl Gate {
             .await
         {
             Ok(ran) => {
-                trail.record().fuel = Some(ran.fuel_used);
+                trail.note(|record| record.fuel = Some(ran.fuel_used));
                 match output::to_result(function, ran.value) {
                     Ok(result) if result.is_error == Some(true) => {
                         (result, Outcome::ToolError, None)
@@ -433,7 +418,7 @@ impl Gate {
                 }
                 OutputOverflow::Truncate => {
                     output::truncate(&mut result, size, limit);
-                    trail.record().truncated = true;
+                    trail.note(|record| record.truncated = true);
                     let outcome = if result.is_error == Some(true) && outcome == Outcome::Ok {
                         Outcome::ToolError
                     } else {
@@ -443,9 +428,10 @@ impl Gate {
                 }
             }
         };
-        let record = trail.record();
-        record.output_bytes = Some(size);
-        record.redactions = redactions;
+        trail.note(|record| {
+            record.output_bytes = Some(size);
+            record.redactions = redactions;
+        });
         finish(trail, result, outcome, detail)
     }
 }

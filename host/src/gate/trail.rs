@@ -13,13 +13,43 @@ use crate::audit::{AuditError, AuditSink, Outcome, Record, rfc3339};
 /// One call's record in the making.
 pub(super) struct Trail<'a> {
     sink: &'a dyn AuditSink,
-    record: Record,
+    id: String,
+    /// `None` when the sink is disabled: then nothing of the record is built.
+    record: Option<Record>,
     started: Instant,
     done: bool,
     /// The arguments, turned into the record's `args` when it is written.
     args: Option<&'a JsonObject>,
     /// The filter for detector hits in the arguments; `None`: the arguments are not kept.
     args_filter: Option<&'a OutputFilter>,
+}
+
+/// A record of a request by `principal` for `tool` with request id `id`, not yet finished:
+/// outcome `cancelled`, no arguments.
+pub(super) fn new_record(
+    principal: &Principal,
+    mcp_id: Option<Value>,
+    tool: &str,
+    id: String,
+) -> Record {
+    Record {
+        ts: rfc3339(SystemTime::now()),
+        id,
+        mcp_id,
+        principal: principal.name.to_string(),
+        roles: principal.roles.to_vec(),
+        transport: principal.transport.as_str().to_owned(),
+        plugin: None,
+        tool: tool.to_owned(),
+        args: Value::Null,
+        outcome: Outcome::Cancelled,
+        error: None,
+        duration_us: 0,
+        fuel: None,
+        output_bytes: None,
+        redactions: Default::default(),
+        truncated: false,
+    }
 }
 
 impl<'a> Trail<'a> {
@@ -33,41 +63,31 @@ impl<'a> Trail<'a> {
         args: Option<&'a JsonObject>,
         filter: &'a OutputFilter,
     ) -> Self {
+        let id = super::new_request_id();
+        let record = sink
+            .enabled()
+            .then(|| new_record(principal, mcp_id, tool, id.clone()));
         Self {
             sink,
+            id,
+            record,
             started: Instant::now(),
             done: false,
             args,
             args_filter: Some(filter),
-            record: Record {
-                ts: rfc3339(SystemTime::now()),
-                id: super::new_request_id(),
-                mcp_id,
-                principal: principal.name.to_string(),
-                roles: principal.roles.to_vec(),
-                transport: principal.transport.as_str().to_owned(),
-                plugin: None,
-                tool: tool.to_owned(),
-                args: Value::Null,
-                outcome: Outcome::Cancelled,
-                error: None,
-                duration_us: 0,
-                fuel: None,
-                output_bytes: None,
-                redactions: Default::default(),
-                truncated: false,
-            },
         }
     }
 
     /// The call's request id.
     pub(super) fn id(&self) -> &str {
-        &self.record.id
+        &self.id
     }
 
-    /// The record, to fill in.
-    pub(super) fn record(&mut self) -> &mut Record {
-        &mut self.record
+    /// Fill in the record with `fill`, if there is one.
+    pub(super) fn note(&mut self, fill: impl FnOnce(&mut Record)) {
+        if let Some(record) = &mut self.record {
+            fill(record);
+        }
     }
 
     /// Redact detector hits in the arguments with `filter` (the tool's plugin's).
@@ -93,10 +113,9 @@ impl<'a> Trail<'a> {
     }
 
     fn write(&mut self, outcome: Outcome, error: Option<String>) -> Result<(), AuditError> {
-        if !self.sink.enabled() {
+        let Some(record) = &mut self.record else {
             return Ok(());
-        }
-        let record = &mut self.record;
+        };
         record.outcome = outcome;
         record.error = error;
         record.duration_us = self.started.elapsed().as_micros() as u64;
