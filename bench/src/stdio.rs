@@ -71,7 +71,95 @@ pub async fn run(setup: &Setup, report: &mut Report) -> Result<()> {
         &format!("pipelined calls/s (depth {PIPELINE_DEPTH})"),
         (calls as f64 / elapsed.as_secs_f64()).round(),
     );
-    server.shutdown().await
+    server.shutdown().await?;
+    gate_features(setup, report).await
+}
+
+/// Every gate feature on (roles, rates per principal and per tool, a concurrency cap, every
+/// detector plus a custom one and a secret, the hash-chained audit log) and off (no output
+/// filter, no audit log, no limits; the argument caps always apply): the sequential call's
+/// median with each, measured in alternating blocks so that load from elsewhere hits both
+/// alike.
+async fn gate_features(setup: &Setup, report: &mut Report) -> Result<()> {
+    const BLOCK: usize = 16;
+    let dir = tempfile::tempdir()?;
+    let on = dir.path().join("on");
+    let off = dir.path().join("off");
+    std::fs::create_dir_all(&on)?;
+    std::fs::create_dir_all(&off)?;
+    let every_feature = format!(
+        r#"[server]
+principal = "bench"
+roles = ["user"]
+
+[limits]
+tool_rate = {{ per_minute = 1000000, burst = 1000000 }}
+
+[filters]
+custom = [{{ name = "employee-id", pattern = "EMP-[0-9]{{6}}" }}]
+
+[audit]
+path = "{audit}"
+
+[plugins.codec]
+component = "{codec}"
+prefix = ""
+roles = ["user"]
+rate = {{ per_minute = 1000000, burst = 1000000 }}
+concurrency = 8
+env = {{ API_TOKEN = "tok-7f3a9c2e51b8" }}
+"#,
+        audit = on.join("audit.jsonl").display(),
+        codec = setup.plugin("codec").display(),
+    );
+    // The cache is shared: the second server finds the component compiled.
+    let cache = format!(
+        "[cache]\ndir = \"{}\"\n\n",
+        dir.path().join("cache").display()
+    );
+    std::fs::write(on.join("warden.toml"), cache.clone() + &every_feature)?;
+    let plain = codec_manifest(setup, &off, "[filters]\nredact = []\n")?;
+    let mut servers = [
+        StdioServer::spawn(&setup.warden, &on.join("warden.toml"))?,
+        StdioServer::spawn(&setup.warden, &plain)?,
+    ];
+    for server in &mut servers {
+        server.initialize().await?;
+        for _ in 0..200 {
+            check_result(&server.request("tools/call", trivial_call()).await?)?;
+        }
+    }
+
+    let mut samples = [Vec::new(), Vec::new()];
+    let started = Instant::now();
+    while samples[0].len() < setup.calls && started.elapsed() < setup.budget {
+        for (server, samples) in servers.iter_mut().zip(&mut samples) {
+            for _ in 0..BLOCK {
+                let sent = Instant::now();
+                let result = server.request("tools/call", trivial_call()).await?;
+                samples.push(sent.elapsed());
+                check_result(&result)?;
+            }
+        }
+    }
+    let [mut with, mut without] = samples;
+    let n = with.len();
+    if let (Some(with), Some(without)) = (Latency::of(&mut with), Latency::of(&mut without)) {
+        let cost = with.p50.saturating_sub(without.p50);
+        report.add("gate", "calls with and without", n);
+        report.add("gate", "every feature on p50 (µs)", micros(with.p50));
+        report.add("gate", "features off p50 (µs)", micros(without.p50));
+        report.add("gate", "cost of the features (µs)", micros(cost));
+        report.add(
+            "gate",
+            "cost, % of the call",
+            (1000.0 * cost.as_secs_f64() / without.p50.as_secs_f64()).round() / 10.0,
+        );
+    }
+    for server in servers {
+        server.shutdown().await?;
+    }
+    Ok(())
 }
 
 /// Keep [`PIPELINE_DEPTH`] calls in flight until `calls` are answered or `budget` is spent.

@@ -40,7 +40,7 @@ pub fn line_hash(bytes: &[u8]) -> String {
 /// can send the response knowing the record survives a crash of warden.
 pub trait AuditSink: Send + Sync {
     /// Append `record`.
-    fn record(&self, record: &Record) -> Result<(), AuditError>;
+    fn record(&self, record: &Record<'_>) -> Result<(), AuditError>;
 
     /// Whether records are kept at all; when not, the gate does not build them.
     fn enabled(&self) -> bool {
@@ -52,7 +52,7 @@ pub trait AuditSink: Send + Sync {
 pub struct NoAudit;
 
 impl AuditSink for NoAudit {
-    fn record(&self, _: &Record) -> Result<(), AuditError> {
+    fn record(&self, _: &Record<'_>) -> Result<(), AuditError> {
         Ok(())
     }
 

@@ -1,10 +1,11 @@
 //! One audit record: what the gate knows about a call when it is over.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// How a call ended, as recorded. The names are stable: tooling may match on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -74,31 +75,32 @@ impl std::fmt::Display for Outcome {
 /// One call (or refusal), as the gate hands it to an [`AuditSink`](super::AuditSink).
 ///
 /// Arguments are already redacted and truncated by the gate; the sink adds the sequence
-/// number and the hash chain.
+/// number and the hash chain. The record borrows what the call already holds (names, the
+/// arguments when nothing in them needed redacting), so writing one copies nothing twice.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub struct Record<'a> {
     /// When the call arrived: RFC 3339, UTC, milliseconds (`2026-11-21T18:32:00.123Z`).
     pub ts: String,
     /// The id warden gave the call; the agent sees it in error messages.
-    pub id: String,
+    pub id: Cow<'a, str>,
     /// The MCP request id (JSON-RPC `id`), when the transport has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp_id: Option<Value>,
     /// Who called.
-    pub principal: String,
+    pub principal: Cow<'a, str>,
     /// The principal's roles.
     #[serde(default)]
-    pub roles: Vec<String>,
+    pub roles: Cow<'a, [String]>,
     /// How the call arrived: `stdio`, `http`, `cli`.
-    pub transport: String,
+    pub transport: Cow<'a, str>,
     /// The plugin behind the tool, when the tool exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugin: Option<String>,
+    pub plugin: Option<Cow<'a, str>>,
     /// The tool's name, as called.
-    pub tool: String,
+    pub tool: Cow<'a, str>,
     /// The arguments: values under secret-like keys and detector hits redacted, long values
-    /// truncated. `null` when they were refused unread (too large).
-    pub args: Value,
+    /// truncated. `None` (`null`) when they were refused unread (too large).
+    pub args: Option<Cow<'a, Map<String, Value>>>,
     /// How the call ended.
     pub outcome: Outcome,
     /// What went wrong, in detail (for operators: may name limits and internals).

@@ -1,23 +1,27 @@
 //! The file sink and the verifier together: chains hold across writes, reopenings and
 //! rotations, and every kind of tampering is found at the right line.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use super::*;
 
-fn record(n: u64) -> Record {
+fn record(n: u64) -> Record<'static> {
     Record {
         ts: "2026-11-21T18:32:00.123Z".into(),
-        id: format!("id-{n}"),
+        id: format!("id-{n}").into(),
         mcp_id: Some(json!(n)),
         principal: "local".into(),
-        roles: vec!["reader".into()],
+        roles: vec!["reader".into()].into(),
         transport: "stdio".into(),
         plugin: Some("testbed".into()),
         tool: "testbed__emit".into(),
-        args: json!({ "text": format!("call {n}") }),
+        args: json!({ "text": format!("call {n}") })
+            .as_object()
+            .cloned()
+            .map(Cow::Owned),
         outcome: Outcome::Ok,
         error: None,
         duration_us: 10,

@@ -21,6 +21,8 @@ struct State {
     size: u64,
     seq: u64,
     prev: String,
+    /// The line being written, kept to reuse its allocation.
+    line: Vec<u8>,
 }
 
 /// An [`AuditSink`] appending to a local file. Records are serialized under a lock, so the
@@ -77,6 +79,7 @@ impl FileSink {
                 size,
                 seq,
                 prev,
+                line: Vec::new(),
             }),
         })
     }
@@ -105,20 +108,34 @@ impl FileSink {
     }
 }
 
+/// A record as its line holds it: `seq` first, then the record's fields, then `prev`.
+#[derive(serde::Serialize)]
+struct Line<'r> {
+    seq: u64,
+    #[serde(flatten)]
+    record: &'r Record<'r>,
+    prev: &'r str,
+}
+
 impl AuditSink for FileSink {
-    fn record(&self, record: &Record) -> Result<(), AuditError> {
-        // Serialized outside the lock, so concurrent calls only queue for the write.
-        let mut body = Vec::with_capacity(512);
-        serde_json::to_writer(&mut body, record).map_err(|e| AuditError::Io {
+    fn record(&self, record: &Record<'_>) -> Result<(), AuditError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *state;
+        state.line.clear();
+        let line = Line {
+            seq: state.seq,
+            record,
+            prev: &state.prev,
+        };
+        serde_json::to_writer(&mut state.line, &line).map_err(|e| AuditError::Io {
             message: format!("cannot serialize an audit record: {e}"),
         })?;
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut line = chain_line(state.seq, &body, &state.prev);
-        let hash = line_hash(&line);
-        line.push(b'\n');
+        let hash = line_hash(&state.line);
+        state.line.push(b'\n');
+        let len = state.line.len() as u64;
         if state.size > 0
-            && state.size + line.len() as u64 > self.rotate
-            && let Err(e) = self.rotate(&mut state)
+            && state.size + len > self.rotate
+            && let Err(e) = self.rotate(state)
         {
             // Keep recording into the big file rather than losing records.
             tracing::error!(error = %e, path = %self.path.display(), "audit log rotation failed");
@@ -126,34 +143,15 @@ impl AuditSink for FileSink {
         let io = |e: io::Error| AuditError::Io {
             message: format!("cannot write to {}: {e}", self.path.display()),
         };
-        state.file.write_all(&line).map_err(io)?;
+        state.file.write_all(&state.line).map_err(io)?;
         if self.fsync {
             state.file.sync_data().map_err(io)?;
         }
-        state.size += line.len() as u64;
+        state.size += len;
         state.seq += 1;
         state.prev = hash;
         Ok(())
     }
-}
-
-/// The line of the record serialized as `body` (a JSON object): `{"seq":SEQ,` then the
-/// record's fields, then `"prev":"PREV"}`.
-fn chain_line(seq: u64, body: &[u8], prev: &str) -> Vec<u8> {
-    let fields = body
-        .strip_prefix(b"{")
-        .and_then(|b| b.strip_suffix(b"}"))
-        .unwrap_or_default();
-    let mut line = Vec::with_capacity(body.len() + prev.len() + 40);
-    let _ = write!(line, "{{\"seq\":{seq},");
-    line.extend_from_slice(fields);
-    if !fields.is_empty() {
-        line.push(b',');
-    }
-    line.extend_from_slice(b"\"prev\":\"");
-    line.extend_from_slice(prev.as_bytes());
-    line.extend_from_slice(b"\"}");
-    line
 }
 
 /// The chain position after `tail` (the last one or two lines of a file): the next sequence

@@ -65,7 +65,12 @@ impl InputCaps {
         let Some(args) = args else {
             return Ok(());
         };
-        self.object(args, 1)?;
+        let mut bound = 0;
+        self.object(args, 1, &mut bound)?;
+        if bound <= self.max_bytes {
+            return Ok(());
+        }
+        // Serialized, the arguments may be smaller than the bound: count exactly.
         let mut counter = Counter {
             count: 0,
             limit: self.max_bytes,
@@ -78,7 +83,9 @@ impl InputCaps {
         Ok(())
     }
 
-    fn object(&self, object: &JsonObject, depth: u32) -> Result<(), CapError> {
+    /// Check `object`, found at nesting depth `depth`, adding to `bound` at least as many
+    /// bytes as it takes serialized.
+    fn object(&self, object: &JsonObject, depth: u32, bound: &mut u64) -> Result<(), CapError> {
         if depth > self.max_depth {
             return Err(CapError::TooDeep {
                 limit: self.max_depth,
@@ -92,13 +99,17 @@ impl InputCaps {
                     limit: self.max_string,
                 });
             }
-            self.value(value, depth).map_err(|e| e.within(key, false))?;
+            // `"key":` and `,` around the value, `{` and `}` around all.
+            *bound += string_bound(key) + 2;
+            self.value(value, depth, bound)
+                .map_err(|e| e.within(key, false))?;
         }
+        *bound += 2;
         Ok(())
     }
 
-    /// Check `value`, found at nesting depth `depth`.
-    fn value(&self, value: &Value, depth: u32) -> Result<(), CapError> {
+    /// Check `value`, found at nesting depth `depth`, adding to `bound` (see [`Self::object`]).
+    fn value(&self, value: &Value, depth: u32, bound: &mut u64) -> Result<(), CapError> {
         match value {
             Value::String(s) if s.len() as u64 > self.max_string => Err(CapError::StringTooLong {
                 path: String::new(),
@@ -119,13 +130,27 @@ impl InputCaps {
                     });
                 }
                 for (index, item) in items.iter().enumerate() {
-                    self.value(item, depth + 1)
+                    *bound += 1;
+                    self.value(item, depth + 1, bound)
                         .map_err(|e| e.within(&index.to_string(), true))?;
                 }
+                *bound += 2;
                 Ok(())
             }
-            Value::Object(object) => self.object(object, depth + 1),
-            _ => Ok(()),
+            Value::Object(object) => self.object(object, depth + 1, bound),
+            Value::String(s) => {
+                *bound += string_bound(s);
+                Ok(())
+            }
+            // The longest number serde_json writes (a float, by ryu) takes 24 bytes.
+            Value::Number(_) => {
+                *bound += 24;
+                Ok(())
+            }
+            Value::Bool(_) | Value::Null => {
+                *bound += 5;
+                Ok(())
+            }
         }
     }
 }
@@ -150,6 +175,11 @@ impl CapError {
         }
         self
     }
+}
+
+/// The most bytes `s` can take as a JSON string: quotes, and every byte escaped as `\u00XX`.
+fn string_bound(s: &str) -> u64 {
+    s.len() as u64 * 6 + 2
 }
 
 /// Counts bytes written and fails once they pass the limit, so a huge value is not
@@ -239,5 +269,43 @@ mod tests {
             ),
             Err(CapError::TooLarge { limit: 200 })
         );
+    }
+
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".*".prop_map(Value::from),
+            "[\\x00-\\x1f\"\\\\]*".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::from),
+                proptest::collection::btree_map(".*", inner, 0..8)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The size bound never undercounts, so arguments under it need no exact count.
+        #[test]
+        fn the_size_bound_is_never_below_the_serialized_size(value in json()) {
+            let args: JsonObject = [("v".to_owned(), value)].into_iter().collect();
+            let unlimited = InputCaps {
+                max_bytes: u64::MAX,
+                max_depth: u32::MAX,
+                max_string: u64::MAX,
+                max_array: u64::MAX,
+            };
+            let mut bound = 0;
+            unlimited.object(&args, 1, &mut bound).expect("no cap");
+            let size = serde_json::to_vec(&args).expect("serializable").len() as u64;
+            proptest::prop_assert!(bound >= size, "bound {bound} < size {size}");
+        }
     }
 }

@@ -35,7 +35,7 @@ pub use input::{CapError, InputCaps};
 pub use limits::{
     Busy, Concurrency, LocalRateLimiter, RateKey, RateLimiter, RetryAfter, Unlimited,
 };
-pub use output::{OutputError, serialized_size};
+pub use output::{OutputError, serialized_size, to_result};
 pub use principal::{Principal, Transport, new_request_id};
 
 use trail::Trail;
@@ -232,15 +232,18 @@ impl Gate {
         what: &str,
         error: String,
     ) -> Result<String, crate::audit::AuditError> {
-        let id = new_request_id();
+        let mut trail = Trail::start(
+            &*self.audit,
+            principal,
+            None,
+            what,
+            None,
+            &self.default_filter,
+        );
+        trail.drop_args();
+        let id = trail.id().to_owned();
         tracing::info!(request = %id, principal = %principal.name, %error, "request refused");
-        if !self.audit.enabled() {
-            return Ok(id);
-        }
-        let mut record = trail::new_record(principal, None, what, id.clone());
-        record.outcome = Outcome::Denied;
-        record.error = Some(error);
-        self.audit.record(&record)?;
+        trail.finish(Outcome::Denied, Some(error))?;
         Ok(id)
     }
 
@@ -251,11 +254,11 @@ impl Gate {
     /// ([`GateError::UnknownTool`]). Everything that goes wrong once the tool is known and
     /// allowed (a rate limit, bad arguments, a crash, a limit) is a tool error
     /// (`isError: true`) the agent can read and act on, ending with `(request ID)`.
-    pub async fn call(&self, request: CallRequest<'_>) -> Result<CallToolResult, GateError> {
+    pub async fn call(&self, mut request: CallRequest<'_>) -> Result<CallToolResult, GateError> {
         let trail = Trail::start(
             &*self.audit,
             request.principal,
-            request.mcp_id.clone(),
+            request.mcp_id.take(),
             request.tool,
             request.arguments,
             &self.default_filter,
@@ -274,9 +277,8 @@ impl Gate {
         request: CallRequest<'a>,
         mut trail: Trail<'a>,
     ) -> Result<CallToolResult, GateError> {
-        let id = trail.id().to_owned();
         let principal = request.principal;
-        let unknown = |trail: Trail<'_>, outcome: Outcome, detail: String| {
+        let unknown = |mut trail: Trail<'_>, outcome: Outcome, detail: String| {
             tracing::info!(%outcome, detail, "call refused");
             let request_id = trail.id().to_owned();
             match trail.finish(outcome, Some(detail)) {
@@ -293,8 +295,7 @@ impl Gate {
             return unknown(trail, Outcome::Invalid, "unknown tool".to_owned());
         };
         let plugin = &tool.entry.plugin;
-        trail.note(|record| record.plugin = Some(plugin.config.name.clone()));
-        trail.args_filter(&tool.filter);
+        trail.plugin(&plugin.config.name, &tool.filter);
 
         // Authorize.
         if !tool.access.allows(principal) {
@@ -319,8 +320,8 @@ impl Gate {
                 retry.seconds()
             );
             return finish(
+                refusal(&message, trail.id()),
                 trail,
-                refusal(&message, &id),
                 Outcome::RateLimited,
                 Some(message),
             );
@@ -332,8 +333,8 @@ impl Gate {
                 Err(Busy) => {
                     let message = "the tool is busy with other calls; retry in a moment";
                     return finish(
+                        refusal(message, trail.id()),
                         trail,
-                        refusal(message, &id),
                         Outcome::RateLimited,
                         Some(message.to_owned()),
                     );
@@ -359,8 +360,8 @@ impl Gate {
             Err(error) => {
                 let message = format!("invalid arguments: {error}");
                 return finish(
+                    refusal(&message, trail.id()),
                     trail,
-                    refusal(&message, &id),
                     Outcome::Invalid,
                     Some(message),
                 );
@@ -374,7 +375,7 @@ impl Gate {
             .await
         {
             Ok(ran) => {
-                trail.note(|record| record.fuel = Some(ran.fuel_used));
+                trail.fuel(ran.fuel_used);
                 match output::to_result(function, ran.value) {
                     Ok(result) if result.is_error == Some(true) => {
                         (result, Outcome::ToolError, None)
@@ -382,14 +383,18 @@ impl Gate {
                     Ok(result) => (result, Outcome::Ok, None),
                     Err(error) => {
                         let message = error.to_string();
-                        (refusal(&message, &id), Outcome::ToolError, Some(message))
+                        (
+                            refusal(&message, trail.id()),
+                            Outcome::ToolError,
+                            Some(message),
+                        )
                     }
                 }
             }
             Err(error) => {
                 let outcome = Outcome::from_call_error_kind(error.kind());
                 (
-                    refusal(&public_message(&error), &id),
+                    refusal(&public_message(&error), trail.id()),
                     outcome,
                     Some(format!("{error}")),
                 )
@@ -409,7 +414,7 @@ impl Gate {
                         size: usize::try_from(size).unwrap_or(usize::MAX),
                         limit,
                     };
-                    result = refusal(&error.to_string(), &id);
+                    result = refusal(&error.to_string(), trail.id());
                     (
                         Outcome::ToolError,
                         Some(error.to_string()),
@@ -418,7 +423,7 @@ impl Gate {
                 }
                 OutputOverflow::Truncate => {
                     output::truncate(&mut result, size, limit);
-                    trail.note(|record| record.truncated = true);
+                    trail.truncated();
                     let outcome = if result.is_error == Some(true) && outcome == Outcome::Ok {
                         Outcome::ToolError
                     } else {
@@ -428,18 +433,15 @@ impl Gate {
                 }
             }
         };
-        trail.note(|record| {
-            record.output_bytes = Some(size);
-            record.redactions = redactions;
-        });
-        finish(trail, result, outcome, detail)
+        trail.output(size, redactions);
+        finish(result, trail, outcome, detail)
     }
 }
 
 /// Record the call and hand back `result`; a lost record withholds the result.
 fn finish(
-    trail: Trail<'_>,
     result: CallToolResult,
+    mut trail: Trail<'_>,
     outcome: Outcome,
     detail: Option<String>,
 ) -> Result<CallToolResult, GateError> {
@@ -453,10 +455,11 @@ fn finish(
             "call finished"
         );
     }
-    let request_id = trail.id().to_owned();
     match trail.finish(outcome, detail) {
         Ok(()) => Ok(result),
-        Err(_) => Err(GateError::Audit { request_id }),
+        Err(_) => Err(GateError::Audit {
+            request_id: trail.id().to_owned(),
+        }),
     }
 }
 

@@ -1,55 +1,38 @@
-//! The audit record of one call, filled in as the call goes through the gate and written once
-//! at the end, before the response. A call dropped half-way (the client went away) is still
-//! recorded, as `cancelled`.
+//! The audit record of one call: what the gate learns as the call goes through it, written
+//! once at the end, before the response. A call dropped half-way (the client went away) is
+//! still recorded, as `cancelled`.
+//!
+//! Nothing is copied while the call runs: the trail keeps references and a few numbers, and
+//! the [`Record`] borrows them when it is written.
 
+use std::borrow::Cow;
 use std::time::{Instant, SystemTime};
 
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::{OutputFilter, Principal, audit_args};
+use super::{OutputFilter, Principal, Redactions, audit_args};
 use crate::audit::{AuditError, AuditSink, Outcome, Record, rfc3339};
 
 /// One call's record in the making.
 pub(super) struct Trail<'a> {
     sink: &'a dyn AuditSink,
     id: String,
-    /// `None` when the sink is disabled: then nothing of the record is built.
-    record: Option<Record>,
-    started: Instant,
-    done: bool,
+    principal: &'a Principal,
+    mcp_id: Option<Value>,
+    tool: &'a str,
+    plugin: Option<&'a str>,
     /// The arguments, turned into the record's `args` when it is written.
     args: Option<&'a JsonObject>,
     /// The filter for detector hits in the arguments; `None`: the arguments are not kept.
     args_filter: Option<&'a OutputFilter>,
-}
-
-/// A record of a request by `principal` for `tool` with request id `id`, not yet finished:
-/// outcome `cancelled`, no arguments.
-pub(super) fn new_record(
-    principal: &Principal,
-    mcp_id: Option<Value>,
-    tool: &str,
-    id: String,
-) -> Record {
-    Record {
-        ts: rfc3339(SystemTime::now()),
-        id,
-        mcp_id,
-        principal: principal.name.to_string(),
-        roles: principal.roles.to_vec(),
-        transport: principal.transport.as_str().to_owned(),
-        plugin: None,
-        tool: tool.to_owned(),
-        args: Value::Null,
-        outcome: Outcome::Cancelled,
-        error: None,
-        duration_us: 0,
-        fuel: None,
-        output_bytes: None,
-        redactions: Default::default(),
-        truncated: false,
-    }
+    arrived: SystemTime,
+    started: Instant,
+    fuel: Option<u64>,
+    output_bytes: Option<u64>,
+    redactions: Redactions,
+    truncated: bool,
+    done: bool,
 }
 
 impl<'a> Trail<'a> {
@@ -57,24 +40,28 @@ impl<'a> Trail<'a> {
     /// id. Detector hits in the arguments are redacted with `filter`.
     pub(super) fn start(
         sink: &'a dyn AuditSink,
-        principal: &Principal,
+        principal: &'a Principal,
         mcp_id: Option<Value>,
-        tool: &str,
+        tool: &'a str,
         args: Option<&'a JsonObject>,
         filter: &'a OutputFilter,
     ) -> Self {
-        let id = super::new_request_id();
-        let record = sink
-            .enabled()
-            .then(|| new_record(principal, mcp_id, tool, id.clone()));
         Self {
             sink,
-            id,
-            record,
-            started: Instant::now(),
-            done: false,
+            id: super::new_request_id(),
+            principal,
+            mcp_id,
+            tool,
+            plugin: None,
             args,
             args_filter: Some(filter),
+            arrived: SystemTime::now(),
+            started: Instant::now(),
+            fuel: None,
+            output_bytes: None,
+            redactions: Redactions::new(),
+            truncated: false,
+            done: false,
         }
     }
 
@@ -83,15 +70,9 @@ impl<'a> Trail<'a> {
         &self.id
     }
 
-    /// Fill in the record with `fill`, if there is one.
-    pub(super) fn note(&mut self, fill: impl FnOnce(&mut Record)) {
-        if let Some(record) = &mut self.record {
-            fill(record);
-        }
-    }
-
-    /// Redact detector hits in the arguments with `filter` (the tool's plugin's).
-    pub(super) fn args_filter(&mut self, filter: &'a OutputFilter) {
+    /// The tool was found in `plugin`, whose filter redacts detector hits in the arguments.
+    pub(super) fn plugin(&mut self, plugin: &'a str, filter: &'a OutputFilter) {
+        self.plugin = Some(plugin);
         if self.args_filter.is_some() {
             self.args_filter = Some(filter);
         }
@@ -102,9 +83,26 @@ impl<'a> Trail<'a> {
         self.args_filter = None;
     }
 
-    /// Write the record with `outcome` and the operator-facing `error`, if any.
+    /// The plugin ran to completion on `fuel` units.
+    pub(super) fn fuel(&mut self, fuel: u64) {
+        self.fuel = Some(fuel);
+    }
+
+    /// The result sent back: `bytes` serialized, after `redactions`.
+    pub(super) fn output(&mut self, bytes: u64, redactions: Redactions) {
+        self.output_bytes = Some(bytes);
+        self.redactions = redactions;
+    }
+
+    /// The result was truncated to fit `max_output`.
+    pub(super) fn truncated(&mut self) {
+        self.truncated = true;
+    }
+
+    /// Write the record with `outcome` and the operator-facing `error`, if any. Once only:
+    /// the trail writes nothing more.
     pub(super) fn finish(
-        mut self,
+        &mut self,
         outcome: Outcome,
         error: Option<String>,
     ) -> Result<(), AuditError> {
@@ -113,18 +111,31 @@ impl<'a> Trail<'a> {
     }
 
     fn write(&mut self, outcome: Outcome, error: Option<String>) -> Result<(), AuditError> {
-        let Some(record) = &mut self.record else {
+        if !self.sink.enabled() {
             return Ok(());
-        };
-        record.outcome = outcome;
-        record.error = error;
-        record.duration_us = self.started.elapsed().as_micros() as u64;
-        if let Some(filter) = self.args_filter {
-            record.args = audit_args(self.args, filter);
         }
-        let written = self.sink.record(record);
+        let principal = self.principal;
+        let record = Record {
+            ts: rfc3339(self.arrived),
+            id: Cow::Borrowed(&self.id),
+            mcp_id: self.mcp_id.take(),
+            principal: Cow::Borrowed(&principal.name),
+            roles: Cow::Borrowed(&principal.roles),
+            transport: Cow::Borrowed(principal.transport.as_str()),
+            plugin: self.plugin.map(Cow::Borrowed),
+            tool: Cow::Borrowed(self.tool),
+            args: self.args_filter.map(|filter| audit_args(self.args, filter)),
+            outcome,
+            error,
+            duration_us: self.started.elapsed().as_micros() as u64,
+            fuel: self.fuel,
+            output_bytes: self.output_bytes,
+            redactions: std::mem::take(&mut self.redactions),
+            truncated: self.truncated,
+        };
+        let written = self.sink.record(&record);
         if let Err(error) = &written {
-            tracing::error!(%error, request = %record.id, "audit record lost");
+            tracing::error!(%error, request = %self.id, "audit record lost");
         }
         written
     }

@@ -2,6 +2,8 @@
 //! detector hits redacted, long strings and arrays cut, deep nesting elided. The record stays
 //! small whatever the call carried.
 
+use std::borrow::Cow;
+
 use rmcp::model::JsonObject;
 use serde_json::{Map, Value};
 
@@ -35,27 +37,71 @@ const SECRET_KEY_PARTS: &[&str] = &[
 /// Whether a value under `key` should be treated as a secret: `password`, `api_key`,
 /// `GITHUB_TOKEN`, `clientSecret`, ...
 pub fn is_secret_key(key: &str) -> bool {
+    // Every call's every argument name comes through here: short ASCII names are normalized on
+    // the stack.
+    let mut buffer = [0u8; 64];
+    let mut len = 0;
+    if key.len() <= buffer.len() && key.is_ascii() {
+        for byte in key.bytes().filter(|b| *b != b'_' && *b != b'-') {
+            buffer[len] = byte.to_ascii_lowercase();
+            len += 1;
+        }
+        return is_secret_name(&buffer[..len]);
+    }
     let normalized: String = key
         .chars()
         .filter(|c| *c != '_' && *c != '-')
         .flat_map(char::to_lowercase)
         .collect();
-    normalized == "auth"
-        || SECRET_KEY_PARTS
-            .iter()
-            .any(|part| normalized.contains(part))
+    is_secret_name(normalized.as_bytes())
 }
 
-/// `args` as the audit record keeps them.
-pub fn audit_args(args: Option<&JsonObject>, filter: &OutputFilter) -> Value {
-    let mut ignored = Redactions::new();
+/// Whether a key name, lowercased and without `_` or `-`, names a secret.
+fn is_secret_name(name: &[u8]) -> bool {
+    name == b"auth"
+        || SECRET_KEY_PARTS.iter().any(|part| {
+            name.windows(part.len())
+                .any(|window| window == part.as_bytes())
+        })
+}
+
+/// `args` as the audit record keeps them: borrowed as they are when nothing in them needs
+/// redacting or cutting (the common case), else a redacted copy.
+pub fn audit_args<'a>(args: Option<&'a JsonObject>, filter: &OutputFilter) -> Cow<'a, JsonObject> {
     match args {
-        None => Value::Object(Map::new()),
-        Some(args) => object(args, filter, 1, &mut ignored),
+        None => Cow::Owned(Map::new()),
+        Some(args) if kept_as_is(args, filter, 1) => Cow::Borrowed(args),
+        Some(args) => Cow::Owned(object(args, filter, 1, &mut Redactions::new())),
     }
 }
 
-fn object(map: &JsonObject, filter: &OutputFilter, depth: usize, hits: &mut Redactions) -> Value {
+/// Whether [`object`] would return `map` unchanged.
+fn kept_as_is(map: &JsonObject, filter: &OutputFilter, depth: usize) -> bool {
+    map.len() <= MAX_ITEMS
+        && map.iter().all(|(key, value)| {
+            key.len() <= MAX_STRING && !is_secret_key(key) && value_kept(value, filter, depth)
+        })
+}
+
+/// Whether [`value_of`] would return `value` unchanged.
+fn value_kept(value: &Value, filter: &OutputFilter, depth: usize) -> bool {
+    match value {
+        Value::String(s) => s.len() <= MAX_STRING && !filter.finds(s),
+        Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => false,
+        Value::Array(items) => {
+            items.len() <= MAX_ITEMS && items.iter().all(|item| value_kept(item, filter, depth + 1))
+        }
+        Value::Object(map) => kept_as_is(map, filter, depth + 1),
+        _ => true,
+    }
+}
+
+fn object(
+    map: &JsonObject,
+    filter: &OutputFilter,
+    depth: usize,
+    hits: &mut Redactions,
+) -> JsonObject {
     let mut out = Map::new();
     for (index, (key, value)) in map.iter().enumerate() {
         if index == MAX_ITEMS {
@@ -72,7 +118,7 @@ fn object(map: &JsonObject, filter: &OutputFilter, depth: usize, hits: &mut Reda
         };
         out.insert(cut(key).into_owned(), kept);
     }
-    Value::Object(out)
+    out
 }
 
 fn value_of(value: &Value, filter: &OutputFilter, depth: usize, hits: &mut Redactions) -> Value {
@@ -93,7 +139,7 @@ fn value_of(value: &Value, filter: &OutputFilter, depth: usize, hits: &mut Redac
             }
             Value::Array(out)
         }
-        Value::Object(map) => object(map, filter, depth + 1, hits),
+        Value::Object(map) => Value::Object(object(map, filter, depth + 1, hits)),
         other => other.clone(),
     }
 }

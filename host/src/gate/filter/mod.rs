@@ -189,33 +189,46 @@ impl OutputFilter {
             .map_or(SECRETS_DETECTOR, String::as_str)
     }
 
+    /// Whether `text` holds anything this filter would redact.
+    pub fn finds(&self, text: &str) -> bool {
+        text.len() >= self.min_len && self.hits(text).next().is_some()
+    }
+
+    /// Every hit in `text`, as (start, end, slot), in no particular order.
+    fn hits<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize, usize)> + 't {
+        // Most text holds no hit: `is_match` says so without collecting which detectors hit.
+        let detected = (self.any_enabled && self.detectors.set.is_match(text))
+            .then(|| self.detectors.set.matches(text))
+            .into_iter()
+            .flatten()
+            .filter(|&index| self.enabled[index])
+            .flat_map(move |index| {
+                let check = self.detectors.checks[index];
+                self.detectors.regexes[index]
+                    .find_iter(text)
+                    .filter(move |found| check.is_none_or(|check| check(found.as_str())))
+                    .map(move |found| (found.start(), found.end(), index))
+            });
+        let slot = self.detectors.names.len();
+        let secrets = self
+            .secrets
+            .iter()
+            .flat_map(move |secrets| secrets.find_iter(text))
+            .map(move |found| (found.start(), found.end(), slot));
+        detected.chain(secrets)
+    }
+
     /// `text` with every hit replaced, or `None` when there is none. Hits are counted in
-    /// `counts` (one slot per detector, then one for secrets).
-    fn scan(&self, text: &str, counts: &mut [u64]) -> Option<String> {
+    /// `counts`: one slot per detector, then one for secrets; left empty until the first hit.
+    fn scan(&self, text: &str, counts: &mut Vec<u64>) -> Option<String> {
         if text.len() < self.min_len {
             return None;
         }
-        let mut hits: Vec<(usize, usize, usize)> = Vec::new();
-        if self.any_enabled {
-            for index in self.detectors.set.matches(text).iter() {
-                if !self.enabled[index] {
-                    continue;
-                }
-                let check = self.detectors.checks[index];
-                for found in self.detectors.regexes[index].find_iter(text) {
-                    if check.is_none_or(|check| check(found.as_str())) {
-                        hits.push((found.start(), found.end(), index));
-                    }
-                }
-            }
-        }
-        if let Some(secrets) = &self.secrets {
-            let slot = self.detectors.names.len();
-            hits.extend(secrets.find_iter(text).map(|m| (m.start(), m.end(), slot)));
-        }
+        let mut hits: Vec<(usize, usize, usize)> = self.hits(text).collect();
         if hits.is_empty() {
             return None;
         }
+        counts.resize(self.slots(), 0);
         // Leftmost first, longest first among equals; overlapping later hits are dropped.
         hits.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let mut out = String::with_capacity(text.len());
@@ -236,7 +249,7 @@ impl OutputFilter {
     }
 
     /// Redact `text` in place; counts into `counts`.
-    fn redact_in_place(&self, text: &mut String, counts: &mut [u64]) {
+    fn redact_in_place(&self, text: &mut String, counts: &mut Vec<u64>) {
         if let Some(redacted) = self.scan(text, counts) {
             *text = redacted;
         }
@@ -244,7 +257,7 @@ impl OutputFilter {
 
     /// Redact `text`, counting into `redactions`.
     pub fn redact_str(&self, text: &str, redactions: &mut Redactions) -> String {
-        let mut counts = vec![0; self.slots()];
+        let mut counts = Vec::new();
         let out = self.scan(text, &mut counts);
         self.merge(&counts, redactions);
         out.unwrap_or_else(|| text.to_owned())
@@ -252,7 +265,7 @@ impl OutputFilter {
 
     /// Redact every string inside `value` (object keys are left alone: they come from the
     /// tool's types, not from data).
-    fn redact_json(&self, value: &mut Value, counts: &mut [u64]) {
+    fn redact_json(&self, value: &mut Value, counts: &mut Vec<u64>) {
         match value {
             Value::String(s) => self.redact_in_place(s, counts),
             Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v, counts)),
@@ -271,7 +284,7 @@ impl OutputFilter {
         if !self.is_active() {
             return redactions;
         }
-        let mut in_content = vec![0; self.slots()];
+        let mut in_content = Vec::new();
         for block in &mut result.content {
             match block {
                 ContentBlock::Text(text) => self.redact_in_place(&mut text.text, &mut in_content),
@@ -298,14 +311,15 @@ impl OutputFilter {
                 _ => {}
             }
         }
-        let mut in_structured = vec![0; self.slots()];
+        let mut in_structured = Vec::new();
         if let Some(value) = &mut result.structured_content {
             self.redact_json(value, &mut in_structured);
         }
-        let counts: Vec<u64> = in_content
-            .iter()
-            .zip(&in_structured)
-            .map(|(a, b)| *a.max(b))
+        let counts: Vec<u64> = (0..in_content.len().max(in_structured.len()))
+            .map(|slot| {
+                let count = |counts: &[u64]| counts.get(slot).copied().unwrap_or(0);
+                count(&in_content).max(count(&in_structured))
+            })
             .collect();
         self.merge(&counts, &mut redactions);
         redactions
@@ -316,7 +330,7 @@ impl OutputFilter {
         if !self.is_active() {
             return;
         }
-        let mut counts = vec![0; self.slots()];
+        let mut counts = Vec::new();
         self.redact_json(value, &mut counts);
         self.merge(&counts, redactions);
     }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, ContentBlock};
+use std::borrow::Cow;
+
 use serde_json::json;
 
 use super::*;
@@ -173,6 +175,35 @@ fn audit_args_redact_keys_and_hits_and_cut_long_values() {
         "{long}"
     );
     assert_eq!(kept["list"].as_array().expect("array").len(), 33);
+}
+
+#[test]
+fn audit_args_are_copied_only_when_something_in_them_changes() {
+    let clean = json!({"path": "docs/a.md", "n": 3, "nested": {"list": [1, "two", null]}});
+    let kept = audit_args(clean.as_object(), &all());
+    assert!(matches!(kept, Cow::Borrowed(_)));
+
+    let mut long_key = serde_json::Map::new();
+    long_key.insert("k".repeat(300), json!(1));
+    let mut deep = json!("bottom");
+    for _ in 0..9 {
+        deep = json!({ "a": deep });
+    }
+    let many: serde_json::Map<String, Value> =
+        (0..33).map(|i| (format!("k{i}"), json!(i))).collect();
+    for changed in [
+        json!({"password": "x"}),
+        json!({"nested": {"text": "mail a@b.io"}}),
+        json!({"list": ["x".repeat(300)]}),
+        json!({"list": (0..33).collect::<Vec<_>>()}),
+        Value::Object(long_key),
+        Value::Object(many),
+        deep,
+    ] {
+        let kept = audit_args(changed.as_object(), &all());
+        assert!(matches!(kept, Cow::Owned(_)), "{changed}");
+        assert_ne!(Some(&*kept), changed.as_object(), "{changed}");
+    }
 }
 
 #[test]
