@@ -75,8 +75,7 @@ pub async fn run(setup: &Setup, report: &mut Report) -> Result<()> {
     gate_features(setup, report).await
 }
 
-/// Every gate feature on (roles, rates per principal and per tool, a concurrency cap, every
-/// detector plus a custom one and a secret, the hash-chained audit log) and off (no output
+/// Every gate feature on (`bench/every-feature.toml` and the hash-chained audit log) and off (no output
 /// filter, no audit log, no limits; the argument caps always apply): the sequential call's
 /// median with each, measured in alternating blocks so that load from elsewhere hits both
 /// alike.
@@ -87,37 +86,14 @@ async fn gate_features(setup: &Setup, report: &mut Report) -> Result<()> {
     let off = dir.path().join("off");
     std::fs::create_dir_all(&on)?;
     std::fs::create_dir_all(&off)?;
-    let every_feature = format!(
-        r#"[server]
-principal = "bench"
-roles = ["user"]
-
-[limits]
-tool_rate = {{ per_minute = 1000000, burst = 1000000 }}
-
-[filters]
-custom = [{{ name = "employee-id", pattern = "EMP-[0-9]{{6}}" }}]
-
-[audit]
-path = "{audit}"
-
-[plugins.codec]
-component = "{codec}"
-prefix = ""
-roles = ["user"]
-rate = {{ per_minute = 1000000, burst = 1000000 }}
-concurrency = 8
-env = {{ API_TOKEN = "tok-7f3a9c2e51b8" }}
-"#,
+    let every_feature = include_str!("../every-feature.toml")
+        .replace("{codec}", &setup.plugin("codec").display().to_string());
+    let manifest = format!(
+        "[cache]\ndir = \"{cache}\"\n\n[audit]\npath = \"{audit}\"\n\n{every_feature}",
+        cache = on.join("cache").display(),
         audit = on.join("audit.jsonl").display(),
-        codec = setup.plugin("codec").display(),
     );
-    // The cache is shared: the second server finds the component compiled.
-    let cache = format!(
-        "[cache]\ndir = \"{}\"\n\n",
-        dir.path().join("cache").display()
-    );
-    std::fs::write(on.join("warden.toml"), cache.clone() + &every_feature)?;
+    std::fs::write(on.join("warden.toml"), manifest)?;
     let plain = codec_manifest(setup, &off, "[filters]\nredact = []\n")?;
     let mut servers = [
         StdioServer::spawn(&setup.warden, &on.join("warden.toml"))?,

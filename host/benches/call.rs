@@ -32,9 +32,12 @@ use warden::schema::to_json;
 const TOOL: &str = "encode";
 const ARGS: &str = r#"{"encoding": "hex", "text": "warden"}"#;
 
-/// Every gate feature on: roles, per-principal and per-tool rates, a concurrency cap, argument
-/// caps, every detector plus a custom one and a secret value, and (when `audit`) the
-/// hash-chained audit log written before each response.
+/// The manifest of every gate feature, shared with warden-bench.
+const EVERY_FEATURE: &str = include_str!("../../bench/every-feature.toml");
+
+/// Every gate feature on (see [`EVERY_FEATURE`]): roles, per-principal and per-tool rates, a
+/// concurrency cap, argument caps, every detector plus a custom one and a secret value, and
+/// (when `audit`) the hash-chained audit log written before each response.
 fn manifest(dir: &Path, name: &str, audit: bool) -> Manifest {
     let plugins = PathBuf::from(env!("WARDEN_PLUGIN_DIR"));
     let audit = if audit {
@@ -43,33 +46,10 @@ fn manifest(dir: &Path, name: &str, audit: bool) -> Manifest {
         String::new()
     };
     let text = format!(
-        r#"[cache]
-dir = "{cache}"
-
-[server]
-principal = "bench"
-roles = ["user"]
-
-[limits]
-tool_rate = {{ per_minute = 1000000, burst = 1000000 }}
-
-[filters]
-custom = [{{ name = "employee-id", pattern = "EMP-[0-9]{{6}}" }}]
-
-{audit}
-[plugins.codec]
-component = "{codec}"
-prefix = ""
-roles = ["user"]
-rate = {{ per_minute = 1000000, burst = 1000000 }}
-concurrency = 8
-env = {{ API_TOKEN = "tok-7f3a9c2e51b8" }}
-
-[plugins.testbed]
-component = "{testbed}"
-"#,
+        "[cache]\ndir = \"{cache}\"\n\n{audit}\n{every_feature}\n[plugins.testbed]\ncomponent = \"{testbed}\"\n",
         cache = dir.join("cache").display(),
-        codec = plugins.join("codec.wasm").display(),
+        every_feature =
+            EVERY_FEATURE.replace("{codec}", &plugins.join("codec.wasm").display().to_string()),
         testbed = plugins.join("testbed.wasm").display(),
     );
     let path = dir.join(format!("{name}.toml"));
