@@ -324,6 +324,84 @@ async fn a_key_with_roles_sees_only_its_tools_and_is_audited_by_name() {
     assert_eq!(vault[1]["transport"], "http");
 }
 
+/// A request in session `id`, with the protocol version header of the 2025-11-25 era.
+async fn in_session(
+    server: &HttpServer,
+    method: reqwest::Method,
+    id: &str,
+    key: &str,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .request(method, &server.url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", id)
+        .header("authorization", format!("Bearer {key}"));
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    request.send().await.expect("HTTP request")
+}
+
+#[tokio::test]
+async fn a_session_is_refused_to_every_principal_but_its_opener() {
+    let fixture = keyed_fixture();
+    let server = fixture.http_server(&[]).await;
+    let reader = format!("Bearer {READER_KEY}");
+    let opened = post(&server, &initialize_body(), &[("authorization", &reader)]).await;
+    assert_eq!(opened.status(), 200);
+    let id = opened
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let post_in = |key, body| in_session(&server, reqwest::Method::POST, &id, key, Some(body));
+    assert_eq!(post_in(READER_KEY, &initialized).await.status(), 202);
+
+    // Another valid key cannot use it, in any way: as if the session did not exist.
+    let stolen = post_in(ADMIN_KEY, &list).await;
+    assert_eq!(stolen.status(), 404);
+    let body: Value = stolen.json().await.expect("JSON body");
+    assert_eq!(body["error"]["message"], "session not found");
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = in_session(&server, method.clone(), &id, ADMIN_KEY, None).await;
+        assert_eq!(response.status(), 404, "{method}");
+    }
+    assert_eq!(
+        post_in(ADMIN_KEY, &initialized).await.status(),
+        404,
+        "a made-up session"
+    );
+
+    // Its opener still can, until it ends the session.
+    let listed = post_in(READER_KEY, &list).await;
+    assert_eq!(listed.status(), 200);
+    let listed = listed.text().await.expect("body");
+    assert!(listed.contains("testbed__emit"), "{listed}");
+    let ended = in_session(&server, reqwest::Method::DELETE, &id, READER_KEY, None).await;
+    assert!(ended.status().is_success(), "{}", ended.status());
+    assert_eq!(post_in(READER_KEY, &list).await.status(), 404);
+
+    let records = audit_records(&fixture);
+    let refused: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["outcome"] == "denied" && r["principal"] == "admin-bot")
+        .collect();
+    assert_eq!(refused.len(), 4, "{records:#?}");
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("did not open")),
+        "{:?}",
+        refused[0]
+    );
+}
+
 #[tokio::test]
 async fn keygen_prints_a_key_and_the_entry_that_admits_it() {
     let fixture = Fixture::new("[plugins.testbed]\ncomponent = \"{testbed}\"\n");

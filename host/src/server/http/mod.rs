@@ -3,9 +3,10 @@
 //!
 //! Each request to `/mcp` passes, in order: the `Host` and `Origin` checks (DNS rebinding,
 //! [`checks`]), authentication ([`crate::auth`]: a refusal is answered 401 or 403 and
-//! recorded in the audit log; no plugin runs), the body size limit (413), and then rmcp, which
-//! serves both protocol eras: 2025-11-25 with `Mcp-Session-Id` sessions and the stateless
-//! 2026-07-28 (`server/discover`). The authenticated [`Principal`] rides in the request's
+//! recorded in the audit log; no plugin runs), the body size limit (413), the session's owner
+//! (a 2025-11-25 session serves only the principal that opened it: [`sessions`]), and then
+//! rmcp, which serves both protocol eras: 2025-11-25 with `Mcp-Session-Id` sessions and the
+//! stateless 2026-07-28 (`server/discover`). The authenticated [`Principal`] rides in the request's
 //! extensions to the handler, which hands it to the gate.
 //!
 //! Other routes: `GET /healthz` (always 200, no checks), `GET /readyz` (200 while serving,
@@ -20,6 +21,7 @@
 
 mod checks;
 mod drain;
+mod sessions;
 mod tls;
 
 use std::net::SocketAddr;
@@ -48,6 +50,7 @@ use crate::manifest::Http;
 
 pub use checks::{HeaderRefusal, check_headers};
 pub use drain::Drain;
+use sessions::Sessions;
 pub use tls::TlsError;
 
 /// The MCP endpoint's path.
@@ -99,6 +102,7 @@ struct AppState {
     auth: Option<Authenticator>,
     local: Principal,
     drain: Arc<Drain>,
+    sessions: Sessions,
     tls: bool,
 }
 
@@ -141,6 +145,7 @@ pub async fn serve_http_until(
         auth: options.auth,
         local: options.local,
         drain: drain.clone(),
+        sessions: Sessions::default(),
         tls: tls.is_some(),
     });
     let router = router(state, &options.name, config);
@@ -379,20 +384,49 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
             "the request body is too large",
         );
     }
+    // A 2025-11-25 session is its opener's alone.
+    let session = request
+        .headers()
+        .get(SESSION_ID)
+        .map(|id| id.to_str().unwrap_or_default().to_owned());
+    if let Some(id) = &session
+        && !state.sessions.admits(id, &principal.name)
+    {
+        let what = format!("{} {}", request.method(), request.uri().path());
+        let reason = "the request names a session this principal did not open".to_owned();
+        if let Err(error) = state.gate.record_refusal(&principal, &what, reason) {
+            tracing::error!(%error, "audit record of a refused request lost");
+        }
+        return Reply::rpc_error(StatusCode::NOT_FOUND, "session not found");
+    }
+    let owner = principal.name.clone();
+    let ending = request.method() == http::Method::DELETE;
     // The credential stops here: rmcp hands the request's parts to the handler.
     request.headers_mut().remove(header::AUTHORIZATION);
     request.headers_mut().remove("x-api-key");
     request.extensions_mut().insert(principal);
     // POSTs carry the calls; a GET is a session's event stream, open for as long as the
     // session, which must not hold a shutdown up.
-    if request.method() != http::Method::POST {
-        return next.run(request).await;
-    }
-    let in_flight = state.drain.enter();
+    let in_flight = (request.method() == http::Method::POST).then(|| state.drain.enter());
     let response = next.run(request).await;
+    match (&session, response.headers().get(SESSION_ID)) {
+        (None, Some(opened)) => {
+            if let Ok(opened) = opened.to_str() {
+                state.sessions.bind(opened, owner);
+            }
+        }
+        (Some(id), _) if ending && response.status().is_success() => state.sessions.end(id),
+        _ => {}
+    }
+    let Some(in_flight) = in_flight else {
+        return response;
+    };
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::new(drain::Tracked::new(body, in_flight)))
 }
+
+/// The header that names a 2025-11-25 session.
+const SESSION_ID: &str = "mcp-session-id";
 
 /// The URL of the MCP endpoint: `[http] public_url`, else built from the request's `Host`.
 fn resource_url(state: &AppState, request: &Request) -> String {
