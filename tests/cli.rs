@@ -79,6 +79,37 @@ fn check_lists_tools_and_grants_of_a_good_manifest() {
 }
 
 #[test]
+fn check_summarises_http_and_auth_and_refuses_unusable_tls_files() {
+    let digest = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+    let fixture = Fixture::new(&format!(
+        "[http]\nlisten = \"127.0.0.1:8443\"\n\n[[auth.api_keys]]\nprincipal = \"ci-bot\"\nroles = [\"reader\"]\nsha256 = \"{digest}\"\n\n[plugins.codec]\ncomponent = \"{{codec}}\"\n"
+    ));
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, stdout, stderr) = warden(&["check", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("http: listen 127.0.0.1:8443, no TLS"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("auth: 1 API key(s) (ci-bot)"), "{stdout}");
+
+    // TLS files that exist but hold no certificate or key fail the check, not the first start.
+    std::fs::write(fixture.path("cert.pem"), "not a certificate").expect("write");
+    let text = std::fs::read_to_string(&fixture.manifest).expect("manifest");
+    let text = text.replace(
+        "[http]\n",
+        "[http]\ntls = { cert = \"cert.pem\", key = \"cert.pem\" }\n",
+    );
+    std::fs::write(&fixture.manifest, text).expect("write");
+    let (code, _, stderr) = warden(&["check", manifest], fixture.dir.path());
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("[http] tls: cannot read the certificate chain"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn inspect_shows_tools_schemas_and_needed_grants() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (code, stdout, stderr) = warden(&["inspect", "--json", &plugin("files")], dir.path());

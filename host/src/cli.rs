@@ -272,6 +272,11 @@ fn check(path: &Path) -> Result<ExitCode> {
         tools.len()
     )?;
     writeln!(out, "{}", audit_summary(&manifest))?;
+    if let Some(tls) = &manifest.http.tls {
+        warden::server::http::server_config(tls)
+            .with_context(|| format!("{}: [http] tls", path.display()))?;
+    }
+    writeln!(out, "{}", http_summary(&manifest))?;
     for plugin in &host.plugins {
         writeln!(
             out,
@@ -616,6 +621,53 @@ fn audit_summary(manifest: &Manifest) -> String {
         ),
         None => "audit: off (no [audit] section)".to_owned(),
     }
+}
+
+/// How the manifest serves HTTP and who may use it, in two lines.
+fn http_summary(manifest: &Manifest) -> String {
+    let http = &manifest.http;
+    let listen = match http.listen {
+        Some(addr) => format!("http: listen {addr}"),
+        None => "http: off unless `serve --http ADDR`".to_owned(),
+    };
+    let tls = match &http.tls {
+        Some(tls) => format!("TLS ({})", tls.cert.display()),
+        None => "no TLS".to_owned(),
+    };
+    let auth = &manifest.auth;
+    let mut who = Vec::new();
+    if !auth.api_keys.is_empty() {
+        let principals: Vec<&str> = auth.api_keys.iter().map(|k| k.principal.as_str()).collect();
+        who.push(format!(
+            "{} API key(s) ({})",
+            auth.api_keys.len(),
+            principals.join(", ")
+        ));
+    }
+    if let Some(oauth) = &auth.oauth {
+        let jwks = match &oauth.jwks {
+            warden::manifest::JwksSource::Url(url) => url.clone(),
+            warden::manifest::JwksSource::File(file) => file.display().to_string(),
+        };
+        who.push(format!(
+            "OAuth bearer JWTs from {} for {} (keys: {jwks})",
+            oauth.issuer,
+            oauth.audience.join(", ")
+        ));
+    }
+    let auth = if who.is_empty() {
+        format!(
+            "auth: none (HTTP requests run as `{}`; loopback addresses only)",
+            manifest.server.principal
+        )
+    } else {
+        format!("auth: {}", who.join("; "))
+    };
+    format!(
+        "{listen}, {tls}, max body {}, hosts {}\n{auth}",
+        ByteSize(http.max_body),
+        http.allowed_hosts.join(", ")
+    )
 }
 
 /// What the gate enforces for a plugin, in one line.

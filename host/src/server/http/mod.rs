@@ -51,7 +51,7 @@ use crate::manifest::Http;
 pub use checks::{HeaderRefusal, check_headers};
 pub use drain::Drain;
 use sessions::Sessions;
-pub use tls::TlsError;
+pub use tls::{TlsError, server_config};
 
 /// The MCP endpoint's path.
 pub const MCP_PATH: &str = "/mcp";
