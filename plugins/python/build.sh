@@ -14,10 +14,7 @@
 #    skipped when the component is newer than every input;
 # 3. runs `warden embed-docs` so the tools get their WIT doc comments as descriptions.
 #
-# Environment:
-#   WARDEN              the warden binary (default: `cargo run --release --quiet --`)
-#   WARDEN_TOOLCHAINS   where toolchains are installed (default: target/toolchains)
-#   WARDEN_POLYGLOT_OUT where components are written (default: target/polyglot)
+# Environment: see plugins/polyglot.sh, and
 #   PYTHON              the Python used to create the virtualenv (default: python3, 3.10+)
 
 set -euo pipefail
@@ -25,19 +22,11 @@ set -euo pipefail
 COMPONENTIZE_PY_VERSION=0.25.1
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-toolchains="${WARDEN_TOOLCHAINS:-$root/target/toolchains}"
-out="${WARDEN_POLYGLOT_OUT:-$root/target/polyglot}"
+entry=app.py
+# shellcheck source=../polyglot.sh
+source "$here/../polyglot.sh"
 venv="$toolchains/python"
 stamp="$venv/.complete-componentize-py-$COMPONENTIZE_PY_VERSION"
-
-warden() {
-    if [ -n "${WARDEN:-}" ]; then
-        "$WARDEN" "$@"
-    else
-        cargo run --release --quiet --manifest-path "$root/Cargo.toml" --bin warden -- "$@"
-    fi
-}
 
 # 1. The toolchain, installed once. A half-finished install has no stamp and is redone.
 if [ ! -f "$stamp" ]; then
@@ -50,48 +39,20 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
-names=("$@")
-if [ ${#names[@]} -eq 0 ]; then
-    for dir in "$here"/*/; do
-        [ -f "$dir/app.py" ] && names+=("$(basename "$dir")")
-    done
-fi
+# 2. Bundle CPython, the app and what it imports at build time. Built from a copy, so the
+# interpreter's __pycache__ stays out of the source tree.
+componentize() {
+    local name="$1" plugin="$2" package="$3" output="$4"
+    local src="$out/$name.src"
+    rm -rf "$src"
+    mkdir -p "$src"
+    cp -R "$plugin/." "$src/"
+    (
+        cd "$src"
+        "$venv/bin/componentize-py" -d "$root/wit" -d wit -w "$package/plugin" \
+            componentize app -o "$output" >&2
+    )
+}
 
-mkdir -p "$out"
-for name in "${names[@]}"; do
-    plugin="$here/$name"
-    if [ ! -f "$plugin/app.py" ] || [ ! -d "$plugin/wit" ]; then
-        echo "error: $plugin has no app.py or no wit/ folder" >&2
-        exit 1
-    fi
-    package="$(sed -n 's/^package \([a-z0-9:-]*\).*/\1/p' "$plugin"/wit/*.wit | head -n 1)"
-    if [ -z "$package" ]; then
-        echo "error: no \`package\` line in $plugin/wit/*.wit" >&2
-        exit 1
-    fi
-    wasm="$out/$name.wasm"
-
-    # 2. Build, unless the component is newer than everything it is made of.
-    if [ ! -f "$wasm" ] || [ -n "$(find "$plugin" "$root/wit" "$stamp" -newer "$wasm" \
-        -not -path '*/__pycache__*' -print -quit)" ]; then
-        echo "building $name ($package/plugin) -> $wasm" >&2
-        started=$SECONDS
-        # Built from a copy, so the interpreter's __pycache__ stays out of the source tree.
-        src="$out/$name.src"
-        rm -rf "$src"
-        mkdir -p "$src"
-        cp -R "$plugin/." "$src/"
-        (
-            cd "$src"
-            "$venv/bin/componentize-py" -d "$root/wit" -d wit -w "$package/plugin" \
-                componentize app -o "$wasm.tmp" >&2
-        )
-        mv "$wasm.tmp" "$wasm"
-        echo "built $name in $((SECONDS - started)) s" >&2
-    else
-        echo "$name is up to date: $wasm" >&2
-    fi
-
-    # 3. The tool descriptions (replaces any earlier copy; cheap).
-    warden embed-docs "$wasm" --wit "$plugin/wit" >&2
-done
+# 3. Build what changed, then embed the docs.
+build_plugins "$stamp" "$@"
