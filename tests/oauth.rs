@@ -3,19 +3,19 @@
 //! streamable-HTTP client for the accepted token, and the audit log.
 
 mod common;
+#[allow(dead_code)] // not every kind of key is used here
+#[path = "support/test_key.rs"]
+mod test_key;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Fixture, HttpServer, discover_2026};
-use ring::rand::SystemRandom;
-use ring::signature::{self as sig, KeyPair};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
+use test_key::{TestKey, b64};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ISSUER: &str = "https://idp.test/";
@@ -23,87 +23,6 @@ const RESOURCE: &str = "https://warden.test/mcp";
 const METADATA_URL: &str = "https://warden.test/.well-known/oauth-protected-resource/mcp";
 
 // --- Keys and tokens ------------------------------------------------------------------------
-
-/// A P-256 or Ed25519 key made at test time.
-struct TestKey {
-    kid: String,
-    alg: &'static str,
-    pair: Pair,
-}
-
-enum Pair {
-    Ec(sig::EcdsaKeyPair),
-    Ed(sig::Ed25519KeyPair),
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-impl TestKey {
-    fn es256(kid: &str) -> TestKey {
-        let rng = SystemRandom::new();
-        let alg = &sig::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let pkcs8 = sig::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("generate P-256 key");
-        let pair = sig::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("P-256 key");
-        TestKey {
-            kid: kid.into(),
-            alg: "ES256",
-            pair: Pair::Ec(pair),
-        }
-    }
-
-    fn ed25519(kid: &str) -> TestKey {
-        let pkcs8 = sig::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("Ed25519");
-        let pair = sig::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("Ed25519 key");
-        TestKey {
-            kid: kid.into(),
-            alg: "EdDSA",
-            pair: Pair::Ed(pair),
-        }
-    }
-
-    fn public_bytes(&self) -> &[u8] {
-        match &self.pair {
-            Pair::Ec(pair) => pair.public_key().as_ref(),
-            Pair::Ed(pair) => pair.public_key().as_ref(),
-        }
-    }
-
-    fn jwk(&self) -> Value {
-        let public = self.public_bytes();
-        match &self.pair {
-            Pair::Ec(_) => json!({ "kty": "EC", "crv": "P-256", "kid": self.kid, "use": "sig",
-                                   "alg": "ES256", "x": b64(&public[1..33]), "y": b64(&public[33..]) }),
-            Pair::Ed(_) => json!({ "kty": "OKP", "crv": "Ed25519", "kid": self.kid,
-                                   "x": b64(public) }),
-        }
-    }
-
-    fn sign(&self, header: &Value, claims: &Value) -> String {
-        let message = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let signature = match &self.pair {
-            Pair::Ec(pair) => pair
-                .sign(&SystemRandom::new(), message.as_bytes())
-                .expect("sign")
-                .as_ref()
-                .to_vec(),
-            Pair::Ed(pair) => pair.sign(message.as_bytes()).as_ref().to_vec(),
-        };
-        format!("{message}.{}", b64(&signature))
-    }
-
-    fn token(&self, claims: &Value) -> String {
-        self.sign(
-            &json!({ "alg": self.alg, "kid": self.kid, "typ": "at+jwt" }),
-            claims,
-        )
-    }
-}
 
 fn jwks(keys: &[&TestKey]) -> String {
     json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }).to_string()
@@ -256,8 +175,8 @@ fn challenge(response: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn bearer_jwts_are_verified_and_their_principal_and_roles_audited() {
-    let key = TestKey::es256("key-1");
-    let stranger = TestKey::es256("key-2");
+    let key = TestKey::ecdsa("key-1", "ES256");
+    let stranger = TestKey::ecdsa("key-2", "ES256");
     let fixture = Fixture::new(&manifest("jwks_file = \"jwks.json\""));
     std::fs::write(fixture.path("jwks.json"), jwks(&[&key])).expect("write JWKS");
     let server = fixture.http_server(&[]).await;
@@ -495,9 +414,9 @@ impl Drop for JwksServer {
 #[tokio::test]
 async fn jwks_url_is_fetched_and_refetched_when_the_provider_rotates_keys() {
     let (first, second, third) = (
-        TestKey::es256("2026-a"),
+        TestKey::ecdsa("2026-a", "ES256"),
         TestKey::ed25519("2026-b"),
-        TestKey::es256("2026-c"),
+        TestKey::ecdsa("2026-c", "ES256"),
     );
     let jwks_server = JwksServer::start(jwks(&[&first])).await;
     let fixture = Fixture::new(&manifest(&format!("jwks_url = \"{}\"", jwks_server.url)));

@@ -7,130 +7,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ring::rand::SystemRandom;
-use ring::signature::{self as sig, KeyPair};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 use crate::manifest::{JwksSource, Location, OAuth};
 
+#[allow(dead_code)] // shared with tests/oauth.rs, which uses more of it
+#[path = "../../../../tests/support/test_key.rs"]
+mod test_key;
+use test_key::{TestKey, b64};
+
 const ISSUER: &str = "https://idp.example.com/";
 const RESOURCE: &str = "https://mcp.example.com/mcp";
-
-/// A signing key and its public JWK.
-struct TestKey {
-    kid: String,
-    alg: &'static str,
-    signer: Signer,
-}
-
-enum Signer {
-    Ecdsa(sig::EcdsaKeyPair),
-    Ed(sig::Ed25519KeyPair),
-    Rsa(sig::RsaKeyPair, &'static dyn sig::RsaEncoding),
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-impl TestKey {
-    fn ecdsa(kid: &str, alg: &'static str) -> TestKey {
-        let rng = SystemRandom::new();
-        let signing = match alg {
-            "ES384" => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
-            _ => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
-        };
-        let pkcs8 = sig::EcdsaKeyPair::generate_pkcs8(signing, &rng).unwrap();
-        let pair = sig::EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref(), &rng).unwrap();
-        TestKey {
-            kid: kid.into(),
-            alg,
-            signer: Signer::Ecdsa(pair),
-        }
-    }
-
-    fn ed25519(kid: &str) -> TestKey {
-        let pkcs8 = sig::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        let pair = sig::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-        TestKey {
-            kid: kid.into(),
-            alg: "EdDSA",
-            signer: Signer::Ed(pair),
-        }
-    }
-
-    fn rsa(kid: &str, alg: &'static str) -> TestKey {
-        let pem = include_str!("../../../../tests/fixtures/oauth/test-only-rsa-2048.pem");
-        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        let der = STANDARD.decode(body).unwrap();
-        let pair = sig::RsaKeyPair::from_pkcs8(&der).unwrap();
-        let encoding: &'static dyn sig::RsaEncoding = match alg {
-            "PS256" => &sig::RSA_PSS_SHA256,
-            _ => &sig::RSA_PKCS1_SHA256,
-        };
-        TestKey {
-            kid: kid.into(),
-            alg,
-            signer: Signer::Rsa(pair, encoding),
-        }
-    }
-
-    /// The public JWK, with `kid` and `use` but no `alg`.
-    fn jwk(&self) -> Value {
-        match &self.signer {
-            Signer::Ecdsa(pair) => {
-                let point = pair.public_key().as_ref();
-                let half = (point.len() - 1) / 2;
-                let crv = if half == 48 { "P-384" } else { "P-256" };
-                json!({ "kty": "EC", "crv": crv, "kid": self.kid, "use": "sig",
-                        "x": b64(&point[1..1 + half]), "y": b64(&point[1 + half..]) })
-            }
-            Signer::Ed(pair) => json!({ "kty": "OKP", "crv": "Ed25519", "kid": self.kid,
-                                        "x": b64(pair.public_key().as_ref()) }),
-            Signer::Rsa(pair, _) => {
-                let parts = sig::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
-                json!({ "kty": "RSA", "kid": self.kid, "use": "sig",
-                        "n": b64(&parts.n), "e": b64(&parts.e) })
-            }
-        }
-    }
-
-    fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
-        match &self.signer {
-            Signer::Ecdsa(pair) => pair.sign(&rng, message).unwrap().as_ref().to_vec(),
-            Signer::Ed(pair) => pair.sign(message).as_ref().to_vec(),
-            Signer::Rsa(pair, encoding) => {
-                let mut out = vec![0; pair.public().modulus_len()];
-                pair.sign(*encoding, &rng, message, &mut out).unwrap();
-                out
-            }
-        }
-    }
-
-    /// A JWT with this header and these claims, signed by this key.
-    fn sign(&self, header: &Value, claims: &Value) -> String {
-        let message = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let signature = b64(&self.sign_bytes(message.as_bytes()));
-        format!("{message}.{signature}")
-    }
-
-    /// A JWT with the usual header (`alg`, `kid`, `typ`) and these claims.
-    fn token(&self, claims: &Value) -> String {
-        self.sign(
-            &json!({ "alg": self.alg, "kid": self.kid, "typ": "at+jwt" }),
-            claims,
-        )
-    }
-}
 
 fn now() -> u64 {
     SystemTime::now()
