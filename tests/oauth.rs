@@ -4,29 +4,22 @@
 
 mod common;
 #[allow(dead_code)] // not every kind of key is used here
-#[path = "support/test_key.rs"]
-mod test_key;
+#[path = "support/oauth.rs"]
+mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{Fixture, HttpServer, discover_2026};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
-use test_key::{TestKey, b64};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{JwksServer, TestKey, b64, jwks};
 
 const ISSUER: &str = "https://idp.test/";
 const RESOURCE: &str = "https://warden.test/mcp";
 const METADATA_URL: &str = "https://warden.test/.well-known/oauth-protected-resource/mcp";
 
 // --- Keys and tokens ------------------------------------------------------------------------
-
-fn jwks(keys: &[&TestKey]) -> String {
-    json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }).to_string()
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -178,7 +171,7 @@ async fn bearer_jwts_are_verified_and_their_principal_and_roles_audited() {
     let key = TestKey::ecdsa("key-1", "ES256");
     let stranger = TestKey::ecdsa("key-2", "ES256");
     let fixture = Fixture::new(&manifest("jwks_file = \"jwks.json\""));
-    std::fs::write(fixture.path("jwks.json"), jwks(&[&key])).expect("write JWKS");
+    std::fs::write(fixture.path("jwks.json"), jwks(&[&key]).to_string()).expect("write JWKS");
     let server = fixture.http_server(&[]).await;
 
     // No token: 401, a challenge without an error code, naming the metadata.
@@ -342,72 +335,6 @@ async fn bearer_jwts_are_verified_and_their_principal_and_roles_audited() {
             }),
             "{path}"
         );
-    }
-}
-
-/// A JWKS endpoint on 127.0.0.1 serving whatever `body` holds, counting requests.
-struct JwksServer {
-    url: String,
-    body: Arc<Mutex<String>>,
-    hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl JwksServer {
-    async fn start(body: String) -> JwksServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind JWKS server");
-        let url = format!(
-            "http://{}/.well-known/jwks.json",
-            listener.local_addr().expect("JWKS address")
-        );
-        let body = Arc::new(Mutex::new(body));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (served, counter) = (body.clone(), hits.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut request = Vec::new();
-                let mut buf = [0; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let body = served.lock().map(|b| b.clone()).unwrap_or_default();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            }
-        });
-        JwksServer {
-            url,
-            body,
-            hits,
-            task,
-        }
-    }
-
-    fn serve(&self, body: String) {
-        if let Ok(mut served) = self.body.lock() {
-            *served = body;
-        }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for JwksServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -3,20 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 use crate::manifest::{JwksSource, Location, OAuth};
 
 #[allow(dead_code)] // shared with tests/oauth.rs, which uses more of it
-#[path = "../../../../tests/support/test_key.rs"]
-mod test_key;
-use test_key::{TestKey, b64};
+#[path = "../../../../tests/support/oauth.rs"]
+mod support;
+use support::{JwksServer, TestKey, b64, jwks};
 
 const ISSUER: &str = "https://idp.example.com/";
 const RESOURCE: &str = "https://mcp.example.com/mcp";
@@ -51,10 +48,6 @@ fn claims_with(changes: Value) -> Value {
         }
     }
     claims
-}
-
-fn jwks(keys: &[&TestKey]) -> Value {
-    json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() })
 }
 
 fn config(source: JwksSource) -> OAuth {
@@ -469,65 +462,6 @@ fn unusable_configurations_are_refused() {
         OAuthVerifier::new(&no_audience),
         Err(OAuthError::NoAudience)
     ));
-}
-
-/// A JWKS server on 127.0.0.1 that serves whatever `body` holds and counts requests.
-struct JwksServer {
-    url: String,
-    body: Arc<std::sync::Mutex<String>>,
-    hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl JwksServer {
-    async fn start(body: Value) -> JwksServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-        let body = Arc::new(std::sync::Mutex::new(body.to_string()));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (served, counter) = (body.clone(), hits.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut request = Vec::new();
-                let mut buf = [0; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let body = served.lock().unwrap().clone();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            }
-        });
-        JwksServer {
-            url,
-            body,
-            hits,
-            task,
-        }
-    }
-
-    fn serve(&self, body: Value) {
-        *self.body.lock().unwrap() = body.to_string();
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for JwksServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 #[tokio::test]

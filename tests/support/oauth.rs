@@ -1,12 +1,17 @@
-//! JWT signing keys made at test time, shared by the OAuth unit tests
-//! (`host/src/auth/oauth/tests.rs`) and the end-to-end test (`tests/oauth.rs`), which include
-//! this file with `#[path]`. The RSA key is a test-only fixture: ring cannot generate RSA keys.
+//! OAuth test support shared by the unit tests (`host/src/auth/oauth/tests.rs`) and the
+//! end-to-end test (`tests/oauth.rs`), which include this file with `#[path]`: JWT signing keys
+//! made at test time (the RSA key is a test-only fixture: ring cannot generate RSA keys), and a
+//! JWKS server on 127.0.0.1 that counts its fetches.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::rand::SystemRandom;
 use ring::signature::{self as sig, KeyPair};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A signing key and its public JWK.
 pub struct TestKey {
@@ -131,5 +136,76 @@ impl TestKey {
             &json!({ "alg": self.alg, "kid": self.kid, "typ": "at+jwt" }),
             claims,
         )
+    }
+}
+
+/// A JWK Set of `keys`' public keys.
+pub fn jwks(keys: &[&TestKey]) -> Value {
+    json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() })
+}
+
+/// A JWKS server on 127.0.0.1 that serves whatever `body` holds and counts requests.
+pub struct JwksServer {
+    pub url: String,
+    body: Arc<Mutex<String>>,
+    hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl JwksServer {
+    pub async fn start(body: Value) -> JwksServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("JWKS server");
+        let url = format!(
+            "http://{}/jwks.json",
+            listener.local_addr().expect("JWKS server")
+        );
+        let body = Arc::new(Mutex::new(body.to_string()));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (served, counter) = (body.clone(), hits.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = served.lock().map(|b| b.clone()).unwrap_or_default();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        JwksServer {
+            url,
+            body,
+            hits,
+            task,
+        }
+    }
+
+    pub fn serve(&self, body: Value) {
+        if let Ok(mut served) = self.body.lock() {
+            *served = body.to_string();
+        }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
