@@ -7,13 +7,11 @@ mod common;
 #[path = "support/oauth.rs"]
 mod support;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::{Fixture, HttpServer, discover_2026};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
-use support::{JwksServer, TestKey, b64, jwks};
+use support::{JwksServer, TestKey, b64, jwks, now};
 
 const ISSUER: &str = "https://idp.test/";
 const RESOURCE: &str = "https://warden.test/mcp";
@@ -21,35 +19,14 @@ const METADATA_URL: &str = "https://warden.test/.well-known/oauth-protected-reso
 
 // --- Keys and tokens ------------------------------------------------------------------------
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
 /// Claims that pass every check: alice, with the required scope and the one that grants
 /// `caller`, and the `auditor` group.
 fn good_claims() -> Value {
-    json!({
-        "iss": ISSUER,
-        "aud": RESOURCE,
-        "sub": "alice",
-        "exp": now() + 600,
-        "iat": now(),
-        "scope": "mcp tools:call",
-        "groups": ["auditor"],
-    })
+    support::claims(ISSUER, RESOURCE, "mcp tools:call")
 }
 
 fn claims_with(changes: Value) -> Value {
-    let mut claims = good_claims();
-    if let (Some(claims), Some(changes)) = (claims.as_object_mut(), changes.as_object()) {
-        for (key, value) in changes {
-            claims.insert(key.clone(), value.clone());
-        }
-    }
-    claims
+    support::changed(good_claims(), changes)
 }
 
 /// A token with `alg: HS256` whose MAC is keyed with `key` (bytes an attacker can know).

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -208,4 +209,40 @@ impl Drop for JwksServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// Claims that pass every check of a verifier for `issuer` and `resource`: `alice`, valid for
+/// ten minutes, with `scope` and the `auditor` group.
+pub fn claims(issuer: &str, resource: &str, scope: &str) -> Value {
+    json!({
+        "iss": issuer,
+        "aud": resource,
+        "sub": "alice",
+        "exp": now() + 600,
+        "iat": now(),
+        "scope": scope,
+        "groups": ["auditor"],
+    })
+}
+
+/// `claims` with `changes` applied: each member replaces the claim, or removes it when null.
+pub fn changed(mut claims: Value, changes: Value) -> Value {
+    if let (Some(claims), Some(changes)) = (claims.as_object_mut(), changes.as_object()) {
+        for (key, value) in changes {
+            if value.is_null() {
+                claims.remove(key);
+            } else {
+                claims.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    claims
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -13,41 +13,18 @@ use crate::manifest::{JwksSource, Location, OAuth};
 #[allow(dead_code)] // shared with tests/oauth.rs, which uses more of it
 #[path = "../../../../tests/support/oauth.rs"]
 mod support;
-use support::{JwksServer, TestKey, b64, jwks};
+use support::{JwksServer, TestKey, b64, jwks, now};
 
 const ISSUER: &str = "https://idp.example.com/";
 const RESOURCE: &str = "https://mcp.example.com/mcp";
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// Claims that pass every check.
 fn good_claims() -> Value {
-    json!({
-        "iss": ISSUER,
-        "aud": RESOURCE,
-        "sub": "alice",
-        "exp": now() + 600,
-        "iat": now(),
-        "scope": "tools:call tools:read",
-        "groups": ["auditor"],
-    })
+    support::claims(ISSUER, RESOURCE, "tools:call tools:read")
 }
 
 fn claims_with(changes: Value) -> Value {
-    let mut claims = good_claims();
-    for (key, value) in changes.as_object().unwrap() {
-        if value.is_null() {
-            claims.as_object_mut().unwrap().remove(key);
-        } else {
-            claims[key] = value.clone();
-        }
-    }
-    claims
+    support::changed(good_claims(), changes)
 }
 
 fn config(source: JwksSource) -> OAuth {
