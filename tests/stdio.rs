@@ -20,16 +20,23 @@ component = "{codec}"
 
 [plugins.testbed]
 component = "{testbed}"
-dirs = [{ host = "{dir}", guest = "/scratch", mode = "rw" }]
+dirs = [{ host = "{dir}/scratch", guest = "/scratch", mode = "rw" }]
 
 [plugins.testbed.tools.env]
 name = "read_env"
 description = "Overridden description."
 "#;
 
+/// The fixture of [`ALL`], with its scratch directory.
+fn all() -> Fixture {
+    let fixture = Fixture::new(ALL);
+    std::fs::create_dir(fixture.path("scratch")).expect("scratch directory");
+    fixture
+}
+
 #[tokio::test]
 async fn tools_list_shows_names_descriptions_schemas_and_annotations() {
-    let fixture = Fixture::new(ALL);
+    let fixture = all();
     let client = fixture.client().await;
     let tools = client.service.list_all_tools().await.expect("tools/list");
     let find = |name: &str| {
@@ -85,7 +92,7 @@ async fn tools_list_shows_names_descriptions_schemas_and_annotations() {
 
 #[tokio::test]
 async fn both_protocol_eras_list_and_call() {
-    let fixture = Fixture::new(ALL);
+    let fixture = all();
     std::fs::write(fixture.path("note.txt"), "era test").expect("write");
     for client in [fixture.client().await, fixture.client_2026().await] {
         let tools = client.service.list_all_tools().await.expect("tools/list");
@@ -100,7 +107,7 @@ async fn both_protocol_eras_list_and_call() {
 
 #[tokio::test]
 async fn unknown_tool_is_a_protocol_error_and_the_server_survives() {
-    let fixture = Fixture::new(ALL);
+    let fixture = all();
     let client = fixture.client().await;
     let error = client
         .service
@@ -119,7 +126,7 @@ async fn unknown_tool_is_a_protocol_error_and_the_server_survives() {
 
 #[tokio::test]
 async fn progress_and_log_notifications_reach_the_client() {
-    let fixture = Fixture::new(ALL);
+    let fixture = all();
     let client = fixture.client().await;
     let mut params = CallToolRequestParams::new("testbed__progress")
         .with_arguments(common::object(json!({"steps": 3})));
@@ -149,7 +156,7 @@ async fn progress_and_log_notifications_reach_the_client() {
 /// our responses, even while a plugin prints to its stdout and stderr.
 #[test]
 fn plugin_output_never_reaches_the_protocol_stream() {
-    let fixture = Fixture::new(ALL);
+    let fixture = all();
     let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--manifest"])
         .arg(&fixture.manifest)
@@ -206,7 +213,7 @@ fn plugin_output_never_reaches_the_protocol_stream() {
 
 #[tokio::test]
 async fn each_kind_of_invalid_argument_is_refused_naming_the_argument() {
-    let fixture = Fixture::new(ALL);
+    let fixture = all();
     let client = fixture.client().await;
     let point = json!({"tiny": 1, "label": "a", "on": true});
     let cases = [
@@ -310,7 +317,7 @@ async fn each_kind_of_invalid_argument_is_refused_naming_the_argument() {
 
 #[tokio::test]
 async fn values_of_every_wit_type_survive_the_round_trip() {
-    let fixture = Fixture::new(ALL);
+    let fixture = all();
     let client = fixture.client().await;
     let point = json!({"tiny": 255, "label": "ü", "on": true});
     let cases = [
@@ -362,7 +369,7 @@ async fn values_of_every_wit_type_survive_the_round_trip() {
 
 #[tokio::test]
 async fn rich_results_and_errors_map_to_mcp_content() {
-    let fixture = Fixture::new(ALL);
+    let fixture = all();
     let client = fixture.client().await;
     let rich = client.call("testbed__rich", json!({})).await;
     ok_text(&rich);
@@ -378,4 +385,162 @@ async fn rich_results_and_errors_map_to_mcp_content() {
         .await;
     assert_eq!(err_text(&fail), "it went wrong");
     client.close().await;
+}
+
+/// `warden serve` on `fixture`, spoken to in raw JSON-RPC lines; replies arrive on a channel.
+struct RawServer {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    replies: std::sync::mpsc::Receiver<Value>,
+}
+
+impl RawServer {
+    fn start(fixture: &Fixture) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["serve", "--manifest"])
+            .arg(&fixture.manifest)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (send, replies) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let message = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("non-JSON line on stdout ({e}): {line}"));
+                if send.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            stdin,
+            replies,
+        };
+        server.line(
+            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}})
+            .to_string(),
+        );
+        assert_eq!(server.reply()["id"], 0);
+        server.line(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#);
+        server
+    }
+
+    fn line(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// The next message from the server, within 10 seconds.
+    fn reply(&self) -> Value {
+        self.replies
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("an answer within 10 s")
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn malformed_json_rpc_is_answered_and_the_server_keeps_serving() {
+    let fixture = Fixture::new("[plugins.codec]\ncomponent = \"{codec}\"\n");
+    let mut server = RawServer::start(&fixture);
+
+    server.line("this is not JSON {");
+    let reply = server.reply();
+    assert_eq!(reply["error"]["code"], -32700, "{reply}");
+    assert!(reply.get("result").is_none(), "{reply}");
+
+    server.line(r#"{"jsonrpc": "2.0", "id": 7, "method": 42}"#);
+    let reply = server.reply();
+    assert_eq!(reply["error"]["code"], -32600, "{reply}");
+    assert_eq!(
+        reply["id"], 7,
+        "the id is echoed when it can be read: {reply}"
+    );
+
+    // A notification that cannot be read gets no answer; the next request is served.
+    server.line(r#"{"jsonrpc": "2.0", "method": "notifications/initialized", "params": 5}"#);
+    server.line(r#"{"jsonrpc": "2.0", "id": 8, "method": "tools/list"}"#);
+    let reply = server.reply();
+    assert_eq!(reply["id"], 8, "{reply}");
+    assert!(
+        reply["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{reply}"
+    );
+}
+
+#[test]
+fn a_cancelled_call_stops_its_plugin_and_is_audited_cancelled() {
+    // One call of testbed at a time, none waiting: while `spin` runs, every other call of the
+    // plugin is refused as busy. Its fuel and timeout would let it spin for a minute.
+    let fixture = Fixture::new(
+        "[audit]\npath = \"{dir}/audit.jsonl\"\n\n[plugins.testbed]\ncomponent = \"{testbed}\"\n\
+         fuel = 1_000_000_000_000_000\ntimeout = \"60s\"\nconcurrency = 1\nqueue = 0\n",
+    );
+    let mut server = RawServer::start(&fixture);
+    server.line(
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "testbed__spin", "arguments": {}}})
+        .to_string(),
+    );
+    let emit = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "testbed__emit", "arguments": {"text": "free"}}})
+        .to_string()
+    };
+    // Wait until `spin` holds the plugin's one slot.
+    let mut id = 100;
+    loop {
+        id += 1;
+        server.line(&emit(id));
+        let reply = server.reply();
+        if reply["result"]["isError"] == json!(true) {
+            break;
+        }
+        assert!(id < 200, "spin never started: {reply}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    server.line(r#"{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1, "reason": "test"}}"#);
+    let started = std::time::Instant::now();
+    loop {
+        id += 1;
+        server.line(&emit(id));
+        let reply = server.reply();
+        assert_ne!(
+            reply["id"], 1,
+            "a cancelled request gets no response: {reply}"
+        );
+        if reply["result"]["content"][0]["text"] == "free" {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the cancelled call still holds the plugin: {reply}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let log = std::fs::read_to_string(fixture.path("audit.jsonl")).expect("audit log");
+    let spin: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON record"))
+        .filter(|record| record["tool"] == "testbed__spin")
+        .collect();
+    assert_eq!(spin.len(), 1, "{log}");
+    assert_eq!(spin[0]["outcome"], "cancelled", "{log}");
 }

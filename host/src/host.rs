@@ -7,7 +7,7 @@ use crate::audit::{AuditSink, FileSink, NoAudit};
 use crate::catalog::Catalog;
 use crate::gate::{Gate, GateOptions};
 use crate::manifest::{Location, Manifest};
-use crate::runtime::{CacheOutcome, EngineOptions, Plugin, Runtime};
+use crate::runtime::{CacheConfig, CacheOutcome, EngineOptions, Plugin, Runtime};
 
 /// Everything `warden serve` needs, loaded and checked.
 pub struct Host {
@@ -57,10 +57,14 @@ impl Host {
                 .unwrap_or(EngineOptions::default().max_memory),
             ..EngineOptions::default()
         };
-        let runtime = Runtime::new(&options, Some(manifest.cache_dir.clone())).map_err(|e| {
+        let cache = CacheConfig {
+            dir: manifest.cache_dir.clone(),
+            key: manifest.cache_key.clone(),
+        };
+        let runtime = Runtime::new(&options, Some(&cache)).map_err(|e| {
             vec![HostError {
                 location: None,
-                message: format!("cannot create the WebAssembly engine: {e:#}"),
+                message: e.to_string(),
             }]
         })?;
         let runtime = Arc::new(runtime);

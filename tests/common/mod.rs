@@ -46,7 +46,7 @@ impl Fixture {
     /// Write `body` as `warden.toml` in a new temporary directory. In `body`, `{testbed}`,
     /// `{files}`, `{codec}`, `{fetch}` and `{conformance}` stand for the plugins' component paths
     /// and `{dir}` for the temporary directory. A `[cache]` section pointing at the shared cache
-    /// is added.
+    /// is added, unless `body` has its own.
     pub fn new(body: &str) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let body = body
@@ -57,7 +57,11 @@ impl Fixture {
             .replace("{conformance}", &plugin("conformance"))
             .replace("{dir}", &dir.path().display().to_string());
         let manifest = dir.path().join("warden.toml");
-        let text = format!("[cache]\ndir = \"{}\"\n\n{body}", cache_dir().display());
+        let text = if body.contains("[cache]") {
+            body
+        } else {
+            format!("[cache]\ndir = \"{}\"\n\n{body}", cache_dir().display())
+        };
         std::fs::write(&manifest, text).expect("write manifest");
         Self { dir, manifest }
     }

@@ -27,6 +27,7 @@ mod names;
 mod network;
 mod plugin;
 mod policy;
+mod protect;
 mod reader;
 mod units;
 mod validate;
@@ -40,9 +41,9 @@ use toml::de::DeTable;
 
 pub use error::{Diagnostic, Location, ManifestError};
 pub use model::{
-    ApiKey, Audit, Auth, BUILTIN_DETECTORS, CustomDetector, DETECTOR_GROUPS, DirGrant, DirMode,
-    Filters, GlobalLimits, Http, JwksSource, Limits, OAuth, OutputOverflow, Plugin, PluginPolicy,
-    Rate, SECRETS_DETECTOR, Server, Tls, ToolOverride, glob_matches, is_glob,
+    ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector, DETECTOR_GROUPS, DirGrant,
+    DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, OAuth, OutputOverflow, Plugin,
+    PluginPolicy, Rate, SECRETS_DETECTOR, Server, Tls, ToolOverride, glob_matches, is_glob,
 };
 pub use names::{MAX_TOOL_NAME_LEN, TOOL_NAME_SEPARATOR, is_valid_tool_name, prefixed_tool_name};
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
@@ -65,6 +66,9 @@ pub struct Manifest {
     /// by default `$XDG_CACHE_HOME/warden`, `$HOME/.cache/warden`, or `.warden-cache` beside the
     /// manifest (the first whose variables are set). It need not exist yet.
     pub cache_dir: PathBuf,
+    /// How cache entries are authenticated: `[cache] key` (a secret shared by replicas) or a
+    /// key file, by default `DIR.key` beside the cache directory, created 0600 when missing.
+    pub cache_key: CacheKey,
     /// `[plugins.NAME]` tables, in file order.
     pub plugins: Vec<Plugin>,
     /// `[limits]`: argument caps and the global per-tool rate ceiling.

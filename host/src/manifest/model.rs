@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::Location;
+use super::network::SecretValue;
 
 /// The `[server]` table: how warden presents itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,6 +180,20 @@ pub struct DirGrant {
     pub mode: DirMode,
     /// The grant's entry in the `dirs` array.
     pub location: Location,
+}
+
+/// How compile cache entries are authenticated (`[cache] key` / `key_file`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheKey {
+    /// A per-install key file: 32 random bytes in hex, created 0600 when missing.
+    File(PathBuf),
+    /// A key derived from the operator's secret, the same on every replica sharing a cache.
+    Secret(SecretValue),
+}
+
+impl CacheKey {
+    /// The shortest `[cache] key` accepted, in characters.
+    pub const MIN_SECRET_LEN: usize = 32;
 }
 
 /// Access a plugin has to a granted directory.

@@ -365,7 +365,78 @@ fn unknown_keys_in_server_and_cache_are_errors() {
     );
     assert_eq!(
         fx.error("[cache]\npath = \"x\"\n"),
-        "2:1: cache.path: unknown key `path`; expected one of `dir`"
+        "2:1: cache.path: unknown key `path`; expected one of `dir`, `key` or `key_file`"
+    );
+}
+
+#[test]
+fn the_cache_key_is_a_file_beside_the_cache_unless_the_operator_gives_one() {
+    let fx = Fixture::new();
+    let m = fx.ok("[cache]\ndir = \"c/warden\"\n");
+    assert_eq!(m.cache_key, CacheKey::File(fx.root().join("c/warden.key")));
+    let m = fx.ok("[cache]\ndir = \"c\"\nkey_file = \"/etc/warden/cache.key\"\n");
+    assert_eq!(
+        m.cache_key,
+        CacheKey::File(PathBuf::from("/etc/warden/cache.key"))
+    );
+    let m = fx.ok("");
+    assert_eq!(
+        m.cache_key,
+        CacheKey::File(PathBuf::from("/home/op/.cache/warden.key"))
+    );
+    let secret = "0123456789abcdef0123456789abcdef";
+    let m = fx.ok(&format!("[cache]\nkey = \"{secret}\"\n"));
+    assert_eq!(
+        m.cache_key,
+        CacheKey::Secret(SecretValue::new(secret.to_owned()))
+    );
+    assert!(
+        !format!("{m:?}").contains(secret),
+        "the key never reaches Debug"
+    );
+
+    assert_eq!(
+        fx.error("[cache]\nkey = \"short\"\n"),
+        "2:7: cache.key: the cache key must be at least 32 characters (it authenticates native \
+         code); make one with `openssl rand -hex 32` and pass it as ${VAR}"
+    );
+    assert_eq!(
+        fx.error(&format!("[cache]\nkey = \"{secret}\"\nkey_file = \"k\"\n")),
+        "3:12: cache.key_file: give either `key` or `key_file`, not both"
+    );
+}
+
+#[test]
+fn a_grant_over_wardens_own_files_is_refused_at_its_line() {
+    let fx = Fixture::new();
+    let errors = fx.errors(
+        "[cache]\ndir = \"data/cache\"\n\n[audit]\npath = \"out/audit.jsonl\"\n\n\
+         [plugins.files]\ncomponent = \"plugins/files.wasm\"\ndirs = [\n\
+         { host = \"data\", guest = \"/data\", mode = \"rw\" },\n\
+         { host = \"out\", guest = \"/out\" },\n\
+         { host = \"plugins\", guest = \"/plugins\", mode = \"rw\" },\n\
+         { host = \".\", guest = \"/all\" },\n]\n",
+    );
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    for (error, line, needle) in [
+        (&errors[0], 10, "read-write access to"),
+        (&errors[1], 11, "the audit log's directory"),
+        (&errors[2], 12, "a plugin's component"),
+        (&errors[3], 13, "the compile cache key"),
+    ] {
+        assert!(error.starts_with(&format!("{line}:")), "{error}");
+        assert!(error.contains(needle), "{error}");
+    }
+    assert!(
+        errors[0].contains("warden's compile cache"),
+        "{}",
+        errors[0]
+    );
+    // Read-only access to the folder holding the cache, the manifest and the components is
+    // fine; so is writing somewhere else.
+    fx.ok(
+        "[cache]\ndir = \"data/cache\"\nkey_file = \"/nonexistent/cache.key\"\n[plugins.files]\ncomponent = \"plugins/files.wasm\"\n\
+         dirs = [{ host = \".\", guest = \"/all\" }, { host = \"out\", guest = \"/out\", mode = \"rw\" }]\n",
     );
 }
 

@@ -7,7 +7,8 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::Manifest;
-use super::model::Server;
+use super::model::{CacheKey, Server};
+use super::network::SecretValue;
 use super::plugin::plugin;
 use super::policy;
 use super::reader::{Context, Table, Value};
@@ -28,9 +29,13 @@ pub(super) fn manifest(
         .and_then(|v| v.table())
         .map(|table| server(&table))
         .unwrap_or_default();
-    let cache_dir = match root.get("cache").and_then(|v| v.table()) {
+    let (cache_dir, cache_key) = match root.get("cache").and_then(|v| v.table()) {
         Some(table) => cache(cx, &table, &dir),
-        None => default_cache_dir(cx, &dir),
+        None => {
+            let cache_dir = default_cache_dir(cx, &dir);
+            let key = CacheKey::File(default_key_file(&cache_dir));
+            (cache_dir, key)
+        }
     };
     let plugins = match root.get("plugins").and_then(|v| v.table()) {
         Some(table) => plugins(&table, &dir),
@@ -62,18 +67,21 @@ pub(super) fn manifest(
         .map(|table| super::http::auth(cx, &table, &dir, http.public_url.as_deref()))
         .unwrap_or_default();
     root.finish();
-    Manifest {
+    let manifest = Manifest {
         path: path.to_path_buf(),
         dir,
         server,
         cache_dir,
+        cache_key,
         plugins,
         limits,
         filters,
         audit,
         http,
         auth,
-    }
+    };
+    super::protect::check_grants(cx, &manifest);
+    manifest
 }
 
 /// `[server]`.
@@ -110,14 +118,49 @@ fn label(value: &Value<'_, '_>) -> Option<String> {
     }
 }
 
-/// `[cache]`.
-fn cache(cx: &Context<'_>, table: &Table<'_, '_>, dir: &Path) -> PathBuf {
-    let cache_dir = table.get("dir").and_then(|v| {
+/// `[cache]`: the directory and how its entries are authenticated.
+fn cache(cx: &Context<'_>, table: &Table<'_, '_>, dir: &Path) -> (PathBuf, CacheKey) {
+    let cache_dir = table
+        .get("dir")
+        .and_then(|v| {
+            let raw = v.string()?;
+            resolve(&v, &raw, dir)
+        })
+        .unwrap_or_else(|| default_cache_dir(cx, dir));
+    let secret = table.get("key").and_then(|v| {
+        let key = v.string()?;
+        if key.chars().count() < CacheKey::MIN_SECRET_LEN {
+            v.error(format!(
+                "the cache key must be at least {} characters (it authenticates native code); \
+                 make one with `openssl rand -hex 32` and pass it as ${{VAR}}",
+                CacheKey::MIN_SECRET_LEN
+            ));
+            return None;
+        }
+        Some(SecretValue::new(key))
+    });
+    let key_file = table.get("key_file").and_then(|v| {
         let raw = v.string()?;
-        resolve(&v, &raw, dir)
+        let path = resolve(&v, &raw, dir)?;
+        if secret.is_some() {
+            v.error("give either `key` or `key_file`, not both");
+        }
+        Some(path)
     });
     table.finish();
-    cache_dir.unwrap_or_else(|| default_cache_dir(cx, dir))
+    let key = match (secret, key_file) {
+        (Some(secret), _) => CacheKey::Secret(secret),
+        (None, Some(path)) => CacheKey::File(path),
+        (None, None) => CacheKey::File(default_key_file(&cache_dir)),
+    };
+    (cache_dir, key)
+}
+
+/// The per-install key beside the cache directory (never inside it): `DIR.key`.
+fn default_key_file(cache_dir: &Path) -> PathBuf {
+    let mut name = cache_dir.file_name().unwrap_or_default().to_owned();
+    name.push(".key");
+    cache_dir.with_file_name(name)
 }
 
 /// `$XDG_CACHE_HOME/warden` if that variable is an absolute path, else `$HOME/.cache/warden`,

@@ -1,91 +1,355 @@
-//! The on-disk cache of compiled components.
+//! The on-disk cache of compiled components, authenticated so that no byte another user or a
+//! plugin can write is ever run as native code.
 //!
 //! Compiling a component with Cranelift takes from 100 ms (a small Rust plugin) to seconds
-//! (Python, JavaScript); loading the serialized artifact takes about a millisecond. Entries are
-//! keyed by the SHA-256 of the component's bytes and by the engine's compatibility hash, so an
-//! artifact is never loaded into an engine configured differently (fuel, epochs, version).
-//! The cache is a plain directory: it can live on a volume shared by replicas.
+//! (Python, JavaScript); loading the serialized artifact takes about a millisecond. But an
+//! artifact is native code that wasmtime maps executable as it is: whoever can change a cache
+//! entry runs code as warden's user, outside every sandbox. So:
+//!
+//! - **Every entry is authenticated.** An entry is `MAGIC`, an HMAC-SHA256 tag, then the
+//!   artifact. The tag covers the engine's compatibility key, the SHA-256 of the component's
+//!   `.wasm` bytes (the ones the manifest pins) and the artifact, under a key that never sits in
+//!   the cache: a per-install key file created 0600 beside it (`[cache] key_file`), or a key
+//!   derived from a secret the operator supplies (`[cache] key`, for a volume shared by
+//!   replicas). An entry whose tag does not verify (tampered, truncated, written under another
+//!   key, or moved to another component's name) is discarded with a warning and recompiled.
+//! - **Artifacts are read into private memory** ([`Component::deserialize`] from bytes), never
+//!   mapped from the file: rewriting an entry in place cannot change the code of a running
+//!   server.
+//! - **The directory must be private to warden's user**: one that is group- or
+//!   world-writable, or owned by another user, is refused, and so is a key file that others can
+//!   read or that another user owns. (The manifest also refuses a `dirs` grant over the cache or
+//!   the key file: `manifest::validate`.)
 
+use std::fs::{self, DirBuilder, Metadata};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::manifest::CacheKey;
+
+/// The first bytes of every entry: the format's name and version.
+const MAGIC: &[u8; 8] = b"WDNCWSM1";
+/// Length of the HMAC-SHA256 tag that follows [`MAGIC`].
+const TAG_LEN: usize = 32;
+/// Length of the per-install key, in bytes (stored as hex).
+const KEY_LEN: usize = 32;
+/// What the operator's `[cache] key` secret is mixed with to derive the MAC key.
+const KEY_CONTEXT: &[u8] = b"warden compile cache key v1";
+
+/// Why the cache cannot be used. Each names the path and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(
+        "refusing the compile cache {path}: it is writable by {who} (mode {mode:04o}), who could \
+         plant native code that warden would run; make it private (`chmod 700 {path}`) or set \
+         [cache] dir elsewhere"
+    )]
+    DirWritable {
+        path: PathBuf,
+        who: &'static str,
+        mode: u32,
+    },
+    #[error(
+        "refusing the compile cache {path}: it is owned by uid {owner}, not by warden's user \
+         (uid {user}); use a directory of warden's own ([cache] dir)"
+    )]
+    DirOwner {
+        path: PathBuf,
+        owner: u32,
+        user: u32,
+    },
+    #[error(
+        "refusing the compile cache key {path}: it is readable or writable by others (mode \
+         {mode:04o}); `chmod 600 {path}`, or delete it to have a new one made"
+    )]
+    KeyExposed { path: PathBuf, mode: u32 },
+    #[error(
+        "refusing the compile cache key {path}: it is owned by uid {owner}, not by warden's user \
+         (uid {user})"
+    )]
+    KeyOwner {
+        path: PathBuf,
+        owner: u32,
+        user: u32,
+    },
+    #[error(
+        "the compile cache key {path} is not {KEY_LEN} bytes of hex; delete it to have a new \
+         one made"
+    )]
+    KeyMalformed { path: PathBuf },
+    #[error("compile cache {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where compiled components are cached and the key that authenticates them.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// The cache directory; created (0700) when missing.
+    pub dir: PathBuf,
+    /// The key: a key file (created when missing) or the operator's secret.
+    pub key: CacheKey,
+}
+
 /// A directory of compiled components.
 pub struct CompileCache {
-    dir: Option<PathBuf>,
+    store: Option<Store>,
     engine_key: String,
+}
+
+/// An opened, checked cache directory and its MAC key.
+struct Store {
+    dir: PathBuf,
+    key: hmac::Key,
 }
 
 /// Where a component came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheOutcome {
-    /// Loaded from a cached artifact.
+    /// Loaded from a cached artifact whose tag verified.
     Hit,
     /// Compiled now (and stored, if the cache is writable).
     Compiled,
 }
 
 impl CompileCache {
-    /// A cache in `dir`, or no cache at all when `dir` is `None`.
-    pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+    /// A cache as `config` says, or no cache at all when `config` is `None`. Creates the
+    /// directory and the key file when missing; refuses a directory or key others could use.
+    pub fn open(engine: &Engine, config: Option<&CacheConfig>) -> Result<Self, CacheError> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Self {
-            dir,
+        let store = match config {
+            Some(config) => Some(Store {
+                dir: open_dir(&config.dir)?,
+                key: mac_key(&config.key)?,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            store,
             engine_key: format!("{:016x}", hasher.finish()),
-        }
+        })
     }
 
-    /// The component compiled from `bytes`, from the cache when possible.
+    /// The component compiled from `bytes`, from the cache when an authentic entry exists.
     ///
-    /// A cache that cannot be read or written is not an error: the component is compiled and
-    /// a warning logged. A corrupt entry is replaced.
+    /// A cache entry that cannot be read, or whose tag does not verify, is not an error: the
+    /// component is compiled, a warning logged and the entry replaced.
     pub fn load(
         &self,
         engine: &Engine,
         bytes: &[u8],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        let Some(path) = self.entry_path(bytes) else {
+        let Some(store) = &self.store else {
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Compiled));
         };
-        if path.exists() {
-            // SAFETY: the file was written by `Component::serialize` of an engine with the same
-            // compatibility hash (it is in the file name); wasmtime checks the header again.
-            // The cache directory is trusted like the host binary itself.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "discarding unreadable cache entry")
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let path = store
+            .dir
+            .join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key));
+        match fs::read(&path) {
+            Ok(entry) => match self.open_entry(store, &digest, &entry) {
+                Some(artifact) => {
+                    // SAFETY: the artifact carries a valid tag under a key only warden's user
+                    // holds, over this engine's compatibility key and this component's digest:
+                    // warden serialized it from this component. It was read into private
+                    // memory, so later writes to the file cannot change it; wasmtime copies it
+                    // into its own mapping and checks the header again.
+                    match unsafe { Component::deserialize(engine, artifact) } {
+                        Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                        Err(error) => tracing::warn!(
+                            path = %path.display(), %error,
+                            "discarding an unusable compile cache entry; recompiling"
+                        ),
+                    }
                 }
-            }
+                None => tracing::warn!(
+                    path = %path.display(),
+                    "discarding a compile cache entry that failed authentication (modified, \
+                     or written under another key); recompiling"
+                ),
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(
+                path = %path.display(), %error, "cannot read compile cache entry; recompiling"
+            ),
         }
         let component = Component::new(engine, bytes)?;
-        if let Err(error) = component
-            .serialize()
-            .map(|artifact| store(&path, &artifact))
-        {
-            tracing::warn!(path = %path.display(), %error, "could not serialize compiled component");
+        match component.serialize() {
+            Ok(artifact) => {
+                let tag = self.tag(store, &digest, &artifact);
+                write_entry(&path, &tag, &artifact);
+            }
+            Err(error) => tracing::warn!(
+                path = %path.display(), %error, "could not serialize compiled component"
+            ),
         }
         Ok((component, CacheOutcome::Compiled))
     }
 
-    fn entry_path(&self, bytes: &[u8]) -> Option<PathBuf> {
-        let dir = self.dir.as_ref()?;
-        let digest = hex::encode(Sha256::digest(bytes));
-        Some(dir.join(format!("{digest}-{}.cwasm", self.engine_key)))
+    /// The artifact inside `entry` if its tag verifies, else `None`.
+    fn open_entry<'e>(
+        &self,
+        store: &Store,
+        digest: &[u8; 32],
+        entry: &'e [u8],
+    ) -> Option<&'e [u8]> {
+        let rest = entry.strip_prefix(MAGIC.as_slice())?;
+        let (tag, artifact) = rest.split_at_checked(TAG_LEN)?;
+        let expected = self.tag(store, digest, artifact);
+        bool::from(expected.as_ref().ct_eq(tag)).then_some(artifact)
+    }
+
+    /// The tag of `artifact`, compiled from the component whose SHA-256 is `digest`.
+    fn tag(&self, store: &Store, digest: &[u8; 32], artifact: &[u8]) -> hmac::Tag {
+        let mut context = hmac::Context::with_key(&store.key);
+        context.update(MAGIC);
+        context.update(self.engine_key.as_bytes());
+        context.update(digest);
+        context.update(artifact);
+        context.sign()
     }
 }
 
-/// Write `artifact` to `path` atomically (temporary file + rename), logging failures.
-fn store(path: &Path, artifact: &[u8]) {
+/// The effective user id of this process.
+fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Creates `dir` (0700) if needed and checks that only warden's user can write it.
+fn open_dir(dir: &Path) -> Result<PathBuf, CacheError> {
+    let io = |source| CacheError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
+    let meta = fs::metadata(dir).map_err(io)?;
+    check_private_dir(dir, &meta)?;
+    Ok(dir.to_path_buf())
+}
+
+fn check_private_dir(dir: &Path, meta: &Metadata) -> Result<(), CacheError> {
+    let user = current_uid();
+    if meta.uid() != user {
+        return Err(CacheError::DirOwner {
+            path: dir.to_path_buf(),
+            owner: meta.uid(),
+            user,
+        });
+    }
+    let mode = meta.mode() & 0o7777;
+    let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+        (_, true) => "every user",
+        (true, false) => "its group",
+        (false, false) => return Ok(()),
+    };
+    Err(CacheError::DirWritable {
+        path: dir.to_path_buf(),
+        who,
+        mode,
+    })
+}
+
+/// The MAC key: derived from the operator's secret, or read from (or first written to) the
+/// key file.
+fn mac_key(key: &CacheKey) -> Result<hmac::Key, CacheError> {
+    let bytes = match key {
+        CacheKey::Secret(secret) => {
+            let derive = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
+            hmac::sign(&derive, KEY_CONTEXT).as_ref().to_vec()
+        }
+        CacheKey::File(path) => key_file(path)?,
+    };
+    Ok(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
+}
+
+/// Reads the per-install key at `path`, creating it (0600, in a 0700 directory if the
+/// directory is new) when missing. Two processes starting at once agree on one key: the
+/// file appears whole, under its name, at most once.
+fn key_file(path: &Path) -> Result<Vec<u8>, CacheError> {
+    let io = |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let meta = fs::metadata(path).map_err(io)?;
+            let user = current_uid();
+            if meta.uid() != user {
+                return Err(CacheError::KeyOwner {
+                    path: path.to_path_buf(),
+                    owner: meta.uid(),
+                    user,
+                });
+            }
+            let mode = meta.mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                return Err(CacheError::KeyExposed {
+                    path: path.to_path_buf(),
+                    mode,
+                });
+            }
+            hex::decode(text.trim())
+                .ok()
+                .filter(|key| key.len() == KEY_LEN)
+                .ok_or_else(|| CacheError::KeyMalformed {
+                    path: path.to_path_buf(),
+                })
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; KEY_LEN];
+            SystemRandom::new()
+                .fill(&mut key)
+                .map_err(|_| io(std::io::Error::other("no system randomness")))?;
+            let dir = path.parent().unwrap_or(Path::new("."));
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io)?;
+            // tempfile creates the file 0600; persisting without clobbering makes the first
+            // writer's key the one everybody reads.
+            let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+            writeln!(file, "{}", hex::encode(key)).map_err(io)?;
+            match file.persist_noclobber(path) {
+                Ok(_) => {
+                    tracing::info!(path = %path.display(), "created the compile cache key");
+                    Ok(key.to_vec())
+                }
+                Err(error) if error.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    key_file(path)
+                }
+                Err(error) => Err(io(error.error)),
+            }
+        }
+        Err(error) => Err(io(error)),
+    }
+}
+
+/// Writes an entry atomically (a private temporary file renamed over the name), logging
+/// failures: a cache that cannot be written only costs compile time.
+fn write_entry(path: &Path, tag: &hmac::Tag, artifact: &[u8]) {
     let result = (|| -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        file.write_all(MAGIC)?;
+        file.write_all(tag.as_ref())?;
         file.write_all(artifact)?;
         file.persist(path).map_err(|e| e.error)?;
         Ok(())

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{ComponentExportIndex, InstancePre, Linker};
 
-pub use cache::CacheOutcome;
+pub use cache::{CacheConfig, CacheError, CacheOutcome};
 pub use call::{CallError, CallOutcome};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use events::{CallEvents, EventFuture, LogLevel, NoEvents};
@@ -58,6 +58,15 @@ pub enum LoadError {
     Export { path: PathBuf, function: String },
 }
 
+/// Why the runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot create the WebAssembly engine: {0:#}")]
+    Engine(wasmtime::Error),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
 /// The engine and everything shared by all plugins.
 pub struct Runtime {
     engine: Engine,
@@ -84,10 +93,25 @@ pub struct Plugin {
 }
 
 impl Runtime {
-    /// A runtime sized by `options`, caching compiled components in `cache_dir`.
-    pub fn new(options: &EngineOptions, cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
-        let engine = engine::build_engine(options)?;
-        let mut linker = Linker::new(&engine);
+    /// A runtime sized by `options`, caching compiled components as `cache` says (no cache
+    /// when `None`).
+    pub fn new(options: &EngineOptions, cache: Option<&CacheConfig>) -> Result<Self, RuntimeError> {
+        let engine = engine::build_engine(options).map_err(RuntimeError::Engine)?;
+        let cache = cache::CompileCache::open(&engine, cache)?;
+        let linker = Self::linker(&engine).map_err(RuntimeError::Engine)?;
+        let ticker = engine::EpochTicker::start(&engine);
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            _ticker: ticker,
+        })
+    }
+
+    /// The linker every plugin is instantiated with: WASI, `wasi:http`, the lookup guard and
+    /// `warden:mcp/host`.
+    fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
+        let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         // wasi:http is linked for every plugin; its requests pass the plugin's allow_hosts
         // (capabilities::net), so a plugin granted no host loads and is refused at run time.
@@ -97,14 +121,7 @@ impl Runtime {
             &mut linker,
             |state| state,
         )?;
-        let cache = cache::CompileCache::new(&engine, cache_dir);
-        let ticker = engine::EpochTicker::start(&engine);
-        Ok(Self {
-            engine,
-            linker,
-            cache,
-            _ticker: ticker,
-        })
+        Ok(linker)
     }
 
     /// Load the plugin described by `config`: read and check its bytes, describe its exports,

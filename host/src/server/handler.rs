@@ -117,7 +117,17 @@ impl ServerHandler for WardenServer {
             arguments: request.arguments.as_ref(),
             events,
         };
-        match self.gate.call(call).await {
+        // `notifications/cancelled` cancels the request's token: dropping the gate's future
+        // drops the plugin's store (the guest stops at once) and the call's audit record
+        // says `cancelled`. rmcp sends no response for a cancelled request.
+        let outcome = tokio::select! {
+            biased;
+            () = context.ct.cancelled() => {
+                return Err(McpError::invalid_request("the request was cancelled", None));
+            }
+            outcome = self.gate.call(call) => outcome,
+        };
+        match outcome {
             Ok(result) => Ok(result.into()),
             Err(error @ GateError::UnknownTool { .. }) => {
                 Err(McpError::invalid_params(error.to_string(), None))
