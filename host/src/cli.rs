@@ -272,6 +272,15 @@ fn check(path: &Path) -> Result<ExitCode> {
         tools.len()
     )?;
     writeln!(out, "{}", audit_summary(&manifest))?;
+    let key = match &manifest.cache_key {
+        warden::manifest::CacheKey::File(file) => format!("the key in {}", file.display()),
+        warden::manifest::CacheKey::Secret(_) => "the [cache] key".to_owned(),
+    };
+    writeln!(
+        out,
+        "cache: {} (private; entries authenticated with {key})",
+        manifest.cache_dir.display()
+    )?;
     if let Some(tls) = &manifest.http.tls {
         warden::server::http::server_config(tls)
             .with_context(|| format!("{}: [http] tls", path.display()))?;
