@@ -29,12 +29,15 @@ pub(super) struct View {
 
 impl View {
     /// The span of the original that the view's `start..end` came from: from the start of
-    /// the first character to the end of the last one.
+    /// its first character up to the next character the view kept, so invisible characters
+    /// trailing the hit (a bidi isolate's end, a combining mark) go with it.
     pub fn original(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
         let from = self.starts[start] as usize;
-        let last = self.starts[end - 1] as usize;
-        let width = original[last..].chars().next().map_or(0, char::len_utf8);
-        (from, last + width)
+        let to = self
+            .starts
+            .get(end)
+            .map_or(original.len(), |&next| next as usize);
+        (from, to)
     }
 }
 
@@ -173,7 +176,7 @@ mod tests {
         let original = "é\u{200B}x";
         let view = view(original).expect("view");
         assert_eq!(view.text, "éx");
-        assert_eq!(view.original(original, 0, 2), (0, 2));
+        assert_eq!(view.original(original, 0, 2), (0, 5));
         assert_eq!(view.original(original, 2, 3), (5, 6));
     }
 }
