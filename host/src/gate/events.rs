@@ -85,7 +85,8 @@ impl FilteredEvents {
         let mut state = self.state();
         let remaining = self.max_bytes.saturating_sub(state.bytes);
         let message_len = message.map_or(0, str::len);
-        if state.events >= self.max_events || (remaining == 0 && message_len > 0) {
+        // Once a cap is reached (and noted), everything after is dropped.
+        if state.noted || state.events >= self.max_events || (remaining == 0 && message_len > 0) {
             state.dropped += 1;
             let note = !state.noted;
             state.noted = true;

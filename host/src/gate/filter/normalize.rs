@@ -103,6 +103,10 @@ fn fold(c: char) -> Fold {
     {
         return Fold::Drop;
     }
+    // CJK, Hangul and the other large blocks with nothing to fold: no table walk.
+    if matches!(code, 0x3001..=0xA61F | 0xAC00..=0xFDFF | 0x1D800..) {
+        return Fold::Keep;
+    }
     let ascii = |offset: u32| Fold::To(offset as u8);
     match code {
         // Fullwidth ASCII: `！` to `～`.
