@@ -895,3 +895,369 @@ fuel = 100_000_000_000
     assert_eq!(records[1]["mcp_id"], json!(7));
     assert_eq!(records[1]["transport"], "http");
 }
+
+// --- Redaction of everything a plugin says (hardening, item 3) --------------------------------
+
+/// Call `tool` with a progress token, then wait until the notifications it caused have reached
+/// the client's handler (they are sent before the response but dispatched separately).
+async fn call_with_progress(
+    client: &common::Client,
+    tool: &str,
+    arguments: Value,
+) -> rmcp::model::CallToolResult {
+    client.recorder.logs.lock().expect("lock").clear();
+    client.recorder.progress.lock().expect("lock").clear();
+    let mut params =
+        CallToolRequestParams::new(tool.to_owned()).with_arguments(common::object(arguments));
+    params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
+        rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(1)),
+    ));
+    let result = client.service.call_tool(params).await.expect("tools/call");
+    // Settled: no new notification for 300ms (at most a few seconds in all).
+    let count = || {
+        client.recorder.logs.lock().expect("lock").len()
+            + client.recorder.progress.lock().expect("lock").len()
+    };
+    let mut seen = usize::MAX;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = count();
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    result
+}
+
+/// The texts of the log notifications and of the progress messages recorded so far.
+#[allow(deprecated)] // MCP logging is deprecated by SEP-2577 but still part of 2025-11-25.
+fn notified(client: &common::Client) -> (Vec<String>, Vec<String>) {
+    let logs = client
+        .recorder
+        .logs
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|log| match &log.data {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    let progress = client
+        .recorder
+        .progress
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|p| p.message.clone().unwrap_or_default())
+        .collect();
+    (logs, progress)
+}
+
+/// The plugin's own secret, as an `env` variable whose name looks secret.
+const ENV_SECRET: &str = "tok-5d2c9e8f0a1b";
+
+/// Strings the testbed's `leak-names` and `chatter` send that must never come out.
+const SAMPLES: &[&str] = &[
+    "jane.doe@example.com",
+    "AKIAIOSFODNN7EXAMPLE",
+    "4111 1111 1111 1111",
+    "a@b.io",
+    "c@d.io",
+    ENV_SECRET,
+];
+
+#[tokio::test]
+async fn structured_keys_and_mime_types_a_plugin_chooses_are_redacted() {
+    let fixture = Fixture::new(&format!(
+        r#"
+[audit]
+path = "{{dir}}/audit/log.jsonl"
+
+[plugins.testbed]
+component = "{{testbed}}"
+env = {{ API_TOKEN = "{ENV_SECRET}" }}
+"#
+    ));
+    let client = fixture.client().await;
+    let result = client
+        .call("testbed__leak_names", json!({"variable": "API_TOKEN"}))
+        .await;
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let everything = serde_json::to_string(&result).expect("serialize");
+    for leaked in SAMPLES {
+        assert!(
+            !everything.contains(leaked),
+            "{leaked} leaked: {everything}"
+        );
+    }
+
+    // Keys: redacted, none lost (three emails become three distinct keys), values kept.
+    let structured = result.structured_content.as_ref().expect("structured");
+    let map = structured.as_object().expect("an object");
+    let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "[REDACTED:aws-key]",
+            "[REDACTED:email]",
+            "[REDACTED:email] (2)",
+            "[REDACTED:email] (3)",
+            "[REDACTED:secrets]",
+        ],
+        "{structured}"
+    );
+    assert_eq!(
+        map["[REDACTED:aws-key]"],
+        json!({"[REDACTED:credit-card]": "card"})
+    );
+    assert_eq!(map["[REDACTED:secrets]"], "secret");
+    let mut values: Vec<String> = map
+        .iter()
+        .filter(|(key, _)| key.starts_with("[REDACTED:email]"))
+        .map(|(_, value)| value.to_string())
+        .collect();
+    values.sort_unstable();
+    assert_eq!(values, ["\"email\"", "1", "2"]);
+
+    // MIME types: of the image, the embedded resource and the resource link.
+    let blocks = serde_json::to_value(&result.content).expect("json");
+    assert_eq!(blocks[0]["mimeType"], "image/png; owner=[REDACTED:email]");
+    assert_eq!(
+        blocks[1]["resource"]["mimeType"],
+        "text/plain; id=[REDACTED:aws-key]"
+    );
+    assert_eq!(blocks[2]["mimeType"], "text/plain; key=[REDACTED:secrets]");
+    client.close().await;
+
+    // Counted: for each detector, the larger of the content's and the structured count.
+    let record = &records_of(&fixture, "testbed__leak_names")[0];
+    assert_eq!(
+        record["redactions"],
+        json!({"aws-key": 1, "credit-card": 1, "email": 3, "secrets": 1}),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn log_and_progress_messages_pass_the_filter_and_count_in_the_audit_record() {
+    let fixture = Fixture::new(&format!(
+        r#"
+[audit]
+path = "{{dir}}/audit/log.jsonl"
+
+[plugins.testbed]
+component = "{{testbed}}"
+env = {{ API_TOKEN = "{ENV_SECRET}" }}
+"#
+    ));
+    let client = fixture.client_env(&[("WARDEN_LOG", "debug")]).await;
+    let result = call_with_progress(
+        &client,
+        "testbed__chatter",
+        json!({"variable": "API_TOKEN"}),
+    )
+    .await;
+    assert_eq!(ok_text(&result), "6");
+    let (logs, progress) = notified(&client);
+    let expected = [
+        "mail [REDACTED:email]",
+        "aws [REDACTED:aws-key]",
+        "card [REDACTED:credit-card]",
+        "secret [REDACTED:secrets]",
+        "wide [REDACTED:credit-card]",
+        "hidden [REDACTED:credit-card]",
+    ];
+    assert_eq!(logs, expected, "log notifications");
+    assert_eq!(progress, expected, "progress messages");
+
+    // The env value is the plugin's secret in warden's own log too (debug shows plugin logs).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = client.stderr();
+    assert!(log.contains("DEBUG"), "not a debug log:\n{log}");
+    assert!(!log.contains(ENV_SECRET), "secret in warden's log:\n{log}");
+    client.close().await;
+
+    let record = &records_of(&fixture, "testbed__chatter")[0];
+    assert_eq!(
+        record["redactions"],
+        json!({"aws-key": 2, "credit-card": 6, "email": 2, "secrets": 2}),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_log_and_progress_messages_is_capped_with_one_note() {
+    let fixture = Fixture::new(
+        r#"
+[plugins.few]
+component = "{testbed}"
+max_events = 10
+
+[plugins.small]
+component = "{testbed}"
+max_event_bytes = "1KiB"
+
+[plugins.testbed]
+component = "{testbed}"
+"#,
+    );
+    let client = fixture.client().await;
+    let is_note = |m: &String| m.starts_with("warden: this call reached its limit");
+
+    // Count: 10 events (5 logs, 5 progress reports), then one note, then nothing.
+    let few = call_with_progress(&client, "few__flood", json!({"count": 50, "size": 10})).await;
+    assert_eq!(ok_text(&few), "50");
+    let (logs, progress) = notified(&client);
+    assert_eq!(progress.len(), 5, "{progress:?}");
+    assert_eq!(logs.len(), 6, "{logs:?}");
+    assert!(is_note(&logs[5]), "{logs:?}");
+    assert!(
+        logs[5].contains("10 log and progress messages"),
+        "{}",
+        logs[5]
+    );
+    assert_eq!(logs.iter().filter(|m| is_note(m)).count(), 1);
+
+    // Bytes: 400 + 400 fit in 1KiB, the third message is cut to the remaining 224 bytes,
+    // then the note, then nothing.
+    let small =
+        call_with_progress(&client, "small__flood", json!({"count": 20, "size": 400})).await;
+    assert_eq!(ok_text(&small), "20");
+    let (logs, progress) = notified(&client);
+    let sizes: Vec<usize> = logs
+        .iter()
+        .filter(|m| !is_note(m))
+        .map(String::len)
+        .collect();
+    assert_eq!(sizes, [400, 224], "{logs:?}");
+    assert_eq!(progress.iter().map(String::len).collect::<Vec<_>>(), [400]);
+    assert_eq!(logs.iter().filter(|m| is_note(m)).count(), 1);
+
+    // Defaults: a plugin trying to push megabytes (200 x 2 messages of 16KiB) gets at most
+    // 64KiB of message text through, each message cut to 8KiB.
+    let big = call_with_progress(
+        &client,
+        "testbed__flood",
+        json!({"count": 200, "size": 16384}),
+    )
+    .await;
+    assert_eq!(ok_text(&big), "200");
+    let (logs, progress) = notified(&client);
+    let texts: Vec<&String> = logs
+        .iter()
+        .chain(&progress)
+        .filter(|m| !is_note(m))
+        .collect();
+    assert!(texts.iter().all(|m| m.len() <= 8192), "a message over 8KiB");
+    let total: usize = texts.iter().map(|m| m.len()).sum();
+    assert_eq!(total, 64 * 1024, "{} messages", texts.len());
+    assert_eq!(logs.iter().filter(|m| is_note(m)).count(), 1);
+
+    // The server is fine.
+    assert_eq!(
+        ok_text(&client.call("testbed__emit", json!({"text": "ok"})).await),
+        "ok"
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn disguised_values_are_found_and_the_whole_disguise_is_redacted() {
+    let fixture = Fixture::new(&format!(
+        r#"
+[plugins.testbed]
+component = "{{testbed}}"
+env = {{ DB_PASSWORD = "{ENV_SECRET}" }}
+"#
+    ));
+    let client = fixture.client().await;
+    // Each line hides a value from a plain ASCII scan.
+    let cases = [
+        // Fullwidth digits.
+        (
+            "card \u{ff14}\u{ff11}\u{ff11}\u{ff11} \u{ff11}\u{ff11}\u{ff11}\u{ff11} \u{ff11}\u{ff11}\u{ff11}\u{ff11} \u{ff11}\u{ff11}\u{ff11}\u{ff11} end",
+            "card [REDACTED:credit-card] end",
+        ),
+        // Zero-width space and joiner inside an email address.
+        (
+            "mail jane\u{200b}.doe@exa\u{200d}mple.com end",
+            "mail [REDACTED:email] end",
+        ),
+        // Bidi controls inside an AWS key id.
+        (
+            "aws AKIA\u{202e}IOSFODNN7\u{2066}EXAMPLE\u{2069} end",
+            "aws [REDACTED:aws-key] end",
+        ),
+        // A soft hyphen and a word joiner inside the plugin's own secret.
+        (
+            "secret tok-5d2c\u{00ad}9e8f\u{2060}0a1b end",
+            "secret [REDACTED:secrets] end",
+        ),
+        // Fullwidth letters and at sign, and a no-break space in a card number.
+        (
+            "\u{ff4a}\u{ff41}\u{ff4e}\u{ff45}\u{ff20}example.com and 4111\u{a0}1111\u{a0}1111\u{a0}1111",
+            "[REDACTED:email] and [REDACTED:credit-card]",
+        ),
+        // Arabic-Indic digits in a US SSN.
+        (
+            "ssn \u{0661}\u{0662}\u{0663}-\u{0664}\u{0665}-\u{0666}\u{0667}\u{0668}\u{0669} end",
+            "ssn [REDACTED:ssn] end",
+        ),
+    ];
+    for (disguised, redacted) in cases {
+        let result = client
+            .call("testbed__emit", json!({"text": disguised}))
+            .await;
+        assert_eq!(ok_text(&result), redacted, "{disguised:?}");
+        // Error texts pass the same filter.
+        let failed = client
+            .call("testbed__fail", json!({"message": disguised}))
+            .await;
+        assert_eq!(err_text(&failed), redacted, "{disguised:?}");
+    }
+    // Structured values too, and text that merely is not ASCII is left alone.
+    let listed = client
+        .call(
+            "testbed__echo_list",
+            json!({"value": [cases[0].0, "naïve café, 東京, ４２"]}),
+        )
+        .await;
+    let structured = listed.structured_content.as_ref().expect("structured");
+    assert_eq!(
+        structured["result"],
+        json!([cases[0].1, "naïve café, 東京, ４２"])
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn an_env_value_that_looks_secret_is_scrubbed_from_warden_log() {
+    let fixture = Fixture::new(&format!(
+        r#"
+[plugins.testbed]
+component = "{{testbed}}"
+env = {{ API_TOKEN = "{ENV_SECRET}", LANG = "C.UTF-8" }}
+"#
+    ));
+    let client = fixture.client_env(&[("WARDEN_LOG", "debug")]).await;
+    // Printed to stdout and stderr, and logged: none of it may reach warden's log or the agent.
+    let leaked =
+        call_with_progress(&client, "testbed__leak_env", json!({"name": "API_TOKEN"})).await;
+    assert_eq!(ok_text(&leaked), "true");
+    let (logs, _) = notified(&client);
+    assert_eq!(logs, ["log: API_TOKEN=[REDACTED:secrets]"]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = client.stderr();
+    assert!(
+        log.contains("stderr: API_TOKEN=[REDACTED:secrets]"),
+        "stderr not scrubbed:\n{log}"
+    );
+    assert!(!log.contains(ENV_SECRET), "secret in warden's log:\n{log}");
+    // A value whose name does not look secret is no secret.
+    let lang = client.call("testbed__env", json!({"name": "LANG"})).await;
+    assert_eq!(ok_text(&lang), "\"C.UTF-8\"");
+    client.close().await;
+}

@@ -25,7 +25,7 @@ use wasmtime_wasi::cli::StdoutStream;
 use wasmtime_wasi_http::WasiHttpCtx;
 
 pub use net::{CallNet, NetPolicy};
-pub use secrets::{REDACTED, SecretScrubber};
+pub use secrets::{REDACTED, SecretScrubber, percent_encode};
 
 use crate::manifest::Plugin;
 
@@ -41,14 +41,14 @@ pub enum CapabilityError {
 pub struct Grants {
     /// Its network policy.
     pub net: Arc<NetPolicy>,
-    /// Hides its secret values in what warden logs about it.
+    /// Hides its secret values ([`Plugin::secret_values`]) in what warden logs about it.
     pub scrubber: SecretScrubber,
 }
 
 impl Grants {
     /// The grants of `plugin`.
     pub fn new(plugin: &Plugin) -> Grants {
-        let scrubber = SecretScrubber::new(&plugin.secrets);
+        let scrubber = SecretScrubber::for_plugin(plugin);
         Grants {
             net: Arc::new(NetPolicy::new(plugin, scrubber.clone())),
             scrubber,

@@ -4,14 +4,15 @@
 //! The values live in [`crate::manifest::SecretValue`], whose `Debug` is redacted. What a
 //! plugin does with a value is its own business, but whatever warden writes about the plugin
 //! (its stdout and stderr, its log messages, the URLs it requests) passes through a
-//! [`SecretScrubber`] first, so a value never lands in warden's log. The gate's output filter
-//! redacts the same values from tool results (see `manifest::Plugin::secret_values`).
+//! [`SecretScrubber`] first, so a value never lands in warden's log. The scrubber and the
+//! gate's output filter work from the same set, `manifest::Plugin::secret_values` (the
+//! `secrets` values and those of `env` variables whose names look secret).
 
 use std::borrow::Cow;
 
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::manifest::Secret;
+use crate::manifest::{Plugin, Secret};
 
 /// What a secret value is replaced with in warden's log.
 pub const REDACTED: &str = "[REDACTED:secrets]";
@@ -38,14 +39,16 @@ impl std::fmt::Debug for SecretScrubber {
 }
 
 impl SecretScrubber {
-    /// A scrubber for `secrets`.
-    pub fn new(secrets: &[Secret]) -> SecretScrubber {
-        let mut needles: Vec<String> = secrets
-            .iter()
-            .flat_map(|secret| {
-                let value = secret.value.expose();
-                [value.to_owned(), percent_encode(value)]
-            })
+    /// A scrubber for the secret values of `plugin` ([`Plugin::secret_values`]).
+    pub fn for_plugin(plugin: &Plugin) -> SecretScrubber {
+        SecretScrubber::new(plugin.secret_values())
+    }
+
+    /// A scrubber for `values`.
+    pub fn new<'v>(values: impl IntoIterator<Item = &'v str>) -> SecretScrubber {
+        let mut needles: Vec<String> = values
+            .into_iter()
+            .flat_map(|value| [value.to_owned(), percent_encode(value)])
             .filter(|needle| !needle.is_empty())
             .collect();
         needles.sort_by_key(|needle| std::cmp::Reverse(needle.len()));
@@ -72,7 +75,7 @@ impl SecretScrubber {
 
 /// `value` with every byte outside RFC 3986's unreserved set percent-encoded, as it would
 /// appear in a URL's query.
-fn percent_encode(value: &str) -> String {
+pub fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -105,7 +108,7 @@ mod tests {
 
     #[test]
     fn values_are_scrubbed_as_written_and_percent_encoded() {
-        let scrubber = SecretScrubber::new(&[secret("A", "s3cr3t/+x"), secret("B", "s3cr3t")]);
+        let scrubber = SecretScrubber::new(["s3cr3t/+x", "s3cr3t"]);
         assert_eq!(
             scrubber.scrub("token=s3cr3t/+x and s3cr3t"),
             format!("token={REDACTED} and {REDACTED}")
@@ -115,13 +118,13 @@ mod tests {
             format!("/q?t={REDACTED}")
         );
         assert!(matches!(scrubber.scrub("nothing here"), Cow::Borrowed(_)));
-        assert!(SecretScrubber::new(&[]).is_empty());
+        assert!(SecretScrubber::new([]).is_empty());
     }
 
     #[test]
     fn debug_output_never_shows_a_value() {
         let s = secret("TOKEN", "hunter2");
-        let printed = format!("{s:?} {:?}", SecretScrubber::new(std::slice::from_ref(&s)));
+        let printed = format!("{s:?} {:?}", SecretScrubber::new([s.value.expose()]));
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("TOKEN"), "{printed}");
     }

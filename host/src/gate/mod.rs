@@ -10,6 +10,7 @@
 //! request id; the detail goes to the host log and the audit record.
 
 mod authz;
+mod events;
 mod filter;
 mod input;
 mod limits;
@@ -158,7 +159,7 @@ impl Gate {
                     Arc::new(OutputFilter::new(
                         detectors.clone(),
                         selection,
-                        &secret_values(&entry.plugin),
+                        config.secret_values(),
                     ))
                 })
                 .clone();
@@ -190,7 +191,7 @@ impl Gate {
                 }
             }
         };
-        let default_filter = Arc::new(OutputFilter::new(detectors, &default_selection, &[]));
+        let default_filter = Arc::new(OutputFilter::new(detectors, &default_selection, []));
         Ok(Self {
             catalog,
             runtime,
@@ -368,10 +369,15 @@ impl Gate {
             }
         };
 
-        // Run.
+        // Run. The plugin's log and progress messages pass its filter and caps on the way out.
+        let events = Arc::new(events::FilteredEvents::new(
+            request.events,
+            tool.filter.clone(),
+            &plugin.config.policy,
+        ));
         let (mut result, outcome, detail) = match self
             .runtime
-            .call(plugin, tool.entry.function, &args, request.events)
+            .call(plugin, tool.entry.function, &args, events.clone())
             .await
         {
             Ok(ran) => {
@@ -401,8 +407,15 @@ impl Gate {
             }
         };
 
-        // Filter, then cap the size.
-        let redactions = tool.filter.apply(&mut result);
+        // Filter, then cap the size. Hits in the messages count with those in the result.
+        let mut redactions = tool.filter.apply(&mut result);
+        let dropped = events.finish(&mut redactions);
+        if dropped > 0 {
+            tracing::info!(
+                dropped,
+                "log and progress messages over the call's caps were dropped"
+            );
+        }
         let limit = plugin.config.limits.max_output;
         let size = serialized_size(&result);
         let (outcome, detail, size) = if size <= limit {
@@ -477,21 +490,4 @@ fn public_message(error: &CallError) -> String {
         CallError::Sandbox(_) => "the tool's sandbox could not be prepared".to_owned(),
         other => other.to_string(),
     }
-}
-
-/// The plugin's secret values, redacted from its output by exact match (detector `secrets`):
-/// the values of its `secrets` grants, and of its `env` variables whose names look secret
-/// (`API_TOKEN`, `DB_PASSWORD`: see [`is_secret_key`]).
-fn secret_values(plugin: &crate::runtime::Plugin) -> Vec<String> {
-    let config = &plugin.config;
-    let env = config
-        .env
-        .iter()
-        .filter(|(name, _)| is_secret_key(name))
-        .map(|(_, value)| value.as_str());
-    config
-        .secret_values()
-        .chain(env)
-        .map(str::to_owned)
-        .collect()
 }

@@ -90,9 +90,25 @@ impl Plugin {
         self.key_locations.get(key).unwrap_or(&self.location)
     }
 
-    /// The values of the plugin's secrets, for exact-match redaction of its output and logs.
+    /// The plugin's secret values: those of its `secrets`, and of its `env` variables whose
+    /// names look secret (`API_TOKEN`, `DB_PASSWORD`: see [`is_secret_key`]). Values shorter
+    /// than [`MIN_SECRET_LEN`] are left out: they would match everywhere.
+    ///
+    /// This is the one set everything uses: the gate's output filter (tool results, log and
+    /// progress messages) and the scrubber of what warden logs about the plugin.
+    ///
+    /// [`is_secret_key`]: super::is_secret_key
     pub fn secret_values(&self) -> impl Iterator<Item = &str> {
-        self.secrets.iter().map(|secret| secret.value.expose())
+        let env = self
+            .env
+            .iter()
+            .filter(|(name, _)| super::is_secret_key(name))
+            .map(|(_, value)| value.as_str());
+        self.secrets
+            .iter()
+            .map(|secret| secret.value.expose())
+            .chain(env)
+            .filter(|value| value.len() >= MIN_SECRET_LEN)
     }
 
     /// The settings for WIT function `function`, if the manifest has any. Glob tables
@@ -123,6 +139,10 @@ impl Plugin {
             .or(self.policy.roles.as_deref())
     }
 }
+
+/// Secret values shorter than this, in bytes, are neither redacted nor scrubbed: they would
+/// match everywhere.
+pub const MIN_SECRET_LEN: usize = 4;
 
 /// Resource limits for one call of a plugin's tool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,6 +352,12 @@ pub struct PluginPolicy {
     pub redact: Option<Vec<String>>,
     /// What happens to output larger than `max_output` (`max_output_mode`).
     pub overflow: OutputOverflow,
+    /// Log and progress messages one call may send (`max_events`); the rest are dropped.
+    /// Default [`PluginPolicy::DEFAULT_MAX_EVENTS`].
+    pub max_events: u32,
+    /// Bytes of log and progress message text one call may send, after filtering
+    /// (`max_event_bytes`). Default [`PluginPolicy::DEFAULT_MAX_EVENT_BYTES`].
+    pub max_event_bytes: u64,
 }
 
 impl Default for PluginPolicy {
@@ -345,6 +371,8 @@ impl Default for PluginPolicy {
             queue: PluginPolicy::DEFAULT_QUEUE,
             redact: None,
             overflow: OutputOverflow::default(),
+            max_events: PluginPolicy::DEFAULT_MAX_EVENTS,
+            max_event_bytes: PluginPolicy::DEFAULT_MAX_EVENT_BYTES,
         }
     }
 }
@@ -356,6 +384,14 @@ impl PluginPolicy {
     pub const CONCURRENCY_RANGE: RangeInclusive<u32> = 1..=10_000;
     /// Accepted `queue` values.
     pub const QUEUE_RANGE: RangeInclusive<u32> = 0..=100_000;
+    /// Default `max_events`.
+    pub const DEFAULT_MAX_EVENTS: u32 = 100;
+    /// Accepted `max_events` values (the runtime drops events past 10,000 whatever this says).
+    pub const MAX_EVENTS_RANGE: RangeInclusive<u32> = 0..=10_000;
+    /// Default `max_event_bytes`: 64KiB.
+    pub const DEFAULT_MAX_EVENT_BYTES: u64 = 64 << 10;
+    /// Accepted `max_event_bytes` values: 0 to 16MiB.
+    pub const MAX_EVENT_BYTES_RANGE: RangeInclusive<u64> = 0..=(16 << 20);
 }
 
 /// `[limits]`: caps on every call's arguments, checked before any other work, and the

@@ -134,6 +134,55 @@ pub fn prefixed_tool_name(prefix: &str, function: &str) -> String {
     }
 }
 
+/// Parts of key names that mark a value as a secret, compared without case, `_` or `-`.
+const SECRET_KEY_PARTS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "credential",
+    "authorization",
+    "cookie",
+    "sessionid",
+    "bearer",
+    "signature",
+];
+
+/// Whether a value under `key` should be treated as a secret: `password`, `api_key`,
+/// `GITHUB_TOKEN`, `clientSecret`, ...
+pub fn is_secret_key(key: &str) -> bool {
+    // Every call's every argument name comes through here: short ASCII names are normalized on
+    // the stack.
+    let mut buffer = [0u8; 64];
+    let mut len = 0;
+    if key.len() <= buffer.len() && key.is_ascii() {
+        for byte in key.bytes().filter(|b| *b != b'_' && *b != b'-') {
+            buffer[len] = byte.to_ascii_lowercase();
+            len += 1;
+        }
+        return is_secret_name(&buffer[..len]);
+    }
+    let normalized: String = key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    is_secret_name(normalized.as_bytes())
+}
+
+/// Whether a key name, lowercased and without `_` or `-`, names a secret.
+fn is_secret_name(name: &[u8]) -> bool {
+    name == b"auth"
+        || SECRET_KEY_PARTS.iter().any(|part| {
+            name.windows(part.len())
+                .any(|window| window == part.as_bytes())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +264,25 @@ mod tests {
             "files.read",
         ] {
             assert!(check_function_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn secret_like_keys_are_recognized() {
+        for key in [
+            "password",
+            "api_key",
+            "apiKey",
+            "GITHUB_TOKEN",
+            "client-secret",
+            "Authorization",
+            "auth",
+            "private_key",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in ["path", "author", "text", "name", "keyword"] {
+            assert!(!is_secret_key(key), "{key}");
         }
     }
 }

@@ -35,6 +35,14 @@ pub(super) fn plugin_policy(table: &Table<'_, '_>) -> PluginPolicy {
             .get("max_output_mode")
             .and_then(|v| overflow(&v))
             .unwrap_or(defaults.overflow),
+        max_events: table
+            .get("max_events")
+            .and_then(|v| int_in(&v, "max_events", PluginPolicy::MAX_EVENTS_RANGE))
+            .unwrap_or(defaults.max_events),
+        max_event_bytes: table
+            .get("max_event_bytes")
+            .and_then(|v| size(&v, "max_event_bytes", PluginPolicy::MAX_EVENT_BYTES_RANGE))
+            .unwrap_or(defaults.max_event_bytes),
     }
 }
 

@@ -451,8 +451,8 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
         fx.error(&format!("{FILES}\"odd key\" = 1\n")),
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `fuel`, \
          `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
-         `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `allow_hosts`, `net` or \
-         `secrets`"
+         `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
+         `max_event_bytes`, `allow_hosts`, `net` or `secrets`"
     );
 }
 
@@ -1206,6 +1206,8 @@ concurrency = 4
 queue = 8
 redact = ["jwt", "secrets"]
 max_output_mode = "truncate"
+max_events = 20
+max_event_bytes = "4KiB"
 
 [plugins.files.tools.write-text]
 roles = ["writer"]
@@ -1279,6 +1281,8 @@ component = "plugins/fetch.wasm"
             queue: 8,
             redact: Some(vec!["jwt".into(), "secrets".into()]),
             overflow: OutputOverflow::Truncate,
+            max_events: 20,
+            max_event_bytes: 4096,
         }
     );
     // An exact table wins, then the first matching glob, then the plugin.
@@ -1351,6 +1355,14 @@ fn bad_gate_keys_are_errors_at_their_line() {
         (
             "queue = -1",
             "3:9: plugins.files.queue: queue must be between 0 and 100000, got -1",
+        ),
+        (
+            "max_events = 10001",
+            "3:14: plugins.files.max_events: max_events must be between 0 and 10000, got 10001",
+        ),
+        (
+            "max_event_bytes = \"1GiB\"",
+            "3:19: plugins.files.max_event_bytes: max_event_bytes must be between 0B and 16MiB, got 1GiB",
         ),
         (
             "max_output_mode = \"cut\"",

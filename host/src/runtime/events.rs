@@ -2,6 +2,10 @@
 //!
 //! The runtime knows nothing of MCP. A transport passes a [`CallEvents`] with each call and
 //! decides where the events go (MCP notifications, the terminal, nowhere).
+//!
+//! Messages arrive as the plugin wrote them: not filtered, not cut (only the number of
+//! events has a ceiling). The gate wraps the transport's [`CallEvents`] with one that
+//! filters and caps them before they go anywhere.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -21,11 +21,12 @@ mod bindings {
 pub(crate) use bindings::Tool as ToolWorld;
 use bindings::warden::mcp::host::{Host, Level};
 
-/// How many log and progress events one call may send; the rest are dropped, so a plugin
-/// cannot flood the agent.
-const EVENT_BUDGET: u32 = 1_000;
-/// The longest log message passed on, in bytes.
-const MAX_MESSAGE: usize = 8 * 1024;
+/// How many log and progress events one call may send, whatever its [`CallEvents`] does with
+/// them; the rest are dropped. A ceiling: the gate caps the events it passes on lower (per
+/// plugin, `max_events`), and filters and cuts their messages.
+const EVENT_BUDGET: u32 = 10_000;
+/// The longest plugin log message written to warden's own log, in bytes.
+const MAX_LOGGED: usize = 8 * 1024;
 
 /// Everything a call's [`wasmtime::Store`] holds. Built fresh for every call; nothing
 /// survives it.
@@ -37,7 +38,7 @@ pub struct CallState {
     http: WasiHttpCtx,
     /// The plugin's network grants for this call: `wasi:http` hooks, name lookup guard.
     net: CallNet,
-    /// Hides the plugin's secret values in its log messages.
+    /// Hides the plugin's secret values in its log messages as warden logs them.
     scrubber: SecretScrubber,
     events: Arc<dyn CallEvents>,
     plugin: Arc<str>,
@@ -113,18 +114,21 @@ impl Host for CallState {
             Level::Warning => LogLevel::Warning,
             Level::Error => LogLevel::Error,
         };
-        let message = truncate(self.scrubber.scrub(&message).into_owned(), MAX_MESSAGE);
-        tracing::debug!(target: "warden::plugin", plugin = &*self.plugin, ?level, "{message}");
-        if self.spend_event() {
-            self.events.log(level, message).await;
+        if !self.spend_event() {
+            return;
         }
+        // Scrubbed before it is cut, so no part of a secret survives the cut.
+        let window = &message[..floor_char_boundary(&message, MAX_LOGGED * 2)];
+        let logged = truncate(self.scrubber.scrub(window).into_owned(), MAX_LOGGED);
+        tracing::debug!(target: "warden::plugin", plugin = &*self.plugin, ?level, "{logged}");
+        // Whole: the events' receiver (the gate) filters it before cutting it.
+        self.events.log(level, message).await;
     }
 
     async fn progress(&mut self, done: f64, total: Option<f64>, message: Option<String>) {
         if !done.is_finite() || total.is_some_and(|t| !t.is_finite()) || !self.spend_event() {
             return;
         }
-        let message = message.map(|m| truncate(self.scrubber.scrub(&m).into_owned(), MAX_MESSAGE));
         self.events.progress(done, total, message).await;
     }
 }
@@ -133,12 +137,15 @@ impl bindings::warden::mcp::types::Host for CallState {}
 
 /// Cut `text` to at most `max` bytes on a character boundary.
 fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    text.truncate(floor_char_boundary(&text, max));
     text
+}
+
+/// The largest character boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut end = at.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }

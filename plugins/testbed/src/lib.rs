@@ -18,7 +18,9 @@ use std::hint::black_box;
 use std::io::Write;
 
 use exports::warden::testbed::testbed::{Color, Guest, Nested, Numbers, Permissions, Point, Shape};
-use warden_sdk::types::{Content, Media, ToolResult};
+use warden_sdk::types::{
+    Content, EmbeddedResource, Media, ResourceBody, ResourceLink, ToolResult,
+};
 
 const MIB: usize = 1024 * 1024;
 
@@ -227,6 +229,65 @@ impl Guest for Testbed {
 
     fn echo_list(value: Vec<String>) -> Vec<String> {
         value
+    }
+
+    // --- Redaction of everything a plugin says (hardening, item 3) ---------------------------
+
+    fn leak_names(variable: String) -> ToolResult {
+        let secret = std::env::var(&variable).unwrap_or_default();
+        let structured = format!(
+            r#"{{"{EMAIL}":"email","{AWS_KEY}":{{"{CARD}":"card"}},{secret}:"secret","a@b.io":1,"c@d.io":2}}"#,
+            secret = json_string(&secret),
+        );
+        let link = ResourceLink {
+            uri: "https://example.com/r".into(),
+            name: "r".into(),
+            description: None,
+            mime_type: Some(format!("text/plain; key={secret}")),
+        };
+        ToolResult {
+            content: vec![
+                Content::Image(Media {
+                    data: PNG.to_vec(),
+                    mime_type: format!("image/png; owner={EMAIL}"),
+                }),
+                Content::Resource(EmbeddedResource {
+                    uri: "https://example.com/e".into(),
+                    mime_type: Some(format!("text/plain; id={AWS_KEY}")),
+                    body: ResourceBody::Text("body".into()),
+                }),
+                Content::ResourceLink(link),
+            ],
+            structured: Some(structured),
+        }
+    }
+
+    fn chatter(variable: String) -> u32 {
+        let secret = std::env::var(&variable).unwrap_or_default();
+        let messages = [
+            format!("mail {EMAIL}"),
+            format!("aws {AWS_KEY}"),
+            format!("card {CARD}"),
+            format!("secret {secret}"),
+            // 4111 1111 1111 1111 in fullwidth digits.
+            "wide \u{ff14}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}".to_owned(),
+            // The same number with a zero-width space and a right-to-left override inside.
+            "hidden 4111\u{200b}1111\u{202e}11111111".to_owned(),
+        ];
+        for (i, message) in messages.iter().enumerate() {
+            warden_sdk::log::info(message);
+            warden_sdk::progress(i as f64 + 1.0, Some(messages.len() as f64), Some(message));
+        }
+        messages.len() as u32
+    }
+
+    fn flood(count: u32, size: u32) -> u32 {
+        let message = "x".repeat(size as usize);
+        for i in 0..count {
+            warden_sdk::log::info(&message);
+            warden_sdk::progress(f64::from(i) + 1.0, Some(f64::from(count)), Some(&message));
+        }
+        count
     }
 }
 

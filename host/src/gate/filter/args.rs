@@ -8,6 +8,7 @@ use rmcp::model::JsonObject;
 use serde_json::{Map, Value};
 
 use super::{OutputFilter, Redactions};
+use crate::manifest::is_secret_key;
 
 /// Longest string kept, in bytes (cut at a character boundary).
 const MAX_STRING: usize = 256;
@@ -15,55 +16,6 @@ const MAX_STRING: usize = 256;
 const MAX_ITEMS: usize = 32;
 /// Deepest nesting kept.
 const MAX_DEPTH: usize = 8;
-
-/// Parts of key names that mark a value as a secret, compared without case, `_` or `-`.
-const SECRET_KEY_PARTS: &[&str] = &[
-    "password",
-    "passwd",
-    "passphrase",
-    "secret",
-    "token",
-    "apikey",
-    "accesskey",
-    "privatekey",
-    "credential",
-    "authorization",
-    "cookie",
-    "sessionid",
-    "bearer",
-    "signature",
-];
-
-/// Whether a value under `key` should be treated as a secret: `password`, `api_key`,
-/// `GITHUB_TOKEN`, `clientSecret`, ...
-pub fn is_secret_key(key: &str) -> bool {
-    // Every call's every argument name comes through here: short ASCII names are normalized on
-    // the stack.
-    let mut buffer = [0u8; 64];
-    let mut len = 0;
-    if key.len() <= buffer.len() && key.is_ascii() {
-        for byte in key.bytes().filter(|b| *b != b'_' && *b != b'-') {
-            buffer[len] = byte.to_ascii_lowercase();
-            len += 1;
-        }
-        return is_secret_name(&buffer[..len]);
-    }
-    let normalized: String = key
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect();
-    is_secret_name(normalized.as_bytes())
-}
-
-/// Whether a key name, lowercased and without `_` or `-`, names a secret.
-fn is_secret_name(name: &[u8]) -> bool {
-    name == b"auth"
-        || SECRET_KEY_PARTS.iter().any(|part| {
-            name.windows(part.len())
-                .any(|window| window == part.as_bytes())
-        })
-}
 
 /// `args` as the audit record keeps them: borrowed as they are when nothing in them needs
 /// redacting or cutting (the common case), else a redacted copy.
@@ -173,28 +125,4 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
         end -= 1;
     }
     end
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_like_keys_are_recognized() {
-        for key in [
-            "password",
-            "api_key",
-            "apiKey",
-            "GITHUB_TOKEN",
-            "client-secret",
-            "Authorization",
-            "auth",
-            "private_key",
-        ] {
-            assert!(is_secret_key(key), "{key}");
-        }
-        for key in ["path", "author", "text", "name", "keyword"] {
-            assert!(!is_secret_key(key), "{key}");
-        }
-    }
 }

@@ -7,9 +7,14 @@
 //! A string is scanned once by the set; only detectors that matched are run again to find
 //! where, and their hits checked (Luhn for cards, reserved ranges for SSNs) before anything
 //! is replaced. Text with no hit is not copied.
+//!
+//! Text that is not ASCII and holds disguises (fullwidth digits, zero-width or bidi control
+//! characters inside a value, ...) is scanned through a folded view of it (`normalize`); a hit
+//! there redacts the original span, disguises included. ASCII text takes the direct path.
 
 mod args;
 mod detectors;
+mod normalize;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,15 +24,14 @@ use regex::{Regex, RegexSet, RegexSetBuilder};
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use serde_json::Value;
 
+use crate::capabilities::percent_encode;
 use crate::manifest::{CustomDetector, SECRETS_DETECTOR};
 
-pub use args::{audit_args, is_secret_key};
+pub use crate::manifest::{MIN_SECRET_LEN, is_secret_key};
+pub use args::audit_args;
 
 /// Compiled size limit for each pattern and for the set.
 const REGEX_SIZE_LIMIT: usize = 16 << 20;
-
-/// Secret values shorter than this are not redacted: they would match everywhere.
-pub const MIN_SECRET_LEN: usize = 4;
 
 /// A check a match must also pass (e.g. the Luhn checksum of a card number).
 type Validator = fn(&str) -> bool;
@@ -112,8 +116,13 @@ pub struct OutputFilter {
 impl OutputFilter {
     /// A filter running the detectors named in `selection` (unknown names are ignored: the
     /// manifest checked them) and, when `selection` holds `secrets`, redacting every value of
-    /// `secret_values` (and its JSON-escaped form) by exact match.
-    pub fn new(detectors: Arc<Detectors>, selection: &[String], secret_values: &[String]) -> Self {
+    /// `secret_values` by exact match: as written, JSON-escaped (structured results shown as
+    /// text), percent-encoded (in URIs) and folded like disguised text (see `normalize`).
+    pub fn new<'v>(
+        detectors: Arc<Detectors>,
+        selection: &[String],
+        secret_values: impl IntoIterator<Item = &'v str>,
+    ) -> Self {
         let enabled: Vec<bool> = detectors
             .names
             .iter()
@@ -129,11 +138,13 @@ impl OutputFilter {
                     );
                     continue;
                 }
-                // In JSON text (structured results shown as text) the value appears escaped.
                 let escaped = serde_json::to_string(value)
                     .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
                     .unwrap_or_default();
-                for candidate in [value.clone(), escaped] {
+                let forms = [value.to_owned(), escaped, percent_encode(value)];
+                let folded: Vec<String> =
+                    forms.iter().filter_map(|f| normalize::folded(f)).collect();
+                for candidate in forms.into_iter().chain(folded) {
                     if !candidate.is_empty() && !values.contains(&candidate) {
                         values.push(candidate);
                     }
@@ -170,7 +181,11 @@ impl OutputFilter {
     /// A filter with every detector on and these secret values.
     pub fn all(detectors: Arc<Detectors>, secret_values: &[String]) -> Self {
         let selection = detectors.all_names();
-        Self::new(detectors, &selection, secret_values)
+        Self::new(
+            detectors,
+            &selection,
+            secret_values.iter().map(String::as_str),
+        )
     }
 
     /// Whether the filter can change anything.
@@ -191,7 +206,13 @@ impl OutputFilter {
 
     /// Whether `text` holds anything this filter would redact.
     pub fn finds(&self, text: &str) -> bool {
-        text.len() >= self.min_len && self.hits(text).next().is_some()
+        if text.len() < self.min_len {
+            return false;
+        }
+        match normalize::view(text) {
+            None => self.hits(text).next().is_some(),
+            Some(view) => self.hits(&view.text).next().is_some(),
+        }
     }
 
     /// Every hit in `text`, as (start, end, slot), in no particular order.
@@ -220,11 +241,23 @@ impl OutputFilter {
 
     /// `text` with every hit replaced, or `None` when there is none. Hits are counted in
     /// `counts`: one slot per detector, then one for secrets; left empty until the first hit.
+    /// Text with disguises is scanned through its folded view, and each hit redacts the
+    /// span of the original it came from.
     fn scan(&self, text: &str, counts: &mut Vec<u64>) -> Option<String> {
         if text.len() < self.min_len {
             return None;
         }
-        let mut hits: Vec<(usize, usize, usize)> = self.hits(text).collect();
+        let view = normalize::view(text);
+        let mut hits: Vec<(usize, usize, usize)> = match &view {
+            None => self.hits(text).collect(),
+            Some(view) => self
+                .hits(&view.text)
+                .map(|(start, end, slot)| {
+                    let (start, end) = view.original(text, start, end);
+                    (start, end, slot)
+                })
+                .collect(),
+        };
         if hits.is_empty() {
             return None;
         }
@@ -255,6 +288,15 @@ impl OutputFilter {
         }
     }
 
+    /// `text` with every hit redacted, counting into `redactions`; `None` when there is no
+    /// hit.
+    pub fn redact_changed(&self, text: &str, redactions: &mut Redactions) -> Option<String> {
+        let mut counts = Vec::new();
+        let out = self.scan(text, &mut counts);
+        self.merge(&counts, redactions);
+        out
+    }
+
     /// Redact `text`, counting into `redactions`.
     pub fn redact_str(&self, text: &str, redactions: &mut Redactions) -> String {
         let mut counts = Vec::new();
@@ -263,19 +305,57 @@ impl OutputFilter {
         out.unwrap_or_else(|| text.to_owned())
     }
 
-    /// Redact every string inside `value` (object keys are left alone: they come from the
-    /// tool's types, not from data).
+    /// Redact every string inside `value`, object keys included: a plugin writing
+    /// structured JSON chooses them as freely as the values. A redacted key that would clash
+    /// with another key of its object gets a ` (2)`, ` (3)`, ... suffix, so no member is lost.
     fn redact_json(&self, value: &mut Value, counts: &mut Vec<u64>) {
         match value {
             Value::String(s) => self.redact_in_place(s, counts),
             Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v, counts)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v, counts)),
+            Value::Object(map) => {
+                map.values_mut().for_each(|v| self.redact_json(v, counts));
+                self.redact_keys(map, counts);
+            }
             _ => {}
         }
     }
 
-    /// Redact every text block, text resource, resource link and string of structured
-    /// content of `result`. Returns the counts by detector.
+    /// Redact the keys of `map`; members keep their order. The map is rebuilt only when a
+    /// key has a hit.
+    fn redact_keys(&self, map: &mut serde_json::Map<String, Value>, counts: &mut Vec<u64>) {
+        let mut first = None;
+        for (index, key) in map.keys().enumerate() {
+            if let Some(redacted) = self.scan(key, counts) {
+                first = Some((index, redacted));
+                break;
+            }
+        }
+        let Some((first, redacted)) = first else {
+            return;
+        };
+        let old = std::mem::take(map);
+        let mut pending = Some(redacted);
+        for (index, (key, value)) in old.into_iter().enumerate() {
+            let key = match index.cmp(&first) {
+                std::cmp::Ordering::Less => key,
+                std::cmp::Ordering::Equal => pending.take().unwrap_or(key),
+                std::cmp::Ordering::Greater => self.scan(&key, counts).unwrap_or(key),
+            };
+            let key = if map.contains_key(&key) {
+                (2u64..)
+                    .map(|n| format!("{key} ({n})"))
+                    .find(|candidate| !map.contains_key(candidate))
+                    .unwrap_or(key)
+            } else {
+                key
+            };
+            map.insert(key, value);
+        }
+    }
+
+    /// Redact every string a plugin chose in `result`: text blocks, MIME types, resource
+    /// URIs and texts, resource links, and the keys and strings of structured content (binary
+    /// data is not scanned). Returns the counts by detector.
     ///
     /// Structured results carry the same data twice (as text and as JSON); a value found in
     /// both counts once: each detector's count is the larger of the two.
@@ -288,20 +368,37 @@ impl OutputFilter {
         for block in &mut result.content {
             match block {
                 ContentBlock::Text(text) => self.redact_in_place(&mut text.text, &mut in_content),
+                ContentBlock::Image(image) => {
+                    self.redact_in_place(&mut image.mime_type, &mut in_content);
+                }
+                ContentBlock::Audio(audio) => {
+                    self.redact_in_place(&mut audio.mime_type, &mut in_content);
+                }
                 ContentBlock::Resource(embedded) => match &mut embedded.resource {
-                    ResourceContents::TextResourceContents { uri, text, .. } => {
+                    ResourceContents::TextResourceContents {
+                        uri,
+                        text,
+                        mime_type,
+                        ..
+                    } => {
                         self.redact_in_place(uri, &mut in_content);
                         self.redact_in_place(text, &mut in_content);
+                        if let Some(mime_type) = mime_type {
+                            self.redact_in_place(mime_type, &mut in_content);
+                        }
                     }
-                    ResourceContents::BlobResourceContents { uri, .. } => {
+                    ResourceContents::BlobResourceContents { uri, mime_type, .. } => {
                         self.redact_in_place(uri, &mut in_content);
+                        if let Some(mime_type) = mime_type {
+                            self.redact_in_place(mime_type, &mut in_content);
+                        }
                     }
                     _ => {}
                 },
                 ContentBlock::ResourceLink(link) => {
                     self.redact_in_place(&mut link.uri, &mut in_content);
                     self.redact_in_place(&mut link.name, &mut in_content);
-                    for field in [&mut link.title, &mut link.description]
+                    for field in [&mut link.title, &mut link.description, &mut link.mime_type]
                         .into_iter()
                         .flatten()
                     {

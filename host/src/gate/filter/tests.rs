@@ -110,15 +110,11 @@ fn several_hits_in_one_text_are_all_replaced_and_counted() {
 
 #[test]
 fn detectors_can_be_switched_off() {
-    let filter = OutputFilter::new(
-        detectors(),
-        &["jwt".to_owned()],
-        &["s3cr3t-value!".to_owned()],
-    );
+    let filter = OutputFilter::new(detectors(), &["jwt".to_owned()], ["s3cr3t-value!"]);
     let text = format!("a@b.io s3cr3t-value! {JWT}");
     let (out, _) = redact(&filter, &text);
     assert_eq!(out, "a@b.io s3cr3t-value! [REDACTED:jwt]");
-    let off = OutputFilter::new(detectors(), &[], &["s3cr3t-value!".to_owned()]);
+    let off = OutputFilter::new(detectors(), &[], ["s3cr3t-value!"]);
     assert!(!off.is_active());
 }
 
@@ -219,4 +215,67 @@ fn the_shortest_hits_are_still_found() {
     }
     untouched("a@b");
     untouched("");
+}
+
+#[test]
+fn disguised_hits_are_found_on_the_folded_view_and_redacted_whole() {
+    // Fullwidth digits, zero-width and bidi characters inside the value.
+    redacted_as(
+        "\u{ff14}\u{ff11}\u{ff11}\u{ff11}\u{200b}1111\u{202e}1111\u{2066}1111\u{2069}",
+        "credit-card",
+    );
+    redacted_as("jane\u{200d}@exa\u{00ad}mple.com", "email");
+    redacted_as("s3cr3t\u{2060}-value!", "secrets");
+    redacted_as("\u{ff53}3cr3t-value\u{ff01}", "secrets");
+    // Non-ASCII text with nothing to fold, and folded text with no hit, are left alone.
+    untouched("naïve café 東京 4111");
+    untouched("\u{ff14}\u{ff11}\u{ff11}\u{ff11}\u{200b} wide but harmless");
+}
+
+#[test]
+fn structured_keys_are_redacted_without_losing_members() {
+    let filter = all();
+    let mut result = CallToolResult::success(Vec::new());
+    result.structured_content = Some(json!({
+        "a@b.io": 1,
+        "c@d.io": {"AKIAIOSFODNN7EXAMPLE": "x"},
+        "[REDACTED:email]": 3,
+        "plain": "s3cr3t-value!",
+    }));
+    let counts = filter.apply(&mut result);
+    let map = result.structured_content.expect("kept");
+    let map = map.as_object().expect("object");
+    assert_eq!(map.len(), 4, "{map:?}");
+    assert_eq!(map["plain"], "[REDACTED:secrets]");
+    assert_eq!(
+        map["[REDACTED:email]"], 3,
+        "an existing key keeps its value"
+    );
+    let mut renamed: Vec<(&String, &Value)> = map
+        .iter()
+        .filter(|(key, _)| key.starts_with("[REDACTED:email] ("))
+        .collect();
+    renamed.sort_by_key(|(_, value)| value.is_object());
+    assert_eq!(renamed[0].1, &json!(1));
+    assert_eq!(renamed[1].1, &json!({"[REDACTED:aws-key]": "x"}));
+    assert_eq!(counts["email"], 2);
+    assert_eq!(counts["aws-key"], 1);
+    assert_eq!(counts["secrets"], 1);
+}
+
+#[test]
+fn mime_types_and_percent_encoded_secrets_in_uris_are_redacted() {
+    let filter = OutputFilter::all(detectors(), &["s3cr3t/+x".to_owned()]);
+    let mut link = rmcp::model::Resource::new("https://h/q?t=s3cr3t%2F%2Bx", "n");
+    link.mime_type = Some("text/plain; by=a@b.io".into());
+    let mut result = CallToolResult::success(vec![
+        ContentBlock::image("AAAA", "image/png; s3cr3t/+x"),
+        ContentBlock::resource_link(link),
+    ]);
+    let counts = filter.apply(&mut result);
+    let json = serde_json::to_value(&result.content).expect("json");
+    assert_eq!(json[0]["mimeType"], "image/png; [REDACTED:secrets]");
+    assert_eq!(json[1]["uri"], "https://h/q?t=[REDACTED:secrets]");
+    assert_eq!(json[1]["mimeType"], "text/plain; by=[REDACTED:email]");
+    assert_eq!(counts["secrets"], 2);
 }

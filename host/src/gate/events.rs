@@ -1,0 +1,178 @@
+//! A call's log and progress messages on their way out: the gate wraps the transport's
+//! [`CallEvents`] before handing it to the runtime, so every message passes the plugin's
+//! output filter (the same detectors and secret values as its results) and the call's caps
+//! (`max_events` messages, `max_event_bytes` bytes of text) before anything leaves.
+//!
+//! The first message over a cap is replaced by one note at `warning` level; the rest are
+//! dropped. Hits are counted for the call's audit record.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{OutputFilter, Redactions};
+use crate::manifest::PluginPolicy;
+use crate::runtime::{CallEvents, EventFuture, LogLevel};
+
+/// The longest single message passed on, in bytes (after filtering).
+pub const MAX_MESSAGE: usize = 8 * 1024;
+/// How far past the part of a message that can be sent it is still scanned, so a hit that
+/// straddles the cut is found whole (and a PEM key whose end was cut away still matches).
+const SCAN_MARGIN: usize = 8 * 1024;
+
+/// A transport's [`CallEvents`], filtered and capped.
+pub(super) struct FilteredEvents {
+    inner: Arc<dyn CallEvents>,
+    filter: Arc<OutputFilter>,
+    max_events: u32,
+    max_bytes: u64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    events: u32,
+    bytes: u64,
+    /// Messages dropped or cut because of a cap.
+    dropped: u64,
+    /// Whether the note saying so was sent.
+    noted: bool,
+    redactions: Redactions,
+}
+
+/// What becomes of one event.
+enum Admit {
+    /// Pass it on, with this message.
+    Send(Option<String>),
+    /// Pass it on, with this message cut short, then the note.
+    SendThenNote(Option<String>),
+    /// Drop it; send the note instead when it is the first one dropped.
+    Drop { note: bool },
+}
+
+impl FilteredEvents {
+    /// `inner`, behind `filter` and `policy`'s event caps.
+    pub(super) fn new(
+        inner: Arc<dyn CallEvents>,
+        filter: Arc<OutputFilter>,
+        policy: &PluginPolicy,
+    ) -> Self {
+        Self {
+            inner,
+            filter,
+            max_events: policy.max_events,
+            max_bytes: policy.max_event_bytes,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The call is over: add the hits found in its messages to `redactions`, and return how
+    /// many messages were dropped or cut by the caps.
+    pub(super) fn finish(&self, redactions: &mut Redactions) -> u64 {
+        let mut state = self.state();
+        for (name, count) in std::mem::take(&mut state.redactions) {
+            *redactions.entry(name).or_default() += count;
+        }
+        state.dropped
+    }
+
+    /// Decide the fate of one event carrying `message`.
+    fn admit(&self, message: Option<&str>) -> Admit {
+        let mut state = self.state();
+        let remaining = self.max_bytes.saturating_sub(state.bytes);
+        let message_len = message.map_or(0, str::len);
+        // Once a cap is reached (and noted), everything after is dropped.
+        if state.noted || state.events >= self.max_events || (remaining == 0 && message_len > 0) {
+            state.dropped += 1;
+            let note = !state.noted;
+            state.noted = true;
+            return Admit::Drop { note };
+        }
+        state.events += 1;
+        let Some(message) = message else {
+            return Admit::Send(None);
+        };
+        let allowed = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(MAX_MESSAGE);
+        let window = &message[..floor_char_boundary(message, allowed.saturating_add(SCAN_MARGIN))];
+        let mut text = self
+            .filter
+            .redact_changed(window, &mut state.redactions)
+            .unwrap_or_else(|| window.to_owned());
+        let mut over_budget = false;
+        if text.len() > allowed {
+            text.truncate(floor_char_boundary(&text, allowed));
+            over_budget = allowed < MAX_MESSAGE;
+        }
+        state.bytes += text.len() as u64;
+        if over_budget {
+            state.dropped += 1;
+            state.noted = true;
+            Admit::SendThenNote(Some(text))
+        } else {
+            Admit::Send(Some(text))
+        }
+    }
+
+    /// The note sent once, when the caps are reached.
+    fn note(&self) -> String {
+        tracing::info!(
+            max_events = self.max_events,
+            max_bytes = self.max_bytes,
+            "a plugin's log and progress messages reached the call's limit; the rest are dropped"
+        );
+        format!(
+            "warden: this call reached its limit of {} log and progress messages or {} bytes of \
+             message text; further messages are dropped",
+            self.max_events, self.max_bytes
+        )
+    }
+}
+
+impl CallEvents for FilteredEvents {
+    fn log(&self, level: LogLevel, message: String) -> EventFuture<'_> {
+        Box::pin(async move {
+            match self.admit(Some(&message)) {
+                Admit::Send(text) => self.inner.log(level, text.unwrap_or_default()).await,
+                Admit::SendThenNote(text) => {
+                    self.inner.log(level, text.unwrap_or_default()).await;
+                    self.inner.log(LogLevel::Warning, self.note()).await;
+                }
+                Admit::Drop { note: true } => {
+                    self.inner.log(LogLevel::Warning, self.note()).await;
+                }
+                Admit::Drop { note: false } => {}
+            }
+        })
+    }
+
+    fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) -> EventFuture<'_> {
+        Box::pin(async move {
+            match self.admit(message.as_deref()) {
+                Admit::Send(text) => self.inner.progress(done, total, text).await,
+                Admit::SendThenNote(text) => {
+                    self.inner.progress(done, total, text).await;
+                    self.inner.log(LogLevel::Warning, self.note()).await;
+                }
+                Admit::Drop { note: true } => {
+                    self.inner.log(LogLevel::Warning, self.note()).await;
+                }
+                Admit::Drop { note: false } => {}
+            }
+        })
+    }
+}
+
+/// The largest character boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut end = at.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
