@@ -42,7 +42,7 @@ pub use error::{Diagnostic, Location, ManifestError};
 pub use model::{
     ApiKey, Audit, Auth, BUILTIN_DETECTORS, CustomDetector, DETECTOR_GROUPS, DirGrant, DirMode,
     Filters, GlobalLimits, Http, JwksSource, Limits, OAuth, OutputOverflow, Plugin, PluginPolicy,
-    Rate, SECRETS_DETECTOR, Server, Tls, ToolOverride, glob_matches, is_glob,
+    Rate, SECRETS_DETECTOR, Server, Tls, ToolOverride, WriteQuota, glob_matches, is_glob,
 };
 pub use names::{MAX_TOOL_NAME_LEN, TOOL_NAME_SEPARATOR, is_valid_tool_name, prefixed_tool_name};
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
