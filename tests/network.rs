@@ -871,7 +871,11 @@ async fn udp_datagrams_are_limited_per_call() {
 
     // The limit is per call: the next call sends its own 5, and a call within it succeeds.
     let result = flood("testbed__udp_flood", 50_000).await;
-    assert!(err_text(&result).starts_with("after 5: "), "{}", err_text(&result));
+    assert!(
+        err_text(&result).starts_with("after 5: "),
+        "{}",
+        err_text(&result)
+    );
     assert_eq!(ok_text(&flood("testbed__udp_flood", 3).await), "3");
     assert_eq!(settled(&received).await, 13);
 

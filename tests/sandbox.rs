@@ -258,19 +258,31 @@ async fn write_quotas_hold_for_every_way_of_writing() {
             .await;
         let message = err_text(&result);
         assert!(message.starts_with("after 0: "), "{method}: {message}");
-        assert!(
-            message.to_lowercase().contains("space"),
-            "{method}: the plugin should see insufficient-space: {message}"
-        );
+        // A failed stream write is `last-operation-failed`, whose `filesystem-error-code` is
+        // insufficient-space (the `append` writer asks for it); Rust's std, through
+        // wasi-libc, does not ask and reports an I/O error.
+        if method != "stream" {
+            assert!(
+                message.contains("insufficient-space"),
+                "{method}: the plugin should see insufficient-space: {message}"
+            );
+        }
         let (_, bytes) = on_disk(&fixture.path(method));
-        assert!(bytes <= 64 << 10, "{method}: {bytes} bytes reached the disk");
+        assert!(
+            bytes <= 64 << 10,
+            "{method}: {bytes} bytes reached the disk"
+        );
     }
 
     // Bytes add up across files: 30KiB twice fits in 64KiB, a third does not.
     let result = client
         .call("testbed__fill_dir", fill("/pwrite", "pwrite", 3, 30 << 10))
         .await;
-    assert!(err_text(&result).starts_with("after 2: "), "{}", err_text(&result));
+    assert!(
+        err_text(&result).starts_with("after 2: "),
+        "{}",
+        err_text(&result)
+    );
 
     // Entries: files, directories, symlinks and hard links all count; the sixth fails.
     for method in ENTRY_METHODS {
@@ -335,7 +347,10 @@ dirs = [{ host = "{dir}/scratch", guest = "/scratch", mode = "rw" }]
     assert!(message.starts_with("after 1000: "), "{message}");
     assert_eq!(on_disk(&fixture.path("scratch")).0, 1000);
     let next = client
-        .call("testbed__write_file", json!({"path": "/scratch/f0", "content": "still works"}))
+        .call(
+            "testbed__write_file",
+            json!({"path": "/scratch/f0", "content": "still works"}),
+        )
         .await;
     ok_text(&next);
     client.close().await;

@@ -209,7 +209,11 @@ impl HostDescriptor for FsView<'_> {
         self.fs.sync(fd).await
     }
 
-    async fn create_directory_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
+    async fn create_directory_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        path: String,
+    ) -> FsResult<()> {
         let charged = self.charge_creation(&fd)?;
         settle(charged, self.fs.create_directory_at(fd, path).await)
     }
@@ -294,7 +298,11 @@ impl HostDescriptor for FsView<'_> {
         self.fs.readlink_at(fd, path).await
     }
 
-    async fn remove_directory_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
+    async fn remove_directory_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        path: String,
+    ) -> FsResult<()> {
         self.fs.remove_directory_at(fd, path).await
     }
 
@@ -340,7 +348,10 @@ impl HostDescriptor for FsView<'_> {
         self.counted(&file, stream)
     }
 
-    fn append_via_stream(&mut self, fd: Resource<Descriptor>) -> FsResult<Resource<DynOutputStream>> {
+    fn append_via_stream(
+        &mut self,
+        fd: Resource<Descriptor>,
+    ) -> FsResult<Resource<DynOutputStream>> {
         let file = borrow(&fd);
         let stream = self.fs.append_via_stream(fd)?;
         self.counted(&file, stream)

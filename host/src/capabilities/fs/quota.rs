@@ -20,13 +20,9 @@ use crate::manifest::{ByteSize, DirGrant, DirMode, WriteQuota};
 /// grant's guest path and the limit, and is safe to show to the agent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum QuotaExceeded {
-    #[error("writing {wanted} more bytes under {guest} would exceed its max_write of {limit} per call")]
-    Bytes {
-        guest: String,
-        wanted: u64,
-        limit: ByteSize,
-    },
-    #[error("creating another file under {guest} would exceed its max_files of {limit} per call")]
+    #[error("the write would pass the max_write of {guest}: {limit} per call")]
+    Bytes { guest: String, limit: ByteSize },
+    #[error("the creation would pass the max_files of {guest}: {limit} per call")]
     Files { guest: String, limit: u64 },
 }
 
@@ -56,7 +52,6 @@ impl GrantUsage {
             .map_err(|_| {
                 self.refused(QuotaExceeded::Bytes {
                     guest: self.guest.clone(),
-                    wanted: bytes,
                     limit: ByteSize(limit),
                 })
             })
@@ -206,7 +201,8 @@ impl OutputStream for QuotaStream {
     }
 
     /// The inner stream's permit, cut to what the quota leaves; when nothing is left, the
-    /// quota error, so a guest waiting for a permit stops instead of spinning.
+    /// quota error, so a guest waiting for a permit stops instead of spinning. (The guest sees
+    /// `last-operation-failed`; `filesystem-error-code` of its error is `insufficient-space`.)
     fn check_write(&mut self) -> StreamResult<usize> {
         let permit = self.inner.check_write()?;
         if permit == 0 {
@@ -256,7 +252,7 @@ mod tests {
         assert!(usage.charge_bytes(6).is_ok());
         assert_eq!(
             usage.charge_bytes(5).expect_err("over").to_string(),
-            "writing 5 more bytes under /scratch would exceed its max_write of 10B per call"
+            "the write would pass the max_write of /scratch: 10B per call"
         );
         assert_eq!(usage.remaining_bytes(), 4);
         assert!(usage.charge_bytes(4).is_ok());
