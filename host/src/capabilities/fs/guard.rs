@@ -194,7 +194,9 @@ impl HostDescriptor for FsView<'_> {
         let wanted = buf.len() as u64;
         usage.charge_bytes(wanted).map_err(insufficient_space)?;
         let result = self.fs.write(fd, buf, offset).await;
-        usage.refund_bytes(wanted - *result.as_ref().unwrap_or(&0).min(&wanted));
+        // A short or failed write gives back what it did not write.
+        let written = result.as_ref().map_or(0, |&n| n.min(wanted));
+        usage.refund_bytes(wanted - written);
         result
     }
 
