@@ -359,7 +359,9 @@ mod quota {
         for i in 0..count {
             let name = format!("f{i}");
             let done = match &grant {
-                None => std::fs::write(format!("{dir}/{name}"), &content).map_err(|e| e.to_string()),
+                None => {
+                    std::fs::write(format!("{dir}/{name}"), &content).map_err(|e| e.to_string())
+                }
                 Some(grant) => raw(grant, method, i, &name, &content),
             };
             done.map_err(|e| format!("after {i}: {e}"))?;
@@ -386,7 +388,13 @@ mod quota {
             .map_err(|e| format!("open {name}: {e:?}"))
     }
 
-    fn raw(grant: &Descriptor, method: &str, i: u32, name: &str, content: &[u8]) -> Result<(), String> {
+    fn raw(
+        grant: &Descriptor,
+        method: &str,
+        i: u32,
+        name: &str,
+        content: &[u8],
+    ) -> Result<(), String> {
         match method {
             "pwrite" => {
                 let file = create(grant, name)?;
@@ -401,15 +409,18 @@ mod quota {
             }
             "append" => {
                 let file = create(grant, name)?;
-                let stream = file.append_via_stream().map_err(|e| format!("append: {e:?}"))?;
+                let stream = file
+                    .append_via_stream()
+                    .map_err(|e| format!("append: {e:?}"))?;
                 for chunk in content.chunks(4096) {
-                    stream.blocking_write_and_flush(chunk).map_err(|e| match e {
-                        StreamError::LastOperationFailed(e) => format!(
-                            "append: {:?}",
-                            filesystem_error_code(&e)
-                        ),
-                        StreamError::Closed => "append: closed".to_owned(),
-                    })?;
+                    stream
+                        .blocking_write_and_flush(chunk)
+                        .map_err(|e| match e {
+                            StreamError::LastOperationFailed(e) => {
+                                format!("append: {:?}", filesystem_error_code(&e))
+                            }
+                            StreamError::Closed => "append: closed".to_owned(),
+                        })?;
                 }
                 Ok(())
             }
