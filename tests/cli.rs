@@ -68,7 +68,7 @@ fn duplicate_tool_names_are_refused() {
 #[test]
 fn check_lists_tools_and_grants_of_a_good_manifest() {
     let fixture = Fixture::new(
-        "[plugins.files]\ncomponent = \"{files}\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\n",
+        "[plugins.files]\ncomponent = \"{files}\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }, { host = \"{dir}\", guest = \"/out\", mode = \"rw\", max_write = \"1MiB\", max_files = 10 }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\n",
     );
     let manifest = fixture.manifest.to_str().expect("utf-8");
     let (code, stdout, stderr) = warden(&["check", manifest], fixture.dir.path());
@@ -76,6 +76,10 @@ fn check_lists_tools_and_grants_of_a_good_manifest() {
     assert!(stdout.contains("ok, 2 plugin(s)"), "{stdout}");
     assert!(stdout.contains("files__read_text"), "{stdout}");
     assert!(stdout.contains("grant dir"), "{stdout}");
+    assert!(
+        stdout.contains("/out (rw, at most 1MiB written and 10 files created per call)"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -804,3 +804,90 @@ async fn fetch_keeps_credentials_with_their_origin_across_redirects() {
     );
     client.close().await;
 }
+
+// --- UDP datagrams (hardening part: quota) -----------------------------------------------------
+
+/// A UDP socket on 127.0.0.1 that counts the datagrams it receives.
+async fn udp_counter() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = socket.local_addr().expect("address").port();
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = received.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while socket.recv_from(&mut buf).await.is_ok() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    (port, received)
+}
+
+/// What `counter` has received once nothing more arrives for 300ms (at most a few seconds).
+async fn settled(counter: &std::sync::atomic::AtomicUsize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = counter.load(std::sync::atomic::Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = counter.load(std::sync::atomic::Ordering::Relaxed);
+        if now == last || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
+#[tokio::test]
+async fn udp_datagrams_are_limited_per_call() {
+    let (port, received) = udp_counter().await;
+    let fixture = Fixture::new(&format!(
+        "[plugins.testbed]\ncomponent = \"{{testbed}}\"\nallow_hosts = [\"udp://127.0.0.1:{port}\"]\n\
+         [plugins.testbed.net]\nmax_datagrams = 5\n\n\
+         [plugins.roomy]\ncomponent = \"{{testbed}}\"\nallow_hosts = [\"udp://127.0.0.1:{port}\"]\n"
+    ));
+    let client = fixture.client().await;
+    let addr = format!("127.0.0.1:{port}");
+    let flood = |tool: &'static str, count: u32| {
+        let (client, addr) = (&client, addr.clone());
+        async move {
+            client
+                .call(tool, json!({"addr": addr, "count": count}))
+                .await
+        }
+    };
+
+    // A flood stops at the limit: exactly 5 datagrams leave, the sixth send fails in the
+    // plugin, and the call ends cleanly.
+    let result = flood("testbed__udp_flood", 50_000).await;
+    let message = err_text(&result);
+    assert!(message.starts_with("after 5: "), "{message}");
+    assert_eq!(settled(&received).await, 5);
+    assert!(
+        fixture_log_has(&client, "max_datagrams = 5"),
+        "the host should log why: {}",
+        client.stderr()
+    );
+
+    // The limit is per call: the next call sends its own 5, and a call within it succeeds.
+    let result = flood("testbed__udp_flood", 50_000).await;
+    assert!(
+        err_text(&result).starts_with("after 5: "),
+        "{}",
+        err_text(&result)
+    );
+    assert_eq!(ok_text(&flood("testbed__udp_flood", 3).await), "3");
+    assert_eq!(settled(&received).await, 13);
+
+    // The default limit is 1000 datagrams per call.
+    let result = flood("roomy__udp_flood", 50_000).await;
+    let message = err_text(&result);
+    assert!(message.starts_with("after 1000: "), "{message}");
+    let total = settled(&received).await;
+    assert!(total <= 1013, "{total} datagrams arrived");
+    client.close().await;
+}
+
+fn fixture_log_has(client: &Client, text: &str) -> bool {
+    client.stderr().contains(text)
+}

@@ -294,9 +294,18 @@ fn check(path: &Path) -> Result<ExitCode> {
             plugin.config.component.display()
         )?;
         for grant in &plugin.config.dirs {
+            let quota = if grant.mode.is_writable() {
+                format!(
+                    ", at most {} written and {} files created per call",
+                    ByteSize(grant.quota.max_write),
+                    grant.quota.max_files
+                )
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "  grant dir   {} -> {} ({})",
+                "  grant dir   {} -> {} ({}{quota})",
                 grant.host.display(),
                 grant.guest,
                 grant.mode
@@ -315,11 +324,12 @@ fn check(path: &Path) -> Result<ExitCode> {
             let net = &plugin.config.net;
             writeln!(
                 out,
-                "  net         connect {}, request {}, response {}, max {} requests per call",
+                "  net         connect {}, request {}, response {}, max {} requests and {} datagrams per call",
                 format_duration(net.connect_timeout),
                 format_duration(net.request_timeout),
                 ByteSize(net.max_response),
-                net.max_requests
+                net.max_requests,
+                net.max_datagrams
             )?;
         }
         let limits = &plugin.config.limits;

@@ -2,7 +2,7 @@
 //! call's context, and nothing else. What is not granted is not there: a plugin with no grants
 //! sees no files, no environment and no network.
 //!
-//! - `fs`: preopened directories;
+//! - [`fs`]: preopened directories, and the write quotas of read-write ones;
 //! - `env`: declared environment variables;
 //! - `secrets`: secret values as environment variables, and the scrubber that keeps them out
 //!   of warden's log;
@@ -13,7 +13,7 @@
 //! share of it.
 
 mod env;
-mod fs;
+pub mod fs;
 pub mod net;
 mod secrets;
 
@@ -24,6 +24,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::StdoutStream;
 use wasmtime_wasi_http::WasiHttpCtx;
 
+pub use fs::FsQuotas;
 pub use net::{CallNet, NetPolicy};
 pub use secrets::{REDACTED, SecretScrubber, percent_encode};
 
@@ -39,6 +40,8 @@ pub enum CapabilityError {
 /// What a plugin's grants need beyond its manifest entry, built once when it is loaded.
 #[derive(Debug)]
 pub struct Grants {
+    /// The plugin's name, for what its calls log.
+    pub plugin: Arc<str>,
     /// Its network policy.
     pub net: Arc<NetPolicy>,
     /// Hides its secret values ([`Plugin::secret_values`]) in what warden logs about it.
@@ -50,6 +53,7 @@ impl Grants {
     pub fn new(plugin: &Plugin) -> Grants {
         let scrubber = SecretScrubber::for_plugin(plugin);
         Grants {
+            plugin: Arc::from(plugin.name.as_str()),
             net: Arc::new(NetPolicy::new(plugin, scrubber.clone())),
             scrubber,
         }
@@ -64,6 +68,8 @@ pub struct CallContext {
     pub http: WasiHttpCtx,
     /// The `wasi:http` hooks and the name lookup guard.
     pub net: CallNet,
+    /// What the call has written under each directory grant.
+    pub fs: FsQuotas,
 }
 
 /// The context for one call of `plugin`: its preopened directories, its declared environment
@@ -76,7 +82,7 @@ pub fn call_context(
 ) -> Result<CallContext, CapabilityError> {
     let mut builder = WasiCtxBuilder::new();
     builder.stdout(stdout).stderr(stderr);
-    fs::grant(&mut builder, &plugin.dirs)?;
+    let fs = fs::grant(&mut builder, &grants.plugin, &plugin.dirs)?;
     env::grant(&mut builder, &plugin.env);
     secrets::grant(&mut builder, &plugin.secrets);
     let net = net::grant(&mut builder, &grants.net);
@@ -84,5 +90,6 @@ pub fn call_context(
         wasi: builder.build(),
         http: WasiHttpCtx::new(),
         net,
+        fs,
     })
 }

@@ -44,7 +44,8 @@ pub use model::MIN_SECRET_LEN;
 pub use model::{
     ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector, DETECTOR_GROUPS, DirGrant,
     DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, OAuth, OutputOverflow, Plugin,
-    PluginPolicy, Rate, SECRETS_DETECTOR, Server, Tls, ToolOverride, glob_matches, is_glob,
+    PluginPolicy, Rate, SECRETS_DETECTOR, Server, Tls, ToolOverride, WriteQuota, glob_matches,
+    is_glob,
 };
 pub use names::{
     MAX_TOOL_NAME_LEN, TOOL_NAME_SEPARATOR, is_secret_key, is_valid_tool_name, prefixed_tool_name,

@@ -198,6 +198,9 @@ pub struct DirGrant {
     pub guest: String,
     /// Whether the plugin may write.
     pub mode: DirMode,
+    /// How much one call may write under it (`max_write`, `max_files`); only `rw` grants
+    /// write, so a `ro` grant carries the defaults and never uses them.
+    pub quota: WriteQuota,
     /// The grant's entry in the `dirs` array.
     pub location: Location,
 }
@@ -214,6 +217,41 @@ pub enum CacheKey {
 impl CacheKey {
     /// The shortest `[cache] key` accepted, in characters.
     pub const MIN_SECRET_LEN: usize = 32;
+}
+
+/// What one call may write under one `rw` grant: bytes written (`max_write`) and files,
+/// directories and links created (`max_files`). A write or creation past either fails inside
+/// the plugin with `insufficient-space`; the next call starts from zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteQuota {
+    /// Bytes one call may write, all files of the grant together: every byte passed to a
+    /// write counts, overwrites included, and so does growing a file with `set-size`. Default
+    /// [`WriteQuota::DEFAULT_MAX_WRITE`]; within [`WriteQuota::MAX_WRITE_RANGE`].
+    pub max_write: u64,
+    /// Files, directories and links one call may create. Default
+    /// [`WriteQuota::DEFAULT_MAX_FILES`]; within [`WriteQuota::MAX_FILES_RANGE`].
+    pub max_files: u64,
+}
+
+impl WriteQuota {
+    /// Default `max_write`: 64MiB.
+    pub const DEFAULT_MAX_WRITE: u64 = 64 << 20;
+    /// Default `max_files`.
+    pub const DEFAULT_MAX_FILES: u64 = 1_000;
+    /// Accepted `max_write`: 1B to 1TiB.
+    pub const MAX_WRITE_RANGE: RangeInclusive<u64> = 1..=(1 << 40);
+    /// Accepted `max_files`: 0 (no new files, existing ones may be written) to 10_000_000.
+    pub const MAX_FILES_RANGE: RangeInclusive<u64> = 0..=10_000_000;
+}
+
+impl Default for WriteQuota {
+    /// `max_write = "64MiB"`, `max_files = 1000`.
+    fn default() -> WriteQuota {
+        WriteQuota {
+            max_write: WriteQuota::DEFAULT_MAX_WRITE,
+            max_files: WriteQuota::DEFAULT_MAX_FILES,
+        }
+    }
 }
 
 /// Access a plugin has to a granted directory.

@@ -33,6 +33,9 @@ pub struct NetLimits {
     /// Outbound HTTP requests plus TCP connections one call may make (redirects followed by
     /// the plugin count as requests). Default 16; within [`NetLimits::MAX_REQUESTS_RANGE`].
     pub max_requests: u32,
+    /// UDP datagrams one call may send; the next send fails with `access-denied`. Default
+    /// 1000; within [`NetLimits::MAX_DATAGRAMS_RANGE`].
+    pub max_datagrams: u32,
 }
 
 impl NetLimits {
@@ -52,17 +55,22 @@ impl NetLimits {
     pub const MAX_RESPONSE_RANGE: std::ops::RangeInclusive<u64> = (1 << 10)..=(1 << 30);
     /// Accepted `max_requests`.
     pub const MAX_REQUESTS_RANGE: std::ops::RangeInclusive<u32> = 1..=100_000;
+    /// Default `max_datagrams`.
+    pub const DEFAULT_MAX_DATAGRAMS: u32 = 1_000;
+    /// Accepted `max_datagrams`.
+    pub const MAX_DATAGRAMS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000_000;
 }
 
 impl Default for NetLimits {
     /// `connect_timeout = "5s"`, `request_timeout = "30s"`, `max_response = "4MiB"`,
-    /// `max_requests = 16`.
+    /// `max_requests = 16`, `max_datagrams = 1000`.
     fn default() -> NetLimits {
         NetLimits {
             connect_timeout: NetLimits::DEFAULT_CONNECT_TIMEOUT,
             request_timeout: NetLimits::DEFAULT_REQUEST_TIMEOUT,
             max_response: NetLimits::DEFAULT_MAX_RESPONSE,
             max_requests: NetLimits::DEFAULT_MAX_REQUESTS,
+            max_datagrams: NetLimits::DEFAULT_MAX_DATAGRAMS,
         }
     }
 }
@@ -159,8 +167,12 @@ pub(super) fn net_limits(v: &Value<'_, '_>) -> NetLimits {
             .unwrap_or(defaults.max_response),
         max_requests: table
             .get("max_requests")
-            .and_then(|v| max_requests(&v))
+            .and_then(|v| count(&v, "max_requests", NetLimits::MAX_REQUESTS_RANGE))
             .unwrap_or(defaults.max_requests),
+        max_datagrams: table
+            .get("max_datagrams")
+            .and_then(|v| count(&v, "max_datagrams", NetLimits::MAX_DATAGRAMS_RANGE))
+            .unwrap_or(defaults.max_datagrams),
     };
     table.finish();
     limits
@@ -205,14 +217,14 @@ pub(super) fn duration(v: &Value<'_, '_>, what: &str, max: Duration) -> Option<D
     }
 }
 
-fn max_requests(v: &Value<'_, '_>) -> Option<u32> {
+/// A count setting (`max_requests`, `max_datagrams`): an integer within `range`.
+fn count(v: &Value<'_, '_>, what: &str, range: std::ops::RangeInclusive<u32>) -> Option<u32> {
     let n = v.integer()?;
-    let range = NetLimits::MAX_REQUESTS_RANGE;
     match u32::try_from(n) {
         Ok(n) if range.contains(&n) => Some(n),
         _ => {
             v.error(format!(
-                "max_requests must be between {} and {}, got {n}",
+                "{what} must be between {} and {}, got {n}",
                 range.start(),
                 range.end()
             ));

@@ -7,7 +7,7 @@ use std::path::Path;
 use toml::de::DeValue;
 
 use super::error::Location;
-use super::model::{DirGrant, DirMode, Limits, Plugin, ToolOverride};
+use super::model::{DirGrant, DirMode, Limits, Plugin, ToolOverride, WriteQuota};
 use super::names::{
     check_function_name, check_plugin_name, check_prefix, check_tool_name, is_env_name,
 };
@@ -282,13 +282,57 @@ fn dir_grant(
         }),
         None => Some(DirMode::default()),
     };
+    let quota = write_quota(&table, mode);
     table.finish();
     Some(DirGrant {
         host: host?,
         guest: guest?,
         mode: mode?,
+        quota,
         location: item.location(),
     })
+}
+
+/// `max_write` and `max_files` of a `dirs` item; they are refused on a `ro` grant, which
+/// cannot write.
+fn write_quota(table: &super::reader::Table<'_, '_>, mode: Option<DirMode>) -> WriteQuota {
+    let defaults = WriteQuota::default();
+    let writable = |v: &Value<'_, '_>| {
+        if mode == Some(DirMode::ReadOnly) {
+            v.key_error(format!(
+                "`{}` applies only to a grant with mode = \"rw\": a read-only grant writes nothing",
+                v.name()
+            ));
+            return false;
+        }
+        true
+    };
+    WriteQuota {
+        max_write: table
+            .get("max_write")
+            .filter(writable)
+            .and_then(|v| size(&v, "max_write", WriteQuota::MAX_WRITE_RANGE))
+            .unwrap_or(defaults.max_write),
+        max_files: table
+            .get("max_files")
+            .filter(writable)
+            .and_then(|v| {
+                let n = v.integer()?;
+                let range = WriteQuota::MAX_FILES_RANGE;
+                match u64::try_from(n) {
+                    Ok(n) if range.contains(&n) => Some(n),
+                    _ => {
+                        v.error(format!(
+                            "max_files must be between {} and {}, got {n}",
+                            range.start(),
+                            range.end()
+                        ));
+                        None
+                    }
+                }
+            })
+            .unwrap_or(defaults.max_files),
+    }
 }
 
 /// An absolute guest path with `/`-separated segments, none `.` or `..`: returned without

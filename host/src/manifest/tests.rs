@@ -463,7 +463,46 @@ fn unknown_key_in_dir_grant_is_an_error() {
         fx.error(&format!(
             "{FILES}dirs = [{{ host = \"data\", guest = \"/data\", readonly = true }}]\n"
         )),
-        "3:43: plugins.files.dirs[0].readonly: unknown key `readonly`; expected one of `host`, `guest` or `mode`"
+        "3:43: plugins.files.dirs[0].readonly: unknown key `readonly`; expected one of `host`, `guest`, `mode`, `max_write` or `max_files`"
+    );
+}
+
+#[test]
+fn write_quotas_load_on_rw_grants_with_their_defaults() {
+    let fx = Fixture::new();
+    let m = fx.ok(&format!(
+        "{FILES}dirs = [\n  {{ host = \"data\", guest = \"/data\" }},\n  {{ host = \"out\", guest = \"/out\", mode = \"rw\" }},\n  {{ host = \"out\", guest = \"/small\", mode = \"rw\", max_write = \"1MiB\", max_files = 0 }},\n]\n"
+    ));
+    let dirs = &m.plugins[0].dirs;
+    assert_eq!(dirs[1].quota, WriteQuota::default());
+    assert_eq!(
+        WriteQuota::default(),
+        WriteQuota {
+            max_write: 64 << 20,
+            max_files: 1000
+        }
+    );
+    assert_eq!(
+        dirs[2].quota,
+        WriteQuota {
+            max_write: 1 << 20,
+            max_files: 0
+        }
+    );
+}
+
+#[test]
+fn write_quotas_are_refused_on_ro_grants_and_out_of_range() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.errors(&format!(
+            "{FILES}dirs = [{{ host = \"data\", guest = \"/data\", max_write = \"1MiB\" }}, {{ host = \"out\", guest = \"/out\", mode = \"rw\", max_write = \"2TiB\", max_files = -1 }}]\n"
+        )),
+        [
+            "3:43: plugins.files.dirs[0].max_write: `max_write` applies only to a grant with mode = \"rw\": a read-only grant writes nothing",
+            "3:122: plugins.files.dirs[1].max_write: max_write must be between 1B and 1TiB, got 2TiB",
+            "3:142: plugins.files.dirs[1].max_files: max_files must be between 0 and 10000000, got -1",
+        ]
     );
 }
 
@@ -984,7 +1023,7 @@ fn network_grants_and_secrets_load_with_every_value() {
         "{FILES}allow_hosts = [\"https://api.example.com\", \"http://127.0.0.1:8080\", \"https://*.wikipedia.org\", \"tcp://127.0.0.1:5432\", \"http://10.0.0.0/8:*\"]\n\
          secrets = {{ API_TOKEN = {{ env = \"MEM\" }}, FILE_TOKEN = {{ file = \"token.txt\" }} }}\n\
          env = {{ LANG = \"C\" }}\n\
-         [plugins.files.net]\nconnect_timeout = \"2s\"\nrequest_timeout = \"1m\"\nmax_response = \"512KiB\"\nmax_requests = 3\n"
+         [plugins.files.net]\nconnect_timeout = \"2s\"\nrequest_timeout = \"1m\"\nmax_response = \"512KiB\"\nmax_requests = 3\nmax_datagrams = 40\n"
     ));
     let files = &m.plugins[0];
     let hosts: Vec<&str> = files.allow_hosts.iter().map(|p| p.as_str()).collect();
@@ -1005,6 +1044,7 @@ fn network_grants_and_secrets_load_with_every_value() {
             request_timeout: Duration::from_secs(60),
             max_response: 512 << 10,
             max_requests: 3,
+            max_datagrams: 40,
         }
     );
     let secrets: Vec<(&str, &SecretSource)> = files
@@ -1051,6 +1091,7 @@ fn network_grants_default_to_nothing() {
             request_timeout: Duration::from_secs(30),
             max_response: 4 << 20,
             max_requests: 16,
+            max_datagrams: 1000,
         }
     );
 }
@@ -1104,8 +1145,12 @@ fn bad_net_limits_are_errors() {
             "4:16: plugins.files.net.max_requests: max_requests must be between 1 and 100000, got 0",
         ),
         (
+            "max_datagrams = 0",
+            "4:17: plugins.files.net.max_datagrams: max_datagrams must be between 1 and 1000000, got 0",
+        ),
+        (
             "timeout = \"1s\"",
-            "4:1: plugins.files.net.timeout: unknown key `timeout`; expected one of `connect_timeout`, `request_timeout`, `max_response` or `max_requests`",
+            "4:1: plugins.files.net.timeout: unknown key `timeout`; expected one of `connect_timeout`, `request_timeout`, `max_response`, `max_requests` or `max_datagrams`",
         ),
     ];
     for (line, expected) in cases {

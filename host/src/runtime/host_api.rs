@@ -8,7 +8,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::events::{CallEvents, LogLevel};
 use super::limits::CallLimiter;
-use crate::capabilities::{CallContext, CallNet, SecretScrubber, net::LookupView};
+use crate::capabilities::fs::FsView;
+use crate::capabilities::{CallContext, CallNet, FsQuotas, SecretScrubber, net::LookupView};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -38,6 +39,8 @@ pub struct CallState {
     http: WasiHttpCtx,
     /// The plugin's network grants for this call: `wasi:http` hooks, name lookup guard.
     net: CallNet,
+    /// What the call has written under each directory grant.
+    fs: FsQuotas,
     /// Hides the plugin's secret values in its log messages as warden logs them.
     scrubber: SecretScrubber,
     events: Arc<dyn CallEvents>,
@@ -59,6 +62,7 @@ impl CallState {
             limiter,
             http: context.http,
             net: context.net,
+            fs: context.fs,
             scrubber,
             events,
             plugin,
@@ -82,6 +86,19 @@ impl CallState {
                 table: &mut self.table,
             },
             guard: self.net.lookup(),
+        }
+    }
+}
+
+impl CallState {
+    /// The view the quota-guarded `wasi:filesystem` works on.
+    pub(crate) fn fs_view(&mut self) -> FsView<'_> {
+        FsView {
+            fs: wasmtime_wasi::filesystem::WasiFilesystemCtxView {
+                ctx: self.wasi.filesystem(),
+                table: &mut self.table,
+            },
+            quotas: &mut self.fs,
         }
     }
 }

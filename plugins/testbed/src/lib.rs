@@ -289,6 +289,16 @@ impl Guest for Testbed {
         }
         count
     }
+
+    // --- Write quotas and datagrams (hardening part: quota) ------------------------------------
+
+    fn fill_dir(dir: String, method: String, count: u32, bytes: u32) -> Result<u32, String> {
+        quota::fill_dir(&dir, &method, count, bytes)
+    }
+
+    fn udp_flood(addr: String, count: u32) -> Result<u32, String> {
+        quota::udp_flood(&addr, count)
+    }
 }
 
 /// GET `url` through `wasi:http` without parsing it as a URL: `scheme://authority/path` is
@@ -388,6 +398,120 @@ fn down(depth: u64) -> u64 {
     let below = down(black_box(depth - 1));
     black_box(&frame);
     below + 1
+}
+
+// --- Write quotas and datagrams (hardening part: quota) ----------------------------------------
+
+/// Writers that try every way of putting bytes and entries on disk, and a datagram flood, for
+/// the quota tests.
+mod quota {
+    use wasip2::filesystem::preopens::get_directories;
+    use wasip2::filesystem::types::{
+        Descriptor, DescriptorFlags, OpenFlags, PathFlags, filesystem_error_code,
+    };
+    use wasip2::io::streams::StreamError;
+
+    pub fn fill_dir(dir: &str, method: &str, count: u32, bytes: u32) -> Result<u32, String> {
+        let content = vec![b'q'; bytes as usize];
+        let grant = match method {
+            "stream" => None,
+            _ => Some(preopen(dir)?),
+        };
+        for i in 0..count {
+            let name = format!("f{i}");
+            let done = match &grant {
+                None => {
+                    std::fs::write(format!("{dir}/{name}"), &content).map_err(|e| e.to_string())
+                }
+                Some(grant) => raw(grant, method, i, &name, &content),
+            };
+            done.map_err(|e| format!("after {i}: {e}"))?;
+        }
+        Ok(count)
+    }
+
+    fn preopen(dir: &str) -> Result<Descriptor, String> {
+        get_directories()
+            .into_iter()
+            .find(|(_, guest)| guest == dir)
+            .map(|(descriptor, _)| descriptor)
+            .ok_or_else(|| format!("{dir} is not a granted directory"))
+    }
+
+    fn create(grant: &Descriptor, name: &str) -> Result<Descriptor, String> {
+        grant
+            .open_at(
+                PathFlags::empty(),
+                name,
+                OpenFlags::CREATE,
+                DescriptorFlags::READ | DescriptorFlags::WRITE,
+            )
+            .map_err(|e| format!("open {name}: {e:?}"))
+    }
+
+    fn raw(
+        grant: &Descriptor,
+        method: &str,
+        i: u32,
+        name: &str,
+        content: &[u8],
+    ) -> Result<(), String> {
+        match method {
+            "pwrite" => {
+                let file = create(grant, name)?;
+                let mut at = 0;
+                while at < content.len() {
+                    let n = file
+                        .write(&content[at..], at as u64)
+                        .map_err(|e| format!("write: {e:?}"))?;
+                    at += n as usize;
+                }
+                Ok(())
+            }
+            "append" => {
+                let file = create(grant, name)?;
+                let stream = file
+                    .append_via_stream()
+                    .map_err(|e| format!("append: {e:?}"))?;
+                for chunk in content.chunks(4096) {
+                    stream
+                        .blocking_write_and_flush(chunk)
+                        .map_err(|e| match e {
+                            StreamError::LastOperationFailed(e) => {
+                                format!("append: {:?}", filesystem_error_code(&e))
+                            }
+                            StreamError::Closed => "append: closed".to_owned(),
+                        })?;
+                }
+                Ok(())
+            }
+            "set-size" => create(grant, name)?
+                .set_size(content.len() as u64)
+                .map_err(|e| format!("set-size: {e:?}")),
+            "mkdir" => grant
+                .create_directory_at(name)
+                .map_err(|e| format!("mkdir: {e:?}")),
+            "symlink" => grant
+                .symlink_at("target", name)
+                .map_err(|e| format!("symlink: {e:?}")),
+            "link" if i == 0 => create(grant, name).map(drop),
+            "link" => grant
+                .link_at(PathFlags::empty(), "f0", grant, name)
+                .map_err(|e| format!("link: {e:?}")),
+            _ => Err(format!("unknown method {method:?}")),
+        }
+    }
+
+    pub fn udp_flood(addr: &str, count: u32) -> Result<u32, String> {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| format!("bind: {e}"))?;
+        for i in 0..count {
+            let payload = format!("datagram {i:>7}\n");
+            socket
+                .send_to(payload.as_bytes(), addr)
+                .map_err(|e| format!("after {i}: {e}"))?;
+        }
+        Ok(count)
+    }
 }
 
 export!(Testbed);

@@ -238,6 +238,8 @@ impl NetPolicy {
 struct Usage {
     /// HTTP requests sent plus TCP connections opened.
     requests: AtomicU32,
+    /// UDP datagrams sent (and UDP sockets connected to a remote address).
+    datagrams: AtomicU32,
     /// Addresses that lookups of granted names returned, with those names.
     resolved: Mutex<HashMap<IpAddr, Vec<String>>>,
 }
@@ -253,6 +255,22 @@ impl Usage {
             )));
         }
         Ok(())
+    }
+
+    /// Count one UDP datagram; refuses past `max_datagrams`.
+    fn count_datagram(&self, limits: &NetLimits) -> Result<(), Refusal> {
+        let counted = self
+            .datagrams
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sent| {
+                (sent < limits.max_datagrams).then_some(sent + 1)
+            });
+        match counted {
+            Ok(_) => Ok(()),
+            Err(sent) => Err(Refusal(format!(
+                "the call already sent {sent} UDP datagrams, its limit (max_datagrams = {})",
+                limits.max_datagrams
+            ))),
+        }
     }
 
     fn record(&self, ip: IpAddr, name: &str) {
@@ -456,6 +474,26 @@ mod tests {
                 .0
                 .contains("granted no tcp hosts")
         );
+    }
+
+    #[test]
+    fn datagrams_past_the_limit_are_refused() {
+        let usage = Usage::default();
+        let limits = NetLimits {
+            max_datagrams: 3,
+            ..NetLimits::default()
+        };
+        for _ in 0..3 {
+            assert!(usage.count_datagram(&limits).is_ok());
+        }
+        for _ in 0..2 {
+            assert_eq!(
+                usage.count_datagram(&limits).expect_err("past the limit").0,
+                "the call already sent 3 UDP datagrams, its limit (max_datagrams = 3)"
+            );
+        }
+        // Datagrams and requests are counted apart.
+        assert!(usage.count(&limits).is_ok());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `wasi:sockets`: connections and datagrams only to what `tcp://` and `udp://` patterns grant,
 //! under the same address rules as HTTP, and name lookups only for granted names.
 //!
-//! wasmtime-wasi asks a socket address check before every bind, connect, send and receive.
+//! wasmtime-wasi asks a socket address check before every bind, connect, send and receive
+//! (for UDP, before every datagram sent: that is where `max_datagrams` is counted).
 //! warden's check allows the implicit bind that a connect or send performs (the unspecified
 //! address, port 0), never a listening socket, and otherwise [`NetPolicy::check_socket`]:
 //! an address is reachable when a pattern grants it explicitly (an IP or CIDR host), or when it
@@ -66,7 +67,12 @@ fn check(policy: &NetPolicy, usage: &Usage, addr: SocketAddr, use_: SocketAddrUs
         SocketAddrUse::TcpConnect => policy
             .check_socket(Scheme::Tcp, addr, &usage.names_of(addr.ip()))
             .and_then(|()| usage.count(&policy.limits)),
-        SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+        // wasmtime-wasi checks every datagram it sends, and a UDP `connect` (a `stream` with
+        // a remote address) once: each counts toward `max_datagrams`.
+        SocketAddrUse::UdpSend => policy
+            .check_socket(Scheme::Udp, addr, &usage.names_of(addr.ip()))
+            .and_then(|()| usage.count_datagram(&policy.limits)),
+        SocketAddrUse::UdpReceive => {
             policy.check_socket(Scheme::Udp, addr, &usage.names_of(addr.ip()))
         }
     };
