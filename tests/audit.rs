@@ -108,7 +108,7 @@ impl Raw {
     fn call(&mut self, id: Value, tool: &str) -> Value {
         self.send(&json!({
             "jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": { "name": tool, "arguments": {} }
+            "params": { "name": tool, "arguments": { "text": "hi" } }
         }));
         self.response()
     }
@@ -165,11 +165,7 @@ fn refusals_over_the_rate_are_counted_in_a_summary_not_recorded() {
     // Calls that run are always recorded.
     let answer = raw.call(json!("ok"), "testbed__emit");
     assert!(answer.get("result").is_some(), "{answer}");
-    let recorded = |all: &[Value]| {
-        all.iter()
-            .filter(|r| r["outcome"] == "invalid")
-            .count() as u64
-    };
+    let recorded = |all: &[Value]| all.iter().filter(|r| r["outcome"] == "invalid").count() as u64;
     let during = records(&log);
     let kept = recorded(&during);
     assert!(
@@ -263,7 +259,25 @@ async fn unauthenticated_requests_are_recorded_at_a_bounded_rate_per_address() {
     assert!(error.contains("address 127.0.0.1"), "{error}");
     let dropped = summary["dropped"].as_u64().expect("count");
     assert_eq!(denied(&all) + dropped, flood + 1, "{all:#?}");
-    assert!(all.iter().any(|r| r["outcome"] == "ok" && r["principal"] == "bot"));
+    assert!(
+        all.iter()
+            .any(|r| r["outcome"] == "ok" && r["principal"] == "bot")
+    );
+}
+
+/// `calls` calls of `testbed__emit`, each checked.
+async fn emit_many(client: &common::Client, who: &str, calls: usize) {
+    for n in 0..calls {
+        let result = client
+            .service
+            .call_tool(
+                CallToolRequestParams::new("testbed__emit")
+                    .with_arguments(common::object(json!({ "text": format!("{who} {n}") }))),
+            )
+            .await
+            .expect("call");
+        ok_text(&result);
+    }
 }
 
 #[tokio::test]
@@ -272,22 +286,7 @@ async fn two_warden_processes_on_one_log_keep_one_valid_chain() {
     let log = fixture.path("audit/warden.jsonl");
     let (a, b) = tokio::join!(fixture.client(), fixture.client());
     let calls = 40;
-    let run = |client: &common::Client, who: &'static str| {
-        let client = &client.service;
-        async move {
-            for n in 0..calls {
-                let result = client
-                    .call_tool(
-                        CallToolRequestParams::new("testbed__emit")
-                            .with_arguments(common::object(json!({ "text": format!("{who} {n}") }))),
-                    )
-                    .await
-                    .expect("call");
-                ok_text(&result);
-            }
-        }
-    };
-    tokio::join!(run(&a, "a"), run(&b, "b"));
+    tokio::join!(emit_many(&a, "a", calls), emit_many(&b, "b", calls));
     a.close().await;
     b.close().await;
     let mut files: Vec<String> = warden::audit::rotated_files(&log)
@@ -301,7 +300,11 @@ async fn two_warden_processes_on_one_log_keep_one_valid_chain() {
     let (code, out, err) = common::warden(&args, fixture.dir.path());
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains(&format!("ok: {} record(s) (seq 0..={})", 2 * calls, 2 * calls - 1)),
+        out.contains(&format!(
+            "ok: {} record(s) (seq 0..={})",
+            2 * calls,
+            2 * calls - 1
+        )),
         "{out}"
     );
 }
@@ -373,7 +376,11 @@ async fn a_write_that_fails_half_way_leaves_no_torn_line() {
     assert_eq!(code, 0, "{out}{err}");
     // Without the limit, the chain continues.
     let after = fixture.client().await;
-    ok_text(&after.call("testbed__emit", json!({ "text": "after" })).await);
+    ok_text(
+        &after
+            .call("testbed__emit", json!({ "text": "after" }))
+            .await,
+    );
     after.close().await;
     let (code, out, err) = verify(&fixture, &log);
     assert_eq!(code, 0, "{out}{err}");
@@ -418,7 +425,11 @@ async fn audit_tail_escapes_control_characters_from_the_record() {
         .call_tool(CallToolRequestParams::new(forged.to_owned()))
         .await;
     assert!(refused.is_err(), "{refused:?}");
-    ok_text(&client.call("testbed__emit", json!({ "text": "\u{1b}[31mred" })).await);
+    ok_text(
+        &client
+            .call("testbed__emit", json!({ "text": "\u{1b}[31mred" }))
+            .await,
+    );
     client.close().await;
     let (code, out, err) = common::warden(
         &["audit", "tail", &log.display().to_string()],
@@ -432,7 +443,9 @@ async fn audit_tail_escapes_control_characters_from_the_record() {
         "control characters reached the terminal: {out:?}"
     );
     assert!(
-        out.contains(r"x\n2026-11-21T18:32:00.124Z ok            local/stdio forged\u{1b}]0;pwned\u{7}"),
+        out.contains(
+            r"x\n2026-11-21T18:32:00.124Z ok            local/stdio forged\u{1b}]0;pwned\u{7}"
+        ),
         "{out}"
     );
 }

@@ -19,12 +19,7 @@ pub fn pretty(line: &[u8]) -> String {
             escape(&String::from_utf8_lossy(line), false)
         );
     };
-    let text = |key: &str| {
-        escape(
-            record.get(key).and_then(Value::as_str).unwrap_or("-"),
-            true,
-        )
-    };
+    let text = |key: &str| escape(record.get(key).and_then(Value::as_str).unwrap_or("-"), true);
     let number = |key: &str| record.get(key).and_then(Value::as_u64);
     let mut out = format!(
         "{} {:<13} {}/{} {}",
@@ -70,7 +65,8 @@ pub fn pretty(line: &[u8]) -> String {
 /// Whether `c` is shown escaped: a control character (C0, DEL, C1) or a bidirectional-text
 /// control.
 fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `text` with control characters escaped: `\n`, `\r`, `\t`, else `\u{hex}`. With

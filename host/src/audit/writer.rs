@@ -113,7 +113,10 @@ impl FileSink {
     fn catch_up(&self, state: &mut State) -> io::Result<()> {
         let held = state.file.metadata()?;
         let current = std::fs::metadata(&self.path).ok();
-        if !current.as_ref().is_some_and(|current| same_file(&held, current)) {
+        if !current
+            .as_ref()
+            .is_some_and(|current| same_file(&held, current))
+        {
             // Finish with the file we hold: its last record is the chain's latest, unless
             // the new live file already has records (checked below).
             if held.len() != state.size {

@@ -167,7 +167,10 @@ mod tests {
         assert_eq!(limiter.check("principal a", "stdio"), Verdict::Drop);
         assert_eq!(limiter.check("principal a", "stdio"), Verdict::Drop);
         // Other keys have their own bucket.
-        assert_eq!(limiter.check("address 10.0.0.1", "http"), Verdict::Record(None));
+        assert_eq!(
+            limiter.check("address 10.0.0.1", "http"),
+            Verdict::Record(None)
+        );
         std::thread::sleep(Duration::from_millis(250));
         match limiter.check("principal a", "stdio") {
             Verdict::Record(Some(summary)) => {
@@ -193,7 +196,10 @@ mod tests {
             ));
         }
         // Every bucket is empty (so none can be forgotten): a new key shares the overflow one.
-        assert_eq!(limiter.check("address new-1", "http"), Verdict::Record(None));
+        assert_eq!(
+            limiter.check("address new-1", "http"),
+            Verdict::Record(None)
+        );
         assert_eq!(limiter.check("address new-2", "http"), Verdict::Drop);
         let drained = limiter.drain();
         assert_eq!(drained.len(), 1);
