@@ -50,7 +50,7 @@ fn verify(fixture: &Fixture, file: &Path) -> (i32, String, String) {
 /// test chooses the JSON-RPC ids.
 struct Raw {
     child: std::process::Child,
-    stdin: std::process::ChildStdin,
+    stdin: Option<std::process::ChildStdin>,
     stdout: BufReader<std::process::ChildStdout>,
 }
 
@@ -69,7 +69,7 @@ impl Raw {
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut raw = Raw {
             child,
-            stdin,
+            stdin: Some(stdin),
             stdout,
         };
         raw.send(&json!({
@@ -88,8 +88,9 @@ impl Raw {
     fn send(&mut self, message: &Value) {
         let mut line = serde_json::to_vec(message).expect("json");
         line.push(b'\n');
-        self.stdin.write_all(&line).expect("write to warden");
-        self.stdin.flush().expect("flush");
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(&line).expect("write to warden");
+        stdin.flush().expect("flush");
     }
 
     /// The next response (notifications skipped).
@@ -103,6 +104,12 @@ impl Raw {
                 return value;
             }
         }
+    }
+
+    /// Close warden's input (it stops) and wait for it to exit.
+    fn finish(&mut self) -> std::process::ExitStatus {
+        self.stdin = None;
+        self.child.wait().expect("warden exits")
     }
 
     fn call(&mut self, id: Value, tool: &str) -> Value {
@@ -129,7 +136,14 @@ fn a_huge_tool_name_and_request_id_make_a_small_record() {
     let name = "n".repeat(4 << 20);
     let id = "i".repeat(4 << 20);
     let answer = raw.call(Value::String(id.clone()), &name);
-    assert!(answer.get("error").is_some(), "an unknown tool: {answer}");
+    let message = answer["error"]["message"]
+        .as_str()
+        .expect("an unknown tool");
+    assert!(
+        message.len() < 1024,
+        "the error echoes {} bytes",
+        message.len()
+    );
     // warden keeps serving.
     let answer = raw.call(json!(2), "testbed__emit");
     assert!(answer.get("result").is_some(), "{answer}");
@@ -191,6 +205,23 @@ fn refusals_over_the_rate_are_counted_in_a_summary_not_recorded() {
     assert_eq!(recorded(&all) + dropped, flood + 1, "{all:#?}");
     let (code, out, err) = verify(&fixture, &log);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn refusals_still_dropped_when_warden_stops_are_summarized() {
+    let fixture = audited("refusal_rate = { per_minute = 1, burst = 5 }");
+    let log = fixture.path("audit/warden.jsonl");
+    let mut raw = Raw::start(&fixture);
+    for n in 0..50 {
+        raw.call(json!(n), "no_such_tool");
+    }
+    // End of input: warden stops.
+    let status = raw.finish();
+    assert!(status.success(), "{status}");
+    let all = records(&log);
+    assert_eq!(all.len(), 6, "{all:#?}");
+    assert_eq!(all[5]["outcome"], "dropped");
+    assert_eq!(all[5]["dropped"], 45);
 }
 
 #[tokio::test]
@@ -330,7 +361,10 @@ async fn a_write_that_fails_half_way_leaves_no_torn_line() {
         .arg(env!("CARGO_BIN_EXE_warden"))
         .arg(&fixture.manifest)
         .env("WARDEN_LOG", "warn");
-    let transport = TokioChildProcess::new(command).expect("spawn warden under a limit");
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn warden under a limit");
     let client = common::Recorder::default()
         .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
         .await

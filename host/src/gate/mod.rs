@@ -304,7 +304,8 @@ impl Gate {
             let request_id = trail.id().to_owned();
             match trail.finish(outcome, Some(detail)) {
                 Ok(()) => Err(GateError::UnknownTool {
-                    tool: request.tool.to_owned(),
+                    tool: crate::audit::bounded(request.tool, crate::audit::MAX_RECORDED_NAME)
+                        .into_owned(),
                     request_id,
                 }),
                 Err(_) => Err(GateError::Audit { request_id }),
