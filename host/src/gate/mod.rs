@@ -6,7 +6,8 @@
 //!
 //! Each step is a module that knows nothing of the others: [`principal`](Principal),
 //! `authz`, `limits`, `input`, `filter`, `output`, and the audit record (`trail`, written
-//! through an [`AuditSink`]). Errors the agent sees are short and stable and carry the
+//! through an [`AuditSink`], its client-chosen strings bounded, refusals rate-limited per
+//! principal or client address by `refusals`). Errors the agent sees are short and stable and carry the
 //! request id; the detail goes to the host log and the audit record.
 
 mod authz;
