@@ -601,6 +601,8 @@ async fn every_call_of_a_mixed_run_is_audited_once_and_the_chain_verifies() {
 [audit]
 path = "{dir}/audit/log.jsonl"
 rotate = "64KiB"
+# Every one of the run's 140 refusals is recorded (the default limit would drop some).
+refusal_rate = { per_minute = 100000, burst = 1000 }
 
 [plugins.testbed]
 component = "{testbed}"

@@ -1,4 +1,9 @@
 //! One audit record as one readable line, for `warden audit tail`.
+//!
+//! Records hold strings the client chose (tool names, ids, principals): every control
+//! character in the line is escaped (`\n`, `\u{1b}`, ...), so a record cannot forge a line or
+//! send escape sequences (ANSI, OSC) to the terminal. Bidirectional-text overrides are escaped
+//! too, so a line cannot be made to read in another order.
 
 use std::fmt::Write as _;
 
@@ -6,12 +11,15 @@ use serde_json::Value;
 
 /// `line` (one record of the log) as
 /// `TS OUTCOME PRINCIPAL/TRANSPORT TOOL DURATION [fuel N] [out N B] [redacted k×n] id ID args {...} [error: ...]`,
-/// or the line itself when it is not a record.
+/// or the line itself when it is not a record; control characters escaped (see the module).
 pub fn pretty(line: &[u8]) -> String {
     let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(line) else {
-        return format!("(not a record) {}", String::from_utf8_lossy(line));
+        return format!(
+            "(not a record) {}",
+            escape(&String::from_utf8_lossy(line), false)
+        );
     };
-    let text = |key: &str| record.get(key).and_then(Value::as_str).unwrap_or("-");
+    let text = |key: &str| escape(record.get(key).and_then(Value::as_str).unwrap_or("-"), true);
     let number = |key: &str| record.get(key).and_then(Value::as_u64);
     let mut out = format!(
         "{} {:<13} {}/{} {}",
@@ -45,7 +53,38 @@ pub fn pretty(line: &[u8]) -> String {
         let _ = write!(out, " args {args}");
     }
     if let Some(error) = record.get("error").and_then(Value::as_str) {
-        let _ = write!(out, " error: {error}");
+        let _ = write!(out, " error: {}", escape(error, true));
+    }
+    if out.chars().any(needs_escape) {
+        // The arguments' JSON escapes C0 controls but not DEL, C1 or bidi controls.
+        out = escape(&out, false);
+    }
+    out
+}
+
+/// Whether `c` is shown escaped: a control character (C0, DEL, C1) or a bidirectional-text
+/// control.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with control characters escaped: `\n`, `\r`, `\t`, else `\u{hex}`. With
+/// `backslash`, a backslash is doubled too, so an escape in the output always means a control
+/// character in the record.
+fn escape(text: &str, backslash: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' if backslash => out.push_str("\\\\"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
     }
     out
 }
@@ -62,5 +101,33 @@ mod tests {
             r#"2026-11-21T18:32:00.123Z ok            local/stdio testbed__emit 1.5ms fuel 120 out 80B redacted email×2 id abc args {"text":"hi"}"#
         );
         assert_eq!(pretty(b"garbage"), "(not a record) garbage");
+    }
+
+    #[test]
+    fn control_characters_in_a_record_are_escaped() {
+        let line = serde_json::json!({
+            "ts": "2026-11-21T18:32:00.123Z",
+            "outcome": "invalid",
+            "principal": "local",
+            "transport": "stdio",
+            "tool": "x\n2026-11-21T18:32:00.124Z ok local/stdio forged\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{202e}",
+            "id": "a\\nb",
+            "args": { "k": "\u{85}\u{7f}" },
+            "error": "unknown tool\r",
+        })
+        .to_string();
+        let shown = pretty(line.as_bytes());
+        assert!(
+            !shown.chars().any(needs_escape),
+            "control characters reached the output: {shown:?}"
+        );
+        assert!(shown.contains(r"x\n2026-11-21T18:32:00.124Z ok local/stdio forged\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{202e}"), "{shown}");
+        assert!(shown.contains(r"id a\\nb"), "{shown}");
+        assert!(shown.contains(r"\u{85}\u{7f}"), "{shown}");
+        assert!(shown.ends_with(r"error: unknown tool\r"), "{shown}");
+        assert_eq!(
+            pretty(b"bad\x1b[31m\nline"),
+            r"(not a record) bad\u{1b}[31m\nline"
+        );
     }
 }

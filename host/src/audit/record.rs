@@ -34,6 +34,9 @@ pub enum Outcome {
     Unavailable,
     /// The client went away or cancelled the request before the call finished.
     Cancelled,
+    /// Not a call: refusals over the refusal rate limit were not recorded; `dropped` says how
+    /// many, `ts` when the first was, and `error` who sent them and until when.
+    Dropped,
 }
 
 impl Outcome {
@@ -51,6 +54,7 @@ impl Outcome {
             Outcome::Trap => "trap",
             Outcome::Unavailable => "unavailable",
             Outcome::Cancelled => "cancelled",
+            Outcome::Dropped => "dropped",
         }
     }
 
@@ -120,6 +124,46 @@ pub struct Record<'a> {
     /// Whether the output was truncated to fit `max_output`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// For outcome `dropped`: how many refusals were not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
+}
+
+/// The most bytes of a name or id a record keeps (tool, principal, roles, JSON-RPC id): longer
+/// ones are cut and marked with how much was cut.
+pub const MAX_RECORDED_NAME: usize = 256;
+/// The most bytes of a record's `error` detail.
+pub const MAX_RECORDED_ERROR: usize = 2048;
+
+/// `text` cut to at most `max` bytes (on a character boundary), followed by `…[+N bytes]`
+/// naming how many bytes were cut; `text` itself, borrowed, when it fits.
+pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…[+{} bytes]", &text[..end], text.len() - end))
+}
+
+/// A JSON-RPC id bounded as [`bounded`]: a long string is cut; any other value whose JSON is
+/// longer than [`MAX_RECORDED_NAME`] becomes its JSON text, cut.
+pub fn bounded_id(id: Value) -> Value {
+    match id {
+        Value::String(text) if text.len() > MAX_RECORDED_NAME => {
+            Value::String(bounded(&text, MAX_RECORDED_NAME).into_owned())
+        }
+        Value::Array(_) | Value::Object(_) => {
+            let text = id.to_string();
+            match bounded(&text, MAX_RECORDED_NAME) {
+                Cow::Borrowed(_) => id,
+                Cow::Owned(cut) => Value::String(cut),
+            }
+        }
+        other => other,
+    }
 }
 
 /// `time` as RFC 3339 in UTC with milliseconds: `2026-11-21T18:32:00.123Z` (years 0 to 9999).
@@ -180,6 +224,17 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-21T18:32:00.123Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn long_names_and_ids_are_cut_on_a_character_boundary_and_marked() {
+        assert!(matches!(bounded("short", 8), Cow::Borrowed("short")));
+        assert_eq!(bounded("ééé", 3), "é…[+4 bytes]");
+        let id = bounded_id(Value::String("x".repeat(10_000)));
+        let id = id.as_str().expect("a string");
+        assert!(id.len() < MAX_RECORDED_NAME + 32, "{}", id.len());
+        assert!(id.ends_with(&format!("…[+{} bytes]", 10_000 - MAX_RECORDED_NAME)));
+        assert_eq!(bounded_id(serde_json::json!(7)), serde_json::json!(7));
     }
 
     #[test]

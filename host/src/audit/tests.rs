@@ -29,6 +29,7 @@ fn record(n: u64) -> Record<'static> {
         output_bytes: Some(42),
         redactions: Default::default(),
         truncated: false,
+        dropped: None,
     }
 }
 
@@ -225,4 +226,59 @@ fn last_lines_reads_backwards_across_chunks() {
     assert_eq!(last_lines(&path, 1).expect("torn"), [b"b".to_vec()]);
     std::fs::write(&path, "").expect("write");
     assert!(last_lines(&path, 1).expect("empty").is_empty());
+}
+
+#[test]
+fn two_sinks_on_one_file_interleave_into_one_chain() {
+    // Two processes (here two open files: `flock` locks each open file on its own).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let a = FileSink::open(&path, 4096, false).expect("open a");
+    let b = FileSink::open(&path, 4096, false).expect("open b");
+    for n in 0..30 {
+        let sink = if n % 3 == 0 { &b } else { &a };
+        sink.record(&record(n)).expect("record");
+    }
+    let mut all: Vec<PathBuf> = rotated_files(&path).into_iter().map(|(_, p)| p).collect();
+    assert!(!all.is_empty(), "rotated by both sinks");
+    all.push(path);
+    let report = verify(&all).expect("one intact chain");
+    assert_eq!((report.records, report.seqs), (30, Some((0, 29))));
+}
+
+#[test]
+fn a_deleted_live_file_is_started_again_and_continues_the_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let sink = FileSink::open(&path, 1 << 20, false).expect("open");
+    write(&sink, 0..3);
+    let last = lines(&path).pop().expect("a record");
+    std::fs::remove_file(&path).expect("delete");
+    write(&sink, 3..5);
+    let all = lines(&path);
+    assert_eq!(all.len(), 2);
+    let first: serde_json::Value = serde_json::from_str(&all[0]).expect("json");
+    assert_eq!(first["seq"], 3);
+    assert_eq!(first["prev"], line_hash(last.as_bytes()).as_str());
+    let report = verify(&[path]).expect("intact");
+    assert!(report.continues);
+}
+
+#[test]
+fn a_torn_line_left_by_another_writer_is_closed_before_the_next_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let sink = FileSink::open(&path, 1 << 20, false).expect("open");
+    write(&sink, 0..2);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    std::io::Write::write_all(&mut file, b"{\"seq\":2,").expect("append");
+    write(&sink, 3..4);
+    let all = lines(&path);
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(all[2], "{\"seq\":2,");
+    let next: serde_json::Value = serde_json::from_str(&all[3]).expect("a whole record");
+    assert_eq!(next["seq"], 3);
 }

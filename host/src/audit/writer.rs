@@ -5,9 +5,19 @@
 //! take it past the `rotate` size, and starts a new live file whose first record chains to the
 //! last record of the renamed one. A restarted warden continues the chain of the live file (or
 //! of the newest rotated file when the live one is missing or empty).
+//!
+//! Several warden processes may share one log (two stdio clients spawning warden with the same
+//! manifest). Each append takes an exclusive `flock` on the live file, and when the file is
+//! not the length this process left it at, re-reads its last record to continue the chain from
+//! there; so the processes' records interleave in one valid chain. Under the lock, the open file
+//! is also checked against the path: when the live file was rotated by another process, deleted
+//! or replaced, the sink opens the file now at the path and continues the chain in it.
+//!
+//! A write that fails part-way (disk full, file size limit) is cut back to the last whole
+//! record, so a failed call leaves no torn line behind.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -18,6 +28,7 @@ use super::{AuditError, AuditSink, GENESIS, Record, line_hash};
 /// Where the chain stands.
 struct State {
     file: File,
+    /// The live file's length as this process last saw it (after its own last write).
     size: u64,
     seq: u64,
     prev: String,
@@ -25,14 +36,24 @@ struct State {
     line: Vec<u8>,
 }
 
-/// An [`AuditSink`] appending to a local file. Records are serialized under a lock, so the
-/// file's order is the chain's order; each is one `write` call, so a crash of warden never
-/// leaves half a record behind a complete one.
+/// An [`AuditSink`] appending to a local file. Records are serialized under a lock (a mutex
+/// in the process, `flock` across processes), so the file's order is the chain's order; each is
+/// one `write` call, cut back if it fails part-way, so no record is ever left half-written
+/// behind a complete one.
 pub struct FileSink {
     path: PathBuf,
     rotate: u64,
     fsync: bool,
     state: Mutex<State>,
+}
+
+/// `file` opened for appending and reading, created if missing.
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
 }
 
 impl FileSink {
@@ -44,32 +65,11 @@ impl FileSink {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| context("create the directory of", e))?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(|e| context("open", e))?;
-        let mut size = file.metadata().map_err(|e| context("read", e))?.len();
-        let (seq, prev) = if size > 0 {
-            let tail = last_lines(path, 2).map_err(|e| context("read", e))?;
-            let torn = !ends_with_newline(&mut file).map_err(|e| context("read", e))?;
-            if torn {
-                // A record cut short (a crash of the machine, not of warden): end its line so
-                // the next record starts on its own; `audit verify` will report it.
-                file.write_all(b"\n").map_err(|e| context("write", e))?;
-                size += 1;
-            }
-            chain_after(&tail, torn)
-        } else {
-            match newest_rotated(path) {
-                Some(rotated) => {
-                    let tail = last_lines(&rotated, 2).map_err(|e| context("read", e))?;
-                    chain_after(&tail, false)
-                }
-                None => (0, GENESIS.to_owned()),
-            }
-        };
+        let file = open_append(path).map_err(|e| context("open", e))?;
+        file.lock().map_err(|e| context("lock", e))?;
+        let picked = pick_up(&file, path);
+        let _ = file.unlock();
+        let (size, seq, prev) = picked.map_err(|e| context("read", e))?;
         Ok(FileSink {
             path: path.to_path_buf(),
             rotate,
@@ -89,7 +89,8 @@ impl FileSink {
         &self.path
     }
 
-    /// Rename the live file to the next `{path}.{n:06}` and start a new one.
+    /// Rename the live file to the next `{path}.{n:06}` and start a new one (locked: the
+    /// caller holds the old one's lock, which goes with it).
     fn rotate(&self, state: &mut State) -> io::Result<()> {
         let n = rotated_files(&self.path)
             .last()
@@ -97,30 +98,63 @@ impl FileSink {
             .unwrap_or(1);
         let target = rotated_name(&self.path, n);
         std::fs::rename(&self.path, &target)?;
-        state.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&self.path)?;
+        let file = open_append(&self.path)?;
+        file.lock()?;
+        state.file = file;
         state.size = 0;
         tracing::info!(to = %target.display(), "audit log rotated");
         Ok(())
     }
-}
 
-/// A record as its line holds it: `seq` first, then the record's fields, then `prev`.
-#[derive(serde::Serialize)]
-struct Line<'r> {
-    seq: u64,
-    #[serde(flatten)]
-    record: &'r Record<'r>,
-    prev: &'r str,
-}
+    /// Under the lock of `state.file`: make `state` the chain's true position. When the path
+    /// no longer names the open file (another process rotated it; it was deleted or replaced),
+    /// open the file at the path and lock it. When the live file is not as this process left
+    /// it (another process appended), read its last record.
+    fn catch_up(&self, state: &mut State) -> io::Result<()> {
+        let held = state.file.metadata()?;
+        let current = std::fs::metadata(&self.path).ok();
+        if !current
+            .as_ref()
+            .is_some_and(|current| same_file(&held, current))
+        {
+            // Finish with the file we hold: its last record is the chain's latest, unless
+            // the new live file already has records (checked below).
+            if held.len() != state.size {
+                (state.seq, state.prev) = chain_of(&state.file)?;
+            }
+            if held_is_deleted(&held) {
+                tracing::error!(
+                    path = %self.path.display(),
+                    "the live audit log was deleted; starting a new file that continues the chain"
+                );
+            } else {
+                tracing::info!(
+                    path = %self.path.display(),
+                    "the live audit log was rotated or replaced by another process; continuing in the new file"
+                );
+            }
+            let file = open_append(&self.path)?;
+            file.lock()?;
+            state.file = file; // the old lock goes with the old file
+            state.size = 0;
+        }
+        let len = state.file.metadata()?.len();
+        if len != state.size {
+            let (size, seq, prev) = if len == 0 {
+                (0, state.seq, state.prev.clone())
+            } else {
+                pick_up(&state.file, &self.path)?
+            };
+            (state.size, state.seq, state.prev) = (size, seq, prev);
+        }
+        Ok(())
+    }
 
-impl AuditSink for FileSink {
-    fn record(&self, record: &Record<'_>) -> Result<(), AuditError> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let state = &mut *state;
+    fn append(&self, state: &mut State, record: &Record<'_>) -> Result<(), AuditError> {
+        let io = |e: io::Error| AuditError::Io {
+            message: format!("cannot write to {}: {e}", self.path.display()),
+        };
+        self.catch_up(state).map_err(io)?;
         state.line.clear();
         let line = Line {
             seq: state.seq,
@@ -140,18 +174,102 @@ impl AuditSink for FileSink {
             // Keep recording into the big file rather than losing records.
             tracing::error!(error = %e, path = %self.path.display(), "audit log rotation failed");
         }
-        let io = |e: io::Error| AuditError::Io {
-            message: format!("cannot write to {}: {e}", self.path.display()),
-        };
-        state.file.write_all(&state.line).map_err(io)?;
-        if self.fsync {
-            state.file.sync_data().map_err(io)?;
+        let written = state.file.write_all(&state.line).and_then(|()| {
+            if self.fsync {
+                state.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // Cut a partial line back off, so the next record starts after a whole one.
+            if let Err(cut) = state.file.set_len(state.size) {
+                tracing::error!(error = %cut, path = %self.path.display(), "cannot cut a failed audit write back");
+            }
+            return Err(io(e));
         }
         state.size += len;
         state.seq += 1;
         state.prev = hash;
         Ok(())
     }
+}
+
+/// A record as its line holds it: `seq` first, then the record's fields, then `prev`.
+#[derive(serde::Serialize)]
+struct Line<'r> {
+    seq: u64,
+    #[serde(flatten)]
+    record: &'r Record<'r>,
+    prev: &'r str,
+}
+
+impl AuditSink for FileSink {
+    fn record(&self, record: &Record<'_>) -> Result<(), AuditError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *state;
+        state.file.lock().map_err(|e| AuditError::Io {
+            message: format!("cannot lock {}: {e}", self.path.display()),
+        })?;
+        let result = self.append(state, record);
+        let _ = state.file.unlock();
+        result
+    }
+}
+
+/// Whether two metadata describe the same file.
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    true
+}
+
+/// Whether the open file has no name left (it was deleted).
+#[cfg(unix)]
+fn held_is_deleted(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.nlink() == 0
+}
+
+#[cfg(not(unix))]
+fn held_is_deleted(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// Under its lock, the chain position at the end of the live `file` (at `path`): its length
+/// and the next `seq` and `prev`. A last line cut short (a crash of the machine) gets its
+/// newline, so the next record starts on its own line; `audit verify` reports it. An empty
+/// file continues the newest rotated file's chain, or starts one.
+fn pick_up(file: &File, path: &Path) -> io::Result<(u64, u64, String)> {
+    let mut size = file.metadata()?.len();
+    if size == 0 {
+        let (seq, prev) = match newest_rotated(path) {
+            Some(rotated) => chain_of(&File::open(rotated)?)?,
+            None => (0, GENESIS.to_owned()),
+        };
+        return Ok((0, seq, prev));
+    }
+    let tail = tail_lines(file, 2)?;
+    let torn = !ends_with_newline(file, size)?;
+    if torn {
+        (&*file).write_all(b"\n")?;
+        size += 1;
+    }
+    let (seq, prev) = chain_after(&tail, torn);
+    Ok((size, seq, prev))
+}
+
+/// The chain position after the last record of `file`.
+fn chain_of(file: &File) -> io::Result<(u64, String)> {
+    let len = file.metadata()?.len();
+    let tail = tail_lines(file, 2)?;
+    let torn = !ends_with_newline(file, len)?;
+    Ok(chain_after(&tail, torn))
 }
 
 /// The chain position after `tail` (the last one or two lines of a file): the next sequence
@@ -176,15 +294,27 @@ fn chain_after(tail: &[Vec<u8>], torn: bool) -> (u64, String) {
     (seq, line_hash(last))
 }
 
-fn ends_with_newline(file: &mut File) -> io::Result<bool> {
-    let len = file.metadata()?.len();
+/// Whether `file`, `len` bytes long, ends with a newline (or is empty).
+fn ends_with_newline(file: &File, len: u64) -> io::Result<bool> {
     if len == 0 {
         return Ok(true);
     }
     let mut byte = [0u8; 1];
-    file.seek(SeekFrom::Start(len - 1))?;
-    file.read_exact(&mut byte)?;
+    read_exact_at(file, &mut byte, len - 1)?;
     Ok(byte[0] == b'\n')
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buf)
 }
 
 /// `{path}.{n:06}`.
@@ -229,8 +359,12 @@ fn newest_rotated(path: &Path) -> Option<PathBuf> {
 /// The last `n` lines of the file at `path` (without their newlines), oldest first. A last
 /// line without a newline counts as a line.
 pub fn last_lines(path: &Path, n: usize) -> io::Result<Vec<Vec<u8>>> {
+    tail_lines(&File::open(path)?, n)
+}
+
+/// The last `n` lines of `file`, as [`last_lines`].
+fn tail_lines(file: &File, n: usize) -> io::Result<Vec<Vec<u8>>> {
     const CHUNK: u64 = 64 << 10;
-    let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut end = len;
     let mut buffer: Vec<u8> = Vec::new();
@@ -243,8 +377,7 @@ pub fn last_lines(path: &Path, n: usize) -> io::Result<Vec<Vec<u8>>> {
         }
         let start = end.saturating_sub(CHUNK);
         let mut chunk = vec![0u8; (end - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut chunk)?;
+        read_exact_at(file, &mut chunk, start)?;
         chunk.extend_from_slice(&buffer);
         buffer = chunk;
         end = start;

@@ -6,7 +6,8 @@
 //!
 //! Each step is a module that knows nothing of the others: [`principal`](Principal),
 //! `authz`, `limits`, `input`, `filter`, `output`, and the audit record (`trail`, written
-//! through an [`AuditSink`]). Errors the agent sees are short and stable and carry the
+//! through an [`AuditSink`], its client-chosen strings bounded, refusals rate-limited per
+//! principal or client address by `refusals`). Errors the agent sees are short and stable and carry the
 //! request id; the detail goes to the host log and the audit record.
 
 mod authz;
@@ -16,9 +17,11 @@ mod input;
 mod limits;
 mod output;
 mod principal;
+mod refusals;
 mod trail;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
@@ -27,7 +30,7 @@ use tracing::Instrument;
 
 use crate::audit::{AuditSink, NoAudit, Outcome};
 use crate::catalog::{Catalog, ToolEntry};
-use crate::manifest::{Filters, GlobalLimits, Manifest, OutputOverflow};
+use crate::manifest::{Audit, Filters, GlobalLimits, Manifest, OutputOverflow, Rate};
 use crate::runtime::{CallError, CallEvents, Runtime};
 
 pub use authz::Access;
@@ -38,7 +41,9 @@ pub use limits::{
 };
 pub use output::{OutputError, serialized_size, to_result};
 pub use principal::{Principal, Transport, new_request_id};
+pub use refusals::SUMMARY_EVERY;
 
+use refusals::RefusalLimiter;
 use trail::Trail;
 
 /// A call as the transport hands it over.
@@ -84,6 +89,8 @@ pub struct GateOptions {
     pub audit: Arc<dyn AuditSink>,
     /// The rate limiter; `None`: the in-process [`LocalRateLimiter`] built from the manifest.
     pub limiter: Option<Arc<dyn RateLimiter>>,
+    /// Refusals recorded per principal or client address (`[audit] refusal_rate`).
+    pub refusal_rate: Rate,
 }
 
 impl Default for GateOptions {
@@ -94,6 +101,7 @@ impl Default for GateOptions {
             filters: Filters::default(),
             audit: Arc::new(NoAudit),
             limiter: None,
+            refusal_rate: Audit::DEFAULT_REFUSAL_RATE,
         }
     }
 }
@@ -106,6 +114,10 @@ impl GateOptions {
             filters: manifest.filters.clone(),
             audit,
             limiter: None,
+            refusal_rate: manifest
+                .audit
+                .as_ref()
+                .map_or(Audit::DEFAULT_REFUSAL_RATE, |audit| audit.refusal_rate),
         }
     }
 }
@@ -128,6 +140,7 @@ pub struct Gate {
     caps: InputCaps,
     limiter: Arc<dyn RateLimiter>,
     audit: Arc<dyn AuditSink>,
+    refusals: RefusalLimiter,
     /// For the arguments of calls to unknown tools.
     default_filter: Arc<OutputFilter>,
 }
@@ -200,6 +213,7 @@ impl Gate {
             caps: InputCaps::from(&options.limits),
             limiter,
             audit: options.audit,
+            refusals: RefusalLimiter::new(options.refusal_rate),
             default_filter,
         })
     }
@@ -225,16 +239,20 @@ impl Gate {
 
     /// Record a request that the transport refused before it reached the gate (its
     /// credentials were missing or wrong): outcome `denied`, no plugin, no arguments. `what`
-    /// names the request (`POST /mcp`), `error` says why, for operators. Returns the request
-    /// id; it is recorded even when the audit log is off (then only logged).
+    /// names the request (`POST /mcp`), `error` says why, for operators. `address`: the
+    /// client's, when the request was refused before authentication; such refusals are
+    /// limited per address, others per principal (`[audit] refusal_rate`). Returns the request
+    /// id; it is logged even when the audit log is off or the refusal limit drops it.
     pub fn record_refusal(
         &self,
         principal: &Principal,
+        address: Option<IpAddr>,
         what: &str,
         error: String,
     ) -> Result<String, crate::audit::AuditError> {
         let mut trail = Trail::start(
             &*self.audit,
+            &self.refusals,
             principal,
             None,
             what,
@@ -242,6 +260,9 @@ impl Gate {
             &self.default_filter,
         );
         trail.drop_args();
+        if let Some(address) = address {
+            trail.address(address);
+        }
         let id = trail.id().to_owned();
         tracing::info!(request = %id, principal = %principal.name, %error, "request refused");
         trail.finish(Outcome::Denied, Some(error))?;
@@ -258,6 +279,7 @@ impl Gate {
     pub async fn call(&self, mut request: CallRequest<'_>) -> Result<CallToolResult, GateError> {
         let trail = Trail::start(
             &*self.audit,
+            &self.refusals,
             request.principal,
             request.mcp_id.take(),
             request.tool,
@@ -266,7 +288,7 @@ impl Gate {
         );
         let span = tracing::info_span!(
             "call",
-            tool = request.tool,
+            tool = &*crate::audit::bounded(request.tool, crate::audit::MAX_RECORDED_NAME),
             principal = &*request.principal.name,
             request = trail.id()
         );
@@ -284,7 +306,8 @@ impl Gate {
             let request_id = trail.id().to_owned();
             match trail.finish(outcome, Some(detail)) {
                 Ok(()) => Err(GateError::UnknownTool {
-                    tool: request.tool.to_owned(),
+                    tool: crate::audit::bounded(request.tool, crate::audit::MAX_RECORDED_NAME)
+                        .into_owned(),
                     request_id,
                 }),
                 Err(_) => Err(GateError::Audit { request_id }),
@@ -448,6 +471,18 @@ impl Gate {
         };
         trail.output(size, redactions);
         finish(result, trail, outcome, detail)
+    }
+}
+
+impl Drop for Gate {
+    /// Record the refusals still being dropped, so a flood that ends with the server leaves
+    /// its count behind.
+    fn drop(&mut self) {
+        for dropped in self.refusals.drain() {
+            if let Err(error) = trail::write_summary(&*self.audit, dropped) {
+                tracing::error!(%error, "audit summary of dropped refusals lost");
+            }
+        }
     }
 }
 

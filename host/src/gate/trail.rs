@@ -6,17 +6,25 @@
 //! the [`Record`] borrows them when it is written.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
+use super::refusals::{Dropped, RefusalLimiter, Verdict};
 use super::{OutputFilter, Principal, Redactions, audit_args};
-use crate::audit::{AuditError, AuditSink, Outcome, Record, rfc3339};
+use crate::audit::{
+    AuditError, AuditSink, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record, bounded,
+    bounded_id, rfc3339,
+};
 
 /// One call's record in the making.
 pub(super) struct Trail<'a> {
     sink: &'a dyn AuditSink,
+    refusals: &'a RefusalLimiter,
+    /// The client's address, for requests refused before authentication.
+    address: Option<IpAddr>,
     id: String,
     principal: &'a Principal,
     mcp_id: Option<Value>,
@@ -40,6 +48,7 @@ impl<'a> Trail<'a> {
     /// id. Detector hits in the arguments are redacted with `filter`.
     pub(super) fn start(
         sink: &'a dyn AuditSink,
+        refusals: &'a RefusalLimiter,
         principal: &'a Principal,
         mcp_id: Option<Value>,
         tool: &'a str,
@@ -48,6 +57,8 @@ impl<'a> Trail<'a> {
     ) -> Self {
         Self {
             sink,
+            refusals,
+            address: None,
             id: super::new_request_id(),
             principal,
             mcp_id,
@@ -63,6 +74,12 @@ impl<'a> Trail<'a> {
             truncated: false,
             done: false,
         }
+    }
+
+    /// The request came from `address` and was refused before authentication: its refusals
+    /// are limited per address rather than per (claimed) principal.
+    pub(super) fn address(&mut self, address: IpAddr) {
+        self.address = Some(address);
     }
 
     /// The call's request id.
@@ -115,23 +132,42 @@ impl<'a> Trail<'a> {
             return Ok(());
         }
         let principal = self.principal;
+        if matches!(
+            outcome,
+            Outcome::Denied | Outcome::Invalid | Outcome::RateLimited
+        ) {
+            let key = match self.address {
+                Some(address) => format!("address {address}"),
+                None => format!("principal {}", bounded(&principal.name, MAX_RECORDED_NAME)),
+            };
+            match self.refusals.check(&key, principal.transport.as_str()) {
+                Verdict::Record(None) => {}
+                Verdict::Record(Some(dropped)) => self.summarize(dropped)?,
+                Verdict::Summarize(dropped) => return self.summarize(dropped),
+                Verdict::Drop => return Ok(()),
+            }
+        }
         let record = Record {
             ts: rfc3339(self.arrived),
             id: Cow::Borrowed(&self.id),
-            mcp_id: self.mcp_id.take(),
-            principal: Cow::Borrowed(&principal.name),
-            roles: Cow::Borrowed(&principal.roles),
+            mcp_id: self.mcp_id.take().map(bounded_id),
+            principal: bounded(&principal.name, MAX_RECORDED_NAME),
+            roles: bounded_roles(&principal.roles),
             transport: Cow::Borrowed(principal.transport.as_str()),
             plugin: self.plugin.map(Cow::Borrowed),
-            tool: Cow::Borrowed(self.tool),
+            tool: bounded(self.tool, MAX_RECORDED_NAME),
             args: self.args_filter.map(|filter| audit_args(self.args, filter)),
             outcome,
-            error,
+            error: error.map(|error| match bounded(&error, MAX_RECORDED_ERROR) {
+                Cow::Borrowed(_) => error,
+                Cow::Owned(cut) => cut,
+            }),
             duration_us: self.started.elapsed().as_micros() as u64,
             fuel: self.fuel,
             output_bytes: self.output_bytes,
             redactions: std::mem::take(&mut self.redactions),
             truncated: self.truncated,
+            dropped: None,
         };
         let written = self.sink.record(&record);
         if let Err(error) = &written {
@@ -139,6 +175,67 @@ impl<'a> Trail<'a> {
         }
         written
     }
+}
+
+impl Trail<'_> {
+    /// Write the summary of refusals that were not recorded.
+    fn summarize(&self, dropped: Dropped) -> Result<(), AuditError> {
+        write_summary(self.sink, dropped)
+    }
+}
+
+/// Write the `dropped` record of `dropped`.
+pub(super) fn write_summary(sink: &dyn AuditSink, dropped: Dropped) -> Result<(), AuditError> {
+    let id = super::new_request_id();
+    let error = format!(
+        "{} refusal(s) from {} were not recorded between {} and {}: over the refusal rate limit ([audit] refusal_rate)",
+        dropped.count,
+        dropped.key,
+        rfc3339(dropped.since),
+        rfc3339(dropped.until)
+    );
+    tracing::warn!(request = %id, "{error}");
+    let record = Record {
+        ts: rfc3339(dropped.since),
+        id: Cow::Borrowed(&id),
+        mcp_id: None,
+        principal: match dropped.key.strip_prefix("principal ") {
+            Some(name) => Cow::Borrowed(name),
+            None => Cow::Borrowed("-"),
+        },
+        roles: Cow::Borrowed(&[]),
+        transport: Cow::Borrowed(dropped.transport),
+        plugin: None,
+        tool: Cow::Borrowed("-"),
+        args: None,
+        outcome: Outcome::Dropped,
+        error: Some(error),
+        duration_us: 0,
+        fuel: None,
+        output_bytes: None,
+        redactions: Default::default(),
+        truncated: false,
+        dropped: Some(dropped.count),
+    };
+    sink.record(&record)
+}
+
+/// The roles, each bounded to [`MAX_RECORDED_NAME`] and at most 64 of them; borrowed when they
+/// fit.
+fn bounded_roles(roles: &[String]) -> Cow<'_, [String]> {
+    const MAX_ROLES: usize = 64;
+    if roles.len() <= MAX_ROLES && roles.iter().all(|role| role.len() <= MAX_RECORDED_NAME) {
+        return Cow::Borrowed(roles);
+    }
+    let mut kept: Vec<String> = roles
+        .iter()
+        .take(MAX_ROLES)
+        .map(|role| bounded(role, MAX_RECORDED_NAME).into_owned())
+        .collect();
+    if roles.len() > MAX_ROLES {
+        kept.push(format!("…[+{} roles]", roles.len() - MAX_ROLES));
+    }
+    Cow::Owned(kept)
 }
 
 impl Drop for Trail<'_> {

@@ -545,9 +545,18 @@ pub struct Audit {
     /// Whether each record is also `fsync`ed before the response (survives power loss, not
     /// just a crash of warden). Default `false`.
     pub fsync: bool,
+    /// Refused requests recorded per principal, or per client address for requests refused
+    /// before authentication (`refusal_rate`); more are counted in a `dropped` summary record.
+    /// Default [`Audit::DEFAULT_REFUSAL_RATE`].
+    pub refusal_rate: Rate,
 }
 
 impl Audit {
+    /// Default `refusal_rate`: 60 a minute, bursts of 20.
+    pub const DEFAULT_REFUSAL_RATE: Rate = Rate {
+        per_minute: 60,
+        burst: 20,
+    };
     /// Default `rotate`: 64MiB.
     pub const DEFAULT_ROTATE: u64 = 64 << 20;
     /// Accepted `rotate` sizes: 4KiB to 1TiB.

@@ -327,11 +327,16 @@ pub(super) fn audit(table: &Table<'_, '_>, dir: &Path) -> Option<Audit> {
             None
         }
     });
+    let refusal_rate = table
+        .get("refusal_rate")
+        .and_then(|v| rate(&v))
+        .unwrap_or(Audit::DEFAULT_REFUSAL_RATE);
     table.finish();
     Some(Audit {
         path: path?,
         rotate,
         fsync: fsync.unwrap_or(false),
+        refusal_rate,
     })
 }
 

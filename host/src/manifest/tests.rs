@@ -1241,6 +1241,7 @@ custom = [{ name = "employee-id", pattern = "EMP-[0-9]{6}" }]
 path = "audit/warden.jsonl"
 rotate = "1MiB"
 fsync = true
+refusal_rate = { per_minute = 30, burst = 5 }
 
 [plugins.files]
 component = "plugins/files.wasm"
@@ -1308,6 +1309,13 @@ component = "plugins/fetch.wasm"
     let audit = m.audit.as_ref().expect("audit");
     assert_eq!(audit.path, fx.root().join("audit/warden.jsonl"));
     assert_eq!((audit.rotate, audit.fsync), (1 << 20, true));
+    assert_eq!(
+        audit.refusal_rate,
+        Rate {
+            per_minute: 30,
+            burst: 5
+        }
+    );
 
     let files = m.plugin("files").expect("files");
     assert_eq!(
@@ -1359,6 +1367,7 @@ fn gate_keys_default_to_open_unlimited_and_unaudited() {
     assert_eq!(files.tool_roles("read-text"), None);
     let audit = fx.ok("[audit]\npath = \"a.jsonl\"\n").audit.expect("audit");
     assert_eq!((audit.rotate, audit.fsync), (Audit::DEFAULT_ROTATE, false));
+    assert_eq!(audit.refusal_rate, Audit::DEFAULT_REFUSAL_RATE);
 }
 
 #[test]
@@ -1490,6 +1499,10 @@ fn bad_global_gate_sections_are_errors_at_their_line() {
         (
             "[audit]\npath = \"a.jsonl\"\nfsync = \"yes\"",
             "3:9: audit.fsync: expected true or false, found a string",
+        ),
+        (
+            "[audit]\npath = \"a.jsonl\"\nrefusal_rate = { per_minute = 0 }",
+            "3:31: audit.refusal_rate.per_minute: per_minute must be between 1 and 1000000, got 0",
         ),
     ];
     for (text, expected) in cases {

@@ -171,7 +171,13 @@ pub async fn serve_http_until(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        // The peer's address, for the refusal rate limit of requests refused before
+        // authentication.
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -354,7 +360,15 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
                     let who =
                         Principal::new(refusal.principal.as_str(), Vec::new(), Transport::Http);
                     let what = format!("{} {}", request.method(), request.uri().path());
-                    if let Err(error) = state.gate.record_refusal(&who, &what, refusal.reason) {
+                    let address = request
+                        .extensions()
+                        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                        .map(|info| info.0.ip());
+                    if let Err(error) =
+                        state
+                            .gate
+                            .record_refusal(&who, address, &what, refusal.reason)
+                    {
                         tracing::error!(%error, "audit record of a refused request lost");
                     }
                     let message = match refusal.status {
@@ -394,7 +408,7 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
     {
         let what = format!("{} {}", request.method(), request.uri().path());
         let reason = "the request names a session this principal did not open".to_owned();
-        if let Err(error) = state.gate.record_refusal(&principal, &what, reason) {
+        if let Err(error) = state.gate.record_refusal(&principal, None, &what, reason) {
             tracing::error!(%error, "audit record of a refused request lost");
         }
         return Reply::rpc_error(StatusCode::NOT_FOUND, "session not found");

@@ -1,0 +1,485 @@
+//! End to end: the audit log cannot be turned against itself. Client-chosen strings are
+//! bounded, refusals are rate-limited per principal and per client address (with a summary of
+//! what was dropped), two warden processes share one log without breaking its chain, a failed
+//! write leaves no torn line, a deleted live file is noticed, and `warden audit tail` escapes
+//! control characters.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Fixture, ok_text};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn audited(extra: &str) -> Fixture {
+    Fixture::new(&format!(
+        r#"
+[audit]
+path = "{{dir}}/audit/warden.jsonl"
+{extra}
+
+[plugins.testbed]
+component = "{{testbed}}"
+"#
+    ))
+}
+
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("read the audit log")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a whole JSON record"))
+        .collect()
+}
+
+fn verify(fixture: &Fixture, file: &Path) -> (i32, String, String) {
+    common::warden(
+        &["audit", "verify", &file.display().to_string()],
+        fixture.dir.path(),
+    )
+}
+
+/// A raw stdio MCP session with `warden serve`: JSON lines written and read by hand, so the
+/// test chooses the JSON-RPC ids.
+struct Raw {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Raw {
+    fn start(fixture: &Fixture) -> Raw {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["serve", "--manifest"])
+            .arg(&fixture.manifest)
+            .env("WARDEN_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn warden");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut raw = Raw {
+            child,
+            stdin: Some(stdin),
+            stdout,
+        };
+        raw.send(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": { "name": "raw", "version": "1" }
+            }
+        }));
+        raw.response();
+        raw.send(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        raw
+    }
+
+    fn send(&mut self, message: &Value) {
+        let mut line = serde_json::to_vec(message).expect("json");
+        line.push(b'\n');
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(&line).expect("write to warden");
+        stdin.flush().expect("flush");
+    }
+
+    /// The next response (notifications skipped).
+    fn response(&mut self) -> Value {
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).expect("read from warden");
+            assert!(n > 0, "warden closed stdout");
+            let value: Value = serde_json::from_str(&line).expect("a JSON-RPC message");
+            if value.get("id").is_some() {
+                return value;
+            }
+        }
+    }
+
+    /// Close warden's input (it stops) and wait for it to exit.
+    fn finish(&mut self) -> std::process::ExitStatus {
+        self.stdin = None;
+        self.child.wait().expect("warden exits")
+    }
+
+    fn call(&mut self, id: Value, tool: &str) -> Value {
+        self.send(&json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": { "name": tool, "arguments": { "text": "hi" } }
+        }));
+        self.response()
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_huge_tool_name_and_request_id_make_a_small_record() {
+    let fixture = audited("");
+    let log = fixture.path("audit/warden.jsonl");
+    let mut raw = Raw::start(&fixture);
+    let name = "n".repeat(4 << 20);
+    let id = "i".repeat(4 << 20);
+    let answer = raw.call(Value::String(id.clone()), &name);
+    let message = answer["error"]["message"]
+        .as_str()
+        .expect("an unknown tool");
+    assert!(
+        message.len() < 1024,
+        "the error echoes {} bytes",
+        message.len()
+    );
+    // warden keeps serving.
+    let answer = raw.call(json!(2), "testbed__emit");
+    assert!(answer.get("result").is_some(), "{answer}");
+    let size = std::fs::metadata(&log).expect("log").len();
+    assert!(size < 8 << 10, "two records took {size} bytes");
+    let all = records(&log);
+    let refused = &all[0];
+    assert_eq!(refused["outcome"], "invalid");
+    let tool = refused["tool"].as_str().expect("tool");
+    assert!(tool.starts_with(&"n".repeat(200)), "{tool}");
+    assert!(
+        tool.ends_with(&format!("…[+{} bytes]", (4 << 20) - 256)),
+        "{tool}"
+    );
+    let recorded_id = refused["mcp_id"].as_str().expect("mcp_id");
+    assert!(recorded_id.len() < 300, "{}", recorded_id.len());
+    assert!(recorded_id.ends_with("bytes]"), "{recorded_id}");
+}
+
+/// `n` unknown-tool calls over stdio as fast as they go, then one after a pause.
+#[test]
+fn refusals_over_the_rate_are_counted_in_a_summary_not_recorded() {
+    let fixture = audited("refusal_rate = { per_minute = 60, burst = 5 }");
+    let log = fixture.path("audit/warden.jsonl");
+    let mut raw = Raw::start(&fixture);
+    let started = Instant::now();
+    let flood = 200;
+    for n in 0..flood {
+        let answer = raw.call(json!(n), "no_such_tool");
+        assert!(answer.get("error").is_some(), "{answer}");
+    }
+    let elapsed = started.elapsed().as_secs();
+    // Calls that run are always recorded.
+    let answer = raw.call(json!("ok"), "testbed__emit");
+    assert!(answer.get("result").is_some(), "{answer}");
+    let recorded = |all: &[Value]| all.iter().filter(|r| r["outcome"] == "invalid").count() as u64;
+    let during = records(&log);
+    let kept = recorded(&during);
+    assert!(
+        kept >= 5 && kept <= 5 + elapsed + 1,
+        "{kept} refusals recorded in {elapsed}s"
+    );
+    assert!(during.iter().any(|r| r["outcome"] == "ok"));
+    // After a pause the next refusal is recorded, behind the summary of the dropped ones.
+    std::thread::sleep(Duration::from_millis(1500));
+    let answer = raw.call(json!("last"), "no_such_tool");
+    assert!(answer.get("error").is_some(), "{answer}");
+    let all = records(&log);
+    let summary = all
+        .iter()
+        .find(|r| r["outcome"] == "dropped")
+        .expect("a summary of dropped refusals");
+    let dropped = summary["dropped"].as_u64().expect("dropped count");
+    let error = summary["error"].as_str().expect("error");
+    assert!(error.contains("principal local"), "{error}");
+    assert!(error.contains("refusal_rate"), "{error}");
+    assert_eq!(all.last().expect("records")["mcp_id"], "last");
+    // Every refusal is either recorded or counted.
+    assert_eq!(recorded(&all) + dropped, flood + 1, "{all:#?}");
+    let (code, out, err) = verify(&fixture, &log);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn refusals_still_dropped_when_warden_stops_are_summarized() {
+    let fixture = audited("refusal_rate = { per_minute = 1, burst = 5 }");
+    let log = fixture.path("audit/warden.jsonl");
+    let mut raw = Raw::start(&fixture);
+    for n in 0..50 {
+        raw.call(json!(n), "no_such_tool");
+    }
+    // End of input: warden stops.
+    let status = raw.finish();
+    assert!(status.success(), "{status}");
+    let all = records(&log);
+    assert_eq!(all.len(), 6, "{all:#?}");
+    assert_eq!(all[5]["outcome"], "dropped");
+    assert_eq!(all[5]["dropped"], 45);
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_are_recorded_at_a_bounded_rate_per_address() {
+    const KEY: &str = "wk_audit_test_key_0123456789abcdef0123456789";
+    let fixture = audited(&format!(
+        "refusal_rate = {{ per_minute = 60, burst = 5 }}\n\n[[auth.api_keys]]\nprincipal = \"bot\"\nsha256 = \"{}\"",
+        hex::encode(Sha256::digest(KEY.as_bytes()))
+    ));
+    let log = fixture.path("audit/warden.jsonl");
+    let server = fixture.http_server(&[]).await;
+    let http = reqwest::Client::new();
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
+    let started = Instant::now();
+    let flood = 100u64;
+    for n in 0..flood {
+        // A different wrong key each time: a new claimed principal (key fingerprint) each time.
+        let response = http
+            .post(&server.url)
+            .bearer_auth(format!("wk_wrong_{n}"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 401);
+    }
+    let elapsed = started.elapsed().as_secs();
+    let denied = |all: &[Value]| all.iter().filter(|r| r["outcome"] == "denied").count() as u64;
+    let kept = denied(&records(&log));
+    assert!(
+        kept >= 5 && kept <= 5 + elapsed + 1,
+        "{kept} refusals recorded in {elapsed}s"
+    );
+    // The right key still works, and its call is recorded.
+    let client = server
+        .connect(
+            server.client_config(Some(KEY)),
+            ClientLifecycleMode::Initialize,
+        )
+        .await
+        .expect("connect with the key");
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("testbed__emit")
+                .with_arguments(common::object(json!({ "text": "hi" }))),
+        )
+        .await
+        .expect("call");
+    ok_text(&result);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let response = http
+        .post(&server.url)
+        .bearer_auth("wk_wrong_last")
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 401);
+    let all = records(&log);
+    let summary = all
+        .iter()
+        .find(|r| r["outcome"] == "dropped")
+        .expect("a summary of dropped refusals");
+    let error = summary["error"].as_str().expect("error");
+    assert!(error.contains("address 127.0.0.1"), "{error}");
+    let dropped = summary["dropped"].as_u64().expect("count");
+    assert_eq!(denied(&all) + dropped, flood + 1, "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|r| r["outcome"] == "ok" && r["principal"] == "bot")
+    );
+}
+
+/// `calls` calls of `testbed__emit`, each checked.
+async fn emit_many(client: &common::Client, who: &str, calls: usize) {
+    for n in 0..calls {
+        let result = client
+            .service
+            .call_tool(
+                CallToolRequestParams::new("testbed__emit")
+                    .with_arguments(common::object(json!({ "text": format!("{who} {n}") }))),
+            )
+            .await
+            .expect("call");
+        ok_text(&result);
+    }
+}
+
+#[tokio::test]
+async fn two_warden_processes_on_one_log_keep_one_valid_chain() {
+    let fixture = audited("rotate = \"16KiB\"");
+    let log = fixture.path("audit/warden.jsonl");
+    let (a, b) = tokio::join!(fixture.client(), fixture.client());
+    let calls = 40;
+    tokio::join!(emit_many(&a, "a", calls), emit_many(&b, "b", calls));
+    a.close().await;
+    b.close().await;
+    let mut files: Vec<String> = warden::audit::rotated_files(&log)
+        .into_iter()
+        .map(|(_, path)| path.display().to_string())
+        .collect();
+    assert!(!files.is_empty(), "the log rotated");
+    files.push(log.display().to_string());
+    let mut args = vec!["audit", "verify"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = common::warden(&args, fixture.dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "ok: {} record(s) (seq 0..={})",
+            2 * calls,
+            2 * calls - 1
+        )),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_that_fails_half_way_leaves_no_torn_line() {
+    let fixture = audited("");
+    let log = fixture.path("audit/warden.jsonl");
+    // Compile the testbed into the shared cache, and start the log, with no size limit.
+    let warm = fixture.client().await;
+    ok_text(&warm.call("testbed__emit", json!({ "text": "warm" })).await);
+    warm.close().await;
+    let size = std::fs::metadata(&log).expect("log").len();
+    // A file size limit a little above the log: the next records cross it part-way (EFBIG).
+    // SIGXFSZ is ignored, as a signal disposition survives exec.
+    let blocks = size / 1024 + 2;
+    let mut command = tokio::process::Command::new("bash");
+    command
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" serve --manifest \"$1\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_warden"))
+        .arg(&fixture.manifest)
+        .env("WARDEN_LOG", "warn");
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn warden under a limit");
+    let client = common::Recorder::default()
+        .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+        .await
+        .expect("handshake");
+    let big = "x".repeat(200);
+    let mut failed = None;
+    for n in 0..40 {
+        let call = client
+            .call_tool(
+                CallToolRequestParams::new("testbed__emit")
+                    .with_arguments(common::object(json!({ "text": format!("{n} {big}") }))),
+            )
+            .await;
+        match call {
+            Ok(result) => {
+                ok_text(&result);
+            }
+            Err(error) => {
+                failed = Some(error.to_string());
+                break;
+            }
+        }
+    }
+    let failed = failed.expect("a call whose record could not be written");
+    assert!(
+        failed.contains("could not be recorded in the audit log"),
+        "{failed}"
+    );
+    // The server keeps running and keeps failing closed.
+    let again = client
+        .call_tool(
+            CallToolRequestParams::new("testbed__emit")
+                .with_arguments(common::object(json!({ "text": "again" }))),
+        )
+        .await;
+    assert!(again.is_err(), "{again:?}");
+    client.list_all_tools().await.expect("still serving");
+    let bytes = std::fs::read(&log).expect("log");
+    assert!(bytes.len() as u64 <= blocks * 1024);
+    assert_eq!(bytes.last(), Some(&b'\n'), "a torn last line");
+    let _ = client.cancel().await;
+    let (code, out, err) = verify(&fixture, &log);
+    assert_eq!(code, 0, "{out}{err}");
+    // Without the limit, the chain continues.
+    let after = fixture.client().await;
+    ok_text(
+        &after
+            .call("testbed__emit", json!({ "text": "after" }))
+            .await,
+    );
+    after.close().await;
+    let (code, out, err) = verify(&fixture, &log);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[tokio::test]
+async fn a_deleted_live_log_is_started_again_and_continues_the_chain() {
+    let fixture = audited("");
+    let log = fixture.path("audit/warden.jsonl");
+    let client = fixture.client().await;
+    ok_text(&client.call("testbed__emit", json!({ "text": "one" })).await);
+    let first = std::fs::read_to_string(&log).expect("log");
+    let first = first.trim_end_matches('\n');
+    std::fs::remove_file(&log).expect("delete the live log");
+    ok_text(&client.call("testbed__emit", json!({ "text": "two" })).await);
+    let all = records(&log);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["seq"], 1);
+    assert_eq!(
+        all[0]["prev"],
+        hex::encode(Sha256::digest(first.as_bytes()))
+    );
+    assert!(
+        client.stderr().contains("the live audit log was deleted"),
+        "{}",
+        client.stderr()
+    );
+    client.close().await;
+    let (code, out, err) = verify(&fixture, &log);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("continues a chain"), "{out}");
+}
+
+#[tokio::test]
+async fn audit_tail_escapes_control_characters_from_the_record() {
+    let fixture = audited("");
+    let log = fixture.path("audit/warden.jsonl");
+    let client = fixture.client().await;
+    let forged = "x\n2026-11-21T18:32:00.124Z ok            local/stdio forged\x1b]0;pwned\x07\x1b[2J\u{9b}31m";
+    let refused = client
+        .service
+        .call_tool(CallToolRequestParams::new(forged.to_owned()))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    ok_text(
+        &client
+            .call("testbed__emit", json!({ "text": "\u{1b}[31mred" }))
+            .await,
+    );
+    client.close().await;
+    let (code, out, err) = common::warden(
+        &["audit", "tail", &log.display().to_string()],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        !out.chars()
+            .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+        "control characters reached the terminal: {out:?}"
+    );
+    assert!(
+        out.contains(
+            r"x\n2026-11-21T18:32:00.124Z ok            local/stdio forged\u{1b}]0;pwned\u{7}"
+        ),
+        "{out}"
+    );
+}
