@@ -113,6 +113,7 @@ impl FileSink {
     fn catch_up(&self, state: &mut State) -> io::Result<()> {
         let held = state.file.metadata()?;
         let current = std::fs::metadata(&self.path).ok();
+        let mut len = held.len();
         if !current
             .as_ref()
             .is_some_and(|current| same_file(&held, current))
@@ -135,10 +136,10 @@ impl FileSink {
             }
             let file = open_append(&self.path)?;
             file.lock()?;
+            len = file.metadata()?.len();
             state.file = file; // the old lock goes with the old file
             state.size = 0;
         }
-        let len = state.file.metadata()?.len();
         if len != state.size {
             let (size, seq, prev) = if len == 0 {
                 (0, state.seq, state.prev.clone())
