@@ -122,7 +122,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The connection warnings, each throttled.
 struct Warnings {
     accept: Throttle,
-    refused: Throttle,
+    full: Throttle,
+    client: Throttle,
     handshake: Throttle,
     header: Throttle,
 }
@@ -131,7 +132,8 @@ impl Warnings {
     fn new() -> Self {
         Self {
             accept: Throttle::new(WARNING_PERIOD),
-            refused: Throttle::new(WARNING_PERIOD),
+            full: Throttle::new(WARNING_PERIOD),
+            client: Throttle::new(WARNING_PERIOD),
             handshake: Throttle::new(WARNING_PERIOD),
             header: Throttle::new(WARNING_PERIOD),
         }
@@ -266,13 +268,17 @@ pub async fn serve_http_until(
             Err(refusal) => {
                 // Closed before anything is read: the cheapest refusal there is.
                 drop(stream);
-                if let Some(held_back) = context.warnings.refused.allow() {
-                    let why = match refusal {
-                        Refusal::Full => "max_connections connections are open",
-                        Refusal::Client => {
-                            "max_connections_per_client connections are open from this client"
-                        }
-                    };
+                let (throttle, why) = match refusal {
+                    Refusal::Full => (
+                        &context.warnings.full,
+                        "max_connections connections are open",
+                    ),
+                    Refusal::Client => (
+                        &context.warnings.client,
+                        "max_connections_per_client connections are open from this client",
+                    ),
+                };
+                if let Some(held_back) = throttle.allow() {
                     tracing::warn!(
                         peer = %peer.ip(),
                         similar_warnings_held_back = held_back,
