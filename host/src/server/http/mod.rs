@@ -1,10 +1,13 @@
 //! MCP over Streamable HTTP: rmcp's [`StreamableHttpService`] at `/mcp`, behind warden's own
 //! checks, served by hyper on one listener (plain TCP or TLS).
 //!
-//! Each request to `/mcp` passes, in order: the `Host` and `Origin` checks (DNS rebinding,
-//! [`checks`]), authentication ([`crate::auth`]: a refusal is answered 401 or 403 and
+//! Each connection first takes a slot under the connection caps and runs under its own timers
+//! (TLS handshake, request header, idle: [`conn`]). Each request to `/mcp` then passes, in
+//! order: the `Host` and `Origin` checks (DNS rebinding, one `Host`, an absolute-form target
+//! that agrees with it: [`checks`]), authentication ([`crate::auth`]: a refusal is answered 401 or 403 and
 //! recorded in the audit log; no plugin runs), the body size limit (413), the session's owner
-//! (a 2025-11-25 session serves only the principal that opened it: [`sessions`]), and then
+//! (a 2025-11-25 session serves only the principal that opened it: [`sessions`]), the
+//! `initialize` checks (the size of the client's info, the session caps), and then
 //! rmcp, which serves both protocol eras: 2025-11-25 with `Mcp-Session-Id` sessions and the
 //! stateless 2026-07-28 (`server/discover`). The authenticated [`Principal`] rides in the request's
 //! extensions to the handler, which hands it to the gate.
