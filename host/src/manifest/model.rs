@@ -513,7 +513,7 @@ pub struct Http {
     /// [`Http::SESSIONS_RANGE`]. Default 1024.
     pub max_sessions: u32,
     /// Open 2025-11-25 sessions at most per principal (`max_sessions_per_principal`); within
-    /// [`Http::SESSIONS_RANGE`]. Default 64.
+    /// [`Http::SESSIONS_RANGE`]. Default 256.
     pub max_sessions_per_principal: u32,
     /// Largest `params` of an `initialize` request (the client's info and capabilities, which
     /// its session keeps), in bytes (`max_client_info`); within
@@ -548,8 +548,8 @@ impl Http {
     pub const CONNECTIONS_RANGE: RangeInclusive<u32> = 1..=1_000_000;
     /// Default `max_sessions`: 1024.
     pub const DEFAULT_MAX_SESSIONS: u32 = 1024;
-    /// Default `max_sessions_per_principal`: 64.
-    pub const DEFAULT_MAX_SESSIONS_PER_PRINCIPAL: u32 = 64;
+    /// Default `max_sessions_per_principal`: 256.
+    pub const DEFAULT_MAX_SESSIONS_PER_PRINCIPAL: u32 = 256;
     /// Accepted `max_sessions` and `max_sessions_per_principal`: 1 to 1,000,000.
     pub const SESSIONS_RANGE: RangeInclusive<u32> = 1..=1_000_000;
     /// Default `max_client_info`: 8KiB.

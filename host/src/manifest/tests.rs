@@ -1409,7 +1409,7 @@ fn http_and_auth_default_to_stdio_and_no_credentials() {
     assert_eq!(m.http.max_connections, None);
     assert_eq!(m.http.max_connections_per_client, None);
     assert_eq!(m.http.max_sessions, 1024);
-    assert_eq!(m.http.max_sessions_per_principal, 64);
+    assert_eq!(m.http.max_sessions_per_principal, 256);
     assert_eq!(m.http.max_client_info, 8 << 10);
     assert_eq!(m.auth, Auth::default());
     assert!(!m.auth.is_configured());
