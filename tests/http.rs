@@ -844,3 +844,508 @@ async fn tls_serves_mcp_over_https() {
     let plain = format!("http://{addr}/healthz");
     assert!(reqwest::get(&plain).await.is_err());
 }
+
+// --- Hostile clients ----------------------------------------------------------------------------
+
+/// Opens `n` connections from `source` (a loopback address other than 127.0.0.1, so the
+/// server sees another client) to the server, writes `payload` on each, and keeps them open.
+/// Connections the kernel turns away are skipped.
+async fn flood(
+    server: &HttpServer,
+    source: &str,
+    n: usize,
+    payload: &[u8],
+) -> Vec<tokio::net::TcpStream> {
+    let addr: std::net::SocketAddr = server
+        .base
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .parse()
+        .expect("server address");
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(format!("{source}:0").parse().expect("source address"))
+            .expect("bind the source address");
+        if let Ok(Ok(mut stream)) =
+            tokio::time::timeout(Duration::from_secs(2), socket.connect(addr)).await
+        {
+            let _ = stream.write_all(payload).await;
+            streams.push(stream);
+        }
+    }
+    streams
+}
+
+/// How many of `streams` the server has closed (end of stream or reset).
+fn closed(streams: &[tokio::net::TcpStream]) -> usize {
+    let mut buf = [0u8; 1024];
+    streams
+        .iter()
+        .filter(|stream| match stream.try_read(&mut buf) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        })
+        .count()
+}
+
+/// Waits (at most `within`) until the server closes `stream`; whether it did.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// `GET /healthz` answers 200 within a few seconds.
+async fn healthy(server: &HttpServer) {
+    let health = tokio::time::timeout(
+        Duration::from_secs(5),
+        reqwest::get(format!("{}/healthz", server.base)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("/healthz did not answer in time\n{}", server.stderr()))
+    .unwrap_or_else(|e| panic!("/healthz: {e}\n{}", server.stderr()));
+    assert_eq!(health.status(), 200);
+}
+
+/// An authenticated `tools/call` answers within a few seconds.
+async fn authenticated_call_answers(server: &HttpServer) {
+    let answered = tokio::time::timeout(Duration::from_secs(15), async {
+        let client = server
+            .connect(server.client_config(Some(READER_KEY)), discover_2026())
+            .await
+            .expect("connect");
+        let result = client
+            .call_tool(
+                CallToolRequestParams::new("testbed__emit")
+                    .with_arguments(common::object(json!({ "text": "still here" }))),
+            )
+            .await
+            .expect("tools/call");
+        let _ = client.cancel().await;
+        result
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the call did not answer in time\n{}", server.stderr()));
+    assert_eq!(ok_text(&answered), "still here");
+}
+
+#[tokio::test]
+async fn a_slow_client_flood_under_a_low_descriptor_limit_locks_no_one_out() {
+    // 140 half-sent requests from one unauthenticated client, against a server allowed 128
+    // descriptors (the defaults then allow 64 connections, 32 per client).
+    let fixture = keyed_fixture();
+    let server = fixture.http_server_limited(128, &[]).await;
+    let half = b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: applica";
+    let flood = flood(&server, "127.0.0.2", 140, half).await;
+    assert!(flood.len() > 100, "only {} connections opened", flood.len());
+    healthy(&server).await;
+    authenticated_call_answers(&server).await;
+    // The client's connections beyond its cap were closed at once; the others wait for their
+    // header timer.
+    let refused = closed(&flood);
+    assert!(
+        refused >= flood.len() - 32,
+        "{refused} of {} closed\n{}",
+        flood.len(),
+        server.stderr()
+    );
+    let log = server.stderr();
+    let warnings = log
+        .matches("connection refused: max_connections_per_client")
+        .count();
+    assert!((1..=2).contains(&warnings), "{warnings} warnings:\n{log}");
+    assert!(!log.contains("accept failed"), "{log}");
+}
+
+#[tokio::test]
+async fn failed_accepts_are_warned_about_rarely_and_the_server_recovers() {
+    // A cap set above what the descriptor limit allows: `accept` runs out of descriptors.
+    let fixture = keyed_fixture();
+    let mut manifest = std::fs::read_to_string(&fixture.manifest).expect("manifest");
+    manifest.push_str("\n[http]\nmax_connections = 1000\nmax_connections_per_client = 1000\n");
+    std::fs::write(&fixture.manifest, manifest).expect("write manifest");
+    let server = fixture.http_server_limited(96, &[]).await;
+    assert!(
+        server.stderr().contains("leaves few file descriptors"),
+        "{}",
+        server.stderr()
+    );
+    let flood = flood(&server, "127.0.0.2", 150, b"").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let log = server.stderr();
+    let warnings = log.matches("accept failed").count();
+    assert!((1..=2).contains(&warnings), "{warnings} warnings:\n{log}");
+    drop(flood);
+    healthy(&server).await;
+    authenticated_call_answers(&server).await;
+}
+
+#[tokio::test]
+async fn connections_over_the_overall_cap_are_closed_at_once() {
+    let fixture = Fixture::new(
+        "[http]\nmax_connections = 4\nmax_connections_per_client = 2\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n",
+    );
+    let server = fixture.http_server(&[]).await;
+    let mut first = flood(&server, "127.0.0.2", 3, b"").await;
+    let second = flood(&server, "127.0.0.3", 2, b"").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(closed(&first), 1, "the client's third connection");
+    assert_eq!(closed(&second), 0);
+    // Four are open: a fifth client is turned away too.
+    let refused = reqwest::get(format!("{}/healthz", server.base)).await;
+    assert!(refused.is_err(), "{refused:?}");
+    first.truncate(1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    healthy(&server).await;
+    wait_for(
+        &server.stderr,
+        "connection refused: max_connections connections are open",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed_but_calls_in_progress_are_not() {
+    // The call connects to this listener and waits for its answer, for longer than both timers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let fixture = Fixture::new(&format!(
+        "[http]\nheader_timeout = \"1s\"\nidle_timeout = \"2s\"\n\n\
+         [plugins.testbed]\ncomponent = \"{{testbed}}\"\ntimeout = \"1m\"\n\
+         allow_hosts = [\"tcp://127.0.0.1:{port}\"]\n"
+    ));
+    let server = fixture.http_server(&[]).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+
+    // Silent from the start: closed when idle.
+    let mut silent = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // A header trickling in, a line every 200ms, never complete: closed by the header timer
+    // (each byte would reset a timer that only measured silence).
+    let mut trickle = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    trickle
+        .write_all(b"POST /mcp HTTP/1.1\r\n")
+        .await
+        .expect("write");
+    let trickling = tokio::spawn(async move {
+        for i in 0..50 {
+            if trickle
+                .write_all(format!("x-slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return Some(i);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        None
+    });
+    // Kept alive after a complete request: closed when idle.
+    let mut kept = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    kept.write_all(format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut answer = [0u8; 1024];
+    let n = kept.read(&mut answer).await.expect("answer");
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+
+    let stopped_at = tokio::time::timeout(Duration::from_secs(8), trickling)
+        .await
+        .expect("the trickling header is cut within a few seconds")
+        .expect("task");
+    assert!(
+        stopped_at.is_some_and(|i| i < 25),
+        "written until line {stopped_at:?}"
+    );
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(6)).await,
+        "silent"
+    );
+    assert!(
+        closed_within(&mut kept, Duration::from_secs(6)).await,
+        "kept alive"
+    );
+    wait_for(
+        &server.stderr,
+        "a request header did not arrive within header_timeout",
+    )
+    .await;
+
+    // A call in progress for longer than both timers is answered.
+    let client = server
+        .connect(server.client_config(None), ClientLifecycleMode::Initialize)
+        .await
+        .expect("connect");
+    let call = tokio::spawn(async move {
+        let result = client
+            .call_tool(
+                CallToolRequestParams::new("testbed__tcp_connect").with_arguments(common::object(
+                    json!({ "addr": format!("127.0.0.1:{port}"), "message": "ping" }),
+                )),
+            )
+            .await;
+        let _ = client.cancel().await;
+        result
+    });
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(60), listener.accept())
+        .await
+        .expect("the plugin connects")
+        .expect("accept");
+    let mut received = Vec::new();
+    socket.read_to_end(&mut received).await.expect("read");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    socket.write_all(b"pong").await.expect("answer");
+    socket.shutdown().await.expect("close");
+    let result = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the call returns")
+        .expect("task")
+        .expect("the client receives the result");
+    assert_eq!(text(&result), "pong");
+}
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_closed() {
+    let fixture = keyed_fixture();
+    self_signed(fixture.dir.path());
+    let mut manifest = std::fs::read_to_string(&fixture.manifest).expect("manifest");
+    manifest.push_str(
+        "\n[http]\ntls = { cert = \"cert.pem\", key = \"key.pem\" }\ntls_handshake_timeout = \"1s\"\n",
+    );
+    std::fs::write(&fixture.manifest, manifest).expect("write manifest");
+    let server = fixture.http_server(&[]).await;
+    let addr = server.base.trim_start_matches("https://").to_owned();
+    // Nothing sent, and half a ClientHello (a TLS record header announcing 512 bytes).
+    let mut silent = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let mut half = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .expect("write");
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(6)).await,
+        "silent"
+    );
+    assert!(
+        closed_within(&mut half, Duration::from_secs(6)).await,
+        "half"
+    );
+    wait_for(
+        &server.stderr,
+        "did not finish within tls_handshake_timeout",
+    )
+    .await;
+}
+
+/// An `initialize` with `key`, answered how.
+async fn open_session(server: &HttpServer, key: &str) -> reqwest::Response {
+    post(
+        server,
+        &initialize_body(),
+        &[("authorization", &format!("Bearer {key}"))],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sessions_are_capped_per_principal_and_overall() {
+    let fixture = keyed_fixture();
+    let mut manifest = std::fs::read_to_string(&fixture.manifest).expect("manifest");
+    manifest.push_str("\n[http]\nmax_sessions = 3\nmax_sessions_per_principal = 2\n");
+    std::fs::write(&fixture.manifest, manifest).expect("write manifest");
+    let server = fixture.http_server(&[]).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let opened = open_session(&server, READER_KEY).await;
+        assert_eq!(opened.status(), 200);
+        ids.push(
+            opened
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+                .expect("a session id")
+                .to_owned(),
+        );
+    }
+    let third = open_session(&server, READER_KEY).await;
+    assert_eq!(third.status(), 429);
+    assert!(third.headers().get("mcp-session-id").is_none());
+    let body: Value = third.json().await.expect("JSON");
+    assert_eq!(body["id"], 1, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("too many open sessions for this principal (at most 2)"),
+        "{body}"
+    );
+    // Another principal has its own count, up to the server's.
+    assert_eq!(open_session(&server, ADMIN_KEY).await.status(), 200);
+    let full = open_session(&server, ADMIN_KEY).await;
+    assert_eq!(full.status(), 503);
+    let body: Value = full.json().await.expect("JSON");
+    assert_eq!(
+        body["error"]["message"],
+        "the server has too many open sessions; try again later"
+    );
+    // The stateless era opens no session and is not counted.
+    authenticated_call_answers(&server).await;
+    // Ending a session frees its place.
+    let ended = in_session(&server, reqwest::Method::DELETE, &ids[0], READER_KEY, None).await;
+    assert!(ended.status().is_success(), "{}", ended.status());
+    assert_eq!(open_session(&server, READER_KEY).await.status(), 200);
+
+    let records = audit_records(&fixture);
+    let refused: Vec<&Value> = records
+        .iter()
+        .filter(|r| {
+            r["outcome"] == "denied"
+                && r["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("session refused"))
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{records:#?}");
+    assert_eq!(refused[0]["principal"], "reader-bot");
+    assert_eq!(refused[1]["principal"], "admin-bot");
+}
+
+#[tokio::test]
+async fn large_client_info_is_refused_and_opens_no_session() {
+    let fixture = keyed_fixture();
+    let server = fixture.http_server(&[]).await;
+    let reader = format!("Bearer {READER_KEY}");
+    let mut big_name = initialize_body();
+    big_name["params"]["clientInfo"]["name"] = json!("x".repeat(9000));
+    let mut big_capabilities = initialize_body();
+    big_capabilities["params"]["capabilities"]["experimental"] =
+        json!({ "blob": { "data": "y".repeat(1 << 20) } });
+    // `initialize` spelled with an escape, and inside a batch: still recognized.
+    let escaped = big_name
+        .to_string()
+        .replace("\"initialize\"", "\"initiali\\u007ae\"");
+    let batch = format!("[{big_name}]");
+    for (case, body) in [
+        ("client name", big_name.to_string()),
+        ("capabilities", big_capabilities.to_string()),
+        ("escaped method", escaped),
+        ("batch", batch),
+    ] {
+        let response = reqwest::Client::new()
+            .post(&server.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("authorization", &reader)
+            .body(body)
+            .send()
+            .await
+            .expect("HTTP request");
+        assert_eq!(response.status(), 400, "{case}");
+        assert!(response.headers().get("mcp-session-id").is_none(), "{case}");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["error"]["code"], -32602, "{case}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("too large") && message.contains("at most 8192"),
+            "{case}: {body}"
+        );
+    }
+    // An ordinary client still connects, and the server still runs.
+    let client = server
+        .connect(
+            server.client_config(Some(READER_KEY)),
+            ClientLifecycleMode::Initialize,
+        )
+        .await
+        .expect("connect");
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(!tools.is_empty());
+    let _ = client.cancel().await;
+}
+
+/// A raw HTTP/1.1 request `head` (without the blank line) with a JSON `body`; the answer's
+/// status line and body.
+async fn raw(server: &HttpServer, head: &str, body: &str) -> String {
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "{head}\r\naccept: application/json, text/event-stream\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn duplicate_hosts_and_absolute_targets_naming_another_host_are_refused() {
+    let fixture = Fixture::new("[plugins.testbed]\ncomponent = \"{testbed}\"\n");
+    let server = fixture.http_server(&[]).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let body = initialize_body().to_string();
+    let cases = [
+        (
+            "the allowed Host first, another second",
+            format!("POST /mcp HTTP/1.1\r\nhost: {addr}\r\nhost: evil.example"),
+            "more than one Host header",
+        ),
+        (
+            "another Host first",
+            format!("POST /mcp HTTP/1.1\r\nhost: evil.example\r\nhost: {addr}"),
+            "more than one Host header",
+        ),
+        (
+            "an absolute target naming another host",
+            format!("POST http://evil.example/mcp HTTP/1.1\r\nhost: {addr}"),
+            "differs from the Host header",
+        ),
+        (
+            "an absolute target naming this server, another Host",
+            format!("POST http://{addr}/mcp HTTP/1.1\r\nhost: evil.example"),
+            "differs from the Host header",
+        ),
+        (
+            "userinfo in the absolute target",
+            format!("POST http://user@{addr}/mcp HTTP/1.1\r\nhost: {addr}"),
+            "differs from the Host header",
+        ),
+    ];
+    for (case, head, message) in &cases {
+        let answer = raw(&server, head, &body).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{case}: {answer}");
+        assert!(answer.contains(message), "{case}: {answer}");
+    }
+    // An absolute target that agrees with Host is served.
+    let answer = raw(
+        &server,
+        &format!("POST http://{addr}/mcp HTTP/1.1\r\nhost: {addr}"),
+        &body,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"serverInfo\""), "{answer}");
+}

@@ -31,8 +31,10 @@ const KEY: &str = "wdn_bench_0123456789abcdef0123456789abcdef";
 pub async fn run(setup: &Setup, clients: &[usize], report: &mut Report) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let digest = hex::encode(Sha256::digest(KEY.as_bytes()));
+    // Every client connects from 127.0.0.1: lift the per-client connection cap (default 32).
     let extra = format!(
-        "[audit]\npath = \"{audit}\"\n\n[[auth.api_keys]]\nprincipal = \"bench\"\nsha256 = \"{digest}\"\n",
+        "[audit]\npath = \"{audit}\"\n\n[http]\nmax_connections_per_client = 1024\n\n\
+         [[auth.api_keys]]\nprincipal = \"bench\"\nsha256 = \"{digest}\"\n",
         audit = dir.path().join("audit.jsonl").display(),
     );
     let manifest = stdio::codec_manifest(setup, dir.path(), &extra)?;

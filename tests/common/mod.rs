@@ -282,8 +282,30 @@ impl Fixture {
     /// Same as [`Self::http_server`] on `addr`; also used to see `warden serve` refuse to start
     /// (then this panics with its stderr).
     pub async fn http_server_at(&self, addr: &str, extra: &[&str]) -> HttpServer {
+        self.spawn_http(addr, extra, None).await
+    }
+
+    /// Same as [`Self::http_server`], with the server's limit on open file descriptors set to
+    /// `descriptors` (`ulimit -n`).
+    pub async fn http_server_limited(&self, descriptors: u32, extra: &[&str]) -> HttpServer {
+        self.spawn_http("127.0.0.1:0", extra, Some(descriptors))
+            .await
+    }
+
+    async fn spawn_http(&self, addr: &str, extra: &[&str], descriptors: Option<u32>) -> HttpServer {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        let mut command = match descriptors {
+            // `exec` keeps the process id: the child is warden itself.
+            Some(n) => {
+                let mut sh = tokio::process::Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_warden"));
+                sh
+            }
+            None => tokio::process::Command::new(env!("CARGO_BIN_EXE_warden")),
+        };
+        let mut child = command
             .args(["serve", "--manifest"])
             .arg(&self.manifest)
             .args(["--http", addr])

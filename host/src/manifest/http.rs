@@ -11,7 +11,7 @@ use toml::de::DeValue;
 use super::model::{ApiKey, Auth, Http, JwksSource, OAuth, Tls};
 use super::network::duration;
 use super::plugin::size;
-use super::policy::roles;
+use super::policy::{int_in, roles};
 use super::reader::{Context, Table, Value};
 use super::units::parse_duration;
 use super::validate::{PathKind, check_path, resolve};
@@ -41,6 +41,45 @@ pub(super) fn http(table: &Table<'_, '_>, dir: &Path) -> Http {
         .get("shutdown_grace")
         .and_then(|v| duration(&v, "shutdown_grace", Http::MAX_SHUTDOWN_GRACE))
         .unwrap_or(defaults.shutdown_grace);
+    let timeout = |key: &'static str, default: Duration| {
+        table
+            .get(key)
+            .and_then(|v| duration(&v, key, Http::MAX_TIMEOUT))
+            .unwrap_or(default)
+    };
+    let header_timeout = timeout("header_timeout", defaults.header_timeout);
+    let idle_timeout = timeout("idle_timeout", defaults.idle_timeout);
+    let tls_handshake_timeout = timeout("tls_handshake_timeout", defaults.tls_handshake_timeout);
+    let count = |key: &'static str, range: std::ops::RangeInclusive<u32>| {
+        table.get(key).and_then(|v| int_in(&v, key, range))
+    };
+    let max_connections = count("max_connections", Http::CONNECTIONS_RANGE);
+    let max_connections_per_client = match table.get("max_connections_per_client") {
+        Some(v) => int_in(&v, "max_connections_per_client", Http::CONNECTIONS_RANGE).filter(|n| {
+            let over = max_connections.is_some_and(|max| *n > max);
+            if over {
+                v.error("max_connections_per_client must be at most max_connections");
+            }
+            !over
+        }),
+        None => None,
+    };
+    let max_sessions = count("max_sessions", Http::SESSIONS_RANGE).unwrap_or(defaults.max_sessions);
+    let max_sessions_per_principal = match table.get("max_sessions_per_principal") {
+        Some(v) => int_in(&v, "max_sessions_per_principal", Http::SESSIONS_RANGE).filter(|n| {
+            let over = *n > max_sessions;
+            if over {
+                v.error("max_sessions_per_principal must be at most max_sessions");
+            }
+            !over
+        }),
+        None => Some(defaults.max_sessions_per_principal.min(max_sessions)),
+    }
+    .unwrap_or(defaults.max_sessions_per_principal);
+    let max_client_info = table
+        .get("max_client_info")
+        .and_then(|v| size(&v, "max_client_info", Http::CLIENT_INFO_RANGE))
+        .unwrap_or(defaults.max_client_info);
     table.finish();
     Http {
         listen,
@@ -50,6 +89,14 @@ pub(super) fn http(table: &Table<'_, '_>, dir: &Path) -> Http {
         public_url,
         tls,
         shutdown_grace,
+        header_timeout,
+        idle_timeout,
+        tls_handshake_timeout,
+        max_connections,
+        max_connections_per_client,
+        max_sessions,
+        max_sessions_per_principal,
+        max_client_info,
     }
 }
 

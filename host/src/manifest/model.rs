@@ -589,6 +589,34 @@ pub struct Http {
     /// How long SIGTERM or SIGINT waits for in-flight calls before exiting (`shutdown_grace`);
     /// at most [`Http::MAX_SHUTDOWN_GRACE`]. Default 30s.
     pub shutdown_grace: std::time::Duration,
+    /// How long a request's header may take to arrive, from its first byte to its end
+    /// (`header_timeout`); at most [`Http::MAX_TIMEOUT`]. Default 10s.
+    pub header_timeout: Duration,
+    /// How long a connection may stay open with no request in progress: before its first
+    /// request, and between requests on a kept-alive connection (`idle_timeout`); at most
+    /// [`Http::MAX_TIMEOUT`]. Default 60s.
+    pub idle_timeout: Duration,
+    /// How long a TLS handshake may take (`tls_handshake_timeout`); at most
+    /// [`Http::MAX_TIMEOUT`]. Default 10s.
+    pub tls_handshake_timeout: Duration,
+    /// Open connections at most, overall (`max_connections`); within
+    /// [`Http::CONNECTIONS_RANGE`]. `None`: [`Http::DEFAULT_MAX_CONNECTIONS`], lowered to fit
+    /// the process's file descriptor limit (decided when the server starts).
+    pub max_connections: Option<u32>,
+    /// Open connections at most from one client address (an IPv6 client: its /64)
+    /// (`max_connections_per_client`); within [`Http::CONNECTIONS_RANGE`]. `None`:
+    /// [`Http::DEFAULT_MAX_CONNECTIONS_PER_CLIENT`], or half the overall cap if that is lower.
+    pub max_connections_per_client: Option<u32>,
+    /// Open 2025-11-25 sessions at most, overall (`max_sessions`); within
+    /// [`Http::SESSIONS_RANGE`]. Default 1024.
+    pub max_sessions: u32,
+    /// Open 2025-11-25 sessions at most per principal (`max_sessions_per_principal`); within
+    /// [`Http::SESSIONS_RANGE`]. Default 256.
+    pub max_sessions_per_principal: u32,
+    /// Largest `params` of an `initialize` request (the client's info and capabilities, which
+    /// its session keeps), in bytes (`max_client_info`); within
+    /// [`Http::CLIENT_INFO_RANGE`]. Default 8KiB.
+    pub max_client_info: u64,
 }
 
 impl Http {
@@ -602,6 +630,30 @@ impl Http {
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
     /// Longest accepted `shutdown_grace`: 1h.
     pub const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
+    /// Default `header_timeout`: 10s.
+    pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default `idle_timeout`: 60s.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Default `tls_handshake_timeout`: 10s.
+    pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Longest accepted `header_timeout`, `idle_timeout` and `tls_handshake_timeout`: 1h.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+    /// Default `max_connections` (before fitting it to the file descriptor limit): 1024.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
+    /// Default `max_connections_per_client`: 32.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: u32 = 32;
+    /// Accepted `max_connections` and `max_connections_per_client`: 1 to 1,000,000.
+    pub const CONNECTIONS_RANGE: RangeInclusive<u32> = 1..=1_000_000;
+    /// Default `max_sessions`: 1024.
+    pub const DEFAULT_MAX_SESSIONS: u32 = 1024;
+    /// Default `max_sessions_per_principal`: 256.
+    pub const DEFAULT_MAX_SESSIONS_PER_PRINCIPAL: u32 = 256;
+    /// Accepted `max_sessions` and `max_sessions_per_principal`: 1 to 1,000,000.
+    pub const SESSIONS_RANGE: RangeInclusive<u32> = 1..=1_000_000;
+    /// Default `max_client_info`: 8KiB.
+    pub const DEFAULT_MAX_CLIENT_INFO: u64 = 8 << 10;
+    /// Accepted `max_client_info` values: 1KiB to 1MiB.
+    pub const CLIENT_INFO_RANGE: RangeInclusive<u64> = (1 << 10)..=(1 << 20);
 }
 
 impl Default for Http {
@@ -617,6 +669,14 @@ impl Default for Http {
             public_url: None,
             tls: None,
             shutdown_grace: Http::DEFAULT_SHUTDOWN_GRACE,
+            header_timeout: Http::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: Http::DEFAULT_IDLE_TIMEOUT,
+            tls_handshake_timeout: Http::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            max_connections: None,
+            max_connections_per_client: None,
+            max_sessions: Http::DEFAULT_MAX_SESSIONS,
+            max_sessions_per_principal: Http::DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+            max_client_info: Http::DEFAULT_MAX_CLIENT_INFO,
         }
     }
 }

@@ -115,7 +115,7 @@ fn overflow(v: &Value<'_, '_>) -> Option<OutputOverflow> {
 }
 
 /// An integer within `range`, converted to `T`.
-fn int_in<T>(v: &Value<'_, '_>, what: &str, range: RangeInclusive<T>) -> Option<T>
+pub(super) fn int_in<T>(v: &Value<'_, '_>, what: &str, range: RangeInclusive<T>) -> Option<T>
 where
     T: TryFrom<i128> + Copy + PartialOrd + std::fmt::Display,
 {

@@ -1544,6 +1544,14 @@ fn http_and_auth_default_to_stdio_and_no_credentials() {
     assert!(m.http.allowed_origins.is_empty());
     assert_eq!(m.http.max_body, 4 << 20);
     assert_eq!(m.http.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(m.http.header_timeout, Duration::from_secs(10));
+    assert_eq!(m.http.idle_timeout, Duration::from_secs(60));
+    assert_eq!(m.http.tls_handshake_timeout, Duration::from_secs(10));
+    assert_eq!(m.http.max_connections, None);
+    assert_eq!(m.http.max_connections_per_client, None);
+    assert_eq!(m.http.max_sessions, 1024);
+    assert_eq!(m.http.max_sessions_per_principal, 256);
+    assert_eq!(m.http.max_client_info, 8 << 10);
     assert_eq!(m.auth, Auth::default());
     assert!(!m.auth.is_configured());
 }
@@ -1564,6 +1572,14 @@ max_body = "1MiB"
 public_url = "https://mcp.example.com/mcp"
 tls = {{ cert = "cert.pem", key = "./key.pem" }}
 shutdown_grace = "5s"
+header_timeout = "2s"
+idle_timeout = "30s"
+tls_handshake_timeout = "3s"
+max_connections = 100
+max_connections_per_client = 10
+max_sessions = 50
+max_sessions_per_principal = 5
+max_client_info = "2KiB"
 
 [[auth.api_keys]]
 principal = "ci-bot"
@@ -1603,6 +1619,14 @@ authorization_servers = ["https://idp.example.com/", "https://backup.example.com
                 key: fx.path("key.pem"),
             }),
             shutdown_grace: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(30),
+            tls_handshake_timeout: Duration::from_secs(3),
+            max_connections: Some(100),
+            max_connections_per_client: Some(10),
+            max_sessions: 50,
+            max_sessions_per_principal: 5,
+            max_client_info: 2 << 10,
         }
     );
     let keys = &m.auth.api_keys;
@@ -1611,7 +1635,7 @@ authorization_servers = ["https://idp.example.com/", "https://backup.example.com
     assert_eq!(keys[0].roles, ["reader", "writer"]);
     assert_eq!(keys[0].sha256[..2], [0, 0]);
     assert_eq!(keys[0].location.key, "auth.api_keys[0]");
-    assert_eq!(keys[0].location.line, 11);
+    assert_eq!(keys[0].location.line, 19);
     assert_eq!(
         (keys[1].principal.as_str(), keys[1].roles.len()),
         ("ann", 0)
@@ -1726,6 +1750,38 @@ fn bad_http_and_auth_keys_are_errors_at_their_line() {
         (
             "[http]\nmax_body = 100".to_owned(),
             "2:12: http.max_body: max_body must be between 1KiB and 1GiB, got 100B".to_owned(),
+        ),
+        (
+            "[http]\nheader_timeout = 10".to_owned(),
+            "2:18: http.header_timeout: expected a duration string such as \"5s\" or \"250ms\"; \
+             a bare number has no unit"
+                .to_owned(),
+        ),
+        (
+            "[http]\nidle_timeout = \"0s\"".to_owned(),
+            "2:16: http.idle_timeout: idle_timeout must be greater than 0".to_owned(),
+        ),
+        (
+            "[http]\nmax_connections = 0".to_owned(),
+            "2:19: http.max_connections: max_connections must be between 1 and 1000000, got 0"
+                .to_owned(),
+        ),
+        (
+            "[http]\nmax_connections = 10\nmax_connections_per_client = 11".to_owned(),
+            "3:30: http.max_connections_per_client: max_connections_per_client must be at most \
+             max_connections"
+                .to_owned(),
+        ),
+        (
+            "[http]\nmax_sessions = 10\nmax_sessions_per_principal = 20".to_owned(),
+            "3:30: http.max_sessions_per_principal: max_sessions_per_principal must be at most \
+             max_sessions"
+                .to_owned(),
+        ),
+        (
+            "[http]\nmax_client_info = \"2MiB\"".to_owned(),
+            "2:19: http.max_client_info: max_client_info must be between 1KiB and 1MiB, got 2MiB"
+                .to_owned(),
         ),
         (
             "[http]\npublic_url = \"/mcp\"".to_owned(),

@@ -70,15 +70,16 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that holds its request's [`InFlight`] guard until it ends or is dropped.
-pub struct Tracked {
+/// A response body that holds a guard (its request's [`InFlight`], by default) until it ends
+/// or is dropped.
+pub struct Tracked<G = InFlight> {
     inner: Body,
-    guard: Option<InFlight>,
+    guard: Option<G>,
 }
 
-impl Tracked {
+impl<G> Tracked<G> {
     /// `inner`, keeping `guard` alive while it is sent.
-    pub fn new(inner: Body, guard: InFlight) -> Self {
+    pub fn new(inner: Body, guard: G) -> Self {
         Self {
             inner,
             guard: Some(guard),
@@ -86,7 +87,7 @@ impl Tracked {
     }
 }
 
-impl http_body::Body for Tracked {
+impl<G: Unpin> http_body::Body for Tracked<G> {
     type Data = Bytes;
     type Error = axum::Error;
 

@@ -1,10 +1,13 @@
 //! MCP over Streamable HTTP: rmcp's [`StreamableHttpService`] at `/mcp`, behind warden's own
 //! checks, served by hyper on one listener (plain TCP or TLS).
 //!
-//! Each request to `/mcp` passes, in order: the `Host` and `Origin` checks (DNS rebinding,
-//! [`checks`]), authentication ([`crate::auth`]: a refusal is answered 401 or 403 and
+//! Each connection first takes a slot under the connection caps and runs under its own timers
+//! (TLS handshake, request header, idle: [`conn`]). Each request to `/mcp` then passes, in
+//! order: the `Host` and `Origin` checks (DNS rebinding, one `Host`, an absolute-form target
+//! that agrees with it: [`checks`]), authentication ([`crate::auth`]: a refusal is answered 401 or 403 and
 //! recorded in the audit log; no plugin runs), the body size limit (413), the session's owner
-//! (a 2025-11-25 session serves only the principal that opened it: [`sessions`]), and then
+//! (a 2025-11-25 session serves only the principal that opened it: [`sessions`]), the
+//! `initialize` checks (the size of the client's info, the session caps), and then
 //! rmcp, which serves both protocol eras: 2025-11-25 with `Mcp-Session-Id` sessions and the
 //! stateless 2026-07-28 (`server/discover`). The authenticated [`Principal`] rides in the request's
 //! extensions to the handler, which hands it to the gate.
@@ -20,10 +23,12 @@
 //! pending at exit.
 
 mod checks;
+mod conn;
 mod drain;
 mod sessions;
 mod tls;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,13 +40,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
+use http_body_util::BodyExt as _;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use super::WardenServer;
 use crate::auth::{ANONYMOUS, AuthError, Authenticator};
@@ -49,8 +57,9 @@ use crate::gate::{Gate, Principal, Transport};
 use crate::manifest::Http;
 
 pub use checks::{HeaderRefusal, check_headers};
+use conn::{Activity, Connections, Expiry, Refusal, Throttle, Watched};
 pub use drain::Drain;
-use sessions::Sessions;
+use sessions::{SessionRefusal, Sessions};
 pub use tls::{TlsError, server_config};
 
 /// The MCP endpoint's path.
@@ -102,8 +111,49 @@ struct AppState {
     auth: Option<Authenticator>,
     local: Principal,
     drain: Arc<Drain>,
-    sessions: Sessions,
+    sessions: Arc<Sessions>,
     tls: bool,
+}
+
+/// How often each kind of connection warning may be logged: a flood of connections cannot
+/// flood the log.
+const WARNING_PERIOD: Duration = Duration::from_secs(10);
+
+/// How long the accept loop waits after a failed `accept` (out of file descriptors...).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The connection warnings, each throttled.
+struct Warnings {
+    accept: Throttle,
+    full: Throttle,
+    client: Throttle,
+    handshake: Throttle,
+    header: Throttle,
+}
+
+impl Warnings {
+    fn new() -> Self {
+        Self {
+            accept: Throttle::new(WARNING_PERIOD),
+            full: Throttle::new(WARNING_PERIOD),
+            client: Throttle::new(WARNING_PERIOD),
+            handshake: Throttle::new(WARNING_PERIOD),
+            header: Throttle::new(WARNING_PERIOD),
+        }
+    }
+}
+
+/// What every connection task needs.
+#[derive(Clone)]
+struct ConnContext {
+    router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    idle: Duration,
+    header: Duration,
+    handshake: Duration,
+    warnings: Arc<Warnings>,
+    /// Becomes `true` when the server shuts down.
+    stop: watch::Receiver<bool>,
 }
 
 /// Serve `gate` over Streamable HTTP until SIGTERM or SIGINT, then shut down gracefully.
@@ -139,23 +189,63 @@ pub async fn serve_http_until(
     let sessions = config.cancellation_token.clone();
     let drain = Arc::new(Drain::default());
     let grace = options.http.shutdown_grace;
+    let rmcp_sessions = Arc::new(LocalSessionManager::default());
+    let owners = Sessions::new(
+        rmcp_sessions.clone(),
+        count(options.http.max_sessions),
+        count(options.http.max_sessions_per_principal),
+    );
+    let descriptors = conn::descriptor_limit();
+    let (max_connections, per_client) = conn::caps(&options.http, descriptors);
+    if let (Some(limit), Some(max)) = (descriptors, options.http.max_connections)
+        && u64::from(max) + 64 > limit
+    {
+        tracing::warn!(
+            max_connections = max,
+            descriptor_limit = limit,
+            "[http] max_connections leaves few file descriptors for anything else;              raise the limit (ulimit -n) or lower max_connections"
+        );
+    }
+    let connections = Connections::new(max_connections, per_client);
+    let (stop, stopped) = watch::channel(false);
+    let context = ConnContext {
+        router: Router::new(),
+        tls,
+        idle: options.http.idle_timeout,
+        header: options.http.header_timeout,
+        handshake: options.http.tls_handshake_timeout,
+        warnings: Arc::new(Warnings::new()),
+        stop: stopped,
+    };
     let state = Arc::new(AppState {
         gate: gate.clone(),
         http: options.http,
         auth: options.auth,
         local: options.local,
         drain: drain.clone(),
-        sessions: Sessions::default(),
-        tls: tls.is_some(),
+        sessions: owners,
+        tls: context.tls.is_some(),
     });
-    let router = router(state, &options.name, config);
+    let context = ConnContext {
+        router: router(state, &options.name, config, rmcp_sessions),
+        ..context
+    };
 
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let scheme = if context.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     // The one line scripts rely on: stdout is not used by this transport, stderr is the log.
     eprintln!("warden: listening on {scheme}://{bound}{MCP_PATH}");
-    tracing::info!(address = %bound, tls = tls.is_some(), "serving MCP over HTTP");
+    tracing::info!(
+        address = %bound,
+        tls = context.tls.is_some(),
+        max_connections,
+        max_connections_per_client = per_client,
+        "serving MCP over HTTP"
+    );
 
-    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -163,44 +253,49 @@ pub async fn serve_http_until(
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: wait a little, keep serving.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if let Some(held_back) = context.warnings.accept.allow() {
+                        tracing::warn!(
+                            %error,
+                            similar_warnings_held_back = held_back,
+                            "accept failed; retrying"
+                        );
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        // The peer's address, for the refusal rate limit of requests refused before
-        // authentication.
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
-        );
-        let watcher = graceful.watcher();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let builder = hyper::server::conn::http1::Builder::new();
-            let result = match tls {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        watcher.watch(conn).await
-                    }
-                    Err(error) => {
-                        tracing::debug!(%peer, %error, "TLS handshake failed");
-                        return;
-                    }
-                },
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn).await
+        let slot = match connections.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                // Closed before anything is read: the cheapest refusal there is.
+                drop(stream);
+                let (throttle, why) = match refusal {
+                    Refusal::Full => (
+                        &context.warnings.full,
+                        "max_connections connections are open",
+                    ),
+                    Refusal::Client => (
+                        &context.warnings.client,
+                        "max_connections_per_client connections are open from this client",
+                    ),
+                };
+                if let Some(held_back) = throttle.allow() {
+                    tracing::warn!(
+                        peer = %peer.ip(),
+                        similar_warnings_held_back = held_back,
+                        "connection refused: {why}"
+                    );
                 }
-            };
-            if let Err(error) = result {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+                continue;
             }
+        };
+        let _ = stream.set_nodelay(true);
+        let context = context.clone();
+        tokio::spawn(async move {
+            connection(stream, peer, context).await;
+            drop(slot);
         });
     }
 
@@ -219,7 +314,8 @@ pub async fn serve_http_until(
     }
     sessions.cancel();
     // Idle keep-alive connections and event streams close now; do not wait on stragglers.
-    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+    stop.send_replace(true);
+    if tokio::time::timeout(Duration::from_secs(5), connections.closed())
         .await
         .is_err()
     {
@@ -227,6 +323,109 @@ pub async fn serve_http_until(
     }
     tracing::info!("HTTP server stopped");
     Ok(())
+}
+
+/// A `u32` setting as a count.
+fn count(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Serves one accepted connection: the TLS handshake (within `tls_handshake_timeout`), then
+/// HTTP/1.1 until the client closes it, its timers run out, or the server shuts down.
+async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr, context: ConnContext) {
+    let Some(acceptor) = context.tls.clone() else {
+        return serve_connection(stream, peer, context).await;
+    };
+    match tokio::time::timeout(context.handshake, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => serve_connection(stream, peer, context).await,
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => {
+            if let Some(held_back) = context.warnings.handshake.allow() {
+                tracing::warn!(
+                    peer = %peer.ip(),
+                    similar_warnings_held_back = held_back,
+                    "connection closed: the TLS handshake did not finish within \
+                     tls_handshake_timeout"
+                );
+            }
+        }
+    }
+}
+
+/// HTTP/1.1 on one connection, with its idle and header timers.
+async fn serve_connection<S>(io: S, peer: SocketAddr, mut context: ConnContext)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Activity::new();
+    let inner = TowerToHyperService::new(context.router.clone());
+    let tracker = activity.clone();
+    // A request is in progress from its complete header until its response has been sent.
+    let service = hyper::service::service_fn(move |mut request: http::Request<_>| {
+        // The peer's address, for the refusal rate limit of requests refused before
+        // authentication.
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        let in_progress = tracker.begin();
+        let response = hyper::service::Service::call(&inner, request);
+        async move {
+            let response = response.await?;
+            Ok::<_, Infallible>(
+                response.map(|body| Body::new(drain::Tracked::new(body, in_progress))),
+            )
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // The header timer is warden's (below): hyper's would also cut idle kept-alive connections.
+    builder.header_read_timeout(None);
+    let conn = builder.serve_connection(TokioIo::new(Watched::new(io, activity.clone())), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        let deadline = activity.deadline(context.idle, context.header);
+        let timer = async {
+            match deadline {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stop = context.stop.wait_for(|stop| *stop);
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+                return;
+            }
+            () = activity.changed() => {}
+            () = timer => {
+                let now = tokio::time::Instant::now();
+                match activity.deadline(context.idle, context.header) {
+                    Some((at, Expiry::Header)) if at <= now => {
+                        if let Some(held_back) = context.warnings.header.allow() {
+                            tracing::warn!(
+                                peer = %peer.ip(),
+                                similar_warnings_held_back = held_back,
+                                "connection closed: a request header did not arrive within \
+                                 header_timeout"
+                            );
+                        }
+                        return;
+                    }
+                    Some((at, Expiry::Idle)) if at <= now => {
+                        tracing::debug!(%peer, "connection closed: idle");
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            _ = stop, if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
@@ -259,7 +458,12 @@ async fn shutdown_signal() {
 }
 
 /// The routes, with the MCP service built from `state`.
-fn router(state: Arc<AppState>, name: &str, config: StreamableHttpServerConfig) -> Router {
+fn router(
+    state: Arc<AppState>,
+    name: &str,
+    config: StreamableHttpServerConfig,
+    sessions: Arc<LocalSessionManager>,
+) -> Router {
     let config = config
         // Host and Origin are checked by `guard` (with warden's rules), before authentication.
         .disable_allowed_hosts()
@@ -280,7 +484,7 @@ fn router(state: Arc<AppState>, name: &str, config: StreamableHttpServerConfig) 
                 fallback.clone(),
             ))
         },
-        Arc::new(LocalSessionManager::default()),
+        sessions,
         config,
     );
     let mcp = Router::new()
@@ -335,11 +539,7 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
             "refused: {}",
             refusal.message()
         );
-        let status = match refusal {
-            HeaderRefusal::MissingHost => StatusCode::BAD_REQUEST,
-            HeaderRefusal::Host | HeaderRefusal::Origin => StatusCode::FORBIDDEN,
-        };
-        return Reply::error(status, refusal.message());
+        return Reply::error(refusal.status(), refusal.message());
     }
     if request.uri().path() != MCP_PATH {
         return next.run(request).await;
@@ -413,6 +613,71 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
         }
         return Reply::rpc_error(StatusCode::NOT_FOUND, "session not found");
     }
+    // An `initialize` opens a session: its client info must be small, and there must be room.
+    let mut reservation = None;
+    if session.is_none() && request.method() == http::Method::POST {
+        let (parts, body) = request.into_parts();
+        let limit = usize::try_from(state.http.max_body).unwrap_or(usize::MAX);
+        let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                return Reply::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                );
+            }
+            Err(_) => {
+                return Reply::error(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                );
+            }
+        };
+        if let Some(initialize) = find_initialize(&bytes) {
+            let id = initialize.id.map(|id| id.get()).unwrap_or("null");
+            let id: serde_json::Value = serde_json::from_str(id).unwrap_or_default();
+            let size = initialize.params.map_or(0, |params| params.get().len());
+            if size as u64 > state.http.max_client_info {
+                let message = format!(
+                    "the initialize request's parameters (client info and capabilities) are \
+                     too large: {size} bytes, at most {} accepted",
+                    state.http.max_client_info
+                );
+                return Reply::rpc_error_with(StatusCode::BAD_REQUEST, id, -32602, &message);
+            }
+            match state.sessions.reserve(&principal.name).await {
+                Ok(place) => reservation = Some(place),
+                Err(refusal) => {
+                    let (status, message, reason) = match refusal {
+                        SessionRefusal::Principal(max) => (
+                            StatusCode::TOO_MANY_REQUESTS,
+                            format!(
+                                "too many open sessions for this principal (at most {max}): \
+                                 end one with DELETE, or wait for idle ones to expire"
+                            ),
+                            "session refused: the principal's session cap is reached",
+                        ),
+                        SessionRefusal::Server => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the server has too many open sessions; try again later".to_owned(),
+                            "session refused: the server's session cap is reached",
+                        ),
+                    };
+                    let what = format!("{} {}", parts.method, parts.uri.path());
+                    if let Err(error) =
+                        state
+                            .gate
+                            .record_refusal(&principal, None, &what, reason.to_owned())
+                    {
+                        tracing::error!(%error, "audit record of a refused request lost");
+                    }
+                    tracing::warn!(principal = %principal.name, "{reason}");
+                    return Reply::rpc_error_with(status, id, -32000, &message);
+                }
+            }
+        }
+        request = Request::from_parts(parts, Body::from(bytes));
+    }
     let owner = principal.name.clone();
     let ending = request.method() == http::Method::DELETE;
     // The credential stops here: rmcp hands the request's parts to the handler.
@@ -424,11 +689,21 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
     let in_flight = (request.method() == http::Method::POST).then(|| state.drain.enter());
     let response = next.run(request).await;
     match (&session, response.headers().get(SESSION_ID)) {
-        (None, Some(opened)) => {
-            if let Ok(opened) = opened.to_str() {
-                state.sessions.bind(opened, owner);
+        (None, Some(opened)) => match (opened.to_str(), reservation) {
+            (Ok(opened), Some(place)) => place.bind(opened),
+            // A session opened by a request not recognized as an `initialize` (so neither
+            // counted nor checked): close it rather than keep it unaccounted for.
+            (opened, _) => {
+                if let Ok(opened) = opened {
+                    state.sessions.close(opened).await;
+                }
+                tracing::warn!(principal = %owner, "closed a session opened without a reservation");
+                return Reply::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    "the session could not be opened: send `initialize` as plain JSON-RPC",
+                );
             }
-        }
+        },
         (Some(id), _) if ending && response.status().is_success() => state.sessions.end(id),
         _ => {}
     }
@@ -437,6 +712,30 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
     };
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::new(drain::Tracked::new(body, in_flight)))
+}
+
+/// The parts of a JSON-RPC message that the session checks read.
+#[derive(serde::Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+}
+
+/// The `initialize` request in `body` (one message or a batch), if there is one. Bodies that
+/// are not JSON-RPC are left to rmcp to refuse.
+fn find_initialize(body: &[u8]) -> Option<Message<'_>> {
+    let is_initialize = |m: &Message<'_>| m.method.as_deref() == Some("initialize");
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let batch: Vec<Message<'_>> = serde_json::from_slice(body).ok()?;
+        batch.into_iter().find(is_initialize)
+    } else {
+        serde_json::from_slice(body).ok().filter(is_initialize)
+    }
 }
 
 /// The header that names a 2025-11-25 session.
@@ -485,10 +784,20 @@ impl Reply {
 
     /// A JSON-RPC error object without id, for refused MCP requests.
     fn rpc_error(status: StatusCode, message: &str) -> Response {
+        Reply::rpc_error_with(status, serde_json::Value::Null, -32001, message)
+    }
+
+    /// A JSON-RPC error object answering request `id`.
+    fn rpc_error_with(
+        status: StatusCode,
+        id: serde_json::Value,
+        code: i64,
+        message: &str,
+    ) -> Response {
         let body = json!({
             "jsonrpc": "2.0",
-            "id": null,
-            "error": { "code": -32001, "message": message },
+            "id": id,
+            "error": { "code": code, "message": message },
         });
         (status, axum::Json(body)).into_response()
     }
