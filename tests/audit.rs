@@ -344,31 +344,43 @@ async fn two_warden_processes_on_one_log_keep_one_valid_chain() {
 async fn a_write_that_fails_half_way_leaves_no_torn_line() {
     let fixture = audited("");
     let log = fixture.path("audit/warden.jsonl");
-    // Compile the testbed into the shared cache, and start the log, with no size limit.
-    let warm = fixture.client().await;
-    ok_text(&warm.call("testbed__emit", json!({ "text": "warm" })).await);
-    warm.close().await;
-    let size = std::fs::metadata(&log).expect("log").len();
-    // A file size limit a little above the log: the next records cross it part-way (EFBIG).
-    // SIGXFSZ is ignored, as a signal disposition survives exec.
-    let blocks = size / 1024 + 2;
+    // SIGXFSZ is ignored (a disposition survives exec), so writes past a file size limit
+    // fail with EFBIG instead of killing warden.
     let mut command = tokio::process::Command::new("bash");
     command
         .arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" serve --manifest \"$1\""
-        ))
+        .arg("trap '' XFSZ; exec \"$0\" serve --manifest \"$1\"")
         .arg(env!("CARGO_BIN_EXE_warden"))
         .arg(&fixture.manifest)
         .env("WARDEN_LOG", "warn");
     let (transport, _) = TokioChildProcess::builder(command)
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn warden under a limit");
+        .expect("spawn warden");
+    let pid = transport.id().expect("warden's pid");
     let client = common::Recorder::default()
         .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
         .await
         .expect("handshake");
+    // A first call with no limit: the log starts, and the plugin's memory image (a memfd,
+    // which a file size limit also bounds) is made.
+    let warm = client
+        .call_tool(
+            CallToolRequestParams::new("testbed__emit")
+                .with_arguments(common::object(json!({ "text": "warm" }))),
+        )
+        .await
+        .expect("a first call");
+    ok_text(&warm);
+    // Then a file size limit a little above the log: the next records cross it part-way.
+    let size = std::fs::metadata(&log).expect("log").len();
+    let blocks = size / 1024 + 2;
+    let limited = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--fsize={}", blocks * 1024))
+        .status()
+        .expect("run prlimit");
+    assert!(limited.success(), "prlimit failed");
     let big = "x".repeat(200);
     let mut failed = None;
     for n in 0..40 {
