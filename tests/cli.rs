@@ -68,8 +68,9 @@ fn duplicate_tool_names_are_refused() {
 #[test]
 fn check_lists_tools_and_grants_of_a_good_manifest() {
     let fixture = Fixture::new(
-        "[plugins.files]\ncomponent = \"{files}\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }, { host = \"{dir}\", guest = \"/out\", mode = \"rw\", max_write = \"1MiB\", max_files = 10 }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\n",
+        "[plugins.files]\ncomponent = \"{files}\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }, { host = \"{dir}/out\", guest = \"/out\", mode = \"rw\", max_write = \"1MiB\", max_files = 10 }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\n",
     );
+    std::fs::create_dir(fixture.path("out")).expect("out");
     let manifest = fixture.manifest.to_str().expect("utf-8");
     let (code, stdout, stderr) = warden(&["check", manifest], fixture.dir.path());
     assert_eq!(code, 0, "{stderr}");

@@ -31,7 +31,7 @@ fn keyed_fixture() -> Fixture {
     let fixture = Fixture::new(&format!(
         r#"
 [audit]
-path = "{{dir}}/audit.jsonl"
+path = "{{dir}}/audit/audit.jsonl"
 
 [plugins.testbed]
 component = "{{testbed}}"
@@ -60,7 +60,7 @@ sha256 = "{}"
 
 /// Every record of the fixture's audit log.
 fn audit_records(fixture: &Fixture) -> Vec<Value> {
-    match std::fs::read_to_string(fixture.path("audit.jsonl")) {
+    match std::fs::read_to_string(fixture.path("audit/audit.jsonl")) {
         Ok(text) => text
             .lines()
             .map(|line| serde_json::from_str(line).expect("audit line is JSON"))
@@ -107,7 +107,7 @@ fn names(tools: &[rmcp::model::Tool]) -> Vec<String> {
 #[tokio::test]
 async fn rmcp_client_lists_and_calls_tools_in_both_eras() {
     let fixture = Fixture::new(
-        "[server]\nprincipal = \"me\"\n\n[audit]\npath = \"{dir}/audit.jsonl\"\n\n\
+        "[server]\nprincipal = \"me\"\n\n[audit]\npath = \"{dir}/audit/audit.jsonl\"\n\n\
          [plugins.testbed]\ncomponent = \"{testbed}\"\n",
     );
     let server = fixture.http_server(&[]).await;
@@ -244,7 +244,7 @@ async fn missing_wrong_and_revoked_keys_get_401_an_audit_record_and_run_nothing(
     let revoked_fp = format!("key:{}", &digest(REVOKED_KEY)[..8]);
     assert!(principals.contains(&revoked_fp.as_str()), "{principals:?}");
     // No record holds a key.
-    let log = std::fs::read_to_string(fixture.path("audit.jsonl")).expect("audit log");
+    let log = std::fs::read_to_string(fixture.path("audit/audit.jsonl")).expect("audit log");
     for key in [REVOKED_KEY, READER_KEY, "wdn_not-a-key", "wdn_wrong"] {
         assert!(!log.contains(key), "the audit log holds {key}");
         assert!(!server.stderr().contains(key), "the server log holds {key}");
@@ -551,7 +551,7 @@ async fn sigterm_lets_an_in_flight_call_finish_then_exits_zero() {
         .expect("bind");
     let port = listener.local_addr().expect("address").port();
     let fixture = Fixture::new(&format!(
-        "[audit]\npath = \"{{dir}}/audit.jsonl\"\n\n[http]\nshutdown_grace = \"2m\"\n\n\
+        "[audit]\npath = \"{{dir}}/audit/audit.jsonl\"\n\n[http]\nshutdown_grace = \"2m\"\n\n\
          [plugins.testbed]\ncomponent = \"{{testbed}}\"\ntimeout = \"5m\"\n\
          allow_hosts = [\"tcp://127.0.0.1:{port}\"]\n"
     ));
