@@ -9,9 +9,11 @@
 //! Several warden processes may share one log (two stdio clients spawning warden with the same
 //! manifest). Each append takes an exclusive `flock` on the live file, and when the file is
 //! not the length this process left it at, re-reads its last record to continue the chain from
-//! there; so the processes' records interleave in one valid chain. Under the lock, the open file
-//! is also checked against the path: when the live file was rotated by another process, deleted
-//! or replaced, the sink opens the file now at the path and continues the chain in it.
+//! there; so the processes' records interleave in one valid chain. Under the lock, one `fstat`
+//! of the open file also tells whether it was deleted or replaced (no link left) or rotated by
+//! another process (rotation seals the old file read-only); then, and once a second anyway,
+//! the open file is compared with the one at the path, and when they differ the sink opens the
+//! file now at the path and continues the chain in it.
 //!
 //! A write that fails part-way (disk full, file size limit) is cut back to the last whole
 //! record, so a failed call leaves no torn line behind.
@@ -20,6 +22,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -34,7 +37,14 @@ struct State {
     prev: String,
     /// The line being written, kept to reuse its allocation.
     line: Vec<u8>,
+    /// When the open file was last compared with the file at the path.
+    checked: Instant,
 }
+
+/// How often the open file is compared with the file at the path when nothing on the open
+/// file itself says it changed (a hard link made by hand, then the path replaced). Deletion,
+/// replacement by `mv`, and rotation by another warden show on the open file at once.
+const PATH_CHECK: Duration = Duration::from_secs(1);
 
 /// An [`AuditSink`] appending to a local file. Records are serialized under a lock (a mutex
 /// in the process, `flock` across processes), so the file's order is the chain's order; each is
@@ -80,6 +90,7 @@ impl FileSink {
                 seq,
                 prev,
                 line: Vec::new(),
+                checked: Instant::now(),
             }),
         })
     }
@@ -98,6 +109,9 @@ impl FileSink {
             .unwrap_or(1);
         let target = rotated_name(&self.path, n);
         std::fs::rename(&self.path, &target)?;
+        // Sealed read-only: another warden process appending to the old file sees this on
+        // the file it holds, and follows the path to the new one.
+        seal(&state.file);
         let file = open_append(&self.path)?;
         file.lock()?;
         state.file = file;
@@ -112,8 +126,16 @@ impl FileSink {
     /// it (another process appended), read its last record.
     fn catch_up(&self, state: &mut State) -> io::Result<()> {
         let held = state.file.metadata()?;
-        let current = std::fs::metadata(&self.path).ok();
         let mut len = held.len();
+        // The path is looked at only when the open file says it was deleted, replaced or
+        // rotated (sealed), and once a `PATH_CHECK` otherwise: a `stat` of the path costs more
+        // than the rest of a record's bookkeeping.
+        let suspect = held_is_deleted(&held) || is_sealed(&held);
+        if !suspect && state.checked.elapsed() < PATH_CHECK {
+            return self.pick_up_others(state, len);
+        }
+        state.checked = Instant::now();
+        let current = std::fs::metadata(&self.path).ok();
         if !current
             .as_ref()
             .is_some_and(|current| same_file(&held, current))
@@ -140,6 +162,12 @@ impl FileSink {
             state.file = file; // the old lock goes with the old file
             state.size = 0;
         }
+        self.pick_up_others(state, len)
+    }
+
+    /// When the live file is `len` long but this process left it at another length (another
+    /// process appended), continue the chain from its last record.
+    fn pick_up_others(&self, state: &mut State, len: u64) -> io::Result<()> {
         if len != state.size {
             let (size, seq, prev) = if len == 0 {
                 (0, state.seq, state.prev.clone())
@@ -228,6 +256,31 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
     true
+}
+
+/// Make a rotated file read-only (best effort: a rotated file is never written again).
+fn seal(file: &File) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(error) = file.set_permissions(std::fs::Permissions::from_mode(0o400)) {
+            tracing::warn!(%error, "cannot make a rotated audit log read-only");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+}
+
+/// Whether the open file was sealed by a rotation (its owner may no longer write it).
+#[cfg(unix)]
+fn is_sealed(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o200 == 0
+}
+
+#[cfg(not(unix))]
+fn is_sealed(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 /// Whether the open file has no name left (it was deleted).
