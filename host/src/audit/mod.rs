@@ -9,6 +9,7 @@
 //! The gate talks to an [`AuditSink`]: [`FileSink`] is the local file; a shipper to OTLP or
 //! stdout can implement the same trait.
 
+mod presence;
 mod pretty;
 mod record;
 mod verify;

@@ -282,3 +282,36 @@ fn a_torn_line_left_by_another_writer_is_closed_before_the_next_record() {
     let next: serde_json::Value = serde_json::from_str(&all[3]).expect("a whole record");
     assert_eq!(next["seq"], 3);
 }
+
+#[test]
+fn a_lone_writer_takes_no_lock_and_a_second_writer_makes_both_lock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let other = || std::fs::File::open(&path).expect("open the log");
+    let a = FileSink::open(&path, 1 << 20, false).expect("open a");
+    // Alone: an append goes through while someone else holds the lock.
+    let holder = other();
+    holder.lock().expect("lock");
+    a.record(&record(0)).expect("a lone append");
+    holder.unlock().expect("unlock");
+
+    // With a second writer, appends wait for the lock.
+    let b = FileSink::open(&path, 1 << 20, false).expect("open b");
+    holder.lock().expect("lock");
+    std::thread::scope(|scope| {
+        let append = scope.spawn(|| a.record(&record(1)));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!append.is_finished(), "an append did not wait for the lock");
+        holder.unlock().expect("unlock");
+        append.join().expect("thread").expect("append");
+    });
+    b.record(&record(2)).expect("b appends");
+
+    // b gone, a is alone again.
+    drop(b);
+    holder.lock().expect("lock");
+    a.record(&record(3)).expect("a lone append again");
+    holder.unlock().expect("unlock");
+    let report = verify(&[path]).expect("one intact chain");
+    assert_eq!((report.records, report.seqs), (4, Some((0, 3))));
+}

@@ -7,7 +7,8 @@
 //! of the newest rotated file when the live one is missing or empty).
 //!
 //! Several warden processes may share one log (two stdio clients spawning warden with the same
-//! manifest). Each append takes an exclusive `flock` on the live file, and when the file is
+//! manifest). Each append takes an exclusive `flock` on the live file (unless this process is
+//! the only writer: `presence`), and when the file is
 //! not the length this process left it at, re-reads its last record to continue the chain from
 //! there; so the processes' records interleave in one valid chain. Under the lock, one `fstat`
 //! of the open file also tells whether it was deleted or replaced (no link left) or rotated by
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::presence::Presence;
 use super::{AuditError, AuditSink, GENESIS, Record, line_hash};
 
 /// Where the chain stands.
@@ -39,6 +41,11 @@ struct State {
     line: Vec<u8>,
     /// When the open file was last compared with the file at the path.
     checked: Instant,
+    /// Whether this append holds `file`'s lock (it does unless this process is the log's
+    /// only writer): a file opened during the append is locked too.
+    locked: bool,
+    /// This process among the log's writers.
+    presence: Presence,
 }
 
 /// How often the open file is compared with the file at the path when nothing on the open
@@ -77,8 +84,10 @@ impl FileSink {
         }
         let file = open_append(path).map_err(|e| context("open", e))?;
         file.lock().map_err(|e| context("lock", e))?;
+        let joined = Presence::join(path);
         let picked = pick_up(&file, path);
         let _ = file.unlock();
+        let presence = joined.map_err(|e| context("share", e))?;
         let (size, seq, prev) = picked.map_err(|e| context("read", e))?;
         Ok(FileSink {
             path: path.to_path_buf(),
@@ -91,6 +100,8 @@ impl FileSink {
                 prev,
                 line: Vec::new(),
                 checked: Instant::now(),
+                locked: false,
+                presence,
             }),
         })
     }
@@ -113,7 +124,9 @@ impl FileSink {
         // the file it holds, and follows the path to the new one.
         seal(&state.file);
         let file = open_append(&self.path)?;
-        file.lock()?;
+        if state.locked {
+            file.lock()?;
+        }
         state.file = file;
         state.size = 0;
         tracing::info!(to = %target.display(), "audit log rotated");
@@ -158,9 +171,14 @@ impl FileSink {
             }
             let file = open_append(&self.path)?;
             file.lock()?;
+            state.locked = true;
             len = file.metadata()?.len();
             state.file = file; // the old lock goes with the old file
             state.size = 0;
+            // The page of writers may have gone with the old file's directory entry.
+            if !state.presence.is_at(&self.path) {
+                state.presence = Presence::join(&self.path)?;
+            }
         }
         self.pick_up_others(state, len)
     }
@@ -237,11 +255,21 @@ impl AuditSink for FileSink {
     fn record(&self, record: &Record<'_>) -> Result<(), AuditError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *state;
-        state.file.lock().map_err(|e| AuditError::Io {
-            message: format!("cannot lock {}: {e}", self.path.display()),
-        })?;
+        // Alone, no lock is needed (see `presence`); with other writers, each append locks.
+        let alone = state.presence.begin_alone();
+        if !alone {
+            state.file.lock().map_err(|e| AuditError::Io {
+                message: format!("cannot lock {}: {e}", self.path.display()),
+            })?;
+        }
+        state.locked = !alone;
         let result = self.append(state, record);
-        let _ = state.file.unlock();
+        if state.locked {
+            let _ = state.file.unlock();
+        }
+        if alone {
+            state.presence.end_alone();
+        }
         result
     }
 }
