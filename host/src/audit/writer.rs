@@ -271,8 +271,10 @@ impl AuditSink for FileSink {
     }
 }
 
-/// What one `fstat` of the open file tells. (`File::metadata` asks `statx` with an empty
-/// path, which costs twice as much here, on every record.)
+/// What one `statx` of the open file tells, asking for no timestamp: `fstat` (and
+/// `File::metadata`) ask for them, and on a filesystem with fine-grained timestamps a file
+/// whose times were looked at gets its inode dirtied (and journaled) by the next write, which
+/// tripled the cost of appending a record.
 struct Held {
     len: u64,
     /// No name left: it was deleted, or replaced by a rename over its name.
@@ -285,18 +287,45 @@ struct Held {
 impl Held {
     fn of(file: &File) -> io::Result<Held> {
         use std::os::fd::AsRawFd;
-        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: fstat fills `stat` for an open descriptor, or fails and leaves it unread.
-        if unsafe { libc::fstat(file.as_raw_fd(), stat.as_mut_ptr()) } != 0 {
+        let mask = libc::STATX_SIZE | libc::STATX_NLINK | libc::STATX_MODE | libc::STATX_INO;
+        let mut stat = std::mem::MaybeUninit::<libc::statx>::uninit();
+        let fd = file.as_raw_fd();
+        // SAFETY: statx fills `stat` for an open descriptor (a null path with AT_EMPTY_PATH
+        // since Linux 6.11, an empty one before), or fails and leaves it unread.
+        let mut done = unsafe {
+            libc::statx(
+                fd,
+                std::ptr::null(),
+                libc::AT_EMPTY_PATH,
+                mask,
+                stat.as_mut_ptr(),
+            )
+        };
+        if done != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT) {
+            // SAFETY: as above, with an empty path.
+            done = unsafe {
+                libc::statx(
+                    fd,
+                    c"".as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                    mask,
+                    stat.as_mut_ptr(),
+                )
+            };
+        }
+        if done != 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: fstat succeeded.
+        // SAFETY: statx succeeded.
         let stat = unsafe { stat.assume_init() };
         Ok(Held {
-            len: u64::try_from(stat.st_size).unwrap_or(0),
-            deleted: stat.st_nlink == 0,
-            sealed: stat.st_mode & 0o200 == 0,
-            id: (stat.st_dev, stat.st_ino),
+            len: stat.stx_size,
+            deleted: stat.stx_nlink == 0,
+            sealed: u32::from(stat.stx_mode) & 0o200 == 0,
+            id: (
+                libc::makedev(stat.stx_dev_major, stat.stx_dev_minor),
+                stat.stx_ino,
+            ),
         })
     }
 
