@@ -87,7 +87,7 @@ fn check_lists_tools_and_grants_of_a_good_manifest() {
 fn check_summarises_http_and_auth_and_refuses_unusable_tls_files() {
     let digest = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
     let fixture = Fixture::new(&format!(
-        "[http]\nlisten = \"127.0.0.1:8443\"\n\n[[auth.api_keys]]\nprincipal = \"ci-bot\"\nroles = [\"reader\"]\nsha256 = \"{digest}\"\n\n[plugins.codec]\ncomponent = \"{{codec}}\"\n"
+        "[http]\nlisten = \"127.0.0.1:8443\"\nmax_connections = 100\nmax_sessions = 7\nidle_timeout = \"30s\"\n\n[[auth.api_keys]]\nprincipal = \"ci-bot\"\nroles = [\"reader\"]\nsha256 = \"{digest}\"\n\n[plugins.codec]\ncomponent = \"{{codec}}\"\n"
     ));
     let manifest = fixture.manifest.to_str().expect("utf-8");
     let (code, stdout, stderr) = warden(&["check", manifest], fixture.dir.path());
@@ -97,6 +97,13 @@ fn check_summarises_http_and_auth_and_refuses_unusable_tls_files() {
         "{stdout}"
     );
     assert!(stdout.contains("auth: 1 API key(s) (ci-bot)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "http limits: connections 100 (32 per client), sessions 7 (7 per principal), \
+             client info 8KiB; timeouts: header 10s, idle 30s, TLS handshake 10s"
+        ),
+        "{stdout}"
+    );
 
     // TLS files that exist but hold no certificate or key fail the check, not the first start.
     std::fs::write(fixture.path("cert.pem"), "not a certificate").expect("write");

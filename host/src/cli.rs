@@ -682,10 +682,23 @@ fn http_summary(manifest: &Manifest) -> String {
     } else {
         format!("auth: {}", who.join("; "))
     };
+    // The caps `serve --http` would apply under this process's descriptor limit.
+    let (connections, per_client) =
+        warden::server::http::connection_caps(http, warden::server::http::descriptor_limit());
     format!(
-        "{listen}, {tls}, max body {}, hosts {}\n{auth}",
+        "{listen}, {tls}, max body {}, hosts {}\n\
+         http limits: connections {} ({} per client), sessions {} ({} per principal), \
+         client info {}; timeouts: header {}, idle {}, TLS handshake {}\n{auth}",
         ByteSize(http.max_body),
-        http.allowed_hosts.join(", ")
+        http.allowed_hosts.join(", "),
+        connections,
+        per_client,
+        http.max_sessions,
+        http.max_sessions_per_principal,
+        ByteSize(http.max_client_info),
+        format_duration(http.header_timeout),
+        format_duration(http.idle_timeout),
+        format_duration(http.tls_handshake_timeout),
     )
 }
 

@@ -58,6 +58,7 @@ use crate::manifest::Http;
 
 pub use checks::{HeaderRefusal, check_headers};
 use conn::{Activity, Connections, Expiry, Refusal, Throttle, Watched};
+pub use conn::{caps as connection_caps, descriptor_limit};
 pub use drain::Drain;
 use sessions::{SessionRefusal, Sessions};
 pub use tls::{TlsError, server_config};
