@@ -349,6 +349,14 @@ impl Throttle {
             }
         }
     }
+
+    /// Log `message` about a connection from `peer`, unless this warning was logged within
+    /// the period; then it is only counted.
+    pub fn warn(&self, peer: IpAddr, message: &str) {
+        if let Some(held_back) = self.allow() {
+            tracing::warn!(%peer, similar_warnings_held_back = held_back, "{message}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -275,20 +275,15 @@ pub async fn serve_http_until(
                 let (throttle, why) = match refusal {
                     Refusal::Full => (
                         &context.warnings.full,
-                        "max_connections connections are open",
+                        "connection refused: max_connections connections are open",
                     ),
                     Refusal::Client => (
                         &context.warnings.client,
-                        "max_connections_per_client connections are open from this client",
+                        "connection refused: max_connections_per_client connections are open from \
+                         this client",
                     ),
                 };
-                if let Some(held_back) = throttle.allow() {
-                    tracing::warn!(
-                        peer = %peer.ip(),
-                        similar_warnings_held_back = held_back,
-                        "connection refused: {why}"
-                    );
-                }
+                throttle.warn(peer.ip(), why);
                 continue;
             }
         };
@@ -341,14 +336,11 @@ async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr, context: Co
         Ok(Ok(stream)) => serve_connection(stream, peer, context).await,
         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => {
-            if let Some(held_back) = context.warnings.handshake.allow() {
-                tracing::warn!(
-                    peer = %peer.ip(),
-                    similar_warnings_held_back = held_back,
-                    "connection closed: the TLS handshake did not finish within \
-                     tls_handshake_timeout"
-                );
-            }
+            context.warnings.handshake.warn(
+                peer.ip(),
+                "connection closed: the TLS handshake did not finish within \
+                 tls_handshake_timeout",
+            );
         }
     }
 }
@@ -404,14 +396,11 @@ where
                 let now = tokio::time::Instant::now();
                 match activity.deadline(context.idle, context.header) {
                     Some((at, Expiry::Header)) if at <= now => {
-                        if let Some(held_back) = context.warnings.header.allow() {
-                            tracing::warn!(
-                                peer = %peer.ip(),
-                                similar_warnings_held_back = held_back,
-                                "connection closed: a request header did not arrive within \
-                                 header_timeout"
-                            );
-                        }
+                        context.warnings.header.warn(
+                            peer.ip(),
+                            "connection closed: a request header did not arrive within \
+                             header_timeout",
+                        );
                         return;
                     }
                     Some((at, Expiry::Idle)) if at <= now => {
