@@ -237,6 +237,13 @@ fn a_cache_or_key_others_can_write_is_refused() {
         assert!(stderr.contains(needle), "{stderr}");
     }
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    // Owned by another user (only root can give it away; CI runs as root).
+    if std::os::unix::fs::chown(&cache, Some(65534), None).is_ok() {
+        let (code, _, stderr) = hash_hello(&fixture);
+        assert_ne!(code, 0, "a cache owned by another user was used");
+        assert!(stderr.contains("it is owned by uid 65534"), "{stderr}");
+        std::os::unix::fs::chown(&cache, Some(0), None).expect("chown back");
+    }
 
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let (code, _, stderr) = hash_hello(&fixture);

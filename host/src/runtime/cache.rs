@@ -59,10 +59,11 @@ pub enum CacheError {
         mode: u32,
     },
     #[error(
-        "refusing the compile cache {path}: it is owned by uid {owner}, not by warden's user \
-         (uid {user}); use a directory of warden's own ([cache] dir)"
+        "refusing the {what} {path}: it is owned by uid {owner}, not by warden's user \
+         (uid {user}); use one of warden's own ([cache] dir, key_file)"
     )]
-    DirOwner {
+    Owner {
+        what: &'static str,
         path: PathBuf,
         owner: u32,
         user: u32,
@@ -72,15 +73,6 @@ pub enum CacheError {
          {mode:04o}); `chmod 600 {path}`, or delete it to have a new one made"
     )]
     KeyExposed { path: PathBuf, mode: u32 },
-    #[error(
-        "refusing the compile cache key {path}: it is owned by uid {owner}, not by warden's user \
-         (uid {user})"
-    )]
-    KeyOwner {
-        path: PathBuf,
-        owner: u32,
-        user: u32,
-    },
     #[error(
         "the compile cache key {path} is not {KEY_LEN} bytes of hex; delete it to have a new \
          one made"
@@ -130,10 +122,13 @@ impl CompileCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let store = match config {
-            Some(config) => Some(Store {
-                dir: open_dir(&config.dir)?,
-                key: mac_key(&config.key)?,
-            }),
+            Some(config) => {
+                open_dir(&config.dir)?;
+                Some(Store {
+                    dir: config.dir.clone(),
+                    key: mac_key(&config.key)?,
+                })
+            }
             None => None,
         };
         Ok(Self {
@@ -229,7 +224,7 @@ fn current_uid() -> u32 {
 }
 
 /// Creates `dir` (0700) if needed and checks that only warden's user can write it.
-fn open_dir(dir: &Path) -> Result<PathBuf, CacheError> {
+fn open_dir(dir: &Path) -> Result<(), CacheError> {
     let io = |source| CacheError::Io {
         path: dir.to_path_buf(),
         source,
@@ -240,19 +235,25 @@ fn open_dir(dir: &Path) -> Result<PathBuf, CacheError> {
         .create(dir)
         .map_err(io)?;
     let meta = fs::metadata(dir).map_err(io)?;
-    check_private_dir(dir, &meta)?;
-    Ok(dir.to_path_buf())
+    check_private_dir(dir, &meta)
+}
+
+/// Refuses `path` (the `what`) unless warden's user owns it.
+fn check_owner(what: &'static str, path: &Path, meta: &Metadata) -> Result<(), CacheError> {
+    let user = current_uid();
+    if meta.uid() == user {
+        return Ok(());
+    }
+    Err(CacheError::Owner {
+        what,
+        path: path.to_path_buf(),
+        owner: meta.uid(),
+        user,
+    })
 }
 
 fn check_private_dir(dir: &Path, meta: &Metadata) -> Result<(), CacheError> {
-    let user = current_uid();
-    if meta.uid() != user {
-        return Err(CacheError::DirOwner {
-            path: dir.to_path_buf(),
-            owner: meta.uid(),
-            user,
-        });
-    }
+    check_owner("compile cache", dir, meta)?;
     let mode = meta.mode() & 0o7777;
     let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
         (_, true) => "every user",
@@ -290,14 +291,7 @@ fn key_file(path: &Path) -> Result<Vec<u8>, CacheError> {
     match fs::read_to_string(path) {
         Ok(text) => {
             let meta = fs::metadata(path).map_err(io)?;
-            let user = current_uid();
-            if meta.uid() != user {
-                return Err(CacheError::KeyOwner {
-                    path: path.to_path_buf(),
-                    owner: meta.uid(),
-                    user,
-                });
-            }
+            check_owner("compile cache key", path, &meta)?;
             let mode = meta.mode() & 0o7777;
             if mode & 0o077 != 0 {
                 return Err(CacheError::KeyExposed {
