@@ -392,6 +392,8 @@ struct RawServer {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     replies: std::sync::mpsc::Receiver<Value>,
+    /// Messages read while waiting for another id's answer.
+    pending: Vec<Value>,
 }
 
 impl RawServer {
@@ -420,6 +422,7 @@ impl RawServer {
             child,
             stdin,
             replies,
+            pending: Vec::new(),
         };
         server.line(
             &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
@@ -438,10 +441,38 @@ impl RawServer {
     }
 
     /// The next message from the server, within 10 seconds.
-    fn reply(&self) -> Value {
+    fn reply(&mut self) -> Value {
+        if !self.pending.is_empty() {
+            return self.pending.remove(0);
+        }
         self.replies
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("an answer within 10 s")
+    }
+
+    /// The answer to request `id`; other messages wait in `pending`.
+    fn reply_to(&mut self, id: u64) -> Value {
+        if let Some(at) = self.pending.iter().position(|m| m["id"] == id) {
+            return self.pending.remove(at);
+        }
+        loop {
+            let message = self
+                .replies
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("an answer within 10 s");
+            if message["id"] == id {
+                return message;
+            }
+            self.pending.push(message);
+        }
+    }
+
+    /// Whether an answer to request `id` has arrived (and was set aside).
+    fn answered(&mut self, id: u64) -> bool {
+        while let Ok(message) = self.replies.try_recv() {
+            self.pending.push(message);
+        }
+        self.pending.iter().any(|m| m["id"] == id)
     }
 }
 
@@ -492,27 +523,34 @@ fn a_cancelled_call_stops_its_plugin_and_is_audited_cancelled() {
          fuel = 1_000_000_000_000_000\ntimeout = \"60s\"\nconcurrency = 1\nqueue = 0\n",
     );
     let mut server = RawServer::start(&fixture);
-    server.line(
-        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "testbed__spin", "arguments": {}}})
-        .to_string(),
-    );
+    let spin = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "testbed__spin", "arguments": {}}})
+    .to_string();
+    server.line(&spin);
     let emit = |id: u64| {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": "testbed__emit", "arguments": {"text": "free"}}})
         .to_string()
     };
-    // Wait until `spin` holds the plugin's one slot.
+    // Wait until `spin` holds the plugin's one slot: an `emit` sent after the previous one was
+    // answered is refused as busy. (Requests run concurrently, so an `emit` may take the slot
+    // first and `spin` be refused; then `spin` is sent again.)
     let mut id = 100;
     loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if server.answered(1) {
+            let refused = server.reply_to(1);
+            assert_eq!(refused["result"]["isError"], json!(true), "{refused}");
+            server.line(&spin);
+            continue;
+        }
         id += 1;
         server.line(&emit(id));
-        let reply = server.reply();
-        if reply["result"]["isError"] == json!(true) {
+        let reply = server.reply_to(id);
+        if reply["result"]["isError"] == json!(true) && !server.answered(1) {
             break;
         }
         assert!(id < 200, "spin never started: {reply}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 
     server.line(r#"{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1, "reason": "test"}}"#);
@@ -520,10 +558,11 @@ fn a_cancelled_call_stops_its_plugin_and_is_audited_cancelled() {
     loop {
         id += 1;
         server.line(&emit(id));
-        let reply = server.reply();
-        assert_ne!(
-            reply["id"], 1,
-            "a cancelled request gets no response: {reply}"
+        let reply = server.reply_to(id);
+        assert!(
+            !server.answered(1),
+            "a cancelled request gets no response: {:?}",
+            server.pending
         );
         if reply["result"]["content"][0]["text"] == "free" {
             break;
