@@ -583,3 +583,151 @@ fn a_cancelled_call_stops_its_plugin_and_is_audited_cancelled() {
     assert_eq!(spin.len(), 1, "{log}");
     assert_eq!(spin[0]["outcome"], "cancelled", "{log}");
 }
+
+/// The testbed under `prefix`, with a 3-second time limit (for a call in flight across a
+/// reload).
+fn testbed_as(prefix: &str) -> String {
+    format!(
+        "[plugins.testbed]\ncomponent = \"{}\"\nprefix = \"{prefix}\"\ntimeout = \"3s\"\nfuel = 1_000_000_000_000\n",
+        common::plugin("testbed")
+    )
+}
+
+/// Replace the fixture's manifest (keeping the shared compile cache).
+fn rewrite(fixture: &Fixture, body: &str) {
+    let text = format!(
+        "[cache]\ndir = \"{}\"\n\n{body}",
+        common::cache_dir().display()
+    );
+    std::fs::write(&fixture.manifest, text).expect("rewrite manifest");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_manifest_and_tells_the_client() {
+    let fixture = Fixture::new(&testbed_as("before"));
+    let client = fixture.client().await;
+    let names = client.tool_names().await;
+    assert!(names.iter().all(|n| n.starts_with("before__")), "{names:?}");
+
+    // A call in flight when the manifest changes finishes on the plugin it started with.
+    let in_flight = client
+        .service
+        .call_tool(CallToolRequestParams::new("before__spin"));
+    let (in_flight, ()) = tokio::join!(in_flight, async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        rewrite(&fixture, &testbed_as("after"));
+        client.signal("HUP");
+        client
+            .wait_until("notifications/tools/list_changed", |c| {
+                c.tools_changed() == 1
+            })
+            .await;
+    });
+    let in_flight = in_flight.expect("the call in flight is answered");
+    assert!(
+        err_text(&in_flight).contains("time limit of 3s"),
+        "{in_flight:?}"
+    );
+
+    let names = client.tool_names().await;
+    assert!(names.iter().all(|n| n.starts_with("after__")), "{names:?}");
+    assert!(ok_text(&client.call("after__emit", json!({"text": "hi"})).await).contains("hi"));
+    let stderr = client.stderr();
+    assert!(
+        stderr.contains("reloading") && stderr.contains("(SIGHUP)"),
+        "{stderr}"
+    );
+
+    // A broken manifest is refused whole: the server keeps the one in force, says why,
+    // and tells the client nothing changed.
+    rewrite(
+        &fixture,
+        &format!(
+            "{}\n[plugins.broken]\ncomponent = 5\n",
+            testbed_as("broken")
+        ),
+    );
+    client.signal("HUP");
+    client
+        .wait_until("the failed reload in the log", |c| {
+            c.stderr()
+                .contains("reload failed; still serving the previous manifest")
+        })
+        .await;
+    let stderr = client.stderr();
+    assert!(stderr.contains("plugins.broken.component"), "{stderr}");
+    assert_eq!(client.tool_names().await, names);
+    assert!(ok_text(&client.call("after__emit", json!({"text": "still"})).await).contains("still"));
+    assert_eq!(client.tools_changed(), 1);
+
+    // A component that is not one is refused the same way.
+    let bogus = fixture.path("bogus.wasm");
+    std::fs::write(&bogus, b"not wasm").expect("write");
+    rewrite(
+        &fixture,
+        &format!(
+            "{}\n[plugins.bogus]\ncomponent = \"{}\"\n",
+            testbed_as("after"),
+            bogus.display()
+        ),
+    );
+    client.signal("HUP");
+    client
+        .wait_until("the second failed reload in the log", |c| {
+            c.stderr()
+                .matches("reload failed; still serving the previous manifest")
+                .count()
+                == 2
+        })
+        .await;
+    assert!(
+        client.stderr().contains("bogus.wasm"),
+        "{}",
+        client.stderr()
+    );
+    assert_eq!(client.tool_names().await, names);
+    client.close().await;
+}
+
+#[tokio::test]
+async fn watch_reloads_when_the_manifest_changes() {
+    let fixture = Fixture::new(&testbed_as("one"));
+    let client = fixture.client_args(&["--watch"]).await;
+    assert!(
+        client
+            .tool_names()
+            .await
+            .iter()
+            .all(|n| n.starts_with("one__"))
+    );
+    rewrite(&fixture, &testbed_as("two"));
+    client
+        .wait_until("notifications/tools/list_changed", |c| {
+            c.tools_changed() == 1
+        })
+        .await;
+    let names = client.tool_names().await;
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("two__")),
+        "{names:?}"
+    );
+    assert!(client.stderr().contains("a watched file changed"));
+    client.close().await;
+}
+
+#[tokio::test]
+async fn the_server_advertises_list_changed_and_its_configured_instructions() {
+    let fixture = Fixture::new(&format!(
+        "[server]\ninstructions = \"\"\"\nStart with one__emit.\nNever guess paths.\"\"\"\n\n{}",
+        testbed_as("one")
+    ));
+    let client = fixture.client().await;
+    let info = client.service.peer_info().expect("initialize result");
+    assert_eq!(
+        info.instructions.as_deref(),
+        Some("Start with one__emit.\nNever guess paths.")
+    );
+    let tools = info.capabilities.tools.as_ref().expect("tools capability");
+    assert_eq!(tools.list_changed, Some(true));
+    client.close().await;
+}

@@ -17,10 +17,11 @@ use warden::host::{Host, HostError};
 use warden::manifest::{
     ByteSize, Manifest, format_duration, is_valid_tool_name, prefixed_tool_name,
 };
-use warden::runtime::{CacheOutcome, CallEvents, EventFuture, LogLevel};
+use warden::runtime::{CallEvents, EventFuture, LogLevel};
 use warden::schema::{self, json_name};
 
 mod authoring;
+mod serve;
 
 /// Serve sandboxed WebAssembly tools to AI agents over the Model Context Protocol.
 ///
@@ -62,6 +63,10 @@ enum Command {
         /// authenticates).
         #[arg(long)]
         insecure_no_auth: bool,
+        /// Reload when the manifest or a component it names changes (as on SIGHUP, which
+        /// always reloads).
+        #[arg(long)]
+        watch: bool,
     },
     /// Make a fresh API key for `[[auth.api_keys]]`: prints the key (give it to the client)
     /// and the manifest entry with its SHA-256 digest (the key itself is never stored).
@@ -195,29 +200,8 @@ fn run(command: Command) -> Result<ExitCode> {
             manifest,
             http,
             insecure_no_auth,
-        } => {
-            let (manifest, host) = load(&manifest)?;
-            if let Some(listen) = http.or(manifest.http.listen) {
-                let auth = warden::auth::Authenticator::new(&manifest.auth)?;
-                let options = warden::server::HttpOptions {
-                    name: manifest.server.name.clone(),
-                    listen,
-                    http: manifest.http.clone(),
-                    auth,
-                    local: stdio_principal(&manifest, Transport::Http),
-                    insecure_no_auth,
-                };
-                runtime.block_on(warden::server::serve_http(host.gate, options))?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let principal = stdio_principal(&manifest, Transport::Stdio);
-            runtime.block_on(warden::server::serve_stdio(
-                host.gate,
-                manifest.server.name,
-                principal,
-            ))?;
-            Ok(ExitCode::SUCCESS)
-        }
+            watch,
+        } => serve::serve(&runtime, &manifest, http, insecure_no_auth, watch),
         Command::Keygen { principal, roles } => keygen(&principal, &roles),
         Command::Check { manifest } => check(&manifest),
         Command::Inspect { component, json } => inspect(&component, json),
@@ -240,18 +224,6 @@ fn run(command: Command) -> Result<ExitCode> {
 fn load(path: &Path) -> Result<(Manifest, Host)> {
     let manifest = Manifest::load(path).map_err(|e| anyhow::anyhow!("invalid manifest:\n{e}"))?;
     let host = Host::load(&manifest).map_err(|errors| anyhow::anyhow!(join(&errors)))?;
-    for report in &host.loaded {
-        let source = match report.cache {
-            CacheOutcome::Hit => "cache",
-            CacheOutcome::Compiled => "compiled",
-        };
-        tracing::info!(
-            plugin = report.plugin,
-            source,
-            elapsed_ms = report.elapsed.as_millis() as u64,
-            "plugin loaded"
-        );
-    }
     Ok((manifest, host))
 }
 

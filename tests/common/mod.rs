@@ -90,15 +90,31 @@ impl Fixture {
         self.spawn(ClientLifecycleMode::Initialize, env).await
     }
 
+    /// Same as [`Self::client`], with extra arguments to `warden serve`.
+    pub async fn client_args(&self, args: &[&str]) -> Client {
+        self.spawn_with(ClientLifecycleMode::Initialize, &[], args)
+            .await
+    }
+
     async fn client_with(&self, lifecycle: ClientLifecycleMode) -> Client {
         self.spawn(lifecycle, &[]).await
     }
 
     async fn spawn(&self, lifecycle: ClientLifecycleMode, env: &[(&str, &str)]) -> Client {
+        self.spawn_with(lifecycle, env, &[]).await
+    }
+
+    async fn spawn_with(
+        &self,
+        lifecycle: ClientLifecycleMode,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Client {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"));
         command
             .args(["serve", "--manifest"])
             .arg(&self.manifest)
+            .args(args)
             .env("WARDEN_LOG", "info,warden=debug")
             .envs(env.iter().copied());
         let (transport, stderr) = TokioChildProcess::builder(command)
@@ -140,6 +156,8 @@ pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
     pub stderr: Arc<Mutex<Vec<u8>>>,
+    /// How many `notifications/tools/list_changed` arrived.
+    pub tools_changed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[allow(deprecated)]
@@ -158,6 +176,11 @@ impl ClientHandler for Recorder {
         _: NotificationContext<RoleClient>,
     ) {
         self.logs.lock().expect("lock").push(params);
+    }
+
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.tools_changed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn get_info(&self) -> ClientConfig {
@@ -188,6 +211,42 @@ impl Client {
     /// The server's stderr so far.
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.recorder.stderr.lock().expect("lock")).into_owned()
+    }
+
+    /// The names of the tools `tools/list` shows now.
+    pub async fn tool_names(&self) -> Vec<String> {
+        let tools = self.service.list_all_tools().await.expect("tools/list");
+        tools.into_iter().map(|t| t.name.to_string()).collect()
+    }
+
+    /// How many `notifications/tools/list_changed` arrived so far.
+    pub fn tools_changed(&self) -> usize {
+        self.recorder
+            .tools_changed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Send the server a signal (`HUP`, `TERM`...).
+    pub fn signal(&self, name: &str) {
+        let pid = self.pid.expect("the server's pid").to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} {pid}");
+    }
+
+    /// Wait (up to 2 minutes: compiling can be slow on a loaded machine) until `done` holds.
+    pub async fn wait_until(&self, what: &str, done: impl Fn(&Client) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !done(self) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; server log:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Close the session and wait for the server to exit.

@@ -41,6 +41,7 @@ impl ToolEntry {
 /// All tools, by name, in manifest order.
 #[derive(Default)]
 pub struct Catalog {
+    plugins: Vec<Arc<Plugin>>,
     tools: Vec<Arc<ToolEntry>>,
     by_name: HashMap<String, usize>,
 }
@@ -63,7 +64,10 @@ impl std::error::Error for CatalogError {}
 impl Catalog {
     /// Name and describe every function of `plugins`. Reports every problem found.
     pub fn build(plugins: Vec<Arc<Plugin>>) -> Result<Self, Vec<CatalogError>> {
-        let mut catalog = Catalog::default();
+        let mut catalog = Catalog {
+            plugins: plugins.clone(),
+            ..Catalog::default()
+        };
         let mut errors = Vec::new();
         for plugin in plugins {
             let functions = &plugin.description.functions;
@@ -144,6 +148,11 @@ impl Catalog {
     /// The tool named `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<ToolEntry>> {
         self.by_name.get(name).map(|&index| &self.tools[index])
+    }
+
+    /// Every plugin, in manifest order, with tools or without.
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        &self.plugins
     }
 
     /// Every tool, in manifest order.

@@ -15,6 +15,7 @@ mod events;
 mod filter;
 mod input;
 mod limits;
+mod live;
 mod output;
 mod principal;
 mod refusals;
@@ -39,6 +40,7 @@ pub use input::{CapError, InputCaps};
 pub use limits::{
     Busy, Concurrency, LocalRateLimiter, RateKey, RateLimiter, RetryAfter, Unlimited,
 };
+pub use live::LiveGate;
 pub use output::{OutputError, serialized_size, to_result};
 pub use principal::{Principal, Transport, new_request_id};
 pub use refusals::SUMMARY_EVERY;

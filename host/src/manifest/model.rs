@@ -23,11 +23,19 @@ pub struct Server {
     /// The roles of that principal (`[server] roles`), in file order, without duplicates.
     /// Default: none.
     pub roles: Vec<String>,
+    /// What clients are told about the server at `initialize` (`instructions`); many show
+    /// it to the model. Default: [`Server::DEFAULT_INSTRUCTIONS`].
+    pub instructions: String,
 }
 
 impl Server {
     /// The default server name.
     pub const DEFAULT_NAME: &str = "warden";
+    /// The default `instructions`.
+    pub const DEFAULT_INSTRUCTIONS: &str = "Tools served by warden run in WebAssembly \
+        sandboxes with only the access their operator granted.";
+    /// The longest `instructions`, in bytes.
+    pub const MAX_INSTRUCTIONS: usize = 8 << 10;
     /// The default stdio principal.
     pub const DEFAULT_PRINCIPAL: &str = "local";
 }
@@ -38,6 +46,7 @@ impl Default for Server {
             name: Server::DEFAULT_NAME.to_owned(),
             principal: Server::DEFAULT_PRINCIPAL.to_owned(),
             roles: Vec::new(),
+            instructions: Server::DEFAULT_INSTRUCTIONS.to_owned(),
         }
     }
 }

@@ -128,6 +128,7 @@ prefix = ""
             name: "acme-tools".into(),
             principal: "me".into(),
             roles: Vec::new(),
+            instructions: Server::DEFAULT_INSTRUCTIONS.into(),
         }
     );
     assert_eq!(m.cache_dir, fx.root().join(".cache/warden"));
@@ -925,6 +926,29 @@ fn server_values_are_checked() {
     assert_eq!(
         fx.error("server = 1\n"),
         "1:10: server: expected a table, found an integer"
+    );
+    assert_eq!(
+        fx.error("[server]\ninstructions = \"a\\u0007b\"\n"),
+        "2:16: server.instructions: contains a control character other than a newline or a tab"
+    );
+    let long = "x".repeat(Server::MAX_INSTRUCTIONS + 1);
+    assert_eq!(
+        fx.error(&format!("[server]\ninstructions = \"{long}\"\n")),
+        format!(
+            "2:16: server.instructions: is {} bytes; at most {} are allowed",
+            long.len(),
+            Server::MAX_INSTRUCTIONS
+        )
+    );
+}
+
+#[test]
+fn server_instructions_may_span_lines() {
+    let fx = Fixture::new();
+    let m = fx.ok("[server]\ninstructions = \"\"\"\nUse files__list first.\n\tThen read.\"\"\"\n");
+    assert_eq!(
+        m.server.instructions,
+        "Use files__list first.\n\tThen read."
     );
 }
 

@@ -96,11 +96,35 @@ fn server(table: &Table<'_, '_>) -> Server {
         .and_then(|v| label(&v))
         .unwrap_or(defaults.principal);
     let roles = policy::server_roles(table);
+    let instructions = table
+        .get("instructions")
+        .and_then(|v| instructions(&v))
+        .unwrap_or(defaults.instructions);
     table.finish();
     Server {
         name,
         principal,
         roles,
+        instructions,
+    }
+}
+
+/// `[server] instructions`: text for clients and models, lines allowed, no other control
+/// characters, at most [`Server::MAX_INSTRUCTIONS`] bytes.
+fn instructions(value: &Value<'_, '_>) -> Option<String> {
+    let s = value.string()?;
+    if s.len() > Server::MAX_INSTRUCTIONS {
+        value.error(format!(
+            "is {} bytes; at most {} are allowed",
+            s.len(),
+            Server::MAX_INSTRUCTIONS
+        ));
+        None
+    } else if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        value.error("contains a control character other than a newline or a tab");
+        None
+    } else {
+        Some(s.to_owned())
     }
 }
 

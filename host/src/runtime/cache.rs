@@ -86,7 +86,7 @@ pub enum CacheError {
 }
 
 /// Where compiled components are cached and the key that authenticates them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheConfig {
     /// The cache directory; created (0700) when missing.
     pub dir: PathBuf,
@@ -141,12 +141,15 @@ impl CompileCache {
     ///
     /// A cache entry that cannot be read, or whose tag does not verify, is not an error: the
     /// component is compiled, a warning logged and the entry replaced.
+    /// `on_compile` runs just before compiling, when there is no usable entry.
     pub fn load(
         &self,
         engine: &Engine,
         bytes: &[u8],
+        on_compile: impl FnOnce(),
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let Some(store) = &self.store else {
+            on_compile();
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Compiled));
         };
         let digest: [u8; 32] = Sha256::digest(bytes).into();
@@ -180,6 +183,7 @@ impl CompileCache {
                 path = %path.display(), %error, "cannot read compile cache entry; recompiling"
             ),
         }
+        on_compile();
         let component = Component::new(engine, bytes)?;
         match component.serialize() {
             Ok(artifact) => {

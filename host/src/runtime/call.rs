@@ -42,6 +42,9 @@ pub enum CallError {
     Instantiate(String),
     #[error("the plugin's sandbox could not be prepared: {0}")]
     Sandbox(String),
+    /// The plugin's code could not be compiled: the message names the plugin, not why.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl CallError {
@@ -52,7 +55,9 @@ impl CallError {
             CallError::Timeout(_) => "timeout",
             CallError::OutOfMemory(_) => "out-of-memory",
             CallError::StackOverflow | CallError::Trap(_) => "trap",
-            CallError::Instantiate(_) | CallError::Sandbox(_) => "unavailable",
+            CallError::Instantiate(_) | CallError::Sandbox(_) | CallError::Unavailable(_) => {
+                "unavailable"
+            }
         }
     }
 }
@@ -83,6 +88,12 @@ impl Runtime {
         args: &[Val],
         events: Arc<dyn CallEvents>,
     ) -> Result<CallOutcome, CallError> {
+        // A plugin still compiling (first start on a cold cache) is waited for; the call's
+        // time limit starts once it can run.
+        let code = plugin
+            .code()
+            .await
+            .map_err(|message| CallError::Unavailable(message.to_owned()))?;
         let limits = &plugin.config.limits;
         let (stdout, stderr) = (CapturedOutput::default(), CapturedOutput::default());
         let context = capabilities::call_context(
@@ -118,9 +129,9 @@ impl Runtime {
         } else {
             Vec::new()
         };
-        let export = &plugin.exports[function];
+        let export = &code.exports[function];
         let run = async {
-            let instance = plugin.instance_pre.instantiate_async(&mut store).await?;
+            let instance = code.instance_pre.instantiate_async(&mut store).await?;
             let func = instance.get_func(&mut store, export).ok_or_else(|| {
                 wasmtime::format_err!("exported function disappeared from the instance")
             })?;

@@ -15,7 +15,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 const KEEP_RESIDENT: usize = 1 << 20;
 
 /// Sizing of the engine, derived from the manifest.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineOptions {
     /// Largest linear memory any plugin may grow to, in bytes.
     pub max_memory: u64,

@@ -1,10 +1,15 @@
 //! The sandbox: one engine, components compiled once, and a fresh store for every call.
 //!
 //! A [`Runtime`] owns the [`wasmtime::Engine`], the linker (WASI and `warden:mcp/host`), the
-//! compile cache and the epoch ticker. [`Runtime::load`] turns a manifest entry into a
-//! [`Plugin`] (bytes checked, component compiled or loaded from the cache, imports resolved
-//! into an `InstancePre`). [`Runtime::call`] runs one exported function in a new instance
-//! whose WASI context holds only the plugin's grants, under its fuel, memory and time limits.
+//! compile cache and the epoch ticker. Loading a plugin has two steps: [`Runtime::open`] reads
+//! a manifest entry's component, checks its pin and describes its exports (fast: the tools and
+//! their schemas are known from here on), and [`Runtime::compile`] compiles it or loads it
+//! from the cache and resolves its imports into an `InstancePre` (slow on a cold cache:
+//! seconds for a Python or JS plugin). A server opens every plugin before it answers anything
+//! and compiles in the background; a call to a plugin still compiling waits for it
+//! ([`Plugin::code`]). [`Runtime::load`] does both at once. [`Runtime::call`] runs one
+//! exported function in a new instance whose WASI context holds only the plugin's grants,
+//! under its fuel, memory and time limits.
 
 mod cache;
 mod call;
@@ -15,7 +20,8 @@ mod limits;
 mod output;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -75,7 +81,8 @@ pub struct Runtime {
     _ticker: engine::EpochTicker,
 }
 
-/// A loaded plugin: its manifest entry, what it exports, and a pre-linked instance template.
+/// A plugin: its manifest entry, what it exports, and its compiled code once
+/// [`Runtime::compile`] has run.
 pub struct Plugin {
     /// The manifest entry: grants and limits.
     pub config: manifest::Plugin,
@@ -83,13 +90,88 @@ pub struct Plugin {
     pub name: Arc<str>,
     /// The functions it exports and the interfaces it imports.
     pub description: ComponentDescription,
-    /// Whether the compiled code came from the cache.
-    pub cache: CacheOutcome,
     /// Its network policy and secret scrubber, built once.
     pub grants: Grants,
+    /// Set once, by [`Runtime::compile`]: the code, or why there is none.
+    code: OnceLock<Result<Code, String>>,
+    /// Wakes the calls waiting for `code`.
+    compiled: tokio::sync::Notify,
+}
+
+/// A plugin's compiled code: a pre-linked instance template and where its exports are.
+struct Code {
     instance_pre: InstancePre<CallState>,
     /// Export index of each function in `description.functions`, in the same order.
     exports: Vec<ComponentExportIndex>,
+    /// How it was compiled.
+    report: Compiled,
+}
+
+/// How a plugin's code was obtained.
+#[derive(Clone, Copy, Debug)]
+pub struct Compiled {
+    /// From the cache, or compiled now.
+    pub cache: CacheOutcome,
+    /// How long compiling (or reading the cache) and linking took.
+    pub elapsed: Duration,
+}
+
+/// A plugin's state as [`Plugin::state`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PluginState {
+    /// Opened; its code is being compiled.
+    Compiling,
+    /// Ready to run.
+    Ready,
+    /// Its code could not be compiled or linked; calls fail.
+    Failed,
+}
+
+impl Plugin {
+    /// Where compiling stands.
+    pub fn state(&self) -> PluginState {
+        match self.code.get() {
+            None => PluginState::Compiling,
+            Some(Ok(_)) => PluginState::Ready,
+            Some(Err(_)) => PluginState::Failed,
+        }
+    }
+
+    /// How the code was obtained, once it is ready.
+    pub fn compiled(&self) -> Option<Compiled> {
+        match self.code.get() {
+            Some(Ok(code)) => Some(code.report),
+            _ => None,
+        }
+    }
+
+    /// The compiled code, waiting for [`Runtime::compile`] if it has not finished; the
+    /// compile error's text if it failed.
+    async fn code(&self) -> Result<&Code, &str> {
+        loop {
+            // Registered before the check, so a `notify_waiters` between the two is not lost.
+            let notified = self.compiled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(code) = self.code.get() {
+                return code.as_ref().map_err(String::as_str);
+            }
+            notified.await;
+        }
+    }
+
+    /// Record the outcome of compiling and wake the calls waiting for it. Only the first
+    /// outcome counts.
+    fn set_code(&self, code: Result<Code, String>) {
+        let _ = self.code.set(code);
+        self.compiled.notify_waiters();
+    }
+}
+
+/// A component's bytes between [`Runtime::open`] and [`Runtime::compile`]: the bytes that were
+/// checked against the pin and described, so the code compiled is the code described.
+pub struct ComponentBytes {
+    bytes: Vec<u8>,
 }
 
 impl Runtime {
@@ -126,11 +208,20 @@ impl Runtime {
         Ok(linker)
     }
 
-    /// Load the plugin described by `config`: read and check its bytes, describe its exports,
-    /// compile it (or load it from the cache) and resolve its imports.
+    /// Load the plugin described by `config` at once: [`open`](Self::open) and
+    /// [`compile`](Self::compile).
     pub fn load(&self, config: &manifest::Plugin) -> Result<Plugin, LoadError> {
-        let path = config.component.clone();
-        let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
+        let (plugin, component) = self.open(config)?;
+        self.compile(&plugin, component, || {})?;
+        Ok(plugin)
+    }
+
+    /// Read the component `config` names, check it against its pin and describe its exports.
+    /// The plugin's tools are known from here on; it runs once [`compile`](Self::compile) has
+    /// been given the returned [`ComponentBytes`].
+    pub fn open(&self, config: &manifest::Plugin) -> Result<(Plugin, ComponentBytes), LoadError> {
+        let path = &config.component;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.clone(),
             source,
         })?;
@@ -138,7 +229,7 @@ impl Runtime {
             let actual: [u8; 32] = Sha256::digest(&bytes).into();
             if actual != expected {
                 return Err(LoadError::Digest {
-                    path,
+                    path: path.clone(),
                     expected: hex::encode(expected),
                     actual: hex::encode(actual),
                 });
@@ -149,18 +240,71 @@ impl Runtime {
                 path: path.clone(),
                 source,
             })?;
-        let (component, cache) =
-            self.cache
-                .load(&self.engine, &bytes)
-                .map_err(|e| LoadError::Compile {
-                    path: path.clone(),
-                    message: format!("{e:#}"),
-                })?;
+        let plugin = Plugin {
+            config: config.clone(),
+            name: Arc::from(config.name.as_str()),
+            description,
+            grants: Grants::new(config),
+            code: OnceLock::new(),
+            compiled: tokio::sync::Notify::new(),
+        };
+        Ok((plugin, ComponentBytes { bytes }))
+    }
+
+    /// Compile `component` (or load it from the cache), resolve its imports and hand the code
+    /// to `plugin`, waking the calls waiting for it. `on_compile` runs first when the cache
+    /// has no entry, before the slow part. On failure the plugin's calls fail with a
+    /// message that names no host path; the full error is returned.
+    pub fn compile(
+        &self,
+        plugin: &Plugin,
+        component: ComponentBytes,
+        on_compile: impl FnOnce(),
+    ) -> Result<Compiled, LoadError> {
+        let started = Instant::now();
+        let code = self.link(
+            &plugin.config.component,
+            &plugin.description,
+            &component.bytes,
+            on_compile,
+        );
+        drop(component);
+        match code {
+            Ok(mut code) => {
+                code.report.elapsed = started.elapsed();
+                let report = code.report;
+                plugin.set_code(Ok(code));
+                Ok(report)
+            }
+            Err(error) => {
+                plugin.set_code(Err(format!(
+                    "the plugin `{}` could not be loaded; the server log says why",
+                    plugin.config.name
+                )));
+                Err(error)
+            }
+        }
+    }
+
+    fn link(
+        &self,
+        path: &std::path::Path,
+        description: &ComponentDescription,
+        bytes: &[u8],
+        on_compile: impl FnOnce(),
+    ) -> Result<Code, LoadError> {
+        let (component, cache) = self
+            .cache
+            .load(&self.engine, bytes, on_compile)
+            .map_err(|e| LoadError::Compile {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
         let instance_pre =
             self.linker
                 .instantiate_pre(&component)
                 .map_err(|e| LoadError::Link {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     message: format!("{e:#}"),
                 })?;
         let exports = description
@@ -178,19 +322,18 @@ impl Runtime {
                     None => component.get_export_index(None, &function.name),
                 };
                 index.ok_or_else(|| LoadError::Export {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     function: function.name.clone(),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Plugin {
-            config: config.clone(),
-            name: Arc::from(config.name.as_str()),
-            description,
-            cache,
-            grants: Grants::new(config),
+        Ok(Code {
             instance_pre,
             exports,
+            report: Compiled {
+                cache,
+                elapsed: Duration::ZERO,
+            },
         })
     }
 

@@ -11,18 +11,27 @@ use rmcp::model::{
     PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
     SetLevelRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::events::{McpEvents, from_mcp};
-use crate::gate::{CallRequest, Gate, GateError, Principal};
+use crate::gate::{CallRequest, GateError, LiveGate, Principal};
 use crate::runtime::LogLevel;
+
+/// What a server tells clients about itself at `initialize`.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    /// `serverInfo.name`.
+    pub name: String,
+    /// `instructions`.
+    pub instructions: String,
+}
 
 /// One MCP session's handler. Cheap to clone: the gate is shared.
 #[derive(Clone)]
 pub struct WardenServer {
-    gate: Arc<Gate>,
-    name: String,
+    live: Arc<LiveGate>,
+    info: Arc<ServerInfo>,
     /// Who this session's requests run as, unless a request carries its own [`Principal`]
     /// in its extensions (put there by an authenticating transport).
     principal: Principal,
@@ -31,11 +40,12 @@ pub struct WardenServer {
 }
 
 impl WardenServer {
-    /// A handler serving `gate`'s tools under the server name `name`, to `principal`.
-    pub fn new(gate: Arc<Gate>, name: String, principal: Principal) -> Self {
+    /// A handler serving the tools of the gate in force in `live`, presenting itself as
+    /// `info`, to `principal`.
+    pub fn new(live: Arc<LiveGate>, info: Arc<ServerInfo>, principal: Principal) -> Self {
         Self {
-            gate,
-            name,
+            live,
+            info,
             principal,
             log_level: Arc::default(),
         }
@@ -78,15 +88,30 @@ impl ServerHandler for WardenServer {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
+            .enable_tool_list_changed()
             .enable_logging()
             .build();
         ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new(&self.name, env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Tools served by warden run in WebAssembly sandboxes with only the access \
-                 their operator granted."
-                    .to_string(),
-            )
+            .with_server_info(Implementation::new(
+                &self.info.name,
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(self.info.instructions.clone())
+    }
+
+    /// From now on, tell this client whenever a reload changes the tools
+    /// (`notifications/tools/list_changed`), until it goes away.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut changes = self.live.changes();
+        changes.mark_unchanged();
+        let peer = context.peer;
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if peer.notify_tool_list_changed().await.is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     async fn list_tools(
@@ -95,7 +120,7 @@ impl ServerHandler for WardenServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(
-            self.gate.list(self.principal(&context)),
+            self.live.current().list(self.principal(&context)),
         ))
     }
 
@@ -120,12 +145,14 @@ impl ServerHandler for WardenServer {
         // `notifications/cancelled` cancels the request's token: dropping the gate's future
         // drops the plugin's store (the guest stops at once) and the call's audit record
         // says `cancelled`. rmcp sends no response for a cancelled request.
+        // The gate in force when the call starts serves it to the end, across reloads.
+        let gate = self.live.current();
         let outcome = tokio::select! {
             biased;
             () = context.ct.cancelled() => {
                 return Err(McpError::invalid_request("the request was cancelled", None));
             }
-            outcome = self.gate.call(call) => outcome,
+            outcome = gate.call(call) => outcome,
         };
         match outcome {
             Ok(result) => Ok(result.into()),

@@ -11,5 +11,5 @@ mod stdio;
 
 pub use self::http::{HttpError, HttpOptions, serve_http};
 pub use events::McpEvents;
-pub use handler::WardenServer;
+pub use handler::{ServerInfo, WardenServer};
 pub use stdio::serve_stdio;

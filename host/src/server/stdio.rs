@@ -18,21 +18,22 @@ use rmcp::transport::{StdioReader, StdioWriter};
 use rmcp::{RoleServer, ServiceExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 
-use super::WardenServer;
-use crate::gate::{Gate, Principal};
+use super::{ServerInfo, WardenServer};
+use crate::gate::{LiveGate, Principal};
 
 /// The longest line read: larger messages are answered with an error and skipped.
 pub const MAX_LINE: usize = 16 << 20;
 
-/// Serve `gate` on this process's stdin and stdout until the client disconnects. Every
-/// request runs as `principal`: stdio has no authentication, the caller is the local user.
+/// Serve the gate in force in `live` on this process's stdin and stdout until the client
+/// disconnects. Every request runs as `principal`: stdio has no authentication, the caller
+/// is the local user.
 pub async fn serve_stdio(
-    gate: Arc<Gate>,
-    name: String,
+    live: Arc<LiveGate>,
+    info: ServerInfo,
     principal: Principal,
 ) -> Result<(), std::io::Error> {
     let (read, write): (StdioReader, StdioWriter) = rmcp::transport::io::stdio_pipes();
-    let service = WardenServer::new(gate, name, principal)
+    let service = WardenServer::new(live, Arc::new(info), principal)
         .serve(StdioTransport::new(read, write))
         .await
         .map_err(std::io::Error::other)?;

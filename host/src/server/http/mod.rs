@@ -51,10 +51,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::WardenServer;
+use super::{ServerInfo, WardenServer};
 use crate::auth::{ANONYMOUS, AuthError, Authenticator};
-use crate::gate::{Gate, Principal, Transport};
+use crate::gate::{LiveGate, Principal, Transport};
 use crate::manifest::Http;
+use crate::runtime::PluginState;
 
 pub use checks::{HeaderRefusal, check_headers};
 use conn::{Activity, Connections, Expiry, Refusal, Throttle, Watched};
@@ -71,8 +72,8 @@ pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// What `serve_http` needs besides the gate.
 pub struct HttpOptions {
-    /// The server name reported to clients.
-    pub name: String,
+    /// What the server tells clients about itself.
+    pub info: ServerInfo,
     /// Where to listen (port 0: any free port).
     pub listen: SocketAddr,
     /// `[http]`.
@@ -107,7 +108,7 @@ pub enum HttpError {
 
 /// Shared by every request.
 struct AppState {
-    gate: Arc<Gate>,
+    live: Arc<LiveGate>,
     http: Http,
     auth: Option<Authenticator>,
     local: Principal,
@@ -157,17 +158,18 @@ struct ConnContext {
     stop: watch::Receiver<bool>,
 }
 
-/// Serve `gate` over Streamable HTTP until SIGTERM or SIGINT, then shut down gracefully.
+/// Serve the gate in force in `live` over Streamable HTTP until SIGTERM or SIGINT, then shut
+/// down gracefully.
 ///
 /// Prints `warden: listening on http://ADDR/mcp` (or `https://`) to stderr once the listener
 /// is bound, so scripts and tests that asked for port 0 can find the port.
-pub async fn serve_http(gate: Arc<Gate>, options: HttpOptions) -> Result<(), HttpError> {
-    serve_http_until(gate, options, shutdown_signal()).await
+pub async fn serve_http(live: Arc<LiveGate>, options: HttpOptions) -> Result<(), HttpError> {
+    serve_http_until(live, options, shutdown_signal()).await
 }
 
 /// Like [`serve_http`], shutting down when `shutdown` completes instead of on a signal.
 pub async fn serve_http_until(
-    gate: Arc<Gate>,
+    live: Arc<LiveGate>,
     options: HttpOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), HttpError> {
@@ -219,7 +221,7 @@ pub async fn serve_http_until(
         stop: stopped,
     };
     let state = Arc::new(AppState {
-        gate: gate.clone(),
+        live,
         http: options.http,
         auth: options.auth,
         local: options.local,
@@ -228,7 +230,7 @@ pub async fn serve_http_until(
         tls: context.tls.is_some(),
     });
     let context = ConnContext {
-        router: router(state, &options.name, config, rmcp_sessions),
+        router: router(state, options.info, config, rmcp_sessions),
         ..context
     };
 
@@ -450,7 +452,7 @@ async fn shutdown_signal() {
 /// The routes, with the MCP service built from `state`.
 fn router(
     state: Arc<AppState>,
-    name: &str,
+    info: ServerInfo,
     config: StreamableHttpServerConfig,
     sessions: Arc<LocalSessionManager>,
 ) -> Router {
@@ -462,15 +464,15 @@ fn router(
         // notifications first (then rmcp streams them as SSE): less work for every client.
         .with_json_response(true)
         .with_max_request_body_bytes(usize::try_from(state.http.max_body).unwrap_or(usize::MAX));
-    let gate = state.gate.clone();
-    let name = name.to_owned();
+    let live = state.live.clone();
+    let info = Arc::new(info);
     // Requests always carry a principal from `guard`; the session's own is never used.
     let fallback = Principal::new(ANONYMOUS, Vec::new(), Transport::Http);
     let mcp = StreamableHttpService::new(
         move || {
             Ok(WardenServer::new(
-                gate.clone(),
-                name.clone(),
+                live.clone(),
+                info.clone(),
                 fallback.clone(),
             ))
         },
@@ -493,11 +495,24 @@ fn router(
         .with_state(state)
 }
 
-/// `GET /readyz`: 200 while serving (plugins are loaded before the listener opens), 503 once
-/// shutdown has begun.
+/// `GET /readyz`: 200 once every plugin is compiled, 503 while some are (the first start on a
+/// cold cache; calls to them wait meanwhile) and once shutdown has begun.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let compiling = state
+        .live
+        .current()
+        .catalog()
+        .plugins()
+        .iter()
+        .filter(|plugin| plugin.state() == PluginState::Compiling)
+        .count();
     if state.drain.is_draining() {
         Reply::error(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else if compiling > 0 {
+        Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("{compiling} plugin(s) still compiling"),
+        )
     } else {
         Reply::ok(json!({ "status": "ready" }))
     }
@@ -556,7 +571,8 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
                         .map(|info| info.0.ip());
                     if let Err(error) =
                         state
-                            .gate
+                            .live
+                            .current()
                             .record_refusal(&who, address, &what, refusal.reason)
                     {
                         tracing::error!(%error, "audit record of a refused request lost");
@@ -598,7 +614,11 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
     {
         let what = format!("{} {}", request.method(), request.uri().path());
         let reason = "the request names a session this principal did not open".to_owned();
-        if let Err(error) = state.gate.record_refusal(&principal, None, &what, reason) {
+        if let Err(error) = state
+            .live
+            .current()
+            .record_refusal(&principal, None, &what, reason)
+        {
             tracing::error!(%error, "audit record of a refused request lost");
         }
         return Reply::rpc_error(StatusCode::NOT_FOUND, "session not found");
@@ -654,11 +674,12 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
                         ),
                     };
                     let what = format!("{} {}", parts.method, parts.uri.path());
-                    if let Err(error) =
-                        state
-                            .gate
-                            .record_refusal(&principal, None, &what, reason.to_owned())
-                    {
+                    if let Err(error) = state.live.current().record_refusal(
+                        &principal,
+                        None,
+                        &what,
+                        reason.to_owned(),
+                    ) {
                         tracing::error!(%error, "audit record of a refused request lost");
                     }
                     tracing::warn!(principal = %principal.name, "{reason}");
@@ -694,7 +715,12 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
                 );
             }
         },
-        (Some(id), _) if ending && response.status().is_success() => state.sessions.end(id),
+        (Some(id), _) if ending && response.status().is_success() => {
+            state.sessions.end(id);
+            // rmcp answers 202 Accepted; the session is gone, and 204 is what clients expect
+            // (the Python SDK logs a failure on anything but 200 and 204).
+            return StatusCode::NO_CONTENT.into_response();
+        }
         _ => {}
     }
     let Some(in_flight) = in_flight else {

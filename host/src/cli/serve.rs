@@ -1,0 +1,70 @@
+//! `warden serve`: open the plugins, answer at once, compile in the background, reload on
+//! SIGHUP (and with `--watch`, on changes).
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use warden::gate::Transport;
+use warden::host::Host;
+use warden::host::reload::{self, Served};
+use warden::manifest::Manifest;
+use warden::server::ServerInfo;
+
+use super::{join, stdio_principal};
+
+pub(super) fn serve(
+    runtime: &tokio::runtime::Runtime,
+    path: &Path,
+    http: Option<SocketAddr>,
+    insecure_no_auth: bool,
+    watch: bool,
+) -> Result<ExitCode> {
+    let _context = runtime.enter();
+    // Before anything slow: a SIGHUP from here on reloads instead of ending the process.
+    let hangups = reload::hangups().context("cannot handle SIGHUP")?;
+    let manifest = Manifest::load(path).map_err(|e| anyhow::anyhow!("invalid manifest:\n{e}"))?;
+    // Every component is read and described now (errors end the start, as before); compiling
+    // goes on in the background, and calls to a plugin still compiling wait for it.
+    let (host, pending) =
+        Host::open(&manifest, None).map_err(|errors| anyhow::anyhow!(join(&errors)))?;
+    let tools = host.gate.catalog().iter().count();
+    pending.spawn();
+    let served = Arc::new(Served::new(path, host));
+    reload::spawn(served.clone(), hangups, watch);
+    let info = ServerInfo {
+        name: manifest.server.name.clone(),
+        instructions: manifest.server.instructions.clone(),
+    };
+
+    if let Some(listen) = http.or(manifest.http.listen) {
+        let auth = warden::auth::Authenticator::new(&manifest.auth)?;
+        let options = warden::server::HttpOptions {
+            info,
+            listen,
+            http: manifest.http.clone(),
+            auth,
+            local: stdio_principal(&manifest, Transport::Http),
+            insecure_no_auth,
+        };
+        runtime.block_on(warden::server::serve_http(served.live(), options))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "warden: serving {tools} tool(s) over MCP on stdin/stdout, waiting for an MCP client. \
+             Point a client at `warden serve --manifest {}` (README: Connecting agents), or \
+             try a tool with `warden call TOOL '{{...}}'`. Ctrl-D quits.",
+            std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display()
+        );
+    }
+    let principal = stdio_principal(&manifest, Transport::Stdio);
+    runtime.block_on(warden::server::serve_stdio(served.live(), info, principal))?;
+    Ok(ExitCode::SUCCESS)
+}

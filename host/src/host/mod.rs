@@ -1,0 +1,284 @@
+//! Assembling a host from a manifest: runtime, plugins, catalog, gate.
+//!
+//! Loading has two phases (see [`crate::runtime`]). [`Host::open`] reads and describes every
+//! component and builds the gate: from then on every tool is known, with its schema, and a
+//! server can answer. [`Pending::compile`] then compiles the components, in parallel, bounded
+//! by the cores; a call to a plugin still compiling waits for it. [`Host::load`] does both
+//! before returning, for commands that need everything at once (`check`, `call`).
+//!
+//! [`reload`] replaces a running host's gate when its manifest changes.
+
+pub mod reload;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::audit::{AuditSink, FileSink, NoAudit};
+use crate::catalog::Catalog;
+use crate::gate::{Gate, GateOptions};
+use crate::manifest::{self, Location, Manifest};
+use crate::runtime::{
+    CacheConfig, CacheOutcome, Compiled, ComponentBytes, EngineOptions, Plugin, Runtime,
+};
+
+/// Everything `warden serve` needs, opened and checked.
+pub struct Host {
+    /// The call pipeline over all tools.
+    pub gate: Arc<Gate>,
+    /// The runtime shared by all plugins.
+    pub runtime: Arc<Runtime>,
+    /// The plugins, in manifest order.
+    pub plugins: Vec<Arc<Plugin>>,
+    /// What the runtime was built from, so a reload with the same settings keeps it.
+    engine: (EngineOptions, CacheConfig),
+    /// The audit settings and the log they opened, kept by a reload that does not change
+    /// them: one chain, one writer.
+    audit: (Option<manifest::Audit>, Arc<dyn AuditSink>),
+}
+
+/// Plugins opened by [`Host::open`] whose code is still to be compiled.
+#[must_use = "the plugins cannot run until they are compiled"]
+pub struct Pending {
+    runtime: Arc<Runtime>,
+    plugins: Vec<(Arc<Plugin>, ComponentBytes)>,
+}
+
+/// A step of [`Pending::compile`], for progress reports.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The cache has no entry for this plugin: it is being compiled (seconds for a large
+    /// one), once. `index` counts from 1 in manifest order.
+    Compiling {
+        plugin: &'a str,
+        index: usize,
+        total: usize,
+    },
+    /// The plugin can run. `done` counts the plugins finished so far.
+    Ready {
+        plugin: &'a str,
+        compiled: Compiled,
+        done: usize,
+        total: usize,
+    },
+    /// The plugin's code could not be compiled; its calls fail.
+    Failed { error: &'a HostError },
+}
+
+/// A problem found while loading, with the place in the manifest it concerns.
+#[derive(Debug)]
+pub struct HostError {
+    pub location: Option<Location>,
+    pub message: String,
+}
+
+impl HostError {
+    fn global(message: impl std::fmt::Display) -> Vec<HostError> {
+        vec![HostError {
+            location: None,
+            message: message.to_string(),
+        }]
+    }
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.location {
+            Some(location) => write!(f, "{location}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl Host {
+    /// Open and compile every plugin of `manifest`, then build the gate. Reports every
+    /// plugin that fails, not only the first; progress goes to the log.
+    pub fn load(manifest: &Manifest) -> Result<Host, Vec<HostError>> {
+        let (host, pending) = Host::open(manifest, None)?;
+        let errors = pending.compile(&log_progress);
+        if errors.is_empty() {
+            Ok(host)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Open every plugin of `manifest` (read, check the pin, describe) and build the catalog
+    /// and the gate, without compiling anything: the returned [`Pending`] does that. Reports
+    /// every problem found, not only the first.
+    ///
+    /// With `previous` (a reload), its runtime and audit log are kept when the manifest's
+    /// engine, cache and audit settings are unchanged.
+    pub fn open(
+        manifest: &Manifest,
+        previous: Option<&Host>,
+    ) -> Result<(Host, Pending), Vec<HostError>> {
+        let options = EngineOptions {
+            max_memory: manifest
+                .plugins
+                .iter()
+                .map(|p| p.limits.memory)
+                .max()
+                .unwrap_or(EngineOptions::default().max_memory),
+            ..EngineOptions::default()
+        };
+        let cache = CacheConfig {
+            dir: manifest.cache_dir.clone(),
+            key: manifest.cache_key.clone(),
+        };
+        let engine = (options, cache);
+        let runtime = match previous.filter(|p| p.engine == engine) {
+            Some(previous) => previous.runtime.clone(),
+            None => Arc::new(Runtime::new(&engine.0, Some(&engine.1)).map_err(HostError::global)?),
+        };
+
+        let mut plugins = Vec::new();
+        let mut pending = Vec::new();
+        let mut errors = Vec::new();
+        for config in &manifest.plugins {
+            match runtime.open(config) {
+                Ok((plugin, bytes)) => {
+                    let plugin = Arc::new(plugin);
+                    plugins.push(plugin.clone());
+                    pending.push((plugin, bytes));
+                }
+                Err(error) => errors.push(HostError {
+                    location: Some(config.location.clone()),
+                    message: format!("plugin `{}`: {error}", config.name),
+                }),
+            }
+        }
+        let catalog = Catalog::build(plugins.clone()).map_err(|catalog_errors| {
+            let mut all = std::mem::take(&mut errors);
+            all.extend(catalog_errors.into_iter().map(|e| HostError {
+                location: Some(e.location),
+                message: e.message,
+            }));
+            all
+        })?;
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+
+        let audit = match previous.filter(|p| p.audit.0 == manifest.audit) {
+            Some(previous) => previous.audit.1.clone(),
+            None => match &manifest.audit {
+                Some(config) => Arc::new(
+                    FileSink::open(&config.path, config.rotate, config.fsync).map_err(|e| {
+                        HostError::global(format!("cannot open the audit log: {e}"))
+                    })?,
+                ),
+                None => Arc::new(NoAudit) as Arc<dyn AuditSink>,
+            },
+        };
+        let options = GateOptions::from_manifest(manifest, audit.clone());
+        let gate = Gate::new(catalog, runtime.clone(), options).map_err(HostError::global)?;
+        let host = Host {
+            gate: Arc::new(gate),
+            runtime: runtime.clone(),
+            plugins,
+            engine,
+            audit: (manifest.audit.clone(), audit),
+        };
+        Ok((
+            host,
+            Pending {
+                runtime,
+                plugins: pending,
+            },
+        ))
+    }
+}
+
+impl Pending {
+    /// Compile every plugin, as many at once as there are cores, reporting each step to
+    /// `progress`. Returns the plugins that failed; their calls fail too.
+    pub fn compile(self, progress: &(dyn Fn(Progress<'_>) + Sync)) -> Vec<HostError> {
+        let total = self.plugins.len();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(total);
+        let queue = Mutex::new(self.plugins.into_iter().enumerate());
+        let done = AtomicUsize::new(0);
+        let errors = Mutex::new(Vec::new());
+        let runtime = &self.runtime;
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    // The lock is held only to take the next plugin, never while compiling.
+                    while let Some((index, (plugin, bytes))) =
+                        queue.lock().ok().and_then(|mut queue| queue.next())
+                    {
+                        let name = &plugin.config.name;
+                        let compiling = || {
+                            progress(Progress::Compiling {
+                                plugin: name,
+                                index: index + 1,
+                                total,
+                            });
+                        };
+                        match runtime.compile(&plugin, bytes, compiling) {
+                            Ok(compiled) => progress(Progress::Ready {
+                                plugin: name,
+                                compiled,
+                                done: done.fetch_add(1, Ordering::Relaxed) + 1,
+                                total,
+                            }),
+                            Err(error) => {
+                                done.fetch_add(1, Ordering::Relaxed);
+                                let error = HostError {
+                                    location: Some(plugin.config.location.clone()),
+                                    message: format!("plugin `{name}`: {error}"),
+                                };
+                                progress(Progress::Failed { error: &error });
+                                if let Ok(mut errors) = errors.lock() {
+                                    errors.push(error);
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        errors
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// [`compile`](Self::compile) on a thread of its own, reporting to the log; the calls
+    /// of each plugin run as soon as it is ready.
+    pub fn spawn(self) -> std::thread::JoinHandle<Vec<HostError>> {
+        std::thread::spawn(move || self.compile(&log_progress))
+    }
+}
+
+/// Report compile progress in the log: one line when a compile starts (the slow case) and
+/// one when a plugin is ready.
+pub fn log_progress(progress: Progress<'_>) {
+    match progress {
+        Progress::Compiling {
+            plugin,
+            index,
+            total,
+        } => tracing::info!(
+            "compiling plugin `{plugin}` (first start only, cached afterwards) {index}/{total}"
+        ),
+        Progress::Ready {
+            plugin,
+            compiled,
+            done,
+            total,
+        } => {
+            let source = match compiled.cache {
+                CacheOutcome::Hit => "cache",
+                CacheOutcome::Compiled => "compiled",
+            };
+            tracing::info!(
+                plugin,
+                source,
+                elapsed_ms = compiled.elapsed.as_millis() as u64,
+                "plugin ready {done}/{total}"
+            );
+        }
+        Progress::Failed { error } => tracing::error!("{error}"),
+    }
+}

@@ -1,0 +1,169 @@
+//! Live changes: reload the manifest on SIGHUP or when a watched file changes.
+//!
+//! A reload loads the new manifest completely (every component opened and compiled, from the
+//! cache when unchanged) before anything changes. If anything fails, the old gate keeps
+//! serving and the log says why. Otherwise the new gate replaces the old one at once
+//! ([`LiveGate::replace`]): calls in flight finish on the old plugins, and every session is
+//! told the tool list changed. Rate-limit and concurrency counters start afresh with the new
+//! gate. `[server]`, `[http]` and `[auth]` are read at start only.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use super::{Host, HostError};
+use crate::gate::LiveGate;
+use crate::manifest::Manifest;
+
+/// How often `--watch` looks at the manifest and the components.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why a reload kept the old manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("invalid manifest:\n{0}")]
+    Manifest(#[from] crate::manifest::ManifestError),
+    #[error("cannot load the plugins:\n{}", join(.0))]
+    Plugins(Vec<HostError>),
+    #[error("the reload was interrupted")]
+    Interrupted,
+}
+
+fn join(errors: &[HostError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+/// What a successful reload put in force.
+#[derive(Debug)]
+pub struct Reloaded {
+    pub plugins: usize,
+    pub tools: usize,
+}
+
+/// A served manifest: the gate in force, and the host behind it, to reload from.
+pub struct Served {
+    path: PathBuf,
+    live: Arc<LiveGate>,
+    host: Arc<Mutex<Host>>,
+}
+
+impl Served {
+    /// Serve `host`, loaded from the manifest at `path`.
+    pub fn new(path: &Path, host: Host) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            live: Arc::new(LiveGate::new(host.gate.clone())),
+            host: Arc::new(Mutex::new(host)),
+        }
+    }
+
+    /// The gate the transports serve.
+    pub fn live(&self) -> Arc<LiveGate> {
+        self.live.clone()
+    }
+
+    /// Load the manifest again and, if all of it loads, put it in force. One reload runs at
+    /// a time; the work runs off the async threads.
+    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let path = self.path.clone();
+        let live = self.live.clone();
+        let host = self.host.clone();
+        tokio::task::spawn_blocking(move || {
+            let manifest = Manifest::load(&path)?;
+            let mut current = host.lock().map_err(|_| ReloadError::Interrupted)?;
+            let (next, pending) =
+                Host::open(&manifest, Some(&current)).map_err(ReloadError::Plugins)?;
+            let errors = pending.compile(&super::log_progress);
+            if !errors.is_empty() {
+                return Err(ReloadError::Plugins(errors));
+            }
+            let reloaded = Reloaded {
+                plugins: next.plugins.len(),
+                tools: next.gate.catalog().iter().count(),
+            };
+            live.replace(next.gate.clone());
+            *current = next;
+            Ok(reloaded)
+        })
+        .await
+        .map_err(|_| ReloadError::Interrupted)?
+    }
+
+    /// Reload and log the outcome.
+    async fn reload_and_log(&self, why: &str) {
+        tracing::info!("reloading {} ({why})", self.path.display());
+        match self.reload().await {
+            Ok(reloaded) => tracing::info!(
+                plugins = reloaded.plugins,
+                tools = reloaded.tools,
+                "reloaded {}",
+                self.path.display()
+            ),
+            Err(error) => {
+                tracing::error!("reload failed; still serving the previous manifest. {error}")
+            }
+        }
+    }
+
+    /// The files a change to which means a reload: the manifest and every component.
+    fn watched(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.path.clone()];
+        if let Ok(host) = self.host.lock() {
+            files.extend(host.plugins.iter().map(|p| p.config.component.clone()));
+        }
+        files
+    }
+}
+
+/// SIGHUP, registered now: from here on a hangup reloads instead of ending the process.
+/// Register it before loading anything, so a SIGHUP during start-up does no harm.
+pub fn hangups() -> std::io::Result<Signal> {
+    signal(SignalKind::hangup())
+}
+
+/// Reload `served` on every SIGHUP in `hangups`, and with `watch`, whenever the manifest or
+/// a component it names changes (checked every [`WATCH_INTERVAL`]; a change is acted on once
+/// the file has stayed the same for one more interval, so a file being written is not read
+/// half-way).
+pub fn spawn(served: Arc<Served>, mut hangups: Signal, watch: bool) {
+    let on_signal = served.clone();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            on_signal.reload_and_log("SIGHUP").await;
+        }
+    });
+    if watch {
+        tokio::spawn(async move {
+            let mut seen = fingerprint(&served.watched());
+            let mut changed = false;
+            loop {
+                tokio::time::sleep(WATCH_INTERVAL).await;
+                let now = fingerprint(&served.watched());
+                if now != seen {
+                    seen = now;
+                    changed = true;
+                } else if changed {
+                    changed = false;
+                    served.reload_and_log("a watched file changed").await;
+                    seen = fingerprint(&served.watched());
+                }
+            }
+        });
+    }
+}
+
+/// What `--watch` compares: each file's modification time, size and inode (`None` while it
+/// does not exist).
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64, u64)>> {
+    use std::os::unix::fs::MetadataExt;
+    files
+        .iter()
+        .map(|file| {
+            let meta = std::fs::metadata(file).ok()?;
+            Some((meta.modified().ok()?, meta.len(), meta.ino()))
+        })
+        .collect()
+}
