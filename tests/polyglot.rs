@@ -71,11 +71,11 @@ fn check_manifest(built: &Components) -> (tempfile::TempDir, String) {
     (dir, manifest)
 }
 
-/// The `plugin loaded` lines of warden's log (plugin, cache or compiled, milliseconds).
+/// The `plugin ready` lines of warden's log (plugin, cache or compiled, milliseconds).
 fn loaded(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
-        .filter(|l| l.contains("plugin loaded"))
+        .filter(|l| l.contains("plugin ready"))
         .collect()
 }
 
@@ -474,4 +474,83 @@ fn a_second_start_loads_the_compiled_components_from_the_cache() {
         stdout.contains("tool        textstats__csv_summary"),
         "{stdout}"
     );
+}
+
+/// A manifest serving `plugin` (a component) from a compile cache of its own, empty: the
+/// server's start is a first start.
+fn cold(plugin: &str, component: &Path) -> Fixture {
+    let fixture = Fixture::new(&format!(
+        "[cache]\ndir = \"{{dir}}/cold-cache\"\n\n[plugins.{plugin}]\ncomponent = \"{}\"\n\
+         dirs = [{{ host = \"{{dir}}/data\", guest = \"/data\", mode = \"ro\" }}]\n",
+        component.display()
+    ));
+    std::fs::create_dir_all(fixture.path("data")).expect("data dir");
+    fixture
+}
+
+#[tokio::test]
+async fn initialize_and_tools_list_answer_before_a_cold_plugin_compiled() {
+    let fixture = cold("textstats", &components().textstats);
+    std::fs::write(fixture.path("data/notes.txt"), "one two two\n").expect("text");
+    let started = std::time::Instant::now();
+    let client = fixture.client().await;
+    let names = client.tool_names().await;
+    let answered = started.elapsed();
+    // Compiling componentize-py's output takes seconds; the handshake and the list do not
+    // wait for it.
+    assert!(
+        !client.stderr().contains("plugin ready"),
+        "the plugin was compiled before initialize was answered ({answered:?}):\n{}",
+        client.stderr()
+    );
+    assert!(
+        names.contains(&"textstats__text_stats".to_owned()),
+        "{names:?}"
+    );
+
+    // A call waits for the compile, then runs.
+    let result = client
+        .call("textstats__text_stats", json!({"path": "/data/notes.txt"}))
+        .await;
+    assert!(ok_text(&result).contains("two"), "{result:?}");
+    let stderr = client.stderr();
+    assert!(
+        stderr.contains("compiling plugin `textstats` (first start only, cached afterwards) 1/1"),
+        "{stderr}"
+    );
+    let ready = loaded(&stderr);
+    assert!(
+        ready.len() == 1 && ready[0].contains("source=\"compiled\""),
+        "{stderr}"
+    );
+    eprintln!(
+        "initialize and tools/list answered in {answered:?}; {}",
+        ready[0]
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn readyz_is_503_until_every_plugin_compiled() {
+    let fixture = cold("jsonapi", &components().jsonapi);
+    let server = fixture.http_server(&[]).await;
+    let readyz = format!("{}/readyz", server.base);
+    let first = reqwest::get(&readyz).await.expect("GET /readyz");
+    assert_eq!(first.status(), 503);
+    let body = first.text().await.expect("body");
+    assert!(body.contains("1 plugin(s) still compiling"), "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let status = reqwest::get(&readyz).await.expect("GET /readyz").status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never ready:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(loaded(&server.stderr()).len() == 1, "{}", server.stderr());
 }
