@@ -16,4 +16,5 @@ pub mod manifest;
 pub mod runtime;
 pub mod schema;
 pub mod server;
+pub mod status;
 pub mod tls;

@@ -14,6 +14,7 @@ use warden::host::Host;
 use warden::host::reload::{self, Served};
 use warden::manifest::Manifest;
 use warden::server::ServerInfo;
+use warden::status::{ServerFacts, StatusSocket};
 
 use super::{join, stdio_principal};
 
@@ -36,12 +37,14 @@ pub(super) fn serve(
     pending.spawn();
     let served = Arc::new(Served::new(path, host));
     reload::spawn(served.clone(), hangups, watch);
+    let listen = http.or(manifest.http.listen);
+    let _status = status_socket(&served, listen);
     let info = ServerInfo {
         name: manifest.server.name.clone(),
         instructions: manifest.server.instructions.clone(),
     };
 
-    if let Some(listen) = http.or(manifest.http.listen) {
+    if let Some(listen) = listen {
         let auth = warden::auth::Authenticator::new(&manifest.auth)?;
         let options = warden::server::HttpOptions {
             info,
@@ -67,4 +70,25 @@ pub(super) fn serve(
     let principal = stdio_principal(&manifest, Transport::Stdio);
     runtime.block_on(warden::server::serve_stdio(served.live(), info, principal))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Answer `warden status` while serving. Without the socket the server still serves; the
+/// log says why there is none.
+fn status_socket(served: &Arc<Served>, listen: Option<SocketAddr>) -> Option<StatusSocket> {
+    let facts = ServerFacts {
+        transport: if listen.is_some() { "http" } else { "stdio" },
+        listen: listen.map(|addr| addr.to_string()),
+    };
+    let served = served.clone();
+    let dir = warden::status::socket_dir();
+    match StatusSocket::listen(&dir, move || warden::status::snapshot(&served, &facts)) {
+        Ok(socket) => {
+            tracing::debug!(socket = %socket.path().display(), "status socket open");
+            Some(socket)
+        }
+        Err(error) => {
+            tracing::warn!("no status socket, `warden status` will not see this server: {error}");
+            None
+        }
+    }
 }

@@ -19,6 +19,7 @@ mod live;
 mod output;
 mod principal;
 mod refusals;
+mod stats;
 mod trail;
 
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ pub use live::LiveGate;
 pub use output::{OutputError, serialized_size, to_result};
 pub use principal::{Principal, Transport, new_request_id};
 pub use refusals::SUMMARY_EVERY;
+pub use stats::{OTHER as STATS_OTHER, Stats};
 
 use refusals::RefusalLimiter;
 use trail::Trail;
@@ -93,6 +95,8 @@ pub struct GateOptions {
     pub limiter: Option<Arc<dyn RateLimiter>>,
     /// Refusals recorded per principal or client address (`[audit] refusal_rate`).
     pub refusal_rate: Rate,
+    /// Where calls are counted (kept across reloads by passing the same one).
+    pub stats: Arc<Stats>,
 }
 
 impl Default for GateOptions {
@@ -104,6 +108,7 @@ impl Default for GateOptions {
             audit: Arc::new(NoAudit),
             limiter: None,
             refusal_rate: Audit::DEFAULT_REFUSAL_RATE,
+            stats: Arc::default(),
         }
     }
 }
@@ -120,6 +125,7 @@ impl GateOptions {
                 .audit
                 .as_ref()
                 .map_or(Audit::DEFAULT_REFUSAL_RATE, |audit| audit.refusal_rate),
+            stats: Arc::default(),
         }
     }
 }
@@ -143,6 +149,7 @@ pub struct Gate {
     limiter: Arc<dyn RateLimiter>,
     audit: Arc<dyn AuditSink>,
     refusals: RefusalLimiter,
+    stats: Arc<Stats>,
     /// For the arguments of calls to unknown tools.
     default_filter: Arc<OutputFilter>,
 }
@@ -216,6 +223,7 @@ impl Gate {
             limiter,
             audit: options.audit,
             refusals: RefusalLimiter::new(options.refusal_rate),
+            stats: options.stats,
             default_filter,
         })
     }
@@ -232,6 +240,16 @@ impl Gate {
     /// The catalog behind the gate.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The calls counted so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Where a call's trail goes: the audit log, the refusal limit, the counts.
+    fn recorders(&self) -> (&dyn AuditSink, &RefusalLimiter, &Stats) {
+        (&*self.audit, &self.refusals, &self.stats)
     }
 
     /// Who may use the tool named `name`, if it exists.
@@ -253,8 +271,7 @@ impl Gate {
         error: String,
     ) -> Result<String, crate::audit::AuditError> {
         let mut trail = Trail::start(
-            &*self.audit,
-            &self.refusals,
+            self.recorders(),
             principal,
             None,
             what,
@@ -280,8 +297,7 @@ impl Gate {
     /// (`isError: true`) the agent can read and act on, ending with `(request ID)`.
     pub async fn call(&self, mut request: CallRequest<'_>) -> Result<CallToolResult, GateError> {
         let trail = Trail::start(
-            &*self.audit,
-            &self.refusals,
+            self.recorders(),
             request.principal,
             request.mcp_id.take(),
             request.tool,

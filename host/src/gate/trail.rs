@@ -13,6 +13,7 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use super::refusals::{Dropped, RefusalLimiter, Verdict};
+use super::stats::Stats;
 use super::{OutputFilter, Principal, Redactions, audit_args};
 use crate::audit::{
     AuditError, AuditSink, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record, bounded,
@@ -23,6 +24,7 @@ use crate::audit::{
 pub(super) struct Trail<'a> {
     sink: &'a dyn AuditSink,
     refusals: &'a RefusalLimiter,
+    stats: &'a Stats,
     /// The client's address, for requests refused before authentication.
     address: Option<IpAddr>,
     id: String,
@@ -47,8 +49,7 @@ impl<'a> Trail<'a> {
     /// Start the record of a call of `tool` by `principal` with `args`, with a fresh request
     /// id. Detector hits in the arguments are redacted with `filter`.
     pub(super) fn start(
-        sink: &'a dyn AuditSink,
-        refusals: &'a RefusalLimiter,
+        (sink, refusals, stats): (&'a dyn AuditSink, &'a RefusalLimiter, &'a Stats),
         principal: &'a Principal,
         mcp_id: Option<Value>,
         tool: &'a str,
@@ -58,6 +59,7 @@ impl<'a> Trail<'a> {
         Self {
             sink,
             refusals,
+            stats,
             address: None,
             id: super::new_request_id(),
             principal,
@@ -128,6 +130,9 @@ impl<'a> Trail<'a> {
     }
 
     fn write(&mut self, outcome: Outcome, error: Option<String>) -> Result<(), AuditError> {
+        // A tool's name is kept once it was found (`plugin` is set): a name a client made up
+        // is counted with the others.
+        self.stats.record(self.plugin.map(|_| self.tool), outcome);
         if !self.sink.enabled() {
             return Ok(());
         }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::audit::{AuditSink, FileSink, NoAudit};
 use crate::catalog::Catalog;
-use crate::gate::{Gate, GateOptions};
+use crate::gate::{Gate, GateOptions, Stats};
 use crate::manifest::{self, Location, Manifest};
 use crate::runtime::{
     CacheConfig, CacheOutcome, Compiled, ComponentBytes, EngineOptions, Plugin, Runtime,
@@ -34,6 +34,8 @@ pub struct Host {
     /// The audit settings and the log they opened, kept by a reload that does not change
     /// them: one chain, one writer.
     audit: (Option<manifest::Audit>, Arc<dyn AuditSink>),
+    /// The calls counted since the first start, kept by every reload.
+    stats: Arc<Stats>,
 }
 
 /// Plugins opened by [`Host::open`] whose code is still to be compiled.
@@ -170,7 +172,11 @@ impl Host {
                 None => Arc::new(NoAudit) as Arc<dyn AuditSink>,
             },
         };
-        let options = GateOptions::from_manifest(manifest, audit.clone());
+        let stats = previous.map_or_else(Arc::default, |p| p.stats.clone());
+        let options = GateOptions {
+            stats: stats.clone(),
+            ..GateOptions::from_manifest(manifest, audit.clone())
+        };
         let gate = Gate::new(catalog, runtime.clone(), options).map_err(HostError::global)?;
         let host = Host {
             gate: Arc::new(gate),
@@ -178,6 +184,7 @@ impl Host {
             plugins,
             engine,
             audit: (manifest.audit.clone(), audit),
+            stats,
         };
         Ok((
             host,

@@ -43,11 +43,23 @@ pub struct Reloaded {
     pub tools: usize,
 }
 
+/// The reloads so far, for `warden status`.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Reloads that put a new manifest in force.
+    pub done: u64,
+    /// Reloads that kept the old one.
+    pub failed: u64,
+    /// The last reload: when, and its error if it failed.
+    pub last: Option<(SystemTime, Option<String>)>,
+}
+
 /// A served manifest: the gate in force, and the host behind it, to reload from.
 pub struct Served {
     path: PathBuf,
     live: Arc<LiveGate>,
     host: Arc<Mutex<Host>>,
+    history: Mutex<History>,
 }
 
 impl Served {
@@ -57,7 +69,21 @@ impl Served {
             path: path.to_path_buf(),
             live: Arc::new(LiveGate::new(host.gate.clone())),
             host: Arc::new(Mutex::new(host)),
+            history: Mutex::default(),
         }
+    }
+
+    /// The manifest served.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The reloads so far.
+    pub fn history(&self) -> History {
+        self.history
+            .lock()
+            .map(|history| history.clone())
+            .unwrap_or_default()
     }
 
     /// The gate the transports serve.
@@ -68,6 +94,19 @@ impl Served {
     /// Load the manifest again and, if all of it loads, put it in force. One reload runs at
     /// a time; the work runs off the async threads.
     pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let outcome = self.load_again().await;
+        if let Ok(mut history) = self.history.lock() {
+            match &outcome {
+                Ok(_) => history.done += 1,
+                Err(_) => history.failed += 1,
+            }
+            let error = outcome.as_ref().err().map(ToString::to_string);
+            history.last = Some((SystemTime::now(), error));
+        }
+        outcome
+    }
+
+    async fn load_again(&self) -> Result<Reloaded, ReloadError> {
         let path = self.path.clone();
         let live = self.live.clone();
         let host = self.host.clone();

@@ -1,0 +1,146 @@
+//! `warden status`: what a running server serves and has answered, from outside it.
+//!
+//! Every `warden serve` answers on a Unix socket of its own, `PID.sock` in a directory only
+//! its user can open ([`socket_dir`]): a client that connects gets one JSON [`Status`] and
+//! the connection closes. Nothing can be sent to the server this way. Only the server's own
+//! user (or root) is answered, checked by the peer's credentials as well as by the directory's
+//! permissions. `warden status` reads every socket there.
+
+mod socket;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use socket::{StatusError, StatusSocket, query_all, socket_dir};
+
+use crate::audit::rfc3339;
+use crate::host::reload::Served;
+use crate::runtime::{CacheOutcome, PluginState};
+
+/// A running server, as `warden status` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// The server's process id.
+    pub pid: u32,
+    /// warden's version.
+    pub version: String,
+    /// The manifest served (absolute when it could be resolved).
+    pub manifest: PathBuf,
+    /// `stdio` or `http`.
+    pub transport: String,
+    /// The HTTP address, when serving HTTP.
+    pub listen: Option<String>,
+    /// When the server started (RFC 3339, UTC).
+    pub started: String,
+    /// Seconds since.
+    pub uptime_s: u64,
+    /// Reloads that put a new manifest in force, and that kept the old one.
+    pub reloads: u64,
+    pub failed_reloads: u64,
+    /// The last reload's error, if it failed.
+    pub last_reload_error: Option<String>,
+    /// Every plugin, in manifest order.
+    pub plugins: Vec<PluginStatus>,
+    /// Calls per tool and outcome since start (`-`: unknown tools and refused requests).
+    pub calls: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// One plugin of a running server: its state, grants and tools. Names only: no secret or
+/// environment value leaves the server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PluginStatus {
+    pub name: String,
+    pub component: PathBuf,
+    /// `compiling`, `ready` or `failed`.
+    pub state: String,
+    /// `cache` or `compiled`, once ready.
+    pub source: Option<String>,
+    /// `GUEST <- HOST (ro|rw)`.
+    pub dirs: Vec<String>,
+    pub hosts: Vec<String>,
+    /// Names of the environment variables and of the secrets granted.
+    pub env: Vec<String>,
+    pub secrets: Vec<String>,
+    pub tools: Vec<String>,
+}
+
+/// What the server says about itself besides its gate.
+#[derive(Clone, Debug)]
+pub struct ServerFacts {
+    pub transport: &'static str,
+    pub listen: Option<String>,
+}
+
+/// The status of the server serving `served`.
+pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
+    let gate = served.live().current();
+    let stats = gate.stats();
+    let history = served.history();
+    let plugins = gate
+        .catalog()
+        .plugins()
+        .iter()
+        .map(|plugin| {
+            let config = &plugin.config;
+            PluginStatus {
+                name: config.name.clone(),
+                component: config.component.clone(),
+                state: match plugin.state() {
+                    PluginState::Compiling => "compiling",
+                    PluginState::Ready => "ready",
+                    PluginState::Failed => "failed",
+                }
+                .to_owned(),
+                source: plugin.compiled().map(|c| {
+                    match c.cache {
+                        CacheOutcome::Hit => "cache",
+                        CacheOutcome::Compiled => "compiled",
+                    }
+                    .to_owned()
+                }),
+                dirs: config
+                    .dirs
+                    .iter()
+                    .map(|d| format!("{} <- {} ({})", d.guest, d.host.display(), d.mode))
+                    .collect(),
+                hosts: config.allow_hosts.iter().map(|h| h.to_string()).collect(),
+                env: config.env.iter().map(|(name, _)| name.clone()).collect(),
+                secrets: config.secrets.iter().map(|s| s.name.clone()).collect(),
+                tools: gate
+                    .catalog()
+                    .iter()
+                    .filter(|tool| std::sync::Arc::ptr_eq(&tool.plugin, plugin))
+                    .map(|tool| tool.name().to_owned())
+                    .collect(),
+            }
+        })
+        .collect();
+    let calls = stats
+        .snapshot()
+        .into_iter()
+        .map(|(tool, outcomes)| {
+            let outcomes = outcomes
+                .into_iter()
+                .map(|(outcome, n)| (outcome.to_owned(), n))
+                .collect();
+            (tool, outcomes)
+        })
+        .collect();
+    Status {
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        manifest: std::fs::canonicalize(served.path())
+            .unwrap_or_else(|_| served.path().to_path_buf()),
+        transport: facts.transport.to_owned(),
+        listen: facts.listen.clone(),
+        started: rfc3339(stats.started()),
+        uptime_s: stats.started().elapsed().map_or(0, |d| d.as_secs()),
+        reloads: history.done,
+        failed_reloads: history.failed,
+        last_reload_error: history.last.and_then(|(_, error)| error),
+        plugins,
+        calls,
+    }
+}
