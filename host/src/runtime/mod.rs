@@ -148,6 +148,10 @@ impl Plugin {
     /// The compiled code, waiting for [`Runtime::compile`] if it has not finished; the
     /// compile error's text if it failed.
     async fn code(&self) -> Result<&Code, &str> {
+        // The path of every call once compiled: one atomic load, no lock.
+        if let Some(code) = self.code.get() {
+            return code.as_ref().map_err(String::as_str);
+        }
         loop {
             // Registered before the check, so a `notify_waiters` between the two is not lost.
             let notified = self.compiled.notified();
