@@ -11,7 +11,10 @@ use super::Cli;
 /// Print the completion script for `shell` on stdout.
 pub(super) fn completions(shell: clap_complete::Shell) -> ExitCode {
     let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "warden", &mut std::io::stdout());
+    // Into a buffer first: clap_complete panics on a write error, such as a closed pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "warden", &mut script);
+    super::write_stdout(&String::from_utf8_lossy(&script));
     ExitCode::SUCCESS
 }
 

@@ -452,7 +452,7 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `fuel`, \
          `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
          `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
-         `max_event_bytes`, `allow_hosts`, `net` or `secrets`"
+         `max_event_bytes`, `allow_hosts`, `net`, `secrets` or `acknowledge`"
     );
 }
 
@@ -513,7 +513,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description` or `roles`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent` or `open_world`"
     );
 }
 
