@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use warden::gate::{CallRequest, Gate, GateError, Principal, Transport};
-use warden::manifest::{Manifest, edit_distance};
+use warden::manifest::{Manifest, check_principal, check_roles, edit_distance};
 use warden::runtime::{CallEvents, EventFuture, LogLevel};
 
 use super::{load, write_stdout};
@@ -20,21 +20,28 @@ pub(super) struct Who {
 }
 
 impl Who {
-    /// The principal: the manifest's `[server]` one, with what the flags replace. A new
-    /// `--principal` without `--roles` holds no roles.
+    /// The principal: the manifest's `[server]` one, with what the flags replace (checked as
+    /// the manifest checks principals and roles). A new `--principal` without `--roles` holds
+    /// no roles.
     fn principal(self, manifest: &Manifest) -> Result<Principal> {
-        let name = self
-            .principal
-            .clone()
-            .unwrap_or_else(|| manifest.server.principal.clone());
+        if let Some(name) = &self.principal
+            && let Err(message) = check_principal(name)
+        {
+            bail!("--principal: {message}");
+        }
+        if let Some(roles) = &self.roles
+            && let Some((_, message)) = check_roles(roles).into_iter().next()
+        {
+            bail!("--roles: {message}");
+        }
         let roles = match (&self.principal, self.roles) {
             (_, Some(roles)) => roles,
             (Some(_), None) => Vec::new(),
             (None, None) => manifest.server.roles.clone(),
         };
-        if self.principal.is_some() || !roles.is_empty() {
-            super::keygen::check_identity("--principal", &name, &roles)?;
-        }
+        let name = self
+            .principal
+            .unwrap_or_else(|| manifest.server.principal.clone());
         Ok(Principal::new(name, roles, Transport::Cli))
     }
 }

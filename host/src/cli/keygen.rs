@@ -9,9 +9,9 @@ use anyhow::{Result, bail};
 use warden::manifest::{check_principal, check_roles};
 
 /// `--principal` and `--roles`, checked as the manifest checks them; the first problem found.
-pub(super) fn check_identity(flag: &str, principal: &str, roles: &[String]) -> Result<()> {
+fn check_identity(principal: &str, roles: &[String]) -> Result<()> {
     if let Err(message) = check_principal(principal) {
-        bail!("{flag}: {message}");
+        bail!("--principal: {message}");
     }
     if let Some((_, message)) = check_roles(roles).into_iter().next() {
         bail!("--roles: {message}");
@@ -21,7 +21,7 @@ pub(super) fn check_identity(flag: &str, principal: &str, roles: &[String]) -> R
 
 /// `warden keygen`: a fresh key on the first line, then the TOML entry to paste.
 pub(super) fn keygen(principal: &str, roles: &[String]) -> Result<ExitCode> {
-    check_identity("--principal", principal, roles)?;
+    check_identity(principal, roles)?;
     let key = warden::auth::api_keys::generate()
         .map_err(|_| anyhow::anyhow!("the system's random generator failed"))?;
     let roles: Vec<String> = roles.iter().map(|role| format!("{role:?}")).collect();
