@@ -100,7 +100,7 @@ impl ManifestArg {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the manifest's tools over MCP: on stdin/stdout, or over Streamable HTTP with
-    /// `--http ADDR` or `[http] listen`.
+    /// `--http HOST:PORT` or `[http] listen`.
     ///
     /// Example for an MCP client config: command "warden", args ["serve", "--manifest",
     /// "/abs/path/warden.toml"]. Over HTTP: `warden serve --http 127.0.0.1:8080`, then point
