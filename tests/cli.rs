@@ -599,6 +599,19 @@ fn check_json_reports_plugins_grants_limits_tools_and_warnings() {
     );
     assert_eq!(report["warnings"][0]["plugin"], "codec");
     assert_eq!(report["warnings"][0]["code"], "unused-grant:allow_hosts");
+
+    // A manifest that does not load is a JSON report too, with each error's place.
+    std::fs::write(
+        &fixture.manifest,
+        "[plugins.codec]\ncomponent = \"nope.wasm\"\nmemroy = 1\n",
+    )
+    .expect("write");
+    let (code, stdout, _) = warden(&["check", "--json", manifest], fixture.dir.path());
+    assert_eq!(code, 2);
+    let report: Value = serde_json::from_str(&stdout).expect("JSON on failure");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["errors"][1]["line"], 3);
+    assert_eq!(report["errors"][1]["key"], "plugins.codec.memroy");
 }
 
 #[test]

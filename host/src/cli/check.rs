@@ -16,13 +16,36 @@ use warden::runtime::Plugin;
 
 use super::{load, write_stdout};
 
-/// `warden check [MANIFEST] [--json]`.
+/// `warden check [MANIFEST] [--json]`. With `--json`, a manifest that does not load is a
+/// JSON report too (`"ok": false` and its `errors`), still with exit status 2.
 pub(super) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
-    let (manifest, host) = load(path)?;
-    if let Some(tls) = &manifest.http.tls {
-        warden::server::http::server_config(tls)
-            .with_context(|| format!("{}: [http] tls", path.display()))?;
+    if as_json && let Err(error) = Manifest::load(path) {
+        let errors = error.errors.iter().map(diagnostic_json).collect();
+        return Ok(refused(
+            path,
+            errors,
+            &anyhow::anyhow!("invalid manifest:\n{error}"),
+        ));
     }
+    let loaded = load(path).and_then(|(manifest, host)| {
+        if let Some(tls) = &manifest.http.tls {
+            warden::server::http::server_config(tls)
+                .with_context(|| format!("{}: [http] tls", path.display()))?;
+        }
+        Ok((manifest, host))
+    });
+    let (manifest, host) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) if as_json => {
+            let errors = format!("{error:#}")
+                .lines()
+                .skip_while(|line| line.ends_with(':'))
+                .map(|line| json!({ "message": line }))
+                .collect();
+            return Ok(refused(path, errors, &error));
+        }
+        Err(error) => return Err(error),
+    };
     let plugins: Vec<PluginReport> = host
         .plugins
         .iter()
@@ -35,6 +58,32 @@ pub(super) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
         write_stdout(&text_report(path, &manifest, &host, &plugins)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A manifest problem as JSON: `file`, `line`, `column`, `key` (when it has a place) and
+/// `message`.
+fn diagnostic_json(diagnostic: &warden::manifest::Diagnostic) -> Value {
+    let mut value = json!({ "message": diagnostic.message });
+    if let Some(location) = &diagnostic.location {
+        value["file"] = json!(location.file.display().to_string());
+        value["line"] = json!(location.line);
+        value["column"] = json!(location.column);
+        value["key"] = json!(location.key);
+    }
+    value
+}
+
+/// `check --json` of a manifest that does not load: the report on stdout, the usual message on
+/// stderr, exit status 2 (as without `--json`).
+fn refused(path: &Path, errors: Vec<Value>, error: &anyhow::Error) -> ExitCode {
+    let report = json!({
+        "manifest": path.display().to_string(),
+        "ok": false,
+        "errors": errors,
+    });
+    write_stdout(&format!("{report:#}\n"));
+    eprintln!("error: {error:#}");
+    ExitCode::from(2)
 }
 
 /// What `check` says about one plugin beyond its manifest entry.
