@@ -513,6 +513,9 @@ async fn serve_http_takes_a_host_name() {
         ("no-such-host.invalid:8080", "cannot resolve --http"),
         ("localhost", "expected HOST:PORT"),
         ("localhost:http", "expected HOST:PORT"),
+        // A name is checked by what it resolves to: the resolver reads the host `0` as
+        // 0.0.0.0, which is not loopback, so without [auth] it is refused.
+        ("0:8080", "refusing to serve 0.0.0.0:8080 without authentication"),
     ] {
         let (code, _, stderr) = warden(&["serve", manifest, "--http", addr], fixture.dir.path());
         assert_eq!(code, 2, "{addr}");
