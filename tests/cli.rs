@@ -515,7 +515,10 @@ async fn serve_http_takes_a_host_name() {
         ("localhost:http", "expected HOST:PORT"),
         // A name is checked by what it resolves to: the resolver reads the host `0` as
         // 0.0.0.0, which is not loopback, so without [auth] it is refused.
-        ("0:8080", "refusing to serve 0.0.0.0:8080 without authentication"),
+        (
+            "0:8080",
+            "refusing to serve 0.0.0.0:8080 without authentication",
+        ),
     ] {
         let (code, _, stderr) = warden(&["serve", manifest, "--http", addr], fixture.dir.path());
         assert_eq!(code, 2, "{addr}");

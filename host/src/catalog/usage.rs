@@ -60,8 +60,12 @@ pub struct GrantWarning {
 
 /// Grants `plugin`'s component cannot use, and imports none of its grants serve.
 pub fn grant_warnings(plugin: &Plugin) -> Vec<GrantWarning> {
-    let reach = Reach::of(&plugin.description.imports);
-    let config = &plugin.config;
+    warnings_for(&plugin.config, &plugin.description.imports)
+}
+
+/// [`grant_warnings`] of a manifest entry whose component imports `imports`.
+fn warnings_for(config: &crate::manifest::Plugin, imports: &[String]) -> Vec<GrantWarning> {
+    let reach = Reach::of(imports);
     let mut warnings = Vec::new();
     let mut warn = |code, message: String| warnings.push(GrantWarning { code, message });
     if !config.dirs.is_empty() && !reach.files {
@@ -129,4 +133,103 @@ pub fn grant_warnings(plugin: &Plugin) -> Vec<GrantWarning> {
         );
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+
+    /// The plugin `p` of a manifest made of `body`, whose component is an empty file.
+    fn plugin(body: &str) -> crate::manifest::Plugin {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("p.wasm"), b"").expect("write");
+        let text = format!("[plugins.p]\ncomponent = \"p.wasm\"\n{body}");
+        let env = |name: &str| (name == "TOKEN").then(|| "secret-value".to_owned());
+        let manifest = Manifest::parse_with_env(&text, &dir.path().join("w.toml"), &env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        manifest.plugins[0].clone()
+    }
+
+    fn imports(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| format!("{n}@0.2.6")).collect()
+    }
+
+    fn codes(config: &crate::manifest::Plugin, imported: &[&str]) -> Vec<&'static str> {
+        warnings_for(config, &imports(imported))
+            .into_iter()
+            .map(|w| w.code)
+            .collect()
+    }
+
+    #[test]
+    fn each_grant_needs_the_import_that_reaches_it() {
+        let config = plugin(
+            "env = { LANG = \"C\" }\nsecrets = { T = { env = \"TOKEN\" } }\nallow_hosts = [\"https://example.com\", \"tcp://db:5432\"]\n",
+        );
+        assert_eq!(
+            codes(&config, &[]),
+            [
+                "unused-grant:allow_hosts",
+                "unused-grant:env",
+                "unused-grant:secrets"
+            ]
+        );
+        assert_eq!(
+            codes(
+                &config,
+                &["wasi:cli/environment", "wasi:http/outgoing-handler"]
+            ),
+            ["unused-grant:allow_hosts"],
+            "tcp:// needs wasi:sockets"
+        );
+        let message = &warnings_for(&config, &imports(&["wasi:http/types"]))[0].message;
+        assert!(message.contains("(tcp://db:5432)"), "{message}");
+        assert!(
+            codes(
+                &config,
+                &[
+                    "wasi:cli/environment",
+                    "wasi:http/types",
+                    "wasi:sockets/tcp"
+                ]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn imports_without_grants_are_reported() {
+        let config = plugin("");
+        assert_eq!(
+            codes(
+                &config,
+                &[
+                    "wasi:filesystem/types",
+                    "wasi:http/types",
+                    "wasi:sockets/tcp"
+                ]
+            ),
+            [
+                "ungranted-import:filesystem",
+                "ungranted-import:http",
+                "ungranted-import:sockets"
+            ]
+        );
+        assert!(codes(&config, &["wasi:cli/environment"]).is_empty());
+    }
+
+    #[test]
+    fn only_usable_grants_make_a_tool_write_or_reach_the_world() {
+        let config = plugin("allow_hosts = [\"https://example.com\"]\n");
+        let pure = Reach::of(&imports(&["wasi:cli/environment"]));
+        assert!(!pure.network(&config) && !pure.writes(&config));
+        let http = Reach::of(&imports(&["wasi:http/types"]));
+        assert!(http.network(&config) && http.writes(&config));
+        let sockets = Reach::of(&imports(&["wasi:sockets/tcp"]));
+        assert!(
+            !sockets.network(&config),
+            "an https:// host needs wasi:http"
+        );
+    }
 }
