@@ -1,10 +1,30 @@
 //! The command line: `check` and `serve` refuse bad manifests pointing at the line to fix,
-//! `inspect` shows a component's tools and needs, `call` runs one tool through the gate.
+//! `inspect` shows a component's tools and needs, `call` runs one tool through the gate, and
+//! the rest of the CLI (manifest flags, `init`, `audit`, `keygen`, completions) behaves as
+//! documented.
 
 mod common;
 
+use std::path::Path;
+
 use common::{Fixture, plugin, warden};
 use serde_json::Value;
+
+/// Run the `warden` binary with `args` and extra environment variables; returns (exit code,
+/// stdout, stderr).
+fn warden_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .current_dir(cwd)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run warden");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
 
 /// `warden check` and `warden serve` both refuse `body`, naming `line` and `needle`.
 fn refused(body: &str, line: usize, needle: &str) {
@@ -14,7 +34,9 @@ fn refused(body: &str, line: usize, needle: &str) {
     let line = line + 3;
     for args in [
         vec!["check", manifest],
-        vec!["serve", "--manifest", manifest],
+        vec!["check", "--manifest", manifest],
+        vec!["serve", manifest],
+        vec!["serve", "-m", manifest],
     ] {
         let (code, _, stderr) = warden(&args, fixture.dir.path());
         assert_ne!(code, 0, "{args:?} accepted a bad manifest:\n{body}");
@@ -195,4 +217,540 @@ fn call_runs_one_tool_and_reports_errors_by_exit_code() {
     );
     assert_eq!(code, 2);
     assert!(stderr.contains("not valid JSON"), "{stderr}");
+}
+
+#[test]
+fn every_command_that_reads_a_manifest_takes_the_manifest_flag() {
+    let fixture = Fixture::new(
+        "[audit]\npath = \"audit/log.jsonl\"\n\n[plugins.codec]\ncomponent = \"{codec}\"\n",
+    );
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let cwd = elsewhere.path();
+    let hash = r#"{"algorithm": "sha256", "data": "abc"}"#;
+    let (code, _, stderr) = warden(&["call", "-m", manifest, "codec__hash", hash], cwd);
+    assert_eq!(code, 0, "{stderr}");
+    for args in [
+        vec!["check", "-m", manifest],
+        vec!["check", "--manifest", manifest],
+        vec!["check", manifest],
+        vec!["audit", "tail", "-m", manifest],
+        vec!["audit", "verify", "--manifest", manifest],
+    ] {
+        let (code, stdout, stderr) = warden(&args, cwd);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert!(!stdout.is_empty(), "{args:?} printed nothing");
+    }
+    // Both forms at once are refused, by name.
+    let (code, _, stderr) = warden(&["check", manifest, "--manifest", manifest], cwd);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+#[test]
+fn a_missing_manifest_says_how_to_get_one_and_init_writes_a_starter_that_checks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache").display().to_string();
+    let env = [("XDG_CACHE_HOME", cache.as_str())];
+    for args in [
+        vec!["check"],
+        vec!["serve"],
+        vec!["call", "codec__hash"],
+        vec!["audit", "tail"],
+        vec!["audit", "verify"],
+    ] {
+        let (code, _, stderr) = warden_env(&args, dir.path(), &env);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            stderr.contains(
+                "warden.toml not found: pass --manifest FILE, or run `warden init` to write a commented starter"
+            ),
+            "{args:?}: {stderr}"
+        );
+    }
+    let (code, _, stderr) = warden_env(&["check", "-m", "other.toml"], dir.path(), &env);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("other.toml not found") && stderr.contains("warden init other.toml"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = warden_env(&["init"], dir.path(), &env);
+    assert_eq!(code, 0, "{stderr}");
+    let starter = std::fs::read_to_string(dir.path().join("warden.toml")).expect("starter");
+    assert!(starter.contains("# [plugins.files]"), "{starter}");
+    let (code, stdout, stderr) = warden_env(&["check"], dir.path(), &env);
+    assert_eq!(code, 0, "the starter must pass check as written: {stderr}");
+    assert!(stdout.contains("warden.toml: ok"), "{stdout}");
+
+    // Never overwrites.
+    std::fs::write(dir.path().join("warden.toml"), "# mine\n").expect("write");
+    let (code, _, stderr) = warden_env(&["init"], dir.path(), &env);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    let kept = std::fs::read_to_string(dir.path().join("warden.toml")).expect("read");
+    assert_eq!(kept, "# mine\n");
+    let (code, _, stderr) = warden_env(&["init", "b.toml"], dir.path(), &env);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dir.path().join("b.toml").is_file());
+}
+
+/// A fixture whose audit log rotates at 4KiB, after `calls` calls of codec through
+/// `warden call` (about 600 bytes of log each).
+fn audited_calls(calls: usize) -> Fixture {
+    let fixture = Fixture::new(
+        "[audit]\npath = \"audit/log.jsonl\"\nrotate = \"4KiB\"\n\n[plugins.codec]\ncomponent = \"{codec}\"\n",
+    );
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let data = "x".repeat(300);
+    let hash = format!(r#"{{"algorithm": "sha256", "data": "{data}"}}"#);
+    for _ in 0..calls {
+        let (code, _, stderr) = warden(
+            &["call", "-m", manifest, "codec__hash", &hash],
+            fixture.dir.path(),
+        );
+        assert_eq!(code, 0, "{stderr}");
+    }
+    fixture
+}
+
+#[test]
+fn audit_verify_without_files_checks_the_manifests_log_and_its_rotated_files() {
+    let fixture = audited_calls(10);
+    let rotated = fixture.path("audit/log.jsonl.000001");
+    assert!(rotated.exists(), "the log did not rotate");
+    // In the manifest's directory, no flag at all.
+    let (code, stdout, stderr) = warden(&["audit", "verify"], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("ok: 10 record(s) (seq 0..=9)") && !stdout.contains("in 1 file(s)"),
+        "{stdout}"
+    );
+    // A rotated file out of order breaks the chain: they are read oldest first.
+    let text = std::fs::read_to_string(&rotated).expect("rotated");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.swap(0, 1);
+    std::fs::set_permissions(
+        &rotated,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    std::fs::write(&rotated, lines.join("\n") + "\n").expect("write");
+    let (code, _, stderr) = warden(&["audit", "verify"], fixture.dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("log.jsonl.000001"), "{stderr}");
+}
+
+#[test]
+fn audit_tail_filters_records_and_prints_them_raw_with_json() {
+    let fixture = audited_calls(2);
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, _, _) = warden(
+        &["call", "-m", manifest, "codec__nope", "{}"],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 2);
+    let tail = |extra: &[&str]| {
+        let mut args = vec!["audit", "tail", "-m", manifest];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = warden(&args, fixture.dir.path());
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        stdout
+    };
+    let all = tail(&[]);
+    assert_eq!(all.lines().count(), 3, "{all}");
+    let ok = tail(&["--outcome", "ok", "--json"]);
+    let records: Vec<Value> = ok
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("--json prints one record per line"))
+        .collect();
+    assert_eq!(records.len(), 2, "{ok}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["outcome"] == "ok" && r["tool"] == "codec__hash")
+    );
+    let invalid = tail(&["--tool", "codec__nope"]);
+    assert_eq!(invalid.lines().count(), 1, "{invalid}");
+    assert!(invalid.contains("invalid"), "{invalid}");
+    assert_eq!(tail(&["--principal", "nobody"]), "");
+    assert_eq!(
+        tail(&["--principal", "local", "-n", "1"]).lines().count(),
+        1
+    );
+    let (code, _, stderr) = warden(
+        &["audit", "tail", "-m", manifest, "--outcome", "fine"],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("tool-error"),
+        "the valid outcomes are listed: {stderr}"
+    );
+}
+
+#[test]
+fn audit_tail_follow_prints_new_records_through_a_rotation() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("log.jsonl");
+    let record = |n: u32, outcome: &str| {
+        format!(r#"{{"seq":{n},"principal":"p","tool":"t","outcome":"{outcome}"}}"#) + "\n"
+    };
+    std::fs::write(&log, record(0, "ok")).expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["audit", "tail", "-f", "--json", "--outcome", "ok"])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || {
+        received
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("a followed record")
+    };
+    assert!(next().contains(r#""seq":0"#));
+    let append = |text: String| {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log)
+            .expect("open");
+        file.write_all(text.as_bytes()).expect("append");
+    };
+    append(record(1, "denied") + &record(2, "ok"));
+    assert!(next().contains(r#""seq":2"#), "filtered while following");
+    // Rotation: the live file is renamed and a new one started.
+    append(record(3, "ok"));
+    std::fs::rename(&log, dir.path().join("log.jsonl.000001")).expect("rotate");
+    append(record(4, "ok"));
+    assert!(next().contains(r#""seq":3"#));
+    assert!(next().contains(r#""seq":4"#));
+    child.kill().expect("kill");
+    let _ = child.wait();
+}
+
+#[test]
+fn call_as_another_principal_says_plainly_what_it_may_not_do() {
+    let fixture = Fixture::new(
+        "[plugins.files]\ncomponent = \"{files}\"\nroles = [\"admin\"]\ndirs = [{ host = \"{dir}/data\", guest = \"/data\" }]\n",
+    );
+    std::fs::create_dir_all(fixture.path("data")).expect("mkdir");
+    std::fs::write(fixture.path("data/a.txt"), "alpha").expect("write");
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let args = r#"{"path": "/data/a.txt"}"#;
+    let call = |extra: &[&str], tool: &str| {
+        let mut all = vec!["call", "-m", manifest];
+        all.extend_from_slice(extra);
+        all.extend([tool, args]);
+        warden(&all, fixture.dir.path())
+    };
+    let (code, _, stderr) = call(
+        &["--principal", "bob", "--roles", "reader"],
+        "files__read_text",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            r#"tool files__read_text is not permitted for principal "bob" (roles: reader); it needs one of: admin"#
+        ),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = call(
+        &["--principal", "bob", "--roles", "reader,admin"],
+        "files__read_text",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("alpha"), "{stdout}");
+    // The manifest's [server] principal holds no role here.
+    let (code, _, stderr) = call(&[], "files__read_text");
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(r#"principal "local" (roles: none)"#),
+        "{stderr}"
+    );
+    // An unknown tool names the closest ones.
+    let (code, _, stderr) = call(&["--roles", "admin"], "files__read_txt");
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("unknown tool files__read_txt; the closest tools are: files__read_text"),
+        "{stderr}"
+    );
+    // Roles are checked as the manifest checks them.
+    let (code, _, stderr) = call(&["--roles", "a b"], "files__read_text");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("roles contain no spaces"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_http_takes_a_host_name() {
+    let fixture = Fixture::new("[plugins.codec]\ncomponent = \"{codec}\"\n");
+    let mut server = fixture.http_server_at("localhost:0", &[]).await;
+    assert!(
+        server.url.starts_with("http://127.0.0.1:") || server.url.starts_with("http://[::1]:"),
+        "{}",
+        server.url
+    );
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .expect("healthz");
+    assert!(health.status().is_success());
+    server.terminate().await;
+
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    for (addr, needle) in [
+        ("no-such-host.invalid:8080", "cannot resolve --http"),
+        ("localhost", "expected HOST:PORT"),
+        ("localhost:http", "expected HOST:PORT"),
+        // A name is checked by what it resolves to: the resolver reads the host `0` as
+        // 0.0.0.0, which is not loopback, so without [auth] it is refused.
+        (
+            "0:8080",
+            "refusing to serve 0.0.0.0:8080 without authentication",
+        ),
+    ] {
+        let (code, _, stderr) = warden(&["serve", manifest, "--http", addr], fixture.dir.path());
+        assert_eq!(code, 2, "{addr}");
+        assert!(stderr.contains(needle), "{addr}: {stderr}");
+    }
+}
+
+#[test]
+fn keygen_checks_principal_and_roles_as_the_manifest_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (args, message) in [
+        (
+            vec!["keygen", "--roles", "reader,a b"],
+            r#"invalid role "a b": roles contain no spaces or control characters"#,
+        ),
+        (
+            vec!["keygen", "--roles", "reader,reader"],
+            r#"role "reader" is listed twice"#,
+        ),
+        (
+            vec!["keygen", "--roles", "reader,"],
+            "a role must not be empty",
+        ),
+        (
+            vec!["keygen", "--principal", "ci bot"],
+            r#"invalid principal "ci bot": names contain no spaces or control characters"#,
+        ),
+    ] {
+        let (code, stdout, stderr) = warden(&args, dir.path());
+        assert_eq!(code, 2, "{args:?} was accepted: {stdout}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    // What keygen accepts, the manifest accepts.
+    let (code, stdout, stderr) = warden(
+        &[
+            "keygen",
+            "--principal",
+            "ci-bot",
+            "--roles",
+            "reader,writer",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let entry = stdout
+        .split_once("[[auth.api_keys]]")
+        .map(|(_, entry)| entry)
+        .expect("an entry");
+    let fixture = Fixture::new(&format!("[[auth.api_keys]]{entry}"));
+    let (code, stdout, stderr) = warden(
+        &["check", fixture.manifest.to_str().expect("utf-8")],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("auth: 1 API key(s) (ci-bot)"), "{stdout}");
+}
+
+#[test]
+fn check_json_reports_plugins_grants_limits_tools_and_warnings() {
+    let fixture = Fixture::new(
+        "[plugins.files]\ncomponent = \"{files}\"\nmemory = \"32MiB\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\nallow_hosts = [\"https://example.com\"]\n",
+    );
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, stdout, stderr) = warden(&["check", "--json", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("check --json prints JSON");
+    assert_eq!(report["ok"], true);
+    let files = &report["plugins"][0];
+    assert_eq!(files["name"], "files");
+    assert_eq!(files["grants"]["dirs"][0]["guest"], "/data");
+    assert_eq!(files["grants"]["dirs"][0]["mode"], "ro");
+    assert_eq!(files["limits"]["memory"], 32 << 20);
+    assert!(
+        files["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .any(|t| t["name"] == "files__read_text"),
+        "{files}"
+    );
+    assert_eq!(
+        report["plugins"][1]["grants"]["hosts"][0],
+        "https://example.com"
+    );
+    assert_eq!(report["warnings"][0]["plugin"], "codec");
+    assert_eq!(report["warnings"][0]["code"], "unused-grant:allow_hosts");
+
+    // A manifest that does not load is a JSON report too, with each error's place.
+    std::fs::write(
+        &fixture.manifest,
+        "[plugins.codec]\ncomponent = \"nope.wasm\"\nmemroy = 1\n",
+    )
+    .expect("write");
+    let (code, stdout, _) = warden(&["check", "--json", manifest], fixture.dir.path());
+    assert_eq!(code, 2);
+    let report: Value = serde_json::from_str(&stdout).expect("JSON on failure");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["errors"][1]["line"], 3);
+    assert_eq!(report["errors"][1]["key"], "plugins.codec.memroy");
+}
+
+#[test]
+fn log_format_json_writes_one_object_per_line() {
+    let fixture = Fixture::new("[plugins.codec]\ncomponent = \"{codec}\"\n");
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, _, stderr) = warden_env(
+        &["--log-format", "json", "check", manifest],
+        fixture.dir.path(),
+        &[("WARDEN_LOG", "info")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "plugin loaded" && l["fields"]["plugin"] == "codec"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn completions_and_man_page_are_generated_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, stdout, stderr) = warden(&["completions", shell], dir.path());
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        assert!(
+            stdout.contains("keygen") && stdout.contains("manifest"),
+            "{shell}"
+        );
+    }
+    let (code, stdout, stderr) = warden(&["man"], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(".TH warden 1"), "{stdout}");
+    assert!(stdout.contains("completions"), "{stdout}");
+}
+
+#[test]
+fn check_warns_about_grants_the_component_cannot_use_and_they_change_no_annotation() {
+    // codec imports neither wasi:filesystem nor any networking.
+    let body = "[plugins.codec]\ncomponent = \"{codec}\"\ndirs = [{ host = \"{dir}/out\", guest = \"/data\", mode = \"rw\" }]\nallow_hosts = [\"https://example.com\"]\n";
+    let fixture = Fixture::new(body);
+    std::fs::create_dir(fixture.path("out")).expect("mkdir");
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, stdout, stderr) = warden(&["check", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "warning     is granted hosts it cannot reach (https://example.com): it imports no networking (wasi:http or wasi:sockets) [unused-grant:allow_hosts]"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[unused-grant:dirs]"), "{stdout}");
+    let (_, stdout, _) = warden(&["check", "--json", manifest], fixture.dir.path());
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    let annotations = &report["plugins"][0]["tools"][0]["annotations"];
+    assert_eq!(annotations["openWorldHint"], false, "{annotations}");
+    assert_eq!(annotations["readOnlyHint"], true, "{annotations}");
+
+    // Acknowledged warnings are not printed; an acknowledgement matching nothing is.
+    let text = std::fs::read_to_string(&fixture.manifest).expect("read");
+    std::fs::write(
+        &fixture.manifest,
+        text.replace(
+            "allow_hosts =",
+            "acknowledge = [\"unused-grant:allow_hosts\", \"unused-grant:secrets\"]\nallow_hosts =",
+        ),
+    )
+    .expect("write");
+    let (code, stdout, stderr) = warden(&["check", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("[unused-grant:allow_hosts]"), "{stdout}");
+    assert!(stdout.contains("[unused-grant:dirs]"), "{stdout}");
+    assert!(
+        stdout.contains(
+            r#"acknowledge lists "unused-grant:secrets" (line 7) but there is no such warning"#
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn acknowledgements_must_name_known_warnings() {
+    refused(
+        "[plugins.codec]\ncomponent = \"{codec}\"\nacknowledge = [\"unused-grant:host\"]\n",
+        3,
+        r#"unknown warning code "unused-grant:host"; did you mean "unused-grant:dirs"?"#,
+    );
+}
+
+#[test]
+fn annotations_can_be_tightened_per_tool_but_not_loosened() {
+    let fixture = Fixture::new(
+        "[plugins.files]\ncomponent = \"{files}\"\ndirs = [{ host = \"{dir}/out\", guest = \"/out\", mode = \"rw\" }]\n\n[plugins.files.tools.read-text]\nread_only = true\n\n[plugins.files.tools.write-text]\ndestructive = false\nidempotent = true\n",
+    );
+    std::fs::create_dir(fixture.path("out")).expect("mkdir");
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, stdout, stderr) = warden(&["check", "--json", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    let tools = report["plugins"][0]["tools"].as_array().expect("tools");
+    let annotations = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["annotations"].clone())
+            .expect("tool")
+    };
+    let read = annotations("files__read_text");
+    assert_eq!(read["readOnlyHint"], true, "{read}");
+    assert_eq!(read["destructiveHint"], false, "{read}");
+    let write = annotations("files__write_text");
+    assert_eq!(write["readOnlyHint"], false, "{write}");
+    assert_eq!(write["destructiveHint"], false, "{write}");
+    assert_eq!(write["idempotentHint"], true, "{write}");
+    let list = annotations("files__list");
+    assert_eq!(
+        list["readOnlyHint"], false,
+        "derived from the rw grant: {list}"
+    );
+
+    refused(
+        "[plugins.codec]\ncomponent = \"{codec}\"\n\n[plugins.codec.tools.hash]\nopen_world = true\n",
+        5,
+        "open_world can only be set to false",
+    );
+    refused(
+        "[plugins.codec]\ncomponent = \"{codec}\"\n\n[plugins.codec.tools.hash]\nread_only = false\n",
+        5,
+        "read_only can only be set to true",
+    );
 }

@@ -731,3 +731,142 @@ async fn the_server_advertises_list_changed_and_its_configured_instructions() {
     assert_eq!(tools.list_changed, Some(true));
     client.close().await;
 }
+
+#[tokio::test]
+async fn an_unknown_tool_is_logged_in_one_clean_line() {
+    let fixture = Fixture::new(&testbed_as("one"));
+    let client = fixture.client().await;
+    let refused = client
+        .service
+        .call_tool(CallToolRequestParams::new("no_such_tool"))
+        .await
+        .expect_err("an unknown tool is a protocol error");
+    assert!(refused.to_string().contains("unknown tool"), "{refused}");
+    client
+        .wait_until("the refusal in the log", |c| {
+            c.stderr().contains("call refused")
+        })
+        .await;
+    let stderr = client.stderr();
+    assert!(!stderr.contains("response error"), "{stderr}");
+    assert!(!stderr.contains("ErrorData"), "{stderr}");
+    client.close().await;
+}
+
+/// `warden status --json` (and the text form) with `XDG_RUNTIME_DIR` set to `run`.
+fn status(run: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("status")
+        .args(args)
+        .env("XDG_RUNTIME_DIR", run)
+        .output()
+        .expect("warden status");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn status_shows_a_running_servers_plugins_grants_and_calls() {
+    let fixture = Fixture::new(&format!(
+        "{}env = {{ GREETING = \"not-shown-value\" }}\ndirs = [{{ host = \"{{dir}}\", guest = \"/data\", mode = \"ro\" }}]\n",
+        testbed_as("tb")
+    ));
+    let run = fixture.path("run");
+    std::fs::create_dir(&run).expect("run dir");
+    let run_env = run.display().to_string();
+    let client = fixture
+        .client_env(&[("XDG_RUNTIME_DIR", run_env.as_str())])
+        .await;
+    ok_text(&client.call("tb__emit", json!({"text": "a"})).await);
+    ok_text(&client.call("tb__emit", json!({"text": "b"})).await);
+    err_text(&client.call("tb__fail", json!({"message": "no"})).await);
+    let _ = client
+        .service
+        .call_tool(CallToolRequestParams::new("made_up"))
+        .await;
+
+    let (code, stdout, stderr) = status(&run, &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let servers: Value = serde_json::from_str(&stdout).expect("JSON");
+    let server = servers
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s["pid"].as_u64() == client.pid.map(u64::from))
+        })
+        .unwrap_or_else(|| panic!("the server is not listed: {stdout}"));
+    assert_eq!(server["transport"], "stdio");
+    let plugin = &server["plugins"][0];
+    assert_eq!(plugin["name"], "testbed");
+    assert_eq!(plugin["state"], "ready");
+    assert_eq!(plugin["env"], json!(["GREETING"]));
+    assert!(
+        plugin["dirs"][0]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("/data <- ")
+    );
+    assert!(
+        plugin["tools"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("tb__emit")))
+    );
+    assert_eq!(server["calls"]["tb__emit"]["ok"], 2);
+    assert_eq!(server["calls"]["tb__fail"]["tool-error"], 1);
+    assert_eq!(server["calls"]["-"]["invalid"], 1);
+    assert!(
+        !stdout.contains("not-shown-value") && !stdout.contains("made_up"),
+        "{stdout}"
+    );
+
+    // The text form, and the manifest filter.
+    let (code, text, _) = status(&run, &["-m", &fixture.manifest.display().to_string()]);
+    assert_eq!(code, 0);
+    assert!(text.contains("plugin      testbed (ready"), "{text}");
+    assert!(text.contains("tb__emit") && text.contains("ok 2"), "{text}");
+    let other = fixture.path("other.toml");
+    std::fs::write(&other, "").expect("write");
+    let (_, text, _) = status(&run, &["-m", &other.display().to_string()]);
+    assert!(
+        text.starts_with("no running warden server serving"),
+        "{text}"
+    );
+
+    // Another user gets nothing, even with the directory and the socket opened up.
+    let dir = run.join("warden");
+    let socket = dir.join(format!("{}.sock", client.pid.expect("pid")));
+    use std::os::unix::fs::PermissionsExt;
+    for open in [fixture.dir.path(), &run, &dir] {
+        std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_warden"))
+        .args(["status", "--json"])
+        .env("XDG_RUNTIME_DIR", &run)
+        .output()
+        .expect("setpriv");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stdout.contains("testbed"),
+        "another user read the status: {stdout}"
+    );
+    // It reached the socket and was answered nothing.
+    assert!(stderr.contains("not a status"), "{stderr}");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+
+    // Once the server is gone, so is its socket.
+    client.close().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "the socket stayed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, text, _) = status(&run, &[]);
+    assert!(text.starts_with("no running warden server"), "{text}");
+}

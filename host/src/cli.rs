@@ -1,27 +1,31 @@
-//! `warden serve | keygen | check | inspect | call | audit | new | embed-docs`.
+//! `warden serve | keygen | check | inspect | call | audit | init | completions | man | new |
+//! embed-docs`.
+//!
+//! This file holds the command line's shape (clap) and what the commands share: finding and
+//! loading the manifest, the log, stdout. Each command's body lives in its own module.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
-use serde_json::{Value, json};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-use warden::capabilities::net::Scheme;
-use warden::gate::{CallRequest, Principal, Transport};
+use warden::gate::{Principal, Transport};
 use warden::host::{Host, HostError};
-use warden::manifest::{
-    ByteSize, Manifest, format_duration, is_valid_tool_name, prefixed_tool_name,
-};
-use warden::runtime::{CallEvents, EventFuture, LogLevel};
-use warden::schema::{self, json_name};
+use warden::manifest::Manifest;
 
+mod audit;
 mod authoring;
+mod call;
+mod check;
+mod docs;
+mod init;
+mod inspect;
+mod keygen;
 mod serve;
+mod status;
 
 /// Serve sandboxed WebAssembly tools to AI agents over the Model Context Protocol.
 ///
@@ -41,24 +45,78 @@ struct Cli {
         default_value = "warn,warden=info"
     )]
     log: String,
+    /// How log lines on stderr are written: `text` (readable) or `json` (one object per
+    /// line, for log collectors; also `WARDEN_LOG_FORMAT`).
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
+}
+
+/// The shape of log lines on stderr.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event (tracing-subscriber's JSON format).
+    Json,
+}
+
+/// `-m/--manifest FILE`, shared by every command that reads a manifest.
+#[derive(Args, Clone, Default)]
+struct ManifestArg {
+    /// The manifest (default: ./warden.toml).
+    #[arg(long, short, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+}
+
+impl ManifestArg {
+    /// The manifest's path: `--manifest`, else `positional` (`serve FILE`, `check FILE`),
+    /// else ./warden.toml; an error that says how to get one when the file does not exist.
+    fn path(self, positional: Option<PathBuf>) -> Result<PathBuf> {
+        match self.manifest.or(positional) {
+            Some(path) if path.exists() => Ok(path),
+            Some(path) => bail!(
+                "{} not found: check the path, or run `warden init {}` to write a commented starter",
+                path.display(),
+                path.display()
+            ),
+            None => {
+                let path = PathBuf::from("warden.toml");
+                if !path.exists() {
+                    bail!(
+                        "warden.toml not found: pass --manifest FILE, or run `warden init` to write a commented starter"
+                    );
+                }
+                Ok(path)
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the manifest's tools over MCP: on stdin/stdout, or over Streamable HTTP with
-    /// `--http ADDR` or `[http] listen`.
+    /// `--http HOST:PORT` or `[http] listen`.
     ///
     /// Example for an MCP client config: command "warden", args ["serve", "--manifest",
     /// "/abs/path/warden.toml"]. Over HTTP: `warden serve --http 127.0.0.1:8080`, then point
     /// the client at http://127.0.0.1:8080/mcp.
     Serve {
-        /// The manifest to serve.
-        #[arg(long, short, default_value = "warden.toml")]
-        manifest: PathBuf,
-        /// Serve MCP over Streamable HTTP on this address (IP:PORT; port 0 picks a free
-        /// one), overriding `[http] listen`.
-        #[arg(long, value_name = "ADDR")]
-        http: Option<std::net::SocketAddr>,
+        /// The manifest to serve (same as --manifest; default: ./warden.toml).
+        #[arg(value_name = "MANIFEST", conflicts_with = "manifest")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        manifest: ManifestArg,
+        /// Serve MCP over Streamable HTTP on this address, overriding `[http] listen`:
+        /// HOST:PORT such as `127.0.0.1:8080`, `[::1]:8080` or `localhost:8080` (a name is
+        /// resolved; port 0 picks a free one).
+        #[arg(long, value_name = "HOST:PORT")]
+        http: Option<String>,
         /// Allow HTTP without `[auth]` on a non-loopback address (only behind something that
         /// authenticates).
         #[arg(long)]
@@ -68,8 +126,23 @@ enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// Show this user's running servers: their plugins (compiling, ready or failed), grants,
+    /// tools, reloads, and the calls and refusals each has answered.
+    ///
+    /// Every `warden serve` answers on a private Unix socket (in `$XDG_RUNTIME_DIR/warden`,
+    /// else `/tmp/warden-UID`); only the same user (or root) can read it.
+    Status {
+        /// Only the servers serving this manifest.
+        #[arg(long, short, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// Print a JSON array, one object per server.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a fresh API key for `[[auth.api_keys]]`: prints the key (give it to the client)
     /// and the manifest entry with its SHA-256 digest (the key itself is never stored).
+    ///
+    /// The principal and roles are checked as the manifest checks them.
     Keygen {
         /// The principal the key authenticates.
         #[arg(long, default_value = "agent")]
@@ -80,11 +153,18 @@ enum Command {
     },
     /// Validate a manifest and the components it names; print the tools it would serve.
     ///
-    /// Every error names the file, line and key to fix. Exits non-zero on any error.
+    /// Every error names the file, line and key to fix. Exits non-zero on any error. Warnings
+    /// (grants a component cannot use, imports no grant satisfies) can be acknowledged in the
+    /// manifest with `acknowledge = ["CODE"]`.
     Check {
-        /// The manifest to check.
-        #[arg(default_value = "warden.toml")]
-        manifest: PathBuf,
+        /// The manifest to check (same as --manifest; default: ./warden.toml).
+        #[arg(value_name = "MANIFEST", conflicts_with = "manifest")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        manifest: ManifestArg,
+        /// Print a machine-readable JSON report instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Show a component's tools (with their JSON Schemas) and the grants its imports need.
     Inspect {
@@ -96,11 +176,20 @@ enum Command {
     },
     /// Call one tool through the same gate and sandbox as `serve`, and print the result.
     ///
-    /// Exits 0 on success and 1 when the tool returned an error.
+    /// Exits 0 on success and 1 when the tool returned an error. The call runs as the
+    /// manifest's `[server] principal` and `roles`, or as `--principal` with `--roles`, to try
+    /// a role setup; a call that principal may not make says so.
     Call {
-        /// The manifest that grants the tool's plugin.
-        #[arg(long, short, default_value = "warden.toml")]
-        manifest: PathBuf,
+        #[command(flatten)]
+        manifest: ManifestArg,
+        /// Run the call as this principal (default: `[server] principal`; without `--roles`
+        /// it holds no roles).
+        #[arg(long, value_name = "NAME")]
+        principal: Option<String>,
+        /// The principal's roles, comma-separated (default: `[server] roles` when
+        /// `--principal` is not given).
+        #[arg(long, value_delimiter = ',', value_name = "ROLES")]
+        roles: Option<Vec<String>>,
         /// The tool's name, as `tools/list` shows it (e.g. `files__read_text`).
         tool: String,
         /// The arguments, as a JSON object.
@@ -112,6 +201,19 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Write a commented starter manifest (default: ./warden.toml); never overwrites a file.
+    Init {
+        /// The manifest to write.
+        #[arg(value_name = "FILE", default_value = "warden.toml")]
+        file: PathBuf,
+    },
+    /// Print a shell completion script, e.g. `warden completions bash > ~/.local/share/bash-completion/completions/warden`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print warden's man page (roff), e.g. `warden man > ~/.local/share/man/man1/warden.1`.
+    Man,
     /// Write a new Rust plugin: Cargo.toml, src/lib.rs, wit/world.wit, warden.toml, README.
     ///
     /// The plugin builds with `cargo build --release --target wasm32-wasip2` and depends on
@@ -147,31 +249,49 @@ enum Command {
 enum AuditCommand {
     /// Check the hash chain of audit log files, in order, and report the first broken line.
     ///
-    /// Give rotated files oldest first, then the live file:
+    /// Without FILES: the manifest's `[audit] path` with its rotated files, oldest first.
+    /// Otherwise give rotated files oldest first, then the live file:
     /// `warden audit verify audit/warden.jsonl.* audit/warden.jsonl`. Exits 1 if the chain is
     /// broken.
     Verify {
-        /// The log files, oldest first.
-        #[arg(required = true)]
+        /// The log files, oldest first (default: the manifest's log and its rotated files).
+        #[arg(conflicts_with = "manifest")]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        manifest: ManifestArg,
     },
-    /// Print the last records of an audit log, one readable line each.
+    /// Print the last records of an audit log, one readable line each; `-f` follows it.
     Tail {
         /// The log file (default: the manifest's `[audit] path`).
+        #[arg(conflicts_with = "manifest")]
         file: Option<PathBuf>,
+        #[command(flatten)]
+        manifest: ManifestArg,
         /// How many records.
         #[arg(short = 'n', long, default_value_t = 20)]
         lines: usize,
-        /// The manifest naming the log, when FILE is not given.
-        #[arg(long, short, default_value = "warden.toml")]
-        manifest: PathBuf,
+        /// Keep printing records as they are written (through rotations) until interrupted.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only records of this principal.
+        #[arg(long, value_name = "NAME")]
+        principal: Option<String>,
+        /// Only records of this tool.
+        #[arg(long, value_name = "NAME")]
+        tool: Option<String>,
+        /// Only records with this outcome.
+        #[arg(long, value_parser = audit::outcome_names())]
+        outcome: Option<String>,
+        /// Print the raw records (JSON), one per line, instead of readable lines.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 /// Run the command line; errors are printed here, once.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    init_logging(&cli.log, cli.log_format);
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {
@@ -181,13 +301,37 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, format: LogFormat) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn,warden=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(false)
+        .with_ansi(false);
+    let layer = match format {
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.json().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(|meta| {
+            !is_rmcp_response_error(meta)
+        }))
+        .with(layer)
         .init();
+}
+
+/// rmcp's `response error` warning, logged with a Rust debug dump for every error answer
+/// (an unknown tool, a method warden does not have). warden logs each refusal itself, in
+/// one clean line, so this one is left out.
+fn is_rmcp_response_error(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::WARN
+        && meta.target() == "rmcp::service"
+        && meta.is_event()
+        && meta.fields().field("error").is_some()
+        && meta.fields().field("id").is_some()
 }
 
 fn run(command: Command) -> Result<ExitCode> {
@@ -197,20 +341,43 @@ fn run(command: Command) -> Result<ExitCode> {
         .context("cannot start the async runtime")?;
     match command {
         Command::Serve {
+            file,
             manifest,
             http,
             insecure_no_auth,
             watch,
-        } => serve::serve(&runtime, &manifest, http, insecure_no_auth, watch),
-        Command::Keygen { principal, roles } => keygen(&principal, &roles),
-        Command::Check { manifest } => check(&manifest),
-        Command::Inspect { component, json } => inspect(&component, json),
+        } => {
+            let http = http.as_deref().map(resolve_listen).transpose()?;
+            serve::serve(
+                &runtime,
+                &manifest.path(file)?,
+                http,
+                insecure_no_auth,
+                watch,
+            )
+        }
+        Command::Status { manifest, json } => status::status(&runtime, manifest.as_deref(), json),
+        Command::Keygen { principal, roles } => keygen::keygen(&principal, &roles),
+        Command::Check {
+            file,
+            manifest,
+            json,
+        } => check::check(&manifest.path(file)?, json),
+        Command::Inspect { component, json } => inspect::inspect(&component, json),
         Command::Call {
             manifest,
+            principal,
+            roles,
             tool,
             arguments,
-        } => runtime.block_on(call(&manifest, &tool, &arguments)),
-        Command::Audit { command } => audit(command),
+        } => {
+            let who = call::Who { principal, roles };
+            runtime.block_on(call::call(&manifest.path(None)?, who, &tool, &arguments))
+        }
+        Command::Audit { command } => audit::audit(command),
+        Command::Init { file } => init::init(&file),
+        Command::Completions { shell } => Ok(docs::completions(shell)),
+        Command::Man => docs::man(),
         Command::New { name, dir, sdk } => authoring::new(&name, dir, sdk),
         Command::EmbedDocs {
             component,
@@ -227,263 +394,31 @@ fn load(path: &Path) -> Result<(Manifest, Host)> {
     Ok((manifest, host))
 }
 
+/// `--http HOST:PORT`: an IP address, or a name resolved now (its first address is served,
+/// and the loopback-without-auth rule applies to that address).
+fn resolve_listen(raw: &str) -> Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let expected = "expected HOST:PORT such as 127.0.0.1:8080, [::1]:8080 or localhost:8080";
+    if let Ok(addr) = raw.parse() {
+        return Ok(addr);
+    }
+    let (host, port) = raw
+        .rsplit_once(':')
+        .with_context(|| format!("invalid --http address {raw:?}: {expected}"))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        bail!("invalid --http address {raw:?}: {expected}");
+    }
+    let mut addrs = raw
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve --http {raw:?}"))?;
+    addrs
+        .next()
+        .with_context(|| format!("--http {raw:?}: {host} resolves to no address"))
+}
+
 fn join(errors: &[HostError]) -> String {
     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
     format!("cannot load the plugins:\n{}", lines.join("\n"))
-}
-
-fn check(path: &Path) -> Result<ExitCode> {
-    let mut out = String::new();
-    let (manifest, host) = load(path)?;
-    let tools: Vec<_> = host.gate.catalog().iter().collect();
-    writeln!(
-        out,
-        "{}: ok, {} plugin(s), {} tool(s)",
-        path.display(),
-        manifest.plugins.len(),
-        tools.len()
-    )?;
-    writeln!(out, "{}", audit_summary(&manifest))?;
-    let key = match &manifest.cache_key {
-        warden::manifest::CacheKey::File(file) => format!("the key in {}", file.display()),
-        warden::manifest::CacheKey::Secret(_) => "the [cache] key".to_owned(),
-    };
-    writeln!(
-        out,
-        "cache: {} (private; entries authenticated with {key})",
-        manifest.cache_dir.display()
-    )?;
-    if let Some(tls) = &manifest.http.tls {
-        warden::server::http::server_config(tls)
-            .with_context(|| format!("{}: [http] tls", path.display()))?;
-    }
-    writeln!(out, "{}", http_summary(&manifest))?;
-    for plugin in &host.plugins {
-        writeln!(
-            out,
-            "\nplugin {} ({})",
-            plugin.config.name,
-            plugin.config.component.display()
-        )?;
-        for grant in &plugin.config.dirs {
-            let quota = if grant.mode.is_writable() {
-                format!(
-                    ", at most {} written and {} files created per call",
-                    ByteSize(grant.quota.max_write),
-                    grant.quota.max_files
-                )
-            } else {
-                String::new()
-            };
-            writeln!(
-                out,
-                "  grant dir   {} -> {} ({}{quota})",
-                grant.host.display(),
-                grant.guest,
-                grant.mode
-            )?;
-        }
-        for (name, _) in &plugin.config.env {
-            writeln!(out, "  grant env   {name}")?;
-        }
-        for pattern in &plugin.config.allow_hosts {
-            writeln!(out, "  grant host  {pattern}")?;
-        }
-        for secret in &plugin.config.secrets {
-            writeln!(out, "  grant secret {} ({})", secret.name, secret.source)?;
-        }
-        if !plugin.config.allow_hosts.is_empty() {
-            let net = &plugin.config.net;
-            writeln!(
-                out,
-                "  net         connect {}, request {}, response {}, max {} requests and {} datagrams per call",
-                format_duration(net.connect_timeout),
-                format_duration(net.request_timeout),
-                ByteSize(net.max_response),
-                net.max_requests,
-                net.max_datagrams
-            )?;
-        }
-        let limits = &plugin.config.limits;
-        writeln!(
-            out,
-            "  limits      fuel {}, memory {} MiB, timeout {:?}, output {} KiB",
-            limits.fuel,
-            limits.memory >> 20,
-            limits.timeout,
-            limits.max_output >> 10
-        )?;
-        writeln!(out, "  gate        {}", gate_summary(&plugin.config))?;
-        for warning in import_warnings(plugin) {
-            writeln!(out, "  warning     {warning}")?;
-        }
-        for tool in tools.iter().filter(|t| Arc::ptr_eq(&t.plugin, plugin)) {
-            let roles = match host.gate.access(tool.name()).and_then(|a| a.roles()) {
-                Some(roles) => format!(" (roles: {})", roles.join(", ")),
-                None => String::new(),
-            };
-            writeln!(out, "  tool        {}{roles}", tool.name())?;
-        }
-    }
-    write_stdout(&out);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Imports that no grant of the plugin will satisfy: the plugin loads, but the capability
-/// will be empty at run time.
-fn import_warnings(plugin: &warden::runtime::Plugin) -> Vec<String> {
-    let imports = &plugin.description.imports;
-    let mut warnings = Vec::new();
-    let imports_any = |prefix: &str| imports.iter().any(|i| i.starts_with(prefix));
-    if imports_any("wasi:filesystem/") && plugin.config.dirs.is_empty() {
-        warnings.push(
-            "imports wasi:filesystem but is granted no directory: it will see no files".to_string(),
-        );
-    }
-    let grants = |scheme| {
-        plugin
-            .config
-            .allow_hosts
-            .iter()
-            .any(|p| p.covers_scheme(scheme))
-    };
-    if imports_any("wasi:http/") && !grants(Scheme::Http) && !grants(Scheme::Https) {
-        warnings.push(
-            "imports wasi:http but is granted no host (allow_hosts): every request will be refused"
-                .to_string(),
-        );
-    }
-    if imports_any("wasi:sockets/") && !grants(Scheme::Tcp) && !grants(Scheme::Udp) {
-        warnings.push(
-            "imports wasi:sockets but is granted no tcp:// or udp:// host (allow_hosts): every connection will be refused"
-                .to_string(),
-        );
-    }
-    warnings
-}
-
-fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
-    let mut out = String::new();
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let description = schema::describe_component(&bytes)
-        .with_context(|| format!("{} is not a usable component", path.display()))?;
-    let prefix = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .map(|s| json_name(s).replace('.', "_"))
-        .unwrap_or_default();
-    let tools: Vec<Value> = description
-        .functions
-        .iter()
-        .map(|f| {
-            let name = prefixed_tool_name(&prefix, &json_name(&f.name));
-            json!({
-                "name": name,
-                "name_is_valid": is_valid_tool_name(&name),
-                "function": f.name,
-                "interface": f.interface,
-                "description": f.docs,
-                "inputSchema": f.input_schema(),
-            })
-        })
-        .collect();
-    let grants: Vec<&str> = grants_needed(&description.imports);
-    if as_json {
-        let report = json!({
-            "component": path.display().to_string(),
-            "tools": tools,
-            "imports": description.imports,
-            "grants": grants,
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-        write_stdout(&out);
-        return Ok(ExitCode::SUCCESS);
-    }
-    writeln!(out, "{}: {} tool(s)", path.display(), tools.len())?;
-    for tool in &tools {
-        writeln!(out, "\n{}", tool["name"].as_str().unwrap_or_default())?;
-        if let Some(description) = tool["description"].as_str() {
-            for line in description.lines() {
-                writeln!(out, "  {line}")?;
-            }
-        }
-        writeln!(out, "  input schema: {}", tool["inputSchema"])?;
-    }
-    writeln!(out, "\nimports:")?;
-    for import in &description.imports {
-        writeln!(out, "  {import}")?;
-    }
-    writeln!(out, "\ngrants its imports can use:")?;
-    if grants.is_empty() {
-        writeln!(out, "  none (pure computation)")?;
-    }
-    for grant in grants {
-        writeln!(out, "  {grant}")?;
-    }
-    write_stdout(&out);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Which manifest grants would give a component's imports something to act on.
-fn grants_needed(imports: &[String]) -> Vec<&'static str> {
-    let mut grants = Vec::new();
-    let has = |prefix: &str| imports.iter().any(|i| i.starts_with(prefix));
-    if has("wasi:filesystem/") {
-        grants.push("dirs: directories to preopen (ro or rw)");
-    }
-    if has("wasi:cli/environment") {
-        grants.push("env: environment variables");
-    }
-    if has("wasi:http/") {
-        grants.push("allow_hosts: http:// and https:// hosts it may request");
-    }
-    if has("wasi:sockets/") {
-        grants.push("allow_hosts: tcp:// and udp:// hosts it may connect to");
-    }
-    if has("wasi:cli/environment") {
-        grants.push("secrets: secret values as environment variables");
-    }
-    grants
-}
-
-/// Prints a call's log and progress events on stderr.
-struct TerminalEvents;
-
-impl CallEvents for TerminalEvents {
-    fn log(&self, level: LogLevel, message: String) -> EventFuture<'_> {
-        eprintln!("[{level:?}] {message}");
-        Box::pin(std::future::ready(()))
-    }
-
-    fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) -> EventFuture<'_> {
-        let total = total.map(|t| format!("/{t}")).unwrap_or_default();
-        eprintln!("[progress {done}{total}] {}", message.unwrap_or_default());
-        Box::pin(std::future::ready(()))
-    }
-}
-
-async fn call(manifest: &Path, tool: &str, arguments: &str) -> Result<ExitCode> {
-    let arguments: Value =
-        serde_json::from_str(arguments).context("the arguments are not valid JSON")?;
-    let Value::Object(arguments) = arguments else {
-        bail!("the arguments must be a JSON object, like '{{\"path\": \"/data/a.txt\"}}'");
-    };
-    let (manifest, host) = load(manifest)?;
-    let principal = stdio_principal(&manifest, Transport::Cli);
-    let request = CallRequest {
-        principal: &principal,
-        mcp_id: None,
-        tool,
-        arguments: Some(&arguments),
-        events: Arc::new(TerminalEvents),
-    };
-    let result = host.gate.call(request).await?;
-    write_stdout(&format!("{}\n", serde_json::to_string_pretty(&result)?));
-    Ok(if result.is_error == Some(true) {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 /// Print `text` on stdout. A closed pipe (`warden inspect ... | head`) is not an
@@ -495,46 +430,6 @@ fn write_stdout(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
-/// `warden keygen`: a fresh key on the first line, then the TOML entry to paste.
-fn keygen(principal: &str, roles: &[String]) -> Result<ExitCode> {
-    if principal.is_empty()
-        || principal
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        bail!("invalid principal {principal:?}: names contain no spaces or control characters");
-    }
-    let key = warden::auth::api_keys::generate()
-        .map_err(|_| anyhow::anyhow!("the system's random generator failed"))?;
-    let roles: Vec<String> = roles
-        .iter()
-        .map(|role| role.trim())
-        .filter(|role| !role.is_empty())
-        .map(|role| format!("{role:?}"))
-        .collect();
-    let mut out = String::new();
-    writeln!(out, "{key}")?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "# Give the key above to the client (`Authorization: Bearer KEY` or `X-API-Key: KEY`);"
-    )?;
-    writeln!(
-        out,
-        "# it is shown only now. Add this entry to the manifest:"
-    )?;
-    writeln!(out, "[[auth.api_keys]]")?;
-    writeln!(out, "principal = {principal:?}")?;
-    writeln!(out, "roles = [{}]", roles.join(", "))?;
-    writeln!(
-        out,
-        "sha256 = \"{}\"",
-        warden::auth::api_keys::digest_hex(&key)
-    )?;
-    std::io::stdout().write_all(out.as_bytes())?;
-    Ok(ExitCode::SUCCESS)
-}
-
 /// The local user, as the manifest's `[server]` names it.
 fn stdio_principal(manifest: &Manifest, transport: Transport) -> Principal {
     Principal::new(
@@ -542,163 +437,4 @@ fn stdio_principal(manifest: &Manifest, transport: Transport) -> Principal {
         manifest.server.roles.clone(),
         transport,
     )
-}
-
-fn audit(command: AuditCommand) -> Result<ExitCode> {
-    match command {
-        AuditCommand::Verify { files } => match warden::audit::verify(&files) {
-            Ok(report) => {
-                let seqs = report
-                    .seqs
-                    .map(|(first, last)| format!(" (seq {first}..={last})"))
-                    .unwrap_or_default();
-                let mut out = format!(
-                    "ok: {} record(s){seqs} in {} file(s), chain intact\n",
-                    report.records, report.files
-                );
-                if report.continues {
-                    out.push_str(
-                        "note: the first record continues a chain from an earlier file; verify that file with these to check the link\n",
-                    );
-                }
-                write_stdout(&out);
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(broken) => {
-                eprintln!("broken: {broken}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
-        AuditCommand::Tail {
-            file,
-            lines,
-            manifest,
-        } => {
-            let file = match file {
-                Some(file) => file,
-                None => {
-                    let manifest = Manifest::load(&manifest)
-                        .map_err(|e| anyhow::anyhow!("invalid manifest:\n{e}"))?;
-                    match manifest.audit {
-                        Some(audit) => audit.path,
-                        None => bail!(
-                            "{} has no [audit] section; name the log file",
-                            manifest.path.display()
-                        ),
-                    }
-                }
-            };
-            let records = warden::audit::last_lines(&file, lines)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let mut out = String::new();
-            for line in &records {
-                out.push_str(&warden::audit::pretty(line));
-                out.push('\n');
-            }
-            write_stdout(&out);
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// `audit PATH (rotate at SIZE)`, or that there is none.
-fn audit_summary(manifest: &Manifest) -> String {
-    match &manifest.audit {
-        Some(audit) => format!(
-            "audit: {} (rotate at {}{})",
-            audit.path.display(),
-            ByteSize(audit.rotate),
-            if audit.fsync { ", fsync" } else { "" }
-        ),
-        None => "audit: off (no [audit] section)".to_owned(),
-    }
-}
-
-/// How the manifest serves HTTP and who may use it, in two lines.
-fn http_summary(manifest: &Manifest) -> String {
-    let http = &manifest.http;
-    let listen = match http.listen {
-        Some(addr) => format!("http: listen {addr}"),
-        None => "http: off unless `serve --http ADDR`".to_owned(),
-    };
-    let tls = match &http.tls {
-        Some(tls) => format!("TLS ({})", tls.cert.display()),
-        None => "no TLS".to_owned(),
-    };
-    let auth = &manifest.auth;
-    let mut who = Vec::new();
-    if !auth.api_keys.is_empty() {
-        let principals: Vec<&str> = auth.api_keys.iter().map(|k| k.principal.as_str()).collect();
-        who.push(format!(
-            "{} API key(s) ({})",
-            auth.api_keys.len(),
-            principals.join(", ")
-        ));
-    }
-    if let Some(oauth) = &auth.oauth {
-        let jwks = match &oauth.jwks {
-            warden::manifest::JwksSource::Url(url) => url.clone(),
-            warden::manifest::JwksSource::File(file) => file.display().to_string(),
-        };
-        who.push(format!(
-            "OAuth bearer JWTs from {} for {} (keys: {jwks})",
-            oauth.issuer,
-            oauth.audience.join(", ")
-        ));
-    }
-    let auth = if who.is_empty() {
-        format!(
-            "auth: none (HTTP requests run as `{}`; loopback addresses only)",
-            manifest.server.principal
-        )
-    } else {
-        format!("auth: {}", who.join("; "))
-    };
-    // The caps `serve --http` would apply under this process's descriptor limit.
-    let (connections, per_client) =
-        warden::server::http::connection_caps(http, warden::server::http::descriptor_limit());
-    format!(
-        "{listen}, {tls}, max body {}, hosts {}\n\
-         http limits: connections {} ({} per client), sessions {} ({} per principal), \
-         client info {}; timeouts: header {}, idle {}, TLS handshake {}\n{auth}",
-        ByteSize(http.max_body),
-        http.allowed_hosts.join(", "),
-        connections,
-        per_client,
-        http.max_sessions,
-        http.max_sessions_per_principal,
-        ByteSize(http.max_client_info),
-        format_duration(http.header_timeout),
-        format_duration(http.idle_timeout),
-        format_duration(http.tls_handshake_timeout),
-    )
-}
-
-/// What the gate enforces for a plugin, in one line.
-fn gate_summary(plugin: &warden::manifest::Plugin) -> String {
-    let policy = &plugin.policy;
-    let rate = |rate: Option<warden::manifest::Rate>| match rate {
-        Some(r) => format!("{}/min burst {}", r.per_minute, r.burst),
-        None => "unlimited".to_owned(),
-    };
-    let mut parts = vec![
-        match &policy.roles {
-            Some(roles) => format!("roles {}", roles.join(", ")),
-            None => "open to every principal".to_owned(),
-        },
-        format!("rate {}", rate(policy.rate)),
-    ];
-    if policy.tool_rate.is_some() {
-        parts.push(format!("tool rate {}", rate(policy.tool_rate)));
-    }
-    if let Some(limit) = policy.concurrency {
-        parts.push(format!("concurrency {limit} (queue {})", policy.queue));
-    }
-    if let Some(redact) = &policy.redact {
-        parts.push(format!("redact {}", redact.join(", ")));
-    }
-    if policy.overflow == warden::manifest::OutputOverflow::Truncate {
-        parts.push("truncates large output".to_owned());
-    }
-    parts.join("; ")
 }

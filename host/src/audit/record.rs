@@ -40,6 +40,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order of the enum (for listings such as `audit tail --outcome`).
+    pub const ALL: [Outcome; 12] = [
+        Outcome::Ok,
+        Outcome::ToolError,
+        Outcome::Denied,
+        Outcome::RateLimited,
+        Outcome::Invalid,
+        Outcome::Timeout,
+        Outcome::OutOfFuel,
+        Outcome::OutOfMemory,
+        Outcome::Trap,
+        Outcome::Unavailable,
+        Outcome::Cancelled,
+        Outcome::Dropped,
+    ];
+
     /// The stable name: `ok`, `tool-error`, `denied`, ...
     pub fn as_str(self) -> &'static str {
         match self {

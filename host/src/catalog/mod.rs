@@ -12,6 +12,10 @@ use std::sync::Arc;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
+mod usage;
+
+pub use usage::{GrantWarning, Reach, grant_warnings};
+
 use crate::manifest::{Location, glob_matches, is_valid_tool_name, prefixed_tool_name};
 use crate::runtime::Plugin;
 use crate::schema::{ExportedFunction, WitType, json_name, json_schema};
@@ -219,16 +223,31 @@ fn describe(name: &str, description: String, function: &ExportedFunction, plugin
     if let Some(schema) = output_schema(function) {
         tool = tool.with_raw_output_schema(Arc::new(schema));
     }
-    // Hints derived from the grants, so they can be trusted: a plugin with no writable
-    // directory and no outbound host cannot change anything, and without a host it cannot
-    // reach the world.
-    let network = !plugin.config.allow_hosts.is_empty();
-    let writes = network || plugin.config.dirs.iter().any(|d| d.mode.is_writable());
+    // Hints derived from the grants the component can use, so they can be trusted: a plugin
+    // with no usable writable directory and no usable outbound host cannot change anything,
+    // and without a usable host it cannot reach the world. A grant its imports cannot use
+    // changes nothing. The manifest may tighten them per tool, never loosen them.
+    let reach = Reach::of(&plugin.description.imports);
+    let network = reach.network(&plugin.config);
+    let writes = reach.writes(&plugin.config);
+    let hints = plugin
+        .config
+        .tool_override(&function.name)
+        .map(|t| t.hints)
+        .unwrap_or_default();
+    let read_only = !writes || hints.read_only;
     let mut annotations = ToolAnnotations::new()
-        .read_only(!writes)
-        .open_world(network);
-    if !writes {
+        .read_only(read_only)
+        .open_world(network && !hints.closed_world);
+    if read_only {
         annotations = annotations.destructive(false).idempotent(true);
+    } else {
+        if hints.not_destructive {
+            annotations = annotations.destructive(false);
+        }
+        if hints.idempotent {
+            annotations = annotations.idempotent(true);
+        }
     }
     tool.annotate(annotations)
 }

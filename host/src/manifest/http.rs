@@ -299,16 +299,12 @@ fn api_keys(v: &Value<'_, '_>) -> Vec<ApiKey> {
 /// A principal's name: not empty, no spaces or control characters.
 fn principal(v: &Value<'_, '_>) -> Option<String> {
     let s = v.string()?;
-    if s.is_empty() {
-        v.error("must not be empty");
-        None
-    } else if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        v.error(format!(
-            "invalid principal {s:?}: names contain no spaces or control characters"
-        ));
-        None
-    } else {
-        Some(s)
+    match super::names::check_principal(&s) {
+        Ok(()) => Some(s),
+        Err(message) => {
+            v.error(message);
+            None
+        }
     }
 }
 

@@ -42,17 +42,19 @@ use toml::de::DeTable;
 pub use error::{Diagnostic, Location, ManifestError};
 pub use model::MIN_SECRET_LEN;
 pub use model::{
-    ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector, DETECTOR_GROUPS, DirGrant,
-    DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, OAuth, OutputOverflow, Plugin,
-    PluginPolicy, Rate, SECRETS_DETECTOR, Server, Tls, ToolOverride, WriteQuota, glob_matches,
-    is_glob,
+    Acknowledgement, ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,
+    DETECTOR_GROUPS, DirGrant, DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, OAuth,
+    OutputOverflow, Plugin, PluginPolicy, Rate, SECRETS_DETECTOR, Server, Tls, ToolHints,
+    ToolOverride, WARNING_CODES, WriteQuota, glob_matches, is_glob,
 };
 pub use names::{
-    MAX_TOOL_NAME_LEN, TOOL_NAME_SEPARATOR, is_secret_key, is_valid_tool_name, prefixed_tool_name,
+    MAX_TOOL_NAME_LEN, TOOL_NAME_SEPARATOR, check_principal, check_roles, is_secret_key,
+    is_valid_tool_name, prefixed_tool_name,
 };
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};
 
+pub use reader::edit_distance;
 use reader::{Context, key_at};
 
 /// A loaded, validated manifest.

@@ -82,6 +82,9 @@ pub struct Plugin {
     /// Secrets given to it as environment variables (`secrets`), in file order. Names are
     /// unique and distinct from `env` names.
     pub secrets: Vec<super::network::Secret>,
+    /// `warden check` warnings the operator has acknowledged (`acknowledge`), in file order:
+    /// they are not printed. Codes are from [`WARNING_CODES`], each listed once.
+    pub acknowledge: Vec<Acknowledgement>,
     /// The `[plugins.NAME]` header, or the first key that defines the plugin.
     pub location: Location,
     /// The location of each key present in the plugin's table (`"component"`, `"sha256"`,
@@ -309,9 +312,50 @@ pub struct ToolOverride {
     pub description: Option<String>,
     /// The roles that may list and call this tool, replacing the plugin's `roles`.
     pub roles: Option<Vec<String>>,
+    /// Annotations tightened beyond what the grants imply (`read_only`, `destructive`,
+    /// `idempotent`, `open_world`).
+    pub hints: ToolHints,
     /// The table's `[header]` or key.
     pub location: Location,
 }
+
+/// Tool annotations the operator tightens in `[plugins.NAME.tools.FUNCTION]`. warden derives
+/// annotations from the grants a component can use; these may only narrow them (a key set
+/// to the loosening value is a manifest error), so each is a flag: `true` when the key is set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ToolHints {
+    /// `read_only = true`: the tool changes nothing (also not destructive, idempotent).
+    pub read_only: bool,
+    /// `destructive = false`: its changes only add, never destroy.
+    pub not_destructive: bool,
+    /// `idempotent = true`: calling it again with the same arguments changes nothing more.
+    pub idempotent: bool,
+    /// `open_world = false`: it does not reach beyond the host, whatever hosts it is granted.
+    pub closed_world: bool,
+}
+
+/// One entry of a plugin's `acknowledge`: a `warden check` warning code, and where it is
+/// listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// The code, one of [`WARNING_CODES`].
+    pub code: String,
+    /// Where it is listed.
+    pub location: Location,
+}
+
+/// The codes of the warnings `warden check` gives about a plugin, which its `acknowledge`
+/// may list: `unused-grant:KEY` (a grant the component's imports cannot use) and
+/// `ungranted-import:WHAT` (an import no grant gives anything to act on).
+pub const WARNING_CODES: &[&str] = &[
+    "unused-grant:dirs",
+    "unused-grant:allow_hosts",
+    "unused-grant:env",
+    "unused-grant:secrets",
+    "ungranted-import:filesystem",
+    "ungranted-import:http",
+    "ungranted-import:sockets",
+];
 
 impl ToolOverride {
     /// Whether `function` is a glob (`*` and `?`) over function names rather than one name.

@@ -134,6 +134,41 @@ pub fn prefixed_tool_name(prefix: &str, function: &str) -> String {
     }
 }
 
+/// Checks a principal's name (`[[auth.api_keys]] principal`, `warden keygen --principal`,
+/// `warden call --principal`): not empty, no spaces or control characters.
+pub fn check_principal(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("a principal's name must not be empty".to_owned())
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err(format!(
+            "invalid principal {name:?}: names contain no spaces or control characters"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a list of roles (`roles = [...]` anywhere in the manifest, `warden keygen --roles`,
+/// `warden call --roles`): each not empty, without spaces or control characters, listed once.
+/// Returns the problems as (index of the role, message); empty when the list is fine.
+pub fn check_roles<S: AsRef<str>>(roles: &[S]) -> Vec<(usize, String)> {
+    let mut problems = Vec::new();
+    for (index, role) in roles.iter().enumerate() {
+        let role = role.as_ref();
+        if role.is_empty() {
+            problems.push((index, "a role must not be empty".to_owned()));
+        } else if role.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            problems.push((
+                index,
+                format!("invalid role {role:?}: roles contain no spaces or control characters"),
+            ));
+        } else if roles[..index].iter().any(|r| r.as_ref() == role) {
+            problems.push((index, format!("role {role:?} is listed twice")));
+        }
+    }
+    problems
+}
+
 /// Parts of key names that mark a value as a secret, compared without case, `_` or `-`.
 const SECRET_KEY_PARTS: &[&str] = &[
     "password",

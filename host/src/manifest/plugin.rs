@@ -7,7 +7,10 @@ use std::path::Path;
 use toml::de::DeValue;
 
 use super::error::Location;
-use super::model::{DirGrant, DirMode, Limits, Plugin, ToolOverride, WriteQuota};
+use super::model::{
+    Acknowledgement, DirGrant, DirMode, Limits, Plugin, ToolHints, ToolOverride, WARNING_CODES,
+    WriteQuota,
+};
 use super::names::{
     check_function_name, check_plugin_name, check_prefix, check_tool_name, is_env_name,
 };
@@ -106,6 +109,10 @@ pub(super) fn plugin(
         .get("secrets")
         .map(|v| super::network::secrets(&v, dir, env.as_deref().unwrap_or_default()))
         .unwrap_or_default();
+    let acknowledge = table
+        .get("acknowledge")
+        .and_then(|v| acknowledgements(&v))
+        .unwrap_or_default();
 
     table.finish();
     let key_locations = table
@@ -130,6 +137,7 @@ pub(super) fn plugin(
         allow_hosts,
         net,
         secrets,
+        acknowledge,
         location: entry.location(),
         key_locations,
     })
@@ -399,6 +407,7 @@ fn tool_override(
             name: None,
             description: None,
             roles,
+            hints: ToolHints::default(),
             location: entry.location(),
         });
     }
@@ -419,14 +428,78 @@ fn tool_override(
     });
     let description = table.get("description").and_then(|v| v.string());
     let roles = table.get("roles").and_then(|v| super::policy::roles(&v));
+    let hints = tool_hints(&table);
     table.finish();
     function_ok.then(|| ToolOverride {
         function: function.to_owned(),
         name,
         description,
         roles,
+        hints,
         location: entry.location(),
     })
+}
+
+/// The annotation keys of a `[plugins.NAME.tools.FUNCTION]` table. Each may only tighten
+/// what warden derives from the grants: the loosening value is an error.
+fn tool_hints(table: &super::reader::Table<'_, '_>) -> ToolHints {
+    let flag = |key: &'static str, tight: bool, meaning: &str| {
+        let v = table.get(key)?;
+        let DeValue::Boolean(value) = v.raw() else {
+            v.type_error("a boolean");
+            return None;
+        };
+        if *value == tight {
+            return Some(true);
+        }
+        v.error(format!(
+            "{key} can only be set to {tight} ({meaning}): annotations derived from the grants can be tightened here, never loosened; remove the key to keep the derived value"
+        ));
+        None
+    };
+    ToolHints {
+        read_only: flag("read_only", true, "the tool changes nothing").unwrap_or(false),
+        not_destructive: flag("destructive", false, "the tool destroys nothing").unwrap_or(false),
+        idempotent: flag("idempotent", true, "repeating a call changes nothing more")
+            .unwrap_or(false),
+        closed_world: flag(
+            "open_world",
+            false,
+            "the tool reaches nothing outside the host",
+        )
+        .unwrap_or(false),
+    }
+}
+
+/// `acknowledge = ["unused-grant:allow_hosts", ...]`: codes of `warden check` warnings, each
+/// known and listed once.
+fn acknowledgements(v: &Value<'_, '_>) -> Option<Vec<Acknowledgement>> {
+    let items = v.array()?;
+    let mut out: Vec<Acknowledgement> = Vec::new();
+    for item in &items {
+        let Some(code) = item.string() else {
+            continue;
+        };
+        if !WARNING_CODES.contains(&code.as_str()) {
+            let closest = WARNING_CODES
+                .iter()
+                .min_by_key(|known| super::reader::edit_distance(&code, known))
+                .copied()
+                .unwrap_or_default();
+            item.error(format!(
+                "unknown warning code {code:?}; did you mean {closest:?}? (the codes are {})",
+                WARNING_CODES.join(", ")
+            ));
+        } else if out.iter().any(|ack| ack.code == code) {
+            item.error(format!("{code:?} is listed twice"));
+        } else {
+            out.push(Acknowledgement {
+                code,
+                location: item.value_location(),
+            });
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]

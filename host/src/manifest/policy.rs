@@ -50,26 +50,13 @@ pub(super) fn plugin_policy(table: &Table<'_, '_>) -> PluginPolicy {
 /// each once. `"*"` means every principal.
 pub(super) fn roles(v: &Value<'_, '_>) -> Option<Vec<String>> {
     let items = v.array()?;
-    let mut roles = Vec::new();
-    let mut ok = true;
-    for item in &items {
-        let Some(role) = item.string() else {
+    let strings: Vec<Option<String>> = items.iter().map(Value::string).collect();
+    let mut ok = strings.iter().all(Option::is_some);
+    let roles: Vec<String> = strings.into_iter().flatten().collect();
+    if ok {
+        for (index, message) in super::names::check_roles(&roles) {
+            items[index].error(message);
             ok = false;
-            continue;
-        };
-        if role.is_empty() {
-            item.error("a role must not be empty");
-            ok = false;
-        } else if role.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            item.error(format!(
-                "invalid role {role:?}: roles contain no spaces or control characters"
-            ));
-            ok = false;
-        } else if roles.contains(&role) {
-            item.error(format!("role {role:?} is listed twice"));
-            ok = false;
-        } else {
-            roles.push(role);
         }
     }
     ok.then_some(roles)

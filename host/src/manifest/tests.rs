@@ -453,7 +453,7 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `fuel`, \
          `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
          `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
-         `max_event_bytes`, `allow_hosts`, `net` or `secrets`"
+         `max_event_bytes`, `allow_hosts`, `net`, `secrets` or `acknowledge`"
     );
 }
 
@@ -508,13 +508,37 @@ fn write_quotas_are_refused_on_ro_grants_and_out_of_range() {
 }
 
 #[test]
+fn annotation_keys_only_tighten_and_acknowledgements_are_known_codes() {
+    let fx = Fixture::new();
+    let m = fx.ok(&format!(
+        "{FILES}acknowledge = [\"unused-grant:env\"]\n[plugins.files.tools.read-text]\nread_only = true\nopen_world = false\n"
+    ));
+    let plugin = &m.plugins[0];
+    assert_eq!(plugin.acknowledge[0].code, "unused-grant:env");
+    assert_eq!(plugin.acknowledge[0].location.line, 3);
+    let hints = plugin.tool_override("read-text").expect("override").hints;
+    assert!(hints.read_only && hints.closed_world && !hints.idempotent);
+    assert_eq!(
+        fx.errors(&format!(
+            "{FILES}acknowledge = [\"unused-grant:env\", \"unused-grant:env\", 3]\n[plugins.files.tools.read-text]\nidempotent = false\ndestructive = \"no\"\n"
+        )),
+        [
+            "3:36: plugins.files.acknowledge[1]: \"unused-grant:env\" is listed twice",
+            "3:56: plugins.files.acknowledge[2]: expected a string, found an integer",
+            "5:14: plugins.files.tools.read-text.idempotent: idempotent can only be set to true (repeating a call changes nothing more): annotations derived from the grants can be tightened here, never loosened; remove the key to keep the derived value",
+            "6:15: plugins.files.tools.read-text.destructive: expected a boolean, found a string",
+        ]
+    );
+}
+
+#[test]
 fn unknown_key_in_tool_override_is_an_error() {
     let fx = Fixture::new();
     assert_eq!(
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description` or `roles`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent` or `open_world`"
     );
 }
 

@@ -1,0 +1,140 @@
+//! `warden call TOOL [ARGS]`: one call through the same gate and sandbox as `serve`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use warden::gate::{CallRequest, Gate, GateError, Principal, Transport};
+use warden::manifest::{Manifest, check_principal, check_roles, edit_distance};
+use warden::runtime::{CallEvents, EventFuture, LogLevel};
+
+use super::{load, write_stdout};
+
+/// Who the call runs as: `--principal` and `--roles`, when given.
+pub(super) struct Who {
+    pub principal: Option<String>,
+    pub roles: Option<Vec<String>>,
+}
+
+impl Who {
+    /// The principal: the manifest's `[server]` one, with what the flags replace (checked as
+    /// the manifest checks principals and roles). A new `--principal` without `--roles` holds
+    /// no roles.
+    fn principal(self, manifest: &Manifest) -> Result<Principal> {
+        if let Some(name) = &self.principal
+            && let Err(message) = check_principal(name)
+        {
+            bail!("--principal: {message}");
+        }
+        if let Some(roles) = &self.roles
+            && let Some((_, message)) = check_roles(roles).into_iter().next()
+        {
+            bail!("--roles: {message}");
+        }
+        let roles = match (&self.principal, self.roles) {
+            (_, Some(roles)) => roles,
+            (Some(_), None) => Vec::new(),
+            (None, None) => manifest.server.roles.clone(),
+        };
+        let name = self
+            .principal
+            .unwrap_or_else(|| manifest.server.principal.clone());
+        Ok(Principal::new(name, roles, Transport::Cli))
+    }
+}
+
+/// Prints a call's log and progress events on stderr.
+struct TerminalEvents;
+
+impl CallEvents for TerminalEvents {
+    fn log(&self, level: LogLevel, message: String) -> EventFuture<'_> {
+        eprintln!("[{level:?}] {message}");
+        Box::pin(std::future::ready(()))
+    }
+
+    fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) -> EventFuture<'_> {
+        let total = total.map(|t| format!("/{t}")).unwrap_or_default();
+        eprintln!("[progress {done}{total}] {}", message.unwrap_or_default());
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// `warden call [--principal NAME --roles a,b] TOOL [ARGS]`.
+pub(super) async fn call(
+    manifest: &Path,
+    who: Who,
+    tool: &str,
+    arguments: &str,
+) -> Result<ExitCode> {
+    let arguments: Value =
+        serde_json::from_str(arguments).context("the arguments are not valid JSON")?;
+    let Value::Object(arguments) = arguments else {
+        bail!("the arguments must be a JSON object, like '{{\"path\": \"/data/a.txt\"}}'");
+    };
+    let (manifest, host) = load(manifest)?;
+    let principal = who.principal(&manifest)?;
+    let request = CallRequest {
+        principal: &principal,
+        mcp_id: None,
+        tool,
+        arguments: Some(&arguments),
+        events: Arc::new(TerminalEvents),
+    };
+    let result = match host.gate.call(request).await {
+        Ok(result) => result,
+        Err(GateError::UnknownTool { .. }) => bail!(explain_refusal(&host.gate, &principal, tool)),
+        Err(error) => return Err(error.into()),
+    };
+    write_stdout(&format!("{}\n", serde_json::to_string_pretty(&result)?));
+    Ok(if result.is_error == Some(true) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What the protocol keeps vague, said plainly to the operator: the tool exists but the
+/// principal may not call it (and who may), or it does not exist (and what is close).
+fn explain_refusal(gate: &Gate, principal: &Principal, tool: &str) -> String {
+    let roles = if principal.roles.is_empty() {
+        "none".to_owned()
+    } else {
+        principal.roles.join(", ")
+    };
+    if let Some(access) = gate.access(tool) {
+        let needs = access
+            .roles()
+            .map(|roles| roles.join(", "))
+            .unwrap_or_else(|| "any role".to_owned());
+        return format!(
+            "tool {tool} is not permitted for principal {:?} (roles: {roles}); it needs one of: {needs}",
+            &*principal.name
+        );
+    }
+    let closest = closest_tools(gate, tool);
+    if closest.is_empty() {
+        return format!("unknown tool {tool}: the manifest serves no tools");
+    }
+    format!(
+        "unknown tool {tool}; the closest tools are: {} (`warden check` lists them all)",
+        closest.join(", ")
+    )
+}
+
+/// Up to three tool names nearest to `tool`, nearest first.
+fn closest_tools(gate: &Gate, tool: &str) -> Vec<String> {
+    let mut names: Vec<(usize, &str)> = gate
+        .catalog()
+        .iter()
+        .map(|entry| (edit_distance(tool, entry.name()), entry.name()))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .take(3)
+        .map(|(_, name)| name.to_owned())
+        .collect()
+}

@@ -1,0 +1,448 @@
+//! `warden check [--json]`: validate a manifest and the components it names, and show the
+//! whole security posture: plugins, grants, limits, the gate, tools, warnings.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use warden::catalog::{GrantWarning, grant_warnings};
+use warden::host::Host;
+use warden::manifest::{ByteSize, Manifest, format_duration};
+use warden::runtime::Plugin;
+
+use super::{load, write_stdout};
+
+/// `warden check [MANIFEST] [--json]`. With `--json`, a manifest that does not load is a
+/// JSON report too (`"ok": false` and its `errors`), still with exit status 2.
+pub(super) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
+    if as_json && let Err(error) = Manifest::load(path) {
+        let errors = error.errors.iter().map(diagnostic_json).collect();
+        return Ok(refused(
+            path,
+            errors,
+            &anyhow::anyhow!("invalid manifest:\n{error}"),
+        ));
+    }
+    let loaded = load(path).and_then(|(manifest, host)| {
+        if let Some(tls) = &manifest.http.tls {
+            warden::server::http::server_config(tls)
+                .with_context(|| format!("{}: [http] tls", path.display()))?;
+        }
+        Ok((manifest, host))
+    });
+    let (manifest, host) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) if as_json => {
+            let errors = format!("{error:#}")
+                .lines()
+                .skip_while(|line| line.ends_with(':'))
+                .map(|line| json!({ "message": line }))
+                .collect();
+            return Ok(refused(path, errors, &error));
+        }
+        Err(error) => return Err(error),
+    };
+    let plugins: Vec<PluginReport> = host
+        .plugins
+        .iter()
+        .map(|plugin| PluginReport::new(plugin, &host))
+        .collect();
+    if as_json {
+        let report = json_report(path, &manifest, &host, &plugins);
+        write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?));
+    } else {
+        write_stdout(&text_report(path, &manifest, &host, &plugins)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A manifest problem as JSON: `file`, `line`, `column`, `key` (when it has a place) and
+/// `message`.
+fn diagnostic_json(diagnostic: &warden::manifest::Diagnostic) -> Value {
+    let mut value = json!({ "message": diagnostic.message });
+    if let Some(location) = &diagnostic.location {
+        value["file"] = json!(location.file.display().to_string());
+        value["line"] = json!(location.line);
+        value["column"] = json!(location.column);
+        value["key"] = json!(location.key);
+    }
+    value
+}
+
+/// `check --json` of a manifest that does not load: the report on stdout, the usual message on
+/// stderr, exit status 2 (as without `--json`).
+fn refused(path: &Path, errors: Vec<Value>, error: &anyhow::Error) -> ExitCode {
+    let report = json!({
+        "manifest": path.display().to_string(),
+        "ok": false,
+        "errors": errors,
+    });
+    write_stdout(&format!("{report:#}\n"));
+    eprintln!("error: {error:#}");
+    ExitCode::from(2)
+}
+
+/// What `check` says about one plugin beyond its manifest entry.
+struct PluginReport<'a> {
+    plugin: &'a Arc<Plugin>,
+    /// Warnings not acknowledged in the manifest.
+    warnings: Vec<GrantWarning>,
+    /// Acknowledgements that match no warning: (code, line).
+    stale: Vec<(String, usize)>,
+    /// The plugin's tools: (name, roles that may call it, annotations).
+    tools: Vec<(String, Option<Vec<String>>, Value)>,
+}
+
+impl<'a> PluginReport<'a> {
+    fn new(plugin: &'a Arc<Plugin>, host: &Host) -> Self {
+        let all = grant_warnings(plugin);
+        let acknowledged = &plugin.config.acknowledge;
+        let stale = acknowledged
+            .iter()
+            .filter(|ack| !all.iter().any(|w| w.code == ack.code))
+            .map(|ack| (ack.code.clone(), ack.location.line))
+            .collect();
+        let warnings = all
+            .into_iter()
+            .filter(|w| !acknowledged.iter().any(|ack| ack.code == w.code))
+            .collect();
+        let tools = host
+            .gate
+            .catalog()
+            .iter()
+            .filter(|t| Arc::ptr_eq(&t.plugin, plugin))
+            .map(|tool| {
+                let roles = host
+                    .gate
+                    .access(tool.name())
+                    .and_then(|a| a.roles())
+                    .map(<[String]>::to_vec);
+                let annotations =
+                    serde_json::to_value(&tool.descriptor.annotations).unwrap_or(Value::Null);
+                (tool.name().to_owned(), roles, annotations)
+            })
+            .collect();
+        PluginReport {
+            plugin,
+            warnings,
+            stale,
+            tools,
+        }
+    }
+
+    /// Every warning line: the unacknowledged ones, then the stale acknowledgements.
+    fn warning_lines(&self) -> Vec<(&'static str, String)> {
+        let mut lines: Vec<(&'static str, String)> = self
+            .warnings
+            .iter()
+            .map(|w| (w.code, format!("{} [{}]", w.message, w.code)))
+            .collect();
+        for (code, line) in &self.stale {
+            lines.push((
+                "stale-acknowledgement",
+                format!(
+                    "acknowledge lists {code:?} (line {line}) but there is no such warning: remove it"
+                ),
+            ));
+        }
+        lines
+    }
+}
+
+/// The text report.
+fn text_report(
+    path: &Path,
+    manifest: &Manifest,
+    host: &Host,
+    plugins: &[PluginReport<'_>],
+) -> Result<String> {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{}: ok, {} plugin(s), {} tool(s)",
+        path.display(),
+        manifest.plugins.len(),
+        host.gate.catalog().iter().count()
+    )?;
+    writeln!(out, "{}", audit_summary(manifest))?;
+    writeln!(out, "{}", cache_summary(manifest))?;
+    writeln!(out, "{}", http_summary(manifest))?;
+    for report in plugins {
+        let config = &report.plugin.config;
+        writeln!(
+            out,
+            "\nplugin {} ({})",
+            config.name,
+            config.component.display()
+        )?;
+        for grant in &config.dirs {
+            let quota = if grant.mode.is_writable() {
+                format!(
+                    ", at most {} written and {} files created per call",
+                    ByteSize(grant.quota.max_write),
+                    grant.quota.max_files
+                )
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "  grant dir   {} -> {} ({}{quota})",
+                grant.host.display(),
+                grant.guest,
+                grant.mode
+            )?;
+        }
+        for (name, _) in &config.env {
+            writeln!(out, "  grant env   {name}")?;
+        }
+        for pattern in &config.allow_hosts {
+            writeln!(out, "  grant host  {pattern}")?;
+        }
+        for secret in &config.secrets {
+            writeln!(out, "  grant secret {} ({})", secret.name, secret.source)?;
+        }
+        if !config.allow_hosts.is_empty() {
+            let net = &config.net;
+            writeln!(
+                out,
+                "  net         connect {}, request {}, response {}, max {} requests and {} datagrams per call",
+                format_duration(net.connect_timeout),
+                format_duration(net.request_timeout),
+                ByteSize(net.max_response),
+                net.max_requests,
+                net.max_datagrams
+            )?;
+        }
+        let limits = &config.limits;
+        writeln!(
+            out,
+            "  limits      fuel {}, memory {} MiB, timeout {:?}, output {} KiB",
+            limits.fuel,
+            limits.memory >> 20,
+            limits.timeout,
+            limits.max_output >> 10
+        )?;
+        writeln!(out, "  gate        {}", gate_summary(config))?;
+        for (_, warning) in report.warning_lines() {
+            writeln!(out, "  warning     {warning}")?;
+        }
+        for (name, roles, _) in &report.tools {
+            let roles = match roles {
+                Some(roles) => format!(" (roles: {})", roles.join(", ")),
+                None => String::new(),
+            };
+            writeln!(out, "  tool        {name}{roles}")?;
+        }
+    }
+    Ok(out)
+}
+
+/// The JSON report: the same facts as the text, as data.
+fn json_report(
+    path: &Path,
+    manifest: &Manifest,
+    host: &Host,
+    plugins: &[PluginReport<'_>],
+) -> Value {
+    let mut warnings = Vec::new();
+    let plugins: Vec<Value> = plugins
+        .iter()
+        .map(|report| {
+            let config = &report.plugin.config;
+            let plugin_warnings: Vec<Value> = report
+                .warning_lines()
+                .into_iter()
+                .map(|(code, message)| json!({ "code": code, "message": message }))
+                .collect();
+            for warning in &plugin_warnings {
+                let mut warning = warning.clone();
+                warning["plugin"] = json!(config.name);
+                warnings.push(warning);
+            }
+            let limits = &config.limits;
+            let net = &config.net;
+            json!({
+                "name": config.name,
+                "component": config.component.display().to_string(),
+                "grants": {
+                    "dirs": config.dirs.iter().map(|d| json!({
+                        "host": d.host.display().to_string(),
+                        "guest": d.guest,
+                        "mode": d.mode.to_string(),
+                        "max_write": d.mode.is_writable().then_some(d.quota.max_write),
+                        "max_files": d.mode.is_writable().then_some(d.quota.max_files),
+                    })).collect::<Vec<_>>(),
+                    "env": config.env.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                    "hosts": config.allow_hosts.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                    "secrets": config.secrets.iter().map(|s| json!({
+                        "name": s.name,
+                        "source": s.source.to_string(),
+                    })).collect::<Vec<_>>(),
+                },
+                "net": (!config.allow_hosts.is_empty()).then(|| json!({
+                    "connect_timeout_ms": net.connect_timeout.as_millis() as u64,
+                    "request_timeout_ms": net.request_timeout.as_millis() as u64,
+                    "max_response": net.max_response,
+                    "max_requests": net.max_requests,
+                    "max_datagrams": net.max_datagrams,
+                })),
+                "limits": {
+                    "fuel": limits.fuel,
+                    "memory": limits.memory,
+                    "timeout_ms": limits.timeout.as_millis() as u64,
+                    "max_output": limits.max_output,
+                },
+                "gate": gate_summary(config),
+                "roles": config.policy.roles,
+                "acknowledged": config.acknowledge.iter().map(|a| &a.code).collect::<Vec<_>>(),
+                "warnings": plugin_warnings,
+                "tools": report.tools.iter().map(|(name, roles, annotations)| json!({
+                    "name": name,
+                    "roles": roles,
+                    "annotations": annotations,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "manifest": path.display().to_string(),
+        "ok": true,
+        "plugin_count": manifest.plugins.len(),
+        "tool_count": host.gate.catalog().iter().count(),
+        "audit": manifest.audit.as_ref().map(|audit| json!({
+            "path": audit.path.display().to_string(),
+            "rotate": audit.rotate,
+            "fsync": audit.fsync,
+        })),
+        "cache": { "dir": manifest.cache_dir.display().to_string() },
+        "http": {
+            "listen": manifest.http.listen.map(|a| a.to_string()),
+            "tls": manifest.http.tls.is_some(),
+            "max_body": manifest.http.max_body,
+            "allowed_hosts": manifest.http.allowed_hosts,
+            "api_keys": manifest.auth.api_keys.iter().map(|k| &k.principal).collect::<Vec<_>>(),
+            "oauth": manifest.auth.oauth.as_ref().map(|o| &o.issuer),
+        },
+        "plugins": plugins,
+        "warnings": warnings,
+    })
+}
+
+/// `cache: DIR (private; entries authenticated with KEY)`.
+fn cache_summary(manifest: &Manifest) -> String {
+    let key = match &manifest.cache_key {
+        warden::manifest::CacheKey::File(file) => format!("the key in {}", file.display()),
+        warden::manifest::CacheKey::Secret(_) => "the [cache] key".to_owned(),
+    };
+    format!(
+        "cache: {} (private; entries authenticated with {key})",
+        manifest.cache_dir.display()
+    )
+}
+
+/// `audit PATH (rotate at SIZE)`, or that there is none.
+fn audit_summary(manifest: &Manifest) -> String {
+    match &manifest.audit {
+        Some(audit) => format!(
+            "audit: {} (rotate at {}{})",
+            audit.path.display(),
+            ByteSize(audit.rotate),
+            if audit.fsync { ", fsync" } else { "" }
+        ),
+        None => "audit: off (no [audit] section)".to_owned(),
+    }
+}
+
+/// How the manifest serves HTTP and who may use it, in two lines.
+fn http_summary(manifest: &Manifest) -> String {
+    let http = &manifest.http;
+    let listen = match http.listen {
+        Some(addr) => format!("http: listen {addr}"),
+        None => "http: off unless `serve --http ADDR`".to_owned(),
+    };
+    let tls = match &http.tls {
+        Some(tls) => format!("TLS ({})", tls.cert.display()),
+        None => "no TLS".to_owned(),
+    };
+    let auth = &manifest.auth;
+    let mut who = Vec::new();
+    if !auth.api_keys.is_empty() {
+        let principals: Vec<&str> = auth.api_keys.iter().map(|k| k.principal.as_str()).collect();
+        who.push(format!(
+            "{} API key(s) ({})",
+            auth.api_keys.len(),
+            principals.join(", ")
+        ));
+    }
+    if let Some(oauth) = &auth.oauth {
+        let jwks = match &oauth.jwks {
+            warden::manifest::JwksSource::Url(url) => url.clone(),
+            warden::manifest::JwksSource::File(file) => file.display().to_string(),
+        };
+        who.push(format!(
+            "OAuth bearer JWTs from {} for {} (keys: {jwks})",
+            oauth.issuer,
+            oauth.audience.join(", ")
+        ));
+    }
+    let auth = if who.is_empty() {
+        format!(
+            "auth: none (HTTP requests run as `{}`; loopback addresses only)",
+            manifest.server.principal
+        )
+    } else {
+        format!("auth: {}", who.join("; "))
+    };
+    // The caps `serve --http` would apply under this process's descriptor limit.
+    let (connections, per_client) =
+        warden::server::http::connection_caps(http, warden::server::http::descriptor_limit());
+    format!(
+        "{listen}, {tls}, max body {}, hosts {}\n\
+         http limits: connections {} ({} per client), sessions {} ({} per principal), \
+         client info {}; timeouts: header {}, idle {}, TLS handshake {}\n{auth}",
+        ByteSize(http.max_body),
+        http.allowed_hosts.join(", "),
+        connections,
+        per_client,
+        http.max_sessions,
+        http.max_sessions_per_principal,
+        ByteSize(http.max_client_info),
+        format_duration(http.header_timeout),
+        format_duration(http.idle_timeout),
+        format_duration(http.tls_handshake_timeout),
+    )
+}
+
+/// What the gate enforces for a plugin, in one line.
+fn gate_summary(plugin: &warden::manifest::Plugin) -> String {
+    let policy = &plugin.policy;
+    let rate = |rate: Option<warden::manifest::Rate>| match rate {
+        Some(r) => format!("{}/min burst {}", r.per_minute, r.burst),
+        None => "unlimited".to_owned(),
+    };
+    let mut parts = vec![
+        match &policy.roles {
+            Some(roles) => format!("roles {}", roles.join(", ")),
+            None => "open to every principal".to_owned(),
+        },
+        format!("rate {}", rate(policy.rate)),
+    ];
+    if policy.tool_rate.is_some() {
+        parts.push(format!("tool rate {}", rate(policy.tool_rate)));
+    }
+    if let Some(limit) = policy.concurrency {
+        parts.push(format!("concurrency {limit} (queue {})", policy.queue));
+    }
+    if let Some(redact) = &policy.redact {
+        parts.push(format!("redact {}", redact.join(", ")));
+    }
+    if policy.overflow == warden::manifest::OutputOverflow::Truncate {
+        parts.push("truncates large output".to_owned());
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,98 @@
+//! `warden inspect COMPONENT`: a component's tools, schemas and the grants its imports need.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use warden::manifest::{is_valid_tool_name, prefixed_tool_name};
+use warden::schema::{self, json_name};
+
+use super::write_stdout;
+
+/// `warden inspect COMPONENT [--json]`.
+pub(super) fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
+    let mut out = String::new();
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let description = schema::describe_component(&bytes)
+        .with_context(|| format!("{} is not a usable component", path.display()))?;
+    let prefix = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .map(|s| json_name(s).replace('.', "_"))
+        .unwrap_or_default();
+    let tools: Vec<Value> = description
+        .functions
+        .iter()
+        .map(|f| {
+            let name = prefixed_tool_name(&prefix, &json_name(&f.name));
+            json!({
+                "name": name,
+                "name_is_valid": is_valid_tool_name(&name),
+                "function": f.name,
+                "interface": f.interface,
+                "description": f.docs,
+                "inputSchema": f.input_schema(),
+            })
+        })
+        .collect();
+    let grants: Vec<&str> = grants_needed(&description.imports);
+    if as_json {
+        let report = json!({
+            "component": path.display().to_string(),
+            "tools": tools,
+            "imports": description.imports,
+            "grants": grants,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        write_stdout(&out);
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{}: {} tool(s)", path.display(), tools.len())?;
+    for tool in &tools {
+        writeln!(out, "\n{}", tool["name"].as_str().unwrap_or_default())?;
+        if let Some(description) = tool["description"].as_str() {
+            for line in description.lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
+        writeln!(out, "  input schema: {}", tool["inputSchema"])?;
+    }
+    writeln!(out, "\nimports:")?;
+    for import in &description.imports {
+        writeln!(out, "  {import}")?;
+    }
+    writeln!(out, "\ngrants its imports can use:")?;
+    if grants.is_empty() {
+        writeln!(out, "  none (pure computation)")?;
+    }
+    for grant in grants {
+        writeln!(out, "  {grant}")?;
+    }
+    write_stdout(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which manifest grants would give a component's imports something to act on.
+fn grants_needed(imports: &[String]) -> Vec<&'static str> {
+    let mut grants = Vec::new();
+    let has = |prefix: &str| imports.iter().any(|i| i.starts_with(prefix));
+    if has("wasi:filesystem/") {
+        grants.push("dirs: directories to preopen (ro or rw)");
+    }
+    if has("wasi:cli/environment") {
+        grants.push("env: environment variables");
+    }
+    if has("wasi:http/") {
+        grants.push("allow_hosts: http:// and https:// hosts it may request");
+    }
+    if has("wasi:sockets/") {
+        grants.push("allow_hosts: tcp:// and udp:// hosts it may connect to");
+    }
+    if has("wasi:cli/environment") {
+        grants.push("secrets: secret values as environment variables");
+    }
+    grants
+}
