@@ -637,7 +637,7 @@ fn log_format_json_writes_one_object_per_line() {
     assert!(
         lines
             .iter()
-            .any(|l| l["fields"]["message"] == "plugin loaded" && l["fields"]["plugin"] == "codec"),
+            .any(|l| l["fields"]["message"] == "plugin ready" && l["fields"]["plugin"] == "codec"),
         "{stderr}"
     );
 }

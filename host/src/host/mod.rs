@@ -283,7 +283,9 @@ pub fn log_progress(progress: Progress<'_>) {
                 plugin,
                 source,
                 elapsed_ms = compiled.elapsed.as_millis() as u64,
-                "plugin ready {done}/{total}"
+                done,
+                total,
+                "plugin ready"
             );
         }
         Progress::Failed { error } => tracing::error!("{error}"),
