@@ -196,3 +196,49 @@ fn call_runs_one_tool_and_reports_errors_by_exit_code() {
     assert_eq!(code, 2);
     assert!(stderr.contains("not valid JSON"), "{stderr}");
 }
+
+// --- Distribution: the version, the container image's layout, the systemd manifest -----------
+
+/// The workspace root (the tests' manifest directory is `host/`).
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the workspace")
+        .to_path_buf()
+}
+
+/// `git ARGS` in the checkout, or `None` outside one.
+fn git(args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+#[test]
+fn version_names_the_commit_of_the_checkout() {
+    let (code, stdout, stderr) = warden(&["--version"], &repo_root());
+    assert_eq!(code, 0, "{stderr}");
+    let version = format!("warden {}", env!("CARGO_PKG_VERSION"));
+    match (
+        git(&["rev-parse", "--short", "HEAD"]),
+        git(&["log", "-1", "--format=%cs"]),
+    ) {
+        // `warden 0.1.0 (7cb0fdd 2026-11-27)`, or `(7cb0fdd-dirty 2026-11-27)`
+        (Some(head), Some(date)) => {
+            let line = stdout.trim_end();
+            let clean = format!("{version} ({head} {date})");
+            let dirty = format!("{version} ({head}-dirty {date})");
+            assert!(
+                line == clean || line == dirty,
+                "expected `{clean}` in: {stdout}"
+            );
+        }
+        _ => assert!(stdout.starts_with(&version), "{stdout}"),
+    }
+}
