@@ -484,3 +484,25 @@ async fn the_container_layout_serves_http_with_a_key_as_non_root() {
         }
     }
 }
+
+/// The systemd unit's example manifest is valid as shipped, with its paths moved to a
+/// temporary layout and a key set as `systemctl edit warden` would.
+#[test]
+fn the_systemd_example_manifest_checks() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let workspace = repo_root().join("examples/workspace");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("check")
+        .arg(repo_root().join("contrib/systemd/warden.toml"))
+        .env("WARDEN_PLUGINS", common::plugin_dir())
+        .env("WARDEN_WORKSPACE", &workspace)
+        .env("WARDEN_CACHE_DIR", dir.path().join("cache"))
+        .env("WARDEN_AUDIT_DIR", dir.path().join("log"))
+        .env("WARDEN_API_KEY_SHA256", "ab".repeat(32))
+        .output()
+        .expect("run warden check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("files__"), "{stdout}");
+}
