@@ -89,7 +89,10 @@ fn version(root: &Path) -> String {
 }
 
 /// `7cb0fdd 2026-11-27` (or `7cb0fdd-dirty 2026-11-27`) for the commit checked out at `root`,
-/// and the `rerun-if-changed` lines that notice a new commit, a checkout or a staged change.
+/// and the `rerun-if-changed` lines that notice a new commit, a checkout, or an edit of the
+/// host's sources. `-dirty` is as of the last run: an edit elsewhere (docs, tests) shows once
+/// this script runs again. The index is not watched: `git add` or `git status` would rebuild
+/// the crate for nothing.
 /// `None` without git, outside a work tree, or in a work tree whose top is not `root` (warden's
 /// sources vendored into another repository are not that repository's commit).
 fn git_commit(root: &Path) -> Option<String> {
@@ -120,9 +123,9 @@ fn git_commit(root: &Path) -> Option<String> {
     if fs::canonicalize(&top).ok()? != fs::canonicalize(root).ok()? {
         return None;
     }
-    // HEAD, the branch it points to (loose or packed), and the index; the host's own sources,
-    // so that an edit after the last commit shows as `-dirty`.
-    let mut watch = vec![git_dir.join("HEAD"), git_dir.join("index")];
+    // HEAD, the branch it points to (loose or packed); the host's own sources, so that an edit
+    // after the last commit shows as `-dirty`.
+    let mut watch = vec![git_dir.join("HEAD")];
     if let Some(reference) = git(&["rev-parse", "--symbolic-full-name", "HEAD"])
         && reference.starts_with("refs/")
     {
