@@ -419,16 +419,24 @@ async fn the_container_layout_serves_http_with_a_key_as_non_root() {
         server.stderr()
     );
 
-    // Without the key: 401.
-    let refused = reqwest::Client::new()
-        .post(&server.url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
-        .send()
-        .await
-        .expect("HTTP request");
-    assert_eq!(refused.status(), 401);
+    // Without the key: 401, through a port mapping (`Host: localhost`) as directly; a Host
+    // that is not WARDEN_HOST's default: 403.
+    for (host, status) in [
+        (format!("127.0.0.1:{port}"), 401),
+        (format!("localhost:{port}"), 401),
+        (format!("mcp.example.com:{port}"), 403),
+    ] {
+        let refused = reqwest::Client::new()
+            .post(&server.url)
+            .header("host", &host)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .send()
+            .await
+            .expect("HTTP request");
+        assert_eq!(refused.status(), status, "Host: {host}");
+    }
 
     // With it: the bundled plugins, at the image's paths.
     let client = server
