@@ -93,12 +93,13 @@ fn version(root: &Path) -> String {
 /// host's sources. `-dirty` is as of the last run: an edit elsewhere (docs, tests) shows once
 /// this script runs again. The index is not watched: `git add` or `git status` would rebuild
 /// the crate for nothing.
+///
 /// `None` without git, outside a work tree, or in a work tree whose top is not `root` (warden's
 /// sources vendored into another repository are not that repository's commit).
 fn git_commit(root: &Path) -> Option<String> {
     let git = |args: &[&str]| -> Option<String> {
-        // --no-optional-locks: `git status` must not rewrite the index it is watched by, or
-        // every build would run this script again.
+        // --no-optional-locks: a build only reads; `git status` must not rewrite the index of
+        // a tree someone is working in (nor race their own git commands for its lock).
         let output = Command::new("git")
             .arg("--no-optional-locks")
             .arg("-C")
