@@ -36,6 +36,7 @@ fn main() -> ExitCode {
     let out_dir = target_dir.join(TARGET).join("release");
 
     println!("cargo:rustc-env=WARDEN_PLUGIN_DIR={}", out_dir.display());
+    println!("cargo:rustc-env=WARDEN_VERSION={}", version(&root));
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=WARDEN_SKIP_PLUGIN_BUILD");
 
@@ -65,6 +66,86 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// What `warden --version` prints after the name: the package version, then the commit the
+/// binary was built from and its date, `0.1.0 (7cb0fdd 2026-11-27)`, with `-dirty` after the
+/// hash when tracked files differed from it. The commit comes from git when `root` is the top
+/// of a git work tree; otherwise from `WARDEN_COMMIT` (free text, e.g. `docker build
+/// --build-arg WARDEN_COMMIT="$(git log -1 --format='%h %cs')"`); otherwise there is none.
+fn version(root: &Path) -> String {
+    let version = env::var("CARGO_PKG_VERSION").expect("set by cargo");
+    println!("cargo:rerun-if-env-changed=WARDEN_COMMIT");
+    let commit = git_commit(root).or_else(|| {
+        env::var("WARDEN_COMMIT")
+            .ok()
+            .map(|commit| commit.trim().to_owned())
+            .filter(|commit| !commit.is_empty())
+    });
+    match commit {
+        Some(commit) => format!("{version} ({commit})"),
+        None => version,
+    }
+}
+
+/// `7cb0fdd 2026-11-27` (or `7cb0fdd-dirty 2026-11-27`) for the commit checked out at `root`,
+/// and the `rerun-if-changed` lines that notice a new commit, a checkout, or an edit of the
+/// host's sources. `-dirty` is as of the last run: an edit elsewhere (docs, tests) shows once
+/// this script runs again. The index is not watched: `git add` or `git status` would rebuild
+/// the crate for nothing.
+///
+/// `None` without git, outside a work tree, or in a work tree whose top is not `root` (warden's
+/// sources vendored into another repository are not that repository's commit).
+fn git_commit(root: &Path) -> Option<String> {
+    let git = |args: &[&str]| -> Option<String> {
+        // --no-optional-locks: a build only reads; `git status` must not rewrite the index of
+        // a tree someone is working in (nor race their own git commands for its lock).
+        let output = Command::new("git")
+            .arg("--no-optional-locks")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()?;
+        output.status.success().then(|| {
+            String::from_utf8_lossy(&output.stdout)
+                .trim_end()
+                .to_owned()
+        })
+    };
+    let dirs = git(&[
+        "rev-parse",
+        "--show-toplevel",
+        "--git-dir",
+        "--git-common-dir",
+    ])?;
+    let mut dirs = dirs.lines().map(|dir| root.join(dir));
+    let (top, git_dir, common_dir) = (dirs.next()?, dirs.next()?, dirs.next()?);
+    if fs::canonicalize(&top).ok()? != fs::canonicalize(root).ok()? {
+        return None;
+    }
+    // HEAD, the branch it points to (loose or packed); the host's own sources, so that an edit
+    // after the last commit shows as `-dirty`.
+    let mut watch = vec![git_dir.join("HEAD")];
+    if let Some(reference) = git(&["rev-parse", "--symbolic-full-name", "HEAD"])
+        && reference.starts_with("refs/")
+    {
+        watch.push(common_dir.join(&reference));
+    }
+    watch.push(common_dir.join("packed-refs"));
+    watch.extend(["host/src", "host/Cargo.toml", "Cargo.toml", "Cargo.lock"].map(|p| root.join(p)));
+    for path in watch.iter().filter(|path| path.exists()) {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+
+    let commit = git(&["log", "-1", "--format=%h %cs"])?;
+    let (hash, date) = commit.split_once(' ')?;
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|status| !status.is_empty());
+    Some(format!(
+        "{hash}{} {date}",
+        if dirty { "-dirty" } else { "" }
+    ))
 }
 
 /// Everything the plugins are built from. Directories are scanned by cargo for any newer file;

@@ -33,7 +33,7 @@ mod status;
 /// touch: directories, environment variables, CPU, memory and time. Every function a plugin
 /// exports becomes an MCP tool.
 #[derive(Parser)]
-#[command(name = "warden", version, about, long_about, propagate_version = true)]
+#[command(name = "warden", version = env!("WARDEN_VERSION"), about, long_about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
