@@ -130,7 +130,7 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
         .collect();
     Status {
         pid: std::process::id(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
+        version: env!("WARDEN_VERSION").to_owned(),
         manifest: std::fs::canonicalize(served.path())
             .unwrap_or_else(|_| served.path().to_path_buf()),
         transport: facts.transport.to_owned(),
