@@ -1072,3 +1072,65 @@ fn the_systemd_example_manifest_checks() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("files__"), "{stdout}");
 }
+
+// --- serve on a terminal -------------------------------------------------------------------
+
+#[test]
+fn serve_on_a_terminal_says_it_waits_for_a_client_and_logs_grant_warnings() {
+    use std::io::Read as _;
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+
+    // codec computes only: a host granted to it is a grant it cannot use.
+    let fixture = Fixture::new(
+        "[plugins.codec]\ncomponent = \"{codec}\"\nallow_hosts = [\"https://example.com\"]\n",
+    );
+    let (mut controller, mut terminal) = (-1, -1);
+    // SAFETY: openpty writes two new descriptors into the integers it is given.
+    let opened = unsafe {
+        libc::openpty(
+            &mut controller,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty");
+    // SAFETY: both descriptors were just opened and are owned here only.
+    let (controller, terminal) = unsafe {
+        (
+            OwnedFd::from_raw_fd(controller),
+            OwnedFd::from_raw_fd(terminal),
+        )
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "-m"])
+        .arg(&fixture.manifest)
+        .env("WARDEN_LOG", "warn")
+        .stdin(std::process::Stdio::from(terminal))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn warden");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("waiting for an MCP client") {
+        let n = stderr.read(&mut buf).expect("read stderr");
+        assert!(n > 0, "warden exited:\n{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(controller);
+    assert!(
+        seen.contains("serving 6 tool(s) over MCP on stdin/stdout"),
+        "{seen}"
+    );
+    assert!(seen.contains("warden serve --manifest /"), "{seen}");
+    assert!(
+        seen.contains("is granted hosts it cannot reach (https://example.com)")
+            && seen.contains("acknowledge = [\"unused-grant:allow_hosts\"]"),
+        "{seen}"
+    );
+}

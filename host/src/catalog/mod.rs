@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 mod usage;
 
-pub use usage::{GrantWarning, Reach, grant_warnings};
+pub use usage::{GrantWarning, Reach, grant_warnings, unacknowledged_warnings};
 
 use crate::manifest::{Location, glob_matches, is_valid_tool_name, prefixed_tool_name};
 use crate::runtime::Plugin;

@@ -63,6 +63,15 @@ pub fn grant_warnings(plugin: &Plugin) -> Vec<GrantWarning> {
     warnings_for(&plugin.config, &plugin.description.imports)
 }
 
+/// The [`grant_warnings`] that `plugin`'s manifest entry does not acknowledge.
+pub fn unacknowledged_warnings(plugin: &Plugin) -> Vec<GrantWarning> {
+    let acknowledged = &plugin.config.acknowledge;
+    grant_warnings(plugin)
+        .into_iter()
+        .filter(|w| !acknowledged.iter().any(|ack| ack.code == w.code))
+        .collect()
+}
+
 /// [`grant_warnings`] of a manifest entry whose component imports `imports`.
 fn warnings_for(config: &crate::manifest::Plugin, imports: &[String]) -> Vec<GrantWarning> {
     let reach = Reach::of(imports);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use warden::catalog::{GrantWarning, grant_warnings};
+use warden::catalog::{GrantWarning, grant_warnings, unacknowledged_warnings};
 use warden::host::Host;
 use warden::manifest::{ByteSize, Manifest, format_duration};
 use warden::runtime::Plugin;
@@ -106,10 +106,7 @@ impl<'a> PluginReport<'a> {
             .filter(|ack| !all.iter().any(|w| w.code == ack.code))
             .map(|ack| (ack.code.clone(), ack.location.line))
             .collect();
-        let warnings = all
-            .into_iter()
-            .filter(|w| !acknowledged.iter().any(|ack| ack.code == w.code))
-            .collect();
+        let warnings = unacknowledged_warnings(plugin);
         let tools = host
             .gate
             .catalog()

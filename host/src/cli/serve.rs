@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use warden::catalog::unacknowledged_warnings;
 use warden::gate::Transport;
 use warden::host::Host;
 use warden::host::reload::{self, Served};
@@ -34,6 +35,17 @@ pub(super) fn serve(
     let (host, pending) =
         Host::open(&manifest, None).map_err(|errors| anyhow::anyhow!(join(&errors)))?;
     let tools = host.gate.catalog().iter().count();
+    for plugin in &host.plugins {
+        for warning in unacknowledged_warnings(plugin) {
+            tracing::warn!(
+                plugin = %plugin.config.name,
+                code = warning.code,
+                "{} (`warden check` lists it; acknowledge = [\"{}\"] silences it)",
+                warning.message,
+                warning.code
+            );
+        }
+    }
     pending.spawn();
     let served = Arc::new(Served::new(path, host));
     reload::spawn(served.clone(), hangups, watch);
