@@ -1115,7 +1115,7 @@ fn serve_on_a_terminal_says_it_waits_for_a_client_and_logs_grant_warnings() {
     let mut stderr = child.stderr.take().expect("stderr");
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
-    while !seen.contains("waiting for an MCP client") {
+    while !seen.contains("Ctrl-D quits.") {
         let n = stderr.read(&mut buf).expect("read stderr");
         assert!(n > 0, "warden exited:\n{seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
