@@ -1113,12 +1113,24 @@ fn serve_on_a_terminal_says_it_waits_for_a_client_and_logs_grant_warnings() {
         .spawn()
         .expect("spawn warden");
     let mut stderr = child.stderr.take().expect("stderr");
+    let (sender, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 || sender.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
     let mut seen = String::new();
-    let mut buf = [0u8; 4096];
     while !seen.contains("Ctrl-D quits.") {
-        let n = stderr.read(&mut buf).expect("read stderr");
-        assert!(n > 0, "warden exited:\n{seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        match received.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(bytes) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no line for the terminal:\n{seen}");
+            }
+        }
     }
     let _ = child.kill();
     let _ = child.wait();
