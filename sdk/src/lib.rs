@@ -11,7 +11,9 @@
 //!
 //! # A complete plugin
 //!
-//! `Cargo.toml`: `[lib] crate-type = ["cdylib"]`, `[dependencies] warden-sdk = { path = ".../sdk" }`.
+//! `warden new NAME` writes all of this (and `warden build` builds it); by hand:
+//!
+//! `Cargo.toml`: `[lib] crate-type = ["cdylib"]`, `[dependencies] warden-sdk = "0.1"`.
 //!
 //! `wit/world.wit`: every doc comment below reaches the agent.
 //!
@@ -59,8 +61,9 @@
 //! export!(Greet);
 //! ```
 //!
-//! Build it with `cargo build --release --target wasm32-wasip2`: the `cdylib` comes out as a
-//! component, ready for a `[plugins.greet]` entry in `warden.toml`.
+//! Build it with `warden build` (or `cargo build --release --target wasm32-wasip2`, then
+//! `warden embed-docs`, see below): the `cdylib` comes out as a component, ready for a
+//! `[plugins.greet]` entry in `warden.toml`.
 //!
 //! A WIT keyword used as a name (`list`, `resource`, `type`, `from`...) takes a `%` prefix:
 //! `%list: func(...)` is still the function `list`, and `Guest::list` in Rust.
@@ -88,9 +91,20 @@
 //! Linking a component keeps every WIT type but drops every doc comment (the component binary
 //! has no place for them yet: component-model#213). warden reads a plugin's docs from a
 //! `warden-wit` custom section holding the plugin's WIT package, binary-encoded with its docs.
-//! For the in-tree plugins the host's build script (`host/build.rs`) appends it after building
-//! them; for any other component, append it with `warden::schema::embed_wit_docs` (a component
-//! without it is served with tools that have no description).
+//! `warden build` appends it after every build, and refuses to replace the previous component
+//! until that is done; for a component built any other way, run `warden embed-docs COMPONENT
+//! --wit wit` (a component without it is served with placeholder descriptions). The
+//! repository's own plugins get it from the host's build script (`host/build.rs`).
+//!
+//! # Building against a local checkout
+//!
+//! Until you want a published release, point the dependency at a warden checkout with a patch
+//! in the plugin's `Cargo.toml` (`warden new --sdk PATH` writes it, with a relative path):
+//!
+//! ```toml
+//! [patch.crates-io]
+//! warden-sdk = { path = "../warden/sdk" }
+//! ```
 //!
 //! # Outside WebAssembly
 //!
@@ -104,12 +118,12 @@ pub use wit_bindgen;
 /// The WIT source of `warden:mcp@0.1.0`, the contract these bindings were generated from.
 ///
 /// Out-of-tree plugins write it to `wit/deps/warden-mcp/mcp.wit` (see the crate docs).
-pub const WIT: &str = include_str!("../../wit/mcp.wit");
+pub const WIT: &str = include_str!("../wit/mcp.wit");
 
 #[allow(missing_docs)]
 mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "warden:mcp/tool",
         generate_all,
         // Nothing in `host` uses `types`; plugins do, through `with`.

@@ -545,3 +545,69 @@ fn package_docs_reach_only_the_root_package() {
     );
     assert_eq!(function(&description, "read-text").docs, None);
 }
+
+const NAMES_WIT: &str = "
+package example:names@0.1.0;
+
+interface tools {
+    /// What to keep.
+    record options {
+        /// The line ending to write; `line-ending` defaults to `\\n`.
+        line-ending: option<string>,
+        /// One of `keep-all` or `drop-empty`.
+        policy: policy,
+    }
+
+    enum policy { keep-all, drop-empty }
+
+    /// What was read.
+    record outcome {
+        /// Bytes read, at most `max-bytes`.
+        bytes-read: u64,
+    }
+
+    /// Read `path`, at most `max-bytes` bytes (see `options.line-ending`, `policy` =
+    /// `drop-empty`), and report `bytes-read`. Not rewritten: non-max-bytes, max-bytes-total,
+    /// a well-known name.
+    read-text: func(path: string, max-bytes: option<u32>, options: options) -> outcome;
+}
+
+world plugin {
+    include warden:mcp/tool@0.1.0;
+    export tools;
+}
+";
+
+#[test]
+fn descriptions_use_the_json_names_of_parameters_fields_and_cases() {
+    let (resolve, package) = resolve_with(NAMES_WIT);
+    let bytes = embed_wit_docs(&component(&resolve, package), &resolve, package).expect("embed");
+    let description = describe_component(&bytes).expect("describe");
+    let read = function(&description, "read-text");
+    assert_eq!(
+        read.docs.as_deref(),
+        Some(
+            "Read `path`, at most `max_bytes` bytes (see `options.line_ending`, `policy` =\n\
+             `drop_empty`), and report `bytes_read`. Not rewritten: non-max-bytes, \
+             max-bytes-total,\na well-known name."
+        )
+    );
+    // The schemas' descriptions too: what the model reads is what it must send.
+    let schema = read.input_schema();
+    let options = &schema["properties"]["options"];
+    assert_eq!(
+        options["properties"]["line_ending"]["description"],
+        json!("The line ending to write; `line_ending` defaults to `\\n`.")
+    );
+    assert_eq!(
+        options["properties"]["policy"]["description"],
+        json!("One of `keep_all` or `drop_empty`.")
+    );
+    let Some(WitType::Record(outcome)) = &read.result else {
+        panic!("a record result")
+    };
+    assert_eq!(
+        outcome.fields[0].docs.as_deref(),
+        Some("Bytes read, at most `max_bytes`.")
+    );
+}
