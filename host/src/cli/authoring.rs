@@ -103,7 +103,13 @@ fn example_arguments(function: &ExportedFunction) -> Map<String, Value> {
         .params
         .iter()
         .filter(|param| !matches!(param.ty, WitType::Option(_)))
-        .map(|param| (json_name(&param.name), example(&param.ty)))
+        .map(|param| {
+            let value = match (&param.ty, param.name.as_str()) {
+                (WitType::String, "name") => json!("Ada"),
+                (ty, _) => example(ty),
+            };
+            (json_name(&param.name), value)
+        })
         .collect()
 }
 
@@ -121,7 +127,7 @@ fn example(ty: &WitType) -> Value {
         | WitType::S64 => json!(1),
         WitType::F32 | WitType::F64 => json!(1.0),
         WitType::Char => json!("a"),
-        WitType::String => json!("Ada"),
+        WitType::String => json!("text"),
         WitType::Bytes => json!(""),
         WitType::List(_) | WitType::Flags(_) => json!([]),
         WitType::Option(_) => Value::Null,
