@@ -117,6 +117,15 @@ fn a_new_plugin_builds_with_warden_build_and_answers_calls() {
     let (code, stdout, stderr) = warden(&["inspect", "target/hello-tool.wasm"], &dir);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Greet `name`, `times` times"), "{stdout}");
+    // Cargo's own output has them too: the SDK compiled the WIT into the core module
+    // (`embed_wit_docs!`), so a plain `cargo build` is served with descriptions.
+    let plain = root().join("target/template-test/wasm32-wasip2/release/hello_tool.wasm");
+    let (code, stdout, stderr) = warden(&["inspect", &plain.display().to_string()], &dir);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("hello_tool__hello\n  Greet `name`, `times` times"),
+        "{stdout}"
+    );
 
     // The generated manifest serves it as is.
     let call = |arguments: &str| {

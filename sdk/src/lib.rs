@@ -91,8 +91,10 @@
 //! Linking a component keeps every WIT type but drops every doc comment (the component binary
 //! has no place for them yet: component-model#213). warden reads a plugin's docs from a
 //! `warden-wit` custom section holding the plugin's WIT package, binary-encoded with its docs.
-//! `warden build` appends it after every build, and refuses to replace the previous component
-//! until that is done; for a component built any other way, run `warden embed-docs COMPONENT
+//! [`embed_wit_docs!`] puts the WIT text into the compiled module instead, so that a plain
+//! `cargo build` is served with descriptions (warden reads it when the other section is
+//! missing). `warden build` appends the section after every build, and refuses to replace the
+//! previous component until that is done; for a component built any other way, run `warden embed-docs COMPONENT
 //! --wit wit` (a component without it is served with placeholder descriptions). The
 //! repository's own plugins get it from the host's build script (`host/build.rs`).
 //!
@@ -132,6 +134,45 @@ mod bindings {
 }
 
 pub use bindings::warden::mcp::{host, types};
+
+/// Put the plugin's WIT source, with its doc comments (the tool descriptions), into the compiled
+/// module, so that even a plain `cargo build` gives the tools their descriptions.
+///
+/// ```ignore
+/// warden_sdk::embed_wit_docs!("../wit/world.wit");   // relative to this source file
+/// ```
+///
+/// The files are concatenated (give one file, or files of one package whose concatenation is
+/// valid WIT) into a `warden-wit-source` custom section of the core module, which warden reads
+/// when the component has no `warden-wit` section (`warden build` and `warden embed-docs` add
+/// one, which takes precedence). warden resolves the text with its own `warden:mcp`; a package
+/// that needs other dependencies is ignored there, and gets its docs from `warden build`.
+/// Nothing is added outside WebAssembly.
+#[macro_export]
+macro_rules! embed_wit_docs {
+    ($($path:literal),+ $(,)?) => {
+        const _: () = {
+            const SOURCE: &str = concat!($(include_str!($path), "\n"),+);
+            #[cfg(target_family = "wasm")]
+            #[unsafe(link_section = "warden-wit-source")]
+            #[used]
+            static WARDEN_WIT_SOURCE: [u8; SOURCE.len()] = $crate::__bytes(SOURCE);
+        };
+    };
+}
+
+/// `text` as an array of exactly `N` bytes (`N` must be its length); for [`embed_wit_docs!`].
+#[doc(hidden)]
+pub const fn __bytes<const N: usize>(text: &str) -> [u8; N] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
 
 /// Log messages to the host's log and, when the client asked for them, to the agent.
 ///

@@ -62,7 +62,7 @@ mod types;
 mod tests;
 
 pub use decode::{DescribeError, describe_component};
-pub use docs::{WIT_DOCS_SECTION, embed_wit_docs};
+pub use docs::{WIT_DOCS_SECTION, WIT_SOURCE_SECTION, embed_wit_docs};
 pub use error::{InputError, OutputError};
 pub use input::from_json;
 pub use json_schema::{DRAFT_2020_12, json_schema};
