@@ -104,6 +104,19 @@ fn a_new_plugin_builds_with_warden_build_and_answers_calls() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let wasm = dir.join("target/hello-tool.wasm");
     assert!(wasm.is_file(), "{stdout}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&wasm)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o644,
+            "a readable component, not a private temp file"
+        );
+    }
     assert!(stderr.contains("building hello-tool (rust"), "{stderr}");
     assert!(
         stdout.contains("rust plugin hello-tool, 1 tool(s), 1 documented"),

@@ -131,6 +131,13 @@ pub fn build_plugin(plan: &BuildPlan, progress: &dyn Fn(&str)) -> Result<Built, 
     };
     let mut temp = tempfile::NamedTempFile::new_in(&parent).map_err(io)?;
     std::io::Write::write_all(&mut temp, &documented).map_err(io)?;
+    // A temporary file is private (0600); the component keeps the mode of the one it
+    // replaces, or gets a plain file's, so a server running as another user can read it.
+    let permissions = match std::fs::metadata(&output) {
+        Ok(old) => old.permissions(),
+        Err(_) => plain_file_permissions(temp.as_file()).map_err(io)?,
+    };
+    temp.as_file().set_permissions(permissions).map_err(io)?;
     temp.persist(&output).map_err(|e| io(e.error))?;
     progress(&format!(
         "built {} in {:.1} s ({} bytes)",
@@ -145,6 +152,20 @@ pub fn build_plugin(plan: &BuildPlan, progress: &dyn Fn(&str)) -> Result<Built, 
         description,
         rebuilt: true,
     })
+}
+
+/// What a new file gets by default: `0644` on Unix.
+fn plain_file_permissions(file: &std::fs::File) -> std::io::Result<std::fs::Permissions> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = file;
+        Ok(std::fs::Permissions::from_mode(0o644))
+    }
+    #[cfg(not(unix))]
+    {
+        file.metadata().map(|m| m.permissions())
+    }
 }
 
 /// The world a plugin's WIT asks to build.
@@ -219,7 +240,10 @@ fn build_rust(dir: &Path) -> Result<Vec<u8>, AuthoringError> {
                 continue;
             };
             if message["reason"] != "compiler-artifact"
-                || message["manifest_path"].as_str().map(PathBuf::from) != manifest
+                || message["manifest_path"]
+                    .as_str()
+                    .and_then(|path| std::fs::canonicalize(path).ok())
+                    != manifest
             {
                 continue;
             }
