@@ -6,6 +6,7 @@
 //! when its stamp file exists; a half-finished one has none and is redone from scratch. A lock
 //! file per toolchain keeps two builds from installing at once.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,7 +29,12 @@ const COMPONENTIZE_MJS: &str = include_str!("js/componentize.mjs");
 /// `$XDG_CACHE_HOME/warden/toolchains`, else `~/.cache/warden/toolchains`; `None` when none of
 /// these variables is set.
 pub fn toolchains_dir() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|value| !value.is_empty());
+    toolchains_dir_from(|name| std::env::var_os(name))
+}
+
+/// [`toolchains_dir`] with the environment given by `env`; an empty variable counts as unset.
+fn toolchains_dir_from(env: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let var = |name| env(name).filter(|value| !value.is_empty());
     if let Some(dir) = var("WARDEN_TOOLCHAINS") {
         return Some(PathBuf::from(dir));
     }
@@ -199,6 +205,34 @@ fn touch(path: &Path) -> Result<(), AuthoringError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_toolchain_directory_follows_the_environment() {
+        let with = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, OsString)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+                .collect();
+            toolchains_dir_from(move |name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        let all = [
+            ("WARDEN_TOOLCHAINS", "/t"),
+            ("XDG_CACHE_HOME", "/xdg"),
+            ("HOME", "/home/ada"),
+        ];
+        assert_eq!(with(&all), Some(PathBuf::from("/t")));
+        assert_eq!(
+            with(&all[1..]),
+            Some(PathBuf::from("/xdg/warden/toolchains"))
+        );
+        assert_eq!(
+            with(&[("WARDEN_TOOLCHAINS", ""), ("HOME", "/home/ada")]),
+            Some(PathBuf::from("/home/ada/.cache/warden/toolchains"))
+        );
+        assert_eq!(with(&[]), None);
+    }
 
     #[test]
     fn the_js_toolchain_pins_exact_versions() {
