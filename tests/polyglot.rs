@@ -1,11 +1,14 @@
-//! Plugins written in Python and JavaScript are served like Rust ones: built from the example
-//! sources with the documented scripts (`plugins/python/build.sh`, `plugins/js/build.sh`),
-//! listed with the descriptions `warden embed-docs` put in, called through a real MCP client,
-//! and held by the same sandbox (a file outside the grant, a host not allowed).
+//! Plugins written in Python and JavaScript are served like Rust ones: the examples built with
+//! their scripts (`plugins/python/build.sh`, `plugins/js/build.sh`, thin wrappers over
+//! `warden build`) and plugins written by `warden new --lang python|js` in a directory outside
+//! the repository, built with `warden build`, are listed with their WIT doc comments as
+//! descriptions, called through a real MCP client, and held by the same sandbox (a file
+//! outside the grant, a host not allowed). A failed `warden build` leaves the previous
+//! component byte for byte.
 //!
-//! The scripts install componentize-py (PyPI) and componentize-js + jco (npm) under
-//! `target/toolchains` on first use and reuse them afterwards. A toolchain that cannot be
-//! installed fails these tests: they never skip.
+//! `warden build` installs componentize-py (PyPI) and componentize-js + jco (npm) under
+//! `target/toolchains` (`WARDEN_TOOLCHAINS`) on first use and reuses them afterwards. A
+//! toolchain that cannot be installed fails these tests: they never skip.
 
 mod common;
 
@@ -79,16 +82,18 @@ fn loaded(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Where the tests install the toolchains (kept across runs).
+fn toolchains() -> PathBuf {
+    root().join("target").join("toolchains")
+}
+
 /// Run a build script for one plugin; fails loudly with the script's output.
 fn build(script: &str, name: &str, out: &Path) -> PathBuf {
     let output = Command::new("bash")
         .arg(root().join(script))
         .arg(name)
         .env("WARDEN", env!("CARGO_BIN_EXE_warden"))
-        .env(
-            "WARDEN_TOOLCHAINS",
-            root().join("target").join("toolchains"),
-        )
+        .env("WARDEN_TOOLCHAINS", toolchains())
         .env("WARDEN_POLYGLOT_OUT", out)
         .output()
         .unwrap_or_else(|e| panic!("cannot run bash {script}: {e}"));
@@ -553,4 +558,132 @@ async fn readyz_is_503_until_every_plugin_compiled() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(loaded(&server.stderr()).len() == 1, "{}", server.stderr());
+}
+
+/// `warden ARGS` in `cwd` with the tests' toolchains: exit code, stdout, stderr.
+fn warden_build(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .current_dir(cwd)
+        .env("WARDEN_TOOLCHAINS", toolchains())
+        .output()
+        .expect("run warden");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn new_python_and_javascript_plugins_build_outside_the_repository_and_serve() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    assert!(!temp.path().starts_with(root()), "outside the repository");
+    let mut components = Vec::new();
+    for (lang, name, entry) in [
+        ("python", "py-greet", "app.py"),
+        ("js", "js-greet", "app.js"),
+    ] {
+        let started = std::time::Instant::now();
+        let (code, stdout, stderr) = warden(&["new", name, "--lang", lang], temp.path());
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains(&format!("created {lang} plugin {name}")),
+            "{stdout}"
+        );
+        let dir = temp.path().join(name);
+        assert!(dir.join(entry).is_file() && dir.join("wit/world.wit").is_file());
+
+        // `warden build` with no argument builds the current folder.
+        let (code, stdout, stderr) = warden_build(&["build"], &dir);
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        eprintln!("{stderr}");
+        assert!(
+            stderr.contains(&format!("building {name} ({lang}")),
+            "{stderr}"
+        );
+        assert!(
+            stdout.contains(&format!("{lang} plugin {name}, 1 tool(s), 1 documented")),
+            "{stdout}"
+        );
+        let tool = format!("{}__hello", name);
+        assert!(
+            stdout.contains(&format!(
+                r#"warden call --manifest ./warden.toml {tool} '{{"name":"Ada"}}'"#
+            )),
+            "{stdout}"
+        );
+        let wasm = dir.join(format!("target/{name}.wasm"));
+        assert!(wasm.is_file(), "{stdout}");
+        eprintln!(
+            "{lang}: warden new + warden build in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+
+        // Up to date: nothing rebuilt, the same bytes.
+        let before = std::fs::read(&wasm).expect("component");
+        let (code, stdout, stderr) = warden_build(&["build", "."], &dir);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("(up to date)"), "{stdout}");
+
+        // A build that fails leaves the previous component byte for byte.
+        let app = dir.join(entry);
+        let source = std::fs::read_to_string(&app).expect("source");
+        std::fs::write(&app, format!("{source}\n)(\n")).expect("break the source");
+        let (code, stdout, stderr) = warden_build(&["build"], &dir);
+        assert_ne!(code, 0, "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("previous component is untouched"),
+            "{stderr}"
+        );
+        assert!(
+            std::fs::read(&wasm).expect("component") == before,
+            "{lang}: changed"
+        );
+        std::fs::write(&app, source).expect("restore");
+        components.push((name, wasm));
+    }
+
+    // Both served side by side, with their descriptions, through an MCP client.
+    let fixture = Fixture::new(&format!(
+        "[plugins.py-greet]\ncomponent = \"{}\"\n\n[plugins.js-greet]\ncomponent = \"{}\"\n",
+        components[0].1.display(),
+        components[1].1.display()
+    ));
+    let client = fixture.client().await;
+    let tools = client.service.list_all_tools().await.expect("tools/list");
+    for (name, _) in &components {
+        let tool = tools
+            .iter()
+            .find(|t| t.name == format!("{name}__hello"))
+            .unwrap_or_else(|| panic!("{name}__hello is listed: {tools:?}"));
+        assert!(
+            tool.description
+                .as_deref()
+                .is_some_and(|d| d.starts_with("Greet `name`, `times` times")),
+            "{tool:?}"
+        );
+        let greeting = ok_text(
+            &client
+                .call(
+                    &format!("{name}__hello"),
+                    json!({"name": "Ada", "times": 2}),
+                )
+                .await,
+        );
+        assert_eq!(greeting, "Hello, Ada!\nHello, Ada!", "{name}");
+        let refused = err_text(
+            &client
+                .call(
+                    &format!("{name}__hello"),
+                    json!({"name": "Ada", "times": 0}),
+                )
+                .await,
+        );
+        assert!(
+            refused.contains("times must be between 1 and 10"),
+            "{name}: {refused}"
+        );
+    }
+    client.close().await;
 }

@@ -214,25 +214,48 @@ enum Command {
     },
     /// Print warden's man page (roff), e.g. `warden man > ~/.local/share/man/man1/warden.1`.
     Man,
-    /// Write a new Rust plugin: Cargo.toml, src/lib.rs, wit/world.wit, warden.toml, README.
+    /// Write a new plugin in Rust, Python or JavaScript: its code, wit/world.wit, warden.toml
+    /// and a README, ready for `warden build`.
     ///
-    /// The plugin builds with `cargo build --release --target wasm32-wasip2` and depends on
-    /// the warden SDK by path.
+    /// A Rust plugin depends on warden-sdk by version (crates.io); `--sdk PATH` adds a
+    /// `[patch.crates-io]` entry to build against a local checkout's `sdk` folder instead.
     New {
         /// The plugin's name: lowercase words joined by `-`, such as `word-count`.
         name: String,
+        /// The language: rust, python or js.
+        #[arg(long, short, default_value = "rust")]
+        lang: warden::authoring::Lang,
         /// The directory to create (default: ./NAME); it must not exist or be empty.
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The warden SDK (`sdk` folder of a warden checkout; default: the one this binary
-        /// was built from).
+        /// Rust only: build against this warden-sdk folder (the `sdk` folder of a warden
+        /// checkout), written as a relative `[patch.crates-io]` path.
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
+    /// Build a plugin folder (Rust, Python or JavaScript, told by Cargo.toml, app.py or
+    /// app.js) into a component with its tool descriptions embedded.
+    ///
+    /// Writes DIR/target/NAME.wasm, the file the `warden.toml` of `warden new` serves, only
+    /// once the new component is built, documented and checked: a failed build leaves the
+    /// previous one untouched. componentize-py and componentize-js are installed on first use
+    /// under $WARDEN_TOOLCHAINS (default: $XDG_CACHE_HOME/warden/toolchains or
+    /// ~/.cache/warden/toolchains).
+    Build {
+        /// The plugin folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Write the component here instead of DIR/target/NAME.wasm.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Rebuild a Python or JavaScript plugin even when its component is up to date.
+        #[arg(long)]
+        force: bool,
+    },
     /// Put a plugin's WIT doc comments (its tool descriptions) into its component.
     ///
-    /// Linking drops WIT docs; run this after every build, whatever the language. An earlier
-    /// copy is replaced. Without `wit/deps/`, warden:mcp is taken from this binary.
+    /// Linking drops WIT docs. `warden build` does this itself; run it after building a
+    /// component any other way. An earlier copy is replaced. Without `wit/deps/`, warden:mcp is taken from this binary.
     EmbedDocs {
         /// The component (.wasm) to update.
         component: PathBuf,
@@ -378,7 +401,13 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Init { file } => init::init(&file),
         Command::Completions { shell } => Ok(docs::completions(shell)),
         Command::Man => docs::man(),
-        Command::New { name, dir, sdk } => authoring::new(&name, dir, sdk),
+        Command::New {
+            name,
+            lang,
+            dir,
+            sdk,
+        } => authoring::new(&name, lang, dir, sdk),
+        Command::Build { dir, output, force } => authoring::build(&dir, output, force),
         Command::EmbedDocs {
             component,
             wit,

@@ -11,7 +11,9 @@
 //!
 //! # A complete plugin
 //!
-//! `Cargo.toml`: `[lib] crate-type = ["cdylib"]`, `[dependencies] warden-sdk = { path = ".../sdk" }`.
+//! `warden new NAME` writes all of this (and `warden build` builds it); by hand:
+//!
+//! `Cargo.toml`: `[lib] crate-type = ["cdylib"]`, `[dependencies] warden-sdk = "0.1"`.
 //!
 //! `wit/world.wit`: every doc comment below reaches the agent.
 //!
@@ -59,8 +61,9 @@
 //! export!(Greet);
 //! ```
 //!
-//! Build it with `cargo build --release --target wasm32-wasip2`: the `cdylib` comes out as a
-//! component, ready for a `[plugins.greet]` entry in `warden.toml`.
+//! Build it with `warden build` (or `cargo build --release --target wasm32-wasip2`, then
+//! `warden embed-docs`, see below): the `cdylib` comes out as a component, ready for a
+//! `[plugins.greet]` entry in `warden.toml`.
 //!
 //! A WIT keyword used as a name (`list`, `resource`, `type`, `from`...) takes a `%` prefix:
 //! `%list: func(...)` is still the function `list`, and `Guest::list` in Rust.
@@ -88,9 +91,22 @@
 //! Linking a component keeps every WIT type but drops every doc comment (the component binary
 //! has no place for them yet: component-model#213). warden reads a plugin's docs from a
 //! `warden-wit` custom section holding the plugin's WIT package, binary-encoded with its docs.
-//! For the in-tree plugins the host's build script (`host/build.rs`) appends it after building
-//! them; for any other component, append it with `warden::schema::embed_wit_docs` (a component
-//! without it is served with tools that have no description).
+//! [`embed_wit_docs!`] puts the WIT text into the compiled module instead, so that a plain
+//! `cargo build` is served with descriptions (warden reads it when the other section is
+//! missing). `warden build` appends the section after every build, and refuses to replace the
+//! previous component until that is done; for a component built any other way, run `warden embed-docs COMPONENT
+//! --wit wit` (a component without it is served with placeholder descriptions). The
+//! repository's own plugins get it from the host's build script (`host/build.rs`).
+//!
+//! # Building against a local checkout
+//!
+//! Until you want a published release, point the dependency at a warden checkout with a patch
+//! in the plugin's `Cargo.toml` (`warden new --sdk PATH` writes it, with a relative path):
+//!
+//! ```toml
+//! [patch.crates-io]
+//! warden-sdk = { path = "../warden/sdk" }
+//! ```
 //!
 //! # Outside WebAssembly
 //!
@@ -104,12 +120,12 @@ pub use wit_bindgen;
 /// The WIT source of `warden:mcp@0.1.0`, the contract these bindings were generated from.
 ///
 /// Out-of-tree plugins write it to `wit/deps/warden-mcp/mcp.wit` (see the crate docs).
-pub const WIT: &str = include_str!("../../wit/mcp.wit");
+pub const WIT: &str = include_str!("../wit/mcp.wit");
 
 #[allow(missing_docs)]
 mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "warden:mcp/tool",
         generate_all,
         // Nothing in `host` uses `types`; plugins do, through `with`.
@@ -118,6 +134,45 @@ mod bindings {
 }
 
 pub use bindings::warden::mcp::{host, types};
+
+/// Put the plugin's WIT source, with its doc comments (the tool descriptions), into the compiled
+/// module, so that even a plain `cargo build` gives the tools their descriptions.
+///
+/// ```ignore
+/// warden_sdk::embed_wit_docs!("../wit/world.wit");   // relative to this source file
+/// ```
+///
+/// The files are concatenated (give one file, or files of one package whose concatenation is
+/// valid WIT) into a `warden-wit-source` custom section of the core module, which warden reads
+/// when the component has no `warden-wit` section (`warden build` and `warden embed-docs` add
+/// one, which takes precedence). warden resolves the text with its own `warden:mcp`; a package
+/// that needs other dependencies is ignored there, and gets its docs from `warden build`.
+/// Nothing is added outside WebAssembly.
+#[macro_export]
+macro_rules! embed_wit_docs {
+    ($($path:literal),+ $(,)?) => {
+        const _: () = {
+            const SOURCE: &str = concat!($(include_str!($path), "\n"),+);
+            #[cfg(target_family = "wasm")]
+            #[unsafe(link_section = "warden-wit-source")]
+            #[used]
+            static WARDEN_WIT_SOURCE: [u8; SOURCE.len()] = $crate::__bytes(SOURCE);
+        };
+    };
+}
+
+/// `text` as an array of exactly `N` bytes (`N` must be its length); for [`embed_wit_docs!`].
+#[doc(hidden)]
+pub const fn __bytes<const N: usize>(text: &str) -> [u8; N] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
 
 /// Log messages to the host's log and, when the client asked for them, to the agent.
 ///

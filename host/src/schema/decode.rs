@@ -168,13 +168,16 @@ impl Describer<'_> {
                 .function(interface.unwrap_or(""), &function.name)
                 .map(str::to_owned)
         });
-        Ok(ExportedFunction {
+        let mut function = ExportedFunction {
             interface: interface.map(str::to_owned),
             name: function.name.clone(),
             docs,
             params,
             result,
-        })
+        };
+        // Descriptions in the names the model sends (`max-bytes` -> `max_bytes`).
+        function.use_json_names_in_docs();
+        Ok(function)
     }
 
     /// Convert a WIT type; `Err` says what is not supported.

@@ -13,6 +13,11 @@
 //! own package. [`embed_wit_docs`] appends one. Docs the decoded component carries itself take
 //! precedence; these only fill gaps, matched by interface name (`ns:pkg/iface@version`) and item
 //! name, or by function name for functions exported by the world itself.
+//!
+//! A component without that section may carry its WIT as text in a core module's
+//! [`WIT_SOURCE_SECTION`], put there at compile time by the Rust SDK (`embed_wit_docs!`), so
+//! that a plain `cargo build` gives descriptions; it is parsed with `warden:mcp` as its only
+//! dependency.
 
 use std::collections::HashMap;
 
@@ -25,6 +30,14 @@ use super::decode::DescribeError;
 
 /// Name of the custom section from which warden reads the docs of a plugin's WIT package.
 pub const WIT_DOCS_SECTION: &str = "warden-wit";
+
+/// Name of a custom section of a component's core module holding the plugin's WIT as text,
+/// which `warden_sdk::embed_wit_docs!` puts there at compile time. Read only when the
+/// component has no [`WIT_DOCS_SECTION`].
+pub const WIT_SOURCE_SECTION: &str = "warden-wit-source";
+
+/// `warden:mcp`, which a [`WIT_SOURCE_SECTION`]'s package may use.
+const MCP_WIT: &str = include_str!("../../../wit/mcp.wit");
 
 /// Append `package` of `resolve` (binary-encoded with its doc comments) to `component` as a
 /// [`WIT_DOCS_SECTION`] custom section, so that [`describe_component`] finds its docs.
@@ -71,17 +84,26 @@ pub(crate) struct TypeDocs {
 }
 
 impl DocIndex {
-    /// Read every top-level [`WIT_DOCS_SECTION`] of `component`.
+    /// Read every top-level [`WIT_DOCS_SECTION`] of `component`; without one, the
+    /// [`WIT_SOURCE_SECTION`] of its core modules, if any resolves.
     pub(crate) fn from_component(component: &[u8]) -> Result<Self, DescribeError> {
         let mut index = Self::default();
         let mut depth = 0usize;
+        let mut found = false;
+        let mut sources = Vec::new();
         for payload in Parser::new(0).parse_all(component) {
             match payload.map_err(|e| DescribeError::Decode(e.into()))? {
                 Payload::Version { .. } => depth += 1,
                 Payload::End(_) => depth = depth.saturating_sub(1),
                 Payload::CustomSection(section)
+                    if depth > 1 && section.name() == WIT_SOURCE_SECTION =>
+                {
+                    sources.push(section.data().to_vec());
+                }
+                Payload::CustomSection(section)
                     if depth == 1 && section.name() == WIT_DOCS_SECTION =>
                 {
+                    found = true;
                     match wit_component::decode(section.data()).map_err(DescribeError::Docs)? {
                         DecodedWasm::WitPackage(resolve, package) => {
                             index.add_package(&resolve, package);
@@ -96,7 +118,34 @@ impl DocIndex {
                 _ => {}
             }
         }
+        if !found {
+            for source in sources {
+                index.add_source(&source);
+            }
+        }
         Ok(index)
+    }
+
+    /// Add the docs of a [`WIT_SOURCE_SECTION`]: WIT text resolved against `warden:mcp`. Text
+    /// that does not resolve so (another dependency, not UTF-8) is skipped: the component is
+    /// served with the docs it has.
+    fn add_source(&mut self, source: &[u8]) {
+        let Ok(text) = std::str::from_utf8(source) else {
+            tracing::debug!("the `{WIT_SOURCE_SECTION}` section is not UTF-8; ignored");
+            return;
+        };
+        let mut resolve = Resolve::default();
+        let parsed = resolve
+            .push_str("warden-mcp.wit", MCP_WIT)
+            .and_then(|_| resolve.push_str("plugin.wit", text));
+        match parsed {
+            Ok(package) => self.add_package(&resolve, package),
+            Err(error) => {
+                tracing::debug!(
+                    "the `{WIT_SOURCE_SECTION}` section does not resolve; ignored: {error:#}"
+                );
+            }
+        }
     }
 
     /// The docs of function `name` in `scope`.

@@ -9,6 +9,7 @@ use serde_json::{Map, Number, Value};
 use wasmtime::component::Val;
 
 use super::error::{InputError, field_path, index_path};
+use super::names::unknown_key;
 use super::types::{Enum, ExportedFunction, Flags, Record, Variant, WitType};
 use super::{is_json_name, json_name};
 
@@ -33,9 +34,14 @@ impl ExportedFunction {
                 .iter()
                 .any(|param| is_json_name(&param.name, key))
         }) {
+            let names: Vec<String> = self
+                .params
+                .iter()
+                .map(|param| json_name(&param.name))
+                .collect();
             return Err(InputError::new(
                 "",
-                format!("unknown argument {}", quote(unknown)),
+                unknown_key("argument", unknown, &quote(unknown), &names),
             ));
         }
         self.params
@@ -145,19 +151,26 @@ fn member(
     }
 }
 
-/// Reject the first key of `object` that `known` does not accept.
+/// Reject the first key of `object` that `known` does not accept, naming the valid keys
+/// (`names`, only built for the error) and the closest one.
 fn reject_unknown(
     object: &Map<String, Value>,
     path: &str,
     known: impl Fn(&str) -> bool,
+    names: impl FnOnce() -> Vec<String>,
 ) -> Result<(), InputError> {
     match object.keys().find(|key| !known(key)) {
         Some(unknown) => Err(InputError::new(
             path,
-            format!("unknown field {}", quote(unknown)),
+            unknown_key("field", unknown, &quote(unknown), &names()),
         )),
         None => Ok(()),
     }
+}
+
+/// `["a", "b"]` as owned strings, for [`reject_unknown`].
+fn fixed(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
 }
 
 fn option(inner: &WitType, value: &Value, path: &str) -> Result<Val, InputError> {
@@ -167,7 +180,7 @@ fn option(inner: &WitType, value: &Value, path: &str) -> Result<Val, InputError>
     let some = if matches!(inner, WitType::Option(_)) {
         // option<option<T>>: the inner value is wrapped as {"some": ...}.
         let wrapper = object(value, path)?;
-        reject_unknown(wrapper, path, |key| key == "some")?;
+        reject_unknown(wrapper, path, |key| key == "some", || fixed(&["some"]))?;
         let path = field_path(path, "some");
         match wrapper.get("some") {
             Some(value) => from_json(inner, value, &path)?,
@@ -186,7 +199,12 @@ fn result(
     path: &str,
 ) -> Result<Val, InputError> {
     let object = object(value, path)?;
-    reject_unknown(object, path, |key| key == "ok" || key == "err")?;
+    reject_unknown(
+        object,
+        path,
+        |key| key == "ok" || key == "err",
+        || fixed(&["ok", "err"]),
+    )?;
     let payload = |ty: Option<&WitType>, value: &Value, key: &str| {
         let path = field_path(path, key);
         match ty {
@@ -207,12 +225,23 @@ fn result(
 
 fn record(record: &Record, value: &Value, path: &str) -> Result<Val, InputError> {
     let object = object(value, path)?;
-    reject_unknown(object, path, |key| {
-        record
-            .fields
-            .iter()
-            .any(|field| is_json_name(&field.name, key))
-    })?;
+    reject_unknown(
+        object,
+        path,
+        |key| {
+            record
+                .fields
+                .iter()
+                .any(|field| is_json_name(&field.name, key))
+        },
+        || {
+            record
+                .fields
+                .iter()
+                .map(|field| json_name(&field.name))
+                .collect()
+        },
+    )?;
     record
         .fields
         .iter()
@@ -226,7 +255,12 @@ fn record(record: &Record, value: &Value, path: &str) -> Result<Val, InputError>
 
 fn variant(variant: &Variant, value: &Value, path: &str) -> Result<Val, InputError> {
     let object = object(value, path)?;
-    reject_unknown(object, path, |key| key == "tag" || key == "value")?;
+    reject_unknown(
+        object,
+        path,
+        |key| key == "tag" || key == "value",
+        || fixed(&["tag", "value"]),
+    )?;
     let tag_path = field_path(path, "tag");
     let tag = match object.get("tag") {
         Some(tag) => string(tag, &tag_path)?,
@@ -378,9 +412,16 @@ fn json_kind(value: &Value) -> &'static str {
 }
 
 /// `"rx" is not one of "ro", "rw"`.
+/// With the closest name when one is close: `"r0" is not one of "ro", "rw" (did you mean
+/// "ro"?)`.
 fn not_one_of(name: &str, names: impl Iterator<Item = String>) -> String {
-    let names = names.map(|name| quote(&name)).collect::<Vec<_>>();
-    format!("{} is not one of {}", quote(name), names.join(", "))
+    let names = names.collect::<Vec<_>>();
+    let quoted = names.iter().map(|name| quote(name)).collect::<Vec<_>>();
+    let mut message = format!("{} is not one of {}", quote(name), quoted.join(", "));
+    if let Some(close) = super::names::closest(name, &names) {
+        message.push_str(&format!(" (did you mean \"{close}\"?)"));
+    }
+    message
 }
 
 /// A string as a JSON string literal, shortened if long.

@@ -27,7 +27,10 @@
 //!
 //! - Names: every WIT identifier (parameter, field, enum case, variant tag, flag) appears in
 //!   JSON in snake_case: `max-bytes` is `max_bytes` ([`json_name`]). WIT identifiers never
-//!   contain `_`, so the mapping is one-to-one.
+//!   contain `_`, so the mapping is one-to-one. Doc comments are rewritten to match: a
+//!   function's and its types' docs name its parameters, fields, cases and flags by their JSON
+//!   names ([`ExportedFunction::use_json_names_in_docs`]), so the model sends what it read.
+//!   An unknown key is refused with the valid ones and the closest ([`closest`]).
 //! - Omission: an `option` record field, parameter or variant payload may be omitted or `null`
 //!   (it is then not in `required`); every other member is required. Unknown keys are rejected.
 //! - Strictness: no coercion. `256` for a `u8`, `1.5` or `"3"` for an integer, `"ab"` for a
@@ -51,6 +54,7 @@ mod docs;
 mod error;
 mod input;
 mod json_schema;
+mod names;
 mod output;
 mod types;
 
@@ -58,10 +62,11 @@ mod types;
 mod tests;
 
 pub use decode::{DescribeError, describe_component};
-pub use docs::{WIT_DOCS_SECTION, embed_wit_docs};
+pub use docs::{WIT_DOCS_SECTION, WIT_SOURCE_SECTION, embed_wit_docs};
 pub use error::{InputError, OutputError};
 pub use input::from_json;
 pub use json_schema::{DRAFT_2020_12, json_schema};
+pub use names::{closest, json_names_in};
 pub use output::to_json;
 pub use types::{
     Case, ComponentDescription, Enum, ExportedFunction, Field, Flags, Param, Record, TypeName,

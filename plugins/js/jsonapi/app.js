@@ -1,6 +1,6 @@
 // The `jsonapi` plugin: call JSON HTTP APIs on the hosts the operator granted.
 //
-// Written in JavaScript and built with componentize-js (see ../build.sh). `fetch()` is
+// Written in JavaScript and built with `warden build` (componentize-js; see ../build.sh). `fetch()` is
 // wasi:http underneath: warden checks every request against the plugin's `allow_hosts` and
 // refuses the rest, and the refusal comes back here as a rejected promise.
 //

@@ -1,6 +1,6 @@
 """The `textstats` plugin: statistics about text and CSV files in granted directories.
 
-Written in Python and built with componentize-py (see ../build.sh). It uses plain `open()`:
+Written in Python and built with `warden build` (componentize-py; see ../build.sh). It uses plain `open()`:
 the directories the operator granted are WASI preopens, the only ones that exist, and the
 host refuses `..` escapes and symbolic links that point out of them. This code only turns
 those refusals into clear messages.

@@ -545,3 +545,131 @@ fn package_docs_reach_only_the_root_package() {
     );
     assert_eq!(function(&description, "read-text").docs, None);
 }
+
+const NAMES_WIT: &str = "
+package example:names@0.1.0;
+
+interface tools {
+    /// What to keep.
+    record options {
+        /// The line ending to write; `line-ending` defaults to `\\n`.
+        line-ending: option<string>,
+        /// One of `keep-all` or `drop-empty`.
+        policy: policy,
+    }
+
+    enum policy { keep-all, drop-empty }
+
+    /// What was read.
+    record outcome {
+        /// Bytes read, at most `max-bytes`.
+        bytes-read: u64,
+    }
+
+    /// Read `path`, at most `max-bytes` bytes (see `options.line-ending`, `policy` =
+    /// `drop-empty`), and report `bytes-read`. Not rewritten: non-max-bytes, max-bytes-total,
+    /// a well-known name.
+    read-text: func(path: string, max-bytes: option<u32>, options: options) -> outcome;
+}
+
+world plugin {
+    include warden:mcp/tool@0.1.0;
+    export tools;
+}
+";
+
+#[test]
+fn descriptions_use_the_json_names_of_parameters_fields_and_cases() {
+    let (resolve, package) = resolve_with(NAMES_WIT);
+    let bytes = embed_wit_docs(&component(&resolve, package), &resolve, package).expect("embed");
+    let description = describe_component(&bytes).expect("describe");
+    let read = function(&description, "read-text");
+    assert_eq!(
+        read.docs.as_deref(),
+        Some(
+            "Read `path`, at most `max_bytes` bytes (see `options.line_ending`, `policy` =\n\
+             `drop_empty`), and report `bytes_read`. Not rewritten: non-max-bytes, \
+             max-bytes-total,\na well-known name."
+        )
+    );
+    // The schemas' descriptions too: what the model reads is what it must send.
+    let schema = read.input_schema();
+    let options = &schema["properties"]["options"];
+    assert_eq!(
+        options["properties"]["line_ending"]["description"],
+        json!("The line ending to write; `line_ending` defaults to `\\n`.")
+    );
+    assert_eq!(
+        options["properties"]["policy"]["description"],
+        json!("One of `keep_all` or `drop_empty`.")
+    );
+    let Some(WitType::Record(outcome)) = &read.result else {
+        panic!("a record result")
+    };
+    assert_eq!(
+        outcome.fields[0].docs.as_deref(),
+        Some("Bytes read, at most `max_bytes`.")
+    );
+}
+
+/// A component of `wit`'s world whose core module carries `source` in a `warden-wit-source`
+/// section, as `warden_sdk::embed_wit_docs!` puts it there.
+fn component_with_source(wit: &str, source: &str) -> Vec<u8> {
+    let (resolve, package) = resolve_with(wit);
+    let world = resolve
+        .select_world(&[package], Some("plugin"))
+        .expect("world");
+    let mangling = ManglingAndAbi::Legacy(LiftLowerAbi::Sync);
+    let mut module = wit_component::dummy_module(&resolve, world, mangling);
+    module.push(0); // a custom section
+    wasm_encoder::Encode::encode(
+        &wasm_encoder::CustomSection {
+            name: crate::schema::WIT_SOURCE_SECTION.into(),
+            data: source.as_bytes().into(),
+        },
+        &mut module,
+    );
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        StringEncoding::UTF8,
+        false,
+    )
+    .expect("embed metadata");
+    ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .expect("module")
+        .encode()
+        .expect("encode component")
+}
+
+#[test]
+fn docs_compiled_into_the_core_module_are_read_without_the_section() {
+    let bytes = component_with_source(NAMES_WIT, NAMES_WIT);
+    let description = describe_component(&bytes).expect("describe");
+    let read = function(&description, "read-text");
+    assert!(
+        read.docs
+            .as_deref()
+            .is_some_and(|d| d.starts_with("Read `path`, at most `max_bytes` bytes")),
+        "{read:?}"
+    );
+
+    // The warden-wit section, when present, is what counts.
+    let (resolve, package) = resolve_with(&NAMES_WIT.replace("Read `path`", "Fetch `path`"));
+    let both = embed_wit_docs(&bytes, &resolve, package).expect("embed");
+    let read = function(&describe_component(&both).expect("describe"), "read-text").clone();
+    assert!(
+        read.docs
+            .as_deref()
+            .is_some_and(|d| d.starts_with("Fetch `path`")),
+        "{read:?}"
+    );
+
+    // Text that does not resolve is ignored: the tool is served, undocumented.
+    let bytes = component_with_source(NAMES_WIT, "package broken");
+    let description = describe_component(&bytes).expect("still served");
+    assert_eq!(function(&description, "read-text").docs, None);
+}

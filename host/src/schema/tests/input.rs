@@ -242,7 +242,7 @@ fn option_of_option_wraps_the_inner_value() {
     assert_eq!(error(&ty, json!({}), "o"), "o.some: missing required field");
     assert_eq!(
         error(&ty, json!({ "some": 1, "x": 1 }), "o"),
-        r#"o: unknown field "x""#
+        r#"o: unknown field "x"; the fields are "some""#
     );
 }
 
@@ -289,12 +289,12 @@ fn records_reject_unknown_and_missing_keys() {
     );
     assert_eq!(
         error(&ty, json!({ "max_bytes": 1, "color": "red" }), "options"),
-        r#"options: unknown field "color""#
+        r#"options: unknown field "color" (did you mean "colour"?); the fields are "max_bytes", "colour""#
     );
     // The WIT spelling is not the JSON name.
     assert_eq!(
         error(&ty, json!({ "max-bytes": 1 }), "options"),
-        r#"options: unknown field "max-bytes""#
+        r#"options: unknown field "max-bytes" (did you mean "max_bytes"?); the fields are "max_bytes", "colour""#
     );
     assert_eq!(
         error(&ty, json!({}), "options"),
@@ -308,7 +308,7 @@ fn records_reject_unknown_and_missing_keys() {
     let ty = record("opts", &[("size", WitType::U8)]);
     assert_eq!(
         error(&ty, json!({ "size": 1, "colour": "red" }), "options"),
-        r#"options: unknown field "colour""#
+        r#"options: unknown field "colour"; the fields are "size""#
     );
 }
 
@@ -319,7 +319,7 @@ fn enums_are_strings() {
     assert_eq!(ok(&ty, json!("read_write")), Val::Enum("read-write".into()));
     assert_eq!(
         error(&ty, json!("rx"), "mode"),
-        r#"mode: "rx" is not one of "ro", "rw", "read_write""#
+        r#"mode: "rx" is not one of "ro", "rw", "read_write" (did you mean "ro"?)"#
     );
     assert_eq!(
         error(&ty, json!(1), "mode"),
@@ -361,7 +361,7 @@ fn variants_are_tagged_objects() {
     );
     assert_eq!(
         error(&ty, json!({ "tag": "nope" }), "v"),
-        r#"v.tag: "nope" is not one of "none", "by_name", "maybe""#
+        r#"v.tag: "nope" is not one of "none", "by_name", "maybe" (did you mean "none"?)"#
     );
     assert_eq!(
         error(&ty, json!({ "value": 1 }), "v"),
@@ -373,7 +373,7 @@ fn variants_are_tagged_objects() {
     );
     assert_eq!(
         error(&ty, json!({ "tag": "none", "x": 1 }), "v"),
-        r#"v: unknown field "x""#
+        r#"v: unknown field "x"; the fields are "tag", "value""#
     );
     assert_eq!(
         error(&ty, json!("none"), "v"),
@@ -437,7 +437,7 @@ fn results_take_exactly_one_of_ok_and_err() {
     );
     assert_eq!(
         error(&ty, json!({ "value": 1 }), "r"),
-        r#"r: unknown field "value""#
+        r#"r: unknown field "value"; the fields are "ok", "err""#
     );
 
     let unit = result(None, None);
@@ -509,7 +509,10 @@ fn argument_errors() {
     let e = f
         .args_from_json(json!({ "path": "a", "colour": 1 }).as_object())
         .unwrap_err();
-    assert_eq!(e.to_string(), r#"unknown argument "colour""#);
+    assert_eq!(
+        e.to_string(),
+        r#"unknown argument "colour"; the arguments are "path", "max_bytes""#
+    );
     assert_eq!(e.path, "");
     let e = f
         .args_from_json(json!({ "path": 1 }).as_object())
@@ -527,5 +530,8 @@ fn no_parameters_accept_no_arguments() {
     assert_eq!(f.args_from_json(None).unwrap(), vec![]);
     assert_eq!(f.args_from_json(json!({}).as_object()).unwrap(), vec![]);
     let e = f.args_from_json(json!({ "x": 1 }).as_object()).unwrap_err();
-    assert_eq!(e.to_string(), r#"unknown argument "x""#);
+    assert_eq!(
+        e.to_string(),
+        r#"unknown argument "x"; there are no arguments"#
+    );
 }

@@ -3,6 +3,7 @@
 mod describe;
 mod input;
 mod json_schema;
+mod names;
 mod output;
 mod roundtrip;
 

@@ -2,7 +2,7 @@
 //
 //     node componentize.mjs SOURCE.js WIT_DIR WORLD OUT.wasm
 //
-// plugins/js/build.sh copies this file next to the installed node_modules and runs it there.
+// `warden build` writes this file next to the node_modules it installed and runs it there.
 // It calls componentize-js's API rather than the jco CLI, whose `componentize` command fails on
 // some machines ("failed to get path metadata ... os error 44", jco 1.35).
 //
