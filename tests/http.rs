@@ -1353,3 +1353,103 @@ async fn duplicate_hosts_and_absolute_targets_naming_another_host_are_refused() 
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"serverInfo\""), "{answer}");
 }
+
+// --- Reload: both eras hear of it --------------------------------------------------------------
+
+#[tokio::test]
+async fn a_reload_reaches_legacy_sessions_and_2026_subscriptions() {
+    let testbed = |prefix: &str| {
+        format!(
+            "[plugins.testbed]\ncomponent = \"{}\"\nprefix = \"{prefix}\"\n",
+            common::plugin("testbed")
+        )
+    };
+    let fixture = Fixture::new(&testbed("before"));
+    let server = fixture.http_server(&[]).await;
+
+    // 2025-11-25: a session whose client handles notifications/tools/list_changed.
+    let recorder = common::Recorder::default();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(server.url.clone());
+    let legacy = rmcp::service::ClientServiceExt::serve_with_lifecycle(
+        recorder.clone(),
+        transport,
+        ClientLifecycleMode::Initialize,
+    )
+    .await
+    .expect("legacy session");
+
+    // 2026-07-28: subscriptions/listen, read as an event stream.
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let mut listen = reqwest::Client::new()
+        .post(&server.url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "subscriptions/listen")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
+            "params": {"_meta": meta, "notifications": {"toolsListChanged": true}},
+        }))
+        .send()
+        .await
+        .expect("subscriptions/listen");
+    assert_eq!(listen.status(), 200, "{:?}", listen.headers());
+    let mut stream = String::new();
+    let mut read_until = async |stream: &mut String, what: &str| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !stream.contains(what) {
+            let chunk = tokio::time::timeout_at(deadline, listen.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} on the stream: {stream}"))
+                .expect("read the stream")
+                .unwrap_or_else(|| panic!("the stream ended before {what}: {stream}"));
+            stream.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    read_until(&mut stream, "notifications/subscriptions/acknowledged").await;
+
+    std::fs::write(
+        &fixture.manifest,
+        format!(
+            "[cache]\ndir = \"{}\"\n\n{}",
+            common::cache_dir().display(),
+            testbed("after")
+        ),
+    )
+    .expect("rewrite manifest");
+    let pid = server.child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+
+    read_until(&mut stream, "notifications/tools/list_changed").await;
+    assert!(
+        stream.contains("io.modelcontextprotocol/subscriptionId"),
+        "{stream}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while recorder
+        .tools_changed
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tools = legacy.list_all_tools().await.expect("tools/list");
+    assert!(
+        !tools.is_empty() && tools.iter().all(|t| t.name.starts_with("after__")),
+        "{tools:?}"
+    );
+    let _ = legacy.cancel().await;
+}

@@ -9,9 +9,9 @@ use rmcp::model::{
     ListPromptsResult, ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
     ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, LoggingLevel,
     PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams,
+    SetLevelRequestParams, SubscriptionFilter,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::events::{McpEvents, from_mcp};
@@ -99,7 +99,33 @@ impl ServerHandler for WardenServer {
             .with_instructions(self.info.instructions.clone())
     }
 
-    /// From now on, tell this client whenever a reload changes the tools
+    /// 2026-07-28: `subscriptions/listen` may ask for tool list changes, and nothing else
+    /// (warden serves no prompts or resources).
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    /// 2026-07-28: tell this subscription whenever a reload changes the tools, until the
+    /// client cancels it or goes away.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let mut changes = self.live.changes();
+        changes.mark_unchanged();
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                changed = changes.changed() => {
+                    if changed.is_err() || context.sink().notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// 2025-11-25: from now on, tell this client whenever a reload changes the tools
     /// (`notifications/tools/list_changed`), until it goes away.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let mut changes = self.live.changes();
