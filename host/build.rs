@@ -154,6 +154,7 @@ fn watch_sources(root: &Path, plugins: &Path) {
     let mut watch = vec![
         root.join("wit"),
         root.join("sdk").join("src"),
+        root.join("sdk").join("wit"),
         root.join("sdk").join("Cargo.toml"),
         plugins.join("Cargo.toml"),
         plugins.join("Cargo.lock"),
