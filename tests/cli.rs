@@ -922,7 +922,7 @@ async fn the_container_layout_serves_http_with_a_key_as_non_root() {
     }
 
     // The image's command, on a free port.
-    let mut child = command(
+    let child = command(
         &["serve", "--http", "0.0.0.0:0", "--manifest", &manifest],
         Some(&sha256),
     )
@@ -930,40 +930,13 @@ async fn the_container_layout_serves_http_with_a_key_as_non_root() {
     .stderr(std::process::Stdio::piped())
     .spawn()
     .expect("spawn warden serve");
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let (found, listening) = tokio::sync::oneshot::channel::<String>();
-    let collected = log.clone();
-    let stderr = child.stderr.take().expect("stderr");
-    tokio::spawn(async move {
-        let mut found = Some(found);
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("warden: listening on ")
-                && let Some(found) = found.take()
-            {
-                let _ = found.send(url.to_owned());
-            }
-            collected
-                .lock()
-                .expect("lock")
-                .push_str(&format!("{line}\n"));
-        }
-    });
-    let url = tokio::time::timeout(std::time::Duration::from_secs(120), listening)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_else(|| panic!("warden did not listen:\n{}", log.lock().expect("lock")));
-    assert!(url.starts_with("http://0.0.0.0:"), "{url}");
-    let url = url.replace("0.0.0.0", "127.0.0.1");
-    let base = url.trim_end_matches("/mcp").to_owned();
-    let port = base.rsplit(':').next().expect("port").to_owned();
-    let server = common::HttpServer {
-        child,
-        url,
-        base,
-        stderr: log,
-    };
+    let server = common::HttpServer::started(child).await;
+    assert!(
+        server.stderr().contains("listening on http://0.0.0.0:"),
+        "{}",
+        server.stderr()
+    );
+    let port = server.base.rsplit(':').next().expect("port").to_owned();
 
     // HEALTHCHECK CMD ["warden-healthcheck", "8080"]
     let health = tokio::process::Command::new(path("usr/local/bin/warden-healthcheck"))

@@ -352,7 +352,6 @@ impl Fixture {
     }
 
     async fn spawn_http(&self, addr: &str, extra: &[&str], descriptors: Option<u32>) -> HttpServer {
-        use tokio::io::AsyncBufReadExt;
         let mut command = match descriptors {
             // `exec` keeps the process id: the child is warden itself.
             Some(n) => {
@@ -364,7 +363,7 @@ impl Fixture {
             }
             None => tokio::process::Command::new(env!("CARGO_BIN_EXE_warden")),
         };
-        let mut child = command
+        let child = command
             .args(["serve", "--manifest"])
             .arg(&self.manifest)
             .args(["--http", addr])
@@ -376,6 +375,16 @@ impl Fixture {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn warden");
+        HttpServer::started(child).await
+    }
+}
+
+impl HttpServer {
+    /// The `warden serve --http` that `child` runs (its stderr piped), once it says where it
+    /// listens; its log is collected from then on. `0.0.0.0` in that address becomes
+    /// `127.0.0.1`.
+    pub async fn started(mut child: tokio::process::Child) -> HttpServer {
+        use tokio::io::AsyncBufReadExt;
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let (found, url) = tokio::sync::oneshot::channel();
@@ -395,13 +404,15 @@ impl Fixture {
                     .push_str(&format!("{line}\n"));
             }
         });
-        let url = match tokio::time::timeout(std::time::Duration::from_secs(120), url).await {
+        let url: String = match tokio::time::timeout(std::time::Duration::from_secs(120), url).await
+        {
             Ok(Ok(url)) => url,
             _ => panic!(
                 "warden did not start listening:\n{}",
                 log.lock().expect("lock")
             ),
         };
+        let url = url.replace("//0.0.0.0:", "//127.0.0.1:");
         let base = url.trim_end_matches("/mcp").to_owned();
         HttpServer {
             child,
@@ -410,9 +421,7 @@ impl Fixture {
             stderr: log,
         }
     }
-}
 
-impl HttpServer {
     /// The server's stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().expect("lock").clone()

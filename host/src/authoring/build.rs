@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime};
 
-use wit_parser::Resolve;
-
 use super::toolchain::{self, run};
 use super::{AuthoringError, Lang, MCP_WIT, embed_docs};
 use crate::schema::{ComponentDescription, describe_component};
@@ -178,17 +176,7 @@ struct PluginWorld {
 
 impl PluginWorld {
     fn load(wit_dir: &Path) -> Result<Self, AuthoringError> {
-        let wit_error = |source| AuthoringError::Wit {
-            path: wit_dir.to_path_buf(),
-            source,
-        };
-        let mut resolve = Resolve::default();
-        if !wit_dir.join("deps").is_dir() {
-            resolve
-                .push_str("warden-mcp.wit", MCP_WIT)
-                .map_err(wit_error)?;
-        }
-        let (package, _) = resolve.push_dir(wit_dir).map_err(wit_error)?;
+        let (resolve, package) = super::embed::load_wit(wit_dir)?;
         let package = &resolve.packages[package];
         let world = if package.worlds.contains_key("plugin") {
             "plugin"

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use wasmparser::BinaryReader;
-use wit_parser::Resolve;
+use wit_parser::{PackageId, Resolve};
 
 use super::{AuthoringError, MCP_WIT};
 use crate::schema::{WIT_DOCS_SECTION, embed_wit_docs};
@@ -18,6 +18,14 @@ use crate::schema::{WIT_DOCS_SECTION, embed_wit_docs};
 ///
 /// Only a custom section changes: what the component does is untouched.
 pub fn embed_docs(component: &[u8], wit_dir: &Path) -> Result<Vec<u8>, AuthoringError> {
+    let (resolve, package) = load_wit(wit_dir)?;
+    let stripped = remove_custom_sections(component, WIT_DOCS_SECTION)?;
+    Ok(embed_wit_docs(&stripped, &resolve, package)?)
+}
+
+/// The WIT package in `wit_dir`, resolved with its `deps/` folder, or without one with
+/// `warden:mcp@0.1.0` ([`MCP_WIT`]) loaded first.
+pub(super) fn load_wit(wit_dir: &Path) -> Result<(Resolve, PackageId), AuthoringError> {
     let wit_error = |source| AuthoringError::Wit {
         path: wit_dir.to_path_buf(),
         source,
@@ -29,8 +37,7 @@ pub fn embed_docs(component: &[u8], wit_dir: &Path) -> Result<Vec<u8>, Authoring
             .map_err(wit_error)?;
     }
     let (package, _) = resolve.push_dir(wit_dir).map_err(wit_error)?;
-    let stripped = remove_custom_sections(component, WIT_DOCS_SECTION)?;
-    Ok(embed_wit_docs(&stripped, &resolve, package)?)
+    Ok((resolve, package))
 }
 
 /// `wasm` without its top-level custom sections called `name`; every other byte is kept.

@@ -88,11 +88,21 @@ fn resolve_with(plugin: &str) -> (Resolve, PackageId) {
 
 /// A component implementing world `plugin` of `package`, as a guest toolchain would build it.
 fn component(resolve: &Resolve, package: PackageId) -> Vec<u8> {
+    component_with(resolve, package, |_| {})
+}
+
+/// [`component`], with `extra` appending sections to the core module first.
+fn component_with(
+    resolve: &Resolve,
+    package: PackageId,
+    extra: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
     let world = resolve
         .select_world(&[package], Some("plugin"))
         .expect("world");
     let mangling = ManglingAndAbi::Legacy(LiftLowerAbi::Sync);
     let mut module = wit_component::dummy_module(resolve, world, mangling);
+    extra(&mut module);
     wit_component::embed_component_metadata(
         &mut module,
         resolve,
@@ -616,33 +626,16 @@ fn descriptions_use_the_json_names_of_parameters_fields_and_cases() {
 /// section, as `warden_sdk::embed_wit_docs!` puts it there.
 fn component_with_source(wit: &str, source: &str) -> Vec<u8> {
     let (resolve, package) = resolve_with(wit);
-    let world = resolve
-        .select_world(&[package], Some("plugin"))
-        .expect("world");
-    let mangling = ManglingAndAbi::Legacy(LiftLowerAbi::Sync);
-    let mut module = wit_component::dummy_module(&resolve, world, mangling);
-    module.push(0); // a custom section
-    wasm_encoder::Encode::encode(
-        &wasm_encoder::CustomSection {
-            name: crate::schema::WIT_SOURCE_SECTION.into(),
-            data: source.as_bytes().into(),
-        },
-        &mut module,
-    );
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        StringEncoding::UTF8,
-        false,
-    )
-    .expect("embed metadata");
-    ComponentEncoder::default()
-        .validate(true)
-        .module(&module)
-        .expect("module")
-        .encode()
-        .expect("encode component")
+    component_with(&resolve, package, |module| {
+        module.push(0); // a custom section
+        wasm_encoder::Encode::encode(
+            &wasm_encoder::CustomSection {
+                name: crate::schema::WIT_SOURCE_SECTION.into(),
+                data: source.as_bytes().into(),
+            },
+            module,
+        );
+    })
 }
 
 #[test]
