@@ -827,7 +827,6 @@ fn as_nobody() -> Option<[&'static str; 5]> {
 #[tokio::test]
 async fn the_container_layout_serves_http_with_a_key_as_non_root() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use tokio::io::AsyncBufReadExt;
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let root = dir.path().join("root");
