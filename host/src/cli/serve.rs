@@ -99,7 +99,7 @@ fn status_socket(served: &Arc<Served>, listen: Option<SocketAddr>) -> Option<Sta
             Some(socket)
         }
         Err(error) => {
-            tracing::warn!("no status socket, `warden status` will not see this server: {error}");
+            tracing::info!("no status socket, `warden status` will not see this server: {error}");
             None
         }
     }
