@@ -148,12 +148,13 @@ impl Served {
     }
 
     /// The files a change to which means a reload: the manifest and every component.
+    /// Read from the gate in force, not the host: a reload holds the host while it compiles.
     fn watched(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.path.clone()];
-        if let Ok(host) = self.host.lock() {
-            files.extend(host.plugins.iter().map(|p| p.config.component.clone()));
-        }
-        files
+        let gate = self.live.current();
+        let components = gate.catalog().plugins().iter();
+        std::iter::once(self.path.clone())
+            .chain(components.map(|p| p.config.component.clone()))
+            .collect()
     }
 }
 
