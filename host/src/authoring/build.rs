@@ -355,7 +355,8 @@ fn stage_wit(dir: &Path, staging: &Path) -> Result<PathBuf, AuthoringError> {
     Ok(std::path::absolute(&wit).unwrap_or(wit))
 }
 
-/// Copy the files of `from` into `to`, recursively, without the [`SKIPPED`] folders.
+/// Copy the files of `from` into `to`, recursively, without the [`SKIPPED`] folders and
+/// without following links to folders.
 fn copy_tree(from: &Path, to: &Path) -> Result<(), AuthoringError> {
     std::fs::create_dir_all(to).map_err(|source| AuthoringError::Io {
         path: to.to_path_buf(),
@@ -372,7 +373,9 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), AuthoringError> {
         })?;
         let name = entry.file_name();
         let path = entry.path();
-        if path.is_dir() {
+        // A link to a folder is not followed (a loop would never end); a link to a file is
+        // copied as the file.
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
             if !skipped(&name) {
                 copy_tree(&path, &to.join(&name))?;
             }
@@ -404,7 +407,7 @@ fn newest(dir: &Path) -> Option<SystemTime> {
     for entry in std::fs::read_dir(dir).ok()? {
         let entry = entry.ok()?;
         let path = entry.path();
-        let time = if path.is_dir() {
+        let time = if entry.file_type().ok()?.is_dir() {
             if skipped(&entry.file_name()) {
                 continue;
             }
