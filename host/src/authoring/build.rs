@@ -436,3 +436,30 @@ fn read(path: &Path) -> Result<Vec<u8>, AuthoringError> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_loop_in_a_plugin_folder_is_copied_and_dated_without_following_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plugin = dir.path().join("plugin");
+        std::fs::create_dir_all(plugin.join("wit")).expect("mkdir");
+        std::fs::write(plugin.join("app.py"), "x = 1\n").expect("write");
+        std::os::unix::fs::symlink(&plugin, plugin.join("loop")).expect("symlink");
+        std::os::unix::fs::symlink(plugin.join("app.py"), plugin.join("alias.py"))
+            .expect("symlink");
+
+        assert!(newest(&plugin).is_some());
+        let copy = dir.path().join("copy");
+        copy_tree(&plugin, &copy).expect("copy");
+        assert!(copy.join("app.py").is_file());
+        // A link to a file is copied as the file; a link to a folder is left out.
+        assert_eq!(
+            std::fs::read_to_string(copy.join("alias.py")).expect("read"),
+            "x = 1\n"
+        );
+        assert!(!copy.join("loop").exists());
+    }
+}
