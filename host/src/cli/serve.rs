@@ -50,7 +50,8 @@ pub(super) fn serve(
     let served = Arc::new(Served::new(path, host));
     reload::spawn(served.clone(), hangups, watch);
     let listen = http.or(manifest.http.listen);
-    let _status = status_socket(&served, listen);
+    let bound = Arc::default();
+    let _status = status_socket(&served, listen.is_some(), &bound);
     let info = ServerInfo {
         name: manifest.server.name.clone(),
         instructions: manifest.server.instructions.clone(),
@@ -65,6 +66,7 @@ pub(super) fn serve(
             auth,
             local: stdio_principal(&manifest, Transport::Http),
             insecure_no_auth,
+            bound,
         };
         runtime.block_on(warden::server::serve_http(served.live(), options))?;
         return Ok(ExitCode::SUCCESS);
@@ -86,10 +88,14 @@ pub(super) fn serve(
 
 /// Answer `warden status` while serving. Without the socket the server still serves; the
 /// log says why there is none.
-fn status_socket(served: &Arc<Served>, listen: Option<SocketAddr>) -> Option<StatusSocket> {
+fn status_socket(
+    served: &Arc<Served>,
+    http: bool,
+    bound: &Arc<std::sync::OnceLock<SocketAddr>>,
+) -> Option<StatusSocket> {
     let facts = ServerFacts {
-        transport: if listen.is_some() { "http" } else { "stdio" },
-        listen: listen.map(|addr| addr.to_string()),
+        transport: if http { "http" } else { "stdio" },
+        listen: bound.clone(),
     };
     let served = served.clone();
     let dir = warden::status::socket_dir();

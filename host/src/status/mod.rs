@@ -9,7 +9,9 @@
 mod socket;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +72,8 @@ pub struct PluginStatus {
 #[derive(Clone, Debug)]
 pub struct ServerFacts {
     pub transport: &'static str,
-    pub listen: Option<String>,
+    /// The HTTP address, once bound (`None` over stdio, and until then).
+    pub listen: Arc<OnceLock<SocketAddr>>,
 }
 
 /// The status of the server serving `served`.
@@ -134,7 +137,7 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
         manifest: std::fs::canonicalize(served.path())
             .unwrap_or_else(|_| served.path().to_path_buf()),
         transport: facts.transport.to_owned(),
-        listen: facts.listen.clone(),
+        listen: facts.listen.get().map(ToString::to_string),
         started: rfc3339(stats.started()),
         uptime_s: stats.started().elapsed().map_or(0, |d| d.as_secs()),
         reloads: history.done,

@@ -84,6 +84,8 @@ pub struct HttpOptions {
     pub local: Principal,
     /// Serve without authentication on a non-loopback address (`--insecure-no-auth`).
     pub insecure_no_auth: bool,
+    /// Set to the address bound (with the port chosen, for port 0) once listening.
+    pub bound: Arc<std::sync::OnceLock<SocketAddr>>,
 }
 
 /// The HTTP server could not start, or failed.
@@ -239,6 +241,7 @@ pub async fn serve_http_until(
     } else {
         "http"
     };
+    let _ = options.bound.set(bound);
     // The one line scripts rely on: stdout is not used by this transport, stderr is the log.
     eprintln!("warden: listening on {scheme}://{bound}{MCP_PATH}");
     tracing::info!(
