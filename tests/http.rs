@@ -1460,7 +1460,10 @@ async fn a_reload_reaches_legacy_sessions_and_2026_subscriptions() {
     let servers: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     let this = servers
         .as_array()
-        .and_then(|all| all.iter().find(|s| s["pid"].to_string() == pid))
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s["pid"].as_u64() == server.child.id().map(u64::from))
+        })
         .unwrap_or_else(|| panic!("pid {pid} not in {servers}"));
     assert_eq!(this["transport"], "http");
     let port = server.base.rsplit(':').next().expect("port");
