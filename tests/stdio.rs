@@ -870,3 +870,76 @@ async fn status_shows_a_running_servers_plugins_grants_and_calls() {
     let (_, text, _) = status(&run, &[]);
     assert!(text.starts_with("no running warden server"), "{text}");
 }
+
+#[tokio::test]
+async fn calls_across_reloads_all_answer_and_every_one_is_audited() {
+    const CALLS: usize = 240;
+    const RELOADS: usize = 4;
+    let manifest = |timeout: u32| {
+        format!(
+            "[audit]\npath = \"{{dir}}/audit.jsonl\"\n\n{}",
+            testbed_as("tb").replace("timeout = \"3s\"", &format!("timeout = \"{timeout}s\""))
+        )
+    };
+    let fixture = Fixture::new(&manifest(3));
+    let client = fixture.client().await;
+    let peer = client.service.peer().clone();
+
+    let calls = async {
+        let mut running = tokio::task::JoinSet::new();
+        for i in 0..CALLS {
+            let peer = peer.clone();
+            running.spawn(async move {
+                let arguments = common::object(json!({ "text": format!("call {i}") }));
+                peer.call_tool(CallToolRequestParams::new("tb__emit").with_arguments(arguments))
+                    .await
+            });
+            if i % 8 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let mut answered = 0;
+        while let Some(outcome) = running.join_next().await {
+            let result = outcome.expect("task").expect("tools/call answered");
+            assert!(ok_text(&result).starts_with("call "), "{result:?}");
+            answered += 1;
+        }
+        answered
+    };
+    let reloads = async {
+        for n in 0..RELOADS {
+            // Same tools, another limit: a real swap every time.
+            let dir = fixture.dir.path().display().to_string();
+            rewrite(&fixture, &manifest(4 + n as u32).replace("{dir}", &dir));
+            client.signal("HUP");
+            client
+                .wait_until("the reload", |c| {
+                    c.stderr().matches("reloaded ").count() > n
+                })
+                .await;
+        }
+    };
+    let (answered, ()) = tokio::join!(calls, reloads);
+    assert_eq!(answered, CALLS);
+    assert_eq!(client.tools_changed(), RELOADS, "{}", client.stderr());
+    client.close().await;
+
+    // One chain, every call in it.
+    let log = std::fs::read_to_string(fixture.path("audit.jsonl")).expect("audit log");
+    let ok = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record["tool"] == "tb__emit" && record["outcome"] == "ok")
+        .count();
+    assert_eq!(ok, CALLS);
+    let verify = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["audit", "verify"])
+        .arg(fixture.path("audit.jsonl"))
+        .output()
+        .expect("audit verify");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
