@@ -1471,3 +1471,78 @@ async fn a_reload_reaches_legacy_sessions_and_2026_subscriptions() {
     assert_eq!(this["reloads"], 1);
     let _ = legacy.cancel().await;
 }
+
+#[tokio::test]
+async fn a_reload_adds_and_revokes_api_keys_but_never_removes_every_credential_on_a_public_address()
+{
+    let keyed = |keys: &[&str]| {
+        let mut body = format!(
+            "[plugins.testbed]\ncomponent = \"{}\"\n",
+            common::plugin("testbed")
+        );
+        for (n, key) in keys.iter().enumerate() {
+            body.push_str(&format!(
+                "\n[[auth.api_keys]]\nprincipal = \"bot-{n}\"\nsha256 = \"{}\"\n",
+                digest(key)
+            ));
+        }
+        body
+    };
+    let reload = async |fixture: &Fixture, server: &HttpServer, body: &str, logged: &str| {
+        std::fs::write(
+            &fixture.manifest,
+            format!(
+                "[cache]\ndir = \"{}\"\n\n{body}",
+                common::cache_dir().display()
+            ),
+        )
+        .expect("rewrite manifest");
+        let pid = server.child.id().expect("pid").to_string();
+        let before = server.stderr().matches(logged).count();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while server.stderr().matches(logged).count() == before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}",
+                server.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let status = async |server: &HttpServer, key: &str| {
+        post(
+            server,
+            &initialize_body(),
+            &[("authorization", &format!("Bearer {key}"))],
+        )
+        .await
+        .status()
+    };
+
+    let fixture = Fixture::new(&keyed(&[READER_KEY]));
+    let server = fixture.http_server_at("0.0.0.0:0", &[]).await;
+    assert_eq!(status(&server, READER_KEY).await, 200);
+    assert_eq!(status(&server, ADMIN_KEY).await, 401);
+
+    // The reader's key revoked, the admin's added: no restart.
+    reload(&fixture, &server, &keyed(&[ADMIN_KEY]), "reloaded ").await;
+    assert_eq!(status(&server, READER_KEY).await, 401);
+    assert_eq!(status(&server, ADMIN_KEY).await, 200);
+
+    // Removing every credential of a server on 0.0.0.0 is refused; the keys stay in force.
+    reload(&fixture, &server, &keyed(&[]), "reload failed").await;
+    assert!(
+        server.stderr().contains("[auth] configures no credential"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(status(&server, ADMIN_KEY).await, 200);
+    assert_eq!(status(&server, REVOKED_KEY).await, 401);
+}

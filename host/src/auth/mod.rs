@@ -36,6 +36,31 @@ pub struct Authenticator {
     oauth: Option<Arc<OAuthVerifier>>,
 }
 
+/// The authenticator in force, replaced whole when a reload changes `[auth]`: keys can be
+/// added and revoked without a restart. A request takes the one in force when it arrives.
+pub struct LiveAuth {
+    current: arc_swap::ArcSwapOption<Authenticator>,
+}
+
+impl LiveAuth {
+    /// Check requests with `auth` (`None`: do not authenticate) until it is replaced.
+    pub fn new(auth: Option<Authenticator>) -> Self {
+        Self {
+            current: arc_swap::ArcSwapOption::new(auth.map(Arc::new)),
+        }
+    }
+
+    /// The authenticator in force, if any.
+    pub fn current(&self) -> Option<Arc<Authenticator>> {
+        self.current.load_full()
+    }
+
+    /// Check every request from now on with `auth`.
+    pub fn replace(&self, auth: Option<Authenticator>) {
+        self.current.store(auth.map(Arc::new));
+    }
+}
+
 /// A request that may not proceed.
 #[derive(Clone, Debug)]
 pub struct Refusal {

@@ -58,7 +58,8 @@ pub(super) fn serve(
     };
 
     if let Some(listen) = listen {
-        let auth = warden::auth::Authenticator::new(&manifest.auth)?;
+        let may_be_none = listen.ip().is_loopback() || insecure_no_auth;
+        let auth = served.serve_auth(&manifest, may_be_none)?;
         let options = warden::server::HttpOptions {
             info,
             listen,

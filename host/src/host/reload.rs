@@ -4,8 +4,9 @@
 //! cache when unchanged) before anything changes. If anything fails, the old gate keeps
 //! serving and the log says why. Otherwise the new gate replaces the old one at once
 //! ([`LiveGate::replace`]): calls in flight finish on the old plugins, and every session is
-//! told the tool list changed. Rate-limit and concurrency counters start afresh with the new
-//! gate. `[server]`, `[http]` and `[auth]` are read at start only.
+//! told the tool list changed. Over HTTP, `[auth]` is replaced with the gate (keys added and
+//! revoked without a restart). Rate-limit and concurrency counters start afresh with the new
+//! gate. `[server]` and `[http]` are read at start only.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{Host, HostError};
+use crate::auth::{Authenticator, LiveAuth};
 use crate::gate::LiveGate;
 use crate::manifest::Manifest;
 
@@ -27,6 +29,14 @@ pub enum ReloadError {
     Manifest(#[from] crate::manifest::ManifestError),
     #[error("cannot load the plugins:\n{}", join(.0))]
     Plugins(Vec<HostError>),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error(
+        "[auth] configures no credential, but this server listens on a non-loopback address: \
+         it would serve anyone. Keep at least one credential (restart with --insecure-no-auth \
+         if something in front of warden authenticates)"
+    )]
+    AuthRequired,
     #[error("the reload was interrupted")]
     Interrupted,
 }
@@ -54,10 +64,19 @@ pub struct History {
     pub last: Option<(SystemTime, Option<String>)>,
 }
 
-/// A served manifest: the gate in force, and the host behind it, to reload from.
+/// The HTTP authenticator a reload replaces too, and whether it may become none.
+struct ServedAuth {
+    live: Arc<LiveAuth>,
+    /// `false` on a non-loopback address without `--insecure-no-auth`.
+    may_be_none: bool,
+}
+
+/// A served manifest: the gate in force (and over HTTP the authenticator), and the host
+/// behind it, to reload from.
 pub struct Served {
     path: PathBuf,
     live: Arc<LiveGate>,
+    auth: std::sync::OnceLock<ServedAuth>,
     host: Arc<Mutex<Host>>,
     history: Mutex<History>,
 }
@@ -70,7 +89,24 @@ impl Served {
             live: Arc::new(LiveGate::new(host.gate.clone())),
             host: Arc::new(Mutex::new(host)),
             history: Mutex::default(),
+            auth: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The authenticator of `[auth]`, for an HTTP server, which reloads replace too (API keys
+    /// added and revoked without a restart). `may_be_none`: whether a reload may remove every
+    /// credential (on a loopback address, or with `--insecure-no-auth`).
+    pub fn serve_auth(
+        &self,
+        manifest: &Manifest,
+        may_be_none: bool,
+    ) -> Result<Arc<LiveAuth>, ReloadError> {
+        let live = Arc::new(LiveAuth::new(Authenticator::new(&manifest.auth)?));
+        let _ = self.auth.set(ServedAuth {
+            live: live.clone(),
+            may_be_none,
+        });
+        Ok(live)
     }
 
     /// The manifest served.
@@ -110,8 +146,23 @@ impl Served {
         let path = self.path.clone();
         let live = self.live.clone();
         let host = self.host.clone();
+        let auth = self
+            .auth
+            .get()
+            .map(|auth| (auth.live.clone(), auth.may_be_none));
         tokio::task::spawn_blocking(move || {
             let manifest = Manifest::load(&path)?;
+            // `[auth]` first: it is cheap, and nothing changes if it fails.
+            let next_auth = match &auth {
+                Some((_, may_be_none)) => {
+                    let next = Authenticator::new(&manifest.auth)?;
+                    if next.is_none() && !may_be_none {
+                        return Err(ReloadError::AuthRequired);
+                    }
+                    next
+                }
+                None => None,
+            };
             let mut current = host.lock().map_err(|_| ReloadError::Interrupted)?;
             let (next, pending) =
                 Host::open(&manifest, Some(&current)).map_err(ReloadError::Plugins)?;
@@ -124,6 +175,9 @@ impl Served {
                 tools: next.gate.catalog().iter().count(),
             };
             live.replace(next.gate.clone());
+            if let Some((auth, _)) = &auth {
+                auth.replace(next_auth);
+            }
             *current = next;
             Ok(reloaded)
         })

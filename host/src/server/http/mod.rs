@@ -52,7 +52,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::{ServerInfo, WardenServer};
-use crate::auth::{ANONYMOUS, AuthError, Authenticator};
+use crate::auth::{ANONYMOUS, AuthError, LiveAuth};
 use crate::gate::{LiveGate, Principal, Transport};
 use crate::manifest::Http;
 use crate::runtime::PluginState;
@@ -78,8 +78,9 @@ pub struct HttpOptions {
     pub listen: SocketAddr,
     /// `[http]`.
     pub http: Http,
-    /// The checker of credentials; `None`: requests are not authenticated.
-    pub auth: Option<Authenticator>,
+    /// The checker of credentials in force (none: requests are not authenticated); a reload
+    /// may replace it.
+    pub auth: Arc<LiveAuth>,
     /// Who requests run as when there is no authentication (`[server] principal` and roles).
     pub local: Principal,
     /// Serve without authentication on a non-loopback address (`--insecure-no-auth`).
@@ -112,7 +113,7 @@ pub enum HttpError {
 struct AppState {
     live: Arc<LiveGate>,
     http: Http,
-    auth: Option<Authenticator>,
+    auth: Arc<LiveAuth>,
     local: Principal,
     drain: Arc<Drain>,
     sessions: Arc<Sessions>,
@@ -176,7 +177,7 @@ pub async fn serve_http_until(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), HttpError> {
     let addr = options.listen;
-    if options.auth.is_none() && !addr.ip().is_loopback() && !options.insecure_no_auth {
+    if options.auth.current().is_none() && !addr.ip().is_loopback() && !options.insecure_no_auth {
         return Err(HttpError::NoAuth { addr });
     }
     let tls = match &options.http.tls {
@@ -523,7 +524,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// The RFC 9728 Protected Resource Metadata, when OAuth is configured.
 async fn metadata(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    match state.auth.as_ref().and_then(|auth| auth.oauth()) {
+    let auth = state.auth.current();
+    match auth.as_ref().and_then(|auth| auth.oauth()) {
         Some(oauth) => {
             let resource = resource_url(&state, &request);
             Reply::ok(oauth.metadata(&resource))
@@ -558,7 +560,7 @@ async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: N
             "the server is shutting down",
         );
     }
-    let principal = match &state.auth {
+    let principal = match state.auth.current() {
         None => state.local.clone(),
         Some(auth) => {
             let metadata_url = metadata_url(&state, &request);
