@@ -48,8 +48,16 @@ pub(super) fn serve(
     }
     pending.spawn();
     let served = Arc::new(Served::new(path, host));
-    reload::spawn(served.clone(), hangups, watch);
     let listen = http.or(manifest.http.listen);
+    // Over HTTP, reloads replace the authenticator too: it is known before the first reload.
+    let auth = match listen {
+        Some(listen) => {
+            let may_be_none = listen.ip().is_loopback() || insecure_no_auth;
+            Some(served.serve_auth(&manifest, may_be_none)?)
+        }
+        None => None,
+    };
+    reload::spawn(served.clone(), hangups, watch);
     let bound = Arc::default();
     let _status = status_socket(&served, listen.is_some(), &bound);
     let info = ServerInfo {
@@ -57,9 +65,7 @@ pub(super) fn serve(
         instructions: manifest.server.instructions.clone(),
     };
 
-    if let Some(listen) = listen {
-        let may_be_none = listen.ip().is_loopback() || insecure_no_auth;
-        let auth = served.serve_auth(&manifest, may_be_none)?;
+    if let (Some(listen), Some(auth)) = (listen, auth) {
         let options = warden::server::HttpOptions {
             info,
             listen,
