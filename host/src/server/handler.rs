@@ -37,6 +37,9 @@ pub struct WardenServer {
     principal: Principal,
     /// The level set by `logging/setLevel` (legacy sessions).
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
+    /// Dropped with the session's last handler: ends the task that tells the session of
+    /// reloads (its receivers see the sender gone).
+    alive: Arc<tokio::sync::watch::Sender<()>>,
 }
 
 impl WardenServer {
@@ -48,6 +51,7 @@ impl WardenServer {
             info,
             principal,
             log_level: Arc::default(),
+            alive: Arc::new(tokio::sync::watch::Sender::new(())),
         }
     }
 
@@ -130,11 +134,18 @@ impl ServerHandler for WardenServer {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let mut changes = self.live.changes();
         changes.mark_unchanged();
+        let mut session = self.alive.subscribe();
         let peer = context.peer;
         tokio::spawn(async move {
-            while changes.changed().await.is_ok() {
-                if peer.notify_tool_list_changed().await.is_err() {
-                    break;
+            loop {
+                tokio::select! {
+                    // The session ended: its handler, and this sender, are gone.
+                    _ = session.changed() => break,
+                    changed = changes.changed() => {
+                        if changed.is_err() || peer.notify_tool_list_changed().await.is_err() {
+                            break;
+                        }
+                    }
                 }
             }
         });
