@@ -1469,7 +1469,21 @@ async fn a_reload_reaches_legacy_sessions_and_2026_subscriptions() {
     let port = server.base.rsplit(':').next().expect("port");
     assert_eq!(this["listen"], format!("127.0.0.1:{port}"));
     assert_eq!(this["reloads"], 1);
+
+    // Once the session ends, so does the task that told it of reloads.
     let _ = legacy.cancel().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !server
+        .stderr()
+        .contains("session ended: no more tool list notices")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

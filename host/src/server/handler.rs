@@ -148,6 +148,7 @@ impl ServerHandler for WardenServer {
                     }
                 }
             }
+            tracing::debug!("session ended: no more tool list notices for it");
         });
     }
 
