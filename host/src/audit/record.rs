@@ -73,17 +73,6 @@ impl Outcome {
             Outcome::Dropped => "dropped",
         }
     }
-
-    /// The outcome of a runtime failure, from [`CallError::kind`](crate::runtime::CallError::kind).
-    pub fn from_call_error_kind(kind: &str) -> Outcome {
-        match kind {
-            "out-of-fuel" => Outcome::OutOfFuel,
-            "timeout" => Outcome::Timeout,
-            "out-of-memory" => Outcome::OutOfMemory,
-            "trap" => Outcome::Trap,
-            _ => Outcome::Unavailable,
-        }
-    }
 }
 
 impl std::fmt::Display for Outcome {

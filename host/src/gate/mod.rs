@@ -4,11 +4,14 @@
 //! concurrency cap) -> input caps -> strict WIT validation -> run in the sandbox -> map the
 //! result to MCP content -> filter the output -> cap (refuse or truncate) -> audit -> respond.
 //!
-//! Each step is a module that knows nothing of the others: [`principal`](Principal),
-//! `authz`, `limits`, `input`, `filter`, `output`, and the audit record (`trail`, written
-//! through an [`AuditSink`], its client-chosen strings bounded, refusals rate-limited per
-//! principal or client address by `refusals`). Errors the agent sees are short and stable and carry the
-//! request id; the detail goes to the host log and the audit record.
+//! `Gate::run` is that list: each step is a small function that hands its product to the
+//! next or stops the call with a `Stop` (the outcome, what the agent is told, what is
+//! recorded; `stop`). The work of each is a module that knows nothing of the others:
+//! [`principal`](Principal), `authz`, `limits`, `input`, `filter`, `output`, and the audit
+//! record (`trail`, written through an [`AuditSink`], its client-chosen strings bounded,
+//! refusals rate-limited per principal or client address by `refusals`). Errors the agent
+//! sees are short and stable and carry the request id; the detail goes to the host log and
+//! the audit record.
 
 mod authz;
 mod events;
@@ -20,20 +23,23 @@ mod output;
 mod principal;
 mod refusals;
 mod stats;
+mod stop;
 mod trail;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{CallToolResult, JsonObject, Tool};
 use serde_json::Value;
+use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
+use wasmtime::component::Val;
 
 use crate::audit::{AuditSink, NoAudit, Outcome};
 use crate::catalog::{Catalog, ToolEntry};
-use crate::manifest::{Audit, Filters, GlobalLimits, Manifest, OutputOverflow, Rate};
-use crate::runtime::{CallError, CallEvents, Runtime};
+use crate::manifest::{self, Audit, Filters, GlobalLimits, Manifest, OutputOverflow, Rate};
+use crate::runtime::{CallError, CallEvents, CallOutcome, Runtime};
 
 pub use authz::Access;
 pub use filter::{Detectors, MIN_SECRET_LEN, OutputFilter, Redactions, audit_args, is_secret_key};
@@ -47,7 +53,9 @@ pub use principal::{Principal, Transport, new_request_id};
 pub use refusals::SUMMARY_EVERY;
 pub use stats::{OTHER as STATS_OTHER, Stats};
 
+use events::FilteredEvents;
 use refusals::RefusalLimiter;
+use stop::{Answer, Stop};
 use trail::Trail;
 
 /// A call as the transport hands it over.
@@ -313,182 +321,141 @@ impl Gate {
         self.run(request, trail).instrument(span).await
     }
 
+    /// The pipeline: find the tool -> authorize -> rate limit -> concurrency slot -> input
+    /// caps and validation -> run -> map the result -> filter -> cap the size -> record.
+    ///
+    /// A step that refuses the call returns a [`Stop`], and the steps after it do not run. A
+    /// call that gets as far as running always has an [`Answer`], a failed run's included:
+    /// its message passes the filter and the size cap like a result.
     async fn run<'a>(
         &'a self,
         request: CallRequest<'a>,
         mut trail: Trail<'a>,
     ) -> Result<CallToolResult, GateError> {
-        let principal = request.principal;
-        let unknown = |mut trail: Trail<'_>, outcome: Outcome, detail: String| {
-            tracing::info!(%outcome, detail, "call refused");
-            let request_id = trail.id().to_owned();
-            match trail.finish(outcome, Some(detail)) {
-                Ok(()) => Err(GateError::UnknownTool {
-                    tool: crate::audit::bounded(request.tool, crate::audit::MAX_RECORDED_NAME)
-                        .into_owned(),
-                    request_id,
-                }),
-                Err(_) => Err(GateError::Audit { request_id }),
-            }
-        };
+        let CallRequest {
+            principal,
+            tool: name,
+            arguments,
+            events,
+            ..
+        } = request;
+        // The plugin's concurrency slot, once taken, is held until the call is recorded.
+        let mut _slot = None;
+        let answer = async {
+            let tool = self.find(name)?;
+            let plugin = &tool.entry.plugin;
+            trail.plugin(&plugin.config.name, &tool.filter);
+            tool.authorize(principal)?;
+            self.rate_limit(tool, principal, name).await?;
+            _slot = tool.slot().await?;
+            let args = self.arguments(tool, arguments)?;
+            // The plugin's log and progress messages pass its filter and caps on the way out.
+            let events = Arc::new(FilteredEvents::new(
+                events,
+                tool.filter.clone(),
+                &plugin.config.policy,
+            ));
+            let ran = self
+                .runtime
+                .call(plugin, tool.entry.function, &args, events.clone())
+                .await;
+            let mut answer = present(tool, ran, &mut trail);
+            let redactions = filter(tool, &mut answer.result, &events);
+            let size = cap_size(&plugin.config, &mut answer, &mut trail);
+            trail.output(size, redactions);
+            Ok::<_, Stop>(answer)
+        }
+        .await;
+        match answer {
+            Ok(answer) => answer.record(trail),
+            Err(stop) => stop.record(trail, name),
+        }
+    }
 
-        // Find the tool.
-        let Some(tool) = self.by_name.get(request.tool).map(|&i| &self.tools[i]) else {
-            return unknown(trail, Outcome::Invalid, "unknown tool".to_owned());
-        };
-        let plugin = &tool.entry.plugin;
-        trail.plugin(&plugin.config.name, &tool.filter);
+    /// Find the tool named `name`.
+    fn find(&self, name: &str) -> Result<&GateTool, Stop> {
+        match self.by_name.get(name) {
+            Some(&i) => Ok(&self.tools[i]),
+            None => Err(Stop::unknown_tool(
+                Outcome::Invalid,
+                "unknown tool".to_owned(),
+            )),
+        }
+    }
 
-        // Authorize.
-        if !tool.access.allows(principal) {
-            let detail = format!(
+    /// The rate limits: `principal`'s on the tool named `name`, and the tool's own.
+    async fn rate_limit(
+        &self,
+        tool: &GateTool,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<(), Stop> {
+        let key = RateKey {
+            principal,
+            tool: name,
+            plugin: &tool.entry.plugin.config.name,
+        };
+        self.limiter.check(&key).await.map_err(|retry| {
+            Stop::tool_error(
+                Outcome::RateLimited,
+                format!(
+                    "rate limit reached for this tool; retry in {}s",
+                    retry.seconds()
+                ),
+            )
+        })
+    }
+
+    /// The input caps on `arguments`, then their strict conversion to `tool`'s WIT values.
+    /// Arguments over the size cap are not kept in the record.
+    fn arguments(&self, tool: &GateTool, arguments: Option<&JsonObject>) -> Result<Vec<Val>, Stop> {
+        let invalid = |error: &dyn std::fmt::Display| {
+            Stop::tool_error(Outcome::Invalid, format!("invalid arguments: {error}"))
+        };
+        if let Err(error) = self.caps.check(arguments) {
+            let stop = invalid(&error);
+            return Err(match error {
+                CapError::TooLarge { .. } => stop.without_args(),
+                _ => stop,
+            });
+        }
+        tool.entry
+            .function()
+            .args_from_json(arguments)
+            .map_err(|error| invalid(&error))
+    }
+}
+
+impl GateTool {
+    /// Whether `principal` may call the tool; a refusal looks like an unknown tool.
+    fn authorize(&self, principal: &Principal) -> Result<(), Stop> {
+        if self.access.allows(principal) {
+            return Ok(());
+        }
+        Err(Stop::unknown_tool(
+            Outcome::Denied,
+            format!(
                 "principal `{}` (roles: {}) holds none of the roles {:?}",
                 principal.name,
                 principal.roles.join(", "),
-                tool.access.roles().unwrap_or_default()
-            );
-            return unknown(trail, Outcome::Denied, detail);
-        }
+                self.access.roles().unwrap_or_default()
+            ),
+        ))
+    }
 
-        // Rate limits, then the plugin's concurrency cap.
-        let key = RateKey {
-            principal,
-            tool: request.tool,
-            plugin: &plugin.config.name,
+    /// A slot under the plugin's concurrency cap, if it has one, waiting in its queue for at
+    /// most the plugin's time limit. The call runs while it holds the slot.
+    async fn slot(&self) -> Result<Option<SemaphorePermit<'_>>, Stop> {
+        let Some(cap) = &self.concurrency else {
+            return Ok(None);
         };
-        if let Err(retry) = self.limiter.check(&key).await {
-            let message = format!(
-                "rate limit reached for this tool; retry in {}s",
-                retry.seconds()
-            );
-            return finish(
-                refusal(&message, trail.id()),
-                trail,
+        match cap.acquire(self.entry.plugin.config.limits.timeout).await {
+            Ok(slot) => Ok(Some(slot)),
+            Err(Busy) => Err(Stop::tool_error(
                 Outcome::RateLimited,
-                Some(message),
-            );
+                "the tool is busy with other calls; retry in a moment".to_owned(),
+            )),
         }
-        let _slot = match &tool.concurrency {
-            None => None,
-            Some(cap) => match cap.acquire(plugin.config.limits.timeout).await {
-                Ok(slot) => Some(slot),
-                Err(Busy) => {
-                    let message = "the tool is busy with other calls; retry in a moment";
-                    return finish(
-                        refusal(message, trail.id()),
-                        trail,
-                        Outcome::RateLimited,
-                        Some(message.to_owned()),
-                    );
-                }
-            },
-        };
-
-        // Input caps, then the strict conversion to WIT values.
-        let function = tool.entry.function();
-        let checked = match self.caps.check(request.arguments) {
-            Err(error) => {
-                if matches!(error, CapError::TooLarge { .. }) {
-                    trail.drop_args();
-                }
-                Err(error.to_string())
-            }
-            Ok(()) => function
-                .args_from_json(request.arguments)
-                .map_err(|error| error.to_string()),
-        };
-        let args = match checked {
-            Ok(args) => args,
-            Err(error) => {
-                let message = format!("invalid arguments: {error}");
-                return finish(
-                    refusal(&message, trail.id()),
-                    trail,
-                    Outcome::Invalid,
-                    Some(message),
-                );
-            }
-        };
-
-        // Run. The plugin's log and progress messages pass its filter and caps on the way out.
-        let events = Arc::new(events::FilteredEvents::new(
-            request.events,
-            tool.filter.clone(),
-            &plugin.config.policy,
-        ));
-        let (mut result, outcome, detail) = match self
-            .runtime
-            .call(plugin, tool.entry.function, &args, events.clone())
-            .await
-        {
-            Ok(ran) => {
-                trail.fuel(ran.fuel_used);
-                match output::to_result(function, ran.value) {
-                    Ok(result) if result.is_error == Some(true) => {
-                        (result, Outcome::ToolError, None)
-                    }
-                    Ok(result) => (result, Outcome::Ok, None),
-                    Err(error) => {
-                        let message = error.to_string();
-                        (
-                            refusal(&message, trail.id()),
-                            Outcome::ToolError,
-                            Some(message),
-                        )
-                    }
-                }
-            }
-            Err(error) => {
-                let outcome = Outcome::from_call_error_kind(error.kind());
-                (
-                    refusal(&public_message(&error), trail.id()),
-                    outcome,
-                    Some(format!("{error}")),
-                )
-            }
-        };
-
-        // Filter, then cap the size. Hits in the messages count with those in the result.
-        let mut redactions = tool.filter.apply(&mut result);
-        let dropped = events.finish(&mut redactions);
-        if dropped > 0 {
-            tracing::info!(
-                dropped,
-                "log and progress messages over the call's caps were dropped"
-            );
-        }
-        let limit = plugin.config.limits.max_output;
-        let size = serialized_size(&result);
-        let (outcome, detail, size) = if size <= limit {
-            (outcome, detail, size)
-        } else {
-            match plugin.config.policy.overflow {
-                OutputOverflow::Refuse => {
-                    let error = OutputError::TooLarge {
-                        size: usize::try_from(size).unwrap_or(usize::MAX),
-                        limit,
-                    };
-                    result = refusal(&error.to_string(), trail.id());
-                    (
-                        Outcome::ToolError,
-                        Some(error.to_string()),
-                        serialized_size(&result),
-                    )
-                }
-                OutputOverflow::Truncate => {
-                    output::truncate(&mut result, size, limit);
-                    trail.truncated();
-                    let outcome = if result.is_error == Some(true) && outcome == Outcome::Ok {
-                        Outcome::ToolError
-                    } else {
-                        outcome
-                    };
-                    (outcome, detail, serialized_size(&result))
-                }
-            }
-        };
-        trail.output(size, redactions);
-        finish(result, trail, outcome, detail)
     }
 }
 
@@ -504,43 +471,62 @@ impl Drop for Gate {
     }
 }
 
-/// Record the call and hand back `result`; a lost record withholds the result.
-fn finish(
-    result: CallToolResult,
-    mut trail: Trail<'_>,
-    outcome: Outcome,
-    detail: Option<String>,
-) -> Result<CallToolResult, GateError> {
-    // The audit log has every call; the host log has the ones that did not go well.
-    if outcome == Outcome::Ok {
-        tracing::debug!(%outcome, "call finished");
-    } else {
+/// Map the run to what the agent gets: the function's value as MCP content, or the tool
+/// error that says why there is none.
+fn present(tool: &GateTool, ran: Result<CallOutcome, CallError>, trail: &mut Trail<'_>) -> Answer {
+    match ran {
+        Ok(ran) => {
+            trail.fuel(ran.fuel_used);
+            match output::to_result(tool.entry.function(), ran.value) {
+                Ok(result) => Answer::tool(result),
+                Err(error) => {
+                    let message = error.to_string();
+                    Answer::failed(Outcome::ToolError, &message, message.clone(), trail.id())
+                }
+            }
+        }
+        Err(error) => Answer::run_failed(&error, trail.id()),
+    }
+}
+
+/// Filter `result` with `tool`'s filter, and count the hits in the call's log and progress
+/// messages with those in the result.
+fn filter(tool: &GateTool, result: &mut CallToolResult, events: &FilteredEvents) -> Redactions {
+    let mut redactions = tool.filter.apply(result);
+    let dropped = events.finish(&mut redactions);
+    if dropped > 0 {
         tracing::info!(
-            %outcome,
-            detail = detail.as_deref().unwrap_or_default(),
-            "call finished"
+            dropped,
+            "log and progress messages over the call's caps were dropped"
         );
     }
-    match trail.finish(outcome, detail) {
-        Ok(()) => Ok(result),
-        Err(_) => Err(GateError::Audit {
-            request_id: trail.id().to_owned(),
-        }),
-    }
+    redactions
 }
 
-/// A tool error the gate wrote: `message (request ID)`.
-fn refusal(message: &str, request_id: &str) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(format!(
-        "{message} (request {request_id})"
-    ))])
-}
-
-/// What the agent is told about a failed run: the runtime's messages name limits only,
-/// except a sandbox that could not be prepared, whose detail may hold host paths.
-fn public_message(error: &CallError) -> String {
-    match error {
-        CallError::Sandbox(_) => "the tool's sandbox could not be prepared".to_owned(),
-        other => other.to_string(),
+/// Cap the answer's serialized size at the plugin's `max_output`: refuse it, or cut it with a
+/// marker, as the plugin says. Returns the size sent.
+fn cap_size(config: &manifest::Plugin, answer: &mut Answer, trail: &mut Trail<'_>) -> u64 {
+    let limit = config.limits.max_output;
+    let size = serialized_size(&answer.result);
+    if size <= limit {
+        return size;
     }
+    match config.policy.overflow {
+        OutputOverflow::Refuse => {
+            let error = OutputError::TooLarge {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                limit,
+            };
+            let message = error.to_string();
+            *answer = Answer::failed(Outcome::ToolError, &message, message.clone(), trail.id());
+        }
+        OutputOverflow::Truncate => {
+            output::truncate(&mut answer.result, size, limit);
+            trail.truncated();
+            if answer.result.is_error == Some(true) && answer.outcome == Outcome::Ok {
+                answer.outcome = Outcome::ToolError;
+            }
+        }
+    }
+    serialized_size(&answer.result)
 }

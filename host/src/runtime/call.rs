@@ -47,21 +47,6 @@ pub enum CallError {
     Unavailable(String),
 }
 
-impl CallError {
-    /// A short stable name for logs and the audit record.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CallError::OutOfFuel(_) => "out-of-fuel",
-            CallError::Timeout(_) => "timeout",
-            CallError::OutOfMemory(_) => "out-of-memory",
-            CallError::StackOverflow | CallError::Trap(_) => "trap",
-            CallError::Instantiate(_) | CallError::Sandbox(_) | CallError::Unavailable(_) => {
-                "unavailable"
-            }
-        }
-    }
-}
-
 impl Runtime {
     /// Run function number `function` of `plugin` (an index into
     /// `plugin.description.functions`) with `args`, in a new instance.
