@@ -742,9 +742,13 @@ async fn an_unknown_tool_is_logged_in_one_clean_line() {
         .await
         .expect_err("an unknown tool is a protocol error");
     assert!(refused.to_string().contains("unknown tool"), "{refused}");
+    // rmcp would log its warning before sending the error; a call answered after it, whose
+    // own line is then read, proves every earlier line was read too.
+    ok_text(&client.call("one__emit", json!({"text": "after"})).await);
     client
-        .wait_until("the refusal in the log", |c| {
-            c.stderr().contains("call refused")
+        .wait_until("the refusal and the later call in the log", |c| {
+            let stderr = c.stderr();
+            stderr.contains("call refused") && stderr.contains("call finished")
         })
         .await;
     let stderr = client.stderr();
