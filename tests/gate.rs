@@ -815,7 +815,7 @@ impl warden::audit::AuditSink for MemorySink {
 
 /// A gate over `host`'s plugins that records into `sink`.
 fn gate_with_sink(host: &Host, sink: Arc<MemorySink>) -> warden::gate::Gate {
-    let catalog = warden::catalog::Catalog::build(host.plugins.clone())
+    let catalog = warden::catalog::Catalog::build(host.plugins().to_vec())
         .unwrap_or_else(|errors| panic!("{}", errors[0]));
     let options = warden::gate::GateOptions {
         audit: sink,

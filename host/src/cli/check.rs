@@ -47,7 +47,7 @@ pub(super) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
         Err(error) => return Err(error),
     };
     let plugins: Vec<PluginReport> = host
-        .plugins
+        .plugins()
         .iter()
         .map(|plugin| PluginReport::new(plugin, &host))
         .collect();

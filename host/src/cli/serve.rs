@@ -35,7 +35,7 @@ pub(super) fn serve(
     let (host, pending) =
         Host::open(&manifest, None).map_err(|errors| anyhow::anyhow!(join(&errors)))?;
     let tools = host.gate.catalog().iter().count();
-    for plugin in &host.plugins {
+    for plugin in host.plugins() {
         for warning in unacknowledged_warnings(plugin) {
             tracing::warn!(
                 plugin = %plugin.config.name,

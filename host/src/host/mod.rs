@@ -27,8 +27,6 @@ pub struct Host {
     pub gate: Arc<Gate>,
     /// The runtime shared by all plugins.
     pub runtime: Arc<Runtime>,
-    /// The plugins, in manifest order.
-    pub plugins: Vec<Arc<Plugin>>,
     /// What the runtime was built from, so a reload with the same settings keeps it.
     engine: (EngineOptions, CacheConfig),
     /// The audit settings and the log they opened, kept by a reload that does not change
@@ -92,6 +90,11 @@ impl std::fmt::Display for HostError {
 }
 
 impl Host {
+    /// The plugins, in manifest order (the catalog's).
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        self.gate.catalog().plugins()
+    }
+
     /// Open and compile every plugin of `manifest`, then build the gate. Reports every
     /// plugin that fails, not only the first; progress goes to the log.
     pub fn load(manifest: &Manifest) -> Result<Host, Vec<HostError>> {
@@ -181,7 +184,6 @@ impl Host {
         let host = Host {
             gate: Arc::new(gate),
             runtime: runtime.clone(),
-            plugins,
             engine,
             audit: (manifest.audit.clone(), audit),
             stats,

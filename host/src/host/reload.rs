@@ -171,7 +171,7 @@ impl Served {
                 return Err(ReloadError::Plugins(errors));
             }
             let reloaded = Reloaded {
-                plugins: next.plugins.len(),
+                plugins: next.plugins().len(),
                 tools: next.gate.catalog().iter().count(),
             };
             live.replace(next.gate.clone());

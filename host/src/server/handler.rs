@@ -35,11 +35,17 @@ pub struct WardenServer {
     /// Who this session's requests run as, unless a request carries its own [`Principal`]
     /// in its extensions (put there by an authenticating transport).
     principal: Principal,
+    /// What this session holds: one allocation per handler.
+    session: Arc<Session>,
+}
+
+/// A session's own state, shared by the clones of its handler.
+struct Session {
     /// The level set by `logging/setLevel` (legacy sessions).
-    log_level: Arc<Mutex<Option<LoggingLevel>>>,
+    log_level: Mutex<Option<LoggingLevel>>,
     /// Dropped with the session's last handler: ends the task that tells the session of
     /// reloads (its receivers see the sender gone).
-    alive: Arc<tokio::sync::watch::Sender<()>>,
+    alive: tokio::sync::watch::Sender<()>,
 }
 
 impl WardenServer {
@@ -50,8 +56,10 @@ impl WardenServer {
             live,
             info,
             principal,
-            log_level: Arc::default(),
-            alive: Arc::new(tokio::sync::watch::Sender::new(())),
+            session: Arc::new(Session {
+                log_level: Mutex::default(),
+                alive: tokio::sync::watch::Sender::new(()),
+            }),
         }
     }
 
@@ -78,7 +86,7 @@ impl WardenServer {
         if let Some(level) = context.meta.log_level() {
             return from_mcp(level);
         }
-        if let Some(level) = self.log_level.lock().ok().and_then(|l| *l) {
+        if let Some(level) = self.session.log_level.lock().ok().and_then(|l| *l) {
             return from_mcp(level);
         }
         let stateless = context
@@ -134,7 +142,7 @@ impl ServerHandler for WardenServer {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let mut changes = self.live.changes();
         changes.mark_unchanged();
-        let mut session = self.alive.subscribe();
+        let mut session = self.session.alive.subscribe();
         let peer = context.peer;
         tokio::spawn(async move {
             loop {
@@ -236,7 +244,7 @@ impl ServerHandler for WardenServer {
         request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        if let Ok(mut level) = self.log_level.lock() {
+        if let Ok(mut level) = self.session.log_level.lock() {
             *level = Some(request.level);
         }
         Ok(())
