@@ -161,6 +161,7 @@ fn audit(c: &mut Criterion) {
         output_bytes: Some(96),
         redactions: Default::default(),
         truncated: false,
+        usage: Default::default(),
         dropped: None,
     };
     let line = serde_json::to_vec(&record).expect("serializable");

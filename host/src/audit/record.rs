@@ -129,6 +129,10 @@ pub struct Record<'a> {
     /// Whether the output was truncated to fit `max_output`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// What the call did with each capability that reports it, by capability name
+    /// (`{"kv": {"ops": 2, ...}}`); never a value read or written.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub usage: Map<String, Value>,
     /// For outcome `dropped`: how many refusals were not recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,

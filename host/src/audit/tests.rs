@@ -29,6 +29,7 @@ fn record(n: u64) -> Record<'static> {
         output_bytes: Some(42),
         redactions: Default::default(),
         truncated: false,
+        usage: Default::default(),
         dropped: None,
     }
 }

@@ -8,6 +8,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde_json::{Map, Value};
+
 use super::{OutputFilter, Redactions};
 use crate::manifest::PluginPolicy;
 use crate::runtime::{CallEvents, EventFuture, LogLevel};
@@ -36,6 +38,8 @@ struct State {
     /// Whether the note saying so was sent.
     noted: bool,
     redactions: Redactions,
+    /// What the call did with its capabilities, once it is over.
+    usage: Map<String, Value>,
 }
 
 /// What becomes of one event.
@@ -78,6 +82,11 @@ impl FilteredEvents {
             *redactions.entry(name).or_default() += count;
         }
         state.dropped
+    }
+
+    /// What the call did with its capabilities ([`CallEvents::usage`]).
+    pub(super) fn take_usage(&self) -> Map<String, Value> {
+        std::mem::take(&mut self.state().usage)
     }
 
     /// Decide the fate of one event carrying `message`.
@@ -135,6 +144,10 @@ impl FilteredEvents {
 }
 
 impl CallEvents for FilteredEvents {
+    fn usage(&self, usage: Map<String, Value>) {
+        self.state().usage = usage;
+    }
+
     fn log(&self, level: LogLevel, message: String) -> EventFuture<'_> {
         Box::pin(async move {
             match self.admit(Some(&message)) {

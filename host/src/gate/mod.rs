@@ -359,6 +359,7 @@ impl Gate {
                 .runtime
                 .call(plugin, tool.entry.function, &args, events.clone())
                 .await;
+            trail.usage(events.take_usage());
             let mut answer = present(tool, ran, &mut trail);
             let redactions = filter(tool, &mut answer.result, &events);
             let size = cap_size(&plugin.config, &mut answer, &mut trail);

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 use rmcp::model::JsonObject;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::refusals::{Dropped, RefusalLimiter, Verdict};
 use super::stats::Stats;
@@ -42,6 +42,7 @@ pub(super) struct Trail<'a> {
     output_bytes: Option<u64>,
     redactions: Redactions,
     truncated: bool,
+    usage: Map<String, Value>,
     done: bool,
 }
 
@@ -74,6 +75,7 @@ impl<'a> Trail<'a> {
             output_bytes: None,
             redactions: Redactions::new(),
             truncated: false,
+            usage: Map::new(),
             done: false,
         }
     }
@@ -111,6 +113,11 @@ impl<'a> Trail<'a> {
     pub(super) fn output(&mut self, bytes: u64, redactions: Redactions) {
         self.output_bytes = Some(bytes);
         self.redactions = redactions;
+    }
+
+    /// What the call did with its capabilities.
+    pub(super) fn usage(&mut self, usage: Map<String, Value>) {
+        self.usage = usage;
     }
 
     /// The result was truncated to fit `max_output`.
@@ -172,6 +179,7 @@ impl<'a> Trail<'a> {
             output_bytes: self.output_bytes,
             redactions: std::mem::take(&mut self.redactions),
             truncated: self.truncated,
+            usage: std::mem::take(&mut self.usage),
             dropped: None,
         };
         let written = self.sink.record(&record);
@@ -220,6 +228,7 @@ pub(super) fn write_summary(sink: &dyn AuditSink, dropped: Dropped) -> Result<()
         output_bytes: None,
         redactions: Default::default(),
         truncated: false,
+        usage: Map::new(),
         dropped: Some(dropped.count),
     };
     sink.record(&record)

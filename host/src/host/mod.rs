@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::audit::{AuditSink, FileSink, NoAudit};
+use crate::capabilities::{self, Slots};
 use crate::catalog::Catalog;
 use crate::gate::{Gate, GateOptions, Stats};
 use crate::manifest::{self, Location, Manifest};
@@ -34,6 +35,9 @@ pub struct Host {
     audit: (Option<manifest::Audit>, Arc<dyn AuditSink>),
     /// The calls counted since the first start, kept by every reload.
     stats: Arc<Stats>,
+    /// The capabilities' host-wide services ([`capabilities::start`]), which a reload keeps
+    /// where their settings did not change.
+    services: Slots,
 }
 
 /// Plugins opened by [`Host::open`] whose code is still to be compiled.
@@ -136,11 +140,14 @@ impl Host {
             None => Arc::new(Runtime::new(&engine.0, Some(&engine.1)).map_err(HostError::global)?),
         };
 
+        let services = capabilities::start(manifest, previous.map(|p| &p.services))
+            .map_err(HostError::global)?;
+
         let mut plugins = Vec::new();
         let mut pending = Vec::new();
         let mut errors = Vec::new();
         for config in &manifest.plugins {
-            match runtime.open(config) {
+            match runtime.open(config, &services) {
                 Ok((plugin, bytes)) => {
                     let plugin = Arc::new(plugin);
                     plugins.push(plugin.clone());
@@ -187,6 +194,7 @@ impl Host {
             engine,
             audit: (manifest.audit.clone(), audit),
             stats,
+            services,
         };
         Ok((
             host,

@@ -95,7 +95,7 @@ impl Runtime {
             context,
             plugin.grants.scrubber.clone(),
             CallLimiter::new(limits.memory),
-            events,
+            events.clone(),
             plugin.name.clone(),
         );
         let mut store = Store::new(&self.engine, state);
@@ -124,6 +124,10 @@ impl Runtime {
         };
         let outcome = tokio::time::timeout(limits.timeout, run).await;
 
+        let usage = capabilities::usage(&store.data().slots);
+        if !usage.is_empty() {
+            events.usage(usage);
+        }
         stdout.flush_to_log(&plugin.name, "stdout", &plugin.grants.scrubber);
         stderr.flush_to_log(&plugin.name, "stderr", &plugin.grants.scrubber);
 

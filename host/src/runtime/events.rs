@@ -30,6 +30,9 @@ pub trait CallEvents: Send + Sync {
     fn log(&self, level: LogLevel, message: String) -> EventFuture<'_>;
     /// The plugin reported progress.
     fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) -> EventFuture<'_>;
+    /// The call is over, however it ended; this is what it did with each capability
+    /// ([`crate::capabilities::usage`]), when it did anything.
+    fn usage(&self, _usage: serde_json::Map<String, serde_json::Value>) {}
 }
 
 /// Discards every event.

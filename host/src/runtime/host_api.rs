@@ -9,7 +9,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::events::{CallEvents, LogLevel};
 use super::limits::CallLimiter;
 use crate::capabilities::fs::FsView;
-use crate::capabilities::{CallContext, CallNet, FsQuotas, SecretScrubber, net::LookupView};
+use crate::capabilities::{
+    CallContext, CallNet, CallParts, CallView, FsQuotas, SecretScrubber, Slots, net::LookupView,
+};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -41,6 +43,8 @@ pub struct CallState {
     net: CallNet,
     /// What the call has written under each directory grant.
     fs: FsQuotas,
+    /// Each capability's own state for the call.
+    pub(crate) slots: Slots,
     /// Hides the plugin's secret values in its log messages as warden logs them.
     scrubber: SecretScrubber,
     events: Arc<dyn CallEvents>,
@@ -63,6 +67,7 @@ impl CallState {
             http: context.http,
             net: context.net,
             fs: context.fs,
+            slots: context.slots,
             scrubber,
             events,
             plugin,
@@ -99,6 +104,16 @@ impl CallState {
                 table: &mut self.table,
             },
             quotas: &mut self.fs,
+        }
+    }
+}
+
+impl CallView for CallState {
+    fn parts(&mut self) -> CallParts<'_> {
+        CallParts {
+            wasi: &mut self.wasi,
+            table: &mut self.table,
+            slots: &mut self.slots,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! from the cache and resolves its imports into an `InstancePre` (slow on a cold cache:
 //! seconds for a Python or JS plugin). A server opens every plugin before it answers anything
 //! and compiles in the background; a call to a plugin still compiling waits for it
-//! ([`Plugin::code`]). [`Runtime::load`] does both at once. [`Runtime::call`] runs one
+//! ([`Plugin::code`]). [`Runtime::call`] runs one
 //! exported function in a new instance whose WASI context holds only the plugin's grants,
 //! under its fuel, memory and time limits.
 
@@ -33,7 +33,7 @@ pub use engine::{EPOCH_TICK, EngineOptions};
 pub use events::{CallEvents, EventFuture, LogLevel, NoEvents};
 pub use host_api::CallState;
 
-use crate::capabilities::{self, Grants};
+use crate::capabilities::{self, Grants, Slots};
 use crate::manifest;
 use crate::schema::{self, ComponentDescription};
 
@@ -60,6 +60,11 @@ pub enum LoadError {
     Compile { path: PathBuf, message: String },
     #[error("{path} needs imports warden does not provide: {message}")]
     Link { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Grant {
+        path: PathBuf,
+        source: capabilities::CapabilityError,
+    },
     #[error("{path}: exported function `{function}` could not be found in the component")]
     Export { path: PathBuf, function: String },
 }
@@ -209,21 +214,21 @@ impl Runtime {
             &mut linker,
             |state| state,
         )?;
+        for capability in capabilities::all::<CallState>() {
+            capability.link(&mut linker)?;
+        }
         Ok(linker)
-    }
-
-    /// Load the plugin described by `config` at once: [`open`](Self::open) and
-    /// [`compile`](Self::compile).
-    pub fn load(&self, config: &manifest::Plugin) -> Result<Plugin, LoadError> {
-        let (plugin, component) = self.open(config)?;
-        self.compile(&plugin, component, || {})?;
-        Ok(plugin)
     }
 
     /// Read the component `config` names, check it against its pin and describe its exports.
     /// The plugin's tools are known from here on; it runs once [`compile`](Self::compile) has
-    /// been given the returned [`ComponentBytes`].
-    pub fn open(&self, config: &manifest::Plugin) -> Result<(Plugin, ComponentBytes), LoadError> {
+    /// been given the returned [`ComponentBytes`]. Its capabilities open what its calls share,
+    /// from the host-wide `services` ([`capabilities::start`]).
+    pub fn open(
+        &self,
+        config: &manifest::Plugin,
+        services: &Slots,
+    ) -> Result<(Plugin, ComponentBytes), LoadError> {
         let path = &config.component;
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.clone(),
@@ -248,7 +253,10 @@ impl Runtime {
             config: config.clone(),
             name: Arc::from(config.name.as_str()),
             description,
-            grants: Grants::new(config),
+            grants: Grants::new(config, services).map_err(|source| LoadError::Grant {
+                path: path.clone(),
+                source,
+            })?,
             code: OnceLock::new(),
             compiled: tokio::sync::Notify::new(),
         };
