@@ -29,6 +29,7 @@ mod plugin;
 mod policy;
 mod protect;
 mod reader;
+mod sql;
 mod units;
 mod validate;
 
@@ -52,6 +53,7 @@ pub use names::{
     is_valid_tool_name, prefixed_tool_name,
 };
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
+pub use sql::{SqlDatabase, SqlGrant, SqlMode};
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};
 
 pub use reader::edit_distance;

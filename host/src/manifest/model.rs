@@ -82,6 +82,8 @@ pub struct Plugin {
     /// Secrets given to it as environment variables (`secrets`), in file order. Names are
     /// unique and distinct from `env` names.
     pub secrets: Vec<super::network::Secret>,
+    /// The database it may query through `warden:sql` (`sql`), if any.
+    pub sql: Option<super::sql::SqlGrant>,
     /// `warden check` warnings the operator has acknowledged (`acknowledge`), in file order:
     /// they are not printed. Codes are from [`WARNING_CODES`], each listed once.
     pub acknowledge: Vec<Acknowledgement>,
@@ -102,8 +104,9 @@ impl Plugin {
         self.key_locations.get(key).unwrap_or(&self.location)
     }
 
-    /// The plugin's secret values: those of its `secrets`, and of its `env` variables whose
-    /// names look secret (`API_TOKEN`, `DB_PASSWORD`: see [`is_secret_key`]). Values shorter
+    /// The plugin's secret values: those of its `secrets`, of its `env` variables whose
+    /// names look secret (`API_TOKEN`, `DB_PASSWORD`: see [`is_secret_key`]), and the password
+    /// of its `sql` database. Values shorter
     /// than [`MIN_SECRET_LEN`] are left out: they would match everywhere.
     ///
     /// This is the one set everything uses: the gate's output filter (tool results, log and
@@ -120,6 +123,7 @@ impl Plugin {
             .iter()
             .map(|secret| secret.value.expose())
             .chain(env)
+            .chain(self.sql.as_ref().and_then(|sql| sql.password()))
             .filter(|value| value.len() >= MIN_SECRET_LEN)
     }
 
@@ -355,6 +359,8 @@ pub const WARNING_CODES: &[&str] = &[
     "ungranted-import:filesystem",
     "ungranted-import:http",
     "ungranted-import:sockets",
+    "unused-grant:sql",
+    "ungranted-import:sql",
 ];
 
 impl ToolOverride {

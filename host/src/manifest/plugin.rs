@@ -109,6 +109,9 @@ pub(super) fn plugin(
         .get("secrets")
         .map(|v| super::network::secrets(&v, dir, env.as_deref().unwrap_or_default()))
         .unwrap_or_default();
+    let sql = table
+        .get("sql")
+        .and_then(|v| super::sql::sql_grant(&v, dir));
     let acknowledge = table
         .get("acknowledge")
         .and_then(|v| acknowledgements(&v))
@@ -137,6 +140,7 @@ pub(super) fn plugin(
         allow_hosts,
         net,
         secrets,
+        sql,
         acknowledge,
         location: entry.location(),
         key_locations,

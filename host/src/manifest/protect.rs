@@ -13,11 +13,14 @@
 //! | each plugin's component file | `rw` |
 //! | the cache key file | `ro` and `rw` (reading it is enough to forge entries) |
 //! | the audit log's directory | `ro` and `rw` |
+//!
+//! A `sql` grant's SQLite file may not be, or lie inside, any of them either, in either mode.
 
 use std::path::{Path, PathBuf};
 
 use super::Manifest;
 use super::model::{CacheKey, DirMode};
+use super::sql::SqlDatabase;
 use super::reader::Context;
 
 /// One protected path: what it is, and whether reading it is already too much.
@@ -30,10 +33,34 @@ struct Protected {
 
 /// Records an error at every `dirs` grant of `manifest` that reaches one of warden's own files.
 pub(super) fn check_grants(cx: &Context<'_>, manifest: &Manifest) {
-    if manifest.plugins.iter().all(|plugin| plugin.dirs.is_empty()) {
+    let sqlite = |plugin: &super::Plugin| match plugin.sql.as_ref().map(|sql| &sql.database) {
+        Some(SqlDatabase::Sqlite(path)) => Some(path.clone()),
+        _ => None,
+    };
+    if manifest
+        .plugins
+        .iter()
+        .all(|plugin| plugin.dirs.is_empty() && sqlite(plugin).is_none())
+    {
         return;
     }
     let protected = protected_paths(manifest);
+    for plugin in &manifest.plugins {
+        let (Some(path), Some(grant)) = (sqlite(plugin), plugin.sql.as_ref()) else {
+            continue;
+        };
+        if let Some(hit) = protected
+            .iter()
+            .find(|p| overlaps(&canonical(&path), &p.path))
+        {
+            cx.push(grant.location.diagnostic(format!(
+                "this SQLite database is {} ({}): {}. Use a database file of its own",
+                hit.path.display(),
+                hit.what,
+                hit.why,
+            )));
+        }
+    }
     for plugin in &manifest.plugins {
         for grant in &plugin.dirs {
             let Some(hit) = protected.iter().find(|p| {
