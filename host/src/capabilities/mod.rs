@@ -7,7 +7,9 @@
 //! - `secrets`: secret values as environment variables, and the scrubber that keeps them out
 //!   of warden's log;
 //! - [`net`]: `allow_hosts` for `wasi:http` and `wasi:sockets`, with the address rules that
-//!   stop server-side request forgery.
+//!   stop server-side request forgery;
+//! - [`sql`]: a database queried through `warden:sql`, one statement at a time with bound
+//!   parameters.
 //!
 //! [`Grants`] is built once per plugin when it is loaded; [`call_context`] builds a call's
 //! share of it.
@@ -17,6 +19,7 @@ mod env;
 pub mod fs;
 pub mod net;
 mod secrets;
+pub mod sql;
 
 use std::sync::Arc;
 
@@ -37,7 +40,7 @@ use crate::manifest::{Manifest, Plugin};
 /// Every capability, in the order `check` prints them. Adding one is a module and a line
 /// here (ARCHITECTURE.md, "Adding a capability").
 pub fn all<T: CallView>() -> Vec<&'static dyn Link<T>> {
-    vec![]
+    vec![&sql::Sql]
 }
 
 /// The capabilities as `check`, `inspect` and the catalog see them.

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use super::Manifest;
 use super::model::{CacheKey, DirMode};
-use super::sql::SqlDatabase;
 use super::reader::Context;
+use super::sql::SqlDatabase;
 
 /// One protected path: what it is, and whether reading it is already too much.
 struct Protected {

@@ -290,7 +290,10 @@ fn secret_url(v: &Value<'_, '_>, dir: &Path) -> Option<String> {
             match std::fs::read_to_string(&path) {
                 Ok(text) => text.trim_end_matches(['\r', '\n']).to_owned(),
                 Err(e) => {
-                    f.error(format!("cannot read database URL file {raw:?}: {}", e.kind()));
+                    f.error(format!(
+                        "cannot read database URL file {raw:?}: {}",
+                        e.kind()
+                    ));
                     return None;
                 }
             }
