@@ -327,6 +327,15 @@ fn embed_docs(warden_wit: &Path, plugin: &Plugin) -> anyhow::Result<()> {
     // `wit/` as the in-tree plugins do (`path: ["../../wit", "wit"]`).
     if !plugin.wit_dir.join("deps").is_dir() {
         resolve.push_dir(warden_wit)?;
+        // The capability packages beside it (`wit/sql`), which a plugin may import.
+        let mut packages: Vec<PathBuf> = fs::read_dir(warden_wit)?
+            .filter_map(|entry| Some(entry.ok()?.path()))
+            .filter(|path| path.is_dir() && !path.ends_with("deps"))
+            .collect();
+        packages.sort();
+        for package in packages {
+            resolve.push_dir(&package)?;
+        }
     }
     let (package, _) = resolve.push_dir(&plugin.wit_dir)?;
     let encoded = wit_component::encode(&resolve, package, false)?;

@@ -44,7 +44,7 @@ pub struct Fixture {
 
 impl Fixture {
     /// Write `body` as `warden.toml` in a new temporary directory. In `body`, `{testbed}`,
-    /// `{files}`, `{codec}`, `{fetch}` and `{conformance}` stand for the plugins' component paths
+    /// `{files}`, `{codec}`, `{fetch}`, `{conformance}` and `{db}` stand for the plugins' component paths
     /// and `{dir}` for the temporary directory. A `[cache]` section pointing at the shared cache
     /// is added, unless `body` has its own.
     pub fn new(body: &str) -> Self {
@@ -55,6 +55,7 @@ impl Fixture {
             .replace("{codec}", &plugin("codec"))
             .replace("{fetch}", &plugin("fetch"))
             .replace("{conformance}", &plugin("conformance"))
+            .replace("{db}", &plugin("db"))
             .replace("{dir}", &dir.path().display().to_string());
         let manifest = dir.path().join("warden.toml");
         let text = if body.contains("[cache]") {

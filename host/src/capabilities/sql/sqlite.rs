@@ -246,6 +246,11 @@ fn map_error(error: rusqlite::Error, limits: &Limits) -> SqlError {
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
                     SqlError::Unavailable(format!("the database is busy ({message})"))
                 }
+                // ATTACH with its file as a parameter passes the authorizer, not the limit.
+                _ if message.starts_with("too many attached databases") => SqlError::Limit(
+                    "the host does not allow ATTACH: the plugin reaches its granted database only"
+                        .to_owned(),
+                ),
                 _ => database_error(Some(code_name(e.extended_code)), message),
             }
         }
