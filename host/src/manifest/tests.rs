@@ -45,6 +45,9 @@ impl Fixture {
             "MEM" => Some("32MiB".to_owned()),
             "FUEL" => Some("5_000".to_owned()),
             "EMPTY" => Some(String::new()),
+            "PG_URL" => Some("postgres://shop:pg-pass-123@db.internal:5432/shop".to_owned()),
+            "PG_PASS" => Some("pg-pass-123".to_owned()),
+            "MYSQL_URL" => Some("mysql://shop:my-pass-456@db/shop".to_owned()),
             _ => None,
         };
         Manifest::parse_with_env(text, &self.manifest_path(), &env)
@@ -453,7 +456,7 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `fuel`, \
          `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
          `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
-         `max_event_bytes`, `allow_hosts`, `net`, `secrets` or `acknowledge`"
+         `max_event_bytes`, `allow_hosts`, `net`, `secrets`, `sql` or `acknowledge`"
     );
 }
 
@@ -1990,4 +1993,172 @@ fn bad_http_and_auth_keys_are_errors_at_their_line() {
         })
         .collect();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+const DB: &str = "[plugins.db]\ncomponent = \"plugins/files.wasm\"\n";
+
+#[test]
+fn sql_grants_load_with_defaults_resolved_paths_and_hidden_passwords() {
+    let fx = Fixture::new();
+    std::fs::write(fx.dir.path().join("data/shop.db"), b"").expect("write");
+    let m = fx.ok(&format!("{DB}sql = {{ url = \"sqlite:data/shop.db\" }}\n"));
+    let sql = m.plugins[0].sql.as_ref().expect("a sql grant");
+    assert_eq!(sql.database, SqlDatabase::Sqlite(fx.path("data/shop.db")));
+    assert_eq!(sql.mode, SqlMode::ReadOnly);
+    assert_eq!(
+        (sql.max_rows, sql.max_bytes, sql.timeout),
+        (1000, 1 << 20, Duration::from_secs(5))
+    );
+    assert_eq!(
+        sql.to_string(),
+        format!(
+            "sqlite:{}, read-only, max_rows 1000, timeout 5s",
+            fx.path("data/shop.db").display()
+        )
+    );
+
+    // Read-write: the file may be created later, in a directory that exists.
+    let m = fx.ok(&format!(
+        "{DB}sql = {{ url = \"sqlite://out/new.db\", mode = \"rw\", max_rows = 5, \
+         max_bytes = \"4KiB\", timeout = \"250ms\" }}\n"
+    ));
+    let sql = m.plugins[0].sql.as_ref().expect("a sql grant");
+    assert_eq!(sql.database, SqlDatabase::Sqlite(fx.path("out").join("new.db")));
+    assert_eq!(
+        (sql.mode, sql.max_rows, sql.max_bytes, sql.timeout),
+        (SqlMode::ReadWrite, 5, 4096, Duration::from_millis(250))
+    );
+
+    // Postgres from the environment, from ${VAR} and from a file: the password is a secret
+    // value of the plugin, and never printed.
+    std::fs::write(
+        fx.dir.path().join("db-url"),
+        "postgres://shop:file-pass-789@db/shop\n",
+    )
+    .expect("write");
+    for (url, password) in [
+        ("{ env = \"PG_URL\" }", "pg-pass-123"),
+        ("\"postgres://shop:${PG_PASS}@db.internal/shop\"", "pg-pass-123"),
+        ("{ file = \"db-url\" }", "file-pass-789"),
+    ] {
+        let m = fx.ok(&format!("{DB}sql = {{ url = {url} }}\n"));
+        let plugin = &m.plugins[0];
+        let sql = plugin.sql.as_ref().expect("a sql grant");
+        assert_eq!(sql.password(), Some(password));
+        assert!(plugin.secret_values().any(|secret| secret == password));
+        let shown = format!("{sql} {sql:?} {m:?}");
+        assert!(!shown.contains(password), "{shown}");
+        assert!(sql.to_string().starts_with("postgres://shop:***@db"), "{sql}");
+    }
+}
+
+#[test]
+fn bad_sql_grants_are_errors_that_never_show_a_password() {
+    let fx = Fixture::new();
+    std::fs::write(fx.dir.path().join("data/shop.db"), b"").expect("write");
+    let cases = [
+        (
+            "sql = \"sqlite:data/shop.db\"",
+            "3:7: plugins.db.sql: expected a table such as { url = \"sqlite:data/app.db\", mode = \"ro\" }, found a string",
+        ),
+        (
+            "sql = { mode = \"ro\" }",
+            "3:1: plugins.db.sql: missing required key `url`",
+        ),
+        (
+            "sql = { url = \"sqlite:missing.db\" }",
+            "3:15: plugins.db.sql.url: read-only SQLite database \"missing.db\" ({root}/missing.db) not found",
+        ),
+        (
+            "sql = { url = \"sqlite:data\" }",
+            "3:15: plugins.db.sql.url: read-only SQLite database \"data\" ({root}/data) is a directory, not a file",
+        ),
+        (
+            "sql = { url = \"sqlite:nowhere/new.db\", mode = \"rw\" }",
+            "3:15: plugins.db.sql.url: the directory of SQLite database \"nowhere/new.db\" ({root}/nowhere) does not exist; a read-write database is created on first use, but its directory must exist",
+        ),
+        (
+            "sql = { url = \"sqlite::memory:\" }",
+            "3:15: plugins.db.sql.url: sqlite path \":memory:\": expected a file path (no `:memory:`, no `?` options)",
+        ),
+        (
+            "sql = { url = \"mysql://u@db/shop\" }",
+            "3:15: plugins.db.sql.url: unsupported database URL with scheme \"mysql\": expected \"sqlite:PATH\" or \"postgres://USER@HOST:PORT/DATABASE\"",
+        ),
+        (
+            "sql = { url = { env = \"MYSQL_URL\" } }",
+            "3:15: plugins.db.sql.url: unsupported database URL (from a secret) with scheme \"mysql\": expected \"sqlite:PATH\" or \"postgres://USER@HOST:PORT/DATABASE\"",
+        ),
+        (
+            "sql = { url = \"postgres://shop:hunter22@db/shop\" }",
+            "3:15: plugins.db.sql.url: the URL has a password written in the manifest: pass the URL as \"${VAR}\", or as { env = \"VAR\" } or { file = \"path\" }",
+        ),
+        (
+            "sql = { url = \"postgres://shop@db/shop?password=hunter22\" }",
+            "3:15: plugins.db.sql.url: the URL has a password written in the manifest: pass the URL as \"${VAR}\", or as { env = \"VAR\" } or { file = \"path\" }",
+        ),
+        (
+            "sql = { url = \"postgres://shop:${PG_PASS}@db/shop?connect_timeout=x\" }",
+            "3:15: plugins.db.sql.url: invalid Postgres URL \"postgres://shop:***@db/shop?connect_timeout=x\": invalid connection string",
+        ),
+        (
+            "sql = { url = { env = \"NOPE\" } }",
+            "3:23: plugins.db.sql.url.env: environment variable `NOPE` is not set (warden reads the database URL from it)",
+        ),
+        (
+            "sql = { url = {} }",
+            "3:15: plugins.db.sql.url: missing `env` or `file`: write url = { env = \"DATABASE_URL\" }",
+        ),
+        (
+            "sql = { url = \"sqlite:data/shop.db\", mode = \"write\" }",
+            "3:45: plugins.db.sql.mode: invalid mode \"write\": expected \"ro\" (read-only) or \"rw\" (read-write)",
+        ),
+        (
+            "sql = { url = \"sqlite:data/shop.db\", max_rows = 0 }",
+            "3:49: plugins.db.sql.max_rows: max_rows must be between 1 and 1000000, got 0",
+        ),
+        (
+            "sql = { url = \"sqlite:data/shop.db\", max_bytes = \"10B\" }",
+            "3:50: plugins.db.sql.max_bytes: max_bytes must be between 1KiB and 64MiB, got 10B",
+        ),
+        (
+            "sql = { url = \"sqlite:data/shop.db\", timeout = \"2h\" }",
+            "3:48: plugins.db.sql.timeout: timeout must be at most 10m, got 2h",
+        ),
+        (
+            "sql = { url = \"sqlite:data/shop.db\", max_row = 5 }",
+            "3:38: plugins.db.sql.max_row: unknown key `max_row`; did you mean `max_rows`?",
+        ),
+    ];
+    let root = fx.root().display().to_string();
+    let mut wrong = Vec::new();
+    for (line, expected) in cases {
+        let error = fx.error(&format!("{DB}{line}\n"));
+        if error != expected.replace("{root}", &root) {
+            wrong.push(format!("{line}\n  got: {error}"));
+        }
+        for password in ["hunter22", "pg-pass-123", "my-pass-456"] {
+            assert!(!error.contains(password), "{error}");
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_sqlite_database_among_wardens_own_files_is_refused() {
+    let fx = Fixture::new();
+    std::fs::create_dir(fx.dir.path().join("data/audit")).expect("mkdir");
+    std::fs::write(fx.dir.path().join("data/audit/x.db"), b"").expect("write");
+    let error = fx.error(&format!(
+        "[audit]\npath = \"data/audit/warden.jsonl\"\n\n{DB}sql = {{ url = \"sqlite:data/audit/x.db\" }}\n"
+    ));
+    assert!(
+        error.starts_with("6:1: plugins.db.sql: this SQLite database is ")
+            && error.contains("the audit log's directory"),
+        "{error}"
+    );
+    let error = fx.error(&format!(
+        "{DB}sql = {{ url = \"sqlite:plugins/files.wasm\", mode = \"rw\" }}\n"
+    ));
+    assert!(error.contains("a plugin's component"), "{error}");
 }
