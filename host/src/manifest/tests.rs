@@ -2023,7 +2023,10 @@ fn sql_grants_load_with_defaults_resolved_paths_and_hidden_passwords() {
          max_bytes = \"4KiB\", timeout = \"250ms\" }}\n"
     ));
     let sql = m.plugins[0].sql.as_ref().expect("a sql grant");
-    assert_eq!(sql.database, SqlDatabase::Sqlite(fx.path("out").join("new.db")));
+    assert_eq!(
+        sql.database,
+        SqlDatabase::Sqlite(fx.path("out").join("new.db"))
+    );
     assert_eq!(
         (sql.mode, sql.max_rows, sql.max_bytes, sql.timeout),
         (SqlMode::ReadWrite, 5, 4096, Duration::from_millis(250))
@@ -2038,7 +2041,10 @@ fn sql_grants_load_with_defaults_resolved_paths_and_hidden_passwords() {
     .expect("write");
     for (url, password) in [
         ("{ env = \"PG_URL\" }", "pg-pass-123"),
-        ("\"postgres://shop:${PG_PASS}@db.internal/shop\"", "pg-pass-123"),
+        (
+            "\"postgres://shop:${PG_PASS}@db.internal/shop\"",
+            "pg-pass-123",
+        ),
         ("{ file = \"db-url\" }", "file-pass-789"),
     ] {
         let m = fx.ok(&format!("{DB}sql = {{ url = {url} }}\n"));
@@ -2048,7 +2054,10 @@ fn sql_grants_load_with_defaults_resolved_paths_and_hidden_passwords() {
         assert!(plugin.secret_values().any(|secret| secret == password));
         let shown = format!("{sql} {sql:?} {m:?}");
         assert!(!shown.contains(password), "{shown}");
-        assert!(sql.to_string().starts_with("postgres://shop:***@db"), "{sql}");
+        assert!(
+            sql.to_string().starts_with("postgres://shop:***@db"),
+            "{sql}"
+        );
     }
 }
 

@@ -454,3 +454,133 @@ fn value_size(value: &Value) -> u64 {
         Value::Blob(bytes) => bytes.len() as u64,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+
+    /// The plugin `db` of a manifest with `sql` set to `grant` (`None`: no grant).
+    fn plugin(grant: Option<&str>) -> (tempfile::TempDir, Plugin) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("db.wasm"), b"\0asm").expect("write");
+        std::fs::write(dir.path().join("shop.db"), b"").expect("write");
+        let sql = grant.map(|g| format!("sql = {g}\n")).unwrap_or_default();
+        let text = format!("[plugins.db]\ncomponent = \"db.wasm\"\n{sql}");
+        let env = |name: &str| {
+            (name == "DB_URL").then(|| "postgres://shop:pw-123456@db:5432/shop".to_owned())
+        };
+        let manifest = Manifest::parse_with_env(&text, &dir.path().join("warden.toml"), &env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let plugin = manifest.plugins.into_iter().next().expect("one plugin");
+        (dir, plugin)
+    }
+
+    const SQL_IMPORT: &[&str] = &["warden:sql/sql@0.1.0", "warden:mcp/host@0.1.0"];
+    const OTHER: &[&str] = &["warden:mcp/host@0.1.0"];
+
+    fn imports(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn check_and_inspect_see_the_grant() {
+        let with = imports(SQL_IMPORT);
+        let without = imports(OTHER);
+        assert_eq!(Sql.offers(Imports(&with)), ["sql: a database (warden:sql)"]);
+        assert!(Sql.offers(Imports(&without)).is_empty());
+
+        let (dir, ro) = plugin(Some("{ url = \"sqlite:shop.db\", max_rows = 10 }"));
+        let path = std::fs::canonicalize(dir.path().join("shop.db")).expect("canonical");
+        assert_eq!(
+            Sql.summary(&ro),
+            [format!(
+                "sql: sqlite:{}, read-only, max_rows 10, timeout 5s",
+                path.display()
+            )]
+        );
+        assert_eq!(Sql.effects(&ro, Imports(&with)), Effects::default());
+        assert!(Sql.warnings(&ro, Imports(&with)).is_empty());
+        let unused = Sql.warnings(&ro, Imports(&without));
+        assert_eq!(unused.len(), 1);
+        assert_eq!(unused[0].code, "unused-grant:sql");
+
+        let (_dir, rw) = plugin(Some("{ url = { env = \"DB_URL\" }, mode = \"rw\" }"));
+        assert_eq!(
+            Sql.summary(&rw),
+            ["sql: postgres://shop:***@db:5432/shop, read-write, max_rows 1000, timeout 5s"]
+        );
+        assert_eq!(
+            Sql.effects(&rw, Imports(&with)),
+            Effects {
+                writes: true,
+                open_world: false
+            }
+        );
+
+        let (_dir, none) = plugin(None);
+        assert!(Sql.summary(&none).is_empty());
+        let ungranted = Sql.warnings(&none, Imports(&with));
+        assert_eq!(ungranted.len(), 1);
+        assert_eq!(ungranted[0].code, "ungranted-import:sql");
+        for code in ["unused-grant:sql", "ungranted-import:sql"] {
+            assert!(crate::manifest::WARNING_CODES.contains(&code), "{code}");
+        }
+    }
+
+    #[test]
+    fn the_collector_cuts_at_rows_and_bytes() {
+        let limits = Limits {
+            read_only: true,
+            max_rows: 2,
+            max_bytes: 20,
+            timeout: std::time::Duration::from_secs(1),
+        };
+        let mut rows = Collector::new(&limits);
+        assert!(matches!(rows.push(vec![Value::Integer(1)]), Ok(true)));
+        assert!(matches!(rows.push(vec![Value::Integer(2)]), Ok(true)));
+        assert!(matches!(rows.push(vec![Value::Integer(3)]), Ok(false)));
+        let rows = rows.finish(vec!["n".into()]);
+        assert_eq!((rows.rows.len(), rows.truncated), (2, true));
+
+        let mut rows = Collector::new(&limits);
+        assert!(matches!(
+            rows.push(vec![Value::Text("x".repeat(15))]),
+            Ok(true)
+        ));
+        assert!(matches!(
+            rows.push(vec![Value::Text("y".repeat(15))]),
+            Ok(false)
+        ));
+        assert!(rows.truncated);
+
+        let mut rows = Collector::new(&limits);
+        assert!(matches!(
+            rows.push(vec![Value::Blob(vec![0; 21])]),
+            Err(SqlError::Limit(_))
+        ));
+    }
+
+    #[test]
+    fn the_audit_keeps_statements_short_and_few() {
+        let (_dir, plugin) = plugin(Some("{ url = \"sqlite:shop.db\" }"));
+        let database = Database::new("db", plugin.sql.as_ref().expect("grant")).expect("open");
+        let mut call = SqlCall {
+            database: Arc::new(database),
+            statements: Vec::new(),
+            omitted: 0,
+        };
+        call.record(&"é".repeat(2000), serde_json::json!({ "rows": 1 }));
+        let kept = call.statements[0]["statement"].as_str().expect("text");
+        assert!(
+            kept.len() <= MAX_AUDITED_TEXT + '…'.len_utf8(),
+            "{}",
+            kept.len()
+        );
+        for _ in 0..MAX_AUDITED + 5 {
+            call.record("SELECT 1", serde_json::json!({ "rows": 1 }));
+        }
+        assert_eq!(call.statements.len(), MAX_AUDITED);
+        assert_eq!(call.omitted, 6);
+    }
+}
