@@ -396,6 +396,8 @@ const PG_WRONG_PASSWORD: &str = "Wrong-Pass-91b2x0";
 struct Postgres {
     port: u16,
     _watchdog: std::process::ChildStdin,
+    /// The watchdog shell; it outlives every test, and exits with the process.
+    _shell: std::process::Child,
 }
 
 static POSTGRES: OnceLock<Postgres> = OnceLock::new();
@@ -557,6 +559,7 @@ fn start_postgres() -> Postgres {
     Postgres {
         port,
         _watchdog: watchdog,
+        _shell: child,
     }
 }
 

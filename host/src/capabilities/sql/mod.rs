@@ -232,7 +232,7 @@ struct Database {
 
 enum Backend {
     Sqlite(sqlite::Sqlite),
-    Postgres(postgres::Postgres),
+    Postgres(Box<postgres::Postgres>),
 }
 
 impl Database {
@@ -245,9 +245,9 @@ impl Database {
         };
         let backend = match &grant.database {
             SqlDatabase::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::new(path.clone())),
-            SqlDatabase::Postgres { url, shown, .. } => {
-                Backend::Postgres(postgres::Postgres::new(url.expose(), shown, limits)?)
-            }
+            SqlDatabase::Postgres { url, shown, .. } => Backend::Postgres(Box::new(
+                postgres::Postgres::new(url.expose(), shown, limits)?,
+            )),
         };
         Ok(Database {
             plugin: Arc::from(plugin),

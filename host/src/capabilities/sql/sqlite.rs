@@ -171,11 +171,7 @@ fn run_statement(
         let changed = prepared.raw_execute()?;
         return Ok(Ok(Outcome::Changed(changed as u64)));
     }
-    let columns: Vec<String> = prepared
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let columns: Vec<String> = prepared.column_names().map(str::to_owned).collect();
     let width = columns.len();
     let changes_nothing = prepared.readonly();
     let mut collector = Collector::new(limits);
