@@ -6,6 +6,9 @@
 //! - `call/gate` (gate + runtime, every feature on, trivial tool): median at most 30 µs;
 //! - `gate_overhead/*`: at most 10% of `call/bare`. The group ends with a report of both
 //!   ratios.
+//! - `sql/point_select` (the `db` plugin's `query`, a primary-key SELECT on a SQLite copy of
+//!   examples/shop.db, read-only grant): at most 50 µs more than `sql/bare`, the same trivial
+//!   call in the same host. The group ends with a report of the difference.
 //!
 //! The trivial tool is codec's `encode` (hex of a short string): pure computation in a plugin
 //! with no grants. The bare call is what serving it costs without the gate: the JSON
@@ -335,5 +338,76 @@ fn gate_overhead(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, schema, filter, audit, call, gate_overhead);
+/// A point SELECT on SQLite through the `db` plugin, next to the trivial call, both bare (no
+/// gate), in one host; then the median difference.
+fn sql(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = PathBuf::from(env!("WARDEN_PLUGIN_DIR"));
+    let shop = dir.path().join("shop.db");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop.db");
+    std::fs::copy(&sample, &shop).expect("copy examples/shop.db");
+    let path = dir.path().join("sql.toml");
+    let text = format!(
+        "[cache]\ndir = \"{cache}\"\n\n[plugins.codec]\ncomponent = \"{codec}\"\nprefix = \"\"\n\n\
+         [plugins.db]\ncomponent = \"{db}\"\nsql = {{ url = \"sqlite:{shop}\", mode = \"ro\" }}\n",
+        cache = dir.path().join("cache").display(),
+        codec = plugins.join("codec.wasm").display(),
+        db = plugins.join("db.wasm").display(),
+        shop = shop.display(),
+    );
+    std::fs::write(&path, text).expect("write manifest");
+    let manifest = Manifest::load(&path).expect("sql bench manifest");
+    let host = Host::load(&manifest).unwrap_or_else(|e| panic!("{}", e[0]));
+    let rt = current_thread();
+    let encode = host.gate.catalog().get(TOOL).expect(TOOL).clone();
+    let select = host
+        .gate
+        .catalog()
+        .get("db__query")
+        .expect("db__query")
+        .clone();
+    let encode_args = arguments();
+    let select_args = match json!({
+        "sql": "SELECT name, email FROM customers WHERE id = ?",
+        "params": [{ "tag": "integer", "value": 2 }],
+    }) {
+        Value::Object(map) => map,
+        _ => unreachable!("an object"),
+    };
+
+    let mut group = c.benchmark_group("sql");
+    group.bench_function("bare", |b| {
+        b.iter(|| bare_call(&rt, &host, &encode, &encode_args))
+    });
+    group.bench_function("point_select", |b| {
+        b.iter(|| bare_call(&rt, &host, &select, &select_args))
+    });
+    group.finish();
+
+    // Alternating blocks, so that load from elsewhere hits both sides alike.
+    let mut bare = Vec::new();
+    let mut select_times = Vec::new();
+    for _ in 0..1_000 {
+        let started = Instant::now();
+        for _ in 0..BLOCK {
+            bare_call(&rt, &host, &encode, &encode_args);
+        }
+        bare.push(started.elapsed() / BLOCK as u32);
+        let started = Instant::now();
+        for _ in 0..BLOCK {
+            bare_call(&rt, &host, &select, &select_args);
+        }
+        select_times.push(started.elapsed() / BLOCK as u32);
+    }
+    let (bare, select) = (median(bare), median(select_times));
+    println!(
+        "\nsql point SELECT through the db plugin (medians of 1,000 alternating blocks of {BLOCK}): \
+         {:.2} µs, bare call {:.2} µs, extra {:.2} µs; target ≤ 50 µs",
+        select.as_secs_f64() * 1e6,
+        bare.as_secs_f64() * 1e6,
+        (select.as_secs_f64() - bare.as_secs_f64()) * 1e6,
+    );
+}
+
+criterion_group!(benches, schema, filter, audit, call, gate_overhead, sql);
 criterion_main!(benches);
