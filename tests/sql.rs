@@ -333,7 +333,7 @@ fn check_accepts_sql_grants_and_their_warning_codes() {
          sql = { url = \"sqlite:shop.db\", mode = \"ro\", max_rows = 10 }\n\n\
          [plugins.codec]\ncomponent = \"{codec}\"\n\
          sql = { url = \"sqlite:shop.db\" }\n\
-         acknowledge = [\"unused-grant:sql\", \"ungranted-import:sql\"]\n",
+         acknowledge = [\"unused-grant:sql\"]\n",
     );
     shop(&fixture);
     let manifest = fixture.manifest.display().to_string();
@@ -810,4 +810,55 @@ async fn postgres_the_password_shows_up_nowhere() {
     );
     assert!(output.status.success(), "{all}");
     assert!(!all.contains(PG_PASSWORD), "{all}");
+}
+
+#[tokio::test]
+async fn postgres_a_closed_connection_is_reopened_by_the_next_call() {
+    let fixture = pg_fixture("");
+    let client = pg_client(&fixture, &pg_url(PG_PASSWORD)).await;
+    let first = rows(&query(&client, "SELECT pg_backend_pid()", json!([])).await);
+    // The role may end its own session: the server closes the connection under warden.
+    let ended = query(
+        &client,
+        "SELECT pg_terminate_backend(pg_backend_pid())",
+        json!([]),
+    )
+    .await;
+    let ended = common::text(&ended);
+    assert!(
+        ended.starts_with("database unavailable:") || ended.contains("57P01"),
+        "{ended}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        let result = query(&client, "SELECT pg_backend_pid()", json!([])).await;
+        if result.is_error != Some(true) {
+            break rows(&result);
+        }
+        assert!(Instant::now() < deadline, "{}", common::text(&result));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_ne!(first["rows"], second["rows"], "a new session");
+    client.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_a_deeply_nested_statement_is_refused_not_a_crash() {
+    let fixture = sqlite_fixture(r#"{ url = "sqlite:shop.db" }"#);
+    let client = fixture.client().await;
+    let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+    let refused = err_text(&query(&client, &deep, json!([])).await);
+    assert_eq!(refused, "database error SQLITE_ERROR: Recursion limit");
+    let too_deep = format!("SELECT {}1{}", "-(".repeat(300), ")".repeat(300));
+    let refused = err_text(&query(&client, &too_deep, json!([])).await);
+    assert!(
+        refused.contains("Expression tree is too large"),
+        "{refused}"
+    );
+    let nested = format!("SELECT {}1{}", "-(".repeat(90), ")".repeat(90));
+    let fine = rows(&query(&client, &nested, json!([])).await);
+    assert_eq!(fine["rows"], json!([[1]]));
+    let after = rows(&query(&client, "SELECT count(*) FROM orders", json!([])).await);
+    assert_eq!(after["rows"], json!([[6]]));
+    client.close().await;
 }

@@ -358,7 +358,12 @@ fn sql(c: &mut Criterion) {
     std::fs::write(&path, text).expect("write manifest");
     let manifest = Manifest::load(&path).expect("sql bench manifest");
     let host = Host::load(&manifest).unwrap_or_else(|e| panic!("{}", e[0]));
-    let rt = current_thread();
+    // Multi-threaded, as `warden serve` runs: SQLite then works on the calling worker.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio");
     let encode = host.gate.catalog().get(TOOL).expect(TOOL).clone();
     let select = host
         .gate

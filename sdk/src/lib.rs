@@ -122,6 +122,15 @@ pub use wit_bindgen;
 /// Out-of-tree plugins write it to `wit/deps/warden-mcp/mcp.wit` (see the crate docs).
 pub const WIT: &str = include_str!("../wit/mcp.wit");
 
+/// The WIT source of `warden:sql@0.1.0`: the database interface a plugin imports to query the
+/// database its operator granted (`sql = { url = ... }`), one statement per call with bound
+/// parameters.
+///
+/// Out-of-tree plugins write it to `wit/deps/warden-sql/sql.wit`, import
+/// `warden:sql/sql@0.1.0` in their world, and generate its bindings with
+/// `"warden:sql/sql@0.1.0": generate` in `with`.
+pub const SQL_WIT: &str = include_str!("../wit/sql/sql.wit");
+
 #[allow(missing_docs)]
 mod bindings {
     wit_bindgen::generate!({

@@ -211,6 +211,11 @@ mod tests {
     fn the_sdk_carries_the_same_contract() {
         // warden-sdk is published on its own, so it holds a copy of wit/mcp.wit.
         assert_eq!(include_str!("../../../sdk/wit/mcp.wit"), MCP_WIT);
+        // And of wit/sql/sql.wit, for plugins that import warden:sql.
+        assert_eq!(
+            include_str!("../../../sdk/wit/sql/sql.wit"),
+            include_str!("../../../wit/sql/sql.wit")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! SQLite: one connection per plugin behind a mutex, opened on first use, worked in
-//! `spawn_blocking`.
+//! `block_in_place` on warden's multi-threaded runtime (`spawn_blocking` elsewhere), with its
+//! prepared statements cached.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,9 @@ use super::{
     Collector, Kind, Limits, Outcome, SqlError, Value, database_error, multiple_statements,
     timed_out,
 };
+
+/// The deepest expression tree a statement may hold (SQLite's default is 1000).
+const MAX_EXPR_DEPTH: i32 = 200;
 
 /// Virtual machine steps between two looks at the deadline.
 const PROGRESS_STEPS: i32 = 1000;
@@ -54,8 +58,7 @@ impl Sqlite {
     ) -> Result<Outcome, SqlError> {
         let connection = self.connection.clone();
         let path = self.path.clone();
-        let statement = statement.to_owned();
-        tokio::task::spawn_blocking(move || {
+        let work = move |statement: &str| {
             let mut guard = connection
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -65,10 +68,19 @@ impl Sqlite {
             let Some(connection) = guard.as_mut() else {
                 return Err(SqlError::Unavailable("the database is not open".to_owned()));
             };
-            run(connection, &statement, &params, kind, &limits)
-        })
-        .await
-        .map_err(|_| SqlError::Unavailable("the database task failed".to_owned()))?
+            run(connection, statement, &params, kind, &limits)
+        };
+        // On warden's multi-threaded runtime the worker runs the statement itself, its other
+        // tasks handed to another worker (no thread hop: a point query costs microseconds);
+        // elsewhere, on the blocking pool.
+        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+        if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::MultiThread)) {
+            return tokio::task::block_in_place(|| work(statement));
+        }
+        let statement = statement.to_owned();
+        tokio::task::spawn_blocking(move || work(&statement))
+            .await
+            .map_err(|_| SqlError::Unavailable("the database task failed".to_owned()))?
     }
 }
 
@@ -100,6 +112,11 @@ fn open(path: &std::path::Path, limits: &Limits) -> Result<Connection, SqlError>
     // No ATTACH (nor VACUUM INTO, which attaches): the plugin reaches this file only.
     connection
         .set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
+        .map_err(unavailable)?;
+    // Statements may run on the stack of the wasm call (block_in_place): bound SQLite's
+    // recursion well within it.
+    connection
+        .set_limit(Limit::SQLITE_LIMIT_EXPR_DEPTH, MAX_EXPR_DEPTH)
         .map_err(unavailable)?;
     connection
         .busy_timeout(limits.timeout)
@@ -153,7 +170,8 @@ fn run_statement(
     kind: Kind,
     limits: &Limits,
 ) -> rusqlite::Result<Result<Outcome, SqlError>> {
-    let mut prepared = connection.prepare(statement)?;
+    // Cached: a plugin repeats its statements, with new parameters.
+    let mut prepared = connection.prepare_cached(statement)?;
     let expected = prepared.parameter_count();
     if expected != params.len() {
         return Ok(Err(database_error(
