@@ -193,7 +193,9 @@ async fn run(
     }
     let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let outcome = if kind == Kind::Execute && prepared.columns().is_empty() {
+    let outcome = if kind == Kind::Execute {
+        // The server's own count: the rows an `INSERT ... RETURNING` changed, all of them
+        // (rows it returns are read and dropped).
         Outcome::Changed(transaction.execute(&prepared, &refs).await?)
     } else {
         let columns: Vec<String> = prepared
@@ -218,11 +220,7 @@ async fn run(
                 Err(e) => return Err(Failure::Sql(e)),
             }
         }
-        if kind == Kind::Execute {
-            Outcome::Changed(collector.rows.len() as u64)
-        } else {
-            Outcome::Rows(collector.finish(columns))
-        }
+        Outcome::Rows(collector.finish(columns))
     };
     if limits.read_only {
         transaction.rollback().await?;
