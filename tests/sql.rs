@@ -862,3 +862,46 @@ async fn sqlite_a_deeply_nested_statement_is_refused_not_a_crash() {
     assert_eq!(after["rows"], json!([[6]]));
     client.close().await;
 }
+
+#[tokio::test]
+async fn postgres_returning_rows_count_as_changed_and_as_rows() {
+    let fixture = pg_fixture(", mode = \"rw\", max_rows = 1");
+    let client = pg_client(&fixture, &pg_url(PG_PASSWORD)).await;
+    // Two rows changed, whatever max_rows cuts of what they return.
+    let changed = ok_text(
+        &execute(
+            &client,
+            "INSERT INTO notes (body) VALUES ($1), ($2) RETURNING id",
+            json!([text("a"), text("b")]),
+        )
+        .await,
+    );
+    assert_eq!(changed, "2");
+    let returned = rows(
+        &query(
+            &client,
+            "INSERT INTO notes (body) VALUES ($1), ($2) RETURNING body",
+            json!([text("c"), text("d")]),
+        )
+        .await,
+    );
+    assert_eq!(returned["rows"], json!([["c"]]));
+    assert_eq!(returned["truncated"], true);
+    let typed = rows(
+        &query(
+            &client,
+            "SELECT $1::int4 + 1, $2::float8, $3::bool, $4::text, '{\"a\": 1}'::jsonb",
+            json!([
+                { "tag": "integer", "value": 41 },
+                { "tag": "real", "value": 1.5 },
+                { "tag": "boolean", "value": true },
+                { "tag": "null" },
+            ]),
+        )
+        .await,
+    );
+    assert_eq!(typed["rows"], json!([[42, 1.5, true, null, "{\"a\": 1}"]]));
+    let numeric = err_text(&query(&client, "SELECT 1.5::numeric AS price", json!([])).await);
+    assert!(numeric.contains("cast it in the statement"), "{numeric}");
+    client.close().await;
+}
