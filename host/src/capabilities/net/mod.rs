@@ -16,9 +16,7 @@
 //! has used so far. A plugin with no `allow_hosts` loads even if it imports `wasi:http` or
 //! `wasi:sockets`; every request it makes is refused with an error naming the URL and why.
 
-pub mod address;
 mod http;
-pub mod pattern;
 mod sockets;
 
 use std::collections::HashMap;
@@ -31,8 +29,8 @@ use serde_json::{Value, json};
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::WasiHttpHooks;
 
-pub use address::{Host, HostError, Restriction, restriction};
-pub use pattern::{HostPattern, PatternError, Scheme};
+pub use crate::types::address::{Host, HostError, Restriction, restriction};
+pub use crate::types::host_pattern::{HostPattern, PatternError, Scheme};
 pub use sockets::{LookupGuard, LookupView, add_lookup_guard_to_linker};
 
 use super::secrets::SecretScrubber;
