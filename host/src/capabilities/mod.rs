@@ -151,6 +151,20 @@ pub fn call_context(
     })
 }
 
+/// What `plugin` is granted, a line per grant, as `warden check` and `warden status` print it.
+pub fn grants_summary(plugin: &Plugin) -> Vec<String> {
+    described().iter().flat_map(|c| c.summary(plugin)).collect()
+}
+
+/// What `plugin` is granted, as data, by key (`dirs`, `env`, ...).
+pub fn grants_report(plugin: &Plugin) -> serde_json::Map<String, serde_json::Value> {
+    described()
+        .iter()
+        .flat_map(|c| c.report(plugin))
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+}
+
 /// What a call did with each capability, for its audit record: `{"kv": {"ops": 3}}`.
 pub fn usage(slots: &Slots) -> serde_json::Map<String, serde_json::Value> {
     described()

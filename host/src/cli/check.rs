@@ -177,10 +177,8 @@ fn text_report(
             config.name,
             config.component.display()
         )?;
-        for capability in capabilities::described() {
-            for line in capability.summary(config) {
-                writeln!(out, "  {line}")?;
-            }
+        for line in capabilities::grants_summary(config) {
+            writeln!(out, "  {line}")?;
         }
         let limits = &config.limits;
         writeln!(
@@ -191,7 +189,7 @@ fn text_report(
             limits.timeout,
             limits.max_output >> 10
         )?;
-        writeln!(out, "  gate        {}", gate_summary(config))?;
+        writeln!(out, "  gate        {}", config.policy.summary())?;
         for (_, warning) in report.warning_lines() {
             writeln!(out, "  warning     {warning}")?;
         }
@@ -232,18 +230,14 @@ fn json_report(
             json!({
                 "name": config.name,
                 "component": config.component.display().to_string(),
-                "grants": capabilities::described()
-                    .iter()
-                    .flat_map(|c| c.report(config))
-                    .map(|(key, value)| (key.to_owned(), value))
-                    .collect::<serde_json::Map<_, _>>(),
+                "grants": capabilities::grants_report(config),
                 "limits": {
                     "fuel": limits.fuel,
                     "memory": limits.memory,
                     "timeout_ms": limits.timeout.as_millis() as u64,
                     "max_output": limits.max_output,
                 },
-                "gate": gate_summary(config),
+                "gate": config.policy.summary(),
                 "roles": config.policy.roles,
                 "acknowledged": config.acknowledge.iter().map(|a| &a.code).collect::<Vec<_>>(),
                 "warnings": plugin_warnings,
@@ -362,33 +356,4 @@ fn http_summary(manifest: &Manifest) -> String {
         format_duration(http.idle_timeout),
         format_duration(http.tls_handshake_timeout),
     )
-}
-
-/// What the gate enforces for a plugin, in one line.
-fn gate_summary(plugin: &warden::manifest::Plugin) -> String {
-    let policy = &plugin.policy;
-    let rate = |rate: Option<warden::manifest::Rate>| match rate {
-        Some(r) => format!("{}/min burst {}", r.per_minute, r.burst),
-        None => "unlimited".to_owned(),
-    };
-    let mut parts = vec![
-        match &policy.roles {
-            Some(roles) => format!("roles {}", roles.join(", ")),
-            None => "open to every principal".to_owned(),
-        },
-        format!("rate {}", rate(policy.rate)),
-    ];
-    if policy.tool_rate.is_some() {
-        parts.push(format!("tool rate {}", rate(policy.tool_rate)));
-    }
-    if let Some(limit) = policy.concurrency {
-        parts.push(format!("concurrency {limit} (queue {})", policy.queue));
-    }
-    if let Some(redact) = &policy.redact {
-        parts.push(format!("redact {}", redact.join(", ")));
-    }
-    if policy.overflow == warden::manifest::OutputOverflow::Truncate {
-        parts.push("truncates large output".to_owned());
-    }
-    parts.join("; ")
 }
