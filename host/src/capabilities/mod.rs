@@ -30,8 +30,6 @@ use wasmtime_wasi_http::WasiHttpCtx;
 pub use capability::{
     CallBuilder, CallParts, CallView, Capability, Effects, GrantWarning, Imports, Link, Slots,
 };
-pub use fs::FsQuotas;
-pub use net::NetPolicy;
 pub use secrets::{REDACTED, SecretScrubber, percent_encode};
 
 use crate::manifest::{Manifest, Plugin};
