@@ -326,8 +326,6 @@ async fn sqlite_tables_and_describe_list_the_schema() {
 
 #[test]
 fn check_accepts_sql_grants_and_their_warning_codes() {
-    // The grant's description and warnings reach `warden check` through
-    // capabilities::described(); this checks what the binary accepts today.
     let fixture = Fixture::new(
         "[plugins.db]\ncomponent = \"{db}\"\n\
          sql = { url = \"sqlite:shop.db\", mode = \"ro\", max_rows = 10 }\n\n\
@@ -355,7 +353,6 @@ fn check_accepts_sql_grants_and_their_warning_codes() {
 }
 
 #[test]
-#[ignore = "needs `warden check` and `warden inspect` to loop over capabilities::described() (the lead's change in main)"]
 fn check_and_inspect_describe_sql_grants_and_warn() {
     let fixture = Fixture::new(
         "[plugins.db]\ncomponent = \"{db}\"\n\
@@ -370,13 +367,19 @@ fn check_and_inspect_describe_sql_grants_and_warn() {
     let all = format!("{stdout}{stderr}");
     assert!(
         all.contains(&format!(
-            "sql: sqlite:{}, read-only, max_rows 10, timeout 5s",
+            "grant sql   sqlite:{}, read-only, max_rows 10, timeout 5s",
             std::fs::canonicalize(&db).expect("canonical").display()
         )),
         "{all}"
     );
-    assert!(all.contains("unused-grant:sql"), "{all}");
-    assert!(all.contains("ungranted-import:sql"), "{all}");
+    assert!(
+        all.contains("is granted a database (sql) but imports no warden:sql: it cannot use it [unused-grant:sql]"),
+        "{all}"
+    );
+    assert!(
+        all.contains("imports warden:sql but is granted no database (sql): every query is refused [ungranted-import:sql]"),
+        "{all}"
+    );
     let (_, stdout, stderr) =
         common::warden(&["inspect", &common::plugin("db")], fixture.dir.path());
     let all = format!("{stdout}{stderr}");

@@ -78,20 +78,38 @@ impl Capability for Sql {
     }
 
     fn summary(&self, plugin: &Plugin) -> Vec<String> {
-        plugin.sql.iter().map(|sql| format!("sql: {sql}")).collect()
+        plugin
+            .sql
+            .iter()
+            .map(|sql| format!("grant sql   {sql}"))
+            .collect()
+    }
+
+    fn report(&self, plugin: &Plugin) -> Vec<(&'static str, serde_json::Value)> {
+        let Some(sql) = &plugin.sql else {
+            return Vec::new();
+        };
+        vec![(
+            "sql",
+            serde_json::json!({
+                "database": sql.database.to_string(),
+                "mode": if sql.read_only() { "ro" } else { "rw" },
+                "max_rows": sql.max_rows,
+                "max_bytes": sql.max_bytes,
+                "timeout": crate::manifest::format_duration(sql.timeout),
+            }),
+        )]
     }
 
     fn warnings(&self, plugin: &Plugin, imports: Imports<'_>) -> Vec<GrantWarning> {
         match (&plugin.sql, imports.any(&[IMPORT])) {
             (Some(_), false) => vec![GrantWarning::new(
                 "unused-grant:sql",
-                "`sql` is granted, but the component does not import warden:sql: the grant \
-                 gives it nothing",
+                "is granted a database (sql) but imports no warden:sql: it cannot use it",
             )],
             (None, true) => vec![GrantWarning::new(
                 "ungranted-import:sql",
-                "the component imports warden:sql, but has no `sql` grant: every query it \
-                 makes is refused",
+                "imports warden:sql but is granted no database (sql): every query is refused",
             )],
             _ => Vec::new(),
         }
@@ -495,7 +513,7 @@ mod tests {
         assert_eq!(
             Sql.summary(&ro),
             [format!(
-                "sql: sqlite:{}, read-only, max_rows 10, timeout 5s",
+                "grant sql   sqlite:{}, read-only, max_rows 10, timeout 5s",
                 path.display()
             )]
         );
@@ -508,7 +526,7 @@ mod tests {
         let (_dir, rw) = plugin(Some("{ url = { env = \"DB_URL\" }, mode = \"rw\" }"));
         assert_eq!(
             Sql.summary(&rw),
-            ["sql: postgres://shop:***@db:5432/shop, read-write, max_rows 1000, timeout 5s"]
+            ["grant sql   postgres://shop:***@db:5432/shop, read-write, max_rows 1000, timeout 5s"]
         );
         assert_eq!(
             Sql.effects(&rw, Imports(&with)),
