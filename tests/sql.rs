@@ -908,3 +908,32 @@ async fn postgres_returning_rows_count_as_changed_and_as_rows() {
     assert!(numeric.contains("cast it in the statement"), "{numeric}");
     client.close().await;
 }
+
+#[test]
+fn the_grant_mode_sets_the_annotations_and_check_json_reports_it() {
+    for (mode, read_only) in [("ro", true), ("rw", false)] {
+        let fixture = Fixture::new(&format!(
+            "[plugins.db]\ncomponent = \"{{db}}\"\nsql = {{ url = \"sqlite:shop.db\", mode = \"{mode}\" }}\n"
+        ));
+        shop(&fixture);
+        let manifest = fixture.manifest.display().to_string();
+        let (code, stdout, stderr) = common::warden(
+            &["check", "--json", "--manifest", &manifest],
+            fixture.dir.path(),
+        );
+        assert_eq!(code, 0, "{stderr}");
+        let report: Value = serde_json::from_str(&stdout).expect("JSON");
+        let plugin = &report["plugins"][0];
+        assert_eq!(plugin["grants"]["sql"]["mode"], mode, "{plugin}");
+        assert_eq!(plugin["grants"]["sql"]["max_rows"], 1000, "{plugin}");
+        let query = plugin["tools"]
+            .as_array()
+            .and_then(|tools| tools.iter().find(|t| t["name"] == "db__query"))
+            .expect("db__query");
+        assert_eq!(
+            query["annotations"]["readOnlyHint"], read_only,
+            "{mode}: {query}"
+        );
+        assert_eq!(query["annotations"]["openWorldHint"], false, "{query}");
+    }
+}
