@@ -15,6 +15,7 @@
 mod capability;
 mod env;
 pub mod fs;
+pub mod kv;
 pub mod net;
 mod secrets;
 
@@ -37,7 +38,9 @@ use crate::manifest::{Manifest, Plugin};
 /// Every capability, in the order `check` prints them. Adding one is a module and a line
 /// here (ARCHITECTURE.md, "Adding a capability").
 pub fn all<T: CallView>() -> Vec<&'static dyn Link<T>> {
-    vec![]
+    vec![
+        &kv::Kv, // wasi:keyvalue: a private or shared key-value store
+    ]
 }
 
 /// The capabilities as `check`, `inspect` and the catalog see them.

@@ -85,6 +85,8 @@ pub struct Plugin {
     /// `warden check` warnings the operator has acknowledged (`acknowledge`), in file order:
     /// they are not printed. Codes are from [`WARNING_CODES`], each listed once.
     pub acknowledge: Vec<Acknowledgement>,
+    /// Its key-value store (`kv`), if granted.
+    pub kv: Option<super::kv::KvGrant>,
     /// The `[plugins.NAME]` header, or the first key that defines the plugin.
     pub location: Location,
     /// The location of each key present in the plugin's table (`"component"`, `"sha256"`,
@@ -355,6 +357,8 @@ pub const WARNING_CODES: &[&str] = &[
     "ungranted-import:filesystem",
     "ungranted-import:http",
     "ungranted-import:sockets",
+    "unused-grant:kv",
+    "ungranted-import:keyvalue",
 ];
 
 impl ToolOverride {

@@ -1,0 +1,241 @@
+//! The embedded backend: one redb file for every store of a warden process.
+//!
+//! Each store is a table `data/ID` (key -> value); the table `meta` holds each store's
+//! [`Totals`], updated in the same write transaction as the keys, so a quota holds however
+//! many calls write at once (redb serializes write transactions). Reads take a snapshot and
+//! run on the caller's thread (microseconds); writes commit durably (an `fsync`), so they run
+//! on tokio's blocking pool rather than stall a worker thread.
+//!
+//! redb locks its file: one process opens it at a time, and a reload keeps the open
+//! database ([`super::Kv`]'s `start`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
+};
+
+use super::backend::{Backend, KvError, PAGE, Space, Totals, parse_counter};
+
+/// Each store's totals: bytes and keys.
+const META: TableDefinition<&str, (u64, u64)> = TableDefinition::new("meta");
+
+/// A redb database file.
+#[derive(Clone)]
+pub struct Embedded {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Embedded({})", self.path.display())
+    }
+}
+
+impl Embedded {
+    /// Open (or create) the database at `path`, creating its directory (0700) when missing.
+    /// The error is for the operator.
+    pub fn open(path: &Path) -> Result<Embedded, String> {
+        if let Some(dir) = path.parent()
+            && !dir.exists()
+        {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(|e| {
+                format!(
+                    "cannot create the key-value store's directory {}: {e}",
+                    dir.display()
+                )
+            })?;
+        }
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => format!(
+                "the key-value store {} is open in another warden process (an embedded store \
+                 belongs to one process; give [kv] a `url` to share a Redis server instead)",
+                path.display()
+            ),
+            e => format!("cannot open the key-value store {}: {e}", path.display()),
+        })?;
+        Ok(Embedded {
+            db: Arc::new(db),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Run `write` in one write transaction, committed durably, on the blocking pool.
+    async fn write<R: Send + 'static>(
+        &self,
+        write: impl FnOnce(&redb::WriteTransaction) -> Result<R, KvError> + Send + 'static,
+    ) -> Result<R, KvError> {
+        let db = self.db.clone();
+        let run = move || {
+            let txn = db
+                .begin_write()
+                .map_err(|e| KvError::backend("begin a write", e))?;
+            let result = write(&txn)?;
+            txn.commit().map_err(|e| KvError::backend("commit", e))?;
+            Ok(result)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(run)
+                .await
+                .map_err(|e| KvError::backend("write task", e))?,
+            Err(_) => run(),
+        }
+    }
+
+    /// Run `read` on a snapshot; a store never written reads as empty.
+    fn read<R>(
+        &self,
+        space: &Space,
+        empty: R,
+        read: impl FnOnce(&redb::ReadOnlyTable<&str, &[u8]>) -> Result<R, redb::StorageError>,
+    ) -> Result<R, KvError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| KvError::backend("begin a read", e))?;
+        let name = data_table(space);
+        match txn.open_table(TableDefinition::<&str, &[u8]>::new(&name)) {
+            Ok(table) => read(&table).map_err(|e| KvError::backend("read", e)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(empty),
+            Err(e) => Err(KvError::backend("open a store", e)),
+        }
+    }
+}
+
+/// The name of a store's table.
+fn data_table(space: &Space) -> String {
+    format!("data/{}", space.id)
+}
+
+/// The store's totals, as of `txn`.
+fn totals(meta: &redb::Table<&str, (u64, u64)>, space: &Space) -> Result<Totals, KvError> {
+    Ok(meta
+        .get(space.id.as_str())
+        .map_err(|e| KvError::backend("read totals", e))?
+        .map(|v| {
+            let (bytes, keys) = v.value();
+            Totals { bytes, keys }
+        })
+        .unwrap_or_default())
+}
+
+/// Set `key` to `value` in `txn`, within the limits.
+fn set_in(
+    txn: &redb::WriteTransaction,
+    space: &Space,
+    key: &str,
+    value: &[u8],
+) -> Result<(), KvError> {
+    let name = data_table(space);
+    let mut data = txn
+        .open_table(TableDefinition::<&str, &[u8]>::new(&name))
+        .map_err(|e| KvError::backend("open a store", e))?;
+    let mut meta = txn
+        .open_table(META)
+        .map_err(|e| KvError::backend("open totals", e))?;
+    let old = data
+        .get(key)
+        .map_err(|e| KvError::backend("read", e))?
+        .map(|v| v.value().len() as u64);
+    let after = totals(&meta, space)?.after_set(space, key, old, value.len() as u64)?;
+    data.insert(key, value)
+        .map_err(|e| KvError::backend("write", e))?;
+    meta.insert(space.id.as_str(), (after.bytes, after.keys))
+        .map_err(|e| KvError::backend("write totals", e))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Backend for Embedded {
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.read(space, None, |t| Ok(t.get(key)?.map(|v| v.value().to_vec())))
+    }
+
+    async fn set(&self, space: &Space, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        let (space, key) = (space.clone(), key.to_owned());
+        self.write(move |txn| set_in(txn, &space, &key, &value))
+            .await
+    }
+
+    async fn delete(&self, space: &Space, key: &str) -> Result<(), KvError> {
+        if !self.exists(space, key).await? {
+            return Ok(());
+        }
+        let (space, key) = (space.clone(), key.to_owned());
+        self.write(move |txn| {
+            let name = data_table(&space);
+            let mut data = txn
+                .open_table(TableDefinition::<&str, &[u8]>::new(&name))
+                .map_err(|e| KvError::backend("open a store", e))?;
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|e| KvError::backend("open totals", e))?;
+            let removed = data
+                .remove(key.as_str())
+                .map_err(|e| KvError::backend("delete", e))?
+                .map(|v| v.value().len() as u64);
+            if let Some(old) = removed {
+                let after = totals(&meta, &space)?.after_delete(&key, old);
+                meta.insert(space.id.as_str(), (after.bytes, after.keys))
+                    .map_err(|e| KvError::backend("write totals", e))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn exists(&self, space: &Space, key: &str) -> Result<bool, KvError> {
+        self.read(space, false, |t| Ok(t.get(key)?.is_some()))
+    }
+
+    async fn list(
+        &self,
+        space: &Space,
+        cursor: Option<u64>,
+    ) -> Result<(Vec<String>, Option<u64>), KvError> {
+        let skip = cursor.unwrap_or(0);
+        self.read(space, (Vec::new(), None), |t| {
+            let total = t.len()?;
+            let skip_n = usize::try_from(skip).unwrap_or(usize::MAX);
+            let mut keys = Vec::new();
+            for entry in t.iter()?.skip(skip_n).take(PAGE) {
+                keys.push(entry?.0.value().to_owned());
+            }
+            let next = skip.saturating_add(keys.len() as u64);
+            Ok((keys, (next < total).then_some(next)))
+        })
+    }
+
+    async fn increment(&self, space: &Space, key: &str, delta: u64) -> Result<u64, KvError> {
+        let (space, key) = (space.clone(), key.to_owned());
+        self.write(move |txn| {
+            let current = {
+                let name = data_table(&space);
+                let data = txn
+                    .open_table(TableDefinition::<&str, &[u8]>::new(&name))
+                    .map_err(|e| KvError::backend("open a store", e))?;
+                let value = data
+                    .get(key.as_str())
+                    .map_err(|e| KvError::backend("read", e))?;
+                parse_counter(value.as_ref().map(|v| v.value()))?
+            };
+            let next = current.checked_add(delta).ok_or_else(|| {
+                KvError::Refused(format!(
+                    "the counter would overflow: {current} + {delta} is over {}",
+                    u64::MAX
+                ))
+            })?;
+            set_in(txn, &space, &key, next.to_string().as_bytes())?;
+            Ok(next)
+        })
+        .await
+    }
+}
