@@ -55,6 +55,7 @@ impl Fixture {
             .replace("{codec}", &plugin("codec"))
             .replace("{fetch}", &plugin("fetch"))
             .replace("{conformance}", &plugin("conformance"))
+            .replace("{notes}", &plugin("notes"))
             .replace("{dir}", &dir.path().display().to_string());
         let manifest = dir.path().join("warden.toml");
         let text = if body.contains("[cache]") {
