@@ -77,8 +77,8 @@ pub enum KvBackend {
     /// `path`: an embedded database file (redb), absolute; its directory is created when a
     /// plugin first needs it. One warden process at a time may open it.
     File(PathBuf),
-    /// `url`: a Redis server (`redis://` or `rediss://`), which several warden processes may
-    /// share. The URL may hold a password: its `Debug` is redacted.
+    /// `url`: a Redis server (`redis://`; TLS is not supported yet), which several warden
+    /// processes may share. The URL may hold a password: its `Debug` is redacted.
     Redis {
         /// The server's URL.
         url: SecretValue,
@@ -187,10 +187,10 @@ pub(super) fn settings(table: &Table<'_, '_>, dir: &Path) -> KvSettings {
     let url = table.get("url").and_then(|v| {
         let url = v.string()?;
         let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-        if !matches!(scheme, Some("redis" | "rediss")) {
+        if scheme != Some("redis") {
             // Never echo the URL: it may hold a password.
             v.error(
-                "expected a Redis URL such as \"redis://127.0.0.1:6379/0\" (redis:// or rediss://)",
+                "expected a Redis URL such as \"redis://127.0.0.1:6379/0\" (TLS, rediss://, is not supported yet)",
             );
             return None;
         }

@@ -109,11 +109,11 @@ pub(super) fn plugin(
         .get("secrets")
         .map(|v| super::network::secrets(&v, dir, env.as_deref().unwrap_or_default()))
         .unwrap_or_default();
-    let kv = table.get("kv").and_then(|v| super::kv::grant(&v));
     let acknowledge = table
         .get("acknowledge")
         .and_then(|v| acknowledgements(&v))
         .unwrap_or_default();
+    let kv = table.get("kv").and_then(|v| super::kv::grant(&v));
 
     table.finish();
     let key_locations = table

@@ -462,3 +462,107 @@ impl batch::Host for KvView<'_> {
         Ok(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plugins of a manifest with a component file that exists.
+    fn plugins(grants: &str) -> Vec<Plugin> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("c.wasm"), b"\0asm").expect("write");
+        let text = grants.replace("{c}", &dir.path().join("c.wasm").display().to_string());
+        Manifest::parse(&text, &dir.path().join("warden.toml"))
+            .expect("manifest")
+            .plugins
+    }
+
+    #[test]
+    fn grants_are_described_warned_about_and_annotated() {
+        let plugins = plugins(
+            "[plugins.notes]\ncomponent = \"{c}\"\n\
+             kv = { quota = \"10MiB\", max_keys = 10_000, max_value = \"1MiB\" }\n\
+             [plugins.team]\ncomponent = \"{c}\"\nkv = { store = \"shared\", quota = \"1KiB\" }\n\
+             [plugins.none]\ncomponent = \"{c}\"\n",
+        );
+        let (notes, team, none) = (&plugins[0], &plugins[1], &plugins[2]);
+        let imports = ["wasi:keyvalue/store@0.2.0-draft".to_owned()];
+        let kv_imports = Imports(&imports);
+        let no_imports = Imports(&[]);
+
+        assert_eq!(
+            Kv.summary(notes),
+            ["kv: private store \"notes\", quota 10 MiB, max_keys 10000, max_value 1 MiB"]
+        );
+        assert_eq!(
+            Kv.summary(team),
+            ["kv: shared store \"shared\", quota 1 KiB, max_keys 10000, max_value 1 MiB"]
+        );
+        assert!(Kv.summary(none).is_empty());
+
+        assert_eq!(
+            Kv.offers(kv_imports),
+            ["kv: a key-value store (wasi:keyvalue)"]
+        );
+        assert!(Kv.offers(no_imports).is_empty());
+
+        assert!(Kv.warnings(notes, kv_imports).is_empty());
+        let unused = Kv.warnings(notes, no_imports);
+        assert_eq!(unused.len(), 1);
+        assert_eq!(unused[0].code, "unused-grant:kv");
+        let ungranted = Kv.warnings(none, kv_imports);
+        assert_eq!(ungranted.len(), 1);
+        assert_eq!(ungranted[0].code, "ungranted-import:keyvalue");
+        for code in ["unused-grant:kv", "ungranted-import:keyvalue"] {
+            assert!(crate::manifest::WARNING_CODES.contains(&code));
+        }
+
+        let writes = Effects {
+            writes: true,
+            open_world: false,
+        };
+        assert_eq!(Kv.effects(notes, kv_imports), writes);
+        assert_eq!(Kv.effects(notes, no_imports), Effects::default());
+        assert_eq!(Kv.effects(none, kv_imports), Effects::default());
+    }
+
+    #[test]
+    fn the_store_is_started_only_when_granted_and_kept_across_a_reload() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("c.wasm"), b"\0asm").expect("write");
+        let text = |kv: &str| {
+            format!(
+                "[kv]\npath = \"state/kv.redb\"\n[plugins.notes]\ncomponent = \"c.wasm\"\n{kv}\n"
+            )
+        };
+        let path = dir.path().join("warden.toml");
+        let bare = Manifest::parse(&text(""), &path).expect("manifest");
+        let mut services = Slots::default();
+        Kv.start(&bare, None, &mut services).expect("start");
+        assert!(services.get::<KvService>().is_none());
+        assert!(
+            !dir.path().join("state").exists(),
+            "created without a grant"
+        );
+
+        let granted = Manifest::parse(&text("kv = {}"), &path).expect("manifest");
+        let mut first = Slots::default();
+        Kv.start(&granted, None, &mut first).expect("start");
+        assert!(dir.path().join("state/kv.redb").is_file());
+        // redb cannot open its file twice: a reload must keep the open database.
+        let mut second = Slots::default();
+        Kv.start(&granted, Some(&first), &mut second)
+            .expect("a reload keeps the store");
+        let (a, b) = (
+            first.get::<KvService>().expect("started"),
+            second.get::<KvService>().expect("kept"),
+        );
+        assert!(Arc::ptr_eq(&a.backend, &b.backend));
+        let again = Kv.start(&granted, None, &mut Slots::default());
+        let message = again.expect_err("a second open of the file").to_string();
+        assert!(
+            message.contains("is open in another warden process"),
+            "{message}"
+        );
+    }
+}
