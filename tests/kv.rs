@@ -416,26 +416,36 @@ async fn two_processes_share_a_store_through_redis() {
     b.close().await;
 }
 
-/// An embedded store belongs to one process: a second warden on the same file fails to start
-/// with a message that says so and what to do.
+/// An embedded store belongs to one process: a second warden on the same file serves, but
+/// its store is unavailable, and its log says why and what to do. `warden check` beside a
+/// serving warden works: nothing opens the file until a plugin uses it.
 #[tokio::test]
 async fn a_second_process_on_the_same_file_is_refused_clearly() {
     let fixture = fixture(Backend::Embedded, &notes("solo", "{}"));
-    let client = fixture.client().await;
-    ok_text(&client.call("solo__list", json!({})).await);
+    let first = fixture.client().await;
+    ok_text(&first.call("solo__list", json!({})).await);
+
     let manifest = fixture.manifest.display().to_string();
-    let output = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["serve", "--manifest", &manifest])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run warden");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let (code, _, stderr) = common::warden(&["check", &manifest], fixture.dir.path());
+    assert_eq!(code, 0, "check beside a serving warden: {stderr}");
+
+    let second = fixture.client().await;
+    let refused = err_text(&second.call("solo__list", json!({})).await);
     assert!(
-        stderr.contains("is open in another warden process"),
-        "{stderr}"
+        refused.contains("the key-value store is unavailable right now"),
+        "{refused}"
     );
-    client.close().await;
+    assert!(
+        !refused.contains("kv.redb"),
+        "a host path reached the plugin: {refused}"
+    );
+    second
+        .wait_until("the log line", |c| {
+            c.stderr().contains("is open in another warden process")
+        })
+        .await;
+    second.close().await;
+    first.close().await;
 }
 
 /// A grant's directory may not expose the store's file.

@@ -7,7 +7,9 @@
 //! on tokio's blocking pool rather than stall a worker thread.
 //!
 //! redb locks its file: one process opens it at a time, and a reload keeps the open
-//! database ([`super::Kv`]'s `start`).
+//! database ([`super::Kv`]'s `start`). The file (and its directory) is opened at the first
+//! operation, not at start, so `warden check` or a one-shot `warden call` that touches no
+//! store can run beside a serving warden.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,16 +18,16 @@ use async_trait::async_trait;
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
 };
+use tokio::sync::OnceCell;
 
 use super::backend::{Backend, KvError, PAGE, Space, Totals, parse_counter};
 
 /// Each store's totals: bytes and keys.
 const META: TableDefinition<&str, (u64, u64)> = TableDefinition::new("meta");
 
-/// A redb database file.
-#[derive(Clone)]
+/// A redb database file, opened on first use.
 pub struct Embedded {
-    db: Arc<Database>,
+    db: OnceCell<Arc<Database>>,
     path: PathBuf,
 }
 
@@ -36,43 +38,57 @@ impl std::fmt::Debug for Embedded {
 }
 
 impl Embedded {
-    /// Open (or create) the database at `path`, creating its directory (0700) when missing.
-    /// The error is for the operator.
-    pub fn open(path: &Path) -> Result<Embedded, String> {
-        if let Some(dir) = path.parent()
-            && !dir.exists()
-        {
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder.create(dir).map_err(|e| {
-                format!(
-                    "cannot create the key-value store's directory {}: {e}",
-                    dir.display()
-                )
-            })?;
-        }
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => format!(
-                "the key-value store {} is open in another warden process (an embedded store \
-                 belongs to one process; give [kv] a `url` to share a Redis server instead)",
-                path.display()
-            ),
-            e => format!("cannot open the key-value store {}: {e}", path.display()),
-        })?;
-        Ok(Embedded {
-            db: Arc::new(db),
+    /// The database at `path`, to be opened (or created) at the first operation.
+    pub fn new(path: &Path) -> Embedded {
+        Embedded {
+            db: OnceCell::new(),
             path: path.to_path_buf(),
-        })
+        }
     }
 
+    /// The database, opened now if it is not yet.
+    async fn db(&self) -> Result<Arc<Database>, KvError> {
+        self.db
+            .get_or_try_init(|| async { open(&self.path).map(Arc::new).map_err(KvError::Backend) })
+            .await
+            .cloned()
+    }
+}
+
+/// Open (or create) the database at `path`, creating its directory (0700) when missing. The
+/// error is for the operator.
+fn open(path: &Path) -> Result<Database, String> {
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| {
+            format!(
+                "cannot create the key-value store's directory {}: {e}",
+                dir.display()
+            )
+        })?;
+    }
+    Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => format!(
+            "the key-value store {} is open in another warden process (an embedded store \
+             belongs to one process; give [kv] a `url` to share a Redis server instead)",
+            path.display()
+        ),
+        e => format!("cannot open the key-value store {}: {e}", path.display()),
+    })
+}
+
+impl Embedded {
     /// Run `write` in one write transaction, committed durably, on the blocking pool.
     async fn write<R: Send + 'static>(
         &self,
         write: impl FnOnce(&redb::WriteTransaction) -> Result<R, KvError> + Send + 'static,
     ) -> Result<R, KvError> {
-        let db = self.db.clone();
+        let db = self.db().await?;
         let run = move || {
             let txn = db
                 .begin_write()
@@ -91,14 +107,15 @@ impl Embedded {
     }
 
     /// Run `read` on a snapshot; a store never written reads as empty.
-    fn read<R>(
+    async fn read<R>(
         &self,
         space: &Space,
         empty: R,
         read: impl FnOnce(&redb::ReadOnlyTable<&str, &[u8]>) -> Result<R, redb::StorageError>,
     ) -> Result<R, KvError> {
         let txn = self
-            .db
+            .db()
+            .await?
             .begin_read()
             .map_err(|e| KvError::backend("begin a read", e))?;
         let name = data_table(space);
@@ -157,6 +174,7 @@ fn set_in(
 impl Backend for Embedded {
     async fn get(&self, space: &Space, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.read(space, None, |t| Ok(t.get(key)?.map(|v| v.value().to_vec())))
+            .await
     }
 
     async fn set(&self, space: &Space, key: &str, value: Vec<u8>) -> Result<(), KvError> {
@@ -193,7 +211,7 @@ impl Backend for Embedded {
     }
 
     async fn exists(&self, space: &Space, key: &str) -> Result<bool, KvError> {
-        self.read(space, false, |t| Ok(t.get(key)?.is_some()))
+        self.read(space, false, |t| Ok(t.get(key)?.is_some())).await
     }
 
     async fn list(
@@ -212,6 +230,7 @@ impl Backend for Embedded {
             let next = skip.saturating_add(keys.len() as u64);
             Ok((keys, (next < total).then_some(next)))
         })
+        .await
     }
 
     async fn increment(&self, space: &Space, key: &str, delta: u64) -> Result<u64, KvError> {

@@ -165,7 +165,7 @@ impl Capability for Kv {
             message,
         };
         let backend: Arc<dyn Backend> = match settings {
-            KvBackend::File(path) => Arc::new(embedded::Embedded::open(path).map_err(failed)?),
+            KvBackend::File(path) => Arc::new(embedded::Embedded::new(path)),
             KvBackend::Redis { url, prefix } => {
                 Arc::new(redis::Redis::new(url.expose(), prefix).map_err(failed)?)
             }
@@ -548,21 +548,37 @@ mod tests {
         let granted = Manifest::parse(&text("kv = {}"), &path).expect("manifest");
         let mut first = Slots::default();
         Kv.start(&granted, None, &mut first).expect("start");
+        assert!(!dir.path().join("state").exists(), "opened before any use");
+        let space = Space::new("notes", granted.plugins[0].kv.as_ref().expect("grant"));
+        let backend = &first.get::<KvService>().expect("started").backend;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(backend.set(&space, "k", b"v".to_vec()))
+            .expect("set");
         assert!(dir.path().join("state/kv.redb").is_file());
+
         // redb cannot open its file twice: a reload must keep the open database.
         let mut second = Slots::default();
         Kv.start(&granted, Some(&first), &mut second)
             .expect("a reload keeps the store");
-        let (a, b) = (
-            first.get::<KvService>().expect("started"),
-            second.get::<KvService>().expect("kept"),
-        );
-        assert!(Arc::ptr_eq(&a.backend, &b.backend));
-        let again = Kv.start(&granted, None, &mut Slots::default());
-        let message = again.expect_err("a second open of the file").to_string();
+        let kept = &second.get::<KvService>().expect("kept").backend;
+        assert!(Arc::ptr_eq(backend, kept));
+        let value = runtime.block_on(kept.get(&space, "k")).expect("get");
+        assert_eq!(value.as_deref(), Some(&b"v"[..]));
+
+        let mut other = Slots::default();
+        Kv.start(&granted, None, &mut other).expect("start");
+        let backend = &other.get::<KvService>().expect("started").backend;
+        let error = runtime
+            .block_on(backend.get(&space, "k"))
+            .expect_err("a second open of the file");
         assert!(
-            message.contains("is open in another warden process"),
-            "{message}"
+            error
+                .to_string()
+                .contains("is open in another warden process"),
+            "{error}"
         );
     }
 }
