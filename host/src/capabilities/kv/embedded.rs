@@ -258,3 +258,67 @@ impl Backend for Embedded {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::backend::Limits;
+    use super::*;
+
+    fn space(max_keys: u64) -> Space {
+        Space {
+            id: "plugin/t".into(),
+            name: "t".into(),
+            limits: Limits {
+                quota: 1 << 20,
+                max_keys,
+                max_value: 1 << 10,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn counters_increment_and_refuse_what_is_not_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Embedded::new(&dir.path().join("kv.redb"));
+        let s = space(10);
+        assert_eq!(db.increment(&s, "n", 5).await.expect("new"), 5);
+        assert_eq!(db.increment(&s, "n", 2).await.expect("again"), 7);
+        assert_eq!(
+            db.get(&s, "n").await.expect("get").as_deref(),
+            Some(&b"7"[..])
+        );
+        db.set(&s, "text", b"hello".to_vec()).await.expect("set");
+        let error = db
+            .increment(&s, "text", 1)
+            .await
+            .expect_err("not a counter");
+        assert!(error.to_string().contains("not a counter"), "{error}");
+        db.set(&s, "big", u64::MAX.to_string().into_bytes())
+            .await
+            .expect("set");
+        let error = db.increment(&s, "big", 1).await.expect_err("overflow");
+        assert!(error.to_string().contains("overflow"), "{error}");
+        db.delete(&s, "n").await.expect("delete");
+        db.delete(&s, "n").await.expect("delete of a missing key");
+        assert!(!db.exists(&s, "n").await.expect("exists"));
+    }
+
+    #[tokio::test]
+    async fn keys_are_listed_in_pages_with_a_cursor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Embedded::new(&dir.path().join("kv.redb"));
+        let s = space(10_000);
+        assert_eq!(db.list(&s, None).await.expect("empty"), (Vec::new(), None));
+        let total = PAGE + 5;
+        for i in 0..total {
+            db.set(&s, &format!("k{i:05}"), Vec::new())
+                .await
+                .expect("set");
+        }
+        let (first, cursor) = db.list(&s, None).await.expect("first page");
+        assert_eq!((first.len(), cursor), (PAGE, Some(PAGE as u64)));
+        let (rest, cursor) = db.list(&s, cursor).await.expect("second page");
+        assert_eq!((rest.len(), cursor), (5, None));
+        assert_eq!(rest[4], format!("k{:05}", total - 1));
+    }
+}

@@ -404,7 +404,7 @@ impl atomics::Host for KvView<'_> {
         }
         match store.backend.increment(&store.space, &key, delta).await {
             Ok(value) => {
-                self.wrote(key.len() + 8);
+                self.wrote(key.len() + value.to_string().len());
                 Ok(Ok(value))
             }
             Err(e) => Ok(Err(plugin_error(&store, e))),
