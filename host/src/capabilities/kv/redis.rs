@@ -278,3 +278,123 @@ impl Backend for Redis {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Instant;
+
+    use super::super::backend::Limits;
+    use super::*;
+
+    /// A `redis-server` on a free loopback port, killed when dropped.
+    struct Server(Child, u16, tempfile::TempDir);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn server() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("redis-server ({e}): install it with `apt-get install redis-server`")
+            });
+        let server = Server(child, port, dir);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pong = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(1)))?;
+                s.write_all(b"PING\r\n")?;
+                let mut reply = [0u8; 7];
+                s.read_exact(&mut reply)?;
+                Ok(&reply == b"+PONG\r\n")
+            });
+            if matches!(pong, Ok(true)) {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[tokio::test]
+    async fn scripts_keep_totals_counters_and_limits() {
+        let server = server();
+        let redis = Redis::new(&format!("redis://127.0.0.1:{}", server.1), "t:").expect("url");
+        let s = Space {
+            id: "plugin/t".into(),
+            name: "t".into(),
+            limits: Limits {
+                quota: 64,
+                max_keys: 3,
+                max_value: 64,
+            },
+        };
+        assert_eq!(redis.increment(&s, "n", 5).await.expect("new"), 5);
+        assert_eq!(redis.increment(&s, "n", 2).await.expect("again"), 7);
+        assert_eq!(
+            redis.get(&s, "n").await.expect("get").as_deref(),
+            Some(&b"7"[..])
+        );
+        redis.set(&s, "text", b"hello".to_vec()).await.expect("set");
+        let error = redis
+            .increment(&s, "text", 1)
+            .await
+            .expect_err("not a counter");
+        assert!(error.to_string().contains("not a counter"), "{error}");
+        let error = redis
+            .increment(&s, "n", u64::MAX)
+            .await
+            .expect_err("overflow");
+        assert!(error.to_string().contains("overflow"), "{error}");
+        assert_eq!(
+            redis.get(&s, "n").await.expect("get").as_deref(),
+            Some(&b"7"[..])
+        );
+
+        // n(1+1) + text(4+5) = 11 bytes, 2 keys.
+        redis.set(&s, "k", vec![b'x'; 40]).await.expect("third key");
+        let error = redis.set(&s, "l", vec![]).await.expect_err("max_keys");
+        assert!(error.to_string().contains("holds 3 keys"), "{error}");
+        let error = redis.set(&s, "k", vec![b'x'; 60]).await.expect_err("quota");
+        assert_eq!(
+            error.to_string(),
+            "quota exceeded: store \"t\" would hold 72 B of its 64 B"
+        );
+        let error = redis.increment(&s, "k2", 1).await.expect_err("max_keys");
+        assert!(error.to_string().contains("holds 3 keys"), "{error}");
+
+        redis.delete(&s, "k").await.expect("delete");
+        redis
+            .delete(&s, "k")
+            .await
+            .expect("delete of a missing key");
+        assert!(!redis.exists(&s, "k").await.expect("exists"));
+        let (keys, cursor) = redis.list(&s, None).await.expect("list");
+        assert_eq!(
+            (keys, cursor),
+            (vec!["n".to_owned(), "text".to_owned()], None)
+        );
+        let mut connection = redis.connection().await.expect("connection");
+        let bytes: u64 = connection
+            .hget("t:plugin/t:meta", "bytes")
+            .await
+            .expect("meta");
+        assert_eq!(bytes, 11);
+    }
+}
