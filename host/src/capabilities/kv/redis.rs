@@ -289,8 +289,9 @@ mod tests {
     use super::super::backend::Limits;
     use super::*;
 
-    /// A `redis-server` on a free loopback port, killed when dropped.
-    struct Server(Child, u16, tempfile::TempDir);
+    /// A `redis-server` on a free loopback port, killed when dropped; its directory goes
+    /// with it.
+    struct Server(Child, u16, #[allow(dead_code)] tempfile::TempDir);
 
     impl Drop for Server {
         fn drop(&mut self) {
