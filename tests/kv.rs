@@ -500,3 +500,37 @@ fn check_and_inspect_describe_kv() {
         "{stdout}"
     );
 }
+
+/// An unreachable Redis fails the plugin's operation with a plain message (no address, no
+/// host detail), logs why for the operator, and the host keeps serving.
+#[tokio::test]
+async fn an_unreachable_redis_is_unavailable_to_the_plugin_and_logged() {
+    let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let fixture = Fixture::new(&format!(
+        "[kv]\nurl = \"redis://127.0.0.1:{closed}\"\n\n{}[plugins.codec]\ncomponent = \"{{codec}}\"\n",
+        notes("lost", "{}")
+    ));
+    let client = fixture.client().await;
+    let refused = err_text(&client.call("lost__list", json!({})).await);
+    assert!(
+        refused.contains("the key-value store is unavailable right now"),
+        "{refused}"
+    );
+    assert!(!refused.contains(&closed.to_string()), "{refused}");
+    client
+        .wait_until("the log line", |c| c.stderr().contains("connect to Redis"))
+        .await;
+    let hashed = ok_text(
+        &client
+            .call(
+                "codec__hash",
+                json!({"algorithm": "sha256", "data": "hello"}),
+            )
+            .await,
+    );
+    assert!(hashed.contains("2cf24dba"), "{hashed}");
+    client.close().await;
+}

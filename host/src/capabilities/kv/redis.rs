@@ -122,14 +122,21 @@ impl Redis {
     async fn connection(&self) -> Result<ConnectionManager, KvError> {
         self.connection
             .get_or_try_init(|| async {
+                // Short, bounded retries: the library's default backoff grows past a call's
+                // whole time limit.
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(CONNECT_TIMEOUT)
                     .set_response_timeout(RESPONSE_TIMEOUT)
-                    .set_number_of_retries(2);
-                self.client
-                    .get_connection_manager_with_config(config)
-                    .await
-                    .map_err(|e| KvError::backend("connect to Redis", e))
+                    .set_number_of_retries(2)
+                    .set_factor(2)
+                    .set_max_delay(200);
+                let connect = self.client.get_connection_manager_with_config(config);
+                match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                    Ok(connected) => connected.map_err(|e| KvError::backend("connect to Redis", e)),
+                    Err(_) => Err(KvError::Backend(format!(
+                        "connect to Redis: no connection within {CONNECT_TIMEOUT:?}"
+                    ))),
+                }
             })
             .await
             .cloned()
