@@ -465,7 +465,6 @@ fn a_dirs_grant_may_not_expose_the_store_file() {
 /// `warden check` describes kv grants and warns about unused grants and ungranted imports;
 /// `warden inspect` says what a component importing wasi:keyvalue can be granted.
 #[test]
-#[ignore = "needs `warden check`/`inspect` over capabilities::described() (the lead's change on main)"]
 fn check_and_inspect_describe_kv() {
     let fixture = Fixture::new(&format!(
         "{}{}{}[plugins.unused]\ncomponent = \"{{codec}}\"\nkv = {{}}\n",
@@ -482,13 +481,31 @@ fn check_and_inspect_describe_kv() {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(
-            "kv: private store \"granted\", quota 10 MiB, max_keys 10000, max_value 1 MiB"
+            "grant kv    private store \"granted\", quota 10 MiB, max_keys 10000, max_value 1 MiB"
         ),
         "{out}"
     );
-    assert!(out.contains("kv: shared store \"team\""), "{out}");
+    assert!(out.contains("grant kv    shared store \"team\""), "{out}");
     assert!(out.contains("unused-grant:kv"), "{out}");
     assert!(out.contains("ungranted-import:keyvalue"), "{out}");
+
+    let (code, stdout, _) = common::warden(&["check", "--json", &manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stdout}");
+    let report: Value = serde_json::from_str(&stdout).expect("check --json");
+    let grants = |name: &str| {
+        report["plugins"]
+            .as_array()
+            .and_then(|plugins| plugins.iter().find(|p| p["name"] == name))
+            .map(|p| p["grants"]["kv"].clone())
+            .unwrap_or_else(|| panic!("no plugin {name}: {stdout}"))
+    };
+    assert_eq!(
+        grants("granted"),
+        json!({"store": "granted", "shared": false, "quota": 10 << 20, "max_keys": 10_000, "max_value": 1 << 20})
+    );
+    assert_eq!(grants("shared")["store"], "team");
+    assert_eq!(grants("shared")["shared"], true);
+    assert_eq!(grants("bare"), Value::Null);
 
     let (code, stdout, _) = common::warden(
         &["inspect", &common::plugin("notes")],
@@ -532,5 +549,28 @@ async fn an_unreachable_redis_is_unavailable_to_the_plugin_and_logged() {
             .await,
     );
     assert!(hashed.contains("2cf24dba"), "{hashed}");
+    client.close().await;
+}
+
+/// A kv grant on a component that imports wasi:keyvalue makes its tools writers: not
+/// read-only, and not open-world. Without the grant they cannot write anything.
+#[tokio::test]
+async fn a_kv_grant_makes_the_tools_not_read_only() {
+    let fixture = fixture(
+        Backend::Embedded,
+        &(notes("granted", "{}") + &notes("bare", "")),
+    );
+    let client = fixture.client().await;
+    let tools = client.service.list_all_tools().await.expect("tools/list");
+    let hints = |name: &str| {
+        let tool = tools
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no tool {name}"));
+        let annotations = tool.annotations.clone().unwrap_or_default();
+        (annotations.read_only_hint, annotations.open_world_hint)
+    };
+    assert_eq!(hints("granted__remember"), (Some(false), Some(false)));
+    assert_eq!(hints("bare__remember"), (Some(true), Some(false)));
     client.close().await;
 }

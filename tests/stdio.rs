@@ -806,13 +806,8 @@ async fn status_shows_a_running_servers_plugins_grants_and_calls() {
     let plugin = &server["plugins"][0];
     assert_eq!(plugin["name"], "testbed");
     assert_eq!(plugin["state"], "ready");
-    assert_eq!(plugin["env"], json!(["GREETING"]));
-    assert!(
-        plugin["dirs"][0]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("/data <- ")
-    );
+    assert_eq!(plugin["grants"]["env"], json!(["GREETING"]));
+    assert_eq!(plugin["grants"]["dirs"][0]["guest"], "/data");
     assert!(
         plugin["tools"]
             .as_array()
@@ -830,6 +825,7 @@ async fn status_shows_a_running_servers_plugins_grants_and_calls() {
     let (code, text, _) = status(&run, &["-m", &fixture.manifest.display().to_string()]);
     assert_eq!(code, 0);
     assert!(text.contains("plugin      testbed (ready"), "{text}");
+    assert!(text.contains("    grant env   GREETING"), "{text}");
     assert!(text.contains("tb__emit") && text.contains("ok 2"), "{text}");
     let other = fixture.path("other.toml");
     std::fs::write(&other, "").expect("write");

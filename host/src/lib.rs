@@ -18,3 +18,4 @@ pub mod schema;
 pub mod server;
 pub mod status;
 pub mod tls;
+pub mod types;

@@ -8,11 +8,11 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use crate::gate::{Principal, Transport};
 use crate::manifest::ApiKey;
+use crate::types::{Principal, Transport};
 
 /// The prefix of keys made by [`generate`]: it makes them recognizable to secret scanners.
-pub const KEY_PREFIX: &str = "wdn_";
+pub use crate::types::API_KEY_PREFIX as KEY_PREFIX;
 
 /// Random bytes in a key made by [`generate`].
 pub const KEY_BYTES: usize = 32;

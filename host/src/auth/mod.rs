@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use http::{HeaderMap, StatusCode};
 
-use crate::gate::Principal;
 use crate::manifest::Auth;
+use crate::types::Principal;
 
 pub use api_keys::ApiKeys;
 pub use oauth::{BearerError, OAuthError, OAuthVerifier, Verified};
@@ -150,7 +150,7 @@ impl Authenticator {
                     Ok(verified) => Ok(Principal::new(
                         verified.principal,
                         verified.roles,
-                        crate::gate::Transport::Http,
+                        crate::types::Transport::Http,
                     )),
                     Err(error) => Err(Refusal {
                         status: error.status(),

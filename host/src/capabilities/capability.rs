@@ -78,8 +78,12 @@ pub trait Capability: Sync {
     /// it.
     fn offers(&self, imports: Imports<'_>) -> Vec<&'static str>;
 
-    /// What `plugin` is granted, one line each, for `warden check`; empty when nothing.
+    /// What `plugin` is granted, one line each, for `warden check` (`grant env   LANG`);
+    /// empty when nothing.
     fn summary(&self, plugin: &Plugin) -> Vec<String>;
+
+    /// The same as data, for `warden check --json`: entries of the plugin's `grants` object.
+    fn report(&self, plugin: &Plugin) -> Vec<(&'static str, serde_json::Value)>;
 
     /// Grants `plugin`'s component cannot reach through `imports`, and imports no grant serves.
     fn warnings(&self, plugin: &Plugin, imports: Imports<'_>) -> Vec<GrantWarning>;
@@ -121,8 +125,11 @@ pub trait Capability: Sync {
 
 /// A capability's host functions, linked into the linker of store data `T`.
 pub trait Link<T>: Capability {
-    /// Add its host functions (or its guards over WASI's) to `linker`.
-    fn link(&self, linker: &mut Linker<T>) -> wasmtime::Result<()>;
+    /// Add its host functions (or its guards over WASI's) to `linker`. Nothing, for a
+    /// capability served by WASI alone.
+    fn link(&self, _linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        Ok(())
+    }
 }
 
 /// What the store data of a call gives capabilities' host functions.
@@ -145,6 +152,8 @@ pub struct CallParts<'a> {
 pub struct CallBuilder<'a> {
     /// The plugin's manifest entry.
     pub plugin: &'a Plugin,
+    /// Its name, shared.
+    pub name: &'a std::sync::Arc<str>,
     /// What the plugin's capabilities opened once ([`Capability::open`]).
     pub opened: &'a Slots,
     /// Its WASI context as it is built.
@@ -174,6 +183,22 @@ impl Slots {
             .iter()
             .find(|(t, _)| *t == id)
             .and_then(|(_, v)| v.downcast_ref())
+    }
+
+    /// The value of type `V`, mutably, made by `make` first if there is none.
+    pub fn get_or_insert_with<V: Any + Send + Sync>(&mut self, make: impl FnOnce() -> V) -> &mut V {
+        let id = TypeId::of::<V>();
+        let index = match self.0.iter().position(|(t, _)| *t == id) {
+            Some(index) => index,
+            None => {
+                self.0.push((id, Box::new(make())));
+                self.0.len() - 1
+            }
+        };
+        match self.0[index].1.downcast_mut() {
+            Some(value) => value,
+            None => unreachable!("the entry of a type holds that type"),
+        }
     }
 
     /// The value of type `V`, mutably, if there is one.

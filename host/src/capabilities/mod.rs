@@ -1,6 +1,8 @@
-//! Capabilities: each module turns one kind of grant from the manifest into its part of a
-//! call's context, and nothing else. What is not granted is not there: a plugin with no grants
-//! sees no files, no environment and no network.
+//! Capabilities: each module is one kind of grant, and everything warden does with it: it
+//! turns the plugin's grant into its part of a call's context, links the host functions that
+//! serve it, and describes it to `check`, `inspect` and the catalog's annotations (the
+//! [`Capability`] trait). What is not granted is not there: a plugin with no grants sees no
+//! files, no environment and no network.
 //!
 //! - [`fs`]: preopened directories, and the write quotas of read-write ones;
 //! - `env`: declared environment variables;
@@ -9,8 +11,8 @@
 //! - [`net`]: `allow_hosts` for `wasi:http` and `wasi:sockets`, with the address rules that
 //!   stop server-side request forgery.
 //!
-//! [`Grants`] is built once per plugin when it is loaded; [`call_context`] builds a call's
-//! share of it.
+//! [`start`] runs once per manifest, [`Grants`] is built once per plugin when it is loaded,
+//! and [`call_context`] builds a call's share.
 
 mod capability;
 mod env;
@@ -19,7 +21,7 @@ pub mod kv;
 pub mod net;
 mod secrets;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::WasiCtxBuilder;
@@ -29,8 +31,6 @@ use wasmtime_wasi_http::WasiHttpCtx;
 pub use capability::{
     CallBuilder, CallParts, CallView, Capability, Effects, GrantWarning, Imports, Link, Slots,
 };
-pub use fs::FsQuotas;
-pub use net::{CallNet, NetPolicy};
 pub use secrets::{REDACTED, SecretScrubber, percent_encode};
 
 use crate::manifest::{Manifest, Plugin};
@@ -38,17 +38,19 @@ use crate::manifest::{Manifest, Plugin};
 /// Every capability, in the order `check` prints them. Adding one is a module and a line
 /// here (ARCHITECTURE.md, "Adding a capability").
 pub fn all<T: CallView>() -> Vec<&'static dyn Link<T>> {
-    vec![
-        &kv::Kv, // wasi:keyvalue: a private or shared key-value store
-    ]
+    vec![&fs::Fs, &net::Net, &env::Env, &secrets::Secrets, &kv::Kv]
 }
 
-/// The capabilities as `check`, `inspect` and the catalog see them.
-pub fn described() -> Vec<&'static dyn Capability> {
-    all::<Described>()
-        .into_iter()
-        .map(|c| c as &dyn Capability)
-        .collect()
+/// The capabilities as `check`, `inspect`, the catalog and each call see them: [`all`]
+/// without the linking.
+pub fn described() -> &'static [&'static dyn Capability] {
+    static DESCRIBED: LazyLock<Vec<&'static dyn Capability>> = LazyLock::new(|| {
+        all::<Described>()
+            .into_iter()
+            .map(|c| c as &dyn Capability)
+            .collect()
+    });
+    &DESCRIBED
 }
 
 /// A store data type for listing the capabilities without linking them.
@@ -78,8 +80,6 @@ pub enum CapabilityError {
 pub struct Grants {
     /// The plugin's name, for what its calls log.
     pub plugin: Arc<str>,
-    /// Its network policy.
-    pub net: Arc<NetPolicy>,
     /// Hides its secret values ([`Plugin::secret_values`]) in what warden logs about it.
     pub scrubber: SecretScrubber,
     /// What each capability opened for the plugin ([`Capability::open`]).
@@ -96,7 +96,6 @@ impl Grants {
         }
         Ok(Grants {
             plugin: Arc::from(plugin.name.as_str()),
-            net: Arc::new(NetPolicy::new(plugin, scrubber.clone())),
             scrubber,
             opened,
         })
@@ -113,23 +112,19 @@ pub fn start(manifest: &Manifest, previous: Option<&Slots>) -> Result<Slots, Cap
     Ok(services)
 }
 
-/// One call's context: its WASI context, its `wasi:http` context and its network state.
+/// One call's context: its WASI context, its `wasi:http` context and each capability's
+/// state.
 pub struct CallContext {
     /// Preopens, environment, secrets, socket permissions, stdout and stderr.
     pub wasi: WasiCtx,
     /// wasmtime-wasi-http's per-call state.
     pub http: WasiHttpCtx,
-    /// The `wasi:http` hooks and the name lookup guard.
-    pub net: CallNet,
-    /// What the call has written under each directory grant.
-    pub fs: FsQuotas,
     /// Each capability's own state for the call ([`Capability::prepare`]).
     pub slots: Slots,
 }
 
-/// The context for one call of `plugin`: its preopened directories, its declared environment
-/// and secrets, its network grants, and what each capability prepares; stdout and stderr go
-/// to the given sinks.
+/// The context for one call of `plugin`: what each capability prepares from its grants;
+/// stdout and stderr go to the given sinks.
 pub fn call_context(
     plugin: &Plugin,
     grants: &Grants,
@@ -138,14 +133,11 @@ pub fn call_context(
 ) -> Result<CallContext, CapabilityError> {
     let mut builder = WasiCtxBuilder::new();
     builder.stdout(stdout).stderr(stderr);
-    let fs = fs::grant(&mut builder, &grants.plugin, &plugin.dirs)?;
-    env::grant(&mut builder, &plugin.env);
-    secrets::grant(&mut builder, &plugin.secrets);
-    let net = net::grant(&mut builder, &grants.net);
     let mut slots = Slots::default();
     for capability in described() {
         capability.prepare(&mut CallBuilder {
             plugin,
+            name: &grants.plugin,
             opened: &grants.opened,
             wasi: &mut builder,
             slots: &mut slots,
@@ -154,16 +146,28 @@ pub fn call_context(
     Ok(CallContext {
         wasi: builder.build(),
         http: WasiHttpCtx::new(),
-        net,
-        fs,
         slots,
     })
+}
+
+/// What `plugin` is granted, a line per grant, as `warden check` and `warden status` print it.
+pub fn grants_summary(plugin: &Plugin) -> Vec<String> {
+    described().iter().flat_map(|c| c.summary(plugin)).collect()
+}
+
+/// What `plugin` is granted, as data, by key (`dirs`, `env`, ...).
+pub fn grants_report(plugin: &Plugin) -> serde_json::Map<String, serde_json::Value> {
+    described()
+        .iter()
+        .flat_map(|c| c.report(plugin))
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
 }
 
 /// What a call did with each capability, for its audit record: `{"kv": {"ops": 3}}`.
 pub fn usage(slots: &Slots) -> serde_json::Map<String, serde_json::Value> {
     described()
-        .into_iter()
+        .iter()
         .filter_map(|c| Some((c.name().to_owned(), c.usage(slots)?)))
         .collect()
 }

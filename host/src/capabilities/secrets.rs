@@ -10,19 +10,74 @@
 
 use std::borrow::Cow;
 
-use wasmtime_wasi::WasiCtxBuilder;
+use serde_json::{Value, json};
 
-use crate::manifest::{Plugin, Secret};
+use super::env::ENVIRONMENT;
+use super::{
+    CallBuilder, CallView, Capability, CapabilityError, Effects, GrantWarning, Imports, Link,
+};
+use crate::manifest::Plugin;
 
 /// What a secret value is replaced with in warden's log.
 pub const REDACTED: &str = "[REDACTED:secrets]";
 
-/// Give each secret to the plugin as an environment variable.
-pub(super) fn grant(builder: &mut WasiCtxBuilder, secrets: &[Secret]) {
-    for secret in secrets {
-        builder.env(&secret.name, secret.value.expose());
+/// `secrets = { NAME = { env = "..." } }`: secret values as environment variables.
+pub struct Secrets;
+
+impl Capability for Secrets {
+    fn name(&self) -> &'static str {
+        "secrets"
+    }
+
+    fn offers(&self, imports: Imports<'_>) -> Vec<&'static str> {
+        match imports.any(ENVIRONMENT) {
+            true => vec!["secrets: secret values as environment variables"],
+            false => vec![],
+        }
+    }
+
+    fn summary(&self, plugin: &Plugin) -> Vec<String> {
+        plugin
+            .secrets
+            .iter()
+            .map(|s| format!("grant secret {} ({})", s.name, s.source))
+            .collect()
+    }
+
+    fn report(&self, plugin: &Plugin) -> Vec<(&'static str, Value)> {
+        let secrets: Vec<Value> = plugin
+            .secrets
+            .iter()
+            .map(|s| json!({ "name": s.name, "source": s.source.to_string() }))
+            .collect();
+        vec![("secrets", json!(secrets))]
+    }
+
+    fn warnings(&self, plugin: &Plugin, imports: Imports<'_>) -> Vec<GrantWarning> {
+        match !plugin.secrets.is_empty() && !imports.any(ENVIRONMENT) {
+            true => vec![GrantWarning::new(
+                "unused-grant:secrets",
+                "is granted secrets but imports no wasi:cli/environment: it cannot read them",
+            )],
+            false => vec![],
+        }
+    }
+
+    fn effects(&self, _: &Plugin, _: Imports<'_>) -> Effects {
+        Effects::default()
+    }
+
+    /// Give each secret to the plugin as an environment variable.
+    fn prepare(&self, call: &mut CallBuilder<'_>) -> Result<(), CapabilityError> {
+        for secret in &call.plugin.secrets {
+            call.wasi.env(&secret.name, secret.value.expose());
+        }
+        Ok(())
     }
 }
+
+/// Served by WASI's own `wasi:cli/environment`.
+impl<T: CallView> Link<T> for Secrets {}
 
 /// Replaces a plugin's secret values, as written and percent-encoded, by [`REDACTED`].
 #[derive(Clone, Default)]
@@ -90,7 +145,7 @@ pub fn percent_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Location, SecretSource, SecretValue};
+    use crate::manifest::{Location, Secret, SecretSource, SecretValue};
 
     fn secret(name: &str, value: &str) -> Secret {
         Secret {

@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 
 mod usage;
 
-pub use usage::{GrantWarning, Reach, grant_warnings, unacknowledged_warnings};
+pub use usage::{GrantWarning, effects, grant_warnings, unacknowledged_warnings};
 
+use crate::capabilities::Effects;
 use crate::manifest::{Location, glob_matches, is_valid_tool_name, prefixed_tool_name};
 use crate::runtime::Plugin;
 use crate::schema::{ExportedFunction, WitType, json_name, json_schema};
@@ -227,9 +228,7 @@ fn describe(name: &str, description: String, function: &ExportedFunction, plugin
     // with no usable writable directory and no usable outbound host cannot change anything,
     // and without a usable host it cannot reach the world. A grant its imports cannot use
     // changes nothing. The manifest may tighten them per tool, never loosen them.
-    let reach = Reach::of(&plugin.description.imports);
-    let network = reach.network(&plugin.config);
-    let writes = reach.writes(&plugin.config);
+    let Effects { writes, open_world } = effects(plugin);
     let hints = plugin
         .config
         .tool_override(&function.name)
@@ -238,7 +237,7 @@ fn describe(name: &str, description: String, function: &ExportedFunction, plugin
     let read_only = !writes || hints.read_only;
     let mut annotations = ToolAnnotations::new()
         .read_only(read_only)
-        .open_world(network && !hints.closed_world);
+        .open_world(open_world && !hints.closed_world);
     if read_only {
         annotations = annotations.destructive(false).idempotent(true);
     } else {

@@ -1,61 +1,20 @@
 //! Which of a plugin's grants its component can use: a grant is only reachable through the
-//! WASI interfaces the component imports. Annotations are derived from the usable grants
-//! only, and `warden check` warns about the others (and about imports no grant serves).
+//! interfaces the component imports. Annotations are derived from the usable grants only,
+//! and `warden check` warns about the others (and about imports no grant serves). Each
+//! capability answers for its own grants ([`crate::capabilities::Capability`]).
 
-use crate::capabilities::net::{HostPattern, Scheme};
+pub use crate::capabilities::GrantWarning;
+use crate::capabilities::{self, Effects, Imports};
 use crate::runtime::Plugin;
 
-/// The WASI interfaces through which a component can use grants.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Reach {
-    /// It imports `wasi:filesystem`: `dirs` grants.
-    pub files: bool,
-    /// It imports `wasi:http`: `http://` and `https://` hosts.
-    pub http: bool,
-    /// It imports `wasi:sockets`: `tcp://` and `udp://` hosts.
-    pub sockets: bool,
-    /// It imports `wasi:cli/environment`: `env` and `secrets`.
-    pub environment: bool,
-}
-
-impl Reach {
-    /// What `imports` (a component's import names) can reach.
-    pub fn of(imports: &[String]) -> Self {
-        let has = |prefix: &str| imports.iter().any(|i| i.starts_with(prefix));
-        Reach {
-            files: has("wasi:filesystem/"),
-            http: has("wasi:http/"),
-            sockets: has("wasi:sockets/"),
-            environment: has("wasi:cli/environment"),
-        }
-    }
-
-    /// Whether a request or connection allowed by `pattern` can be made at all.
-    pub fn can_use_host(&self, pattern: &HostPattern) -> bool {
-        let covers = |schemes: [Scheme; 2]| schemes.iter().any(|s| pattern.covers_scheme(*s));
-        (self.http && covers([Scheme::Http, Scheme::Https]))
-            || (self.sockets && covers([Scheme::Tcp, Scheme::Udp]))
-    }
-
-    /// Whether the plugin can reach any host it is granted.
-    pub fn network(&self, plugin: &crate::manifest::Plugin) -> bool {
-        plugin.allow_hosts.iter().any(|p| self.can_use_host(p))
-    }
-
-    /// Whether the plugin can change anything: a usable host, or a usable writable directory.
-    pub fn writes(&self, plugin: &crate::manifest::Plugin) -> bool {
-        self.network(plugin) || (self.files && plugin.dirs.iter().any(|d| d.mode.is_writable()))
-    }
-}
-
-/// A `warden check` warning about a plugin: a code from
-/// [`WARNING_CODES`](crate::manifest::WARNING_CODES) (what `acknowledge` lists) and a message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GrantWarning {
-    /// `unused-grant:KEY` or `ungranted-import:WHAT`.
-    pub code: &'static str,
-    /// What is wrong and what follows from it.
-    pub message: String,
+/// What `plugin`'s usable grants let its tools do, from every capability.
+pub fn effects(plugin: &Plugin) -> Effects {
+    let imports = Imports(&plugin.description.imports);
+    capabilities::described()
+        .iter()
+        .fold(Effects::default(), |all, c| {
+            all | c.effects(&plugin.config, imports)
+        })
 }
 
 /// Grants `plugin`'s component cannot use, and imports none of its grants serve.
@@ -74,74 +33,10 @@ pub fn unacknowledged_warnings(plugin: &Plugin) -> Vec<GrantWarning> {
 
 /// [`grant_warnings`] of a manifest entry whose component imports `imports`.
 fn warnings_for(config: &crate::manifest::Plugin, imports: &[String]) -> Vec<GrantWarning> {
-    let reach = Reach::of(imports);
-    let mut warnings = Vec::new();
-    let mut warn = |code, message: String| warnings.push(GrantWarning { code, message });
-    if !config.dirs.is_empty() && !reach.files {
-        warn(
-            "unused-grant:dirs",
-            "is granted directories (dirs) but imports no wasi:filesystem: it cannot use them"
-                .into(),
-        );
-    }
-    let unused: Vec<&str> = config
-        .allow_hosts
+    capabilities::described()
         .iter()
-        .filter(|p| !reach.can_use_host(p))
-        .map(|p| p.as_str())
-        .collect();
-    if !unused.is_empty() {
-        let imports = match (reach.http, reach.sockets) {
-            (false, false) => "no networking (wasi:http or wasi:sockets)",
-            (true, false) => "no wasi:sockets, so no tcp:// or udp:// host",
-            _ => "no wasi:http, so no http:// or https:// host",
-        };
-        warn(
-            "unused-grant:allow_hosts",
-            format!(
-                "is granted hosts it cannot reach ({}): it imports {imports}",
-                unused.join(", ")
-            ),
-        );
-    }
-    if !config.env.is_empty() && !reach.environment {
-        warn(
-            "unused-grant:env",
-            "is granted environment variables (env) but imports no wasi:cli/environment: it cannot read them".into(),
-        );
-    }
-    if !config.secrets.is_empty() && !reach.environment {
-        warn(
-            "unused-grant:secrets",
-            "is granted secrets but imports no wasi:cli/environment: it cannot read them".into(),
-        );
-    }
-    if reach.files && config.dirs.is_empty() {
-        warn(
-            "ungranted-import:filesystem",
-            "imports wasi:filesystem but is granted no directory: it will see no files".into(),
-        );
-    }
-    let granted = |schemes: [Scheme; 2]| {
-        config
-            .allow_hosts
-            .iter()
-            .any(|p| schemes.iter().any(|s| p.covers_scheme(*s)))
-    };
-    if reach.http && !granted([Scheme::Http, Scheme::Https]) {
-        warn(
-            "ungranted-import:http",
-            "imports wasi:http but is granted no host (allow_hosts): every request will be refused"
-                .into(),
-        );
-    }
-    if reach.sockets && !granted([Scheme::Tcp, Scheme::Udp]) {
-        warn(
-            "ungranted-import:sockets",
-            "imports wasi:sockets but is granted no tcp:// or udp:// host (allow_hosts): every connection will be refused".into(),
-        );
-    }
-    warnings
+        .flat_map(|c| c.warnings(config, Imports(imports)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -153,6 +48,7 @@ mod tests {
     fn plugin(body: &str) -> crate::manifest::Plugin {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("p.wasm"), b"").expect("write");
+        std::fs::create_dir(dir.path().join("data")).expect("mkdir");
         let text = format!("[plugins.p]\ncomponent = \"p.wasm\"\n{body}");
         let env = |name: &str| (name == "TOKEN").then(|| "secret-value".to_owned());
         let manifest = Manifest::parse_with_env(&text, &dir.path().join("w.toml"), &env)
@@ -228,17 +124,29 @@ mod tests {
         assert!(codes(&config, &["wasi:cli/environment"]).is_empty());
     }
 
+    fn effects_of(config: &crate::manifest::Plugin, imported: &[&str]) -> Effects {
+        let imports = imports(imported);
+        capabilities::described()
+            .iter()
+            .fold(Effects::default(), |all, c| {
+                all | c.effects(config, Imports(&imports))
+            })
+    }
+
     #[test]
     fn only_usable_grants_make_a_tool_write_or_reach_the_world() {
         let config = plugin("allow_hosts = [\"https://example.com\"]\n");
-        let pure = Reach::of(&imports(&["wasi:cli/environment"]));
-        assert!(!pure.network(&config) && !pure.writes(&config));
-        let http = Reach::of(&imports(&["wasi:http/types"]));
-        assert!(http.network(&config) && http.writes(&config));
-        let sockets = Reach::of(&imports(&["wasi:sockets/tcp"]));
+        let pure = effects_of(&config, &["wasi:cli/environment"]);
+        assert_eq!(pure, Effects::default());
+        let http = effects_of(&config, &["wasi:http/types"]);
+        assert!(http.open_world && http.writes);
+        let sockets = effects_of(&config, &["wasi:sockets/tcp"]);
+        assert!(!sockets.open_world, "an https:// host needs wasi:http");
+        let rw = plugin("dirs = [{ host = \"data\", guest = \"/d\", mode = \"rw\" }]\n");
+        assert!(effects_of(&rw, &["wasi:filesystem/types"]).writes);
         assert!(
-            !sockets.network(&config),
-            "an https:// host needs wasi:http"
+            !effects_of(&rw, &[]).writes,
+            "a directory needs wasi:filesystem"
         );
     }
 }

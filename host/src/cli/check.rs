@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
+use warden::capabilities;
 use warden::catalog::{GrantWarning, grant_warnings, unacknowledged_warnings};
 use warden::host::Host;
 use warden::manifest::{ByteSize, Manifest, format_duration};
@@ -176,44 +177,8 @@ fn text_report(
             config.name,
             config.component.display()
         )?;
-        for grant in &config.dirs {
-            let quota = if grant.mode.is_writable() {
-                format!(
-                    ", at most {} written and {} files created per call",
-                    ByteSize(grant.quota.max_write),
-                    grant.quota.max_files
-                )
-            } else {
-                String::new()
-            };
-            writeln!(
-                out,
-                "  grant dir   {} -> {} ({}{quota})",
-                grant.host.display(),
-                grant.guest,
-                grant.mode
-            )?;
-        }
-        for (name, _) in &config.env {
-            writeln!(out, "  grant env   {name}")?;
-        }
-        for pattern in &config.allow_hosts {
-            writeln!(out, "  grant host  {pattern}")?;
-        }
-        for secret in &config.secrets {
-            writeln!(out, "  grant secret {} ({})", secret.name, secret.source)?;
-        }
-        if !config.allow_hosts.is_empty() {
-            let net = &config.net;
-            writeln!(
-                out,
-                "  net         connect {}, request {}, response {}, max {} requests and {} datagrams per call",
-                format_duration(net.connect_timeout),
-                format_duration(net.request_timeout),
-                ByteSize(net.max_response),
-                net.max_requests,
-                net.max_datagrams
-            )?;
+        for line in capabilities::grants_summary(config) {
+            writeln!(out, "  {line}")?;
         }
         let limits = &config.limits;
         writeln!(
@@ -224,7 +189,7 @@ fn text_report(
             limits.timeout,
             limits.max_output >> 10
         )?;
-        writeln!(out, "  gate        {}", gate_summary(config))?;
+        writeln!(out, "  gate        {}", config.policy.summary())?;
         for (_, warning) in report.warning_lines() {
             writeln!(out, "  warning     {warning}")?;
         }
@@ -262,39 +227,17 @@ fn json_report(
                 warnings.push(warning);
             }
             let limits = &config.limits;
-            let net = &config.net;
             json!({
                 "name": config.name,
                 "component": config.component.display().to_string(),
-                "grants": {
-                    "dirs": config.dirs.iter().map(|d| json!({
-                        "host": d.host.display().to_string(),
-                        "guest": d.guest,
-                        "mode": d.mode.to_string(),
-                        "max_write": d.mode.is_writable().then_some(d.quota.max_write),
-                        "max_files": d.mode.is_writable().then_some(d.quota.max_files),
-                    })).collect::<Vec<_>>(),
-                    "env": config.env.iter().map(|(name, _)| name).collect::<Vec<_>>(),
-                    "hosts": config.allow_hosts.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-                    "secrets": config.secrets.iter().map(|s| json!({
-                        "name": s.name,
-                        "source": s.source.to_string(),
-                    })).collect::<Vec<_>>(),
-                },
-                "net": (!config.allow_hosts.is_empty()).then(|| json!({
-                    "connect_timeout_ms": net.connect_timeout.as_millis() as u64,
-                    "request_timeout_ms": net.request_timeout.as_millis() as u64,
-                    "max_response": net.max_response,
-                    "max_requests": net.max_requests,
-                    "max_datagrams": net.max_datagrams,
-                })),
+                "grants": capabilities::grants_report(config),
                 "limits": {
                     "fuel": limits.fuel,
                     "memory": limits.memory,
                     "timeout_ms": limits.timeout.as_millis() as u64,
                     "max_output": limits.max_output,
                 },
-                "gate": gate_summary(config),
+                "gate": config.policy.summary(),
                 "roles": config.policy.roles,
                 "acknowledged": config.acknowledge.iter().map(|a| &a.code).collect::<Vec<_>>(),
                 "warnings": plugin_warnings,
@@ -413,33 +356,4 @@ fn http_summary(manifest: &Manifest) -> String {
         format_duration(http.idle_timeout),
         format_duration(http.tls_handshake_timeout),
     )
-}
-
-/// What the gate enforces for a plugin, in one line.
-fn gate_summary(plugin: &warden::manifest::Plugin) -> String {
-    let policy = &plugin.policy;
-    let rate = |rate: Option<warden::manifest::Rate>| match rate {
-        Some(r) => format!("{}/min burst {}", r.per_minute, r.burst),
-        None => "unlimited".to_owned(),
-    };
-    let mut parts = vec![
-        match &policy.roles {
-            Some(roles) => format!("roles {}", roles.join(", ")),
-            None => "open to every principal".to_owned(),
-        },
-        format!("rate {}", rate(policy.rate)),
-    ];
-    if policy.tool_rate.is_some() {
-        parts.push(format!("tool rate {}", rate(policy.tool_rate)));
-    }
-    if let Some(limit) = policy.concurrency {
-        parts.push(format!("concurrency {limit} (queue {})", policy.queue));
-    }
-    if let Some(redact) = &policy.redact {
-        parts.push(format!("redact {}", redact.join(", ")));
-    }
-    if policy.overflow == warden::manifest::OutputOverflow::Truncate {
-        parts.push("truncates large output".to_owned());
-    }
-    parts.join("; ")
 }

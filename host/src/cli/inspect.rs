@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
+use warden::capabilities::{self, Imports};
 use warden::manifest::{is_valid_tool_name, prefixed_tool_name};
 use warden::schema::{self, json_name};
 
@@ -77,22 +78,8 @@ pub(super) fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
 
 /// Which manifest grants would give a component's imports something to act on.
 fn grants_needed(imports: &[String]) -> Vec<&'static str> {
-    let mut grants = Vec::new();
-    let has = |prefix: &str| imports.iter().any(|i| i.starts_with(prefix));
-    if has("wasi:filesystem/") {
-        grants.push("dirs: directories to preopen (ro or rw)");
-    }
-    if has("wasi:cli/environment") {
-        grants.push("env: environment variables");
-    }
-    if has("wasi:http/") {
-        grants.push("allow_hosts: http:// and https:// hosts it may request");
-    }
-    if has("wasi:sockets/") {
-        grants.push("allow_hosts: tcp:// and udp:// hosts it may connect to");
-    }
-    if has("wasi:cli/environment") {
-        grants.push("secrets: secret values as environment variables");
-    }
-    grants
+    capabilities::described()
+        .iter()
+        .flat_map(|c| c.offers(Imports(imports)))
+        .collect()
 }

@@ -93,15 +93,8 @@ fn describe(out: &mut String, status: &Status) -> std::fmt::Result {
             plugin.state,
             plugin.component.display()
         )?;
-        for (kind, grants) in [
-            ("dir", &plugin.dirs),
-            ("host", &plugin.hosts),
-            ("env", &plugin.env),
-            ("secret", &plugin.secrets),
-        ] {
-            for grant in grants {
-                writeln!(out, "    grant {kind:<6} {grant}")?;
-            }
+        for line in &plugin.grant_lines {
+            writeln!(out, "    {line}")?;
         }
         for tool in &plugin.tools {
             writeln!(out, "    tool  {tool:<40} {}", counts(status, tool))?;

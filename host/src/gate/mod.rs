@@ -20,8 +20,8 @@ mod input;
 mod limits;
 mod live;
 mod output;
-mod principal;
 mod refusals;
+mod request_id;
 mod stats;
 mod stop;
 mod trail;
@@ -41,6 +41,7 @@ use crate::catalog::{Catalog, ToolEntry};
 use crate::manifest::{self, Audit, Filters, GlobalLimits, Manifest, OutputOverflow, Rate};
 use crate::runtime::{CallError, CallEvents, CallOutcome, Runtime};
 
+pub use crate::types::{Principal, Transport};
 pub use authz::Access;
 pub use filter::{Detectors, MIN_SECRET_LEN, OutputFilter, Redactions, audit_args, is_secret_key};
 pub use input::{CapError, InputCaps};
@@ -49,8 +50,8 @@ pub use limits::{
 };
 pub use live::LiveGate;
 pub use output::{OutputError, serialized_size, to_result};
-pub use principal::{Principal, Transport, new_request_id};
 pub use refusals::SUMMARY_EVERY;
+pub use request_id::new_request_id;
 pub use stats::{OTHER as STATS_OTHER, Stats};
 
 use events::FilteredEvents;

@@ -315,7 +315,7 @@ fn digest(v: &Value<'_, '_>) -> Option<[u8; 32]> {
     match hex::decode_to_slice(&s, &mut digest) {
         Ok(()) => Some(digest),
         Err(_) => {
-            let hint = if s.starts_with(crate::auth::api_keys::KEY_PREFIX) {
+            let hint = if s.starts_with(crate::types::API_KEY_PREFIX) {
                 ": this looks like the key itself; never put a key in the manifest, only the \
                  digest that `warden keygen` prints"
             } else {

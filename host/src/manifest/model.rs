@@ -76,7 +76,7 @@ pub struct Plugin {
     /// What the gate enforces for this plugin: roles, rates, concurrency, redaction.
     pub policy: PluginPolicy,
     /// Outbound hosts the plugin may reach (`allow_hosts`), in file order. Empty: none.
-    pub allow_hosts: Vec<crate::capabilities::net::HostPattern>,
+    pub allow_hosts: Vec<crate::types::HostPattern>,
     /// Limits on its outbound requests and connections (`[plugins.NAME.net]`).
     pub net: super::network::NetLimits,
     /// Secrets given to it as environment variables (`secrets`), in file order. Names are

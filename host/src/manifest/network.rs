@@ -1,6 +1,6 @@
 //! A plugin's network and secret grants: `allow_hosts`, `[plugins.NAME.net]` and `secrets`.
 //!
-//! Host patterns are parsed by [`crate::capabilities::net::HostPattern`] (a leaf module with no
+//! Host patterns are parsed by [`crate::types::HostPattern`] (a leaf module with no
 //! dependencies), so the manifest refuses exactly what the sandbox could not enforce.
 
 use std::fmt;
@@ -15,7 +15,7 @@ use super::plugin::size;
 use super::reader::Value;
 use super::units::{format_duration, parse_duration};
 use super::validate::{PathKind, check_path, resolve};
-use crate::capabilities::net::HostPattern;
+use crate::types::HostPattern;
 
 /// `[plugins.NAME.net]`: limits on a plugin's outbound requests and connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -348,3 +348,33 @@ pub(super) fn check_glob(pattern: &str) -> Result<(), String> {
         ))
     }
 }
+
+impl PluginPolicy {
+    /// What the gate enforces for the plugin, in one line, as `warden check` prints it.
+    pub fn summary(&self) -> String {
+        let rate = |rate: Option<Rate>| match rate {
+            Some(r) => format!("{}/min burst {}", r.per_minute, r.burst),
+            None => "unlimited".to_owned(),
+        };
+        let mut parts = vec![
+            match &self.roles {
+                Some(roles) => format!("roles {}", roles.join(", ")),
+                None => "open to every principal".to_owned(),
+            },
+            format!("rate {}", rate(self.rate)),
+        ];
+        if self.tool_rate.is_some() {
+            parts.push(format!("tool rate {}", rate(self.tool_rate)));
+        }
+        if let Some(limit) = self.concurrency {
+            parts.push(format!("concurrency {limit} (queue {})", self.queue));
+        }
+        if let Some(redact) = &self.redact {
+            parts.push(format!("redact {}", redact.join(", ")));
+        }
+        if self.overflow == OutputOverflow::Truncate {
+            parts.push("truncates large output".to_owned());
+        }
+        parts.join("; ")
+    }
+}

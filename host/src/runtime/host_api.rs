@@ -8,10 +8,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::events::{CallEvents, LogLevel};
 use super::limits::CallLimiter;
-use crate::capabilities::fs::FsView;
-use crate::capabilities::{
-    CallContext, CallNet, CallParts, CallView, FsQuotas, SecretScrubber, Slots, net::LookupView,
-};
+use crate::capabilities::{self, CallContext, CallParts, CallView, SecretScrubber, Slots};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -39,10 +36,6 @@ pub struct CallState {
     pub(crate) limiter: CallLimiter,
     /// wasmtime-wasi-http's state for `wasi:http`.
     http: WasiHttpCtx,
-    /// The plugin's network grants for this call: `wasi:http` hooks, name lookup guard.
-    net: CallNet,
-    /// What the call has written under each directory grant.
-    fs: FsQuotas,
     /// Each capability's own state for the call.
     pub(crate) slots: Slots,
     /// Hides the plugin's secret values in its log messages as warden logs them.
@@ -65,8 +58,6 @@ impl CallState {
             table: ResourceTable::new(),
             limiter,
             http: context.http,
-            net: context.net,
-            fs: context.fs,
             slots: context.slots,
             scrubber,
             events,
@@ -81,30 +72,6 @@ impl CallState {
         }
         self.event_budget -= 1;
         true
-    }
-
-    /// The view the guarded `wasi:sockets/ip-name-lookup` works on.
-    pub(crate) fn lookup_view(&mut self) -> LookupView<'_> {
-        LookupView {
-            sockets: wasmtime_wasi::sockets::WasiSocketsCtxView {
-                ctx: self.wasi.sockets(),
-                table: &mut self.table,
-            },
-            guard: self.net.lookup(),
-        }
-    }
-}
-
-impl CallState {
-    /// The view the quota-guarded `wasi:filesystem` works on.
-    pub(crate) fn fs_view(&mut self) -> FsView<'_> {
-        FsView {
-            fs: wasmtime_wasi::filesystem::WasiFilesystemCtxView {
-                ctx: self.wasi.filesystem(),
-                table: &mut self.table,
-            },
-            quotas: &mut self.fs,
-        }
     }
 }
 
@@ -132,7 +99,7 @@ impl WasiHttpView for CallState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: self.net.http_hooks(),
+            hooks: capabilities::net::http_hooks(&mut self.slots),
         }
     }
 }

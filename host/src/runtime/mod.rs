@@ -207,9 +207,6 @@ impl Runtime {
         // wasi:http is linked for every plugin; its requests pass the plugin's allow_hosts
         // (capabilities::net), so a plugin granted no host loads and is refused at run time.
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        capabilities::net::add_lookup_guard_to_linker(&mut linker, CallState::lookup_view)?;
-        // Writes and creations under `rw` grants are charged to the call's quotas.
-        capabilities::fs::add_quota_guard_to_linker(&mut linker, CallState::fs_view)?;
         host_api::ToolWorld::add_to_linker::<_, wasmtime::component::HasSelf<CallState>>(
             &mut linker,
             |state| state,

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use socket::{StatusError, StatusSocket, query_all, socket_dir};
 
 use crate::audit::rfc3339;
+use crate::capabilities;
 use crate::host::reload::Served;
 use crate::runtime::{CacheOutcome, PluginState};
 
@@ -59,12 +60,11 @@ pub struct PluginStatus {
     pub state: String,
     /// `cache` or `compiled`, once ready.
     pub source: Option<String>,
-    /// `GUEST <- HOST (ro|rw)`.
-    pub dirs: Vec<String>,
-    pub hosts: Vec<String>,
-    /// Names of the environment variables and of the secrets granted.
-    pub env: Vec<String>,
-    pub secrets: Vec<String>,
+    /// What it is granted, as `warden check --json` reports it, by key (`dirs`, `env`, ...):
+    /// names and sources only, never a value.
+    pub grants: serde_json::Map<String, serde_json::Value>,
+    /// The same as `warden check` prints it, a line each.
+    pub grant_lines: Vec<String>,
     pub tools: Vec<String>,
 }
 
@@ -103,14 +103,8 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
                     }
                     .to_owned()
                 }),
-                dirs: config
-                    .dirs
-                    .iter()
-                    .map(|d| format!("{} <- {} ({})", d.guest, d.host.display(), d.mode))
-                    .collect(),
-                hosts: config.allow_hosts.iter().map(|h| h.to_string()).collect(),
-                env: config.env.iter().map(|(name, _)| name.clone()).collect(),
-                secrets: config.secrets.iter().map(|s| s.name.clone()).collect(),
+                grants: capabilities::grants_report(config),
+                grant_lines: capabilities::grants_summary(config),
                 tools: gate
                     .catalog()
                     .iter()

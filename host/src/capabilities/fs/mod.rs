@@ -14,28 +14,108 @@
 mod guard;
 mod quota;
 
-use std::sync::Arc;
-
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use serde_json::{Value, json};
+use wasmtime::component::Linker;
+use wasmtime_wasi::FsPerms;
+use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 
 pub use guard::{FsView, add_quota_guard_to_linker};
 pub use quota::{FsQuotas, QuotaExceeded};
 
-use super::CapabilityError;
-use crate::manifest::{DirGrant, DirMode};
+use super::{
+    CallBuilder, CallView, Capability, CapabilityError, Effects, GrantWarning, Imports, Link,
+};
+use crate::manifest::{ByteSize, DirMode, Plugin};
 
-/// Preopen every granted directory with its mode, and start the call's write quotas.
-pub(super) fn grant(
-    builder: &mut WasiCtxBuilder,
-    plugin: &Arc<str>,
-    dirs: &[DirGrant],
-) -> Result<FsQuotas, CapabilityError> {
-    for dir in dirs {
-        let perms = match dir.mode {
-            DirMode::ReadOnly => FsPerms::ReadOnly,
-            DirMode::ReadWrite => FsPerms::ReadWrite,
-        };
-        builder
+/// The interfaces through which a component reaches files.
+const FILESYSTEM: &[&str] = &["wasi:filesystem/"];
+
+/// `dirs = [...]`: preopened directories, read-only or read-write with write quotas.
+pub struct Fs;
+
+impl Capability for Fs {
+    fn name(&self) -> &'static str {
+        "dirs"
+    }
+
+    fn offers(&self, imports: Imports<'_>) -> Vec<&'static str> {
+        match imports.any(FILESYSTEM) {
+            true => vec!["dirs: directories to preopen (ro or rw)"],
+            false => vec![],
+        }
+    }
+
+    fn summary(&self, plugin: &Plugin) -> Vec<String> {
+        plugin
+            .dirs
+            .iter()
+            .map(|grant| {
+                let quota = match grant.mode.is_writable() {
+                    true => format!(
+                        ", at most {} written and {} files created per call",
+                        ByteSize(grant.quota.max_write),
+                        grant.quota.max_files
+                    ),
+                    false => String::new(),
+                };
+                format!(
+                    "grant dir   {} -> {} ({}{quota})",
+                    grant.host.display(),
+                    grant.guest,
+                    grant.mode
+                )
+            })
+            .collect()
+    }
+
+    fn report(&self, plugin: &Plugin) -> Vec<(&'static str, Value)> {
+        let dirs: Vec<Value> = plugin
+            .dirs
+            .iter()
+            .map(|d| {
+                let writable = d.mode.is_writable();
+                json!({
+                    "host": d.host.display().to_string(),
+                    "guest": d.guest,
+                    "mode": d.mode.to_string(),
+                    "max_write": writable.then_some(d.quota.max_write),
+                    "max_files": writable.then_some(d.quota.max_files),
+                })
+            })
+            .collect();
+        vec![("dirs", json!(dirs))]
+    }
+
+    fn warnings(&self, plugin: &Plugin, imports: Imports<'_>) -> Vec<GrantWarning> {
+        match (plugin.dirs.is_empty(), imports.any(FILESYSTEM)) {
+            (false, false) => vec![GrantWarning::new(
+                "unused-grant:dirs",
+                "is granted directories (dirs) but imports no wasi:filesystem: it cannot use them",
+            )],
+            (true, true) => vec![GrantWarning::new(
+                "ungranted-import:filesystem",
+                "imports wasi:filesystem but is granted no directory: it will see no files",
+            )],
+            _ => vec![],
+        }
+    }
+
+    fn effects(&self, plugin: &Plugin, imports: Imports<'_>) -> Effects {
+        Effects {
+            writes: imports.any(FILESYSTEM) && plugin.dirs.iter().any(|d| d.mode.is_writable()),
+            open_world: false,
+        }
+    }
+
+    /// Preopen every granted directory with its mode, and start the call's write quotas.
+    fn prepare(&self, call: &mut CallBuilder<'_>) -> Result<(), CapabilityError> {
+        let dirs = &call.plugin.dirs;
+        for dir in dirs {
+            let perms = match dir.mode {
+                DirMode::ReadOnly => FsPerms::ReadOnly,
+                DirMode::ReadWrite => FsPerms::ReadWrite,
+            };
+            call.wasi
             .preopened_dir(&dir.host, &dir.guest, perms)
             .map_err(|error| {
                 tracing::error!(host = %dir.host.display(), %error, "cannot open granted directory");
@@ -43,6 +123,24 @@ pub(super) fn grant(
                     guest: dir.guest.clone(),
                 }
             })?;
+        }
+        call.slots.insert(FsQuotas::new(call.name.clone(), dirs));
+        Ok(())
     }
-    Ok(FsQuotas::new(plugin.clone(), dirs))
+}
+
+impl<T: CallView> Link<T> for Fs {
+    /// Writes and creations under `rw` grants are charged to the call's quotas.
+    fn link(&self, linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        add_quota_guard_to_linker(linker, |state| {
+            let parts = state.parts();
+            FsView {
+                fs: WasiFilesystemCtxView {
+                    ctx: parts.wasi.filesystem(),
+                    table: parts.table,
+                },
+                quotas: parts.slots.get_or_insert_with(FsQuotas::default),
+            }
+        })
+    }
 }

@@ -114,7 +114,7 @@ impl GrantUsage {
 
 /// One call's write quotas: each grant's usage, and which grant each open descriptor belongs
 /// to.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FsQuotas {
     /// One per grant, in the manifest's order, which is the order of the preopens.
     grants: Vec<Arc<GrantUsage>>,

@@ -91,7 +91,7 @@ impl Kv {
             "private"
         };
         Some(format!(
-            "kv: {kind} store {:?}, quota {}, max_keys {}, max_value {}",
+            "grant kv    {kind} store {:?}, quota {}, max_keys {}, max_value {}",
             grant.store_name(&plugin.name),
             backend::human(grant.quota),
             grant.max_keys,
@@ -117,17 +117,29 @@ impl Capability for Kv {
         Kv::describe(plugin).into_iter().collect()
     }
 
+    fn report(&self, plugin: &Plugin) -> Vec<(&'static str, serde_json::Value)> {
+        let kv = plugin.kv.as_ref().map(|grant| {
+            serde_json::json!({
+                "store": grant.store_name(&plugin.name),
+                "shared": grant.store.is_some(),
+                "quota": grant.quota,
+                "max_keys": grant.max_keys,
+                "max_value": grant.max_value,
+            })
+        });
+        vec![("kv", serde_json::json!(kv))]
+    }
+
     fn warnings(&self, plugin: &Plugin, imports: Imports<'_>) -> Vec<GrantWarning> {
         match (plugin.kv.is_some(), imports.any(&[IMPORT_PREFIX])) {
             (true, false) => vec![GrantWarning::new(
                 "unused-grant:kv",
-                "`kv` is granted but the component does not import wasi:keyvalue: the grant is \
-                 unused; remove it",
+                "is granted a key-value store (kv) but imports no wasi:keyvalue: it cannot use it",
             )],
             (false, true) => vec![GrantWarning::new(
                 "ungranted-import:keyvalue",
-                "the component imports wasi:keyvalue but is granted no `kv` store: every `open` \
-                 fails with access-denied; grant `kv = {}` to give it a private store",
+                "imports wasi:keyvalue but is granted no store (kv): every open fails with \
+                 access-denied",
             )],
             _ => Vec::new(),
         }
@@ -492,11 +504,11 @@ mod tests {
 
         assert_eq!(
             Kv.summary(notes),
-            ["kv: private store \"notes\", quota 10 MiB, max_keys 10000, max_value 1 MiB"]
+            ["grant kv    private store \"notes\", quota 10 MiB, max_keys 10000, max_value 1 MiB"]
         );
         assert_eq!(
             Kv.summary(team),
-            ["kv: shared store \"shared\", quota 1 KiB, max_keys 10000, max_value 1 MiB"]
+            ["grant kv    shared store \"shared\", quota 1 KiB, max_keys 10000, max_value 1 MiB"]
         );
         assert!(Kv.summary(none).is_empty());
 

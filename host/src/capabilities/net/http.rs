@@ -37,7 +37,7 @@ use tracing::Instrument;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::address::Host;
+use super::Host;
 use super::{NetPolicy, Refusal, Scheme, Target, Usage};
 use crate::manifest::{ByteSize, format_duration};
 

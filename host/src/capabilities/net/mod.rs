@@ -16,9 +16,7 @@
 //! has used so far. A plugin with no `allow_hosts` loads even if it imports `wasi:http` or
 //! `wasi:sockets`; every request it makes is refused with an error naming the URL and why.
 
-pub mod address;
 mod http;
-pub mod pattern;
 mod sockets;
 
 use std::collections::HashMap;
@@ -27,15 +25,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use wasmtime_wasi::WasiCtxBuilder;
+use serde_json::{Value, json};
+use wasmtime::component::Linker;
 use wasmtime_wasi_http::WasiHttpHooks;
 
-pub use address::{Host, HostError, Restriction, restriction};
-pub use pattern::{HostPattern, PatternError, Scheme};
+pub use crate::types::address::{Host, HostError, Restriction, restriction};
+pub use crate::types::host_pattern::{HostPattern, PatternError, Scheme};
 pub use sockets::{LookupGuard, LookupView, add_lookup_guard_to_linker};
 
 use super::secrets::SecretScrubber;
-use crate::manifest::{self, NetLimits};
+use super::{
+    CallBuilder, CallView, Capability, CapabilityError, Effects, GrantWarning, Imports, Link, Slots,
+};
+use crate::manifest::{self, ByteSize, NetLimits, Plugin, format_duration};
 
 /// A plugin's network grants and limits, shared by all its calls.
 #[derive(Debug)]
@@ -292,6 +294,8 @@ impl Usage {
 }
 
 /// One call's network state: the `wasi:http` hooks and the name lookup guard.
+///
+/// The default grants nothing: every request, connection and lookup is refused.
 pub struct CallNet {
     http: http::OutboundHttp,
     lookup: LookupGuard,
@@ -309,13 +313,189 @@ impl CallNet {
     }
 }
 
-/// Apply `policy` to a call: socket permissions into `builder`, and the call's [`CallNet`].
-pub(super) fn grant(builder: &mut WasiCtxBuilder, policy: &Arc<NetPolicy>) -> CallNet {
-    let usage = Arc::new(Usage::default());
-    sockets::grant(builder, policy, &usage);
-    CallNet {
-        http: http::OutboundHttp::new(policy.clone(), usage.clone()),
-        lookup: LookupGuard::new(policy.clone(), usage),
+impl CallNet {
+    fn new(policy: &Arc<NetPolicy>, usage: Arc<Usage>) -> CallNet {
+        CallNet {
+            http: http::OutboundHttp::new(policy.clone(), usage.clone()),
+            lookup: LookupGuard::new(policy.clone(), usage),
+        }
+    }
+}
+
+impl Default for CallNet {
+    fn default() -> CallNet {
+        let policy = Arc::new(NetPolicy {
+            plugin: Arc::from(""),
+            patterns: Vec::new(),
+            limits: NetLimits::default(),
+            scrubber: SecretScrubber::default(),
+        });
+        CallNet::new(&policy, Arc::default())
+    }
+}
+
+/// The `wasi:http` hooks of the call whose capability states are `slots`.
+pub fn http_hooks(slots: &mut Slots) -> &mut dyn WasiHttpHooks {
+    slots.get_or_insert_with(CallNet::default).http_hooks()
+}
+
+/// The interfaces through which a component makes HTTP requests.
+const HTTP: &[&str] = &["wasi:http/"];
+/// The interfaces through which a component opens sockets.
+const SOCKETS: &[&str] = &["wasi:sockets/"];
+
+/// `allow_hosts = [...]` and `net = {...}`: outbound HTTP requests and socket connections to
+/// the granted hosts only, with the address rules that stop server-side request forgery.
+pub struct Net;
+
+impl Net {
+    /// Whether a component importing `imports` can use `pattern` at all.
+    fn can_use(pattern: &HostPattern, imports: Imports<'_>) -> bool {
+        let covers = |schemes: [Scheme; 2]| schemes.iter().any(|s| pattern.covers_scheme(*s));
+        (imports.any(HTTP) && covers([Scheme::Http, Scheme::Https]))
+            || (imports.any(SOCKETS) && covers([Scheme::Tcp, Scheme::Udp]))
+    }
+}
+
+impl Capability for Net {
+    fn name(&self) -> &'static str {
+        "allow_hosts"
+    }
+
+    fn offers(&self, imports: Imports<'_>) -> Vec<&'static str> {
+        let mut offers = Vec::new();
+        if imports.any(HTTP) {
+            offers.push("allow_hosts: http:// and https:// hosts it may request");
+        }
+        if imports.any(SOCKETS) {
+            offers.push("allow_hosts: tcp:// and udp:// hosts it may connect to");
+        }
+        offers
+    }
+
+    fn summary(&self, plugin: &Plugin) -> Vec<String> {
+        let mut lines: Vec<String> = plugin
+            .allow_hosts
+            .iter()
+            .map(|pattern| format!("grant host  {pattern}"))
+            .collect();
+        if !lines.is_empty() {
+            let net = &plugin.net;
+            lines.push(format!(
+                "net         connect {}, request {}, response {}, max {} requests and {} datagrams per call",
+                format_duration(net.connect_timeout),
+                format_duration(net.request_timeout),
+                ByteSize(net.max_response),
+                net.max_requests,
+                net.max_datagrams
+            ));
+        }
+        lines
+    }
+
+    fn report(&self, plugin: &Plugin) -> Vec<(&'static str, Value)> {
+        let hosts: Vec<&str> = plugin.allow_hosts.iter().map(|p| p.as_str()).collect();
+        let net = &plugin.net;
+        let limits = (!hosts.is_empty()).then(|| {
+            json!({
+                "connect_timeout_ms": net.connect_timeout.as_millis() as u64,
+                "request_timeout_ms": net.request_timeout.as_millis() as u64,
+                "max_response": net.max_response,
+                "max_requests": net.max_requests,
+                "max_datagrams": net.max_datagrams,
+            })
+        });
+        vec![("hosts", json!(hosts)), ("net", json!(limits))]
+    }
+
+    fn warnings(&self, plugin: &Plugin, imports: Imports<'_>) -> Vec<GrantWarning> {
+        let (http, sockets) = (imports.any(HTTP), imports.any(SOCKETS));
+        let mut warnings = Vec::new();
+        let unused: Vec<&str> = plugin
+            .allow_hosts
+            .iter()
+            .filter(|p| !Net::can_use(p, imports))
+            .map(|p| p.as_str())
+            .collect();
+        if !unused.is_empty() {
+            let imports = match (http, sockets) {
+                (false, false) => "no networking (wasi:http or wasi:sockets)",
+                (true, false) => "no wasi:sockets, so no tcp:// or udp:// host",
+                _ => "no wasi:http, so no http:// or https:// host",
+            };
+            warnings.push(GrantWarning::new(
+                "unused-grant:allow_hosts",
+                format!(
+                    "is granted hosts it cannot reach ({}): it imports {imports}",
+                    unused.join(", ")
+                ),
+            ));
+        }
+        let granted = |schemes: [Scheme; 2]| {
+            plugin
+                .allow_hosts
+                .iter()
+                .any(|p| schemes.iter().any(|s| p.covers_scheme(*s)))
+        };
+        if http && !granted([Scheme::Http, Scheme::Https]) {
+            warnings.push(GrantWarning::new(
+                "ungranted-import:http",
+                "imports wasi:http but is granted no host (allow_hosts): every request will be refused",
+            ));
+        }
+        if sockets && !granted([Scheme::Tcp, Scheme::Udp]) {
+            warnings.push(GrantWarning::new(
+                "ungranted-import:sockets",
+                "imports wasi:sockets but is granted no tcp:// or udp:// host (allow_hosts): every connection will be refused",
+            ));
+        }
+        warnings
+    }
+
+    /// A host the component can reach lets it change things and reach the open world.
+    fn effects(&self, plugin: &Plugin, imports: Imports<'_>) -> Effects {
+        let reaches = plugin.allow_hosts.iter().any(|p| Net::can_use(p, imports));
+        Effects {
+            writes: reaches,
+            open_world: reaches,
+        }
+    }
+
+    fn open(&self, plugin: &Plugin, _: &Slots, opened: &mut Slots) -> Result<(), CapabilityError> {
+        let scrubber = SecretScrubber::for_plugin(plugin);
+        opened.insert(Arc::new(NetPolicy::new(plugin, scrubber)));
+        Ok(())
+    }
+
+    /// Socket permissions into the WASI context, and the call's [`CallNet`].
+    fn prepare(&self, call: &mut CallBuilder<'_>) -> Result<(), CapabilityError> {
+        let net = match call.opened.get::<Arc<NetPolicy>>() {
+            Some(policy) => {
+                let usage = Arc::new(Usage::default());
+                sockets::grant(call.wasi, policy, &usage);
+                CallNet::new(policy, usage)
+            }
+            None => CallNet::default(),
+        };
+        call.slots.insert(net);
+        Ok(())
+    }
+}
+
+impl<T: CallView> Link<T> for Net {
+    /// Name lookups pass the plugin's grants (wasi:http itself is linked with WASI, and its
+    /// requests reach the call's hooks through [`http_hooks`]).
+    fn link(&self, linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        add_lookup_guard_to_linker(linker, |state| {
+            let parts = state.parts();
+            LookupView {
+                sockets: wasmtime_wasi::sockets::WasiSocketsCtxView {
+                    ctx: parts.wasi.sockets(),
+                    table: parts.table,
+                },
+                guard: parts.slots.get_or_insert_with(CallNet::default).lookup(),
+            }
+        })
     }
 }
 

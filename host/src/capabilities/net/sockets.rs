@@ -28,7 +28,7 @@ use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{
 use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddress, Network};
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsCtxView};
 
-use super::address::{Host, restriction};
+use super::{Host, restriction};
 use super::{NetPolicy, Scheme, Usage};
 
 /// Set the call's socket permissions from `policy`.

@@ -25,6 +25,7 @@
 mod checks;
 mod conn;
 mod drain;
+mod guard;
 mod sessions;
 mod tls;
 
@@ -36,17 +37,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{HeaderValue, StatusCode, header};
-use http_body_util::BodyExt as _;
+use http::{StatusCode, header};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
-use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -61,7 +60,7 @@ pub use checks::{HeaderRefusal, check_headers};
 use conn::{Activity, Connections, Expiry, Refusal, Throttle, Watched};
 pub use conn::{caps as connection_caps, descriptor_limit};
 pub use drain::Drain;
-use sessions::{SessionRefusal, Sessions};
+use sessions::Sessions;
 pub use tls::{TlsError, server_config};
 
 /// The MCP endpoint's path.
@@ -487,7 +486,7 @@ fn router(
         .route_service(MCP_PATH, mcp)
         .route(METADATA_PATH, get(metadata))
         .route(&format!("{METADATA_PATH}{MCP_PATH}"), get(metadata))
-        .layer(middleware::from_fn_with_state(state.clone(), guard));
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard));
     Router::new()
         .route(
             "/healthz",
@@ -531,231 +530,6 @@ async fn metadata(State(state): State<Arc<AppState>>, request: Request) -> Respo
             Reply::ok(oauth.metadata(&resource))
         }
         None => Reply::error(StatusCode::NOT_FOUND, "not found"),
-    }
-}
-
-/// Everything in front of rmcp: header checks, draining, authentication, the body limit, and
-/// the in-flight count.
-async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
-    if let Err(refusal) = check_headers(
-        request.headers(),
-        request.uri().authority().map(|a| a.as_str()),
-        &state.http.allowed_hosts,
-        &state.http.allowed_origins,
-    ) {
-        tracing::warn!(
-            host = ?request.headers().get(header::HOST),
-            origin = ?request.headers().get(header::ORIGIN),
-            "refused: {}",
-            refusal.message()
-        );
-        return Reply::error(refusal.status(), refusal.message());
-    }
-    if request.uri().path() != MCP_PATH {
-        return next.run(request).await;
-    }
-    if state.drain.is_draining() {
-        return Reply::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down",
-        );
-    }
-    let principal = match state.auth.current() {
-        None => state.local.clone(),
-        Some(auth) => {
-            let metadata_url = metadata_url(&state, &request);
-            match auth.authenticate(request.headers(), &metadata_url).await {
-                Ok(principal) => principal,
-                Err(refusal) => {
-                    let who =
-                        Principal::new(refusal.principal.as_str(), Vec::new(), Transport::Http);
-                    let what = format!("{} {}", request.method(), request.uri().path());
-                    let address = request
-                        .extensions()
-                        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                        .map(|info| info.0.ip());
-                    if let Err(error) =
-                        state
-                            .live
-                            .current()
-                            .record_refusal(&who, address, &what, refusal.reason)
-                    {
-                        tracing::error!(%error, "audit record of a refused request lost");
-                    }
-                    let message = match refusal.status {
-                        StatusCode::FORBIDDEN => "insufficient scope",
-                        StatusCode::SERVICE_UNAVAILABLE => "authentication is unavailable",
-                        _ => "authentication required",
-                    };
-                    let mut response = Reply::rpc_error(refusal.status, message);
-                    if let Ok(value) = HeaderValue::from_str(&refusal.challenge) {
-                        response
-                            .headers_mut()
-                            .insert(header::WWW_AUTHENTICATE, value);
-                    }
-                    return response;
-                }
-            }
-        }
-    };
-    let too_large = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|length| length > state.http.max_body);
-    if too_large {
-        return Reply::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the request body is too large",
-        );
-    }
-    // A 2025-11-25 session is its opener's alone.
-    let session = request
-        .headers()
-        .get(SESSION_ID)
-        .map(|id| id.to_str().unwrap_or_default().to_owned());
-    if let Some(id) = &session
-        && !state.sessions.admits(id, &principal.name)
-    {
-        let what = format!("{} {}", request.method(), request.uri().path());
-        let reason = "the request names a session this principal did not open".to_owned();
-        if let Err(error) = state
-            .live
-            .current()
-            .record_refusal(&principal, None, &what, reason)
-        {
-            tracing::error!(%error, "audit record of a refused request lost");
-        }
-        return Reply::rpc_error(StatusCode::NOT_FOUND, "session not found");
-    }
-    // An `initialize` opens a session: its client info must be small, and there must be room.
-    let mut reservation = None;
-    if session.is_none() && request.method() == http::Method::POST {
-        let (parts, body) = request.into_parts();
-        let limit = usize::try_from(state.http.max_body).unwrap_or(usize::MAX);
-        let bytes = match http_body_util::Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                return Reply::error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "the request body is too large",
-                );
-            }
-            Err(_) => {
-                return Reply::error(
-                    StatusCode::BAD_REQUEST,
-                    "the request body could not be read",
-                );
-            }
-        };
-        if let Some(initialize) = find_initialize(&bytes) {
-            let id = initialize.id.map(|id| id.get()).unwrap_or("null");
-            let id: serde_json::Value = serde_json::from_str(id).unwrap_or_default();
-            let size = initialize.params.map_or(0, |params| params.get().len());
-            if size as u64 > state.http.max_client_info {
-                let message = format!(
-                    "the initialize request's parameters (client info and capabilities) are \
-                     too large: {size} bytes, at most {} accepted",
-                    state.http.max_client_info
-                );
-                return Reply::rpc_error_with(StatusCode::BAD_REQUEST, id, -32602, &message);
-            }
-            match state.sessions.reserve(&principal.name).await {
-                Ok(place) => reservation = Some(place),
-                Err(refusal) => {
-                    let (status, message, reason) = match refusal {
-                        SessionRefusal::Principal(max) => (
-                            StatusCode::TOO_MANY_REQUESTS,
-                            format!(
-                                "too many open sessions for this principal (at most {max}): \
-                                 end one with DELETE, or wait for idle ones to expire"
-                            ),
-                            "session refused: the principal's session cap is reached",
-                        ),
-                        SessionRefusal::Server => (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "the server has too many open sessions; try again later".to_owned(),
-                            "session refused: the server's session cap is reached",
-                        ),
-                    };
-                    let what = format!("{} {}", parts.method, parts.uri.path());
-                    if let Err(error) = state.live.current().record_refusal(
-                        &principal,
-                        None,
-                        &what,
-                        reason.to_owned(),
-                    ) {
-                        tracing::error!(%error, "audit record of a refused request lost");
-                    }
-                    tracing::warn!(principal = %principal.name, "{reason}");
-                    return Reply::rpc_error_with(status, id, -32000, &message);
-                }
-            }
-        }
-        request = Request::from_parts(parts, Body::from(bytes));
-    }
-    let owner = principal.name.clone();
-    let ending = request.method() == http::Method::DELETE;
-    // The credential stops here: rmcp hands the request's parts to the handler.
-    request.headers_mut().remove(header::AUTHORIZATION);
-    request.headers_mut().remove("x-api-key");
-    request.extensions_mut().insert(principal);
-    // POSTs carry the calls; a GET is a session's event stream, open for as long as the
-    // session, which must not hold a shutdown up.
-    let in_flight = (request.method() == http::Method::POST).then(|| state.drain.enter());
-    let response = next.run(request).await;
-    match (&session, response.headers().get(SESSION_ID)) {
-        (None, Some(opened)) => match (opened.to_str(), reservation) {
-            (Ok(opened), Some(place)) => place.bind(opened),
-            // A session opened by a request not recognized as an `initialize` (so neither
-            // counted nor checked): close it rather than keep it unaccounted for.
-            (opened, _) => {
-                if let Ok(opened) = opened {
-                    state.sessions.close(opened).await;
-                }
-                tracing::warn!(principal = %owner, "closed a session opened without a reservation");
-                return Reply::rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    "the session could not be opened: send `initialize` as plain JSON-RPC",
-                );
-            }
-        },
-        (Some(id), _) if ending && response.status().is_success() => {
-            state.sessions.end(id);
-            // rmcp answers 202 Accepted; the session is gone, and 204 is what clients expect
-            // (the Python SDK logs a failure on anything but 200 and 204).
-            return StatusCode::NO_CONTENT.into_response();
-        }
-        _ => {}
-    }
-    let Some(in_flight) = in_flight else {
-        return response;
-    };
-    let (parts, body) = response.into_parts();
-    Response::from_parts(parts, Body::new(drain::Tracked::new(body, in_flight)))
-}
-
-/// The parts of a JSON-RPC message that the session checks read.
-#[derive(serde::Deserialize)]
-struct Message<'a> {
-    #[serde(borrow, default)]
-    method: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    params: Option<&'a RawValue>,
-}
-
-/// The `initialize` request in `body` (one message or a batch), if there is one. Bodies that
-/// are not JSON-RPC are left to rmcp to refuse.
-fn find_initialize(body: &[u8]) -> Option<Message<'_>> {
-    let is_initialize = |m: &Message<'_>| m.method.as_deref() == Some("initialize");
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        let batch: Vec<Message<'_>> = serde_json::from_slice(body).ok()?;
-        batch.into_iter().find(is_initialize)
-    } else {
-        serde_json::from_slice(body).ok().filter(is_initialize)
     }
 }
 
