@@ -55,8 +55,8 @@ impl Embedded {
     }
 }
 
-/// Open (or create) the database at `path`, creating its directory (0700) when missing. The
-/// error is for the operator.
+/// Open (or create, 0600) the database at `path`, creating its directory (0700) when missing.
+/// The error is for the operator.
 fn open(path: &Path) -> Result<Database, String> {
     if let Some(dir) = path.parent()
         && !dir.exists()
@@ -71,6 +71,17 @@ fn open(path: &Path) -> Result<Database, String> {
                 dir.display()
             )
         })?;
+    }
+    // Created 0600 before redb opens it: it holds every plugin's store.
+    #[cfg(unix)]
+    if !path.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| format!("cannot create the key-value store {}: {e}", path.display()))?;
     }
     Database::create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => format!(
@@ -301,6 +312,15 @@ mod tests {
         db.delete(&s, "n").await.expect("delete");
         db.delete(&s, "n").await.expect("delete of a missing key");
         assert!(!db.exists(&s, "n").await.expect("exists"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("kv.redb"))
+                .expect("the file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 
     #[tokio::test]
