@@ -9,6 +9,9 @@
 //! - `sql/point_select` (the `db` plugin's `query`, a primary-key SELECT on a SQLite copy of
 //!   examples/shop.db, read-only grant): at most 50 µs more than `sql/bare`, the same trivial
 //!   call in the same host. The group ends with a report of the difference.
+//! - `kv/*` (the `notes` plugin on the embedded redb backend, 1 KiB values): what a `get` and
+//!   a `set` add to a call of the same tool that stops before opening the store; target at
+//!   most 5 µs. The group ends with a report of both differences.
 //!
 //! The trivial tool is codec's `encode` (hex of a short string): pure computation in a plugin
 //! with no grants. The bare call is what serving it costs without the gate: the JSON
@@ -414,5 +417,131 @@ fn sql(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, schema, filter, audit, call, gate_overhead, sql);
+/// The 1 KiB value of the kv benches.
+fn kib_text() -> String {
+    "0123456789abcdef".repeat(64)
+}
+
+/// A host serving `notes` with a private store in a redb file under `dir`.
+fn kv_host(dir: &Path) -> Host {
+    let plugins = PathBuf::from(env!("WARDEN_PLUGIN_DIR"));
+    let text = format!(
+        "[cache]\ndir = \"{cache}\"\n\n[kv]\npath = \"{dir}/state/kv.redb\"\n\n\
+         [plugins.notes]\ncomponent = \"{notes}\"\nkv = {{}}\n",
+        cache = dir.join("cache").display(),
+        dir = dir.display(),
+        notes = plugins.join("notes.wasm").display(),
+    );
+    let path = dir.join("kv.toml");
+    std::fs::write(&path, text).expect("write manifest");
+    let manifest = Manifest::load(&path).expect("kv bench manifest");
+    Host::load(&manifest).unwrap_or_else(|e| panic!("{}", e[0]))
+}
+
+/// One kv bench: a tool of `notes`, its arguments, and whether it succeeds.
+struct KvCall {
+    entry: Arc<ToolEntry>,
+    arguments: serde_json::Map<String, Value>,
+    ok: bool,
+}
+
+impl KvCall {
+    fn new(host: &Host, tool: &str, arguments: Value, ok: bool) -> KvCall {
+        let Value::Object(arguments) = arguments else {
+            unreachable!("arguments are an object")
+        };
+        KvCall {
+            entry: host.gate.catalog().get(tool).expect(tool).clone(),
+            arguments,
+            ok,
+        }
+    }
+
+    /// Convert, run in the sandbox, present: the bare call, as [`bare_call`].
+    fn run(&self, rt: &tokio::runtime::Runtime, host: &Host) {
+        let function = self.entry.function();
+        let args = function
+            .args_from_json(Some(&self.arguments))
+            .expect("valid");
+        let ran = rt
+            .block_on(host.runtime.call(
+                &self.entry.plugin,
+                self.entry.function,
+                &args,
+                Arc::new(NoEvents),
+            ))
+            .expect("call");
+        let result = to_result(function, ran.value).expect("presentable");
+        assert_eq!(result.is_error != Some(true), self.ok, "{result:?}");
+    }
+}
+
+/// `get` and `set` of a 1 KiB value through the `notes` plugin, each beside the same tool
+/// called with an empty title, which it refuses before opening the store: the difference is
+/// what the store costs (the open, the operation, the host functions). `set` also checks
+/// whether the key exists, as `remember` does, and commits durably (an fsync).
+fn kv(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = kv_host(dir.path());
+    let rt = current_thread();
+    let text = kib_text();
+    let set = KvCall::new(
+        &host,
+        "notes__remember",
+        json!({"title": "bench", "text": text}),
+        true,
+    );
+    set.run(&rt, &host);
+    let pairs = [
+        (
+            "get_1KiB",
+            KvCall::new(&host, "notes__recall", json!({"title": "bench"}), true),
+            KvCall::new(&host, "notes__recall", json!({"title": ""}), false),
+        ),
+        (
+            "set_1KiB",
+            set,
+            KvCall::new(
+                &host,
+                "notes__remember",
+                json!({"title": "", "text": text}),
+                false,
+            ),
+        ),
+    ];
+
+    let mut group = c.benchmark_group("kv");
+    for (name, with, without) in &pairs {
+        group.bench_function(format!("{name}_without_kv"), |b| {
+            b.iter(|| without.run(&rt, &host))
+        });
+        group.bench_function(*name, |b| b.iter(|| with.run(&rt, &host)));
+    }
+    group.finish();
+
+    println!("\nkv cost in a call of the notes plugin (medians of 200 paired blocks of {BLOCK}):");
+    for (name, with, without) in &pairs {
+        let blocks: Vec<(Duration, Duration)> = (0..200)
+            .map(|_| {
+                let time = |call: &KvCall| {
+                    let start = Instant::now();
+                    for _ in 0..BLOCK {
+                        call.run(&rt, &host);
+                    }
+                    start.elapsed() / BLOCK as u32
+                };
+                (time(without), time(with))
+            })
+            .collect();
+        let bare = median(blocks.iter().map(|(bare, _)| *bare).collect());
+        let extra = overhead(&blocks);
+        println!(
+            "  {name:<10} +{:>8.2} µs over the same call without kv ({:.2} µs); target ≤ 5 µs",
+            extra.as_secs_f64() * 1e6,
+            bare.as_secs_f64() * 1e6,
+        );
+    }
+}
+
+criterion_group!(benches, schema, filter, audit, call, gate_overhead, kv, sql);
 criterion_main!(benches);

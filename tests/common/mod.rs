@@ -56,6 +56,7 @@ impl Fixture {
             .replace("{fetch}", &plugin("fetch"))
             .replace("{conformance}", &plugin("conformance"))
             .replace("{db}", &plugin("db"))
+            .replace("{notes}", &plugin("notes"))
             .replace("{dir}", &dir.path().display().to_string());
         let manifest = dir.path().join("warden.toml");
         let text = if body.contains("[cache]") {

@@ -19,6 +19,7 @@
 mod capability;
 mod env;
 pub mod fs;
+pub mod kv;
 pub mod net;
 mod secrets;
 pub mod sql;
@@ -40,7 +41,14 @@ use crate::manifest::{Manifest, Plugin};
 /// Every capability, in the order `check` prints them. Adding one is a module and a line
 /// here (ARCHITECTURE.md, "Adding a capability").
 pub fn all<T: CallView>() -> Vec<&'static dyn Link<T>> {
-    vec![&fs::Fs, &net::Net, &env::Env, &secrets::Secrets, &sql::Sql]
+    vec![
+        &fs::Fs,
+        &net::Net,
+        &env::Env,
+        &secrets::Secrets,
+        &kv::Kv,
+        &sql::Sql,
+    ]
 }
 
 /// The capabilities as `check`, `inspect`, the catalog and each call see them: [`all`]

@@ -22,6 +22,7 @@
 mod error;
 mod expand;
 mod http;
+mod kv;
 mod model;
 mod names;
 mod network;
@@ -41,6 +42,7 @@ use std::path::{Path, PathBuf};
 use toml::de::DeTable;
 
 pub use error::{Diagnostic, Location, ManifestError};
+pub use kv::{KvBackend, KvGrant, KvSettings};
 pub use model::MIN_SECRET_LEN;
 pub use model::{
     Acknowledgement, ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,
@@ -89,6 +91,8 @@ pub struct Manifest {
     pub http: Http,
     /// `[auth]`: credentials accepted over HTTP (none when absent).
     pub auth: Auth,
+    /// `[kv]`: where plugins' key-value stores live (defaults when absent).
+    pub kv: KvSettings,
 }
 
 impl Manifest {

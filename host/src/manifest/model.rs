@@ -82,6 +82,8 @@ pub struct Plugin {
     /// Secrets given to it as environment variables (`secrets`), in file order. Names are
     /// unique and distinct from `env` names.
     pub secrets: Vec<super::network::Secret>,
+    /// Its key-value store (`kv`), if granted.
+    pub kv: Option<super::kv::KvGrant>,
     /// The database it may query through `warden:sql` (`sql`), if any.
     pub sql: Option<super::sql::SqlGrant>,
     /// `warden check` warnings the operator has acknowledged (`acknowledge`), in file order:
@@ -361,6 +363,8 @@ pub const WARNING_CODES: &[&str] = &[
     "ungranted-import:sockets",
     "unused-grant:sql",
     "ungranted-import:sql",
+    "unused-grant:kv",
+    "ungranted-import:keyvalue",
 ];
 
 impl ToolOverride {

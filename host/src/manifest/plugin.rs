@@ -109,6 +109,7 @@ pub(super) fn plugin(
         .get("secrets")
         .map(|v| super::network::secrets(&v, dir, env.as_deref().unwrap_or_default()))
         .unwrap_or_default();
+    let kv = table.get("kv").and_then(|v| super::kv::grant(&v));
     let sql = table
         .get("sql")
         .and_then(|v| super::sql::sql_grant(&v, dir));
@@ -140,6 +141,7 @@ pub(super) fn plugin(
         allow_hosts,
         net,
         secrets,
+        kv,
         sql,
         acknowledge,
         location: entry.location(),

@@ -13,12 +13,14 @@
 //! | each plugin's component file | `rw` |
 //! | the cache key file | `ro` and `rw` (reading it is enough to forge entries) |
 //! | the audit log's directory | `ro` and `rw` |
+//! | the key-value store's file (`[kv] path`), when a plugin has a `kv` grant or `[kv]` is set | `ro` and `rw` (it holds every plugin's store) |
 //!
 //! A `sql` grant's SQLite file may not be, or lie inside, any of them either, in either mode.
 
 use std::path::{Path, PathBuf};
 
 use super::Manifest;
+use super::kv::KvBackend;
 use super::model::{CacheKey, DirMode};
 use super::reader::Context;
 use super::sql::SqlDatabase;
@@ -113,6 +115,15 @@ fn protected_paths(manifest: &Manifest) -> Vec<Protected> {
             path: canonical(dir),
             what: "the audit log's directory",
             why: "a plugin could read every caller's records, or rewrite them",
+            even_read_only: true,
+        });
+    }
+    let kv_used = manifest.kv.location.is_some() || manifest.plugins.iter().any(|p| p.kv.is_some());
+    if let (true, KvBackend::File(file)) = (kv_used, &manifest.kv.backend) {
+        paths.push(Protected {
+            path: canonical(file),
+            what: "the key-value store's file",
+            why: "it holds every plugin's store: a plugin could read or rewrite the others'",
             even_read_only: true,
         });
     }

@@ -356,7 +356,7 @@ fn unknown_top_level_key_is_an_error() {
     );
     assert_eq!(
         fx.error("\n\ncolour = \"blue\"\n"),
-        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http` or `auth`"
+        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth` or `kv`"
     );
 }
 
@@ -456,7 +456,7 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `fuel`, \
          `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
          `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
-         `max_event_bytes`, `allow_hosts`, `net`, `secrets`, `sql` or `acknowledge`"
+         `max_event_bytes`, `allow_hosts`, `net`, `secrets`, `kv`, `sql` or `acknowledge`"
     );
 }
 
@@ -2170,4 +2170,172 @@ fn a_sqlite_database_among_wardens_own_files_is_refused() {
         "{DB}sql = {{ url = \"sqlite:plugins/files.wasm\", mode = \"rw\" }}\n"
     ));
     assert!(error.contains("a plugin's component"), "{error}");
+}
+
+#[test]
+fn kv_grants_load_with_their_defaults_and_the_store_file_beside_the_manifest() {
+    let fx = Fixture::new();
+    let manifest = fx.ok(&format!(
+        "{FILES}kv = {{}}\n\n[plugins.fetch]\ncomponent = \"plugins/fetch.wasm\"\n\
+         kv = {{ store = \"team\", quota = \"1MiB\", max_keys = 5, max_value = 1024 }}\n"
+    ));
+    let files = manifest
+        .plugin("files")
+        .and_then(|p| p.kv.clone())
+        .expect("a grant");
+    assert_eq!(files.store, None);
+    assert_eq!(files.store_name("files"), "files");
+    assert_eq!(
+        (files.quota, files.max_keys, files.max_value),
+        (10 << 20, 10_000, 1 << 20)
+    );
+    let fetch = manifest
+        .plugin("fetch")
+        .and_then(|p| p.kv.clone())
+        .expect("a grant");
+    assert_eq!(fetch.store.as_deref(), Some("team"));
+    assert_eq!(
+        (fetch.quota, fetch.max_keys, fetch.max_value),
+        (1 << 20, 5, 1024)
+    );
+    assert_eq!(
+        manifest.kv.backend,
+        KvBackend::File(fx.root().join(".warden-state/kv.redb"))
+    );
+    assert_eq!(manifest.kv.location, None);
+    assert_eq!(
+        fx.ok(FILES).plugin("files").map(|p| p.kv.clone()),
+        Some(None)
+    );
+}
+
+#[test]
+fn kv_section_takes_a_path_or_a_redis_url() {
+    let fx = Fixture::new();
+    let path = fx.ok("[kv]\npath = \"data/kv.redb\"\n");
+    assert_eq!(
+        path.kv.backend,
+        KvBackend::File(fx.root().join("data/kv.redb"))
+    );
+    let redis = fx.ok("[kv]\nurl = \"redis://user:hunter2@127.0.0.1:6379/2\"\nprefix = \"app:\"\n");
+    let KvBackend::Redis { url, prefix } = &redis.kv.backend else {
+        panic!("expected Redis: {:?}", redis.kv.backend);
+    };
+    assert_eq!(url.expose(), "redis://user:hunter2@127.0.0.1:6379/2");
+    assert_eq!(prefix, "app:");
+    assert!(
+        !format!("{:?}", redis.kv).contains("hunter2"),
+        "{:?}",
+        redis.kv
+    );
+    let default_prefix = fx.ok("[kv]\nurl = \"redis://cache.example.com\"\n");
+    assert!(matches!(
+        &default_prefix.kv.backend,
+        KvBackend::Redis { prefix, .. } if prefix == KvSettings::DEFAULT_PREFIX
+    ));
+}
+
+#[test]
+fn hostile_kv_settings_are_refused_at_their_line() {
+    let fx = Fixture::new();
+    let cases: Vec<(String, String)> = vec![
+        (
+            format!("{FILES}kv = {{ quota = \"lots\" }}"),
+            "3:16: plugins.files.kv.quota: invalid size \"lots\": expected a number of bytes such as 65536 or \"64MiB\"".to_owned(),
+        ),
+        (
+            format!("{FILES}kv = {{ quota = \"2TiB\" }}"),
+            "3:16: plugins.files.kv.quota: quota must be between 1KiB and 1TiB, got 2TiB".to_owned(),
+        ),
+        (
+            format!("{FILES}kv = {{ max_value = \"128MiB\" }}"),
+            "3:20: plugins.files.kv.max_value: max_value must be between 1B and 64MiB, got 128MiB".to_owned(),
+        ),
+        (
+            format!("{FILES}kv = {{ max_keys = 0 }}"),
+            "3:19: plugins.files.kv.max_keys: max_keys must be between 1 and 100000000, got 0".to_owned(),
+        ),
+        (
+            format!("{FILES}kv = {{ max_keys = -5 }}"),
+            "3:19: plugins.files.kv.max_keys: max_keys must be between 1 and 100000000, got -5".to_owned(),
+        ),
+        (
+            format!("{FILES}kv = {{ quota = \"4KiB\", max_value = \"8KiB\" }}"),
+            "3:36: plugins.files.kv.max_value: max_value (8KiB) is larger than the store's quota (4KiB): no such value could be stored".to_owned(),
+        ),
+        (
+            format!("{FILES}kv = {{ qouta = \"1MiB\" }}"),
+            "3:8: plugins.files.kv.qouta: unknown key `qouta`; did you mean `quota`?".to_owned(),
+        ),
+        (
+            format!("{FILES}kv = {{ store = \"Team Notes\" }}"),
+            "3:16: plugins.files.kv.store: invalid store name: invalid store name \"Team Notes\": expected a lowercase letter followed by up to 31 lowercase letters, digits, `_` or `-`".to_owned(),
+        ),
+        (
+            format!("{FILES}kv = true"),
+            "3:6: plugins.files.kv: expected a table such as { quota = \"10MiB\" } (`kv = {}` for the defaults), found a boolean".to_owned(),
+        ),
+        (
+            "[kv]\npath = \"data/kv.redb\"\nurl = \"redis://127.0.0.1\"".to_owned(),
+            "3:1: kv.url: give either `path` (an embedded file) or `url` (Redis), not both".to_owned(),
+        ),
+        (
+            "[kv]\nurl = \"http://user:hunter2@127.0.0.1\"".to_owned(),
+            "2:7: kv.url: expected a Redis URL such as \"redis://127.0.0.1:6379/0\" (TLS, rediss://, is not supported yet)".to_owned(),
+        ),
+        (
+            "[kv]\npath = \"data\"".to_owned(),
+            format!(
+                "2:8: kv.path: {} is a directory: `path` names the store's file, such as \"state/kv.redb\"",
+                fx.root().join("data").display()
+            ),
+        ),
+        (
+            "[kv]\nprefix = \"app:\"".to_owned(),
+            "2:1: kv.prefix: `prefix` applies only to a Redis store (`url`)".to_owned(),
+        ),
+        (
+            "[kv]\nurl = \"redis://127.0.0.1\"\nprefix = \"has space\"".to_owned(),
+            "3:10: kv.prefix: a prefix is at most 64 characters, without spaces or control characters".to_owned(),
+        ),
+        (
+            "[kv]\nurl = \"${NOPE}\"".to_owned(),
+            "2:7: kv.url: environment variable `NOPE` is not set (give a default with `${NOPE:-default}`, or `$${` for a literal `${`)".to_owned(),
+        ),
+        (
+            "[kv]\ndir = \"state\"".to_owned(),
+            "2:1: kv.dir: unknown key `dir`; expected one of `path`, `url` or `prefix`".to_owned(),
+        ),
+        (
+            format!("{FILES}acknowledge = [\"unused-grant:kvv\"]"),
+            "3:16: plugins.files.acknowledge[0]: unknown warning code \"unused-grant:kvv\"; did you mean \"unused-grant:kv\"? (the codes are unused-grant:dirs, unused-grant:allow_hosts, unused-grant:env, unused-grant:secrets, ungranted-import:filesystem, ungranted-import:http, ungranted-import:sockets, unused-grant:kv, ungranted-import:keyvalue)".to_owned(),
+        ),
+    ];
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(text, expected)| {
+            let got = fx.errors(&format!("{text}\n")).join("\n");
+            (got != *expected).then(|| format!("{text}\n  got:      {got}\n  expected: {expected}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn a_dirs_grant_may_not_reach_the_kv_store_file() {
+    let fx = Fixture::new();
+    let error = fx.error(&format!(
+        "[kv]\npath = \"data/kv.redb\"\n\n{FILES}dirs = [{{ host = \"data\", guest = \"/data\" }}]\n"
+    ));
+    assert!(error.starts_with("6:9: plugins.files.dirs[0]:"), "{error}");
+    assert!(error.contains("the key-value store's file"), "{error}");
+    // The default file beside the manifest is protected once a plugin has a kv grant...
+    let error = fx.error(&format!(
+        "{FILES}kv = {{}}\ndirs = [{{ host = \".\", guest = \"/all\" }}]\n"
+    ));
+    assert!(error.contains("kv.redb"), "{error}");
+    // ...and not before: without kv, nothing is stored there.
+    fx.ok(&format!(
+        "{FILES}dirs = [{{ host = \".\", guest = \"/all\" }}]\n"
+    ));
 }

@@ -66,6 +66,11 @@ pub(super) fn manifest(
         .and_then(|v| v.table())
         .map(|table| super::http::auth(cx, &table, &dir, http.public_url.as_deref()))
         .unwrap_or_default();
+    let kv = root
+        .get("kv")
+        .and_then(|v| v.table())
+        .map(|table| super::kv::settings(&table, &dir))
+        .unwrap_or_else(|| super::kv::KvSettings::default_for(&dir));
     root.finish();
     let manifest = Manifest {
         path: path.to_path_buf(),
@@ -79,6 +84,7 @@ pub(super) fn manifest(
         audit,
         http,
         auth,
+        kv,
     };
     super::protect::check_grants(cx, &manifest);
     manifest
