@@ -361,10 +361,10 @@ pub const WARNING_CODES: &[&str] = &[
     "ungranted-import:filesystem",
     "ungranted-import:http",
     "ungranted-import:sockets",
-    "unused-grant:sql",
-    "ungranted-import:sql",
     "unused-grant:kv",
     "ungranted-import:keyvalue",
+    "unused-grant:sql",
+    "ungranted-import:sql",
 ];
 
 impl ToolOverride {
