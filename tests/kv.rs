@@ -309,6 +309,33 @@ async fn values_survive_a_restart(backend: Backend) {
     }
 }
 
+/// With `sync = INTERVAL` writes skip the `fsync`; a clean exit still makes them durable, long
+/// before the interval is up.
+#[tokio::test]
+async fn a_periodic_sync_keeps_the_writes_of_a_clean_exit() {
+    let fixture = Fixture::new(&format!(
+        "[kv]\npath = \"{{dir}}/state/kv.redb\"\nsync = \"60s\"\n\n{}",
+        notes("lazy", "{}")
+    ));
+    let client = fixture.client().await;
+    for n in 0..3 {
+        ok_text(
+            &client
+                .call(
+                    "lazy__remember",
+                    json!({"title": format!("t{n}"), "text": "kept"}),
+                )
+                .await,
+        );
+    }
+    client.close().await;
+
+    let client = fixture.client().await;
+    let listed = ok_text(&client.call("lazy__list", json!({})).await);
+    assert_eq!(titles(&listed), ["t0", "t1", "t2"]);
+    client.close().await;
+}
+
 async fn the_audit_record_counts_kv_usage(backend: Backend) {
     let fixture = Fixture::new(&format!(
         "{}\n[audit]\npath = \"{{dir}}/audit/warden.jsonl\"\n\n{}",

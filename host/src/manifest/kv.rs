@@ -12,6 +12,7 @@
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml::de::DeValue;
 
@@ -67,6 +68,11 @@ impl KvGrant {
 pub struct KvSettings {
     /// The backend.
     pub backend: KvBackend,
+    /// When the embedded file's writes reach the disk (`sync`): `None` (`"always"`, the
+    /// default), each write before its call returns; `Some(interval)`, at most `interval`
+    /// after it (a crash may lose the writes of that last interval; a clean exit loses
+    /// nothing). Redis keeps to its own persistence settings.
+    pub sync: Option<Duration>,
     /// The `[kv]` table, when the manifest has one.
     pub location: Option<Location>,
 }
@@ -93,11 +99,14 @@ impl KvSettings {
     pub const DEFAULT_PATH: &str = ".warden-state/kv.redb";
     /// The default Redis key prefix.
     pub const DEFAULT_PREFIX: &str = "warden:kv:";
+    /// The longest `sync` interval.
+    pub const MAX_SYNC: Duration = Duration::from_secs(60);
 
     /// The defaults for a manifest in `dir`: the file [`KvSettings::DEFAULT_PATH`] under it.
     pub fn default_for(dir: &Path) -> KvSettings {
         KvSettings {
             backend: KvBackend::File(dir.join(KvSettings::DEFAULT_PATH)),
+            sync: None,
             location: None,
         }
     }
@@ -117,10 +126,7 @@ pub(super) fn grant(v: &Value<'_, '_>) -> Option<KvGrant> {
         match check_plugin_name(&name) {
             Ok(()) => Some(name),
             Err(message) => {
-                v.error(format!(
-                    "invalid store name: {}",
-                    message.replace("plugin name", "store name")
-                ));
+                v.error(message.replace("plugin name", "store name"));
                 None
             }
         }
@@ -204,6 +210,26 @@ pub(super) fn settings(table: &Table<'_, '_>, dir: &Path) -> KvSettings {
         }
         Some(SecretValue::new(url))
     });
+    let sync = table.get("sync").and_then(|v| {
+        if table.get("url").is_some() {
+            v.key_error(
+                "`sync` applies to the embedded file (`path`); a Redis server keeps to its own \
+                 persistence settings (appendfsync)",
+            );
+            return None;
+        }
+        let s = v.string()?;
+        if s == "always" {
+            return Some(None);
+        }
+        if super::units::parse_duration(&s).is_err() {
+            v.error(format!(
+                "invalid sync {s:?}: expected \"always\" or an interval such as \"1s\""
+            ));
+            return None;
+        }
+        super::network::duration(&v, "sync", KvSettings::MAX_SYNC).map(Some)
+    });
     let prefix = table.get("prefix").and_then(|v| {
         let prefix = v.string()?;
         if url.is_none() && table.get("url").is_none() {
@@ -227,6 +253,7 @@ pub(super) fn settings(table: &Table<'_, '_>, dir: &Path) -> KvSettings {
     };
     KvSettings {
         backend,
+        sync: sync.flatten(),
         location: Some(table.location()),
     }
 }

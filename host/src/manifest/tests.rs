@@ -2236,6 +2236,17 @@ fn kv_section_takes_a_path_or_a_redis_url() {
 }
 
 #[test]
+fn kv_sync_is_always_unless_an_interval_is_given() {
+    let fx = Fixture::new();
+    assert_eq!(fx.ok("").kv.sync, None);
+    assert_eq!(fx.ok("[kv]\nsync = \"always\"\n").kv.sync, None);
+    assert_eq!(
+        fx.ok("[kv]\nsync = \"250ms\"\n").kv.sync,
+        Some(Duration::from_millis(250))
+    );
+}
+
+#[test]
 fn hostile_kv_settings_are_refused_at_their_line() {
     let fx = Fixture::new();
     let cases: Vec<(String, String)> = vec![
@@ -2269,7 +2280,7 @@ fn hostile_kv_settings_are_refused_at_their_line() {
         ),
         (
             format!("{FILES}kv = {{ store = \"Team Notes\" }}"),
-            "3:16: plugins.files.kv.store: invalid store name: invalid store name \"Team Notes\": expected a lowercase letter followed by up to 31 lowercase letters, digits, `_` or `-`".to_owned(),
+            "3:16: plugins.files.kv.store: invalid store name \"Team Notes\": expected a lowercase letter followed by up to 31 lowercase letters, digits, `_` or `-`".to_owned(),
         ),
         (
             format!("{FILES}kv = true"),
@@ -2299,12 +2310,28 @@ fn hostile_kv_settings_are_refused_at_their_line() {
             "3:10: kv.prefix: a prefix is at most 64 characters, without spaces or control characters".to_owned(),
         ),
         (
+            "[kv]\nurl = \"redis://127.0.0.1\"\nsync = \"1s\"".to_owned(),
+            "3:1: kv.sync: `sync` applies to the embedded file (`path`); a Redis server keeps to its own persistence settings (appendfsync)".to_owned(),
+        ),
+        (
+            "[kv]\nsync = \"0s\"".to_owned(),
+            "2:8: kv.sync: sync must be greater than 0".to_owned(),
+        ),
+        (
+            "[kv]\nsync = \"5m\"".to_owned(),
+            "2:8: kv.sync: sync must be at most 1m, got 5m".to_owned(),
+        ),
+        (
+            "[kv]\nsync = \"sometimes\"".to_owned(),
+            "2:8: kv.sync: invalid sync \"sometimes\": expected \"always\" or an interval such as \"1s\"".to_owned(),
+        ),
+        (
             "[kv]\nurl = \"${NOPE}\"".to_owned(),
             "2:7: kv.url: environment variable `NOPE` is not set (give a default with `${NOPE:-default}`, or `$${` for a literal `${`)".to_owned(),
         ),
         (
             "[kv]\ndir = \"state\"".to_owned(),
-            "2:1: kv.dir: unknown key `dir`; expected one of `path`, `url` or `prefix`".to_owned(),
+            "2:1: kv.dir: unknown key `dir`; expected one of `path`, `url`, `sync` or `prefix`".to_owned(),
         ),
         (
             format!("{FILES}acknowledge = [\"unused-grant:kvv\"]"),

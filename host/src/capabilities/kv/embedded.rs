@@ -3,8 +3,12 @@
 //! Each store is a table `data/ID` (key -> value); the table `meta` holds each store's
 //! [`Totals`], updated in the same write transaction as the keys, so a quota holds however
 //! many calls write at once (redb serializes write transactions). Reads take a snapshot and
-//! run on the caller's thread (microseconds); writes commit durably (an `fsync`), so they run
-//! on tokio's blocking pool rather than stall a worker thread.
+//! run on the caller's thread (microseconds). With `[kv] sync = "always"` (the default) writes
+//! commit durably (an `fsync`), so they run on tokio's blocking pool rather than stall a worker
+//! thread; with `sync = INTERVAL` they commit without one, on the caller's thread, and a
+//! flusher thread makes them durable at most an interval later, and once more when the
+//! backend is dropped (redb: a commit with `Durability::None` persists with the next durable
+//! commit).
 //!
 //! redb locks its file: one process opens it at a time, and a reload keeps the open
 //! database ([`super::Kv`]'s `start`). The file (and its directory) is opened at the first
@@ -12,11 +16,14 @@
 //! store can run beside a serving warden.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    TableError,
 };
 use tokio::sync::OnceCell;
 
@@ -29,6 +36,66 @@ const META: TableDefinition<&str, (u64, u64)> = TableDefinition::new("meta");
 pub struct Embedded {
     db: OnceCell<Arc<Database>>,
     path: PathBuf,
+    /// `sync`: `None`, every write durable; otherwise the flusher of non-durable writes.
+    flusher: Option<Arc<Flusher>>,
+}
+
+/// Makes the writes committed without an `fsync` durable: at most `interval` after the first
+/// of them, and when the backend is dropped.
+struct Flusher {
+    interval: Duration,
+    /// Writes were committed since the last durable commit.
+    dirty: AtomicBool,
+    /// Set when the backend goes: the thread flushes a last time and ends.
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Flusher {
+    /// Commit durably if anything was written since the last time: an empty transaction with
+    /// `Durability::Immediate` persists the commits before it.
+    fn flush(&self, db: &Database) {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let result = db.begin_write().map_err(|e| e.to_string()).and_then(|txn| {
+            // `Immediate` is a write transaction's default.
+            txn.commit().map_err(|e| e.to_string())
+        });
+        if let Err(error) = result {
+            self.dirty.store(true, Ordering::Release);
+            tracing::error!(%error, "the key-value store could not be flushed to disk");
+        }
+    }
+
+    /// The thread's loop: flush every `interval` until stopped, then a last time.
+    fn run(&self, db: Arc<Database>) {
+        let mut stopped = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let (guard, _) = self
+                .wake
+                .wait_timeout(stopped, self.interval)
+                .unwrap_or_else(|e| e.into_inner());
+            stopped = guard;
+            self.flush(&db);
+            if *stopped {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Embedded {
+    /// A clean exit loses nothing: the flusher commits the last writes before it ends.
+    fn drop(&mut self) {
+        if let Some(flusher) = &self.flusher {
+            *flusher.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            flusher.wake.notify_all();
+            if let Some(db) = self.db.get() {
+                flusher.flush(db);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Embedded {
@@ -38,18 +105,37 @@ impl std::fmt::Debug for Embedded {
 }
 
 impl Embedded {
-    /// The database at `path`, to be opened (or created) at the first operation.
-    pub fn new(path: &Path) -> Embedded {
+    /// The database at `path`, to be opened (or created) at the first operation; its writes
+    /// made durable at once (`sync` `None`) or at most `sync` later.
+    pub fn new(path: &Path, sync: Option<Duration>) -> Embedded {
         Embedded {
             db: OnceCell::new(),
             path: path.to_path_buf(),
+            flusher: sync.map(|interval| {
+                Arc::new(Flusher {
+                    interval,
+                    dirty: AtomicBool::new(false),
+                    stop: Mutex::new(false),
+                    wake: Condvar::new(),
+                })
+            }),
         }
     }
 
-    /// The database, opened now if it is not yet.
+    /// The database, opened now if it is not yet (and its flusher started).
     async fn db(&self) -> Result<Arc<Database>, KvError> {
         self.db
-            .get_or_try_init(|| async { open(&self.path).map(Arc::new).map_err(KvError::Backend) })
+            .get_or_try_init(|| async {
+                let db = open(&self.path).map(Arc::new).map_err(KvError::Backend)?;
+                if let Some(flusher) = &self.flusher {
+                    let (flusher, db) = (flusher.clone(), db.clone());
+                    std::thread::Builder::new()
+                        .name("warden-kv-flush".into())
+                        .spawn(move || flusher.run(db))
+                        .map_err(|e| KvError::backend("start the flusher", e))?;
+                }
+                Ok(db)
+            })
             .await
             .cloned()
     }
@@ -94,12 +180,24 @@ fn open(path: &Path) -> Result<Database, String> {
 }
 
 impl Embedded {
-    /// Run `write` in one write transaction, committed durably, on the blocking pool.
+    /// Run `write` in one write transaction: committed durably on the blocking pool, or, with
+    /// a flusher, without an `fsync` on this thread.
     async fn write<R: Send + 'static>(
         &self,
         write: impl FnOnce(&redb::WriteTransaction) -> Result<R, KvError> + Send + 'static,
     ) -> Result<R, KvError> {
         let db = self.db().await?;
+        if let Some(flusher) = &self.flusher {
+            let mut txn = db
+                .begin_write()
+                .map_err(|e| KvError::backend("begin a write", e))?;
+            txn.set_durability(Durability::None)
+                .map_err(|e| KvError::backend("begin a write", e))?;
+            let result = write(&txn)?;
+            txn.commit().map_err(|e| KvError::backend("commit", e))?;
+            flusher.dirty.store(true, Ordering::Release);
+            return Ok(result);
+        }
         let run = move || {
             let txn = db
                 .begin_write()
@@ -290,7 +388,7 @@ mod tests {
     #[tokio::test]
     async fn counters_increment_and_refuse_what_is_not_one() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Embedded::new(&dir.path().join("kv.redb"));
+        let db = Embedded::new(&dir.path().join("kv.redb"), None);
         let s = space(10);
         assert_eq!(db.increment(&s, "n", 5).await.expect("new"), 5);
         assert_eq!(db.increment(&s, "n", 2).await.expect("again"), 7);
@@ -326,7 +424,7 @@ mod tests {
     #[tokio::test]
     async fn keys_are_listed_in_pages_with_a_cursor() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Embedded::new(&dir.path().join("kv.redb"));
+        let db = Embedded::new(&dir.path().join("kv.redb"), None);
         let s = space(10_000);
         assert_eq!(db.list(&s, None).await.expect("empty"), (Vec::new(), None));
         let total = PAGE + 5;

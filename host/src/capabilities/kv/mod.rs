@@ -177,7 +177,7 @@ impl Capability for Kv {
             message,
         };
         let backend: Arc<dyn Backend> = match settings {
-            KvBackend::File(path) => Arc::new(embedded::Embedded::new(path)),
+            KvBackend::File(path) => Arc::new(embedded::Embedded::new(path, manifest.kv.sync)),
             KvBackend::Redis { url, prefix } => {
                 Arc::new(redis::Redis::new(url.expose(), prefix).map_err(failed)?)
             }
