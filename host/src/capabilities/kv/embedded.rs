@@ -237,6 +237,28 @@ impl Embedded {
 }
 
 /// The name of a store's table.
+/// A store's table and the totals table, open for writing in `txn`.
+#[allow(clippy::type_complexity)]
+fn tables<'txn>(
+    txn: &'txn redb::WriteTransaction,
+    space: &Space,
+) -> Result<
+    (
+        redb::Table<'txn, &'static str, &'static [u8]>,
+        redb::Table<'txn, &'static str, (u64, u64)>,
+    ),
+    KvError,
+> {
+    let name = data_table(space);
+    let data = txn
+        .open_table(TableDefinition::<&str, &[u8]>::new(&name))
+        .map_err(|e| KvError::backend("open a store", e))?;
+    let meta = txn
+        .open_table(META)
+        .map_err(|e| KvError::backend("open totals", e))?;
+    Ok((data, meta))
+}
+
 fn data_table(space: &Space) -> String {
     format!("data/{}", space.id)
 }
@@ -260,13 +282,7 @@ fn set_in(
     key: &str,
     value: &[u8],
 ) -> Result<(), KvError> {
-    let name = data_table(space);
-    let mut data = txn
-        .open_table(TableDefinition::<&str, &[u8]>::new(&name))
-        .map_err(|e| KvError::backend("open a store", e))?;
-    let mut meta = txn
-        .open_table(META)
-        .map_err(|e| KvError::backend("open totals", e))?;
+    let (mut data, mut meta) = tables(txn, space)?;
     let old = data
         .get(key)
         .map_err(|e| KvError::backend("read", e))?
@@ -298,13 +314,7 @@ impl Backend for Embedded {
         }
         let (space, key) = (space.clone(), key.to_owned());
         self.write(move |txn| {
-            let name = data_table(&space);
-            let mut data = txn
-                .open_table(TableDefinition::<&str, &[u8]>::new(&name))
-                .map_err(|e| KvError::backend("open a store", e))?;
-            let mut meta = txn
-                .open_table(META)
-                .map_err(|e| KvError::backend("open totals", e))?;
+            let (mut data, mut meta) = tables(txn, &space)?;
             let removed = data
                 .remove(key.as_str())
                 .map_err(|e| KvError::backend("delete", e))?
