@@ -502,7 +502,19 @@ async fn bad_origin_bad_host_and_oversized_bodies_are_refused() {
     let get = |path: &str| reqwest::get(format!("{}{path}", server.base));
     let health = get("/healthz").await.expect("healthz");
     assert_eq!(health.status(), 200);
-    assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
+    // Ready once the plugin is compiled: on a cold cache that may take a moment after start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let ready = get("/readyz").await.expect("readyz");
+        if ready.status() == 200 {
+            break;
+        }
+        assert_eq!(ready.status(), 503);
+        let body: Value = ready.json().await.expect("JSON");
+        assert_eq!(body["error"], "1 plugin(s) still compiling");
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(get("/nothing").await.expect("404").status(), 404);
     // No OAuth: no protected resource metadata.
     let metadata = get("/.well-known/oauth-protected-resource")
