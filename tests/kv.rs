@@ -309,6 +309,52 @@ async fn values_survive_a_restart(backend: Backend) {
     }
 }
 
+/// `wasi:keyvalue/atomics` and `batch` from a real component: counters add up atomically and
+/// are kept apart from the notes; a batch read returns the notes asked for, in order.
+async fn counters_and_batches_work_through_the_draft_interfaces(backend: Backend) {
+    let fixture = fixture(backend, &notes("tally", "{}"));
+    let client = fixture.client().await;
+    let count = |by: Value| {
+        let client = &client;
+        async move {
+            let text = ok_text(&client.call("tally__count", by).await);
+            serde_json::from_str::<u64>(&text).unwrap_or_else(|_| panic!("a count: {text}"))
+        }
+    };
+    assert_eq!(count(json!({"name": "visits"})).await, 1);
+    assert_eq!(count(json!({"name": "visits", "by": 41})).await, 42);
+    assert_eq!(count(json!({"name": "other"})).await, 1);
+    for (title, text) in [("a", "A"), ("b", "B")] {
+        ok_text(
+            &client
+                .call("tally__remember", json!({"title": title, "text": text}))
+                .await,
+        );
+    }
+    let many = ok_text(
+        &client
+            .call(
+                "tally__recall_many",
+                json!({"titles": ["b", "missing", "a"]}),
+            )
+            .await,
+    );
+    let many: Value = serde_json::from_str(&many).unwrap_or_else(|_| panic!("JSON: {many}"));
+    assert_eq!(
+        many,
+        json!([{"title": "b", "text": "B"}, {"title": "a", "text": "A"}])
+    );
+    let listed = ok_text(&client.call("tally__list", json!({})).await);
+    assert_eq!(titles(&listed), ["a", "b"], "counters are not notes");
+    let refused = err_text(
+        &client
+            .call("tally__remember", json!({"title": "#visits", "text": "x"}))
+            .await,
+    );
+    assert!(refused.contains("may not start with `#`"), "{refused}");
+    client.close().await;
+}
+
 /// With `sync = INTERVAL` writes skip the `fsync`; a clean exit still makes them durable, long
 /// before the interval is up.
 #[tokio::test]
@@ -404,6 +450,7 @@ on_both_backends!(
     limits_refuse_with_clear_errors_and_the_host_keeps_serving,
     values_survive_a_restart,
     the_audit_record_counts_kv_usage,
+    counters_and_batches_work_through_the_draft_interfaces,
 );
 
 /// Two warden processes with one Redis see each other's writes to a shared store.

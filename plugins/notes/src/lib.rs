@@ -1,8 +1,9 @@
 //! The `notes` plugin: text notes kept in the key-value store the operator granted, through
 //! `wasi:keyvalue` (the same interface wasmtime, Spin and wasmCloud serve).
 //!
-//! Each note is one key, its title, holding its text as UTF-8. The store is whatever the
-//! operator's `kv` grant names: the plugin's private store, or a shared one.
+//! Each note is one key, its title, holding its text as UTF-8; each counter is the key `#NAME`,
+//! kept by `wasi:keyvalue/atomics`. The store is whatever the operator's `kv` grant names: the
+//! plugin's private store, or a shared one.
 
 warden_sdk::wit_bindgen::generate!({
     path: ["../../wit", "wit"],
@@ -12,11 +13,17 @@ warden_sdk::wit_bindgen::generate!({
         "warden:mcp/types@0.1.0": warden_sdk::types,
         "warden:mcp/host@0.1.0": warden_sdk::host,
         "wasi:keyvalue/store@0.2.0-draft": generate,
+        "wasi:keyvalue/atomics@0.2.0-draft": generate,
+        "wasi:keyvalue/batch@0.2.0-draft": generate,
     },
 });
 
-use exports::warden::notes::notes::Guest;
+use exports::warden::notes::notes::{Guest, Note};
 use wasi::keyvalue::store::{self, Bucket};
+use wasi::keyvalue::{atomics, batch};
+
+/// What the keys of counters start with; titles may not.
+const COUNTER: char = '#';
 
 /// The longest title, in characters.
 const MAX_TITLE: usize = 256;
@@ -53,7 +60,11 @@ impl Guest for Notes {
         // Bounded: a store holds at most its max_keys keys, a page at least one.
         for _ in 0..1_000_000 {
             let page = bucket.list_keys(cursor).map_err(describe)?;
-            titles.extend(page.keys.into_iter().filter(|k| k.starts_with(&prefix)));
+            titles.extend(
+                page.keys
+                    .into_iter()
+                    .filter(|k| !k.starts_with(COUNTER) && k.starts_with(&prefix)),
+            );
             match page.cursor {
                 Some(next) => cursor = Some(next),
                 None => break,
@@ -72,6 +83,26 @@ impl Guest for Notes {
         bucket.delete(&title).map_err(describe)?;
         Ok(format!("forgot the note {title:?}"))
     }
+
+    fn recall_many(titles: Vec<String>) -> Result<Vec<Note>, String> {
+        for title in &titles {
+            check_title(title)?;
+        }
+        let found = batch::get_many(&open()?, &titles).map_err(describe)?;
+        found
+            .into_iter()
+            .flatten()
+            .map(|(title, bytes)| match String::from_utf8(bytes) {
+                Ok(text) => Ok(Note { title, text }),
+                Err(_) => Err(format!("the note {title:?} is not UTF-8 text")),
+            })
+            .collect()
+    }
+
+    fn count(name: String, by: Option<u64>) -> Result<u64, String> {
+        check_title(&name)?;
+        atomics::increment(&open()?, &format!("{COUNTER}{name}"), by.unwrap_or(1)).map_err(describe)
+    }
 }
 
 /// The granted store.
@@ -85,6 +116,9 @@ fn check_title(title: &str) -> Result<(), String> {
         return Err(format!(
             "a title is 1 to {MAX_TITLE} characters, this one is {chars}"
         ));
+    }
+    if title.starts_with(COUNTER) {
+        return Err(format!("a title may not start with `{COUNTER}`"));
     }
     Ok(())
 }

@@ -18,9 +18,7 @@ use std::hint::black_box;
 use std::io::Write;
 
 use exports::warden::testbed::testbed::{Color, Guest, Nested, Numbers, Permissions, Point, Shape};
-use warden_sdk::types::{
-    Content, EmbeddedResource, Media, ResourceBody, ResourceLink, ToolResult,
-};
+use warden_sdk::types::{Content, EmbeddedResource, Media, ResourceBody, ResourceLink, ToolResult};
 
 const MIB: usize = 1024 * 1024;
 
