@@ -703,6 +703,49 @@ async fn postgres_a_slow_query_hits_the_timeout() {
     client.close().await;
 }
 
+/// Calls of one plugin run side by side (each on its own connection): while one sleeps, another
+/// sees it running. One connection for all calls would run the probe only after the sleep.
+#[tokio::test]
+async fn postgres_calls_of_one_plugin_run_side_by_side() {
+    let fixture = pg_fixture(", timeout = \"20s\"");
+    let client = pg_client(&fixture, &pg_url(PG_PASSWORD)).await;
+    let sleeper = query(&client, "SELECT 1 FROM pg_sleep(3)", json!([]));
+    let probe = async {
+        // Until the sleep ends: ask whether it is running now.
+        loop {
+            let seen = rows(
+                &query(
+                    &client,
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE state = 'active' AND query LIKE 'SELECT 1 FROM pg_sleep%'",
+                    json!([]),
+                )
+                .await,
+            );
+            if seen["rows"] == json!([[1]]) {
+                return true;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let seen = {
+        tokio::pin!(sleeper);
+        let seen = tokio::select! {
+            seen = probe => seen,
+            slept = &mut sleeper => {
+                ok_text(&slept);
+                false
+            }
+        };
+        if seen {
+            ok_text(&sleeper.await);
+        }
+        seen
+    };
+    assert!(seen, "the probe never ran while the sleep did");
+    client.close().await;
+}
+
 #[tokio::test]
 async fn postgres_read_write_calls_commit_and_the_audit_has_no_values() {
     let fixture = pg_fixture(", mode = \"rw\"");

@@ -1,8 +1,11 @@
-//! Postgres: one connection per plugin behind an async mutex, opened on first use and again
-//! when it closed. Every call is a transaction: `BEGIN READ ONLY ... ROLLBACK` under a
+//! Postgres: up to [`CONNECTIONS`] connections per plugin, each behind an async mutex, each
+//! opened when a call first needs it and again when it closed. A call takes the first idle
+//! one, so calls of one plugin run side by side up to that many, and one call at a time opens
+//! the first. Every call is a transaction: `BEGIN READ ONLY ... ROLLBACK` under a
 //! read-only grant, `BEGIN ... COMMIT` otherwise, with `SET LOCAL statement_timeout`.
 
 use std::error::Error as StdError;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -20,6 +23,8 @@ use crate::capabilities::CapabilityError;
 const GRACE: Duration = Duration::from_secs(1);
 /// The longest wait for a cancel request.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
+/// The most connections one plugin holds: its calls beyond that wait for one.
+pub(super) const CONNECTIONS: usize = 4;
 
 /// A plugin's Postgres database.
 pub(super) struct Postgres {
@@ -27,7 +32,10 @@ pub(super) struct Postgres {
     /// The URL without its password, for warden's log.
     shown: String,
     limits: Limits,
-    client: tokio::sync::Mutex<Option<Client>>,
+    /// The connections, each opened on first use.
+    clients: [tokio::sync::Mutex<Option<Client>>; CONNECTIONS],
+    /// Which connection a call waits for when all are busy, in turns.
+    next: AtomicUsize,
 }
 
 impl Postgres {
@@ -43,8 +51,19 @@ impl Postgres {
             config,
             shown: shown.to_owned(),
             limits,
-            client: tokio::sync::Mutex::new(None),
+            clients: std::array::from_fn(|_| tokio::sync::Mutex::new(None)),
+            next: AtomicUsize::new(0),
         })
+    }
+
+    /// A connection for one call: the first idle one (connected or not), else the next in
+    /// turn once it is free.
+    async fn connection(&self) -> tokio::sync::MutexGuard<'_, Option<Client>> {
+        if let Some(idle) = self.clients.iter().find_map(|c| c.try_lock().ok()) {
+            return idle;
+        }
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % CONNECTIONS;
+        self.clients[turn].lock().await
     }
 
     /// Run `statement` with `params` for `plugin`.
@@ -55,7 +74,7 @@ impl Postgres {
         params: Vec<Value>,
         kind: Kind,
     ) -> Result<Outcome, SqlError> {
-        let mut guard = self.client.lock().await;
+        let mut guard = self.connection().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
             *guard = Some(self.connect(plugin).await?);
         }
