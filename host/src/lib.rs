@@ -1,9 +1,10 @@
 //! warden: a host that serves sandboxed WebAssembly tools to AI agents over MCP.
 //!
 //! Data flows one way: transport ([`server`]) -> [`gate`] -> [`runtime`] -> plugin -> [`gate`]
-//! -> transport. [`manifest`] says what each plugin is granted, [`capabilities`] turns grants
-//! into a WASI context, [`schema`] maps WIT types to JSON, [`catalog`] names the tools, and
-//! [`host`] assembles them. See `docs/ARCHITECTURE.md`.
+//! -> transport. [`manifest`] says what each plugin is granted, [`capabilities`] turns each
+//! kind of grant into its share of a call (one module each), [`schema`] maps WIT types to JSON,
+//! [`catalog`] names the tools, [`host`] assembles them, and [`types`] holds what every layer
+//! shares. See `docs/ARCHITECTURE.md`.
 
 pub mod audit;
 pub mod auth;
