@@ -141,21 +141,7 @@ pub(super) fn grant(v: &Value<'_, '_>) -> Option<KvGrant> {
         .unwrap_or(KvGrant::DEFAULT_MAX_VALUE);
     let max_keys = table
         .get("max_keys")
-        .and_then(|v| {
-            let n = v.integer()?;
-            let range = KvGrant::MAX_KEYS_RANGE;
-            match u64::try_from(n) {
-                Ok(n) if range.contains(&n) => Some(n),
-                _ => {
-                    v.error(format!(
-                        "max_keys must be between {} and {}, got {n}",
-                        range.start(),
-                        range.end()
-                    ));
-                    None
-                }
-            }
-        })
+        .and_then(|v| super::policy::int_in(&v, "max_keys", KvGrant::MAX_KEYS_RANGE))
         .unwrap_or(KvGrant::DEFAULT_MAX_KEYS);
     if let Some(v) = table.get("max_value")
         && max_value > quota

@@ -156,21 +156,7 @@ pub(super) fn sql_grant(v: &Value<'_, '_>, dir: &Path) -> Option<SqlGrant> {
         .and_then(|u| database(&u, dir, mode.unwrap_or_default()));
     let max_rows = table
         .get("max_rows")
-        .and_then(|v| {
-            let n = v.integer()?;
-            let range = SqlGrant::MAX_ROWS_RANGE;
-            match u32::try_from(n) {
-                Ok(n) if range.contains(&n) => Some(n),
-                _ => {
-                    v.error(format!(
-                        "max_rows must be between {} and {}, got {n}",
-                        range.start(),
-                        range.end()
-                    ));
-                    None
-                }
-            }
-        })
+        .and_then(|v| super::policy::int_in(&v, "max_rows", SqlGrant::MAX_ROWS_RANGE))
         .unwrap_or(SqlGrant::DEFAULT_MAX_ROWS);
     let max_bytes = table
         .get("max_bytes")
