@@ -13,7 +13,7 @@ use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
 use warden::audit::rotated_files;
-use warden::gate::{CallRequest, Principal, Transport};
+use warden::gate::{Asking, CallRequest, Principal, Transport};
 use warden::host::Host;
 use warden::manifest::Manifest;
 use warden::runtime::NoEvents;
@@ -247,9 +247,12 @@ async fn call_as(host: &Host, principal: &Principal, tool: &str, args: Value) ->
             tool,
             arguments: Some(&args),
             events: Arc::new(NoEvents),
+            asking: Asking::Unable,
         })
         .await
-        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+        .done()
+        .expect("a result");
     (result.is_error != Some(true), text(&result))
 }
 
@@ -844,6 +847,7 @@ fuel = 100_000_000_000
         tool,
         arguments: Some(args),
         events: Arc::new(NoEvents),
+        asking: Asking::Unable,
     };
 
     // Fail closed: the tool ran, but its result does not leave without a record.
@@ -880,7 +884,9 @@ fuel = 100_000_000_000
     let ok = gate
         .call(request("testbed__emit", &args))
         .await
-        .expect("call");
+        .expect("call")
+        .done()
+        .expect("a result");
     assert_eq!(text(&ok), "hello");
     let records = sink.records.lock().expect("lock").clone();
     let outcomes: Vec<(&Value, &Value)> = records

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use warden::audit::{AuditSink, FileSink, Outcome, Record, line_hash, rfc3339};
 use warden::catalog::ToolEntry;
-use warden::gate::{CallRequest, Detectors, OutputFilter, Principal, Transport, to_result};
+use warden::gate::{Asking, CallRequest, Detectors, OutputFilter, Principal, Transport, to_result};
 use warden::host::Host;
 use warden::manifest::Manifest;
 use warden::runtime::NoEvents;
@@ -168,6 +168,7 @@ fn audit(c: &mut Criterion) {
         redactions: Default::default(),
         truncated: false,
         usage: Default::default(),
+        approval: None,
         dropped: None,
     };
     let line = serde_json::to_vec(&record).expect("serializable");
@@ -236,8 +237,11 @@ fn gate_call(
             tool: TOOL,
             arguments: Some(arguments),
             events: Arc::new(NoEvents),
+            asking: Asking::Unable,
         }))
-        .expect("call");
+        .expect("call")
+        .done()
+        .expect("a result");
     assert_ne!(result.is_error, Some(true), "{result:?}");
 }
 

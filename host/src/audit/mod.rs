@@ -17,7 +17,8 @@ mod writer;
 
 pub use pretty::pretty;
 pub use record::{
-    MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record, bounded, bounded_id, rfc3339,
+    ApprovalRecord, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record, bounded, bounded_id,
+    rfc3339,
 };
 pub use verify::{Broken, VerifyReport, verify};
 pub use writer::{FileSink, last_lines, rotated_files, rotated_name};

@@ -37,11 +37,24 @@ pub enum Outcome {
     /// Not a call: refusals over the refusal rate limit were not recorded; `dropped` says how
     /// many, `ts` when the first was, and `error` who sent them and until when.
     Dropped,
+    /// The call needs a human's answer first (2026-07-28): the client was sent the question
+    /// and must call again with the answer. The plugin did not run, or ran up to its question.
+    InputRequired,
+    /// The human (or an operator) said no, or dismissed the question: the plugin never ran.
+    ApprovalDeclined,
+    /// The call needs approval and nobody can be asked: the client cannot show a question and
+    /// no operator channel is configured.
+    ApprovalUnavailable,
+    /// Nobody answered within `[approval] timeout`.
+    ApprovalTimeout,
+    /// The retried call's approval state was forged, tampered with, expired, or issued for
+    /// another call, principal or tool.
+    ApprovalInvalid,
 }
 
 impl Outcome {
     /// Every outcome, in the order of the enum (for listings such as `audit tail --outcome`).
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 17] = [
         Outcome::Ok,
         Outcome::ToolError,
         Outcome::Denied,
@@ -54,6 +67,11 @@ impl Outcome {
         Outcome::Unavailable,
         Outcome::Cancelled,
         Outcome::Dropped,
+        Outcome::InputRequired,
+        Outcome::ApprovalDeclined,
+        Outcome::ApprovalUnavailable,
+        Outcome::ApprovalTimeout,
+        Outcome::ApprovalInvalid,
     ];
 
     /// The stable name: `ok`, `tool-error`, `denied`, ...
@@ -71,6 +89,11 @@ impl Outcome {
             Outcome::Unavailable => "unavailable",
             Outcome::Cancelled => "cancelled",
             Outcome::Dropped => "dropped",
+            Outcome::InputRequired => "input-required",
+            Outcome::ApprovalDeclined => "approval-declined",
+            Outcome::ApprovalUnavailable => "approval-unavailable",
+            Outcome::ApprovalTimeout => "approval-timeout",
+            Outcome::ApprovalInvalid => "approval-invalid",
         }
     }
 }
@@ -133,9 +156,30 @@ pub struct Record<'a> {
     /// (`{"kv": {"ops": 2, ...}}`); never a value read or written.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub usage: Map<String, Value>,
+    /// The human's approval of this call, when it needed one and got it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRecord>,
     /// For outcome `dropped`: how many refusals were not recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
+}
+
+/// Who approved a call, how, and what exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// How the question was put: `elicitation` (asked during the call, 2025-11-25),
+    /// `input-required` (answered in the retried request, 2026-07-28) or `operator`
+    /// (`warden approvals`).
+    pub via: String,
+    /// Who answered: `user` (the client's user; the client does not say who), or the
+    /// operator principal's name.
+    pub by: String,
+    /// When the answer was taken: RFC 3339, UTC, milliseconds.
+    pub at: String,
+    /// SHA-256 of the canonical arguments (keys sorted, no spaces) the approval is for.
+    pub args_sha256: String,
+    /// Why the call asked: `approval = "ask"`, or the flow rule's reason.
+    pub reason: String,
 }
 
 /// The most bytes of a name or id a record keeps (tool, principal, roles, JSON-RPC id): longer

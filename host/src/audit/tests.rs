@@ -30,6 +30,7 @@ fn record(n: u64) -> Record<'static> {
         redactions: Default::default(),
         truncated: false,
         usage: Default::default(),
+        approval: None,
         dropped: None,
     }
 }

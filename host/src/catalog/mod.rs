@@ -17,7 +17,9 @@ mod usage;
 pub use usage::{GrantWarning, effects, grant_warnings, unacknowledged_warnings};
 
 use crate::capabilities::Effects;
-use crate::manifest::{Location, glob_matches, is_valid_tool_name, prefixed_tool_name};
+use crate::manifest::{
+    Approval, DataLabel, Location, glob_matches, is_valid_tool_name, prefixed_tool_name,
+};
 use crate::runtime::Plugin;
 use crate::schema::{ExportedFunction, WitType, json_name, json_schema};
 
@@ -29,6 +31,13 @@ pub struct ToolEntry {
     pub function: usize,
     /// The MCP descriptor served by `tools/list`.
     pub descriptor: Tool,
+    /// Whether a human confirms each call (`approval = "ask"`).
+    pub approval: Approval,
+    /// Whether its output is private (`data = "private"`).
+    pub private: bool,
+    /// Whether it can reach the open world (a usable network grant, not narrowed by
+    /// `open_world = false`).
+    pub open_world: bool,
 }
 
 impl ToolEntry {
@@ -133,13 +142,25 @@ impl Catalog {
                     .unwrap_or_else(|| {
                         format!("`{}` from plugin `{}`", function.name, plugin.config.name)
                     });
-                let description = with_hosts(with_grants(description, &plugin), &plugin);
+                let approval = plugin.config.tool_approval(&function.name);
+                let mut description = with_hosts(with_grants(description, &plugin), &plugin);
+                if approval == Approval::Ask {
+                    description.push_str(ASKS);
+                }
                 let descriptor = describe(&name, description, function, &plugin);
+                let open_world = descriptor
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.open_world_hint)
+                    .unwrap_or(false);
                 catalog.by_name.insert(name, catalog.tools.len());
                 catalog.tools.push(Arc::new(ToolEntry {
                     plugin: plugin.clone(),
                     function: index,
                     descriptor,
+                    approval,
+                    private: plugin.config.tool_data(&function.name) == DataLabel::Private,
+                    open_world,
                 }));
             }
         }
@@ -165,6 +186,10 @@ impl Catalog {
         self.tools.iter()
     }
 }
+
+/// Appended to the description of a tool with `approval = "ask"`, so the agent expects the
+/// question and tells its user.
+pub const ASKS: &str = "\n\nA human confirms each call of this tool before it runs.";
 
 /// Tell the agent where the plugin's files are: a guest cannot list `/`, so without this an
 /// agent has to guess the granted directories.

@@ -1,5 +1,6 @@
 //! `warden call TOOL [ARGS]`: one call through the same gate and sandbox as `serve`.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,9 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use warden::gate::{CallRequest, Gate, GateError, Principal, Transport};
+use warden::gate::{Asking, CallRequest, Gate, GateError, Principal, Reply, Transport};
 use warden::manifest::{Manifest, check_principal, check_roles, edit_distance};
-use warden::runtime::{CallEvents, EventFuture, LogLevel};
+use warden::runtime::{CallEvents, ElicitFailure, ElicitFuture, Elicited, EventFuture, LogLevel};
 
 use super::{load, write_stdout};
 
@@ -60,6 +61,42 @@ impl CallEvents for TerminalEvents {
         eprintln!("[progress {done}{total}] {}", message.unwrap_or_default());
         Box::pin(std::future::ready(()))
     }
+
+    /// Asked only when stdin is a terminal: an approval is `y`/`n`; a form is answered with a
+    /// JSON object on one line (an empty line declines).
+    fn elicit(&self, message: String, schema: String) -> ElicitFuture<'_> {
+        Box::pin(async move {
+            let form: Value = serde_json::from_str(&schema).unwrap_or_default();
+            let fields = form
+                .get("properties")
+                .and_then(Value::as_object)
+                .is_some_and(|p| !p.is_empty());
+            if fields {
+                eprintln!(
+                    "{message}\nForm: {schema}\nAnswer as a JSON object on one line (empty declines):"
+                );
+            } else {
+                eprint!("{message}\n[y/N] ");
+            }
+            let line = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map(|_| line)
+            })
+            .await
+            .map_err(|e| ElicitFailure::Failed(e.to_string()))?
+            .map_err(|e| ElicitFailure::Failed(e.to_string()))?;
+            let line = line.trim();
+            Ok(match (fields, line) {
+                (_, "") => Elicited::Decline,
+                (false, "y" | "Y" | "yes") => Elicited::Accept("{}".to_owned()),
+                (false, _) => Elicited::Decline,
+                (true, answer) => match serde_json::from_str::<Value>(answer) {
+                    Ok(object @ Value::Object(_)) => Elicited::Accept(object.to_string()),
+                    _ => Elicited::Cancel,
+                },
+            })
+        })
+    }
 }
 
 /// `warden call [--principal NAME --roles a,b] TOOL [ARGS]`.
@@ -82,9 +119,16 @@ pub(super) async fn call(
         tool,
         arguments: Some(&arguments),
         events: Arc::new(TerminalEvents),
+        // Someone at a terminal can answer approvals and the plugin's questions.
+        asking: if std::io::stdin().is_terminal() {
+            Asking::Live
+        } else {
+            Asking::Unable
+        },
     };
     let result = match host.gate.call(request).await {
-        Ok(result) => result,
+        Ok(Reply::Done(result)) => result,
+        Ok(Reply::InputRequired(_)) => bail!("the tool asked a question that cannot be put here"),
         Err(GateError::UnknownTool { .. }) => bail!(explain_refusal(&host.gate, &principal, tool)),
         Err(error) => return Err(error.into()),
     };

@@ -5,14 +5,35 @@
 //!
 //! The first message over a cap is replaced by one note at `warning` level; the rest are
 //! dropped. Hits are counted for the call's audit record.
+//!
+//! A plugin's questions (`elicit`) pass the same filter (the message, and every string of the
+//! form), must be flat forms a client can show, and are counted (at most [`MAX_QUESTIONS`] a
+//! call). Then they are put as the transport can ([`Questions`]).
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use rmcp::model::ElicitationSchema;
 use serde_json::{Map, Value};
 
+use super::approval::{Action, action};
 use super::{OutputFilter, Redactions};
 use crate::manifest::PluginPolicy;
-use crate::runtime::{CallEvents, EventFuture, LogLevel};
+use crate::runtime::{CallEvents, ElicitFailure, ElicitFuture, Elicited, EventFuture, LogLevel};
+
+/// Questions one call may ask with `elicit`; more fail inside the plugin.
+pub const MAX_QUESTIONS: usize = 10;
+
+/// How a plugin's questions reach the user on this call.
+pub(super) enum Questions {
+    /// They cannot: `elicit` fails with `unsupported`.
+    Unable,
+    /// Asked now through the transport, waiting at most this long for each answer.
+    Live(Duration),
+    /// Answered from the request (2026-07-28): these answers, in order; a question past them
+    /// stops the call, which returns it to the client.
+    Rounds(Vec<Value>),
+}
 
 /// The longest single message passed on, in bytes (after filtering).
 pub const MAX_MESSAGE: usize = 8 * 1024;
@@ -24,6 +45,7 @@ const SCAN_MARGIN: usize = 8 * 1024;
 pub(super) struct FilteredEvents {
     inner: Arc<dyn CallEvents>,
     filter: Arc<OutputFilter>,
+    questions: Questions,
     max_events: u32,
     max_bytes: u64,
     state: Mutex<State>,
@@ -40,6 +62,10 @@ struct State {
     redactions: Redactions,
     /// What the call did with its capabilities, once it is over.
     usage: Map<String, Value>,
+    /// Questions asked so far.
+    asked: usize,
+    /// The question that stopped the call (2026-07-28): its message and form.
+    unanswered: Option<(String, Value)>,
 }
 
 /// What becomes of one event.
@@ -58,10 +84,12 @@ impl FilteredEvents {
         inner: Arc<dyn CallEvents>,
         filter: Arc<OutputFilter>,
         policy: &PluginPolicy,
+        questions: Questions,
     ) -> Self {
         Self {
             inner,
             filter,
+            questions,
             max_events: policy.max_events,
             max_bytes: policy.max_event_bytes,
             state: Mutex::new(State::default()),
@@ -87,6 +115,41 @@ impl FilteredEvents {
     /// What the call did with its capabilities ([`CallEvents::usage`]).
     pub(super) fn take_usage(&self) -> Map<String, Value> {
         std::mem::take(&mut self.state().usage)
+    }
+
+    /// The question that stopped the call, when one did (2026-07-28).
+    pub(super) fn take_unanswered(&self) -> Option<(String, Value)> {
+        self.state().unanswered.take()
+    }
+
+    /// How many questions the plugin asked.
+    pub(super) fn questions_asked(&self) -> usize {
+        self.state().asked
+    }
+
+    /// The plugin's question, filtered and checked: its message and form, or why it cannot
+    /// be put.
+    fn screen(&self, message: &str, schema: &str) -> Result<(usize, String, Value), ElicitFailure> {
+        let mut form: Value = serde_json::from_str(schema)
+            .map_err(|e| ElicitFailure::InvalidSchema(format!("not JSON: {e}")))?;
+        let checked: ElicitationSchema = serde_json::from_value(form.clone())
+            .map_err(|e| ElicitFailure::InvalidSchema(e.to_string()))?;
+        drop(checked);
+        let mut state = self.state();
+        if state.asked >= MAX_QUESTIONS {
+            return Err(ElicitFailure::Failed(format!(
+                "a call may ask at most {MAX_QUESTIONS} questions"
+            )));
+        }
+        let index = state.asked;
+        state.asked += 1;
+        let window = &message[..floor_char_boundary(message, MAX_MESSAGE)];
+        let message = self
+            .filter
+            .redact_changed(window, &mut state.redactions)
+            .unwrap_or_else(|| window.to_owned());
+        self.filter.apply_json(&mut form, &mut state.redactions);
+        Ok((index, message, form))
     }
 
     /// Decide the fate of one event carrying `message`.
@@ -146,6 +209,37 @@ impl FilteredEvents {
 impl CallEvents for FilteredEvents {
     fn usage(&self, usage: Map<String, Value>) {
         self.state().usage = usage;
+    }
+
+    fn elicit(&self, message: String, schema: String) -> ElicitFuture<'_> {
+        Box::pin(async move {
+            let (index, message, form) = self.screen(&message, &schema)?;
+            match &self.questions {
+                Questions::Unable => Err(ElicitFailure::Unsupported),
+                Questions::Live(timeout) => {
+                    let text = serde_json::to_string(&form).unwrap_or_default();
+                    tokio::time::timeout(*timeout, self.inner.elicit(message, text))
+                        .await
+                        .unwrap_or(Err(ElicitFailure::Timeout))
+                }
+                Questions::Rounds(answers) => match answers.get(index) {
+                    Some(answer) => Ok(match action(answer) {
+                        Action::Accept => Elicited::Accept(
+                            answer
+                                .get("content")
+                                .filter(|c| c.is_object())
+                                .map_or_else(|| "{}".to_owned(), Value::to_string),
+                        ),
+                        Action::Decline => Elicited::Decline,
+                        Action::Cancel => Elicited::Cancel,
+                    }),
+                    None => {
+                        self.state().unanswered = Some((message, form));
+                        Err(ElicitFailure::Suspend)
+                    }
+                },
+            }
+        })
     }
 
     fn log(&self, level: LogLevel, message: String) -> EventFuture<'_> {

@@ -13,6 +13,7 @@
 //! sees are short and stable and carry the request id; the detail goes to the host log and
 //! the audit record.
 
+mod approval;
 mod authz;
 mod events;
 mod filter;
@@ -30,7 +31,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{CallToolResult, InputRequiredResult, JsonObject, Tool};
 use serde_json::Value;
 use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
@@ -38,11 +39,18 @@ use wasmtime::component::Val;
 
 use crate::audit::{AuditSink, NoAudit, Outcome};
 use crate::catalog::{Catalog, ToolEntry};
-use crate::manifest::{self, Audit, Filters, GlobalLimits, Manifest, OutputOverflow, Rate};
+use crate::manifest::{
+    self, ApprovalSettings, Audit, Filters, GlobalLimits, Manifest, OutputOverflow, Rate,
+};
 use crate::runtime::{CallError, CallEvents, CallOutcome, Runtime};
 
 pub use crate::types::{Principal, Transport};
+pub use approval::{
+    APPROVAL_KEY, ApprovalHub, Asking, Decision, ELICIT_KEY, PendingApproval, PendingApprovals,
+    UnknownApproval,
+};
 pub use authz::Access;
+pub use events::MAX_QUESTIONS;
 pub use filter::{Detectors, MIN_SECRET_LEN, OutputFilter, Redactions, audit_args, is_secret_key};
 pub use input::{CapError, InputCaps};
 pub use limits::{
@@ -54,7 +62,8 @@ pub use refusals::SUMMARY_EVERY;
 pub use request_id::new_request_id;
 pub use stats::{OTHER as STATS_OTHER, Stats};
 
-use events::FilteredEvents;
+use approval::Approver;
+use events::{FilteredEvents, Questions};
 use refusals::RefusalLimiter;
 use stop::{Answer, Stop};
 use trail::Trail;
@@ -69,8 +78,30 @@ pub struct CallRequest<'a> {
     pub tool: &'a str,
     /// The arguments object, if any.
     pub arguments: Option<&'a JsonObject>,
-    /// Where the plugin's log and progress events go.
+    /// Where the plugin's log and progress events go, and how its questions are asked when
+    /// `asking` is [`Asking::Live`].
     pub events: Arc<dyn CallEvents>,
+    /// How the client's user can be asked, for approval or the plugin's questions.
+    pub asking: Asking<'a>,
+}
+
+/// What the gate answers a call.
+#[derive(Debug)]
+pub enum Reply {
+    /// The call is over: the tool's result, or the tool error that replaces it.
+    Done(CallToolResult),
+    /// 2026-07-28: the client must answer the questions and call again with the state.
+    InputRequired(InputRequiredResult),
+}
+
+impl Reply {
+    /// The result of a call that is over; `None` for questions.
+    pub fn done(self) -> Option<CallToolResult> {
+        match self {
+            Reply::Done(result) => Some(result),
+            Reply::InputRequired(_) => None,
+        }
+    }
 }
 
 /// A call the gate answered with a protocol error rather than a tool result.
@@ -80,6 +111,10 @@ pub enum GateError {
     /// probing reveals nothing.
     #[error("unknown tool: {tool} (request {request_id})")]
     UnknownTool { tool: String, request_id: String },
+    /// The request is malformed in a way the agent cannot fix by changing the arguments: a
+    /// forged, tampered or expired `requestState`, `inputResponses` that are not answers.
+    #[error("{message} (request {request_id})")]
+    InvalidParams { message: String, request_id: String },
     /// The call ran but its audit record could not be written: the result is withheld.
     #[error("the call could not be recorded in the audit log (request {request_id})")]
     Audit { request_id: String },
@@ -106,6 +141,11 @@ pub struct GateOptions {
     pub refusal_rate: Rate,
     /// Where calls are counted (kept across reloads by passing the same one).
     pub stats: Arc<Stats>,
+    /// `[approval]`.
+    pub approval: ApprovalSettings,
+    /// Flow marks and calls waiting for operators (kept across reloads by passing the same
+    /// one).
+    pub approvals: Arc<ApprovalHub>,
 }
 
 impl Default for GateOptions {
@@ -118,6 +158,8 @@ impl Default for GateOptions {
             limiter: None,
             refusal_rate: Audit::DEFAULT_REFUSAL_RATE,
             stats: Arc::default(),
+            approval: ApprovalSettings::default(),
+            approvals: Arc::default(),
         }
     }
 }
@@ -135,6 +177,8 @@ impl GateOptions {
                 .as_ref()
                 .map_or(Audit::DEFAULT_REFUSAL_RATE, |audit| audit.refusal_rate),
             stats: Arc::default(),
+            approval: manifest.approval.clone(),
+            approvals: Arc::default(),
         }
     }
 }
@@ -161,6 +205,9 @@ pub struct Gate {
     stats: Arc<Stats>,
     /// For the arguments of calls to unknown tools.
     default_filter: Arc<OutputFilter>,
+    approver: Approver,
+    /// How long a plugin's question waits for its answer.
+    ask_timeout: std::time::Duration,
 }
 
 impl Gate {
@@ -234,6 +281,8 @@ impl Gate {
             refusals: RefusalLimiter::new(options.refusal_rate),
             stats: options.stats,
             default_filter,
+            approver: Approver::new(&options.approval, options.approvals.clone()),
+            ask_timeout: options.approval.timeout,
         })
     }
 
@@ -254,6 +303,16 @@ impl Gate {
     /// The calls counted so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The calls waiting for an operator's approval.
+    pub fn pending_approvals(&self) -> &PendingApprovals {
+        self.approver.pending()
+    }
+
+    /// The roles that may answer pending approvals (`[approval] operators`).
+    pub fn operators(&self) -> &[String] {
+        self.approver.operators()
     }
 
     /// Where a call's trail goes: the audit log, the refusal limit, the counts.
@@ -304,7 +363,7 @@ impl Gate {
     /// ([`GateError::UnknownTool`]). Everything that goes wrong once the tool is known and
     /// allowed (a rate limit, bad arguments, a crash, a limit) is a tool error
     /// (`isError: true`) the agent can read and act on, ending with `(request ID)`.
-    pub async fn call(&self, mut request: CallRequest<'_>) -> Result<CallToolResult, GateError> {
+    pub async fn call(&self, mut request: CallRequest<'_>) -> Result<Reply, GateError> {
         let trail = Trail::start(
             self.recorders(),
             request.principal,
@@ -332,12 +391,13 @@ impl Gate {
         &'a self,
         request: CallRequest<'a>,
         mut trail: Trail<'a>,
-    ) -> Result<CallToolResult, GateError> {
+    ) -> Result<Reply, GateError> {
         let CallRequest {
             principal,
             tool: name,
             arguments,
             events,
+            asking,
             ..
         } = request;
         // The plugin's concurrency slot, once taken, is held until the call is recorded.
@@ -348,23 +408,70 @@ impl Gate {
             trail.plugin(&plugin.config.name, &tool.filter);
             tool.authorize(principal)?;
             self.rate_limit(tool, principal, name).await?;
-            _slot = tool.slot().await?;
             let args = self.arguments(tool, arguments)?;
-            // The plugin's log and progress messages pass its filter and caps on the way out.
+            // Approval comes before the concurrency slot: a call waiting for a human holds
+            // none.
+            let (mut cleared, approval) = self
+                .approver
+                .clear(
+                    &tool.entry,
+                    principal,
+                    arguments,
+                    &tool.filter,
+                    asking,
+                    &*events,
+                    trail.id(),
+                )
+                .await?;
+            if let Some(approval) = approval {
+                trail.approval(approval);
+            }
+            _slot = tool.slot().await?;
+            let questions = match asking {
+                Asking::Unable => Questions::Unable,
+                Asking::Live => Questions::Live(self.ask_timeout),
+                Asking::Rounds { .. } => Questions::Rounds(cleared.answers.clone()),
+            };
+            // The plugin's log and progress messages, and its questions, pass its filter and
+            // caps on the way out.
             let events = Arc::new(FilteredEvents::new(
                 events,
                 tool.filter.clone(),
                 &plugin.config.policy,
+                questions,
             ));
             let ran = self
                 .runtime
                 .call(plugin, tool.entry.function, &args, events.clone())
                 .await;
-            trail.usage(events.take_usage());
+            let mut usage = events.take_usage();
+            let asked = events.questions_asked();
+            if asked > 0 {
+                usage.insert("questions".to_owned(), asked.into());
+            }
+            trail.usage(usage);
+            if let (Err(CallError::InputRequired), Some((message, form))) =
+                (&ran, events.take_unanswered())
+            {
+                let result = self.approver.plugin_question(
+                    &mut cleared,
+                    principal,
+                    name,
+                    arguments,
+                    (&message, &form),
+                );
+                return Err(Stop::input_required(
+                    result,
+                    format!("the plugin asked question {asked}"),
+                ));
+            }
             let mut answer = present(tool, ran, &mut trail);
             let redactions = filter(tool, &mut answer.result, &events);
             let size = cap_size(&plugin.config, &mut answer, &mut trail);
             trail.output(size, redactions);
+            if answer.outcome == Outcome::Ok {
+                self.approver.returned(&tool.entry, principal);
+            }
             Ok::<_, Stop>(answer)
         }
         .await;

@@ -4,10 +4,10 @@
 //! The texts the agent sees are the gate's own, short and stable, and end with
 //! `(request ID)`; the detail for operators goes to the host log and the audit record.
 
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::{CallToolResult, ContentBlock, InputRequiredResult};
 
-use super::GateError;
 use super::trail::Trail;
+use super::{GateError, Reply as GateReply};
 use crate::audit::{MAX_RECORDED_NAME, Outcome, bounded};
 use crate::runtime::CallError;
 
@@ -32,6 +32,11 @@ enum Reply {
     UnknownTool,
     /// A tool error (`isError: true`) with this message and the request id.
     ToolError(String),
+    /// Not a refusal: the client must answer these questions and call again (2026-07-28).
+    InputRequired(InputRequiredResult),
+    /// The protocol error `invalid params` with this message: the request itself is wrong
+    /// (a forged or expired `requestState`, malformed `inputResponses`).
+    InvalidParams(String),
 }
 
 impl Stop {
@@ -55,6 +60,33 @@ impl Stop {
         }
     }
 
+    /// The call waits for the client's answers: it gets `result` (the questions and the
+    /// state to carry back); `detail` is recorded.
+    pub(super) fn input_required(result: InputRequiredResult, detail: String) -> Self {
+        Self {
+            outcome: Outcome::InputRequired,
+            reply: Reply::InputRequired(result),
+            detail,
+            keep_args: true,
+        }
+    }
+
+    /// A refusal the agent sees as the protocol error `invalid params` saying `message`.
+    pub(super) fn invalid_params(outcome: Outcome, message: String) -> Self {
+        Self {
+            outcome,
+            reply: Reply::InvalidParams(message.clone()),
+            detail: message,
+            keep_args: true,
+        }
+    }
+
+    /// Record `detail` for operators instead of the agent's message.
+    pub(super) fn with_detail(mut self, detail: String) -> Self {
+        self.detail = detail;
+        self
+    }
+
     /// The record keeps no arguments (`null`).
     pub(super) fn without_args(mut self) -> Self {
         self.keep_args = false;
@@ -63,15 +95,30 @@ impl Stop {
 
     /// Record the stopped call of `tool`, and give the agent its reply; a lost record turns
     /// the reply into [`GateError::Audit`].
-    pub(super) fn record(
-        self,
-        mut trail: Trail<'_>,
-        tool: &str,
-    ) -> Result<CallToolResult, GateError> {
+    pub(super) fn record(self, mut trail: Trail<'_>, tool: &str) -> Result<GateReply, GateError> {
         if !self.keep_args {
             trail.drop_args();
         }
         match self.reply {
+            Reply::InputRequired(result) => {
+                tracing::info!(detail = self.detail, "call waits for the client's answers");
+                let request_id = trail.id().to_owned();
+                match trail.finish(self.outcome, Some(self.detail)) {
+                    Ok(()) => Ok(GateReply::InputRequired(result)),
+                    Err(_) => Err(GateError::Audit { request_id }),
+                }
+            }
+            Reply::InvalidParams(message) => {
+                tracing::info!(outcome = %self.outcome, detail = self.detail, "call refused");
+                let request_id = trail.id().to_owned();
+                match trail.finish(self.outcome, Some(self.detail)) {
+                    Ok(()) => Err(GateError::InvalidParams {
+                        message,
+                        request_id,
+                    }),
+                    Err(_) => Err(GateError::Audit { request_id }),
+                }
+            }
             Reply::ToolError(message) => finish(
                 Answer {
                     result: refusal(&message, trail.id()),
@@ -79,7 +126,8 @@ impl Stop {
                     detail: Some(self.detail),
                 },
                 trail,
-            ),
+            )
+            .map(GateReply::Done),
             Reply::UnknownTool => {
                 let (outcome, detail) = (self.outcome, self.detail);
                 tracing::info!(%outcome, detail, "call refused");
@@ -154,8 +202,8 @@ impl Answer {
     }
 
     /// Record the call, and hand back its result; a lost record withholds the result.
-    pub(super) fn record(self, trail: Trail<'_>) -> Result<CallToolResult, GateError> {
-        finish(self, trail)
+    pub(super) fn record(self, trail: Trail<'_>) -> Result<GateReply, GateError> {
+        finish(self, trail).map(GateReply::Done)
     }
 }
 
@@ -171,6 +219,7 @@ impl From<&CallError> for Outcome {
             CallError::Instantiate(_) | CallError::Sandbox(_) | CallError::Unavailable(_) => {
                 Outcome::Unavailable
             }
+            CallError::InputRequired => Outcome::InputRequired,
         }
     }
 }

@@ -16,8 +16,8 @@ use super::refusals::{Dropped, RefusalLimiter, Verdict};
 use super::stats::Stats;
 use super::{OutputFilter, Principal, Redactions, audit_args};
 use crate::audit::{
-    AuditError, AuditSink, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record, bounded,
-    bounded_id, rfc3339,
+    ApprovalRecord, AuditError, AuditSink, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record,
+    bounded, bounded_id, rfc3339,
 };
 
 /// One call's record in the making.
@@ -43,6 +43,7 @@ pub(super) struct Trail<'a> {
     redactions: Redactions,
     truncated: bool,
     usage: Map<String, Value>,
+    approval: Option<ApprovalRecord>,
     done: bool,
 }
 
@@ -76,6 +77,7 @@ impl<'a> Trail<'a> {
             redactions: Redactions::new(),
             truncated: false,
             usage: Map::new(),
+            approval: None,
             done: false,
         }
     }
@@ -118,6 +120,11 @@ impl<'a> Trail<'a> {
     /// What the call did with its capabilities.
     pub(super) fn usage(&mut self, usage: Map<String, Value>) {
         self.usage = usage;
+    }
+
+    /// A human approved the call.
+    pub(super) fn approval(&mut self, approval: ApprovalRecord) {
+        self.approval = Some(approval);
     }
 
     /// The result was truncated to fit `max_output`.
@@ -180,6 +187,7 @@ impl<'a> Trail<'a> {
             redactions: std::mem::take(&mut self.redactions),
             truncated: self.truncated,
             usage: std::mem::take(&mut self.usage),
+            approval: self.approval.take(),
             dropped: None,
         };
         let written = self.sink.record(&record);
@@ -229,6 +237,7 @@ pub(super) fn write_summary(sink: &dyn AuditSink, dropped: Dropped) -> Result<()
         redactions: Default::default(),
         truncated: false,
         usage: Map::new(),
+        approval: None,
         dropped: Some(dropped.count),
     };
     sink.record(&record)

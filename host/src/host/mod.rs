@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use crate::audit::{AuditSink, FileSink, NoAudit};
 use crate::capabilities::{self, Slots};
 use crate::catalog::Catalog;
-use crate::gate::{Gate, GateOptions, Stats};
+use crate::gate::{ApprovalHub, Gate, GateOptions, Stats};
 use crate::manifest::{self, Location, Manifest};
 use crate::runtime::{
     CacheConfig, CacheOutcome, Compiled, ComponentBytes, EngineOptions, Plugin, Runtime,
@@ -35,6 +35,8 @@ pub struct Host {
     audit: (Option<manifest::Audit>, Arc<dyn AuditSink>),
     /// The calls counted since the first start, kept by every reload.
     stats: Arc<Stats>,
+    /// Flow marks and calls waiting for an operator, kept by every reload.
+    approvals: Arc<ApprovalHub>,
     /// The capabilities' host-wide services ([`capabilities::start`]), which a reload keeps
     /// where their settings did not change.
     services: Slots,
@@ -183,8 +185,10 @@ impl Host {
             },
         };
         let stats = previous.map_or_else(Arc::default, |p| p.stats.clone());
+        let approvals = previous.map_or_else(Arc::default, |p| p.approvals.clone());
         let options = GateOptions {
             stats: stats.clone(),
+            approvals: approvals.clone(),
             ..GateOptions::from_manifest(manifest, audit.clone())
         };
         let gate = Gate::new(catalog, runtime.clone(), options).map_err(HostError::global)?;
@@ -194,6 +198,7 @@ impl Host {
             engine,
             audit: (manifest.audit.clone(), audit),
             stats,
+            approvals,
             services,
         };
         Ok((

@@ -19,6 +19,7 @@
 //! `allow_hosts`, `[plugins.NAME.net]` and `secrets` (with their types), `http` the `[http]`
 //! transport settings and `[auth]` credentials.
 
+mod approval;
 mod error;
 mod expand;
 mod http;
@@ -41,6 +42,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
+pub use approval::{Approval, ApprovalSettings, DataLabel, FlowRule};
 pub use error::{Diagnostic, Location, ManifestError};
 pub use kv::{KvBackend, KvGrant, KvSettings};
 pub use model::MIN_SECRET_LEN;
@@ -93,6 +95,8 @@ pub struct Manifest {
     pub auth: Auth,
     /// `[kv]`: where plugins' key-value stores live (defaults when absent).
     pub kv: KvSettings,
+    /// `[approval]`: how the gate asks a human (defaults when absent).
+    pub approval: ApprovalSettings,
 }
 
 impl Manifest {

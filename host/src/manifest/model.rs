@@ -137,6 +137,21 @@ impl Plugin {
             .find(|tool| !tool.is_glob() && tool.function == function)
     }
 
+    /// Whether a human confirms each call of WIT function `function`: its own table's
+    /// `approval`, else the plugin's.
+    pub fn tool_approval(&self, function: &str) -> super::approval::Approval {
+        self.tool_override(function)
+            .and_then(|tool| tool.approval)
+            .unwrap_or(self.policy.approval)
+    }
+
+    /// What WIT function `function` returns: its own table's `data`, else the plugin's.
+    pub fn tool_data(&self, function: &str) -> super::approval::DataLabel {
+        self.tool_override(function)
+            .and_then(|tool| tool.data)
+            .unwrap_or(self.policy.data)
+    }
+
     /// The roles that may list and call WIT function `function`: the `roles` of its own
     /// `[plugins.NAME.tools.FUNCTION]` table, else of the first glob table (in file order)
     /// that matches it and sets `roles`, else the plugin's `roles`. `None` means every
@@ -321,6 +336,10 @@ pub struct ToolOverride {
     /// Annotations tightened beyond what the grants imply (`read_only`, `destructive`,
     /// `idempotent`, `open_world`).
     pub hints: ToolHints,
+    /// `approval`, replacing the plugin's.
+    pub approval: Option<super::approval::Approval>,
+    /// `data`, replacing the plugin's.
+    pub data: Option<super::approval::DataLabel>,
     /// The table's `[header]` or key.
     pub location: Location,
 }
@@ -459,6 +478,11 @@ pub struct PluginPolicy {
     /// Bytes of log and progress message text one call may send, after filtering
     /// (`max_event_bytes`). Default [`PluginPolicy::DEFAULT_MAX_EVENT_BYTES`].
     pub max_event_bytes: u64,
+    /// Whether a human confirms each call of the plugin's tools (`approval`); tools may
+    /// override it.
+    pub approval: super::approval::Approval,
+    /// What the plugin's tools return (`data`); tools may override it.
+    pub data: super::approval::DataLabel,
 }
 
 impl Default for PluginPolicy {
@@ -474,6 +498,8 @@ impl Default for PluginPolicy {
             overflow: OutputOverflow::default(),
             max_events: PluginPolicy::DEFAULT_MAX_EVENTS,
             max_event_bytes: PluginPolicy::DEFAULT_MAX_EVENT_BYTES,
+            approval: super::approval::Approval::default(),
+            data: super::approval::DataLabel::default(),
         }
     }
 }

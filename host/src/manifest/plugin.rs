@@ -414,6 +414,8 @@ fn tool_override(
             description: None,
             roles,
             hints: ToolHints::default(),
+            approval: None,
+            data: None,
             location: entry.location(),
         });
     }
@@ -435,6 +437,10 @@ fn tool_override(
     let description = table.get("description").and_then(|v| v.string());
     let roles = table.get("roles").and_then(|v| super::policy::roles(&v));
     let hints = tool_hints(&table);
+    let approval = table
+        .get("approval")
+        .and_then(|v| super::approval::approval(&v));
+    let data = table.get("data").and_then(|v| super::approval::data(&v));
     table.finish();
     function_ok.then(|| ToolOverride {
         function: function.to_owned(),
@@ -442,6 +448,8 @@ fn tool_override(
         description,
         roles,
         hints,
+        approval,
+        data,
         location: entry.location(),
     })
 }

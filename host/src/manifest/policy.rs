@@ -43,6 +43,14 @@ pub(super) fn plugin_policy(table: &Table<'_, '_>) -> PluginPolicy {
             .get("max_event_bytes")
             .and_then(|v| size(&v, "max_event_bytes", PluginPolicy::MAX_EVENT_BYTES_RANGE))
             .unwrap_or(defaults.max_event_bytes),
+        approval: table
+            .get("approval")
+            .and_then(|v| super::approval::approval(&v))
+            .unwrap_or(defaults.approval),
+        data: table
+            .get("data")
+            .and_then(|v| super::approval::data(&v))
+            .unwrap_or(defaults.data),
     }
 }
 

@@ -1387,6 +1387,8 @@ component = "plugins/fetch.wasm"
             overflow: OutputOverflow::Truncate,
             max_events: 20,
             max_event_bytes: 4096,
+            approval: Default::default(),
+            data: Default::default(),
         }
     );
     // An exact table wins, then the first matching glob, then the plugin.

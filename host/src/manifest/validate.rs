@@ -71,6 +71,11 @@ pub(super) fn manifest(
         .and_then(|v| v.table())
         .map(|table| super::kv::settings(&table, &dir))
         .unwrap_or_else(|| super::kv::KvSettings::default_for(&dir));
+    let approval = root
+        .get("approval")
+        .and_then(|v| Some((v.table()?, v.location())))
+        .map(|(table, location)| super::approval::settings(&table, location))
+        .unwrap_or_default();
     root.finish();
     let manifest = Manifest {
         path: path.to_path_buf(),
@@ -85,6 +90,7 @@ pub(super) fn manifest(
         http,
         auth,
         kv,
+        approval,
     };
     super::protect::check_grants(cx, &manifest);
     manifest

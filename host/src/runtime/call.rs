@@ -1,8 +1,8 @@
 //! One call: a fresh store and instance, the function run under the plugin's limits, and any
 //! failure turned into a [`CallError`] that says what happened without host internals.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 use wasmtime::component::Val;
@@ -45,6 +45,63 @@ pub enum CallError {
     /// The plugin's code could not be compiled: the message names the plugin, not why.
     #[error("{0}")]
     Unavailable(String),
+    /// The plugin asked a question whose answer comes with the client's next request
+    /// ([`crate::runtime::ElicitFailure::Suspend`]): the call was stopped there.
+    #[error("the tool needs the user's answer")]
+    InputRequired,
+}
+
+/// What a host function returns to stop a call that waits for the client's next request.
+#[derive(Debug)]
+pub(crate) struct Suspended;
+
+impl std::fmt::Display for Suspended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call waits for the client's answer")
+    }
+}
+
+impl std::error::Error for Suspended {}
+
+/// The time a call spent waiting for a human, which does not count against its time limit.
+#[derive(Default)]
+pub struct Paused(Mutex<PausedState>);
+
+#[derive(Default)]
+struct PausedState {
+    total: Duration,
+    since: Option<Instant>,
+}
+
+/// Ends a pause when dropped.
+pub(crate) struct Pause<'a>(&'a Paused);
+
+impl Paused {
+    fn state(&self) -> MutexGuard<'_, PausedState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stop the clock until the returned guard is dropped.
+    pub(crate) fn start(&self) -> Pause<'_> {
+        self.state().since = Some(Instant::now());
+        Pause(self)
+    }
+
+    /// The time paused so far, and whether the clock is stopped now.
+    fn so_far(&self) -> (Duration, bool) {
+        let state = self.state();
+        let running = state.since.map_or(Duration::ZERO, |since| since.elapsed());
+        (state.total + running, state.since.is_some())
+    }
+}
+
+impl Drop for Pause<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        if let Some(since) = state.since.take() {
+            state.total += since.elapsed();
+        }
+    }
 }
 
 impl Runtime {
@@ -108,6 +165,7 @@ impl Runtime {
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
 
+        let paused = store.data().paused.clone();
         let has_result = plugin.description.functions[function].result.is_some();
         let mut results = if has_result {
             vec![Val::Bool(false)]
@@ -122,7 +180,7 @@ impl Runtime {
             })?;
             func.call_async(&mut store, args, &mut results).await
         };
-        let outcome = tokio::time::timeout(limits.timeout, run).await;
+        let outcome = within(limits.timeout, &paused, run).await;
 
         let usage = capabilities::usage(&store.data().slots);
         if !usage.is_empty() {
@@ -149,12 +207,38 @@ impl Runtime {
     }
 }
 
+/// Run `work` for at most `limit`, not counting the time `paused` says it waited for a human.
+async fn within<F: std::future::Future>(
+    limit: Duration,
+    paused: &Paused,
+    work: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let started = tokio::time::Instant::now();
+    let mut work = std::pin::pin!(work);
+    loop {
+        let (waited, waiting) = paused.so_far();
+        let deadline = started + limit + waited;
+        match tokio::time::timeout_at(deadline, &mut work).await {
+            Ok(output) => return Ok(output),
+            Err(elapsed) => {
+                let (waited_now, waiting_now) = paused.so_far();
+                if !(waiting || waiting_now) && waited_now == waited {
+                    return Err(elapsed);
+                }
+            }
+        }
+    }
+}
+
 /// Turn a wasmtime error into what the agent is told; the full error goes to the host log.
 fn classify(
     error: &wasmtime::Error,
     memory_exhausted: bool,
     limits: &crate::manifest::Limits,
 ) -> CallError {
+    if error.downcast_ref::<Suspended>().is_some() {
+        return CallError::InputRequired;
+    }
     tracing::warn!(error = format!("{error:?}"), "plugin call failed");
     if memory_exhausted {
         return CallError::OutOfMemory(limits.memory);

@@ -1,7 +1,9 @@
-//! What a plugin may tell the world while it runs: log messages and progress.
+//! What a plugin may tell the world while it runs (log messages and progress), and ask of it
+//! (a form the user fills in: `elicit`).
 //!
 //! The runtime knows nothing of MCP. A transport passes a [`CallEvents`] with each call and
-//! decides where the events go (MCP notifications, the terminal, nowhere).
+//! decides where the events go (MCP notifications, the terminal, nowhere) and how a question
+//! is put (asked now, carried back to the client in the call's answer, or not at all).
 //!
 //! Messages arrive as the plugin wrote them: not filtered, not cut (only the number of
 //! events has a ceiling). The gate wraps the transport's [`CallEvents`] with one that
@@ -23,6 +25,37 @@ pub enum LogLevel {
 /// A boxed future, as returned by [`CallEvents`].
 pub type EventFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
+/// What the user did with a form, as the plugin sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Elicited {
+    /// Submitted: the values, a JSON object as text.
+    Accept(String),
+    /// Refused.
+    Decline,
+    /// Dismissed.
+    Cancel,
+}
+
+/// Why a form was not answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ElicitFailure {
+    /// Nobody can be asked on this call.
+    Unsupported,
+    /// The form is not one a client can show; the message says why.
+    InvalidSchema(String),
+    /// No answer in time.
+    Timeout,
+    /// Another reason, for the plugin: the call's question limit, a failed request.
+    Failed(String),
+    /// The answer will come with the next request: stop the call now (the runtime ends it
+    /// with [`crate::runtime::CallError::InputRequired`]); it runs again from the start then.
+    Suspend,
+}
+
+/// The future of a question, as returned by [`CallEvents::elicit`].
+pub type ElicitFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Elicited, ElicitFailure>> + Send + 'a>>;
+
 /// Receives the events of one call. Implementations must not fail: an event that cannot be
 /// delivered is dropped.
 pub trait CallEvents: Send + Sync {
@@ -30,6 +63,11 @@ pub trait CallEvents: Send + Sync {
     fn log(&self, level: LogLevel, message: String) -> EventFuture<'_>;
     /// The plugin reported progress.
     fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) -> EventFuture<'_>;
+    /// The plugin asks the user to fill in the form `schema` (JSON Schema text), explaining
+    /// it with `message`. The default: nobody can be asked.
+    fn elicit(&self, _message: String, _schema: String) -> ElicitFuture<'_> {
+        Box::pin(std::future::ready(Err(ElicitFailure::Unsupported)))
+    }
     /// The call is over, however it ended; this is what it did with each capability
     /// ([`crate::capabilities::usage`]), when it did anything.
     fn usage(&self, _usage: serde_json::Map<String, serde_json::Value>) {}

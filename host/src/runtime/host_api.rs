@@ -6,7 +6,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::events::{CallEvents, LogLevel};
+use super::call::{Paused, Suspended};
+use super::events::{CallEvents, ElicitFailure, Elicited, LogLevel};
 use super::limits::CallLimiter;
 use crate::capabilities::{self, CallContext, CallParts, CallView, SecretScrubber, Slots};
 
@@ -14,12 +15,16 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "warden:mcp/tool",
-        imports: { default: async },
+        imports: {
+            default: async,
+            // Trappable: a question whose answer comes with the next request stops the call.
+            "warden:mcp/host.elicit": async | trappable,
+        },
     });
 }
 
 pub(crate) use bindings::Tool as ToolWorld;
-use bindings::warden::mcp::host::{Host, Level};
+use bindings::warden::mcp::host::{ElicitAnswer, ElicitError, Host, Level};
 
 /// How many log and progress events one call may send, whatever its [`CallEvents`] does with
 /// them; the rest are dropped. A ceiling: the gate caps the events it passes on lower (per
@@ -43,6 +48,8 @@ pub struct CallState {
     events: Arc<dyn CallEvents>,
     plugin: Arc<str>,
     event_budget: u32,
+    /// The time the call spent waiting for a human's answer, which its time limit excludes.
+    pub(crate) paused: Arc<Paused>,
 }
 
 impl CallState {
@@ -63,6 +70,7 @@ impl CallState {
             events,
             plugin,
             event_budget: EVENT_BUDGET,
+            paused: Arc::default(),
         }
     }
 
@@ -129,6 +137,27 @@ impl Host for CallState {
             return;
         }
         self.events.progress(done, total, message).await;
+    }
+
+    async fn elicit(
+        &mut self,
+        message: String,
+        requested_schema: String,
+    ) -> wasmtime::Result<Result<ElicitAnswer, ElicitError>> {
+        let answer = {
+            let _waiting = self.paused.start();
+            self.events.elicit(message, requested_schema).await
+        };
+        Ok(match answer {
+            Ok(Elicited::Accept(content)) => Ok(ElicitAnswer::Accept(content)),
+            Ok(Elicited::Decline) => Ok(ElicitAnswer::Decline),
+            Ok(Elicited::Cancel) => Ok(ElicitAnswer::Cancel),
+            Err(ElicitFailure::Unsupported) => Err(ElicitError::Unsupported),
+            Err(ElicitFailure::InvalidSchema(why)) => Err(ElicitError::InvalidSchema(why)),
+            Err(ElicitFailure::Timeout) => Err(ElicitError::Timeout),
+            Err(ElicitFailure::Failed(why)) => Err(ElicitError::Failed(why)),
+            Err(ElicitFailure::Suspend) => return Err(wasmtime::Error::new(Suspended)),
+        })
     }
 }
 

@@ -30,7 +30,9 @@ use wasmtime::component::{ComponentExportIndex, InstancePre, Linker};
 pub use cache::{CacheConfig, CacheError, CacheOutcome};
 pub use call::{CallError, CallOutcome};
 pub use engine::{EPOCH_TICK, EngineOptions};
-pub use events::{CallEvents, EventFuture, LogLevel, NoEvents};
+pub use events::{
+    CallEvents, ElicitFailure, ElicitFuture, Elicited, EventFuture, LogLevel, NoEvents,
+};
 pub use host_api::CallState;
 
 use crate::capabilities::{self, Grants, Slots};

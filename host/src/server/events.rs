@@ -1,14 +1,17 @@
 //! Plugin events as MCP notifications: `notifications/progress` (when the request carried a
-//! progress token) and `notifications/message` (at or above the client's log level).
+//! progress token) and `notifications/message` (at or above the client's log level); and
+//! questions as `elicitation/create` requests to a 2025-11-25 client (the gate decides whether
+//! to ask this way, and how long to wait).
 
 #![allow(deprecated)] // MCP logging is deprecated by SEP-2577 but still part of 2025-11-25.
 
 use rmcp::model::{
-    LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    ElicitRequestParams, ElicitationAction, ElicitationSchema, LoggingLevel,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
 };
 use rmcp::{Peer, RoleServer};
 
-use crate::runtime::{CallEvents, EventFuture, LogLevel};
+use crate::runtime::{CallEvents, ElicitFailure, ElicitFuture, Elicited, EventFuture, LogLevel};
 
 /// Forwards one call's events to the MCP client that made it.
 pub struct McpEvents {
@@ -60,6 +63,37 @@ impl CallEvents for McpEvents {
             param.message = message;
             if let Err(error) = self.peer.notify_progress(param).await {
                 tracing::debug!(%error, "progress notification not delivered");
+            }
+        })
+    }
+
+    fn elicit(&self, message: String, schema: String) -> ElicitFuture<'_> {
+        Box::pin(async move {
+            let requested_schema: ElicitationSchema = serde_json::from_str(&schema)
+                .map_err(|e| ElicitFailure::InvalidSchema(e.to_string()))?;
+            let params = ElicitRequestParams::FormElicitationParams {
+                meta: None,
+                message,
+                requested_schema,
+            };
+            match self.peer.create_elicitation(params).await {
+                Ok(answer) => Ok(match answer.action {
+                    ElicitationAction::Accept => Elicited::Accept(
+                        answer
+                            .content
+                            .filter(serde_json::Value::is_object)
+                            .map_or_else(|| "{}".to_owned(), |c| c.to_string()),
+                    ),
+                    ElicitationAction::Decline => Elicited::Decline,
+                    // `cancel`, and whatever a later revision adds: not a yes.
+                    _ => Elicited::Cancel,
+                }),
+                Err(error) => {
+                    tracing::info!(%error, "elicitation request failed");
+                    Err(ElicitFailure::Failed(
+                        "the client did not answer the question".to_owned(),
+                    ))
+                }
             }
         })
     }

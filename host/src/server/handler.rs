@@ -15,7 +15,7 @@ use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::events::{McpEvents, from_mcp};
-use crate::gate::{CallRequest, GateError, LiveGate, Principal};
+use crate::gate::{Asking, CallRequest, GateError, LiveGate, Principal, Reply};
 use crate::runtime::LogLevel;
 
 /// What a server tells clients about itself at `initialize`.
@@ -89,10 +89,35 @@ impl WardenServer {
         if let Some(level) = self.session.log_level.lock().ok().and_then(|l| *l) {
             return from_mcp(level);
         }
-        let stateless = context
-            .protocol_version()
-            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
-        (!stateless).then_some(LogLevel::Info)
+        (!stateless(context)).then_some(LogLevel::Info)
+    }
+}
+
+/// Whether `context`'s request is of the stateless 2026-07-28 era.
+fn stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
+/// How the gate can ask `context`'s client: only a client that declared form elicitation
+/// can be asked (a declaration with neither `form` nor `url` means form); a session asks
+/// during the call, a stateless request in its reply, carrying `request`'s answers back.
+fn asking<'a>(
+    context: &RequestContext<RoleServer>,
+    request: &'a CallToolRequestParams,
+) -> Asking<'a> {
+    let form = context
+        .client_capabilities()
+        .and_then(|caps| caps.elicitation)
+        .is_some_and(|e| e.form.is_some() || e.url.is_none());
+    match (form, stateless(context)) {
+        (false, _) => Asking::Unable,
+        (true, false) => Asking::Live,
+        (true, true) => Asking::Rounds {
+            state: request.request_state.as_deref(),
+            responses: request.input_responses.as_ref(),
+        },
     }
 }
 
@@ -187,6 +212,7 @@ impl ServerHandler for WardenServer {
             tool: &request.name,
             arguments: request.arguments.as_ref(),
             events,
+            asking: asking(&context, &request),
         };
         // `notifications/cancelled` cancels the request's token: dropping the gate's future
         // drops the plugin's store (the guest stops at once) and the call's audit record
@@ -201,8 +227,9 @@ impl ServerHandler for WardenServer {
             outcome = gate.call(call) => outcome,
         };
         match outcome {
-            Ok(result) => Ok(result.into()),
-            Err(error @ GateError::UnknownTool { .. }) => {
+            Ok(Reply::Done(result)) => Ok(result.into()),
+            Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
+            Err(error @ (GateError::UnknownTool { .. } | GateError::InvalidParams { .. })) => {
                 Err(McpError::invalid_params(error.to_string(), None))
             }
             Err(error @ GateError::Audit { .. }) => {

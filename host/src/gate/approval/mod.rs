@@ -1,0 +1,558 @@
+//! Asking a human before a call runs, and carrying a plugin's own questions.
+//!
+//! A call needs approval when its tool says `approval = "ask"`, or when the flow rule applies
+//! (`flow.rs`: the principal received private output within `[approval] window` and the tool
+//! can reach the open world). How the question is put depends on what the transport can do
+//! ([`Asking`]):
+//!
+//! - a 2025-11-25 session whose client declared elicitation: `elicitation/create` now, and the
+//!   call waits (at most `[approval] timeout`);
+//! - a 2026-07-28 request whose client declared elicitation: the call returns an
+//!   `input_required` result with the question and a sealed `requestState`; the client calls
+//!   again with the answer and the state. The state is an HMAC-sealed token bound to the
+//!   principal, the tool and the SHA-256 of the canonical arguments, with an expiry, so a
+//!   tampered, replayed-with-other-arguments, transplanted or expired state is refused. No
+//!   server memory is needed between the two requests;
+//! - a client that cannot be asked: an operator answers through `warden approvals`
+//!   (`pending.rs`) when `[approval] operators` names roles, else the call is refused.
+//!
+//! Whatever the way, the answer approves exactly this call: the record keeps who answered,
+//! when, and the arguments' digest.
+
+mod flow;
+mod pending;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rmcp::model::{
+    InputRequest, InputRequiredResult, InputResponses, JsonObject, RequestStateCodec, SealOptions,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub use flow::Flow;
+pub use pending::{Decision, PendingApproval, PendingApprovals, UnknownApproval};
+
+use super::stop::Stop;
+use super::{OutputFilter, Principal, audit_args};
+use crate::audit::{ApprovalRecord, Outcome, rfc3339};
+use crate::catalog::ToolEntry;
+use crate::manifest::{Approval, ApprovalSettings, FlowRule};
+use crate::runtime::{CallEvents, ElicitFailure, Elicited};
+
+/// The `inputRequests` key of the gate's approval question.
+pub const APPROVAL_KEY: &str = "approval";
+/// The `inputRequests` key prefix of a plugin's questions: `elicit-0`, `elicit-1`, ...
+pub const ELICIT_KEY: &str = "elicit-";
+/// The longest preview of the arguments in a question, in bytes.
+const MAX_PREVIEW: usize = 1000;
+
+/// How the transport can reach the client's user during this call.
+#[derive(Clone, Copy, Debug)]
+pub enum Asking<'a> {
+    /// Not at all: the client declared no elicitation capability, or the transport has no
+    /// way back (`warden call`).
+    Unable,
+    /// Now: the transport's [`CallEvents::elicit`] asks and waits (2025-11-25 sessions).
+    Live,
+    /// In the reply (2026-07-28): the call returns `input_required`, and the client calls
+    /// again carrying what the previous reply asked for.
+    Rounds {
+        /// The `requestState` the retried request echoes, if any.
+        state: Option<&'a str>,
+        /// The `inputResponses` the retried request carries, if any.
+        responses: Option<&'a InputResponses>,
+    },
+}
+
+/// What survives reloads: the flow marks, the calls waiting for an operator, and the
+/// per-process key used when the manifest sets none.
+pub struct ApprovalHub {
+    flow: Flow,
+    pending: PendingApprovals,
+    process_key: Vec<u8>,
+}
+
+impl Default for ApprovalHub {
+    fn default() -> Self {
+        let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
+        let (c, d) = uuid::Uuid::new_v4().as_u64_pair();
+        let process_key = [a, b, c, d].iter().flat_map(|w| w.to_be_bytes()).collect();
+        Self {
+            flow: Flow::default(),
+            pending: PendingApprovals::default(),
+            process_key,
+        }
+    }
+}
+
+impl ApprovalHub {
+    /// The calls waiting for an operator's answer.
+    pub fn pending(&self) -> &PendingApprovals {
+        &self.pending
+    }
+}
+
+/// One gate's approval settings: the manifest's `[approval]`, its sealing key, the hub.
+pub(super) struct Approver {
+    codec: RequestStateCodec,
+    settings: ApprovalSettings,
+    hub: Arc<ApprovalHub>,
+}
+
+/// Why a call needs approval, and what the question says.
+struct Need {
+    reason: String,
+}
+
+/// The state a 2026-07-28 client carries between rounds (sealed, so readable but not
+/// changeable by it).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Round {
+    /// The approval question was in the previous reply: its answer is in `inputResponses`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    asked: bool,
+    /// The call was approved in an earlier round.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    approved: bool,
+    /// The answers to the plugin's questions so far, in order (`ElicitResult` JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    answers: Vec<Value>,
+}
+
+/// What the approval step hands on to the run.
+pub(super) struct Cleared {
+    /// The answers the plugin's questions get, in order, in the stateless era.
+    pub(super) answers: Vec<Value>,
+    /// The call was approved (so later rounds need not ask again).
+    pub(super) approved: bool,
+    /// The arguments' digest, once computed.
+    digest: Option<String>,
+}
+
+impl Approver {
+    /// The approver for `settings`, sealing with its key or the hub's.
+    pub(super) fn new(settings: &ApprovalSettings, hub: Arc<ApprovalHub>) -> Self {
+        let key = match &settings.key {
+            Some(key) => key.expose().as_bytes().to_vec(),
+            None => hub.process_key.clone(),
+        };
+        Self {
+            codec: RequestStateCodec::new_unchecked(key),
+            settings: settings.clone(),
+            hub,
+        }
+    }
+
+    /// The calls waiting for an operator.
+    pub(super) fn pending(&self) -> &PendingApprovals {
+        &self.hub.pending
+    }
+
+    /// `[approval] operators`.
+    pub(super) fn operators(&self) -> &[String] {
+        &self.settings.operators
+    }
+
+    /// Whether `principal`'s call of `tool` needs approval, and why; refuses it at once under
+    /// `after_private = "deny"`.
+    fn need(&self, tool: &ToolEntry, principal: &Principal) -> Result<Option<Need>, Stop> {
+        if tool.open_world && self.settings.after_private != FlowRule::Allow {
+            if let Some(source) = self.hub.flow.marked(&principal.name, self.settings.window) {
+                let why =
+                    format!("this call can send data read earlier from {source} to the internet");
+                if self.settings.after_private == FlowRule::Deny {
+                    return Err(Stop::tool_error(
+                        Outcome::Denied,
+                        format!("refused: {why} ([approval] after_private = \"deny\")"),
+                    ));
+                }
+                return Ok(Some(Need { reason: why }));
+            }
+        }
+        Ok((tool.approval == Approval::Ask).then(|| Need {
+            reason: "this tool asks a human to confirm each call".to_owned(),
+        }))
+    }
+
+    /// The approval step: decide whether the call needs approval, and get it. `Ok` clears
+    /// the call to run; a [`Stop`] refuses it, or (stateless era) returns the question.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn clear(
+        &self,
+        tool: &ToolEntry,
+        principal: &Principal,
+        arguments: Option<&JsonObject>,
+        filter: &OutputFilter,
+        asking: Asking<'_>,
+        events: &dyn CallEvents,
+        request_id: &str,
+    ) -> Result<(Cleared, Option<ApprovalRecord>), Stop> {
+        let need = self.need(tool, principal)?;
+        let mut cleared = Cleared {
+            answers: Vec::new(),
+            approved: false,
+            digest: None,
+        };
+        // The stateless era carries its state whether or not this call needs approval: the
+        // plugin's earlier answers are in it.
+        // Answers to the plugin's questions may come without a state (the first question's);
+        // an answer to the approval question counts only with the state that asked it.
+        let round = match asking {
+            Asking::Rounds { state, responses } => {
+                let mut round = match state {
+                    Some(state) => {
+                        let digest = cleared.digest(arguments);
+                        self.open(state, principal, tool.name(), &digest)?
+                    }
+                    None => Round::default(),
+                };
+                if let Some(responses) = responses {
+                    take_answers(&mut round, responses)?;
+                }
+                Some((round, responses))
+            }
+            _ => None,
+        };
+        if let Some((round, _)) = &round {
+            cleared.answers = round.answers.clone();
+            cleared.approved = round.approved;
+        }
+        let Some(need) = need else {
+            return Ok((cleared, None));
+        };
+        if cleared.approved {
+            return Ok((cleared, None));
+        }
+        let question = self.question(tool, principal, arguments, filter, &need);
+        let digest = cleared.digest(arguments);
+        let record = |via: &str, by: &str| ApprovalRecord {
+            via: via.to_owned(),
+            by: by.to_owned(),
+            at: rfc3339(SystemTime::now()),
+            args_sha256: digest.clone(),
+            reason: need.reason.clone(),
+        };
+        let record = match asking {
+            Asking::Live => {
+                let answer = tokio::time::timeout(
+                    self.settings.timeout,
+                    events.elicit(question, EMPTY_FORM.to_owned()),
+                )
+                .await
+                .unwrap_or(Err(ElicitFailure::Timeout));
+                match answer {
+                    Ok(Elicited::Accept(_)) => record("elicitation", "user"),
+                    Ok(Elicited::Decline) => return Err(declined("declined by the user")),
+                    Ok(Elicited::Cancel) => return Err(declined("cancelled by the user")),
+                    Err(ElicitFailure::Timeout) => return Err(timed_out(self.settings.timeout)),
+                    Err(ElicitFailure::Unsupported) => return Err(unavailable()),
+                    Err(other) => {
+                        return Err(Stop::tool_error(
+                            Outcome::ApprovalUnavailable,
+                            "this tool needs approval and the question could not be put to the user"
+                                .to_owned(),
+                        )
+                        .with_detail(format!("{other:?}")));
+                    }
+                }
+            }
+            Asking::Rounds { .. } => match round {
+                Some((round, Some(responses))) if round.asked => {
+                    match responses.get(APPROVAL_KEY).map(action) {
+                        Some(Action::Accept) => record("input-required", "user"),
+                        Some(Action::Decline) => return Err(declined("declined by the user")),
+                        Some(Action::Cancel) => return Err(declined("cancelled by the user")),
+                        None => {
+                            return Err(invalid(
+                                "the retried call carries no answer to the approval question",
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    let state = self.seal(
+                        &Round {
+                            asked: true,
+                            ..Round::default()
+                        },
+                        principal,
+                        tool.name(),
+                        &digest,
+                    );
+                    let mut requests = BTreeMap::new();
+                    requests.insert(
+                        APPROVAL_KEY.to_owned(),
+                        form_request(&question, &empty_form()),
+                    );
+                    return Err(Stop::input_required(
+                        InputRequiredResult::new(Some(requests), Some(state)),
+                        format!("approval asked: {}", need.reason),
+                    ));
+                }
+            },
+            Asking::Unable if self.settings.operators.is_empty() => return Err(unavailable()),
+            Asking::Unable => {
+                let waiting = PendingApproval {
+                    id: request_id.to_owned(),
+                    tool: tool.name().to_owned(),
+                    plugin: tool.plugin.config.name.clone(),
+                    principal: principal.name.to_string(),
+                    arguments: preview(arguments, filter),
+                    reason: need.reason.clone(),
+                    asked_at: rfc3339(SystemTime::now()),
+                };
+                match self.hub.pending.wait(waiting, self.settings.timeout).await {
+                    Some(Decision::Allow { by }) => record("operator", &by),
+                    Some(Decision::Deny { by }) => {
+                        return Err(declined("denied by an operator")
+                            .with_detail(format!("denied by operator {by}")));
+                    }
+                    None => return Err(timed_out(self.settings.timeout)),
+                }
+            }
+        };
+        cleared.approved = true;
+        Ok((cleared, Some(record)))
+    }
+
+    /// The `input_required` reply of a call whose plugin asked `question` (message, schema
+    /// JSON) after `cleared.answers`: the question, and the state the retry must carry.
+    pub(super) fn plugin_question(
+        &self,
+        cleared: &mut Cleared,
+        principal: &Principal,
+        tool: &str,
+        arguments: Option<&JsonObject>,
+        question: (&str, &Value),
+    ) -> InputRequiredResult {
+        let digest = cleared.digest(arguments);
+        let key = format!("{ELICIT_KEY}{}", cleared.answers.len());
+        let state = self.seal(
+            &Round {
+                asked: false,
+                approved: cleared.approved,
+                answers: std::mem::take(&mut cleared.answers),
+            },
+            principal,
+            tool,
+            &digest,
+        );
+        let mut requests = BTreeMap::new();
+        requests.insert(key, form_request(question.0, question.1));
+        InputRequiredResult::new(Some(requests), Some(state))
+    }
+
+    /// After a call that returned: mark `principal` when `tool`'s output is private.
+    pub(super) fn returned(&self, tool: &ToolEntry, principal: &Principal) {
+        if tool.private {
+            self.hub.flow.mark(&principal.name, tool.name());
+        }
+    }
+
+    fn seal(&self, round: &Round, principal: &Principal, tool: &str, digest: &str) -> String {
+        let payload = serde_json::to_vec(round).unwrap_or_default();
+        let bound = binding(principal, tool, digest);
+        self.codec.seal_with(
+            &payload,
+            &SealOptions::new()
+                .associated_data(bound.as_bytes())
+                .ttl(self.settings.expiry),
+        )
+    }
+
+    fn open(
+        &self,
+        state: &str,
+        principal: &Principal,
+        tool: &str,
+        digest: &str,
+    ) -> Result<Round, Stop> {
+        let bound = binding(principal, tool, digest);
+        let payload = self
+            .codec
+            .open_with(state, bound.as_bytes())
+            .map_err(|error| invalid(&format!("requestState refused: {error}")))?;
+        serde_json::from_slice(&payload)
+            .map_err(|error| invalid(&format!("requestState unreadable: {error}")))
+    }
+
+    /// The approval question: what, who, the arguments (redacted, cut), and why.
+    fn question(
+        &self,
+        tool: &ToolEntry,
+        principal: &Principal,
+        arguments: Option<&JsonObject>,
+        filter: &OutputFilter,
+        need: &Need,
+    ) -> String {
+        format!(
+            "Allow the tool `{}` (plugin `{}`) to run for `{}`?\nArguments: {}\nWhy you are asked: {}.",
+            tool.name(),
+            tool.plugin.config.name,
+            principal.name,
+            preview(arguments, filter),
+            need.reason,
+        )
+    }
+}
+
+impl Cleared {
+    /// The SHA-256 of the canonical arguments (serde_json's maps are sorted by key).
+    fn digest(&mut self, arguments: Option<&JsonObject>) -> String {
+        self.digest
+            .get_or_insert_with(|| {
+                let canonical = match arguments {
+                    Some(arguments) => serde_json::to_vec(arguments).unwrap_or_default(),
+                    None => b"{}".to_vec(),
+                };
+                hex::encode(Sha256::digest(&canonical))
+            })
+            .clone()
+    }
+}
+
+/// What a state is bound to: a state issued for another principal, tool or arguments does not
+/// open.
+fn binding(principal: &Principal, tool: &str, digest: &str) -> String {
+    format!("warden/approval/1\0{}\0{tool}\0{digest}", principal.name)
+}
+
+/// The form of an approval: no fields; accepting it is the approval.
+const EMPTY_FORM: &str = r#"{"type":"object","properties":{}}"#;
+
+fn empty_form() -> Value {
+    json!({"type": "object", "properties": {}})
+}
+
+/// An `elicitation/create` (form mode) request, as an `inputRequests` entry.
+fn form_request(message: &str, schema: &Value) -> InputRequest {
+    let request = json!({
+        "method": "elicitation/create",
+        "params": {"mode": "form", "message": message, "requestedSchema": schema},
+    });
+    // Both come from the gate, and `schema` was read as an elicitation schema already.
+    serde_json::from_value(request).unwrap_or_else(|_| {
+        serde_json::from_value(json!({
+            "method": "elicitation/create",
+            "params": {"mode": "form", "message": message, "requestedSchema": empty_form()},
+        }))
+        .expect("a fixed elicitation request parses")
+    })
+}
+
+/// The answers of `responses` to the plugin's questions, appended to `round`'s, in order;
+/// other keys are ignored. An entry that is not an answer refuses the call: it must never
+/// reach the plugin as one.
+fn take_answers(round: &mut Round, responses: &InputResponses) -> Result<(), Stop> {
+    if let Some(answer) = responses.get(APPROVAL_KEY) {
+        if !is_answer(answer) {
+            return Err(malformed(APPROVAL_KEY));
+        }
+    }
+    loop {
+        let key = format!("{ELICIT_KEY}{}", round.answers.len());
+        let Some(answer) = responses.get(&key) else {
+            return Ok(());
+        };
+        if !is_answer(answer) || round.answers.len() >= super::MAX_QUESTIONS {
+            return Err(malformed(&key));
+        }
+        round.answers.push(answer.clone());
+    }
+}
+
+/// Whether `value` is an `ElicitResult`: an action, and for `accept` an object of content.
+fn is_answer(value: &Value) -> bool {
+    let Some(object) = value.as_object() else {
+        return false;
+    };
+    match object.get("action").and_then(Value::as_str) {
+        Some("accept") => object.get("content").is_none_or(Value::is_object),
+        Some("decline" | "cancel") => true,
+        _ => false,
+    }
+}
+
+/// What the user did, in an `ElicitResult`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Action {
+    Accept,
+    Decline,
+    Cancel,
+}
+
+/// The action of an `ElicitResult` as JSON; anything else counts as a cancel.
+pub(super) fn action(answer: &Value) -> Action {
+    match answer.get("action").and_then(Value::as_str) {
+        Some("accept") => Action::Accept,
+        Some("decline") => Action::Decline,
+        _ => Action::Cancel,
+    }
+}
+
+/// The arguments as the question shows them: redacted like the audit record's, cut.
+fn preview(arguments: Option<&JsonObject>, filter: &OutputFilter) -> String {
+    let shown = audit_args(arguments, filter);
+    let mut text = serde_json::to_string(&*shown).unwrap_or_default();
+    if text.len() > MAX_PREVIEW {
+        let mut end = MAX_PREVIEW;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(" …");
+    }
+    text
+}
+
+fn declined(how: &str) -> Stop {
+    Stop::tool_error(
+        Outcome::ApprovalDeclined,
+        format!("approval {how}; the tool did not run"),
+    )
+}
+
+fn unavailable() -> Stop {
+    Stop::tool_error(
+        Outcome::ApprovalUnavailable,
+        "this tool needs approval and this client cannot ask for it; the tool did not run"
+            .to_owned(),
+    )
+}
+
+fn timed_out(timeout: Duration) -> Stop {
+    Stop::tool_error(
+        Outcome::ApprovalTimeout,
+        format!(
+            "no answer to the approval question within {}; the tool did not run",
+            crate::manifest::format_duration(timeout)
+        ),
+    )
+}
+
+/// A `requestState` that does not open for this call: the protocol error, never a new
+/// question (which would let a forger start over silently).
+fn invalid(detail: &str) -> Stop {
+    Stop::invalid_params(
+        Outcome::ApprovalInvalid,
+        "invalid or expired requestState: it was altered, has expired, or belongs to another \
+         call; call the tool again without it"
+            .to_owned(),
+    )
+    .with_detail(detail.to_owned())
+}
+
+/// `inputResponses` whose entry `key` is not an answer (`ElicitResult`).
+fn malformed(key: &str) -> Stop {
+    Stop::invalid_params(
+        Outcome::Invalid,
+        format!(
+            "inputResponses.{key} is not an elicitation answer: expected {{\"action\": \"accept\" | \
+             \"decline\" | \"cancel\", \"content\": {{...}}}}"
+        ),
+    )
+}
