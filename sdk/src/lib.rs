@@ -6,7 +6,8 @@
 //!
 //! - the bindings to the host contract `warden:mcp@0.1.0` ([`types`] and [`host`]), generated once
 //!   here so that every plugin shares the same Rust types;
-//! - [`log`] helpers (`warden_sdk::log::info("...")`) and [`progress`];
+//! - [`log`] helpers (`warden_sdk::log::info("...")`), [`progress`] and [`elicit`] (ask the
+//!   user to fill in a form);
 //! - [`wit_bindgen`], re-exported, so a plugin needs no other dependency to generate its bindings.
 //!
 //! # A complete plugin
@@ -221,6 +222,35 @@ pub mod log {
     /// Log a message at error level: something failed (return the error as well).
     pub fn error(message: &str) {
         log(Level::Error, message);
+    }
+}
+
+/// Ask the user to fill in a form: `message` says what and why, `schema` is the form as JSON
+/// Schema text, an object of flat fields (strings, numbers, integers, booleans, enums), as
+/// MCP elicitation allows.
+///
+/// Ask before you act: a client of the stateless protocol (2026-07-28) answers by calling the
+/// tool again, so the host runs the function again from the start and hands each `elicit`, in
+/// order, the answers given so far. Anything done before the question is done again.
+///
+/// ```ignore
+/// use warden_sdk::host::ElicitAnswer;
+/// let schema = r#"{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}"#;
+/// match warden_sdk::elicit("Which name should the report carry?", schema) {
+///     Ok(ElicitAnswer::Accept(json)) => { /* {"name": "..."} */ }
+///     Ok(_) => return Err("the user said no".into()),
+///     Err(e) => return Err(format!("cannot ask: {e:?}")),
+/// }
+/// ```
+///
+/// Outside WebAssembly (in `cargo test`) nobody can be asked: it returns `unsupported`.
+pub fn elicit(message: &str, schema: &str) -> Result<host::ElicitAnswer, host::ElicitError> {
+    #[cfg(target_family = "wasm")]
+    return host::elicit(message, schema);
+    #[cfg(not(target_family = "wasm"))]
+    {
+        eprintln!("[elicit] {message} {schema}");
+        Err(host::ElicitError::Unsupported)
     }
 }
 

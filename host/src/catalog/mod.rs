@@ -18,7 +18,7 @@ pub use usage::{GrantWarning, effects, grant_warnings, unacknowledged_warnings};
 
 use crate::capabilities::Effects;
 use crate::manifest::{
-    Approval, DataLabel, Location, glob_matches, is_valid_tool_name, prefixed_tool_name,
+    Approval, DataLabel, FlowRule, Location, glob_matches, is_valid_tool_name, prefixed_tool_name,
 };
 use crate::runtime::Plugin;
 use crate::schema::{ExportedFunction, WitType, json_name, json_schema};
@@ -185,6 +185,64 @@ impl Catalog {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<ToolEntry>> {
         self.tools.iter()
     }
+
+    /// What `warden check` says about the flow of private data to the open world under
+    /// `rule` (`[approval] after_private`): the lethal combination of private data, untrusted
+    /// content and a way out, left unguarded.
+    pub fn flow_warnings(&self, rule: FlowRule) -> Vec<String> {
+        let names = |pick: &dyn Fn(&ToolEntry) -> bool| -> Vec<&str> {
+            self.tools
+                .iter()
+                .filter(|t| pick(t))
+                .map(|t| t.name())
+                .collect()
+        };
+        let open = names(&|t| t.open_world);
+        if open.is_empty() {
+            return Vec::new();
+        }
+        let private = names(&|t| t.private);
+        if private.is_empty() {
+            let local = names(&|t| !t.open_world && reads_local_data(&t.plugin));
+            if local.is_empty() {
+                return Vec::new();
+            }
+            return vec![format!(
+                "{} read local data and {} reach the internet (and bring back untrusted \
+                 content), but no tool is labelled data = \"private\", so nothing stops data \
+                 read by the first from leaving through the second: label the tools that read \
+                 private data [unlabelled-private-data]",
+                list(&local),
+                list(&open)
+            )];
+        }
+        if rule != FlowRule::Allow {
+            return Vec::new();
+        }
+        vec![format!(
+            "{} return private data and {} reach the internet, and [approval] after_private = \
+             \"allow\" lets a principal send the one through the other unasked: use \"ask\" or \
+             \"deny\" [unguarded-flow]",
+            list(&private),
+            list(&open)
+        )]
+    }
+}
+
+/// Names as `a, b and 3 more`.
+fn list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [first, second] => format!("{first} and {second}"),
+        [first, second, rest @ ..] => format!("{first}, {second} and {} more", rest.len()),
+    }
+}
+
+/// Whether `plugin` is granted local data to read: a directory, a store or a database.
+fn reads_local_data(plugin: &Plugin) -> bool {
+    let config = &plugin.config;
+    !config.dirs.is_empty() || config.kv.is_some() || config.sql.is_some()
 }
 
 /// Appended to the description of a tool with `approval = "ask"`, so the agent expects the

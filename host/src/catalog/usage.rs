@@ -17,9 +17,46 @@ pub fn effects(plugin: &Plugin) -> Effects {
         })
 }
 
-/// Grants `plugin`'s component cannot use, and imports none of its grants serve.
+/// Grants `plugin`'s component cannot use, imports none of its grants serve, and tools that
+/// can write but that no human confirms (`unapproved-write`).
 pub fn grant_warnings(plugin: &Plugin) -> Vec<GrantWarning> {
-    warnings_for(&plugin.config, &plugin.description.imports)
+    let mut warnings = warnings_for(&plugin.config, &plugin.description.imports);
+    warnings.extend(unapproved_writes(plugin));
+    warnings
+}
+
+/// `unapproved-write`: the functions of `plugin` whose grants let them write (a `rw`
+/// directory, an outbound host, a writable store or database) and not marked `read_only`, yet
+/// called without a human's confirmation (`approval = "never"`).
+fn unapproved_writes(plugin: &Plugin) -> Option<GrantWarning> {
+    if !effects(plugin).writes {
+        return None;
+    }
+    let config = &plugin.config;
+    let functions: Vec<&str> = plugin
+        .description
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|name| {
+            let read_only = config
+                .tool_override(name)
+                .is_some_and(|t| t.hints.read_only);
+            !read_only && config.tool_approval(name) == crate::manifest::Approval::Never
+        })
+        .collect();
+    (!functions.is_empty()).then(|| {
+        GrantWarning::new(
+            "unapproved-write",
+            format!(
+                "its grants let {} change things or send data out, and no human confirms their \
+                 calls: set approval = \"ask\" (on the plugin or [plugins.{}.tools.FUNCTION]), \
+                 mark read-only functions read_only = true, or acknowledge it",
+                functions.join(", "),
+                config.name
+            ),
+        )
+    })
 }
 
 /// The [`grant_warnings`] that `plugin`'s manifest entry does not acknowledge.

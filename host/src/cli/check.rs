@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use warden::capabilities;
 use warden::catalog::{GrantWarning, grant_warnings, unacknowledged_warnings};
 use warden::host::Host;
-use warden::manifest::{ByteSize, Manifest, format_duration};
+use warden::manifest::{Approval, ByteSize, Manifest, format_duration};
 use warden::runtime::Plugin;
 
 use super::{load, write_stdout};
@@ -169,6 +169,14 @@ fn text_report(
     writeln!(out, "{}", audit_summary(manifest))?;
     writeln!(out, "{}", cache_summary(manifest))?;
     writeln!(out, "{}", http_summary(manifest))?;
+    writeln!(out, "{}", approval_summary(manifest, host))?;
+    for warning in host
+        .gate
+        .catalog()
+        .flow_warnings(manifest.approval.after_private)
+    {
+        writeln!(out, "warning: {warning}")?;
+    }
     for report in plugins {
         let config = &report.plugin.config;
         writeln!(
@@ -198,7 +206,15 @@ fn text_report(
                 Some(roles) => format!(" (roles: {})", roles.join(", ")),
                 None => String::new(),
             };
-            writeln!(out, "  tool        {name}{roles}")?;
+            let asks = match host.gate.catalog().get(name) {
+                Some(tool) if tool.approval == Approval::Ask => ", asks a human",
+                _ => "",
+            };
+            let private = match host.gate.catalog().get(name) {
+                Some(tool) if tool.private => ", private data",
+                _ => "",
+            };
+            writeln!(out, "  tool        {name}{roles}{asks}{private}")?;
         }
     }
     Ok(out)
@@ -211,7 +227,19 @@ fn json_report(
     host: &Host,
     plugins: &[PluginReport<'_>],
 ) -> Value {
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<Value> = host
+        .gate
+        .catalog()
+        .flow_warnings(manifest.approval.after_private)
+        .into_iter()
+        .map(|message| {
+            let code = message
+                .rsplit_once('[')
+                .map_or("flow", |(_, code)| code.trim_end_matches(']'))
+                .to_owned();
+            json!({ "code": code, "message": message })
+        })
+        .collect();
     let plugins: Vec<Value> = plugins
         .iter()
         .map(|report| {
@@ -241,11 +269,16 @@ fn json_report(
                 "roles": config.policy.roles,
                 "acknowledged": config.acknowledge.iter().map(|a| &a.code).collect::<Vec<_>>(),
                 "warnings": plugin_warnings,
-                "tools": report.tools.iter().map(|(name, roles, annotations)| json!({
-                    "name": name,
-                    "roles": roles,
-                    "annotations": annotations,
-                })).collect::<Vec<_>>(),
+                "tools": report.tools.iter().map(|(name, roles, annotations)| {
+                    let tool = host.gate.catalog().get(name);
+                    json!({
+                        "name": name,
+                        "roles": roles,
+                        "annotations": annotations,
+                        "approval": tool.map(|t| t.approval.as_str()),
+                        "private": tool.is_some_and(|t| t.private),
+                    })
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -268,9 +301,56 @@ fn json_report(
             "api_keys": manifest.auth.api_keys.iter().map(|k| &k.principal).collect::<Vec<_>>(),
             "oauth": manifest.auth.oauth.as_ref().map(|o| &o.issuer),
         },
+        "approval": {
+            "after_private": manifest.approval.after_private.as_str(),
+            "window_ms": manifest.approval.window.as_millis() as u64,
+            "timeout_ms": manifest.approval.timeout.as_millis() as u64,
+            "expiry_ms": manifest.approval.expiry.as_millis() as u64,
+            "shared_key": manifest.approval.key.is_some(),
+            "operators": manifest.approval.operators,
+            "asking_tools": host.gate.catalog().iter()
+                .filter(|t| t.approval == Approval::Ask)
+                .map(|t| t.name())
+                .collect::<Vec<_>>(),
+        },
         "plugins": plugins,
         "warnings": warnings,
     })
+}
+
+/// Which tools ask a human, and how the gate asks.
+fn approval_summary(manifest: &Manifest, host: &Host) -> String {
+    let settings = &manifest.approval;
+    let asking: Vec<&str> = host
+        .gate
+        .catalog()
+        .iter()
+        .filter(|t| t.approval == Approval::Ask)
+        .map(|t| t.name())
+        .collect();
+    let asking = if asking.is_empty() {
+        "no tool asks".to_owned()
+    } else {
+        format!("{} ask(s) a human: {}", asking.len(), asking.join(", "))
+    };
+    let operators = if settings.operators.is_empty() {
+        "no operator channel".to_owned()
+    } else {
+        format!("operators: {}", settings.operators.join(", "))
+    };
+    format!(
+        "approval: {asking}; after private data: {} for {}; answers wait {}, stateless \
+         approvals last {} ({}); {operators}",
+        settings.after_private.as_str(),
+        format_duration(settings.window),
+        format_duration(settings.timeout),
+        format_duration(settings.expiry),
+        if settings.key.is_some() {
+            "shared key"
+        } else {
+            "per-process key"
+        },
+    )
 }
 
 /// `cache: DIR (private; entries authenticated with KEY)`.

@@ -370,8 +370,9 @@ pub struct Acknowledgement {
 }
 
 /// The codes of the warnings `warden check` gives about a plugin, which its `acknowledge`
-/// may list: `unused-grant:KEY` (a grant the component's imports cannot use) and
-/// `ungranted-import:WHAT` (an import no grant gives anything to act on).
+/// may list: `unused-grant:KEY` (a grant the component's imports cannot use),
+/// `ungranted-import:WHAT` (an import no grant gives anything to act on) and
+/// `unapproved-write` (tools that can write, called without a human's confirmation).
 pub const WARNING_CODES: &[&str] = &[
     "unused-grant:dirs",
     "unused-grant:allow_hosts",
@@ -384,6 +385,7 @@ pub const WARNING_CODES: &[&str] = &[
     "ungranted-import:keyvalue",
     "unused-grant:sql",
     "ungranted-import:sql",
+    "unapproved-write",
 ];
 
 impl ToolOverride {
