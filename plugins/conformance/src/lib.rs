@@ -19,6 +19,8 @@ warden_sdk::wit_bindgen::generate!({
 use std::time::Duration;
 
 use exports::warden::conformance::conformance::{Address, ContactMethod, Guest};
+use serde_json::{Value, json};
+use warden_sdk::host::{ElicitAnswer, ElicitError, elicit};
 use warden_sdk::types::{Content, EmbeddedResource, Media, ResourceBody, ToolResult};
 
 /// A 1x1 red RGB PNG.
@@ -120,6 +122,172 @@ impl Guest for Conformance {
         lines.push(format!("contact: {}", contact.as_deref().unwrap_or("-")));
         lines.join("\n")
     }
+
+    fn test_elicitation(message: String) -> Result<String, String> {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "username": { "type": "string", "description": "User's response" },
+                "email": { "type": "string", "description": "User's email address" },
+            },
+            "required": ["username", "email"],
+        });
+        let (action, content) = ask(&message, &schema)?;
+        Ok(format!("User response: action={action}, content={content}"))
+    }
+
+    fn test_elicitation_sep1034_defaults() -> Result<String, String> {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "name": { "type": "string", "description": "User name", "default": "John Doe" },
+                "age": { "type": "integer", "description": "User age", "default": 30 },
+                "score": { "type": "number", "description": "User score", "default": 95.5 },
+                "status": {
+                    "type": "string",
+                    "description": "User status",
+                    "enum": ["active", "inactive", "pending"],
+                    "default": "active",
+                },
+                "verified": {
+                    "type": "boolean",
+                    "description": "Verification status",
+                    "default": true,
+                },
+            },
+            "required": [],
+        });
+        let (action, content) = ask(
+            "Please review and update the form fields with defaults",
+            &schema,
+        )?;
+        Ok(format!(
+            "Elicitation completed: action={action}, content={content}"
+        ))
+    }
+
+    fn test_elicitation_sep1330_enums() -> Result<String, String> {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "untitledSingle": {
+                    "type": "string",
+                    "description": "Select one option",
+                    "enum": ["option1", "option2", "option3"],
+                },
+                "titledSingle": {
+                    "type": "string",
+                    "description": "Select one option with titles",
+                    "oneOf": [
+                        { "const": "value1", "title": "First Option" },
+                        { "const": "value2", "title": "Second Option" },
+                        { "const": "value3", "title": "Third Option" },
+                    ],
+                },
+                "legacyEnum": {
+                    "type": "string",
+                    "description": "Select one option (legacy)",
+                    "enum": ["opt1", "opt2", "opt3"],
+                    "enumNames": ["Option One", "Option Two", "Option Three"],
+                },
+                "untitledMulti": {
+                    "type": "array",
+                    "description": "Select multiple options",
+                    "minItems": 1,
+                    "maxItems": 3,
+                    "items": { "type": "string", "enum": ["option1", "option2", "option3"] },
+                },
+                "titledMulti": {
+                    "type": "array",
+                    "description": "Select multiple options with titles",
+                    "minItems": 1,
+                    "maxItems": 3,
+                    "items": {
+                        "anyOf": [
+                            { "const": "value1", "title": "First Choice" },
+                            { "const": "value2", "title": "Second Choice" },
+                            { "const": "value3", "title": "Third Choice" },
+                        ],
+                    },
+                },
+            },
+            "required": [],
+        });
+        let (action, content) = ask("Please select options from the enum fields", &schema)?;
+        Ok(format!(
+            "Elicitation completed: action={action}, content={content}"
+        ))
+    }
+
+    fn test_input_required_result_elicitation() -> Result<String, String> {
+        let name = ask_string("What is your name?", "name")?;
+        Ok(format!("Hello, {name}!"))
+    }
+
+    fn test_input_required_result_request_state() -> Result<String, String> {
+        confirm()?;
+        Ok("state-ok: requestState validated".into())
+    }
+
+    fn test_input_required_result_multi_round() -> Result<String, String> {
+        let name = ask_string("Step 1: What is your name?", "name")?;
+        let color = ask_string("Step 2: What is your favorite color?", "color")?;
+        Ok(format!("Multi-round complete for {name} who likes {color}"))
+    }
+
+    fn test_input_required_result_tampered_state() -> Result<String, String> {
+        confirm()?;
+        Ok("integrity-ok: state verified".into())
+    }
+
+    fn test_streaming_elicitation() -> Result<String, String> {
+        let (action, content) = confirm()?;
+        Ok(format!("User response: action={action}, content={content}"))
+    }
+}
+
+/// Ask `message` with the form `schema`: what the user did (`accept`, `decline` or `cancel`)
+/// and the values they submitted (`{}` unless they accepted).
+fn ask(message: &str, schema: &Value) -> Result<(&'static str, Value), String> {
+    match elicit(message, &schema.to_string()) {
+        Ok(ElicitAnswer::Accept(content)) => Ok((
+            "accept",
+            serde_json::from_str(&content).map_err(|e| format!("answer not JSON: {e}"))?,
+        )),
+        Ok(ElicitAnswer::Decline) => Ok(("decline", json!({}))),
+        Ok(ElicitAnswer::Cancel) => Ok(("cancel", json!({}))),
+        Err(ElicitError::Unsupported) => Err("the client cannot show forms".into()),
+        Err(ElicitError::InvalidSchema(why)) => Err(format!("invalid form: {why}")),
+        Err(ElicitError::Timeout) => Err("no answer in time".into()),
+        Err(ElicitError::Failed(why)) => Err(format!("could not ask: {why}")),
+    }
+}
+
+/// Ask `message` with a form of one required string `field`, and return the string given.
+fn ask_string(message: &str, field: &str) -> Result<String, String> {
+    let schema = json!({
+        "type": "object",
+        "properties": { field: { "type": "string" } },
+        "required": [field],
+    });
+    match ask(message, &schema)? {
+        ("accept", content) => content
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the answer has no string `{field}`")),
+        (action, _) => Err(format!("the user did not answer ({action})")),
+    }
+}
+
+/// Ask "Please confirm" with a form of one required boolean `ok`.
+fn confirm() -> Result<(&'static str, Value), String> {
+    let schema = json!({
+        "type": "object",
+        "properties": { "ok": { "type": "boolean" } },
+        "required": ["ok"],
+    });
+    ask("Please confirm", &schema)
 }
 
 /// A result made of `content` alone.
