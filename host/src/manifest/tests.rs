@@ -356,7 +356,7 @@ fn unknown_top_level_key_is_an_error() {
     );
     assert_eq!(
         fx.error("\n\ncolour = \"blue\"\n"),
-        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth` or `kv`"
+        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth`, `kv` or `approval`"
     );
 }
 
@@ -541,7 +541,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent` or `open_world`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval` or `data`"
     );
 }
 
@@ -2337,7 +2337,7 @@ fn hostile_kv_settings_are_refused_at_their_line() {
         ),
         (
             format!("{FILES}acknowledge = [\"unused-grant:kvv\"]"),
-            "3:16: plugins.files.acknowledge[0]: unknown warning code \"unused-grant:kvv\"; did you mean \"unused-grant:kv\"? (the codes are unused-grant:dirs, unused-grant:allow_hosts, unused-grant:env, unused-grant:secrets, ungranted-import:filesystem, ungranted-import:http, ungranted-import:sockets, unused-grant:kv, ungranted-import:keyvalue, unused-grant:sql, ungranted-import:sql)".to_owned(),
+            "3:16: plugins.files.acknowledge[0]: unknown warning code \"unused-grant:kvv\"; did you mean \"unused-grant:kv\"? (the codes are unused-grant:dirs, unused-grant:allow_hosts, unused-grant:env, unused-grant:secrets, ungranted-import:filesystem, ungranted-import:http, ungranted-import:sockets, unused-grant:kv, ungranted-import:keyvalue, unused-grant:sql, ungranted-import:sql, unapproved-write)".to_owned(),
         ),
     ];
     let mismatches: Vec<String> = cases
