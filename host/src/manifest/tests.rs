@@ -456,7 +456,7 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `fuel`, \
          `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
          `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
-         `max_event_bytes`, `allow_hosts`, `net`, `secrets`, `kv`, `sql` or `acknowledge`"
+         `max_event_bytes`, `approval`, `data`, `allow_hosts`, `net`, `secrets`, `kv`, `sql` or `acknowledge`"
     );
 }
 
