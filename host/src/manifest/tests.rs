@@ -2368,3 +2368,74 @@ fn a_dirs_grant_may_not_reach_the_kv_store_file() {
         "{FILES}dirs = [{{ host = \".\", guest = \"/all\" }}]\n"
     ));
 }
+
+#[test]
+fn approval_keys_are_read_on_plugins_tools_and_the_approval_table() {
+    let fx = Fixture::new();
+    let m = fx.ok(&format!(
+        "[approval]\nkey = \"0123456789abcdef0123456789abcdef\"\ntimeout = \"30s\"\nexpiry = \"1m\"\n\
+         after_private = \"deny\"\nwindow = \"2h\"\noperators = [\"approver\"]\n\n\
+         {FILES}approval = \"ask\"\ndata = \"private\"\n\
+         [plugins.files.tools.read-text]\napproval = \"never\"\ndata = \"public\"\n"
+    ));
+    let files = m.plugin("files").expect("files");
+    assert_eq!(files.tool_approval("write-text"), Approval::Ask);
+    assert_eq!(files.tool_approval("read-text"), Approval::Never);
+    assert_eq!(files.tool_data("write-text"), DataLabel::Private);
+    assert_eq!(files.tool_data("read-text"), DataLabel::Public);
+    let a = &m.approval;
+    assert!(a.key.is_some());
+    assert_eq!(a.timeout, Duration::from_secs(30));
+    assert_eq!(a.expiry, Duration::from_secs(60));
+    assert_eq!(a.after_private, FlowRule::Deny);
+    assert_eq!(a.window, Duration::from_secs(7200));
+    assert_eq!(a.operators, vec!["approver".to_owned()]);
+    // Without the table: ask after private data for 15 minutes, a per-process key, no
+    // operators.
+    let d = fx.ok(FILES).approval;
+    assert_eq!(d, ApprovalSettings::default());
+    assert_eq!(d.after_private, FlowRule::Ask);
+}
+
+#[test]
+fn hostile_approval_settings_are_refused_at_their_line() {
+    let fx = Fixture::new();
+    let cases = [
+        (
+            format!("{FILES}approval = \"sometimes\""),
+            "3:12: plugins.files.approval: invalid approval \"sometimes\": expected \"never\" or \"ask\"",
+        ),
+        (
+            format!("{FILES}data = \"secret\""),
+            "3:8: plugins.files.data: invalid data \"secret\": expected \"private\" or \"public\"",
+        ),
+        (
+            "[approval]\nkey = \"short\"".to_owned(),
+            "2:7: approval.key: the approval key must be at least 32 characters (it seals approvals); make one with `openssl rand -hex 32` and pass it as ${VAR}",
+        ),
+        (
+            "[approval]\noperators = [\"*\"]".to_owned(),
+            "2:13: approval.operators: operators must name roles: \"*\" would let every principal answer approvals, its own calls' included",
+        ),
+        (
+            "[approval]\nafter_private = \"maybe\"".to_owned(),
+            "2:17: approval.after_private: invalid after_private \"maybe\": expected \"ask\", \"deny\" or \"allow\"",
+        ),
+        (
+            "[approval]\ntimeout = 30".to_owned(),
+            "2:11: approval.timeout: expected a duration string such as \"5s\" or \"250ms\"; a bare number has no unit",
+        ),
+        (
+            "[approval]\ntimeout = \"2h\"".to_owned(),
+            "2:11: approval.timeout: timeout must be at most 1h, got 2h",
+        ),
+    ];
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(text, expected)| {
+            let got = fx.errors(&format!("{text}\n")).join("\n");
+            (got != *expected).then(|| format!("{text}\n  got:      {got}\n  expected: {expected}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
