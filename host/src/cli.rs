@@ -1,5 +1,5 @@
-//! `warden serve | keygen | check | inspect | call | audit | init | completions | man | new |
-//! embed-docs`.
+//! `warden serve | keygen | check | inspect | call | audit | approvals | init | completions |
+//! man | new | embed-docs`.
 //!
 //! This file holds the command line's shape (clap) and what the commands share: finding and
 //! loading the manifest, the log, stdout. Each command's body lives in its own module.
@@ -16,6 +16,7 @@ use warden::gate::{Principal, Transport};
 use warden::host::{Host, HostError};
 use warden::manifest::Manifest;
 
+mod approvals;
 mod audit;
 mod authoring;
 mod call;
@@ -201,6 +202,23 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Answer tool calls waiting for an operator's approval on a running HTTP server.
+    ///
+    /// A tool with `approval = "ask"`, called by a client that cannot ask its user, waits up
+    /// to `[approval] timeout` for an operator when `[approval] operators` names roles. An
+    /// operator is a principal of `[auth]` holding one of those roles; nobody answers a call
+    /// of their own principal. The API key comes from `--key-file` or `WARDEN_API_KEY` (never
+    /// the command line, where `ps` would show it).
+    ///
+    /// Example:
+    ///   export WARDEN_API_KEY=$(cat ~/.config/warden/operator.key)
+    ///   warden approvals list --url http://127.0.0.1:8080
+    ///   warden approvals allow 3f2a...e9 --url http://127.0.0.1:8080
+    #[command(verbatim_doc_comment)]
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
     /// Write a commented starter manifest (default: ./warden.toml); never overwrites a file.
     Init {
         /// The manifest to write.
@@ -311,6 +329,60 @@ enum AuditCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// Show the calls waiting for an operator, oldest first: id, tool, principal, waiting
+    /// since, reason, arguments (redacted and cut as the question shows them).
+    List {
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let the waiting call ID run; its audit record names you as the approver.
+    Allow {
+        /// The call's id, as `warden approvals list` shows it.
+        id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Refuse the waiting call ID: the tool does not run and the client is told "denied by
+    /// an operator".
+    Deny {
+        /// The call's id, as `warden approvals list` shows it.
+        id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// Where the server of `warden approvals` is, and the operator's key.
+#[derive(Args)]
+struct RemoteArgs {
+    /// The server's base URL, e.g. http://127.0.0.1:8080 (default: the manifest's
+    /// `[http] listen`). `http://` only to a loopback host; `https://` certificates are
+    /// checked against the Mozilla roots (webpki-roots), so a self-signed one is refused.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// A file whose first line is the operator's API key (default: the WARDEN_API_KEY
+    /// environment variable).
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    #[command(flatten)]
+    manifest: ManifestArg,
+}
+
+impl RemoteArgs {
+    fn remote(self) -> approvals::Remote {
+        approvals::Remote {
+            url: self.url,
+            key_file: self.key_file,
+            manifest: self.manifest.manifest,
+        }
+    }
+}
+
 /// Run the command line; errors are printed here, once.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -398,6 +470,20 @@ fn run(command: Command) -> Result<ExitCode> {
             runtime.block_on(call::call(&manifest.path(None)?, who, &tool, &arguments))
         }
         Command::Audit { command } => audit::audit(command),
+        Command::Approvals { command } => {
+            let (remote, action) = match command {
+                ApprovalsCommand::List { remote, json } => {
+                    (remote, approvals::Action::List { json })
+                }
+                ApprovalsCommand::Allow { id, remote } => {
+                    (remote, approvals::Action::Answer { id, allow: true })
+                }
+                ApprovalsCommand::Deny { id, remote } => {
+                    (remote, approvals::Action::Answer { id, allow: false })
+                }
+            };
+            runtime.block_on(approvals::approvals(remote.remote(), action))
+        }
         Command::Init { file } => init::init(&file),
         Command::Completions { shell } => Ok(docs::completions(shell)),
         Command::Man => docs::man(),

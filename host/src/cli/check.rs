@@ -177,6 +177,9 @@ fn text_report(
     {
         writeln!(out, "warning: {warning}")?;
     }
+    if let Some(warning) = operators_warning(manifest) {
+        writeln!(out, "warning: {warning} [{OPERATORS_WITHOUT_AUTH}]")?;
+    }
     for report in plugins {
         let config = &report.plugin.config;
         writeln!(
@@ -282,6 +285,9 @@ fn json_report(
             })
         })
         .collect();
+    if let Some(warning) = operators_warning(manifest) {
+        warnings.push(json!({ "code": OPERATORS_WITHOUT_AUTH, "message": warning }));
+    }
     json!({
         "manifest": path.display().to_string(),
         "ok": true,
@@ -351,6 +357,24 @@ fn approval_summary(manifest: &Manifest, host: &Host) -> String {
             "per-process key"
         },
     )
+}
+
+/// The warning code of `[approval] operators` without `[auth]` credentials.
+const OPERATORS_WITHOUT_AUTH: &str = "operators-without-auth";
+
+/// `[approval] operators` names roles but `[auth]` has no credentials: the approval channel
+/// refuses everyone (an operator must be authenticated), so calls that wait for an operator
+/// time out. A warning, not an error: the manifest loads and serves, and the calls still
+/// fail closed.
+fn operators_warning(manifest: &Manifest) -> Option<String> {
+    (!manifest.approval.operators.is_empty() && !manifest.auth.is_configured()).then(|| {
+        format!(
+            "[approval] operators = [{}] but [auth] has no credentials: `warden approvals` \
+             (GET/POST /approvals) refuses everyone, so calls waiting for an operator time out; \
+             add [[auth.api_keys]] (`warden keygen --roles ROLE`) or [auth.oauth]",
+            manifest.approval.operators.join(", ")
+        )
+    })
 }
 
 /// `cache: DIR (private; entries authenticated with KEY)`.

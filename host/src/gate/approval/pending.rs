@@ -38,10 +38,26 @@ pub enum Decision {
     Deny { by: String },
 }
 
-/// No call with that id is waiting (it was answered, timed out, or never existed).
+impl Decision {
+    /// The operator who answered.
+    pub fn by(&self) -> &str {
+        match self {
+            Decision::Allow { by } | Decision::Deny { by } => by,
+        }
+    }
+}
+
+/// Why an answer was not taken.
 #[derive(Debug, thiserror::Error)]
-#[error("no call {0} is waiting for approval")]
-pub struct UnknownApproval(pub String);
+pub enum UnknownApproval {
+    /// No call with that id is waiting (it was answered, timed out, or never existed).
+    #[error("no call {0} is waiting for approval")]
+    NotWaiting(String),
+    /// The operator is the principal that made the call: nobody approves their own call
+    /// (the call stays waiting for another operator).
+    #[error("an operator cannot approve their own call")]
+    OwnCall,
+}
 
 struct Waiting {
     shown: PendingApproval,
@@ -79,12 +95,21 @@ impl PendingApprovals {
         list
     }
 
-    /// Answer the call `id`.
+    /// Answer the call `id`. An answer by the principal that made the call is refused, and
+    /// the call keeps waiting.
     pub fn decide(&self, id: &str, decision: Decision) -> Result<PendingApproval, UnknownApproval> {
-        let waiting = self
-            .waiting()
+        let mut list = self.waiting();
+        match list.get(id) {
+            None => return Err(UnknownApproval::NotWaiting(id.to_owned())),
+            Some(w) if w.shown.principal == decision.by() => {
+                return Err(UnknownApproval::OwnCall);
+            }
+            Some(_) => {}
+        }
+        let waiting = list
             .remove(id)
-            .ok_or_else(|| UnknownApproval(id.to_owned()))?;
+            .ok_or_else(|| UnknownApproval::NotWaiting(id.to_owned()))?;
+        drop(list);
         // The call may have just given up: then the answer reaches nobody, as if late.
         let _ = waiting.answer.send(decision);
         Ok(waiting.shown)
@@ -141,6 +166,31 @@ mod tests {
             Some(Decision::Allow { by: "op".into() })
         );
         assert!(pending.list().is_empty());
+    }
+
+    #[tokio::test]
+    async fn nobody_approves_their_own_call() {
+        let pending = std::sync::Arc::new(PendingApprovals::default());
+        let waiter = {
+            let pending = pending.clone();
+            tokio::spawn(async move { pending.wait(shown("a3"), Duration::from_secs(30)).await })
+        };
+        while pending.list().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            pending.decide("a3", Decision::Allow { by: "bot".into() }),
+            Err(UnknownApproval::OwnCall)
+        ));
+        // Still waiting, for another operator.
+        assert_eq!(pending.list().len(), 1);
+        pending
+            .decide("a3", Decision::Deny { by: "op".into() })
+            .expect("waiting");
+        assert_eq!(
+            waiter.await.expect("joined"),
+            Some(Decision::Deny { by: "op".into() })
+        );
     }
 
     #[tokio::test]

@@ -35,7 +35,7 @@ pub(super) async fn guard(
             return Ok(next.run(request).await);
         }
         not_draining(&state)?;
-        let principal = authenticate(&state, &request).await?;
+        let principal = authenticate(&state, &request, Reply::rpc_error).await?;
         declared_length(&state, &request)?;
         let session = session_id(&request);
         session_owner(&state, &request, session.as_deref(), &principal)?;
@@ -83,13 +83,15 @@ fn not_draining(state: &AppState) -> Result<(), Response> {
 }
 
 /// Who sent the request: the authenticator in force, or the local principal when there is
-/// none. A refusal is answered 401 or 403 with its challenge, and recorded in the audit log.
+/// none. A refusal is answered 401 or 403 with its challenge (the body made by `reply`: a
+/// JSON-RPC error for `/mcp`, `{"error": ...}` elsewhere), and recorded in the audit log.
 ///
 /// What it needs of the request is taken before the future starts: a request's body is not
 /// `Sync`, so the future must not hold the request across an await.
-fn authenticate<'a>(
+pub(super) fn authenticate<'a>(
     state: &'a AppState,
     request: &'a Request,
+    reply: fn(StatusCode, &str) -> Response,
 ) -> impl Future<Output = Result<Principal, Response>> + Send + 'a {
     let headers = request.headers();
     let metadata_url = metadata_url(state, request);
@@ -113,7 +115,7 @@ fn authenticate<'a>(
             StatusCode::SERVICE_UNAVAILABLE => "authentication is unavailable",
             _ => "authentication required",
         };
-        let mut response = Reply::rpc_error(refusal.status, message);
+        let mut response = reply(refusal.status, message);
         if let Ok(value) = HeaderValue::from_str(&refusal.challenge) {
             response
                 .headers_mut()
@@ -296,13 +298,13 @@ async fn respond(
 }
 
 /// What a refused request is recorded as: `METHOD PATH`.
-fn what(request: &Request) -> String {
+pub(super) fn what(request: &Request) -> String {
     format!("{} {}", request.method(), request.uri().path())
 }
 
 /// Record the refusal of `what` from `who` (from `address`, when not authenticated) in the
 /// audit log.
-fn record_refusal(
+pub(super) fn record_refusal(
     state: &AppState,
     who: &Principal,
     address: Option<std::net::IpAddr>,

@@ -13,7 +13,8 @@
 //! extensions to the handler, which hands it to the gate.
 //!
 //! Other routes: `GET /healthz` (always 200, no checks), `GET /readyz` (200 while serving,
-//! 503 while draining), and with OAuth the RFC 9728 metadata at
+//! 503 while draining), the operator approval channel `GET /approvals` and
+//! `POST /approvals/{id}` while `[approval] operators` names roles ([`approvals`]), and with OAuth the RFC 9728 metadata at
 //! `/.well-known/oauth-protected-resource` and `/.well-known/oauth-protected-resource/mcp`.
 //! Everything else is 404.
 //!
@@ -22,6 +23,7 @@
 //! connections are closed. Audit records are written before each response leaves, so none is
 //! pending at exit.
 
+mod approvals;
 mod checks;
 mod conn;
 mod drain;
@@ -39,7 +41,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use http::{StatusCode, header};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -56,6 +58,7 @@ use crate::gate::{LiveGate, Principal, Transport};
 use crate::manifest::Http;
 use crate::runtime::PluginState;
 
+pub use approvals::APPROVALS_PATH;
 pub use checks::{HeaderRefusal, check_headers};
 use conn::{Activity, Connections, Expiry, Refusal, Throttle, Watched};
 pub use conn::{caps as connection_caps, descriptor_limit};
@@ -486,6 +489,8 @@ fn router(
         .route_service(MCP_PATH, mcp)
         .route(METADATA_PATH, get(metadata))
         .route(&format!("{METADATA_PATH}{MCP_PATH}"), get(metadata))
+        .route(APPROVALS_PATH, any(approvals::list))
+        .route(&format!("{APPROVALS_PATH}/{{id}}"), any(approvals::decide))
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard));
     Router::new()
         .route(
