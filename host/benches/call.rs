@@ -28,10 +28,13 @@ use serde_json::{Value, json};
 
 use warden::audit::{AuditSink, FileSink, Outcome, Record, line_hash, rfc3339};
 use warden::catalog::ToolEntry;
-use warden::gate::{Asking, CallRequest, Detectors, OutputFilter, Principal, Transport, to_result};
+use warden::gate::{
+    APPROVAL_KEY, Asking, CallRequest, Detectors, OutputFilter, Principal, Reply, Transport,
+    to_result,
+};
 use warden::host::Host;
 use warden::manifest::Manifest;
-use warden::runtime::NoEvents;
+use warden::runtime::{CallEvents, ElicitFuture, Elicited, EventFuture, LogLevel, NoEvents};
 use warden::schema::to_json;
 
 /// The trivial tool, its arguments as JSON and as WIT values.
@@ -555,5 +558,133 @@ fn kv(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, schema, filter, audit, call, gate_overhead, kv, sql);
+/// Accepts every question at once: the round trip to a client, without the human.
+struct AcceptAll;
+
+impl CallEvents for AcceptAll {
+    fn log(&self, _: LogLevel, _: String) -> EventFuture<'_> {
+        Box::pin(std::future::ready(()))
+    }
+    fn progress(&self, _: f64, _: Option<f64>, _: Option<String>) -> EventFuture<'_> {
+        Box::pin(std::future::ready(()))
+    }
+    fn elicit(&self, _: String, _: String) -> ElicitFuture<'_> {
+        Box::pin(std::future::ready(Ok(Elicited::Accept("{}".to_owned()))))
+    }
+}
+
+/// An approved call, without the human: the trivial tool with `approval = "ask"`, asked in a
+/// session (`live`: the question built and answered at once), and in the stateless era
+/// (`question`: the first request, which seals the state and returns the question;
+/// `answered`: the retried request, which opens the state and runs the tool), beside the same
+/// tool without approval (`never`, the every-feature call). The group ends with a report of
+/// what approval adds.
+fn approval(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let never = load(dir.path(), "never", true);
+    let plugins = PathBuf::from(env!("WARDEN_PLUGIN_DIR"));
+    let text = format!(
+        "[cache]\ndir = \"{cache}\"\n[audit]\npath = \"{audit}\"\n{every_feature}",
+        cache = dir.path().join("cache").display(),
+        audit = dir.path().join("audit/ask.jsonl").display(),
+        every_feature = EVERY_FEATURE
+            .replace("{codec}", &plugins.join("codec.wasm").display().to_string())
+            .replace(
+                "env = { API_TOKEN = \"tok-7f3a9c2e51b8\" }",
+                "env = { API_TOKEN = \"tok-7f3a9c2e51b8\" }\napproval = \"ask\"",
+            ),
+    );
+    let path = dir.path().join("ask.toml");
+    std::fs::write(&path, text).expect("write manifest");
+    let ask = Host::load(&Manifest::load(&path).expect("manifest"))
+        .unwrap_or_else(|e| panic!("{}", e[0]));
+    let rt = current_thread();
+    let arguments = arguments();
+    let principal = Principal::new("bench", vec!["user".into()], Transport::Stdio);
+    let run = |host: &Host, events: Arc<dyn CallEvents>, asking: Asking<'_>| {
+        rt.block_on(host.gate.call(CallRequest {
+            principal: &principal,
+            mcp_id: Some(json!(1)),
+            tool: TOOL,
+            arguments: Some(&arguments),
+            events,
+            asking,
+        }))
+        .expect("call")
+    };
+    let rounds = Asking::Rounds {
+        state: None,
+        responses: None,
+    };
+    let Reply::InputRequired(question) = run(&ask, Arc::new(NoEvents), rounds) else {
+        panic!("the first request returns the question");
+    };
+    let state = question.request_state.clone().expect("a state");
+    let mut responses = rmcp::model::InputResponses::new();
+    responses.insert(
+        APPROVAL_KEY.to_owned(),
+        json!({"action": "accept", "content": {}}),
+    );
+    let answered = Asking::Rounds {
+        state: Some(&state),
+        responses: Some(&responses),
+    };
+    let done = |reply: Reply| {
+        let result = reply.done().expect("a result");
+        assert_ne!(result.is_error, Some(true), "{result:?}");
+    };
+
+    let mut group = c.benchmark_group("approval");
+    let mut time = |name: &str, f: &mut dyn FnMut()| {
+        let mut samples = Vec::new();
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                let start = Instant::now();
+                for _ in 0..iterations {
+                    f();
+                }
+                let elapsed = start.elapsed();
+                samples.push(elapsed / iterations.max(1) as u32);
+                elapsed
+            })
+        });
+        median(samples)
+    };
+    let never_time = time("never", &mut || {
+        done(run(&never, Arc::new(NoEvents), Asking::Unable))
+    });
+    let live = time("live", &mut || {
+        done(run(&ask, Arc::new(AcceptAll), Asking::Live))
+    });
+    let first = time("question", &mut || {
+        assert!(matches!(
+            run(&ask, Arc::new(NoEvents), rounds),
+            Reply::InputRequired(_)
+        ));
+    });
+    let second = time("answered", &mut || {
+        done(run(&ask, Arc::new(NoEvents), answered))
+    });
+    group.finish();
+    println!(
+        "approval: session +{:.1} µs; stateless question {:.1} µs, answered +{:.1} µs \
+         (over `never`, {:.1} µs; medians of the sample means)",
+        live.saturating_sub(never_time).as_secs_f64() * 1e6,
+        first.as_secs_f64() * 1e6,
+        second.saturating_sub(never_time).as_secs_f64() * 1e6,
+        never_time.as_secs_f64() * 1e6,
+    );
+}
+
+criterion_group!(
+    benches,
+    schema,
+    filter,
+    audit,
+    call,
+    gate_overhead,
+    approval,
+    kv,
+    sql
+);
 criterion_main!(benches);
