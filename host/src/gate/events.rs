@@ -112,19 +112,23 @@ impl FilteredEvents {
         state.dropped
     }
 
-    /// What the call did with its capabilities ([`CallEvents::usage`]).
+    /// What the call did with its capabilities ([`CallEvents::usage`]), and how many
+    /// questions it asked (`questions`).
     pub(super) fn take_usage(&self) -> Map<String, Value> {
-        std::mem::take(&mut self.state().usage)
+        let mut state = self.state();
+        let mut usage = std::mem::take(&mut state.usage);
+        if state.asked > 0 {
+            usage.insert("questions".to_owned(), state.asked.into());
+        }
+        usage
     }
 
-    /// The question that stopped the call, when one did (2026-07-28).
-    pub(super) fn take_unanswered(&self) -> Option<(String, Value)> {
-        self.state().unanswered.take()
-    }
-
-    /// How many questions the plugin asked.
-    pub(super) fn questions_asked(&self) -> usize {
-        self.state().asked
+    /// The question that stopped the call, when one did (2026-07-28): how many questions
+    /// the call asked, and this one's message and form.
+    pub(super) fn take_unanswered(&self) -> Option<(usize, String, Value)> {
+        let mut state = self.state();
+        let (message, form) = state.unanswered.take()?;
+        Some((state.asked, message, form))
     }
 
     /// The plugin's question, filtered and checked: its message and form, or why it cannot
@@ -132,9 +136,8 @@ impl FilteredEvents {
     fn screen(&self, message: &str, schema: &str) -> Result<(usize, String, Value), ElicitFailure> {
         let mut form: Value = serde_json::from_str(schema)
             .map_err(|e| ElicitFailure::InvalidSchema(format!("not JSON: {e}")))?;
-        let checked: ElicitationSchema = serde_json::from_value(form.clone())
+        serde_json::from_value::<ElicitationSchema>(form.clone())
             .map_err(|e| ElicitFailure::InvalidSchema(e.to_string()))?;
-        drop(checked);
         let mut state = self.state();
         if state.asked >= MAX_QUESTIONS {
             return Err(ElicitFailure::Failed(format!(

@@ -444,14 +444,9 @@ impl Gate {
                 .runtime
                 .call(plugin, tool.entry.function, &args, events.clone())
                 .await;
-            let mut usage = events.take_usage();
-            let asked = events.questions_asked();
-            if asked > 0 {
-                usage.insert("questions".to_owned(), asked.into());
-            }
-            trail.usage(usage);
-            if let (Err(CallError::InputRequired), Some((message, form))) =
-                (&ran, events.take_unanswered())
+            trail.usage(events.take_usage());
+            if matches!(ran, Err(CallError::InputRequired))
+                && let Some((asked, message, form)) = events.take_unanswered()
             {
                 let result = self.approver.plugin_question(
                     &mut cleared,
