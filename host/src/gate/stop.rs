@@ -33,7 +33,8 @@ enum Reply {
     /// A tool error (`isError: true`) with this message and the request id.
     ToolError(String),
     /// Not a refusal: the client must answer these questions and call again (2026-07-28).
-    InputRequired(InputRequiredResult),
+    /// Boxed: it is far larger than the other replies, and every step returns a `Stop`.
+    InputRequired(Box<InputRequiredResult>),
     /// The protocol error `invalid params` with this message: the request itself is wrong
     /// (a forged or expired `requestState`, malformed `inputResponses`).
     InvalidParams(String),
@@ -65,7 +66,7 @@ impl Stop {
     pub(super) fn input_required(result: InputRequiredResult, detail: String) -> Self {
         Self {
             outcome: Outcome::InputRequired,
-            reply: Reply::InputRequired(result),
+            reply: Reply::InputRequired(Box::new(result)),
             detail,
             keep_args: true,
         }
@@ -104,7 +105,7 @@ impl Stop {
                 tracing::info!(detail = self.detail, "call waits for the client's answers");
                 let request_id = trail.id().to_owned();
                 match trail.finish(self.outcome, Some(self.detail)) {
-                    Ok(()) => Ok(GateReply::InputRequired(result)),
+                    Ok(()) => Ok(GateReply::InputRequired(*result)),
                     Err(_) => Err(GateError::Audit { request_id }),
                 }
             }

@@ -160,18 +160,18 @@ impl Approver {
     /// Whether `principal`'s call of `tool` needs approval, and why; refuses it at once under
     /// `after_private = "deny"`.
     fn need(&self, tool: &ToolEntry, principal: &Principal) -> Result<Option<Need>, Stop> {
-        if tool.open_world && self.settings.after_private != FlowRule::Allow {
-            if let Some(source) = self.hub.flow.marked(&principal.name, self.settings.window) {
-                let why =
-                    format!("this call can send data read earlier from {source} to the internet");
-                if self.settings.after_private == FlowRule::Deny {
-                    return Err(Stop::tool_error(
-                        Outcome::Denied,
-                        format!("refused: {why} ([approval] after_private = \"deny\")"),
-                    ));
-                }
-                return Ok(Some(Need { reason: why }));
+        if tool.open_world
+            && self.settings.after_private != FlowRule::Allow
+            && let Some(source) = self.hub.flow.marked(&principal.name, self.settings.window)
+        {
+            let why = format!("this call can send data read earlier from {source} to the internet");
+            if self.settings.after_private == FlowRule::Deny {
+                return Err(Stop::tool_error(
+                    Outcome::Denied,
+                    format!("refused: {why} ([approval] after_private = \"deny\")"),
+                ));
             }
+            return Ok(Some(Need { reason: why }));
         }
         Ok((tool.approval == Approval::Ask).then(|| Need {
             reason: "this tool asks a human to confirm each call".to_owned(),
@@ -448,10 +448,10 @@ fn form_request(message: &str, schema: &Value) -> InputRequest {
 /// other keys are ignored. An entry that is not an answer refuses the call: it must never
 /// reach the plugin as one.
 fn take_answers(round: &mut Round, responses: &InputResponses) -> Result<(), Stop> {
-    if let Some(answer) = responses.get(APPROVAL_KEY) {
-        if !is_answer(answer) {
-            return Err(malformed(APPROVAL_KEY));
-        }
+    if let Some(answer) = responses.get(APPROVAL_KEY)
+        && !is_answer(answer)
+    {
+        return Err(malformed(APPROVAL_KEY));
     }
     loop {
         let key = format!("{ELICIT_KEY}{}", round.answers.len());
