@@ -79,6 +79,11 @@ impl Echo {
 /// writable `/out` (its `write-file` asks; its `read-file` output is private), `net__*` (the
 /// testbed again, allowed to reach `echo`: open world) and two API keys, `alice` and `bob`.
 fn fixture(approval: &str, echo: &Echo) -> Fixture {
+    fixture_with(approval, "", echo)
+}
+
+/// Same as [`fixture`], with `extra` at the end of the manifest.
+fn fixture_with(approval: &str, extra: &str, echo: &Echo) -> Fixture {
     let fixture = Fixture::new(&format!(
         r#"
 [audit]
@@ -108,6 +113,8 @@ sha256 = "{alice}"
 [[auth.api_keys]]
 principal = "bob"
 sha256 = "{bob}"
+
+{extra}
 "#,
         port = echo.port,
         alice = sha256(ALICE_KEY),
@@ -676,4 +683,73 @@ async fn tools_list_says_which_tools_a_human_confirms() {
     assert!(!description("testbed__read_file").contains(ASKS));
     assert!(!description("net__http_get").contains(ASKS));
     client.close().await;
+}
+
+/// An approved call whose plugin then asks its own question: in the stateless era the
+/// approval carries over the plugin's rounds (it is not asked again) and the record of the
+/// call that ran keeps it.
+async fn approved_then_asked(
+    server: Value,
+    mode: &str,
+    fixture: &Fixture,
+    log: impl Fn() -> String,
+) {
+    let form = json!({"type": "object", "properties": {"colour": {"type": "string"}}});
+    let plan = json!({
+        "server": server,
+        "mode": mode,
+        "clients": [{"key": ALICE_KEY, "calls": [
+            {"name": "ask", "tool": "testbed__ask",
+             "args": {"message": "Pick a colour", "schema": form.to_string()},
+             "answers": [answer(ACCEPT), {"action": "accept", "content": {"colour": "teal"}}]},
+        ]}],
+    });
+    let lines = run(fixture, plan, log).await;
+    let asked = lines.asked("ask");
+    assert_eq!(asked.len(), 2, "{asked:?}\n{}", lines.report);
+    assert!(
+        asked[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("testbed__ask")),
+        "{asked:?}"
+    );
+    assert_eq!(asked[1]["message"], "Pick a colour");
+    assert_eq!(lines.ok("ask"), r#"accept {"colour":"teal"}"#);
+    let records = audit(fixture);
+    let ran = records
+        .iter()
+        .find(|r| r["tool"] == "testbed__ask" && r["outcome"] == "ok")
+        .unwrap_or_else(|| panic!("no record of the call that ran: {records:#?}"));
+    let via = if mode == "legacy" {
+        "elicitation"
+    } else {
+        "input-required"
+    };
+    assert_eq!(ran["approval"]["via"], via, "{records:#?}");
+}
+
+#[tokio::test]
+async fn an_approved_call_whose_plugin_asks_keeps_its_approval_in_a_session() {
+    let echo = Echo::start().await;
+    let fixture = fixture_with(
+        "",
+        "[plugins.testbed.tools.ask]\napproval = \"ask\"\n",
+        &echo,
+    );
+    approved_then_asked(stdio(&fixture), "legacy", &fixture, String::new).await;
+}
+
+#[tokio::test]
+async fn an_approved_call_whose_plugin_asks_keeps_its_approval_over_stateless_rounds() {
+    let echo = Echo::start().await;
+    let fixture = fixture_with(
+        "",
+        "[plugins.testbed.tools.ask]\napproval = \"ask\"\n",
+        &echo,
+    );
+    let server = fixture.http_server(&[]).await;
+    approved_then_asked(json!({"http": server.url}), "2026-07-28", &fixture, || {
+        server.stderr()
+    })
+    .await;
 }
