@@ -268,6 +268,8 @@ fn era_plan(server: Value, mode: &str, key: Option<&str>) -> Value {
         "properties": {"colour": {"type": "string", "description": "A colour"}},
         "required": ["colour"],
     });
+    // Not a flat form: the host refuses to put it to the user.
+    let nested_form = json!({"type": "object", "properties": {"inner": {"type": "object"}}});
     json!({
         "server": server,
         "mode": mode,
@@ -285,6 +287,8 @@ fn era_plan(server: Value, mode: &str, key: Option<&str>) -> Value {
                 {"name": "ask-declined", "tool": "testbed__ask",
                  "args": {"message": "Pick a colour", "schema": colour_form.to_string()},
                  "answers": [answer("decline")]},
+                {"name": "ask-bad-schema", "tool": "testbed__ask",
+                 "args": {"message": "Nested?", "schema": nested_form.to_string()}},
                 {"name": "twice", "tool": "testbed__ask_twice",
                  "args": {"first": "First question", "second": "Second question"},
                  "answers": [
@@ -367,6 +371,9 @@ async fn check_era(
     }
     assert_eq!(lines.ok("ask"), r#"accept {"colour":"teal"}"#);
     assert_eq!(lines.ok("ask-declined"), "decline");
+    let bad = lines.ok("ask-bad-schema");
+    assert!(bad.starts_with("error: invalid-schema"), "{bad}");
+    assert!(lines.asked("ask-bad-schema").is_empty());
     // Two questions in order: the first answer carries over to the second round.
     let asked = lines.asked("twice");
     let messages: Vec<_> = asked.iter().map(|q| q["message"].clone()).collect();
@@ -504,6 +511,9 @@ async fn a_stateless_approval_is_bound_to_its_state_arguments_and_principal() {
         "mode": "2026-07-28",
         "clients": [
             {"key": ALICE_KEY, "calls": [
+                // An answer without the state that asked is no approval: asked again.
+                {"name": "no-state", "tool": "testbed__write_file", "args": a.clone(),
+                 "lowlevel": true, "responses": {"approval": answer(ACCEPT)}},
                 first_round("first", a.clone()),
                 retry("tampered", a.clone(), "first", true),
                 retry("other-args", write("/out/b.txt", "a"), "first", false),
@@ -528,6 +538,8 @@ async fn a_stateless_approval_is_bound_to_its_state_arguments_and_principal() {
             .is_some_and(|m| m.contains("testbed__write_file")),
         "{first}"
     );
+    let no_state = lines.get("no-state");
+    assert!(no_state["requests"]["approval"].is_object(), "{no_state}");
     for name in ["tampered", "other-args", "other-principal"] {
         invalid_state(&lines, name);
     }
