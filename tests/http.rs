@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Fixture, HttpServer, discover_2026, ok_text, text};
+use common::{Fixture, HttpServer, discover_2026, ok_text, python_with_mcp, text};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
@@ -675,46 +675,6 @@ async fn sigterm_on_an_idle_server_exits_zero() {
 }
 
 // --- A second client: the Python `mcp` package --------------------------------------------------
-
-/// A virtualenv with `mcp` 2.3 in `CARGO_TARGET_TMPDIR`, created once and reused. Panics with
-/// the reason when it cannot be set up: this test never skips silently.
-fn python_with_mcp() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-mcp-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(".mcp-installed");
-    if ready.exists() {
-        return python;
-    }
-    let run = |program: &std::path::Path, args: &[&str]| {
-        let output = std::process::Command::new(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {}: {e}; the Python client test needs python3 with venv",
-                    program.display()
-                )
-            });
-        assert!(
-            output.status.success(),
-            "{} {args:?} failed; the Python client test needs python3 -m venv and pip access \
-             to install `mcp`:\n{}{}",
-            program.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    run(
-        std::path::Path::new("python3"),
-        &["-m", "venv", &venv.display().to_string()],
-    );
-    run(
-        &python,
-        &["-m", "pip", "install", "--quiet", "mcp>=2.3,<2.4"],
-    );
-    std::fs::write(&ready, b"").expect("mark the venv ready");
-    python
-}
 
 const PYTHON_CLIENT: &str = r#"
 import asyncio, sys

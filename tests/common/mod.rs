@@ -479,3 +479,46 @@ pub fn discover_2026() -> ClientLifecycleMode {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     }
 }
+
+/// A virtualenv with `mcp` 2.3 in `CARGO_TARGET_TMPDIR`, created once and reused. Panics with
+/// the reason when it cannot be set up: a Python client test never skips silently.
+pub fn python_with_mcp() -> PathBuf {
+    // Tests of one binary run in parallel: one of them installs, the others wait.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-mcp-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".mcp-installed");
+    if ready.exists() {
+        return python;
+    }
+    let run = |program: &std::path::Path, args: &[&str]| {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e}; the Python client tests need python3 with venv",
+                    program.display()
+                )
+            });
+        assert!(
+            output.status.success(),
+            "{} {args:?} failed; the Python client tests need python3 -m venv and pip access \
+             to install `mcp`:\n{}{}",
+            program.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(
+        std::path::Path::new("python3"),
+        &["-m", "venv", &venv.display().to_string()],
+    );
+    run(
+        &python,
+        &["-m", "pip", "install", "--quiet", "mcp>=2.3,<2.4"],
+    );
+    std::fs::write(&ready, b"").expect("mark the venv ready");
+    python
+}

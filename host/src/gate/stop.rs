@@ -33,6 +33,7 @@ enum Reply {
     /// A tool error (`isError: true`) with this message and the request id.
     ToolError(String),
     /// Not a refusal: the client must answer these questions and call again (2026-07-28).
+    /// Boxed: it is far larger than the other replies, and every step returns a `Stop`.
     InputRequired(Box<InputRequiredResult>),
     /// The protocol error `invalid params` with this message: the request itself is wrong
     /// (a forged or expired `requestState`, malformed `inputResponses`).

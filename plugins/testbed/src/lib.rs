@@ -138,6 +138,16 @@ impl Guest for Testbed {
         steps
     }
 
+    fn ask(message: String, schema: String) -> String {
+        asked(&message, &schema)
+    }
+
+    fn ask_twice(first: String, second: String) -> String {
+        let first = asked(&first, ANSWER_FORM);
+        let second = asked(&second, ANSWER_FORM);
+        format!("{first}\n{second}")
+    }
+
     fn rich() -> ToolResult {
         ToolResult {
             content: vec![
@@ -383,6 +393,24 @@ fn json_string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The form of `ask-twice`'s questions: one string field.
+const ANSWER_FORM: &str =
+    r#"{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}"#;
+
+/// Ask through the host's `elicit` and say what happened, as text.
+fn asked(message: &str, schema: &str) -> String {
+    use warden_sdk::host::{ElicitAnswer, ElicitError, elicit};
+    match elicit(message, schema) {
+        Ok(ElicitAnswer::Accept(json)) => format!("accept {json}"),
+        Ok(ElicitAnswer::Decline) => "decline".to_owned(),
+        Ok(ElicitAnswer::Cancel) => "cancel".to_owned(),
+        Err(ElicitError::Unsupported) => "error: unsupported".to_owned(),
+        Err(ElicitError::InvalidSchema(why)) => format!("error: invalid-schema: {why}"),
+        Err(ElicitError::Timeout) => "error: timeout".to_owned(),
+        Err(ElicitError::Failed(why)) => format!("error: failed: {why}"),
+    }
 }
 
 /// Recursion the optimizer cannot turn into a loop: each frame keeps a buffer alive across the

@@ -118,6 +118,9 @@ struct Round {
     /// The call was approved in an earlier round.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     approved: bool,
+    /// How it was approved, so the record of the round that runs the plugin keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approval: Option<ApprovalRecord>,
     /// The answers to the plugin's questions so far, in order (`ElicitResult` JSON).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     answers: Vec<Value>,
@@ -129,6 +132,8 @@ pub(super) struct Cleared {
     pub(super) answers: Vec<Value>,
     /// The call was approved (so later rounds need not ask again).
     pub(super) approved: bool,
+    /// How it was approved (in this round or an earlier one).
+    record: Option<ApprovalRecord>,
     /// The arguments' digest, once computed.
     digest: Option<String>,
 }
@@ -195,6 +200,7 @@ impl Approver {
         let mut cleared = Cleared {
             answers: Vec::new(),
             approved: false,
+            record: None,
             digest: None,
         };
         // The stateless era carries its state whether or not this call needs approval: the
@@ -220,12 +226,16 @@ impl Approver {
         if let Some((round, _)) = &round {
             cleared.answers = round.answers.clone();
             cleared.approved = round.approved;
+            cleared.record = round.approval.clone();
         }
+        // Approved in an earlier round: this round's record keeps how.
         let Some(need) = need else {
-            return Ok((cleared, None));
+            let record = cleared.record.clone();
+            return Ok((cleared, record));
         };
         if cleared.approved {
-            return Ok((cleared, None));
+            let record = cleared.record.clone();
+            return Ok((cleared, record));
         }
         let question = self.question(tool, principal, arguments, filter, &need);
         let digest = cleared.digest(arguments);
@@ -316,6 +326,7 @@ impl Approver {
             }
         };
         cleared.approved = true;
+        cleared.record = Some(record.clone());
         Ok((cleared, Some(record)))
     }
 
@@ -335,6 +346,7 @@ impl Approver {
             &Round {
                 asked: false,
                 approved: cleared.approved,
+                approval: cleared.record.clone(),
                 answers: std::mem::take(&mut cleared.answers),
             },
             principal,
