@@ -62,7 +62,7 @@ pub use refusals::SUMMARY_EVERY;
 pub use request_id::new_request_id;
 pub use stats::{OTHER as STATS_OTHER, Stats};
 
-use approval::Approver;
+use approval::{Approver, Call, Cleared};
 use events::{FilteredEvents, Questions};
 use refusals::RefusalLimiter;
 use stop::{Answer, Stop};
@@ -410,21 +410,20 @@ impl Gate {
             self.rate_limit(tool, principal, name).await?;
             let args = self.arguments(tool, arguments)?;
             // Approval comes before the concurrency slot: a call waiting for a human holds
-            // none.
-            let (mut cleared, approval) = self
-                .approver
-                .clear(
-                    &tool.entry,
-                    principal,
-                    arguments,
-                    &tool.filter,
-                    asking,
-                    &*events,
-                    trail.id(),
-                )
-                .await?;
-            if let Some(approval) = approval {
-                trail.approval(approval);
+            // none. Boxed, so that its large future is only paid for by calls that may ask.
+            let call = Call {
+                tool: &tool.entry,
+                principal,
+                arguments,
+                filter: &tool.filter,
+            };
+            let mut cleared = Cleared::default();
+            if self.approver.may_ask(&tool.entry, asking) {
+                cleared =
+                    Box::pin(self.approver.clear(&call, asking, &*events, trail.id())).await?;
+                if let Some(record) = &cleared.record {
+                    trail.approval(record.clone());
+                }
             }
             _slot = tool.slot().await?;
             let questions = match asking {
@@ -448,13 +447,9 @@ impl Gate {
             if matches!(ran, Err(CallError::InputRequired))
                 && let Some((asked, message, form)) = events.take_unanswered()
             {
-                let result = self.approver.plugin_question(
-                    &mut cleared,
-                    principal,
-                    name,
-                    arguments,
-                    (&message, &form),
-                );
+                let result = self
+                    .approver
+                    .plugin_question(&call, &mut cleared, (&message, &form));
                 return Err(Stop::input_required(
                     result,
                     format!("the plugin asked question {asked}"),

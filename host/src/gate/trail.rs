@@ -43,7 +43,8 @@ pub(super) struct Trail<'a> {
     redactions: Redactions,
     truncated: bool,
     usage: Map<String, Value>,
-    approval: Option<ApprovalRecord>,
+    /// Boxed: rare, and the trail is moved on every call.
+    approval: Option<Box<ApprovalRecord>>,
     done: bool,
 }
 
@@ -124,7 +125,7 @@ impl<'a> Trail<'a> {
 
     /// A human approved the call.
     pub(super) fn approval(&mut self, approval: ApprovalRecord) {
-        self.approval = Some(approval);
+        self.approval = Some(Box::new(approval));
     }
 
     /// The result was truncated to fit `max_output`.
@@ -187,7 +188,7 @@ impl<'a> Trail<'a> {
             redactions: std::mem::take(&mut self.redactions),
             truncated: self.truncated,
             usage: std::mem::take(&mut self.usage),
-            approval: self.approval.take(),
+            approval: self.approval.take().map(|approval| *approval),
             dropped: None,
         };
         let written = self.sink.record(&record);

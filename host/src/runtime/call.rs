@@ -208,21 +208,23 @@ impl Runtime {
 }
 
 /// Run `work` for at most `limit`, not counting the time `paused` says it waited for a human.
+/// The pause is read only when the limit is reached, so a call that never asks pays nothing.
 async fn within<F: std::future::Future>(
     limit: Duration,
     paused: &Paused,
     work: F,
 ) -> Result<F::Output, tokio::time::error::Elapsed> {
     let started = tokio::time::Instant::now();
+    let mut deadline = started + limit;
     let mut work = std::pin::pin!(work);
     loop {
-        let (waited, waiting) = paused.so_far();
-        let deadline = started + limit + waited;
         match tokio::time::timeout_at(deadline, &mut work).await {
             Ok(output) => return Ok(output),
             Err(elapsed) => {
-                let (waited_now, waiting_now) = paused.so_far();
-                if !(waiting || waiting_now) && waited_now == waited {
+                // While a human is being asked, the deadline keeps moving.
+                let (waited, waiting) = paused.so_far();
+                deadline = started + limit + waited;
+                if !waiting && deadline <= tokio::time::Instant::now() {
                     return Err(elapsed);
                 }
             }

@@ -126,14 +126,24 @@ struct Round {
     answers: Vec<Value>,
 }
 
+/// The call being cleared, as the gate knows it.
+pub(super) struct Call<'a> {
+    pub(super) tool: &'a ToolEntry,
+    pub(super) principal: &'a Principal,
+    pub(super) arguments: Option<&'a JsonObject>,
+    /// The plugin's output filter, for the arguments shown in a question.
+    pub(super) filter: &'a OutputFilter,
+}
+
 /// What the approval step hands on to the run.
+#[derive(Default)]
 pub(super) struct Cleared {
     /// The answers the plugin's questions get, in order, in the stateless era.
     pub(super) answers: Vec<Value>,
     /// The call was approved (so later rounds need not ask again).
     pub(super) approved: bool,
-    /// How it was approved (in this round or an earlier one).
-    record: Option<ApprovalRecord>,
+    /// How it was approved (in this round or an earlier one), for the audit record.
+    pub(super) record: Option<ApprovalRecord>,
     /// The arguments' digest, once computed.
     digest: Option<String>,
 }
@@ -162,6 +172,14 @@ impl Approver {
         &self.settings.operators
     }
 
+    /// Whether a call of `tool` may need the approval step at all: it asks, the flow rule may
+    /// apply to it, or it carries a stateless round. Cheap, and false for most calls.
+    pub(super) fn may_ask(&self, tool: &ToolEntry, asking: Asking<'_>) -> bool {
+        tool.approval == Approval::Ask
+            || (tool.open_world && self.settings.after_private != FlowRule::Allow)
+            || matches!(asking, Asking::Rounds { .. })
+    }
+
     /// Whether `principal`'s call of `tool` needs approval, and why; refuses it at once under
     /// `after_private = "deny"`.
     fn need(&self, tool: &ToolEntry, principal: &Principal) -> Result<Option<Need>, Stop> {
@@ -184,163 +202,162 @@ impl Approver {
     }
 
     /// The approval step: decide whether the call needs approval, and get it. `Ok` clears
-    /// the call to run; a [`Stop`] refuses it, or (stateless era) returns the question.
-    #[allow(clippy::too_many_arguments)]
+    /// the call to run (with the answers its plugin's questions get, and how it was
+    /// approved); a [`Stop`] refuses it, or (stateless era) returns the question.
     pub(super) async fn clear(
         &self,
-        tool: &ToolEntry,
-        principal: &Principal,
-        arguments: Option<&JsonObject>,
-        filter: &OutputFilter,
+        call: &Call<'_>,
         asking: Asking<'_>,
         events: &dyn CallEvents,
         request_id: &str,
-    ) -> Result<(Cleared, Option<ApprovalRecord>), Stop> {
-        let need = self.need(tool, principal)?;
-        let mut cleared = Cleared {
-            answers: Vec::new(),
-            approved: false,
-            record: None,
-            digest: None,
-        };
-        // The stateless era carries its state whether or not this call needs approval: the
-        // plugin's earlier answers are in it.
-        // Answers to the plugin's questions may come without a state (the first question's);
-        // an answer to the approval question counts only with the state that asked it.
-        let round = match asking {
+    ) -> Result<Cleared, Stop> {
+        let need = self.need(call.tool, call.principal)?;
+        let mut cleared = Cleared::default();
+        let asked = match asking {
             Asking::Rounds { state, responses } => {
-                let mut round = match state {
-                    Some(state) => {
-                        let digest = cleared.digest(arguments);
-                        self.open(state, principal, tool.name(), &digest)?
-                    }
-                    None => Round::default(),
+                self.resume(call, &mut cleared, state, responses)?
+            }
+            _ => false,
+        };
+        // No need, or approved in an earlier round (whose record `resume` kept).
+        let Some(need) = need.filter(|_| !cleared.approved) else {
+            return Ok(cleared);
+        };
+        let question = self.question(call, &need);
+        let digest = cleared.digest(call.arguments);
+        let (via, by) = match asking {
+            Asking::Live => ("elicitation", self.ask_now(events, question).await?),
+            Asking::Rounds { responses, .. } => {
+                let Some(answer) = responses
+                    .filter(|_| asked)
+                    .and_then(|r| r.get(APPROVAL_KEY))
+                else {
+                    return Err(self.ask_in_reply(call, &question, &digest, &need));
                 };
-                if let Some(responses) = responses {
-                    take_answers(&mut round, responses)?;
-                }
-                Some((round, responses))
+                ("input-required", answered(action(answer))?)
             }
-            _ => None,
-        };
-        if let Some((round, _)) = &round {
-            cleared.answers = round.answers.clone();
-            cleared.approved = round.approved;
-            cleared.record = round.approval.clone();
-        }
-        // Approved in an earlier round: this round's record keeps how.
-        let Some(need) = need else {
-            let record = cleared.record.clone();
-            return Ok((cleared, record));
-        };
-        if cleared.approved {
-            let record = cleared.record.clone();
-            return Ok((cleared, record));
-        }
-        let question = self.question(tool, principal, arguments, filter, &need);
-        let digest = cleared.digest(arguments);
-        let record = |via: &str, by: &str| ApprovalRecord {
-            via: via.to_owned(),
-            by: by.to_owned(),
-            at: rfc3339(SystemTime::now()),
-            args_sha256: digest.clone(),
-            reason: need.reason.clone(),
-        };
-        let record = match asking {
-            Asking::Live => {
-                let answer = tokio::time::timeout(
-                    self.settings.timeout,
-                    events.elicit(question, EMPTY_FORM.to_owned()),
-                )
-                .await
-                .unwrap_or(Err(ElicitFailure::Timeout));
-                match answer {
-                    Ok(Elicited::Accept(_)) => record("elicitation", "user"),
-                    Ok(Elicited::Decline) => return Err(declined("declined by the user")),
-                    Ok(Elicited::Cancel) => return Err(declined("cancelled by the user")),
-                    Err(ElicitFailure::Timeout) => return Err(timed_out(self.settings.timeout)),
-                    Err(ElicitFailure::Unsupported) => return Err(unavailable()),
-                    Err(other) => {
-                        return Err(Stop::tool_error(
-                            Outcome::ApprovalUnavailable,
-                            "this tool needs approval and the question could not be put to the user"
-                                .to_owned(),
-                        )
-                        .with_detail(format!("{other:?}")));
-                    }
-                }
-            }
-            Asking::Rounds { .. } => match round {
-                Some((round, Some(responses))) if round.asked => {
-                    match responses.get(APPROVAL_KEY).map(action) {
-                        Some(Action::Accept) => record("input-required", "user"),
-                        Some(Action::Decline) => return Err(declined("declined by the user")),
-                        Some(Action::Cancel) => return Err(declined("cancelled by the user")),
-                        None => {
-                            return Err(invalid(
-                                "the retried call carries no answer to the approval question",
-                            ));
-                        }
-                    }
-                }
-                _ => {
-                    let state = self.seal(
-                        &Round {
-                            asked: true,
-                            ..Round::default()
-                        },
-                        principal,
-                        tool.name(),
-                        &digest,
-                    );
-                    let mut requests = BTreeMap::new();
-                    requests.insert(
-                        APPROVAL_KEY.to_owned(),
-                        form_request(&question, &empty_form()),
-                    );
-                    return Err(Stop::input_required(
-                        InputRequiredResult::new(Some(requests), Some(state)),
-                        format!("approval asked: {}", need.reason),
-                    ));
-                }
-            },
-            Asking::Unable if self.settings.operators.is_empty() => return Err(unavailable()),
-            Asking::Unable => {
-                let waiting = PendingApproval {
-                    id: request_id.to_owned(),
-                    tool: tool.name().to_owned(),
-                    plugin: tool.plugin.config.name.clone(),
-                    principal: principal.name.to_string(),
-                    arguments: preview(arguments, filter),
-                    reason: need.reason.clone(),
-                    asked_at: rfc3339(SystemTime::now()),
-                };
-                match self.hub.pending.wait(waiting, self.settings.timeout).await {
-                    Some(Decision::Allow { by }) => record("operator", &by),
-                    Some(Decision::Deny { by }) => {
-                        return Err(declined("denied by an operator")
-                            .with_detail(format!("denied by operator {by}")));
-                    }
-                    None => return Err(timed_out(self.settings.timeout)),
-                }
-            }
+            Asking::Unable => (
+                "operator",
+                self.ask_operator(call, &need, request_id).await?,
+            ),
         };
         cleared.approved = true;
-        cleared.record = Some(record.clone());
-        Ok((cleared, Some(record)))
+        cleared.record = Some(ApprovalRecord {
+            via: via.to_owned(),
+            by,
+            at: rfc3339(SystemTime::now()),
+            args_sha256: digest,
+            reason: need.reason,
+        });
+        Ok(cleared)
+    }
+
+    /// A stateless call carrying `state` and `responses`: the earlier rounds' answers and
+    /// approval into `cleared`, then the new answers. Returns whether the previous reply
+    /// asked for approval. Answers to the plugin's questions may come without a state (the
+    /// first question's); an answer to the approval question counts only with the state that
+    /// asked it.
+    fn resume(
+        &self,
+        call: &Call<'_>,
+        cleared: &mut Cleared,
+        state: Option<&str>,
+        responses: Option<&InputResponses>,
+    ) -> Result<bool, Stop> {
+        let mut round = match state {
+            Some(state) => {
+                let digest = cleared.digest(call.arguments);
+                self.open(state, call.principal, call.tool.name(), &digest)?
+            }
+            None => Round::default(),
+        };
+        if let Some(responses) = responses {
+            take_answers(&mut round, responses)?;
+        }
+        cleared.answers = round.answers;
+        cleared.approved = round.approved;
+        cleared.record = round.approval;
+        Ok(round.asked)
+    }
+
+    /// Ask the client's user now and wait (a session): who answered, or why nobody did.
+    async fn ask_now(&self, events: &dyn CallEvents, question: String) -> Result<String, Stop> {
+        let timeout = self.settings.timeout;
+        let answer = tokio::time::timeout(timeout, events.elicit(question, EMPTY_FORM.to_owned()))
+            .await
+            .unwrap_or(Err(ElicitFailure::Timeout));
+        match answer {
+            Ok(Elicited::Accept(_)) => answered(Action::Accept),
+            Ok(Elicited::Decline) => answered(Action::Decline),
+            Ok(Elicited::Cancel) => answered(Action::Cancel),
+            Err(ElicitFailure::Timeout) => Err(timed_out(timeout)),
+            Err(ElicitFailure::Unsupported) => Err(unavailable()),
+            Err(other) => Err(Stop::tool_error(
+                Outcome::ApprovalUnavailable,
+                "this tool needs approval and the question could not be put to the user; the \
+                 tool did not run"
+                    .to_owned(),
+            )
+            .with_detail(format!("{other:?}"))),
+        }
+    }
+
+    /// The first half of a stateless approval: the question, and a state saying it was asked.
+    fn ask_in_reply(&self, call: &Call<'_>, question: &str, digest: &str, need: &Need) -> Stop {
+        let asked = Round {
+            asked: true,
+            ..Round::default()
+        };
+        let state = self.seal(&asked, call.principal, call.tool.name(), digest);
+        let mut requests = BTreeMap::new();
+        requests.insert(
+            APPROVAL_KEY.to_owned(),
+            form_request(question, &empty_form()),
+        );
+        Stop::input_required(
+            InputRequiredResult::new(Some(requests), Some(state)),
+            format!("approval asked: {}", need.reason),
+        )
+    }
+
+    /// Wait for an operator, when there are any: the operator's name, or why not.
+    async fn ask_operator(
+        &self,
+        call: &Call<'_>,
+        need: &Need,
+        request_id: &str,
+    ) -> Result<String, Stop> {
+        if self.settings.operators.is_empty() {
+            return Err(unavailable());
+        }
+        let waiting = PendingApproval {
+            id: request_id.to_owned(),
+            tool: call.tool.name().to_owned(),
+            plugin: call.tool.plugin.config.name.clone(),
+            principal: call.principal.name.to_string(),
+            arguments: preview(call.arguments, call.filter),
+            reason: need.reason.clone(),
+            asked_at: rfc3339(SystemTime::now()),
+        };
+        match self.hub.pending.wait(waiting, self.settings.timeout).await {
+            Some(Decision::Allow { by }) => Ok(by),
+            Some(Decision::Deny { by }) => {
+                Err(declined("denied by an operator")
+                    .with_detail(format!("denied by operator {by}")))
+            }
+            None => Err(timed_out(self.settings.timeout)),
+        }
     }
 
     /// The `input_required` reply of a call whose plugin asked `question` (message, schema
     /// JSON) after `cleared.answers`: the question, and the state the retry must carry.
     pub(super) fn plugin_question(
         &self,
+        call: &Call<'_>,
         cleared: &mut Cleared,
-        principal: &Principal,
-        tool: &str,
-        arguments: Option<&JsonObject>,
         question: (&str, &Value),
     ) -> InputRequiredResult {
-        let digest = cleared.digest(arguments);
+        let digest = cleared.digest(call.arguments);
         let key = format!("{ELICIT_KEY}{}", cleared.answers.len());
         let state = self.seal(
             &Round {
@@ -349,8 +366,8 @@ impl Approver {
                 approval: cleared.record.clone(),
                 answers: std::mem::take(&mut cleared.answers),
             },
-            principal,
-            tool,
+            call.principal,
+            call.tool.name(),
             &digest,
         );
         let mut requests = BTreeMap::new();
@@ -393,20 +410,13 @@ impl Approver {
     }
 
     /// The approval question: what, who, the arguments (redacted, cut), and why.
-    fn question(
-        &self,
-        tool: &ToolEntry,
-        principal: &Principal,
-        arguments: Option<&JsonObject>,
-        filter: &OutputFilter,
-        need: &Need,
-    ) -> String {
+    fn question(&self, call: &Call<'_>, need: &Need) -> String {
         format!(
             "Allow the tool `{}` (plugin `{}`) to run for `{}`?\nArguments: {}\nWhy you are asked: {}.",
-            tool.name(),
-            tool.plugin.config.name,
-            principal.name,
-            preview(arguments, filter),
+            call.tool.name(),
+            call.tool.plugin.config.name,
+            call.principal.name,
+            preview(call.arguments, call.filter),
             need.reason,
         )
     }
@@ -520,6 +530,15 @@ fn preview(arguments: Option<&JsonObject>, filter: &OutputFilter) -> String {
         text.push_str(" …");
     }
     text
+}
+
+/// The user's answer to the approval question: `user` when it approves, else the refusal.
+fn answered(action: Action) -> Result<String, Stop> {
+    match action {
+        Action::Accept => Ok("user".to_owned()),
+        Action::Decline => Err(declined("declined by the user")),
+        Action::Cancel => Err(declined("cancelled by the user")),
+    }
 }
 
 fn declined(how: &str) -> Stop {
