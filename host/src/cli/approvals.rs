@@ -1,8 +1,8 @@
 //! `warden approvals list | allow ID | deny ID`: the operator's side of the approval channel
 //! (`GET /approvals`, `POST /approvals/{id}` on a running `warden serve --http`).
 //!
-//! One HTTP/1.1 exchange per command with hyper over a tokio `TcpStream` (rustls for
-//! `https://`, checked against the `webpki-roots` trust anchors, as JWKS fetches). The API key
+//! One HTTP/1.1 exchange per command through [`warden::fetch`] (rustls for `https://`,
+//! checked against the `webpki-roots` trust anchors, as JWKS fetches). The API key
 //! comes from `--key-file` or `WARDEN_API_KEY`, never from the command line (`ps` shows it),
 //! and never crosses the network in clear: plain `http://` is accepted to a loopback host only.
 
@@ -14,12 +14,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
+use warden::fetch::{FetchError, Url, UrlError};
 use warden::gate::PendingApproval;
 use warden::manifest::Manifest;
 
@@ -158,71 +155,40 @@ fn api_key(file: Option<&Path>) -> Result<String> {
     Ok(key)
 }
 
-/// A checked base URL.
+/// A checked base URL: [`warden::fetch::Url`] (https, or http to a loopback host), without a
+/// query.
 #[derive(Debug)]
 struct Base {
-    authority: String,
-    host: String,
-    port: u16,
-    tls: bool,
+    url: Url,
     /// The path prefix (no trailing `/`), for a server behind a proxy under a path.
     prefix: String,
 }
 
 impl Base {
     fn parse(url: &str) -> Result<Base> {
-        let uri: http::Uri = url
-            .parse()
-            .with_context(|| format!("--url {url:?} is not a URL such as http://127.0.0.1:8080"))?;
-        let authority = uri
-            .authority()
-            .with_context(|| format!("--url {url:?} has no host: write http://HOST:PORT"))?;
-        if authority.as_str().contains('@') {
-            bail!("--url {url:?}: user info in the URL is not supported");
-        }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let tls = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") if is_loopback_name(&host) => false,
-            Some("http") => bail!(
+        let parsed = Url::parse(url).map_err(|error| match error {
+            UrlError::PlainHttp => anyhow::anyhow!(
                 "--url {url:?}: plain http would send the API key in clear; use https:// (the \
                  server's [http] tls), or a loopback address"
             ),
-            _ => bail!("--url {url:?}: the scheme must be http:// or https://"),
-        };
-        if uri.query().is_some() {
+            UrlError::Scheme => {
+                anyhow::anyhow!("--url {url:?}: the scheme must be http:// or https://")
+            }
+            other => anyhow::anyhow!("--url {url:?}: {other} (write http://HOST:PORT)"),
+        })?;
+        if parsed.has_query() {
             bail!("--url {url:?}: give the server's base URL, without a query");
         }
         Ok(Base {
-            authority: authority.as_str().to_owned(),
-            port: authority.port_u16().unwrap_or(if tls { 443 } else { 80 }),
-            host,
-            tls,
-            prefix: uri.path().trim_end_matches('/').to_owned(),
+            prefix: parsed.path().trim_end_matches('/').to_owned(),
+            url: parsed,
         })
     }
 
     fn shown(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}{}", self.authority, self.prefix)
+        self.url.shown().trim_end_matches('/').to_owned()
     }
 }
-
-/// `localhost`, or an IP address literal that is loopback.
-fn is_loopback_name(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.to_canonical().is_loopback())
-}
-
-/// Any stream TLS or plain TCP gives.
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// One request to the server; the JSON answer of a 200, else an error that says what the
 /// status means.
@@ -233,16 +199,24 @@ async fn exchange(
     path: &str,
     body: Option<String>,
 ) -> Result<Value> {
-    let target = format!("{}{path}", base.prefix);
-    let (status, text) = tokio::time::timeout(TIMEOUT, send(base, key, method, &target, body))
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", base.prefix))
+        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::AUTHORIZATION, format!("Bearer {key}"));
+    if body.is_some() {
+        request = request.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    let body = Bytes::from(body.unwrap_or_default());
+    let (status, text) = warden::fetch::send(&base.url, request, body, MAX_ANSWER, TIMEOUT)
         .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "{} did not answer within {}s",
-                base.shown(),
-                TIMEOUT.as_secs()
-            )
-        })??;
+        .map_err(|error| match error {
+            FetchError::Connect(_) | FetchError::Resolve { .. } => anyhow::anyhow!(
+                "{error}: is `warden serve --http` running at {}?",
+                base.shown()
+            ),
+            other => anyhow::anyhow!("{}: {other}", base.shown()),
+        })?;
     let answer: Value = serde_json::from_slice(&text).unwrap_or(Value::Null);
     let said = answer["error"].as_str().unwrap_or_default().to_owned();
     let said = if said.is_empty() {
@@ -273,74 +247,6 @@ async fn exchange(
         ),
         other => bail!("the server answered {other}: {said}"),
     }
-}
-
-async fn send(
-    base: &Base,
-    key: &str,
-    method: http::Method,
-    target: &str,
-    body: Option<String>,
-) -> Result<(http::StatusCode, Bytes)> {
-    let stream = TcpStream::connect((base.host.as_str(), base.port))
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to {}: is `warden serve --http` running there?",
-                base.shown()
-            )
-        })?;
-    let io: Box<dyn Io> = if base.tls {
-        let server_name = match base.host.parse::<IpAddr>() {
-            Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
-            Err(_) => rustls::pki_types::ServerName::try_from(base.host.clone())
-                .with_context(|| format!("{:?} is not a TLS server name", base.host))?,
-        };
-        let config = warden::tls::client_config().map_err(anyhow::Error::msg)?;
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(server_name, stream)
-            .await
-            .with_context(|| format!("TLS with {} failed", base.shown()))?;
-        Box::new(tls)
-    } else {
-        Box::new(stream)
-    };
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .context("HTTP handshake failed")?;
-    let driver = tokio::spawn(connection);
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(target)
-        .header(http::header::HOST, &base.authority)
-        .header(http::header::ACCEPT, "application/json")
-        .header(http::header::AUTHORIZATION, format!("Bearer {key}"))
-        .header(
-            http::header::USER_AGENT,
-            concat!("warden/", env!("CARGO_PKG_VERSION")),
-        );
-    if body.is_some() {
-        request = request.header(http::header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .context("invalid request")?;
-    let result = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .with_context(|| format!("the request to {} failed", base.shown()))?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| anyhow::anyhow!("reading the answer failed: {e}"))?
-            .to_bytes();
-        Ok((status, body))
-    }
-    .await;
-    driver.abort();
-    result
 }
 
 /// The waiting calls as a table, oldest first.
@@ -430,7 +336,7 @@ mod tests {
         }
         let base = Base::parse("https://ops.example.com/warden/").expect("url");
         assert_eq!(base.prefix, "/warden");
-        assert_eq!(base.port, 443);
+        assert_eq!(base.shown(), "https://ops.example.com/warden");
     }
 
     #[test]

@@ -235,7 +235,7 @@ impl OAuthVerifier {
             JwksSource::Url(url) => {
                 let parsed = fetch::JwksUrl::parse(url).map_err(|reason| OAuthError::BadUrl {
                     url: url.clone(),
-                    reason,
+                    reason: reason.to_string(),
                 })?;
                 Jwks::new(Source::Url(parsed))
             }
