@@ -124,15 +124,6 @@ sha256 = "{bob}"
     fixture
 }
 
-/// Every record of the fixture's audit log.
-fn audit(fixture: &Fixture) -> Vec<Value> {
-    std::fs::read_to_string(fixture.path("audit/audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("audit line is JSON"))
-        .collect()
-}
-
 /// The outcomes recorded for calls of `tool` whose `path` argument is `path`, in order.
 fn outcomes(records: &[Value], tool: &str, path: &str) -> Vec<String> {
     records
@@ -392,7 +383,7 @@ async fn check_era(
     assert_eq!(lines.ok("ask-unable"), "error: unsupported");
 
     // The audit log: the approval of the call that ran, and the refusals.
-    let records = audit(fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let tool = "testbed__write_file";
     let first_round: &[&str] = if stateless { &["input-required"] } else { &[] };
     let expect = |last: &'static str| [first_round, &[last]].concat();
@@ -547,7 +538,7 @@ async fn a_stateless_approval_is_bound_to_its_state_arguments_and_principal() {
     assert!(fixture.path("out/c.txt").exists(), "the control call ran");
     assert!(!fixture.path("out/a.txt").exists(), "a refused state ran");
     assert!(!fixture.path("out/b.txt").exists(), "a refused state ran");
-    let records = audit(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let invalid = records
         .iter()
         .filter(|r| r["outcome"] == "approval-invalid")
@@ -574,7 +565,7 @@ async fn an_expired_stateless_approval_state_is_refused() {
     assert!(lines.get("first")["state"].is_string());
     invalid_state(&lines, "late");
     assert!(!fixture.path("out/a.txt").exists(), "an expired state ran");
-    let records = audit(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     assert!(
         records.iter().any(|r| r["outcome"] == "approval-invalid"),
         "{records:#?}"
@@ -630,7 +621,7 @@ async fn after_private_output_an_open_world_call_of_the_same_principal_asks_unti
     assert_eq!(lines.ok("after-window"), "200\nhello");
     assert!(lines.asked("after-window").is_empty());
     assert_eq!(echo.hits(), 3, "the declined call reached the network");
-    let records = audit(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let declined = records
         .iter()
         .find(|r| r["tool"] == "net__http_get" && r["outcome"] == "approval-declined")
@@ -664,7 +655,7 @@ async fn after_private_deny_refuses_an_open_world_call_without_asking() {
     );
     assert!(lines.asked("after-read").is_empty(), "a denied call asks");
     assert_eq!(echo.hits(), 1, "the refused call reached the network");
-    let records = audit(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     assert!(
         records
             .iter()
@@ -727,7 +718,7 @@ async fn approved_then_asked(
     );
     assert_eq!(asked[1]["message"], "Pick a colour");
     assert_eq!(lines.ok("ask"), r#"accept {"colour":"teal"}"#);
-    let records = audit(fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let ran = records
         .iter()
         .find(|r| r["tool"] == "testbed__ask" && r["outcome"] == "ok")

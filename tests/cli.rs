@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::{Fixture, plugin, warden};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Run the `warden` binary with `args` and extra environment variables; returns (exit code,
 /// stdout, stderr).
@@ -1117,4 +1117,91 @@ fn serve_on_a_terminal_says_it_waits_for_a_client_and_logs_grant_warnings() {
             && seen.contains("acknowledge = [\"unused-grant:allow_hosts\"]"),
         "{seen}"
     );
+}
+
+#[test]
+fn check_lists_asking_tools_and_warns_about_unapproved_writes_and_private_data_flows() {
+    let body = |approval: &str, label: &str| {
+        format!(
+            "{approval}\n[plugins.testbed]\ncomponent = \"{{testbed}}\"\n\
+             dirs = [{{ host = \"{{dir}}/out\", guest = \"/out\", mode = \"rw\" }}]\n\
+             allow_hosts = [\"https://example.com\"]\n\n\
+             [plugins.testbed.tools.write-file]\napproval = \"ask\"\n\n\
+             [plugins.testbed.tools.read-file]\nread_only = true\n{label}\n"
+        )
+    };
+    // A private tool and an open-world tool under after_private = "allow": unguarded.
+    let with_out = |text: String| {
+        let fixture = Fixture::new(&text);
+        std::fs::create_dir(fixture.path("out")).expect("mkdir out");
+        fixture
+    };
+    let fixture = with_out(body(
+        "[approval]\nafter_private = \"allow\"",
+        "data = \"private\"",
+    ));
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, stdout, stderr) = warden(&["check", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout
+            .contains("approval: 1 ask(s) a human: testbed__write_file; after private data: allow"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tool        testbed__write_file, asks a human"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tool        testbed__read_file, private data"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[unguarded-flow]"), "{stdout}");
+    // Functions that can write, neither read-only nor asking, are named; the asking and the
+    // read-only ones are not.
+    let unapproved = stdout
+        .lines()
+        .find(|line| line.contains("[unapproved-write]"))
+        .unwrap_or_else(|| panic!("no unapproved-write warning:\n{stdout}"));
+    assert!(unapproved.contains("http-get"), "{unapproved}");
+    assert!(!unapproved.contains("write-file"), "{unapproved}");
+    assert!(!unapproved.contains("read-file"), "{unapproved}");
+
+    let (code, stdout, stderr) = warden(&["check", "--json", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("check --json prints JSON");
+    assert_eq!(report["approval"]["after_private"], "allow");
+    assert_eq!(
+        report["approval"]["asking_tools"],
+        json!(["testbed__write_file"])
+    );
+    let codes: Vec<&str> = report["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"unguarded-flow"), "{codes:?}");
+    assert!(codes.contains(&"unapproved-write"), "{codes:?}");
+    let tools = report["plugins"][0]["tools"].as_array().expect("tools");
+    let tool = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(tool("testbed__write_file")["approval"], "ask");
+    assert_eq!(tool("testbed__read_file")["private"], true);
+
+    // The default rule ("ask") guards the flow: no warning. Without any private label, the
+    // tools that read local data and the open-world ones are named instead.
+    let fixture = with_out(body("", "data = \"private\""));
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (_, stdout, _) = warden(&["check", manifest], fixture.dir.path());
+    assert!(!stdout.contains("[unguarded-flow]"), "{stdout}");
+    assert!(!stdout.contains("[unlabelled-private-data]"), "{stdout}");
+    let fixture = with_out(body("", ""));
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (_, stdout, _) = warden(&["check", manifest], fixture.dir.path());
+    assert!(stdout.contains("[unlabelled-private-data]"), "{stdout}");
 }

@@ -58,17 +58,6 @@ sha256 = "{}"
     fixture
 }
 
-/// Every record of the fixture's audit log.
-fn audit_records(fixture: &Fixture) -> Vec<Value> {
-    match std::fs::read_to_string(fixture.path("audit/audit.jsonl")) {
-        Ok(text) => text
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("audit line is JSON"))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 /// A JSON-RPC `initialize` request body (2025-11-25).
 fn initialize_body() -> Value {
     json!({
@@ -149,7 +138,7 @@ async fn rmcp_client_lists_and_calls_tools_in_both_eras() {
         let _ = client.cancel().await;
     }
     // Without [auth], loopback HTTP runs as the local principal, over `http`.
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let calls: Vec<&Value> = records
         .iter()
         .filter(|r| r["tool"] == "testbed__emit")
@@ -224,7 +213,7 @@ async fn missing_wrong_and_revoked_keys_get_401_an_audit_record_and_run_nothing(
         .collect();
     assert_eq!(out, ["proof.txt"]);
 
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let denied: Vec<&Value> = records
         .iter()
         .filter(|r| r["outcome"] == "denied")
@@ -309,7 +298,7 @@ async fn a_key_with_roles_sees_only_its_tools_and_is_audited_by_name() {
     assert_eq!(ok_text(&result), "opened");
     let _ = admin.cancel().await;
 
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let vault: Vec<&Value> = records
         .iter()
         .filter(|r| r["tool"] == "vault__emit")
@@ -391,7 +380,7 @@ async fn a_session_is_refused_to_every_principal_but_its_opener() {
     );
     assert_eq!(post_in(READER_KEY, &list).await.status(), 404);
 
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let refused: Vec<&Value> = records
         .iter()
         .filter(|r| r["outcome"] == "denied" && r["principal"] == "admin-bot")
@@ -627,7 +616,7 @@ async fn sigterm_lets_an_in_flight_call_finish_then_exits_zero() {
         .expect("warden exits")
         .expect("wait");
     assert_eq!(status.code(), Some(0), "{}", server.stderr());
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let call = records
         .iter()
         .find(|r| r["tool"] == "testbed__tcp_connect")
@@ -726,7 +715,7 @@ async fn python_mcp_client_lists_and_calls_tools_in_both_eras() {
             "{stdout}"
         );
     }
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let calls = records
         .iter()
         .filter(|r| r["tool"] == "testbed__emit" && r["principal"] == "reader-bot")
@@ -1191,7 +1180,7 @@ async fn sessions_are_capped_per_principal_and_overall() {
     assert!(ended.status().is_success(), "{}", ended.status());
     assert_eq!(open_session(&server, READER_KEY).await.status(), 200);
 
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let refused: Vec<&Value> = records
         .iter()
         .filter(|r| {

@@ -124,14 +124,6 @@ roles = ["caller"]
     )
 }
 
-fn audit_records(fixture: &Fixture) -> Vec<Value> {
-    std::fs::read_to_string(fixture.path("audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect()
-}
-
 fn challenge(response: &reqwest::Response) -> String {
     response
         .headers()
@@ -251,7 +243,7 @@ async fn bearer_jwts_are_verified_and_their_principal_and_roles_audited() {
 
     // The audit log: the call with alice's principal and roles, and every refusal, with its
     // reason and never the token.
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit.jsonl");
     let call = records
         .iter()
         .find(|r| r["tool"] == "testbed__emit" && r["outcome"] == "ok")

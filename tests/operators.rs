@@ -64,20 +64,9 @@ dirs = [{{ host = "{{dir}}/out", guest = "/out", mode = "rw" }}]
     fixture
 }
 
-/// Every record of the fixture's audit log.
-fn audit_records(fixture: &Fixture) -> Vec<Value> {
-    match std::fs::read_to_string(fixture.path("audit/audit.jsonl")) {
-        Ok(text) => text
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("audit line is JSON"))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 /// The audit record of the call `id`.
 fn record_of(fixture: &Fixture, id: &str) -> Value {
-    let records = audit_records(fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     records
         .iter()
         .find(|r| r["id"] == id)
@@ -370,7 +359,7 @@ async fn a_denied_call_never_runs_and_only_operators_may_answer_others_calls() {
     assert_eq!(record["outcome"], "approval-declined", "{record}");
 
     // Every refusal of the channel is in the audit log.
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let refused = |principal: &str, what: &str| {
         records
             .iter()
@@ -411,7 +400,7 @@ async fn a_call_nobody_answers_times_out_without_running() {
         "{text}"
     );
     assert!(!fixture.path("out/late.txt").exists(), "the tool ran");
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     let call = records
         .iter()
         .find(|r| r["tool"] == "testbed__write_file")
@@ -433,7 +422,7 @@ async fn without_operators_a_headless_call_is_refused_at_once_and_there_is_no_ch
     assert!(text.contains("this client cannot ask for it"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(60), "it waited");
     assert!(!fixture.path("out/never.txt").exists());
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     assert!(
         records
             .iter()
@@ -505,7 +494,7 @@ async fn without_auth_the_channel_refuses_everyone_and_check_warns() {
         assert_eq!(response.status(), 403);
     }
     assert!(!fixture.path("out/open.txt").exists());
-    let records = audit_records(&fixture);
+    let records = fixture.audit_log("audit/audit.jsonl");
     assert!(
         records
             .iter()

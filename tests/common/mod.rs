@@ -73,6 +73,16 @@ impl Fixture {
         self.dir.path().join(relative)
     }
 
+    /// Every record of the audit log at `relative` (`[audit] path`), in order; none when it
+    /// does not exist yet.
+    pub fn audit_log(&self, relative: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path(relative))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("audit line is JSON"))
+            .collect()
+    }
+
     /// Start `warden serve` on this manifest and connect rmcp's client (legacy handshake).
     pub async fn client(&self) -> Client {
         self.client_with(ClientLifecycleMode::Initialize).await

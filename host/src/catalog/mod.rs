@@ -203,7 +203,7 @@ impl Catalog {
         }
         let private = names(&|t| t.private);
         if private.is_empty() {
-            let local = names(&|t| !t.open_world && reads_local_data(&t.plugin));
+            let local = names(&|t| reads_local_data(&t.plugin));
             if local.is_empty() {
                 return Vec::new();
             }
