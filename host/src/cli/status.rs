@@ -80,6 +80,13 @@ fn describe(out: &mut String, status: &Status) -> std::fmt::Result {
             }
         )?;
     }
+    if status.waiting_for_operator > 0 {
+        writeln!(
+            out,
+            "  approvals   {} call(s) waiting for an operator (`warden approvals list`)",
+            status.waiting_for_operator
+        )?;
+    }
     for plugin in &status.plugins {
         let source = plugin
             .source

@@ -48,6 +48,9 @@ pub struct Status {
     pub plugins: Vec<PluginStatus>,
     /// Calls per tool and outcome since start (`-`: unknown tools and refused requests).
     pub calls: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Calls waiting for an operator's approval now (`warden approvals list` shows them).
+    #[serde(default)]
+    pub waiting_for_operator: usize,
 }
 
 /// One plugin of a running server: its state, grants and tools. Names only: no secret or
@@ -139,5 +142,6 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
         last_reload_error: history.last.and_then(|(_, error)| error),
         plugins,
         calls,
+        waiting_for_operator: gate.pending_approvals().list().len(),
     }
 }
