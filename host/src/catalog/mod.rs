@@ -189,7 +189,7 @@ impl Catalog {
     /// What `warden check` says about the flow of private data to the open world under
     /// `rule` (`[approval] after_private`): the lethal combination of private data, untrusted
     /// content and a way out, left unguarded.
-    pub fn flow_warnings(&self, rule: FlowRule) -> Vec<String> {
+    pub fn flow_warnings(&self, rule: FlowRule) -> Vec<GrantWarning> {
         let names = |pick: &dyn Fn(&ToolEntry) -> bool| -> Vec<&str> {
             self.tools
                 .iter()
@@ -207,24 +207,30 @@ impl Catalog {
             if local.is_empty() {
                 return Vec::new();
             }
-            return vec![format!(
-                "{} read local data and {} reach the internet (and bring back untrusted \
-                 content), but no tool is labelled data = \"private\", so nothing stops data \
-                 read by the first from leaving through the second: label the tools that read \
-                 private data [unlabelled-private-data]",
-                list(&local),
-                list(&open)
+            return vec![GrantWarning::new(
+                "unlabelled-private-data",
+                format!(
+                    "{} read local data and {} reach the internet (and bring back untrusted \
+                     content), but no tool is labelled data = \"private\", so nothing stops \
+                     data read by the first from leaving through the second: label the tools \
+                     that read private data",
+                    list(&local),
+                    list(&open)
+                ),
             )];
         }
         if rule != FlowRule::Allow {
             return Vec::new();
         }
-        vec![format!(
-            "{} return private data and {} reach the internet, and [approval] after_private = \
-             \"allow\" lets a principal send the one through the other unasked: use \"ask\" or \
-             \"deny\" [unguarded-flow]",
-            list(&private),
-            list(&open)
+        vec![GrantWarning::new(
+            "unguarded-flow",
+            format!(
+                "{} return private data and {} reach the internet, and [approval] \
+                 after_private = \"allow\" lets a principal send the one through the other \
+                 unasked: use \"ask\" or \"deny\"",
+                list(&private),
+                list(&open)
+            ),
         )]
     }
 }

@@ -175,7 +175,7 @@ fn text_report(
         .catalog()
         .flow_warnings(manifest.approval.after_private)
     {
-        writeln!(out, "warning: {warning}")?;
+        writeln!(out, "warning: {} [{}]", warning.message, warning.code)?;
     }
     if let Some(warning) = operators_warning(manifest) {
         writeln!(out, "warning: {warning} [{OPERATORS_WITHOUT_AUTH}]")?;
@@ -235,13 +235,7 @@ fn json_report(
         .catalog()
         .flow_warnings(manifest.approval.after_private)
         .into_iter()
-        .map(|message| {
-            let code = message
-                .rsplit_once('[')
-                .map_or("flow", |(_, code)| code.trim_end_matches(']'))
-                .to_owned();
-            json!({ "code": code, "message": message })
-        })
+        .map(|w| json!({ "code": w.code, "message": w.message }))
         .collect();
     let plugins: Vec<Value> = plugins
         .iter()
