@@ -1414,18 +1414,7 @@ async fn a_reload_reaches_legacy_sessions_and_2026_subscriptions() {
     );
 
     // `warden status` names the port bound (not the 0 asked for) and counts the reload.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["status", "--json"])
-        .output()
-        .expect("warden status");
-    let servers: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    let this = servers
-        .as_array()
-        .and_then(|all| {
-            all.iter()
-                .find(|s| s["pid"].as_u64() == server.child.id().map(u64::from))
-        })
-        .unwrap_or_else(|| panic!("pid {pid} not in {servers}"));
+    let this = server.status();
     assert_eq!(this["transport"], "http");
     let port = server.base.rsplit(':').next().expect("port");
     assert_eq!(this["listen"], format!("127.0.0.1:{port}"));

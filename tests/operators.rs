@@ -190,18 +190,7 @@ async fn an_operator_allows_a_waiting_headless_call_with_the_cli_and_over_http()
     assert_eq!(pending[0]["principal"], "bot");
     assert!(!fixture.path("out/cli.txt").exists(), "ran before approval");
     // `warden status` counts it.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["status", "--json"])
-        .output()
-        .expect("warden status");
-    let servers: Value = serde_json::from_slice(&output.stdout).expect("status --json");
-    let this = servers
-        .as_array()
-        .and_then(|all| {
-            all.iter()
-                .find(|s| s["pid"].as_u64() == server.child.id().map(u64::from))
-        })
-        .unwrap_or_else(|| panic!("this server is not in {servers}"));
+    let this = server.status();
     assert_eq!(this["waiting_for_operator"], 1, "{this}");
 
     let (code, stdout, stderr) =

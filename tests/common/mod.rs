@@ -392,6 +392,24 @@ impl Fixture {
 }
 
 impl HttpServer {
+    /// This server's entry in `warden status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["status", "--json"])
+            .output()
+            .expect("warden status");
+        let servers: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("status --json");
+        servers
+            .as_array()
+            .and_then(|all| {
+                all.iter()
+                    .find(|s| s["pid"].as_u64() == self.child.id().map(u64::from))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("this server is not in {servers}"))
+    }
+
     /// The `warden serve --http` that `child` runs (its stderr piped), once it says where it
     /// listens; its log is collected from then on. `0.0.0.0` in that address becomes
     /// `127.0.0.1`.
