@@ -510,10 +510,12 @@ async fn a_stateless_approval_is_bound_to_its_state_arguments_and_principal() {
                 retry("other-args", write("/out/b.txt", "a"), "first", false),
             ]},
             {"key": BOB_KEY, "calls": [retry("other-principal", a.clone(), "first", false)]},
-            // The same round made right: the approval goes through.
+            // The same round made right: the approval goes through, once; the same state
+            // again is a replay.
             {"key": ALICE_KEY, "calls": [
                 first_round("control-first", write("/out/c.txt", "c")),
                 retry("control", write("/out/c.txt", "c"), "control-first", false),
+                retry("replayed", write("/out/c.txt", "c"), "control-first", false),
             ]},
         ],
     });
@@ -531,7 +533,7 @@ async fn a_stateless_approval_is_bound_to_its_state_arguments_and_principal() {
     );
     let no_state = lines.get("no-state");
     assert!(no_state["requests"]["approval"].is_object(), "{no_state}");
-    for name in ["tampered", "other-args", "other-principal"] {
+    for name in ["tampered", "other-args", "other-principal", "replayed"] {
         invalid_state(&lines, name);
     }
     lines.ok("control");
@@ -543,7 +545,12 @@ async fn a_stateless_approval_is_bound_to_its_state_arguments_and_principal() {
         .iter()
         .filter(|r| r["outcome"] == "approval-invalid")
         .count();
-    assert_eq!(invalid, 3, "{records:#?}");
+    assert_eq!(invalid, 4, "{records:#?}");
+    let ran = records
+        .iter()
+        .filter(|r| r["outcome"] == "ok" && r["args"]["path"] == "/out/c.txt")
+        .count();
+    assert_eq!(ran, 1, "the approved call ran once: {records:#?}");
 }
 
 #[tokio::test]

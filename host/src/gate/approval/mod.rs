@@ -21,6 +21,7 @@
 
 mod flow;
 mod pending;
+mod spent;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use sha2::{Digest, Sha256};
 
 pub use flow::Flow;
 pub use pending::{Decision, PendingApproval, PendingApprovals, UnknownApproval};
+use spent::Spent;
 
 use super::stop::Stop;
 use super::{OutputFilter, Principal, audit_args};
@@ -68,11 +70,13 @@ pub enum Asking<'a> {
     },
 }
 
-/// What survives reloads: the flow marks, the calls waiting for an operator, and the
+/// What survives reloads: the flow marks, the calls waiting for an operator, the states
+/// already used, and the
 /// per-process key used when the manifest sets none.
 pub struct ApprovalHub {
     flow: Flow,
     pending: PendingApprovals,
+    spent: Spent,
     process_key: Vec<u8>,
 }
 
@@ -84,6 +88,7 @@ impl Default for ApprovalHub {
         Self {
             flow: Flow::default(),
             pending: PendingApprovals::default(),
+            spent: Spent::default(),
             process_key,
         }
     }
@@ -405,8 +410,19 @@ impl Approver {
             .codec
             .open_with(state, bound.as_bytes())
             .map_err(|error| invalid(&format!("requestState refused: {error}")))?;
-        serde_json::from_slice(&payload)
-            .map_err(|error| invalid(&format!("requestState unreadable: {error}")))
+        let round = serde_json::from_slice(&payload)
+            .map_err(|error| invalid(&format!("requestState unreadable: {error}")))?;
+        // One call per state: a replay would be a blank cheque for as long as it is valid.
+        if !self
+            .hub
+            .spent
+            .spend(state, std::time::Instant::now() + self.settings.expiry)
+        {
+            return Err(invalid(
+                "requestState used already: each state answers one call",
+            ));
+        }
+        Ok(round)
     }
 
     /// The approval question: what, who, the arguments (redacted, cut), and why.
