@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod fetch;
 pub mod gate;
 pub mod host;
+pub mod lock;
 pub mod manifest;
 pub mod runtime;
 pub mod schema;

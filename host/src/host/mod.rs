@@ -17,7 +17,8 @@ use crate::audit::{AuditSink, FileSink, NoAudit};
 use crate::capabilities::{self, Slots};
 use crate::catalog::Catalog;
 use crate::gate::{ApprovalHub, Gate, GateOptions, Stats};
-use crate::manifest::{self, Location, Manifest};
+use crate::lock::{self, LockCheck};
+use crate::manifest::{self, Location, LockMode, Manifest};
 use crate::runtime::{
     CacheConfig, CacheOutcome, Compiled, ComponentBytes, EngineOptions, Plugin, Runtime,
 };
@@ -40,6 +41,9 @@ pub struct Host {
     /// The capabilities' host-wide services ([`capabilities::start`]), which a reload keeps
     /// where their settings did not change.
     services: Slots,
+    /// What `warden.lock` said about the plugins: under `enforce`, the drifting ones are
+    /// not in the gate.
+    pub lock: LockCheck,
 }
 
 /// Plugins opened by [`Host::open`] whose code is still to be compiled.
@@ -144,34 +148,24 @@ impl Host {
 
         let services = capabilities::start(manifest, previous.map(|p| &p.services))
             .map_err(HostError::global)?;
+        let (catalog, mut pending) = open_plugins(manifest, &runtime, &services)?;
 
-        let mut plugins = Vec::new();
-        let mut pending = Vec::new();
-        let mut errors = Vec::new();
-        for config in &manifest.plugins {
-            match runtime.open(config, &services) {
-                Ok((plugin, bytes)) => {
-                    let plugin = Arc::new(plugin);
-                    plugins.push(plugin.clone());
-                    pending.push((plugin, bytes));
-                }
-                Err(error) => errors.push(HostError {
-                    location: Some(config.location.clone()),
-                    message: format!("plugin `{}`: {error}", config.name),
-                }),
-            }
-        }
-        let catalog = Catalog::build(plugins.clone()).map_err(|catalog_errors| {
-            let mut all = std::mem::take(&mut errors);
-            all.extend(catalog_errors.into_iter().map(|e| HostError {
-                location: Some(e.location),
-                message: e.message,
-            }));
-            all
-        })?;
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        // The lock: under `enforce`, a plugin that drifts from it is left out.
+        let lock = lock::check(manifest, &catalog).map_err(HostError::global)?;
+        log_drift(&lock);
+        let refused: Vec<&str> = lock.refused().collect();
+        let catalog = if refused.is_empty() {
+            catalog
+        } else {
+            pending.retain(|(plugin, _)| !refused.contains(&plugin.config.name.as_str()));
+            let kept = catalog
+                .plugins()
+                .iter()
+                .filter(|p| !refused.contains(&p.config.name.as_str()))
+                .cloned()
+                .collect();
+            Catalog::build(kept).map_err(catalog_errors)?
+        };
 
         let audit = match previous.filter(|p| p.audit.0 == manifest.audit) {
             Some(previous) => previous.audit.1.clone(),
@@ -200,6 +194,7 @@ impl Host {
             stats,
             approvals,
             services,
+            lock,
         };
         Ok((
             host,
@@ -208,6 +203,80 @@ impl Host {
                 plugins: pending,
             },
         ))
+    }
+}
+
+/// The catalog `manifest` would serve, before the lock: every plugin opened (read, pin
+/// checked, described), nothing compiled. For `warden lock`.
+pub fn describe(manifest: &Manifest) -> Result<Catalog, Vec<HostError>> {
+    let options = EngineOptions::default();
+    let runtime = Runtime::new(&options, None).map_err(HostError::global)?;
+    let services = capabilities::start(manifest, None).map_err(HostError::global)?;
+    open_plugins(manifest, &runtime, &services).map(|(catalog, _)| catalog)
+}
+
+type Opened = (Catalog, Vec<(Arc<Plugin>, ComponentBytes)>);
+
+/// Open every plugin of `manifest` and name its tools. Reports every problem found.
+fn open_plugins(
+    manifest: &Manifest,
+    runtime: &Runtime,
+    services: &Slots,
+) -> Result<Opened, Vec<HostError>> {
+    let mut plugins = Vec::new();
+    let mut pending = Vec::new();
+    let mut errors = Vec::new();
+    for config in &manifest.plugins {
+        match runtime.open(config, services) {
+            Ok((plugin, bytes)) => {
+                let plugin = Arc::new(plugin);
+                plugins.push(plugin.clone());
+                pending.push((plugin, bytes));
+            }
+            Err(error) => errors.push(HostError {
+                location: Some(config.location.clone()),
+                message: format!("plugin `{}`: {error}", config.name),
+            }),
+        }
+    }
+    let catalog = Catalog::build(plugins).map_err(|e| {
+        let mut all = std::mem::take(&mut errors);
+        all.extend(catalog_errors(e));
+        all
+    })?;
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok((catalog, pending))
+}
+
+fn catalog_errors(errors: Vec<crate::catalog::CatalogError>) -> Vec<HostError> {
+    errors
+        .into_iter()
+        .map(|e| HostError {
+            location: Some(e.location),
+            message: e.message,
+        })
+        .collect()
+}
+
+/// Log each plugin's drift from the lock: an error when it is refused, a warning when not.
+fn log_drift(check: &LockCheck) {
+    let path = check.path.display();
+    for drift in &check.drift {
+        match check.mode {
+            LockMode::Enforce => tracing::error!(
+                "plugin `{}` is not served: its tools differ from {path}:\n{drift}\
+                 review the change, then run `warden lock` to accept it",
+                drift.plugin
+            ),
+            LockMode::Warn => tracing::warn!(
+                "plugin `{}` differs from {path} ([server] lock = \"warn\": served anyway):\n{drift}\
+                 run `warden lock` to accept the change",
+                drift.plugin
+            ),
+            LockMode::Off => {}
+        }
     }
 }
 

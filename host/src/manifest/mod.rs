@@ -48,8 +48,8 @@ pub use kv::{KvBackend, KvGrant, KvSettings};
 pub use model::MIN_SECRET_LEN;
 pub use model::{
     Acknowledgement, ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,
-    DETECTOR_GROUPS, DirGrant, DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, OAuth,
-    OutputOverflow, Plugin, PluginPolicy, Rate, SECRETS_DETECTOR, Server, Tls, ToolHints,
+    DETECTOR_GROUPS, DirGrant, DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, LockMode,
+    OAuth, OutputOverflow, Plugin, PluginPolicy, Rate, SECRETS_DETECTOR, Server, Tls, ToolHints,
     ToolOverride, WARNING_CODES, WriteQuota, glob_matches, is_glob,
 };
 pub use names::{

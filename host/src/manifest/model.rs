@@ -26,6 +26,20 @@ pub struct Server {
     /// What clients are told about the server at `initialize` (`instructions`); many show
     /// it to the model. Default: [`Server::DEFAULT_INSTRUCTIONS`].
     pub instructions: String,
+    /// `[server] lock`: whether the tools must match `warden.lock`. `None` (not set):
+    /// enforce when a lock file exists, else off.
+    pub lock: Option<LockMode>,
+}
+
+/// `[server] lock`: what drift from `warden.lock` does to a plugin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    /// A drifting plugin is not served (the default when a lock file exists).
+    Enforce,
+    /// A drifting plugin is served and its drift logged as a warning.
+    Warn,
+    /// The lock is not read.
+    Off,
 }
 
 impl Server {
@@ -47,6 +61,7 @@ impl Default for Server {
             principal: Server::DEFAULT_PRINCIPAL.to_owned(),
             roles: Vec::new(),
             instructions: Server::DEFAULT_INSTRUCTIONS.to_owned(),
+            lock: None,
         }
     }
 }
@@ -59,6 +74,8 @@ pub struct Plugin {
     /// The component file: absolute and canonical (symlinks resolved). It was a regular file
     /// when the manifest was loaded.
     pub component: PathBuf,
+    /// The component as written in the manifest (after `${VAR}` expansion), for `warden.lock`.
+    pub component_source: String,
     /// The pinned SHA-256 digest of the component file, if any: loading anything else must fail.
     pub sha256: Option<[u8; 32]>,
     /// Resource limits for each call.

@@ -32,8 +32,10 @@ pub(super) fn plugin(
         .is_ok();
     let table = entry.table()?;
 
+    let mut component_source = String::new();
     let component = table.require("component").and_then(|v| {
         let raw = v.string()?;
+        component_source.clone_from(&raw);
         let path = resolve(&v, &raw, dir)?;
         check_path(&v, &raw, path, PathKind::File, "component file")
     });
@@ -131,6 +133,7 @@ pub(super) fn plugin(
     Some(Plugin {
         name: name.to_owned(),
         component: component?,
+        component_source,
         sha256,
         limits,
         prefix: prefix.unwrap_or_default(),

@@ -132,6 +132,7 @@ prefix = ""
             principal: "me".into(),
             roles: Vec::new(),
             instructions: Server::DEFAULT_INSTRUCTIONS.into(),
+            lock: None,
         }
     );
     assert_eq!(m.cache_dir, fx.root().join(".cache/warden"));

@@ -7,7 +7,7 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::Manifest;
-use super::model::{CacheKey, Server};
+use super::model::{CacheKey, LockMode, Server};
 use super::network::SecretValue;
 use super::plugin::plugin;
 use super::policy;
@@ -112,12 +112,30 @@ fn server(table: &Table<'_, '_>) -> Server {
         .get("instructions")
         .and_then(|v| instructions(&v))
         .unwrap_or(defaults.instructions);
+    let lock = table.get("lock").and_then(|v| lock_mode(&v));
     table.finish();
     Server {
         name,
         principal,
         roles,
         instructions,
+        lock,
+    }
+}
+
+/// `[server] lock`: `"enforce"`, `"warn"` or `"off"`.
+fn lock_mode(value: &Value<'_, '_>) -> Option<LockMode> {
+    let s = value.string()?;
+    match s.as_str() {
+        "enforce" => Some(LockMode::Enforce),
+        "warn" => Some(LockMode::Warn),
+        "off" => Some(LockMode::Off),
+        _ => {
+            value.error(format!(
+                "invalid lock {s:?}: expected \"enforce\", \"warn\" or \"off\""
+            ));
+            None
+        }
     }
 }
 

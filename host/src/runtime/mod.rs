@@ -95,6 +95,8 @@ pub struct Plugin {
     pub config: manifest::Plugin,
     /// The plugin's name as an `Arc`, for logs and per-call state.
     pub name: Arc<str>,
+    /// The SHA-256 digest of the component file as it was read.
+    pub digest: [u8; 32],
     /// The functions it exports and the interfaces it imports.
     pub description: ComponentDescription,
     /// Its network policy and secret scrubber, built once.
@@ -233,8 +235,8 @@ impl Runtime {
             path: path.clone(),
             source,
         })?;
+        let actual: [u8; 32] = Sha256::digest(&bytes).into();
         if let Some(expected) = config.sha256 {
-            let actual: [u8; 32] = Sha256::digest(&bytes).into();
             if actual != expected {
                 return Err(LoadError::Digest {
                     path: path.clone(),
@@ -251,6 +253,7 @@ impl Runtime {
         let plugin = Plugin {
             config: config.clone(),
             name: Arc::from(config.name.as_str()),
+            digest: actual,
             description,
             grants: Grants::new(config, services).map_err(|source| LoadError::Grant {
                 path: path.clone(),

@@ -1,0 +1,215 @@
+//! What differs between a lock and what would be served now, readably.
+
+use std::fmt::{self, Write as _};
+
+use serde_json::Value;
+
+use super::{Field, Lock, LockedPlugin, LockedTool};
+
+/// One plugin's drift from the lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginDrift {
+    /// The plugin's name.
+    pub plugin: String,
+    /// What changed, in a stable order.
+    pub changes: Vec<Change>,
+}
+
+/// One change to a plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The plugin is served but not in the lock.
+    PluginAdded,
+    /// The plugin is in the lock but not in the manifest.
+    PluginRemoved,
+    /// The component's digest changed.
+    Component { old: String, new: String },
+    /// A tool is served that the lock does not have.
+    ToolAdded { tool: String, description: String },
+    /// A tool of the lock is not served any more.
+    ToolRemoved { tool: String },
+    /// A field of a tool changed.
+    Field {
+        tool: String,
+        field: Field,
+        old: Option<Value>,
+        new: Option<Value>,
+    },
+}
+
+impl PluginDrift {
+    /// Whether the plugin is only in the lock.
+    pub fn is_removed(&self) -> bool {
+        self.changes == [Change::PluginRemoved]
+    }
+}
+
+pub(super) fn diff(lock: &Lock, current: &Lock) -> Vec<PluginDrift> {
+    let mut names: Vec<&String> = lock.plugins.keys().chain(current.plugins.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let changes = match (lock.plugins.get(name), current.plugins.get(name)) {
+                (Some(old), Some(new)) => plugin_changes(old, new),
+                (None, Some(new)) => {
+                    let mut changes = vec![Change::PluginAdded];
+                    changes.extend(new.tools.iter().map(|(tool, t)| added(tool, t)));
+                    changes
+                }
+                (Some(_), None) => vec![Change::PluginRemoved],
+                (None, None) => Vec::new(),
+            };
+            (!changes.is_empty()).then(|| PluginDrift {
+                plugin: name.clone(),
+                changes,
+            })
+        })
+        .collect()
+}
+
+fn added(tool: &str, locked: &LockedTool) -> Change {
+    Change::ToolAdded {
+        tool: tool.to_owned(),
+        description: locked.description.clone(),
+    }
+}
+
+fn plugin_changes(old: &LockedPlugin, new: &LockedPlugin) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if old.sha256 != new.sha256 {
+        changes.push(Change::Component {
+            old: old.sha256.clone(),
+            new: new.sha256.clone(),
+        });
+    }
+    for (tool, locked) in &old.tools {
+        let Some(now) = new.tools.get(tool) else {
+            changes.push(Change::ToolRemoved { tool: tool.clone() });
+            continue;
+        };
+        for field in Field::ALL {
+            let (old_value, old_digest) = locked.field(field);
+            let (new_value, new_digest) = now.field(field);
+            if old_digest != new_digest {
+                changes.push(Change::Field {
+                    tool: tool.clone(),
+                    field,
+                    old: old_value,
+                    new: new_value,
+                });
+            }
+        }
+    }
+    for (tool, locked) in &new.tools {
+        if !old.tools.contains_key(tool) {
+            changes.push(added(tool, locked));
+        }
+    }
+    changes
+}
+
+impl fmt::Display for PluginDrift {
+    /// The plugin's changes, one or more indented lines each.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "plugin `{}`:", self.plugin)?;
+        for change in &self.changes {
+            match change {
+                Change::PluginAdded => writeln!(f, "  new plugin (not in the lock)")?,
+                Change::PluginRemoved => {
+                    writeln!(f, "  removed (in the lock, not in the manifest)")?
+                }
+                Change::Component { old, new } => {
+                    writeln!(f, "  component digest changed: sha256 {old} -> {new}")?
+                }
+                Change::ToolAdded { tool, description } => {
+                    writeln!(f, "  tool `{tool}`: new (not in the lock); description:")?;
+                    lines(f, "    + ", description)?;
+                }
+                Change::ToolRemoved { tool } => {
+                    writeln!(f, "  tool `{tool}`: removed (in the lock, not served now)")?
+                }
+                Change::Field {
+                    tool,
+                    field,
+                    old,
+                    new,
+                } => {
+                    let what = field.key().replace('_', " ");
+                    writeln!(f, "  tool `{tool}`: {what} changed")?;
+                    match (field, old, new) {
+                        (
+                            Field::Description,
+                            Some(Value::String(old)),
+                            Some(Value::String(new)),
+                        ) => {
+                            lines(f, "    - ", old)?;
+                            lines(f, "    + ", new)?;
+                        }
+                        _ => {
+                            let mut out = Vec::new();
+                            json_diff(
+                                "",
+                                old.as_ref().unwrap_or(&Value::Null),
+                                new.as_ref().unwrap_or(&Value::Null),
+                                &mut out,
+                            );
+                            for line in out {
+                                writeln!(f, "    {line}")?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each line of `text` after `prefix` (one line for empty text).
+fn lines(f: &mut fmt::Formatter<'_>, prefix: &str, text: &str) -> fmt::Result {
+    if text.is_empty() {
+        return writeln!(f, "{prefix}");
+    }
+    for line in text.lines() {
+        writeln!(f, "{prefix}{line}")?;
+    }
+    Ok(())
+}
+
+/// The differences between two JSON values, one line each, by JSON Pointer.
+pub(super) fn json_diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let here = format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => json_diff(&here, x, y, out),
+                    (None, Some(y)) => out.push(format!("+ {here}: {}", short(y))),
+                    (Some(x), None) => out.push(format!("- {here}: {}", short(x))),
+                    (None, None) => {}
+                }
+            }
+        }
+        _ if old == new => {}
+        _ => {
+            let at = if path.is_empty() { "/" } else { path };
+            let mut line = String::new();
+            let _ = write!(line, "~ {at}: {} -> {}", short(old), short(new));
+            out.push(line);
+        }
+    }
+}
+
+/// `value` as compact JSON, cut to 200 characters.
+fn short(value: &Value) -> String {
+    let text = serde_json::to_string(&super::canonical(value)).unwrap_or_default();
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
+    }
+}

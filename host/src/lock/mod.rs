@@ -1,0 +1,400 @@
+//! `warden.lock`: what the model is shown, pinned.
+//!
+//! The lock records, per plugin, the SHA-256 digest of its component and where the manifest
+//! says it is; per tool, its name, description, input and output schemas and annotations
+//! exactly as `tools/list` serves them (the catalog's descriptors, after every override and
+//! every grant-derived note), each with the SHA-256 digest of its canonical JSON (object keys
+//! sorted, no whitespace). The file is TOML, sorted, so that it can be committed and reviewed.
+//!
+//! [`drift`] compares a catalog with the lock beside its manifest; `[server] lock` decides
+//! what a drifting plugin gets ([`LockMode`]): not served, served with a warning, or nothing.
+//! A lock file that does not exist is never an error.
+
+mod diff;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use diff::{Change, PluginDrift};
+
+use crate::catalog::{Catalog, ToolEntry};
+use crate::manifest::{LockMode, Manifest};
+
+/// The lock's file name, in the manifest's directory.
+pub const FILE_NAME: &str = "warden.lock";
+
+/// The lock format this warden writes and reads.
+const VERSION: u32 = 1;
+
+/// The comment at the top of every lock file.
+const HEADER: &str = "\
+# warden.lock: the tools warden serves, as the model sees them. Commit this file.
+# Written by `warden lock`; do not edit it by hand. When a plugin's tools change, warden
+# refuses that plugin until the change is accepted: review it with `warden lock --diff`,
+# then run `warden lock` to update this file.
+";
+
+/// Why a lock could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a valid lock file: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+}
+
+/// A whole lock: every plugin, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    /// The lock format (1).
+    pub version: u32,
+    /// Every plugin, by name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, LockedPlugin>,
+}
+
+/// One plugin in the lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedPlugin {
+    /// The component, as the manifest names it.
+    pub source: String,
+    /// The SHA-256 digest of the component file, hex.
+    pub sha256: String,
+    /// Its tools, by final name.
+    #[serde(default)]
+    pub tools: BTreeMap<String, LockedTool>,
+}
+
+/// One tool in the lock: each field as served, and the digest of its canonical JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedTool {
+    pub description: String,
+    pub description_sha256: String,
+    /// The input schema, as indented JSON with sorted keys.
+    pub input_schema: String,
+    pub input_schema_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations_sha256: Option<String>,
+}
+
+/// The fields of a tool the lock pins, for diffs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Description,
+    InputSchema,
+    OutputSchema,
+    Annotations,
+}
+
+impl Field {
+    const ALL: [Field; 4] = [
+        Field::Description,
+        Field::InputSchema,
+        Field::OutputSchema,
+        Field::Annotations,
+    ];
+
+    /// The field's name in the lock file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::Description => "description",
+            Field::InputSchema => "input_schema",
+            Field::OutputSchema => "output_schema",
+            Field::Annotations => "annotations",
+        }
+    }
+}
+
+impl LockedTool {
+    /// The tool `entry` as `tools/list` serves it.
+    pub fn of(entry: &ToolEntry) -> LockedTool {
+        let descriptor = &entry.descriptor;
+        let description = descriptor.description.as_deref().unwrap_or_default();
+        let input = Value::Object((*descriptor.input_schema).clone());
+        let output = descriptor
+            .output_schema
+            .as_ref()
+            .map(|schema| Value::Object((**schema).clone()));
+        let annotations = descriptor
+            .annotations
+            .as_ref()
+            .and_then(|a| serde_json::to_value(a).ok());
+        let pretty = |value: &Value| pretty(&canonical(value));
+        LockedTool {
+            description: description.to_owned(),
+            description_sha256: digest(&Value::String(description.to_owned())),
+            input_schema: pretty(&input),
+            input_schema_sha256: digest(&input),
+            output_schema: output.as_ref().map(pretty),
+            output_schema_sha256: output.as_ref().map(digest),
+            annotations: annotations.as_ref().map(pretty),
+            annotations_sha256: annotations.as_ref().map(digest),
+        }
+    }
+
+    /// A field's value as JSON (`None`: the tool has none) and its recorded digest.
+    pub fn field(&self, field: Field) -> (Option<Value>, Option<&str>) {
+        let json = |text: &Option<String>| {
+            text.as_deref()
+                .map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_owned())))
+        };
+        match field {
+            Field::Description => (
+                Some(Value::String(self.description.clone())),
+                Some(&self.description_sha256),
+            ),
+            Field::InputSchema => (
+                json(&Some(self.input_schema.clone())),
+                Some(&self.input_schema_sha256),
+            ),
+            Field::OutputSchema => (
+                json(&self.output_schema),
+                self.output_schema_sha256.as_deref(),
+            ),
+            Field::Annotations => (json(&self.annotations), self.annotations_sha256.as_deref()),
+        }
+    }
+
+    /// Whether each field's text has the digest recorded beside it (`Err`: the first field
+    /// that does not).
+    fn verify(&self) -> Result<(), String> {
+        for field in Field::ALL {
+            let text = match field {
+                Field::Description => None,
+                Field::InputSchema => Some(Some(&self.input_schema)),
+                Field::OutputSchema => Some(self.output_schema.as_ref()),
+                Field::Annotations => Some(self.annotations.as_ref()),
+            };
+            if let Some(Some(text)) = text
+                && serde_json::from_str::<Value>(text).is_err()
+            {
+                return Err(format!("`{}` is not JSON", field.key()));
+            }
+            let (value, recorded) = self.field(field);
+            match (value.as_ref().map(digest), recorded) {
+                (None, None) => {}
+                (Some(actual), Some(recorded)) if actual == recorded => {}
+                (Some(_), None) => return Err(format!("`{}_sha256` is missing", field.key())),
+                (None, Some(_)) => {
+                    return Err(format!(
+                        "`{}_sha256` is set but `{}` is not",
+                        field.key(),
+                        field.key()
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "`{}_sha256` is not the digest of `{}` (edited by hand?)",
+                        field.key(),
+                        field.key()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Lock {
+    /// The lock of everything `catalog` serves.
+    pub fn of(catalog: &Catalog) -> Lock {
+        let mut plugins = BTreeMap::new();
+        for plugin in catalog.plugins() {
+            let tools = catalog
+                .iter()
+                .filter(|t| Arc::ptr_eq(&t.plugin, plugin))
+                .map(|t| (t.name().to_owned(), LockedTool::of(t)))
+                .collect();
+            plugins.insert(
+                plugin.config.name.clone(),
+                LockedPlugin {
+                    source: plugin.config.component_source.clone(),
+                    sha256: hex::encode(plugin.digest),
+                    tools,
+                },
+            );
+        }
+        Lock {
+            version: VERSION,
+            plugins,
+        }
+    }
+
+    /// Read the lock at `path`; `Ok(None)` when there is no such file.
+    pub fn read(path: &Path) -> Result<Option<Lock>, LockError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(LockError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Lock::parse(&text, path).map(Some)
+    }
+
+    /// Parse a lock's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Lock, LockError> {
+        let error = |message: String| LockError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
+        let lock: Lock = toml::from_str(text).map_err(|e| error(e.to_string()))?;
+        if lock.version != VERSION {
+            return Err(error(format!(
+                "version {} is not supported (this warden reads version {VERSION}); run `warden lock` to rewrite it",
+                lock.version
+            )));
+        }
+        for (name, plugin) in &lock.plugins {
+            for (tool, locked) in &plugin.tools {
+                locked.verify().map_err(|message| {
+                    let line = line_of(text, &format!("[plugins.{name}.tools.{tool}]"));
+                    error(format!(
+                        "line {line}: tool `{tool}` of plugin `{name}`: {message}"
+                    ))
+                })?;
+            }
+        }
+        Ok(lock)
+    }
+
+    /// The lock as TOML, with its header comment.
+    pub fn to_toml(&self) -> String {
+        // Serializing these plain maps and strings cannot fail.
+        let body = toml::to_string_pretty(self).unwrap_or_default();
+        format!("{HEADER}\n{body}")
+    }
+
+    /// Write the lock to `path` (through a temporary file beside it, renamed over it).
+    pub fn write(&self, path: &Path) -> Result<(), LockError> {
+        let error = |source| LockError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let temporary = path.with_extension("lock.tmp");
+        std::fs::write(&temporary, self.to_toml()).map_err(error)?;
+        std::fs::rename(&temporary, path).map_err(error)
+    }
+
+    /// How `current` differs from this lock: one entry per plugin that drifts, in name
+    /// order (plugins in the lock but not in `current` included).
+    pub fn diff(&self, current: &Lock) -> Vec<PluginDrift> {
+        diff::diff(self, current)
+    }
+}
+
+/// The line (from 1) where `needle` first appears in `text`, or 1.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|line| line.trim() == needle || line.contains(needle))
+        .map_or(1, |index| index + 1)
+}
+
+/// Where the lock of `manifest` is: `warden.lock` beside it.
+pub fn path_for(manifest: &Manifest) -> PathBuf {
+    manifest.dir.join(FILE_NAME)
+}
+
+/// `value` with every object's keys sorted, recursively.
+pub fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The SHA-256 digest (hex) of `value`'s canonical JSON: sorted keys, no whitespace.
+pub fn digest(value: &Value) -> String {
+    let text = serde_json::to_string(&canonical(value)).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// What the lock beside a manifest says about a catalog.
+#[derive(Debug)]
+pub struct LockCheck {
+    /// The mode in force: `[server] lock`, or its default.
+    pub mode: LockMode,
+    /// The lock file.
+    pub path: PathBuf,
+    /// The plugins of the catalog that differ from the lock (plugins only in the lock are
+    /// left out: they are not served anyway). Empty under [`LockMode::Off`].
+    pub drift: Vec<PluginDrift>,
+}
+
+impl LockCheck {
+    /// The plugins not to serve: the drifting ones under [`LockMode::Enforce`].
+    pub fn refused(&self) -> impl Iterator<Item = &str> {
+        self.drift
+            .iter()
+            .filter(|_| self.mode == LockMode::Enforce)
+            .map(|d| d.plugin.as_str())
+    }
+}
+
+/// Compare `catalog` with the lock beside `manifest`, under `[server] lock`. Without a lock
+/// file the mode is off, whatever the manifest says.
+pub fn check(manifest: &Manifest, catalog: &Catalog) -> Result<LockCheck, LockError> {
+    let path = path_for(manifest);
+    let off = |path| LockCheck {
+        mode: LockMode::Off,
+        path,
+        drift: Vec::new(),
+    };
+    if manifest.server.lock == Some(LockMode::Off) {
+        return Ok(off(path));
+    }
+    let Some(lock) = Lock::read(&path)? else {
+        return Ok(off(path));
+    };
+    let drift = lock
+        .diff(&Lock::of(catalog))
+        .into_iter()
+        .filter(|d| !d.is_removed())
+        .collect();
+    Ok(LockCheck {
+        mode: manifest.server.lock.unwrap_or(LockMode::Enforce),
+        path,
+        drift,
+    })
+}
+
+#[cfg(test)]
+mod tests;
