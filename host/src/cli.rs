@@ -1,4 +1,4 @@
-//! `warden serve | keygen | check | inspect | call | audit | approvals | init | completions |
+//! `warden serve | keygen | check | lock | inspect | call | audit | approvals | init | completions |
 //! man | new | embed-docs`.
 //!
 //! This file holds the command line's shape (clap) and what the commands share: finding and
@@ -25,6 +25,7 @@ mod docs;
 mod init;
 mod inspect;
 mod keygen;
+mod lock;
 mod serve;
 mod status;
 
@@ -166,6 +167,21 @@ enum Command {
         /// Print a machine-readable JSON report instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Pin what the model sees: write `warden.lock` beside the manifest, or show how the
+    /// tools now differ from it.
+    ///
+    /// The lock records each plugin's component digest and each tool's name, description,
+    /// schemas and annotations as `tools/list` serves them; commit it. While it exists,
+    /// `serve` and `check` refuse a plugin whose tools differ from it (`[server] lock`).
+    /// Review a change with `--diff`, then run `warden lock` again to accept it.
+    Lock {
+        #[command(flatten)]
+        manifest: ManifestArg,
+        /// Print what differs from the lock instead of writing it; exit 1 when something
+        /// does, 0 when nothing does.
+        #[arg(long)]
+        diff: bool,
     },
     /// Show a component's tools (with their JSON Schemas) and the grants its imports need.
     Inspect {
@@ -459,6 +475,7 @@ fn run(command: Command) -> Result<ExitCode> {
             json,
         } => check::check(&manifest.path(file)?, json),
         Command::Inspect { component, json } => inspect::inspect(&component, json),
+        Command::Lock { manifest, diff } => lock::lock(&manifest.path(None)?, diff),
         Command::Call {
             manifest,
             principal,

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use warden::capabilities;
 use warden::catalog::{GrantWarning, grant_warnings, unacknowledged_warnings};
 use warden::host::Host;
-use warden::manifest::{Approval, ByteSize, Manifest, format_duration};
+use warden::lock::LockCheck;
+use warden::manifest::{Approval, ByteSize, LockMode, Manifest, format_duration};
 use warden::runtime::Plugin;
 
 use super::{load, write_stdout};
@@ -52,13 +53,74 @@ pub(super) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
         .iter()
         .map(|plugin| PluginReport::new(plugin, &host))
         .collect();
+    let refused: Vec<&str> = host.lock.refused().collect();
     if as_json {
-        let report = json_report(path, &manifest, &host, &plugins);
+        let mut report = json_report(path, &manifest, &host, &plugins);
+        report["lock"] = lock_json(&host.lock);
+        if !refused.is_empty() {
+            report["ok"] = json!(false);
+        }
         write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     } else {
-        write_stdout(&text_report(path, &manifest, &host, &plugins)?);
+        let mut text = text_report(path, &manifest, &host, &plugins)?;
+        text.insert_str(
+            text.find('\n').map_or(0, |at| at + 1),
+            &format!("{}\n", lock_summary(&host.lock)),
+        );
+        write_stdout(&text);
     }
-    Ok(ExitCode::SUCCESS)
+    if refused.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "error: not served, their tools differ from {} (the diff is above): {}; review with \
+         `warden lock --diff`, then run `warden lock` to accept",
+        host.lock.path.display(),
+        refused
+            .iter()
+            .map(|name| format!("plugin `{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// One line on `warden.lock`: its mode and what it refused.
+fn lock_summary(check: &LockCheck) -> String {
+    let path = check.path.display();
+    let refused: Vec<&str> = check.refused().collect();
+    match check.mode {
+        LockMode::Off => "lock        off (`warden lock` pins the tools)".to_owned(),
+        LockMode::Enforce if !refused.is_empty() => format!(
+            "lock        {path} (enforce): REFUSED {}",
+            refused.join(", ")
+        ),
+        LockMode::Warn if !check.drift.is_empty() => format!(
+            "lock        {path} (warn): {} plugin(s) differ, served anyway",
+            check.drift.len()
+        ),
+        LockMode::Enforce => format!("lock        {path} (enforce): the tools match"),
+        LockMode::Warn => format!("lock        {path} (warn): the tools match"),
+    }
+}
+
+/// `check --json`'s `lock`: the mode, the file, the drifting plugins and their diffs.
+fn lock_json(check: &LockCheck) -> Value {
+    let mode = match check.mode {
+        LockMode::Enforce => "enforce",
+        LockMode::Warn => "warn",
+        LockMode::Off => "off",
+    };
+    json!({
+        "mode": mode,
+        "path": check.path.display().to_string(),
+        "refused": check.refused().collect::<Vec<_>>(),
+        "drift": check
+            .drift
+            .iter()
+            .map(|d| json!({ "plugin": d.plugin, "diff": d.to_string() }))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// A manifest problem as JSON: `file`, `line`, `column`, `key` (when it has a place) and
