@@ -201,12 +201,16 @@ impl Served {
         }
     }
 
-    /// The files a change to which means a reload: the manifest and every component.
+    /// The files a change to which means a reload: the manifest, its `warden.lock` (so
+    /// `warden lock` accepts a change in a running server) and every component served.
     /// Read from the gate in force, not the host: a reload holds the host while it compiles.
     fn watched(&self) -> Vec<PathBuf> {
         let gate = self.live.current();
         let components = gate.catalog().plugins().iter();
         std::iter::once(self.path.clone())
+            .chain(std::iter::once(
+                self.path.with_file_name(crate::lock::FILE_NAME),
+            ))
             .chain(components.map(|p| p.config.component.clone()))
             .collect()
     }

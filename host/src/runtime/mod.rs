@@ -236,14 +236,14 @@ impl Runtime {
             source,
         })?;
         let actual: [u8; 32] = Sha256::digest(&bytes).into();
-        if let Some(expected) = config.sha256 {
-            if actual != expected {
-                return Err(LoadError::Digest {
-                    path: path.clone(),
-                    expected: hex::encode(expected),
-                    actual: hex::encode(actual),
-                });
-            }
+        if let Some(expected) = config.sha256
+            && actual != expected
+        {
+            return Err(LoadError::Digest {
+                path: path.clone(),
+                expected: hex::encode(expected),
+                actual: hex::encode(actual),
+            });
         }
         let description =
             schema::describe_component(&bytes).map_err(|source| LoadError::Describe {
