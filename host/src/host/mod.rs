@@ -42,6 +42,25 @@ pub struct Host {
     services: Slots,
 }
 
+/// The description review's findings in the log: a warning for each one not accepted, and an
+/// error for each plugin left out.
+fn log_review(catalog: &Catalog) {
+    for finding in catalog.findings().iter().filter(|f| !f.accepted) {
+        tracing::warn!(
+            plugin = %finding.plugin,
+            "description review: {finding} (accept it with [plugins.{}.tools.{}] accept_review = [\"{}\"])",
+            finding.plugin,
+            finding.function,
+            finding.hit.rule
+        );
+    }
+    for plugin in catalog.refused() {
+        tracing::error!(
+            "plugin `{plugin}` is not served: its tool descriptions have findings of the description review that are not accepted, and [server] review = \"refuse\" (see `warden check`)"
+        );
+    }
+}
+
 /// Plugins opened by [`Host::open`] whose code is still to be compiled.
 #[must_use = "the plugins cannot run until they are compiled"]
 pub struct Pending {
@@ -161,7 +180,7 @@ impl Host {
                 }),
             }
         }
-        let catalog = Catalog::build(plugins.clone()).map_err(|catalog_errors| {
+        let mut catalog = Catalog::build(plugins.clone()).map_err(|catalog_errors| {
             let mut all = std::mem::take(&mut errors);
             all.extend(catalog_errors.into_iter().map(|e| HostError {
                 location: Some(e.location),
@@ -172,6 +191,8 @@ impl Host {
         if !errors.is_empty() {
             return Err(errors);
         }
+        catalog.review(manifest.server.review);
+        log_review(&catalog);
 
         let audit = match previous.filter(|p| p.audit.0 == manifest.audit) {
             Some(previous) => previous.audit.1.clone(),

@@ -26,7 +26,41 @@ pub struct Server {
     /// What clients are told about the server at `initialize` (`instructions`); many show
     /// it to the model. Default: [`Server::DEFAULT_INSTRUCTIONS`].
     pub instructions: String,
+    /// What happens to a plugin whose descriptions have unaccepted review findings
+    /// (`review`, see `catalog::review`). Default [`ReviewMode::Warn`].
+    pub review: ReviewMode,
 }
+
+/// `[server] review`: what the description review does with unaccepted findings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReviewMode {
+    /// `"warn"`: log them at start and show them in `warden check`; serve the plugin.
+    #[default]
+    Warn,
+    /// `"refuse"`: leave the plugin's tools out, and `warden check` fails.
+    Refuse,
+}
+
+impl ReviewMode {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewMode::Warn => "warn",
+            ReviewMode::Refuse => "refuse",
+        }
+    }
+}
+
+/// The ids of the description review's rules, which `accept_review` may list. The rules
+/// themselves are in `catalog::review`.
+pub const REVIEW_RULES: &[&str] = &[
+    "hidden-unicode",
+    "model-instruction",
+    "other-tool",
+    "outside-path",
+    "ungranted-url",
+    "long-description",
+];
 
 impl Server {
     /// The default server name.
@@ -47,6 +81,7 @@ impl Default for Server {
             principal: Server::DEFAULT_PRINCIPAL.to_owned(),
             roles: Vec::new(),
             instructions: Server::DEFAULT_INSTRUCTIONS.to_owned(),
+            review: ReviewMode::Warn,
         }
     }
 }
@@ -340,6 +375,9 @@ pub struct ToolOverride {
     pub approval: Option<super::approval::Approval>,
     /// `data`, replacing the plugin's.
     pub data: Option<super::approval::DataLabel>,
+    /// Description review rules whose findings the operator accepts for this tool
+    /// (`accept_review`), in file order; ids from [`REVIEW_RULES`], each listed once.
+    pub accept_review: Vec<Acknowledgement>,
     /// The table's `[header]` or key.
     pub location: Location,
 }

@@ -112,12 +112,32 @@ fn server(table: &Table<'_, '_>) -> Server {
         .get("instructions")
         .and_then(|v| instructions(&v))
         .unwrap_or(defaults.instructions);
+    let review = table
+        .get("review")
+        .and_then(|v| review_mode(&v))
+        .unwrap_or_default();
     table.finish();
     Server {
         name,
         principal,
         roles,
         instructions,
+        review,
+    }
+}
+
+/// `[server] review = "warn" | "refuse"`.
+fn review_mode(value: &Value<'_, '_>) -> Option<super::model::ReviewMode> {
+    use super::model::ReviewMode;
+    match value.string()?.as_str() {
+        "warn" => Some(ReviewMode::Warn),
+        "refuse" => Some(ReviewMode::Refuse),
+        other => {
+            value.error(format!(
+                "unknown review mode {other:?}: expected \"warn\" or \"refuse\""
+            ));
+            None
+        }
     }
 }
 
