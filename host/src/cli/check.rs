@@ -58,6 +58,14 @@ pub(super) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
     } else {
         write_stdout(&text_report(path, &manifest, &host, &plugins)?);
     }
+    let refused = host.gate.catalog().refused();
+    if !refused.is_empty() {
+        eprintln!(
+            "error: [server] review = \"refuse\" leaves out plugin(s) {}: their descriptions have unaccepted review findings",
+            refused.join(", ")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -132,8 +140,9 @@ impl<'a> PluginReport<'a> {
         }
     }
 
-    /// Every warning line: the unacknowledged ones, then the stale acknowledgements.
-    fn warning_lines(&self) -> Vec<(&'static str, String)> {
+    /// Every warning line: the unacknowledged ones, then the stale acknowledgements, then the
+    /// description review's unaccepted findings and stale acceptances.
+    fn warning_lines(&self, host: &Host) -> Vec<(&'static str, String)> {
         let mut lines: Vec<(&'static str, String)> = self
             .warnings
             .iter()
@@ -146,6 +155,24 @@ impl<'a> PluginReport<'a> {
                     "acknowledge lists {code:?} (line {line}) but there is no such warning: remove it"
                 ),
             ));
+        }
+        let name = &self.plugin.config.name;
+        let catalog = host.gate.catalog();
+        for finding in catalog.findings() {
+            if finding.plugin == *name && !finding.accepted {
+                lines.push((finding.hit.rule, format!("review: {finding}")));
+            }
+        }
+        for stale in catalog.stale_acceptances() {
+            if stale.plugin == *name {
+                lines.push((
+                    "stale-acceptance",
+                    format!(
+                        "accept_review of `{}` lists {:?} (line {}) but its tool has no such finding: remove it",
+                        stale.function, stale.rule, stale.location.line
+                    ),
+                ));
+            }
         }
         lines
     }
@@ -170,6 +197,18 @@ fn text_report(
     writeln!(out, "{}", cache_summary(manifest))?;
     writeln!(out, "{}", http_summary(manifest))?;
     writeln!(out, "{}", approval_summary(manifest, host))?;
+    let catalog = host.gate.catalog();
+    writeln!(
+        out,
+        "review: {}; {} finding(s), {} accepted{}",
+        manifest.server.review.as_str(),
+        catalog.findings().len(),
+        catalog.findings().iter().filter(|f| f.accepted).count(),
+        match catalog.refused() {
+            [] => String::new(),
+            refused => format!("; not served: {}", refused.join(", ")),
+        }
+    )?;
     for warning in host
         .gate
         .catalog()
@@ -201,8 +240,14 @@ fn text_report(
             limits.max_output >> 10
         )?;
         writeln!(out, "  gate        {}", config.policy.summary())?;
-        for (_, warning) in report.warning_lines() {
+        for (_, warning) in report.warning_lines(host) {
             writeln!(out, "  warning     {warning}")?;
+        }
+        if host.gate.catalog().refused().contains(&config.name) {
+            writeln!(
+                out,
+                "  refused     not served: [server] review = \"refuse\" and its descriptions have unaccepted review findings"
+            )?;
         }
         for (name, roles, _) in &report.tools {
             let roles = match roles {
@@ -242,7 +287,7 @@ fn json_report(
         .map(|report| {
             let config = &report.plugin.config;
             let plugin_warnings: Vec<Value> = report
-                .warning_lines()
+                .warning_lines(host)
                 .into_iter()
                 .map(|(code, message)| json!({ "code": code, "message": message }))
                 .collect();
@@ -266,6 +311,20 @@ fn json_report(
                 "roles": config.policy.roles,
                 "acknowledged": config.acknowledge.iter().map(|a| &a.code).collect::<Vec<_>>(),
                 "warnings": plugin_warnings,
+                "review": {
+                    "refused": host.gate.catalog().refused().contains(&config.name),
+                    "findings": host.gate.catalog().findings().iter()
+                        .filter(|f| f.plugin == config.name)
+                        .collect::<Vec<_>>(),
+                    "stale": host.gate.catalog().stale_acceptances().iter()
+                        .filter(|s| s.plugin == config.name)
+                        .map(|s| json!({
+                            "function": s.function,
+                            "rule": s.rule,
+                            "line": s.location.line,
+                        }))
+                        .collect::<Vec<_>>(),
+                },
                 "tools": report.tools.iter().map(|(name, roles, annotations)| {
                     let tool = host.gate.catalog().get(name);
                     json!({
@@ -312,6 +371,10 @@ fn json_report(
                 .filter(|t| t.approval == Approval::Ask)
                 .map(|t| t.name())
                 .collect::<Vec<_>>(),
+        },
+        "review": {
+            "mode": manifest.server.review.as_str(),
+            "refused": host.gate.catalog().refused(),
         },
         "plugins": plugins,
         "warnings": warnings,
