@@ -12,13 +12,16 @@ use std::sync::Arc;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
+pub mod review;
 mod usage;
 
+pub use review::Finding;
 pub use usage::{GrantWarning, effects, grant_warnings, unacknowledged_warnings};
 
 use crate::capabilities::Effects;
 use crate::manifest::{
-    Approval, DataLabel, FlowRule, Location, glob_matches, is_valid_tool_name, prefixed_tool_name,
+    Approval, DataLabel, FlowRule, Location, ReviewMode, glob_matches, is_valid_tool_name,
+    prefixed_tool_name,
 };
 use crate::runtime::Plugin;
 use crate::schema::{ExportedFunction, WitType, json_name, json_schema};
@@ -58,6 +61,21 @@ pub struct Catalog {
     plugins: Vec<Arc<Plugin>>,
     tools: Vec<Arc<ToolEntry>>,
     by_name: HashMap<String, usize>,
+    /// What the description review found, accepted or not (see [`Catalog::review`]).
+    findings: Vec<Finding>,
+    /// Acceptances that match no finding.
+    stale: Vec<StaleAcceptance>,
+    /// Plugins whose tools the review left out.
+    refused: Vec<String>,
+}
+
+/// An `accept_review` entry that accepts nothing: its tool has no finding of that rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaleAcceptance {
+    pub plugin: String,
+    pub function: String,
+    pub rule: String,
+    pub location: Location,
 }
 
 /// A problem found while naming the tools, with where in the manifest to fix it.
@@ -169,6 +187,112 @@ impl Catalog {
         } else {
             Err(errors)
         }
+    }
+
+    /// Review every tool's texts ([`review`]) and, with [`ReviewMode::Refuse`], leave out
+    /// the tools of every plugin with a finding its `accept_review` does not accept. Other
+    /// plugins' tool names are those of the whole catalog, refused plugins included.
+    pub fn review(&mut self, mode: ReviewMode) {
+        let mut findings = Vec::new();
+        for tool in &self.tools {
+            let plugin = &tool.plugin;
+            let function = tool.function();
+            let overrides = plugin.config.tool_override(&function.name);
+            let description = overrides
+                .and_then(|t| t.description.as_deref())
+                .or(function.docs.as_deref());
+            let scope = review::Scope {
+                guest_dirs: plugin
+                    .config
+                    .dirs
+                    .iter()
+                    .map(|d| d.guest.as_str())
+                    .collect(),
+                hosts: &plugin.config.allow_hosts,
+                other_tools: self
+                    .tools
+                    .iter()
+                    .filter(|other| !Arc::ptr_eq(&other.plugin, plugin))
+                    .map(|other| other.name())
+                    .collect(),
+            };
+            let output = tool.descriptor.output_schema.as_deref();
+            for (field, text) in review::texts(description, &tool.descriptor.input_schema, output) {
+                for hit in review::review(text, &scope) {
+                    let accepted = overrides
+                        .is_some_and(|t| t.accept_review.iter().any(|a| a.code == hit.rule));
+                    findings.push(Finding {
+                        plugin: plugin.config.name.clone(),
+                        tool: tool.name().to_owned(),
+                        function: function.name.clone(),
+                        field: field.clone(),
+                        hit,
+                        accepted,
+                    });
+                }
+            }
+        }
+        self.stale = self
+            .plugins
+            .iter()
+            .flat_map(|plugin| &plugin.config.tools)
+            .zip(self.plugins.iter().flat_map(|plugin| {
+                plugin
+                    .config
+                    .tools
+                    .iter()
+                    .map(move |_| plugin.config.name.clone())
+            }))
+            .flat_map(|(tool, plugin)| {
+                let findings = &findings;
+                tool.accept_review.iter().filter_map(move |accept| {
+                    let used = findings.iter().any(|f: &Finding| {
+                        f.plugin == plugin
+                            && f.function == tool.function
+                            && f.hit.rule == accept.code
+                    });
+                    (!used).then(|| StaleAcceptance {
+                        plugin: plugin.clone(),
+                        function: tool.function.clone(),
+                        rule: accept.code.clone(),
+                        location: accept.location.clone(),
+                    })
+                })
+            })
+            .collect();
+        if mode == ReviewMode::Refuse {
+            self.refused = self
+                .plugins
+                .iter()
+                .map(|p| p.config.name.clone())
+                .filter(|name| findings.iter().any(|f| !f.accepted && f.plugin == *name))
+                .collect();
+            let refused = &self.refused;
+            self.tools
+                .retain(|tool| !refused.contains(&tool.plugin.config.name));
+            self.by_name = self
+                .tools
+                .iter()
+                .enumerate()
+                .map(|(index, tool)| (tool.name().to_owned(), index))
+                .collect();
+        }
+        self.findings = findings;
+    }
+
+    /// What the description review found, in catalog order, accepted findings included.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// `accept_review` entries that accept no finding.
+    pub fn stale_acceptances(&self) -> &[StaleAcceptance] {
+        &self.stale
+    }
+
+    /// The plugins whose tools the review left out (`[server] review = "refuse"`).
+    pub fn refused(&self) -> &[String] {
+        &self.refused
     }
 
     /// The tool named `name`.

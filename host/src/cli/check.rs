@@ -69,8 +69,19 @@ pub(super) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
         );
         write_stdout(&text);
     }
+    let review_refused = host.gate.catalog().refused();
+    if !review_refused.is_empty() {
+        eprintln!(
+            "error: [server] review = \"refuse\" leaves out plugin(s) {}: their descriptions have unaccepted review findings",
+            review_refused.join(", ")
+        );
+    }
     if refused.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(if review_refused.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     eprintln!(
         "error: not served, their tools differ from {} (the diff is above): {}; review with \
@@ -194,8 +205,9 @@ impl<'a> PluginReport<'a> {
         }
     }
 
-    /// Every warning line: the unacknowledged ones, then the stale acknowledgements.
-    fn warning_lines(&self) -> Vec<(&'static str, String)> {
+    /// Every warning line: the unacknowledged ones, then the stale acknowledgements, then the
+    /// description review's unaccepted findings and stale acceptances.
+    fn warning_lines(&self, host: &Host) -> Vec<(&'static str, String)> {
         let mut lines: Vec<(&'static str, String)> = self
             .warnings
             .iter()
@@ -208,6 +220,24 @@ impl<'a> PluginReport<'a> {
                     "acknowledge lists {code:?} (line {line}) but there is no such warning: remove it"
                 ),
             ));
+        }
+        let name = &self.plugin.config.name;
+        let catalog = host.gate.catalog();
+        for finding in catalog.findings() {
+            if finding.plugin == *name && !finding.accepted {
+                lines.push((finding.hit.rule, format!("review: {finding}")));
+            }
+        }
+        for stale in catalog.stale_acceptances() {
+            if stale.plugin == *name {
+                lines.push((
+                    "stale-acceptance",
+                    format!(
+                        "accept_review of `{}` lists {:?} (line {}) but its tool has no such finding: remove it",
+                        stale.function, stale.rule, stale.location.line
+                    ),
+                ));
+            }
         }
         lines
     }
@@ -232,6 +262,18 @@ fn text_report(
     writeln!(out, "{}", cache_summary(manifest))?;
     writeln!(out, "{}", http_summary(manifest))?;
     writeln!(out, "{}", approval_summary(manifest, host))?;
+    let catalog = host.gate.catalog();
+    writeln!(
+        out,
+        "review: {}; {} finding(s), {} accepted{}",
+        manifest.server.review.as_str(),
+        catalog.findings().len(),
+        catalog.findings().iter().filter(|f| f.accepted).count(),
+        match catalog.refused() {
+            [] => String::new(),
+            refused => format!("; not served: {}", refused.join(", ")),
+        }
+    )?;
     for warning in host
         .gate
         .catalog()
@@ -263,8 +305,14 @@ fn text_report(
             limits.max_output >> 10
         )?;
         writeln!(out, "  gate        {}", config.policy.summary())?;
-        for (_, warning) in report.warning_lines() {
+        for (_, warning) in report.warning_lines(host) {
             writeln!(out, "  warning     {warning}")?;
+        }
+        if host.gate.catalog().refused().contains(&config.name) {
+            writeln!(
+                out,
+                "  refused     not served: [server] review = \"refuse\" and its descriptions have unaccepted review findings"
+            )?;
         }
         for (name, roles, _) in &report.tools {
             let roles = match roles {
@@ -304,7 +352,7 @@ fn json_report(
         .map(|report| {
             let config = &report.plugin.config;
             let plugin_warnings: Vec<Value> = report
-                .warning_lines()
+                .warning_lines(host)
                 .into_iter()
                 .map(|(code, message)| json!({ "code": code, "message": message }))
                 .collect();
@@ -328,6 +376,20 @@ fn json_report(
                 "roles": config.policy.roles,
                 "acknowledged": config.acknowledge.iter().map(|a| &a.code).collect::<Vec<_>>(),
                 "warnings": plugin_warnings,
+                "review": {
+                    "refused": host.gate.catalog().refused().contains(&config.name),
+                    "findings": host.gate.catalog().findings().iter()
+                        .filter(|f| f.plugin == config.name)
+                        .collect::<Vec<_>>(),
+                    "stale": host.gate.catalog().stale_acceptances().iter()
+                        .filter(|s| s.plugin == config.name)
+                        .map(|s| json!({
+                            "function": s.function,
+                            "rule": s.rule,
+                            "line": s.location.line,
+                        }))
+                        .collect::<Vec<_>>(),
+                },
                 "tools": report.tools.iter().map(|(name, roles, annotations)| {
                     let tool = host.gate.catalog().get(name);
                     json!({
@@ -374,6 +436,10 @@ fn json_report(
                 .filter(|t| t.approval == Approval::Ask)
                 .map(|t| t.name())
                 .collect::<Vec<_>>(),
+        },
+        "review": {
+            "mode": manifest.server.review.as_str(),
+            "refused": host.gate.catalog().refused(),
         },
         "plugins": plugins,
         "warnings": warnings,

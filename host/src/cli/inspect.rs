@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use warden::capabilities::{self, Imports};
+use warden::catalog::review;
 use warden::manifest::{is_valid_tool_name, prefixed_tool_name};
 use warden::schema::{self, json_name};
 
@@ -29,7 +30,22 @@ pub(super) fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
         .iter()
         .map(|f| {
             let name = prefixed_tool_name(&prefix, &json_name(&f.name));
+            let input = f.input_schema();
+            // Reviewed as if granted nothing, and alone: no directory, host or other tool.
+            let findings: Vec<Value> = review::texts(f.docs.as_deref(), &input, None)
+                .into_iter()
+                .flat_map(|(field, text)| {
+                    review::review(text, &review::Scope::default())
+                        .into_iter()
+                        .map(move |hit| {
+                            let mut value = json!(hit);
+                            value["field"] = json!(field);
+                            value
+                        })
+                })
+                .collect();
             json!({
+                "review": findings,
                 "name": name,
                 "name_is_valid": is_valid_tool_name(&name),
                 "function": f.name,
@@ -51,7 +67,12 @@ pub(super) fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
         write_stdout(&out);
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "{}: {} tool(s)", path.display(), tools.len())?;
+    writeln!(
+        out,
+        "{}: {} tool(s) (descriptions reviewed as if granted nothing)",
+        path.display(),
+        tools.len()
+    )?;
     for tool in &tools {
         writeln!(out, "\n{}", tool["name"].as_str().unwrap_or_default())?;
         if let Some(description) = tool["description"].as_str() {
@@ -60,6 +81,19 @@ pub(super) fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
             }
         }
         writeln!(out, "  input schema: {}", tool["inputSchema"])?;
+        for finding in tool["review"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "  review: {}: [{}] chars {}..{} (bytes {}..{}): {}",
+                finding["field"].as_str().unwrap_or_default(),
+                finding["rule"].as_str().unwrap_or_default(),
+                finding["char_start"],
+                finding["char_end"],
+                finding["start"],
+                finding["end"],
+                finding["text"],
+            )?;
+        }
     }
     writeln!(out, "\nimports:")?;
     for import in &description.imports {

@@ -46,6 +46,25 @@ pub struct Host {
     pub lock: LockCheck,
 }
 
+/// The description review's findings in the log: a warning for each one not accepted, and an
+/// error for each plugin left out.
+fn log_review(catalog: &Catalog) {
+    for finding in catalog.findings().iter().filter(|f| !f.accepted) {
+        tracing::warn!(
+            plugin = %finding.plugin,
+            "description review: {finding} (accept it with [plugins.{}.tools.{}] accept_review = [\"{}\"])",
+            finding.plugin,
+            finding.function,
+            finding.hit.rule
+        );
+    }
+    for plugin in catalog.refused() {
+        tracing::error!(
+            "plugin `{plugin}` is not served: its tool descriptions have findings of the description review that are not accepted, and [server] review = \"refuse\" (see `warden check`)"
+        );
+    }
+}
+
 /// Plugins opened by [`Host::open`] whose code is still to be compiled.
 #[must_use = "the plugins cannot run until they are compiled"]
 pub struct Pending {
@@ -154,7 +173,7 @@ impl Host {
         let lock = lock::check(manifest, &catalog).map_err(HostError::global)?;
         log_drift(&lock);
         let refused: Vec<&str> = lock.refused().collect();
-        let catalog = if refused.is_empty() {
+        let mut catalog = if refused.is_empty() {
             catalog
         } else {
             pending.retain(|(plugin, _)| !refused.contains(&plugin.config.name.as_str()));
@@ -166,6 +185,10 @@ impl Host {
                 .collect();
             Catalog::build(kept).map_err(catalog_errors)?
         };
+        // The description review: under `refuse`, a plugin with unaccepted findings is left
+        // out too.
+        catalog.review(manifest.server.review);
+        log_review(&catalog);
 
         let audit = match previous.filter(|p| p.audit.0 == manifest.audit) {
             Some(previous) => previous.audit.1.clone(),

@@ -49,8 +49,8 @@ pub use model::MIN_SECRET_LEN;
 pub use model::{
     Acknowledgement, ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,
     DETECTOR_GROUPS, DirGrant, DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, LockMode,
-    OAuth, OutputOverflow, Plugin, PluginPolicy, Rate, SECRETS_DETECTOR, Server, Tls, ToolHints,
-    ToolOverride, WARNING_CODES, WriteQuota, glob_matches, is_glob,
+    OAuth, OutputOverflow, Plugin, PluginPolicy, REVIEW_RULES, Rate, ReviewMode, SECRETS_DETECTOR,
+    Server, Tls, ToolHints, ToolOverride, WARNING_CODES, WriteQuota, glob_matches, is_glob,
 };
 pub use names::{
     MAX_TOOL_NAME_LEN, TOOL_NAME_SEPARATOR, check_principal, check_roles, is_secret_key,

@@ -29,6 +29,9 @@ pub struct Server {
     /// `[server] lock`: whether the tools must match `warden.lock`. `None` (not set):
     /// enforce when a lock file exists, else off.
     pub lock: Option<LockMode>,
+    /// What happens to a plugin whose descriptions have unaccepted review findings
+    /// (`review`, see `catalog::review`). Default [`ReviewMode::Warn`].
+    pub review: ReviewMode,
 }
 
 /// `[server] lock`: what drift from `warden.lock` does to a plugin.
@@ -41,6 +44,37 @@ pub enum LockMode {
     /// The lock is not read.
     Off,
 }
+
+/// `[server] review`: what the description review does with unaccepted findings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReviewMode {
+    /// `"warn"`: log them at start and show them in `warden check`; serve the plugin.
+    #[default]
+    Warn,
+    /// `"refuse"`: leave the plugin's tools out, and `warden check` fails.
+    Refuse,
+}
+
+impl ReviewMode {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewMode::Warn => "warn",
+            ReviewMode::Refuse => "refuse",
+        }
+    }
+}
+
+/// The ids of the description review's rules, which `accept_review` may list. The rules
+/// themselves are in `catalog::review`.
+pub const REVIEW_RULES: &[&str] = &[
+    "hidden-unicode",
+    "model-instruction",
+    "other-tool",
+    "outside-path",
+    "ungranted-url",
+    "long-description",
+];
 
 impl Server {
     /// The default server name.
@@ -62,6 +96,7 @@ impl Default for Server {
             roles: Vec::new(),
             instructions: Server::DEFAULT_INSTRUCTIONS.to_owned(),
             lock: None,
+            review: ReviewMode::Warn,
         }
     }
 }
@@ -357,6 +392,9 @@ pub struct ToolOverride {
     pub approval: Option<super::approval::Approval>,
     /// `data`, replacing the plugin's.
     pub data: Option<super::approval::DataLabel>,
+    /// Description review rules whose findings the operator accepts for this tool
+    /// (`accept_review`), in file order; ids from [`REVIEW_RULES`], each listed once.
+    pub accept_review: Vec<Acknowledgement>,
     /// The table's `[header]` or key.
     pub location: Location,
 }

@@ -8,8 +8,8 @@ use toml::de::DeValue;
 
 use super::error::Location;
 use super::model::{
-    Acknowledgement, DirGrant, DirMode, Limits, Plugin, ToolHints, ToolOverride, WARNING_CODES,
-    WriteQuota,
+    Acknowledgement, DirGrant, DirMode, Limits, Plugin, REVIEW_RULES, ToolHints, ToolOverride,
+    WARNING_CODES, WriteQuota,
 };
 use super::names::{
     check_function_name, check_plugin_name, check_prefix, check_tool_name, is_env_name,
@@ -419,6 +419,7 @@ fn tool_override(
             hints: ToolHints::default(),
             approval: None,
             data: None,
+            accept_review: Vec::new(),
             location: entry.location(),
         });
     }
@@ -444,6 +445,10 @@ fn tool_override(
         .get("approval")
         .and_then(|v| super::approval::approval(&v));
     let data = table.get("data").and_then(|v| super::approval::data(&v));
+    let accept_review = table
+        .get("accept_review")
+        .and_then(|v| codes(&v, REVIEW_RULES, "review rule id"))
+        .unwrap_or_default();
     table.finish();
     function_ok.then(|| ToolOverride {
         function: function.to_owned(),
@@ -453,6 +458,7 @@ fn tool_override(
         hints,
         approval,
         data,
+        accept_review,
         location: entry.location(),
     })
 }
@@ -491,21 +497,27 @@ fn tool_hints(table: &super::reader::Table<'_, '_>) -> ToolHints {
 /// `acknowledge = ["unused-grant:allow_hosts", ...]`: codes of `warden check` warnings, each
 /// known and listed once.
 fn acknowledgements(v: &Value<'_, '_>) -> Option<Vec<Acknowledgement>> {
+    codes(v, WARNING_CODES, "warning code")
+}
+
+/// An array of codes from `known`, each listed once; an unknown one is an error at its place
+/// naming the closest known code.
+fn codes(v: &Value<'_, '_>, known: &[&str], what: &str) -> Option<Vec<Acknowledgement>> {
     let items = v.array()?;
     let mut out: Vec<Acknowledgement> = Vec::new();
     for item in &items {
         let Some(code) = item.string() else {
             continue;
         };
-        if !WARNING_CODES.contains(&code.as_str()) {
-            let closest = WARNING_CODES
+        if !known.contains(&code.as_str()) {
+            let closest = known
                 .iter()
                 .min_by_key(|known| super::reader::edit_distance(&code, known))
                 .copied()
                 .unwrap_or_default();
             item.error(format!(
-                "unknown warning code {code:?}; did you mean {closest:?}? (the codes are {})",
-                WARNING_CODES.join(", ")
+                "unknown {what} {code:?}; did you mean {closest:?}? (the codes are {})",
+                known.join(", ")
             ));
         } else if out.iter().any(|ack| ack.code == code) {
             item.error(format!("{code:?} is listed twice"));

@@ -133,6 +133,7 @@ prefix = ""
             roles: Vec::new(),
             instructions: Server::DEFAULT_INSTRUCTIONS.into(),
             lock: None,
+            review: ReviewMode::Warn,
         }
     );
     assert_eq!(m.cache_dir, fx.root().join(".cache/warden"));
@@ -542,7 +543,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval` or `data`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data` or `accept_review`"
     );
 }
 
@@ -2439,4 +2440,39 @@ fn hostile_approval_settings_are_refused_at_their_line() {
         })
         .collect();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn review_mode_and_accept_review_are_read() {
+    let fx = Fixture::new();
+    let m = fx.ok(r#"
+[server]
+review = "refuse"
+[plugins.files]
+component = "plugins/files.wasm"
+[plugins.files.tools.read-text]
+accept_review = ["outside-path", "ungranted-url"]
+"#);
+    assert_eq!(m.server.review, ReviewMode::Refuse);
+    let tool = m.plugins[0].tool_override("read-text").expect("override");
+    let ids: Vec<&str> = tool.accept_review.iter().map(|a| a.code.as_str()).collect();
+    assert_eq!(ids, ["outside-path", "ungranted-url"]);
+}
+
+#[test]
+fn unknown_review_rule_is_an_error_with_the_closest_id() {
+    let fx = Fixture::new();
+    let error = fx
+        .parse(
+            r#"
+[plugins.files]
+component = "plugins/files.wasm"
+[plugins.files.tools.read-text]
+accept_review = ["outside-paths"]
+"#,
+        )
+        .expect_err("refused");
+    let text = error.to_string();
+    assert!(text.contains("5:18"), "{text}");
+    assert!(text.contains("did you mean \"outside-path\""), "{text}");
 }

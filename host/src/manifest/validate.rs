@@ -113,6 +113,10 @@ fn server(table: &Table<'_, '_>) -> Server {
         .and_then(|v| instructions(&v))
         .unwrap_or(defaults.instructions);
     let lock = table.get("lock").and_then(|v| lock_mode(&v));
+    let review = table
+        .get("review")
+        .and_then(|v| review_mode(&v))
+        .unwrap_or_default();
     table.finish();
     Server {
         name,
@@ -120,6 +124,7 @@ fn server(table: &Table<'_, '_>) -> Server {
         roles,
         instructions,
         lock,
+        review,
     }
 }
 
@@ -133,6 +138,21 @@ fn lock_mode(value: &Value<'_, '_>) -> Option<LockMode> {
         _ => {
             value.error(format!(
                 "invalid lock {s:?}: expected \"enforce\", \"warn\" or \"off\""
+            ));
+            None
+        }
+    }
+}
+
+/// `[server] review = "warn" | "refuse"`.
+fn review_mode(value: &Value<'_, '_>) -> Option<super::model::ReviewMode> {
+    use super::model::ReviewMode;
+    match value.string()?.as_str() {
+        "warn" => Some(ReviewMode::Warn),
+        "refuse" => Some(ReviewMode::Refuse),
+        other => {
+            value.error(format!(
+                "unknown review mode {other:?}: expected \"warn\" or \"refuse\""
             ));
             None
         }
