@@ -167,7 +167,12 @@ impl Host {
 
         let services = capabilities::start(manifest, previous.map(|p| &p.services))
             .map_err(HostError::global)?;
-        let (catalog, mut pending) = open_plugins(manifest, &runtime, &services)?;
+        // A tag `warden.lock` resolved is held to that digest (under `enforce`).
+        let locked = match manifest.server.lock {
+            Some(LockMode::Off | LockMode::Warn) => None,
+            _ => lock::Lock::read(&lock::path_for(manifest)).map_err(HostError::global)?,
+        };
+        let (catalog, mut pending) = open_plugins(manifest, &runtime, &services, locked.as_ref())?;
 
         // The lock: under `enforce`, a plugin that drifts from it is left out.
         let lock = lock::check(manifest, &catalog).map_err(HostError::global)?;
@@ -235,7 +240,7 @@ pub fn describe(manifest: &Manifest) -> Result<Catalog, Vec<HostError>> {
     let options = EngineOptions::default();
     let runtime = Runtime::new(&options, None).map_err(HostError::global)?;
     let services = capabilities::start(manifest, None).map_err(HostError::global)?;
-    open_plugins(manifest, &runtime, &services).map(|(catalog, _)| catalog)
+    open_plugins(manifest, &runtime, &services, None).map(|(catalog, _)| catalog)
 }
 
 type Opened = (Catalog, Vec<(Arc<Plugin>, ComponentBytes)>);
@@ -245,11 +250,24 @@ fn open_plugins(
     manifest: &Manifest,
     runtime: &Runtime,
     services: &Slots,
+    locked: Option<&lock::Lock>,
 ) -> Result<Opened, Vec<HostError>> {
     let mut plugins = Vec::new();
     let mut pending = Vec::new();
     let mut errors = Vec::new();
     for config in &manifest.plugins {
+        let pulled;
+        let config = match pull(manifest, config, locked) {
+            Ok(Some(with_file)) => {
+                pulled = with_file;
+                &pulled
+            }
+            Ok(None) => config,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
         match runtime.open(config, services) {
             Ok((plugin, bytes)) => {
                 let plugin = Arc::new(plugin);
@@ -271,6 +289,42 @@ fn open_plugins(
         return Err(errors);
     }
     Ok((catalog, pending))
+}
+
+/// For an `oci://` component, pull it into the cache (`oci::pull`: digest-checked before
+/// anything reads it) and return the plugin's settings naming the cached file, pinned to the
+/// digest checked. `Ok(None)`: a local file.
+fn pull(
+    manifest: &Manifest,
+    config: &manifest::Plugin,
+    locked: Option<&lock::Lock>,
+) -> Result<Option<manifest::Plugin>, HostError> {
+    let Some(reference) = &config.oci else {
+        return Ok(None);
+    };
+    let locked = locked
+        .and_then(|lock| lock.plugins.get(&config.name))
+        .filter(|entry| entry.source == config.component_source && reference.digest.is_none())
+        .and_then(|entry| entry.resolved.as_deref());
+    let pulled =
+        crate::oci::pull(reference, &manifest.cache_dir, locked).map_err(|error| HostError {
+            location: Some(config.location_of("component").clone()),
+            message: format!("plugin `{}`: {error}", config.name),
+        })?;
+    if reference.digest.is_none() {
+        tracing::info!(
+            "plugin `{}`: {reference} resolved to {} (unpinned: run `warden lock` or pin @sha256:...)",
+            config.name,
+            pulled.manifest_digest
+        );
+    }
+    let mut config = config.clone();
+    config.component = pulled.path;
+    // The operator's own `sha256` pin, if any, is checked against the file; else the digest
+    // the pull checked is, once more, when the file is read.
+    config.sha256 = config.sha256.or(Some(pulled.sha256));
+    config.oci_resolved = Some(pulled.manifest_digest);
+    Ok(Some(config))
 }
 
 fn catalog_errors(errors: Vec<crate::catalog::CatalogError>) -> Vec<HostError> {

@@ -75,6 +75,10 @@ pub struct LockedPlugin {
     pub source: String,
     /// The SHA-256 digest of the component file, hex.
     pub sha256: String,
+    /// For an `oci://` component, the manifest digest its reference resolved to
+    /// (`sha256:...`): a tag that later resolves elsewhere is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
     /// Its tools, by final name.
     #[serde(default)]
     pub tools: BTreeMap<String, LockedTool>,
@@ -232,6 +236,7 @@ impl Lock {
                 LockedPlugin {
                     source: plugin.config.component_source.clone(),
                     sha256: hex::encode(plugin.digest),
+                    resolved: plugin.config.oci_resolved.clone(),
                     tools,
                 },
             );

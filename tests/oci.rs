@@ -1,0 +1,326 @@
+//! Components from OCI registries, through the real `warden` binary against a real registry
+//! (Debian's `docker-registry`, started once for this test binary on 127.0.0.1): `warden push`,
+//! then `check` pulls by tag and by digest; a pinned digest the registry does not serve, a tag
+//! that moved after `warden lock`, a corrupted blob and a plain-HTTP remote registry are all
+//! refused, and nothing refused reaches compilation.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{Fixture, plugin, warden};
+
+const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+
+/// The registry of this test binary: its address and storage directory. It is started by a
+/// shell that waits on its stdin, kept open here: when the test process exits, the pipe
+/// closes and the shell stops the registry.
+struct Registry {
+    addr: String,
+    storage: PathBuf,
+    _dir: tempfile::TempDir,
+    _keeper: Child,
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(start_registry)
+}
+
+fn start_registry() -> Registry {
+    assert!(
+        Path::new(REGISTRY_BINARY).exists(),
+        "{REGISTRY_BINARY} is missing: `apt-get install docker-registry` (the OCI tests need a real registry)"
+    );
+    let dir = tempfile::tempdir().expect("registry directory");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        listener.local_addr().expect("address").port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let storage = dir.path().join("data");
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{ level: warn }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp:\n  addr: {addr}\n  secret: warden-test\n",
+            storage.display()
+        ),
+    )
+    .expect("write registry config");
+    let script = format!(
+        "{REGISTRY_BINARY} serve {} >{} 2>&1 & pid=$!; read _; kill $pid",
+        config.display(),
+        dir.path().join("registry.log").display()
+    );
+    let keeper = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start docker-registry");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "docker-registry did not listen on {addr}: {}",
+            std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Registry {
+        addr,
+        storage,
+        _dir: dir,
+        _keeper: keeper,
+    }
+}
+
+/// The codec component with a custom section naming `label` appended: a valid component whose
+/// blob no other test shares (the registry stores blobs once across repositories).
+fn unique_component(dir: &Path, base: &str, label: &str) -> PathBuf {
+    let mut bytes = std::fs::read(plugin(base)).expect("read component");
+    let name = b"warden-test";
+    let payload_len = 1 + name.len() + label.len();
+    assert!(payload_len < 128, "label too long for a one-byte LEB");
+    bytes.push(0); // custom section
+    bytes.push(payload_len as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(label.as_bytes());
+    let path = dir.join(format!("{label}.wasm"));
+    std::fs::write(&path, bytes).expect("write component");
+    path
+}
+
+/// `warden push FILE REFERENCE`, which must succeed; returns (digest, pinned reference).
+fn push(file: &Path, reference: &str) -> (String, String) {
+    let (code, stdout, stderr) = warden(
+        &["push", &file.display().to_string(), reference],
+        file.parent().expect("parent"),
+    );
+    assert_eq!(code, 0, "warden push: {stdout}{stderr}");
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("digest "))
+        .expect("digest line")
+        .to_owned();
+    let pinned = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("component = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("component line")
+        .to_owned();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    assert_eq!(pinned, format!("{reference}@{digest}"));
+    (digest, pinned)
+}
+
+fn fixture_for(reference: &str) -> Fixture {
+    Fixture::new(&format!("[plugins.codec]\ncomponent = \"{reference}\"\n"))
+}
+
+fn run(fixture: &Fixture, args: &[&str]) -> (i32, String, String) {
+    let mut all = args.to_vec();
+    all.extend(["--manifest", "warden.toml"]);
+    warden(&all, fixture.dir.path())
+}
+
+#[test]
+fn push_then_check_pulls_by_tag_and_by_digest() {
+    let registry = registry();
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = unique_component(work.path(), "codec", "by-tag-and-digest");
+    let reference = format!("oci://{}/warden/codec:v1", registry.addr);
+    let (digest, pinned) = push(&file, &reference);
+
+    // By tag: pulled, its digest logged, its tools listed.
+    let fixture = fixture_for(&reference);
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_eq!(code, 0, "check by tag: {stdout}{stderr}");
+    assert!(stdout.contains("tool        codec__"), "{stdout}");
+    assert!(
+        stderr.contains(&format!("resolved to {digest}")),
+        "the log names the digest pulled: {stderr}"
+    );
+
+    // By digest, with and without the tag.
+    for reference in [
+        pinned.clone(),
+        format!("oci://{}/warden/codec@{digest}", registry.addr),
+    ] {
+        let fixture = fixture_for(&reference);
+        let (code, stdout, stderr) = run(&fixture, &["check"]);
+        assert_eq!(code, 0, "check {reference}: {stdout}{stderr}");
+        assert!(stdout.contains("tool        codec__"), "{stdout}");
+    }
+
+    // The cached copy is content-addressed by the blob's digest, and one changed behind
+    // warden's back is not used: it is pulled again.
+    let blob = hex_sha256(&std::fs::read(&file).expect("read"));
+    let cached = common::cache_dir().join(format!("oci/sha256-{blob}.wasm"));
+    assert!(cached.exists(), "{} is cached", cached.display());
+    std::fs::write(&cached, b"not the component").expect("tamper with the cache");
+    let (code, stdout, stderr) = run(&fixture_for(&pinned), &["check"]);
+    assert_eq!(
+        code, 0,
+        "a tampered cache entry is replaced: {stdout}{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&cached).expect("read cache"),
+        std::fs::read(&file).expect("read")
+    );
+}
+
+#[test]
+fn a_pinned_digest_the_registry_does_not_serve_is_refused() {
+    let registry = registry();
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = unique_component(work.path(), "codec", "pinned-mismatch");
+    let reference = format!("oci://{}/warden/pinned:v1", registry.addr);
+    let (digest, _) = push(&file, &reference);
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    assert_ne!(digest, wrong);
+    let fixture = fixture_for(&format!("{reference}@{wrong}"));
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_ne!(code, 0, "check must refuse: {stdout}{stderr}");
+    assert!(stderr.contains(&wrong), "the error names the pin: {stderr}");
+    assert!(stderr.contains("plugin `codec`"), "{stderr}");
+    assert!(!stdout.contains("tool        codec__"), "{stdout}");
+}
+
+#[test]
+fn a_tag_that_moved_after_lock_is_refused_with_both_digests() {
+    let registry = registry();
+    let work = tempfile::tempdir().expect("tempdir");
+    let reference = format!("oci://{}/warden/moving:latest", registry.addr);
+    let first = unique_component(work.path(), "codec", "moving-first");
+    let (first_digest, _) = push(&first, &reference);
+
+    let fixture = fixture_for(&reference);
+    let (code, stdout, stderr) = run(&fixture, &["lock"]);
+    assert_eq!(code, 0, "warden lock: {stdout}{stderr}");
+    let lock = std::fs::read_to_string(fixture.path("warden.lock")).expect("read lock");
+    assert!(
+        lock.contains(&format!("resolved = \"{first_digest}\"")),
+        "the lock records the digest the tag resolved to:\n{lock}"
+    );
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_eq!(code, 0, "locked and unchanged: {stdout}{stderr}");
+
+    // Someone pushes another component to the same tag.
+    let second = unique_component(work.path(), "codec", "moving-second");
+    let (second_digest, _) = push(&second, &reference);
+    assert_ne!(first_digest, second_digest);
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_ne!(code, 0, "a moved tag is refused: {stdout}{stderr}");
+    assert!(stderr.contains("moved"), "{stderr}");
+    assert!(
+        stderr.contains(&first_digest),
+        "names the locked digest: {stderr}"
+    );
+    assert!(
+        stderr.contains(&second_digest),
+        "names the new digest: {stderr}"
+    );
+
+    // `warden lock` accepts the move.
+    let (code, stdout, stderr) = run(&fixture, &["lock"]);
+    assert_eq!(code, 0, "warden lock: {stdout}{stderr}");
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_eq!(code, 0, "accepted: {stdout}{stderr}");
+}
+
+#[test]
+fn a_corrupted_blob_never_reaches_the_cache_or_compilation() {
+    let registry = registry();
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = unique_component(work.path(), "codec", "corrupted-blob");
+    let reference = format!("oci://{}/warden/corrupt:v1", registry.addr);
+    let (_, pinned) = push(&file, &reference);
+
+    // Flip one byte of the layer in the registry's own storage: it serves the bytes as stored.
+    let bytes = std::fs::read(&file).expect("read");
+    let blob = hex_sha256(&bytes);
+    let stored = registry.storage.join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{blob}/data",
+        &blob[..2]
+    ));
+    let mut corrupted = std::fs::read(&stored).expect("read the stored blob");
+    assert_eq!(corrupted, bytes);
+    let last = corrupted.len() - 1;
+    corrupted[last] ^= 0x20;
+    std::fs::File::create(&stored)
+        .and_then(|mut f| f.write_all(&corrupted))
+        .expect("corrupt the stored blob");
+
+    // A cache of its own, so nothing cached by another test can stand in for the pull.
+    let fixture = Fixture::new(&format!(
+        "[cache]\ndir = \"{{dir}}/cache\"\n\n[plugins.codec]\ncomponent = \"{pinned}\"\n"
+    ));
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_ne!(code, 0, "a corrupted blob is refused: {stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("not its digest sha256:{blob}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("compiling"),
+        "nothing was compiled: {stderr}"
+    );
+    let oci = fixture.path("cache/oci");
+    let kept: Vec<_> = std::fs::read_dir(&oci)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        kept.is_empty(),
+        "nothing is left in {}: {kept:?}",
+        oci.display()
+    );
+    let compiled: Vec<_> = std::fs::read_dir(fixture.path("cache"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .filter(|n| n != "oci" && !n.to_string_lossy().starts_with("key"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(compiled.is_empty(), "no compiled artifact: {compiled:?}");
+}
+
+#[test]
+fn malformed_and_plain_http_remote_references_are_refused_at_load() {
+    for (component, expected) in [
+        (
+            "oci+http://registry.example:5000/warden/codec:v1",
+            "allowed only for a loopback registry",
+        ),
+        ("oci://registry.example/warden/codec", "no tag or digest"),
+        (
+            "oci://registry.example/Warden/codec:v1",
+            "not a repository name",
+        ),
+        (
+            "oci://registry.example/warden/codec@sha256:abc",
+            "not a digest",
+        ),
+    ] {
+        let fixture = fixture_for(component);
+        let (code, stdout, stderr) = run(&fixture, &["check"]);
+        assert_ne!(code, 0, "{component}: {stdout}{stderr}");
+        assert!(stderr.contains(expected), "{component}: {stderr}");
+        // The error is at the `component` line (line 5: after the [cache] section).
+        assert!(stderr.contains("warden.toml:5:"), "{component}: {stderr}");
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
