@@ -190,7 +190,7 @@ mod tests {
         let r = OciRef::parse(&format!("oci://127.0.0.1:5000/t/w@{D}"))
             .unwrap()
             .unwrap();
-        assert_eq!((r.tag, r.digest.as_deref()), (None, Some(D)));
+        assert_eq!((r.tag.as_deref(), r.digest.as_deref()), (None, Some(D)));
         assert!(r.is_loopback());
         let r = OciRef::parse(&format!("oci://localhost:5/a:b@{D}"))
             .unwrap()
