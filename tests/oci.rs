@@ -149,6 +149,10 @@ fn push_then_check_pulls_by_tag_and_by_digest() {
         stderr.contains(&format!("resolved to {digest}")),
         "the log names the digest pulled: {stderr}"
     );
+    assert!(
+        stdout.contains("[unpinned-component]"),
+        "check warns that a bare tag is unpinned: {stdout}"
+    );
 
     // By digest, with and without the tag.
     for reference in [
@@ -213,6 +217,10 @@ fn a_tag_that_moved_after_lock_is_refused_with_both_digests() {
     );
     let (code, stdout, stderr) = run(&fixture, &["check"]);
     assert_eq!(code, 0, "locked and unchanged: {stdout}{stderr}");
+    assert!(
+        !stdout.contains("[unpinned-component]"),
+        "the lock pins the tag: {stdout}"
+    );
 
     // Someone pushes another component to the same tag.
     let second = unique_component(work.path(), "codec", "moving-second");

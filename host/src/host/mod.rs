@@ -312,8 +312,13 @@ fn pull(
             message: format!("plugin `{}`: {error}", config.name),
         })?;
     if reference.digest.is_none() {
+        let pin = if locked.is_some() {
+            "as warden.lock records"
+        } else {
+            "unpinned: run `warden lock` or add @sha256:..."
+        };
         tracing::info!(
-            "plugin `{}`: {reference} resolved to {} (unpinned: run `warden lock` or pin @sha256:...)",
+            "plugin `{}`: {reference} resolved to {} ({pin})",
             config.name,
             pulled.manifest_digest
         );
