@@ -140,11 +140,16 @@ fn push_then_check_pulls_by_tag_and_by_digest() {
     let reference = format!("oci://{}/warden/codec:v1", registry.addr);
     let (digest, pinned) = push(&file, &reference);
 
-    // By tag: pulled, its digest logged, its tools listed.
-    let fixture = fixture_for(&reference);
+    // By tag: pulled, its digest logged, its tools listed. With a directory granted: the
+    // grant is checked against warden's own files, and an unpulled component is none of them.
+    let fixture = Fixture::new(&format!(
+        "[plugins.codec]\ncomponent = \"{reference}\"\n\n[[plugins.codec.dirs]]\nhost = \"data\"\nguest = \"/data\"\n"
+    ));
+    std::fs::create_dir(fixture.path("data")).expect("mkdir data");
     let (code, stdout, stderr) = run(&fixture, &["check"]);
     assert_eq!(code, 0, "check by tag: {stdout}{stderr}");
     assert!(stdout.contains("tool        codec__"), "{stdout}");
+    assert!(stdout.contains(&format!("({reference} -> ")), "{stdout}");
     assert!(
         stderr.contains(&format!("resolved to {digest}")),
         "the log names the digest pulled: {stderr}"

@@ -293,7 +293,14 @@ fn text_report(
             out,
             "\nplugin {} ({})",
             config.name,
-            config.component.display()
+            match &config.oci {
+                Some(_) => format!(
+                    "{} -> {}",
+                    config.component_source,
+                    config.component.display()
+                ),
+                None => config.component.display().to_string(),
+            }
         )?;
         for line in capabilities::grants_summary(config) {
             writeln!(out, "  {line}")?;
