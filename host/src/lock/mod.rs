@@ -1,7 +1,8 @@
 //! `warden.lock`: what the model is shown, pinned.
 //!
 //! The lock records, per plugin, the SHA-256 digest of its component and where the manifest
-//! says it is; per tool, its name, description, input and output schemas and annotations
+//! says it is (for an `oci://` tag, also the manifest digest it resolved to, which later
+//! starts hold it to: `host/` refuses a tag that moved); per tool, its name, description, input and output schemas and annotations
 //! exactly as `tools/list` serves them (the catalog's descriptors, after every override and
 //! every grant-derived note), each with the SHA-256 digest of its canonical JSON (object keys
 //! sorted, no whitespace). The file is TOML, sorted, so that it can be committed and reviewed.
