@@ -331,6 +331,135 @@ fn a_corrupted_blob_never_reaches_the_cache_or_compilation() {
     assert!(compiled.is_empty(), "no compiled artifact: {compiled:?}");
 }
 
+/// Push `layers` (media type, bytes, declared size or `None` for the true one) with a config of
+/// `config_type` straight through oci-client, bypassing `warden push`; returns the pinned
+/// `oci://` reference.
+async fn push_raw(
+    repository: &str,
+    config_type: &str,
+    layers: &[(&str, Vec<u8>, Option<i64>)],
+) -> String {
+    use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+    use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
+    common::install_crypto();
+    let registry = registry();
+    let client = oci_client::Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..Default::default()
+    });
+    let auth = oci_client::secrets::RegistryAuth::Anonymous;
+    let target = oci_client::Reference::with_tag(
+        registry.addr.clone(),
+        repository.to_owned(),
+        "v1".to_owned(),
+    );
+    client.store_auth_if_needed(&registry.addr, &auth).await;
+    let image_layers: Vec<ImageLayer> = layers
+        .iter()
+        .map(|(media, bytes, _)| ImageLayer::new(bytes.clone(), (*media).to_owned(), None))
+        .collect();
+    let config = Config::new(b"{}".to_vec(), config_type.to_owned(), None);
+    for layer in &image_layers {
+        client
+            .push_blob(&target, layer.data.clone(), &layer.sha256_digest())
+            .await
+            .expect("push layer");
+    }
+    client
+        .push_blob(&target, config.data.clone(), &config.sha256_digest())
+        .await
+        .expect("push config");
+    let mut manifest = OciImageManifest::build(&image_layers, &config, None);
+    manifest.media_type = Some(OCI_IMAGE_MEDIA_TYPE.to_owned());
+    for (descriptor, (_, _, size)) in manifest.layers.iter_mut().zip(layers) {
+        if let Some(size) = size {
+            descriptor.size = *size;
+        }
+    }
+    let bytes = serde_json::to_vec(&manifest).expect("manifest");
+    let digest = format!("sha256:{}", hex_sha256(&bytes));
+    client
+        .push_manifest_raw(
+            &target,
+            bytes,
+            OCI_IMAGE_MEDIA_TYPE.parse().expect("media type"),
+        )
+        .await
+        .expect("push manifest");
+    format!("oci://{}/{repository}:v1@{digest}", registry.addr)
+}
+
+#[tokio::test]
+async fn artifacts_that_are_not_one_wasm_layer_or_lie_about_their_size_are_refused() {
+    let component = std::fs::read(plugin("codec")).expect("read codec");
+    let cases = [
+        (
+            push_raw(
+                "warden/image",
+                "application/vnd.oci.image.config.v1+json",
+                &[("application/wasm", component.clone(), None)],
+            )
+            .await,
+            "its config is `application/vnd.oci.image.config.v1+json`",
+        ),
+        (
+            push_raw(
+                "warden/tarball",
+                "application/vnd.wasm.config.v0+json",
+                &[(
+                    "application/vnd.oci.image.layer.v1.tar",
+                    component.clone(),
+                    None,
+                )],
+            )
+            .await,
+            "its layer is `application/vnd.oci.image.layer.v1.tar`",
+        ),
+        (
+            push_raw(
+                "warden/two",
+                "application/vnd.wasm.config.v0+json",
+                &[
+                    ("application/wasm", component.clone(), None),
+                    ("application/wasm", b"second".to_vec(), None),
+                ],
+            )
+            .await,
+            "it has 2 layers, not one",
+        ),
+        (
+            push_raw(
+                "warden/huge",
+                "application/vnd.wasm.config.v0+json",
+                &[("application/wasm", b"tiny".to_vec(), Some(1 << 40))],
+            )
+            .await,
+            "larger than",
+        ),
+        (
+            push_raw(
+                "warden/short",
+                "application/vnd.wasm.config.v0+json",
+                &[("application/wasm", component.clone(), Some(100))],
+            )
+            .await,
+            "more bytes than the layer's size",
+        ),
+    ];
+    for (reference, expected) in cases {
+        let fixture = Fixture::new(&format!(
+            "[cache]\ndir = \"{{dir}}/cache\"\n\n[plugins.codec]\ncomponent = \"{reference}\"\n"
+        ));
+        let (code, stdout, stderr) = run(&fixture, &["check"]);
+        assert_ne!(code, 0, "{reference} must be refused: {stdout}{stderr}");
+        assert!(stderr.contains(expected), "{reference}: {stderr}");
+        let cached = std::fs::read_dir(fixture.path("cache/oci"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(cached, 0, "{reference}: nothing cached");
+    }
+}
+
 #[test]
 fn malformed_and_plain_http_remote_references_are_refused_at_load() {
     for (component, expected) in [
