@@ -236,7 +236,10 @@ fn a_tag_that_moved_after_lock_is_refused_with_both_digests() {
     let first = unique_component(work.path(), "codec", "moving-first");
     let (first_digest, _) = push(&first, &reference);
 
-    let fixture = fixture_for(&reference);
+    // Beside a local plugin, which stays served whatever happens to the tag.
+    let fixture = Fixture::new(&format!(
+        "[plugins.codec]\ncomponent = \"{reference}\"\n\n[plugins.local]\ncomponent = \"{{codec}}\"\n"
+    ));
     let (code, stdout, stderr) = run(&fixture, &["lock"]);
     assert_eq!(code, 0, "warden lock: {stdout}{stderr}");
     let lock = std::fs::read_to_string(fixture.path("warden.lock")).expect("read lock");
@@ -256,8 +259,15 @@ fn a_tag_that_moved_after_lock_is_refused_with_both_digests() {
     let (second_digest, _) = push(&second, &reference);
     assert_ne!(first_digest, second_digest);
     let (code, stdout, stderr) = run(&fixture, &["check"]);
-    assert_ne!(code, 0, "a moved tag is refused: {stdout}{stderr}");
-    assert!(stderr.contains("moved"), "{stderr}");
+    assert_eq!(code, 1, "a moved tag is refused: {stdout}{stderr}");
+    assert!(stderr.contains("the tag moved"), "{stderr}");
+    assert!(stderr.contains("plugin `codec` is not served"), "{stderr}");
+    assert!(stdout.contains("REFUSED codec"), "{stdout}");
+    assert!(!stdout.contains("tool        codec__"), "{stdout}");
+    assert!(
+        stdout.contains("tool        local__hash"),
+        "the other plugin is served: {stdout}"
+    );
     assert!(
         stderr.contains(&first_digest),
         "names the locked digest: {stderr}"

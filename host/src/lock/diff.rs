@@ -24,6 +24,13 @@ pub enum Change {
     PluginRemoved,
     /// The component's digest changed.
     Component { old: String, new: String },
+    /// An `oci://` tag resolves to another manifest than the lock's (`sha256:...` each). The
+    /// moved component is not pulled.
+    Moved {
+        reference: String,
+        old: String,
+        new: String,
+    },
     /// A tool is served that the lock does not have.
     ToolAdded { tool: String, description: String },
     /// A tool of the lock is not served any more.
@@ -123,6 +130,14 @@ impl fmt::Display for PluginDrift {
                 Change::Component { old, new } => {
                     writeln!(f, "  component digest changed: sha256 {old} -> {new}")?
                 }
+                Change::Moved {
+                    reference,
+                    old,
+                    new,
+                } => writeln!(
+                    f,
+                    "  the tag moved: {reference} was {old} (warden.lock), the registry now has {new}; not pulled"
+                )?,
                 Change::ToolAdded { tool, description } => {
                     writeln!(f, "  tool `{tool}`: new (not in the lock); description:")?;
                     lines(f, "    + ", description)?;
