@@ -277,6 +277,15 @@ fn a_tag_that_moved_after_lock_is_refused_with_both_digests() {
         "names the new digest: {stderr}"
     );
 
+    // `warden lock --diff` shows the move (it pulls the new component to show its tools).
+    let (code, diff, stderr) = run(&fixture, &["lock", "--diff"]);
+    assert_eq!(code, 1, "lock --diff: {diff}{stderr}");
+    assert!(diff.contains("the tag moved"), "{diff}");
+    assert!(
+        diff.contains(&first_digest) && diff.contains(&second_digest),
+        "{diff}"
+    );
+
     // `warden lock` accepts the move.
     let (code, stdout, stderr) = run(&fixture, &["lock"]);
     assert_eq!(code, 0, "warden lock: {stdout}{stderr}");

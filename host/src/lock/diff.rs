@@ -85,6 +85,16 @@ fn added(tool: &str, locked: &LockedTool) -> Change {
 
 fn plugin_changes(old: &LockedPlugin, new: &LockedPlugin) -> Vec<Change> {
     let mut changes = Vec::new();
+    if let (Some(was), Some(now)) = (&old.resolved, &new.resolved)
+        && was != now
+        && old.source == new.source
+    {
+        changes.push(Change::Moved {
+            reference: new.source.clone(),
+            old: was.clone(),
+            new: now.clone(),
+        });
+    }
     if old.sha256 != new.sha256 {
         changes.push(Change::Component {
             old: old.sha256.clone(),
