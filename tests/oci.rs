@@ -480,6 +480,68 @@ async fn artifacts_that_are_not_one_wasm_layer_or_lie_about_their_size_are_refus
 }
 
 #[test]
+fn push_refuses_what_is_not_a_component_and_references_it_cannot_push_to() {
+    let registry = registry();
+    let work = tempfile::tempdir().expect("tempdir");
+    let junk = work.path().join("junk.wasm");
+    std::fs::write(&junk, b"\0asm not really").expect("write");
+    let component = unique_component(work.path(), "codec", "push-refusals");
+    let tagged = format!("oci://{}/warden/refusals:v1", registry.addr);
+    let digest = format!("sha256:{}", "1".repeat(64));
+    for (file, reference, expected) in [
+        (&junk, tagged.as_str(), "not a usable component"),
+        (
+            &component,
+            "oci+http://registry.example/warden/x:v1",
+            "allowed only for a loopback registry",
+        ),
+        (&component, "warden/x:v1", "not an OCI reference"),
+        (
+            &component,
+            &format!("oci://{}/warden/x@{digest}", registry.addr),
+            "push to a tag",
+        ),
+    ] {
+        let (code, stdout, stderr) = warden(
+            &["push", &file.display().to_string(), reference],
+            work.path(),
+        );
+        assert_ne!(code, 0, "{reference}: {stdout}{stderr}");
+        assert!(stderr.contains(expected), "{reference}: {stderr}");
+    }
+    // Nothing reached the registry: the tag does not exist.
+    let fixture = fixture_for(&tagged);
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("plugin `codec`"), "{stderr}");
+}
+
+#[test]
+fn check_json_reports_an_unpinned_tag() {
+    let registry = registry();
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = unique_component(work.path(), "codec", "unpinned-json");
+    let reference = format!("oci://{}/warden/unpinned:v1", registry.addr);
+    let (_, pinned) = push(&file, &reference);
+    let (code, stdout, stderr) = run(&fixture_for(&reference), &["check", "--json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let codes: Vec<&str> = report["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"unpinned-component"), "{codes:?}");
+    let (code, stdout, stderr) = run(&fixture_for(&pinned), &["check", "--json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        !stdout.contains("unpinned-component"),
+        "a digest pins it: {stdout}"
+    );
+}
+
+#[test]
 fn malformed_and_plain_http_remote_references_are_refused_at_load() {
     for (component, expected) in [
         (
