@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
-use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::client::{
+    Certificate, CertificateEncoding, ClientConfig, ClientProtocol, Config, ImageLayer,
+};
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -151,7 +153,9 @@ fn block_on<T: Send>(
     })
 }
 
-fn client(reference: &OciRef) -> Client {
+/// A client for `reference`'s registry: HTTPS checked against the Mozilla roots
+/// (`webpki-root-certs`, as warden's other outbound TLS), or plain HTTP to a loopback registry.
+fn client(reference: &OciRef) -> Result<Client, OciError> {
     // reqwest's rustls needs a process-wide provider; warden builds ring, not aws-lc.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let protocol = if reference.is_loopback() {
@@ -159,14 +163,24 @@ fn client(reference: &OciRef) -> Client {
     } else {
         ClientProtocol::Https
     };
-    Client::new(ClientConfig {
+    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| Certificate {
+            encoding: CertificateEncoding::Der,
+            data: der.to_vec(),
+        })
+        .collect();
+    // `try_from`, not `new`: `new` falls back to a default configuration on error.
+    Client::try_from(ClientConfig {
         protocol,
+        tls_certs_only: roots,
         // An image index is refused, not resolved to some platform's image.
         platform_resolver: None,
         connect_timeout: Some(Duration::from_secs(10)),
         read_timeout: Some(Duration::from_secs(60)),
         ..Default::default()
     })
+    .map_err(registry_error(reference))
 }
 
 fn auth() -> RegistryAuth {
@@ -199,7 +213,7 @@ async fn pull_async(
     locked: Option<&str>,
 ) -> Result<Pulled, OciError> {
     let shown = reference.to_string();
-    let client = client(reference);
+    let client = client(reference)?;
     let auth = auth();
     let error = registry_error(reference);
 
@@ -372,7 +386,7 @@ async fn push_async(
     reference: &OciRef,
     created: SystemTime,
 ) -> Result<Pushed, OciError> {
-    let client = client(reference);
+    let client = client(reference)?;
     let auth = auth();
     let error = registry_error(reference);
     let (exports, imports) = world_names(&bytes);
