@@ -67,6 +67,10 @@ pub enum OciError {
         expected: String,
         actual: String,
     },
+    #[error(
+        "{reference}: the registry sent more bytes than the layer's size ({size}); refusing it"
+    )]
+    Overlong { reference: String, size: i64 },
     #[error("{reference}: the component is larger than {MAX_COMPONENT_SIZE} bytes")]
     TooLarge { reference: String },
     #[error("the OCI cache {}: {source}", path.display())]
@@ -340,10 +344,9 @@ async fn pull_async(
         };
         size += chunk.len() as u64;
         if size > MAX_COMPONENT_SIZE || size > layer.size as u64 {
-            return Err(OciError::Blob {
+            return Err(OciError::Overlong {
                 reference: shown,
-                expected: layer.digest.clone(),
-                actual: "not computed: the registry sent more bytes than the layer's size".into(),
+                size: layer.size,
             });
         }
         hasher.update(&chunk);
