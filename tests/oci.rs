@@ -170,9 +170,21 @@ fn push_then_check_pulls_by_tag_and_by_digest() {
         assert!(stdout.contains("tool        codec__"), "{stdout}");
     }
 
+    // A `sha256` pin of the component itself holds for a pulled one too.
+    let blob = hex_sha256(&std::fs::read(&file).expect("read"));
+    for (pin, ok) in [(blob.clone(), true), ("ab".repeat(32), false)] {
+        let fixture = Fixture::new(&format!(
+            "[plugins.codec]\ncomponent = \"{reference}\"\nsha256 = \"{pin}\"\n"
+        ));
+        let (code, stdout, stderr) = run(&fixture, &["check"]);
+        assert_eq!(code == 0, ok, "sha256 = {pin}: {stdout}{stderr}");
+        if !ok {
+            assert!(stderr.contains(&blob), "names the actual digest: {stderr}");
+        }
+    }
+
     // The cached copy is content-addressed by the blob's digest, and one changed behind
     // warden's back is not used: it is pulled again.
-    let blob = hex_sha256(&std::fs::read(&file).expect("read"));
     let cached = common::cache_dir().join(format!("oci/sha256-{blob}.wasm"));
     assert!(cached.exists(), "{} is cached", cached.display());
     std::fs::write(&cached, b"not the component").expect("tamper with the cache");
