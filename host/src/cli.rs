@@ -26,6 +26,7 @@ mod init;
 mod inspect;
 mod keygen;
 mod lock;
+mod push;
 mod serve;
 mod status;
 
@@ -182,6 +183,19 @@ enum Command {
         /// does, 0 when nothing does.
         #[arg(long)]
         diff: bool,
+    },
+    /// Publish a component to an OCI registry as a wasm artifact, and print the pinned
+    /// `oci://...@sha256:...` reference to write as the plugin's `component`.
+    ///
+    /// The layout is the standard one (config `application/vnd.wasm.config.v0+json`, one
+    /// `application/wasm` layer). Plain HTTP is used for loopback registries only. Basic auth
+    /// from WARDEN_OCI_USERNAME and WARDEN_OCI_PASSWORD; SOURCE_DATE_EPOCH fixes the config's
+    /// `created` time (and so the digest).
+    Push {
+        /// A WebAssembly component (.wasm).
+        component: PathBuf,
+        /// Where to publish it: oci://REGISTRY/REPOSITORY:TAG.
+        reference: String,
     },
     /// Show a component's tools (with their JSON Schemas) and the grants its imports need.
     Inspect {
@@ -476,6 +490,10 @@ fn run(command: Command) -> Result<ExitCode> {
         } => check::check(&manifest.path(file)?, json),
         Command::Inspect { component, json } => inspect::inspect(&component, json),
         Command::Lock { manifest, diff } => lock::lock(&manifest.path(None)?, diff),
+        Command::Push {
+            component,
+            reference,
+        } => push::push(&component, &reference),
         Command::Call {
             manifest,
             principal,

@@ -48,6 +48,7 @@ impl Fixture {
     /// and `{dir}` for the temporary directory. A `[cache]` section pointing at the shared cache
     /// is added, unless `body` has its own.
     pub fn new(body: &str) -> Self {
+        install_crypto();
         let dir = tempfile::tempdir().expect("temporary directory");
         let body = body
             .replace("{testbed}", &plugin("testbed"))
@@ -310,6 +311,13 @@ pub fn object(value: Value) -> Map<String, Value> {
     }
 }
 
+/// Install ring as rustls's process-wide provider: reqwest is built with
+/// `rustls-no-provider` (warden's `oci-client` asks for it), and its clients need one even for
+/// plain HTTP. Called by the fixtures, before any test builds a client.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Run the `warden` binary with `args`; returns (exit code, stdout, stderr).
 pub fn warden(args: &[&str], cwd: &Path) -> (i32, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -414,6 +422,7 @@ impl HttpServer {
     /// listens; its log is collected from then on. `0.0.0.0` in that address becomes
     /// `127.0.0.1`.
     pub async fn started(mut child: tokio::process::Child) -> HttpServer {
+        install_crypto();
         use tokio::io::AsyncBufReadExt;
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));

@@ -284,13 +284,23 @@ fn text_report(
     if let Some(warning) = operators_warning(manifest) {
         writeln!(out, "warning: {warning} [{OPERATORS_WITHOUT_AUTH}]")?;
     }
+    for warning in unpinned_warnings(manifest) {
+        writeln!(out, "warning: {warning} [{UNPINNED_COMPONENT}]")?;
+    }
     for report in plugins {
         let config = &report.plugin.config;
         writeln!(
             out,
             "\nplugin {} ({})",
             config.name,
-            config.component.display()
+            match &config.oci {
+                Some(_) => format!(
+                    "{} -> {}",
+                    config.component_source,
+                    config.component.display()
+                ),
+                None => config.component.display().to_string(),
+            }
         )?;
         for line in capabilities::grants_summary(config) {
             writeln!(out, "  {line}")?;
@@ -406,6 +416,9 @@ fn json_report(
     if let Some(warning) = operators_warning(manifest) {
         warnings.push(json!({ "code": OPERATORS_WITHOUT_AUTH, "message": warning }));
     }
+    for warning in unpinned_warnings(manifest) {
+        warnings.push(json!({ "code": UNPINNED_COMPONENT, "message": warning }));
+    }
     json!({
         "manifest": path.display().to_string(),
         "ok": true,
@@ -488,6 +501,37 @@ const OPERATORS_WITHOUT_AUTH: &str = "operators-without-auth";
 /// refuses everyone (an operator must be authenticated), so calls that wait for an operator
 /// time out. A warning, not an error: the manifest loads and serves, and the calls still
 /// fail closed.
+/// The code of the warning about an `oci://` tag that neither the manifest nor the lock pins.
+const UNPINNED_COMPONENT: &str = "unpinned-component";
+
+/// One warning per plugin whose `oci://` component is a tag with no digest, that `warden.lock`
+/// does not hold to a digest either: each start pulls whatever the tag names then.
+fn unpinned_warnings(manifest: &Manifest) -> Vec<String> {
+    let lock = match manifest.server.lock {
+        Some(LockMode::Off | LockMode::Warn) => None,
+        _ => warden::lock::Lock::read(&warden::lock::path_for(manifest))
+            .ok()
+            .flatten(),
+    };
+    manifest
+        .plugins
+        .iter()
+        .filter(|p| p.oci.as_ref().is_some_and(|r| r.digest.is_none()))
+        .filter(|p| {
+            !lock
+                .as_ref()
+                .and_then(|l| l.plugins.get(&p.name))
+                .is_some_and(|e| e.source == p.component_source && e.resolved.is_some())
+        })
+        .map(|p| {
+            format!(
+                "plugin `{}`: `{}` is a tag pinned by neither a digest nor warden.lock: each start pulls what it names then; run `warden lock` or add @sha256:...",
+                p.name, p.component_source
+            )
+        })
+        .collect()
+}
+
 fn operators_warning(manifest: &Manifest) -> Option<String> {
     (!manifest.approval.operators.is_empty() && !manifest.auth.is_configured()).then(|| {
         format!(

@@ -167,10 +167,18 @@ impl Host {
 
         let services = capabilities::start(manifest, previous.map(|p| &p.services))
             .map_err(HostError::global)?;
-        let (catalog, mut pending) = open_plugins(manifest, &runtime, &services)?;
+        // A tag `warden.lock` resolved is held to that digest (under `enforce`).
+        let locked = match manifest.server.lock {
+            Some(LockMode::Off | LockMode::Warn) => None,
+            _ => lock::Lock::read(&lock::path_for(manifest)).map_err(HostError::global)?,
+        };
+        let (catalog, mut pending, moved) =
+            open_plugins(manifest, &runtime, &services, locked.as_ref())?;
 
-        // The lock: under `enforce`, a plugin that drifts from it is left out.
-        let lock = lock::check(manifest, &catalog).map_err(HostError::global)?;
+        // The lock: under `enforce`, a plugin that drifts from it is left out, and so is one
+        // whose tag moved (not even pulled).
+        let mut lock = lock::check(manifest, &catalog).map_err(HostError::global)?;
+        lock.drift.extend(moved);
         log_drift(&lock);
         let refused: Vec<&str> = lock.refused().collect();
         let mut catalog = if refused.is_empty() {
@@ -235,21 +243,45 @@ pub fn describe(manifest: &Manifest) -> Result<Catalog, Vec<HostError>> {
     let options = EngineOptions::default();
     let runtime = Runtime::new(&options, None).map_err(HostError::global)?;
     let services = capabilities::start(manifest, None).map_err(HostError::global)?;
-    open_plugins(manifest, &runtime, &services).map(|(catalog, _)| catalog)
+    open_plugins(manifest, &runtime, &services, None).map(|(catalog, _, _)| catalog)
 }
 
-type Opened = (Catalog, Vec<(Arc<Plugin>, ComponentBytes)>);
+/// The catalog, the plugins to compile, and the plugins left out because their `oci://` tag
+/// moved from the lock.
+type Opened = (
+    Catalog,
+    Vec<(Arc<Plugin>, ComponentBytes)>,
+    Vec<lock::PluginDrift>,
+);
 
 /// Open every plugin of `manifest` and name its tools. Reports every problem found.
 fn open_plugins(
     manifest: &Manifest,
     runtime: &Runtime,
     services: &Slots,
+    locked: Option<&lock::Lock>,
 ) -> Result<Opened, Vec<HostError>> {
     let mut plugins = Vec::new();
     let mut pending = Vec::new();
     let mut errors = Vec::new();
+    let mut moved = Vec::new();
     for config in &manifest.plugins {
+        let pulled;
+        let config = match pull(manifest, config, locked) {
+            Ok(Source::Pulled(with_file)) => {
+                pulled = *with_file;
+                &pulled
+            }
+            Ok(Source::Local) => config,
+            Ok(Source::Moved(drift)) => {
+                moved.push(drift);
+                continue;
+            }
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
         match runtime.open(config, services) {
             Ok((plugin, bytes)) => {
                 let plugin = Arc::new(plugin);
@@ -270,7 +302,76 @@ fn open_plugins(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok((catalog, pending))
+    Ok((catalog, pending, moved))
+}
+
+/// For an `oci://` component, pull it into the cache (`oci::pull`: digest-checked before
+/// anything reads it) and return the plugin's settings naming the cached file, pinned to the
+/// digest checked.
+fn pull(
+    manifest: &Manifest,
+    config: &manifest::Plugin,
+    locked: Option<&lock::Lock>,
+) -> Result<Source, HostError> {
+    let Some(reference) = &config.oci else {
+        return Ok(Source::Local);
+    };
+    let locked = locked
+        .and_then(|lock| lock.plugins.get(&config.name))
+        .filter(|entry| entry.source == config.component_source && reference.digest.is_none())
+        .and_then(|entry| entry.resolved.as_deref());
+    let pulled = match crate::oci::pull(reference, &manifest.cache_dir, locked) {
+        Ok(pulled) => pulled,
+        Err(crate::oci::OciError::Moved {
+            reference,
+            locked,
+            actual,
+        }) => {
+            return Ok(Source::Moved(lock::PluginDrift {
+                plugin: config.name.clone(),
+                changes: vec![lock::Change::Moved {
+                    reference,
+                    old: locked,
+                    new: actual,
+                }],
+            }));
+        }
+        Err(error) => {
+            return Err(HostError {
+                location: Some(config.location_of("component").clone()),
+                message: format!("plugin `{}`: {error}", config.name),
+            });
+        }
+    };
+    if reference.digest.is_none() {
+        let pin = if locked.is_some() {
+            "as warden.lock records"
+        } else {
+            "unpinned: run `warden lock` or add @sha256:..."
+        };
+        tracing::info!(
+            "plugin `{}`: {reference} resolved to {} ({pin})",
+            config.name,
+            pulled.manifest_digest
+        );
+    }
+    let mut config = config.clone();
+    config.component = pulled.path;
+    // The operator's own `sha256` pin, if any, is checked against the file; else the digest
+    // the pull checked is, once more, when the file is read.
+    config.sha256 = config.sha256.or(Some(pulled.sha256));
+    config.oci_resolved = Some(pulled.manifest_digest);
+    Ok(Source::Pulled(Box::new(config)))
+}
+
+/// Where a plugin's component comes from, once [`pull`] has run.
+enum Source {
+    /// A local file: the settings as they are.
+    Local,
+    /// Pulled into the cache: the settings naming the cached file.
+    Pulled(Box<manifest::Plugin>),
+    /// Its tag moved from the lock: not pulled, not served.
+    Moved(lock::PluginDrift),
 }
 
 fn catalog_errors(errors: Vec<crate::catalog::CatalogError>) -> Vec<HostError> {

@@ -24,6 +24,13 @@ pub enum Change {
     PluginRemoved,
     /// The component's digest changed.
     Component { old: String, new: String },
+    /// An `oci://` tag resolves to another manifest than the lock's (`sha256:...` each). The
+    /// moved component is not pulled.
+    Moved {
+        reference: String,
+        old: String,
+        new: String,
+    },
     /// A tool is served that the lock does not have.
     ToolAdded { tool: String, description: String },
     /// A tool of the lock is not served any more.
@@ -78,6 +85,16 @@ fn added(tool: &str, locked: &LockedTool) -> Change {
 
 fn plugin_changes(old: &LockedPlugin, new: &LockedPlugin) -> Vec<Change> {
     let mut changes = Vec::new();
+    if let (Some(was), Some(now)) = (&old.resolved, &new.resolved)
+        && was != now
+        && old.source == new.source
+    {
+        changes.push(Change::Moved {
+            reference: new.source.clone(),
+            old: was.clone(),
+            new: now.clone(),
+        });
+    }
     if old.sha256 != new.sha256 {
         changes.push(Change::Component {
             old: old.sha256.clone(),
@@ -123,6 +140,14 @@ impl fmt::Display for PluginDrift {
                 Change::Component { old, new } => {
                     writeln!(f, "  component digest changed: sha256 {old} -> {new}")?
                 }
+                Change::Moved {
+                    reference,
+                    old,
+                    new,
+                } => writeln!(
+                    f,
+                    "  the tag moved: {reference} was {old} (warden.lock), the registry now has {new}; not pulled"
+                )?,
                 Change::ToolAdded { tool, description } => {
                     writeln!(f, "  tool `{tool}`: new (not in the lock); description:")?;
                     lines(f, "    + ", description)?;

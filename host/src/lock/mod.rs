@@ -1,7 +1,8 @@
 //! `warden.lock`: what the model is shown, pinned.
 //!
 //! The lock records, per plugin, the SHA-256 digest of its component and where the manifest
-//! says it is; per tool, its name, description, input and output schemas and annotations
+//! says it is (for an `oci://` tag, also the manifest digest it resolved to, which later
+//! starts hold it to: `host/` refuses a tag that moved); per tool, its name, description, input and output schemas and annotations
 //! exactly as `tools/list` serves them (the catalog's descriptors, after every override and
 //! every grant-derived note), each with the SHA-256 digest of its canonical JSON (object keys
 //! sorted, no whitespace). The file is TOML, sorted, so that it can be committed and reviewed.
@@ -75,6 +76,10 @@ pub struct LockedPlugin {
     pub source: String,
     /// The SHA-256 digest of the component file, hex.
     pub sha256: String,
+    /// For an `oci://` component, the manifest digest its reference resolved to
+    /// (`sha256:...`): a tag that later resolves elsewhere is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
     /// Its tools, by final name.
     #[serde(default)]
     pub tools: BTreeMap<String, LockedTool>,
@@ -232,6 +237,7 @@ impl Lock {
                 LockedPlugin {
                     source: plugin.config.component_source.clone(),
                     sha256: hex::encode(plugin.digest),
+                    resolved: plugin.config.oci_resolved.clone(),
                     tools,
                 },
             );

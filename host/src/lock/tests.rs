@@ -31,6 +31,7 @@ fn lock(tools: &[(&str, LockedTool)]) -> Lock {
             LockedPlugin {
                 source: "p.wasm".into(),
                 sha256: "00".repeat(32),
+                resolved: None,
                 tools,
             },
         )]),

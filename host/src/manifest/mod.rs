@@ -27,6 +27,7 @@ mod kv;
 mod model;
 mod names;
 mod network;
+mod oci;
 mod plugin;
 mod policy;
 mod protect;
@@ -57,6 +58,7 @@ pub use names::{
     is_valid_tool_name, prefixed_tool_name,
 };
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
+pub use oci::OciRef;
 pub use sql::{SqlDatabase, SqlGrant, SqlMode};
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};
 

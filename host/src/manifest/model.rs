@@ -111,6 +111,11 @@ pub struct Plugin {
     pub component: PathBuf,
     /// The component as written in the manifest (after `${VAR}` expansion), for `warden.lock`.
     pub component_source: String,
+    /// The registry reference when the component is `oci://...`. `component` is then empty
+    /// until the host has pulled the component into the cache, and names the cached file after.
+    pub oci: Option<super::oci::OciRef>,
+    /// The manifest digest (`sha256:...`) an `oci://` reference resolved to when pulled.
+    pub oci_resolved: Option<String>,
     /// The pinned SHA-256 digest of the component file, if any: loading anything else must fail.
     pub sha256: Option<[u8; 32]>,
     /// Resource limits for each call.

@@ -33,9 +33,22 @@ pub(super) fn plugin(
     let table = entry.table()?;
 
     let mut component_source = String::new();
+    let mut oci = None;
     let component = table.require("component").and_then(|v| {
         let raw = v.string()?;
         component_source.clone_from(&raw);
+        match super::oci::OciRef::parse(&raw) {
+            // Pulled when the plugin is opened (`oci/`); the path is set then.
+            Ok(Some(reference)) => {
+                oci = Some(reference);
+                return Some(std::path::PathBuf::new());
+            }
+            Ok(None) => {}
+            Err(message) => {
+                v.error(format!("{message}: `{raw}`"));
+                return None;
+            }
+        }
         let path = resolve(&v, &raw, dir)?;
         check_path(&v, &raw, path, PathKind::File, "component file")
     });
@@ -134,6 +147,8 @@ pub(super) fn plugin(
         name: name.to_owned(),
         component: component?,
         component_source,
+        oci,
+        oci_resolved: None,
         sha256,
         limits,
         prefix: prefix.unwrap_or_default(),

@@ -127,7 +127,9 @@ fn protected_paths(manifest: &Manifest) -> Vec<Protected> {
             even_read_only: true,
         });
     }
-    for plugin in &manifest.plugins {
+    // An `oci://` component lives in the compile cache, protected above; its `component` is
+    // empty until it is pulled.
+    for plugin in manifest.plugins.iter().filter(|p| p.oci.is_none()) {
         paths.push(Protected {
             path: canonical(&plugin.component),
             what: "a plugin's component",
