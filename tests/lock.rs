@@ -101,6 +101,15 @@ fn lock_writes_a_deterministic_file_and_check_passes() {
     let (code, stdout, stderr) = run(&fixture, &["check"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("lock        off"), "{stdout}");
+    // The start-up log says where each plugin came from and what it is.
+    let digest = sha256_hex(&std::fs::read(fixture.path("codec.wasm")).expect("read"));
+    let loaded = stderr
+        .lines()
+        .find(|line| line.contains("plugin loaded") && line.contains("plugin=codec"))
+        .unwrap_or_else(|| panic!("no provenance line for codec:\n{stderr}"));
+    assert!(loaded.contains(&format!("sha256={digest}")), "{loaded}");
+    assert!(loaded.contains("source=codec.wasm"), "{loaded}");
+    assert!(loaded.contains("no lock"), "{loaded}");
 
     lock(&fixture);
     let text = std::fs::read_to_string(fixture.path("warden.lock")).expect("warden.lock");
@@ -118,13 +127,19 @@ fn lock_writes_a_deterministic_file_and_check_passes() {
     ] {
         assert!(text.contains(needle), "{needle:?} in:\n{text}");
     }
-    let digest = sha256_hex(&std::fs::read(fixture.path("codec.wasm")).expect("read"));
     assert!(text.contains(&format!("sha256 = \"{digest}\"")), "{text}");
 
     lock(&fixture);
     let again = std::fs::read_to_string(fixture.path("warden.lock")).expect("warden.lock");
     assert_eq!(text, again, "the same tools give the same lock");
     assert_accepted(&fixture);
+    let (_, _, stderr) = run(&fixture, &["check"]);
+    assert!(
+        stderr.lines().any(|line| line.contains("plugin loaded")
+            && line.contains("plugin=codec")
+            && line.contains("matches the lock")),
+        "{stderr}"
+    );
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -65,6 +65,29 @@ fn log_review(catalog: &Catalog) {
     }
 }
 
+/// Where each served plugin's component came from, what it is, and whether it matches the
+/// lock: one line per plugin at every start and reload.
+fn log_provenance(catalog: &Catalog, lock: &LockCheck) {
+    for plugin in catalog.plugins() {
+        let name = &plugin.config.name;
+        if catalog.refused().contains(name) {
+            continue;
+        }
+        let state = match lock.mode {
+            LockMode::Off => "no lock",
+            _ if lock.drift.iter().any(|d| d.plugin == *name) => "differs from the lock",
+            _ => "matches the lock",
+        };
+        tracing::info!(
+            plugin = %name,
+            source = %plugin.config.component_source,
+            sha256 = %hex::encode(plugin.digest),
+            lock = state,
+            "plugin loaded"
+        );
+    }
+}
+
 /// Plugins opened by [`Host::open`] whose code is still to be compiled.
 #[must_use = "the plugins cannot run until they are compiled"]
 pub struct Pending {
@@ -197,6 +220,7 @@ impl Host {
         // out too.
         catalog.review(manifest.server.review);
         log_review(&catalog);
+        log_provenance(&catalog, &lock);
 
         let audit = match previous.filter(|p| p.audit.0 == manifest.audit) {
             Some(previous) => previous.audit.1.clone(),
