@@ -1175,12 +1175,7 @@ fn check_lists_asking_tools_and_warns_about_unapproved_writes_and_private_data_f
         report["approval"]["asking_tools"],
         json!(["testbed__write_file"])
     );
-    let codes: Vec<&str> = report["warnings"]
-        .as_array()
-        .expect("warnings")
-        .iter()
-        .filter_map(|w| w["code"].as_str())
-        .collect();
+    let codes = common::warning_codes(&report);
     assert!(codes.contains(&"unguarded-flow"), "{codes:?}");
     assert!(codes.contains(&"unapproved-write"), "{codes:?}");
     let tools = report["plugins"][0]["tools"].as_array().expect("tools");

@@ -169,12 +169,7 @@ async fn missing_wrong_and_revoked_keys_get_401_an_audit_record_and_run_nothing(
     for (case, headers) in &cases {
         let response = post(&server, &initialize_body(), headers).await;
         assert_eq!(response.status(), 401, "{case}");
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let challenge = common::challenge(&response);
         assert!(
             challenge.starts_with("Bearer realm=\"warden\""),
             "{case}: {challenge}"

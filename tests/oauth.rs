@@ -7,7 +7,7 @@ mod common;
 #[path = "support/oauth.rs"]
 mod support;
 
-use common::{Fixture, HttpServer, discover_2026};
+use common::{Fixture, HttpServer, challenge, discover_2026};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
@@ -122,15 +122,6 @@ component = "{{testbed}}"
 roles = ["caller"]
 "#
     )
-}
-
-fn challenge(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 // --- Tests ----------------------------------------------------------------------------------

@@ -538,12 +538,7 @@ fn check_json_reports_an_unpinned_tag() {
     let (code, stdout, stderr) = run(&fixture_for(&reference), &["check", "--json"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
-    let codes: Vec<&str> = report["warnings"]
-        .as_array()
-        .expect("warnings")
-        .iter()
-        .filter_map(|w| w["code"].as_str())
-        .collect();
+    let codes = common::warning_codes(&report);
     assert!(codes.contains(&"unpinned-component"), "{codes:?}");
     let (code, stdout, stderr) = run(&fixture_for(&pinned), &["check", "--json"]);
     assert_eq!(code, 0, "{stdout}{stderr}");

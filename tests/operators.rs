@@ -281,12 +281,7 @@ async fn a_denied_call_never_runs_and_only_operators_may_answer_others_calls() {
     for key in [None, Some("wdn_not-a-key")] {
         let response = get_approvals(&server, key).await;
         assert_eq!(response.status(), 401, "{key:?}");
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let challenge = common::challenge(&response);
         assert!(
             challenge.starts_with("Bearer realm=\"warden\""),
             "{challenge}"

@@ -559,3 +559,23 @@ pub fn python_with_mcp() -> PathBuf {
     std::fs::write(&ready, b"").expect("mark the venv ready");
     python
 }
+
+/// The `WWW-Authenticate` challenge of `response` (empty when there is none).
+pub fn challenge(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The codes of `check --json`'s top-level `warnings`.
+pub fn warning_codes(report: &serde_json::Value) -> Vec<&str> {
+    report["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect()
+}

@@ -14,6 +14,9 @@
 //!
 //! The review knows nothing of MCP transports: it reads strings and JSON and reports spans.
 
+use crate::manifest::review_rule::{
+    HIDDEN_UNICODE, LONG_DESCRIPTION, MODEL_INSTRUCTION, OTHER_TOOL, OUTSIDE_PATH, UNGRANTED_URL,
+};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -151,11 +154,11 @@ pub fn review(text: &str, scope: &Scope<'_>) -> Vec<Hit> {
         spans.extend(
             pattern
                 .find_iter(text)
-                .map(|m| ("model-instruction", m.start(), m.end())),
+                .map(|m| (MODEL_INSTRUCTION, m.start(), m.end())),
         );
     }
     for name in &scope.other_tools {
-        spans.extend(word_occurrences(text, name).map(|(s, e)| ("other-tool", s, e)));
+        spans.extend(word_occurrences(text, name).map(|(s, e)| (OTHER_TOOL, s, e)));
     }
     outside_paths(text, scope, &mut spans);
     ungranted_urls(text, scope, &mut spans);
@@ -165,7 +168,7 @@ pub fn review(text: &str, scope: &Scope<'_>) -> Vec<Hit> {
             .char_indices()
             .nth(MAX_TEXT_CHARS)
             .map_or(text.len(), |(i, _)| i);
-        spans.push(("long-description", start, text.len()));
+        spans.push((LONG_DESCRIPTION, start, text.len()));
     }
     // One hit per rule and place: a span inside another of the same rule goes.
     spans.sort_by_key(|&(rule, start, end)| (start, std::cmp::Reverse(end), rule));
@@ -219,7 +222,7 @@ pub fn is_hidden(c: char) -> bool {
 fn hidden_unicode(text: &str, spans: &mut Vec<(&'static str, usize, usize)>) {
     for (index, c) in text.char_indices() {
         if is_hidden(c) {
-            spans.push(("hidden-unicode", index, index + c.len_utf8()));
+            spans.push((HIDDEN_UNICODE, index, index + c.len_utf8()));
         }
     }
 }
@@ -280,7 +283,7 @@ fn outside_paths(text: &str, scope: &Scope<'_>, spans: &mut Vec<(&'static str, u
     for pattern in SECRETS.iter() {
         for captures in pattern.captures_iter(text) {
             if let Some(m) = captures.get(1) {
-                spans.push(("outside-path", m.start(), m.end()));
+                spans.push((OUTSIDE_PATH, m.start(), m.end()));
             }
         }
     }
@@ -291,7 +294,7 @@ fn outside_paths(text: &str, scope: &Scope<'_>, spans: &mut Vec<(&'static str, u
         let Some(m) = captures.get(1) else { continue };
         let path = m.as_str().trim_end_matches(['.', '/']);
         if path.starts_with('~') {
-            spans.push(("outside-path", m.start(), m.start() + path.len().max(1)));
+            spans.push((OUTSIDE_PATH, m.start(), m.start() + path.len().max(1)));
             continue;
         }
         let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
@@ -307,7 +310,7 @@ fn outside_paths(text: &str, scope: &Scope<'_>, spans: &mut Vec<(&'static str, u
         });
         let suspicious = SYSTEM_ROOTS.contains(&first) || !scope.guest_dirs.is_empty();
         if !granted && suspicious {
-            spans.push(("outside-path", m.start(), m.start() + path.len()));
+            spans.push((OUTSIDE_PATH, m.start(), m.start() + path.len()));
         }
     }
 }
@@ -350,7 +353,7 @@ fn ungranted_urls(text: &str, scope: &Scope<'_>, spans: &mut Vec<(&'static str, 
         });
         if !granted {
             let end = whole.as_str().trim_end_matches(['.', ',', ';', ':']).len();
-            spans.push(("ungranted-url", whole.start(), whole.start() + end));
+            spans.push((UNGRANTED_URL, whole.start(), whole.start() + end));
         }
     }
 }
@@ -523,14 +526,18 @@ mod tests {
     #[test]
     fn every_rule_id_is_a_manifest_rule_id() {
         let fired = [
-            "hidden-unicode",
-            "model-instruction",
-            "other-tool",
-            "outside-path",
-            "ungranted-url",
-            "long-description",
+            HIDDEN_UNICODE,
+            MODEL_INSTRUCTION,
+            OTHER_TOOL,
+            OUTSIDE_PATH,
+            UNGRANTED_URL,
+            LONG_DESCRIPTION,
         ];
         assert_eq!(fired, crate::manifest::REVIEW_RULES);
+        assert_eq!(
+            fired[0], "hidden-unicode",
+            "the ids are the documented spellings"
+        );
     }
 
     #[test]

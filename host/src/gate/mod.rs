@@ -206,8 +206,6 @@ pub struct Gate {
     /// For the arguments of calls to unknown tools.
     default_filter: Arc<OutputFilter>,
     approver: Approver,
-    /// How long a plugin's question waits for its answer.
-    ask_timeout: std::time::Duration,
 }
 
 impl Gate {
@@ -282,7 +280,6 @@ impl Gate {
             stats: options.stats,
             default_filter,
             approver: Approver::new(&options.approval, options.approvals.clone()),
-            ask_timeout: options.approval.timeout,
         })
     }
 
@@ -428,7 +425,7 @@ impl Gate {
             _slot = tool.slot().await?;
             let questions = match asking {
                 Asking::Unable => Questions::Unable,
-                Asking::Live => Questions::Live(self.ask_timeout),
+                Asking::Live => Questions::Live(self.approver.timeout()),
                 Asking::Rounds { .. } => Questions::Rounds(cleared.answers.clone()),
             };
             // The plugin's log and progress messages, and its questions, pass its filter and

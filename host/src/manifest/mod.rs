@@ -46,13 +46,13 @@ use toml::de::DeTable;
 pub use approval::{Approval, ApprovalSettings, DataLabel, FlowRule};
 pub use error::{Diagnostic, Location, ManifestError};
 pub use kv::{KvBackend, KvGrant, KvSettings};
-pub use model::MIN_SECRET_LEN;
 pub use model::{
     Acknowledgement, ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,
     DETECTOR_GROUPS, DirGrant, DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, LockMode,
     OAuth, OutputOverflow, Plugin, PluginPolicy, REVIEW_RULES, Rate, ReviewMode, SECRETS_DETECTOR,
     Server, Tls, ToolHints, ToolOverride, WARNING_CODES, WriteQuota, glob_matches, is_glob,
 };
+pub use model::{MIN_SECRET_LEN, review_rule};
 pub use names::{
     MAX_TOOL_NAME_LEN, TOOL_NAME_SEPARATOR, check_principal, check_roles, is_secret_key,
     is_valid_tool_name, prefixed_tool_name,

@@ -66,14 +66,24 @@ impl ReviewMode {
 }
 
 /// The ids of the description review's rules, which `accept_review` may list. The rules
-/// themselves are in `catalog::review`.
+/// themselves are in `catalog::review`, which names its findings with these constants.
+pub mod review_rule {
+    pub const HIDDEN_UNICODE: &str = "hidden-unicode";
+    pub const MODEL_INSTRUCTION: &str = "model-instruction";
+    pub const OTHER_TOOL: &str = "other-tool";
+    pub const OUTSIDE_PATH: &str = "outside-path";
+    pub const UNGRANTED_URL: &str = "ungranted-url";
+    pub const LONG_DESCRIPTION: &str = "long-description";
+}
+
+/// Every [`review_rule`], in the order `warden check` documents them.
 pub const REVIEW_RULES: &[&str] = &[
-    "hidden-unicode",
-    "model-instruction",
-    "other-tool",
-    "outside-path",
-    "ungranted-url",
-    "long-description",
+    review_rule::HIDDEN_UNICODE,
+    review_rule::MODEL_INSTRUCTION,
+    review_rule::OTHER_TOOL,
+    review_rule::OUTSIDE_PATH,
+    review_rule::UNGRANTED_URL,
+    review_rule::LONG_DESCRIPTION,
 ];
 
 impl Server {

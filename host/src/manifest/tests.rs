@@ -78,6 +78,21 @@ impl Fixture {
             .collect()
     }
 
+    /// Each case's manifest (a newline added) gives exactly its expected diagnostics; every
+    /// mismatch is reported at once.
+    fn expect_errors<T: AsRef<str>, E: AsRef<str>>(&self, cases: &[(T, E)]) {
+        let mismatches: Vec<String> = cases
+            .iter()
+            .filter_map(|(text, expected)| {
+                let (text, expected) = (text.as_ref(), expected.as_ref());
+                let got = self.errors(&format!("{text}\n")).join("\n");
+                (got != expected)
+                    .then(|| format!("{text}\n  got:      {got}\n  expected: {expected}"))
+            })
+            .collect();
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
     /// The single diagnostic for `text`.
     fn error(&self, text: &str) -> String {
         let errors = self.errors(text);
@@ -1989,14 +2004,7 @@ fn bad_http_and_auth_keys_are_errors_at_their_line() {
             "5:1: auth.oauth.issuers: unknown key `issuers`; did you mean `issuer`?".to_owned(),
         ),
     ];
-    let mismatches: Vec<String> = cases
-        .iter()
-        .filter_map(|(text, expected)| {
-            let got = fx.error(&format!("{text}\n"));
-            (got != *expected).then(|| format!("{text}\n  got:      {got}\n  expected: {expected}"))
-        })
-        .collect();
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    fx.expect_errors(&cases);
 }
 
 const DB: &str = "[plugins.db]\ncomponent = \"plugins/files.wasm\"\n";
@@ -2342,14 +2350,7 @@ fn hostile_kv_settings_are_refused_at_their_line() {
             "3:16: plugins.files.acknowledge[0]: unknown warning code \"unused-grant:kvv\"; did you mean \"unused-grant:kv\"? (the codes are unused-grant:dirs, unused-grant:allow_hosts, unused-grant:env, unused-grant:secrets, ungranted-import:filesystem, ungranted-import:http, ungranted-import:sockets, unused-grant:kv, ungranted-import:keyvalue, unused-grant:sql, ungranted-import:sql, unapproved-write)".to_owned(),
         ),
     ];
-    let mismatches: Vec<String> = cases
-        .iter()
-        .filter_map(|(text, expected)| {
-            let got = fx.errors(&format!("{text}\n")).join("\n");
-            (got != *expected).then(|| format!("{text}\n  got:      {got}\n  expected: {expected}"))
-        })
-        .collect();
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    fx.expect_errors(&cases);
 }
 
 #[test]
@@ -2432,14 +2433,7 @@ fn hostile_approval_settings_are_refused_at_their_line() {
             "2:11: approval.timeout: timeout must be at most 1h, got 2h",
         ),
     ];
-    let mismatches: Vec<String> = cases
-        .iter()
-        .filter_map(|(text, expected)| {
-            let got = fx.errors(&format!("{text}\n")).join("\n");
-            (got != *expected).then(|| format!("{text}\n  got:      {got}\n  expected: {expected}"))
-        })
-        .collect();
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    fx.expect_errors(&cases);
 }
 
 #[test]

@@ -172,6 +172,11 @@ impl Approver {
         &self.hub.pending
     }
 
+    /// How long a question waits for its answer (`[approval] timeout`).
+    pub(super) fn timeout(&self) -> Duration {
+        self.settings.timeout
+    }
+
     /// `[approval] operators`.
     pub(super) fn operators(&self) -> &[String] {
         &self.settings.operators
