@@ -126,6 +126,9 @@ pub struct Plugin {
     pub oci: Option<super::oci::OciRef>,
     /// The manifest digest (`sha256:...`) an `oci://` reference resolved to when pulled.
     pub oci_resolved: Option<String>,
+    /// Who signed the component, once its signature has been checked against `verify` (set by
+    /// the host when it loads the plugin): `key sha256:...` or the certificate identity.
+    pub signer: Option<String>,
     /// The pinned SHA-256 digest of the component file, if any: loading anything else must fail.
     pub sha256: Option<[u8; 32]>,
     /// Resource limits for each call.

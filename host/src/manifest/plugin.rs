@@ -149,6 +149,7 @@ pub(super) fn plugin(
         component_source,
         oci,
         oci_resolved: None,
+        signer: None,
         sha256,
         limits,
         prefix: prefix.unwrap_or_default(),
