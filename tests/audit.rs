@@ -31,7 +31,14 @@ component = "{{testbed}}"
     ))
 }
 
+/// The call records of the log at `path`, in order: start records left out (see
+/// [`all_records`]).
 fn records(path: &Path) -> Vec<Value> {
+    common::calls(all_records(path))
+}
+
+/// Every record of the log at `path`, start records too.
+fn all_records(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .expect("read the audit log")
         .lines()
@@ -330,11 +337,12 @@ async fn two_warden_processes_on_one_log_keep_one_valid_chain() {
     args.extend(files.iter().map(String::as_str));
     let (code, out, err) = common::warden(&args, fixture.dir.path());
     assert_eq!(code, 0, "{out}{err}");
+    // Each process's start record, then the calls.
     assert!(
         out.contains(&format!(
             "ok: {} record(s) (seq 0..={})",
-            2 * calls,
-            2 * calls - 1
+            2 * calls + 2,
+            2 * calls + 1
         )),
         "{out}"
     );
@@ -439,16 +447,14 @@ async fn a_deleted_live_log_is_started_again_and_continues_the_chain() {
     let client = fixture.client().await;
     ok_text(&client.call("testbed__emit", json!({ "text": "one" })).await);
     let first = std::fs::read_to_string(&log).expect("log");
-    let first = first.trim_end_matches('\n');
+    // The start record (seq 0), then the call (seq 1).
+    let last = first.lines().last().expect("a record");
     std::fs::remove_file(&log).expect("delete the live log");
     ok_text(&client.call("testbed__emit", json!({ "text": "two" })).await);
-    let all = records(&log);
+    let all = all_records(&log);
     assert_eq!(all.len(), 1, "{all:#?}");
-    assert_eq!(all[0]["seq"], 1);
-    assert_eq!(
-        all[0]["prev"],
-        hex::encode(Sha256::digest(first.as_bytes()))
-    );
+    assert_eq!(all[0]["seq"], 2);
+    assert_eq!(all[0]["prev"], hex::encode(Sha256::digest(last.as_bytes())));
     assert!(
         client.stderr().contains("the live audit log was deleted"),
         "{}",
@@ -482,7 +488,12 @@ async fn audit_tail_escapes_control_characters_from_the_record() {
         fixture.dir.path(),
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.lines().count(), 2, "{out}");
+    // The start record, then the two calls.
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(
+        out.lines().next().is_some_and(|l| l.contains(" start ")),
+        "{out}"
+    );
     assert!(
         !out.chars()
             .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),

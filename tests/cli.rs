@@ -296,7 +296,7 @@ fn a_missing_manifest_says_how_to_get_one_and_init_writes_a_starter_that_checks(
 }
 
 /// A fixture whose audit log rotates at 4KiB, after `calls` calls of codec through
-/// `warden call` (about 600 bytes of log each).
+/// `warden call` (each writes its start record, then the call's: about 900 bytes of log).
 fn audited_calls(calls: usize) -> Fixture {
     let fixture = Fixture::new(
         "[audit]\npath = \"audit/log.jsonl\"\nrotate = \"4KiB\"\n\n[plugins.codec]\ncomponent = \"{codec}\"\n",
@@ -322,8 +322,9 @@ fn audit_verify_without_files_checks_the_manifests_log_and_its_rotated_files() {
     // In the manifest's directory, no flag at all.
     let (code, stdout, stderr) = warden(&["audit", "verify"], fixture.dir.path());
     assert_eq!(code, 0, "{stderr}");
+    // Each `warden call`: a start record, then the call's.
     assert!(
-        stdout.contains("ok: 10 record(s) (seq 0..=9)") && !stdout.contains("in 1 file(s)"),
+        stdout.contains("ok: 20 record(s) (seq 0..=19)") && !stdout.contains("in 1 file(s)"),
         "{stdout}"
     );
     // A rotated file out of order breaks the chain: they are read oldest first.
@@ -357,8 +358,16 @@ fn audit_tail_filters_records_and_prints_them_raw_with_json() {
         assert_eq!(code, 0, "{args:?}: {stderr}");
         stdout
     };
+    // Each `warden call` wrote a start record, then its call's.
     let all = tail(&[]);
-    assert_eq!(all.lines().count(), 3, "{all}");
+    assert_eq!(all.lines().count(), 6, "{all}");
+    let starts: Vec<&str> = all.lines().step_by(2).collect();
+    assert!(
+        starts
+            .iter()
+            .all(|line| line.contains(" start ") && line.contains("1 plugin(s): codec sha256:")),
+        "{all}"
+    );
     let ok = tail(&["--outcome", "ok", "--json"]);
     let records: Vec<Value> = ok
         .lines()

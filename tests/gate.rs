@@ -31,8 +31,14 @@ fn audit_files(fixture: &Fixture) -> Vec<PathBuf> {
     files
 }
 
-/// Every record of the log, in order. A last line cut short is skipped.
+/// The call records of the log, in order: the start record of each start and reload left
+/// out. A last line cut short is skipped.
 fn audit_records(fixture: &Fixture) -> Vec<Value> {
+    common::calls(all_records(fixture))
+}
+
+/// Every record of the log, start records too, in order. A last line cut short is skipped.
+fn all_records(fixture: &Fixture) -> Vec<Value> {
     audit_files(fixture)
         .iter()
         .filter(|file| file.exists())
@@ -677,7 +683,11 @@ rate = { per_minute = 1, burst = 10 }
     assert_eq!(outcome_count("denied"), 50);
     assert_eq!(outcome_count("rate-limited"), 40);
     assert_eq!(outcome_count("invalid"), 50);
-    for (seq, record) in records.iter().enumerate() {
+    // One chain: the server's start record, then every call.
+    let all = all_records(&fixture);
+    assert!(common::is_start(&all[0]), "{}", all[0]);
+    assert_eq!(all.iter().filter(|r| common::is_start(r)).count(), 1);
+    for (seq, record) in all.iter().enumerate() {
         assert_eq!(record["seq"], seq as u64);
     }
 
@@ -686,7 +696,7 @@ rate = { per_minute = 1, burst = 10 }
     let (code, stdout, stderr) = verify(&fixture);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.contains(&format!("ok: {CALLS} record(s) (seq 0..={})", CALLS - 1)),
+        stdout.contains(&format!("ok: {} record(s) (seq 0..={CALLS})", CALLS + 1)),
         "{stdout}"
     );
 

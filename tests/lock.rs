@@ -414,3 +414,179 @@ async fn a_reload_refuses_drift_and_accepts_it_once_locked() {
     );
     client.close().await;
 }
+
+/// The audit log of [`provenance_fixture`], relative to its directory.
+const AUDIT_LOG: &str = "audit/audit.jsonl";
+
+/// The codec plugin as `codec.wasm`, with an audit log.
+fn provenance_fixture() -> Fixture {
+    codec_fixture("[audit]\npath = \"{dir}/audit/audit.jsonl\"\n")
+}
+
+/// `warden check --json`'s entry for plugin `name`.
+fn checked_plugin(fixture: &Fixture, name: &str) -> serde_json::Value {
+    let (code, stdout, stderr) = run(fixture, &["check", "--json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("check --json");
+    report["plugins"]
+        .as_array()
+        .and_then(|plugins| plugins.iter().find(|p| p["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no plugin {name} in {report:#}"))
+}
+
+#[test]
+fn check_and_inspect_show_provenance_and_check_writes_no_audit_record() {
+    let fixture = provenance_fixture();
+    let digest = sha256_hex(&std::fs::read(fixture.path("codec.wasm")).expect("read"));
+    let codec = checked_plugin(&fixture, "codec");
+    assert_eq!(
+        codec["provenance"],
+        serde_json::json!({
+            "plugin": "codec",
+            "source": "codec.wasm",
+            "sha256": digest,
+            "resolved": null,
+            "signer": null,
+            "lock": "no-lock",
+        }),
+        "{codec:#}"
+    );
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for line in [
+        "  source      codec.wasm\n".to_owned(),
+        format!("  sha256      {digest}\n"),
+        "  signer      none\n".to_owned(),
+        "  lock        no-lock\n".to_owned(),
+    ] {
+        assert!(stdout.contains(&line), "{line:?} in:\n{stdout}");
+    }
+    // The start-up log line names the signer too.
+    let loaded = stderr
+        .lines()
+        .find(|line| line.contains("plugin loaded") && line.contains("plugin=codec"))
+        .unwrap_or_else(|| panic!("no provenance line for codec:\n{stderr}"));
+    assert!(loaded.contains("signer=none"), "{loaded}");
+
+    lock(&fixture);
+    let codec = checked_plugin(&fixture, "codec");
+    assert_eq!(codec["provenance"]["lock"], "matches", "{codec:#}");
+    // `check` serves nothing: it records nothing.
+    assert!(
+        fixture.audit_all(AUDIT_LOG).is_empty(),
+        "{:#?}",
+        fixture.audit_all(AUDIT_LOG)
+    );
+
+    // `inspect` of a lone file: its path and digest; no manifest, so no lock and no signer.
+    let (code, stdout, stderr) = warden(&["inspect", "codec.wasm"], fixture.dir.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for line in [
+        "  source   codec.wasm\n".to_owned(),
+        format!("  sha256   {digest}\n"),
+        "  signer   none\n".to_owned(),
+        "  lock     no-lock\n".to_owned(),
+    ] {
+        assert!(stdout.contains(&line), "{line:?} in:\n{stdout}");
+    }
+    let (code, stdout, stderr) = warden(&["inspect", "--json", "codec.wasm"], fixture.dir.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("inspect --json");
+    assert_eq!(report["provenance"]["sha256"], digest, "{report:#}");
+    assert_eq!(report["provenance"]["source"], "codec.wasm");
+    assert_eq!(report["provenance"]["signer"], serde_json::Value::Null);
+    assert_eq!(report["provenance"]["lock"], "no-lock");
+}
+
+#[tokio::test]
+async fn every_start_and_reload_appends_a_start_record_to_the_audit_chain() {
+    let fixture = provenance_fixture();
+    let digest = sha256_hex(&std::fs::read(fixture.path("codec.wasm")).expect("read"));
+    lock(&fixture);
+    let expected_plugins = serde_json::json!([{
+        "plugin": "codec",
+        "source": "codec.wasm",
+        "sha256": digest,
+        "lock": "matches",
+    }]);
+
+    // `warden call` runs a call: its record follows the start record of the plugins.
+    let (code, stdout, stderr) = run(
+        &fixture,
+        &[
+            "call",
+            "codec__hash",
+            r#"{"algorithm": "sha256", "data": "hello"}"#,
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let all = fixture.audit_all(AUDIT_LOG);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert!(common::is_start(&all[0]), "{all:#?}");
+    assert_eq!(all[0]["plugins"], expected_plugins, "{all:#?}");
+    assert_eq!(all[1]["tool"], "codec__hash", "{all:#?}");
+
+    // `warden serve`: a start record before any call; a reload (SIGHUP) appends another.
+    let client = fixture.client().await;
+    let starts = fixture.audit_starts(AUDIT_LOG);
+    assert_eq!(starts.len(), 2, "{starts:#?}");
+    let start = &starts[1];
+    assert_eq!(start["seq"], 2, "{start}");
+    assert_eq!(start["plugins"], expected_plugins, "{start}");
+    assert!(
+        start["warden"].as_str().is_some_and(|v| !v.is_empty()),
+        "{start}"
+    );
+    assert!(start["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')));
+    client.signal("HUP");
+    let waited = std::time::Instant::now();
+    while fixture.audit_starts(AUDIT_LOG).len() < 3 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(30),
+            "no start record after the reload:\n{}",
+            client.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let result = client
+        .call(
+            "codec__hash",
+            serde_json::json!({"algorithm": "sha256", "data": "hi"}),
+        )
+        .await;
+    common::ok_text(&result);
+    client.close().await;
+    let all = fixture.audit_all(AUDIT_LOG);
+    let kinds: Vec<&str> = all
+        .iter()
+        .map(|r| if common::is_start(r) { "start" } else { "call" })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["start", "call", "start", "start", "call"],
+        "{all:#?}"
+    );
+    assert_eq!(all[3]["plugins"], expected_plugins, "{all:#?}");
+
+    // The chain holds, and `audit tail` reads start records.
+    let (code, stdout, stderr) = run(&fixture, &["audit", "verify"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("ok: 5 record(s) (seq 0..=4)"), "{stdout}");
+    let (code, stdout, stderr) = run(&fixture, &["audit", "tail"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let shown: Vec<&str> = stdout.lines().collect();
+    assert_eq!(shown.len(), 5, "{stdout}");
+    assert!(
+        shown[0].contains(&format!(
+            " start         warden {} 1 plugin(s): codec sha256:{}… lock matches",
+            all[0]["warden"].as_str().unwrap_or_default(),
+            &digest[..8]
+        )),
+        "{stdout}"
+    );
+    // A filter on call fields shows calls only, and does not trip on start records.
+    let (code, stdout, stderr) = run(&fixture, &["audit", "tail", "--tool", "codec__hash"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+}

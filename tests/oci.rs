@@ -154,6 +154,19 @@ fn push_then_check_pulls_by_tag_and_by_digest() {
         stderr.contains(&format!("resolved to {digest}")),
         "the log names the digest pulled: {stderr}"
     );
+    // Its provenance: the reference and what it resolved to, the file's digest, no signer.
+    let file_sha256 = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&file).expect("read")))
+    };
+    for line in [
+        format!("  source      {reference} -> {digest}\n"),
+        format!("  sha256      {file_sha256}\n"),
+        "  signer      none\n".to_owned(),
+        "  lock        no-lock\n".to_owned(),
+    ] {
+        assert!(stdout.contains(&line), "{line:?} in:\n{stdout}");
+    }
     assert!(
         stdout.contains("[unpinned-component]"),
         "check warns that a bare tag is unpinned: {stdout}"
@@ -540,6 +553,13 @@ fn check_json_reports_an_unpinned_tag() {
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     let codes = common::warning_codes(&report);
     assert!(codes.contains(&"unpinned-component"), "{codes:?}");
+    let provenance = &report["plugins"][0]["provenance"];
+    assert_eq!(provenance["source"], reference.as_str(), "{provenance}");
+    let resolved = provenance["resolved"].as_str().unwrap_or_default();
+    assert!(
+        resolved.starts_with("sha256:") && pinned.ends_with(resolved),
+        "{provenance}"
+    );
     let (code, stdout, stderr) = run(&fixture_for(&pinned), &["check", "--json"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(

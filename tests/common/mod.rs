@@ -74,9 +74,23 @@ impl Fixture {
         self.dir.path().join(relative)
     }
 
-    /// Every record of the audit log at `relative` (`[audit] path`), in order; none when it
-    /// does not exist yet.
+    /// Every call record of the audit log at `relative` (`[audit] path`), in order; none when
+    /// it does not exist yet. Start records (`"kind":"start"`, one per start and reload) are
+    /// left out: [`Self::audit_starts`] has them.
     pub fn audit_log(&self, relative: &str) -> Vec<serde_json::Value> {
+        calls(self.audit_all(relative))
+    }
+
+    /// The start records of the audit log at `relative`, in order.
+    pub fn audit_starts(&self, relative: &str) -> Vec<serde_json::Value> {
+        self.audit_all(relative)
+            .into_iter()
+            .filter(is_start)
+            .collect()
+    }
+
+    /// Every record of the audit log at `relative`, start records too.
+    pub fn audit_all(&self, relative: &str) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.path(relative))
             .unwrap_or_default()
             .lines()
@@ -577,5 +591,24 @@ pub fn warning_codes(report: &serde_json::Value) -> Vec<&str> {
         .expect("warnings")
         .iter()
         .filter_map(|w| w["code"].as_str())
+        .collect()
+}
+
+/// Whether `record` is an audit start record (`"kind":"start"`) rather than a call's.
+pub fn is_start(record: &serde_json::Value) -> bool {
+    record["kind"] == "start"
+}
+
+/// The call records among `records`: start records left out.
+pub fn calls(records: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    records.into_iter().filter(|r| !is_start(r)).collect()
+}
+
+/// The call lines of an audit log's text: start records' lines left out.
+pub fn call_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line).map_or(true, |r| !is_start(&r))
+        })
         .collect()
 }

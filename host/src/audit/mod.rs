@@ -1,7 +1,9 @@
-//! The audit log: one record per call and per refusal, in an append-only, hash-chained JSONL
-//! file.
+//! The audit log: one record per call and per refusal, and one per start and reload, in an
+//! append-only, hash-chained JSONL file.
 //!
-//! Each line is a JSON object: the [`Record`] the gate produced, plus `seq` (0, 1, 2, ... across
+//! Each line is a JSON object: the [`Record`] the gate produced (a call), or the
+//! [`StartRecord`] the host produced (`"kind":"start"`: the plugins loaded and their
+//! provenance), plus `seq` (0, 1, 2, ... across
 //! rotated files) and `prev`, the lowercase hex SHA-256 of the previous line's bytes (without
 //! its newline; 64 zeros for the first record ever). Changing, removing or inserting a line
 //! breaks the chain at that point, which [`verify`] finds.
@@ -12,6 +14,7 @@
 mod presence;
 mod pretty;
 mod record;
+mod start;
 mod verify;
 mod writer;
 
@@ -20,6 +23,7 @@ pub use record::{
     ApprovalRecord, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record, bounded, bounded_id,
     rfc3339,
 };
+pub use start::{START, StartPlugin, StartRecord};
 pub use verify::{Broken, VerifyReport, verify};
 pub use writer::{FileSink, last_lines, rotated_files, rotated_name};
 
@@ -45,6 +49,13 @@ pub fn line_hash(bytes: &[u8]) -> String {
 pub trait AuditSink: Send + Sync {
     /// Append `record`.
     fn record(&self, record: &Record<'_>) -> Result<(), AuditError>;
+
+    /// Append the start record of a (re)load, in the same chain as the calls. A sink that
+    /// keeps only calls may ignore it (the default).
+    fn start(&self, record: &StartRecord<'_>) -> Result<(), AuditError> {
+        let _ = record;
+        Ok(())
+    }
 
     /// Whether records are kept at all; when not, the gate does not build them.
     fn enabled(&self) -> bool {

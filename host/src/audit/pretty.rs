@@ -11,6 +11,7 @@ use serde_json::Value;
 
 /// `line` (one record of the log) as
 /// `TS OUTCOME PRINCIPAL/TRANSPORT TOOL DURATION [fuel N] [out N B] [redacted k×n] id ID args {...} [error: ...]`,
+/// a start record as `TS start warden VERSION N plugin(s): NAME sha256:PREFIX… [signer S] lock STATE, ...`,
 /// or the line itself when it is not a record; control characters escaped (see the module).
 pub fn pretty(line: &[u8]) -> String {
     let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(line) else {
@@ -19,6 +20,9 @@ pub fn pretty(line: &[u8]) -> String {
             escape(&String::from_utf8_lossy(line), false)
         );
     };
+    if record.get("kind").and_then(Value::as_str) == Some(super::START) {
+        return start(&record);
+    }
     let text = |key: &str| escape(record.get(key).and_then(Value::as_str).unwrap_or("-"), true);
     let number = |key: &str| record.get(key).and_then(Value::as_u64);
     let mut out = format!(
@@ -62,6 +66,51 @@ pub fn pretty(line: &[u8]) -> String {
     out
 }
 
+/// A start record as one line: the version, then each plugin with the first 8 hex digits of
+/// its SHA-256, its signer when checked, and its lock state.
+fn start(record: &serde_json::Map<String, Value>) -> String {
+    let text = |value: Option<&Value>| escape(value.and_then(Value::as_str).unwrap_or("-"), true);
+    let plugins: &[Value] = record
+        .get("plugins")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    let shown: Vec<String> = plugins
+        .iter()
+        .map(|plugin| {
+            let field = |key: &str| plugin.get(key);
+            let sha256 = text(field("sha256"));
+            let short: String = sha256.chars().take(8).collect();
+            let ellipsis = if short.len() < sha256.len() {
+                "…"
+            } else {
+                ""
+            };
+            let signer = match field("signer") {
+                Some(signer) => format!(" signer {}", text(Some(signer))),
+                None => String::new(),
+            };
+            format!(
+                "{} sha256:{short}{ellipsis}{signer} lock {}",
+                text(field("plugin")),
+                text(field("lock"))
+            )
+        })
+        .collect();
+    let out = format!(
+        "{} {:<13} warden {} {} plugin(s): {}",
+        text(record.get("ts")),
+        super::START,
+        text(record.get("warden")),
+        plugins.len(),
+        shown.join(", ")
+    );
+    if out.chars().any(needs_escape) {
+        escape(&out, false)
+    } else {
+        out
+    }
+}
+
 /// Whether `c` is shown escaped: a control character (C0, DEL, C1) or a bidirectional-text
 /// control.
 fn needs_escape(c: char) -> bool {
@@ -101,6 +150,33 @@ mod tests {
             r#"2026-11-21T18:32:00.123Z ok            local/stdio testbed__emit 1.5ms fuel 120 out 80B redacted email×2 id abc args {"text":"hi"}"#
         );
         assert_eq!(pretty(b"garbage"), "(not a record) garbage");
+    }
+
+    #[test]
+    fn a_start_record_reads_as_one_line() {
+        let line = serde_json::json!({
+            "seq": 0,
+            "kind": "start",
+            "ts": "2026-11-21T18:32:00.123Z",
+            "warden": "0.1.0",
+            "plugins": [
+                { "plugin": "files", "source": "files.wasm", "sha256": "1a2b3c4d5e6f", "lock": "matches" },
+                { "plugin": "notes", "source": "oci://r/notes:v1", "sha256": "00ff", "resolved": "sha256:ab",
+                  "signer": "key sha256:99\u{1b}[2J", "lock": "no-lock" },
+            ],
+            "prev": "00",
+        })
+        .to_string();
+        assert_eq!(
+            pretty(line.as_bytes()),
+            r"2026-11-21T18:32:00.123Z start         warden 0.1.0 2 plugin(s): files sha256:1a2b3c4d… lock matches, notes sha256:00ff signer key sha256:99\u{1b}[2J lock no-lock"
+        );
+        // Whatever its fields hold, a start record is one line without control characters.
+        let odd = br#"{"kind":"start","plugins":[{"plugin":"a\nb","sha256":7}]}"#;
+        assert_eq!(
+            pretty(odd),
+            r"- start         warden - 1 plugin(s): a\nb sha256:- lock -"
+        );
     }
 
     #[test]

@@ -317,3 +317,70 @@ fn a_lone_writer_takes_no_lock_and_a_second_writer_makes_both_lock() {
     let report = verify(&[path]).expect("one intact chain");
     assert_eq!((report.records, report.seqs), (4, Some((0, 3))));
 }
+
+#[test]
+fn start_records_share_the_chain_with_calls_and_keep_their_shape() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit/warden.jsonl");
+    let sink = FileSink::open(&path, 1 << 20, false).expect("open");
+    let long = "p".repeat(5000);
+    let start = StartRecord::new(
+        "0.1.0",
+        vec![
+            StartPlugin::new("files", "files.wasm", "ab12", None, None, "matches"),
+            StartPlugin::new(
+                "codec",
+                &long,
+                "cd34",
+                Some("sha256:ef"),
+                Some("key sha256:01"),
+                "no-lock",
+            ),
+        ],
+    );
+    sink.start(&start).expect("start");
+    write(&sink, 0..2);
+    sink.start(&start).expect("start again");
+    write(&sink, 2..3);
+    let all: Vec<serde_json::Value> = lines(&path)
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    assert_eq!(all.len(), 5);
+    let first = &all[0];
+    // As call records: `seq` first, `prev` last.
+    let text = &lines(&path)[0];
+    assert!(
+        text.starts_with(r#"{"seq":0,"kind":"start","ts":"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""warden":"0.1.0","plugins":[{"plugin":"files""#),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!(r#"],"prev":"{GENESIS}"}}"#)),
+        "{text}"
+    );
+    assert_eq!(first["seq"], 0);
+    assert_eq!(first["prev"], GENESIS);
+    assert_eq!(first["kind"], START);
+    assert_eq!(
+        first["plugins"][0],
+        json!({ "plugin": "files", "source": "files.wasm", "sha256": "ab12", "lock": "matches" })
+    );
+    assert_eq!(first["plugins"][1]["resolved"], "sha256:ef");
+    assert_eq!(first["plugins"][1]["signer"], "key sha256:01");
+    let source = first["plugins"][1]["source"].as_str().expect("source");
+    assert!(
+        source.len() < MAX_RECORDED_ERROR + 32 && source.ends_with("bytes]"),
+        "{}",
+        source.len()
+    );
+    // Call records keep their shape: no `kind`.
+    assert_eq!(all[1]["seq"], 1);
+    assert!(all[1].get("kind").is_none(), "{}", all[1]);
+    assert_eq!(all[3]["kind"], START);
+    let report = verify(&[path]).expect("intact");
+    assert_eq!(report.records, 5);
+}

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::presence::Presence;
-use super::{AuditError, AuditSink, GENESIS, Record, line_hash};
+use super::{AuditError, AuditSink, GENESIS, Record, StartRecord, line_hash};
 
 /// Where the chain stands.
 struct State {
@@ -194,7 +194,7 @@ impl FileSink {
         Ok(())
     }
 
-    fn append(&self, state: &mut State, record: &Record<'_>) -> Result<(), AuditError> {
+    fn append<R: serde::Serialize>(&self, state: &mut State, record: &R) -> Result<(), AuditError> {
         let io = |e: io::Error| AuditError::Io {
             message: format!("cannot write to {}: {e}", self.path.display()),
         };
@@ -241,15 +241,27 @@ impl FileSink {
 
 /// A record as its line holds it: `seq` first, then the record's fields, then `prev`.
 #[derive(serde::Serialize)]
-struct Line<'r> {
+struct Line<'r, R> {
     seq: u64,
     #[serde(flatten)]
-    record: &'r Record<'r>,
+    record: &'r R,
     prev: &'r str,
 }
 
 impl AuditSink for FileSink {
     fn record(&self, record: &Record<'_>) -> Result<(), AuditError> {
+        self.write(record)
+    }
+
+    fn start(&self, record: &StartRecord<'_>) -> Result<(), AuditError> {
+        self.write(record)
+    }
+}
+
+impl FileSink {
+    /// Append `record` (a call or a start record) to the chain, under the lock when other
+    /// processes write the log too.
+    fn write<R: serde::Serialize>(&self, record: &R) -> Result<(), AuditError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *state;
         // Alone, no lock is needed (see `presence`); with other writers, each append locks.

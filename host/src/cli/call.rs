@@ -113,6 +113,9 @@ pub(super) async fn call(
     };
     let (manifest, host) = load(manifest)?;
     let principal = who.principal(&manifest)?;
+    // The call's record follows the start record of the plugins that run it.
+    host.record_start()
+        .context("cannot write the audit log's start record")?;
     let request = CallRequest {
         principal: &principal,
         mcp_id: None,

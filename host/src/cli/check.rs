@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use warden::capabilities;
 use warden::catalog::{GrantWarning, grant_warnings, unacknowledged_warnings};
-use warden::host::Host;
+use warden::host::{Host, Provenance};
 use warden::lock::LockCheck;
 use warden::manifest::{Approval, ByteSize, LockMode, Manifest, format_duration};
 use warden::runtime::Plugin;
@@ -302,6 +302,11 @@ fn text_report(
                 None => config.component.display().to_string(),
             }
         )?;
+        if let Some(provenance) = provenance_of(host, &config.name) {
+            for line in provenance.lines(12) {
+                writeln!(out, "  {line}")?;
+            }
+        }
         for line in capabilities::grants_summary(config) {
             writeln!(out, "  {line}")?;
         }
@@ -375,6 +380,7 @@ fn json_report(
             json!({
                 "name": config.name,
                 "component": config.component.display().to_string(),
+                "provenance": provenance_of(host, &config.name),
                 "grants": capabilities::grants_report(config),
                 "limits": {
                     "fuel": limits.fuel,
@@ -457,6 +463,11 @@ fn json_report(
         "plugins": plugins,
         "warnings": warnings,
     })
+}
+
+/// The provenance of plugin `name` as the host computed it when it loaded.
+fn provenance_of<'h>(host: &'h Host, name: &str) -> Option<&'h Provenance> {
+    host.provenance.iter().find(|p| p.plugin == name)
 }
 
 /// Which tools ask a human, and how the gate asks.

@@ -1,4 +1,5 @@
-//! `warden inspect COMPONENT`: a component's tools, schemas and the grants its imports need.
+//! `warden inspect COMPONENT`: a component's provenance (its path and SHA-256; a lone file has
+//! no lock and no signature checked), tools, schemas and the grants its imports need.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -6,9 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 use warden::capabilities::{self, Imports};
 use warden::catalog::review;
+use warden::host::{LockState, Provenance};
 use warden::manifest::{is_valid_tool_name, prefixed_tool_name};
 use warden::schema::{self, json_name};
 
@@ -56,9 +59,19 @@ pub(super) fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
         })
         .collect();
     let grants: Vec<&str> = grants_needed(&description.imports);
+    // A file on its own: no manifest, so no lock, and no signature checked.
+    let provenance = Provenance {
+        plugin: prefix.clone(),
+        source: path.display().to_string(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        resolved: None,
+        signer: None,
+        lock: LockState::NoLock,
+    };
     if as_json {
         let report = json!({
             "component": path.display().to_string(),
+            "provenance": provenance,
             "tools": tools,
             "imports": description.imports,
             "grants": grants,
@@ -73,6 +86,9 @@ pub(super) fn inspect(path: &Path, as_json: bool) -> Result<ExitCode> {
         path.display(),
         tools.len()
     )?;
+    for line in provenance.lines(9) {
+        writeln!(out, "  {line}")?;
+    }
     for tool in &tools {
         writeln!(out, "\n{}", tool["name"].as_str().unwrap_or_default())?;
         if let Some(description) = tool["description"].as_str() {

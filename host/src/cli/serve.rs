@@ -34,6 +34,8 @@ pub(super) fn serve(
     // goes on in the background, and calls to a plugin still compiling wait for it.
     let (host, pending) =
         Host::open(&manifest, None).map_err(|errors| anyhow::anyhow!(join(&errors)))?;
+    host.record_start()
+        .context("cannot write the audit log's start record")?;
     let tools = host.gate.catalog().iter().count();
     for plugin in host.plugins() {
         for warning in unacknowledged_warnings(plugin) {

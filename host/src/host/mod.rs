@@ -8,7 +8,10 @@
 //!
 //! [`reload`] replaces a running host's gate when its manifest changes.
 
+mod provenance;
 pub mod reload;
+
+pub use provenance::{LockState, Provenance};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,6 +47,8 @@ pub struct Host {
     /// What `warden.lock` said about the plugins: under `enforce`, the drifting ones are
     /// not in the gate.
     pub lock: LockCheck,
+    /// Each plugin's provenance, in manifest order: computed once, when it was loaded.
+    pub provenance: Vec<Provenance>,
 }
 
 /// The description review's findings in the log: a warning for each one not accepted, and an
@@ -65,24 +70,17 @@ fn log_review(catalog: &Catalog) {
     }
 }
 
-/// Where each served plugin's component came from, what it is, and whether it matches the
-/// lock: one line per plugin at every start and reload.
-fn log_provenance(catalog: &Catalog, lock: &LockCheck) {
-    for plugin in catalog.plugins() {
-        let name = &plugin.config.name;
-        if catalog.refused().contains(name) {
-            continue;
-        }
-        let state = match lock.mode {
-            LockMode::Off => "no lock",
-            _ if lock.drift.iter().any(|d| d.plugin == *name) => "differs from the lock",
-            _ => "matches the lock",
-        };
+/// Where each served plugin's component came from, what it is, who signed it and whether it
+/// matches the lock: one line per plugin at every start and reload.
+fn log_provenance(provenance: &[Provenance]) {
+    for plugin in provenance.iter().filter(|p| p.lock != LockState::NotServed) {
         tracing::info!(
-            plugin = %name,
-            source = %plugin.config.component_source,
-            sha256 = %hex::encode(plugin.digest),
-            lock = state,
+            plugin = %plugin.plugin,
+            source = %plugin.source,
+            resolved = plugin.resolved.as_deref(),
+            sha256 = %plugin.sha256,
+            signer = %plugin.signer_or_none(),
+            lock = plugin.lock.phrase(),
             "plugin loaded"
         );
     }
@@ -145,6 +143,19 @@ impl Host {
     /// The plugins, in manifest order (the catalog's).
     pub fn plugins(&self) -> &[Arc<Plugin>] {
         self.gate.catalog().plugins()
+    }
+
+    /// Append the start record (every plugin's provenance) to the audit log, if there is
+    /// one. The caller is whoever will run calls with this host: `warden serve` at start,
+    /// each reload once it is in force, `warden call`; never `warden check`, which serves
+    /// nothing.
+    pub fn record_start(&self) -> Result<(), crate::audit::AuditError> {
+        if !self.audit.1.enabled() {
+            return Ok(());
+        }
+        self.audit
+            .1
+            .start(&provenance::start_record(&self.provenance))
     }
 
     /// Open and compile every plugin of `manifest`, then build the gate. Reports every
@@ -220,7 +231,8 @@ impl Host {
         // out too.
         catalog.review(manifest.server.review);
         log_review(&catalog);
-        log_provenance(&catalog, &lock);
+        let provenance = Provenance::of(&catalog, &lock);
+        log_provenance(&provenance);
 
         let audit = match previous.filter(|p| p.audit.0 == manifest.audit) {
             Some(previous) => previous.audit.1.clone(),
@@ -250,6 +262,7 @@ impl Host {
             approvals,
             services,
             lock,
+            provenance,
         };
         Ok((
             host,

@@ -39,6 +39,8 @@ pub enum ReloadError {
     AuthRequired,
     #[error("the reload was interrupted")]
     Interrupted,
+    #[error("cannot write the audit log's start record: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 fn join(errors: &[HostError]) -> String {
@@ -170,6 +172,8 @@ impl Served {
             if !errors.is_empty() {
                 return Err(ReloadError::Plugins(errors));
             }
+            // The start record goes in before the first call the new plugins could run.
+            next.record_start()?;
             let reloaded = Reloaded {
                 plugins: next.plugins().len(),
                 tools: next.gate.catalog().iter().count(),
