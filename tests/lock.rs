@@ -294,6 +294,18 @@ fn warn_serves_the_drifting_plugin_and_off_ignores_the_lock() {
     assert!(stderr.contains("+ Decodes, differently."), "{stderr}");
     assert!(stdout.contains("tool        codec__decode"), "{stdout}");
     assert!(stdout.contains("(warn): 1 plugin(s) differ"), "{stdout}");
+    // Its provenance says so, in the text, the JSON and the start-up log.
+    assert!(stdout.contains("  lock        differs\n"), "{stdout}");
+    assert!(
+        stderr.lines().any(|line| line.contains("plugin loaded")
+            && line.contains("plugin=codec")
+            && line.contains("differs from the lock")),
+        "{stderr}"
+    );
+    assert_eq!(
+        checked_plugin(&fixture, "codec")["provenance"]["lock"],
+        "differs"
+    );
 
     std::fs::write(
         &fixture.manifest,
