@@ -5,122 +5,13 @@
 //! refused, and nothing refused reaches compilation.
 
 mod common;
+#[path = "support/registry.rs"]
+mod registry;
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use common::{Fixture, plugin, warden};
-
-const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
-
-/// The registry of this test binary: its address and storage directory. It is started by a
-/// shell that waits on its stdin, kept open here: when the test process exits, the pipe
-/// closes and the shell stops the registry.
-struct Registry {
-    addr: String,
-    storage: PathBuf,
-    _dir: tempfile::TempDir,
-    _keeper: Child,
-}
-
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(start_registry)
-}
-
-fn start_registry() -> Registry {
-    assert!(
-        Path::new(REGISTRY_BINARY).exists(),
-        "{REGISTRY_BINARY} is missing: `apt-get install docker-registry` (the OCI tests need a real registry)"
-    );
-    let dir = tempfile::tempdir().expect("registry directory");
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        listener.local_addr().expect("address").port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let storage = dir.path().join("data");
-    let config = dir.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog: {{ level: warn }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp:\n  addr: {addr}\n  secret: warden-test\n",
-            storage.display()
-        ),
-    )
-    .expect("write registry config");
-    let script = format!(
-        "{REGISTRY_BINARY} serve {} >{} 2>&1 & pid=$!; read _; kill $pid",
-        config.display(),
-        dir.path().join("registry.log").display()
-    );
-    let keeper = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("start docker-registry");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "docker-registry did not listen on {addr}: {}",
-            std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Registry {
-        addr,
-        storage,
-        _dir: dir,
-        _keeper: keeper,
-    }
-}
-
-/// The codec component with a custom section naming `label` appended: a valid component whose
-/// blob no other test shares (the registry stores blobs once across repositories).
-fn unique_component(dir: &Path, base: &str, label: &str) -> PathBuf {
-    let mut bytes = std::fs::read(plugin(base)).expect("read component");
-    let name = b"warden-test";
-    let payload_len = 1 + name.len() + label.len();
-    assert!(payload_len < 128, "label too long for a one-byte LEB");
-    bytes.push(0); // custom section
-    bytes.push(payload_len as u8);
-    bytes.push(name.len() as u8);
-    bytes.extend_from_slice(name);
-    bytes.extend_from_slice(label.as_bytes());
-    let path = dir.join(format!("{label}.wasm"));
-    std::fs::write(&path, bytes).expect("write component");
-    path
-}
-
-/// `warden push FILE REFERENCE`, which must succeed; returns (digest, pinned reference).
-fn push(file: &Path, reference: &str) -> (String, String) {
-    let (code, stdout, stderr) = warden(
-        &["push", &file.display().to_string(), reference],
-        file.parent().expect("parent"),
-    );
-    assert_eq!(code, 0, "warden push: {stdout}{stderr}");
-    let digest = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("digest "))
-        .expect("digest line")
-        .to_owned();
-    let pinned = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("component = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("component line")
-        .to_owned();
-    assert!(
-        digest.starts_with("sha256:") && digest.len() == 71,
-        "{digest}"
-    );
-    assert_eq!(pinned, format!("{reference}@{digest}"));
-    (digest, pinned)
-}
+use registry::{push, registry, unique_component};
 
 fn fixture_for(reference: &str) -> Fixture {
     Fixture::new(&format!("[plugins.codec]\ncomponent = \"{reference}\"\n"))

@@ -196,6 +196,28 @@ enum Command {
         component: PathBuf,
         /// Where to publish it: oci://REGISTRY/REPOSITORY:TAG.
         reference: String,
+        /// Also sign what was pushed with this key (a PEM PKCS#8 P-256 private key), as cosign
+        /// does: a signature under the `sha256-<digest>.sig` tag, which `verify = { key = ... }`
+        /// and `cosign verify --key` check.
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+    },
+    /// Sign a component with a key: a detached Sigstore bundle beside a file, or a cosign
+    /// signature in the registry for a pinned oci:// reference.
+    ///
+    /// The key is a PEM PKCS#8 ECDSA P-256 private key:
+    /// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out cosign.key`, and its
+    /// public half `openssl pkey -in cosign.key -pubout -out cosign.pub` goes in the manifest:
+    /// `verify = { key = "cosign.pub" }`.
+    Sign {
+        /// A component file, or oci://REGISTRY/REPOSITORY@sha256:DIGEST.
+        target: String,
+        /// The private key to sign with.
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Where to write a file's bundle (default: the file's path + `.sigstore.json`).
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
     },
     /// Show a component's tools (with their JSON Schemas) and the grants its imports need.
     Inspect {
@@ -493,7 +515,13 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Push {
             component,
             reference,
-        } => push::push(&component, &reference),
+            sign,
+        } => push::push(&component, &reference, sign.as_deref()),
+        Command::Sign {
+            target,
+            key,
+            bundle,
+        } => push::sign(&target, &key, bundle.as_deref()),
         Command::Call {
             manifest,
             principal,

@@ -10,6 +10,7 @@
 
 mod provenance;
 pub mod reload;
+mod signature;
 
 pub use provenance::{LockState, Provenance};
 
@@ -303,13 +304,9 @@ fn open_plugins(
     let mut errors = Vec::new();
     let mut moved = Vec::new();
     for config in &manifest.plugins {
-        let pulled;
-        let config = match pull(manifest, config, locked) {
-            Ok(Source::Pulled(with_file)) => {
-                pulled = *with_file;
-                &pulled
-            }
-            Ok(Source::Local) => config,
+        let mut config = match pull(manifest, config, locked) {
+            Ok(Source::Pulled(with_file)) => *with_file,
+            Ok(Source::Local) => config.clone(),
             Ok(Source::Moved(drift)) => {
                 moved.push(drift);
                 continue;
@@ -319,7 +316,11 @@ fn open_plugins(
                 continue;
             }
         };
-        match runtime.open(config, services) {
+        if let Err(error) = signature::check(&mut config) {
+            errors.push(error);
+            continue;
+        }
+        match runtime.open(&config, services) {
             Ok((plugin, bytes)) => {
                 let plugin = Arc::new(plugin);
                 plugins.push(plugin.clone());

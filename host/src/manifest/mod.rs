@@ -35,6 +35,7 @@ mod reader;
 mod sql;
 mod units;
 mod validate;
+mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -61,6 +62,7 @@ pub use network::{NetLimits, Secret, SecretSource, SecretValue};
 pub use oci::OciRef;
 pub use sql::{SqlDatabase, SqlGrant, SqlMode};
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};
+pub use verify::{BUNDLE_SUFFIX, SignerPolicy, Verify};
 
 pub use reader::edit_distance;
 use reader::{Context, key_at};

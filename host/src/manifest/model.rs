@@ -129,6 +129,8 @@ pub struct Plugin {
     /// Who signed the component, once its signature has been checked against `verify` (set by
     /// the host when it loads the plugin): `key sha256:...` or the certificate identity.
     pub signer: Option<String>,
+    /// Whose signature the component must carry (`verify`), if anyone's.
+    pub verify: Option<super::verify::Verify>,
     /// The pinned SHA-256 digest of the component file, if any: loading anything else must fail.
     pub sha256: Option<[u8; 32]>,
     /// Resource limits for each call.

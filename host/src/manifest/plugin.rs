@@ -53,6 +53,9 @@ pub(super) fn plugin(
         check_path(&v, &raw, path, PathKind::File, "component file")
     });
     let sha256 = table.get("sha256").and_then(|v| sha256(&v));
+    let verify = table
+        .get("verify")
+        .and_then(|v| super::verify::verify(&v, dir, &component_source, oci.is_some()));
 
     let defaults = Limits::default();
     let limits = Limits {
@@ -150,6 +153,7 @@ pub(super) fn plugin(
         oci,
         oci_resolved: None,
         signer: None,
+        verify,
         sha256,
         limits,
         prefix: prefix.unwrap_or_default(),

@@ -26,6 +26,7 @@ use oci_client::{Client, Reference};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::OciRef;
+use crate::signing::cosign::{self, SignatureLayer};
 
 /// The config media type of a wasm OCI artifact (CNCF TAG-Runtime layout).
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
@@ -130,6 +131,23 @@ pub fn push(file: &Path, reference: &OciRef, created: SystemTime) -> Result<Push
         });
     }
     block_on(push_async(bytes, reference, created))
+}
+
+/// The cosign signature layers of manifest `digest` in `reference`'s repository (the
+/// `sha256-<hex>.sig` tag, [`cosign`]); none when there is no such tag. Each payload is read
+/// size-capped and digest-checked; nothing here says whether any signature is valid.
+pub fn signatures(reference: &OciRef, digest: &str) -> Result<Vec<SignatureLayer>, OciError> {
+    block_on(signatures_async(reference, digest))
+}
+
+/// Add `layer` to the signatures of manifest `digest` in `reference`'s repository, keeping
+/// those already there (as cosign does).
+pub fn push_signature(
+    reference: &OciRef,
+    digest: &str,
+    layer: SignatureLayer,
+) -> Result<(), OciError> {
+    block_on(push_signature_async(reference, digest, layer))
 }
 
 fn block_on<T: Send>(
@@ -268,11 +286,7 @@ async fn pull_async(
         reference: shown.clone(),
         message,
     };
-    if bytes.len() > MAX_MANIFEST_SIZE {
-        return Err(layout("its manifest is larger than 64 KiB".into()));
-    }
-    let manifest: OciImageManifest = serde_json::from_slice(&bytes)
-        .map_err(|e| layout(format!("its manifest is not an OCI image manifest: {e}")))?;
+    let manifest = image_manifest(&bytes).map_err(layout)?;
     if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
         return Err(layout(format!(
             "its config is `{}`, not `{WASM_CONFIG_MEDIA_TYPE}`",
@@ -374,6 +388,193 @@ async fn pull_async(
         manifest_digest: digest,
     })
 }
+
+/// An OCI image manifest of at most [`MAX_MANIFEST_SIZE`] bytes.
+fn image_manifest(bytes: &[u8]) -> Result<OciImageManifest, String> {
+    if bytes.len() > MAX_MANIFEST_SIZE {
+        return Err("its manifest is larger than 64 KiB".into());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| format!("its manifest is not an OCI image manifest: {e}"))
+}
+
+/// Whether a registry's error says the manifest does not exist.
+fn is_not_found(error: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode};
+    match error {
+        E::ImageManifestNotFoundError(_) | E::ServerError { code: 404, .. } => true,
+        E::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NotFound
+            )
+        }),
+        _ => false,
+    }
+}
+
+/// The `.sig` manifest of `digest`, if the registry has one.
+async fn signature_manifest(
+    client: &Client,
+    reference: &OciRef,
+    digest: &str,
+) -> Result<(Reference, Option<OciImageManifest>), OciError> {
+    let tag = Reference::with_tag(
+        reference.registry.clone(),
+        reference.repository.clone(),
+        cosign::signature_tag(digest),
+    );
+    let bytes = match client
+        .pull_manifest_raw(
+            &tag,
+            &auth(),
+            &[OCI_IMAGE_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE],
+        )
+        .await
+    {
+        Ok((bytes, _)) => bytes,
+        Err(e) if is_not_found(&e) => return Ok((tag, None)),
+        Err(e) => return Err(registry_error(reference)(e)),
+    };
+    let manifest = image_manifest(&bytes).map_err(|message| OciError::Layout {
+        reference: tag.whole(),
+        message,
+    })?;
+    Ok((tag, Some(manifest)))
+}
+
+/// The manifest media type older cosign releases wrote signatures with.
+const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+async fn signatures_async(
+    reference: &OciRef,
+    digest: &str,
+) -> Result<Vec<SignatureLayer>, OciError> {
+    let client = client(reference)?;
+    let (tag, manifest) = signature_manifest(&client, reference, digest).await?;
+    let Some(manifest) = manifest else {
+        return Ok(Vec::new());
+    };
+    let mut layers = Vec::new();
+    for layer in manifest
+        .layers
+        .iter()
+        .filter(|layer| layer.media_type == cosign::SIMPLE_SIGNING_MEDIA_TYPE)
+        .take(cosign::MAX_SIGNATURES)
+    {
+        let Some(signature) = layer
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(cosign::SIGNATURE_ANNOTATION))
+        else {
+            continue;
+        };
+        let payload = small_blob(&client, &tag, layer, cosign::MAX_PAYLOAD).await?;
+        layers.push(SignatureLayer {
+            payload,
+            signature: signature.clone(),
+        });
+    }
+    Ok(layers)
+}
+
+/// A blob of at most `max` bytes, read into memory and checked against its digest.
+async fn small_blob(
+    client: &Client,
+    reference: &Reference,
+    layer: &oci_client::manifest::OciDescriptor,
+    max: u64,
+) -> Result<Vec<u8>, OciError> {
+    let shown = reference.whole();
+    if layer.size < 0 || layer.size as u64 > max {
+        return Err(OciError::Layout {
+            reference: shown,
+            message: format!("a signature layer is larger than {max} bytes"),
+        });
+    }
+    let mut stream = client
+        .pull_blob_stream(reference, layer)
+        .await
+        .map_err(|e| OciError::Registry {
+            reference: shown.clone(),
+            message: e.to_string(),
+        })?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| OciError::Registry {
+            reference: shown.clone(),
+            message: e.to_string(),
+        })?;
+        if (bytes.len() + chunk.len()) as u64 > layer.size as u64 {
+            return Err(OciError::Overlong {
+                reference: shown,
+                size: layer.size,
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let actual = sha256_name(&bytes);
+    if actual != layer.digest {
+        return Err(OciError::Blob {
+            reference: shown,
+            expected: layer.digest.clone(),
+            actual,
+        });
+    }
+    Ok(bytes)
+}
+
+async fn push_signature_async(
+    reference: &OciRef,
+    digest: &str,
+    layer: SignatureLayer,
+) -> Result<(), OciError> {
+    let client = client(reference)?;
+    let auth = auth();
+    let error = registry_error(reference);
+    client
+        .store_auth_if_needed(&reference.registry, &auth)
+        .await;
+    let (tag, existing) = signature_manifest(&client, reference, digest).await?;
+    let config = Config::new(b"{}".to_vec(), OCI_CONFIG_MEDIA_TYPE.to_owned(), None);
+    let annotations = [(cosign::SIGNATURE_ANNOTATION.to_owned(), layer.signature)];
+    let layer = ImageLayer::new(
+        layer.payload,
+        cosign::SIMPLE_SIGNING_MEDIA_TYPE.to_owned(),
+        Some(annotations.into_iter().collect()),
+    );
+    let mut manifest = OciImageManifest::build(std::slice::from_ref(&layer), &config, None);
+    manifest.media_type = Some(OCI_IMAGE_MEDIA_TYPE.to_owned());
+    if let Some(existing) = existing {
+        // cosign appends: the signatures already there stay, ours goes last.
+        let ours = manifest.layers.pop();
+        manifest.layers = existing.layers;
+        manifest.layers.extend(ours);
+        manifest.config = existing.config;
+    } else {
+        client
+            .push_blob(&tag, config.data.clone(), &config.sha256_digest())
+            .await
+            .map_err(&error)?;
+    }
+    client
+        .push_blob(&tag, layer.data.clone(), &layer.sha256_digest())
+        .await
+        .map_err(&error)?;
+    let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+    client
+        .push_manifest_raw(
+            &tag,
+            bytes,
+            http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE),
+        )
+        .await
+        .map_err(&error)?;
+    Ok(())
+}
+
+/// The config media type of a cosign signature manifest (its config blob is `{}`).
+const OCI_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 
 /// Creates `dir` (0700) and its parents if missing.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -61,8 +61,8 @@ enum Curve {
 impl PublicKey {
     /// Read a PEM `PUBLIC KEY` (what `cosign generate-key-pair` writes to `cosign.pub`).
     pub fn from_pem(text: &str) -> Result<PublicKey, KeyError> {
-        let (label, der) = pem::decode_vec(text.trim().as_bytes())
-            .map_err(|e| KeyError::Pem(e.to_string()))?;
+        let (label, der) =
+            pem::decode_vec(text.trim().as_bytes()).map_err(|e| KeyError::Pem(e.to_string()))?;
         if label != "PUBLIC KEY" {
             return Err(KeyError::Label(label.to_owned(), "PUBLIC KEY"));
         }
