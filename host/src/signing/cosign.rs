@@ -140,7 +140,10 @@ mod tests {
     fn a_signature_verifies_with_its_key_only() {
         let key = key();
         let layer = sign("127.0.0.1:5000/t/codec", DIGEST, &key).expect("sign");
-        assert_eq!(verify(std::slice::from_ref(&layer), DIGEST, key.public_key()), Ok(()));
+        assert_eq!(
+            verify(std::slice::from_ref(&layer), DIGEST, key.public_key()),
+            Ok(())
+        );
         let other = self::key();
         assert!(matches!(
             verify(&[layer], DIGEST, other.public_key()),
