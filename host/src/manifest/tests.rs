@@ -470,8 +470,8 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
     );
     assert_eq!(
         fx.error(&format!("{FILES}\"odd key\" = 1\n")),
-        "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `fuel`, \
-         `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
+        "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `verify`, \
+         `fuel`, `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
          `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
          `max_event_bytes`, `approval`, `data`, `allow_hosts`, `net`, `secrets`, `kv`, `sql` or `acknowledge`"
     );
