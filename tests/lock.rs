@@ -427,6 +427,20 @@ async fn a_reload_refuses_drift_and_accepts_it_once_locked() {
     client.close().await;
 }
 
+/// `stdout` shows codec.wasm's provenance, unsigned and unlocked: lines indented by two spaces,
+/// labels padded to `width`.
+fn assert_unsigned_provenance(stdout: &str, width: usize, digest: &str) {
+    for (label, value) in [
+        ("source", "codec.wasm"),
+        ("sha256", digest),
+        ("signer", "none"),
+        ("lock", "no-lock"),
+    ] {
+        let line = format!("  {label:<width$}{value}\n");
+        assert!(stdout.contains(&line), "{line:?} in:\n{stdout}");
+    }
+}
+
 /// The audit log of [`provenance_fixture`], relative to its directory.
 const AUDIT_LOG: &str = "audit/audit.jsonl";
 
@@ -466,14 +480,7 @@ fn check_and_inspect_show_provenance_and_check_writes_no_audit_record() {
     );
     let (code, stdout, stderr) = run(&fixture, &["check"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    for line in [
-        "  source      codec.wasm\n".to_owned(),
-        format!("  sha256      {digest}\n"),
-        "  signer      none\n".to_owned(),
-        "  lock        no-lock\n".to_owned(),
-    ] {
-        assert!(stdout.contains(&line), "{line:?} in:\n{stdout}");
-    }
+    assert_unsigned_provenance(&stdout, 12, &digest);
     // The start-up log line names the signer too.
     let loaded = stderr
         .lines()
@@ -494,14 +501,7 @@ fn check_and_inspect_show_provenance_and_check_writes_no_audit_record() {
     // `inspect` of a lone file: its path and digest; no manifest, so no lock and no signer.
     let (code, stdout, stderr) = warden(&["inspect", "codec.wasm"], fixture.dir.path());
     assert_eq!(code, 0, "{stdout}{stderr}");
-    for line in [
-        "  source   codec.wasm\n".to_owned(),
-        format!("  sha256   {digest}\n"),
-        "  signer   none\n".to_owned(),
-        "  lock     no-lock\n".to_owned(),
-    ] {
-        assert!(stdout.contains(&line), "{line:?} in:\n{stdout}");
-    }
+    assert_unsigned_provenance(&stdout, 9, &digest);
     let (code, stdout, stderr) = warden(&["inspect", "--json", "codec.wasm"], fixture.dir.path());
     assert_eq!(code, 0, "{stdout}{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("inspect --json");

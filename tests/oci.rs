@@ -11,7 +11,7 @@ mod registry;
 use std::io::Write as _;
 
 use common::{Fixture, plugin, warden};
-use registry::{push, registry, unique_component};
+use registry::{assert_serves_codec, push, registry, unique_component};
 
 fn fixture_for(reference: &str) -> Fixture {
     Fixture::new(&format!("[plugins.codec]\ncomponent = \"{reference}\"\n"))
@@ -109,22 +109,7 @@ async fn serve_pulls_by_digest_lists_and_runs_the_tools() {
     let work = tempfile::tempdir().expect("tempdir");
     let file = unique_component(work.path(), "codec", "served");
     let (_, pinned) = push(&file, &format!("oci://{}/warden/served:v1", registry.addr));
-    let fixture = fixture_for(&pinned);
-    let client = fixture.client().await;
-    let names = client.tool_names().await;
-    assert!(names.iter().any(|n| n == "codec__hash"), "{names:?}");
-    let result = client
-        .call(
-            "codec__hash",
-            serde_json::json!({"algorithm": "sha256", "data": "hello"}),
-        )
-        .await;
-    assert!(
-        common::ok_text(&result)
-            .contains("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
-        "{result:?}"
-    );
-    client.close().await;
+    assert_serves_codec(&fixture_for(&pinned)).await;
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Fixture, warden};
-use registry::{push, registry, unique_component};
+use registry::{assert_serves_codec, push, registry, unique_component};
 
 const IDENTITY: &str =
     "https://github.com/warden-test/tools/.github/workflows/release.yml@refs/heads/main";
@@ -147,19 +147,7 @@ async fn a_component_pushed_with_sign_is_verified_and_served() {
         "[audit]\npath = \"{{dir}}/audit.jsonl\"\n\n[plugins.codec]\ncomponent = \"{reference}\"\nverify = {{ key = \"{}\" }}\n",
         public.display()
     ));
-    let client = fixture.client().await;
-    let result = client
-        .call(
-            "codec__hash",
-            serde_json::json!({"algorithm": "sha256", "data": "hello"}),
-        )
-        .await;
-    assert!(
-        common::ok_text(&result)
-            .contains("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
-        "{result:?}"
-    );
-    client.close().await;
+    assert_serves_codec(&fixture).await;
     let starts = fixture.audit_starts("audit.jsonl");
     assert_eq!(
         starts[0]["plugins"][0]["signer"],

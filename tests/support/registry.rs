@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::common::{plugin, warden};
+use crate::common::{Fixture, plugin, warden};
 
 const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
 
@@ -116,4 +116,24 @@ pub fn push(file: &Path, reference: &str) -> (String, String) {
     );
     assert_eq!(pinned, format!("{reference}@{digest}"));
     (digest, pinned)
+}
+
+/// Serve `fixture` (whose codec plugin comes from the registry) to a real MCP client, and call
+/// `codec__hash`, which must answer.
+pub async fn assert_serves_codec(fixture: &Fixture) {
+    let client = fixture.client().await;
+    let names = client.tool_names().await;
+    assert!(names.iter().any(|n| n == "codec__hash"), "{names:?}");
+    let result = client
+        .call(
+            "codec__hash",
+            serde_json::json!({"algorithm": "sha256", "data": "hello"}),
+        )
+        .await;
+    assert!(
+        crate::common::ok_text(&result)
+            .contains("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
+        "{result:?}"
+    );
+    client.close().await;
 }
