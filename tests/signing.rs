@@ -447,3 +447,44 @@ async fn a_signature_copied_from_another_artifact_is_refused() {
         &format!("signs {signed_digest}, not {target_digest}"),
     );
 }
+
+#[test]
+fn signatures_required_refuses_a_plugin_without_a_policy() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (private, public) = keypair(work.path(), "required");
+    let file = unique_component(work.path(), "codec", "required");
+    let component = file.display().to_string();
+    let (code, stdout, stderr) = warden(
+        &["sign", &component, "--key", &private.display().to_string()],
+        work.path(),
+    );
+    assert_eq!(code, 0, "warden sign: {stdout}{stderr}");
+    let signed = format!(
+        "[plugins.codec]\ncomponent = \"{component}\"\nverify = {{ key = \"{}\" }}\n",
+        public.display()
+    );
+    let fixture = Fixture::new(&format!(
+        "[server]\nsignatures = \"required\"\n\n{signed}\n[plugins.plain]\ncomponent = \"{{codec}}\"\n"
+    ));
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "plugin `plain` has no `verify` policy, and [server] signatures = \"required\""
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("plugin `codec` has no"), "{stderr}");
+
+    let fixture = Fixture::new(&format!("[server]\nsignatures = \"required\"\n\n{signed}"));
+    let (code, stdout, stderr) = run(&fixture, &["check"]);
+    assert_eq!(code, 0, "every plugin is verified: {stdout}{stderr}");
+
+    let fixture = Fixture::new("[server]\nsignatures = \"sometimes\"\n");
+    let (code, _, stderr) = run(&fixture, &["check"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("expected \"optional\" or \"required\""),
+        "{stderr}"
+    );
+}

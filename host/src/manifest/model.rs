@@ -32,6 +32,9 @@ pub struct Server {
     /// What happens to a plugin whose descriptions have unaccepted review findings
     /// (`review`, see `catalog::review`). Default [`ReviewMode::Warn`].
     pub review: ReviewMode,
+    /// `[server] signatures = "required"`: every plugin must have a `verify` policy. Default
+    /// `"optional"` (false).
+    pub signatures_required: bool,
 }
 
 /// `[server] lock`: what drift from `warden.lock` does to a plugin.
@@ -107,6 +110,7 @@ impl Default for Server {
             instructions: Server::DEFAULT_INSTRUCTIONS.to_owned(),
             lock: None,
             review: ReviewMode::Warn,
+            signatures_required: false,
         }
     }
 }

@@ -149,6 +149,7 @@ prefix = ""
             instructions: Server::DEFAULT_INSTRUCTIONS.into(),
             lock: None,
             review: ReviewMode::Warn,
+            signatures_required: false,
         }
     );
     assert_eq!(m.cache_dir, fx.root().join(".cache/warden"));

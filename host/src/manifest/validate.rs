@@ -92,6 +92,7 @@ pub(super) fn manifest(
         kv,
         approval,
     };
+    require_signatures(cx, &manifest.server, &manifest.plugins);
     super::protect::check_grants(cx, &manifest);
     manifest
 }
@@ -117,6 +118,10 @@ fn server(table: &Table<'_, '_>) -> Server {
         .get("review")
         .and_then(|v| review_mode(&v))
         .unwrap_or_default();
+    let signatures_required = table
+        .get("signatures")
+        .and_then(|v| signatures(&v))
+        .unwrap_or_default();
     table.finish();
     Server {
         name,
@@ -125,6 +130,34 @@ fn server(table: &Table<'_, '_>) -> Server {
         instructions,
         lock,
         review,
+        signatures_required,
+    }
+}
+
+/// `[server] signatures = "optional" | "required"`: whether every plugin needs `verify`.
+fn signatures(value: &Value<'_, '_>) -> Option<bool> {
+    match value.string()?.as_str() {
+        "optional" => Some(false),
+        "required" => Some(true),
+        other => {
+            value.error(format!(
+                "unknown signatures setting {other:?}: expected \"optional\" or \"required\""
+            ));
+            None
+        }
+    }
+}
+
+/// Under `[server] signatures = "required"`, a plugin without `verify` is an error at its table.
+fn require_signatures(cx: &Context<'_>, server: &Server, plugins: &[super::model::Plugin]) {
+    if !server.signatures_required {
+        return;
+    }
+    for plugin in plugins.iter().filter(|p| p.verify.is_none()) {
+        cx.push(plugin.location.diagnostic(format!(
+            "plugin `{}` has no `verify` policy, and [server] signatures = \"required\": add `verify = {{ key = \"cosign.pub\" }}` (or a keyless identity)",
+            plugin.name
+        )));
     }
 }
 
