@@ -488,3 +488,93 @@ fn signatures_required_refuses_a_plugin_without_a_policy() {
         "{stderr}"
     );
 }
+
+/// A virtualenv with sigstore-python (the reference verifier), created once under
+/// `CARGO_TARGET_TMPDIR` and reused.
+fn python_with_sigstore() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-sigstore-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".sigstore-installed");
+    if ready.exists() {
+        return python;
+    }
+    for (program, args) in [
+        (
+            PathBuf::from("python3"),
+            vec!["-m", "venv", venv.to_str().unwrap_or_default()],
+        ),
+        (
+            python.clone(),
+            vec!["-m", "pip", "install", "--quiet", "sigstore==4.5.1"],
+        ),
+    ] {
+        let output = Command::new(&program)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        assert!(
+            output.status.success(),
+            "{} {args:?} failed (this test needs python3 -m venv and PyPI): {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    std::fs::write(&ready, b"").expect("mark the venv ready");
+    python
+}
+
+#[test]
+fn warden_and_sigstore_python_agree_on_every_keyless_fixture() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = unique_component(work.path(), "codec", "differential");
+    let fixtures = work.path().join("sigstore");
+    keyless_fixtures(&file, &fixtures);
+    let root = fixtures.join("trusted_root.json");
+    let mut bundles: Vec<PathBuf> = std::fs::read_dir(&fixtures)
+        .expect("fixtures")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.to_string_lossy().ends_with(".sigstore.json"))
+        .collect();
+    bundles.sort();
+    assert!(bundles.len() >= 8, "{bundles:?}");
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/sigstore_verify.py");
+    let output = Command::new(python_with_sigstore())
+        .arg(script)
+        .args([&root, &file])
+        .args([IDENTITY, ISSUER])
+        .args(&bundles)
+        .output()
+        .expect("run sigstore_verify.py");
+    let verdicts = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{verdicts}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let component = file.display().to_string();
+    for bundle in &bundles {
+        let name = bundle.file_name().unwrap_or_default().to_string_lossy();
+        let reference = verdicts
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no verdict for {name}: {verdicts}"));
+        let fixture = verified(
+            &component,
+            &format!(
+                "identity = \"{IDENTITY}\", issuer = \"{ISSUER}\", trusted_root = \"{}\", bundle = \"{}\"",
+                root.display(),
+                bundle.display()
+            ),
+        );
+        let (code, stdout, stderr) = run(&fixture, &["check"]);
+        assert_eq!(
+            code == 0,
+            reference == "OK",
+            "{name}: sigstore-python says {reference}; warden check:\n{stdout}{stderr}"
+        );
+    }
+    assert!(verdicts.contains("good.sigstore.json OK"), "{verdicts}");
+}
