@@ -342,32 +342,13 @@ fn malformed_trusted_roots_are_refused_with_a_reason() {
 /// sigstore-rs's real public-good test data, when its crate source is in the cargo registry:
 /// the trusted root reads, and its DSSE bundle is refused as such.
 #[test]
-fn real_public_good_data_from_sigstore_rs_if_present() {
-    let home = std::env::var("CARGO_HOME")
-        .or_else(|_| std::env::var("HOME").map(|home| format!("{home}/.cargo")))
-        .unwrap_or_default();
-    let Ok(registries) = std::fs::read_dir(format!("{home}/registry/src")) else {
-        return;
-    };
-    let data = registries
-        .flatten()
-        .flat_map(|registry| std::fs::read_dir(registry.path()).into_iter().flatten())
-        .flatten()
-        .map(|dir| dir.path())
-        .find(|dir| {
-            dir.file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with("sigstore-0."))
-                && dir.join("tests/data/bundle_v03.json").exists()
-        })
-        .map(|dir| dir.join("tests/data"));
-    let Some(data) = data else {
-        return;
-    };
-    let root = std::fs::read(data.join("sigstore_trusted_root.json")).expect("root");
-    TrustedRoot::from_json(&root).expect("sigstore's public-good trusted root reads");
-    let bundle = std::fs::read(data.join("bundle_v03.json")).expect("bundle");
+fn real_public_good_data_reads_and_dsse_is_refused_by_name() {
+    let root =
+        include_bytes!("../../../tests/fixtures/sigstore/public-good/sigstore_trusted_root.json");
+    TrustedRoot::from_json(root).expect("sigstore's public-good trusted root reads");
+    let bundle = include_bytes!("../../../tests/fixtures/sigstore/public-good/bundle_v03.json");
     assert!(matches!(
-        Bundle::from_json(&bundle),
+        Bundle::from_json(bundle),
         Err(SignatureError::Dsse)
     ));
 }
