@@ -203,10 +203,16 @@ impl Runtime {
 
         let paused = store.data().paused.clone();
         let (function, export) = match (target, &plugin.description.prompts, &code.prompts) {
-            (Target::Tool(index), _, _) => (&plugin.description.functions[index], &code.exports[index]),
+            (Target::Tool(index), _, _) => {
+                (&plugin.description.functions[index], &code.exports[index])
+            }
             (Target::PromptList, Some(prompts), Some([list, _])) => (&prompts.list, list),
             (Target::PromptGet, Some(prompts), Some([_, get])) => (&prompts.get, get),
-            _ => return Err(CallError::Unavailable("the plugin offers no prompts".to_owned())),
+            _ => {
+                return Err(CallError::Unavailable(
+                    "the plugin offers no prompts".to_owned(),
+                ));
+            }
         };
         let has_result = function.result.is_some();
         let mut results = if has_result {

@@ -28,8 +28,8 @@ use wasmtime::Engine;
 use wasmtime::component::{ComponentExportIndex, InstancePre, Linker};
 
 pub use cache::{CacheConfig, CacheError, CacheOutcome};
-pub use call::{CallError, CallOutcome};
 use call::Target;
+pub use call::{CallError, CallOutcome};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use events::{
     CallEvents, ElicitFailure, ElicitFuture, Elicited, EventFuture, LogLevel, NoEvents,
@@ -306,7 +306,11 @@ impl Runtime {
                 .unwrap_or_else(|_| Err("the listing thread panicked".to_owned()))
         })
         .map_err(failed)?;
-        let exports = plugin.description.prompts.as_ref().ok_or_else(|| failed(String::new()))?;
+        let exports = plugin
+            .description
+            .prompts
+            .as_ref()
+            .ok_or_else(|| failed(String::new()))?;
         let prompts = schema::prompts_from(&exports.list, listed.value.as_ref())
             .map_err(|e| failed(e.to_string()))?;
         if prompts.len() > MAX_PROMPTS {

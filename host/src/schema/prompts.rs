@@ -33,7 +33,10 @@ pub enum PromptError {
 }
 
 /// The prompts in `value`, the result of `list`.
-pub fn prompts_from(list: &ExportedFunction, value: Option<&Val>) -> Result<Vec<PromptDef>, PromptError> {
+pub fn prompts_from(
+    list: &ExportedFunction,
+    value: Option<&Val>,
+) -> Result<Vec<PromptDef>, PromptError> {
     let (Some(ty), Some(value)) = (&list.result, value) else {
         return Err(PromptError::Mismatch);
     };
