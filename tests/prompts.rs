@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Fixture, discover_2026, python_with_mcp};
-use rmcp::model::{ClientLifecycleMode, ContentBlock, GetPromptRequestParams, PromptMessage};
+use rmcp::model::{ContentBlock, GetPromptRequestParams, PromptMessage};
+use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
 
 /// The Python client: lists the prompts and gets one.
@@ -60,9 +61,17 @@ async fn rmcp_client_lists_and_gets_prompts_filtered_and_audited() {
     let fixture = Fixture::new(MANIFEST);
     let client = fixture.client().await;
     let info = client.service.peer_info().expect("initialize result");
-    assert!(info.capabilities.prompts.is_some(), "{:?}", info.capabilities);
+    assert!(
+        info.capabilities.prompts.is_some(),
+        "{:?}",
+        info.capabilities
+    );
 
-    let prompts = client.service.list_all_prompts().await.expect("prompts/list");
+    let prompts = client
+        .service
+        .list_all_prompts()
+        .await
+        .expect("prompts/list");
     let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
@@ -85,7 +94,10 @@ async fn rmcp_client_lists_and_gets_prompts_filtered_and_audited() {
         .await
         .expect("prompts/get");
     assert_eq!(simple.messages.len(), 1);
-    assert_eq!(text(&simple.messages[0]), "This is a simple prompt for testing.");
+    assert_eq!(
+        text(&simple.messages[0]),
+        "This is a simple prompt for testing."
+    );
 
     // Every text the plugin returns passes the output filter: here an argument it echoes.
     let echoed = client
@@ -123,7 +135,10 @@ async fn missing_unknown_and_non_string_arguments_are_invalid_params() {
             json!({"arg1": "a", "arg2": "b", "arg3": "c"}),
             "unknown argument `arg3` (the prompt takes: arg1, arg2)",
         ),
-        (json!({"arg1": "a", "arg2": 2}), "argument `arg2` must be a string"),
+        (
+            json!({"arg1": "a", "arg2": 2}),
+            "argument `arg2` must be a string",
+        ),
     ] {
         let error = client
             .service
@@ -131,20 +146,30 @@ async fn missing_unknown_and_non_string_arguments_are_invalid_params() {
             .await
             .expect_err("refused");
         let message = error.to_string();
-        assert!(message.contains("-32602") || message.contains("nvalid"), "{message}");
+        assert!(
+            message.contains("-32602") || message.contains("nvalid"),
+            "{message}"
+        );
         assert!(message.contains(expected), "{arguments}: {message}");
     }
     client.close().await;
     let records = prompt_records(&fixture);
     assert_eq!(records.len(), 3, "{records:#?}");
-    assert!(records.iter().all(|r| r["outcome"] == "invalid"), "{records:#?}");
+    assert!(
+        records.iter().all(|r| r["outcome"] == "invalid"),
+        "{records:#?}"
+    );
 }
 
 #[tokio::test]
 async fn a_role_less_principal_neither_sees_nor_gets_another_roles_prompts() {
     let fixture = Fixture::new(MANIFEST);
     let client = fixture.client().await;
-    let prompts = client.service.list_all_prompts().await.expect("prompts/list");
+    let prompts = client
+        .service
+        .list_all_prompts()
+        .await
+        .expect("prompts/list");
     assert!(
         prompts.iter().all(|p| !p.name.starts_with("vault__")),
         "{prompts:?}"
@@ -162,8 +187,14 @@ async fn a_role_less_principal_neither_sees_nor_gets_another_roles_prompts() {
         .await
         .expect_err("unknown")
         .to_string();
-    assert!(denied.contains("unknown prompt: vault__test_simple_prompt (request "), "{denied}");
-    assert!(unknown.contains("unknown prompt: vault__nothing (request "), "{unknown}");
+    assert!(
+        denied.contains("unknown prompt: vault__test_simple_prompt (request "),
+        "{denied}"
+    );
+    assert!(
+        unknown.contains("unknown prompt: vault__nothing (request "),
+        "{unknown}"
+    );
     client.close().await;
 
     let records = prompt_records(&fixture);
@@ -222,14 +253,21 @@ async fn without_prompts_there_is_no_prompts_capability() {
     let fixture = Fixture::new("[plugins.testbed]\ncomponent = \"{testbed}\"\n");
     let client = fixture.client().await;
     let info = client.service.peer_info().expect("initialize result");
-    assert!(info.capabilities.prompts.is_none(), "{:?}", info.capabilities);
+    assert!(
+        info.capabilities.prompts.is_none(),
+        "{:?}",
+        info.capabilities
+    );
     let error = client
         .service
         .list_all_prompts()
         .await
         .expect_err("method not found")
         .to_string();
-    assert!(error.contains("-32601") || error.contains("not found"), "{error}");
+    assert!(
+        error.contains("-32601") || error.contains("not found"),
+        "{error}"
+    );
     client.close().await;
 }
 
@@ -275,9 +313,16 @@ async fn python_sdk_lists_and_gets_a_prompt_in_both_eras() {
             .expect("the Python client finishes")
             .expect("run python");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let report = format!("{mode}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        let report = format!(
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
-        assert_eq!(line["prompts"].as_array().map(Vec::len), Some(4), "{report}");
+        assert_eq!(
+            line["prompts"].as_array().map(Vec::len),
+            Some(4),
+            "{report}"
+        );
         assert_eq!(
             line["messages"],
             json!([{
