@@ -287,3 +287,61 @@ fn filter(prompt: &GatePrompt, result: &mut GetPromptResult) -> Redactions {
     }
     redactions
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::PromptArgDef;
+
+    fn def() -> PromptDef {
+        let argument = |name: &str, required| PromptArgDef {
+            name: name.to_owned(),
+            description: None,
+            required,
+        };
+        PromptDef {
+            name: "review".to_owned(),
+            title: None,
+            description: None,
+            arguments: vec![argument("file", true), argument("style", false)],
+        }
+    }
+
+    fn arguments(value: Value) -> Result<Vec<(String, String)>, String> {
+        let Value::Object(object) = value else {
+            return Err("not an object".to_owned());
+        };
+        prompt_arguments(&def(), Some(&object)).map_err(|stop| format!("{stop:?}"))
+    }
+
+    #[test]
+    fn required_arguments_are_passed_in_order_and_optional_ones_may_be_left_out() {
+        assert_eq!(
+            arguments(json!({"file": "a.rs"})),
+            Ok(vec![("file".to_owned(), "a.rs".to_owned())])
+        );
+        assert_eq!(
+            arguments(json!({"file": "a.rs", "style": "terse"})).map(|a| a.len()),
+            Ok(2)
+        );
+    }
+
+    #[test]
+    fn missing_unknown_and_non_string_arguments_are_refused() {
+        for (value, expected) in [
+            (json!({}), "missing required argument `file`"),
+            (
+                json!({"file": "a", "size": "2"}),
+                "unknown argument `size` (the prompt takes: file, style)",
+            ),
+            (json!({"file": 3}), "argument `file` must be a string"),
+        ] {
+            let error = arguments(value.clone()).expect_err("refused");
+            assert!(error.contains(expected), "{value}: {error}");
+            assert!(error.contains("InvalidParams"), "{error}");
+        }
+        assert!(prompt_arguments(&def(), None).is_err());
+    }
+}
