@@ -335,3 +335,81 @@ async fn python_sdk_lists_and_gets_a_prompt_in_both_eras() {
     }
     assert_eq!(prompt_records(&fixture).len(), 2);
 }
+
+#[test]
+fn prompt_texts_pass_the_description_review() {
+    // Another plugin's tool named `simple`: the prompt description "A simple prompt ..."
+    // names it (`other-tool`), and under `refuse` the plugin is not served.
+    let fixture = Fixture::new(
+        "[server]\nreview = \"refuse\"\n\n\
+         [plugins.conformance]\ncomponent = \"{conformance}\"\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n\n\
+         [plugins.testbed.tools.emit]\nname = \"simple\"\n",
+    );
+    let manifest = fixture.manifest.display().to_string();
+    let (code, stdout, stderr) =
+        common::warden(&["check", "--manifest", &manifest], fixture.dir.path());
+    assert_ne!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "review: conformance__test_simple_prompt description: [other-tool] chars 2..8"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("(in a prompt: change the plugin's prompt)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("not served: conformance"), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_prompt_is_rate_limited_and_size_capped_like_a_call() {
+    let fixture = Fixture::new(
+        r#"
+[audit]
+path = "{dir}/audit.jsonl"
+
+[plugins.conformance]
+component = "{conformance}"
+rate = { per_minute = 1, burst = 1 }
+max_output = "1KiB"
+"#,
+    );
+    let client = fixture.client().await;
+    let long = "x".repeat(2000);
+    let too_large = client
+        .service
+        .get_prompt(get(
+            "conformance__test_prompt_with_arguments",
+            json!({"arg1": long, "arg2": "b"}),
+        ))
+        .await
+        .expect_err("over max_output")
+        .to_string();
+    assert!(
+        too_large.contains("exceeds its limit of 1024 bytes"),
+        "{too_large}"
+    );
+    client
+        .service
+        .get_prompt(get("conformance__test_simple_prompt", Value::Null))
+        .await
+        .expect("within the burst");
+    let limited = client
+        .service
+        .get_prompt(get("conformance__test_simple_prompt", Value::Null))
+        .await
+        .expect_err("rate limited")
+        .to_string();
+    assert!(limited.contains("rate limit reached"), "{limited}");
+    client.close().await;
+    let outcomes: Vec<Value> = prompt_records(&fixture)
+        .into_iter()
+        .map(|r| r["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [json!("tool-error"), json!("ok"), json!("rate-limited")]
+    );
+}

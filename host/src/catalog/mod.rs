@@ -232,12 +232,12 @@ impl Catalog {
                 overrides.is_some_and(|t| t.accept_review.iter().any(|a| a.code == rule))
             };
             let at = (tool.name(), function.name.as_str());
-            findings.extend(self.review_texts(plugin, at, texts, accepts));
+            findings.extend(self.review_texts(plugin, at, texts, Some(&accepts)));
         }
         // A prompt is text the model reads: the same rules, nothing to accept them with.
         for prompt in &self.prompts {
             let at = (prompt.name(), prompt.def().name.as_str());
-            findings.extend(self.review_texts(&prompt.plugin, at, prompt.texts(), |_| false));
+            findings.extend(self.review_texts(&prompt.plugin, at, prompt.texts(), None));
         }
         self.stale = self
             .plugins
@@ -296,13 +296,13 @@ impl Catalog {
     }
 
     /// The findings of the review in `texts` of `plugin`'s tool or prompt `(name, function)`;
-    /// `accepts` says which rules its `accept_review` accepts.
+    /// `accepts` says which rules a tool's `accept_review` accepts (`None`: a prompt's).
     fn review_texts(
         &self,
         plugin: &Arc<Plugin>,
         (name, function): (&str, &str),
         texts: Vec<(String, &str)>,
-        accepts: impl Fn(&str) -> bool,
+        accepts: Option<&dyn Fn(&str) -> bool>,
     ) -> Vec<Finding> {
         let scope = self.scope_of(plugin);
         let mut findings = Vec::new();
@@ -313,7 +313,8 @@ impl Catalog {
                     tool: name.to_owned(),
                     function: function.to_owned(),
                     field: field.clone(),
-                    accepted: accepts(hit.rule),
+                    accepted: accepts.is_some_and(|accepts| accepts(hit.rule)),
+                    prompt: accepts.is_none(),
                     hit,
                 });
             }

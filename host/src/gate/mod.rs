@@ -512,8 +512,8 @@ impl Gate {
         }
     }
 
-    /// The rate limits: `principal`'s on the tool (or prompt) named `name` of `plugin`, and
-    /// the tool's own.
+    /// The rate limits: `principal`'s on the tool named `name` of `plugin` (a prompt's
+    /// `limits::prompt_key`), and the tool's own.
     async fn rate_limit(
         &self,
         plugin: &str,

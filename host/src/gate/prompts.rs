@@ -13,6 +13,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use super::events::{FilteredEvents, Questions};
+use super::limits::prompt_key;
 use super::output::{self, OutputError, serialized_size};
 use super::stop::Stop;
 use super::trail::Trail;
@@ -97,7 +98,8 @@ impl Gate {
             let plugin = &prompt.entry.plugin;
             trail.plugin(&plugin.config.name, &prompt.filter);
             authorize(&prompt.access, principal)?;
-            self.rate_limit(&plugin.config.name, principal, name)
+            let key = prompt_key(name);
+            self.rate_limit(&plugin.config.name, principal, &key)
                 .await?;
             if let Err(error) = self.caps.check(arguments) {
                 let stop =
