@@ -363,6 +363,23 @@ fn prompt_texts_pass_the_description_review() {
     assert!(stdout.contains("not served: conformance"), "{stdout}");
 }
 
+#[test]
+fn warden_check_lists_a_plugins_prompts() {
+    let fixture = Fixture::new(MANIFEST);
+    let manifest = fixture.manifest.display().to_string();
+    let (code, stdout, stderr) =
+        common::warden(&["check", "--manifest", &manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("  prompt      conformance__test_simple_prompt\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  prompt      vault__test_prompt_with_image\n"),
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn a_prompt_is_rate_limited_and_size_capped_like_a_call() {
     let fixture = Fixture::new(

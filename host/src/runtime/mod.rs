@@ -38,7 +38,7 @@ pub use host_api::CallState;
 
 use crate::capabilities::{self, Grants, Slots};
 use crate::manifest;
-use crate::schema::{self, ComponentDescription, ExportedFunction, PromptDef};
+use crate::schema::{self, ComponentDescription, ExportedFunction, PromptDef, PromptExports};
 
 /// The most prompts one plugin may offer.
 pub const MAX_PROMPTS: usize = 256;
@@ -275,18 +275,22 @@ impl Runtime {
             code: OnceLock::new(),
             compiled: tokio::sync::Notify::new(),
         };
-        if plugin.description.prompts.is_none() {
+        let Some(exports) = plugin.description.prompts.clone() else {
             return Ok((plugin, ComponentBytes { bytes: Some(bytes) }));
-        }
+        };
         // Its prompts are known only by running `list`: compile it now, and list them once.
         self.compile(&plugin, ComponentBytes { bytes: Some(bytes) }, || {})?;
-        plugin.prompts = self.list_at_load(&plugin)?;
+        plugin.prompts = self.list_at_load(&plugin, &exports)?;
         Ok((plugin, ComponentBytes { bytes: None }))
     }
 
     /// Call the plugin's `prompts.list` once, in a sandbox under its limits, on a thread of
     /// its own (so that it may be called from a blocking or an async context).
-    fn list_at_load(&self, plugin: &Plugin) -> Result<Vec<PromptDef>, LoadError> {
+    fn list_at_load(
+        &self,
+        plugin: &Plugin,
+        exports: &PromptExports,
+    ) -> Result<Vec<PromptDef>, LoadError> {
         let failed = |message: String| LoadError::Prompts {
             path: plugin.config.component.clone(),
             message,
@@ -306,11 +310,6 @@ impl Runtime {
                 .unwrap_or_else(|_| Err("the listing thread panicked".to_owned()))
         })
         .map_err(failed)?;
-        let exports = plugin
-            .description
-            .prompts
-            .as_ref()
-            .ok_or_else(|| failed(String::new()))?;
         let prompts = schema::prompts_from(&exports.list, listed.value.as_ref())
             .map_err(|e| failed(e.to_string()))?;
         if prompts.len() > MAX_PROMPTS {
