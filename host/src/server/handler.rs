@@ -154,7 +154,7 @@ impl ServerHandler for WardenServer {
     }
 
     /// 2026-07-28: `subscriptions/listen` may ask for tool list changes, and nothing else
-    /// (warden serves no prompts or resources).
+    /// (warden serves no resources, and declares no `listChanged` for its prompts).
     fn accepted_subscription_filter(
         &self,
         _requested: &SubscriptionFilter,
