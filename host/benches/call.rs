@@ -162,6 +162,7 @@ fn audit(c: &mut Criterion) {
         transport: "stdio".into(),
         plugin: Some("codec".into()),
         tool: TOOL.into(),
+        method: None,
         args: Some(std::borrow::Cow::Owned(arguments())),
         outcome: Outcome::Ok,
         error: None,

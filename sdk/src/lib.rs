@@ -87,6 +87,12 @@
 //! `runtime_path` points the generated code at the re-exported runtime; a plugin that depends on
 //! `wit-bindgen` 0.63 itself may leave it out.
 //!
+//! # Prompts
+//!
+//! A plugin may also offer MCP prompts by adding `export warden:mcp/prompts@0.1.0;` to its world
+//! and implementing the generated `exports::warden::mcp::prompts::Guest` (`list` and `get`);
+//! those two functions are not tools. warden's `docs/AUTHORING.md` ("Prompts") has an example.
+//!
 //! # Where the tool descriptions come from
 //!
 //! Linking a component keeps every WIT type but drops every doc comment (the component binary

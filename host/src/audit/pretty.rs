@@ -33,6 +33,9 @@ pub fn pretty(line: &[u8]) -> String {
         text("transport"),
         text("tool"),
     );
+    if let Some(method) = record.get("method").and_then(Value::as_str) {
+        let _ = write!(out, " ({})", escape(method, true));
+    }
     if let Some(us) = number("duration_us") {
         let _ = write!(out, " {:.1}ms", us as f64 / 1000.0);
     }
@@ -150,6 +153,15 @@ mod tests {
             r#"2026-11-21T18:32:00.123Z ok            local/stdio testbed__emit 1.5ms fuel 120 out 80B redacted email×2 id abc args {"text":"hi"}"#
         );
         assert_eq!(pretty(b"garbage"), "(not a record) garbage");
+    }
+
+    #[test]
+    fn a_prompt_record_names_its_method() {
+        let line = br#"{"seq":4,"ts":"2026-11-21T18:32:00.123Z","id":"abc","principal":"local","roles":[],"transport":"stdio","plugin":"docs","tool":"docs__review","method":"prompts/get","args":{},"outcome":"ok","duration_us":900,"prev":"00"}"#;
+        assert_eq!(
+            pretty(line),
+            r#"2026-11-21T18:32:00.123Z ok            local/stdio docs__review (prompts/get) 0.9ms id abc args {}"#
+        );
     }
 
     #[test]

@@ -128,8 +128,11 @@ pub struct Record<'a> {
     /// The plugin behind the tool, when the tool exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<Cow<'a, str>>,
-    /// The tool's name, as called.
+    /// The tool's name, as called (for `prompts/get`, the prompt's).
     pub tool: Cow<'a, str>,
+    /// The MCP method when it is not `tools/call`: `prompts/get`. Absent for a tool call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Cow<'a, str>>,
     /// The arguments: values under secret-like keys and detector hits redacted, long values
     /// truncated. `None` (`null`) when they were refused unread (too large).
     pub args: Option<Cow<'a, Map<String, Value>>>,

@@ -18,6 +18,7 @@ fn record(n: u64) -> Record<'static> {
         transport: "stdio".into(),
         plugin: Some("testbed".into()),
         tool: "testbed__emit".into(),
+        method: None,
         args: json!({ "text": format!("call {n}") })
             .as_object()
             .cloned()

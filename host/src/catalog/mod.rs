@@ -12,9 +12,11 @@ use std::sync::Arc;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
+mod prompts;
 pub mod review;
 mod usage;
 
+pub use prompts::PromptEntry;
 pub use review::Finding;
 pub use usage::{GrantWarning, effects, grant_warnings, unacknowledged_warnings};
 
@@ -61,6 +63,9 @@ pub struct Catalog {
     plugins: Vec<Arc<Plugin>>,
     tools: Vec<Arc<ToolEntry>>,
     by_name: HashMap<String, usize>,
+    /// Every prompt, in manifest order, and their positions by name.
+    prompts: Vec<Arc<PromptEntry>>,
+    prompts_by_name: HashMap<String, usize>,
     /// What the description review found, accepted or not (see [`Catalog::review`]).
     findings: Vec<Finding>,
     /// Acceptances that match no finding.
@@ -182,10 +187,30 @@ impl Catalog {
                 }));
             }
         }
+        (catalog.prompts, catalog.prompts_by_name) = prompts::build(&catalog.plugins, &mut errors);
         if errors.is_empty() {
             Ok(catalog)
         } else {
             Err(errors)
+        }
+    }
+
+    /// The review's scope for `plugin`: its grants, and the tools of every other plugin.
+    fn scope_of<'a>(&'a self, plugin: &'a Arc<Plugin>) -> review::Scope<'a> {
+        review::Scope {
+            guest_dirs: plugin
+                .config
+                .dirs
+                .iter()
+                .map(|d| d.guest.as_str())
+                .collect(),
+            hosts: &plugin.config.allow_hosts,
+            other_tools: self
+                .tools
+                .iter()
+                .filter(|other| !Arc::ptr_eq(&other.plugin, plugin))
+                .map(|other| other.name())
+                .collect(),
         }
     }
 
@@ -201,36 +226,18 @@ impl Catalog {
             let description = overrides
                 .and_then(|t| t.description.as_deref())
                 .or(function.docs.as_deref());
-            let scope = review::Scope {
-                guest_dirs: plugin
-                    .config
-                    .dirs
-                    .iter()
-                    .map(|d| d.guest.as_str())
-                    .collect(),
-                hosts: &plugin.config.allow_hosts,
-                other_tools: self
-                    .tools
-                    .iter()
-                    .filter(|other| !Arc::ptr_eq(&other.plugin, plugin))
-                    .map(|other| other.name())
-                    .collect(),
-            };
             let output = tool.descriptor.output_schema.as_deref();
-            for (field, text) in review::texts(description, &tool.descriptor.input_schema, output) {
-                for hit in review::review(text, &scope) {
-                    let accepted = overrides
-                        .is_some_and(|t| t.accept_review.iter().any(|a| a.code == hit.rule));
-                    findings.push(Finding {
-                        plugin: plugin.config.name.clone(),
-                        tool: tool.name().to_owned(),
-                        function: function.name.clone(),
-                        field: field.clone(),
-                        hit,
-                        accepted,
-                    });
-                }
-            }
+            let texts = review::texts(description, &tool.descriptor.input_schema, output);
+            let accepts = |rule: &str| {
+                overrides.is_some_and(|t| t.accept_review.iter().any(|a| a.code == rule))
+            };
+            let at = (tool.name(), function.name.as_str());
+            findings.extend(self.review_texts(plugin, at, texts, Some(&accepts)));
+        }
+        // A prompt is text the model reads: the same rules, nothing to accept them with.
+        for prompt in &self.prompts {
+            let at = (prompt.name(), prompt.def().name.as_str());
+            findings.extend(self.review_texts(&prompt.plugin, at, prompt.texts(), None));
         }
         self.stale = self
             .plugins
@@ -270,6 +277,14 @@ impl Catalog {
             let refused = &self.refused;
             self.tools
                 .retain(|tool| !refused.contains(&tool.plugin.config.name));
+            self.prompts
+                .retain(|prompt| !refused.contains(&prompt.plugin.config.name));
+            self.prompts_by_name = self
+                .prompts
+                .iter()
+                .enumerate()
+                .map(|(index, prompt)| (prompt.name().to_owned(), index))
+                .collect();
             self.by_name = self
                 .tools
                 .iter()
@@ -278,6 +293,45 @@ impl Catalog {
                 .collect();
         }
         self.findings = findings;
+    }
+
+    /// The findings of the review in `texts` of `plugin`'s tool or prompt `(name, function)`;
+    /// `accepts` says which rules a tool's `accept_review` accepts (`None`: a prompt's).
+    fn review_texts(
+        &self,
+        plugin: &Arc<Plugin>,
+        (name, function): (&str, &str),
+        texts: Vec<(String, &str)>,
+        accepts: Option<&dyn Fn(&str) -> bool>,
+    ) -> Vec<Finding> {
+        let scope = self.scope_of(plugin);
+        let mut findings = Vec::new();
+        for (field, text) in texts {
+            for hit in review::review(text, &scope) {
+                findings.push(Finding {
+                    plugin: plugin.config.name.clone(),
+                    tool: name.to_owned(),
+                    function: function.to_owned(),
+                    field: field.clone(),
+                    accepted: accepts.is_some_and(|accepts| accepts(hit.rule)),
+                    prompt: accepts.is_none(),
+                    hit,
+                });
+            }
+        }
+        findings
+    }
+
+    /// The prompt named `name`.
+    pub fn prompt(&self, name: &str) -> Option<&Arc<PromptEntry>> {
+        self.prompts_by_name
+            .get(name)
+            .map(|&index| &self.prompts[index])
+    }
+
+    /// Every prompt, in manifest order.
+    pub fn prompts(&self) -> impl Iterator<Item = &Arc<PromptEntry>> {
+        self.prompts.iter()
     }
 
     /// What the description review found, in catalog order, accepted findings included.

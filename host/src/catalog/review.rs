@@ -55,15 +55,19 @@ pub struct Hit {
     pub text: String,
 }
 
-/// A hit in one field of one tool.
+/// A hit in one field of one tool or prompt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// The plugin's name.
     pub plugin: String,
-    /// The tool's name.
+    /// The tool's name (a prompt's, when `prompt`).
     pub tool: String,
-    /// The WIT function (the key of `[plugins.NAME.tools.FUNCTION]`).
+    /// The WIT function (the key of `[plugins.NAME.tools.FUNCTION]`); for a prompt, its name
+    /// as the plugin gave it.
     pub function: String,
+    /// Whether it is a prompt's finding, which `accept_review` cannot accept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prompt: bool,
     /// Where: `description`, or `input schema /properties/path/description` (a JSON pointer
     /// into the schema; ` (name)` when the hit is in a property's name).
     pub field: String,

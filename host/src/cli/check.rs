@@ -344,6 +344,10 @@ fn text_report(
             };
             writeln!(out, "  tool        {name}{roles}{asks}{private}")?;
         }
+        let prompts = host.gate.catalog().prompts();
+        for prompt in prompts.filter(|p| p.plugin.config.name == config.name) {
+            writeln!(out, "  prompt      {}", prompt.name())?;
+        }
     }
     Ok(out)
 }

@@ -28,6 +28,13 @@ impl Access {
         }
     }
 
+    /// The rule for a plugin's prompts: the plugin's `roles`.
+    pub fn for_plugin(config: &crate::manifest::Plugin) -> Self {
+        Self {
+            roles: config.policy.roles.clone(),
+        }
+    }
+
     /// Whether `principal` may list and call the tool.
     pub fn allows(&self, principal: &Principal) -> bool {
         principal.admitted_by(self.roles.as_deref())

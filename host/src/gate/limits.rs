@@ -28,10 +28,16 @@ use crate::manifest::{GlobalLimits, Rate};
 pub struct RateKey<'a> {
     /// Who calls.
     pub principal: &'a Principal,
-    /// The tool's name.
+    /// The tool's name, or a prompt's [`prompt_key`].
     pub tool: &'a str,
     /// The tool's plugin.
     pub plugin: &'a str,
+}
+
+/// The name a prompt's rate limits are kept under, apart from the tools': `prompt:NAME` (a
+/// tool's name has no `:`).
+pub fn prompt_key(name: &str) -> String {
+    format!("prompt:{name}")
 }
 
 /// A refusal: the call may be retried after this long.
@@ -83,13 +89,19 @@ pub struct LocalRateLimiter {
 const RETAIN_EVERY: u64 = 4096;
 
 impl LocalRateLimiter {
-    /// Buckets for every tool of `catalog`: each plugin's `rate` and `tool_rate`, and
-    /// `limits.tool_rate` where a plugin sets none.
+    /// Buckets for every tool and prompt of `catalog`: each plugin's `rate` and `tool_rate`,
+    /// and `limits.tool_rate` where a plugin sets none.
     pub fn new(catalog: &Catalog, limits: &GlobalLimits) -> Self {
         let tools = catalog
             .iter()
-            .filter_map(|entry| {
-                let policy = &entry.plugin.config.policy;
+            .map(|tool| (tool.name().to_owned(), &tool.plugin))
+            .chain(
+                catalog
+                    .prompts()
+                    .map(|prompt| (prompt_key(prompt.name()), &prompt.plugin)),
+            )
+            .filter_map(|(name, plugin)| {
+                let policy = &plugin.config.policy;
                 let per_principal = policy
                     .rate
                     .map(|rate| DefaultKeyedRateLimiter::keyed(quota(rate)));
@@ -99,7 +111,7 @@ impl LocalRateLimiter {
                     .map(|rate| DefaultDirectRateLimiter::direct(quota(rate)));
                 (per_principal.is_some() || ceiling.is_some()).then(|| {
                     (
-                        entry.name().to_owned(),
+                        name,
                         ToolBuckets {
                             per_principal,
                             ceiling,

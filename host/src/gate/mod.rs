@@ -21,6 +21,7 @@ mod input;
 mod limits;
 mod live;
 mod output;
+mod prompts;
 mod refusals;
 mod request_id;
 mod stats;
@@ -38,7 +39,7 @@ use tracing::Instrument;
 use wasmtime::component::Val;
 
 use crate::audit::{AuditSink, NoAudit, Outcome};
-use crate::catalog::{Catalog, ToolEntry};
+use crate::catalog::{Catalog, PromptEntry, ToolEntry};
 use crate::manifest::{
     self, ApprovalSettings, Audit, Filters, GlobalLimits, Manifest, OutputOverflow, Rate,
 };
@@ -58,6 +59,7 @@ pub use limits::{
 };
 pub use live::LiveGate;
 pub use output::{OutputError, serialized_size, to_result};
+pub use prompts::PromptRequest;
 pub use refusals::SUMMARY_EVERY;
 pub use request_id::new_request_id;
 pub use stats::{OTHER as STATS_OTHER, Stats};
@@ -115,6 +117,12 @@ pub enum GateError {
     /// forged, tampered or expired `requestState`, `inputResponses` that are not answers.
     #[error("{message} (request {request_id})")]
     InvalidParams { message: String, request_id: String },
+    /// No such prompt, or one the principal may not see.
+    #[error("unknown prompt: {name} (request {request_id})")]
+    UnknownPrompt { name: String, request_id: String },
+    /// The prompt could not be produced: the plugin's error, or a limit it hit.
+    #[error("{message} (request {request_id})")]
+    PromptFailed { message: String, request_id: String },
     /// The call ran but its audit record could not be written: the result is withheld.
     #[error("the call could not be recorded in the audit log (request {request_id})")]
     Audit { request_id: String },
@@ -191,6 +199,14 @@ struct GateTool {
     concurrency: Option<Arc<Concurrency>>,
 }
 
+/// A prompt and what the gate enforces for it: its plugin's roles, filter and cap.
+struct GatePrompt {
+    entry: Arc<PromptEntry>,
+    access: Access,
+    filter: Arc<OutputFilter>,
+    concurrency: Option<Arc<Concurrency>>,
+}
+
 /// The call pipeline, shared by every transport.
 pub struct Gate {
     catalog: Catalog,
@@ -198,6 +214,9 @@ pub struct Gate {
     /// In catalog order.
     tools: Vec<GateTool>,
     by_name: HashMap<String, usize>,
+    /// In catalog order.
+    prompts: Vec<GatePrompt>,
+    prompts_by_name: HashMap<String, usize>,
     caps: InputCaps,
     limiter: Arc<dyn RateLimiter>,
     audit: Arc<dyn AuditSink>,
@@ -222,36 +241,47 @@ impl Gate {
             .redact
             .clone()
             .unwrap_or_else(|| detectors.all_names());
-        let mut filters: HashMap<&str, Arc<OutputFilter>> = HashMap::new();
-        let mut caps: HashMap<&str, Option<Arc<Concurrency>>> = HashMap::new();
-        let mut tools = Vec::new();
-        let mut by_name = HashMap::new();
-        for entry in catalog.iter() {
-            let config = &entry.plugin.config;
-            let filter = filters
-                .entry(config.name.as_str())
+        // One filter and one concurrency cap per plugin, shared by its tools and prompts.
+        let mut shared: HashMap<String, (Arc<OutputFilter>, Option<Arc<Concurrency>>)> =
+            HashMap::new();
+        let mut per_plugin = |config: &manifest::Plugin| {
+            shared
+                .entry(config.name.clone())
                 .or_insert_with(|| {
                     let selection = config.policy.redact.as_ref().unwrap_or(&default_selection);
-                    Arc::new(OutputFilter::new(
+                    let filter = Arc::new(OutputFilter::new(
                         detectors.clone(),
                         selection,
                         config.secret_values(),
-                    ))
-                })
-                .clone();
-            let concurrency = caps
-                .entry(config.name.as_str())
-                .or_insert_with(|| {
-                    config
+                    ));
+                    let concurrency = config
                         .policy
                         .concurrency
-                        .map(|limit| Arc::new(Concurrency::new(limit, config.policy.queue)))
+                        .map(|limit| Arc::new(Concurrency::new(limit, config.policy.queue)));
+                    (filter, concurrency)
                 })
-                .clone();
+                .clone()
+        };
+        let mut tools = Vec::new();
+        let mut by_name = HashMap::new();
+        for entry in catalog.iter() {
+            let (filter, concurrency) = per_plugin(&entry.plugin.config);
             by_name.insert(entry.name().to_owned(), tools.len());
             tools.push(GateTool {
                 entry: entry.clone(),
                 access: Access::for_tool(entry),
+                filter,
+                concurrency,
+            });
+        }
+        let mut prompts = Vec::new();
+        let mut prompts_by_name = HashMap::new();
+        for entry in catalog.prompts() {
+            let (filter, concurrency) = per_plugin(&entry.plugin.config);
+            prompts_by_name.insert(entry.name().to_owned(), prompts.len());
+            prompts.push(GatePrompt {
+                entry: entry.clone(),
+                access: Access::for_plugin(&entry.plugin.config),
                 filter,
                 concurrency,
             });
@@ -273,6 +303,8 @@ impl Gate {
             runtime,
             tools,
             by_name,
+            prompts,
+            prompts_by_name,
             caps: InputCaps::from(&options.limits),
             limiter,
             audit: options.audit,
@@ -403,8 +435,9 @@ impl Gate {
             let tool = self.find(name)?;
             let plugin = &tool.entry.plugin;
             trail.plugin(&plugin.config.name, &tool.filter);
-            tool.authorize(principal)?;
-            self.rate_limit(tool, principal, name).await?;
+            authorize(&tool.access, principal)?;
+            self.rate_limit(&plugin.config.name, principal, name)
+                .await?;
             let args = self.arguments(tool, arguments)?;
             // Approval comes before the concurrency slot: a call waiting for a human holds
             // none. Boxed, so that its large future is only paid for by calls that may ask.
@@ -422,7 +455,7 @@ impl Gate {
                     trail.approval(record.clone());
                 }
             }
-            _slot = tool.slot().await?;
+            _slot = slot(tool.concurrency.as_deref(), &plugin.config).await?;
             let questions = match asking {
                 Asking::Unable => Questions::Unable,
                 Asking::Live => Questions::Live(self.approver.timeout()),
@@ -479,17 +512,18 @@ impl Gate {
         }
     }
 
-    /// The rate limits: `principal`'s on the tool named `name`, and the tool's own.
+    /// The rate limits: `principal`'s on the tool named `name` of `plugin` (a prompt's
+    /// `limits::prompt_key`), and the tool's own.
     async fn rate_limit(
         &self,
-        tool: &GateTool,
+        plugin: &str,
         principal: &Principal,
         name: &str,
     ) -> Result<(), Stop> {
         let key = RateKey {
             principal,
             tool: name,
-            plugin: &tool.entry.plugin.config.name,
+            plugin,
         };
         self.limiter.check(&key).await.map_err(|retry| {
             Stop::tool_error(
@@ -522,36 +556,37 @@ impl Gate {
     }
 }
 
-impl GateTool {
-    /// Whether `principal` may call the tool; a refusal looks like an unknown tool.
-    fn authorize(&self, principal: &Principal) -> Result<(), Stop> {
-        if self.access.allows(principal) {
-            return Ok(());
-        }
-        Err(Stop::unknown_tool(
-            Outcome::Denied,
-            format!(
-                "principal `{}` (roles: {}) holds none of the roles {:?}",
-                principal.name,
-                principal.roles.join(", "),
-                self.access.roles().unwrap_or_default()
-            ),
-        ))
+/// Whether `principal` may use what `access` guards; a refusal looks like an unknown name.
+fn authorize(access: &Access, principal: &Principal) -> Result<(), Stop> {
+    if access.allows(principal) {
+        return Ok(());
     }
+    Err(Stop::unknown_tool(
+        Outcome::Denied,
+        format!(
+            "principal `{}` (roles: {}) holds none of the roles {:?}",
+            principal.name,
+            principal.roles.join(", "),
+            access.roles().unwrap_or_default()
+        ),
+    ))
+}
 
-    /// A slot under the plugin's concurrency cap, if it has one, waiting in its queue for at
-    /// most the plugin's time limit. The call runs while it holds the slot.
-    async fn slot(&self) -> Result<Option<SemaphorePermit<'_>>, Stop> {
-        let Some(cap) = &self.concurrency else {
-            return Ok(None);
-        };
-        match cap.acquire(self.entry.plugin.config.limits.timeout).await {
-            Ok(slot) => Ok(Some(slot)),
-            Err(Busy) => Err(Stop::tool_error(
-                Outcome::RateLimited,
-                "the tool is busy with other calls; retry in a moment".to_owned(),
-            )),
-        }
+/// A slot under the plugin's concurrency cap `cap`, if it has one, waiting in its queue for at
+/// most the plugin's time limit. The call runs while it holds the slot.
+async fn slot<'c>(
+    cap: Option<&'c Concurrency>,
+    config: &manifest::Plugin,
+) -> Result<Option<SemaphorePermit<'c>>, Stop> {
+    let Some(cap) = cap else {
+        return Ok(None);
+    };
+    match cap.acquire(config.limits.timeout).await {
+        Ok(slot) => Ok(Some(slot)),
+        Err(Busy) => Err(Stop::tool_error(
+            Outcome::RateLimited,
+            "the tool is busy with other calls; retry in a moment".to_owned(),
+        )),
     }
 }
 

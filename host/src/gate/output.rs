@@ -102,7 +102,8 @@ fn content(json: Value) -> Result<CallToolResult, OutputError> {
     Ok(result)
 }
 
-fn block(json: &Value) -> Result<ContentBlock, OutputError> {
+/// One `warden:mcp/types.content` (in its JSON form) as an MCP content block.
+pub(super) fn block(json: &Value) -> Result<ContentBlock, OutputError> {
     let tag = json
         .get("tag")
         .and_then(Value::as_str)

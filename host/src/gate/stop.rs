@@ -147,6 +147,39 @@ impl Stop {
 
 /// What a call that passed every check answers: the tool's result, or the tool error the
 /// gate wrote in its place.
+impl Stop {
+    /// Record a `prompts/get` stopped here, and say what the client is told: the protocol
+    /// error of each kind of stop (a prompt has no tool-error result).
+    pub(super) fn record_prompt(self, mut trail: Trail<'_>, name: &str) -> GateError {
+        if !self.keep_args {
+            trail.drop_args();
+        }
+        tracing::info!(outcome = %self.outcome, detail = self.detail, "prompt refused");
+        let request_id = trail.id().to_owned();
+        if trail.finish(self.outcome, Some(self.detail)).is_err() {
+            return GateError::Audit { request_id };
+        }
+        match self.reply {
+            Reply::UnknownTool => GateError::UnknownPrompt {
+                name: bounded(name, MAX_RECORDED_NAME).into_owned(),
+                request_id,
+            },
+            Reply::InvalidParams(message) => GateError::InvalidParams {
+                message,
+                request_id,
+            },
+            Reply::ToolError(message) => GateError::PromptFailed {
+                message,
+                request_id,
+            },
+            Reply::InputRequired(_) => GateError::PromptFailed {
+                message: "the prompt cannot ask questions".to_owned(),
+                request_id,
+            },
+        }
+    }
+}
+
 pub(super) struct Answer {
     /// What the agent gets.
     pub(super) result: CallToolResult,

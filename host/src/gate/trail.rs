@@ -31,6 +31,8 @@ pub(super) struct Trail<'a> {
     principal: &'a Principal,
     mcp_id: Option<Value>,
     tool: &'a str,
+    /// The MCP method when it is not `tools/call`.
+    method: Option<&'static str>,
     plugin: Option<&'a str>,
     /// The arguments, turned into the record's `args` when it is written.
     args: Option<&'a JsonObject>,
@@ -68,6 +70,7 @@ impl<'a> Trail<'a> {
             principal,
             mcp_id,
             tool,
+            method: None,
             plugin: None,
             args,
             args_filter: Some(filter),
@@ -92,6 +95,11 @@ impl<'a> Trail<'a> {
     /// The call's request id.
     pub(super) fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The request is `method` (`prompts/get`), not a tool call; `tool` names a prompt.
+    pub(super) fn method(&mut self, method: &'static str) {
+        self.method = Some(method);
     }
 
     /// The tool was found in `plugin`, whose filter redacts detector hits in the arguments.
@@ -176,6 +184,7 @@ impl<'a> Trail<'a> {
             transport: Cow::Borrowed(principal.transport.as_str()),
             plugin: self.plugin.map(Cow::Borrowed),
             tool: bounded(self.tool, MAX_RECORDED_NAME),
+            method: self.method.map(Cow::Borrowed),
             args: self.args_filter.map(|filter| audit_args(self.args, filter)),
             outcome,
             error: error.map(|error| match bounded(&error, MAX_RECORDED_ERROR) {
@@ -229,6 +238,7 @@ pub(super) fn write_summary(sink: &dyn AuditSink, dropped: Dropped) -> Result<()
         transport: Cow::Borrowed(dropped.transport),
         plugin: None,
         tool: Cow::Borrowed("-"),
+        method: None,
         args: None,
         outcome: Outcome::Dropped,
         error: Some(error),

@@ -56,6 +56,13 @@ pub struct Host {
 /// error for each plugin left out.
 fn log_review(catalog: &Catalog) {
     for finding in catalog.findings().iter().filter(|f| !f.accepted) {
+        if finding.prompt {
+            tracing::warn!(
+                plugin = %finding.plugin,
+                "description review: {finding} (in a prompt: change the plugin's prompt)"
+            );
+            continue;
+        }
         tracing::warn!(
             plugin = %finding.plugin,
             "description review: {finding} (accept it with [plugins.{}.tools.{}] accept_review = [\"{}\"])",

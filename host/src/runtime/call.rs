@@ -104,6 +104,17 @@ impl Drop for Pause<'_> {
     }
 }
 
+/// Which export a call runs.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Target {
+    /// Function number N of `description.functions`: a tool.
+    Tool(usize),
+    /// `warden:mcp/prompts.list`.
+    PromptList,
+    /// `warden:mcp/prompts.get`.
+    PromptGet,
+}
+
 impl Runtime {
     /// Run function number `function` of `plugin` (an index into
     /// `plugin.description.functions`) with `args`, in a new instance.
@@ -117,8 +128,33 @@ impl Runtime {
         args: &[Val],
         events: Arc<dyn CallEvents>,
     ) -> Result<CallOutcome, CallError> {
-        let span = tracing::debug_span!("wasm", plugin = &*plugin.name, function);
-        self.call_inner(plugin, function, args, events)
+        self.run(plugin, Target::Tool(function), args, events).await
+    }
+
+    /// Run the plugin's `warden:mcp/prompts.get` for the prompt it calls `name`, with
+    /// `arguments`, in a new instance, exactly as a tool call runs. The value is `get`'s
+    /// `result<prompt-result, string>`.
+    pub async fn get_prompt(
+        &self,
+        plugin: &Plugin,
+        name: &str,
+        arguments: &[(String, String)],
+        events: Arc<dyn CallEvents>,
+    ) -> Result<CallOutcome, CallError> {
+        let args = crate::schema::get_args(name, arguments);
+        self.run(plugin, Target::PromptGet, &args, events).await
+    }
+
+    /// Run `target` of `plugin` with `args` in a new instance, under the plugin's limits.
+    pub(super) async fn run(
+        &self,
+        plugin: &Plugin,
+        target: Target,
+        args: &[Val],
+        events: Arc<dyn CallEvents>,
+    ) -> Result<CallOutcome, CallError> {
+        let span = tracing::debug_span!("wasm", plugin = &*plugin.name, ?target);
+        self.call_inner(plugin, target, args, events)
             .instrument(span)
             .await
     }
@@ -126,7 +162,7 @@ impl Runtime {
     async fn call_inner(
         &self,
         plugin: &Plugin,
-        function: usize,
+        target: Target,
         args: &[Val],
         events: Arc<dyn CallEvents>,
     ) -> Result<CallOutcome, CallError> {
@@ -166,13 +202,24 @@ impl Runtime {
         store.epoch_deadline_async_yield_and_update(1);
 
         let paused = store.data().paused.clone();
-        let has_result = plugin.description.functions[function].result.is_some();
+        let (function, export) = match (target, &plugin.description.prompts, &code.prompts) {
+            (Target::Tool(index), _, _) => {
+                (&plugin.description.functions[index], &code.exports[index])
+            }
+            (Target::PromptList, Some(prompts), Some([list, _])) => (&prompts.list, list),
+            (Target::PromptGet, Some(prompts), Some([_, get])) => (&prompts.get, get),
+            _ => {
+                return Err(CallError::Unavailable(
+                    "the plugin offers no prompts".to_owned(),
+                ));
+            }
+        };
+        let has_result = function.result.is_some();
         let mut results = if has_result {
             vec![Val::Bool(false)]
         } else {
             Vec::new()
         };
-        let export = &code.exports[function];
         let run = async {
             let instance = code.instance_pre.instantiate_async(&mut store).await?;
             let func = instance.get_func(&mut store, export).ok_or_else(|| {

@@ -28,6 +28,7 @@ use wasmtime::Engine;
 use wasmtime::component::{ComponentExportIndex, InstancePre, Linker};
 
 pub use cache::{CacheConfig, CacheError, CacheOutcome};
+use call::Target;
 pub use call::{CallError, CallOutcome};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use events::{
@@ -37,7 +38,10 @@ pub use host_api::CallState;
 
 use crate::capabilities::{self, Grants, Slots};
 use crate::manifest;
-use crate::schema::{self, ComponentDescription};
+use crate::schema::{self, ComponentDescription, ExportedFunction, PromptDef, PromptExports};
+
+/// The most prompts one plugin may offer.
+pub const MAX_PROMPTS: usize = 256;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,8 @@ pub enum LoadError {
     },
     #[error("{path}: exported function `{function}` could not be found in the component")]
     Export { path: PathBuf, function: String },
+    #[error("{path}: its prompts could not be listed: {message}")]
+    Prompts { path: PathBuf, message: String },
 }
 
 /// Why the runtime could not be built.
@@ -101,6 +107,9 @@ pub struct Plugin {
     pub description: ComponentDescription,
     /// Its network policy and secret scrubber, built once.
     pub grants: Grants,
+    /// The prompts its `warden:mcp/prompts` export listed when it was opened (none when it
+    /// exports no prompts).
+    pub prompts: Vec<PromptDef>,
     /// Set once, by [`Runtime::compile`]: the code, or why there is none.
     code: OnceLock<Result<Code, String>>,
     /// Wakes the calls waiting for `code`.
@@ -112,6 +121,8 @@ struct Code {
     instance_pre: InstancePre<CallState>,
     /// Export index of each function in `description.functions`, in the same order.
     exports: Vec<ComponentExportIndex>,
+    /// Export indexes of `warden:mcp/prompts`'s `list` and `get`, when it is exported.
+    prompts: Option<[ComponentExportIndex; 2]>,
     /// How it was compiled.
     report: Compiled,
 }
@@ -184,7 +195,8 @@ impl Plugin {
 /// A component's bytes between [`Runtime::open`] and [`Runtime::compile`]: the bytes that were
 /// checked against the pin and described, so the code compiled is the code described.
 pub struct ComponentBytes {
-    bytes: Vec<u8>,
+    /// `None` when [`Runtime::open`] compiled it already (to list its prompts).
+    bytes: Option<Vec<u8>>,
 }
 
 impl Runtime {
@@ -250,7 +262,7 @@ impl Runtime {
                 path: path.clone(),
                 source,
             })?;
-        let plugin = Plugin {
+        let mut plugin = Plugin {
             config: config.clone(),
             name: Arc::from(config.name.as_str()),
             digest: actual,
@@ -259,10 +271,54 @@ impl Runtime {
                 path: path.clone(),
                 source,
             })?,
+            prompts: Vec::new(),
             code: OnceLock::new(),
             compiled: tokio::sync::Notify::new(),
         };
-        Ok((plugin, ComponentBytes { bytes }))
+        let Some(exports) = plugin.description.prompts.clone() else {
+            return Ok((plugin, ComponentBytes { bytes: Some(bytes) }));
+        };
+        // Its prompts are known only by running `list`: compile it now, and list them once.
+        self.compile(&plugin, ComponentBytes { bytes: Some(bytes) }, || {})?;
+        plugin.prompts = self.list_at_load(&plugin, &exports)?;
+        Ok((plugin, ComponentBytes { bytes: None }))
+    }
+
+    /// Call the plugin's `prompts.list` once, in a sandbox under its limits, on a thread of
+    /// its own (so that it may be called from a blocking or an async context).
+    fn list_at_load(
+        &self,
+        plugin: &Plugin,
+        exports: &PromptExports,
+    ) -> Result<Vec<PromptDef>, LoadError> {
+        let failed = |message: String| LoadError::Prompts {
+            path: plugin.config.component.clone(),
+            message,
+        };
+        let listed = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    runtime
+                        .block_on(self.run(plugin, Target::PromptList, &[], Arc::new(NoEvents)))
+                        .map_err(|e| e.to_string())
+                })
+                .join()
+                .unwrap_or_else(|_| Err("the listing thread panicked".to_owned()))
+        })
+        .map_err(failed)?;
+        let prompts = schema::prompts_from(&exports.list, listed.value.as_ref())
+            .map_err(|e| failed(e.to_string()))?;
+        if prompts.len() > MAX_PROMPTS {
+            return Err(failed(format!(
+                "{} prompts, more than the {MAX_PROMPTS} a plugin may offer",
+                prompts.len()
+            )));
+        }
+        Ok(prompts)
     }
 
     /// Compile `component` (or load it from the cache), resolve its imports and hand the code
@@ -275,14 +331,21 @@ impl Runtime {
         component: ComponentBytes,
         on_compile: impl FnOnce(),
     ) -> Result<Compiled, LoadError> {
+        let Some(bytes) = component.bytes else {
+            // Compiled when it was opened.
+            return plugin.compiled().ok_or_else(|| LoadError::Compile {
+                path: plugin.config.component.clone(),
+                message: "it failed to compile when it was opened".to_owned(),
+            });
+        };
         let started = Instant::now();
         let code = self.link(
             &plugin.config.component,
             &plugin.description,
-            &component.bytes,
+            &bytes,
             on_compile,
         );
-        drop(component);
+        drop(bytes);
         match code {
             Ok(mut code) => {
                 code.report.elapsed = started.elapsed();
@@ -321,29 +384,31 @@ impl Runtime {
                     path: path.to_path_buf(),
                     message: format!("{e:#}"),
                 })?;
+        let export = |function: &ExportedFunction| {
+            let index = match &function.interface {
+                Some(interface) => component
+                    .get_export_index(None, interface)
+                    .and_then(|parent| component.get_export_index(Some(&parent), &function.name)),
+                None => component.get_export_index(None, &function.name),
+            };
+            index.ok_or_else(|| LoadError::Export {
+                path: path.to_path_buf(),
+                function: function.name.clone(),
+            })
+        };
         let exports = description
             .functions
             .iter()
-            .map(|function| {
-                let index = match &function.interface {
-                    Some(interface) => {
-                        component
-                            .get_export_index(None, interface)
-                            .and_then(|parent| {
-                                component.get_export_index(Some(&parent), &function.name)
-                            })
-                    }
-                    None => component.get_export_index(None, &function.name),
-                };
-                index.ok_or_else(|| LoadError::Export {
-                    path: path.to_path_buf(),
-                    function: function.name.clone(),
-                })
-            })
+            .map(export)
             .collect::<Result<Vec<_>, _>>()?;
+        let prompts = match &description.prompts {
+            Some(prompts) => Some([export(&prompts.list)?, export(&prompts.get)?]),
+            None => None,
+        };
         Ok(Code {
             instance_pre,
             exports,
+            prompts,
             report: Compiled {
                 cache,
                 elapsed: Duration::ZERO,

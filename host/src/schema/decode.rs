@@ -10,8 +10,8 @@ use wit_parser::{
 
 use super::docs::{DocIndex, TypeDocs};
 use super::types::{
-    Case, ComponentDescription, Enum, ExportedFunction, Field, Flags, Param, Record, TypeName,
-    Variant, WitType,
+    Case, ComponentDescription, Enum, ExportedFunction, Field, Flags, Param, PromptExports, Record,
+    TypeName, Variant, WitType,
 };
 
 /// Why a binary cannot be served as a plugin.
@@ -89,12 +89,17 @@ impl Describer<'_> {
             })
             .collect();
         let mut functions = Vec::new();
+        let mut prompts = None;
         for (key, item) in &world.exports {
             match item {
                 WorldItem::Interface { id, .. } => {
                     let interface = &self.resolve.interfaces[*id];
                     let export_name = self.key_name(key);
                     if is_componentize_py_init(&export_name, interface) {
+                        continue;
+                    }
+                    if is_prompts(&export_name) {
+                        prompts = Some(self.prompts(interface, &export_name)?);
                         continue;
                     }
                     let short = interface
@@ -112,7 +117,34 @@ impl Describer<'_> {
                 WorldItem::Type { .. } => {}
             }
         }
-        Ok(ComponentDescription { functions, imports })
+        Ok(ComponentDescription {
+            functions,
+            imports,
+            prompts,
+        })
+    }
+
+    /// The functions of an exported `warden:mcp/prompts`.
+    fn prompts(
+        &self,
+        interface: &wit_parser::Interface,
+        export_name: &str,
+    ) -> Result<PromptExports, DescribeError> {
+        let function = |name: &str| {
+            let label = format!("prompts.{name}");
+            match interface.functions.get(name) {
+                Some(function) => self.function(function, Some(export_name), &label),
+                None => Err(DescribeError::Unsupported {
+                    function: label,
+                    position: None,
+                    reason: "`warden:mcp/prompts` is exported without it".to_owned(),
+                }),
+            }
+        };
+        Ok(PromptExports {
+            list: function("list")?,
+            get: function("get")?,
+        })
     }
 
     /// The name of an import or export: `ns:pkg/iface@version`, or its plain name.
@@ -319,6 +351,13 @@ impl Describer<'_> {
 /// Whether the export `name` is componentize-py's build-time hook: a plain-named interface
 /// `exports` holding only `init(app-name, symbols, stub-wasi)`, which its pre-initializer calls
 /// while building the component. Every Python plugin has it; it is not a tool.
+/// Whether an export is warden's own `warden:mcp/prompts` (any version): prompts, not tools.
+fn is_prompts(export_name: &str) -> bool {
+    export_name
+        .strip_prefix("warden:mcp/prompts")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('@'))
+}
+
 fn is_componentize_py_init(name: &str, interface: &wit_parser::Interface) -> bool {
     name == "exports"
         && interface.functions.len() == 1

@@ -204,4 +204,16 @@ pub struct ComponentDescription {
     /// name (e.g. `wasi:filesystem/types@0.2.6`, `warden:mcp/host@0.1.0`), and inline
     /// interfaces and bare functions by their plain name.
     pub imports: Vec<String>,
+    /// The two functions of `warden:mcp/prompts`, when the component exports it: its
+    /// prompts. They are not in `functions`: they are not tools.
+    pub prompts: Option<PromptExports>,
+}
+
+/// The functions of an exported `warden:mcp/prompts` interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptExports {
+    /// `list: func() -> list<prompt>`.
+    pub list: ExportedFunction,
+    /// `get: func(name, arguments) -> result<prompt-result, string>`.
+    pub get: ExportedFunction,
 }

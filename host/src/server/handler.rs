@@ -5,17 +5,17 @@
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListPromptsRequestMethod,
-    ListPromptsResult, ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
-    ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, LoggingLevel,
-    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams, SubscriptionFilter,
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+    Implementation, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
+    ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscriptionFilter,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::events::{McpEvents, from_mcp};
-use crate::gate::{Asking, CallRequest, GateError, LiveGate, Principal, Reply};
+use crate::gate::{Asking, CallRequest, GateError, LiveGate, Principal, PromptRequest, Reply};
 use crate::runtime::LogLevel;
 
 /// What a server tells clients about itself at `initialize`.
@@ -121,13 +121,30 @@ fn asking<'a>(
     }
 }
 
+/// The JSON-RPC error of a request the gate refused or could not complete: the client's
+/// mistakes (an unknown name, bad arguments) are invalid params, the rest internal errors.
+fn protocol_error(error: GateError) -> McpError {
+    match error {
+        GateError::UnknownTool { .. }
+        | GateError::UnknownPrompt { .. }
+        | GateError::InvalidParams { .. } => McpError::invalid_params(error.to_string(), None),
+        GateError::PromptFailed { .. } | GateError::Audit { .. } => {
+            McpError::internal_error(error.to_string(), None)
+        }
+    }
+}
+
 impl ServerHandler for WardenServer {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
+        let mut capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_tool_list_changed()
             .enable_logging()
             .build();
+        // Declared only when a plugin offers prompts.
+        if self.live.current().has_prompts() {
+            capabilities.prompts = Some(Default::default());
+        }
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
                 &self.info.name,
@@ -137,7 +154,7 @@ impl ServerHandler for WardenServer {
     }
 
     /// 2026-07-28: `subscriptions/listen` may ask for tool list changes, and nothing else
-    /// (warden serves no prompts or resources).
+    /// (warden serves no resources, and declares no `listChanged` for its prompts).
     fn accepted_subscription_filter(
         &self,
         _requested: &SubscriptionFilter,
@@ -229,24 +246,57 @@ impl ServerHandler for WardenServer {
         match outcome {
             Ok(Reply::Done(result)) => Ok(result.into()),
             Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
-            Err(error @ (GateError::UnknownTool { .. } | GateError::InvalidParams { .. })) => {
-                Err(McpError::invalid_params(error.to_string(), None))
-            }
-            Err(error @ GateError::Audit { .. }) => {
-                Err(McpError::internal_error(error.to_string(), None))
-            }
+            Err(error) => Err(protocol_error(error)),
         }
     }
 
-    // rmcp's defaults answer these with empty lists although warden declares neither prompts
-    // nor resources: answer as for any method the server does not have.
+    /// The prompts this principal may get; method not found when no plugin offers any
+    /// (rmcp's default would answer an empty list although no capability is declared).
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        Err(McpError::method_not_found::<ListPromptsRequestMethod>())
+        let gate = self.live.current();
+        if !gate.has_prompts() {
+            return Err(McpError::method_not_found::<ListPromptsRequestMethod>());
+        }
+        Ok(ListPromptsResult::with_all_items(
+            gate.prompts(self.principal(&context)),
+        ))
     }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let events = Arc::new(McpEvents::new(
+            context.peer.clone(),
+            context.meta.get_progress_token(),
+            self.min_level(&context),
+            request.name.clone(),
+        ));
+        let get = PromptRequest {
+            principal: self.principal(&context),
+            mcp_id: serde_json::to_value(&context.id).ok(),
+            name: &request.name,
+            arguments: request.arguments.as_ref(),
+            events,
+        };
+        let gate = self.live.current();
+        let outcome = tokio::select! {
+            biased;
+            () = context.ct.cancelled() => {
+                return Err(McpError::invalid_request("the request was cancelled", None));
+            }
+            outcome = gate.get_prompt(get) => outcome,
+        };
+        outcome.map(Into::into).map_err(protocol_error)
+    }
+
+    // rmcp's defaults answer these with empty lists although warden declares no resources:
+    // answer as for any method the server does not have.
 
     async fn list_resources(
         &self,

@@ -5,6 +5,7 @@
 //! Each tool returns exactly what the suite's scenario describes (texts, MIME types, URIs, the
 //! number and spacing of log and progress messages); `tests/conformance/warden.toml` exposes
 //! them under the suite's names (`test_simple_text`, ...), which WIT's kebab-case cannot spell.
+//! Its prompts (`warden:mcp/prompts`) carry the suite's names themselves.
 
 warden_sdk::wit_bindgen::generate!({
     path: ["../../wit", "wit"],
@@ -19,6 +20,9 @@ warden_sdk::wit_bindgen::generate!({
 use std::time::Duration;
 
 use exports::warden::conformance::conformance::{Address, ContactMethod, Guest};
+use exports::warden::mcp::prompts::{
+    Argument, Guest as Prompts, Message, Prompt, PromptResult, Role,
+};
 use serde_json::{Value, json};
 use warden_sdk::host::{ElicitAnswer, ElicitError, elicit};
 use warden_sdk::types::{Content, EmbeddedResource, Media, ResourceBody, ToolResult};
@@ -304,6 +308,89 @@ fn png() -> Content {
         data: PNG.to_vec(),
         mime_type: "image/png".into(),
     })
+}
+
+/// A prompt as `prompts.list` describes it.
+fn prompt(name: &str, description: &str, arguments: &[(&str, &str)]) -> Prompt {
+    Prompt {
+        name: name.into(),
+        title: None,
+        description: Some(description.into()),
+        arguments: arguments
+            .iter()
+            .map(|(name, description)| Argument {
+                name: (*name).into(),
+                description: Some((*description).into()),
+                required: true,
+            })
+            .collect(),
+    }
+}
+
+/// A message from the user.
+fn user(content: Content) -> Message {
+    Message {
+        role: Role::User,
+        content,
+    }
+}
+
+impl Prompts for Conformance {
+    fn list() -> Vec<Prompt> {
+        vec![
+            prompt("test_simple_prompt", "A simple prompt without arguments", &[]),
+            prompt(
+                "test_prompt_with_arguments",
+                "A prompt with two required arguments",
+                &[("arg1", "First test argument"), ("arg2", "Second test argument")],
+            ),
+            prompt(
+                "test_prompt_with_embedded_resource",
+                "A prompt that embeds a resource",
+                &[("resourceUri", "URI of the resource to embed")],
+            ),
+            prompt("test_prompt_with_image", "A prompt with an image", &[]),
+        ]
+    }
+
+    fn get(name: String, arguments: Vec<(String, String)>) -> Result<PromptResult, String> {
+        let argument = |key: &str| {
+            arguments
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default()
+        };
+        let messages = match name.as_str() {
+            "test_simple_prompt" => vec![user(Content::Text(
+                "This is a simple prompt for testing.".into(),
+            ))],
+            "test_prompt_with_arguments" => vec![user(Content::Text(format!(
+                "Prompt with arguments: arg1='{}', arg2='{}'",
+                argument("arg1"),
+                argument("arg2")
+            )))],
+            "test_prompt_with_embedded_resource" => vec![
+                user(Content::Resource(EmbeddedResource {
+                    uri: argument("resourceUri"),
+                    mime_type: Some("text/plain".into()),
+                    body: ResourceBody::Text("Embedded resource content for testing.".into()),
+                })),
+                user(Content::Text(
+                    "Please process the embedded resource above.".into(),
+                )),
+            ],
+            "test_prompt_with_image" => vec![
+                user(png()),
+                user(Content::Text("Please analyze the image above.".into())),
+            ],
+            other => return Err(format!("no prompt `{other}`")),
+        };
+        Ok(PromptResult {
+            description: None,
+            messages,
+        })
+    }
 }
 
 export!(Conformance);

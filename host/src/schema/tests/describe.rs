@@ -666,3 +666,31 @@ fn docs_compiled_into_the_core_module_are_read_without_the_section() {
     let description = describe_component(&bytes).expect("still served");
     assert_eq!(function(&description, "read-text").docs, None);
 }
+
+#[test]
+fn an_exported_prompts_interface_gives_prompts_not_tools() {
+    let description = describe(
+        "package example:docs@0.1.0;
+interface docs {
+    /// Count words.
+    count: func(text: string) -> u32;
+}
+world plugin {
+    include warden:mcp/tool@0.1.0;
+    export docs;
+    export warden:mcp/prompts@0.1.0;
+}",
+    )
+    .expect("describe");
+    let names: Vec<&str> = description
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["count"]);
+    let prompts = description.prompts.expect("prompts");
+    assert_eq!(prompts.list.name, "list");
+    assert_eq!(prompts.get.name, "get");
+    assert_eq!(prompts.get.params.len(), 2);
+    assert!(files().prompts.is_none());
+}

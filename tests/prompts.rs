@@ -1,0 +1,432 @@
+//! Prompts from plugins (`warden:mcp/prompts`), end to end: the real binary serving the
+//! `conformance` component, rmcp's client and the Python `mcp` SDK: list, get, argument
+//! checks, roles, redaction, the audit record and the `prompts` capability.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Fixture, discover_2026, python_with_mcp};
+use rmcp::model::{ContentBlock, GetPromptRequestParams, PromptMessage};
+use rmcp::service::ClientLifecycleMode;
+use serde_json::{Value, json};
+
+/// The Python client: lists the prompts and gets one.
+const PYTHON_CLIENT: &str = include_str!("support/prompt_client.py");
+
+/// The conformance plugin for everyone (prefix `conformance`), and again as `vault`, whose
+/// prompts only `admin` may use; the stdio principal has no role.
+const MANIFEST: &str = r#"
+[server]
+principal = "ann"
+
+[audit]
+path = "{dir}/audit.jsonl"
+
+[plugins.conformance]
+component = "{conformance}"
+
+[plugins.vault]
+component = "{conformance}"
+roles = ["admin"]
+"#;
+
+fn get(name: &str, arguments: Value) -> GetPromptRequestParams {
+    let params = GetPromptRequestParams::new(name);
+    match arguments {
+        Value::Object(arguments) => params.with_arguments(arguments),
+        _ => params,
+    }
+}
+
+/// The text of a message's content, if it is text.
+fn text(message: &PromptMessage) -> &str {
+    match &message.content {
+        ContentBlock::Text(text) => &text.text,
+        _ => "",
+    }
+}
+
+/// The audit records of `prompts/get`.
+fn prompt_records(fixture: &Fixture) -> Vec<Value> {
+    fixture
+        .audit_log("audit.jsonl")
+        .into_iter()
+        .filter(|r| r["method"] == "prompts/get")
+        .collect()
+}
+
+#[tokio::test]
+async fn rmcp_client_lists_and_gets_prompts_filtered_and_audited() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let info = client.service.peer_info().expect("initialize result");
+    assert!(
+        info.capabilities.prompts.is_some(),
+        "{:?}",
+        info.capabilities
+    );
+
+    let prompts = client
+        .service
+        .list_all_prompts()
+        .await
+        .expect("prompts/list");
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "conformance__test_simple_prompt",
+            "conformance__test_prompt_with_arguments",
+            "conformance__test_prompt_with_embedded_resource",
+            "conformance__test_prompt_with_image",
+        ]
+    );
+    let with_args = &prompts[1];
+    let arguments = with_args.arguments.as_deref().unwrap_or_default();
+    assert_eq!(arguments.len(), 2);
+    assert_eq!(arguments[0].name, "arg1");
+    assert_eq!(arguments[0].required, Some(true));
+
+    let simple = client
+        .service
+        .get_prompt(get("conformance__test_simple_prompt", Value::Null))
+        .await
+        .expect("prompts/get");
+    assert_eq!(simple.messages.len(), 1);
+    assert_eq!(
+        text(&simple.messages[0]),
+        "This is a simple prompt for testing."
+    );
+
+    // Every text the plugin returns passes the output filter: here an argument it echoes.
+    let echoed = client
+        .service
+        .get_prompt(get(
+            "conformance__test_prompt_with_arguments",
+            json!({"arg1": "hello", "arg2": "AKIAIOSFODNN7EXAMPLE"}),
+        ))
+        .await
+        .expect("prompts/get");
+    assert_eq!(
+        text(&echoed.messages[0]),
+        "Prompt with arguments: arg1='hello', arg2='[REDACTED:aws-key]'"
+    );
+    client.close().await;
+
+    let records = prompt_records(&fixture);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert_eq!(records[0]["tool"], "conformance__test_simple_prompt");
+    assert_eq!(records[0]["plugin"], "conformance");
+    assert_eq!(records[0]["outcome"], "ok");
+    assert!(records[0]["fuel"].as_u64().is_some(), "{}", records[0]);
+    assert_eq!(records[1]["redactions"]["aws-key"], 1, "{}", records[1]);
+    assert_eq!(records[1]["args"]["arg2"], "[REDACTED:aws-key]");
+}
+
+#[tokio::test]
+async fn missing_unknown_and_non_string_arguments_are_invalid_params() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let name = "conformance__test_prompt_with_arguments";
+    for (arguments, expected) in [
+        (json!({"arg1": "a"}), "missing required argument `arg2`"),
+        (
+            json!({"arg1": "a", "arg2": "b", "arg3": "c"}),
+            "unknown argument `arg3` (the prompt takes: arg1, arg2)",
+        ),
+        (
+            json!({"arg1": "a", "arg2": 2}),
+            "argument `arg2` must be a string",
+        ),
+    ] {
+        let error = client
+            .service
+            .get_prompt(get(name, arguments.clone()))
+            .await
+            .expect_err("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("-32602") || message.contains("nvalid"),
+            "{message}"
+        );
+        assert!(message.contains(expected), "{arguments}: {message}");
+    }
+    client.close().await;
+    let records = prompt_records(&fixture);
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert!(
+        records.iter().all(|r| r["outcome"] == "invalid"),
+        "{records:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_role_less_principal_neither_sees_nor_gets_another_roles_prompts() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let prompts = client
+        .service
+        .list_all_prompts()
+        .await
+        .expect("prompts/list");
+    assert!(
+        prompts.iter().all(|p| !p.name.starts_with("vault__")),
+        "{prompts:?}"
+    );
+    // Getting it anyway looks exactly like getting a prompt that does not exist.
+    let denied = client
+        .service
+        .get_prompt(get("vault__test_simple_prompt", Value::Null))
+        .await
+        .expect_err("denied")
+        .to_string();
+    let unknown = client
+        .service
+        .get_prompt(get("vault__nothing", Value::Null))
+        .await
+        .expect_err("unknown")
+        .to_string();
+    assert!(
+        denied.contains("unknown prompt: vault__test_simple_prompt (request "),
+        "{denied}"
+    );
+    assert!(
+        unknown.contains("unknown prompt: vault__nothing (request "),
+        "{unknown}"
+    );
+    client.close().await;
+
+    let records = prompt_records(&fixture);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert_eq!(records[0]["outcome"], "denied");
+    assert_eq!(records[0]["plugin"], "vault");
+    assert!(
+        records[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("holds none of the roles")),
+        "{}",
+        records[0]
+    );
+    assert_eq!(records[1]["outcome"], "invalid");
+}
+
+#[tokio::test]
+async fn both_eras_get_prompts_over_http() {
+    let fixture = Fixture::new(MANIFEST);
+    let server = fixture.http_server(&[]).await;
+    for (era, lifecycle) in [
+        ("2025-11-25", ClientLifecycleMode::Initialize),
+        ("2026-07-28", discover_2026()),
+    ] {
+        let client = server
+            .connect(server.client_config(None), lifecycle)
+            .await
+            .unwrap_or_else(|e| panic!("{era}: connect: {e}\n{}", server.stderr()));
+        let prompts = client.list_all_prompts().await.expect("prompts/list");
+        assert_eq!(prompts.len(), 4, "{era}: {prompts:?}");
+        let image = client
+            .get_prompt(get("conformance__test_prompt_with_image", Value::Null))
+            .await
+            .unwrap_or_else(|e| panic!("{era}: prompts/get: {e}"));
+        assert!(
+            matches!(&image.messages[0].content, ContentBlock::Image(i) if i.mime_type == "image/png"),
+            "{era}: {image:?}"
+        );
+        let embedded = client
+            .get_prompt(get(
+                "conformance__test_prompt_with_embedded_resource",
+                json!({"resourceUri": "test://example-resource"}),
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{era}: prompts/get: {e}"));
+        assert!(
+            matches!(&embedded.messages[0].content, ContentBlock::Resource(_)),
+            "{era}: {embedded:?}"
+        );
+        let _ = client.cancel().await;
+    }
+}
+
+#[tokio::test]
+async fn without_prompts_there_is_no_prompts_capability() {
+    let fixture = Fixture::new("[plugins.testbed]\ncomponent = \"{testbed}\"\n");
+    let client = fixture.client().await;
+    let info = client.service.peer_info().expect("initialize result");
+    assert!(
+        info.capabilities.prompts.is_none(),
+        "{:?}",
+        info.capabilities
+    );
+    let error = client
+        .service
+        .list_all_prompts()
+        .await
+        .expect_err("method not found")
+        .to_string();
+    assert!(
+        error.contains("-32601") || error.contains("not found"),
+        "{error}"
+    );
+    client.close().await;
+}
+
+#[test]
+fn two_plugins_with_one_prompt_name_are_refused_at_load() {
+    let fixture = Fixture::new(
+        "[plugins.one]\ncomponent = \"{conformance}\"\nprefix = \"same\"\n\n\
+         [plugins.two]\ncomponent = \"{conformance}\"\nprefix = \"same\"\n",
+    );
+    let manifest = fixture.manifest.display().to_string();
+    let (code, _, stderr) = common::warden(&["check", "--manifest", &manifest], fixture.dir.path());
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "prompt name `same__test_simple_prompt` (plugin `two`) is already used by plugin `one`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn python_sdk_lists_and_gets_a_prompt_in_both_eras() {
+    let fixture = Fixture::new(MANIFEST);
+    let python = tokio::task::spawn_blocking(python_with_mcp)
+        .await
+        .expect("venv setup");
+    let script = fixture.path("prompt_client.py");
+    std::fs::write(&script, PYTHON_CLIENT).expect("write the client");
+    for mode in ["legacy", "2026-07-28"] {
+        let plan = json!({
+            "server": [env!("CARGO_BIN_EXE_warden"), "serve", "--manifest", fixture.manifest],
+            "mode": mode,
+            "prompt": "conformance__test_prompt_with_arguments",
+            "args": {"arg1": "from", "arg2": "python"},
+        });
+        let output = tokio::process::Command::new(&python)
+            .arg(&script)
+            .arg(plan.to_string())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(120), output)
+            .await
+            .expect("the Python client finishes")
+            .expect("run python");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report = format!(
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
+        assert_eq!(
+            line["prompts"].as_array().map(Vec::len),
+            Some(4),
+            "{report}"
+        );
+        assert_eq!(
+            line["messages"],
+            json!([{
+                "role": "user",
+                "type": "text",
+                "text": "Prompt with arguments: arg1='from', arg2='python'"
+            }]),
+            "{report}"
+        );
+    }
+    assert_eq!(prompt_records(&fixture).len(), 2);
+}
+
+#[test]
+fn prompt_texts_pass_the_description_review() {
+    // Another plugin's tool named `simple`: the prompt description "A simple prompt ..."
+    // names it (`other-tool`), and under `refuse` the plugin is not served.
+    let fixture = Fixture::new(
+        "[server]\nreview = \"refuse\"\n\n\
+         [plugins.conformance]\ncomponent = \"{conformance}\"\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n\n\
+         [plugins.testbed.tools.emit]\nname = \"simple\"\n",
+    );
+    let manifest = fixture.manifest.display().to_string();
+    let (code, stdout, stderr) =
+        common::warden(&["check", "--manifest", &manifest], fixture.dir.path());
+    assert_ne!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "review: conformance__test_simple_prompt description: [other-tool] chars 2..8"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("(in a prompt: change the plugin's prompt)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("not served: conformance"), "{stdout}");
+}
+
+#[test]
+fn warden_check_lists_a_plugins_prompts() {
+    let fixture = Fixture::new(MANIFEST);
+    let manifest = fixture.manifest.display().to_string();
+    let (code, stdout, stderr) =
+        common::warden(&["check", "--manifest", &manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("  prompt      conformance__test_simple_prompt\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  prompt      vault__test_prompt_with_image\n"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_prompt_is_rate_limited_and_size_capped_like_a_call() {
+    let fixture = Fixture::new(
+        r#"
+[audit]
+path = "{dir}/audit.jsonl"
+
+[plugins.conformance]
+component = "{conformance}"
+rate = { per_minute = 1, burst = 1 }
+max_output = "1KiB"
+"#,
+    );
+    let client = fixture.client().await;
+    let long = "x".repeat(2000);
+    let too_large = client
+        .service
+        .get_prompt(get(
+            "conformance__test_prompt_with_arguments",
+            json!({"arg1": long, "arg2": "b"}),
+        ))
+        .await
+        .expect_err("over max_output")
+        .to_string();
+    assert!(
+        too_large.contains("exceeds its limit of 1024 bytes"),
+        "{too_large}"
+    );
+    client
+        .service
+        .get_prompt(get("conformance__test_simple_prompt", Value::Null))
+        .await
+        .expect("within the burst");
+    let limited = client
+        .service
+        .get_prompt(get("conformance__test_simple_prompt", Value::Null))
+        .await
+        .expect_err("rate limited")
+        .to_string();
+    assert!(limited.contains("rate limit reached"), "{limited}");
+    client.close().await;
+    let outcomes: Vec<Value> = prompt_records(&fixture)
+        .into_iter()
+        .map(|r| r["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [json!("tool-error"), json!("ok"), json!("rate-limited")]
+    );
+}
