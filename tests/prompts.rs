@@ -29,6 +29,7 @@ component = "{conformance}"
 [plugins.vault]
 component = "{conformance}"
 roles = ["admin"]
+resources = false
 "#;
 
 fn get(name: &str, arguments: Value) -> GetPromptRequestParams {
@@ -275,7 +276,7 @@ async fn without_prompts_there_is_no_prompts_capability() {
 fn two_plugins_with_one_prompt_name_are_refused_at_load() {
     let fixture = Fixture::new(
         "[plugins.one]\ncomponent = \"{conformance}\"\nprefix = \"same\"\n\n\
-         [plugins.two]\ncomponent = \"{conformance}\"\nprefix = \"same\"\n",
+         [plugins.two]\ncomponent = \"{conformance}\"\nprefix = \"same\"\nresources = false\n",
     );
     let manifest = fixture.manifest.display().to_string();
     let (code, _, stderr) = common::warden(&["check", "--manifest", &manifest], fixture.dir.path());

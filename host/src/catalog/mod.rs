@@ -13,10 +13,12 @@ use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 mod prompts;
+mod resources;
 pub mod review;
 mod usage;
 
 pub use prompts::PromptEntry;
+pub use resources::{ResourceEntry, Resources, TemplateEntry};
 pub use review::Finding;
 pub use usage::{GrantWarning, effects, grant_warnings, unacknowledged_warnings};
 
@@ -66,6 +68,8 @@ pub struct Catalog {
     /// Every prompt, in manifest order, and their positions by name.
     prompts: Vec<Arc<PromptEntry>>,
     prompts_by_name: HashMap<String, usize>,
+    /// Every resource and resource template.
+    resources: Resources,
     /// What the description review found, accepted or not (see [`Catalog::review`]).
     findings: Vec<Finding>,
     /// Acceptances that match no finding.
@@ -188,6 +192,7 @@ impl Catalog {
             }
         }
         (catalog.prompts, catalog.prompts_by_name) = prompts::build(&catalog.plugins, &mut errors);
+        catalog.resources = resources::build(&catalog.plugins, &mut errors);
         if errors.is_empty() {
             Ok(catalog)
         } else {
@@ -279,6 +284,8 @@ impl Catalog {
                 .retain(|tool| !refused.contains(&tool.plugin.config.name));
             self.prompts
                 .retain(|prompt| !refused.contains(&prompt.plugin.config.name));
+            self.resources
+                .retain(|plugin| !refused.contains(&plugin.config.name));
             self.prompts_by_name = self
                 .prompts
                 .iter()
@@ -332,6 +339,11 @@ impl Catalog {
     /// Every prompt, in manifest order.
     pub fn prompts(&self) -> impl Iterator<Item = &Arc<PromptEntry>> {
         self.prompts.iter()
+    }
+
+    /// Every resource and resource template.
+    pub fn resources(&self) -> &Resources {
+        &self.resources
     }
 
     /// What the description review found, in catalog order, accepted findings included.

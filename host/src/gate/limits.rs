@@ -40,6 +40,12 @@ pub fn prompt_key(name: &str) -> String {
     format!("prompt:{name}")
 }
 
+/// The name the rate limits of a plugin's resource reads are kept under: `resources:PLUGIN`,
+/// one bucket for all its URIs (URIs are unbounded; a bucket each would grow without bound).
+pub fn resources_key(plugin: &str) -> String {
+    format!("resources:{plugin}")
+}
+
 /// A refusal: the call may be retried after this long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryAfter(pub Duration);
@@ -89,7 +95,7 @@ pub struct LocalRateLimiter {
 const RETAIN_EVERY: u64 = 4096;
 
 impl LocalRateLimiter {
-    /// Buckets for every tool and prompt of `catalog`: each plugin's `rate` and `tool_rate`,
+    /// Buckets for every tool and prompt of `catalog`, and for each plugin's resources: each plugin's `rate` and `tool_rate`,
     /// and `limits.tool_rate` where a plugin sets none.
     pub fn new(catalog: &Catalog, limits: &GlobalLimits) -> Self {
         let tools = catalog
@@ -99,6 +105,12 @@ impl LocalRateLimiter {
                 catalog
                     .prompts()
                     .map(|prompt| (prompt_key(prompt.name()), &prompt.plugin)),
+            )
+            .chain(
+                catalog
+                    .resources()
+                    .plugins()
+                    .map(|plugin| (resources_key(&plugin.config.name), plugin)),
             )
             .filter_map(|(name, plugin)| {
                 let policy = &plugin.config.policy;

@@ -24,6 +24,7 @@ mod output;
 mod prompts;
 mod refusals;
 mod request_id;
+mod resources;
 mod stats;
 mod stop;
 mod trail;
@@ -62,6 +63,7 @@ pub use output::{OutputError, serialized_size, to_result};
 pub use prompts::PromptRequest;
 pub use refusals::SUMMARY_EVERY;
 pub use request_id::new_request_id;
+pub use resources::ReadRequest;
 pub use stats::{OTHER as STATS_OTHER, Stats};
 
 use approval::{Approver, Call, Cleared};
@@ -120,9 +122,13 @@ pub enum GateError {
     /// No such prompt, or one the principal may not see.
     #[error("unknown prompt: {name} (request {request_id})")]
     UnknownPrompt { name: String, request_id: String },
-    /// The prompt could not be produced: the plugin's error, or a limit it hit.
+    /// No resource at this URI, or one the principal may not read.
+    #[error("unknown resource: {uri} (request {request_id})")]
+    UnknownResource { uri: String, request_id: String },
+    /// The prompt or the resource could not be produced: the plugin's error, or a limit it
+    /// hit.
     #[error("{message} (request {request_id})")]
-    PromptFailed { message: String, request_id: String },
+    Failed { message: String, request_id: String },
     /// The call ran but its audit record could not be written: the result is withheld.
     #[error("the call could not be recorded in the audit log (request {request_id})")]
     Audit { request_id: String },
@@ -207,6 +213,12 @@ struct GatePrompt {
     concurrency: Option<Arc<Concurrency>>,
 }
 
+/// What the gate enforces for every read of a plugin's resources: its filter and its cap.
+struct ResourceGuard {
+    filter: Arc<OutputFilter>,
+    concurrency: Option<Arc<Concurrency>>,
+}
+
 /// The call pipeline, shared by every transport.
 pub struct Gate {
     catalog: Catalog,
@@ -217,6 +229,8 @@ pub struct Gate {
     /// In catalog order.
     prompts: Vec<GatePrompt>,
     prompts_by_name: HashMap<String, usize>,
+    /// By plugin name, for each plugin that serves resources.
+    resource_guards: HashMap<String, ResourceGuard>,
     caps: InputCaps,
     limiter: Arc<dyn RateLimiter>,
     audit: Arc<dyn AuditSink>,
@@ -286,6 +300,18 @@ impl Gate {
                 concurrency,
             });
         }
+        let resource_guards = catalog
+            .resources()
+            .plugins()
+            .map(|plugin| {
+                let (filter, concurrency) = per_plugin(&plugin.config);
+                let guard = ResourceGuard {
+                    filter,
+                    concurrency,
+                };
+                (plugin.config.name.clone(), guard)
+            })
+            .collect();
         let limiter = match options.limiter {
             Some(limiter) => limiter,
             None => {
@@ -305,6 +331,7 @@ impl Gate {
             by_name,
             prompts,
             prompts_by_name,
+            resource_guards,
             caps: InputCaps::from(&options.limits),
             limiter,
             audit: options.audit,
@@ -345,6 +372,11 @@ impl Gate {
     }
 
     /// Where a call's trail goes: the audit log, the refusal limit, the counts.
+    /// The filter and cap of the resources of the plugin named `plugin`.
+    fn guard(&self, plugin: &str) -> Option<&ResourceGuard> {
+        self.resource_guards.get(plugin)
+    }
+
     fn recorders(&self) -> (&dyn AuditSink, &RefusalLimiter, &Stats) {
         (&*self.audit, &self.refusals, &self.stats)
     }

@@ -15,12 +15,13 @@ use tracing::Instrument;
 use super::events::{FilteredEvents, Questions};
 use super::limits::prompt_key;
 use super::output::{self, OutputError, serialized_size};
-use super::stop::Stop;
+use super::resources::cap;
+use super::stop::{Asked, Stop};
 use super::trail::Trail;
 use super::{Gate, GateError, GatePrompt, Principal, Redactions, authorize, slot};
 use crate::audit::{MAX_RECORDED_NAME, Outcome, bounded};
 use crate::runtime::{CallError, CallEvents, CallOutcome};
-use crate::schema::{PromptDef, get_result_json};
+use crate::schema::{PromptDef, result_json};
 
 /// The method recorded in the audit record of a prompt.
 const METHOD: &str = "prompts/get";
@@ -57,7 +58,7 @@ impl Gate {
     /// Get one prompt through the whole pipeline, and record it in the audit log before
     /// returning. An unknown prompt, or one the principal may not get, is
     /// [`GateError::UnknownPrompt`]; bad arguments are [`GateError::InvalidParams`];
-    /// everything that goes wrong once it runs is [`GateError::PromptFailed`].
+    /// everything that goes wrong once it runs is [`GateError::Failed`].
     pub async fn get_prompt(
         &self,
         mut request: PromptRequest<'_>,
@@ -123,14 +124,7 @@ impl Gate {
             let mut redactions = filter(prompt, &mut result);
             events.finish(&mut redactions);
             let size = serialized_size(&result);
-            let limit = plugin.config.limits.max_output;
-            if size > limit {
-                let error = OutputError::TooLarge {
-                    size: usize::try_from(size).unwrap_or(usize::MAX),
-                    limit,
-                };
-                return Err(Stop::tool_error(Outcome::ToolError, error.to_string()));
-            }
+            cap(size, plugin.config.limits.max_output)?;
             trail.output(size, redactions);
             Ok::<_, Stop>(result)
         }
@@ -145,7 +139,7 @@ impl Gate {
                     }),
                 }
             }
-            Err(stop) => Err(stop.record_prompt(trail, name)),
+            Err(stop) => Err(stop.record_request(trail, Asked::Prompt(name))),
         }
     }
 
@@ -234,7 +228,7 @@ fn present(
         .as_ref()
         .ok_or_else(mismatch)?
         .get;
-    let json = get_result_json(get, ran.value.as_ref()).ok_or_else(mismatch)?;
+    let json = result_json(get, ran.value.as_ref()).ok_or_else(mismatch)?;
     if let Some(error) = json.get("err") {
         let message = error.as_str().unwrap_or("the prompt reported an error");
         return Err(Stop::tool_error(Outcome::ToolError, message.to_owned()));

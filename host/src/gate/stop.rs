@@ -145,41 +145,56 @@ impl Stop {
     }
 }
 
-/// What a call that passed every check answers: the tool's result, or the tool error the
-/// gate wrote in its place.
 impl Stop {
-    /// Record a `prompts/get` stopped here, and say what the client is told: the protocol
-    /// error of each kind of stop (a prompt has no tool-error result).
-    pub(super) fn record_prompt(self, mut trail: Trail<'_>, name: &str) -> GateError {
+    /// Record a `prompts/get` or `resources/read` of `asked` stopped here, and say what the
+    /// client is told: the protocol error of each kind of stop (neither has a tool-error
+    /// result).
+    pub(super) fn record_request(self, mut trail: Trail<'_>, asked: Asked<'_>) -> GateError {
         if !self.keep_args {
             trail.drop_args();
         }
-        tracing::info!(outcome = %self.outcome, detail = self.detail, "prompt refused");
+        tracing::info!(outcome = %self.outcome, detail = self.detail, "request refused");
         let request_id = trail.id().to_owned();
         if trail.finish(self.outcome, Some(self.detail)).is_err() {
             return GateError::Audit { request_id };
         }
-        match self.reply {
-            Reply::UnknownTool => GateError::UnknownPrompt {
+        match (self.reply, asked) {
+            (Reply::UnknownTool, Asked::Prompt(name)) => GateError::UnknownPrompt {
                 name: bounded(name, MAX_RECORDED_NAME).into_owned(),
                 request_id,
             },
-            Reply::InvalidParams(message) => GateError::InvalidParams {
+            (Reply::UnknownTool, Asked::Resource(uri)) => GateError::UnknownResource {
+                uri: bounded(uri, MAX_RECORDED_URI).into_owned(),
+                request_id,
+            },
+            (Reply::InvalidParams(message), _) => GateError::InvalidParams {
                 message,
                 request_id,
             },
-            Reply::ToolError(message) => GateError::PromptFailed {
+            (Reply::ToolError(message), _) => GateError::Failed {
                 message,
                 request_id,
             },
-            Reply::InputRequired(_) => GateError::PromptFailed {
-                message: "the prompt cannot ask questions".to_owned(),
+            (Reply::InputRequired(_), _) => GateError::Failed {
+                message: "a prompt or a resource cannot ask questions".to_owned(),
                 request_id,
             },
         }
     }
 }
 
+/// What a `prompts/get` or `resources/read` asked for: the prompt's name, the resource's URI.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Asked<'a> {
+    Prompt(&'a str),
+    Resource(&'a str),
+}
+
+/// The longest URI an error or an audit record repeats.
+pub(super) const MAX_RECORDED_URI: usize = 1024;
+
+/// What a call that passed every check answers: the tool's result, or the tool error the
+/// gate wrote in its place.
 pub(super) struct Answer {
     /// What the agent gets.
     pub(super) result: CallToolResult,

@@ -142,6 +142,9 @@ pub struct Plugin {
     /// Tool name prefix: tools are named `{prefix}__{function}`, or `{function}` when empty.
     /// Defaults to the plugin name. `[A-Za-z0-9_-]{0,61}`.
     pub prefix: String,
+    /// `resources = false`: its `warden:mcp/resources` are not served (no two plugins may
+    /// serve one URI, so a component loaded twice serves its resources from one entry).
+    pub resources: bool,
     /// Directories the plugin may see, in file order. Guest paths are unique.
     pub dirs: Vec<DirGrant>,
     /// Environment variables the plugin sees, in file order, after `${VAR}` expansion. Names are

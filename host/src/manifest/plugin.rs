@@ -86,6 +86,14 @@ pub(super) fn plugin(
         None => Some(name.to_owned()),
     };
 
+    let resources = table.get("resources").and_then(|v| match v.raw() {
+        DeValue::Boolean(serve) => Some(*serve),
+        _ => {
+            v.type_error("a boolean");
+            None
+        }
+    });
+
     let mut guests = BTreeMap::new();
     let dirs = table
         .get("dirs")
@@ -157,6 +165,7 @@ pub(super) fn plugin(
         sha256,
         limits,
         prefix: prefix.unwrap_or_default(),
+        resources: resources.unwrap_or(true),
         dirs,
         env: env.unwrap_or_default(),
         tools,

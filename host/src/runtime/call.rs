@@ -5,15 +5,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
-use wasmtime::component::Val;
+use wasmtime::component::{ComponentExportIndex, Val};
 use wasmtime::{Store, Trap};
 
 use super::events::CallEvents;
 use super::host_api::CallState;
 use super::limits::CallLimiter;
 use super::output::CapturedOutput;
-use super::{Plugin, Runtime};
+use super::{Code, Plugin, Runtime};
 use crate::capabilities;
+use crate::schema::ExportedFunction;
 
 /// What a successful call produced.
 #[derive(Debug)]
@@ -113,6 +114,36 @@ pub(super) enum Target {
     PromptList,
     /// `warden:mcp/prompts.get`.
     PromptGet,
+    /// `warden:mcp/resources.list`.
+    ResourceList,
+    /// `warden:mcp/resources.templates`.
+    ResourceTemplates,
+    /// `warden:mcp/resources.read`.
+    ResourceRead,
+}
+
+/// The function `target` names and its export index; unavailable when the plugin does not
+/// export the interface it belongs to.
+fn target_export<'a>(
+    plugin: &'a Plugin,
+    code: &'a Code,
+    target: Target,
+) -> Result<(&'a ExportedFunction, &'a ComponentExportIndex), CallError> {
+    let description = &plugin.description;
+    let prompts = description.prompts.as_ref().zip(code.prompts.as_ref());
+    let resources = description.resources.as_ref().zip(code.resources.as_ref());
+    let found = match target {
+        Target::Tool(index) => description
+            .functions
+            .get(index)
+            .zip(code.exports.get(index)),
+        Target::PromptList => prompts.map(|(p, [list, _])| (&p.list, list)),
+        Target::PromptGet => prompts.map(|(p, [_, get])| (&p.get, get)),
+        Target::ResourceList => resources.map(|(r, [list, _, _])| (&r.list, list)),
+        Target::ResourceTemplates => resources.map(|(r, [_, t, _])| (&r.templates, t)),
+        Target::ResourceRead => resources.map(|(r, [_, _, read])| (&r.read, read)),
+    };
+    found.ok_or_else(|| CallError::Unavailable(format!("the plugin does not export {target:?}")))
 }
 
 impl Runtime {
@@ -143,6 +174,18 @@ impl Runtime {
     ) -> Result<CallOutcome, CallError> {
         let args = crate::schema::get_args(name, arguments);
         self.run(plugin, Target::PromptGet, &args, events).await
+    }
+
+    /// Run the plugin's `warden:mcp/resources.read` for `uri` in a new instance, exactly as a
+    /// tool call runs. The value is `read`'s `result<list<embedded-resource>, read-error>`.
+    pub async fn read_resource(
+        &self,
+        plugin: &Plugin,
+        uri: &str,
+        events: Arc<dyn CallEvents>,
+    ) -> Result<CallOutcome, CallError> {
+        let args = crate::schema::read_args(uri);
+        self.run(plugin, Target::ResourceRead, &args, events).await
     }
 
     /// Run `target` of `plugin` with `args` in a new instance, under the plugin's limits.
@@ -202,18 +245,7 @@ impl Runtime {
         store.epoch_deadline_async_yield_and_update(1);
 
         let paused = store.data().paused.clone();
-        let (function, export) = match (target, &plugin.description.prompts, &code.prompts) {
-            (Target::Tool(index), _, _) => {
-                (&plugin.description.functions[index], &code.exports[index])
-            }
-            (Target::PromptList, Some(prompts), Some([list, _])) => (&prompts.list, list),
-            (Target::PromptGet, Some(prompts), Some([_, get])) => (&prompts.get, get),
-            _ => {
-                return Err(CallError::Unavailable(
-                    "the plugin offers no prompts".to_owned(),
-                ));
-            }
-        };
+        let (function, export) = target_export(plugin, code, target)?;
         let has_result = function.result.is_some();
         let mut results = if has_result {
             vec![Val::Bool(false)]

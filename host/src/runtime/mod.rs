@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{ComponentExportIndex, InstancePre, Linker};
+use wasmtime::component::{ComponentExportIndex, InstancePre, Linker, Val};
 
 pub use cache::{CacheConfig, CacheError, CacheOutcome};
 use call::Target;
@@ -38,10 +38,15 @@ pub use host_api::CallState;
 
 use crate::capabilities::{self, Grants, Slots};
 use crate::manifest;
-use crate::schema::{self, ComponentDescription, ExportedFunction, PromptDef, PromptExports};
+use crate::schema::{
+    self, ComponentDescription, ExportedFunction, PromptDef, ResourceDef, TemplateDef,
+};
 
 /// The most prompts one plugin may offer.
 pub const MAX_PROMPTS: usize = 256;
+
+/// The most resources, and the most resource templates, one plugin may offer.
+pub const MAX_RESOURCES: usize = 1000;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +80,8 @@ pub enum LoadError {
     Export { path: PathBuf, function: String },
     #[error("{path}: its prompts could not be listed: {message}")]
     Prompts { path: PathBuf, message: String },
+    #[error("{path}: its resources could not be listed: {message}")]
+    Resources { path: PathBuf, message: String },
 }
 
 /// Why the runtime could not be built.
@@ -110,6 +117,10 @@ pub struct Plugin {
     /// The prompts its `warden:mcp/prompts` export listed when it was opened (none when it
     /// exports no prompts).
     pub prompts: Vec<PromptDef>,
+    /// The resources its `warden:mcp/resources` export listed when it was opened.
+    pub resources: Vec<ResourceDef>,
+    /// The resource templates it listed when it was opened.
+    pub templates: Vec<TemplateDef>,
     /// Set once, by [`Runtime::compile`]: the code, or why there is none.
     code: OnceLock<Result<Code, String>>,
     /// Wakes the calls waiting for `code`.
@@ -123,6 +134,8 @@ struct Code {
     exports: Vec<ComponentExportIndex>,
     /// Export indexes of `warden:mcp/prompts`'s `list` and `get`, when it is exported.
     prompts: Option<[ComponentExportIndex; 2]>,
+    /// Export indexes of `warden:mcp/resources`'s `list`, `templates` and `read`.
+    resources: Option<[ComponentExportIndex; 3]>,
     /// How it was compiled.
     report: Compiled,
 }
@@ -272,29 +285,56 @@ impl Runtime {
                 source,
             })?,
             prompts: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
             code: OnceLock::new(),
             compiled: tokio::sync::Notify::new(),
         };
-        let Some(exports) = plugin.description.prompts.clone() else {
+        let description = &plugin.description;
+        if description.prompts.is_none() && description.resources.is_none() {
             return Ok((plugin, ComponentBytes { bytes: Some(bytes) }));
-        };
-        // Its prompts are known only by running `list`: compile it now, and list them once.
+        }
+        // Its prompts and resources are known only by running its listing functions: compile
+        // it now, and list them once.
         self.compile(&plugin, ComponentBytes { bytes: Some(bytes) }, || {})?;
-        plugin.prompts = self.list_at_load(&plugin, &exports)?;
+        if let Some(exports) = plugin.description.prompts.clone() {
+            let failed = |message| LoadError::Prompts {
+                path: plugin.config.component.clone(),
+                message,
+            };
+            let listed = self
+                .list_at_load(&plugin, Target::PromptList)
+                .map_err(failed)?;
+            let prompts = schema::prompts_from(&exports.list, listed.as_ref())
+                .map_err(|e| failed(e.to_string()))?;
+            plugin.prompts = at_most(prompts, MAX_PROMPTS, "prompts").map_err(failed)?;
+        }
+        if let Some(exports) = plugin.description.resources.clone() {
+            let failed = |message| LoadError::Resources {
+                path: plugin.config.component.clone(),
+                message,
+            };
+            let listed = self
+                .list_at_load(&plugin, Target::ResourceList)
+                .map_err(failed)?;
+            let resources = schema::resources_from(&exports.list, listed.as_ref())
+                .map_err(|e| failed(e.to_string()))?;
+            let listed = self
+                .list_at_load(&plugin, Target::ResourceTemplates)
+                .map_err(failed)?;
+            let templates = schema::templates_from(&exports.templates, listed.as_ref())
+                .map_err(|e| failed(e.to_string()))?;
+            plugin.resources = at_most(resources, MAX_RESOURCES, "resources").map_err(failed)?;
+            plugin.templates =
+                at_most(templates, MAX_RESOURCES, "resource templates").map_err(failed)?;
+        }
         Ok((plugin, ComponentBytes { bytes: None }))
     }
 
-    /// Call the plugin's `prompts.list` once, in a sandbox under its limits, on a thread of
-    /// its own (so that it may be called from a blocking or an async context).
-    fn list_at_load(
-        &self,
-        plugin: &Plugin,
-        exports: &PromptExports,
-    ) -> Result<Vec<PromptDef>, LoadError> {
-        let failed = |message: String| LoadError::Prompts {
-            path: plugin.config.component.clone(),
-            message,
-        };
+    /// Call one of the plugin's listing functions (`target`) once, in a sandbox under its
+    /// limits, on a thread of its own (so that it may be called from a blocking or an async
+    /// context), and return the value it returned.
+    fn list_at_load(&self, plugin: &Plugin, target: Target) -> Result<Option<Val>, String> {
         let listed = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
@@ -303,22 +343,13 @@ impl Runtime {
                         .build()
                         .map_err(|e| e.to_string())?;
                     runtime
-                        .block_on(self.run(plugin, Target::PromptList, &[], Arc::new(NoEvents)))
+                        .block_on(self.run(plugin, target, &[], Arc::new(NoEvents)))
                         .map_err(|e| e.to_string())
                 })
                 .join()
                 .unwrap_or_else(|_| Err("the listing thread panicked".to_owned()))
-        })
-        .map_err(failed)?;
-        let prompts = schema::prompts_from(&exports.list, listed.value.as_ref())
-            .map_err(|e| failed(e.to_string()))?;
-        if prompts.len() > MAX_PROMPTS {
-            return Err(failed(format!(
-                "{} prompts, more than the {MAX_PROMPTS} a plugin may offer",
-                prompts.len()
-            )));
-        }
-        Ok(prompts)
+        })?;
+        Ok(listed.value)
     }
 
     /// Compile `component` (or load it from the cache), resolve its imports and hand the code
@@ -405,10 +436,15 @@ impl Runtime {
             Some(prompts) => Some([export(&prompts.list)?, export(&prompts.get)?]),
             None => None,
         };
+        let resources = match &description.resources {
+            Some(r) => Some([export(&r.list)?, export(&r.templates)?, export(&r.read)?]),
+            None => None,
+        };
         Ok(Code {
             instance_pre,
             exports,
             prompts,
+            resources,
             report: Compiled {
                 cache,
                 elapsed: Duration::ZERO,
@@ -420,4 +456,15 @@ impl Runtime {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// `items`, unless there are more than `max` of them (`what` names them in the error).
+fn at_most<T>(items: Vec<T>, max: usize, what: &str) -> Result<Vec<T>, String> {
+    if items.len() > max {
+        return Err(format!(
+            "{} {what}, more than the {max} a plugin may offer",
+            items.len()
+        ));
+    }
+    Ok(items)
 }

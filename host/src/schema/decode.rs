@@ -11,7 +11,7 @@ use wit_parser::{
 use super::docs::{DocIndex, TypeDocs};
 use super::types::{
     Case, ComponentDescription, Enum, ExportedFunction, Field, Flags, Param, PromptExports, Record,
-    TypeName, Variant, WitType,
+    ResourceExports, TypeName, Variant, WitType,
 };
 
 /// Why a binary cannot be served as a plugin.
@@ -90,6 +90,7 @@ impl Describer<'_> {
             .collect();
         let mut functions = Vec::new();
         let mut prompts = None;
+        let mut resources = None;
         for (key, item) in &world.exports {
             match item {
                 WorldItem::Interface { id, .. } => {
@@ -98,8 +99,12 @@ impl Describer<'_> {
                     if is_componentize_py_init(&export_name, interface) {
                         continue;
                     }
-                    if is_prompts(&export_name) {
+                    if is_warden_export(&export_name, "prompts") {
                         prompts = Some(self.prompts(interface, &export_name)?);
+                        continue;
+                    }
+                    if is_warden_export(&export_name, "resources") {
+                        resources = Some(self.resources(interface, &export_name)?);
                         continue;
                     }
                     let short = interface
@@ -121,6 +126,7 @@ impl Describer<'_> {
             functions,
             imports,
             prompts,
+            resources,
         })
     }
 
@@ -130,21 +136,44 @@ impl Describer<'_> {
         interface: &wit_parser::Interface,
         export_name: &str,
     ) -> Result<PromptExports, DescribeError> {
-        let function = |name: &str| {
-            let label = format!("prompts.{name}");
-            match interface.functions.get(name) {
-                Some(function) => self.function(function, Some(export_name), &label),
-                None => Err(DescribeError::Unsupported {
-                    function: label,
-                    position: None,
-                    reason: "`warden:mcp/prompts` is exported without it".to_owned(),
-                }),
-            }
-        };
+        let function = |name| self.warden_function(interface, export_name, "prompts", name);
         Ok(PromptExports {
             list: function("list")?,
             get: function("get")?,
         })
+    }
+
+    /// The functions of an exported `warden:mcp/resources`.
+    fn resources(
+        &self,
+        interface: &wit_parser::Interface,
+        export_name: &str,
+    ) -> Result<ResourceExports, DescribeError> {
+        let function = |name| self.warden_function(interface, export_name, "resources", name);
+        Ok(ResourceExports {
+            list: function("list")?,
+            templates: function("templates")?,
+            read: function("read")?,
+        })
+    }
+
+    /// The function `name` of warden's own exported interface `warden:mcp/{which}`.
+    fn warden_function(
+        &self,
+        interface: &wit_parser::Interface,
+        export_name: &str,
+        which: &str,
+        name: &str,
+    ) -> Result<ExportedFunction, DescribeError> {
+        let label = format!("{which}.{name}");
+        match interface.functions.get(name) {
+            Some(function) => self.function(function, Some(export_name), &label),
+            None => Err(DescribeError::Unsupported {
+                function: label,
+                position: None,
+                reason: format!("`warden:mcp/{which}` is exported without it"),
+            }),
+        }
     }
 
     /// The name of an import or export: `ns:pkg/iface@version`, or its plain name.
@@ -351,10 +380,12 @@ impl Describer<'_> {
 /// Whether the export `name` is componentize-py's build-time hook: a plain-named interface
 /// `exports` holding only `init(app-name, symbols, stub-wasi)`, which its pre-initializer calls
 /// while building the component. Every Python plugin has it; it is not a tool.
-/// Whether an export is warden's own `warden:mcp/prompts` (any version): prompts, not tools.
-fn is_prompts(export_name: &str) -> bool {
+/// Whether an export is warden's own `warden:mcp/{which}` (any version): prompts or
+/// resources, not tools.
+fn is_warden_export(export_name: &str, which: &str) -> bool {
     export_name
-        .strip_prefix("warden:mcp/prompts")
+        .strip_prefix("warden:mcp/")
+        .and_then(|rest| rest.strip_prefix(which))
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('@'))
 }
 

@@ -57,6 +57,7 @@ mod json_schema;
 mod names;
 mod output;
 mod prompts;
+mod resources;
 mod types;
 
 #[cfg(test)]
@@ -69,10 +70,13 @@ pub use input::from_json;
 pub use json_schema::{DRAFT_2020_12, json_schema};
 pub use names::{closest, json_names_in};
 pub use output::to_json;
-pub use prompts::{PromptArgDef, PromptDef, PromptError, get_args, get_result_json, prompts_from};
+pub use prompts::{PromptArgDef, PromptDef, PromptError, get_args, prompts_from, result_json};
+pub use resources::{
+    ResourceDef, ResourceError, TemplateDef, read_args, resources_from, templates_from,
+};
 pub use types::{
     Case, ComponentDescription, Enum, ExportedFunction, Field, Flags, Param, PromptExports, Record,
-    TypeName, Variant, WitType,
+    ResourceExports, TypeName, Variant, WitType,
 };
 
 /// The JSON name of a WIT identifier: kebab-case to snake_case (`max-bytes` -> `max_bytes`).

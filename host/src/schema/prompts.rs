@@ -2,6 +2,7 @@
 //! mapping as every result ([`to_json`]), and the arguments `get` is called with.
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use wasmtime::component::Val;
 
@@ -37,11 +38,20 @@ pub fn prompts_from(
     list: &ExportedFunction,
     value: Option<&Val>,
 ) -> Result<Vec<PromptDef>, PromptError> {
-    let (Some(ty), Some(value)) = (&list.result, value) else {
-        return Err(PromptError::Mismatch);
+    listed(list, value).ok_or(PromptError::Mismatch)
+}
+
+/// The items of `value`, the result of a listing function of warden's own exports, read
+/// through [`to_json`]; `None` when it is not a list of `T`.
+pub(super) fn listed<T: DeserializeOwned>(
+    function: &ExportedFunction,
+    value: Option<&Val>,
+) -> Option<Vec<T>> {
+    let (Some(ty), Some(value)) = (&function.result, value) else {
+        return None;
     };
-    let json = to_json(ty, value).map_err(|_| PromptError::Mismatch)?;
-    serde_json::from_value(json).map_err(|_| PromptError::Mismatch)
+    let json = to_json(ty, value).ok()?;
+    serde_json::from_value(json).ok()
 }
 
 /// The arguments of `get`: the prompt's name (as the plugin gave it) and the (name, value)
@@ -54,9 +64,10 @@ pub fn get_args(name: &str, arguments: &[(String, String)]) -> Vec<Val> {
     vec![Val::String(name.to_owned()), Val::List(pairs)]
 }
 
-/// The JSON form of `get`'s result (`{"ok": {...}}` or `{"err": "..."}`), for the gate to map.
-pub fn get_result_json(get: &ExportedFunction, value: Option<&Val>) -> Option<Value> {
-    match (&get.result, value) {
+/// The JSON form of a `result` a function of warden's own exports returned (`{"ok": ...}` or
+/// `{"err": ...}`: `get`'s, `read`'s), for the gate to map.
+pub fn result_json(function: &ExportedFunction, value: Option<&Val>) -> Option<Value> {
+    match (&function.result, value) {
         (Some(ty @ WitType::Result { .. }), Some(value)) => to_json(ty, value).ok(),
         _ => None,
     }

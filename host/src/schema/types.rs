@@ -207,6 +207,9 @@ pub struct ComponentDescription {
     /// The two functions of `warden:mcp/prompts`, when the component exports it: its
     /// prompts. They are not in `functions`: they are not tools.
     pub prompts: Option<PromptExports>,
+    /// The three functions of `warden:mcp/resources`, when the component exports it: its
+    /// resources. They are not in `functions` either.
+    pub resources: Option<ResourceExports>,
 }
 
 /// The functions of an exported `warden:mcp/prompts` interface.
@@ -216,4 +219,15 @@ pub struct PromptExports {
     pub list: ExportedFunction,
     /// `get: func(name, arguments) -> result<prompt-result, string>`.
     pub get: ExportedFunction,
+}
+
+/// The functions of an exported `warden:mcp/resources` interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceExports {
+    /// `list: func() -> list<resource>`.
+    pub list: ExportedFunction,
+    /// `templates: func() -> list<resource-template>`.
+    pub templates: ExportedFunction,
+    /// `read: func(uri) -> result<list<embedded-resource>, read-error>`.
+    pub read: ExportedFunction,
 }

@@ -9,13 +9,16 @@ use rmcp::model::{
     Implementation, ListPromptsRequestMethod, ListPromptsResult,
     ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
     ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscriptionFilter,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams, SubscriptionFilter,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::events::{McpEvents, from_mcp};
-use crate::gate::{Asking, CallRequest, GateError, LiveGate, Principal, PromptRequest, Reply};
+use crate::gate::{
+    Asking, CallRequest, GateError, LiveGate, Principal, PromptRequest, ReadRequest, Reply,
+};
 use crate::runtime::LogLevel;
 
 /// What a server tells clients about itself at `initialize`.
@@ -128,10 +131,40 @@ fn protocol_error(error: GateError) -> McpError {
         GateError::UnknownTool { .. }
         | GateError::UnknownPrompt { .. }
         | GateError::InvalidParams { .. } => McpError::invalid_params(error.to_string(), None),
-        GateError::PromptFailed { .. } | GateError::Audit { .. } => {
+        // SEP-2164: an unknown resource is invalid params naming the URI.
+        GateError::UnknownResource { ref uri, .. } => {
+            let data = serde_json::json!({ "uri": uri });
+            McpError::invalid_params(error.to_string(), Some(data))
+        }
+        GateError::Failed { .. } | GateError::Audit { .. } => {
             McpError::internal_error(error.to_string(), None)
         }
     }
+}
+
+/// The most resources (or templates) one page of `resources/list` holds.
+pub const RESOURCE_PAGE: usize = 100;
+
+/// The page of `items` that `request`'s cursor points at, and the cursor of the next page.
+/// A cursor is the offset of its page's first item; one that is not is invalid params.
+fn page<T>(
+    items: Vec<T>,
+    request: Option<&PaginatedRequestParams>,
+) -> Result<(Vec<T>, Option<String>), McpError> {
+    let start = match request.and_then(|r| r.cursor.as_deref()) {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .ok()
+            .filter(|&start| start <= items.len())
+            .ok_or_else(|| McpError::invalid_params("invalid cursor", None))?,
+    };
+    let end = items.len().min(start.saturating_add(RESOURCE_PAGE));
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((
+        items.into_iter().skip(start).take(end - start).collect(),
+        next,
+    ))
 }
 
 impl ServerHandler for WardenServer {
@@ -145,6 +178,10 @@ impl ServerHandler for WardenServer {
         if self.live.current().has_prompts() {
             capabilities.prompts = Some(Default::default());
         }
+        // Declared only when a plugin offers resources; no subscriptions (yet).
+        if self.live.current().has_resources() {
+            capabilities.resources = Some(Default::default());
+        }
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
                 &self.info.name,
@@ -154,7 +191,8 @@ impl ServerHandler for WardenServer {
     }
 
     /// 2026-07-28: `subscriptions/listen` may ask for tool list changes, and nothing else
-    /// (warden serves no resources, and declares no `listChanged` for its prompts).
+    /// (warden declares no `listChanged` for its prompts and resources, and no resource
+    /// subscriptions).
     fn accepted_subscription_filter(
         &self,
         _requested: &SubscriptionFilter,
@@ -295,25 +333,69 @@ impl ServerHandler for WardenServer {
         outcome.map(Into::into).map_err(protocol_error)
     }
 
-    // rmcp's defaults answer these with empty lists although warden declares no resources:
-    // answer as for any method the server does not have.
-
+    /// The resources this principal may read, a page at a time; method not found when no
+    /// plugin offers any (rmcp's default would answer an empty list although no capability
+    /// is declared).
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        Err(McpError::method_not_found::<ListResourcesRequestMethod>())
+        let gate = self.live.current();
+        if !gate.has_resources() {
+            return Err(McpError::method_not_found::<ListResourcesRequestMethod>());
+        }
+        let (items, next) = page(gate.resources(self.principal(&context)), request.as_ref())?;
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
     }
 
+    /// The resource templates this principal may read, a page at a time.
     async fn list_resource_templates(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        Err(McpError::method_not_found::<
-            ListResourceTemplatesRequestMethod,
-        >())
+        let gate = self.live.current();
+        if !gate.has_resources() {
+            return Err(McpError::method_not_found::<
+                ListResourceTemplatesRequestMethod,
+            >());
+        }
+        let templates = gate.resource_templates(self.principal(&context));
+        let (items, next) = page(templates, request.as_ref())?;
+        let mut result = ListResourceTemplatesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let events = Arc::new(McpEvents::new(
+            context.peer.clone(),
+            context.meta.get_progress_token(),
+            self.min_level(&context),
+            request.uri.clone(),
+        ));
+        let read = ReadRequest {
+            principal: self.principal(&context),
+            mcp_id: serde_json::to_value(&context.id).ok(),
+            uri: &request.uri,
+            events,
+        };
+        let gate = self.live.current();
+        let outcome = tokio::select! {
+            biased;
+            () = context.ct.cancelled() => {
+                return Err(McpError::invalid_request("the request was cancelled", None));
+            }
+            outcome = gate.read_resource(read) => outcome,
+        };
+        outcome.map(Into::into).map_err(protocol_error)
     }
 
     async fn set_level(

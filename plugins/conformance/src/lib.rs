@@ -5,7 +5,8 @@
 //! Each tool returns exactly what the suite's scenario describes (texts, MIME types, URIs, the
 //! number and spacing of log and progress messages); `tests/conformance/warden.toml` exposes
 //! them under the suite's names (`test_simple_text`, ...), which WIT's kebab-case cannot spell.
-//! Its prompts (`warden:mcp/prompts`) carry the suite's names themselves.
+//! Its prompts (`warden:mcp/prompts`) carry the suite's names themselves, and its resources
+//! (`warden:mcp/resources`) the suite's URIs.
 
 warden_sdk::wit_bindgen::generate!({
     path: ["../../wit", "wit"],
@@ -22,6 +23,9 @@ use std::time::Duration;
 use exports::warden::conformance::conformance::{Address, ContactMethod, Guest};
 use exports::warden::mcp::prompts::{
     Argument, Guest as Prompts, Message, Prompt, PromptResult, Role,
+};
+use exports::warden::mcp::resources::{
+    Guest as Resources, ReadError, Resource, ResourceTemplate,
 };
 use serde_json::{Value, json};
 use warden_sdk::host::{ElicitAnswer, ElicitError, elicit};
@@ -390,6 +394,91 @@ impl Prompts for Conformance {
             description: None,
             messages,
         })
+    }
+}
+
+/// A listed resource of the suite.
+fn resource(uri: &str, name: &str, description: &str, mime_type: &str) -> Resource {
+    Resource {
+        uri: uri.into(),
+        name: name.into(),
+        title: None,
+        description: Some(description.into()),
+        mime_type: Some(mime_type.into()),
+        size: None,
+    }
+}
+
+/// Contents of `uri`: `body` with `mime_type`.
+fn contents(uri: &str, mime_type: &str, body: ResourceBody) -> Vec<EmbeddedResource> {
+    vec![EmbeddedResource {
+        uri: uri.into(),
+        mime_type: Some(mime_type.into()),
+        body,
+    }]
+}
+
+impl Resources for Conformance {
+    fn list() -> Vec<Resource> {
+        vec![
+            resource(
+                "test://static-text",
+                "static-text",
+                "A static text resource",
+                "text/plain",
+            ),
+            resource(
+                "test://static-binary",
+                "static-binary",
+                "A static binary resource (a PNG image)",
+                "image/png",
+            ),
+            resource(
+                "test://watched-resource",
+                "watched-resource",
+                "A resource clients may subscribe to",
+                "text/plain",
+            ),
+        ]
+    }
+
+    fn templates() -> Vec<ResourceTemplate> {
+        vec![ResourceTemplate {
+            uri_template: "test://template/{id}/data".into(),
+            name: "template-data".into(),
+            title: None,
+            description: Some("Data for an id, substituted into the URI".into()),
+            mime_type: Some("application/json".into()),
+        }]
+    }
+
+    fn read(uri: String) -> Result<Vec<EmbeddedResource>, ReadError> {
+        let text = |text: &str| ResourceBody::Text(text.into());
+        match uri.as_str() {
+            "test://static-text" => Ok(contents(
+                &uri,
+                "text/plain",
+                text("This is the content of the static text resource."),
+            )),
+            "test://static-binary" => Ok(contents(
+                &uri,
+                "image/png",
+                ResourceBody::Blob(PNG.to_vec()),
+            )),
+            "test://watched-resource" => Ok(contents(
+                &uri,
+                "text/plain",
+                text("Watched resource content."),
+            )),
+            _ => {
+                let id = uri
+                    .strip_prefix("test://template/")
+                    .and_then(|rest| rest.strip_suffix("/data"))
+                    .ok_or(ReadError::NotFound)?;
+                let data = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
+                Ok(contents(&uri, "application/json", text(&data.to_string())))
+            }
+        }
     }
 }
 

@@ -1,0 +1,230 @@
+//! Resources from plugins (`warden:mcp/resources`), end to end: the real binary serving the
+//! `conformance` component and rmcp's client: list, templates, read (text, blob, template),
+//! the unknown URI, roles, redaction, the audit record and the conflicts refused at load.
+
+mod common;
+
+use common::Fixture;
+use rmcp::ServiceError;
+use rmcp::model::{ReadResourceRequestParams, ReadResourceResult, ResourceContents};
+use serde_json::Value;
+
+/// The conformance plugin's resources for everyone; its second entry, `vault`, serves none.
+const MANIFEST: &str = r#"
+[server]
+principal = "ann"
+
+[audit]
+path = "{dir}/audit.jsonl"
+
+[plugins.conformance]
+component = "{conformance}"
+"#;
+
+/// The resources served only to `admin`; the stdio principal has no role.
+const ADMIN_ONLY: &str = r#"
+[server]
+principal = "ann"
+
+[audit]
+path = "{dir}/audit.jsonl"
+
+[plugins.vault]
+component = "{conformance}"
+roles = ["admin"]
+"#;
+
+fn read(uri: &str) -> ReadResourceRequestParams {
+    ReadResourceRequestParams::new(uri)
+}
+
+/// The text of the first contents, if it is text.
+fn text(result: &ReadResourceResult) -> &str {
+    match result.contents.first() {
+        Some(ResourceContents::TextResourceContents { text, .. }) => text,
+        _ => "",
+    }
+}
+
+/// The audit records of `resources/read`.
+fn read_records(fixture: &Fixture) -> Vec<Value> {
+    fixture
+        .audit_log("audit.jsonl")
+        .into_iter()
+        .filter(|r| r["method"] == "resources/read")
+        .collect()
+}
+
+/// The code and data of a JSON-RPC error.
+fn rpc_error(error: ServiceError) -> (i32, Option<Value>) {
+    match error {
+        ServiceError::McpError(error) => (error.code.0, error.data),
+        other => panic!("not a JSON-RPC error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn rmcp_client_lists_and_reads_text_blob_and_template_resources_audited() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let info = client.service.peer_info().expect("initialize result");
+    assert!(
+        info.capabilities.resources.is_some(),
+        "{:?}",
+        info.capabilities
+    );
+
+    let resources = client
+        .service
+        .list_all_resources()
+        .await
+        .expect("resources/list");
+    let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "test://static-text",
+            "test://static-binary",
+            "test://watched-resource"
+        ]
+    );
+    assert_eq!(resources[0].mime_type.as_deref(), Some("text/plain"));
+    let templates = client
+        .service
+        .list_all_resource_templates()
+        .await
+        .expect("resources/templates/list");
+    assert_eq!(templates.len(), 1);
+    assert_eq!(templates[0].uri_template, "test://template/{id}/data");
+
+    let static_text = client
+        .service
+        .read_resource(read("test://static-text"))
+        .await
+        .expect("read text");
+    assert_eq!(
+        text(&static_text),
+        "This is the content of the static text resource."
+    );
+    let binary = client
+        .service
+        .read_resource(read("test://static-binary"))
+        .await
+        .expect("read blob");
+    assert!(
+        matches!(
+            &binary.contents[0],
+            ResourceContents::BlobResourceContents { blob, mime_type: Some(m), .. }
+                if m == "image/png" && blob.starts_with("iVBORw0KGgo")
+        ),
+        "{binary:?}"
+    );
+    let templated = client
+        .service
+        .read_resource(read("test://template/123/data"))
+        .await
+        .expect("read template");
+    assert_eq!(
+        text(&templated),
+        r#"{"id":"123","templateTest":true,"data":"Data for ID: 123"}"#
+    );
+    client.close().await;
+
+    let records = read_records(&fixture);
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert_eq!(records[0]["tool"], "test://static-text");
+    assert_eq!(records[0]["plugin"], "conformance");
+    assert_eq!(records[0]["outcome"], "ok");
+    assert!(records[0]["fuel"].as_u64().is_some(), "{}", records[0]);
+}
+
+#[tokio::test]
+async fn an_unknown_uri_is_invalid_params_with_the_uri_and_text_is_redacted() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    for uri in ["test://nothing-here", "test://template/1/2/data"] {
+        let error = client
+            .service
+            .read_resource(read(uri))
+            .await
+            .expect_err("unknown");
+        let (code, data) = rpc_error(error);
+        assert_eq!(code, -32602, "{uri}");
+        assert_eq!(data.expect("data")["uri"], uri);
+    }
+    // Every text the plugin returns passes the output filter: here the id it echoes.
+    let echoed = client
+        .service
+        .read_resource(read("test://template/AKIAIOSFODNN7EXAMPLE/data"))
+        .await
+        .expect("read");
+    assert!(
+        text(&echoed).contains(r#""id":"[REDACTED:aws-key]""#),
+        "{echoed:?}"
+    );
+    client.close().await;
+
+    let records = read_records(&fixture);
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert_eq!(records[0]["outcome"], "invalid");
+    assert_eq!(records[1]["outcome"], "invalid");
+    // The id and the data that repeats it; the URI is recorded redacted.
+    assert_eq!(records[2]["redactions"]["aws-key"], 2, "{}", records[2]);
+    assert_eq!(
+        records[2]["tool"], "test://template/[REDACTED:aws-key]/data",
+        "{}",
+        records[2]
+    );
+}
+
+#[tokio::test]
+async fn a_role_less_principal_neither_lists_nor_reads_another_roles_resources() {
+    let fixture = Fixture::new(ADMIN_ONLY);
+    let client = fixture.client().await;
+    let resources = client
+        .service
+        .list_all_resources()
+        .await
+        .expect("resources/list");
+    assert!(resources.is_empty(), "{resources:?}");
+    let templates = client
+        .service
+        .list_all_resource_templates()
+        .await
+        .expect("resources/templates/list");
+    assert!(templates.is_empty(), "{templates:?}");
+    // Reading it anyway looks exactly like reading a URI that does not exist.
+    for uri in ["test://static-text", "test://template/1/data"] {
+        let error = client
+            .service
+            .read_resource(read(uri))
+            .await
+            .expect_err("denied");
+        let (code, data) = rpc_error(error);
+        assert_eq!(code, -32602);
+        assert_eq!(data.expect("data")["uri"], uri);
+    }
+    client.close().await;
+
+    let records = read_records(&fixture);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert_eq!(records[0]["outcome"], "denied");
+    assert_eq!(records[0]["plugin"], "vault");
+}
+
+#[test]
+fn two_plugins_serving_one_uri_are_refused_at_load() {
+    let fixture = Fixture::new(
+        "[plugins.one]\ncomponent = \"{conformance}\"\n\n\
+         [plugins.two]\ncomponent = \"{conformance}\"\n",
+    );
+    let manifest = fixture.manifest.display().to_string();
+    let (code, _, stderr) = common::warden(&["check", "--manifest", &manifest], fixture.dir.path());
+    assert_ne!(code, 0, "{stderr}");
+    for expected in [
+        "resource template `test://template/{id}/data` (plugin `two`) is already served by plugin `one`",
+        "resource URI `test://static-text` (plugin `two`) is already served by plugin `one`",
+    ] {
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
