@@ -463,6 +463,18 @@ fn a_grant_over_wardens_own_files_is_refused_at_its_line() {
 }
 
 #[test]
+fn resources_is_a_boolean_served_by_default() {
+    let fx = Fixture::new();
+    let parsed = |text: &str| fx.parse(text).expect("valid").plugins[0].resources;
+    assert!(parsed(FILES));
+    assert!(!parsed(&format!("{FILES}resources = false\n")));
+    assert_eq!(
+        fx.error(&format!("{FILES}resources = \"no\"\n")),
+        "3:13: plugins.files.resources: expected a boolean, found a string"
+    );
+}
+
+#[test]
 fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
     let fx = Fixture::new();
     assert_eq!(
@@ -472,8 +484,8 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
     assert_eq!(
         fx.error(&format!("{FILES}\"odd key\" = 1\n")),
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `verify`, \
-         `fuel`, `memory`, `timeout`, `max_output`, `prefix`, `dirs`, `env`, `tools`, `roles`, `rate`, \
-         `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
+         `fuel`, `memory`, `timeout`, `max_output`, `prefix`, `resources`, `dirs`, `env`, `tools`, \
+         `roles`, `rate`, `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
          `max_event_bytes`, `approval`, `data`, `allow_hosts`, `net`, `secrets`, `kv`, `sql` or `acknowledge`"
     );
 }
