@@ -4,12 +4,17 @@
 
 mod common;
 
-use common::Fixture;
+use std::time::Duration;
+
+use common::{Fixture, python_with_mcp};
 use rmcp::ServiceError;
 use rmcp::model::{ReadResourceRequestParams, ReadResourceResult, ResourceContents};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-/// The conformance plugin's resources for everyone; its second entry, `vault`, serves none.
+/// The Python client: lists the resources and templates and reads some.
+const PYTHON_CLIENT: &str = include_str!("support/resource_client.py");
+
+/// The conformance plugin's resources for everyone.
 const MANIFEST: &str = r#"
 [server]
 principal = "ann"
@@ -226,5 +231,83 @@ fn two_plugins_serving_one_uri_are_refused_at_load() {
         "resource URI `test://static-text` (plugin `two`) is already served by plugin `one`",
     ] {
         assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn python_sdk_lists_and_reads_resources_in_both_eras() {
+    let fixture = Fixture::new(MANIFEST);
+    let python = tokio::task::spawn_blocking(python_with_mcp)
+        .await
+        .expect("venv setup");
+    let script = fixture.path("resource_client.py");
+    std::fs::write(&script, PYTHON_CLIENT).expect("write the client");
+    for mode in ["legacy", "2026-07-28"] {
+        let plan = json!({
+            "server": [env!("CARGO_BIN_EXE_warden"), "serve", "--manifest", fixture.manifest],
+            "mode": mode,
+            "read": ["test://static-text", "test://static-binary", "test://template/7/data"],
+        });
+        let output = tokio::process::Command::new(&python)
+            .arg(&script)
+            .arg(plan.to_string())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(120), output)
+            .await
+            .expect("the Python client finishes")
+            .expect("run python");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report = format!(
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
+        assert_eq!(
+            line["resources"],
+            json!([
+                "test://static-text",
+                "test://static-binary",
+                "test://watched-resource"
+            ]),
+            "{report}"
+        );
+        assert_eq!(
+            line["templates"],
+            json!(["test://template/{id}/data"]),
+            "{report}"
+        );
+        let contents = &line["contents"];
+        assert_eq!(
+            contents[0]["text"], "This is the content of the static text resource.",
+            "{report}"
+        );
+        assert_eq!(contents[1]["mime_type"], "image/png", "{report}");
+        assert!(
+            contents[1]["blob"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("iVBORw0KGgo")),
+            "{report}"
+        );
+        assert_eq!(
+            contents[2]["text"], r#"{"id":"7","templateTest":true,"data":"Data for ID: 7"}"#,
+            "{report}"
+        );
+    }
+    assert_eq!(read_records(&fixture).len(), 6);
+}
+
+#[test]
+fn warden_check_lists_a_plugins_resources_and_templates() {
+    let fixture = Fixture::new(MANIFEST);
+    let manifest = fixture.manifest.display().to_string();
+    let (code, stdout, stderr) =
+        common::warden(&["check", "--manifest", &manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for expected in [
+        "  resource    test://static-text\n",
+        "  template    test://template/{id}/data\n",
+    ] {
+        assert!(stdout.contains(expected), "{stdout}");
     }
 }

@@ -348,6 +348,14 @@ fn text_report(
         for prompt in prompts.filter(|p| p.plugin.config.name == config.name) {
             writeln!(out, "  prompt      {}", prompt.name())?;
         }
+        let resources = host.gate.catalog().resources();
+        let ours = |plugin: &warden::runtime::Plugin| plugin.config.name == config.name;
+        for resource in resources.resources().iter().filter(|r| ours(&r.plugin)) {
+            writeln!(out, "  resource    {}", resource.descriptor.uri)?;
+        }
+        for template in resources.templates().iter().filter(|t| ours(&t.plugin)) {
+            writeln!(out, "  template    {}", template.descriptor.uri_template)?;
+        }
     }
     Ok(out)
 }
