@@ -6,9 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fixture, python_with_mcp};
+use common::{Fixture, discover_2026, python_with_mcp};
 use rmcp::ServiceError;
 use rmcp::model::{ReadResourceRequestParams, ReadResourceResult, ResourceContents};
+use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
 
 /// The Python client: lists the resources and templates and reads some.
@@ -309,5 +310,91 @@ fn warden_check_lists_a_plugins_resources_and_templates() {
         "  template    test://template/{id}/data\n",
     ] {
         assert!(stdout.contains(expected), "{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn a_read_is_rate_limited_and_size_capped_like_a_call() {
+    let fixture = Fixture::new(
+        r#"
+[audit]
+path = "{dir}/audit.jsonl"
+
+[plugins.conformance]
+component = "{conformance}"
+rate = { per_minute = 2, burst = 2 }
+max_output = "1KiB"
+"#,
+    );
+    let client = fixture.client().await;
+    let long = format!("test://template/{}/data", "x".repeat(600));
+    let too_large = client
+        .service
+        .read_resource(read(&long))
+        .await
+        .expect_err("over max_output")
+        .to_string();
+    assert!(
+        too_large.contains("exceeds its limit of 1024 bytes"),
+        "{too_large}"
+    );
+    // One bucket for all the plugin's URIs.
+    client
+        .service
+        .read_resource(read("test://static-text"))
+        .await
+        .expect("within the burst");
+    let limited = client
+        .service
+        .read_resource(read("test://template/1/data"))
+        .await
+        .expect_err("rate limited")
+        .to_string();
+    assert!(limited.contains("rate limit reached"), "{limited}");
+    client.close().await;
+    let outcomes: Vec<Value> = read_records(&fixture)
+        .into_iter()
+        .map(|r| r["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [json!("tool-error"), json!("ok"), json!("rate-limited")]
+    );
+}
+
+#[tokio::test]
+async fn both_eras_list_and_read_resources_over_http() {
+    let fixture = Fixture::new(MANIFEST);
+    let server = fixture.http_server(&[]).await;
+    for (era, lifecycle) in [
+        ("2025-11-25", ClientLifecycleMode::Initialize),
+        ("2026-07-28", discover_2026()),
+    ] {
+        let client = server
+            .connect(server.client_config(None), lifecycle)
+            .await
+            .unwrap_or_else(|e| panic!("{era}: connect: {e}\n{}", server.stderr()));
+        let resources = client.list_all_resources().await.expect("resources/list");
+        assert_eq!(resources.len(), 3, "{era}: {resources:?}");
+        let templated = client
+            .read_resource(read("test://template/42/data"))
+            .await
+            .unwrap_or_else(|e| panic!("{era}: resources/read: {e}"));
+        assert!(
+            text(&templated).contains("Data for ID: 42"),
+            "{era}: {templated:?}"
+        );
+        let (code, data) = rpc_error(
+            client
+                .read_resource(read("test://nothing"))
+                .await
+                .expect_err("unknown"),
+        );
+        assert_eq!(
+            (code, data),
+            (-32602, Some(json!({"uri": "test://nothing"}))),
+            "{era}"
+        );
+        let _ = client.cancel().await;
     }
 }
