@@ -93,6 +93,12 @@
 //! and implementing the generated `exports::warden::mcp::prompts::Guest` (`list` and `get`);
 //! those two functions are not tools. warden's `docs/AUTHORING.md` ("Prompts") has an example.
 //!
+//! # Resources
+//!
+//! Likewise `export warden:mcp/resources@0.1.0;` offers MCP resources: implement the generated
+//! `exports::warden::mcp::resources::Guest` (`list`, `templates`, `read`). URIs are served as
+//! given, and no two plugins may serve one URI. `docs/AUTHORING.md` ("Resources") has an example.
+//!
 //! # Where the tool descriptions come from
 //!
 //! Linking a component keeps every WIT type but drops every doc comment (the component binary

@@ -409,3 +409,33 @@ impl ServerHandler for WardenServer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(cursor: Option<&str>) -> PaginatedRequestParams {
+        let mut params = PaginatedRequestParams::default();
+        params.cursor = cursor.map(str::to_owned);
+        params
+    }
+
+    #[test]
+    fn pages_follow_their_cursors_to_the_end() {
+        let items: Vec<usize> = (0..RESOURCE_PAGE * 2 + 5).collect();
+        let (first, next) = page(items.clone(), None).expect("first page");
+        assert_eq!((first.len(), next.as_deref()), (RESOURCE_PAGE, Some("100")));
+        let (second, next) = page(items.clone(), Some(&cursor(next.as_deref()))).expect("second");
+        assert_eq!((second[0], next.as_deref()), (RESOURCE_PAGE, Some("200")));
+        let (last, next) = page(items, Some(&cursor(next.as_deref()))).expect("last");
+        assert_eq!((last.len(), next), (5, None));
+    }
+
+    #[test]
+    fn a_cursor_that_is_not_an_offset_in_the_list_is_invalid_params() {
+        for bad in ["x", "-1", "6"] {
+            let error = page(vec![1, 2, 3, 4, 5], Some(&cursor(Some(bad)))).expect_err(bad);
+            assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{bad}");
+        }
+    }
+}
