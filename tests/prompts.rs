@@ -358,7 +358,7 @@ fn prompt_texts_pass_the_description_review() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("(in a prompt: change the plugin's prompt)"),
+        stderr.contains("(in a prompt or a resource: change it in the plugin)"),
         "{stderr}"
     );
     assert!(stdout.contains("not served: conformance"), "{stdout}");

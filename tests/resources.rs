@@ -398,3 +398,28 @@ async fn both_eras_list_and_read_resources_over_http() {
         let _ = client.cancel().await;
     }
 }
+
+#[test]
+fn resource_texts_pass_the_description_review() {
+    // Another plugin's tool named `static`: the description "A static text resource" names it
+    // (`other-tool`), and under `refuse` the plugin is not served.
+    let fixture = Fixture::new(
+        "[server]\nreview = \"refuse\"\n\n\
+         [plugins.conformance]\ncomponent = \"{conformance}\"\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n\n\
+         [plugins.testbed.tools.emit]\nname = \"static\"\n",
+    );
+    let manifest = fixture.manifest.display().to_string();
+    let (code, stdout, stderr) =
+        common::warden(&["check", "--manifest", &manifest], fixture.dir.path());
+    assert_ne!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("review: test://static-text description: [other-tool] chars 2..8"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("(in a prompt or a resource: change it in the plugin)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("not served: conformance"), "{stdout}");
+}

@@ -244,6 +244,26 @@ impl Catalog {
             let at = (prompt.name(), prompt.def().name.as_str());
             findings.extend(self.review_texts(&prompt.plugin, at, prompt.texts(), None));
         }
+        // So are a resource's and a template's name, title and description (`tool` is the URI).
+        let resources = self.resources.resources().iter().map(|r| {
+            let d = &r.descriptor;
+            (
+                &r.plugin,
+                d.uri.as_str(),
+                texts(&d.name, &d.title, &d.description),
+            )
+        });
+        let templates = self.resources.templates().iter().map(|t| {
+            let d = &t.descriptor;
+            (
+                &t.plugin,
+                d.uri_template.as_str(),
+                texts(&d.name, &d.title, &d.description),
+            )
+        });
+        for (plugin, uri, texts) in resources.chain(templates) {
+            findings.extend(self.review_texts(plugin, (uri, uri), texts, None));
+        }
         self.stale = self
             .plugins
             .iter()
@@ -302,8 +322,9 @@ impl Catalog {
         self.findings = findings;
     }
 
-    /// The findings of the review in `texts` of `plugin`'s tool or prompt `(name, function)`;
-    /// `accepts` says which rules a tool's `accept_review` accepts (`None`: a prompt's).
+    /// The findings of the review in `texts` of `plugin`'s tool, prompt or resource
+    /// `(name, function)`; `accepts` says which rules a tool's `accept_review` accepts (`None`:
+    /// a prompt's or a resource's, which nothing accepts).
     fn review_texts(
         &self,
         plugin: &Arc<Plugin>,
@@ -587,4 +608,20 @@ fn output_schema(function: &ExportedFunction) -> Option<JsonObject> {
         }
         _ => None,
     }
+}
+
+/// The texts a model reads of a resource or a template, as (field, text).
+fn texts<'a>(
+    name: &'a str,
+    title: &'a Option<String>,
+    description: &'a Option<String>,
+) -> Vec<(String, &'a str)> {
+    let mut out = vec![("name".to_owned(), name)];
+    if let Some(title) = title {
+        out.push(("title".to_owned(), title.as_str()));
+    }
+    if let Some(description) = description {
+        out.push(("description".to_owned(), description.as_str()));
+    }
+    out
 }

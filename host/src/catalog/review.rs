@@ -65,7 +65,7 @@ pub struct Finding {
     /// The WIT function (the key of `[plugins.NAME.tools.FUNCTION]`); for a prompt, its name
     /// as the plugin gave it.
     pub function: String,
-    /// Whether it is a prompt's finding, which `accept_review` cannot accept.
+    /// Whether it is a prompt's or a resource's finding, which `accept_review` cannot accept.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub prompt: bool,
     /// Where: `description`, or `input schema /properties/path/description` (a JSON pointer

@@ -59,7 +59,7 @@ fn log_review(catalog: &Catalog) {
         if finding.prompt {
             tracing::warn!(
                 plugin = %finding.plugin,
-                "description review: {finding} (in a prompt: change the plugin's prompt)"
+                "description review: {finding} (in a prompt or a resource: change it in the plugin)"
             );
             continue;
         }
