@@ -54,7 +54,7 @@ impl Resources {
         &self.templates
     }
 
-    /// Every plugin that serves a resource or a template, each once, in manifest order.
+    /// Every plugin that serves a resource or a template, each once.
     pub fn plugins(&self) -> impl Iterator<Item = &Arc<Plugin>> {
         let mut seen: Vec<&Arc<Plugin>> = Vec::new();
         let listed = self.resources.iter().map(|entry| &entry.plugin);
@@ -182,6 +182,9 @@ pub(super) fn build(plugins: &[Arc<Plugin>], errors: &mut Vec<CatalogError>) -> 
 }
 
 fn conflict(what: &str, plugin: &Plugin, other: &Plugin) -> String {
+    if plugin.config.name == other.config.name {
+        return format!("{what} is listed twice by plugin `{}`", plugin.config.name);
+    }
     format!(
         "{what} (plugin `{}`) is already served by plugin `{}`; two plugins cannot serve one URI",
         plugin.config.name, other.config.name

@@ -143,7 +143,12 @@ fn target_export<'a>(
         Target::ResourceTemplates => resources.map(|(r, [_, t, _])| (&r.templates, t)),
         Target::ResourceRead => resources.map(|(r, [_, _, read])| (&r.read, read)),
     };
-    found.ok_or_else(|| CallError::Unavailable(format!("the plugin does not export {target:?}")))
+    let missing = match target {
+        Target::Tool(_) => "such tool",
+        Target::PromptList | Target::PromptGet => "prompts",
+        Target::ResourceList | Target::ResourceTemplates | Target::ResourceRead => "resources",
+    };
+    found.ok_or_else(|| CallError::Unavailable(format!("the plugin offers no {missing}")))
 }
 
 impl Runtime {
