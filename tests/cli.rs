@@ -90,7 +90,7 @@ fn duplicate_tool_names_are_refused() {
 #[test]
 fn check_lists_tools_and_grants_of_a_good_manifest() {
     let fixture = Fixture::new(
-        "[plugins.files]\ncomponent = \"{files}\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }, { host = \"{dir}/out\", guest = \"/out\", mode = \"rw\", max_write = \"1MiB\", max_files = 10 }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\n",
+        "[plugins.files]\ncomponent = \"{files}\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }, { host = \"{dir}/out\", guest = \"/out\", mode = \"rw\", max_write = \"1MiB\", max_files = 10 }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\nsampling = true\n",
     );
     std::fs::create_dir(fixture.path("out")).expect("out");
     let manifest = fixture.manifest.to_str().expect("utf-8");
@@ -103,6 +103,9 @@ fn check_lists_tools_and_grants_of_a_good_manifest() {
         stdout.contains("/out (rw, at most 1MiB written and 10 files created per call)"),
         "{stdout}"
     );
+    // `sampling` is off by default and shown only where granted.
+    assert_eq!(stdout.matches("grant sampling").count(), 1, "{stdout}");
+    assert!(!stdout.contains("grant roots"), "{stdout}");
 }
 
 #[test]
@@ -588,7 +591,7 @@ fn keygen_checks_principal_and_roles_as_the_manifest_does() {
 #[test]
 fn check_json_reports_plugins_grants_limits_tools_and_warnings() {
     let fixture = Fixture::new(
-        "[plugins.files]\ncomponent = \"{files}\"\nmemory = \"32MiB\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\nallow_hosts = [\"https://example.com\"]\n",
+        "[plugins.files]\ncomponent = \"{files}\"\nmemory = \"32MiB\"\ndirs = [{ host = \"{dir}\", guest = \"/data\" }]\n\n[plugins.codec]\ncomponent = \"{codec}\"\nallow_hosts = [\"https://example.com\"]\nroots = true\n",
     );
     let manifest = fixture.manifest.to_str().expect("utf-8");
     let (code, stdout, stderr) = warden(&["check", "--json", manifest], fixture.dir.path());
@@ -599,6 +602,9 @@ fn check_json_reports_plugins_grants_limits_tools_and_warnings() {
     assert_eq!(files["name"], "files");
     assert_eq!(files["grants"]["dirs"][0]["guest"], "/data");
     assert_eq!(files["grants"]["dirs"][0]["mode"], "ro");
+    assert_eq!(files["grants"]["sampling"], false);
+    assert_eq!(files["grants"]["roots"], false);
+    assert_eq!(report["plugins"][1]["grants"]["roots"], true);
     assert_eq!(files["limits"]["memory"], 32 << 20);
     assert!(
         files["tools"]
@@ -1063,7 +1069,7 @@ fn serve_on_a_terminal_says_it_waits_for_a_client_and_logs_grant_warnings() {
 
     // codec computes only: a host granted to it is a grant it cannot use.
     let fixture = Fixture::new(
-        "[plugins.codec]\ncomponent = \"{codec}\"\nallow_hosts = [\"https://example.com\"]\n",
+        "[plugins.codec]\ncomponent = \"{codec}\"\nallow_hosts = [\"https://example.com\"]\nroots = true\n",
     );
     let (mut controller, mut terminal) = (-1, -1);
     // SAFETY: openpty writes two new descriptors into the integers it is given.

@@ -11,12 +11,14 @@
 //! - [`net`]: `allow_hosts` for `wasi:http` and `wasi:sockets`, with the address rules that
 //!   stop server-side request forgery;
 //! - [`sql`]: a database queried through `warden:sql`, one statement at a time with bound
-//!   parameters.
+//!   parameters;
+//! - `client`: `sampling` and `roots`, what a plugin may ask of the MCP client.
 //!
 //! [`start`] runs once per manifest, [`Grants`] is built once per plugin when it is loaded,
 //! and [`call_context`] builds a call's share.
 
 mod capability;
+mod client;
 mod env;
 pub mod fs;
 pub mod kv;
@@ -48,6 +50,7 @@ pub fn all<T: CallView>() -> Vec<&'static dyn Link<T>> {
         &secrets::Secrets,
         &kv::Kv,
         &sql::Sql,
+        &client::Client,
     ]
 }
 

@@ -145,6 +145,12 @@ pub struct Plugin {
     /// `resources = false`: its `warden:mcp/resources` are not served (no two plugins may
     /// serve one URI, so a component loaded twice serves its resources from one entry).
     pub resources: bool,
+    /// `sampling = true`: it may ask the client's model for a completion
+    /// (`warden:mcp/host.sample`, MCP `sampling/createMessage`). Off by default.
+    pub sampling: bool,
+    /// `roots = true`: it may read the client's roots (`warden:mcp/host.roots`, MCP
+    /// `roots/list`). Off by default.
+    pub roots: bool,
     /// Directories the plugin may see, in file order. Guest paths are unique.
     pub dirs: Vec<DirGrant>,
     /// Environment variables the plugin sees, in file order, after `${VAR}` expansion. Names are

@@ -86,13 +86,9 @@ pub(super) fn plugin(
         None => Some(name.to_owned()),
     };
 
-    let resources = table.get("resources").and_then(|v| match v.raw() {
-        DeValue::Boolean(serve) => Some(*serve),
-        _ => {
-            v.type_error("a boolean");
-            None
-        }
-    });
+    let resources = table.get("resources").and_then(|v| boolean(&v));
+    let sampling = table.get("sampling").and_then(|v| boolean(&v));
+    let roots = table.get("roots").and_then(|v| boolean(&v));
 
     let mut guests = BTreeMap::new();
     let dirs = table
@@ -166,6 +162,8 @@ pub(super) fn plugin(
         limits,
         prefix: prefix.unwrap_or_default(),
         resources: resources.unwrap_or(true),
+        sampling: sampling.unwrap_or(false),
+        roots: roots.unwrap_or(false),
         dirs,
         env: env.unwrap_or_default(),
         tools,
@@ -179,6 +177,17 @@ pub(super) fn plugin(
         location: entry.location(),
         key_locations,
     })
+}
+
+/// A boolean key (`resources`, `sampling`, `roots`).
+fn boolean(v: &Value<'_, '_>) -> Option<bool> {
+    match v.raw() {
+        DeValue::Boolean(value) => Some(*value),
+        _ => {
+            v.type_error("a boolean");
+            None
+        }
+    }
 }
 
 /// `sha256 = "..."`: 64 hex digits.

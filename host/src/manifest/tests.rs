@@ -475,6 +475,24 @@ fn resources_is_a_boolean_served_by_default() {
 }
 
 #[test]
+fn sampling_and_roots_are_booleans_off_by_default() {
+    let fx = Fixture::new();
+    let plugin = |text: &str| fx.parse(text).expect("valid").plugins.remove(0);
+    let default = plugin(FILES);
+    assert!(!default.sampling && !default.roots);
+    let granted = plugin(&format!("{FILES}sampling = true\nroots = true\n"));
+    assert!(granted.sampling && granted.roots);
+    assert_eq!(
+        fx.error(&format!("{FILES}sampling = \"yes\"\n")),
+        "3:12: plugins.files.sampling: expected a boolean, found a string"
+    );
+    assert_eq!(
+        fx.error(&format!("{FILES}roots = 1\n")),
+        "3:9: plugins.files.roots: expected a boolean, found an integer"
+    );
+}
+
+#[test]
 fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
     let fx = Fixture::new();
     assert_eq!(
@@ -484,7 +502,8 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
     assert_eq!(
         fx.error(&format!("{FILES}\"odd key\" = 1\n")),
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `verify`, \
-         `fuel`, `memory`, `timeout`, `max_output`, `prefix`, `resources`, `dirs`, `env`, `tools`, \
+         `fuel`, `memory`, `timeout`, `max_output`, `prefix`, `resources`, `sampling`, \
+         `roots`, `dirs`, `env`, `tools`, \
          `roles`, `rate`, `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
          `max_event_bytes`, `approval`, `data`, `allow_hosts`, `net`, `secrets`, `kv`, `sql` or `acknowledge`"
     );
