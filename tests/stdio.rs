@@ -943,3 +943,35 @@ async fn calls_across_reloads_all_answer_and_every_one_is_audited() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[tokio::test]
+async fn sampling_and_roots_need_their_grants_and_a_capable_client() {
+    // Two loads of the testbed: one without the grants, one with them. The rmcp test client
+    // declares neither sampling nor roots, in either era.
+    let fixture = Fixture::new(&format!(
+        "{}\n[plugins.granted]\ncomponent = \"{}\"\nprefix = \"granted\"\nsampling = true\nroots = true\n",
+        testbed_as("bare"),
+        common::plugin("testbed")
+    ));
+    for client in [fixture.client().await, fixture.client_2026().await] {
+        let sample = json!({"prompt": "Say hi", "max_tokens": 10});
+        let said = |result| ok_text(&result);
+        assert_eq!(
+            said(client.call("bare__sample", sample.clone()).await),
+            "error: not-granted"
+        );
+        assert_eq!(
+            said(client.call("bare__list_roots", json!({})).await),
+            "error: not-granted"
+        );
+        assert_eq!(
+            said(client.call("granted__sample", sample).await),
+            "error: unsupported"
+        );
+        assert_eq!(
+            said(client.call("granted__list_roots", json!({})).await),
+            "error: unsupported"
+        );
+        client.close().await;
+    }
+}

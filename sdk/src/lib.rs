@@ -6,7 +6,7 @@
 //!
 //! - the bindings to the host contract `warden:mcp@0.1.0` ([`types`] and [`host`]), generated once
 //!   here so that every plugin shares the same Rust types;
-//! - [`log`] helpers (`warden_sdk::log::info("...")`), [`progress`] and [`elicit`] (ask the
+//! - [`log`] helpers (`warden_sdk::log::info("...")`), [`progress`], [`sample`], [`roots`] and [`elicit`] (ask the
 //!   user to fill in a form);
 //! - [`wit_bindgen`], re-exported, so a plugin needs no other dependency to generate its bindings.
 //!
@@ -264,6 +264,44 @@ pub fn elicit(message: &str, schema: &str) -> Result<host::ElicitAnswer, host::E
         eprintln!("[elicit] {message} {schema}");
         Err(host::ElicitError::Unsupported)
     }
+}
+
+/// Ask the client's model to continue a conversation (MCP sampling). The plugin needs
+/// `sampling = true` in the manifest; without it this returns `not-granted`.
+///
+/// As with [`elicit`], a client of the stateless protocol answers by calling the tool again:
+/// the function runs again from the start, and each `sample`, in order, gets its answer.
+///
+/// ```ignore
+/// use warden_sdk::host::{SampleMessage, SampleRequest, SampleRole};
+/// let request = SampleRequest {
+///     messages: vec![SampleMessage { role: SampleRole::User, text: "Summarise: ...".into() }],
+///     system_prompt: None,
+///     max_tokens: 200,
+/// };
+/// let answer = warden_sdk::sample(&request).map_err(|e| format!("{e:?}"))?;
+/// ```
+///
+/// Outside WebAssembly (in `cargo test`) there is no client: it returns `unsupported`.
+pub fn sample(request: &host::SampleRequest) -> Result<host::SampleAnswer, host::ClientError> {
+    #[cfg(target_family = "wasm")]
+    return host::sample(request);
+    #[cfg(not(target_family = "wasm"))]
+    {
+        eprintln!("[sample] {request:?}");
+        Err(host::ClientError::Unsupported)
+    }
+}
+
+/// The client's roots (MCP roots): the directories or files it works in. The plugin needs
+/// `roots = true` in the manifest; without it this returns `not-granted`.
+///
+/// Outside WebAssembly (in `cargo test`) there is no client: it returns `unsupported`.
+pub fn roots() -> Result<Vec<host::Root>, host::ClientError> {
+    #[cfg(target_family = "wasm")]
+    return host::roots();
+    #[cfg(not(target_family = "wasm"))]
+    Err(host::ClientError::Unsupported)
 }
 
 /// Report progress on the current call: `done` out of `total` (if known), with an optional note.

@@ -232,13 +232,15 @@ impl Runtime {
             tracing::error!(error = %e, "building the WASI context failed");
             CallError::Sandbox(e.to_string())
         })?;
-        let state = CallState::new(
+        let mut state = CallState::new(
             context,
             plugin.grants.scrubber.clone(),
             CallLimiter::new(limits.memory),
             events.clone(),
             plugin.name.clone(),
         );
+        state.sampling = plugin.config.sampling;
+        state.roots = plugin.config.roots;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store

@@ -1,5 +1,6 @@
 //! What a plugin may tell the world while it runs (log messages and progress), and ask of it
-//! (a form the user fills in: `elicit`).
+//! (a form the user fills in: `elicit`; the client's model: `sample`; the client's roots:
+//! `roots`).
 //!
 //! The runtime knows nothing of MCP. A transport passes a [`CallEvents`] with each call and
 //! decides where the events go (MCP notifications, the terminal, nowhere) and how a question
@@ -56,6 +57,63 @@ pub enum ElicitFailure {
 pub type ElicitFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Elicited, ElicitFailure>> + Send + 'a>>;
 
+/// Who a sampled message speaks as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleRole {
+    User,
+    Assistant,
+}
+
+/// One text message of a conversation handed to the client's model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SampleMessage {
+    pub role: SampleRole,
+    pub text: String,
+}
+
+/// What a plugin asks the client's model (`sample`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SampleRequest {
+    pub messages: Vec<SampleMessage>,
+    pub system_prompt: Option<String>,
+    pub max_tokens: u32,
+}
+
+/// The client's model's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sampled {
+    pub role: SampleRole,
+    pub text: String,
+    pub model: String,
+    pub stop_reason: Option<String>,
+}
+
+/// One of the client's roots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Root {
+    pub uri: String,
+    pub name: Option<String>,
+}
+
+/// Why the client gave no answer to `sample` or `roots`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientFailure {
+    /// The plugin is not granted it (`sampling`, `roots`).
+    NotGranted,
+    /// The client cannot do it on this call.
+    Unsupported,
+    /// No answer in time.
+    Timeout,
+    /// Another reason, for the plugin.
+    Failed(String),
+    /// As [`ElicitFailure::Suspend`]: the answer comes with the next request.
+    Suspend,
+}
+
+/// The future of a request to the client, as returned by [`CallEvents::sample`] and
+/// [`CallEvents::roots`].
+pub type ClientFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClientFailure>> + Send + 'a>>;
+
 /// Receives the events of one call. Implementations must not fail: an event that cannot be
 /// delivered is dropped.
 pub trait CallEvents: Send + Sync {
@@ -67,6 +125,15 @@ pub trait CallEvents: Send + Sync {
     /// it with `message`. The default: nobody can be asked.
     fn elicit(&self, _message: String, _schema: String) -> ElicitFuture<'_> {
         Box::pin(std::future::ready(Err(ElicitFailure::Unsupported)))
+    }
+    /// The plugin asks the client's model to continue a conversation. The default: nobody
+    /// can be asked.
+    fn sample(&self, _request: SampleRequest) -> ClientFuture<'_, Sampled> {
+        Box::pin(std::future::ready(Err(ClientFailure::Unsupported)))
+    }
+    /// The plugin asks for the client's roots. The default: nobody can be asked.
+    fn roots(&self) -> ClientFuture<'_, Vec<Root>> {
+        Box::pin(std::future::ready(Err(ClientFailure::Unsupported)))
     }
     /// The call is over, however it ended; this is what it did with each capability
     /// ([`crate::capabilities::usage`]), when it did anything.

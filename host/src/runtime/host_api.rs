@@ -7,7 +7,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::call::{Paused, Suspended};
-use super::events::{CallEvents, ElicitFailure, Elicited, LogLevel};
+use super::events::{
+    CallEvents, ClientFailure, ElicitFailure, Elicited, LogLevel, SampleMessage, SampleRequest,
+    SampleRole,
+};
 use super::limits::CallLimiter;
 use crate::capabilities::{self, CallContext, CallParts, CallView, SecretScrubber, Slots};
 
@@ -19,12 +22,16 @@ mod bindings {
             default: async,
             // Trappable: a question whose answer comes with the next request stops the call.
             "warden:mcp/host.elicit": async | trappable,
+            "warden:mcp/host.sample": async | trappable,
+            "warden:mcp/host.roots": async | trappable,
         },
     });
 }
 
 pub(crate) use bindings::Tool as ToolWorld;
-use bindings::warden::mcp::host::{ElicitAnswer, ElicitError, Host, Level};
+use bindings::warden::mcp::host::{
+    ClientError, ElicitAnswer, ElicitError, Host, Level, Root, SampleAnswer,
+};
 
 /// How many log and progress events one call may send, whatever its [`CallEvents`] does with
 /// them; the rest are dropped. A ceiling: the gate caps the events it passes on lower (per
@@ -50,6 +57,10 @@ pub struct CallState {
     event_budget: u32,
     /// The time the call spent waiting for a human's answer, which its time limit excludes.
     pub(crate) paused: Arc<Paused>,
+    /// Whether the plugin may ask the client's model (`sampling = true`).
+    pub(crate) sampling: bool,
+    /// Whether the plugin may read the client's roots (`roots = true`).
+    pub(crate) roots: bool,
 }
 
 impl CallState {
@@ -71,6 +82,8 @@ impl CallState {
             plugin,
             event_budget: EVENT_BUDGET,
             paused: Arc::default(),
+            sampling: false,
+            roots: false,
         }
     }
 
@@ -158,6 +171,84 @@ impl Host for CallState {
             Err(ElicitFailure::Failed(why)) => Err(ElicitError::Failed(why)),
             Err(ElicitFailure::Suspend) => return Err(wasmtime::Error::new(Suspended)),
         })
+    }
+
+    async fn sample(
+        &mut self,
+        request: bindings::warden::mcp::host::SampleRequest,
+    ) -> wasmtime::Result<Result<SampleAnswer, ClientError>> {
+        if !self.sampling {
+            return Ok(Err(ClientError::NotGranted));
+        }
+        let request = SampleRequest {
+            messages: request
+                .messages
+                .into_iter()
+                .map(|m| SampleMessage {
+                    role: role(m.role),
+                    text: m.text,
+                })
+                .collect(),
+            system_prompt: request.system_prompt,
+            max_tokens: request.max_tokens,
+        };
+        let answer = {
+            let _waiting = self.paused.start();
+            self.events.sample(request).await
+        };
+        match answer {
+            Ok(sampled) => Ok(Ok(SampleAnswer {
+                role: match sampled.role {
+                    SampleRole::User => bindings::warden::mcp::host::SampleRole::User,
+                    SampleRole::Assistant => bindings::warden::mcp::host::SampleRole::Assistant,
+                },
+                text: sampled.text,
+                model: sampled.model,
+                stop_reason: sampled.stop_reason,
+            })),
+            Err(failure) => Self::client_error(failure).map(Err),
+        }
+    }
+
+    async fn roots(&mut self) -> wasmtime::Result<Result<Vec<Root>, ClientError>> {
+        if !self.roots {
+            return Ok(Err(ClientError::NotGranted));
+        }
+        let answer = {
+            let _waiting = self.paused.start();
+            self.events.roots().await
+        };
+        match answer {
+            Ok(roots) => Ok(Ok(roots
+                .into_iter()
+                .map(|r| Root {
+                    uri: r.uri,
+                    name: r.name,
+                })
+                .collect())),
+            Err(failure) => Self::client_error(failure).map(Err),
+        }
+    }
+}
+
+impl CallState {
+    /// Where the client's answer is not one: the plugin's error, or the call's suspension.
+    fn client_error(failure: ClientFailure) -> wasmtime::Result<ClientError> {
+        Ok(match failure {
+            ClientFailure::NotGranted => ClientError::NotGranted,
+            ClientFailure::Unsupported => ClientError::Unsupported,
+            ClientFailure::Timeout => ClientError::Timeout,
+            ClientFailure::Failed(why) => ClientError::Failed(why),
+            ClientFailure::Suspend => return Err(wasmtime::Error::new(Suspended)),
+        })
+    }
+}
+
+/// The WIT role as the runtime's.
+fn role(role: bindings::warden::mcp::host::SampleRole) -> SampleRole {
+    match role {
+        bindings::warden::mcp::host::SampleRole::User => SampleRole::User,
+        bindings::warden::mcp::host::SampleRole::Assistant => SampleRole::Assistant,
     }
 }
 

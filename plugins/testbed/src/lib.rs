@@ -142,6 +142,39 @@ impl Guest for Testbed {
         asked(&message, &schema)
     }
 
+    fn sample(prompt: String, max_tokens: u32) -> String {
+        use warden_sdk::host::{SampleMessage, SampleRequest, SampleRole};
+        let request = SampleRequest {
+            messages: vec![SampleMessage {
+                role: SampleRole::User,
+                text: prompt,
+            }],
+            system_prompt: None,
+            max_tokens,
+        };
+        match warden_sdk::sample(&request) {
+            Ok(answer) => format!(
+                "{:?} {} {}: {}",
+                answer.role,
+                answer.model,
+                answer.stop_reason.as_deref().unwrap_or("-"),
+                answer.text
+            ),
+            Err(e) => client_error(e),
+        }
+    }
+
+    fn list_roots() -> String {
+        match warden_sdk::roots() {
+            Ok(roots) => roots
+                .iter()
+                .map(|r| format!("{} {}", r.uri, r.name.as_deref().unwrap_or("-")))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => client_error(e),
+        }
+    }
+
     fn ask_twice(first: String, second: String) -> String {
         let first = asked(&first, ANSWER_FORM);
         let second = asked(&second, ANSWER_FORM);
@@ -398,6 +431,17 @@ fn json_string(s: &str) -> String {
 /// The form of `ask-twice`'s questions: one string field.
 const ANSWER_FORM: &str =
     r#"{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}"#;
+
+/// A `sample` or `roots` error, as text.
+fn client_error(error: warden_sdk::host::ClientError) -> String {
+    use warden_sdk::host::ClientError;
+    match error {
+        ClientError::NotGranted => "error: not-granted".to_owned(),
+        ClientError::Unsupported => "error: unsupported".to_owned(),
+        ClientError::Timeout => "error: timeout".to_owned(),
+        ClientError::Failed(why) => format!("error: failed: {why}"),
+    }
+}
 
 /// Ask through the host's `elicit` and say what happened, as text.
 fn asked(message: &str, schema: &str) -> String {
