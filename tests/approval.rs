@@ -763,3 +763,77 @@ async fn an_approved_call_whose_plugin_asks_keeps_its_approval_over_stateless_ro
     })
     .await;
 }
+
+/// A plugin's `sample` and `roots` in a 2025-11-25 session over stdio: sent to a client that
+/// declared sampling and roots (the answer reaches the plugin, the call's record counts the
+/// questions), refused to a plugin without the grants, and unsupported for a client without
+/// the capabilities and, for now, in the stateless era.
+#[tokio::test]
+async fn sampling_and_roots_reach_a_capable_client_in_a_session_and_need_their_grants() {
+    let fixture = Fixture::new(
+        r#"
+[audit]
+path = "{dir}/audit/audit.jsonl"
+
+[plugins.bare]
+component = "{testbed}"
+
+[plugins.asker]
+component = "{testbed}"
+sampling = true
+roots = true
+"#,
+    );
+    let sample = json!({"prompt": "Say hi", "max_tokens": 20});
+    let calls = |prefix: &str| {
+        json!([
+            {"name": format!("{prefix}sample"), "tool": "asker__sample", "args": sample},
+            {"name": format!("{prefix}roots"), "tool": "asker__list_roots", "args": {}},
+            {"name": format!("{prefix}bare-sample"), "tool": "bare__sample", "args": sample},
+            {"name": format!("{prefix}bare-roots"), "tool": "bare__list_roots", "args": {}},
+        ])
+    };
+    let plan = json!({
+        "server": stdio(&fixture),
+        "mode": "legacy",
+        "clients": [
+            {"elicit": false, "sampling": true, "roots": true, "calls": calls("")},
+            {"elicit": false, "calls": calls("unable-")},
+        ],
+    });
+    let lines = run(&fixture, plan, String::new).await;
+    assert_eq!(
+        lines.ok("sample"),
+        "assistant test-model endTurn: echo: Say hi"
+    );
+    assert_eq!(
+        lines.get("sample")["asked"],
+        json!([{"sample": ["Say hi"], "system": null, "max_tokens": 20}])
+    );
+    assert_eq!(lines.ok("roots"), "file:///work/project project");
+    for name in ["bare-sample", "bare-roots"] {
+        assert_eq!(lines.ok(name), "error: not-granted");
+        assert_eq!(lines.get(name)["asked"], json!([]));
+    }
+    for name in ["unable-sample", "unable-roots"] {
+        assert_eq!(lines.ok(name), "error: unsupported");
+    }
+
+    let plan = json!({
+        "server": stdio(&fixture),
+        "mode": "2026-07-28",
+        "clients": [{"sampling": true, "roots": true, "calls": calls("stateless-")}],
+    });
+    let lines = run(&fixture, plan, String::new).await;
+    assert_eq!(lines.ok("stateless-sample"), "error: unsupported");
+    assert_eq!(lines.ok("stateless-roots"), "error: unsupported");
+    assert_eq!(lines.ok("stateless-bare-sample"), "error: not-granted");
+
+    // The call's record counts its requests to the client as questions.
+    let records = fixture.audit_log("audit/audit.jsonl");
+    let sampled = records
+        .iter()
+        .find(|r| r["tool"] == "asker__sample")
+        .expect("a record of the sample call");
+    assert_eq!(sampled["usage"]["questions"], 1, "{sampled}");
+}

@@ -8,6 +8,8 @@ PLAN = {"server": {"stdio": [COMMAND, ARG...]} | {"http": URL},
         "clients": [CLIENT | {"sleep": SECONDS}, ...]}
 CLIENT = {"key": BEARER_KEY (HTTP) or absent,
           "elicit": true (default: declare elicitation, answer with the callback) | false,
+          "sampling": false (default) | true (declare sampling, answer "echo: LAST MESSAGE"),
+          "roots": false (default) | true (declare roots: file:///work/project "project"),
           "calls": [CALL, ...]}
 CALL = {"name": NAME (to refer to its result later), "tool": TOOL, "args": {...},
         "answers": [{"action": "accept"|"decline"|"cancel", "content": {...}}, ...]
@@ -47,6 +49,25 @@ async def on_elicit(ctx, params):
     })
     answer = answers.pop(0) if answers else {"action": "cancel"}
     return types.ElicitResult(action=answer["action"], content=answer.get("content"))
+
+
+async def on_sample(ctx, params):
+    asked.append({
+        "sample": [m.content.text for m in params.messages],
+        "system": params.system_prompt,
+        "max_tokens": params.max_tokens,
+    })
+    return types.CreateMessageResult(
+        role="assistant",
+        content=types.TextContent(type="text", text="echo: " + params.messages[-1].content.text),
+        model="test-model",
+        stop_reason="endTurn",
+    )
+
+
+async def on_roots(ctx):
+    asked.append({"roots": True})
+    return types.ListRootsResult(roots=[types.Root(uri="file:///work/project", name="project")])
 
 
 def target(key):
@@ -106,8 +127,11 @@ async def main():
             await asyncio.sleep(entry["sleep"])
             continue
         callback = on_elicit if entry.get("elicit", True) else None
+        sampling = on_sample if entry.get("sampling") else None
+        roots = on_roots if entry.get("roots") else None
         async with Client(target(entry.get("key")), mode=PLAN["mode"],
-                          elicitation_callback=callback) as client:
+                          elicitation_callback=callback, sampling_callback=sampling,
+                          list_roots_callback=roots) as client:
             for spec in entry["calls"]:
                 await asyncio.wait_for(call(client, spec), 60)
 

@@ -9,6 +9,11 @@
 //! A plugin's questions (`elicit`) pass the same filter (the message, and every string of the
 //! form), must be flat forms a client can show, and are counted (at most [`MAX_QUESTIONS`] a
 //! call). Then they are put as the transport can ([`Questions`]).
+//!
+//! Its requests to the client (`sample`, `roots`) count as questions too; the texts of a
+//! `sample` request and of its answer pass the filter. They are sent during the call, in a
+//! session whose client declared the capability (the transport decides); stateless requests
+//! cannot make them yet.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -19,10 +24,18 @@ use serde_json::{Map, Value};
 use super::approval::{Action, action};
 use super::{OutputFilter, Redactions};
 use crate::manifest::PluginPolicy;
-use crate::runtime::{CallEvents, ElicitFailure, ElicitFuture, Elicited, EventFuture, LogLevel};
+use crate::runtime::{
+    CallEvents, ClientFailure, ClientFuture, ElicitFailure, ElicitFuture, Elicited, EventFuture,
+    LogLevel, Root, SampleRequest, Sampled,
+};
 
-/// Questions one call may ask with `elicit`; more fail inside the plugin.
+/// Questions one call may ask with `elicit`, `sample` and `roots` together; more fail inside
+/// the plugin.
 pub const MAX_QUESTIONS: usize = 10;
+
+/// How long a `sample` or `roots` request waits for the client when the call has no
+/// approval timeout to go by (its client cannot be asked questions).
+const CLIENT_WAIT: Duration = Duration::from_secs(120);
 
 /// How a plugin's questions reach the user on this call.
 pub(super) enum Questions {
@@ -155,6 +168,39 @@ impl FilteredEvents {
         Ok((index, message, form))
     }
 
+    /// Count one request to the client against [`MAX_QUESTIONS`].
+    fn count_question(&self) -> Result<(), ClientFailure> {
+        let mut state = self.state();
+        if state.asked >= MAX_QUESTIONS {
+            return Err(ClientFailure::Failed(format!(
+                "a call may ask at most {MAX_QUESTIONS} questions"
+            )));
+        }
+        state.asked += 1;
+        Ok(())
+    }
+
+    /// `text`, filtered (and cut to [`MAX_MESSAGE`] bytes); hits are counted.
+    fn filtered(&self, text: &str) -> String {
+        let window = &text[..floor_char_boundary(text, MAX_MESSAGE)];
+        self.filter
+            .redact_changed(window, &mut self.state().redactions)
+            .unwrap_or_else(|| window.to_owned())
+    }
+
+    /// Send a request to the client during the call, waiting as long as a question may.
+    async fn ask_client<T>(&self, request: ClientFuture<'_, T>) -> Result<T, ClientFailure> {
+        let wait = match &self.questions {
+            // Stateless: a request to the client would be an input-required round (not yet).
+            Questions::Rounds(_) => return Err(ClientFailure::Unsupported),
+            Questions::Live(timeout) => *timeout,
+            Questions::Unable => CLIENT_WAIT,
+        };
+        tokio::time::timeout(wait, request)
+            .await
+            .unwrap_or(Err(ClientFailure::Timeout))
+    }
+
     /// Decide the fate of one event carrying `message`.
     fn admit(&self, message: Option<&str>) -> Admit {
         let mut state = self.state();
@@ -242,6 +288,31 @@ impl CallEvents for FilteredEvents {
                     }
                 },
             }
+        })
+    }
+
+    fn sample(&self, mut request: SampleRequest) -> ClientFuture<'_, Sampled> {
+        Box::pin(async move {
+            self.count_question()?;
+            for message in &mut request.messages {
+                message.text = self.filtered(&message.text);
+            }
+            request.system_prompt = request.system_prompt.map(|p| self.filtered(&p));
+            let mut answer = self.ask_client(self.inner.sample(request)).await?;
+            answer.text = self.filtered(&answer.text);
+            Ok(answer)
+        })
+    }
+
+    fn roots(&self) -> ClientFuture<'_, Vec<Root>> {
+        Box::pin(async move {
+            self.count_question()?;
+            let mut roots = self.ask_client(self.inner.roots()).await?;
+            for root in &mut roots {
+                root.uri = self.filtered(&root.uri);
+                root.name = root.name.as_deref().map(|n| self.filtered(n));
+            }
+            Ok(roots)
         })
     }
 

@@ -32,7 +32,8 @@ use call::Target;
 pub use call::{CallError, CallOutcome};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use events::{
-    CallEvents, ElicitFailure, ElicitFuture, Elicited, EventFuture, LogLevel, NoEvents,
+    CallEvents, ClientFailure, ClientFuture, ElicitFailure, ElicitFuture, Elicited, EventFuture,
+    LogLevel, NoEvents, Root, SampleMessage, SampleRequest, SampleRole, Sampled,
 };
 pub use host_api::CallState;
 

@@ -1,17 +1,23 @@
 //! Plugin events as MCP notifications: `notifications/progress` (when the request carried a
 //! progress token) and `notifications/message` (at or above the client's log level); and
 //! questions as `elicitation/create` requests to a 2025-11-25 client (the gate decides whether
-//! to ask this way, and how long to wait).
+//! to ask this way, and how long to wait); and a plugin's `sample` and `roots` as
+//! `sampling/createMessage` and `roots/list` requests to a 2025-11-25 client that declared
+//! the capability.
 
 #![allow(deprecated)] // MCP logging is deprecated by SEP-2577 but still part of 2025-11-25.
 
 use rmcp::model::{
-    ElicitRequestParams, ElicitationAction, ElicitationSchema, LoggingLevel,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    CreateMessageRequestParams, ElicitRequestParams, ElicitationAction, ElicitationSchema,
+    LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, Role,
+    SamplingMessage,
 };
 use rmcp::{Peer, RoleServer};
 
-use crate::runtime::{CallEvents, ElicitFailure, ElicitFuture, Elicited, EventFuture, LogLevel};
+use crate::runtime::{
+    CallEvents, ClientFailure, ClientFuture, ElicitFailure, ElicitFuture, Elicited, EventFuture,
+    LogLevel, Root, SampleRequest, SampleRole, Sampled,
+};
 
 /// Forwards one call's events to the MCP client that made it.
 pub struct McpEvents {
@@ -19,6 +25,11 @@ pub struct McpEvents {
     progress_token: Option<ProgressToken>,
     min_level: Option<LogLevel>,
     logger: String,
+    /// Whether `sampling/createMessage` may be sent: a 2025-11-25 session whose client
+    /// declared sampling.
+    sampling: bool,
+    /// Whether `roots/list` may be sent: a 2025-11-25 session whose client declared roots.
+    roots: bool,
 }
 
 impl McpEvents {
@@ -35,7 +46,17 @@ impl McpEvents {
             progress_token,
             min_level,
             logger,
+            sampling: false,
+            roots: false,
         }
+    }
+
+    /// The same, also sending the plugin's `sample` and `roots` requests to the client, each
+    /// when `true` (the client declared the capability in a session).
+    pub fn asking_client(mut self, sampling: bool, roots: bool) -> Self {
+        self.sampling = sampling;
+        self.roots = roots;
+        self
     }
 }
 
@@ -96,6 +117,78 @@ impl CallEvents for McpEvents {
                 }
             }
         })
+    }
+
+    fn sample(&self, request: SampleRequest) -> ClientFuture<'_, Sampled> {
+        Box::pin(async move {
+            if !self.sampling {
+                return Err(ClientFailure::Unsupported);
+            }
+            let messages = request
+                .messages
+                .into_iter()
+                .map(|m| SamplingMessage::new(to_mcp_role(m.role), m.text))
+                .collect();
+            let mut params = CreateMessageRequestParams::new(messages, request.max_tokens);
+            params.system_prompt = request.system_prompt;
+            let answer = self
+                .peer
+                .create_message(params)
+                .await
+                .map_err(|e| client_failed("sampling", &e))?;
+            let text = answer
+                .message
+                .content
+                .into_vec()
+                .iter()
+                .filter_map(|block| block.as_text().map(|t| t.text.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Sampled {
+                role: match answer.message.role {
+                    Role::User => SampleRole::User,
+                    _ => SampleRole::Assistant,
+                },
+                text,
+                model: answer.model,
+                stop_reason: answer.stop_reason,
+            })
+        })
+    }
+
+    fn roots(&self) -> ClientFuture<'_, Vec<Root>> {
+        Box::pin(async move {
+            if !self.roots {
+                return Err(ClientFailure::Unsupported);
+            }
+            let listed = self
+                .peer
+                .list_roots()
+                .await
+                .map_err(|e| client_failed("roots", &e))?;
+            Ok(listed
+                .roots
+                .into_iter()
+                .map(|r| Root {
+                    uri: r.uri,
+                    name: r.name,
+                })
+                .collect())
+        })
+    }
+}
+
+/// A failed request to the client, as the plugin sees it (the error goes to warden's log).
+fn client_failed(what: &str, error: &rmcp::service::ServiceError) -> ClientFailure {
+    tracing::info!(%error, "{what} request failed");
+    ClientFailure::Failed(format!("the client did not answer the {what} request"))
+}
+
+/// The MCP role of a sampled message's role.
+fn to_mcp_role(role: SampleRole) -> Role {
+    match role {
+        SampleRole::User => Role::User,
+        SampleRole::Assistant => Role::Assistant,
     }
 }
 

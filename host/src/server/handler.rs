@@ -103,6 +103,20 @@ fn stateless(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
 }
 
+/// Whether a plugin's `sample` and `roots` may be sent to `context`'s client: in a session,
+/// when it declared `sampling` and `roots`. (Stateless requests: not yet.)
+fn client_requests(context: &RequestContext<RoleServer>) -> (bool, bool) {
+    if stateless(context) {
+        return (false, false);
+    }
+    let caps = context.client_capabilities();
+    let caps = caps.as_ref();
+    (
+        caps.is_some_and(|c| c.sampling.is_some()),
+        caps.is_some_and(|c| c.roots.is_some()),
+    )
+}
+
 /// How the gate can ask `context`'s client: only a client that declared form elicitation
 /// can be asked (a declaration with neither `form` nor `url` means form); a session asks
 /// during the call, a stateless request in its reply, carrying `request`'s answers back.
@@ -255,12 +269,16 @@ impl ServerHandler for WardenServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let events = Arc::new(McpEvents::new(
-            context.peer.clone(),
-            context.meta.get_progress_token(),
-            self.min_level(&context),
-            request.name.to_string(),
-        ));
+        let (sampling, roots) = client_requests(&context);
+        let events = Arc::new(
+            McpEvents::new(
+                context.peer.clone(),
+                context.meta.get_progress_token(),
+                self.min_level(&context),
+                request.name.to_string(),
+            )
+            .asking_client(sampling, roots),
+        );
         let call = CallRequest {
             principal: self.principal(&context),
             mcp_id: serde_json::to_value(&context.id).ok(),

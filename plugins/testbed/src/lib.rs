@@ -154,8 +154,11 @@ impl Guest for Testbed {
         };
         match warden_sdk::sample(&request) {
             Ok(answer) => format!(
-                "{:?} {} {}: {}",
-                answer.role,
+                "{} {} {}: {}",
+                match answer.role {
+                    SampleRole::User => "user",
+                    SampleRole::Assistant => "assistant",
+                },
                 answer.model,
                 answer.stop_reason.as_deref().unwrap_or("-"),
                 answer.text
