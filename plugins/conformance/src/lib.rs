@@ -144,6 +144,20 @@ impl Guest for Conformance {
         Ok(format!("User response: action={action}, content={content}"))
     }
 
+    fn test_sampling(prompt: String) -> Result<String, String> {
+        use warden_sdk::host::{SampleMessage, SampleRequest, SampleRole};
+        let request = SampleRequest {
+            messages: vec![SampleMessage {
+                role: SampleRole::User,
+                text: prompt,
+            }],
+            system_prompt: None,
+            max_tokens: 100,
+        };
+        let answer = warden_sdk::sample(&request).map_err(|e| format!("cannot sample: {e:?}"))?;
+        Ok(format!("LLM response: {}", answer.text))
+    }
+
     fn test_elicitation_sep1034_defaults() -> Result<String, String> {
         let schema = json!({
             "type": "object",
