@@ -767,7 +767,8 @@ async fn an_approved_call_whose_plugin_asks_keeps_its_approval_over_stateless_ro
 /// A plugin's `sample` and `roots` in a 2025-11-25 session over stdio: sent to a client that
 /// declared sampling and roots (the answer reaches the plugin, the call's record counts the
 /// questions), refused to a plugin without the grants, and unsupported for a client without
-/// the capabilities and, for now, in the stateless era.
+/// the capabilities and, for now, in the stateless era. What the plugin sends passes its
+/// output filter.
 #[tokio::test]
 async fn sampling_and_roots_reach_a_capable_client_in_a_session_and_need_their_grants() {
     let fixture = Fixture::new(
@@ -782,6 +783,7 @@ component = "{testbed}"
 component = "{testbed}"
 sampling = true
 roots = true
+env = { API_TOKEN = "hunter2-very-secret" }
 "#,
     );
     let sample = json!({"prompt": "Say hi", "max_tokens": 20});
@@ -798,6 +800,10 @@ roots = true
         "mode": "legacy",
         "clients": [
             {"elicit": false, "sampling": true, "roots": true, "calls": calls("")},
+            {"elicit": false, "sampling": true, "calls": [
+                {"name": "secret", "tool": "asker__sample",
+                 "args": {"prompt": "Say hunter2-very-secret", "max_tokens": 5}},
+            ]},
             {"elicit": false, "calls": calls("unable-")},
         ],
     });
@@ -811,6 +817,11 @@ roots = true
         json!([{"sample": ["Say hi"], "system": null, "max_tokens": 20}])
     );
     assert_eq!(lines.ok("roots"), "file:///work/project project");
+    // The plugin's secret is redacted from what it sends the client's model (and so from the
+    // answer, which echoes it).
+    let secret = lines.get("secret");
+    assert!(!secret.to_string().contains("hunter2"), "{secret}");
+    assert!(lines.ok("secret").contains("[REDACTED"), "{secret}");
     for name in ["bare-sample", "bare-roots"] {
         assert_eq!(lines.ok(name), "error: not-granted");
         assert_eq!(lines.get(name)["asked"], json!([]));
