@@ -764,7 +764,7 @@ async fn an_approved_call_whose_plugin_asks_keeps_its_approval_over_stateless_ro
     .await;
 }
 
-/// A plugin's `sample` and `roots` in a 2025-11-25 session over stdio: sent to a client that
+/// A plugin's `sample` and `roots` in a 2025-11-25 session over stdio and HTTP: sent to a client that
 /// declared sampling and roots (the answer reaches the plugin, the call's record counts the
 /// questions), refused to a plugin without the grants, and unsupported for a client without
 /// the capabilities and, for now, in the stateless era. What the plugin sends passes its
@@ -839,6 +839,21 @@ env = { API_TOKEN = "hunter2-very-secret" }
     assert_eq!(lines.ok("stateless-sample"), "error: unsupported");
     assert_eq!(lines.ok("stateless-roots"), "error: unsupported");
     assert_eq!(lines.ok("stateless-bare-sample"), "error: not-granted");
+
+    // The same over Streamable HTTP, in a session.
+    let server = fixture.http_server(&[]).await;
+    let plan = json!({
+        "server": {"http": server.url},
+        "mode": "legacy",
+        "clients": [{"elicit": false, "sampling": true, "roots": true, "calls": calls("http-")}],
+    });
+    let lines = run(&fixture, plan, || server.stderr()).await;
+    assert_eq!(
+        lines.ok("http-sample"),
+        "assistant test-model endTurn: echo: Say hi"
+    );
+    assert_eq!(lines.ok("http-roots"), "file:///work/project project");
+    assert_eq!(lines.ok("http-bare-roots"), "error: not-granted");
 
     // The call's record counts its requests to the client as questions.
     let records = fixture.audit_log("audit/audit.jsonl");
