@@ -723,7 +723,7 @@ fn acknowledgements_must_name_known_warnings() {
     refused(
         "[plugins.codec]\ncomponent = \"{codec}\"\nacknowledge = [\"unused-grant:host\"]\n",
         3,
-        r#"unknown warning code "unused-grant:host"; did you mean "unused-grant:dirs"?"#,
+        r#"unknown warning code "unused-grant:host"; did you mean "unused-grant:roots"?"#,
     );
 }
 

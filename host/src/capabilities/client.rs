@@ -12,6 +12,9 @@ use super::{
 };
 use crate::manifest::Plugin;
 
+/// The interface whose `sample` and `roots` the grants let a plugin call.
+const HOST: &[&str] = &["warden:mcp/host"];
+
 /// `sampling = true` and `roots = true`: what a plugin may ask of the client.
 pub struct Client;
 
@@ -42,8 +45,24 @@ impl Capability for Client {
         ]
     }
 
-    fn warnings(&self, _: &Plugin, _: Imports<'_>) -> Vec<GrantWarning> {
-        vec![]
+    fn warnings(&self, plugin: &Plugin, imports: Imports<'_>) -> Vec<GrantWarning> {
+        if imports.any(HOST) {
+            return vec![];
+        }
+        let mut warnings = Vec::new();
+        if plugin.sampling {
+            warnings.push(GrantWarning::new(
+                "unused-grant:sampling",
+                "is granted sampling but imports no warden:mcp/host: it cannot ask the client's model",
+            ));
+        }
+        if plugin.roots {
+            warnings.push(GrantWarning::new(
+                "unused-grant:roots",
+                "is granted roots but imports no warden:mcp/host: it cannot read the client's roots",
+            ));
+        }
+        warnings
     }
 
     /// The client's model and roots are the client's: nothing outside the host changes.
@@ -83,6 +102,14 @@ mod tests {
         );
         plugin.sampling = true;
         plugin.roots = true;
+        let host = ["warden:mcp/host@0.1.0".to_owned()];
+        assert!(Client.warnings(&plugin, Imports(&host)).is_empty());
+        let codes: Vec<_> = Client
+            .warnings(&plugin, Imports(&[]))
+            .into_iter()
+            .map(|w| w.code)
+            .collect();
+        assert_eq!(codes, ["unused-grant:sampling", "unused-grant:roots"]);
         assert_eq!(
             Client.summary(&plugin),
             [

@@ -473,6 +473,8 @@ pub const WARNING_CODES: &[&str] = &[
     "ungranted-import:keyvalue",
     "unused-grant:sql",
     "ungranted-import:sql",
+    "unused-grant:sampling",
+    "unused-grant:roots",
     "unapproved-write",
 ];
 

@@ -2379,7 +2379,7 @@ fn hostile_kv_settings_are_refused_at_their_line() {
         ),
         (
             format!("{FILES}acknowledge = [\"unused-grant:kvv\"]"),
-            "3:16: plugins.files.acknowledge[0]: unknown warning code \"unused-grant:kvv\"; did you mean \"unused-grant:kv\"? (the codes are unused-grant:dirs, unused-grant:allow_hosts, unused-grant:env, unused-grant:secrets, ungranted-import:filesystem, ungranted-import:http, ungranted-import:sockets, unused-grant:kv, ungranted-import:keyvalue, unused-grant:sql, ungranted-import:sql, unapproved-write)".to_owned(),
+            "3:16: plugins.files.acknowledge[0]: unknown warning code \"unused-grant:kvv\"; did you mean \"unused-grant:kv\"? (the codes are unused-grant:dirs, unused-grant:allow_hosts, unused-grant:env, unused-grant:secrets, ungranted-import:filesystem, ungranted-import:http, ungranted-import:sockets, unused-grant:kv, ungranted-import:keyvalue, unused-grant:sql, ungranted-import:sql, unused-grant:sampling, unused-grant:roots, unapproved-write)".to_owned(),
         ),
     ];
     fx.expect_errors(&cases);
