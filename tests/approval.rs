@@ -9,9 +9,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use common::{Fixture, python_with_mcp};
+use common::{Fixture, run_python};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -145,20 +144,7 @@ fn stdio(fixture: &Fixture) -> Value {
 
 /// Run the Python client on `plan`; the result line of each named call, by name.
 async fn run(fixture: &Fixture, plan: Value, server_log: impl Fn() -> String) -> Lines {
-    let python = tokio::task::spawn_blocking(python_with_mcp)
-        .await
-        .expect("venv setup");
-    let script = fixture.path("elicit_client.py");
-    std::fs::write(&script, CLIENT).expect("write the client");
-    let output = tokio::process::Command::new(&python)
-        .arg(&script)
-        .arg(plan.to_string())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), output)
-        .await
-        .expect("the Python client finishes")
-        .expect("run python");
+    let output = run_python(fixture, "elicit_client.py", CLIENT, &[plan.to_string()]).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let report = format!(
         "client stdout:\n{stdout}\nclient stderr:\n{}\nserver:\n{}",

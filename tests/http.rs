@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Fixture, HttpServer, discover_2026, ok_text, python_with_mcp, text};
+use common::{Fixture, HttpServer, discover_2026, ok_text, run_python, text};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
@@ -680,23 +680,11 @@ asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
 
 #[tokio::test]
 async fn python_mcp_client_lists_and_calls_tools_in_both_eras() {
-    let python = tokio::task::spawn_blocking(python_with_mcp)
-        .await
-        .expect("venv setup");
     let fixture = keyed_fixture();
-    let script = fixture.path("client.py");
-    std::fs::write(&script, PYTHON_CLIENT).expect("write script");
     let server = fixture.http_server(&[]).await;
     for mode in ["legacy", "2026-07-28"] {
-        let output = tokio::process::Command::new(&python)
-            .arg(&script)
-            .args([server.url.as_str(), READER_KEY, mode])
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(Duration::from_secs(120), output)
-            .await
-            .expect("the Python client finishes")
-            .expect("run python");
+        let args = [server.url.clone(), READER_KEY.to_owned(), mode.to_owned()];
+        let output = run_python(&fixture, "client.py", PYTHON_CLIENT, &args).await;
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),

@@ -11,7 +11,7 @@ mod registry;
 use std::io::Write as _;
 
 use common::{Fixture, plugin, warden};
-use registry::{assert_serves_codec, push, registry, unique_component};
+use registry::{assert_serves_codec, compiled_artifacts, push, registry, unique_component};
 
 fn fixture_for(reference: &str) -> Fixture {
     Fixture::new(&format!("[plugins.codec]\ncomponent = \"{reference}\"\n"))
@@ -240,14 +240,7 @@ fn a_corrupted_blob_never_reaches_the_cache_or_compilation() {
         "nothing is left in {}: {kept:?}",
         oci.display()
     );
-    let compiled: Vec<_> = std::fs::read_dir(fixture.path("cache"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name())
-                .filter(|n| n != "oci" && !n.to_string_lossy().starts_with("key"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let compiled = compiled_artifacts(&fixture.path("cache"));
     assert!(compiled.is_empty(), "no compiled artifact: {compiled:?}");
 }
 

@@ -4,15 +4,13 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Fixture, discover_2026, python_with_mcp};
+use common::{Fixture, audit_of, discover_2026, run_python};
 use rmcp::model::{ContentBlock, GetPromptRequestParams, PromptMessage};
 use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
 
 /// The Python client: lists the prompts and gets one.
-const PYTHON_CLIENT: &str = include_str!("support/prompt_client.py");
+const PYTHON_CLIENT: &str = include_str!("support/surface_client.py");
 
 /// The conformance plugin for everyone (prefix `conformance`), and again as `vault`, whose
 /// prompts only `admin` may use; the stdio principal has no role.
@@ -50,11 +48,7 @@ fn text(message: &PromptMessage) -> &str {
 
 /// The audit records of `prompts/get`.
 fn prompt_records(fixture: &Fixture) -> Vec<Value> {
-    fixture
-        .audit_log("audit.jsonl")
-        .into_iter()
-        .filter(|r| r["method"] == "prompts/get")
-        .collect()
+    audit_of(fixture, "audit.jsonl", "prompts/get")
 }
 
 #[tokio::test]
@@ -292,11 +286,6 @@ fn two_plugins_with_one_prompt_name_are_refused_at_load() {
 #[tokio::test]
 async fn python_sdk_lists_and_gets_a_prompt_in_both_eras() {
     let fixture = Fixture::new(MANIFEST);
-    let python = tokio::task::spawn_blocking(python_with_mcp)
-        .await
-        .expect("venv setup");
-    let script = fixture.path("prompt_client.py");
-    std::fs::write(&script, PYTHON_CLIENT).expect("write the client");
     for mode in ["legacy", "2026-07-28"] {
         let plan = json!({
             "server": [env!("CARGO_BIN_EXE_warden"), "serve", "--manifest", fixture.manifest],
@@ -304,15 +293,13 @@ async fn python_sdk_lists_and_gets_a_prompt_in_both_eras() {
             "prompt": "conformance__test_prompt_with_arguments",
             "args": {"arg1": "from", "arg2": "python"},
         });
-        let output = tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(plan.to_string())
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(Duration::from_secs(120), output)
-            .await
-            .expect("the Python client finishes")
-            .expect("run python");
+        let output = run_python(
+            &fixture,
+            "surface_client.py",
+            PYTHON_CLIENT,
+            &[plan.to_string()],
+        )
+        .await;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let report = format!(
             "{mode}: {stdout}\n{}",

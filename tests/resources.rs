@@ -4,16 +4,14 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Fixture, discover_2026, python_with_mcp};
+use common::{Fixture, audit_of, discover_2026, run_python};
 use rmcp::ServiceError;
 use rmcp::model::{ReadResourceRequestParams, ReadResourceResult, ResourceContents};
 use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
 
 /// The Python client: lists the resources and templates and reads some.
-const PYTHON_CLIENT: &str = include_str!("support/resource_client.py");
+const PYTHON_CLIENT: &str = include_str!("support/surface_client.py");
 
 /// The conformance plugin's resources for everyone.
 const MANIFEST: &str = r#"
@@ -54,11 +52,7 @@ fn text(result: &ReadResourceResult) -> &str {
 
 /// The audit records of `resources/read`.
 fn read_records(fixture: &Fixture) -> Vec<Value> {
-    fixture
-        .audit_log("audit.jsonl")
-        .into_iter()
-        .filter(|r| r["method"] == "resources/read")
-        .collect()
+    audit_of(fixture, "audit.jsonl", "resources/read")
 }
 
 /// The code and data of a JSON-RPC error.
@@ -238,26 +232,19 @@ fn two_plugins_serving_one_uri_are_refused_at_load() {
 #[tokio::test]
 async fn python_sdk_lists_and_reads_resources_in_both_eras() {
     let fixture = Fixture::new(MANIFEST);
-    let python = tokio::task::spawn_blocking(python_with_mcp)
-        .await
-        .expect("venv setup");
-    let script = fixture.path("resource_client.py");
-    std::fs::write(&script, PYTHON_CLIENT).expect("write the client");
     for mode in ["legacy", "2026-07-28"] {
         let plan = json!({
             "server": [env!("CARGO_BIN_EXE_warden"), "serve", "--manifest", fixture.manifest],
             "mode": mode,
             "read": ["test://static-text", "test://static-binary", "test://template/7/data"],
         });
-        let output = tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(plan.to_string())
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(Duration::from_secs(120), output)
-            .await
-            .expect("the Python client finishes")
-            .expect("run python");
+        let output = run_python(
+            &fixture,
+            "surface_client.py",
+            PYTHON_CLIENT,
+            &[plan.to_string()],
+        )
+        .await;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let report = format!(
             "{mode}: {stdout}\n{}",

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Fixture, warden};
-use registry::{assert_serves_codec, push, registry, unique_component};
+use registry::{assert_serves_codec, compiled_artifacts, push, registry, unique_component};
 
 const IDENTITY: &str =
     "https://github.com/warden-test/tools/.github/workflows/release.yml@refs/heads/main";
@@ -81,14 +81,7 @@ fn assert_refused(fixture: &Fixture, expected: &str) {
     );
     assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
     assert!(!stderr.contains("compiling"), "nothing compiled: {stderr}");
-    let compiled: Vec<_> = std::fs::read_dir(fixture.path("cache"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name())
-                .filter(|n| n != "oci" && !n.to_string_lossy().starts_with("key"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let compiled = compiled_artifacts(&fixture.path("cache"));
     assert!(compiled.is_empty(), "no compiled artifact: {compiled:?}");
 }
 

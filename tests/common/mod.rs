@@ -574,6 +574,39 @@ pub fn python_with_mcp() -> PathBuf {
     python
 }
 
+/// Run the Python script `source` with the `mcp` venv's interpreter and `args`: written into
+/// `fixture`'s directory as `name`, killed if it runs over three minutes.
+pub async fn run_python(
+    fixture: &Fixture,
+    name: &str,
+    source: &str,
+    args: &[String],
+) -> std::process::Output {
+    let python = tokio::task::spawn_blocking(python_with_mcp)
+        .await
+        .expect("venv setup");
+    let script = fixture.path(name);
+    std::fs::write(&script, source).expect("write the Python client");
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(std::time::Duration::from_secs(180), output)
+        .await
+        .expect("the Python client finishes")
+        .expect("run python")
+}
+
+/// The audit records at `relative` of requests of `method` (`prompts/get`, ...).
+pub fn audit_of(fixture: &Fixture, relative: &str, method: &str) -> Vec<serde_json::Value> {
+    fixture
+        .audit_log(relative)
+        .into_iter()
+        .filter(|r| r["method"] == method)
+        .collect()
+}
+
 /// The `WWW-Authenticate` challenge of `response` (empty when there is none).
 pub fn challenge(response: &reqwest::Response) -> String {
     response

@@ -137,3 +137,16 @@ pub async fn assert_serves_codec(fixture: &Fixture) {
     );
     client.close().await;
 }
+
+/// What a compile cache at `cache` holds besides pulled components and its key: the compiled
+/// artifacts, which must be none when a component was refused.
+pub fn compiled_artifacts(cache: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(cache)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .filter(|n| n != "oci" && !n.to_string_lossy().starts_with("key"))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -202,24 +202,9 @@ fn present(
     ran: Result<CallOutcome, CallError>,
     trail: &mut Trail<'_>,
 ) -> Result<GetPromptResult, Stop> {
-    let ran = ran.map_err(|error| {
-        let outcome = Outcome::from(&error);
-        match error {
-            CallError::Sandbox(_) => Stop::tool_error(
-                outcome,
-                "the prompt's sandbox could not be prepared".to_owned(),
-            )
-            .with_detail(error.to_string()),
-            _ => Stop::tool_error(outcome, error.to_string()),
-        }
-    })?;
+    let ran = ran.map_err(|error| Stop::from_run(error, "prompt"))?;
     trail.fuel(ran.fuel_used);
-    let mismatch = || {
-        Stop::tool_error(
-            Outcome::ToolError,
-            "the prompt returned a value that does not match its declared type".to_owned(),
-        )
-    };
+    let mismatch = || Stop::mismatch("prompt");
     let get = &prompt
         .entry
         .plugin

@@ -83,6 +83,29 @@ impl Stop {
     }
 
     /// Record `detail` for operators instead of the agent's message.
+    /// A run of a prompt or resource read that failed; `what` names it ("prompt",
+    /// "resource"). A sandbox that could not be prepared is said plainly, its cause kept for
+    /// the log.
+    pub(super) fn from_run(error: CallError, what: &str) -> Self {
+        let outcome = Outcome::from(&error);
+        match error {
+            CallError::Sandbox(_) => Stop::tool_error(
+                outcome,
+                format!("the {what}'s sandbox could not be prepared"),
+            )
+            .with_detail(error.to_string()),
+            _ => Stop::tool_error(outcome, error.to_string()),
+        }
+    }
+
+    /// A prompt's or resource's value that does not match its declared type.
+    pub(super) fn mismatch(what: &str) -> Self {
+        Stop::tool_error(
+            Outcome::ToolError,
+            format!("the {what} returned a value that does not match its declared type"),
+        )
+    }
+
     pub(super) fn with_detail(mut self, detail: String) -> Self {
         self.detail = detail;
         self

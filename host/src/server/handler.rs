@@ -94,6 +94,34 @@ impl WardenServer {
         }
         (!stateless(context)).then_some(LogLevel::Info)
     }
+
+    /// Where what a plugin says while serving `context`'s request about `name` goes: its
+    /// logs and progress, to this request's client.
+    fn events(&self, context: &RequestContext<RoleServer>, name: String) -> McpEvents {
+        McpEvents::new(
+            context.peer.clone(),
+            context.meta.get_progress_token(),
+            self.min_level(context),
+            name,
+        )
+    }
+}
+
+/// `work`'s outcome, unless the client cancels the request first. `notifications/cancelled`
+/// cancels the request's token: dropping the gate's future drops the plugin's store (the guest
+/// stops at once) and the audit record says `cancelled`. rmcp sends no response for a
+/// cancelled request.
+async fn unless_cancelled<T>(
+    context: &RequestContext<RoleServer>,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, McpError> {
+    tokio::select! {
+        biased;
+        () = context.ct.cancelled() => {
+            Err(McpError::invalid_request("the request was cancelled", None))
+        }
+        outcome = work => Ok(outcome),
+    }
 }
 
 /// Whether `context`'s request is of the stateless 2026-07-28 era.
@@ -271,13 +299,8 @@ impl ServerHandler for WardenServer {
     ) -> Result<CallToolResponse, McpError> {
         let (sampling, roots) = client_requests(&context);
         let events = Arc::new(
-            McpEvents::new(
-                context.peer.clone(),
-                context.meta.get_progress_token(),
-                self.min_level(&context),
-                request.name.to_string(),
-            )
-            .asking_client(sampling, roots),
+            self.events(&context, request.name.to_string())
+                .asking_client(sampling, roots),
         );
         let call = CallRequest {
             principal: self.principal(&context),
@@ -287,19 +310,9 @@ impl ServerHandler for WardenServer {
             events,
             asking: asking(&context, &request),
         };
-        // `notifications/cancelled` cancels the request's token: dropping the gate's future
-        // drops the plugin's store (the guest stops at once) and the call's audit record
-        // says `cancelled`. rmcp sends no response for a cancelled request.
         // The gate in force when the call starts serves it to the end, across reloads.
         let gate = self.live.current();
-        let outcome = tokio::select! {
-            biased;
-            () = context.ct.cancelled() => {
-                return Err(McpError::invalid_request("the request was cancelled", None));
-            }
-            outcome = gate.call(call) => outcome,
-        };
-        match outcome {
+        match unless_cancelled(&context, gate.call(call)).await? {
             Ok(Reply::Done(result)) => Ok(result.into()),
             Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
             Err(error) => Err(protocol_error(error)),
@@ -327,12 +340,7 @@ impl ServerHandler for WardenServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let events = Arc::new(McpEvents::new(
-            context.peer.clone(),
-            context.meta.get_progress_token(),
-            self.min_level(&context),
-            request.name.clone(),
-        ));
+        let events = Arc::new(self.events(&context, request.name.clone()));
         let get = PromptRequest {
             principal: self.principal(&context),
             mcp_id: serde_json::to_value(&context.id).ok(),
@@ -341,14 +349,10 @@ impl ServerHandler for WardenServer {
             events,
         };
         let gate = self.live.current();
-        let outcome = tokio::select! {
-            biased;
-            () = context.ct.cancelled() => {
-                return Err(McpError::invalid_request("the request was cancelled", None));
-            }
-            outcome = gate.get_prompt(get) => outcome,
-        };
-        outcome.map(Into::into).map_err(protocol_error)
+        unless_cancelled(&context, gate.get_prompt(get))
+            .await?
+            .map(Into::into)
+            .map_err(protocol_error)
     }
 
     /// The resources this principal may read, a page at a time; method not found when no
@@ -393,12 +397,7 @@ impl ServerHandler for WardenServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let events = Arc::new(McpEvents::new(
-            context.peer.clone(),
-            context.meta.get_progress_token(),
-            self.min_level(&context),
-            request.uri.clone(),
-        ));
+        let events = Arc::new(self.events(&context, request.uri.clone()));
         let read = ReadRequest {
             principal: self.principal(&context),
             mcp_id: serde_json::to_value(&context.id).ok(),
@@ -406,14 +405,10 @@ impl ServerHandler for WardenServer {
             events,
         };
         let gate = self.live.current();
-        let outcome = tokio::select! {
-            biased;
-            () = context.ct.cancelled() => {
-                return Err(McpError::invalid_request("the request was cancelled", None));
-            }
-            outcome = gate.read_resource(read) => outcome,
-        };
-        outcome.map(Into::into).map_err(protocol_error)
+        unless_cancelled(&context, gate.read_resource(read))
+            .await?
+            .map(Into::into)
+            .map_err(protocol_error)
     }
 
     async fn set_level(
