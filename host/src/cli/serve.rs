@@ -65,6 +65,7 @@ pub(super) fn serve(
     let info = ServerInfo {
         name: manifest.server.name.clone(),
         instructions: manifest.server.instructions.clone(),
+        page_size: usize::try_from(manifest.server.page_size).unwrap_or(usize::MAX),
     };
 
     if let (Some(listen), Some(auth)) = (listen, auth) {

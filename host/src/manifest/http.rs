@@ -80,6 +80,9 @@ pub(super) fn http(table: &Table<'_, '_>, dir: &Path) -> Http {
         .get("max_client_info")
         .and_then(|v| size(&v, "max_client_info", Http::CLIENT_INFO_RANGE))
         .unwrap_or(defaults.max_client_info);
+    let sse_close_after = table
+        .get("sse_close_after")
+        .and_then(|v| duration(&v, "sse_close_after", Http::MAX_TIMEOUT));
     table.finish();
     Http {
         listen,
@@ -97,6 +100,7 @@ pub(super) fn http(table: &Table<'_, '_>, dir: &Path) -> Http {
         max_sessions,
         max_sessions_per_principal,
         max_client_info,
+        sse_close_after,
     }
 }
 

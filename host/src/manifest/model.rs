@@ -35,6 +35,10 @@ pub struct Server {
     /// `[server] signatures = "required"`: every plugin must have a `verify` policy. Default
     /// `"optional"` (false).
     pub signatures_required: bool,
+    /// The most items one page of `tools/list`, `prompts/list`, `resources/list` and
+    /// `resources/templates/list` holds (`page_size`); within [`Server::PAGE_SIZE_RANGE`].
+    /// Default [`Server::DEFAULT_PAGE_SIZE`].
+    pub page_size: u32,
 }
 
 /// `[server] lock`: what drift from `warden.lock` does to a plugin.
@@ -99,6 +103,10 @@ impl Server {
     pub const MAX_INSTRUCTIONS: usize = 8 << 10;
     /// The default stdio principal.
     pub const DEFAULT_PRINCIPAL: &str = "local";
+    /// The default `page_size`.
+    pub const DEFAULT_PAGE_SIZE: u32 = 100;
+    /// Accepted `page_size` values.
+    pub const PAGE_SIZE_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000;
 }
 
 impl Default for Server {
@@ -111,6 +119,7 @@ impl Default for Server {
             lock: None,
             review: ReviewMode::Warn,
             signatures_required: false,
+            page_size: Server::DEFAULT_PAGE_SIZE,
         }
     }
 }
@@ -798,6 +807,10 @@ pub struct Http {
     /// its session keeps), in bytes (`max_client_info`); within
     /// [`Http::CLIENT_INFO_RANGE`]. Default 8KiB.
     pub max_client_info: u64,
+    /// Close every event stream connection of a 2025-11-25 session this long after it opened
+    /// (`sse_close_after`; at most [`Http::MAX_TIMEOUT`]), for proxies that cut long
+    /// connections: the client resumes the stream with `Last-Event-ID`. Default: never.
+    pub sse_close_after: Option<Duration>,
 }
 
 impl Http {
@@ -858,6 +871,7 @@ impl Default for Http {
             max_sessions: Http::DEFAULT_MAX_SESSIONS,
             max_sessions_per_principal: Http::DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
             max_client_info: Http::DEFAULT_MAX_CLIENT_INFO,
+            sse_close_after: None,
         }
     }
 }

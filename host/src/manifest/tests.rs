@@ -150,6 +150,7 @@ prefix = ""
             lock: None,
             review: ReviewMode::Warn,
             signatures_required: false,
+            page_size: Server::DEFAULT_PAGE_SIZE,
         }
     );
     assert_eq!(m.cache_dir, fx.root().join(".cache/warden"));
@@ -1682,6 +1683,7 @@ max_connections_per_client = 10
 max_sessions = 50
 max_sessions_per_principal = 5
 max_client_info = "2KiB"
+sse_close_after = "90s"
 
 [[auth.api_keys]]
 principal = "ci-bot"
@@ -1729,6 +1731,7 @@ authorization_servers = ["https://idp.example.com/", "https://backup.example.com
             max_sessions: 50,
             max_sessions_per_principal: 5,
             max_client_info: 2 << 10,
+            sse_close_after: Some(Duration::from_secs(90)),
         }
     );
     let keys = &m.auth.api_keys;
@@ -1737,7 +1740,7 @@ authorization_servers = ["https://idp.example.com/", "https://backup.example.com
     assert_eq!(keys[0].roles, ["reader", "writer"]);
     assert_eq!(keys[0].sha256[..2], [0, 0]);
     assert_eq!(keys[0].location.key, "auth.api_keys[0]");
-    assert_eq!(keys[0].location.line, 19);
+    assert_eq!(keys[0].location.line, 20);
     assert_eq!(
         (keys[1].principal.as_str(), keys[1].roles.len()),
         ("ann", 0)
@@ -1862,6 +1865,14 @@ fn bad_http_and_auth_keys_are_errors_at_their_line() {
         (
             "[http]\nidle_timeout = \"0s\"".to_owned(),
             "2:16: http.idle_timeout: idle_timeout must be greater than 0".to_owned(),
+        ),
+        (
+            "[http]\nsse_close_after = \"0s\"".to_owned(),
+            "2:19: http.sse_close_after: sse_close_after must be greater than 0".to_owned(),
+        ),
+        (
+            "[server]\npage_size = 0".to_owned(),
+            "2:13: server.page_size: page_size must be between 1 and 10000, got 0".to_owned(),
         ),
         (
             "[http]\nmax_connections = 0".to_owned(),

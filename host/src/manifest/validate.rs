@@ -122,6 +122,10 @@ fn server(table: &Table<'_, '_>) -> Server {
         .get("signatures")
         .and_then(|v| signatures(&v))
         .unwrap_or_default();
+    let page_size = table
+        .get("page_size")
+        .and_then(|v| policy::int_in(&v, "page_size", Server::PAGE_SIZE_RANGE))
+        .unwrap_or(defaults.page_size);
     table.finish();
     Server {
         name,
@@ -131,6 +135,7 @@ fn server(table: &Table<'_, '_>) -> Server {
         lock,
         review,
         signatures_required,
+        page_size,
     }
 }
 

@@ -16,6 +16,7 @@ use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::events::{McpEvents, from_mcp};
+use super::paging::{List, page};
 use crate::gate::{
     Asking, CallRequest, GateError, LiveGate, Principal, PromptRequest, ReadRequest, Reply,
 };
@@ -28,6 +29,8 @@ pub struct ServerInfo {
     pub name: String,
     /// `instructions`.
     pub instructions: String,
+    /// `[server] page_size`: the most items one page of a list holds.
+    pub page_size: usize,
 }
 
 /// One MCP session's handler. Cheap to clone: the gate is shared.
@@ -184,31 +187,6 @@ fn protocol_error(error: GateError) -> McpError {
     }
 }
 
-/// The most resources (or templates) one page of `resources/list` holds.
-pub const RESOURCE_PAGE: usize = 100;
-
-/// The page of `items` that `request`'s cursor points at, and the cursor of the next page.
-/// A cursor is the offset of its page's first item; one that is not is invalid params.
-fn page<T>(
-    items: Vec<T>,
-    request: Option<&PaginatedRequestParams>,
-) -> Result<(Vec<T>, Option<String>), McpError> {
-    let start = match request.and_then(|r| r.cursor.as_deref()) {
-        None => 0,
-        Some(cursor) => cursor
-            .parse::<usize>()
-            .ok()
-            .filter(|&start| start <= items.len())
-            .ok_or_else(|| McpError::invalid_params("invalid cursor", None))?,
-    };
-    let end = items.len().min(start.saturating_add(RESOURCE_PAGE));
-    let next = (end < items.len()).then(|| end.to_string());
-    Ok((
-        items.into_iter().skip(start).take(end - start).collect(),
-        next,
-    ))
-}
-
 impl ServerHandler for WardenServer {
     fn get_info(&self) -> ServerConfig {
         let mut capabilities = ServerCapabilities::builder()
@@ -282,14 +260,17 @@ impl ServerHandler for WardenServer {
         });
     }
 
+    /// The tools this principal may call, a page at a time.
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(
-            self.live.current().list(self.principal(&context)),
-        ))
+        let tools = self.live.current().list(self.principal(&context));
+        let (items, next) = page(List::Tools, tools, request.as_ref(), self.info.page_size)?;
+        let mut result = ListToolsResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     async fn call_tool(
@@ -323,16 +304,23 @@ impl ServerHandler for WardenServer {
     /// (rmcp's default would answer an empty list although no capability is declared).
     async fn list_prompts(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let gate = self.live.current();
         if !gate.has_prompts() {
             return Err(McpError::method_not_found::<ListPromptsRequestMethod>());
         }
-        Ok(ListPromptsResult::with_all_items(
-            gate.prompts(self.principal(&context)),
-        ))
+        let prompts = gate.prompts(self.principal(&context));
+        let (items, next) = page(
+            List::Prompts,
+            prompts,
+            request.as_ref(),
+            self.info.page_size,
+        )?;
+        let mut result = ListPromptsResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     async fn get_prompt(
@@ -367,7 +355,13 @@ impl ServerHandler for WardenServer {
         if !gate.has_resources() {
             return Err(McpError::method_not_found::<ListResourcesRequestMethod>());
         }
-        let (items, next) = page(gate.resources(self.principal(&context)), request.as_ref())?;
+        let resources = gate.resources(self.principal(&context));
+        let (items, next) = page(
+            List::Resources,
+            resources,
+            request.as_ref(),
+            self.info.page_size,
+        )?;
         let mut result = ListResourcesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -386,7 +380,12 @@ impl ServerHandler for WardenServer {
             >());
         }
         let templates = gate.resource_templates(self.principal(&context));
-        let (items, next) = page(templates, request.as_ref())?;
+        let (items, next) = page(
+            List::Templates,
+            templates,
+            request.as_ref(),
+            self.info.page_size,
+        )?;
         let mut result = ListResourceTemplatesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -420,35 +419,5 @@ impl ServerHandler for WardenServer {
             *level = Some(request.level);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cursor(cursor: Option<&str>) -> PaginatedRequestParams {
-        let mut params = PaginatedRequestParams::default();
-        params.cursor = cursor.map(str::to_owned);
-        params
-    }
-
-    #[test]
-    fn pages_follow_their_cursors_to_the_end() {
-        let items: Vec<usize> = (0..RESOURCE_PAGE * 2 + 5).collect();
-        let (first, next) = page(items.clone(), None).expect("first page");
-        assert_eq!((first.len(), next.as_deref()), (RESOURCE_PAGE, Some("100")));
-        let (second, next) = page(items.clone(), Some(&cursor(next.as_deref()))).expect("second");
-        assert_eq!((second[0], next.as_deref()), (RESOURCE_PAGE, Some("200")));
-        let (last, next) = page(items, Some(&cursor(next.as_deref()))).expect("last");
-        assert_eq!((last.len(), next), (5, None));
-    }
-
-    #[test]
-    fn a_cursor_that_is_not_an_offset_in_the_list_is_invalid_params() {
-        for bad in ["x", "-1", "6"] {
-            let error = page(vec![1, 2, 3, 4, 5], Some(&cursor(Some(bad)))).expect_err(bad);
-            assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{bad}");
-        }
     }
 }

@@ -7,6 +7,7 @@
 mod events;
 mod handler;
 pub mod http;
+mod paging;
 mod stdio;
 
 pub use self::http::{HttpError, HttpOptions, serve_http};

@@ -266,6 +266,11 @@ impl Guest for Conformance {
         let (action, content) = confirm()?;
         Ok(format!("User response: action={action}, content={content}"))
     }
+
+    fn test_reconnection() -> String {
+        std::thread::sleep(Duration::from_millis(1500));
+        "Reconnection test completed successfully".to_owned()
+    }
 }
 
 /// Ask `message` with the form `schema`: what the user did (`accept`, `decline` or `cancel`)

@@ -138,6 +138,15 @@ impl Guest for Testbed {
         steps
     }
 
+    fn pause(steps: u32, millis: u32) -> u32 {
+        for step in 1..=steps {
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(millis)));
+            let message = format!("step {step} of {steps}");
+            warden_sdk::progress(f64::from(step), Some(f64::from(steps)), Some(&message));
+        }
+        steps
+    }
+
     fn ask(message: String, schema: String) -> String {
         asked(&message, &schema)
     }

@@ -28,6 +28,7 @@ mod checks;
 mod conn;
 mod drain;
 mod guard;
+mod resume;
 mod sessions;
 mod tls;
 
@@ -234,8 +235,12 @@ pub async fn serve_http_until(
         sessions: owners,
         tls: context.tls.is_some(),
     });
+    let resumable = Arc::new(resume::Resumable::new(
+        rmcp_sessions,
+        state.http.sse_close_after,
+    ));
     let context = ConnContext {
-        router: router(state, options.info, config, rmcp_sessions),
+        router: router(state, options.info, config, resumable),
         ..context
     };
 
@@ -460,7 +465,7 @@ fn router(
     state: Arc<AppState>,
     info: ServerInfo,
     config: StreamableHttpServerConfig,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<resume::Resumable>,
 ) -> Router {
     let config = config
         // Host and Origin are checked by `guard` (with warden's rules), before authentication.

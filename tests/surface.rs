@@ -1,0 +1,340 @@
+//! The rest of each protocol era, end to end through the real `warden serve --http` and real
+//! clients: resumable event streams in 2025-11-25 sessions (`Last-Event-ID`, `[http]
+//! sse_close_after`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Fixture, HttpServer, ok_text};
+use futures_util::StreamExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::ClientLifecycleMode;
+use serde_json::{Value, json};
+
+/// The testbed, and every session event stream connection closed after 1 s.
+fn closing_fixture() -> Fixture {
+    Fixture::new(
+        "[http]\nsse_close_after = \"1s\"\n\n[audit]\npath = \"{dir}/audit.jsonl\"\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n",
+    )
+}
+
+/// A call of `tool` with `arguments` and progress token 1.
+fn with_progress(tool: &str, arguments: Value) -> CallToolRequestParams {
+    let mut params =
+        CallToolRequestParams::new(tool.to_owned()).with_arguments(common::object(arguments));
+    params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
+        rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(1)),
+    ));
+    params
+}
+
+#[tokio::test]
+async fn rmcp_client_resumes_a_call_whose_stream_the_server_closed_and_misses_nothing() {
+    let fixture = closing_fixture();
+    let server = fixture.http_server(&[]).await;
+    let client = server
+        .connect(server.client_config(None), ClientLifecycleMode::Initialize)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.stderr()));
+    // Four progress steps 500 ms apart: the stream is closed after 1 s, and rmcp's client
+    // waits the priming event's `retry` (3 s) before it reconnects, so the last steps and the
+    // result come while no connection is there: only the replay brings them.
+    let result = client
+        .call_tool(with_progress(
+            "testbed__pause",
+            json!({"steps": 4, "millis": 500}),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("tools/call: {e}\n{}", server.stderr()));
+    assert_eq!(ok_text(&result), "4");
+    // The notifications are dispatched apart from the response: let them settle.
+    let recorder = client.service();
+    for _ in 0..50 {
+        if recorder.progress.lock().expect("lock").len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let steps: Vec<f64> = recorder
+        .progress
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|p| p.progress)
+        .collect();
+    assert_eq!(steps, vec![1.0, 2.0, 3.0, 4.0], "each step once, in order");
+    let _ = client.cancel().await;
+}
+
+/// The events of an SSE response until it ends or `within` passes: `(id, data)`.
+async fn events(response: reqwest::Response, within: Duration) -> (Vec<(String, String)>, bool) {
+    let mut stream = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(event))) => {
+                out.push((event.id.unwrap_or_default(), event.data.unwrap_or_default()))
+            }
+            Ok(Some(Err(e))) => panic!("a malformed event stream: {e}"),
+            Ok(None) => return (out, true),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+/// Opens a 2025-11-25 session with raw requests: its id.
+async fn open_session(server: &HttpServer) -> String {
+    let client = reqwest::Client::new();
+    let opened = client
+        .post(&server.url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(
+            json!({
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "0"}
+                }
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(opened.status(), 200);
+    let id = opened
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(
+        session(server, &id, reqwest::Method::POST, Some(&initialized), None)
+            .await
+            .status(),
+        202
+    );
+    id
+}
+
+/// A request in session `id`, with `Last-Event-ID` if given.
+async fn session(
+    server: &HttpServer,
+    id: &str,
+    method: reqwest::Method,
+    body: Option<&Value>,
+    last_event_id: Option<&str>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .request(method, &server.url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", id);
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    if let Some(last) = last_event_id {
+        request = request.header("last-event-id", last);
+    }
+    request.send().await.expect("HTTP request")
+}
+
+/// A `tools/call` of `testbed__pause` with JSON-RPC id `id` and progress token 1.
+fn pause_call(id: u64, steps: u32, millis: u32) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {
+            "name": "testbed__pause",
+            "arguments": {"steps": steps, "millis": millis},
+            "_meta": {"progressToken": 1}
+        }
+    })
+}
+
+fn result_of(events: &[(String, String)], id: u64) -> Option<Value> {
+    events.iter().find_map(|(_, data)| {
+        let message: Value = serde_json::from_str(data).ok()?;
+        (message["id"] == id && message.get("result").is_some()).then_some(message)
+    })
+}
+
+#[tokio::test]
+async fn a_cut_stream_resumes_after_its_last_event_id_and_another_session_gets_none_of_it() {
+    let fixture = closing_fixture();
+    let server = fixture.http_server(&[]).await;
+    let ann = open_session(&server).await;
+
+    // The call takes 1.5 s; its stream is closed after 1 s, before the result.
+    let call = session(
+        &server,
+        &ann,
+        reqwest::Method::POST,
+        Some(&pause_call(7, 3, 500)),
+        None,
+    )
+    .await;
+    assert_eq!(call.status(), 200);
+    let (first, ended) = events(call, Duration::from_secs(30)).await;
+    assert!(ended, "the server closed the stream");
+    assert!(
+        result_of(&first, 7).is_none(),
+        "closed before the result: {first:?}"
+    );
+    let (priming_id, priming_data) = &first[0];
+    assert!(
+        priming_data.is_empty() && !priming_id.is_empty(),
+        "a priming event first: {first:?}"
+    );
+    let (last_id, _) = first.last().expect("events").clone();
+
+    // Wait for the call to finish while nobody listens.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Another session cannot name ann's stream: a Last-Event-ID of hers addresses nothing in it.
+    let bob = open_session(&server).await;
+    for id in [priming_id.as_str(), last_id.as_str()] {
+        let stolen = session(&server, &bob, reqwest::Method::GET, None, Some(id)).await;
+        assert_eq!(stolen.status(), 200);
+        let (got, ended) = events(stolen, Duration::from_secs(10)).await;
+        assert!(ended && got.is_empty(), "bob got {got:?} of ann's stream");
+    }
+
+    // Ann resumes: the events after her last one, the result, then the end.
+    let resumed = session(&server, &ann, reqwest::Method::GET, None, Some(&last_id)).await;
+    assert_eq!(resumed.status(), 200);
+    let (rest, ended) = events(resumed, Duration::from_secs(10)).await;
+    assert!(ended, "an answered call's stream ends after the replay");
+    let result = result_of(&rest, 7).unwrap_or_else(|| panic!("no result in {rest:?}"));
+    assert_eq!(result["result"]["content"][0]["text"], "3");
+    assert!(
+        rest.iter()
+            .all(|(id, _)| !first.iter().any(|(seen, _)| seen == id)),
+        "nothing already received is sent again: {first:?} then {rest:?}"
+    );
+    let progress = |events: &[(String, String)]| -> Vec<f64> {
+        events
+            .iter()
+            .filter_map(|(_, data)| serde_json::from_str::<Value>(data).ok())
+            .filter(|m| m["method"] == "notifications/progress")
+            .filter_map(|m| m["params"]["progress"].as_f64())
+            .collect()
+    };
+    let mut steps = progress(&first);
+    steps.extend(progress(&rest));
+    assert_eq!(
+        steps,
+        vec![1.0, 2.0, 3.0],
+        "every step exactly once: {first:?} {rest:?}"
+    );
+
+    // Resuming again from the priming event replays it all (within a minute of the answer).
+    let again = session(&server, &ann, reqwest::Method::GET, None, Some(priming_id)).await;
+    let (all, _) = events(again, Duration::from_secs(10)).await;
+    assert!(result_of(&all, 7).is_some(), "{all:?}");
+    // An id that is not a number of this server's is an empty stream, not an error.
+    let junk = session(&server, &ann, reqwest::Method::GET, None, Some("r99999/0")).await;
+    assert_eq!(junk.status(), 200);
+    let (got, ended) = events(junk, Duration::from_secs(10)).await;
+    assert!(ended && got.is_empty(), "{got:?}");
+}
+
+// --- Pagination ---------------------------------------------------------------------------------
+
+/// A server of the testbed and the conformance fixture (prompts, resources) with `page_size`.
+async fn paged_server(page_size: Option<u32>) -> (Fixture, HttpServer) {
+    let server = page_size.map_or(String::new(), |n| format!("[server]\npage_size = {n}\n\n"));
+    let fixture = Fixture::new(&format!(
+        "{server}[plugins.testbed]\ncomponent = \"{{testbed}}\"\n\n\
+         [plugins.conformance]\ncomponent = \"{{conformance}}\"\nprefix = \"\"\n"
+    ));
+    let http = fixture.http_server(&[]).await;
+    (fixture, http)
+}
+
+fn cursor(cursor: &str) -> Option<rmcp::model::PaginatedRequestParams> {
+    let mut params = rmcp::model::PaginatedRequestParams::default();
+    params.cursor = Some(cursor.to_owned());
+    Some(params)
+}
+
+#[tokio::test]
+async fn every_list_is_paged_by_page_size_and_real_clients_follow_the_cursors() {
+    let (_whole_fixture, whole) = paged_server(None).await;
+    let (_paged_fixture, paged) = paged_server(Some(3)).await;
+    for (era, lifecycle) in [
+        ("2025-11-25", ClientLifecycleMode::Initialize),
+        ("2026-07-28", common::discover_2026()),
+    ] {
+        let full = whole
+            .connect(whole.client_config(None), lifecycle.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{era}: connect: {e}"));
+        let client = paged
+            .connect(paged.client_config(None), lifecycle)
+            .await
+            .unwrap_or_else(|e| panic!("{era}: connect: {e}"));
+
+        // The default page (100) holds every tool; with page_size 3, pages of 3.
+        let all = full.list_tools(None).await.expect("tools/list");
+        assert!(all.next_cursor.is_none() && all.tools.len() > 9, "{era}");
+        let first = client.list_tools(None).await.expect("first page");
+        assert_eq!(first.tools.len(), 3, "{era}");
+        let next = first.next_cursor.clone().expect("a next page");
+        let second = client.list_tools(cursor(&next)).await.expect("second page");
+        assert_eq!(second.tools[0].name, all.tools[3].name, "{era}");
+        // rmcp's client follows the cursors to the end: the same tools, in the same order.
+        let followed = client.list_all_tools().await.expect("all tools");
+        let names = |tools: &[rmcp::model::Tool]| -> Vec<String> {
+            tools.iter().map(|t| t.name.to_string()).collect()
+        };
+        assert_eq!(names(&followed), names(&all.tools), "{era}");
+
+        // Prompts, resources and templates page the same way.
+        assert_eq!(
+            client.list_all_prompts().await.expect("prompts").len(),
+            full.list_all_prompts().await.expect("prompts").len(),
+            "{era}"
+        );
+        let prompts = client.list_prompts(None).await.expect("prompts page");
+        assert_eq!(prompts.prompts.len(), 3, "{era}");
+        assert!(prompts.next_cursor.is_some(), "{era}");
+        assert_eq!(
+            client.list_all_resources().await.expect("resources").len(),
+            full.list_all_resources().await.expect("resources").len(),
+            "{era}"
+        );
+        assert!(
+            !client
+                .list_all_resource_templates()
+                .await
+                .expect("templates")
+                .is_empty(),
+            "{era}"
+        );
+
+        // A cursor is checked: made up, or another list's, it is invalid params.
+        for bad in [
+            "bogus",
+            "3",
+            prompts.next_cursor.as_deref().unwrap_or_default(),
+        ] {
+            let error = client
+                .list_tools(cursor(bad))
+                .await
+                .expect_err("a bad cursor is refused");
+            assert!(
+                error.to_string().contains("-32602"),
+                "{era}: {bad}: {error}"
+            );
+        }
+        let _ = client.cancel().await;
+        let _ = full.cancel().await;
+    }
+}
