@@ -1,6 +1,7 @@
 //! The rest of each protocol era, end to end through the real `warden serve --http` and real
 //! clients: resumable event streams in 2025-11-25 sessions (`Last-Event-ID`, `[http]
-//! sse_close_after`).
+//! sse_close_after`), the pagination of every list (`[server] page_size`), icons from the
+//! manifest.
 
 mod common;
 
@@ -336,5 +337,147 @@ async fn every_list_is_paged_by_page_size_and_real_clients_follow_the_cursors() 
         }
         let _ = client.cancel().await;
         let _ = full.cancel().await;
+    }
+}
+
+// --- Icons --------------------------------------------------------------------------------------
+
+const PNG_ICON: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+
+#[tokio::test]
+async fn icons_from_the_manifest_reach_tools_prompts_and_resources_in_both_eras() {
+    let fixture = Fixture::new(&format!(
+        r#"
+[plugins.testbed]
+component = "{{testbed}}"
+icons = [{{ src = "https://icons.example.com/testbed.png", mime_type = "image/png", sizes = ["48x48", "96x96"] }}]
+
+[plugins.testbed.tools.emit]
+icons = [{{ src = "{PNG_ICON}", theme = "dark" }}, {{ src = "https://icons.example.com/emit.svg", mime_type = "image/svg+xml", sizes = ["any"], theme = "light" }}]
+
+[plugins.conformance]
+component = "{{conformance}}"
+prefix = ""
+icons = [{{ src = "https://icons.example.com/fixture.png" }}]
+
+[plugins.bare]
+component = "{{testbed}}"
+"#
+    ));
+    let server = fixture.http_server(&[]).await;
+    for (era, lifecycle) in [
+        ("2025-11-25", ClientLifecycleMode::Initialize),
+        ("2026-07-28", common::discover_2026()),
+    ] {
+        let client = server
+            .connect(server.client_config(None), lifecycle)
+            .await
+            .unwrap_or_else(|e| panic!("{era}: connect: {e}"));
+        let tools = client.list_all_tools().await.expect("tools/list");
+        let icons = |name: &str| -> Value {
+            let tool = tools
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("{name}"));
+            serde_json::to_value(&tool.icons).expect("JSON")
+        };
+        assert_eq!(
+            icons("testbed__spin"),
+            json!([{"src": "https://icons.example.com/testbed.png", "mimeType": "image/png", "sizes": ["48x48", "96x96"]}]),
+            "{era}: the plugin's icons"
+        );
+        assert_eq!(
+            icons("testbed__emit"),
+            json!([
+                {"src": PNG_ICON, "theme": "dark"},
+                {"src": "https://icons.example.com/emit.svg", "mimeType": "image/svg+xml", "sizes": ["any"], "theme": "light"}
+            ]),
+            "{era}: the tool's own icons replace the plugin's"
+        );
+        assert_eq!(icons("bare__spin"), Value::Null, "{era}: no icons, no key");
+        let fixture_icon = json!([{"src": "https://icons.example.com/fixture.png"}]);
+        let prompts = client.list_all_prompts().await.expect("prompts/list");
+        assert!(!prompts.is_empty());
+        for prompt in &prompts {
+            assert_eq!(
+                serde_json::to_value(&prompt.icons).expect("JSON"),
+                fixture_icon,
+                "{era}"
+            );
+        }
+        let resources = client.list_all_resources().await.expect("resources/list");
+        assert!(!resources.is_empty());
+        for resource in &resources {
+            assert_eq!(
+                serde_json::to_value(&resource.icons).expect("JSON"),
+                fixture_icon,
+                "{era}"
+            );
+        }
+        let templates = client
+            .list_all_resource_templates()
+            .await
+            .expect("resources/templates/list");
+        assert_eq!(
+            serde_json::to_value(&templates[0].icons).expect("JSON"),
+            fixture_icon,
+            "{era}"
+        );
+        let _ = client.cancel().await;
+    }
+}
+
+#[test]
+fn icons_that_are_not_https_or_image_data_are_manifest_errors_at_their_line() {
+    for (icons, expected) in [
+        (
+            r#"[{ src = "http://icons.example.com/a.png" }]"#,
+            "an icon's src is an https:// URL",
+        ),
+        (
+            r#"[{ src = "javascript:alert(1)" }]"#,
+            "an icon's src is an https:// URL",
+        ),
+        (
+            r#"[{ src = "data:text/html;base64,PGgxPg==" }]"#,
+            "invalid icon type",
+        ),
+        (
+            r#"[{ src = "https://x.example/a", mime_type = "text/html" }]"#,
+            "invalid icon type",
+        ),
+        (
+            r#"[{ src = "https://x.example/a", sizes = ["big"] }]"#,
+            "invalid icon size",
+        ),
+        (
+            r#"[{ src = "https://x.example/a", theme = "blue" }]"#,
+            "unknown theme",
+        ),
+        (
+            r#"[{ src = "https://x.example/a", colour = "red" }]"#,
+            "colour",
+        ),
+        (
+            &format!("[{}]", [r#"{ src = "https://x.example/a" }"#; 9].join(", ")),
+            "at most 8 icons",
+        ),
+    ] {
+        let fixture = Fixture::new(&format!(
+            "[plugins.testbed]\ncomponent = \"{{testbed}}\"\nicons = {icons}\n"
+        ));
+        let (code, stdout, stderr) = common::warden(
+            &[
+                "check",
+                "--manifest",
+                &fixture.manifest.display().to_string(),
+            ],
+            fixture.dir.path(),
+        );
+        assert_ne!(code, 0, "{icons}: {stdout}");
+        assert!(
+            stderr.contains(expected) && stderr.contains("warden.toml:6:"),
+            "{icons}: expected {expected:?} at line 6 in:\n{stderr}"
+        );
     }
 }

@@ -515,6 +515,31 @@ fn with_hosts(description: String, plugin: &Plugin) -> String {
     format!("{description}\n\nGranted hosts: {}.", hosts.join(", "))
 }
 
+/// `icons` as MCP's, or `None` when there are none.
+pub(crate) fn mcp_icons(icons: &[crate::manifest::Icon]) -> Option<Vec<rmcp::model::Icon>> {
+    if icons.is_empty() {
+        return None;
+    }
+    Some(
+        icons
+            .iter()
+            .map(|icon| {
+                let mut out = rmcp::model::Icon::new(&icon.src);
+                out.mime_type.clone_from(&icon.mime_type);
+                out.sizes = (!icon.sizes.is_empty()).then(|| icon.sizes.clone());
+                out.theme = icon.dark.map(|dark| {
+                    if dark {
+                        rmcp::model::IconTheme::Dark
+                    } else {
+                        rmcp::model::IconTheme::Light
+                    }
+                });
+                out
+            })
+            .collect(),
+    )
+}
+
 fn describe(name: &str, description: String, function: &ExportedFunction, plugin: &Plugin) -> Tool {
     let mut tool = Tool::new(
         name.to_string(),
@@ -529,11 +554,14 @@ fn describe(name: &str, description: String, function: &ExportedFunction, plugin
     // and without a usable host it cannot reach the world. A grant its imports cannot use
     // changes nothing. The manifest may tighten them per tool, never loosen them.
     let Effects { writes, open_world } = effects(plugin);
-    let hints = plugin
-        .config
-        .tool_override(&function.name)
-        .map(|t| t.hints)
-        .unwrap_or_default();
+    let overridden = plugin.config.tool_override(&function.name);
+    let hints = overridden.map(|t| t.hints).unwrap_or_default();
+    // The tool's own icons, else its plugin's.
+    tool.icons = mcp_icons(
+        overridden
+            .and_then(|t| t.icons.as_deref())
+            .unwrap_or(&plugin.config.icons),
+    );
     let read_only = !writes || hints.read_only;
     let mut annotations = ToolAnnotations::new()
         .read_only(read_only)

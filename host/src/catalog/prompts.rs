@@ -89,14 +89,14 @@ pub(super) fn build(
             prompts.push(Arc::new(PromptEntry {
                 plugin: plugin.clone(),
                 index,
-                descriptor: descriptor(name, def),
+                descriptor: descriptor(name, def, &plugin.config.icons),
             }));
         }
     }
     (prompts, by_name)
 }
 
-fn descriptor(name: String, def: &PromptDef) -> Prompt {
+fn descriptor(name: String, def: &PromptDef, icons: &[crate::manifest::Icon]) -> Prompt {
     let arguments = def
         .arguments
         .iter()
@@ -108,5 +108,6 @@ fn descriptor(name: String, def: &PromptDef) -> Prompt {
         .collect();
     let mut prompt = Prompt::new(name, def.description.clone(), Some(arguments));
     prompt.title = def.title.clone();
+    prompt.icons = super::mcp_icons(icons);
     prompt
 }

@@ -133,7 +133,7 @@ pub(super) fn build(plugins: &[Arc<Plugin>], errors: &mut Vec<CatalogError>) -> 
             }
             out.templates.push(Arc::new(TemplateEntry {
                 plugin: plugin.clone(),
-                descriptor: template_descriptor(def),
+                descriptor: template_descriptor(def, &plugin.config.icons),
                 template,
             }));
         }
@@ -159,7 +159,7 @@ pub(super) fn build(plugins: &[Arc<Plugin>], errors: &mut Vec<CatalogError>) -> 
             out.by_uri.insert(def.uri.clone(), out.resources.len());
             out.resources.push(Arc::new(ResourceEntry {
                 plugin: plugin.clone(),
-                descriptor: resource_descriptor(def),
+                descriptor: resource_descriptor(def, &plugin.config.icons),
             }));
         }
     }
@@ -191,20 +191,22 @@ fn conflict(what: &str, plugin: &Plugin, other: &Plugin) -> String {
     )
 }
 
-fn resource_descriptor(def: &ResourceDef) -> Resource {
+fn resource_descriptor(def: &ResourceDef, icons: &[crate::manifest::Icon]) -> Resource {
     let mut resource = Resource::new(&def.uri, &def.name);
     resource.title = def.title.clone();
     resource.description = def.description.clone();
     resource.mime_type = def.mime_type.clone();
     resource.size = def.size;
+    resource.icons = super::mcp_icons(icons);
     resource
 }
 
-fn template_descriptor(def: &TemplateDef) -> ResourceTemplate {
+fn template_descriptor(def: &TemplateDef, icons: &[crate::manifest::Icon]) -> ResourceTemplate {
     let mut template = ResourceTemplate::new(&def.uri_template, &def.name);
     template.title = def.title.clone();
     template.description = def.description.clone();
     template.mime_type = def.mime_type.clone();
+    template.icons = super::mcp_icons(icons);
     template
 }
 

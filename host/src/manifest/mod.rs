@@ -23,6 +23,7 @@ mod approval;
 mod error;
 mod expand;
 mod http;
+mod icons;
 mod kv;
 mod model;
 mod names;
@@ -46,6 +47,7 @@ use toml::de::DeTable;
 
 pub use approval::{Approval, ApprovalSettings, DataLabel, FlowRule};
 pub use error::{Diagnostic, Location, ManifestError};
+pub use icons::{Icon, MAX_DATA as MAX_ICON_DATA, MAX_ICONS};
 pub use kv::{KvBackend, KvGrant, KvSettings};
 pub use model::{
     Acknowledgement, ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,

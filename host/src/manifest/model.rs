@@ -183,6 +183,9 @@ pub struct Plugin {
     /// `warden check` warnings the operator has acknowledged (`acknowledge`), in file order:
     /// they are not printed. Codes are from [`WARNING_CODES`], each listed once.
     pub acknowledge: Vec<Acknowledgement>,
+    /// `icons`: shown by clients beside the plugin's tools (unless a tool sets its own),
+    /// prompts, resources and templates. Default: none.
+    pub icons: Vec<super::icons::Icon>,
     /// The `[plugins.NAME]` header, or the first key that defines the plugin.
     pub location: Location,
     /// The location of each key present in the plugin's table (`"component"`, `"sha256"`,
@@ -437,6 +440,8 @@ pub struct ToolOverride {
     /// Description review rules whose findings the operator accepts for this tool
     /// (`accept_review`), in file order; ids from [`REVIEW_RULES`], each listed once.
     pub accept_review: Vec<Acknowledgement>,
+    /// `icons`, replacing the plugin's for this tool.
+    pub icons: Option<Vec<super::icons::Icon>>,
     /// The table's `[header]` or key.
     pub location: Location,
 }

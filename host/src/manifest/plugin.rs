@@ -139,6 +139,10 @@ pub(super) fn plugin(
         .get("acknowledge")
         .and_then(|v| acknowledgements(&v))
         .unwrap_or_default();
+    let icons = table
+        .get("icons")
+        .and_then(|v| super::icons::icons(&v))
+        .unwrap_or_default();
 
     table.finish();
     let key_locations = table
@@ -174,6 +178,7 @@ pub(super) fn plugin(
         kv,
         sql,
         acknowledge,
+        icons,
         location: entry.location(),
         key_locations,
     })
@@ -458,6 +463,7 @@ fn tool_override(
             approval: None,
             data: None,
             accept_review: Vec::new(),
+            icons: None,
             location: entry.location(),
         });
     }
@@ -487,6 +493,7 @@ fn tool_override(
         .get("accept_review")
         .and_then(|v| codes(&v, REVIEW_RULES, "review rule id"))
         .unwrap_or_default();
+    let icons = table.get("icons").and_then(|v| super::icons::icons(&v));
     table.finish();
     function_ok.then(|| ToolOverride {
         function: function.to_owned(),
@@ -497,6 +504,7 @@ fn tool_override(
         approval,
         data,
         accept_review,
+        icons,
         location: entry.location(),
     })
 }

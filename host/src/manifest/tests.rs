@@ -506,7 +506,7 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
          `fuel`, `memory`, `timeout`, `max_output`, `prefix`, `resources`, `sampling`, \
          `roots`, `dirs`, `env`, `tools`, \
          `roles`, `rate`, `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
-         `max_event_bytes`, `approval`, `data`, `allow_hosts`, `net`, `secrets`, `kv`, `sql` or `acknowledge`"
+         `max_event_bytes`, `approval`, `data`, `allow_hosts`, `net`, `secrets`, `kv`, `sql`, `acknowledge` or `icons`"
     );
 }
 
@@ -591,7 +591,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data` or `accept_review`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data`, `accept_review` or `icons`"
     );
 }
 
