@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fixture, HttpServer, ok_text};
+use common::{Fixture, HttpServer, ok_text, run_python};
 use futures_util::StreamExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::ClientLifecycleMode;
@@ -239,6 +239,11 @@ async fn a_cut_stream_resumes_after_its_last_event_id_and_another_session_gets_n
     let again = session(&server, &ann, reqwest::Method::GET, None, Some(priming_id)).await;
     let (all, _) = events(again, Duration::from_secs(10)).await;
     assert!(result_of(&all, 7).is_some(), "{all:?}");
+    // The standalone GET stream is cut after sse_close_after too.
+    let standalone = session(&server, &ann, reqwest::Method::GET, None, None).await;
+    assert_eq!(standalone.status(), 200);
+    let (_, ended) = events(standalone, Duration::from_secs(30)).await;
+    assert!(ended, "the standalone stream was closed");
     // An id that is not a number of this server's is an empty stream, not an error.
     let junk = session(&server, &ann, reqwest::Method::GET, None, Some("r99999/0")).await;
     assert_eq!(junk.status(), 200);
@@ -479,5 +484,94 @@ fn icons_that_are_not_https_or_image_data_are_manifest_errors_at_their_line() {
             stderr.contains(expected) && stderr.contains("warden.toml:6:"),
             "{icons}: expected {expected:?} at line 6 in:\n{stderr}"
         );
+    }
+}
+
+// --- Input schemas with $defs -------------------------------------------------------------------
+
+/// Lists the tools with the Python `mcp` client, validates each case's arguments against the
+/// tool's published input schema with `jsonschema` (draft 2020-12, `$ref`s resolved), calls the
+/// tool with them, and prints one JSON line per case: `{"schema": VALID, "warden": CALLED_OK}`,
+/// then the schema itself.
+const SCHEMA_CLIENT: &str = r#"
+import asyncio, json, sys
+import jsonschema
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+async def main(url, mode, tool, cases):
+    async with Client(streamable_http_client(url), mode=mode) as client:
+        tools = await client.list_tools()
+        schema = next(t.input_schema for t in tools.tools if t.name == tool)
+        validator = jsonschema.Draft202012Validator(schema)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        for case in json.loads(cases):
+            valid = validator.is_valid(case)
+            result = await client.call_tool(tool, case)
+            print(json.dumps({"schema": valid, "warden": not result.is_error}))
+        print(json.dumps(schema))
+
+asyncio.run(main(*sys.argv[1:]))
+"#;
+
+#[tokio::test]
+async fn a_shared_wit_type_is_a_ref_to_defs_and_schema_and_warden_refuse_the_same_inputs() {
+    let fixture = Fixture::new("[plugins.testbed]\ncomponent = \"{testbed}\"\n");
+    let server = fixture.http_server(&[]).await;
+    let point = json!({"tiny": 1, "label": "a", "on": true});
+    let nested = |origin: Value, points: Value| json!({"value": {"id": 1, "origin": origin, "points": points, "tags": []}});
+    let cases = json!([
+        nested(point.clone(), json!([point, point])),
+        nested(Value::Null, json!([])),
+        // Bad inside the shared type, in each place it is used.
+        nested(json!({"tiny": 256, "label": "a", "on": true}), json!([])),
+        nested(point.clone(), json!([{"tiny": 1, "label": "a"}])),
+        nested(
+            point.clone(),
+            json!([{"tiny": 1, "label": "a", "on": true, "extra": 1}])
+        ),
+        nested(json!({"tiny": "1", "label": "a", "on": true}), json!([])),
+        json!({"value": {"id": 1, "points": [], "tags": [], "more": 1}}),
+        json!({"value": {"id": -1, "points": [], "tags": []}}),
+    ]);
+    for mode in ["legacy", "2026-07-28"] {
+        let args = [
+            server.url.clone(),
+            mode.to_owned(),
+            "testbed__echo_nested".to_owned(),
+            cases.to_string(),
+        ];
+        let output = run_python(&fixture, "schema.py", SCHEMA_CLIENT, &args).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lines: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        let (verdicts, schema) = lines.split_at(lines.len() - 1);
+        let schema = &schema[0];
+        assert_eq!(
+            schema["properties"]["value"]["properties"]["origin"]["anyOf"][0],
+            json!({"$ref": "#/$defs/point"}),
+            "{mode}: {schema}"
+        );
+        assert_eq!(
+            schema["properties"]["value"]["properties"]["points"]["items"],
+            json!({"$ref": "#/$defs/point"})
+        );
+        assert_eq!(schema["$defs"]["point"]["additionalProperties"], false);
+        let expected = [true, true, false, false, false, false, false, false];
+        for (i, verdict) in verdicts.iter().enumerate() {
+            assert_eq!(
+                verdict,
+                &json!({"schema": expected[i], "warden": expected[i]}),
+                "{mode}: case {i}: {}",
+                cases[i]
+            );
+        }
     }
 }

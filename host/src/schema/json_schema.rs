@@ -1,12 +1,72 @@
 //! JSON Schema (draft 2020-12) of WIT types and of a tool's input.
 //!
-//! Schemas are written inline (no `$ref`/`$defs`): WIT types are not recursive, and clients
-//! and models handle inline schemas best.
+//! Schemas are written inline, which clients and models handle best (WIT types are never
+//! recursive), except in a tool's input schema for a named record, variant, enum or flags type
+//! that occurs more than once (in several parameters, or twice inside another type): its schema
+//! is written once under `$defs` (keyed by its WIT name) and each use is a `$ref` to it. The
+//! values accepted are the same either way: arguments are read by their WIT type, and the
+//! schema says exactly what that accepts.
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
 use super::json_name;
-use super::types::{Enum, ExportedFunction, Field, Flags, Record, Variant, WitType};
+use super::types::{Enum, ExportedFunction, Field, Flags, Record, TypeName, Variant, WitType};
+
+/// The named types written under `$defs`: `(interface, name)` -> the `$defs` key.
+#[derive(Default)]
+struct Refs(HashMap<(Option<String>, String), String>);
+
+impl Refs {
+    /// `{"$ref": ...}` if `ty` is written under `$defs`.
+    fn reference(&self, ty: &WitType) -> Option<Value> {
+        let name = type_name(ty)?;
+        let key = self.0.get(&(name.interface.clone(), name.name.clone()))?;
+        Some(json!({ "$ref": format!("#/$defs/{key}") }))
+    }
+}
+
+/// The name of a named composite type.
+fn type_name(ty: &WitType) -> Option<&TypeName> {
+    match ty {
+        WitType::Record(r) => r.name.as_ref(),
+        WitType::Variant(v) => v.name.as_ref(),
+        WitType::Enum(e) => e.name.as_ref(),
+        WitType::Flags(f) => f.name.as_ref(),
+        _ => None,
+    }
+}
+
+/// Counts every occurrence of each named composite type in `ty` (its own included), keeping
+/// one instance of each.
+fn count<'a>(
+    ty: &'a WitType,
+    counts: &mut HashMap<(Option<String>, String), (usize, &'a WitType)>,
+) {
+    if let Some(name) = type_name(ty) {
+        counts
+            .entry((name.interface.clone(), name.name.clone()))
+            .or_insert((0, ty))
+            .0 += 1;
+    }
+    match ty {
+        WitType::List(inner) | WitType::Option(inner) => count(inner, counts),
+        WitType::Result { ok, err } => {
+            for side in [ok, err].into_iter().flatten() {
+                count(side, counts);
+            }
+        }
+        WitType::Tuple(types) => types.iter().for_each(|t| count(t, counts)),
+        WitType::Record(record) => record.fields.iter().for_each(|f| count(&f.ty, counts)),
+        WitType::Variant(variant) => variant
+            .cases
+            .iter()
+            .filter_map(|c| c.ty.as_ref())
+            .for_each(|t| count(t, counts)),
+        _ => {}
+    }
+}
 
 /// The `$schema` of every input schema warden publishes.
 pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -17,6 +77,19 @@ pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 /// For an `option<T>` this is the nullable schema used everywhere but in record fields and
 /// parameters, where the key may also be omitted (see the module documentation).
 pub fn json_schema(ty: &WitType) -> Value {
+    schema(ty, &Refs::default())
+}
+
+/// `ty`'s schema, with a `$ref` for each type in `refs`.
+fn schema(ty: &WitType, refs: &Refs) -> Value {
+    if let Some(reference) = refs.reference(ty) {
+        return reference;
+    }
+    body(ty, refs)
+}
+
+/// `ty`'s own schema (never a `$ref` to itself), with a `$ref` for each type in `refs` within.
+fn body(ty: &WitType, refs: &Refs) -> Value {
     match ty {
         WitType::Bool => json!({ "type": "boolean" }),
         WitType::U8 => integer(u8::MIN, u8::MAX),
@@ -31,23 +104,25 @@ pub fn json_schema(ty: &WitType) -> Value {
         WitType::Char => json!({ "type": "string", "minLength": 1, "maxLength": 1 }),
         WitType::String => json!({ "type": "string" }),
         WitType::Bytes => json!({ "type": "string", "contentEncoding": "base64" }),
-        WitType::List(element) => json!({ "type": "array", "items": json_schema(element) }),
-        WitType::Option(inner) => json!({ "anyOf": [some_schema(inner), { "type": "null" }] }),
+        WitType::List(element) => json!({ "type": "array", "items": schema(element, refs) }),
+        WitType::Option(inner) => {
+            json!({ "anyOf": [some_schema(inner, refs), { "type": "null" }] })
+        }
         WitType::Result { ok, err } => json!({
             "oneOf": [
-                single_key_object("ok", payload_schema(ok.as_deref())),
-                single_key_object("err", payload_schema(err.as_deref())),
+                single_key_object("ok", payload_schema(ok.as_deref(), refs)),
+                single_key_object("err", payload_schema(err.as_deref(), refs)),
             ]
         }),
         WitType::Tuple(types) => json!({
             "type": "array",
-            "prefixItems": types.iter().map(json_schema).collect::<Vec<_>>(),
+            "prefixItems": types.iter().map(|t| schema(t, refs)).collect::<Vec<_>>(),
             "items": false,
             "minItems": types.len(),
             "maxItems": types.len(),
         }),
-        WitType::Record(record) => record_schema(record),
-        WitType::Variant(variant) => variant_schema(variant),
+        WitType::Record(record) => record_schema(record, refs),
+        WitType::Variant(variant) => variant_schema(variant, refs),
         WitType::Enum(enumeration) => enum_schema(enumeration),
         WitType::Flags(flags) => flags_schema(flags),
     }
@@ -57,7 +132,28 @@ impl ExportedFunction {
     /// The JSON Schema (draft 2020-12) of this tool's input: an object with one property per
     /// parameter (named by [`json_name`]), every parameter that is not an `option` required, and
     /// no other property allowed.
+    ///
+    /// A named composite type that occurs more than once is written under `$defs` (see the
+    /// module documentation).
     pub fn input_schema(&self) -> Map<String, Value> {
+        let mut counts = HashMap::new();
+        for param in &self.params {
+            count(&param.ty, &mut counts);
+        }
+        // Shared types, each under its WIT name; two types of one name (from two interfaces)
+        // stay inline.
+        let mut by_name: HashMap<&str, usize> = HashMap::new();
+        for (_, name) in counts.keys() {
+            *by_name.entry(name.as_str()).or_default() += 1;
+        }
+        let mut refs = Refs::default();
+        let mut shared = Vec::new();
+        for (key, (n, ty)) in &counts {
+            if *n > 1 && by_name.get(key.1.as_str()) == Some(&1) {
+                refs.0.insert(key.clone(), key.1.clone());
+                shared.push((key.1.clone(), *ty));
+            }
+        }
         let mut properties = Map::new();
         let mut required = Vec::new();
         for param in &self.params {
@@ -65,15 +161,23 @@ impl ExportedFunction {
             if !matches!(param.ty, WitType::Option(_)) {
                 required.push(Value::String(name.clone()));
             }
-            properties.insert(name, json_schema(&param.ty));
+            properties.insert(name, schema(&param.ty, &refs));
         }
-        let mut schema = Map::new();
-        schema.insert("$schema".into(), DRAFT_2020_12.into());
-        schema.insert("type".into(), "object".into());
-        schema.insert("properties".into(), Value::Object(properties));
-        schema.insert("required".into(), Value::Array(required));
-        schema.insert("additionalProperties".into(), false.into());
-        schema
+        let mut out = Map::new();
+        out.insert("$schema".into(), DRAFT_2020_12.into());
+        out.insert("type".into(), "object".into());
+        out.insert("properties".into(), Value::Object(properties));
+        out.insert("required".into(), Value::Array(required));
+        out.insert("additionalProperties".into(), false.into());
+        if !shared.is_empty() {
+            shared.sort_by(|a, b| a.0.cmp(&b.0));
+            let defs = shared
+                .into_iter()
+                .map(|(key, ty)| (key, body(ty, &refs)))
+                .collect();
+            out.insert("$defs".into(), Value::Object(defs));
+        }
+        out
     }
 }
 
@@ -83,17 +187,17 @@ fn integer<T: Into<Value>>(minimum: T, maximum: T) -> Value {
 
 /// The schema of the `some` side of an `option<inner>`: `inner`'s, except that a nested option
 /// is wrapped as `{"some": ...}` so that `null` stays unambiguous.
-fn some_schema(inner: &WitType) -> Value {
+fn some_schema(inner: &WitType, refs: &Refs) -> Value {
     if matches!(inner, WitType::Option(_)) {
-        single_key_object("some", json_schema(inner))
+        single_key_object("some", schema(inner, refs))
     } else {
-        json_schema(inner)
+        schema(inner, refs)
     }
 }
 
 /// The schema of a payload that may be absent from the WIT type (`result<_, E>`): `null`.
-fn payload_schema(ty: Option<&WitType>) -> Value {
-    ty.map_or_else(|| json!({ "type": "null" }), json_schema)
+fn payload_schema(ty: Option<&WitType>, refs: &Refs) -> Value {
+    ty.map_or_else(|| json!({ "type": "null" }), |ty| schema(ty, refs))
 }
 
 /// `{"key": <schema>}` with the key required and nothing else allowed.
@@ -106,7 +210,7 @@ fn single_key_object(key: &str, schema: Value) -> Value {
     })
 }
 
-fn record_schema(record: &Record) -> Value {
+fn record_schema(record: &Record, refs: &Refs) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for Field { name, docs, ty } in &record.fields {
@@ -114,7 +218,7 @@ fn record_schema(record: &Record) -> Value {
         if !matches!(ty, WitType::Option(_)) {
             required.push(Value::String(name.clone()));
         }
-        properties.insert(name, with_description(json_schema(ty), docs.as_deref()));
+        properties.insert(name, with_description(schema(ty, refs), docs.as_deref()));
     }
     let schema = json!({
         "type": "object",
@@ -125,7 +229,7 @@ fn record_schema(record: &Record) -> Value {
     with_description(schema, record.docs.as_deref())
 }
 
-fn variant_schema(variant: &Variant) -> Value {
+fn variant_schema(variant: &Variant, refs: &Refs) -> Value {
     let cases = variant
         .cases
         .iter()
@@ -134,7 +238,7 @@ fn variant_schema(variant: &Variant) -> Value {
             properties.insert("tag".into(), json!({ "const": json_name(&case.name) }));
             let mut required = vec![Value::from("tag")];
             if let Some(ty) = &case.ty {
-                properties.insert("value".into(), json_schema(ty));
+                properties.insert("value".into(), schema(ty, refs));
                 if !matches!(ty, WitType::Option(_)) {
                     required.push("value".into());
                 }

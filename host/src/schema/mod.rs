@@ -25,6 +25,9 @@
 //! | `variant` | `{"tag": "case", "value": payload}`, `value` absent for a case without payload | `oneOf`, one object per case with `tag` a `const` |
 //! | `flags` | array of the set flag names, each at most once | `{"type":"array","items":{"enum":[..]},"uniqueItems":true}` |
 //!
+//! - Shared types: in a tool's input schema, a named `record`, `variant`, `enum` or `flags`
+//!   type that occurs more than once is written once under `$defs` (keyed by its WIT name)
+//!   and referenced with `{"$ref": "#/$defs/NAME"}`; everything else is inline.
 //! - Names: every WIT identifier (parameter, field, enum case, variant tag, flag) appears in
 //!   JSON in snake_case: `max-bytes` is `max_bytes` ([`json_name`]). WIT identifiers never
 //!   contain `_`, so the mapping is one-to-one. Doc comments are rewritten to match: a

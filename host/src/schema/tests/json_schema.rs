@@ -229,3 +229,81 @@ fn input_schema_of_no_parameters_is_an_empty_object() {
     assert_eq!(schema["required"], json!([]));
     assert_eq!(schema["additionalProperties"], json!(false));
 }
+
+#[test]
+fn a_named_type_used_twice_is_written_once_under_defs() {
+    let point = record("point", &[("x", WitType::S32)]);
+    let segment = record("segment", &[("from", point.clone()), ("to", point.clone())]);
+    let f = function(&[
+        ("path", segment.clone()),
+        ("start", option(point.clone())),
+        ("single", record("single", &[("y", WitType::Bool)])),
+    ]);
+    let schema = Value::Object(f.input_schema());
+    let point_ref = json!({ "$ref": "#/$defs/point" });
+    assert_eq!(
+        schema["$defs"],
+        json!({
+            "point": {
+                "type": "object",
+                "properties": { "x": { "type": "integer", "minimum": i32::MIN, "maximum": i32::MAX } },
+                "required": ["x"],
+                "additionalProperties": false,
+            }
+        }),
+        "point is shared (three uses); segment and single are used once and stay inline"
+    );
+    assert_eq!(
+        schema["properties"]["path"]["properties"],
+        json!({ "from": point_ref, "to": point_ref })
+    );
+    assert_eq!(
+        schema["properties"]["start"],
+        json!({ "anyOf": [point_ref, { "type": "null" }] })
+    );
+    assert_eq!(schema["properties"]["single"]["type"], "object");
+    assert_eq!(schema["required"], json!(["path", "single"]));
+
+    // The same types each used once: no $defs at all.
+    let once = Value::Object(function(&[("p", point.clone())]).input_schema());
+    assert!(once.get("$defs").is_none(), "{once}");
+    assert_eq!(once["properties"]["p"]["type"], "object");
+}
+
+#[test]
+fn shared_types_nest_and_two_types_of_one_name_stay_inline() {
+    let point = record("point", &[("x", WitType::S32)]);
+    let pair = record("pair", &[("a", point.clone()), ("b", point.clone())]);
+    let f = function(&[("one", pair.clone()), ("two", list(pair.clone()))]);
+    let schema = Value::Object(f.input_schema());
+    assert_eq!(
+        schema["properties"]["one"],
+        json!({ "$ref": "#/$defs/pair" })
+    );
+    assert_eq!(
+        schema["properties"]["two"],
+        json!({ "type": "array", "items": { "$ref": "#/$defs/pair" } })
+    );
+    assert_eq!(
+        schema["$defs"]["pair"]["properties"]["a"],
+        json!({ "$ref": "#/$defs/point" }),
+        "a shared type inside a shared type"
+    );
+
+    // `point` from another interface: the name is ambiguous, so both stay inline.
+    let WitType::Record(mut other) = point.clone() else {
+        unreachable!()
+    };
+    if let Some(name) = other.name.as_mut() {
+        name.interface = Some("example:other/types@0.1.0".into());
+    }
+    let other = WitType::Record(other);
+    let f = function(&[
+        ("a", point.clone()),
+        ("b", point.clone()),
+        ("c", other.clone()),
+        ("d", other),
+    ]);
+    let schema = Value::Object(f.input_schema());
+    assert!(schema.get("$defs").is_none(), "{schema}");
+}
