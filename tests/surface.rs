@@ -198,13 +198,28 @@ async fn a_cut_stream_resumes_after_its_last_event_id_and_another_session_gets_n
     // Wait for the call to finish while nobody listens.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    // Another session cannot name ann's stream: a Last-Event-ID of hers addresses nothing in it.
+    // Another session cannot name ann's stream: her ids name at most bob's own stream of the
+    // same number (streams are numbered per session), never hers.
     let bob = open_session(&server).await;
-    for id in [priming_id.as_str(), last_id.as_str()] {
+    let own = session(
+        &server,
+        &bob,
+        reqwest::Method::POST,
+        Some(&pause_call(8, 1, 10)),
+        None,
+    )
+    .await;
+    let (own, _) = events(own, Duration::from_secs(30)).await;
+    assert!(result_of(&own, 8).is_some(), "{own:?}");
+    for id in [priming_id.as_str(), last_id.as_str(), "r1/0"] {
         let stolen = session(&server, &bob, reqwest::Method::GET, None, Some(id)).await;
         assert_eq!(stolen.status(), 200);
         let (got, ended) = events(stolen, Duration::from_secs(10)).await;
-        assert!(ended && got.is_empty(), "bob got {got:?} of ann's stream");
+        assert!(ended, "{id}");
+        assert!(
+            got.iter().all(|(_, data)| !data.contains("\"id\":7")) && result_of(&got, 7).is_none(),
+            "bob got ann's events with {id}: {got:?}"
+        );
     }
 
     // Ann resumes: the events after her last one, the result, then the end.

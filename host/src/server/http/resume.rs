@@ -10,11 +10,13 @@
 //! request's events when its response is sent, so a result that came while the client was away
 //! would be lost.
 //!
-//! Event ids are `r{stream}/{n}`: a stream number and the event's place in it. They are looked up
-//! in the session named by the request's `Mcp-Session-Id` only (a session serves only the
-//! principal that opened it: [`super::sessions`]), so an id copied from another session addresses
-//! nothing there: the reconnection gets an empty stream. Ids of the session's standalone `GET`
-//! stream (plain numbers) go to rmcp, which keeps that stream's last 16 events.
+//! Event ids are `r{stream}/{n}`: the stream's number in its session (never reused) and the
+//! event's place in the stream. They are looked up in the session named by the request's
+//! `Mcp-Session-Id` only (a session serves only the principal that opened it:
+//! [`super::sessions`]), so an id copied from another session names at most a stream of the
+//! requester's own session: nothing of the other session's is ever sent. An id that names no
+//! stream gets an empty stream. Ids of the session's standalone `GET` stream (plain numbers)
+//! go to rmcp, which keeps that stream's last 16 events.
 //!
 //! Bounds, per request stream: the last [`REPLAY_EVENTS`] events and at most [`REPLAY_BYTES`]
 //! bytes of them (the newest event is always kept, so a large result survives); a stream is
@@ -62,9 +64,22 @@ pub struct Resumable {
 
 #[derive(Default)]
 struct State {
-    sessions: HashMap<SessionId, HashMap<u64, Replay>>,
-    next_stream: u64,
+    sessions: HashMap<SessionId, Streams>,
     swept: Option<Instant>,
+}
+
+/// A session's request streams, numbered from 0 in the session (a number says nothing of
+/// other sessions, and is never reused).
+#[derive(Default)]
+struct Streams {
+    streams: HashMap<u64, Replay>,
+    next: u64,
+}
+
+impl Streams {
+    fn get_mut(&mut self, stream: &u64) -> Option<&mut Replay> {
+        self.streams.get_mut(stream)
+    }
 }
 
 /// One request's stream: its buffered events and the connection attached to it.
@@ -184,9 +199,11 @@ impl Resumable {
         state.swept = Some(Instant::now());
         state.sessions.retain(|id, _| live.contains_key(id));
         drop(live);
-        for streams in state.sessions.values_mut() {
-            streams.retain(|_, replay| replay.done.is_none_or(|at| at.elapsed() < REPLAY_TTL));
-            trim_done(streams);
+        for session in state.sessions.values_mut() {
+            session
+                .streams
+                .retain(|_, replay| replay.done.is_none_or(|at| at.elapsed() < REPLAY_TTL));
+            trim_done(&mut session.streams);
         }
     }
 
@@ -291,7 +308,7 @@ where
             replay.done = Some(Instant::now());
             replay.sink = None;
         }
-        trim_done(streams);
+        trim_done(&mut streams.streams);
     }
 }
 
@@ -329,15 +346,12 @@ impl SessionManager for Resumable {
         let events = self.inner.create_stream(id, message).await?;
         let (stream, rx, connection) = {
             let mut state = self.state();
-            let stream = state.next_stream;
-            state.next_stream += 1;
+            let streams = state.sessions.entry(id.clone()).or_default();
+            let stream = streams.next;
+            streams.next += 1;
             let mut replay = Replay::new();
             let (rx, connection) = replay.attach(None);
-            state
-                .sessions
-                .entry(id.clone())
-                .or_default()
-                .insert(stream, replay);
+            streams.streams.insert(stream, replay);
             (stream, rx, connection)
         };
         tokio::spawn(pump(self.state.clone(), id.clone(), stream, events));
