@@ -185,6 +185,8 @@ pub struct Recorder {
     pub stderr: Arc<Mutex<Vec<u8>>>,
     /// How many `notifications/tools/list_changed` arrived.
     pub tools_changed: Arc<std::sync::atomic::AtomicUsize>,
+    /// The URIs of the `notifications/resources/updated` that arrived, in order.
+    pub resources_updated: Arc<Mutex<Vec<String>>>,
 }
 
 #[allow(deprecated)]
@@ -203,6 +205,17 @@ impl ClientHandler for Recorder {
         _: NotificationContext<RoleClient>,
     ) {
         self.logs.lock().expect("lock").push(params);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.resources_updated
+            .lock()
+            .expect("lock")
+            .push(params.uri);
     }
 
     async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {

@@ -22,6 +22,7 @@ use rmcp::model::ElicitationSchema;
 use serde_json::{Map, Value};
 
 use super::approval::{Action, action};
+use super::subscriptions::MAX_NOTICES;
 use super::{OutputFilter, Redactions};
 use crate::manifest::PluginPolicy;
 use crate::runtime::{
@@ -79,6 +80,8 @@ struct State {
     asked: usize,
     /// The question that stopped the call (2026-07-28): its message and form.
     unanswered: Option<(String, Value)>,
+    /// The URIs the plugin said changed, unchecked, at most [`MAX_NOTICES`].
+    updated: Vec<String>,
 }
 
 /// What becomes of one event.
@@ -134,6 +137,11 @@ impl FilteredEvents {
             usage.insert("questions".to_owned(), state.asked.into());
         }
         usage
+    }
+
+    /// The URIs the plugin said changed (`resource-updated`), unchecked.
+    pub(super) fn take_updated(&self) -> Vec<String> {
+        std::mem::take(&mut self.state().updated)
     }
 
     /// The question that stopped the call, when one did (2026-07-28): how many questions
@@ -258,6 +266,13 @@ impl FilteredEvents {
 impl CallEvents for FilteredEvents {
     fn usage(&self, usage: Map<String, Value>) {
         self.state().usage = usage;
+    }
+
+    fn resource_updated(&self, uri: String) {
+        let mut state = self.state();
+        if state.updated.len() < MAX_NOTICES && !state.updated.contains(&uri) {
+            state.updated.push(uri);
+        }
     }
 
     fn elicit(&self, message: String, schema: String) -> ElicitFuture<'_> {
