@@ -263,6 +263,15 @@ async fn without_prompts_there_is_no_prompts_capability() {
         error.contains("-32601") || error.contains("not found"),
         "{error}"
     );
+    // Nor completions: nothing to complete.
+    assert!(info.capabilities.completions.is_none());
+    let error = complete(&client, "anything", "arg", "", &[])
+        .await
+        .expect_err("method not found");
+    assert!(
+        matches!(&error, rmcp::ServiceError::McpError(e) if e.code.0 == -32601),
+        "{error}"
+    );
     client.close().await;
 }
 
@@ -417,4 +426,131 @@ max_output = "1KiB"
         outcomes,
         [json!("tool-error"), json!("ok"), json!("rate-limited")]
     );
+}
+
+// --- Completions (`warden:mcp/completions`) ------------------------------------------------------
+
+/// `completion/complete` of `prompt`'s `argument` from `value`, with `context`.
+async fn complete(
+    client: &common::Client,
+    prompt: &str,
+    argument: &str,
+    value: &str,
+    context: &[(&str, &str)],
+) -> Result<rmcp::model::CompletionInfo, rmcp::ServiceError> {
+    let mut params = rmcp::model::CompleteRequestParams::new(
+        rmcp::model::Reference::for_prompt(prompt),
+        rmcp::model::ArgumentInfo::new(argument, value),
+    );
+    if !context.is_empty() {
+        let arguments = context
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        params.context = Some(rmcp::model::CompletionContext::with_arguments(arguments));
+    }
+    client
+        .service
+        .complete(params)
+        .await
+        .map(|result| result.completion)
+}
+
+#[tokio::test]
+async fn prompt_argument_completions_come_from_the_plugin_filtered_capped_and_audited() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let info = client.service.peer_info().expect("initialize result");
+    assert!(
+        info.capabilities.completions.is_some(),
+        "{:?}",
+        info.capabilities
+    );
+    let prompt = "conformance__test_prompt_with_arguments";
+    let found = complete(&client, prompt, "arg1", "test", &[])
+        .await
+        .expect("complete");
+    assert_eq!(found.values, ["test", "testing", "tested"]);
+    assert_eq!((found.total, found.has_more), (Some(3), Some(false)));
+    // The other arguments' values reach the plugin.
+    let found = complete(&client, prompt, "arg2", "oth", &[("arg1", "zed")])
+        .await
+        .expect("with context");
+    assert_eq!(found.values, ["zed", "other"]);
+    // At most 100 values, saying how many there were.
+    let many = complete(&client, prompt, "arg1", "many", &[])
+        .await
+        .expect("many");
+    assert_eq!(many.values.len(), 100);
+    assert_eq!(many.values[99], "many-99");
+    assert_eq!((many.total, many.has_more), (Some(150), Some(true)));
+    // Every value passes the plugin's output filter.
+    let secret = complete(&client, prompt, "arg1", "secret", &[])
+        .await
+        .expect("secret");
+    assert_eq!(secret.values, ["[REDACTED:aws-key]"]);
+    // An argument the prompt does not take, a prompt that does not exist.
+    for (prompt, argument) in [(prompt, "arg3"), ("conformance__nothing", "arg1")] {
+        let error = complete(&client, prompt, argument, "", &[])
+            .await
+            .expect_err("invalid");
+        assert!(
+            matches!(&error, rmcp::ServiceError::McpError(e) if e.code.0 == -32602),
+            "{error}"
+        );
+    }
+    client.close().await;
+
+    let records = audit_of(&fixture, "audit.jsonl", "completion/complete");
+    let outcomes: Vec<&Value> = records.iter().map(|r| &r["outcome"]).collect();
+    assert_eq!(
+        outcomes,
+        [
+            &json!("ok"),
+            &json!("ok"),
+            &json!("ok"),
+            &json!("ok"),
+            &json!("invalid"),
+            &json!("invalid")
+        ]
+    );
+    assert_eq!(records[0]["tool"], prompt);
+    assert_eq!(records[0]["plugin"], "conformance");
+    assert!(records[0]["fuel"].as_u64().is_some(), "{}", records[0]);
+    assert_eq!(records[3]["redactions"]["aws-key"], 1, "{}", records[3]);
+}
+
+#[tokio::test]
+async fn a_role_less_principal_gets_no_completions_of_another_roles_prompts() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let denied = complete(
+        &client,
+        "vault__test_prompt_with_arguments",
+        "arg1",
+        "t",
+        &[],
+    )
+    .await
+    .expect_err("denied")
+    .to_string();
+    let unknown = complete(&client, "vault__nothing", "arg1", "t", &[])
+        .await
+        .expect_err("unknown")
+        .to_string();
+    // Exactly like a prompt that does not exist.
+    assert!(
+        denied.contains("unknown prompt: vault__test_prompt_with_arguments (request "),
+        "{denied}"
+    );
+    assert!(
+        unknown.contains("unknown prompt: vault__nothing (request "),
+        "{unknown}"
+    );
+    client.close().await;
+    let records = audit_of(&fixture, "audit.jsonl", "completion/complete");
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert_eq!(records[0]["outcome"], "denied");
+    assert_eq!(records[0]["plugin"], "vault");
+    assert_eq!(records[1]["outcome"], "invalid");
 }

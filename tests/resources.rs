@@ -760,3 +760,43 @@ async fn over_http_only_the_subscribed_sessions_of_principals_that_may_read_are_
         ]
     );
 }
+
+#[tokio::test]
+async fn template_variable_completions_come_from_the_plugin() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let complete = |argument: &str, value: &str| {
+        rmcp::model::CompleteRequestParams::new(
+            rmcp::model::Reference::for_resource("test://template/{id}/data"),
+            rmcp::model::ArgumentInfo::new(argument, value),
+        )
+    };
+    let found = client
+        .service
+        .complete(complete("id", "12"))
+        .await
+        .expect("complete");
+    assert_eq!(found.completion.values, ["123", "124"]);
+    let (code, data) = rpc_error(
+        client
+            .service
+            .complete(complete("name", ""))
+            .await
+            .expect_err("no such variable"),
+    );
+    assert_eq!(code, -32602, "{data:?}");
+    let unknown = rmcp::model::CompleteRequestParams::new(
+        rmcp::model::Reference::for_resource("test://nothing/{id}"),
+        rmcp::model::ArgumentInfo::new("id", ""),
+    );
+    let (code, data) = rpc_error(client.service.complete(unknown).await.expect_err("unknown"));
+    assert_eq!(
+        (code, data),
+        (-32602, Some(json!({ "uri": "test://nothing/{id}" })))
+    );
+    client.close().await;
+    let records = audit_of(&fixture, "audit.jsonl", "completion/complete");
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert_eq!(records[0]["tool"], "test://template/{id}/data");
+    assert_eq!(records[0]["outcome"], "ok");
+}
