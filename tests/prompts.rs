@@ -554,3 +554,52 @@ async fn a_role_less_principal_gets_no_completions_of_another_roles_prompts() {
     assert_eq!(records[0]["plugin"], "vault");
     assert_eq!(records[1]["outcome"], "invalid");
 }
+
+/// The TypeScript SDK client: lists and gets prompts, completes an argument.
+const NODE_CLIENT: &str = include_str!("support/surface_client.mjs");
+
+#[tokio::test]
+async fn typescript_sdk_lists_gets_and_completes_a_prompt() {
+    let fixture = Fixture::new(MANIFEST);
+    let plan = json!({
+        "server": [env!("CARGO_BIN_EXE_warden"), "serve", "--manifest", fixture.manifest],
+        "prompt": "conformance__test_prompt_with_arguments",
+        "args": {"arg1": "one", "arg2": "AKIAIOSFODNN7EXAMPLE"},
+        "complete": {
+            "ref": {"type": "ref/prompt", "name": "conformance__test_prompt_with_arguments"},
+            "argument": "arg1",
+            "value": "test",
+        },
+    });
+    let output = common::run_node(&fixture, "surface_client.mjs", NODE_CLIENT, plan).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
+    let prompts = line["prompts"].as_array().expect(&report);
+    // The role-less principal sees the conformance prompts, not vault's.
+    assert!(
+        prompts.contains(&json!("conformance__test_prompt_with_arguments")),
+        "{report}"
+    );
+    assert!(
+        prompts
+            .iter()
+            .all(|p| !p.as_str().unwrap_or_default().starts_with("vault__")),
+        "{report}"
+    );
+    assert_eq!(
+        line["messages"],
+        json!([{
+            "role": "user",
+            "type": "text",
+            "text": "Prompt with arguments: arg1='one', arg2='[REDACTED:aws-key]'"
+        }]),
+        "{report}"
+    );
+    assert_eq!(
+        line["completion"]["values"],
+        json!(["test", "testing", "tested"]),
+        "{report}"
+    );
+    assert_eq!(line["completion"]["hasMore"], false, "{report}");
+}

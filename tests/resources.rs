@@ -800,3 +800,71 @@ async fn template_variable_completions_come_from_the_plugin() {
     assert_eq!(records[0]["tool"], "test://template/{id}/data");
     assert_eq!(records[0]["outcome"], "ok");
 }
+
+/// The TypeScript SDK client: lists, reads, completes, subscribes.
+const NODE_CLIENT: &str = include_str!("support/surface_client.mjs");
+
+#[tokio::test]
+async fn typescript_sdk_lists_reads_completes_and_is_told_of_an_update() {
+    let fixture = Fixture::new(MANIFEST);
+    let plan = json!({
+        "server": [env!("CARGO_BIN_EXE_warden"), "serve", "--manifest", fixture.manifest],
+        "read": ["test://static-text", "test://static-binary", "test://template/7/data"],
+        "complete": {
+            "ref": {"type": "ref/resource", "uri": "test://template/{id}/data"},
+            "argument": "id",
+            "value": "4",
+        },
+        "subscribe": "test://watched-resource",
+        "update": {
+            "tool": "conformance__test_update_resource",
+            "arguments": {"uri": "test://watched-resource"},
+        },
+    });
+    let output = common::run_node(&fixture, "surface_client.mjs", NODE_CLIENT, plan).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
+    assert_eq!(
+        line["resources"],
+        json!([
+            "test://static-text",
+            "test://static-binary",
+            "test://watched-resource"
+        ]),
+        "{report}"
+    );
+    assert_eq!(
+        line["templates"],
+        json!(["test://template/{id}/data"]),
+        "{report}"
+    );
+    let contents = line["contents"].as_array().expect("contents");
+    assert_eq!(
+        contents[0]["text"],
+        "This is the content of the static text resource."
+    );
+    assert_eq!(contents[1]["mime_type"], "image/png");
+    assert!(
+        contents[1]["blob"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("iVBORw0KGgo")),
+        "{report}"
+    );
+    assert!(
+        contents[2]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Data for ID: 7")),
+        "{report}"
+    );
+    assert_eq!(line["completion"]["values"], json!(["456"]), "{report}");
+    assert_eq!(
+        line["updated"],
+        json!(["test://watched-resource"]),
+        "{report}"
+    );
+    assert_eq!(
+        audit_of(&fixture, "audit.jsonl", "resources/subscribe").len(),
+        1
+    );
+}
