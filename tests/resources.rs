@@ -868,3 +868,56 @@ async fn typescript_sdk_lists_reads_completes_and_is_told_of_an_update() {
         1
     );
 }
+
+/// The manifest of [`a_subscriber_that_loses_the_role_after_a_reload_is_told_nothing`]: the
+/// resources open to everyone, or to `admin` only while `staff` may still call the tool that
+/// updates them.
+fn staff_manifest(resources_for_admin_only: bool) -> String {
+    let roles = if resources_for_admin_only {
+        "roles = [\"admin\"]\n\n[plugins.conformance.tools.test-update-resource]\nroles = [\"staff\"]\n"
+    } else {
+        ""
+    };
+    format!(
+        "[cache]\ndir = \"{}\"\n\n[server]\nprincipal = \"ann\"\nroles = [\"staff\"]\n\n\
+         [plugins.conformance]\ncomponent = \"{}\"\n{roles}",
+        common::cache_dir().display(),
+        common::plugin("conformance")
+    )
+}
+
+#[tokio::test]
+#[allow(deprecated)]
+async fn a_subscriber_that_loses_the_role_after_a_reload_is_told_nothing() {
+    let fixture = Fixture::new(MANIFEST);
+    std::fs::write(&fixture.manifest, staff_manifest(false)).expect("manifest");
+    let client = fixture.client().await;
+    for uri in ["test://watched-resource", "test://template/7/data"] {
+        client
+            .service
+            .subscribe(subscribe(uri))
+            .await
+            .expect("subscribe");
+    }
+    update(&client, "conformance", "test://watched-resource").await;
+    await_updates(&client, "test://watched-resource", 1).await;
+
+    // Hostile: the operator takes the resources away from staff; the subscription stays, but
+    // each update is checked against the gate in force.
+    let reload = |admin_only: bool, count: usize| {
+        std::fs::write(&fixture.manifest, staff_manifest(admin_only)).expect("manifest");
+        client.signal("HUP");
+        client.wait_until("the reload", move |c| c.tools_changed() == count)
+    };
+    reload(true, 1).await;
+    update(&client, "conformance", "test://watched-resource").await;
+    // Given back: a marker on the same ordered channel arrives, and nothing before it.
+    reload(false, 2).await;
+    update(&client, "conformance", "test://template/7/data").await;
+    await_updates(&client, "test://template/7/data", 1).await;
+    assert_eq!(
+        updates(&client),
+        ["test://watched-resource", "test://template/7/data"]
+    );
+    client.close().await;
+}
