@@ -372,3 +372,39 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
     }
     end
 }
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+    use crate::gate::Detectors;
+
+    fn events() -> FilteredEvents {
+        let detectors = Arc::new(Detectors::new(&[]).expect("detectors"));
+        let filter = Arc::new(OutputFilter::new(
+            detectors,
+            &[],
+            std::iter::empty::<&str>(),
+        ));
+        FilteredEvents::new(
+            Arc::new(crate::runtime::NoEvents),
+            filter,
+            &PluginPolicy::default(),
+            Questions::Unable,
+        )
+    }
+
+    #[test]
+    fn a_call_keeps_each_updated_uri_once_and_at_most_a_hundred() {
+        let events = events();
+        events.resource_updated("notes://1".to_owned());
+        events.resource_updated("notes://1".to_owned());
+        for n in 0..200 {
+            events.resource_updated(format!("notes://many/{n}"));
+        }
+        let updated = events.take_updated();
+        assert_eq!(updated.len(), MAX_NOTICES);
+        assert_eq!(updated[0], "notes://1");
+        assert_eq!(updated[1], "notes://many/0");
+        assert!(events.take_updated().is_empty(), "taken once");
+    }
+}
