@@ -603,3 +603,46 @@ async fn typescript_sdk_lists_gets_and_completes_a_prompt() {
     );
     assert_eq!(line["completion"]["hasMore"], false, "{report}");
 }
+
+#[tokio::test]
+async fn completions_share_the_prompts_rate_limit_and_size_cap() {
+    let fixture = Fixture::new(
+        r#"
+[audit]
+path = "{dir}/audit.jsonl"
+
+[plugins.conformance]
+component = "{conformance}"
+rate = { per_minute = 2, burst = 2 }
+max_output = "1KiB"
+"#,
+    );
+    let client = fixture.client().await;
+    let prompt = "conformance__test_prompt_with_arguments";
+    // 100 values of about 10 bytes each: over 1KiB, refused (never truncated).
+    let too_large = complete(&client, prompt, "arg1", "many", &[])
+        .await
+        .expect_err("over max_output")
+        .to_string();
+    assert!(
+        too_large.contains("exceeds its limit of 1024 bytes"),
+        "{too_large}"
+    );
+    complete(&client, prompt, "arg1", "t", &[])
+        .await
+        .expect("within the burst");
+    // The prompt's own bucket: a get after two completions is over the limit.
+    let limited = client
+        .service
+        .get_prompt(get(prompt, json!({"arg1": "a", "arg2": "b"})))
+        .await
+        .expect_err("rate limited")
+        .to_string();
+    assert!(limited.contains("rate limit reached"), "{limited}");
+    client.close().await;
+    let outcomes: Vec<Value> = audit_of(&fixture, "audit.jsonl", "completion/complete")
+        .into_iter()
+        .map(|r| r["outcome"].clone())
+        .collect();
+    assert_eq!(outcomes, [json!("tool-error"), json!("ok")]);
+}
