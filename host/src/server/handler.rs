@@ -129,9 +129,10 @@ impl WardenServer {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Authorize and record a subscription request of `context` for `uri`; method not
-    /// found when no plugin serves resources.
-    fn check_subscription(
+    /// Authorize and record a subscription request of `context` for `uri`, then change the
+    /// session's subscriptions to match (under one lock, so concurrent requests cannot pass
+    /// the bound); method not found when no plugin serves resources.
+    fn change_subscription(
         &self,
         context: &RequestContext<RoleServer>,
         uri: &str,
@@ -146,18 +147,23 @@ impl WardenServer {
                 _ => McpError::method_not_found::<SubscribeRequestMethod>(),
             });
         }
-        let held = {
-            let subscriptions = self.subscriptions();
-            subscriptions.len() - usize::from(subscriptions.contains_key(uri))
-        };
+        let principal = self.principal(context);
+        let mut subscriptions = self.subscriptions();
+        let held = subscriptions.len() - usize::from(subscriptions.contains_key(uri));
         gate.subscribe(SubscribeRequest {
-            principal: self.principal(context),
+            principal,
             mcp_id: serde_json::to_value(&context.id).ok(),
             uri,
             method,
             held,
         })
-        .map_err(protocol_error)
+        .map_err(protocol_error)?;
+        if method == SubscriptionMethod::Unsubscribe {
+            subscriptions.remove(uri);
+        } else {
+            subscriptions.insert(uri.to_owned(), principal.clone());
+        }
+        Ok(())
     }
 
     /// From now on, until the session ends, send `peer` a `notifications/resources/updated`
@@ -421,9 +427,7 @@ impl ServerHandler for WardenServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.check_subscription(&context, &request.uri, SubscriptionMethod::Subscribe)?;
-        let principal = self.principal(&context).clone();
-        self.subscriptions().insert(request.uri, principal);
+        self.change_subscription(&context, &request.uri, SubscriptionMethod::Subscribe)?;
         self.forward_updates(context.peer.clone());
         Ok(())
     }
@@ -435,9 +439,7 @@ impl ServerHandler for WardenServer {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.check_subscription(&context, &request.uri, SubscriptionMethod::Unsubscribe)?;
-        self.subscriptions().remove(&request.uri);
-        Ok(())
+        self.change_subscription(&context, &request.uri, SubscriptionMethod::Unsubscribe)
     }
 
     /// 2025-11-25: from now on, tell this client whenever a reload changes the tools
