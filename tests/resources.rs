@@ -746,6 +746,15 @@ async fn over_http_only_the_subscribed_sessions_of_principals_that_may_read_are_
     for client in [a, b, r, admin_2026, reader_2026] {
         let _ = client.cancel().await;
     }
+    // A session's subscriptions end with it: its forwarding task stops.
+    let waited = std::time::Instant::now();
+    while !server
+        .stderr()
+        .contains("session ended: no more resource updates for it")
+    {
+        assert!(waited.elapsed() < deadline, "{}", server.stderr());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let listens = audit_of(&fixture, "audit.jsonl", "subscriptions/listen");
     let who: Vec<(&Value, &Value)> = listens
