@@ -295,6 +295,7 @@ fn warden_check_lists_a_plugins_resources_and_templates() {
     for expected in [
         "  resource    test://static-text\n",
         "  template    test://template/{id}/data\n",
+        "  completes   its prompts' arguments and templates' variables\n",
     ] {
         assert!(stdout.contains(expected), "{stdout}");
     }
