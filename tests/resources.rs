@@ -931,3 +931,23 @@ async fn a_subscriber_that_loses_the_role_after_a_reload_is_told_nothing() {
     );
     client.close().await;
 }
+
+#[tokio::test]
+#[allow(deprecated)]
+async fn an_update_of_a_uri_over_8kib_is_dropped() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let long = format!("test://template/{}/data", "x".repeat(8 * 1024));
+    for uri in [long.as_str(), "test://template/7/data"] {
+        client
+            .service
+            .subscribe(subscribe(uri))
+            .await
+            .expect("subscribe");
+    }
+    update(&client, "conformance", &long).await;
+    update(&client, "conformance", "test://template/7/data").await;
+    await_updates(&client, "test://template/7/data", 1).await;
+    assert_eq!(updates(&client), ["test://template/7/data"]);
+    client.close().await;
+}
