@@ -324,3 +324,16 @@ pub fn progress(done: f64, total: Option<f64>, message: Option<&str>) {
         message.unwrap_or("")
     );
 }
+
+/// Say that the resource at `uri` changed (a note written, a row inserted), so that the clients
+/// subscribed to it are told (MCP `notifications/resources/updated`). `uri` must be one this
+/// plugin serves (listed by its `resources.list`, or matching one of its templates); the host
+/// ignores any other.
+///
+/// Outside WebAssembly (in `cargo test`) there is no host: it does nothing.
+pub fn resource_updated(uri: &str) {
+    #[cfg(target_family = "wasm")]
+    host::resource_updated(uri);
+    #[cfg(not(target_family = "wasm"))]
+    let _ = uri;
+}

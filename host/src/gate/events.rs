@@ -22,6 +22,7 @@ use rmcp::model::ElicitationSchema;
 use serde_json::{Map, Value};
 
 use super::approval::{Action, action};
+use super::subscriptions::MAX_NOTICES;
 use super::{OutputFilter, Redactions};
 use crate::manifest::PluginPolicy;
 use crate::runtime::{
@@ -79,6 +80,8 @@ struct State {
     asked: usize,
     /// The question that stopped the call (2026-07-28): its message and form.
     unanswered: Option<(String, Value)>,
+    /// The URIs the plugin said changed, unchecked, at most [`MAX_NOTICES`].
+    updated: Vec<String>,
 }
 
 /// What becomes of one event.
@@ -134,6 +137,11 @@ impl FilteredEvents {
             usage.insert("questions".to_owned(), state.asked.into());
         }
         usage
+    }
+
+    /// The URIs the plugin said changed (`resource-updated`), unchecked.
+    pub(super) fn take_updated(&self) -> Vec<String> {
+        std::mem::take(&mut self.state().updated)
     }
 
     /// The question that stopped the call, when one did (2026-07-28): how many questions
@@ -260,6 +268,13 @@ impl CallEvents for FilteredEvents {
         self.state().usage = usage;
     }
 
+    fn resource_updated(&self, uri: String) {
+        let mut state = self.state();
+        if state.updated.len() < MAX_NOTICES && !state.updated.contains(&uri) {
+            state.updated.push(uri);
+        }
+    }
+
     fn elicit(&self, message: String, schema: String) -> ElicitFuture<'_> {
         Box::pin(async move {
             let (index, message, form) = self.screen(&message, &schema)?;
@@ -356,4 +371,40 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
         end -= 1;
     }
     end
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+    use crate::gate::Detectors;
+
+    fn events() -> FilteredEvents {
+        let detectors = Arc::new(Detectors::new(&[]).expect("detectors"));
+        let filter = Arc::new(OutputFilter::new(
+            detectors,
+            &[],
+            std::iter::empty::<&str>(),
+        ));
+        FilteredEvents::new(
+            Arc::new(crate::runtime::NoEvents),
+            filter,
+            &PluginPolicy::default(),
+            Questions::Unable,
+        )
+    }
+
+    #[test]
+    fn a_call_keeps_each_updated_uri_once_and_at_most_a_hundred() {
+        let events = events();
+        events.resource_updated("notes://1".to_owned());
+        events.resource_updated("notes://1".to_owned());
+        for n in 0..200 {
+            events.resource_updated(format!("notes://many/{n}"));
+        }
+        let updated = events.take_updated();
+        assert_eq!(updated.len(), MAX_NOTICES);
+        assert_eq!(updated[0], "notes://1");
+        assert_eq!(updated[1], "notes://many/0");
+        assert!(events.take_updated().is_empty(), "taken once");
+    }
 }

@@ -15,6 +15,7 @@
 
 mod approval;
 mod authz;
+mod completions;
 mod events;
 mod filter;
 mod input;
@@ -27,6 +28,7 @@ mod request_id;
 mod resources;
 mod stats;
 mod stop;
+mod subscriptions;
 mod trail;
 
 use std::collections::HashMap;
@@ -52,6 +54,7 @@ pub use approval::{
     UnknownApproval,
 };
 pub use authz::Access;
+pub use completions::{CompleteRequest, MAX_VALUES as MAX_COMPLETION_VALUES};
 pub use events::MAX_QUESTIONS;
 pub use filter::{Detectors, MIN_SECRET_LEN, OutputFilter, Redactions, audit_args, is_secret_key};
 pub use input::{CapError, InputCaps};
@@ -65,6 +68,9 @@ pub use refusals::SUMMARY_EVERY;
 pub use request_id::new_request_id;
 pub use resources::ReadRequest;
 pub use stats::{OTHER as STATS_OTHER, Stats};
+pub use subscriptions::{
+    MAX_SUBSCRIPTIONS, ResourceUpdate, ResourceUpdates, SubscribeRequest, SubscriptionMethod,
+};
 
 use approval::{Approver, Call, Cleared};
 use events::{FilteredEvents, Questions};
@@ -160,6 +166,9 @@ pub struct GateOptions {
     /// Flow marks and calls waiting for operators (kept across reloads by passing the same
     /// one).
     pub approvals: Arc<ApprovalHub>,
+    /// Where the resource updates plugins announce go (kept across reloads by passing the
+    /// same one, so subscribers keep listening).
+    pub updates: Arc<ResourceUpdates>,
 }
 
 impl Default for GateOptions {
@@ -174,6 +183,7 @@ impl Default for GateOptions {
             stats: Arc::default(),
             approval: ApprovalSettings::default(),
             approvals: Arc::default(),
+            updates: Arc::default(),
         }
     }
 }
@@ -193,6 +203,7 @@ impl GateOptions {
             stats: Arc::default(),
             approval: manifest.approval.clone(),
             approvals: Arc::default(),
+            updates: Arc::default(),
         }
     }
 }
@@ -239,6 +250,8 @@ pub struct Gate {
     /// For the arguments of calls to unknown tools.
     default_filter: Arc<OutputFilter>,
     approver: Approver,
+    /// Checked resource updates, to the subscribers.
+    updates: Arc<ResourceUpdates>,
 }
 
 impl Gate {
@@ -339,6 +352,7 @@ impl Gate {
             stats: options.stats,
             default_filter,
             approver: Approver::new(&options.approval, options.approvals.clone()),
+            updates: options.updates,
         })
     }
 
@@ -505,7 +519,12 @@ impl Gate {
                 .runtime
                 .call(plugin, tool.entry.function, &args, events.clone())
                 .await;
-            trail.usage(events.take_usage());
+            let mut usage = events.take_usage();
+            let updated = self.publish_updates(&plugin.config.name, events.take_updated());
+            if updated > 0 {
+                usage.insert("resources_updated".to_owned(), updated.into());
+            }
+            trail.usage(usage);
             if matches!(ran, Err(CallError::InputRequired))
                 && let Some((asked, message, form)) = events.take_unanswered()
             {

@@ -144,7 +144,7 @@ impl Gate {
     }
 
     /// Find the prompt named `name`.
-    fn find_prompt(&self, name: &str) -> Result<&GatePrompt, Stop> {
+    pub(super) fn find_prompt(&self, name: &str) -> Result<&GatePrompt, Stop> {
         match self.prompts_by_name.get(name) {
             Some(&i) => Ok(&self.prompts[i]),
             None => Err(Stop::unknown_tool(

@@ -1,6 +1,6 @@
-//! What a plugin may tell the world while it runs (log messages and progress), and ask of it
-//! (a form the user fills in: `elicit`; the client's model: `sample`; the client's roots:
-//! `roots`).
+//! What a plugin may tell the world while it runs (log messages, progress, a resource that
+//! changed), and ask of it (a form the user fills in: `elicit`; the client's model: `sample`;
+//! the client's roots: `roots`).
 //!
 //! The runtime knows nothing of MCP. A transport passes a [`CallEvents`] with each call and
 //! decides where the events go (MCP notifications, the terminal, nowhere) and how a question
@@ -135,6 +135,9 @@ pub trait CallEvents: Send + Sync {
     fn roots(&self) -> ClientFuture<'_, Vec<Root>> {
         Box::pin(std::future::ready(Err(ClientFailure::Unsupported)))
     }
+    /// The plugin says the resource at `uri` changed (`resource-updated`), unchecked: the
+    /// receiver decides whether the plugin serves it. The default: nobody is told.
+    fn resource_updated(&self, _uri: String) {}
     /// The call is over, however it ended; this is what it did with each capability
     /// ([`crate::capabilities::usage`]), when it did anything.
     fn usage(&self, _usage: serde_json::Map<String, serde_json::Value>) {}

@@ -39,6 +39,8 @@ use bindings::warden::mcp::host::{
 const EVENT_BUDGET: u32 = 10_000;
 /// The longest plugin log message written to warden's own log, in bytes.
 const MAX_LOGGED: usize = 8 * 1024;
+/// The longest URI a plugin may say changed (`resource-updated`), in bytes.
+const MAX_NOTICE_URI: usize = 8 * 1024;
 
 /// Everything a call's [`wasmtime::Store`] holds. Built fresh for every call; nothing
 /// survives it.
@@ -228,6 +230,14 @@ impl Host for CallState {
                 .collect())),
             Err(failure) => Self::client_error(failure).map(Err),
         }
+    }
+
+    async fn resource_updated(&mut self, uri: String) {
+        // A URI longer than any a plugin serves is no notice; each one counts as an event.
+        if uri.len() > MAX_NOTICE_URI || !self.spend_event() {
+            return;
+        }
+        self.events.resource_updated(uri);
     }
 }
 

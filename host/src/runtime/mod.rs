@@ -137,6 +137,8 @@ struct Code {
     prompts: Option<[ComponentExportIndex; 2]>,
     /// Export indexes of `warden:mcp/resources`'s `list`, `templates` and `read`.
     resources: Option<[ComponentExportIndex; 3]>,
+    /// Export index of `warden:mcp/completions`'s `complete`.
+    completions: Option<ComponentExportIndex>,
     /// How it was compiled.
     report: Compiled,
 }
@@ -441,11 +443,16 @@ impl Runtime {
             Some(r) => Some([export(&r.list)?, export(&r.templates)?, export(&r.read)?]),
             None => None,
         };
+        let completions = match &description.completions {
+            Some(complete) => Some(export(complete)?),
+            None => None,
+        };
         Ok(Code {
             instance_pre,
             exports,
             prompts,
             resources,
+            completions,
             report: Compiled {
                 cache,
                 elapsed: Duration::ZERO,

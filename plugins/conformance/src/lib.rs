@@ -271,6 +271,10 @@ impl Guest for Conformance {
         std::thread::sleep(Duration::from_millis(1500));
         "Reconnection test completed successfully".to_owned()
     }
+
+    fn test_update_resource(uri: String) -> String {
+        Self::update_resource(uri)
+    }
 }
 
 /// Ask `message` with the form `schema`: what the user did (`accept`, `decline` or `cancel`)
@@ -497,6 +501,56 @@ impl Resources for Conformance {
                 let data = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
                 Ok(contents(&uri, "application/json", text(&data.to_string())))
             }
+        }
+    }
+}
+
+// --- Resource subscriptions and completions (warden's own tests, not the suite's) ---------
+
+use exports::warden::mcp::completions::{Guest as Completions, Reference};
+
+impl Conformance {
+    /// `test-update-resource`: any URI, so tests can also try one the plugin does not serve.
+    fn update_resource(uri: String) -> String {
+        warden_sdk::resource_updated(&uri);
+        format!("updated {uri}")
+    }
+}
+
+impl Completions for Conformance {
+    /// `test_prompt_with_arguments`' `arg1` and `arg2` and the template's `id`: the candidates
+    /// that start with `value`. `value` "many" gives 150 values (more than a response
+    /// holds); "secret" gives one carrying an AWS key id (the output filter's business).
+    fn complete(
+        reference: Reference,
+        argument: String,
+        value: String,
+        context: Vec<(String, String)>,
+    ) -> Vec<String> {
+        let candidates: Vec<String> = match (&reference, argument.as_str()) {
+            (Reference::Prompt(name), "arg1" | "arg2") if name == "test_prompt_with_arguments" => {
+                ["test", "testing", "tested", "other"]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            }
+            (Reference::ResourceTemplate(template), "id")
+                if template == "test://template/{id}/data" =>
+            {
+                ["123", "124", "456"].iter().map(|s| (*s).to_owned()).collect()
+            }
+            _ => return Vec::new(),
+        };
+        match value.as_str() {
+            "many" => (0..150).map(|i| format!("many-{i}")).collect(),
+            "secret" => vec!["AKIAIOSFODNN7EXAMPLE".to_owned()],
+            // The context shows through: `arg2` completes to `arg1`'s value first.
+            _ => context
+                .iter()
+                .filter(|(name, _)| name == "arg1" && argument == "arg2")
+                .map(|(_, v)| v.clone())
+                .chain(candidates.into_iter().filter(|c| c.starts_with(&value)))
+                .collect(),
         }
     }
 }
