@@ -590,3 +590,109 @@ async fn a_shared_wit_type_is_a_ref_to_defs_and_schema_and_warden_refuse_the_sam
         }
     }
 }
+
+/// Follows `nextCursor` through `tools/list`, `prompts/list` and `resources/list` with the
+/// Python `mcp` client (`cache_mode="bypass"`), counts the pages, sends a made-up cursor, and
+/// prints one JSON line: `{"tools": [NAME...], "tool_pages", "prompts", "prompt_pages",
+/// "resources", "emit_icons", "prompt_icons", "bad_cursor": ERROR_CODE}`.
+const PAGING_CLIENT: &str = r#"
+import asyncio, json, sys
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+async def follow(list_page, field):
+    items, pages, cursor = [], 0, None
+    while True:
+        page = await list_page(cursor=cursor, cache_mode="bypass")
+        pages += 1
+        items.extend(getattr(page, field))
+        cursor = page.next_cursor
+        if not cursor:
+            return items, pages
+
+def icons(item):
+    return [icon.model_dump(mode="json", exclude_none=True, by_alias=True) for icon in (item.icons or [])]
+
+async def main(url, mode):
+    async with Client(streamable_http_client(url), mode=mode) as client:
+        tools, tool_pages = await follow(client.list_tools, "tools")
+        prompts, prompt_pages = await follow(client.list_prompts, "prompts")
+        resources, _ = await follow(client.list_resources, "resources")
+        try:
+            await client.list_tools(cursor="bogus", cache_mode="bypass")
+            bad = None
+        except MCPError as e:
+            bad = e.error.code
+        print(json.dumps({
+            "tools": [t.name for t in tools], "tool_pages": tool_pages,
+            "prompts": len(prompts), "prompt_pages": prompt_pages,
+            "resources": len(resources),
+            "emit_icons": icons(next(t for t in tools if t.name == "testbed__emit")),
+            "prompt_icons": icons(prompts[0]),
+            "bad_cursor": bad,
+        }))
+
+asyncio.run(main(*sys.argv[1:]))
+"#;
+
+#[tokio::test]
+async fn the_python_client_follows_cursors_and_sees_icons_in_both_eras() {
+    let fixture = Fixture::new(
+        "[server]\npage_size = 4\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n\n\
+         [plugins.testbed.tools.emit]\n\
+         icons = [{ src = \"https://icons.example.com/emit.png\", mime_type = \"image/png\", sizes = [\"48x48\"] }]\n\n\
+         [plugins.conformance]\ncomponent = \"{conformance}\"\nprefix = \"\"\n\
+         icons = [{ src = \"https://icons.example.com/fixture.svg\", sizes = [\"any\"], theme = \"dark\" }]\n",
+    );
+    let server = fixture.http_server(&[]).await;
+    let all = server
+        .connect(server.client_config(None), ClientLifecycleMode::Initialize)
+        .await
+        .expect("connect");
+    let expected: Vec<String> = all
+        .list_all_tools()
+        .await
+        .expect("tools")
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    let _ = all.cancel().await;
+    for mode in ["legacy", "2026-07-28"] {
+        let args = [server.url.clone(), mode.to_owned()];
+        let output = run_python(&fixture, "paging.py", PAGING_CLIENT, &args).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let seen: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        assert_eq!(seen["tools"], json!(expected), "{mode}");
+        assert_eq!(
+            seen["tool_pages"],
+            json!(expected.len().div_ceil(4)),
+            "{mode}"
+        );
+        let prompts = seen["prompts"].as_u64().unwrap_or_default();
+        assert!(prompts >= 4, "{mode}: {seen}");
+        assert_eq!(
+            seen["prompt_pages"],
+            json!(prompts.div_ceil(4)),
+            "{mode}: {seen}"
+        );
+        assert!(seen["resources"].as_u64() >= Some(3), "{mode}: {seen}");
+        assert_eq!(
+            seen["emit_icons"],
+            json!([{"src": "https://icons.example.com/emit.png", "mimeType": "image/png", "sizes": ["48x48"]}]),
+            "{mode}"
+        );
+        assert_eq!(
+            seen["prompt_icons"],
+            json!([{"src": "https://icons.example.com/fixture.svg", "sizes": ["any"], "theme": "dark"}]),
+            "{mode}"
+        );
+        assert_eq!(seen["bad_cursor"], json!(-32602), "{mode}");
+    }
+}
