@@ -506,8 +506,8 @@ fn icons_that_are_not_https_or_image_data_are_manifest_errors_at_their_line() {
 
 /// Lists the tools with the Python `mcp` client, validates each case's arguments against the
 /// tool's published input schema with `jsonschema` (draft 2020-12, `$ref`s resolved), calls the
-/// tool with them, and prints one JSON line per case: `{"schema": VALID, "warden": CALLED_OK}`,
-/// then the schema itself.
+/// tool with them (the client checks each result against the output schema), and prints one
+/// JSON line per case: `{"schema": VALID, "warden": CALLED_OK}`, then both schemas.
 const SCHEMA_CLIENT: &str = r#"
 import asyncio, json, sys
 import jsonschema
@@ -517,14 +517,15 @@ from mcp.client.streamable_http import streamable_http_client
 async def main(url, mode, tool, cases):
     async with Client(streamable_http_client(url), mode=mode) as client:
         tools = await client.list_tools()
-        schema = next(t.input_schema for t in tools.tools if t.name == tool)
+        listed = next(t for t in tools.tools if t.name == tool)
+        schema = listed.input_schema
         validator = jsonschema.Draft202012Validator(schema)
         jsonschema.Draft202012Validator.check_schema(schema)
         for case in json.loads(cases):
             valid = validator.is_valid(case)
             result = await client.call_tool(tool, case)
             print(json.dumps({"schema": valid, "warden": not result.is_error}))
-        print(json.dumps(schema))
+        print(json.dumps({"input": schema, "output": listed.output_schema}))
 
 asyncio.run(main(*sys.argv[1:]))
 "#;
@@ -567,8 +568,17 @@ async fn a_shared_wit_type_is_a_ref_to_defs_and_schema_and_warden_refuse_the_sam
             .lines()
             .map(|l| serde_json::from_str(l).expect("JSON line"))
             .collect();
-        let (verdicts, schema) = lines.split_at(lines.len() - 1);
-        let schema = &schema[0];
+        let (verdicts, schemas) = lines.split_at(lines.len() - 1);
+        let schema = &schemas[0]["input"];
+        // The result (a `nested` too) has its own $defs, and the Python client validated each
+        // successful call's structured content against it, $refs resolved.
+        let output = &schemas[0]["output"];
+        assert_eq!(
+            output["properties"]["points"]["items"],
+            json!({"$ref": "#/$defs/point"}),
+            "{mode}: {output}"
+        );
+        assert_eq!(output["$defs"]["point"], schema["$defs"]["point"]);
         assert_eq!(
             schema["properties"]["value"]["properties"]["origin"]["anyOf"][0],
             json!({"$ref": "#/$defs/point"}),

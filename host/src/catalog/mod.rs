@@ -28,7 +28,7 @@ use crate::manifest::{
     prefixed_tool_name,
 };
 use crate::runtime::Plugin;
-use crate::schema::{ExportedFunction, WitType, json_name, json_schema};
+use crate::schema::{ExportedFunction, WitType, json_name, json_schema_with_defs};
 
 /// One tool: a function of a plugin, and how agents see it.
 pub struct ToolEntry {
@@ -616,14 +616,19 @@ pub fn output_shape(ty: Option<&WitType>) -> OutputShape {
 /// The output JSON Schema of a function whose results are structured.
 fn output_schema(function: &ExportedFunction) -> Option<JsonObject> {
     let ty = success_type(function);
-    let schema = match (output_shape(ty), ty) {
-        (OutputShape::Object, Some(ty)) => json_schema(ty),
-        (OutputShape::Wrapped, Some(ty)) => json!({
-            "type": "object",
-            "properties": { "result": json_schema(ty) },
-            "required": ["result"],
-            "additionalProperties": false,
-        }),
+    // A named type used more than once is written once, under the document's `$defs`.
+    let (schema, defs) = match (output_shape(ty), ty) {
+        (OutputShape::Object, Some(ty)) => json_schema_with_defs(ty),
+        (OutputShape::Wrapped, Some(ty)) => {
+            let (result, defs) = json_schema_with_defs(ty);
+            let wrapped = json!({
+                "type": "object",
+                "properties": { "result": result },
+                "required": ["result"],
+                "additionalProperties": false,
+            });
+            (wrapped, defs)
+        }
         _ => return None,
     };
     match schema {
@@ -632,6 +637,9 @@ fn output_schema(function: &ExportedFunction) -> Option<JsonObject> {
                 "$schema".into(),
                 json!("https://json-schema.org/draft/2020-12/schema"),
             );
+            if let Some(defs) = defs {
+                object.insert("$defs".into(), Value::Object(defs));
+            }
             Some(object)
         }
         _ => None,

@@ -1,11 +1,11 @@
 //! JSON Schema (draft 2020-12) of WIT types and of a tool's input.
 //!
 //! Schemas are written inline, which clients and models handle best (WIT types are never
-//! recursive), except in a tool's input schema for a named record, variant, enum or flags type
-//! that occurs more than once (in several parameters, or twice inside another type): its schema
-//! is written once under `$defs` (keyed by its WIT name) and each use is a `$ref` to it. The
-//! values accepted are the same either way: arguments are read by their WIT type, and the
-//! schema says exactly what that accepts.
+//! recursive), except in a tool's input and output schemas for a named record, variant, enum
+//! or flags type that occurs more than once (in several parameters, or twice inside another
+//! type): its schema is written once under `$defs` (keyed by its WIT name) and each use is a
+//! `$ref` to it. The values accepted are the same either way: arguments are read by their WIT
+//! type, and the schema says exactly what that accepts.
 
 use std::collections::HashMap;
 
@@ -128,6 +128,44 @@ fn body(ty: &WitType, refs: &Refs) -> Value {
     }
 }
 
+/// The JSON Schema of values of `ty` as [`json_schema`] writes it, but with each named type
+/// that occurs more than once in `ty` written once in the returned `$defs` (to be put at the
+/// root of the schema document that holds the first value) and referenced with `$ref`s.
+pub fn json_schema_with_defs(ty: &WitType) -> (Value, Option<Map<String, Value>>) {
+    let (refs, defs) = shared(std::iter::once(ty));
+    (schema(ty, &refs), defs)
+}
+
+/// The named types that occur more than once in `types`, each under its WIT name (two types
+/// of one name, from two interfaces, stay inline), and their `$defs`.
+fn shared<'a>(types: impl Iterator<Item = &'a WitType>) -> (Refs, Option<Map<String, Value>>) {
+    let mut counts = HashMap::new();
+    for ty in types {
+        count(ty, &mut counts);
+    }
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    for (_, name) in counts.keys() {
+        *by_name.entry(name.as_str()).or_default() += 1;
+    }
+    let mut refs = Refs::default();
+    let mut shared = Vec::new();
+    for (key, (n, ty)) in &counts {
+        if *n > 1 && by_name.get(key.1.as_str()) == Some(&1) {
+            refs.0.insert(key.clone(), key.1.clone());
+            shared.push((key.1.clone(), *ty));
+        }
+    }
+    if shared.is_empty() {
+        return (refs, None);
+    }
+    shared.sort_by(|a, b| a.0.cmp(&b.0));
+    let defs = shared
+        .into_iter()
+        .map(|(key, ty)| (key, body(ty, &refs)))
+        .collect();
+    (refs, Some(defs))
+}
+
 impl ExportedFunction {
     /// The JSON Schema (draft 2020-12) of this tool's input: an object with one property per
     /// parameter (named by [`json_name`]), every parameter that is not an `option` required, and
@@ -136,24 +174,7 @@ impl ExportedFunction {
     /// A named composite type that occurs more than once is written under `$defs` (see the
     /// module documentation).
     pub fn input_schema(&self) -> Map<String, Value> {
-        let mut counts = HashMap::new();
-        for param in &self.params {
-            count(&param.ty, &mut counts);
-        }
-        // Shared types, each under its WIT name; two types of one name (from two interfaces)
-        // stay inline.
-        let mut by_name: HashMap<&str, usize> = HashMap::new();
-        for (_, name) in counts.keys() {
-            *by_name.entry(name.as_str()).or_default() += 1;
-        }
-        let mut refs = Refs::default();
-        let mut shared = Vec::new();
-        for (key, (n, ty)) in &counts {
-            if *n > 1 && by_name.get(key.1.as_str()) == Some(&1) {
-                refs.0.insert(key.clone(), key.1.clone());
-                shared.push((key.1.clone(), *ty));
-            }
-        }
+        let (refs, defs) = shared(self.params.iter().map(|p| &p.ty));
         let mut properties = Map::new();
         let mut required = Vec::new();
         for param in &self.params {
@@ -169,12 +190,7 @@ impl ExportedFunction {
         out.insert("properties".into(), Value::Object(properties));
         out.insert("required".into(), Value::Array(required));
         out.insert("additionalProperties".into(), false.into());
-        if !shared.is_empty() {
-            shared.sort_by(|a, b| a.0.cmp(&b.0));
-            let defs = shared
-                .into_iter()
-                .map(|(key, ty)| (key, body(ty, &refs)))
-                .collect();
+        if let Some(defs) = defs {
             out.insert("$defs".into(), Value::Object(defs));
         }
         out

@@ -25,7 +25,7 @@
 //! | `variant` | `{"tag": "case", "value": payload}`, `value` absent for a case without payload | `oneOf`, one object per case with `tag` a `const` |
 //! | `flags` | array of the set flag names, each at most once | `{"type":"array","items":{"enum":[..]},"uniqueItems":true}` |
 //!
-//! - Shared types: in a tool's input schema, a named `record`, `variant`, `enum` or `flags`
+//! - Shared types: in a tool's input and output schemas, a named `record`, `variant`, `enum` or `flags`
 //!   type that occurs more than once is written once under `$defs` (keyed by its WIT name)
 //!   and referenced with `{"$ref": "#/$defs/NAME"}`; everything else is inline.
 //! - Names: every WIT identifier (parameter, field, enum case, variant tag, flag) appears in
@@ -72,7 +72,7 @@ pub use decode::{DescribeError, describe_component};
 pub use docs::{WIT_DOCS_SECTION, WIT_SOURCE_SECTION, embed_wit_docs};
 pub use error::{InputError, OutputError};
 pub use input::from_json;
-pub use json_schema::{DRAFT_2020_12, json_schema};
+pub use json_schema::{DRAFT_2020_12, json_schema, json_schema_with_defs};
 pub use names::{closest, json_names_in};
 pub use output::to_json;
 pub use prompts::{PromptArgDef, PromptDef, PromptError, get_args, prompts_from, result_json};
