@@ -706,3 +706,66 @@ async fn the_python_client_follows_cursors_and_sees_icons_in_both_eras() {
         assert_eq!(seen["bad_cursor"], json!(-32602), "{mode}");
     }
 }
+
+#[tokio::test]
+async fn the_standalone_stream_resumes_with_what_it_missed_once() {
+    let fixture = closing_fixture();
+    let server = fixture.http_server(&[]).await;
+    let ann = open_session(&server).await;
+    let set_level = json!({"jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": {"level": "debug"}});
+    let done = session(&server, &ann, reqwest::Method::POST, Some(&set_level), None).await;
+    let _ = events(done, Duration::from_secs(10)).await;
+
+    // The standalone stream: its priming event, then the server cuts it.
+    let standalone = session(&server, &ann, reqwest::Method::GET, None, None).await;
+    assert_eq!(standalone.status(), 200);
+    let (first, ended) = events(standalone, Duration::from_secs(30)).await;
+    assert!(ended, "cut by sse_close_after");
+    let (priming, _) = first.first().expect("a priming event").clone();
+
+    // While no stream is open, a call logs three messages (logs go to the standalone stream).
+    let call = json!({
+        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "testbed__progress", "arguments": {"steps": 3}}
+    });
+    let answered = session(&server, &ann, reqwest::Method::POST, Some(&call), None).await;
+    let (answer, _) = events(answered, Duration::from_secs(30)).await;
+    assert!(result_of(&answer, 2).is_some(), "{answer:?}");
+
+    let logs = |events: &[(String, String)]| -> Vec<(String, String)> {
+        events
+            .iter()
+            .filter_map(|(id, data)| {
+                let message: Value = serde_json::from_str(data).ok()?;
+                (message["method"] == "notifications/message").then(|| {
+                    (
+                        id.clone(),
+                        message["params"]["data"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+            })
+            .collect()
+    };
+    let resumed = session(&server, &ann, reqwest::Method::GET, None, Some(&priming)).await;
+    let (missed, _) = events(resumed, Duration::from_secs(30)).await;
+    let missed = logs(&missed);
+    let texts: Vec<&str> = missed.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["step 1 of 3", "step 2 of 3", "step 3 of 3"],
+        "{missed:?}"
+    );
+
+    // Resuming after the last one it got: nothing again.
+    let (last, _) = missed.last().expect("logs").clone();
+    let again = session(&server, &ann, reqwest::Method::GET, None, Some(&last)).await;
+    let (repeated, _) = events(again, Duration::from_secs(30)).await;
+    assert!(logs(&repeated).is_empty(), "after {last}: {repeated:?}");
+    // An id of rmcp's own request-stream form names nothing.
+    let foreign = session(&server, &ann, reqwest::Method::GET, None, Some("0/1")).await;
+    let (got, ended) = events(foreign, Duration::from_secs(10)).await;
+    assert!(ended && got.is_empty(), "{got:?}");
+}

@@ -381,8 +381,20 @@ impl SessionManager for Resumable {
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let Some((stream, after)) = parse_event_id(&last_event_id) else {
-            // The standalone stream's ids are rmcp's.
-            let events = self.inner.resume(id, last_event_id).await?;
+            // The standalone stream's ids are rmcp's: plain numbers. Anything else (rmcp's own
+            // request stream ids included: warden's pump holds those streams) names nothing.
+            if last_event_id.is_empty() || !last_event_id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ResumeError::UnknownStream(last_event_id));
+            }
+            // rmcp replays from the event it was given, that one included; the client has it
+            // (except `0`, which is also the id of the stream's priming event, not in rmcp's
+            // buffer).
+            let seen = (last_event_id != "0").then(|| last_event_id.clone());
+            let events = self
+                .inner
+                .resume(id, last_event_id)
+                .await?
+                .filter(move |event| std::future::ready(seen.is_none() || event.event_id != seen));
             return Ok(self.cut(events).left_stream());
         };
         let (rx, connection) = {
