@@ -750,13 +750,14 @@ async fn an_approved_call_whose_plugin_asks_keeps_its_approval_over_stateless_ro
     .await;
 }
 
-/// A plugin's `sample` and `roots` in a 2025-11-25 session over stdio and HTTP: sent to a client that
-/// declared sampling and roots (the answer reaches the plugin, the call's record counts the
-/// questions), refused to a plugin without the grants, and unsupported for a client without
-/// the capabilities and, for now, in the stateless era. What the plugin sends passes its
+/// A plugin's `sample` and `roots` in both eras over stdio and HTTP: sent to a client that
+/// declared sampling and roots (in a 2025-11-25 session as requests during the call, in the
+/// 2026-07-28 era as input requests of an `input_required` round: the answer reaches the
+/// plugin, the call's record counts the questions), refused to a plugin without the grants,
+/// and unsupported for a client without the capabilities. What the plugin sends passes its
 /// output filter.
 #[tokio::test]
-async fn sampling_and_roots_reach_a_capable_client_in_a_session_and_need_their_grants() {
+async fn sampling_and_roots_reach_a_capable_client_in_both_eras_and_need_their_grants() {
     let fixture = Fixture::new(
         r#"
 [audit]
@@ -816,15 +817,56 @@ env = { API_TOKEN = "hunter2-very-secret" }
         assert_eq!(lines.ok(name), "error: unsupported");
     }
 
-    let plan = json!({
-        "server": stdio(&fixture),
-        "mode": "2026-07-28",
-        "clients": [{"sampling": true, "roots": true, "calls": calls("stateless-")}],
-    });
-    let lines = run(&fixture, plan, String::new).await;
-    assert_eq!(lines.ok("stateless-sample"), "error: unsupported");
-    assert_eq!(lines.ok("stateless-roots"), "error: unsupported");
-    assert_eq!(lines.ok("stateless-bare-sample"), "error: not-granted");
+    // The stateless era: input requests under the host's keys, answered by the client's
+    // callbacks between rounds.
+    let stateless = |server: Value, prefix: &str| {
+        json!({
+            "server": server,
+            "mode": "2026-07-28",
+            "clients": [
+                {"elicit": false, "sampling": true, "roots": true, "calls": calls(prefix)},
+                {"elicit": false, "sampling": true, "calls": [
+                    {"name": format!("{prefix}secret"), "tool": "asker__sample",
+                     "args": {"prompt": "Say hunter2-very-secret", "max_tokens": 5}},
+                ]},
+                {"elicit": false, "calls": calls(&format!("{prefix}unable-"))},
+            ],
+        })
+    };
+    let check_stateless = |lines: &Lines, prefix: &str| {
+        let name = |n: &str| format!("{prefix}{n}");
+        assert_eq!(
+            lines.ok(&name("sample")),
+            "assistant test-model endTurn: echo: Say hi"
+        );
+        assert_eq!(
+            lines.get(&name("sample"))["asked"],
+            json!([{"key": "sample-0", "sample": ["Say hi"], "system": null, "max_tokens": 20}])
+        );
+        assert_eq!(lines.ok(&name("roots")), "file:///work/project project");
+        assert_eq!(
+            lines.get(&name("roots"))["asked"],
+            json!([{"key": "roots-0", "roots": true}])
+        );
+        let secret = lines.get(&name("secret"));
+        assert!(!secret.to_string().contains("hunter2"), "{secret}");
+        assert!(lines.ok(&name("secret")).contains("[REDACTED"), "{secret}");
+        for bare in ["bare-sample", "bare-roots"] {
+            assert_eq!(lines.ok(&name(bare)), "error: not-granted");
+            assert_eq!(lines.get(&name(bare))["asked"], json!([]));
+        }
+        for unable in ["unable-sample", "unable-roots"] {
+            assert_eq!(lines.ok(&name(unable)), "error: unsupported");
+            assert_eq!(lines.get(&name(unable))["asked"], json!([]));
+        }
+    };
+    let lines = run(
+        &fixture,
+        stateless(stdio(&fixture), "stateless-"),
+        String::new,
+    )
+    .await;
+    check_stateless(&lines, "stateless-");
 
     // The same over Streamable HTTP, in a session.
     let server = fixture.http_server(&[]).await;
@@ -840,6 +882,9 @@ env = { API_TOKEN = "hunter2-very-secret" }
     );
     assert_eq!(lines.ok("http-roots"), "file:///work/project project");
     assert_eq!(lines.ok("http-bare-roots"), "error: not-granted");
+    let plan = stateless(json!({"http": server.url}), "http-stateless-");
+    let lines = run(&fixture, plan, || server.stderr()).await;
+    check_stateless(&lines, "http-stateless-");
 
     // The call's record counts its requests to the client as questions.
     let records = fixture.audit_log("audit/audit.jsonl");
@@ -848,4 +893,15 @@ env = { API_TOKEN = "hunter2-very-secret" }
         .find(|r| r["tool"] == "asker__sample")
         .expect("a record of the sample call");
     assert_eq!(sampled["usage"]["questions"], 1, "{sampled}");
+    // A stateless round is recorded with the keys and methods it asked, then the call that
+    // ran with its answer.
+    let rounds: Vec<_> = records
+        .iter()
+        .filter(|r| r["tool"] == "asker__list_roots" && r["outcome"] == "input-required")
+        .collect();
+    assert_eq!(rounds.len(), 2, "{records:#?}");
+    assert_eq!(
+        rounds[0]["error"], "the plugin asked: roots-0 (roots/list)",
+        "{rounds:#?}"
+    );
 }
