@@ -637,3 +637,73 @@ pub(super) fn malformed(key: &str, kind: inputs::Kind) -> Stop {
         format!("inputResponses.{key} is not {}", kind.expected()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Transport;
+
+    /// A state opens only for the request it was issued for: the same principal, method,
+    /// name and arguments. A prompt's state does not open for a tool of the same name.
+    #[test]
+    fn a_state_is_bound_to_its_method_principal_name_and_arguments() {
+        let approver = Approver::new(&ApprovalSettings::default(), Arc::default());
+        let ann = Principal::new("ann", vec![], Transport::Stdio);
+        let bob = Principal::new("bob", vec![], Transport::Stdio);
+        let mut answered = Answers::new();
+        answered.insert(
+            "user_context".to_owned(),
+            Given {
+                kind: Some(inputs::Kind::Elicit),
+                value: json!({"action": "accept", "content": {"context": "x"}}),
+            },
+        );
+        let prompt = Subject::prompt(&ann, "p", None);
+        let sealed = approver.prompt_question(&prompt, answered.clone(), BTreeMap::new());
+        let state = sealed.request_state.expect("a state");
+        let mut other_args = JsonObject::new();
+        other_args.insert("a".to_owned(), json!("b"));
+        for wrong in [
+            Subject::tool(&ann, "p", digest(None)),
+            Subject::prompt(&bob, "p", None),
+            Subject::prompt(&ann, "q", None),
+            Subject::prompt(&ann, "p", Some(&other_args)),
+        ] {
+            assert!(approver.answers(&wrong, Some(&state), None).is_err());
+        }
+        // The right one opens once, with the sealed answers.
+        let opened = approver.answers(&prompt, Some(&state), None).ok();
+        assert_eq!(opened, Some(answered));
+        assert!(approver.answers(&prompt, Some(&state), None).is_err());
+    }
+
+    /// An answer in this request does not replace one sealed by an earlier round, and the
+    /// approval key's entry must be an answer.
+    #[test]
+    fn sealed_answers_win_and_the_approval_entry_must_be_an_answer() {
+        let approver = Approver::new(&ApprovalSettings::default(), Arc::default());
+        let ann = Principal::new("ann", vec![], Transport::Stdio);
+        let subject = Subject::prompt(&ann, "p", None);
+        let sealed_answer = Given {
+            kind: Some(inputs::Kind::Sample),
+            value: json!({"role": "assistant", "content": {"type": "text", "text": "a"}, "model": "m"}),
+        };
+        let mut answered = Answers::new();
+        answered.insert("k".to_owned(), sealed_answer.clone());
+        let state = approver
+            .prompt_question(&subject, answered, BTreeMap::new())
+            .request_state
+            .expect("state");
+        let mut responses = InputResponses::new();
+        responses.insert("k".to_owned(), json!({"action": "accept"}));
+        responses.insert("new".to_owned(), json!(1));
+        let opened = approver
+            .answers(&subject, Some(&state), Some(&responses))
+            .expect("opens");
+        assert_eq!(opened.get("k"), Some(&sealed_answer));
+        assert_eq!(opened.get("new").map(|g| &g.value), Some(&json!(1)));
+        let mut approval = InputResponses::new();
+        approval.insert(APPROVAL_KEY.to_owned(), json!("yes"));
+        assert!(approver.answers(&subject, None, Some(&approval)).is_err());
+    }
+}
