@@ -498,4 +498,29 @@ async fn a_prompt_that_asks_gets_its_answer_in_both_eras() {
         "{outcomes:#?}"
     );
     assert_eq!(outcomes[2].1, asked, "{outcomes:#?}");
+
+    // The same over Streamable HTTP, stateless.
+    let server = fixture.http_server(&[]).await;
+    let plan = json!({
+        "server": {"http": server.url},
+        "mode": "2026-07-28",
+        "clients": [{"calls": [{"name": "asks", "tool": name, "prompt": true, "args": {},
+                                "answers": [{"action": "accept", "content": {"context": "red"}}]}]}],
+    });
+    let output = run_python(
+        &fixture,
+        "elicit_client.py",
+        ASKING_CLIENT,
+        &[plan.to_string()],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!(
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        server.stderr()
+    );
+    let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
+    assert_eq!(line["text"], "Prompt with context: red", "{report}");
+    assert_eq!(line["asked"][0]["key"], "user_context", "{report}");
 }
