@@ -75,6 +75,7 @@ async fn rmcp_client_lists_and_gets_prompts_filtered_and_audited() {
             "conformance__test_prompt_with_arguments",
             "conformance__test_prompt_with_embedded_resource",
             "conformance__test_prompt_with_image",
+            "conformance__test_input_required_result_prompt",
         ]
     );
     let with_args = &prompts[1];
@@ -219,7 +220,7 @@ async fn both_eras_get_prompts_over_http() {
             .await
             .unwrap_or_else(|e| panic!("{era}: connect: {e}\n{}", server.stderr()));
         let prompts = client.list_all_prompts().await.expect("prompts/list");
-        assert_eq!(prompts.len(), 4, "{era}: {prompts:?}");
+        assert_eq!(prompts.len(), 5, "{era}: {prompts:?}");
         let image = client
             .get_prompt(get("conformance__test_prompt_with_image", Value::Null))
             .await
@@ -317,7 +318,7 @@ async fn python_sdk_lists_and_gets_a_prompt_in_both_eras() {
         let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
         assert_eq!(
             line["prompts"].as_array().map(Vec::len),
-            Some(4),
+            Some(5),
             "{report}"
         );
         assert_eq!(
@@ -645,4 +646,109 @@ max_output = "1KiB"
         .map(|r| r["outcome"].clone())
         .collect();
     assert_eq!(outcomes, [json!("tool-error"), json!("ok")]);
+}
+
+/// The Python client that answers questions (tests/approval.rs uses it too).
+const ASKING_CLIENT: &str = include_str!("support/elicit_client.py");
+
+/// A prompt whose plugin asks the user first (`test_input_required_result_prompt` asks for a
+/// context under the key `user_context`): in a session through `elicitation/create` during
+/// the get, in the stateless era through an `input_required` result of `prompts/get` and a
+/// second get carrying the answer. A client that cannot show forms gets no prompt. Every get
+/// is in the audit log as `prompts/get`, the round that asked with the question's key.
+#[tokio::test]
+async fn a_prompt_that_asks_gets_its_answer_in_both_eras() {
+    let fixture = Fixture::new(MANIFEST);
+    let name = "conformance__test_input_required_result_prompt";
+    for mode in ["legacy", "2026-07-28"] {
+        let plan = json!({
+            "server": {"stdio": [
+                env!("CARGO_BIN_EXE_warden"), "serve", "--manifest", fixture.manifest,
+            ]},
+            "mode": mode,
+            "clients": [
+                {"calls": [{"name": "asks", "tool": name, "prompt": true, "args": {},
+                            "answers": [{"action": "accept", "content": {"context": "blue"}}]}]},
+                {"elicit": false, "calls": [
+                    {"name": "unable", "tool": name, "prompt": true, "args": {}},
+                ]},
+            ],
+        });
+        let output = run_python(
+            &fixture,
+            "elicit_client.py",
+            ASKING_CLIENT,
+            &[plan.to_string()],
+        )
+        .await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report = format!(
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{report}");
+        let lines: Vec<Value> = stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).expect(&report))
+            .collect();
+        let asks = &lines[0];
+        assert_eq!(asks["text"], "Prompt with context: blue", "{report}");
+        let asked = asks["asked"].as_array().cloned().unwrap_or_default();
+        assert_eq!(asked.len(), 1, "{report}");
+        assert_eq!(asked[0]["message"], "What context should the prompt use?");
+        if mode == "2026-07-28" {
+            assert_eq!(asked[0]["key"], "user_context", "{report}");
+        }
+        let unable = &lines[1];
+        assert!(unable["error"].is_object(), "{report}");
+        assert_eq!(unable["asked"], json!([]), "{report}");
+    }
+    let outcomes: Vec<(String, String)> = prompt_records(&fixture)
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap_or_default().to_owned(),
+                r["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let asked = "the plugin asked: user_context (elicitation/create)".to_owned();
+    let outcome = |o: &str| o.to_owned();
+    assert_eq!(
+        outcomes.iter().map(|(o, _)| o.clone()).collect::<Vec<_>>(),
+        [
+            outcome("ok"),
+            outcome("tool-error"),
+            outcome("input-required"),
+            outcome("ok"),
+            outcome("tool-error"),
+        ],
+        "{outcomes:#?}"
+    );
+    assert_eq!(outcomes[2].1, asked, "{outcomes:#?}");
+
+    // The same over Streamable HTTP, stateless.
+    let server = fixture.http_server(&[]).await;
+    let plan = json!({
+        "server": {"http": server.url},
+        "mode": "2026-07-28",
+        "clients": [{"calls": [{"name": "asks", "tool": name, "prompt": true, "args": {},
+                                "answers": [{"action": "accept", "content": {"context": "red"}}]}]}],
+    });
+    let output = run_python(
+        &fixture,
+        "elicit_client.py",
+        ASKING_CLIENT,
+        &[plan.to_string()],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!(
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        server.stderr()
+    );
+    let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
+    assert_eq!(line["text"], "Prompt with context: red", "{report}");
+    assert_eq!(line["asked"][0]["key"], "user_context", "{report}");
 }

@@ -19,6 +19,7 @@ mod completions;
 mod events;
 mod filter;
 mod input;
+mod inputs;
 mod limits;
 mod live;
 mod output;
@@ -50,14 +51,14 @@ use crate::runtime::{CallError, CallEvents, CallOutcome, Runtime};
 
 pub use crate::types::{Principal, Transport};
 pub use approval::{
-    APPROVAL_KEY, ApprovalHub, Asking, Decision, ELICIT_KEY, PendingApproval, PendingApprovals,
-    UnknownApproval,
+    APPROVAL_KEY, ApprovalHub, Asking, Decision, PendingApproval, PendingApprovals, UnknownApproval,
 };
 pub use authz::Access;
 pub use completions::{CompleteRequest, MAX_VALUES as MAX_COMPLETION_VALUES};
 pub use events::MAX_QUESTIONS;
 pub use filter::{Detectors, MIN_SECRET_LEN, OutputFilter, Redactions, audit_args, is_secret_key};
 pub use input::{CapError, InputCaps};
+pub use inputs::{Declared, MAX_KEY};
 pub use limits::{
     Busy, Concurrency, LocalRateLimiter, RateKey, RateLimiter, RetryAfter, Unlimited,
 };
@@ -73,7 +74,7 @@ pub use subscriptions::{
 };
 
 use approval::{Approver, Call, Cleared};
-use events::{FilteredEvents, Questions};
+use events::{FilteredEvents, Interrupt, Questions};
 use refusals::RefusalLimiter;
 use stop::{Answer, Stop};
 use trail::Trail;
@@ -135,6 +136,13 @@ pub enum GateError {
     /// hit.
     #[error("{message} (request {request_id})")]
     Failed { message: String, request_id: String },
+    /// The plugin requires an answer the client did not declare it can give: these client
+    /// capabilities (`elicitation`, `sampling`, `roots`) are missing.
+    #[error("missing required client capabilities: {} (request {request_id})", capabilities.join(", "))]
+    MissingCapability {
+        capabilities: Vec<&'static str>,
+        request_id: String,
+    },
     /// The call ran but its audit record could not be written: the result is withheld.
     #[error("the call could not be recorded in the audit log (request {request_id})")]
     Audit { request_id: String },
@@ -505,7 +513,10 @@ impl Gate {
             let questions = match asking {
                 Asking::Unable => Questions::Unable,
                 Asking::Live => Questions::Live(self.approver.timeout()),
-                Asking::Rounds { .. } => Questions::Rounds(cleared.answers.clone()),
+                Asking::Rounds { declared, .. } => Questions::Rounds {
+                    answers: std::mem::take(&mut cleared.answers),
+                    declared,
+                },
             };
             // The plugin's log and progress messages, and its questions, pass its filter and
             // caps on the way out.
@@ -526,15 +537,12 @@ impl Gate {
             }
             trail.usage(usage);
             if matches!(ran, Err(CallError::InputRequired))
-                && let Some((asked, message, form)) = events.take_unanswered()
+                && let Some((interrupt, taken)) = events.take_interrupt()
             {
-                let result = self
-                    .approver
-                    .plugin_question(&call, &mut cleared, (&message, &form));
-                return Err(Stop::input_required(
-                    result,
-                    format!("the plugin asked question {asked}"),
-                ));
+                return Err(interrupted(interrupt, |requests| {
+                    self.approver
+                        .plugin_question(&call, &mut cleared, taken, requests)
+                }));
             }
             let mut answer = present(tool, ran, &mut trail);
             let redactions = filter(tool, &mut answer.result, &events);
@@ -604,6 +612,43 @@ impl Gate {
             .function()
             .args_from_json(arguments)
             .map_err(|error| invalid(&error))
+    }
+}
+
+/// What the audit record says of a round that returns the plugin's questions: their keys
+/// and methods.
+fn asked(requests: &std::collections::BTreeMap<String, rmcp::model::InputRequest>) -> String {
+    let asked: Vec<String> = requests
+        .iter()
+        .map(|(key, request)| {
+            let method = serde_json::to_value(request)
+                .ok()
+                .and_then(|r| r.get("method").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            format!("{key} ({method})")
+        })
+        .collect();
+    format!("the plugin asked: {}", asked.join(", "))
+}
+
+/// The stop of a request whose plugin's questions ended it: the questions to answer (the
+/// reply `reply` builds of them, with its state), a malformed answer, or a required question
+/// the client cannot answer.
+fn interrupted(
+    interrupt: Interrupt,
+    reply: impl FnOnce(
+        std::collections::BTreeMap<String, rmcp::model::InputRequest>,
+    ) -> InputRequiredResult,
+) -> Stop {
+    match interrupt {
+        Interrupt::Unanswered(requests) => {
+            let detail = asked(&requests);
+            Stop::input_required(reply(requests), detail)
+        }
+        Interrupt::Malformed(key, kind) => approval::malformed(&key, kind),
+        Interrupt::Missing(kinds) => {
+            Stop::missing_capability(kinds.iter().map(|k| k.capability()).collect())
+        }
     }
 }
 

@@ -32,8 +32,9 @@ use call::Target;
 pub use call::{CallError, CallOutcome};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use events::{
-    CallEvents, ClientFailure, ClientFuture, ElicitFailure, ElicitFuture, Elicited, EventFuture,
-    LogLevel, NoEvents, Root, SampleMessage, SampleRequest, SampleRole, Sampled,
+    Answer, Ask, AskFailure, AskFuture, CallEvents, ClientFailure, ClientFuture, ElicitFailure,
+    ElicitFuture, Elicited, EventFuture, LogLevel, NoEvents, Question, Root, SampleMessage,
+    SampleRequest, SampleRole, Sampled,
 };
 pub use host_api::CallState;
 

@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestMethod, CompleteRequestParams,
-    CompleteResult, GetPromptRequestParams, GetPromptResponse, Implementation,
-    ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
-    ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult, ListToolsResult,
-    LoggingLevel, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, ResourceUpdatedNotificationParam, ResourcesCapability,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestMethod,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestMethod, UnsubscribeRequestParams,
+    CompleteResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, Implementation,
+    InputResponses, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
+    ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
+    ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestMethod,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -23,8 +24,9 @@ use tokio::sync::broadcast::error::RecvError;
 use super::events::{McpEvents, from_mcp};
 use super::paging::{List, page};
 use crate::gate::{
-    Asking, CallRequest, CompleteRequest, GateError, LiveGate, MAX_SUBSCRIPTIONS, Principal,
-    PromptRequest, ReadRequest, Reply, ResourceUpdate, SubscribeRequest, SubscriptionMethod,
+    Asking, CallRequest, CompleteRequest, Declared, GateError, LiveGate, MAX_SUBSCRIPTIONS,
+    Principal, PromptRequest, ReadRequest, Reply, ResourceUpdate, SubscribeRequest,
+    SubscriptionMethod,
 };
 use crate::runtime::LogLevel;
 use crate::schema::CompletionRef;
@@ -252,24 +254,32 @@ fn client_requests(context: &RequestContext<RoleServer>) -> (bool, bool) {
     )
 }
 
-/// How the gate can ask `context`'s client: only a client that declared form elicitation
-/// can be asked (a declaration with neither `form` nor `url` means form); a session asks
-/// during the call, a stateless request in its reply, carrying `request`'s answers back.
+/// How the gate can ask `context`'s client: a session asks during the call, when its client
+/// declared form elicitation (a declaration with neither `form` nor `url` means form); a
+/// stateless request asks in its reply, only what the request's own `_meta` declares it can
+/// answer (form elicitation, sampling, roots), carrying `state` and `responses` back.
 fn asking<'a>(
     context: &RequestContext<RoleServer>,
-    request: &'a CallToolRequestParams,
+    state: Option<&'a str>,
+    responses: Option<&'a InputResponses>,
 ) -> Asking<'a> {
-    let form = context
-        .client_capabilities()
-        .and_then(|caps| caps.elicitation)
-        .is_some_and(|e| e.form.is_some() || e.url.is_none());
-    match (form, stateless(context)) {
-        (false, _) => Asking::Unable,
-        (true, false) => Asking::Live,
-        (true, true) => Asking::Rounds {
-            state: request.request_state.as_deref(),
-            responses: request.input_responses.as_ref(),
+    let caps = context.client_capabilities();
+    let declared = Declared {
+        elicitation: caps
+            .as_ref()
+            .and_then(|caps| caps.elicitation.as_ref())
+            .is_some_and(|e| e.form.is_some() || e.url.is_none()),
+        sampling: caps.as_ref().is_some_and(|c| c.sampling.is_some()),
+        roots: caps.as_ref().is_some_and(|c| c.roots.is_some()),
+    };
+    match (declared.elicitation, stateless(context)) {
+        (_, true) => Asking::Rounds {
+            state,
+            responses,
+            declared,
         },
+        (false, false) => Asking::Unable,
+        (true, false) => Asking::Live,
     }
 }
 
@@ -284,6 +294,20 @@ fn protocol_error(error: GateError) -> McpError {
         GateError::UnknownResource { ref uri, .. } => {
             let data = serde_json::json!({ "uri": uri });
             McpError::invalid_params(error.to_string(), Some(data))
+        }
+        GateError::MissingCapability {
+            ref capabilities, ..
+        } => {
+            let mut required = serde_json::Map::new();
+            for capability in capabilities {
+                required.insert((*capability).to_owned(), serde_json::json!({}));
+            }
+            let data = serde_json::json!({ "requiredCapabilities": required });
+            McpError::new(
+                ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                error.to_string(),
+                Some(data),
+            )
         }
         GateError::Failed { .. } | GateError::Audit { .. } => {
             McpError::internal_error(error.to_string(), None)
@@ -472,7 +496,11 @@ impl ServerHandler for WardenServer {
             tool: &request.name,
             arguments: request.arguments.as_ref(),
             events,
-            asking: asking(&context, &request),
+            asking: asking(
+                &context,
+                request.request_state.as_deref(),
+                request.input_responses.as_ref(),
+            ),
         };
         // The gate in force when the call starts serves it to the end, across reloads.
         let gate = self.live.current();
@@ -511,18 +539,26 @@ impl ServerHandler for WardenServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let events = Arc::new(self.events(&context, request.name.clone()));
+        let (sampling, roots) = client_requests(&context);
+        let events = Arc::new(
+            self.events(&context, request.name.clone())
+                .asking_client(sampling, roots),
+        );
         let get = PromptRequest {
             principal: self.principal(&context),
             mcp_id: serde_json::to_value(&context.id).ok(),
             name: &request.name,
             arguments: request.arguments.as_ref(),
             events,
+            asking: asking(
+                &context,
+                request.request_state.as_deref(),
+                request.input_responses.as_ref(),
+            ),
         };
         let gate = self.live.current();
         unless_cancelled(&context, gate.get_prompt(get))
             .await?
-            .map(Into::into)
             .map_err(protocol_error)
     }
 
