@@ -65,6 +65,9 @@ pub(super) fn serve(
     let info = ServerInfo {
         name: manifest.server.name.clone(),
         instructions: manifest.server.instructions.clone(),
+        tasks: Some(Arc::new(
+            warden::tasks::Tasks::new(&manifest.tasks).context("[tasks] store")?,
+        )),
     };
 
     if let (Some(listen), Some(auth)) = (listen, auth) {

@@ -496,4 +496,39 @@ impl Resources for Conformance {
     }
 }
 
+// ---- tasks (the io.modelcontextprotocol/tasks scenarios, SEP-2663) ----
+
+impl exports::warden::conformance::tasks::Guest for Conformance {
+    fn greet(name: String) -> String {
+        format!("Hello, {name}!")
+    }
+
+    fn slow_compute(seconds: u32, label: Option<String>) -> String {
+        std::thread::sleep(Duration::from_secs(u64::from(seconds)));
+        format!(
+            "Computed {} in {seconds}s",
+            label.as_deref().unwrap_or("result")
+        )
+    }
+
+    fn failing_job() -> Result<String, String> {
+        std::thread::sleep(Duration::from_secs(1));
+        Err("the job failed, as it always does".into())
+    }
+
+    fn protocol_error_job() -> String {
+        panic!("protocol_error_job crashes on purpose")
+    }
+
+    fn confirm_delete(filename: String) -> Result<String, String> {
+        let schema = json!({
+            "type": "object",
+            "properties": {"confirm": {"type": "boolean", "title": "Delete it?"}},
+            "required": ["confirm"]
+        });
+        let (action, content) = ask(&format!("Delete {filename}?"), &schema)?;
+        Ok(format!("Delete {filename}: action={action}, content={content}"))
+    }
+}
+
 export!(Conformance);

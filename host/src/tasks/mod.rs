@@ -1,0 +1,358 @@
+//! Tasks (`io.modelcontextprotocol/tasks`, SEP-2663): a call run detached from its request.
+//!
+//! A tool the manifest marks `task = "optional" | "required"` is started here when the
+//! client declared the extension: the call goes through the whole gate ([`Gate::call_task`]:
+//! authorize, rate limit, validate, approval, concurrency slot, run under the tool's
+//! `task_timeout`, filter, cap, audit record) on a tokio task of its own, and the client
+//! gets the task's id at once. Its state lives in a [`TaskStore`] (this process's memory, or
+//! Redis shared by replicas); the stored result is the one the gate returned, filtered and
+//! capped. A task belongs to the principal that created it: to anyone else its id is
+//! unknown.
+//!
+//! `tasks/cancel` moves a working task to `cancelled` in the store and drops its call on the
+//! replica running it (the guest stops, the call's record says `cancelled`): at once on this
+//! replica, and within [`store::CANCEL_POLL`] on another, which watches the store.
+
+mod redis;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use ring::rand::SecureRandom;
+use rmcp::model::{CallToolResult, DetailedTask, JsonObject, Task, TaskPayload, TaskStatus};
+use serde_json::Value;
+use tokio::task::AbortHandle;
+use tracing::Instrument;
+
+use crate::audit::{Outcome, rfc3339};
+use crate::gate::{Asking, CallRequest, Gate, GateError, Principal, Reply};
+use crate::manifest::{TaskSettings, TaskStoreKind};
+use crate::runtime::NoEvents;
+
+pub use redis::RedisStore;
+pub use store::{MemoryStore, StoreError, TaskEnd, TaskMeta, TaskRecord, TaskStore};
+
+/// A task request that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// No such task, or one of another principal's: the two are indistinguishable.
+    #[error("unknown task: {0}")]
+    Unknown(String),
+    /// The principal already has its `max_per_principal` working tasks.
+    #[error(
+        "too many running tasks: this principal already has {0} (the server's \
+         max_per_principal); wait for one to finish or cancel one"
+    )]
+    PrincipalFull(u32),
+    /// This process already runs its `max_running` tasks.
+    #[error("the server is running its maximum of {0} tasks; retry later")]
+    ServerFull(u32),
+    /// The store failed: the detail went to the log.
+    #[error("the task store is unavailable")]
+    Store,
+}
+
+/// The tasks of one server: the store, and the calls this process runs.
+pub struct Tasks {
+    store: Arc<dyn TaskStore>,
+    settings: TaskSettings,
+    /// The calls running here, by task id.
+    running: Mutex<HashMap<String, AbortHandle>>,
+}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fresh task id: 32 hex digits from 128 bits of the system's CSPRNG, so ids cannot be
+/// guessed.
+fn new_task_id() -> Result<String, TaskError> {
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| TaskError::Store)?;
+    Ok(hex::encode(bytes))
+}
+
+fn logged(error: StoreError) -> TaskError {
+    match error {
+        StoreError::Full(limit) => TaskError::PrincipalFull(limit),
+        StoreError::Backend(detail) => {
+            tracing::error!(%detail, "task store failed");
+            TaskError::Store
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+impl Tasks {
+    /// The tasks of a server configured by `settings` (`[tasks]`).
+    pub fn new(settings: &TaskSettings) -> Result<Tasks, StoreError> {
+        let store: Arc<dyn TaskStore> = match &settings.store {
+            TaskStoreKind::Memory => Arc::new(MemoryStore::default()),
+            TaskStoreKind::Redis { url, prefix } => {
+                Arc::new(RedisStore::new(url.expose(), prefix)?)
+            }
+        };
+        Ok(Tasks::with_store(store, settings))
+    }
+
+    /// The tasks of a server keeping them in `store`.
+    pub fn with_store(store: Arc<dyn TaskStore>, settings: &TaskSettings) -> Tasks {
+        Tasks {
+            store,
+            settings: settings.clone(),
+            running: Mutex::default(),
+        }
+    }
+
+    fn task(&self, record: &TaskRecord) -> Task {
+        let mut task = Task::new(
+            &record.id,
+            record.status,
+            &record.meta.created_at,
+            &record.updated_at,
+        )
+        .with_ttl_ms(record.meta.ttl_ms);
+        if !record.status.is_terminal() {
+            task = task.with_poll_interval_ms(millis(self.settings.poll_interval));
+        }
+        task
+    }
+
+    /// Start a call of `tool` with `arguments` for `principal` as a task run by `gate`, and
+    /// return the task once the store holds it (a `tasks/get` right after finds it).
+    pub async fn start(
+        self: &Arc<Self>,
+        gate: Arc<Gate>,
+        principal: Principal,
+        mcp_id: Option<Value>,
+        tool: String,
+        arguments: Option<JsonObject>,
+    ) -> Result<Task, TaskError> {
+        let limit = self.settings.max_running;
+        let running = self.running.lock().map_or(0, |r| r.len());
+        if running >= usize::try_from(limit).unwrap_or(usize::MAX) {
+            return Err(TaskError::ServerFull(limit));
+        }
+        let now = rfc3339(SystemTime::now());
+        let record = TaskRecord {
+            id: new_task_id()?,
+            meta: TaskMeta {
+                owner: principal.name.to_string(),
+                tool: tool.clone(),
+                created_at: now.clone(),
+                ttl_ms: millis(self.settings.ttl),
+            },
+            status: TaskStatus::Working,
+            updated_at: now,
+            end: None,
+        };
+        self.store
+            .create(&record, self.settings.max_per_principal)
+            .await
+            .map_err(logged)?;
+        let id = record.id.clone();
+        let span =
+            tracing::info_span!("task", task = %id, tool = %tool, principal = %principal.name);
+        tracing::info!(parent: &span, "task started");
+        let tasks = self.clone();
+        let ttl = self.settings.ttl;
+        let work = {
+            let id = id.clone();
+            async move {
+                let call = CallRequest {
+                    principal: &principal,
+                    mcp_id,
+                    tool: &tool,
+                    arguments: arguments.as_ref(),
+                    // Nothing waits for the call's log and progress: they are dropped.
+                    events: Arc::new(NoEvents),
+                    // A task cannot ask its client: approval waits for an operator when
+                    // `[approval] operators` is set; the plugin's questions get `unsupported`.
+                    asking: Asking::Unable,
+                };
+                tokio::select! {
+                    (reply, outcome) = gate.call_task(call) => tasks.end(&id, reply, outcome).await,
+                    () = tasks.cancelled_elsewhere(&id) => {
+                        tracing::info!("task cancelled");
+                    }
+                    () = tokio::time::sleep(ttl) => {
+                        tasks.finish(&id, TaskStatus::Cancelled, None).await;
+                        tracing::info!("task cancelled: its ttl ran out");
+                    }
+                }
+                if let Ok(mut running) = tasks.running.lock() {
+                    running.remove(&id);
+                }
+            }
+            .instrument(span)
+        };
+        // The handle goes in before the call can end and take it out.
+        if let Ok(mut running) = self.running.lock() {
+            let handle = tokio::spawn(work);
+            running.insert(id, handle.abort_handle());
+        }
+        Ok(self.task(&record))
+    }
+
+    /// Store how the task's call ended.
+    async fn end(&self, id: &str, reply: Result<Reply, GateError>, outcome: Outcome) {
+        let (status, end) = match reply {
+            Ok(Reply::Done(result)) if !failed_run(outcome) => (
+                TaskStatus::Completed,
+                TaskEnd::Result(result_object(&result)),
+            ),
+            Ok(Reply::Done(result)) => (TaskStatus::Failed, failure(-32603, &text_of(&result))),
+            Ok(Reply::InputRequired(_)) => (
+                TaskStatus::Failed,
+                failure(-32603, "the call asked for input, which a task cannot give"),
+            ),
+            Err(error) => {
+                let code = match error {
+                    GateError::UnknownTool { .. } | GateError::InvalidParams { .. } => -32602,
+                    _ => -32603,
+                };
+                (TaskStatus::Failed, failure(code, &error.to_string()))
+            }
+        };
+        if self.finish(id, status, Some(&end)).await {
+            tracing::info!(status = store::status_str(status), "task ended");
+        } else {
+            tracing::info!("task ended after it was cancelled: its result is dropped");
+        }
+    }
+
+    /// Move task `id` from working to `status`; whether it was still working.
+    async fn finish(&self, id: &str, status: TaskStatus, end: Option<&TaskEnd>) -> bool {
+        let now = rfc3339(SystemTime::now());
+        match self.store.finish(id, status, &now, end).await {
+            Ok(changed) => changed,
+            Err(error) => {
+                tracing::error!(%error, "a task's end could not be stored");
+                false
+            }
+        }
+    }
+
+    /// Returns when task `id` is no longer working in the store (cancelled by another
+    /// replica, or gone).
+    async fn cancelled_elsewhere(&self, id: &str) {
+        loop {
+            tokio::time::sleep(store::CANCEL_POLL).await;
+            match self.store.get(id).await {
+                Ok(Some(task)) if task.status == TaskStatus::Working => {}
+                Ok(_) => return,
+                // A store that does not answer cancels nothing.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// `principal`'s task `id`.
+    async fn owned(&self, principal: &Principal, id: &str) -> Result<TaskRecord, TaskError> {
+        match self.store.get(id).await.map_err(logged)? {
+            Some(task) if *task.meta.owner == *principal.name => Ok(task),
+            _ => Err(TaskError::Unknown(
+                crate::audit::bounded(id, 64).into_owned(),
+            )),
+        }
+    }
+
+    /// `tasks/get`: `principal`'s task `id`, its result or error inlined once it ended.
+    pub async fn get(&self, principal: &Principal, id: &str) -> Result<DetailedTask, TaskError> {
+        let record = self.owned(principal, id).await?;
+        let payload = match (record.status, &record.end) {
+            (TaskStatus::Completed, Some(TaskEnd::Result(result))) => TaskPayload::Completed {
+                result: result.clone(),
+            },
+            (TaskStatus::Failed, Some(TaskEnd::Error(error))) => TaskPayload::Failed {
+                error: error.clone(),
+            },
+            (TaskStatus::Cancelled, _) => TaskPayload::Cancelled,
+            _ => TaskPayload::Working,
+        };
+        Ok(DetailedTask::new(self.task(&record), payload))
+    }
+
+    /// `tasks/cancel`: stop `principal`'s task `id` if it is still working. Cancelling a task
+    /// that ended is no error and changes nothing.
+    pub async fn cancel(&self, principal: &Principal, id: &str) -> Result<(), TaskError> {
+        let record = self.owned(principal, id).await?;
+        if record.status == TaskStatus::Working
+            && self.finish(&record.id, TaskStatus::Cancelled, None).await
+        {
+            tracing::info!(task = %record.id, principal = %principal.name, "task cancelled");
+        }
+        // Dropping the call's future drops the plugin's store: the guest stops at once.
+        let handle = self
+            .running
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(&record.id));
+        if let Some(handle) = handle {
+            handle.abort();
+        }
+        Ok(())
+    }
+
+    /// `tasks/update`: `principal`'s task `id` exists. warden's tasks never wait for input
+    /// (they cannot ask their client yet), so the responses answer nothing.
+    pub async fn update(&self, principal: &Principal, id: &str) -> Result<(), TaskError> {
+        self.owned(principal, id).await.map(|_| ())
+    }
+
+    /// The tasks this process is running now.
+    pub fn running(&self) -> usize {
+        self.running.lock().map_or(0, |r| r.len())
+    }
+}
+
+/// Whether the call failed to run (a trap, a limit, no sandbox) rather than answered: such a
+/// task is `failed`, where a tool's own error is a `completed` task whose result says
+/// `isError`.
+fn failed_run(outcome: Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Timeout
+            | Outcome::OutOfFuel
+            | Outcome::OutOfMemory
+            | Outcome::Trap
+            | Outcome::Unavailable
+    )
+}
+
+fn result_object(result: &CallToolResult) -> JsonObject {
+    match serde_json::to_value(result) {
+        Ok(Value::Object(object)) => object,
+        _ => JsonObject::new(),
+    }
+}
+
+/// The text of a result the gate wrote in place of a failed run.
+fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn failure(code: i64, message: &str) -> TaskEnd {
+    let mut error = JsonObject::new();
+    error.insert("code".to_owned(), Value::from(code));
+    error.insert("message".to_owned(), Value::from(message));
+    TaskEnd::Error(error)
+}

@@ -1,0 +1,170 @@
+//! Where task state lives: the [`TaskStore`] trait, and the in-memory store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rmcp::model::{JsonObject, TaskStatus};
+use serde::{Deserialize, Serialize};
+
+/// What never changes about a task once it is created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMeta {
+    /// The principal that created it: the only one that may see or cancel it.
+    pub owner: String,
+    /// The tool it runs.
+    pub tool: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// How long it is kept after its creation, in milliseconds.
+    pub ttl_ms: u64,
+}
+
+/// How a task ended, when it has: the tool's result, or the error that replaced it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskEnd {
+    /// The call's result (filtered and capped by the gate), `isError` or not.
+    Result(JsonObject),
+    /// A JSON-RPC error object (`code`, `message`).
+    Error(JsonObject),
+}
+
+/// One task as the store holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRecord {
+    /// Its id: 32 hex digits from 128 random bits.
+    pub id: String,
+    /// What never changes.
+    pub meta: TaskMeta,
+    /// Where it is.
+    pub status: TaskStatus,
+    /// When its status last changed (RFC 3339).
+    pub updated_at: String,
+    /// How it ended, once `completed` or `failed`.
+    pub end: Option<TaskEnd>,
+}
+
+/// The store failed (Redis down, say): the detail is for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The owner already has its `max_per_principal` working tasks.
+    #[error("the principal already has {0} running tasks")]
+    Full(u32),
+    /// The backend failed.
+    #[error("task store: {0}")]
+    Backend(String),
+}
+
+/// Where tasks are kept, shared by the replicas that use the same one. Every method is one
+/// atomic step, whoever else calls at the same time.
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Keep `task` (working) for its `ttl_ms`, unless its owner already has `max_live`
+    /// working tasks ([`StoreError::Full`]).
+    async fn create(&self, task: &TaskRecord, max_live: u32) -> Result<(), StoreError>;
+
+    /// The task with this id, unless it is unknown or expired.
+    async fn get(&self, id: &str) -> Result<Option<TaskRecord>, StoreError>;
+
+    /// End a working task with `status` and `end`; `false` when it was no longer working (it
+    /// was cancelled, or expired) and nothing changed.
+    async fn finish(
+        &self,
+        id: &str,
+        status: TaskStatus,
+        updated_at: &str,
+        end: Option<&TaskEnd>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The time now in milliseconds since the epoch.
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `status`'s spelling on the wire.
+pub(super) fn status_str(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Working => "working",
+        TaskStatus::InputRequired => "input_required",
+        TaskStatus::Completed => "completed",
+        TaskStatus::Failed => "failed",
+        _ => "cancelled",
+    }
+}
+
+/// The status spelled `s`.
+pub(super) fn parse_status(s: &str) -> Option<TaskStatus> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+/// Tasks in this process's memory: known only to it, gone when it stops.
+#[derive(Default)]
+pub struct MemoryStore {
+    tasks: Mutex<HashMap<String, (TaskRecord, u64)>>,
+}
+
+impl MemoryStore {
+    fn lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, (TaskRecord, u64)>>, StoreError> {
+        self.tasks
+            .lock()
+            .map_err(|_| StoreError::Backend("the task table is poisoned".to_owned()))
+    }
+}
+
+#[async_trait]
+impl TaskStore for MemoryStore {
+    async fn create(&self, task: &TaskRecord, max_live: u32) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tasks = self.lock()?;
+        tasks.retain(|_, (_, expires)| *expires > now);
+        let live = tasks
+            .values()
+            .filter(|(t, _)| t.meta.owner == task.meta.owner && t.status == TaskStatus::Working)
+            .count();
+        if live >= usize::try_from(max_live).unwrap_or(usize::MAX) {
+            return Err(StoreError::Full(max_live));
+        }
+        let expires = now.saturating_add(task.meta.ttl_ms);
+        tasks.insert(task.id.clone(), (task.clone(), expires));
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        let now = now_ms();
+        let tasks = self.lock()?;
+        Ok(tasks
+            .get(id)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(task, _)| task.clone()))
+    }
+
+    async fn finish(
+        &self,
+        id: &str,
+        status: TaskStatus,
+        updated_at: &str,
+        end: Option<&TaskEnd>,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut tasks = self.lock()?;
+        match tasks.get_mut(id) {
+            Some((task, expires)) if *expires > now && task.status == TaskStatus::Working => {
+                task.status = status;
+                updated_at.clone_into(&mut task.updated_at);
+                task.end = end.cloned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// How often a running task looks in the store for a cancellation made elsewhere.
+pub(super) const CANCEL_POLL: Duration = Duration::from_millis(500);
