@@ -117,7 +117,7 @@ impl WardenServer {
         self.info
             .tasks
             .as_ref()
-            .ok_or_else(|| McpError::method_not_found::<rmcp::model::GetTaskMethod>())
+            .ok_or_else(McpError::method_not_found::<rmcp::model::GetTaskMethod>)
     }
 
     /// The error of a task request refused with `error`; an unknown task id (or another

@@ -102,16 +102,17 @@ pub(super) fn parse_status(s: &str) -> Option<TaskStatus> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
+/// Each task with the time it expires (milliseconds since the epoch).
+type Table = HashMap<String, (TaskRecord, u64)>;
+
 /// Tasks in this process's memory: known only to it, gone when it stops.
 #[derive(Default)]
 pub struct MemoryStore {
-    tasks: Mutex<HashMap<String, (TaskRecord, u64)>>,
+    tasks: Mutex<Table>,
 }
 
 impl MemoryStore {
-    fn lock(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, (TaskRecord, u64)>>, StoreError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Table>, StoreError> {
         self.tasks
             .lock()
             .map_err(|_| StoreError::Backend("the task table is poisoned".to_owned()))
