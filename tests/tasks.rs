@@ -469,6 +469,54 @@ async fn replicas_sharing_redis_serve_each_others_tasks() {
 }
 
 #[tokio::test]
+async fn a_task_is_forgotten_after_its_ttl_and_its_call_dropped() {
+    let fixture = fixture("[tasks]\nttl = \"2s\"\n");
+    let server = fixture.http_server(&[]).await;
+    let id = start(
+        &server,
+        ALICE_KEY,
+        "slow_compute",
+        json!({"seconds": 50, "label": "forever"}),
+    )
+    .await;
+    let created = get(&server, ALICE_KEY, &id).await;
+    assert_eq!(created["result"]["ttlMs"], 2000, "{created}");
+    audited(&fixture, "slow_compute", "cancelled").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let gone = get(&server, ALICE_KEY, &id).await;
+        if gone["error"]["code"] == -32602 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{gone}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_replica_that_stops_cancels_its_tasks_in_the_shared_store() {
+    let store = format!(
+        "[tasks]\nstore = \"redis://127.0.0.1:{}\"\nprefix = \"stop-{}:\"\n",
+        redis_port(),
+        std::process::id()
+    );
+    let fixture = fixture(&store);
+    let mut one = fixture.http_server(&[]).await;
+    let two = fixture.http_server(&[]).await;
+    let id = start(
+        &one,
+        ALICE_KEY,
+        "slow_compute",
+        json!({"seconds": 50, "label": "orphan"}),
+    )
+    .await;
+    assert!(one.terminate().await.success());
+    let task = get(&two, ALICE_KEY, &id).await;
+    assert_eq!(task["result"]["status"], "cancelled", "{task}");
+    audited(&fixture, "slow_compute", "cancelled").await;
+}
+
+#[tokio::test]
 async fn the_python_sdk_runs_a_task_to_its_result() {
     let fixture = fixture("");
     let plan = json!({

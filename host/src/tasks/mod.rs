@@ -313,6 +313,23 @@ impl Tasks {
         self.owned(principal, id).await.map(|_| ())
     }
 
+    /// Stop every task this process runs, as the server stops: each is cancelled in the store
+    /// (so clients and other replicas see it ended) and its call dropped (recorded
+    /// `cancelled`).
+    pub async fn shutdown(&self) {
+        let running: Vec<(String, AbortHandle)> = self
+            .running
+            .lock()
+            .map(|mut running| running.drain().collect())
+            .unwrap_or_default();
+        for (id, handle) in running {
+            handle.abort();
+            if self.finish(&id, TaskStatus::Cancelled, None).await {
+                tracing::info!(task = %id, "task cancelled: the server is stopping");
+            }
+        }
+    }
+
     /// The tasks this process is running now.
     pub fn running(&self) -> usize {
         self.running.lock().map_or(0, |r| r.len())
