@@ -49,6 +49,10 @@ task = "required"
 name = "protocol_error_job"
 task = "optional"
 
+[plugins.conformance.tools.confirm-delete]
+name = "confirm_delete"
+task = "optional"
+
 [[auth.api_keys]]
 principal = "alice"
 sha256 = "{}"
@@ -65,16 +69,27 @@ sha256 = "{}"
 /// One 2026-07-28 request to `server` as the holder of `key`, declaring the tasks extension
 /// when `tasks` is set: the JSON-RPC response.
 async fn rpc(server: &HttpServer, key: &str, method: &str, params: Value, tasks: bool) -> Value {
-    let extensions = if tasks {
-        json!({ "io.modelcontextprotocol/tasks": {} })
+    let capabilities = if tasks {
+        json!({"extensions": { "io.modelcontextprotocol/tasks": {} }})
     } else {
         json!({})
     };
+    rpc_as(server, key, method, params, capabilities).await
+}
+
+/// [`rpc`] with the client capabilities `capabilities`.
+async fn rpc_as(
+    server: &HttpServer,
+    key: &str,
+    method: &str,
+    params: Value,
+    capabilities: Value,
+) -> Value {
     let mut params = params;
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "tasks-test", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": {"extensions": extensions},
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
     });
     let name = params
         .get("name")
@@ -466,6 +481,74 @@ async fn replicas_sharing_redis_serve_each_others_tasks() {
     assert_eq!(task["result"]["status"], "cancelled", "{task}");
     audited(&fixture, "slow_compute", "cancelled").await;
     assert!(one.stderr().contains("task cancelled"), "{}", one.stderr());
+}
+
+#[tokio::test]
+async fn a_task_that_asks_waits_for_its_owners_answer() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let capabilities = json!({
+        "elicitation": {},
+        "extensions": { "io.modelcontextprotocol/tasks": {} },
+    });
+    let created = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "confirm_delete", "arguments": {"filename": "notes.txt"}}),
+        capabilities.clone(),
+    )
+    .await;
+    let id = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task: {created}"))
+        .to_owned();
+    let waiting = settled(&server, ALICE_KEY, &id).await;
+    assert_eq!(waiting["status"], "input_required", "{waiting}");
+    assert!(waiting.get("requestState").is_none(), "{waiting}");
+    let requests = waiting["inputRequests"].as_object().expect("inputRequests");
+    assert_eq!(requests.len(), 1, "{waiting}");
+    let (question, request) = requests.iter().next().expect("one question");
+    assert_eq!(request["method"], "elicitation/create", "{waiting}");
+    assert_eq!(
+        request["params"]["message"], "Delete notes.txt?",
+        "{waiting}"
+    );
+
+    // Mallory cannot answer it.
+    let answer = json!({ question.clone(): {"action": "accept", "content": {"confirm": true}} });
+    let theirs = rpc(
+        &server,
+        MALLORY_KEY,
+        "tasks/update",
+        json!({"taskId": id, "inputResponses": answer}),
+        true,
+    )
+    .await;
+    assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
+    let still = get(&server, ALICE_KEY, &id).await;
+    assert_eq!(still["result"]["status"], "input_required", "{still}");
+
+    // Alice's answer resumes it: the call runs again with the answer, to its result.
+    let ack = rpc(
+        &server,
+        ALICE_KEY,
+        "tasks/update",
+        json!({"taskId": id, "inputResponses": answer}),
+        true,
+    )
+    .await;
+    assert_eq!(ack["result"], json!({"resultType": "complete"}), "{ack}");
+    let done = settled(&server, ALICE_KEY, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        "Delete notes.txt: action=accept, content={\"confirm\":true}",
+        "{done}"
+    );
+    // Two rounds of one call in the audit log: the question, then the answer's run.
+    audited(&fixture, "confirm_delete", "input-required").await;
+    audited(&fixture, "confirm_delete", "ok").await;
 }
 
 #[tokio::test]

@@ -172,6 +172,7 @@ impl WardenServer {
                 serde_json::to_value(&context.id).ok(),
                 request.name.to_string(),
                 request.arguments.clone(),
+                can_answer(context),
             )
             .await;
         match started {
@@ -231,6 +232,15 @@ fn client_requests(context: &RequestContext<RoleServer>) -> (bool, bool) {
     )
 }
 
+/// Whether `context`'s client can answer a form (it declared form elicitation; a declaration
+/// with neither `form` nor `url` means form).
+fn can_answer(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .client_capabilities()
+        .and_then(|caps| caps.elicitation)
+        .is_some_and(|e| e.form.is_some() || e.url.is_none())
+}
+
 /// How the gate can ask `context`'s client: only a client that declared form elicitation
 /// can be asked (a declaration with neither `form` nor `url` means form); a session asks
 /// during the call, a stateless request in its reply, carrying `request`'s answers back.
@@ -238,11 +248,7 @@ fn asking<'a>(
     context: &RequestContext<RoleServer>,
     request: &'a CallToolRequestParams,
 ) -> Asking<'a> {
-    let form = context
-        .client_capabilities()
-        .and_then(|caps| caps.elicitation)
-        .is_some_and(|e| e.form.is_some() || e.url.is_none());
-    match (form, stateless(context)) {
+    match (can_answer(context), stateless(context)) {
         (false, _) => Asking::Unable,
         (true, false) => Asking::Live,
         (true, true) => Asking::Rounds {
@@ -439,8 +445,8 @@ impl ServerHandler for WardenServer {
         }
     }
 
-    /// SEP-2663 `tasks/update`: warden's tasks never wait for input, so an update of a known
-    /// task is acknowledged and changes nothing.
+    /// SEP-2663 `tasks/update`: the client's answers to a task's questions; the task works
+    /// again when they answer what it waits for. An empty acknowledgement either way.
     async fn update_task(
         &self,
         request: UpdateTaskParams,
@@ -449,7 +455,13 @@ impl ServerHandler for WardenServer {
         let tasks = self.tasks()?;
         let principal = self.principal(&context);
         tasks
-            .update(principal, &request.task_id)
+            .update(
+                principal,
+                &request.task_id,
+                request.input_responses,
+                self.live.current(),
+                serde_json::to_value(&context.id).ok(),
+            )
             .await
             .map_err(|error| self.task_refused(principal, "tasks/update", error))
     }

@@ -21,7 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ring::rand::SecureRandom;
-use rmcp::model::{CallToolResult, DetailedTask, JsonObject, Task, TaskPayload, TaskStatus};
+use rmcp::model::{
+    CallToolResult, DetailedTask, InputResponses, JsonObject, Task, TaskPayload, TaskStatus,
+};
 use serde_json::Value;
 use tokio::task::AbortHandle;
 use tracing::Instrument;
@@ -32,7 +34,9 @@ use crate::manifest::{TaskSettings, TaskStoreKind};
 use crate::runtime::NoEvents;
 
 pub use redis::RedisStore;
-pub use store::{MemoryStore, StoreError, TaskEnd, TaskMeta, TaskRecord, TaskStore};
+pub use store::{
+    Change, MemoryStore, StoreError, TaskEnd, TaskInput, TaskMeta, TaskRecord, TaskStore,
+};
 
 /// A task request that cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +136,9 @@ impl Tasks {
     }
 
     /// Start a call of `tool` with `arguments` for `principal` as a task run by `gate`, and
-    /// return the task once the store holds it (a `tasks/get` right after finds it).
+    /// return the task once the store holds it (a `tasks/get` right after finds it). `ask`:
+    /// the client can answer questions (it declared form elicitation), so the call's
+    /// questions make the task `input_required`.
     pub async fn start(
         self: &Arc<Self>,
         gate: Arc<Gate>,
@@ -140,6 +146,7 @@ impl Tasks {
         mcp_id: Option<Value>,
         tool: String,
         arguments: Option<JsonObject>,
+        ask: bool,
     ) -> Result<Task, TaskError> {
         let limit = self.settings.max_running;
         let running = self.running.lock().map_or(0, |r| r.len());
@@ -151,27 +158,62 @@ impl Tasks {
             id: new_task_id()?,
             meta: TaskMeta {
                 owner: principal.name.to_string(),
-                tool: tool.clone(),
+                tool,
                 created_at: now.clone(),
                 ttl_ms: millis(self.settings.ttl),
+                arguments,
+                ask,
             },
             status: TaskStatus::Working,
             updated_at: now,
             end: None,
+            input: None,
         };
         self.store
             .create(&record, self.settings.max_per_principal)
             .await
             .map_err(logged)?;
+        tracing::info!(task = %record.id, tool = %record.meta.tool, principal = %principal.name, "task started");
+        self.spawn(gate, principal, mcp_id, &record, None);
+        Ok(self.task(&record))
+    }
+
+    /// Run the call of task `record` on a tokio task of its own: with `round`'s state and the
+    /// client's answers when it resumes after questions.
+    fn spawn(
+        self: &Arc<Self>,
+        gate: Arc<Gate>,
+        principal: Principal,
+        mcp_id: Option<Value>,
+        record: &TaskRecord,
+        round: Option<(Option<String>, InputResponses)>,
+    ) {
         let id = record.id.clone();
+        let (tool, arguments, ask) = (
+            record.meta.tool.clone(),
+            record.meta.arguments.clone(),
+            record.meta.ask,
+        );
         let span =
             tracing::info_span!("task", task = %id, tool = %tool, principal = %principal.name);
-        tracing::info!(parent: &span, "task started");
         let tasks = self.clone();
-        let ttl = self.settings.ttl;
         let work = {
             let id = id.clone();
             async move {
+                let asking = match (&round, ask) {
+                    (Some((state, responses)), _) => Asking::Rounds {
+                        state: state.as_deref(),
+                        responses: Some(responses),
+                    },
+                    // Questions (approval, the plugin's own) make the task input_required.
+                    (None, true) => Asking::Rounds {
+                        state: None,
+                        responses: None,
+                    },
+                    // A client that cannot answer: approval waits for an operator when
+                    // `[approval] operators` is set; the plugin's questions get `unsupported`.
+                    (None, false) => Asking::Unable,
+                };
                 let call = CallRequest {
                     principal: &principal,
                     mcp_id,
@@ -179,19 +221,12 @@ impl Tasks {
                     arguments: arguments.as_ref(),
                     // Nothing waits for the call's log and progress: they are dropped.
                     events: Arc::new(NoEvents),
-                    // A task cannot ask its client: approval waits for an operator when
-                    // `[approval] operators` is set; the plugin's questions get `unsupported`.
-                    asking: Asking::Unable,
+                    asking,
                 };
                 tokio::select! {
                     (reply, outcome) = gate.call_task(call) => tasks.end(&id, reply, outcome).await,
-                    () = tasks.cancelled_elsewhere(&id) => {
-                        tracing::info!("task cancelled");
-                    }
-                    () = tokio::time::sleep(ttl) => {
-                        tasks.finish(&id, TaskStatus::Cancelled, None).await;
-                        tracing::info!("task cancelled: its ttl ran out");
-                    }
+                    // Cancelled by another replica, or its ttl ran out.
+                    () = tasks.cancelled_elsewhere(&id) => tracing::info!("task cancelled"),
                 }
                 if let Ok(mut running) = tasks.running.lock() {
                     running.remove(&id);
@@ -204,50 +239,94 @@ impl Tasks {
             let handle = tokio::spawn(work);
             running.insert(id, handle.abort_handle());
         }
-        Ok(self.task(&record))
     }
 
-    /// Store how the task's call ended.
+    /// Store how the task's call ended: a result, an error, or questions for the client.
     async fn end(&self, id: &str, reply: Result<Reply, GateError>, outcome: Outcome) {
-        let (status, end) = match reply {
+        let (status, end, input) = match reply {
             Ok(Reply::Done(result)) if !failed_run(outcome) => (
                 TaskStatus::Completed,
-                TaskEnd::Result(result_object(&result)),
+                Some(TaskEnd::Result(result_object(&result))),
+                None,
             ),
-            Ok(Reply::Done(result)) => (TaskStatus::Failed, failure(-32603, &text_of(&result))),
-            Ok(Reply::InputRequired(_)) => (
+            Ok(Reply::Done(result)) => (
                 TaskStatus::Failed,
-                failure(-32603, "the call asked for input, which a task cannot give"),
+                Some(failure(-32603, &text_of(&result))),
+                None,
             ),
+            Ok(Reply::InputRequired(questions)) => {
+                let requests = match serde_json::to_value(&questions.input_requests) {
+                    Ok(Value::Object(requests)) => requests,
+                    _ => JsonObject::new(),
+                };
+                let input = TaskInput {
+                    requests,
+                    state: questions.request_state,
+                };
+                (TaskStatus::InputRequired, None, Some(input))
+            }
             Err(error) => {
                 let code = match error {
                     GateError::UnknownTool { .. } | GateError::InvalidParams { .. } => -32602,
                     _ => -32603,
                 };
-                (TaskStatus::Failed, failure(code, &error.to_string()))
+                (
+                    TaskStatus::Failed,
+                    Some(failure(code, &error.to_string())),
+                    None,
+                )
             }
         };
-        if self.finish(id, status, Some(&end)).await {
-            tracing::info!(status = store::status_str(status), "task ended");
+        let moved = self
+            .set(
+                id,
+                &[TaskStatus::Working],
+                status,
+                end.as_ref(),
+                input.as_ref(),
+            )
+            .await;
+        if moved {
+            tracing::info!(status = store::status_str(status), "task call ended");
         } else {
-            tracing::info!("task ended after it was cancelled: its result is dropped");
+            tracing::info!("task call ended after it was cancelled: its result is dropped");
         }
     }
 
-    /// Move task `id` from working to `status`; whether it was still working.
-    async fn finish(&self, id: &str, status: TaskStatus, end: Option<&TaskEnd>) -> bool {
+    /// Move task `id` from one of `from` to `to`; whether it was in one of `from`.
+    async fn set(
+        &self,
+        id: &str,
+        from: &[TaskStatus],
+        to: TaskStatus,
+        end: Option<&TaskEnd>,
+        input: Option<&TaskInput>,
+    ) -> bool {
         let now = rfc3339(SystemTime::now());
-        match self.store.finish(id, status, &now, end).await {
+        let change = Change {
+            from,
+            to,
+            updated_at: &now,
+            end,
+            input,
+        };
+        match self.store.set(id, change).await {
             Ok(changed) => changed,
             Err(error) => {
-                tracing::error!(%error, "a task's end could not be stored");
+                tracing::error!(%error, "a task's state could not be stored");
                 false
             }
         }
     }
 
+    /// Move task `id` to `cancelled` unless it has ended.
+    async fn cancel_stored(&self, id: &str) -> bool {
+        let live = [TaskStatus::Working, TaskStatus::InputRequired];
+        self.set(id, &live, TaskStatus::Cancelled, None, None).await
+    }
+
     /// Returns when task `id` is no longer working in the store (cancelled by another
-    /// replica, or gone).
+    /// replica, or gone: its ttl ran out).
     async fn cancelled_elsewhere(&self, id: &str) {
         loop {
             tokio::time::sleep(store::CANCEL_POLL).await;
@@ -270,29 +349,34 @@ impl Tasks {
         }
     }
 
-    /// `tasks/get`: `principal`'s task `id`, its result or error inlined once it ended.
+    /// `tasks/get`: `principal`'s task `id`, its result or error inlined once it ended, its
+    /// questions while it waits for answers.
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<DetailedTask, TaskError> {
         let record = self.owned(principal, id).await?;
-        let payload = match (record.status, &record.end) {
-            (TaskStatus::Completed, Some(TaskEnd::Result(result))) => TaskPayload::Completed {
+        let payload = match (record.status, &record.end, &record.input) {
+            (TaskStatus::Completed, Some(TaskEnd::Result(result)), _) => TaskPayload::Completed {
                 result: result.clone(),
             },
-            (TaskStatus::Failed, Some(TaskEnd::Error(error))) => TaskPayload::Failed {
+            (TaskStatus::Failed, Some(TaskEnd::Error(error)), _) => TaskPayload::Failed {
                 error: error.clone(),
             },
-            (TaskStatus::Cancelled, _) => TaskPayload::Cancelled,
+            (TaskStatus::Cancelled, _, _) => TaskPayload::Cancelled,
+            (TaskStatus::InputRequired, _, Some(input)) => {
+                match serde_json::from_value(Value::Object(input.requests.clone())) {
+                    Ok(input_requests) => TaskPayload::InputRequired { input_requests },
+                    Err(_) => TaskPayload::Working,
+                }
+            }
             _ => TaskPayload::Working,
         };
         Ok(DetailedTask::new(self.task(&record), payload))
     }
 
-    /// `tasks/cancel`: stop `principal`'s task `id` if it is still working. Cancelling a task
+    /// `tasks/cancel`: stop `principal`'s task `id` unless it has ended. Cancelling a task
     /// that ended is no error and changes nothing.
     pub async fn cancel(&self, principal: &Principal, id: &str) -> Result<(), TaskError> {
         let record = self.owned(principal, id).await?;
-        if record.status == TaskStatus::Working
-            && self.finish(&record.id, TaskStatus::Cancelled, None).await
-        {
+        if !record.status.is_terminal() && self.cancel_stored(&record.id).await {
             tracing::info!(task = %record.id, principal = %principal.name, "task cancelled");
         }
         // Dropping the call's future drops the plugin's store: the guest stops at once.
@@ -307,10 +391,49 @@ impl Tasks {
         Ok(())
     }
 
-    /// `tasks/update`: `principal`'s task `id` exists. warden's tasks never wait for input
-    /// (they cannot ask their client yet), so the responses answer nothing.
-    pub async fn update(&self, principal: &Principal, id: &str) -> Result<(), TaskError> {
-        self.owned(principal, id).await.map(|_| ())
+    /// `tasks/update`: the client's answers to `principal`'s task `id`. When they answer what
+    /// it waits for, the task works again: its call runs anew (a fresh instance, as every
+    /// call) with the round's state and the answers, through `gate`. Answers to nothing it
+    /// asked change nothing.
+    pub async fn update(
+        self: &Arc<Self>,
+        principal: &Principal,
+        id: &str,
+        responses: InputResponses,
+        gate: Arc<Gate>,
+        mcp_id: Option<Value>,
+    ) -> Result<(), TaskError> {
+        let record = self.owned(principal, id).await?;
+        let Some(input) = record
+            .input
+            .clone()
+            .filter(|_| record.status == TaskStatus::InputRequired)
+        else {
+            return Ok(());
+        };
+        if !responses.keys().any(|key| input.requests.contains_key(key)) {
+            return Ok(());
+        }
+        let resumed = self
+            .set(
+                id,
+                &[TaskStatus::InputRequired],
+                TaskStatus::Working,
+                None,
+                None,
+            )
+            .await;
+        if resumed {
+            tracing::info!(task = %record.id, "task resumed with the client's answers");
+            self.spawn(
+                gate,
+                principal.clone(),
+                mcp_id,
+                &record,
+                Some((input.state, responses)),
+            );
+        }
+        Ok(())
     }
 
     /// Stop every task this process runs, as the server stops: each is cancelled in the store
@@ -324,7 +447,7 @@ impl Tasks {
             .unwrap_or_default();
         for (id, handle) in running {
             handle.abort();
-            if self.finish(&id, TaskStatus::Cancelled, None).await {
+            if self.cancel_stored(&id).await {
                 tracing::info!(task = %id, "task cancelled: the server is stopping");
             }
         }

@@ -14,8 +14,7 @@ use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
-use super::store::{StoreError, TaskEnd, TaskRecord, TaskStore, now_ms, parse_status, status_str};
-use rmcp::model::TaskStatus;
+use super::store::{Change, StoreError, TaskRecord, TaskStore, now_ms, parse_status, status_str};
 
 /// Longest wait for a connection to the server.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -35,14 +34,21 @@ if redis.call('PTTL', live) < ttl then redis.call('PEXPIRE', live, ttl) end
 return 'ok'
 ";
 
-/// KEYS: task, live. ARGV: id, status, updated, end (empty: none).
-const FINISH: &str = r"
+/// KEYS: task, live. ARGV: id, from (statuses, comma-separated), to, updated, end (empty:
+/// unchanged), input (empty: cleared), terminal (`1`: leave the live set).
+const SET: &str = r"
 local task, live = KEYS[1], KEYS[2]
 local status = redis.call('HGET', task, 'status')
-if status ~= 'working' then return 0 end
-redis.call('HSET', task, 'status', ARGV[2], 'updated', ARGV[3])
-if ARGV[4] ~= '' then redis.call('HSET', task, 'end', ARGV[4]) end
-redis.call('ZREM', live, ARGV[1])
+if not status then return 0 end
+local allowed = false
+for s in string.gmatch(ARGV[2], '[^,]+') do
+  if s == status then allowed = true end
+end
+if not allowed then return 0 end
+redis.call('HSET', task, 'status', ARGV[3], 'updated', ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', task, 'end', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', task, 'input', ARGV[6]) else redis.call('HDEL', task, 'input') end
+if ARGV[7] == '1' then redis.call('ZREM', live, ARGV[1]) end
 return 1
 ";
 
@@ -52,7 +58,7 @@ pub struct RedisStore {
     prefix: String,
     connection: OnceCell<ConnectionManager>,
     create: Script,
-    finish: Script,
+    set: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -78,7 +84,7 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             connection: OnceCell::new(),
             create: Script::new(CREATE),
-            finish: Script::new(FINISH),
+            set: Script::new(SET),
         })
     }
 
@@ -140,11 +146,11 @@ impl TaskStore for RedisStore {
         let mut connection = self.connection().await?;
         let fields: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(self.task_key(id))
-            .arg(&["status", "updated", "meta", "end"][..])
+            .arg(&["status", "updated", "meta", "end", "input"][..])
             .query_async(&mut connection)
             .await
             .map_err(|e| backend("Redis HMGET", e))?;
-        let [status, updated, meta, end] = <[Option<String>; 4]>::try_from(fields)
+        let [status, updated, meta, end, input] = <[Option<String>; 5]>::try_from(fields)
             .map_err(|_| StoreError::Backend("Redis HMGET: wrong number of fields".to_owned()))?;
         let (Some(status), Some(updated_at), Some(meta)) = (status, updated, meta) else {
             return Ok(None);
@@ -156,39 +162,49 @@ impl TaskStore for RedisStore {
             .map(|end| serde_json::from_str(&end))
             .transpose()
             .map_err(|e| backend("decode task", e))?;
+        let input = input
+            .map(|input| serde_json::from_str(&input))
+            .transpose()
+            .map_err(|e| backend("decode task", e))?;
         Ok(Some(TaskRecord {
             id: id.to_owned(),
             meta,
             status,
             updated_at,
             end,
+            input,
         }))
     }
 
-    async fn finish(
-        &self,
-        id: &str,
-        status: TaskStatus,
-        updated_at: &str,
-        end: Option<&TaskEnd>,
-    ) -> Result<bool, StoreError> {
+    async fn set(&self, id: &str, change: Change<'_>) -> Result<bool, StoreError> {
         // The owner is needed for the live set's key; a task that is gone has nothing to end.
         let Some(task) = self.get(id).await? else {
             return Ok(false);
         };
-        let end = match end {
-            Some(end) => serde_json::to_string(end).map_err(|e| backend("encode task", e))?,
-            None => String::new(),
-        };
+        let encode = |value: Option<String>| value.unwrap_or_default();
+        let end = change
+            .end
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| backend("encode task", e))?;
+        let input = change
+            .input
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| backend("encode task", e))?;
+        let from: Vec<&str> = change.from.iter().map(|s| status_str(*s)).collect();
         let mut connection = self.connection().await?;
         let changed: i64 = self
-            .finish
+            .set
             .key(self.task_key(id))
             .key(self.live_key(&task.meta.owner))
             .arg(id)
-            .arg(status_str(status))
-            .arg(updated_at)
-            .arg(end)
+            .arg(from.join(","))
+            .arg(status_str(change.to))
+            .arg(change.updated_at)
+            .arg(encode(end))
+            .arg(encode(input))
+            .arg(if change.to.is_terminal() { "1" } else { "0" })
             .invoke_async(&mut connection)
             .await
             .map_err(|e| backend("Redis script", e))?;

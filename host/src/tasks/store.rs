@@ -19,6 +19,23 @@ pub struct TaskMeta {
     pub created_at: String,
     /// How long it is kept after its creation, in milliseconds.
     pub ttl_ms: u64,
+    /// The call's arguments, to run it again with the client's answers when it asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<JsonObject>,
+    /// Whether its client can answer questions (it declared form elicitation): the call's
+    /// questions then make the task `input_required`; otherwise they get `unsupported`.
+    #[serde(default)]
+    pub ask: bool,
+}
+
+/// What a task waiting for its client asked (`input_required`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskInput {
+    /// The `inputRequests` shown by `tasks/get`.
+    pub requests: JsonObject,
+    /// The sealed `requestState` of the round, never shown: the call that runs with the
+    /// answers carries it back to the gate.
+    pub state: Option<String>,
 }
 
 /// How a task ended, when it has: the tool's result, or the error that replaced it.
@@ -44,6 +61,23 @@ pub struct TaskRecord {
     pub updated_at: String,
     /// How it ended, once `completed` or `failed`.
     pub end: Option<TaskEnd>,
+    /// What it waits for, when `input_required`.
+    pub input: Option<TaskInput>,
+}
+
+/// A change of a task's status ([`TaskStore::set`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Change<'a> {
+    /// The statuses the task may be in for the change to happen.
+    pub from: &'a [TaskStatus],
+    /// Its new status.
+    pub to: TaskStatus,
+    /// When (RFC 3339).
+    pub updated_at: &'a str,
+    /// How it ended, for `completed` and `failed`.
+    pub end: Option<&'a TaskEnd>,
+    /// What it waits for, for `input_required` (cleared otherwise).
+    pub input: Option<&'a TaskInput>,
 }
 
 /// The store failed (Redis down, say): the detail is for the log.
@@ -68,15 +102,10 @@ pub trait TaskStore: Send + Sync {
     /// The task with this id, unless it is unknown or expired.
     async fn get(&self, id: &str) -> Result<Option<TaskRecord>, StoreError>;
 
-    /// End a working task with `status` and `end`; `false` when it was no longer working (it
-    /// was cancelled, or expired) and nothing changed.
-    async fn finish(
-        &self,
-        id: &str,
-        status: TaskStatus,
-        updated_at: &str,
-        end: Option<&TaskEnd>,
-    ) -> Result<bool, StoreError>;
+    /// Apply `change` to task `id` if its status is one of `change.from`; `false` when it
+    /// was not (it was cancelled or ended meanwhile, or expired) and nothing changed. A task
+    /// moved to a terminal status no longer counts against its owner's cap.
+    async fn set(&self, id: &str, change: Change<'_>) -> Result<bool, StoreError>;
 }
 
 /// The time now in milliseconds since the epoch.
@@ -127,7 +156,7 @@ impl TaskStore for MemoryStore {
         tasks.retain(|_, (_, expires)| *expires > now);
         let live = tasks
             .values()
-            .filter(|(t, _)| t.meta.owner == task.meta.owner && t.status == TaskStatus::Working)
+            .filter(|(t, _)| t.meta.owner == task.meta.owner && !t.status.is_terminal())
             .count();
         if live >= usize::try_from(max_live).unwrap_or(usize::MAX) {
             return Err(StoreError::Full(max_live));
@@ -146,20 +175,17 @@ impl TaskStore for MemoryStore {
             .map(|(task, _)| task.clone()))
     }
 
-    async fn finish(
-        &self,
-        id: &str,
-        status: TaskStatus,
-        updated_at: &str,
-        end: Option<&TaskEnd>,
-    ) -> Result<bool, StoreError> {
+    async fn set(&self, id: &str, change: Change<'_>) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tasks = self.lock()?;
         match tasks.get_mut(id) {
-            Some((task, expires)) if *expires > now && task.status == TaskStatus::Working => {
-                task.status = status;
-                updated_at.clone_into(&mut task.updated_at);
-                task.end = end.cloned();
+            Some((task, expires)) if *expires > now && change.from.contains(&task.status) => {
+                task.status = change.to;
+                change.updated_at.clone_into(&mut task.updated_at);
+                if let Some(end) = change.end {
+                    task.end = Some(end.clone());
+                }
+                task.input = change.input.cloned();
                 Ok(true)
             }
             _ => Ok(false),
