@@ -214,7 +214,19 @@ async fn a_task_outlives_the_call_time_limit_and_its_owner_gets_the_result() {
     let working = get(&server, ALICE_KEY, &id).await;
     assert_eq!(working["result"]["status"], "working", "{working}");
     assert!(working["result"].get("result").is_none(), "{working}");
+    // Its progress shows as the task's status message while it works.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let task = get(&server, ALICE_KEY, &id).await;
+        let message = task["result"]["statusMessage"].as_str().unwrap_or_default();
+        if message.starts_with("second ") && message.ends_with(" of 3") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{task}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let done = settled(&server, ALICE_KEY, &id).await;
+    assert!(done.get("statusMessage").is_none(), "{done}");
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["result"]["content"][0]["text"], "Computed long in 3s");
     assert_eq!(done["resultType"], "complete");
@@ -468,6 +480,19 @@ async fn replicas_sharing_redis_serve_each_others_tasks() {
         json!({"seconds": 50, "label": "far"}),
     )
     .await;
+    // Its progress, written to the store by one, shows on two.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let task = get(&two, ALICE_KEY, &long).await;
+        if task["result"]["statusMessage"]
+            .as_str()
+            .is_some_and(|m| m.ends_with(" of 50"))
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{task}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let ack = rpc(
         &two,
         ALICE_KEY,

@@ -31,7 +31,7 @@ use tracing::Instrument;
 use crate::audit::{Outcome, rfc3339};
 use crate::gate::{Asking, CallRequest, Gate, GateError, Principal, Reply};
 use crate::manifest::{TaskSettings, TaskStoreKind};
-use crate::runtime::NoEvents;
+use crate::runtime::{CallEvents, EventFuture, LogLevel};
 
 pub use redis::RedisStore;
 pub use store::{
@@ -132,6 +132,13 @@ impl Tasks {
         if !record.status.is_terminal() {
             task = task.with_poll_interval_ms(millis(self.settings.poll_interval));
         }
+        if let Some(message) = record
+            .message
+            .as_deref()
+            .filter(|_| record.status == TaskStatus::Working)
+        {
+            task = task.with_status_message(message);
+        }
         task
     }
 
@@ -168,6 +175,7 @@ impl Tasks {
             updated_at: now,
             end: None,
             input: None,
+            message: None,
         };
         self.store
             .create(&record, self.settings.max_per_principal)
@@ -219,8 +227,12 @@ impl Tasks {
                     mcp_id,
                     tool: &tool,
                     arguments: arguments.as_ref(),
-                    // Nothing waits for the call's log and progress: they are dropped.
-                    events: Arc::new(NoEvents),
+                    // Progress messages become the task's status message; logs are dropped.
+                    events: Arc::new(TaskEvents {
+                        store: tasks.store.clone(),
+                        id: id.clone(),
+                        last: Mutex::new(None),
+                    }),
                     asking,
                 };
                 tokio::select! {
@@ -495,4 +507,46 @@ fn failure(code: i64, message: &str) -> TaskEnd {
     error.insert("code".to_owned(), Value::from(code));
     error.insert("message".to_owned(), Value::from(message));
     TaskEnd::Error(error)
+}
+
+/// Where a task's call reports: its progress messages (filtered and capped by the gate on
+/// the way) become the task's `statusMessage`, written at most every [`NOTE_EVERY`]; its log
+/// messages go nowhere (nothing listens to a task).
+struct TaskEvents {
+    store: Arc<dyn TaskStore>,
+    id: String,
+    /// When the status message was last written.
+    last: Mutex<Option<tokio::time::Instant>>,
+}
+
+/// The shortest time between two writes of a task's status message.
+const NOTE_EVERY: Duration = Duration::from_millis(250);
+
+impl CallEvents for TaskEvents {
+    fn log(&self, _: LogLevel, _: String) -> EventFuture<'_> {
+        Box::pin(std::future::ready(()))
+    }
+
+    fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) -> EventFuture<'_> {
+        let now = tokio::time::Instant::now();
+        let due = self.last.lock().is_ok_and(|mut last| {
+            let due = last.is_none_or(|at| now.duration_since(at) >= NOTE_EVERY);
+            if due {
+                *last = Some(now);
+            }
+            due
+        });
+        Box::pin(async move {
+            if !due {
+                return;
+            }
+            let message = message.unwrap_or_else(|| match total {
+                Some(total) => format!("{done} of {total}"),
+                None => format!("{done}"),
+            });
+            if let Err(error) = self.store.note(&self.id, &message).await {
+                tracing::warn!(%error, "a task's status message could not be stored");
+            }
+        })
+    }
 }

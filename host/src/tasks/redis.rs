@@ -52,6 +52,14 @@ if ARGV[7] == '1' then redis.call('ZREM', live, ARGV[1]) end
 return 1
 ";
 
+/// KEYS: task. ARGV: message. Only while the task works (an expired one is not recreated).
+const NOTE: &str = r"
+if redis.call('HGET', KEYS[1], 'status') == 'working' then
+  redis.call('HSET', KEYS[1], 'message', ARGV[1])
+end
+return 1
+";
+
 /// The Redis task store.
 pub struct RedisStore {
     client: redis::Client,
@@ -59,6 +67,7 @@ pub struct RedisStore {
     connection: OnceCell<ConnectionManager>,
     create: Script,
     set: Script,
+    note: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -85,6 +94,7 @@ impl RedisStore {
             connection: OnceCell::new(),
             create: Script::new(CREATE),
             set: Script::new(SET),
+            note: Script::new(NOTE),
         })
     }
 
@@ -146,11 +156,11 @@ impl TaskStore for RedisStore {
         let mut connection = self.connection().await?;
         let fields: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(self.task_key(id))
-            .arg(&["status", "updated", "meta", "end", "input"][..])
+            .arg(&["status", "updated", "meta", "end", "input", "message"][..])
             .query_async(&mut connection)
             .await
             .map_err(|e| backend("Redis HMGET", e))?;
-        let [status, updated, meta, end, input] = <[Option<String>; 5]>::try_from(fields)
+        let [status, updated, meta, end, input, message] = <[Option<String>; 6]>::try_from(fields)
             .map_err(|_| StoreError::Backend("Redis HMGET: wrong number of fields".to_owned()))?;
         let (Some(status), Some(updated_at), Some(meta)) = (status, updated, meta) else {
             return Ok(None);
@@ -173,6 +183,7 @@ impl TaskStore for RedisStore {
             updated_at,
             end,
             input,
+            message,
         }))
     }
 
@@ -209,5 +220,17 @@ impl TaskStore for RedisStore {
             .await
             .map_err(|e| backend("Redis script", e))?;
         Ok(changed == 1)
+    }
+
+    async fn note(&self, id: &str, message: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection().await?;
+        let _: i64 = self
+            .note
+            .key(self.task_key(id))
+            .arg(message)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|e| backend("Redis script", e))?;
+        Ok(())
     }
 }

@@ -63,6 +63,8 @@ pub struct TaskRecord {
     pub end: Option<TaskEnd>,
     /// What it waits for, when `input_required`.
     pub input: Option<TaskInput>,
+    /// The last progress message of its call (`statusMessage`), filtered by the gate.
+    pub message: Option<String>,
 }
 
 /// A change of a task's status ([`TaskStore::set`]).
@@ -106,6 +108,9 @@ pub trait TaskStore: Send + Sync {
     /// was not (it was cancelled or ended meanwhile, or expired) and nothing changed. A task
     /// moved to a terminal status no longer counts against its owner's cap.
     async fn set(&self, id: &str, change: Change<'_>) -> Result<bool, StoreError>;
+
+    /// Set the status message of task `id` while it is working; nothing otherwise.
+    async fn note(&self, id: &str, message: &str) -> Result<(), StoreError>;
 }
 
 /// The time now in milliseconds since the epoch.
@@ -191,7 +196,149 @@ impl TaskStore for MemoryStore {
             _ => Ok(false),
         }
     }
+
+    async fn note(&self, id: &str, message: &str) -> Result<(), StoreError> {
+        let mut tasks = self.lock()?;
+        if let Some((task, _)) = tasks.get_mut(id)
+            && task.status == TaskStatus::Working
+        {
+            task.message = Some(message.to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// How often a running task looks in the store for a cancellation made elsewhere.
 pub(super) const CANCEL_POLL: Duration = Duration::from_millis(500);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, owner: &str, ttl_ms: u64) -> TaskRecord {
+        TaskRecord {
+            id: id.to_owned(),
+            meta: TaskMeta {
+                owner: owner.to_owned(),
+                tool: "t".to_owned(),
+                created_at: "2026-11-27T00:00:00Z".to_owned(),
+                ttl_ms,
+                arguments: None,
+                ask: false,
+            },
+            status: TaskStatus::Working,
+            updated_at: "2026-11-27T00:00:00Z".to_owned(),
+            end: None,
+            input: None,
+            message: None,
+        }
+    }
+
+    fn change(from: &[TaskStatus], to: TaskStatus) -> Change<'_> {
+        Change {
+            from,
+            to,
+            updated_at: "2026-11-27T00:00:01Z",
+            end: None,
+            input: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cap_counts_the_owners_live_tasks_only() {
+        let store = MemoryStore::default();
+        store
+            .create(&task("a1", "alice", 60_000), 2)
+            .await
+            .expect("first");
+        store
+            .create(&task("a2", "alice", 60_000), 2)
+            .await
+            .expect("second");
+        let full = store.create(&task("a3", "alice", 60_000), 2).await;
+        assert!(matches!(full, Err(StoreError::Full(2))), "{full:?}");
+        store
+            .create(&task("b1", "bob", 60_000), 2)
+            .await
+            .expect("bob's own");
+        // An ended task no longer counts; one waiting for input still does.
+        let waiting = [TaskStatus::Working];
+        assert!(
+            store
+                .set("a1", change(&waiting, TaskStatus::Completed))
+                .await
+                .expect("set")
+        );
+        assert!(
+            store
+                .set("a2", change(&waiting, TaskStatus::InputRequired))
+                .await
+                .expect("set")
+        );
+        store
+            .create(&task("a3", "alice", 60_000), 2)
+            .await
+            .expect("room again");
+        let full = store.create(&task("a4", "alice", 60_000), 2).await;
+        assert!(matches!(full, Err(StoreError::Full(2))), "{full:?}");
+    }
+
+    #[tokio::test]
+    async fn a_task_moves_only_from_the_statuses_a_change_expects() {
+        let store = MemoryStore::default();
+        store
+            .create(&task("t", "alice", 60_000), 5)
+            .await
+            .expect("create");
+        let live = [TaskStatus::Working, TaskStatus::InputRequired];
+        assert!(
+            store
+                .set("t", change(&live, TaskStatus::Cancelled))
+                .await
+                .expect("cancel")
+        );
+        // The call's end, after the cancel: nothing changes.
+        let working = [TaskStatus::Working];
+        assert!(
+            !store
+                .set("t", change(&working, TaskStatus::Completed))
+                .await
+                .expect("end")
+        );
+        let got = store.get("t").await.expect("get").expect("known");
+        assert_eq!(got.status, TaskStatus::Cancelled);
+        assert!(
+            !store
+                .set("nope", change(&live, TaskStatus::Cancelled))
+                .await
+                .expect("unknown")
+        );
+    }
+
+    #[tokio::test]
+    async fn status_messages_are_kept_while_working_and_tasks_expire() {
+        let store = MemoryStore::default();
+        store
+            .create(&task("t", "alice", 60_000), 5)
+            .await
+            .expect("create");
+        store.note("t", "half way").await.expect("note");
+        let got = store.get("t").await.expect("get").expect("known");
+        assert_eq!(got.message.as_deref(), Some("half way"));
+        let working = [TaskStatus::Working];
+        store
+            .set("t", change(&working, TaskStatus::Completed))
+            .await
+            .expect("end");
+        store.note("t", "late").await.expect("note");
+        let got = store.get("t").await.expect("get").expect("known");
+        assert_eq!(got.message.as_deref(), Some("half way"));
+
+        store
+            .create(&task("short", "alice", 1), 5)
+            .await
+            .expect("create");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(store.get("short").await.expect("get").is_none());
+    }
+}

@@ -504,7 +504,12 @@ impl exports::warden::conformance::tasks::Guest for Conformance {
     }
 
     fn slow_compute(seconds: u32, label: Option<String>) -> String {
-        std::thread::sleep(Duration::from_secs(u64::from(seconds)));
+        for second in 0..seconds {
+            let message = format!("second {} of {seconds}", second + 1);
+            let total = Some(f64::from(seconds));
+            warden_sdk::progress(f64::from(second), total, Some(&message));
+            std::thread::sleep(Duration::from_secs(1));
+        }
         format!(
             "Computed {} in {seconds}s",
             label.as_deref().unwrap_or("result")
