@@ -178,7 +178,11 @@ impl WardenServer {
         match started {
             Ok(task) => Ok(Some(CallToolResponse::Task(CreateTaskResult::new(task)))),
             // Too many tasks: a tool error the agent can read and act on.
-            Err(error @ (TaskError::PrincipalFull(_) | TaskError::ServerFull(_))) => {
+            Err(
+                error @ (TaskError::PrincipalFull(_)
+                | TaskError::ServerFull(_)
+                | TaskError::StoreFull(_)),
+            ) => {
                 let message = error.to_string();
                 if let Err(audit) =
                     gate.record_refusal(principal, None, &request.name, message.clone())

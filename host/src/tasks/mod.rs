@@ -53,6 +53,9 @@ pub enum TaskError {
     /// This process already runs its `max_running` tasks.
     #[error("the server is running its maximum of {0} tasks; retry later")]
     ServerFull(u32),
+    /// The in-memory store holds its maximum of tasks, ended ones included.
+    #[error("the server holds its maximum of {0} tasks; retry later")]
+    StoreFull(usize),
     /// The store failed: the detail went to the log.
     #[error("the task store is unavailable")]
     Store,
@@ -87,6 +90,7 @@ fn new_task_id() -> Result<String, TaskError> {
 fn logged(error: StoreError) -> TaskError {
     match error {
         StoreError::Full(limit) => TaskError::PrincipalFull(limit),
+        StoreError::Crowded(limit) => TaskError::StoreFull(limit),
         StoreError::Backend(detail) => {
             tracing::error!(%detail, "task store failed");
             TaskError::Store

@@ -88,6 +88,9 @@ pub enum StoreError {
     /// The owner already has its `max_per_principal` working tasks.
     #[error("the principal already has {0} running tasks")]
     Full(u32),
+    /// The store holds as many tasks as it may (a [`MemoryStore`]'s capacity).
+    #[error("the task store holds its maximum of {0} tasks")]
+    Crowded(usize),
     /// The backend failed.
     #[error("task store: {0}")]
     Backend(String),
@@ -140,12 +143,32 @@ pub(super) fn parse_status(s: &str) -> Option<TaskStatus> {
 type Table = HashMap<String, (TaskRecord, u64)>;
 
 /// Tasks in this process's memory: known only to it, gone when it stops.
-#[derive(Default)]
 pub struct MemoryStore {
     tasks: Mutex<Table>,
+    /// The most tasks kept at once.
+    capacity: usize,
+}
+
+impl Default for MemoryStore {
+    /// A store of at most [`MemoryStore::MAX_TASKS`] tasks.
+    fn default() -> Self {
+        MemoryStore::with_capacity(MemoryStore::MAX_TASKS)
+    }
 }
 
 impl MemoryStore {
+    /// The most tasks kept at once, ended ones included (each is kept for its ttl): a bound
+    /// on the memory a flood of short tasks can take.
+    pub const MAX_TASKS: usize = 100_000;
+
+    /// A store of at most `capacity` tasks.
+    pub fn with_capacity(capacity: usize) -> Self {
+        MemoryStore {
+            tasks: Mutex::default(),
+            capacity,
+        }
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Table>, StoreError> {
         self.tasks
             .lock()
@@ -159,6 +182,9 @@ impl TaskStore for MemoryStore {
         let now = now_ms();
         let mut tasks = self.lock()?;
         tasks.retain(|_, (_, expires)| *expires > now);
+        if tasks.len() >= self.capacity {
+            return Err(StoreError::Crowded(self.capacity));
+        }
         let live = tasks
             .values()
             .filter(|(t, _)| t.meta.owner == task.meta.owner && !t.status.is_terminal())
@@ -281,6 +307,34 @@ mod tests {
             .expect("room again");
         let full = store.create(&task("a4", "alice", 60_000), 2).await;
         assert!(matches!(full, Err(StoreError::Full(2))), "{full:?}");
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_keeps_at_most_its_capacity_ended_tasks_included() {
+        let store = MemoryStore::with_capacity(2);
+        store
+            .create(&task("a", "alice", 60_000), 9)
+            .await
+            .expect("a");
+        store.create(&task("b", "bob", 60_000), 9).await.expect("b");
+        let working = [TaskStatus::Working];
+        store
+            .set("a", change(&working, TaskStatus::Completed))
+            .await
+            .expect("end");
+        let full = store.create(&task("c", "carol", 60_000), 9).await;
+        assert!(matches!(full, Err(StoreError::Crowded(2))), "{full:?}");
+        // Room again once one expires.
+        let store = MemoryStore::with_capacity(1);
+        store
+            .create(&task("short", "alice", 1), 9)
+            .await
+            .expect("short");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store
+            .create(&task("next", "alice", 60_000), 9)
+            .await
+            .expect("next");
     }
 
     #[tokio::test]
