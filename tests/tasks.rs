@@ -696,3 +696,34 @@ async fn the_typescript_sdk_runs_a_task_to_its_result() {
     assert_eq!(line["text"], "Computed typescript in 1s", "{line}");
     assert_eq!(line["is_error"], false, "{line}");
 }
+
+#[test]
+fn warden_check_shows_which_tools_run_as_tasks() {
+    let fixture = fixture("");
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, stdout, stderr) = common::warden(&["check", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("tool        slow_compute, task optional (limit 1m)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tool        failing_job, task required (limit 10m)"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = common::warden(&["check", "--json", manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("check --json");
+    let tools = report["plugins"][0]["tools"].as_array().expect("tools");
+    let task = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["task"].clone())
+    };
+    assert_eq!(
+        task("slow_compute"),
+        Some(json!({"mode": "optional", "timeout_ms": 60_000}))
+    );
+    assert_eq!(task("test_simple_text"), Some(Value::Null));
+}
