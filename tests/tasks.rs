@@ -727,3 +727,45 @@ fn warden_check_shows_which_tools_run_as_tasks() {
     );
     assert_eq!(task("test_simple_text"), Some(Value::Null));
 }
+
+#[tokio::test]
+async fn a_store_that_is_down_refuses_tasks_plainly_and_the_server_goes_on() {
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let fixture = fixture(&format!("[tasks]\nstore = \"redis://127.0.0.1:{port}\"\n"));
+    let server = fixture.http_server(&[]).await;
+    let refused = rpc(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "slow_compute", "arguments": {"seconds": 1}}),
+        true,
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32603, "{refused}");
+    assert_eq!(
+        refused["error"]["message"], "the task store is unavailable",
+        "{refused}"
+    );
+    // The detail is in the log, not in the answer; plain calls still work.
+    assert!(
+        server.stderr().contains("task store failed"),
+        "{}",
+        server.stderr()
+    );
+    let plain = rpc(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "slow_compute", "arguments": {"seconds": 0, "label": "sync"}}),
+        false,
+    )
+    .await;
+    assert_eq!(
+        plain["result"]["content"][0]["text"], "Computed sync in 0s",
+        "{plain}"
+    );
+}
