@@ -750,13 +750,14 @@ async fn an_approved_call_whose_plugin_asks_keeps_its_approval_over_stateless_ro
     .await;
 }
 
-/// A plugin's `sample` and `roots` in a 2025-11-25 session over stdio and HTTP: sent to a client that
-/// declared sampling and roots (the answer reaches the plugin, the call's record counts the
-/// questions), refused to a plugin without the grants, and unsupported for a client without
-/// the capabilities and, for now, in the stateless era. What the plugin sends passes its
+/// A plugin's `sample` and `roots` in both eras over stdio and HTTP: sent to a client that
+/// declared sampling and roots (in a 2025-11-25 session as requests during the call, in the
+/// 2026-07-28 era as input requests of an `input_required` round: the answer reaches the
+/// plugin, the call's record counts the questions), refused to a plugin without the grants,
+/// and unsupported for a client without the capabilities. What the plugin sends passes its
 /// output filter.
 #[tokio::test]
-async fn sampling_and_roots_reach_a_capable_client_in_a_session_and_need_their_grants() {
+async fn sampling_and_roots_reach_a_capable_client_in_both_eras_and_need_their_grants() {
     let fixture = Fixture::new(
         r#"
 [audit]
@@ -781,10 +782,22 @@ env = { API_TOKEN = "hunter2-very-secret" }
             {"name": format!("{prefix}bare-roots"), "tool": "bare__list_roots", "args": {}},
         ])
     };
+    // Three questions of three kinds at once, under the plugin's keys.
+    let keyed = |name: &str| {
+        json!({"sampling": true, "roots": true, "calls": [
+            {"name": name, "tool": "asker__ask_keyed",
+             "args": {"questions": ["elicit:user_name", "sample:greeting", "roots:client_roots"],
+                      "required": true},
+             "answers": [{"action": "accept", "content": {"answer": "Ann"}}]},
+        ]})
+    };
+    let keyed_text =
+        "accept {\"answer\":\"Ann\"}\ntest-model endTurn: echo: Say hi\nfile:///work/project";
     let plan = json!({
         "server": stdio(&fixture),
         "mode": "legacy",
         "clients": [
+            keyed("keyed"),
             {"elicit": false, "sampling": true, "roots": true, "calls": calls("")},
             {"elicit": false, "sampling": true, "calls": [
                 {"name": "secret", "tool": "asker__sample",
@@ -803,6 +816,9 @@ env = { API_TOKEN = "hunter2-very-secret" }
         json!([{"sample": ["Say hi"], "system": null, "max_tokens": 20}])
     );
     assert_eq!(lines.ok("roots"), "file:///work/project project");
+    // In a session the questions go one after the other.
+    assert_eq!(lines.ok("keyed"), keyed_text);
+    assert_eq!(lines.asked("keyed").len(), 3);
     // The plugin's secret is redacted from what it sends the client's model (and so from the
     // answer, which echoes it).
     let secret = lines.get("secret");
@@ -816,15 +832,66 @@ env = { API_TOKEN = "hunter2-very-secret" }
         assert_eq!(lines.ok(name), "error: unsupported");
     }
 
-    let plan = json!({
-        "server": stdio(&fixture),
-        "mode": "2026-07-28",
-        "clients": [{"sampling": true, "roots": true, "calls": calls("stateless-")}],
-    });
-    let lines = run(&fixture, plan, String::new).await;
-    assert_eq!(lines.ok("stateless-sample"), "error: unsupported");
-    assert_eq!(lines.ok("stateless-roots"), "error: unsupported");
-    assert_eq!(lines.ok("stateless-bare-sample"), "error: not-granted");
+    // The stateless era: input requests under the host's keys, answered by the client's
+    // callbacks between rounds.
+    let stateless = |server: Value, prefix: &str| {
+        json!({
+            "server": server,
+            "mode": "2026-07-28",
+            "clients": [
+                keyed(&format!("{prefix}keyed")),
+                {"elicit": false, "sampling": true, "roots": true, "calls": calls(prefix)},
+                {"elicit": false, "sampling": true, "calls": [
+                    {"name": format!("{prefix}secret"), "tool": "asker__sample",
+                     "args": {"prompt": "Say hunter2-very-secret", "max_tokens": 5}},
+                ]},
+                {"elicit": false, "calls": calls(&format!("{prefix}unable-"))},
+            ],
+        })
+    };
+    let check_stateless = |lines: &Lines, prefix: &str| {
+        let name = |n: &str| format!("{prefix}{n}");
+        // In one round, under the plugin's keys.
+        assert_eq!(lines.ok(&name("keyed")), keyed_text);
+        let mut keys: Vec<String> = lines
+            .asked(&name("keyed"))
+            .iter()
+            .map(|q| q["key"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["client_roots", "greeting", "user_name"]);
+        assert_eq!(
+            lines.ok(&name("sample")),
+            "assistant test-model endTurn: echo: Say hi"
+        );
+        assert_eq!(
+            lines.get(&name("sample"))["asked"],
+            json!([{"key": "sample-0", "sample": ["Say hi"], "system": null, "max_tokens": 20}])
+        );
+        assert_eq!(lines.ok(&name("roots")), "file:///work/project project");
+        assert_eq!(
+            lines.get(&name("roots"))["asked"],
+            json!([{"key": "roots-0", "roots": true}])
+        );
+        let secret = lines.get(&name("secret"));
+        assert!(!secret.to_string().contains("hunter2"), "{secret}");
+        assert!(lines.ok(&name("secret")).contains("[REDACTED"), "{secret}");
+        for bare in ["bare-sample", "bare-roots"] {
+            assert_eq!(lines.ok(&name(bare)), "error: not-granted");
+            assert_eq!(lines.get(&name(bare))["asked"], json!([]));
+        }
+        for unable in ["unable-sample", "unable-roots"] {
+            assert_eq!(lines.ok(&name(unable)), "error: unsupported");
+            assert_eq!(lines.get(&name(unable))["asked"], json!([]));
+        }
+    };
+    let lines = run(
+        &fixture,
+        stateless(stdio(&fixture), "stateless-"),
+        String::new,
+    )
+    .await;
+    check_stateless(&lines, "stateless-");
 
     // The same over Streamable HTTP, in a session.
     let server = fixture.http_server(&[]).await;
@@ -840,6 +907,9 @@ env = { API_TOKEN = "hunter2-very-secret" }
     );
     assert_eq!(lines.ok("http-roots"), "file:///work/project project");
     assert_eq!(lines.ok("http-bare-roots"), "error: not-granted");
+    let plan = stateless(json!({"http": server.url}), "http-stateless-");
+    let lines = run(&fixture, plan, || server.stderr()).await;
+    check_stateless(&lines, "http-stateless-");
 
     // The call's record counts its requests to the client as questions.
     let records = fixture.audit_log("audit/audit.jsonl");
@@ -848,4 +918,351 @@ env = { API_TOKEN = "hunter2-very-secret" }
         .find(|r| r["tool"] == "asker__sample")
         .expect("a record of the sample call");
     assert_eq!(sampled["usage"]["questions"], 1, "{sampled}");
+    // A stateless round is recorded with the keys and methods it asked, then the call that
+    // ran with its answer.
+    let rounds: Vec<_> = records
+        .iter()
+        .filter(|r| r["tool"] == "asker__list_roots" && r["outcome"] == "input-required")
+        .collect();
+    assert_eq!(rounds.len(), 2, "{records:#?}");
+    assert_eq!(
+        rounds[0]["error"], "the plugin asked: roots-0 (roots/list)",
+        "{rounds:#?}"
+    );
+}
+
+/// One stateless (2026-07-28) JSON-RPC request over HTTP, its `_meta` declaring `caps`: the
+/// HTTP status and the JSON-RPC response (read from JSON or from the event stream).
+async fn post_2026(url: &str, method: &str, params: Value, caps: Value) -> (u16, Value) {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": caps,
+    });
+    let name = params["name"].as_str().unwrap_or_default().to_owned();
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method)
+        .header("Mcp-Name", name)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("body");
+    let json = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message.get("id").is_some())
+        .or_else(|| serde_json::from_str(&body).ok())
+        .unwrap_or_else(|| panic!("no JSON-RPC response in {body}"));
+    (status, json)
+}
+
+/// Call `tool` statelessly with `arguments`, `extra` params (`inputResponses`,
+/// `requestState`) and `caps`.
+async fn call_2026(url: &str, tool: &str, arguments: Value, extra: Value, caps: Value) -> Value {
+    let mut params = json!({"name": tool, "arguments": arguments});
+    if let Value::Object(extra) = extra {
+        for (key, value) in extra {
+            params[key] = value;
+        }
+    }
+    post_2026(url, "tools/call", params, caps).await.1
+}
+
+/// Every client capability the tests declare.
+fn all_caps() -> Value {
+    json!({"elicitation": {}, "sampling": {}, "roots": {}})
+}
+
+/// The text of a complete tool result.
+fn result_text(response: &Value) -> String {
+    assert!(
+        response["result"]["resultType"] != "input_required",
+        "{response}"
+    );
+    response["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text in {response}"))
+        .to_owned()
+}
+
+/// A plugin's questions in the stateless era, by hand on the wire: several of different kinds
+/// in one round under the plugin's keys, answers read as the kind of their question, the
+/// sealed state refused when tampered with, replayed or moved to another tool, the plugin's
+/// secret redacted from what it sends, the grants and the client's declared capabilities
+/// respected (a required question the client cannot answer is -32021, HTTP 400), and bad keys
+/// refused to the plugin. Every request is in the audit log.
+#[tokio::test]
+async fn stateless_input_requests_are_keyed_checked_and_sealed() {
+    let fixture = Fixture::new(
+        r#"
+[audit]
+path = "{dir}/audit/audit.jsonl"
+
+[plugins.bare]
+component = "{testbed}"
+
+[plugins.asker]
+component = "{testbed}"
+sampling = true
+roots = true
+env = { API_TOKEN = "hunter2-very-secret" }
+"#,
+    );
+    let server = fixture.http_server(&[]).await;
+    let url = server.url.clone();
+    let keyed =
+        |questions: &[&str], required: bool| json!({"questions": questions, "required": required});
+    let three = keyed(
+        &["elicit:user_name", "sample:greeting", "roots:client_roots"],
+        false,
+    );
+
+    // One round asks all three, under the plugin's keys.
+    let first = call_2026(
+        &url,
+        "asker__ask_keyed",
+        three.clone(),
+        json!({}),
+        all_caps(),
+    )
+    .await;
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let requests = &result["inputRequests"];
+    assert_eq!(
+        requests["user_name"]["method"], "elicitation/create",
+        "{first}"
+    );
+    assert_eq!(requests["greeting"]["method"], "sampling/createMessage");
+    assert_eq!(requests["greeting"]["params"]["maxTokens"], 20);
+    assert_eq!(requests["client_roots"]["method"], "roots/list");
+    let state = result["requestState"].as_str().expect("a state").to_owned();
+
+    let answers = json!({
+        "user_name": {"action": "accept", "content": {"answer": "Ann"}},
+        "greeting": {"role": "assistant", "content": {"type": "text",
+                     "text": "Hello hunter2-very-secret"}, "model": "m", "stopReason": "endTurn"},
+        "client_roots": {"roots": [{"uri": "file:///work/w", "name": "w"}]},
+        "unknown_extra_key": {"action": "accept", "content": {}},
+    });
+    let retry =
+        |state: &str, answers: &Value| json!({"inputResponses": answers, "requestState": state});
+    // Answered: the plugin gets each answer; what the model said passes the filter.
+    let done = call_2026(
+        &url,
+        "asker__ask_keyed",
+        three.clone(),
+        retry(&state, &answers),
+        all_caps(),
+    )
+    .await;
+    let text = result_text(&done);
+    assert!(
+        text.starts_with("accept {\"answer\":\"Ann\"}\nm endTurn: Hello [REDACTED"),
+        "{text}"
+    );
+    assert!(text.ends_with("\nfile:///work/w"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+
+    // The same state again, a tampered one, or one moved to another tool: refused.
+    let invalid = |response: &Value| {
+        assert_eq!(response["error"]["code"], -32602, "{response}");
+        let message = response["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("requestState"), "{message}");
+    };
+    let replayed = call_2026(
+        &url,
+        "asker__ask_keyed",
+        three.clone(),
+        retry(&state, &answers),
+        all_caps(),
+    )
+    .await;
+    invalid(&replayed);
+    let fresh = |response: Value| {
+        response["result"]["requestState"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no state: {response}"))
+            .to_owned()
+    };
+    let state = fresh(
+        call_2026(
+            &url,
+            "asker__ask_keyed",
+            three.clone(),
+            json!({}),
+            all_caps(),
+        )
+        .await,
+    );
+    let mut tampered = state.clone().into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ASCII state");
+    invalid(
+        &call_2026(
+            &url,
+            "asker__ask_keyed",
+            three.clone(),
+            retry(&tampered, &answers),
+            all_caps(),
+        )
+        .await,
+    );
+    invalid(
+        &call_2026(
+            &url,
+            "asker__sample",
+            json!({"prompt": "Say hi", "max_tokens": 20}),
+            retry(&state, &answers),
+            all_caps(),
+        )
+        .await,
+    );
+
+    // An answer of another kind under a key: a sampling answer is not a form's answer, and a
+    // number is nothing.
+    for wrong in [answers["greeting"].clone(), json!(12345)] {
+        let mut given = answers.clone();
+        given["user_name"] = wrong;
+        let refused = call_2026(
+            &url,
+            "asker__ask_keyed",
+            three.clone(),
+            json!({"inputResponses": given}),
+            all_caps(),
+        )
+        .await;
+        assert_eq!(refused["error"]["code"], -32602, "{refused}");
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("inputResponses.user_name is not an elicitation answer"),
+            "{message}"
+        );
+    }
+
+    // The plugin's secret never reaches the client in a sampling request.
+    let secret = call_2026(
+        &url,
+        "asker__sample",
+        json!({"prompt": "Say hunter2-very-secret", "max_tokens": 5}),
+        json!({}),
+        all_caps(),
+    )
+    .await;
+    let request = &secret["result"]["inputRequests"]["sample-0"];
+    assert_eq!(request["method"], "sampling/createMessage", "{secret}");
+    assert!(!secret.to_string().contains("hunter2"), "{secret}");
+    assert!(secret.to_string().contains("[REDACTED"), "{secret}");
+
+    // No grant: nothing is asked, in one question or several.
+    let bare = call_2026(
+        &url,
+        "bare__ask_keyed",
+        keyed(&["sample:s", "roots:r"], true),
+        json!({}),
+        all_caps(),
+    )
+    .await;
+    assert_eq!(result_text(&bare), "error: not-granted\nerror: not-granted");
+    let bare = call_2026(&url, "bare__list_roots", json!({}), json!({}), all_caps()).await;
+    assert_eq!(result_text(&bare), "error: not-granted");
+
+    // Only what the client declared is asked; the rest is unsupported, or, when required,
+    // the request's missing-capability error naming it.
+    let two = keyed(&["elicit:user_name", "sample:capital"], false);
+    let sampling_only = json!({"sampling": {}});
+    let asked = call_2026(
+        &url,
+        "asker__ask_keyed",
+        two,
+        json!({}),
+        sampling_only.clone(),
+    )
+    .await;
+    let requests = asked["result"]["inputRequests"]
+        .as_object()
+        .expect("requests");
+    assert_eq!(requests.keys().collect::<Vec<_>>(), ["capital"], "{asked}");
+    let (status, missing) = post_2026(
+        &url,
+        "tools/call",
+        json!({"name": "asker__ask_keyed",
+               "arguments": keyed(&["elicit:user_name", "sample:capital", "roots:r"], true)}),
+        sampling_only,
+    )
+    .await;
+    assert_eq!(status, 400, "{missing}");
+    assert_eq!(missing["error"]["code"], -32021, "{missing}");
+    assert_eq!(
+        missing["error"]["data"]["requiredCapabilities"],
+        json!({"elicitation": {}, "roots": {}}),
+        "{missing}"
+    );
+
+    // Keys: the plugin's ask is refused, nothing asked.
+    for (questions, expected) in [
+        (
+            vec!["elicit:has space"],
+            "error: invalid-key: the key `has space` has the character ' '",
+        ),
+        (
+            vec!["elicit:approval"],
+            "error: invalid-key: the key `approval` is the host's own",
+        ),
+        (
+            vec!["roots:elicit-0"],
+            "error: invalid-key: the key `elicit-0` is the host's own",
+        ),
+        (vec!["elicit:a", "sample:a"], "error: duplicate-key: a"),
+        (
+            vec!["elicit:a", "--", "roots:a"],
+            "error: unsupported\nerror: duplicate-key: a",
+        ),
+    ] {
+        let response = call_2026(
+            &url,
+            "asker__ask_keyed",
+            keyed(&questions, false),
+            json!({}),
+            json!({}),
+        )
+        .await;
+        let text = result_text(&response);
+        assert!(text.starts_with(expected), "{questions:?}: {text}");
+    }
+
+    // Every request is in the audit log: the rounds with what they asked.
+    let records = fixture.audit_log("audit/audit.jsonl");
+    let keyed_records: Vec<_> = records
+        .iter()
+        .filter(|r| r["tool"] == "asker__ask_keyed")
+        .collect();
+    assert_eq!(keyed_records.len(), 14, "{keyed_records:#?}");
+    assert_eq!(keyed_records[0]["outcome"], "input-required");
+    assert_eq!(
+        keyed_records[0]["error"],
+        "the plugin asked: client_roots (roots/list), greeting (sampling/createMessage), \
+         user_name (elicitation/create)"
+    );
+    assert_eq!(keyed_records[1]["outcome"], "ok");
+    assert_eq!(
+        keyed_records[1]["usage"]["questions"], 3,
+        "{:#?}",
+        keyed_records[1]
+    );
+    assert_eq!(keyed_records[2]["outcome"], "approval-invalid");
+    assert!(
+        !serde_json::to_string(&records)
+            .expect("json")
+            .contains("hunter2")
+    );
 }

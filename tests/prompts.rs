@@ -75,6 +75,7 @@ async fn rmcp_client_lists_and_gets_prompts_filtered_and_audited() {
             "conformance__test_prompt_with_arguments",
             "conformance__test_prompt_with_embedded_resource",
             "conformance__test_prompt_with_image",
+            "conformance__test_input_required_result_prompt",
         ]
     );
     let with_args = &prompts[1];
@@ -219,7 +220,7 @@ async fn both_eras_get_prompts_over_http() {
             .await
             .unwrap_or_else(|e| panic!("{era}: connect: {e}\n{}", server.stderr()));
         let prompts = client.list_all_prompts().await.expect("prompts/list");
-        assert_eq!(prompts.len(), 4, "{era}: {prompts:?}");
+        assert_eq!(prompts.len(), 5, "{era}: {prompts:?}");
         let image = client
             .get_prompt(get("conformance__test_prompt_with_image", Value::Null))
             .await
@@ -261,6 +262,15 @@ async fn without_prompts_there_is_no_prompts_capability() {
         .to_string();
     assert!(
         error.contains("-32601") || error.contains("not found"),
+        "{error}"
+    );
+    // Nor completions: nothing to complete.
+    assert!(info.capabilities.completions.is_none());
+    let error = complete(&client, "anything", "arg", "", &[])
+        .await
+        .expect_err("method not found");
+    assert!(
+        matches!(&error, rmcp::ServiceError::McpError(e) if e.code.0 == -32601),
         "{error}"
     );
     client.close().await;
@@ -308,7 +318,7 @@ async fn python_sdk_lists_and_gets_a_prompt_in_both_eras() {
         let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
         assert_eq!(
             line["prompts"].as_array().map(Vec::len),
-            Some(4),
+            Some(5),
             "{report}"
         );
         assert_eq!(
@@ -417,4 +427,328 @@ max_output = "1KiB"
         outcomes,
         [json!("tool-error"), json!("ok"), json!("rate-limited")]
     );
+}
+
+// --- Completions (`warden:mcp/completions`) ------------------------------------------------------
+
+/// `completion/complete` of `prompt`'s `argument` from `value`, with `context`.
+async fn complete(
+    client: &common::Client,
+    prompt: &str,
+    argument: &str,
+    value: &str,
+    context: &[(&str, &str)],
+) -> Result<rmcp::model::CompletionInfo, rmcp::ServiceError> {
+    let mut params = rmcp::model::CompleteRequestParams::new(
+        rmcp::model::Reference::for_prompt(prompt),
+        rmcp::model::ArgumentInfo::new(argument, value),
+    );
+    if !context.is_empty() {
+        let arguments = context
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        params.context = Some(rmcp::model::CompletionContext::with_arguments(arguments));
+    }
+    client
+        .service
+        .complete(params)
+        .await
+        .map(|result| result.completion)
+}
+
+#[tokio::test]
+async fn prompt_argument_completions_come_from_the_plugin_filtered_capped_and_audited() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let info = client.service.peer_info().expect("initialize result");
+    assert!(
+        info.capabilities.completions.is_some(),
+        "{:?}",
+        info.capabilities
+    );
+    let prompt = "conformance__test_prompt_with_arguments";
+    let found = complete(&client, prompt, "arg1", "test", &[])
+        .await
+        .expect("complete");
+    assert_eq!(found.values, ["test", "testing", "tested"]);
+    assert_eq!((found.total, found.has_more), (Some(3), Some(false)));
+    // The other arguments' values reach the plugin.
+    let found = complete(&client, prompt, "arg2", "oth", &[("arg1", "zed")])
+        .await
+        .expect("with context");
+    assert_eq!(found.values, ["zed", "other"]);
+    // At most 100 values, saying how many there were.
+    let many = complete(&client, prompt, "arg1", "many", &[])
+        .await
+        .expect("many");
+    assert_eq!(many.values.len(), 100);
+    assert_eq!(many.values[99], "many-99");
+    assert_eq!((many.total, many.has_more), (Some(150), Some(true)));
+    // Every value passes the plugin's output filter.
+    let secret = complete(&client, prompt, "arg1", "secret", &[])
+        .await
+        .expect("secret");
+    assert_eq!(secret.values, ["[REDACTED:aws-key]"]);
+    // An argument the prompt does not take, a prompt that does not exist.
+    for (prompt, argument) in [(prompt, "arg3"), ("conformance__nothing", "arg1")] {
+        let error = complete(&client, prompt, argument, "", &[])
+            .await
+            .expect_err("invalid");
+        assert!(
+            matches!(&error, rmcp::ServiceError::McpError(e) if e.code.0 == -32602),
+            "{error}"
+        );
+    }
+    client.close().await;
+
+    let records = audit_of(&fixture, "audit.jsonl", "completion/complete");
+    let outcomes: Vec<&Value> = records.iter().map(|r| &r["outcome"]).collect();
+    assert_eq!(
+        outcomes,
+        [
+            &json!("ok"),
+            &json!("ok"),
+            &json!("ok"),
+            &json!("ok"),
+            &json!("invalid"),
+            &json!("invalid")
+        ]
+    );
+    assert_eq!(records[0]["tool"], prompt);
+    assert_eq!(records[0]["plugin"], "conformance");
+    assert!(records[0]["fuel"].as_u64().is_some(), "{}", records[0]);
+    assert_eq!(records[3]["redactions"]["aws-key"], 1, "{}", records[3]);
+}
+
+#[tokio::test]
+async fn a_role_less_principal_gets_no_completions_of_another_roles_prompts() {
+    let fixture = Fixture::new(MANIFEST);
+    let client = fixture.client().await;
+    let denied = complete(
+        &client,
+        "vault__test_prompt_with_arguments",
+        "arg1",
+        "t",
+        &[],
+    )
+    .await
+    .expect_err("denied")
+    .to_string();
+    let unknown = complete(&client, "vault__nothing", "arg1", "t", &[])
+        .await
+        .expect_err("unknown")
+        .to_string();
+    // Exactly like a prompt that does not exist.
+    assert!(
+        denied.contains("unknown prompt: vault__test_prompt_with_arguments (request "),
+        "{denied}"
+    );
+    assert!(
+        unknown.contains("unknown prompt: vault__nothing (request "),
+        "{unknown}"
+    );
+    client.close().await;
+    let records = audit_of(&fixture, "audit.jsonl", "completion/complete");
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert_eq!(records[0]["outcome"], "denied");
+    assert_eq!(records[0]["plugin"], "vault");
+    assert_eq!(records[1]["outcome"], "invalid");
+}
+
+/// The TypeScript SDK client: lists and gets prompts, completes an argument.
+const NODE_CLIENT: &str = include_str!("support/surface_client.mjs");
+
+#[tokio::test]
+async fn typescript_sdk_lists_gets_and_completes_a_prompt() {
+    let fixture = Fixture::new(MANIFEST);
+    let plan = json!({
+        "server": [env!("CARGO_BIN_EXE_warden"), "serve", "--manifest", fixture.manifest],
+        "prompt": "conformance__test_prompt_with_arguments",
+        "args": {"arg1": "one", "arg2": "AKIAIOSFODNN7EXAMPLE"},
+        "complete": {
+            "ref": {"type": "ref/prompt", "name": "conformance__test_prompt_with_arguments"},
+            "argument": "arg1",
+            "value": "test",
+        },
+    });
+    let output = common::run_node(&fixture, "surface_client.mjs", NODE_CLIENT, plan).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
+    let prompts = line["prompts"].as_array().expect(&report);
+    // The role-less principal sees the conformance prompts, not vault's.
+    assert!(
+        prompts.contains(&json!("conformance__test_prompt_with_arguments")),
+        "{report}"
+    );
+    assert!(
+        prompts
+            .iter()
+            .all(|p| !p.as_str().unwrap_or_default().starts_with("vault__")),
+        "{report}"
+    );
+    assert_eq!(
+        line["messages"],
+        json!([{
+            "role": "user",
+            "type": "text",
+            "text": "Prompt with arguments: arg1='one', arg2='[REDACTED:aws-key]'"
+        }]),
+        "{report}"
+    );
+    assert_eq!(
+        line["completion"]["values"],
+        json!(["test", "testing", "tested"]),
+        "{report}"
+    );
+    assert_eq!(line["completion"]["hasMore"], false, "{report}");
+}
+
+#[tokio::test]
+async fn completions_share_the_prompts_rate_limit_and_size_cap() {
+    let fixture = Fixture::new(
+        r#"
+[audit]
+path = "{dir}/audit.jsonl"
+
+[plugins.conformance]
+component = "{conformance}"
+rate = { per_minute = 2, burst = 2 }
+max_output = "1KiB"
+"#,
+    );
+    let client = fixture.client().await;
+    let prompt = "conformance__test_prompt_with_arguments";
+    // 100 values of about 10 bytes each: over 1KiB, refused (never truncated).
+    let too_large = complete(&client, prompt, "arg1", "many", &[])
+        .await
+        .expect_err("over max_output")
+        .to_string();
+    assert!(
+        too_large.contains("exceeds its limit of 1024 bytes"),
+        "{too_large}"
+    );
+    complete(&client, prompt, "arg1", "t", &[])
+        .await
+        .expect("within the burst");
+    // The prompt's own bucket: a get after two completions is over the limit.
+    let limited = client
+        .service
+        .get_prompt(get(prompt, json!({"arg1": "a", "arg2": "b"})))
+        .await
+        .expect_err("rate limited")
+        .to_string();
+    assert!(limited.contains("rate limit reached"), "{limited}");
+    client.close().await;
+    let outcomes: Vec<Value> = audit_of(&fixture, "audit.jsonl", "completion/complete")
+        .into_iter()
+        .map(|r| r["outcome"].clone())
+        .collect();
+    assert_eq!(outcomes, [json!("tool-error"), json!("ok")]);
+}
+
+/// The Python client that answers questions (tests/approval.rs uses it too).
+const ASKING_CLIENT: &str = include_str!("support/elicit_client.py");
+
+/// A prompt whose plugin asks the user first (`test_input_required_result_prompt` asks for a
+/// context under the key `user_context`): in a session through `elicitation/create` during
+/// the get, in the stateless era through an `input_required` result of `prompts/get` and a
+/// second get carrying the answer. A client that cannot show forms gets no prompt. Every get
+/// is in the audit log as `prompts/get`, the round that asked with the question's key.
+#[tokio::test]
+async fn a_prompt_that_asks_gets_its_answer_in_both_eras() {
+    let fixture = Fixture::new(MANIFEST);
+    let name = "conformance__test_input_required_result_prompt";
+    for mode in ["legacy", "2026-07-28"] {
+        let plan = json!({
+            "server": {"stdio": [
+                env!("CARGO_BIN_EXE_warden"), "serve", "--manifest", fixture.manifest,
+            ]},
+            "mode": mode,
+            "clients": [
+                {"calls": [{"name": "asks", "tool": name, "prompt": true, "args": {},
+                            "answers": [{"action": "accept", "content": {"context": "blue"}}]}]},
+                {"elicit": false, "calls": [
+                    {"name": "unable", "tool": name, "prompt": true, "args": {}},
+                ]},
+            ],
+        });
+        let output = run_python(
+            &fixture,
+            "elicit_client.py",
+            ASKING_CLIENT,
+            &[plan.to_string()],
+        )
+        .await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report = format!(
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{report}");
+        let lines: Vec<Value> = stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).expect(&report))
+            .collect();
+        let asks = &lines[0];
+        assert_eq!(asks["text"], "Prompt with context: blue", "{report}");
+        let asked = asks["asked"].as_array().cloned().unwrap_or_default();
+        assert_eq!(asked.len(), 1, "{report}");
+        assert_eq!(asked[0]["message"], "What context should the prompt use?");
+        if mode == "2026-07-28" {
+            assert_eq!(asked[0]["key"], "user_context", "{report}");
+        }
+        let unable = &lines[1];
+        assert!(unable["error"].is_object(), "{report}");
+        assert_eq!(unable["asked"], json!([]), "{report}");
+    }
+    let outcomes: Vec<(String, String)> = prompt_records(&fixture)
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap_or_default().to_owned(),
+                r["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let asked = "the plugin asked: user_context (elicitation/create)".to_owned();
+    let outcome = |o: &str| o.to_owned();
+    assert_eq!(
+        outcomes.iter().map(|(o, _)| o.clone()).collect::<Vec<_>>(),
+        [
+            outcome("ok"),
+            outcome("tool-error"),
+            outcome("input-required"),
+            outcome("ok"),
+            outcome("tool-error"),
+        ],
+        "{outcomes:#?}"
+    );
+    assert_eq!(outcomes[2].1, asked, "{outcomes:#?}");
+
+    // The same over Streamable HTTP, stateless.
+    let server = fixture.http_server(&[]).await;
+    let plan = json!({
+        "server": {"http": server.url},
+        "mode": "2026-07-28",
+        "clients": [{"calls": [{"name": "asks", "tool": name, "prompt": true, "args": {},
+                                "answers": [{"action": "accept", "content": {"context": "red"}}]}]}],
+    });
+    let output = run_python(
+        &fixture,
+        "elicit_client.py",
+        ASKING_CLIENT,
+        &[plan.to_string()],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!(
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        server.stderr()
+    );
+    let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
+    assert_eq!(line["text"], "Prompt with context: red", "{report}");
+    assert_eq!(line["asked"][0]["key"], "user_context", "{report}");
 }

@@ -953,7 +953,10 @@ async fn sampling_and_roots_need_their_grants_and_a_capable_client() {
         testbed_as("bare"),
         common::plugin("testbed")
     ));
-    for client in [fixture.client().await, fixture.client_2026().await] {
+    for (stateless, client) in [
+        (false, fixture.client().await),
+        (true, fixture.client_2026().await),
+    ] {
         let sample = json!({"prompt": "Say hi", "max_tokens": 10});
         let said = |result| ok_text(&result);
         assert_eq!(
@@ -972,6 +975,40 @@ async fn sampling_and_roots_need_their_grants_and_a_capable_client() {
             said(client.call("granted__list_roots", json!({})).await),
             "error: unsupported"
         );
+        // Several at once: optional ones are unsupported; a required one ends the request with
+        // the missing-capability error naming what the client lacks.
+        let keyed = |required: bool| json!({"questions": ["sample:greeting", "roots:client_roots"], "required": required});
+        assert_eq!(
+            said(client.call("granted__ask_keyed", keyed(false)).await),
+            "error: unsupported\nerror: unsupported"
+        );
+        let mut arguments = serde_json::Map::new();
+        arguments.insert("questions".into(), keyed(true)["questions"].clone());
+        arguments.insert("required".into(), json!(true));
+        let error = client
+            .service
+            .call_tool(
+                rmcp::model::CallToolRequestParams::new("granted__ask_keyed")
+                    .with_arguments(arguments),
+            )
+            .await
+            .expect_err("a required question the client cannot answer");
+        let rmcp::ServiceError::McpError(error) = error else {
+            panic!("not a JSON-RPC error: {error}");
+        };
+        assert_eq!(error.code.0, -32021, "{error:?}");
+        let required = error
+            .data
+            .as_ref()
+            .map(|d| d["requiredCapabilities"].clone());
+        // A session stops at the first question it cannot put; a stateless request names
+        // every capability its questions lack.
+        let expected = if stateless {
+            json!({"sampling": {}, "roots": {}})
+        } else {
+            json!({"sampling": {}})
+        };
+        assert_eq!(required, Some(expected), "{error:?}");
         client.close().await;
     }
 }

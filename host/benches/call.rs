@@ -29,8 +29,8 @@ use serde_json::{Value, json};
 use warden::audit::{AuditSink, FileSink, Outcome, Record, line_hash, rfc3339};
 use warden::catalog::ToolEntry;
 use warden::gate::{
-    APPROVAL_KEY, Asking, CallRequest, Detectors, OutputFilter, Principal, Reply, Transport,
-    to_result,
+    APPROVAL_KEY, Asking, CallRequest, Declared, Detectors, OutputFilter, Principal, Reply,
+    Transport, to_result,
 };
 use warden::host::Host;
 use warden::manifest::Manifest;
@@ -613,9 +613,14 @@ fn approval(c: &mut Criterion) {
         }))
         .expect("call")
     };
+    let declared = Declared {
+        elicitation: true,
+        ..Declared::default()
+    };
     let rounds = Asking::Rounds {
         state: None,
         responses: None,
+        declared,
     };
     let Reply::InputRequired(question) = run(&ask, Arc::new(NoEvents), rounds) else {
         panic!("the first request returns the question");
@@ -629,6 +634,7 @@ fn approval(c: &mut Criterion) {
     let answered = Asking::Rounds {
         state: Some(&state),
         responses: Some(&responses),
+        declared,
     };
     let done = |reply: Reply| {
         let result = reply.done().expect("a result");

@@ -6,8 +6,9 @@
 //!
 //! - the bindings to the host contract `warden:mcp@0.1.0` ([`types`] and [`host`]), generated once
 //!   here so that every plugin shares the same Rust types;
-//! - [`log`] helpers (`warden_sdk::log::info("...")`), [`progress`], [`sample`], [`roots`] and [`elicit`] (ask the
-//!   user to fill in a form);
+//! - [`log`] helpers (`warden_sdk::log::info("...")`), [`progress`], [`sample`], [`roots`] and
+//!   [`elicit`] (ask the user to fill in a form), and [`ask`] (several questions at once, under
+//!   keys the plugin chooses);
 //! - [`wit_bindgen`], re-exported, so a plugin needs no other dependency to generate its bindings.
 //!
 //! # A complete plugin
@@ -304,6 +305,53 @@ pub fn roots() -> Result<Vec<host::Root>, host::ClientError> {
     Err(host::ClientError::Unsupported)
 }
 
+/// Ask several questions at once, each under a key you choose, and get their answers in the
+/// same order: forms ([`host::QuestionKind::Elicit`]), the client's model
+/// ([`host::QuestionKind::Sample`], needs `sampling = true`) and the client's roots
+/// ([`host::QuestionKind::Roots`], needs `roots = true`).
+///
+/// In the stateless protocol (2026-07-28) the questions not answered yet go to the client
+/// together, as the input requests of one `input_required` result under their keys; the client
+/// answers by calling again and the function runs again from the start, so ask before you act.
+/// A key is 1 to 64 characters of `a-z A-Z 0-9 _ - .`, used once per run; a `required`
+/// question the client did not declare it can answer ends the request with MCP's
+/// missing-capability error, an optional one is answered `unsupported`.
+///
+/// ```ignore
+/// use warden_sdk::host::{Answer, ElicitAnswer, Form, Question, QuestionKind};
+/// let name = Question {
+///     key: "user_name".into(),
+///     kind: QuestionKind::Elicit(Form {
+///         message: "What is your name?".into(),
+///         requested_schema: r#"{"type":"object","properties":{"name":{"type":"string"}}}"#.into(),
+///     }),
+///     required: false,
+/// };
+/// match warden_sdk::ask(&[name]).map_err(|e| format!("{e:?}"))?.pop() {
+///     Some(Answer::Elicit(Ok(ElicitAnswer::Accept(json)))) => { /* {"name": "..."} */ }
+///     _ => return Err("no name".into()),
+/// }
+/// ```
+///
+/// Outside WebAssembly (in `cargo test`) nobody can be asked: every answer is `unsupported`.
+pub fn ask(questions: &[host::Question]) -> Result<Vec<host::Answer>, host::AskError> {
+    #[cfg(target_family = "wasm")]
+    return host::ask(questions);
+    #[cfg(not(target_family = "wasm"))]
+    Ok(questions
+        .iter()
+        .map(|question| match question.kind {
+            host::QuestionKind::Elicit(_) => {
+                host::Answer::Elicit(Err(host::ElicitError::Unsupported))
+            }
+            host::QuestionKind::Sample(_) => {
+                host::Answer::Sample(Err(host::ClientError::Unsupported))
+            }
+            host::QuestionKind::Roots => host::Answer::Roots(Err(host::ClientError::Unsupported)),
+        })
+        .collect())
+}
+
 /// Report progress on the current call: `done` out of `total` (if known), with an optional note.
 ///
 /// `done` should only increase. The host forwards it as an MCP progress notification when the
@@ -323,4 +371,17 @@ pub fn progress(done: f64, total: Option<f64>, message: Option<&str>) {
         total.map_or_else(|| "?".to_owned(), |t| t.to_string()),
         message.unwrap_or("")
     );
+}
+
+/// Say that the resource at `uri` changed (a note written, a row inserted), so that the clients
+/// subscribed to it are told (MCP `notifications/resources/updated`). `uri` must be one this
+/// plugin serves (listed by its `resources.list`, or matching one of its templates); the host
+/// ignores any other.
+///
+/// Outside WebAssembly (in `cargo test`) there is no host: it does nothing.
+pub fn resource_updated(uri: &str) {
+    #[cfg(target_family = "wasm")]
+    host::resource_updated(uri);
+    #[cfg(not(target_family = "wasm"))]
+    let _ = uri;
 }

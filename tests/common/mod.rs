@@ -187,6 +187,8 @@ pub struct Recorder {
     pub stderr: Arc<Mutex<Vec<u8>>>,
     /// How many `notifications/tools/list_changed` arrived.
     pub tools_changed: Arc<std::sync::atomic::AtomicUsize>,
+    /// The URIs of the `notifications/resources/updated` that arrived, in order.
+    pub resources_updated: Arc<Mutex<Vec<String>>>,
 }
 
 #[allow(deprecated)]
@@ -205,6 +207,17 @@ impl ClientHandler for Recorder {
         _: NotificationContext<RoleClient>,
     ) {
         self.logs.lock().expect("lock").push(params);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.resources_updated
+            .lock()
+            .expect("lock")
+            .push(params.uri);
     }
 
     async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
@@ -598,6 +611,89 @@ pub async fn run_python(
         .await
         .expect("the Python client finishes")
         .expect("run python")
+}
+
+/// The TypeScript SDK the Node client tests use (the one the conformance suite depends on).
+pub const TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+
+/// Node 22 and the TypeScript SDK ([`TS_SDK`]): `(node, the SDK's package directory)`. The
+/// conformance suite's install under `target/conformance` (tests/conformance.rs) carries
+/// both; without one, they are installed once with npm into `target/node-sdk`. Panics with
+/// the reason when it cannot: a Node client test never skips silently.
+pub fn node_with_sdk() -> (PathBuf, PathBuf) {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let target = tmp.parent().map_or_else(|| tmp.clone(), Path::to_path_buf);
+    let version = TS_SDK.rsplit('@').next().unwrap_or_default();
+    let usable = |dir: &Path| {
+        let node = dir.join("node_modules/.bin/node");
+        let sdk = dir.join("node_modules/@modelcontextprotocol/sdk");
+        let found = std::fs::read_to_string(sdk.join("package.json"))
+            .is_ok_and(|p| p.contains(&format!("\"version\": \"{version}\"")));
+        (dir.join(".installed").is_file() && node.is_file() && found).then_some((node, sdk))
+    };
+    for suite in ["0.2.0-alpha.12", "0.1.16"] {
+        if let Some(found) = usable(&target.join("conformance").join(suite)) {
+            return found;
+        }
+    }
+    let dir = target.join("node-sdk");
+    if let Some(found) = usable(&dir) {
+        return found;
+    }
+    std::fs::create_dir_all(&dir).expect("create target/node-sdk");
+    std::fs::write(
+        dir.join("package.json"),
+        "{ \"name\": \"warden-node-sdk\", \"private\": true }\n",
+    )
+    .expect("write package.json");
+    let output = std::process::Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--save-exact",
+            "node@22",
+            TS_SDK,
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run npm (the Node client tests need it once): {e}"));
+    assert!(
+        output.status.success(),
+        "npm install node@22 {TS_SDK} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::write(dir.join(".installed"), format!("node@22 {TS_SDK}\n")).expect("marker");
+    usable(&dir).expect("node and the SDK after npm install")
+}
+
+/// Run the Node script `source` (an ES module) with Node 22 and `plan` (a JSON object, to
+/// which the SDK's directory is added as `sdk`): written into `fixture`'s directory as
+/// `name`, killed if it runs over three minutes.
+pub async fn run_node(
+    fixture: &Fixture,
+    name: &str,
+    source: &str,
+    mut plan: serde_json::Value,
+) -> std::process::Output {
+    let (node, sdk) = tokio::task::spawn_blocking(node_with_sdk)
+        .await
+        .expect("node setup");
+    plan["sdk"] = serde_json::Value::String(sdk.display().to_string());
+    let script = fixture.path(name);
+    std::fs::write(&script, source).expect("write the Node client");
+    let output = tokio::process::Command::new(&node)
+        .arg(&script)
+        .arg(plan.to_string())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(std::time::Duration::from_secs(180), output)
+        .await
+        .expect("the Node client finishes")
+        .expect("run node")
 }
 
 /// The audit records at `relative` of requests of `method` (`prompts/get`, ...).

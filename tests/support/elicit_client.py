@@ -12,6 +12,7 @@ CLIENT = {"key": BEARER_KEY (HTTP) or absent,
           "roots": false (default) | true (declare roots: file:///work/project "project"),
           "calls": [CALL, ...]}
 CALL = {"name": NAME (to refer to its result later), "tool": TOOL, "args": {...},
+        "prompt": true (get the prompt named TOOL with ARGS instead of calling a tool),
         "answers": [{"action": "accept"|"decline"|"cancel", "content": {...}}, ...]
                    (what the callback answers, in order; an unexpected question is cancelled),
         "lowlevel": true (one tools/call, no automatic rounds: for hand-made rounds),
@@ -19,8 +20,8 @@ CALL = {"name": NAME (to refer to its result later), "tool": TOOL, "args": {...}
         "tamper": true (change one character of that state),
         "responses": {KEY: ANSWER} (lowlevel: the inputResponses to send)}
 
-Each line: {"name", "tool", "asked": [{"key", "message", "schema"}], "is_error", "text"} for a
-result, {"name", "tool", "state", "requests": {KEY: {"message", "schema"}}} for an
+Each line: {"name", "tool", "asked": [{"key", "message", "schema"} | {"key", "sample", ...} |
+{"key", "roots"}], "is_error", "text"} for a result (a prompt's: its messages' texts), {"name", "tool", "state", "requests": {KEY: {"message", "schema"}}} for an
 input_required result (lowlevel), {"name", "tool", "error": {"code", "message"}} for a JSON-RPC
 error, {"name", "tool", "exception": TEXT} for anything else.
 """
@@ -51,8 +52,14 @@ async def on_elicit(ctx, params):
     return types.ElicitResult(action=answer["action"], content=answer.get("content"))
 
 
+def stateless_key(ctx):
+    """The input request's key, in the stateless era (in a session: a JSON-RPC id)."""
+    return {"key": str(ctx.request_id)} if PLAN["mode"] == "2026-07-28" else {}
+
+
 async def on_sample(ctx, params):
     asked.append({
+        **stateless_key(ctx),
         "sample": [m.content.text for m in params.messages],
         "system": params.system_prompt,
         "max_tokens": params.max_tokens,
@@ -66,7 +73,7 @@ async def on_sample(ctx, params):
 
 
 async def on_roots(ctx):
-    asked.append({"roots": True})
+    asked.append({**stateless_key(ctx), "roots": True})
     return types.ListRootsResult(roots=[types.Root(uri="file:///work/project", name="project")])
 
 
@@ -100,9 +107,14 @@ async def call(client, spec):
             result = await client.session.call_tool(
                 spec["tool"], spec["args"], allow_input_required=True,
                 request_state=state, input_responses=responses)
+        elif spec.get("prompt"):
+            result = await client.get_prompt(spec["tool"], spec["args"])
         else:
             result = await client.call_tool(spec["tool"], spec["args"])
-        if hasattr(result, "request_state"):
+        if hasattr(result, "messages"):
+            line["is_error"] = False
+            line["text"] = "".join(getattr(m.content, "text", "") for m in result.messages)
+        elif hasattr(result, "request_state"):
             line["state"] = result.request_state
             line["requests"] = {
                 k: {"message": r.params.message, "schema": getattr(r.params, "requested_schema", None)}

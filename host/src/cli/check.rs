@@ -364,6 +364,16 @@ fn text_report(
         for template in resources.templates().iter().filter(|t| ours(&t.plugin)) {
             writeln!(out, "  template    {}", template.descriptor.uri_template)?;
         }
+        let completes = host
+            .plugins()
+            .iter()
+            .any(|p| ours(p) && p.description.completions.is_some());
+        if completes {
+            writeln!(
+                out,
+                "  completes   its prompts' arguments and templates' variables"
+            )?;
+        }
     }
     Ok(out)
 }

@@ -11,22 +11,32 @@
 //! call). Then they are put as the transport can ([`Questions`]).
 //!
 //! Its requests to the client (`sample`, `roots`) count as questions too; the texts of a
-//! `sample` request and of its answer pass the filter. They are sent during the call, in a
-//! session whose client declared the capability (the transport decides); stateless requests
-//! cannot make them yet.
+//! `sample` request and of its answer, and the roots the client gives, pass the filter.
+//!
+//! Every question has a key (`inputs`): the plugin's (`ask`) or the host's. In a session the
+//! questions are asked one after the other during the call (the transport decides whether
+//! the client can answer `sample` and `roots`). In the stateless era ([`Questions::Rounds`])
+//! a question is answered from the request when it carries an answer under its key, and
+//! otherwise stops the call: all the unanswered questions of that `ask` go back to the client
+//! together as the input requests of one `input_required` result ([`Interrupt`]). Only the
+//! questions the request's client declared it can answer are put; the others are answered
+//! `unsupported`, or, when the plugin requires them, end the request with the
+//! missing-capability error.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rmcp::model::ElicitationSchema;
+use rmcp::model::{ElicitationSchema, InputRequest};
 use serde_json::{Map, Value};
 
-use super::approval::{Action, action};
+use super::inputs::{self, Answers, Declared, Given, Kind, Read};
+use super::subscriptions::MAX_NOTICES;
 use super::{OutputFilter, Redactions};
 use crate::manifest::PluginPolicy;
 use crate::runtime::{
-    CallEvents, ClientFailure, ClientFuture, ElicitFailure, ElicitFuture, Elicited, EventFuture,
-    LogLevel, Root, SampleRequest, Sampled,
+    Answer, Ask, AskFailure, AskFuture, CallEvents, ClientFailure, ClientFuture, ElicitFailure,
+    ElicitFuture, EventFuture, LogLevel, Question, Root, SampleRequest, Sampled,
 };
 
 /// Questions one call may ask with `elicit`, `sample` and `roots` together; more fail inside
@@ -43,9 +53,44 @@ pub(super) enum Questions {
     Unable,
     /// Asked now through the transport, waiting at most this long for each answer.
     Live(Duration),
-    /// Answered from the request (2026-07-28): these answers, in order; a question past them
-    /// stops the call, which returns it to the client.
-    Rounds(Vec<Value>),
+    /// Answered from the request (2026-07-28): these answers, by key; a question without
+    /// one stops the call, which returns it to the client. Only questions of the kinds the
+    /// client `declared` are put.
+    Rounds {
+        answers: Answers,
+        declared: Declared,
+    },
+}
+
+/// Why a plugin's questions stopped the call (2026-07-28, or a required question in a
+/// session).
+#[derive(Debug)]
+pub(super) enum Interrupt {
+    /// Questions without an answer yet, by key: the input requests of the reply.
+    Unanswered(BTreeMap<String, InputRequest>),
+    /// The answer under this key is not one to the question of this kind asked under it.
+    Malformed(String, Kind),
+    /// Questions the plugin requires need these capabilities, which the client lacks.
+    Missing(Vec<Kind>),
+}
+
+/// A question once its key is known and what it sends is filtered.
+enum Prepared {
+    /// Answered without asking: a form that cannot be shown, one question too many.
+    Done(Answer),
+    Ask {
+        key: String,
+        kind: Kind,
+        required: bool,
+        screened: Screened,
+    },
+}
+
+/// What a question sends, filtered.
+enum Screened {
+    Elicit { message: String, form: Value },
+    Sample(SampleRequest),
+    Roots,
 }
 
 /// The longest single message passed on, in bytes (after filtering).
@@ -77,8 +122,14 @@ struct State {
     usage: Map<String, Value>,
     /// Questions asked so far.
     asked: usize,
-    /// The question that stopped the call (2026-07-28): its message and form.
-    unanswered: Option<(String, Value)>,
+    /// The URIs the plugin said changed, unchecked, at most [`MAX_NOTICES`].
+    updated: Vec<String>,
+    /// The keys of the questions asked so far: each names one question of the call.
+    keys: HashSet<String>,
+    /// The answers the plugin's questions took from the request, by key (2026-07-28).
+    taken: Answers,
+    /// Why the questions stopped the call, when they did.
+    interrupt: Option<Interrupt>,
 }
 
 /// What becomes of one event.
@@ -136,63 +187,230 @@ impl FilteredEvents {
         usage
     }
 
-    /// The question that stopped the call, when one did (2026-07-28): how many questions
-    /// the call asked, and this one's message and form.
-    pub(super) fn take_unanswered(&self) -> Option<(usize, String, Value)> {
-        let mut state = self.state();
-        let (message, form) = state.unanswered.take()?;
-        Some((state.asked, message, form))
+    /// The URIs the plugin said changed (`resource-updated`), unchecked.
+    pub(super) fn take_updated(&self) -> Vec<String> {
+        std::mem::take(&mut self.state().updated)
     }
 
-    /// The plugin's question, filtered and checked: its message and form, or why it cannot
-    /// be put.
-    fn screen(&self, message: &str, schema: &str) -> Result<(usize, String, Value), ElicitFailure> {
-        let mut form: Value = serde_json::from_str(schema)
-            .map_err(|e| ElicitFailure::InvalidSchema(format!("not JSON: {e}")))?;
-        serde_json::from_value::<ElicitationSchema>(form.clone())
-            .map_err(|e| ElicitFailure::InvalidSchema(e.to_string()))?;
+    /// Why the plugin's questions stopped the call, when they did, and the answers they took
+    /// until then (to be sealed in the state of the next round).
+    pub(super) fn take_interrupt(&self) -> Option<(Interrupt, Answers)> {
         let mut state = self.state();
-        if state.asked >= MAX_QUESTIONS {
-            return Err(ElicitFailure::Failed(format!(
-                "a call may ask at most {MAX_QUESTIONS} questions"
-            )));
-        }
-        let index = state.asked;
-        state.asked += 1;
-        let window = &message[..floor_char_boundary(message, MAX_MESSAGE)];
-        let message = self
-            .filter
-            .redact_changed(window, &mut state.redactions)
-            .unwrap_or_else(|| window.to_owned());
-        self.filter.apply_json(&mut form, &mut state.redactions);
-        Ok((index, message, form))
+        let interrupt = state.interrupt.take()?;
+        Some((interrupt, std::mem::take(&mut state.taken)))
     }
 
-    /// Count one request to the client against [`MAX_QUESTIONS`].
-    fn count_question(&self) -> Result<(), ClientFailure> {
+    /// Give each question its key (checking the plugin's), count it, and filter what it
+    /// sends. A wrong key asks nothing.
+    fn prepare(&self, questions: Vec<Question>) -> Result<Vec<Prepared>, AskFailure> {
         let mut state = self.state();
-        if state.asked >= MAX_QUESTIONS {
-            return Err(ClientFailure::Failed(format!(
-                "a call may ask at most {MAX_QUESTIONS} questions"
-            )));
+        let mut batch = HashSet::new();
+        for key in questions.iter().filter_map(|q| q.key.as_deref()) {
+            inputs::check_key(key).map_err(AskFailure::InvalidKey)?;
+            if state.keys.contains(key) || !batch.insert(key) {
+                return Err(AskFailure::DuplicateKey(key.to_owned()));
+            }
         }
-        state.asked += 1;
-        Ok(())
+        let state = &mut *state;
+        let mut prepared = Vec::with_capacity(questions.len());
+        for question in questions {
+            let kind = Kind::of(&question.ask);
+            let screened = match question.ask {
+                Ask::Elicit { message, schema } => match form(&schema) {
+                    Ok(form) => Screened::Elicit { message, form },
+                    Err(failure) => {
+                        prepared.push(Prepared::Done(Answer::Elicit(Err(failure))));
+                        continue;
+                    }
+                },
+                Ask::Sample(request) => Screened::Sample(request),
+                Ask::Roots => Screened::Roots,
+            };
+            if state.asked >= MAX_QUESTIONS {
+                prepared.push(Prepared::Done(too_many(kind)));
+                continue;
+            }
+            let key = question.key.unwrap_or_else(|| kind.host_key(state.asked));
+            state.asked += 1;
+            state.keys.insert(key.clone());
+            let redactions = &mut state.redactions;
+            let mut filtered = |text: &str| filter_text(&self.filter, text, redactions);
+            let screened = match screened {
+                Screened::Elicit { message, mut form } => {
+                    let message = filtered(&message);
+                    self.filter.apply_json(&mut form, redactions);
+                    Screened::Elicit { message, form }
+                }
+                Screened::Sample(mut request) => {
+                    for message in &mut request.messages {
+                        message.text = filtered(&message.text);
+                    }
+                    request.system_prompt = request.system_prompt.map(|p| filtered(&p));
+                    Screened::Sample(request)
+                }
+                Screened::Roots => Screened::Roots,
+            };
+            prepared.push(Prepared::Ask {
+                key,
+                kind,
+                required: question.required,
+                screened,
+            });
+        }
+        Ok(prepared)
+    }
+
+    /// Ask `questions` as this call can, and answer each in order.
+    async fn ask_all(&self, questions: Vec<Question>) -> Result<Vec<Answer>, AskFailure> {
+        let prepared = self.prepare(questions)?;
+        match &self.questions {
+            Questions::Rounds { answers, declared } => {
+                self.answer_from_request(prepared, answers, *declared)
+            }
+            Questions::Live(_) | Questions::Unable => self.ask_now(prepared).await,
+        }
+    }
+
+    /// A session: each question in turn, now.
+    async fn ask_now(&self, prepared: Vec<Prepared>) -> Result<Vec<Answer>, AskFailure> {
+        let mut answers = Vec::with_capacity(prepared.len());
+        for question in prepared {
+            let (kind, required, screened) = match question {
+                Prepared::Done(answer) => {
+                    answers.push(answer);
+                    continue;
+                }
+                Prepared::Ask {
+                    kind,
+                    required,
+                    screened,
+                    ..
+                } => (kind, required, screened),
+            };
+            let answer = match screened {
+                Screened::Elicit { message, form } => Answer::Elicit(match &self.questions {
+                    Questions::Live(timeout) => {
+                        let text = serde_json::to_string(&form).unwrap_or_default();
+                        tokio::time::timeout(*timeout, self.inner.elicit(message, text))
+                            .await
+                            .unwrap_or(Err(ElicitFailure::Timeout))
+                    }
+                    _ => Err(ElicitFailure::Unsupported),
+                }),
+                Screened::Sample(request) => Answer::Sample(
+                    self.ask_client(self.inner.sample(request))
+                        .await
+                        .map(|answer| self.sampled(answer)),
+                ),
+                Screened::Roots => Answer::Roots(
+                    self.ask_client(self.inner.roots())
+                        .await
+                        .map(|roots| self.rooted(roots)),
+                ),
+            };
+            if required && unsupported(&answer) {
+                self.state().interrupt = Some(Interrupt::Missing(vec![kind]));
+                return Err(AskFailure::Suspend);
+            }
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    /// The stateless era: each question's answer from the request, or the call stops with
+    /// the questions still to answer.
+    fn answer_from_request(
+        &self,
+        prepared: Vec<Prepared>,
+        given: &Answers,
+        declared: Declared,
+    ) -> Result<Vec<Answer>, AskFailure> {
+        let mut answers = Vec::with_capacity(prepared.len());
+        let mut missing = Vec::new();
+        let mut unanswered = BTreeMap::new();
+        for question in prepared {
+            let (key, kind, required, screened) = match question {
+                Prepared::Done(answer) => {
+                    answers.push(answer);
+                    continue;
+                }
+                Prepared::Ask {
+                    key,
+                    kind,
+                    required,
+                    screened,
+                } => (key, kind, required, screened),
+            };
+            if !declared.has(kind) {
+                if required && !missing.contains(&kind) {
+                    missing.push(kind);
+                }
+                answers.push(unsupported_answer(kind));
+                continue;
+            }
+            let Some(answer) = given.get(&key) else {
+                match input_request(&screened) {
+                    Some(request) => {
+                        unanswered.insert(key, request);
+                    }
+                    None => answers.push(failed(kind, "the question could not be sent")),
+                }
+                continue;
+            };
+            match inputs::read(kind, answer) {
+                Ok(read) => {
+                    let taken = Given {
+                        kind: Some(kind),
+                        value: answer.value.clone(),
+                    };
+                    self.state().taken.insert(key, taken);
+                    answers.push(match read {
+                        Read::Elicit(elicited) => Answer::Elicit(Ok(elicited)),
+                        Read::Sample(sampled) => Answer::Sample(Ok(self.sampled(sampled))),
+                        Read::Roots(roots) => Answer::Roots(Ok(self.rooted(roots))),
+                    });
+                }
+                Err(_) => {
+                    self.state().interrupt = Some(Interrupt::Malformed(key, kind));
+                    return Err(AskFailure::Suspend);
+                }
+            }
+        }
+        let interrupt = if !missing.is_empty() {
+            Interrupt::Missing(missing)
+        } else if !unanswered.is_empty() {
+            Interrupt::Unanswered(unanswered)
+        } else {
+            return Ok(answers);
+        };
+        self.state().interrupt = Some(interrupt);
+        Err(AskFailure::Suspend)
+    }
+
+    /// The model's answer, its text filtered.
+    fn sampled(&self, mut answer: Sampled) -> Sampled {
+        answer.text = self.filtered(&answer.text);
+        answer
+    }
+
+    /// The client's roots, filtered.
+    fn rooted(&self, mut roots: Vec<Root>) -> Vec<Root> {
+        for root in &mut roots {
+            root.uri = self.filtered(&root.uri);
+            root.name = root.name.as_deref().map(|n| self.filtered(n));
+        }
+        roots
     }
 
     /// `text`, filtered (and cut to [`MAX_MESSAGE`] bytes); hits are counted.
     fn filtered(&self, text: &str) -> String {
-        let window = &text[..floor_char_boundary(text, MAX_MESSAGE)];
-        self.filter
-            .redact_changed(window, &mut self.state().redactions)
-            .unwrap_or_else(|| window.to_owned())
+        filter_text(&self.filter, text, &mut self.state().redactions)
     }
 
     /// Send a request to the client during the call, waiting as long as a question may.
     async fn ask_client<T>(&self, request: ClientFuture<'_, T>) -> Result<T, ClientFailure> {
         let wait = match &self.questions {
-            // Stateless: a request to the client would be an input-required round (not yet).
-            Questions::Rounds(_) => return Err(ClientFailure::Unsupported),
+            Questions::Rounds { .. } => return Err(ClientFailure::Unsupported),
             Questions::Live(timeout) => *timeout,
             Questions::Unable => CLIENT_WAIT,
         };
@@ -260,59 +478,44 @@ impl CallEvents for FilteredEvents {
         self.state().usage = usage;
     }
 
+    fn resource_updated(&self, uri: String) {
+        let mut state = self.state();
+        if state.updated.len() < MAX_NOTICES && !state.updated.contains(&uri) {
+            state.updated.push(uri);
+        }
+    }
+
+    fn ask(&self, questions: Vec<Question>) -> AskFuture<'_> {
+        Box::pin(self.ask_all(questions))
+    }
+
     fn elicit(&self, message: String, schema: String) -> ElicitFuture<'_> {
         Box::pin(async move {
-            let (index, message, form) = self.screen(&message, &schema)?;
-            match &self.questions {
-                Questions::Unable => Err(ElicitFailure::Unsupported),
-                Questions::Live(timeout) => {
-                    let text = serde_json::to_string(&form).unwrap_or_default();
-                    tokio::time::timeout(*timeout, self.inner.elicit(message, text))
-                        .await
-                        .unwrap_or(Err(ElicitFailure::Timeout))
-                }
-                Questions::Rounds(answers) => match answers.get(index) {
-                    Some(answer) => Ok(match action(answer) {
-                        Action::Accept => Elicited::Accept(
-                            answer
-                                .get("content")
-                                .filter(|c| c.is_object())
-                                .map_or_else(|| "{}".to_owned(), Value::to_string),
-                        ),
-                        Action::Decline => Elicited::Decline,
-                        Action::Cancel => Elicited::Cancel,
-                    }),
-                    None => {
-                        self.state().unanswered = Some((message, form));
-                        Err(ElicitFailure::Suspend)
-                    }
-                },
+            match self.ask_one(Ask::Elicit { message, schema }).await {
+                Ok(Answer::Elicit(answer)) => answer,
+                Ok(_) => Err(ElicitFailure::Failed("no answer".to_owned())),
+                Err(()) => Err(ElicitFailure::Suspend),
             }
         })
     }
 
-    fn sample(&self, mut request: SampleRequest) -> ClientFuture<'_, Sampled> {
+    fn sample(&self, request: SampleRequest) -> ClientFuture<'_, Sampled> {
         Box::pin(async move {
-            self.count_question()?;
-            for message in &mut request.messages {
-                message.text = self.filtered(&message.text);
+            match self.ask_one(Ask::Sample(request)).await {
+                Ok(Answer::Sample(answer)) => answer,
+                Ok(_) => Err(ClientFailure::Failed("no answer".to_owned())),
+                Err(()) => Err(ClientFailure::Suspend),
             }
-            request.system_prompt = request.system_prompt.map(|p| self.filtered(&p));
-            let mut answer = self.ask_client(self.inner.sample(request)).await?;
-            answer.text = self.filtered(&answer.text);
-            Ok(answer)
         })
     }
 
     fn roots(&self) -> ClientFuture<'_, Vec<Root>> {
         Box::pin(async move {
-            self.count_question()?;
-            let mut roots = self.ask_client(self.inner.roots()).await?;
-            for root in &mut roots {
-                root.uri = self.filtered(&root.uri);
-                root.name = root.name.as_deref().map(|n| self.filtered(n));
+            match self.ask_one(Ask::Roots).await {
+                Ok(Answer::Roots(answer)) => answer,
+                Ok(_) => Err(ClientFailure::Failed("no answer".to_owned())),
+                Err(()) => Err(ClientFailure::Suspend),
             }
-            Ok(roots)
         })
     }
 
@@ -349,6 +552,84 @@ impl CallEvents for FilteredEvents {
     }
 }
 
+impl FilteredEvents {
+    /// One question of `elicit`, `sample` or `roots` (the host's key, not required): its
+    /// answer, or `Err` when the call stops.
+    async fn ask_one(&self, ask: Ask) -> Result<Answer, ()> {
+        let question = Question {
+            key: None,
+            ask,
+            required: false,
+        };
+        match self.ask_all(vec![question]).await {
+            Ok(mut answers) if answers.len() == 1 => answers.pop().ok_or(()),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A form's schema, read: the JSON, when it is a flat form a client can show.
+fn form(schema: &str) -> Result<Value, ElicitFailure> {
+    let form: Value = serde_json::from_str(schema)
+        .map_err(|e| ElicitFailure::InvalidSchema(format!("not JSON: {e}")))?;
+    serde_json::from_value::<ElicitationSchema>(form.clone())
+        .map_err(|e| ElicitFailure::InvalidSchema(e.to_string()))?;
+    Ok(form)
+}
+
+/// `text` filtered with `filter` and cut to [`MAX_MESSAGE`] bytes; hits into `redactions`.
+fn filter_text(filter: &OutputFilter, text: &str, redactions: &mut Redactions) -> String {
+    let window = &text[..floor_char_boundary(text, MAX_MESSAGE)];
+    filter
+        .redact_changed(window, redactions)
+        .unwrap_or_else(|| window.to_owned())
+}
+
+/// The input request that puts a screened question to a 2026-07-28 client.
+fn input_request(screened: &Screened) -> Option<InputRequest> {
+    match screened {
+        Screened::Elicit { message, form } => Some(inputs::form_request(message, form)),
+        Screened::Sample(request) => inputs::sample_request(request),
+        Screened::Roots => Some(inputs::roots_request()),
+    }
+}
+
+/// Whether `answer` says the client cannot answer questions of its kind.
+fn unsupported(answer: &Answer) -> bool {
+    matches!(
+        answer,
+        Answer::Elicit(Err(ElicitFailure::Unsupported))
+            | Answer::Sample(Err(ClientFailure::Unsupported))
+            | Answer::Roots(Err(ClientFailure::Unsupported))
+    )
+}
+
+/// The `unsupported` answer of a question of `kind`.
+fn unsupported_answer(kind: Kind) -> Answer {
+    match kind {
+        Kind::Elicit => Answer::Elicit(Err(ElicitFailure::Unsupported)),
+        Kind::Sample => Answer::Sample(Err(ClientFailure::Unsupported)),
+        Kind::Roots => Answer::Roots(Err(ClientFailure::Unsupported)),
+    }
+}
+
+/// The `failed` answer of a question of `kind`, saying `why`.
+fn failed(kind: Kind, why: &str) -> Answer {
+    match kind {
+        Kind::Elicit => Answer::Elicit(Err(ElicitFailure::Failed(why.to_owned()))),
+        Kind::Sample => Answer::Sample(Err(ClientFailure::Failed(why.to_owned()))),
+        Kind::Roots => Answer::Roots(Err(ClientFailure::Failed(why.to_owned()))),
+    }
+}
+
+/// The answer of a question over the call's limit.
+fn too_many(kind: Kind) -> Answer {
+    failed(
+        kind,
+        &format!("a call may ask at most {MAX_QUESTIONS} questions"),
+    )
+}
+
 /// The largest character boundary of `s` at or below `at`.
 fn floor_char_boundary(s: &str, at: usize) -> usize {
     let mut end = at.min(s.len());
@@ -356,4 +637,40 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
         end -= 1;
     }
     end
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+    use crate::gate::Detectors;
+
+    fn events() -> FilteredEvents {
+        let detectors = Arc::new(Detectors::new(&[]).expect("detectors"));
+        let filter = Arc::new(OutputFilter::new(
+            detectors,
+            &[],
+            std::iter::empty::<&str>(),
+        ));
+        FilteredEvents::new(
+            Arc::new(crate::runtime::NoEvents),
+            filter,
+            &PluginPolicy::default(),
+            Questions::Unable,
+        )
+    }
+
+    #[test]
+    fn a_call_keeps_each_updated_uri_once_and_at_most_a_hundred() {
+        let events = events();
+        events.resource_updated("notes://1".to_owned());
+        events.resource_updated("notes://1".to_owned());
+        for n in 0..200 {
+            events.resource_updated(format!("notes://many/{n}"));
+        }
+        let updated = events.take_updated();
+        assert_eq!(updated.len(), MAX_NOTICES);
+        assert_eq!(updated[0], "notes://1");
+        assert_eq!(updated[1], "notes://many/0");
+        assert!(events.take_updated().is_empty(), "taken once");
+    }
 }

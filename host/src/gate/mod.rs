@@ -15,9 +15,11 @@
 
 mod approval;
 mod authz;
+mod completions;
 mod events;
 mod filter;
 mod input;
+mod inputs;
 mod limits;
 mod live;
 mod output;
@@ -27,6 +29,7 @@ mod request_id;
 mod resources;
 mod stats;
 mod stop;
+mod subscriptions;
 mod trail;
 
 use std::collections::HashMap;
@@ -48,13 +51,14 @@ use crate::runtime::{CallError, CallEvents, CallOutcome, Runtime};
 
 pub use crate::types::{Principal, Transport};
 pub use approval::{
-    APPROVAL_KEY, ApprovalHub, Asking, Decision, ELICIT_KEY, PendingApproval, PendingApprovals,
-    UnknownApproval,
+    APPROVAL_KEY, ApprovalHub, Asking, Decision, PendingApproval, PendingApprovals, UnknownApproval,
 };
 pub use authz::Access;
+pub use completions::{CompleteRequest, MAX_VALUES as MAX_COMPLETION_VALUES};
 pub use events::MAX_QUESTIONS;
 pub use filter::{Detectors, MIN_SECRET_LEN, OutputFilter, Redactions, audit_args, is_secret_key};
 pub use input::{CapError, InputCaps};
+pub use inputs::{Declared, MAX_KEY};
 pub use limits::{
     Busy, Concurrency, LocalRateLimiter, RateKey, RateLimiter, RetryAfter, Unlimited,
 };
@@ -65,9 +69,12 @@ pub use refusals::SUMMARY_EVERY;
 pub use request_id::new_request_id;
 pub use resources::ReadRequest;
 pub use stats::{OTHER as STATS_OTHER, Stats};
+pub use subscriptions::{
+    MAX_SUBSCRIPTIONS, ResourceUpdate, ResourceUpdates, SubscribeRequest, SubscriptionMethod,
+};
 
 use approval::{Approver, Call, Cleared};
-use events::{FilteredEvents, Questions};
+use events::{FilteredEvents, Interrupt, Questions};
 use refusals::RefusalLimiter;
 use stop::{Answer, Stop};
 use trail::Trail;
@@ -129,6 +136,13 @@ pub enum GateError {
     /// hit.
     #[error("{message} (request {request_id})")]
     Failed { message: String, request_id: String },
+    /// The plugin requires an answer the client did not declare it can give: these client
+    /// capabilities (`elicitation`, `sampling`, `roots`) are missing.
+    #[error("missing required client capabilities: {} (request {request_id})", capabilities.join(", "))]
+    MissingCapability {
+        capabilities: Vec<&'static str>,
+        request_id: String,
+    },
     /// The call ran but its audit record could not be written: the result is withheld.
     #[error("the call could not be recorded in the audit log (request {request_id})")]
     Audit { request_id: String },
@@ -160,6 +174,9 @@ pub struct GateOptions {
     /// Flow marks and calls waiting for operators (kept across reloads by passing the same
     /// one).
     pub approvals: Arc<ApprovalHub>,
+    /// Where the resource updates plugins announce go (kept across reloads by passing the
+    /// same one, so subscribers keep listening).
+    pub updates: Arc<ResourceUpdates>,
 }
 
 impl Default for GateOptions {
@@ -174,6 +191,7 @@ impl Default for GateOptions {
             stats: Arc::default(),
             approval: ApprovalSettings::default(),
             approvals: Arc::default(),
+            updates: Arc::default(),
         }
     }
 }
@@ -193,6 +211,7 @@ impl GateOptions {
             stats: Arc::default(),
             approval: manifest.approval.clone(),
             approvals: Arc::default(),
+            updates: Arc::default(),
         }
     }
 }
@@ -239,6 +258,8 @@ pub struct Gate {
     /// For the arguments of calls to unknown tools.
     default_filter: Arc<OutputFilter>,
     approver: Approver,
+    /// Checked resource updates, to the subscribers.
+    updates: Arc<ResourceUpdates>,
 }
 
 impl Gate {
@@ -339,6 +360,7 @@ impl Gate {
             stats: options.stats,
             default_filter,
             approver: Approver::new(&options.approval, options.approvals.clone()),
+            updates: options.updates,
         })
     }
 
@@ -520,7 +542,10 @@ impl Gate {
             let questions = match asking {
                 Asking::Unable => Questions::Unable,
                 Asking::Live => Questions::Live(self.approver.timeout()),
-                Asking::Rounds { .. } => Questions::Rounds(cleared.answers.clone()),
+                Asking::Rounds { declared, .. } => Questions::Rounds {
+                    answers: std::mem::take(&mut cleared.answers),
+                    declared,
+                },
             };
             // The plugin's log and progress messages, and its questions, pass its filter and
             // caps on the way out.
@@ -538,17 +563,19 @@ impl Gate {
                 .runtime
                 .call_within(plugin, tool.entry.function, &args, events.clone(), timeout)
                 .await;
-            trail.usage(events.take_usage());
+            let mut usage = events.take_usage();
+            let updated = self.publish_updates(&plugin.config.name, events.take_updated());
+            if updated > 0 {
+                usage.insert("resources_updated".to_owned(), updated.into());
+            }
+            trail.usage(usage);
             if matches!(ran, Err(CallError::InputRequired))
-                && let Some((asked, message, form)) = events.take_unanswered()
+                && let Some((interrupt, taken)) = events.take_interrupt()
             {
-                let result = self
-                    .approver
-                    .plugin_question(&call, &mut cleared, (&message, &form));
-                return Err(Stop::input_required(
-                    result,
-                    format!("the plugin asked question {asked}"),
-                ));
+                return Err(interrupted(interrupt, |requests| {
+                    self.approver
+                        .plugin_question(&call, &mut cleared, taken, requests)
+                }));
             }
             let mut answer = present(tool, ran, &mut trail);
             let redactions = filter(tool, &mut answer.result, &events);
@@ -624,6 +651,43 @@ impl Gate {
             .function()
             .args_from_json(arguments)
             .map_err(|error| invalid(&error))
+    }
+}
+
+/// What the audit record says of a round that returns the plugin's questions: their keys
+/// and methods.
+fn asked(requests: &std::collections::BTreeMap<String, rmcp::model::InputRequest>) -> String {
+    let asked: Vec<String> = requests
+        .iter()
+        .map(|(key, request)| {
+            let method = serde_json::to_value(request)
+                .ok()
+                .and_then(|r| r.get("method").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            format!("{key} ({method})")
+        })
+        .collect();
+    format!("the plugin asked: {}", asked.join(", "))
+}
+
+/// The stop of a request whose plugin's questions ended it: the questions to answer (the
+/// reply `reply` builds of them, with its state), a malformed answer, or a required question
+/// the client cannot answer.
+fn interrupted(
+    interrupt: Interrupt,
+    reply: impl FnOnce(
+        std::collections::BTreeMap<String, rmcp::model::InputRequest>,
+    ) -> InputRequiredResult,
+) -> Stop {
+    match interrupt {
+        Interrupt::Unanswered(requests) => {
+            let detail = asked(&requests);
+            Stop::input_required(reply(requests), detail)
+        }
+        Interrupt::Malformed(key, kind) => approval::malformed(&key, kind),
+        Interrupt::Missing(kinds) => {
+            Stop::missing_capability(kinds.iter().map(|k| k.capability()).collect())
+        }
     }
 }
 

@@ -5,20 +5,26 @@
 //! no unknown one) -> concurrency slot -> `get` in a fresh sandbox -> map the messages ->
 //! filter every text -> size cap -> audit record (`method: "prompts/get"`) -> respond.
 //! Refusals and failures are protocol errors: a prompt has no error result.
+//!
+//! A prompt's plugin may ask questions (`elicit`, `ask`, and `sample` and `roots` when
+//! granted) as a tool's may: in a session during the get, in the stateless era by an
+//! `input_required` result of `prompts/get` whose sealed state is bound to the principal, the
+//! prompt and its arguments.
 
 use std::sync::Arc;
 
-use rmcp::model::{GetPromptResult, JsonObject, Prompt, PromptMessage, Role};
+use rmcp::model::{GetPromptResponse, GetPromptResult, JsonObject, Prompt, PromptMessage, Role};
 use serde_json::Value;
 use tracing::Instrument;
 
+use super::approval::{Asking, Subject};
 use super::events::{FilteredEvents, Questions};
 use super::limits::prompt_key;
 use super::output::{self, OutputError, serialized_size};
 use super::resources::cap;
-use super::stop::{Asked, Stop};
+use super::stop::Stop;
 use super::trail::Trail;
-use super::{Gate, GateError, GatePrompt, Principal, Redactions, authorize, slot};
+use super::{Gate, GateError, GatePrompt, Principal, Redactions, authorize, interrupted, slot};
 use crate::audit::{MAX_RECORDED_NAME, Outcome, bounded};
 use crate::runtime::{CallError, CallEvents, CallOutcome};
 use crate::schema::{PromptDef, result_json};
@@ -36,8 +42,11 @@ pub struct PromptRequest<'a> {
     pub name: &'a str,
     /// The arguments object, if any.
     pub arguments: Option<&'a JsonObject>,
-    /// Where the plugin's log and progress messages go.
+    /// Where the plugin's log and progress messages go, and how its questions are asked
+    /// when `asking` is [`Asking::Live`].
     pub events: Arc<dyn CallEvents>,
+    /// How the client can be asked the plugin's questions.
+    pub asking: Asking<'a>,
 }
 
 impl Gate {
@@ -58,11 +67,12 @@ impl Gate {
     /// Get one prompt through the whole pipeline, and record it in the audit log before
     /// returning. An unknown prompt, or one the principal may not get, is
     /// [`GateError::UnknownPrompt`]; bad arguments are [`GateError::InvalidParams`];
-    /// everything that goes wrong once it runs is [`GateError::Failed`].
+    /// everything that goes wrong once it runs is [`GateError::Failed`]. A plugin that asks
+    /// a stateless client gets it an `input_required` result.
     pub async fn get_prompt(
         &self,
         mut request: PromptRequest<'_>,
-    ) -> Result<GetPromptResult, GateError> {
+    ) -> Result<GetPromptResponse, GateError> {
         let mut trail = Trail::start(
             self.recorders(),
             request.principal,
@@ -85,12 +95,13 @@ impl Gate {
         &'a self,
         request: PromptRequest<'a>,
         mut trail: Trail<'a>,
-    ) -> Result<GetPromptResult, GateError> {
+    ) -> Result<GetPromptResponse, GateError> {
         let PromptRequest {
             principal,
             name,
             arguments,
             events,
+            asking,
             ..
         } = request;
         let mut _slot = None;
@@ -108,18 +119,38 @@ impl Gate {
                 return Err(stop.without_args());
             }
             let args = prompt_arguments(prompt.entry.def(), arguments)?;
+            let subject = Subject::prompt(principal, prompt.entry.name(), arguments);
+            let questions = match asking {
+                Asking::Unable => Questions::Unable,
+                Asking::Live => Questions::Live(self.approver.timeout()),
+                Asking::Rounds {
+                    state,
+                    responses,
+                    declared,
+                } => Questions::Rounds {
+                    answers: self.approver.answers(&subject, state, responses)?,
+                    declared,
+                },
+            };
             _slot = slot(prompt.concurrency.as_deref(), &plugin.config).await?;
             let events = Arc::new(FilteredEvents::new(
                 events,
                 prompt.filter.clone(),
                 &plugin.config.policy,
-                Questions::Unable,
+                questions,
             ));
             let ran = self
                 .runtime
                 .get_prompt(plugin, &prompt.entry.def().name, &args, events.clone())
                 .await;
             trail.usage(events.take_usage());
+            if matches!(ran, Err(CallError::InputRequired))
+                && let Some((interrupt, taken)) = events.take_interrupt()
+            {
+                return Err(interrupted(interrupt, |requests| {
+                    self.approver.prompt_question(&subject, taken, requests)
+                }));
+            }
             let mut result = present(prompt, ran, &mut trail)?;
             let mut redactions = filter(prompt, &mut result);
             events.finish(&mut redactions);
@@ -133,18 +164,18 @@ impl Gate {
             Ok(result) => {
                 tracing::debug!("prompt returned");
                 match trail.finish(Outcome::Ok, None) {
-                    Ok(()) => Ok(result),
+                    Ok(()) => Ok(result.into()),
                     Err(_) => Err(GateError::Audit {
                         request_id: trail.id().to_owned(),
                     }),
                 }
             }
-            Err(stop) => Err(stop.record_request(trail, Asked::Prompt(name))),
+            Err(stop) => stop.record_prompt(trail, name).map(Into::into),
         }
     }
 
     /// Find the prompt named `name`.
-    fn find_prompt(&self, name: &str) -> Result<&GatePrompt, Stop> {
+    pub(super) fn find_prompt(&self, name: &str) -> Result<&GatePrompt, Stop> {
         match self.prompts_by_name.get(name) {
             Some(&i) => Ok(&self.prompts[i]),
             None => Err(Stop::unknown_tool(

@@ -38,6 +38,9 @@ enum Reply {
     /// The protocol error `invalid params` with this message: the request itself is wrong
     /// (a forged or expired `requestState`, malformed `inputResponses`).
     InvalidParams(String),
+    /// The protocol error `missing required client capability` (-32021) naming these
+    /// capabilities: the plugin needs what the client did not declare.
+    MissingCapability(Vec<&'static str>),
 }
 
 impl Stop {
@@ -78,6 +81,20 @@ impl Stop {
             outcome,
             reply: Reply::InvalidParams(message.clone()),
             detail: message,
+            keep_args: true,
+        }
+    }
+
+    /// The plugin requires questions the client did not declare it can answer
+    /// (`capabilities`: `elicitation`, `sampling`, `roots`).
+    pub(super) fn missing_capability(capabilities: Vec<&'static str>) -> Self {
+        Self {
+            outcome: Outcome::Invalid,
+            detail: format!(
+                "the plugin requires client capabilities the request did not declare: {}",
+                capabilities.join(", ")
+            ),
+            reply: Reply::MissingCapability(capabilities),
             keep_args: true,
         }
     }
@@ -148,6 +165,17 @@ impl Stop {
                     Err(_) => Err(GateError::Audit { request_id }),
                 }
             }
+            Reply::MissingCapability(capabilities) => {
+                tracing::info!(detail = self.detail, "call refused");
+                let request_id = trail.id().to_owned();
+                match trail.finish(self.outcome, Some(self.detail)) {
+                    Ok(()) => Err(GateError::MissingCapability {
+                        capabilities,
+                        request_id,
+                    }),
+                    Err(_) => Err(GateError::Audit { request_id }),
+                }
+            }
             Reply::ToolError(message) => finish(
                 Answer {
                     result: refusal(&message, trail.id()),
@@ -174,6 +202,30 @@ impl Stop {
 }
 
 impl Stop {
+    /// Record a `prompts/get` of `name` stopped here: the questions its plugin asked (the
+    /// client answers them and gets again), or the protocol error it ends with.
+    pub(super) fn record_prompt(
+        self,
+        mut trail: Trail<'_>,
+        name: &str,
+    ) -> Result<InputRequiredResult, GateError> {
+        if !matches!(self.reply, Reply::InputRequired(_)) {
+            return Err(self.record_request(trail, Asked::Prompt(name)));
+        }
+        tracing::info!(
+            detail = self.detail,
+            "prompt waits for the client's answers"
+        );
+        let request_id = trail.id().to_owned();
+        if !self.keep_args {
+            trail.drop_args();
+        }
+        match (self.reply, trail.finish(self.outcome, Some(self.detail))) {
+            (Reply::InputRequired(result), Ok(())) => Ok(*result),
+            _ => Err(GateError::Audit { request_id }),
+        }
+    }
+
     /// Record a `prompts/get` or `resources/read` of `asked` stopped here, and say what the
     /// client is told: the protocol error of each kind of stop (neither has a tool-error
     /// result).
@@ -201,6 +253,10 @@ impl Stop {
             },
             (Reply::ToolError(message), _) => GateError::Failed {
                 message,
+                request_id,
+            },
+            (Reply::MissingCapability(capabilities), _) => GateError::MissingCapability {
+                capabilities,
                 request_id,
             },
             (Reply::InputRequired(_), _) => GateError::Failed {

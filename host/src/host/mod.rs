@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use crate::audit::{AuditSink, FileSink, NoAudit};
 use crate::capabilities::{self, Slots};
 use crate::catalog::Catalog;
-use crate::gate::{ApprovalHub, Gate, GateOptions, Stats};
+use crate::gate::{ApprovalHub, Gate, GateOptions, ResourceUpdates, Stats};
 use crate::lock::{self, LockCheck};
 use crate::manifest::{self, Location, LockMode, Manifest};
 use crate::runtime::{
@@ -42,6 +42,8 @@ pub struct Host {
     stats: Arc<Stats>,
     /// Flow marks and calls waiting for an operator, kept by every reload.
     approvals: Arc<ApprovalHub>,
+    /// Where plugins' resource updates go, kept by every reload (sessions listen to it).
+    updates: Arc<ResourceUpdates>,
     /// The capabilities' host-wide services ([`capabilities::start`]), which a reload keeps
     /// where their settings did not change.
     services: Slots,
@@ -255,9 +257,11 @@ impl Host {
         };
         let stats = previous.map_or_else(Arc::default, |p| p.stats.clone());
         let approvals = previous.map_or_else(Arc::default, |p| p.approvals.clone());
+        let updates = previous.map_or_else(Arc::default, |p| p.updates.clone());
         let options = GateOptions {
             stats: stats.clone(),
             approvals: approvals.clone(),
+            updates: updates.clone(),
             ..GateOptions::from_manifest(manifest, audit.clone())
         };
         let gate = Gate::new(catalog, runtime.clone(), options).map_err(HostError::global)?;
@@ -268,6 +272,7 @@ impl Host {
             audit: (manifest.audit.clone(), audit),
             stats,
             approvals,
+            updates,
             services,
             lock,
             provenance,

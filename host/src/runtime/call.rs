@@ -120,6 +120,8 @@ pub(super) enum Target {
     ResourceTemplates,
     /// `warden:mcp/resources.read`.
     ResourceRead,
+    /// `warden:mcp/completions.complete`.
+    Complete,
 }
 
 /// The function `target` names and its export index; unavailable when the plugin does not
@@ -142,11 +144,16 @@ fn target_export<'a>(
         Target::ResourceList => resources.map(|(r, [list, _, _])| (&r.list, list)),
         Target::ResourceTemplates => resources.map(|(r, [_, t, _])| (&r.templates, t)),
         Target::ResourceRead => resources.map(|(r, [_, _, read])| (&r.read, read)),
+        Target::Complete => description
+            .completions
+            .as_ref()
+            .zip(code.completions.as_ref()),
     };
     let missing = match target {
         Target::Tool(_) => "such tool",
         Target::PromptList | Target::PromptGet => "prompts",
         Target::ResourceList | Target::ResourceTemplates | Target::ResourceRead => "resources",
+        Target::Complete => "completions",
     };
     found.ok_or_else(|| CallError::Unavailable(format!("the plugin offers no {missing}")))
 }
@@ -211,6 +218,22 @@ impl Runtime {
         let args = crate::schema::read_args(uri);
         let timeout = plugin.config.limits.timeout;
         self.run(plugin, Target::ResourceRead, &args, events, timeout)
+            .await
+    }
+
+    /// Run the plugin's `warden:mcp/completions.complete` for `reference`'s `argument` in a
+    /// new instance, exactly as a tool call runs. The value is `complete`'s `list<string>`.
+    pub async fn complete(
+        &self,
+        plugin: &Plugin,
+        reference: crate::schema::CompletionRef<'_>,
+        argument: (&str, &str),
+        context: &[(String, String)],
+        events: Arc<dyn CallEvents>,
+    ) -> Result<CallOutcome, CallError> {
+        let args = crate::schema::complete_args(reference, argument.0, argument.1, context);
+        let timeout = plugin.config.limits.timeout;
+        self.run(plugin, Target::Complete, &args, events, timeout)
             .await
     }
 

@@ -1,6 +1,6 @@
-//! What a plugin may tell the world while it runs (log messages and progress), and ask of it
-//! (a form the user fills in: `elicit`; the client's model: `sample`; the client's roots:
-//! `roots`).
+//! What a plugin may tell the world while it runs (log messages, progress, a resource that
+//! changed), and ask of it (a form the user fills in: `elicit`; the client's model: `sample`;
+//! the client's roots: `roots`).
 //!
 //! The runtime knows nothing of MCP. A transport passes a [`CallEvents`] with each call and
 //! decides where the events go (MCP notifications, the terminal, nowhere) and how a question
@@ -114,6 +114,63 @@ pub enum ClientFailure {
 /// [`CallEvents::roots`].
 pub type ClientFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClientFailure>> + Send + 'a>>;
 
+/// What one question of [`CallEvents::ask`] asks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ask {
+    /// A form: the message, and the form as JSON Schema text.
+    Elicit { message: String, schema: String },
+    /// The client's model.
+    Sample(SampleRequest),
+    /// The client's roots.
+    Roots,
+}
+
+impl Ask {
+    /// The MCP method that carries it.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Ask::Elicit { .. } => "elicitation/create",
+            Ask::Sample(_) => "sampling/createMessage",
+            Ask::Roots => "roots/list",
+        }
+    }
+}
+
+/// One question of [`CallEvents::ask`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Question {
+    /// The key the plugin chose; `None` for `elicit`, `sample` and `roots`, whose keys the
+    /// host chooses.
+    pub key: Option<String>,
+    pub ask: Ask,
+    /// A client that did not declare the capability ends the request, rather than answering
+    /// `unsupported`.
+    pub required: bool,
+}
+
+/// The answer to one question, of the question's kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    Elicit(Result<Elicited, ElicitFailure>),
+    Sample(Result<Sampled, ClientFailure>),
+    Roots(Result<Vec<Root>, ClientFailure>),
+}
+
+/// Why [`CallEvents::ask`] asked nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AskFailure {
+    /// A key is not one a plugin may use; the message says why.
+    InvalidKey(String),
+    /// A key names another question of the call already.
+    DuplicateKey(String),
+    /// As [`ElicitFailure::Suspend`]: stop the call (the answers come with the next
+    /// request, or the request ends with an error the events' receiver knows).
+    Suspend,
+}
+
+/// The future of [`CallEvents::ask`].
+pub type AskFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Answer>, AskFailure>> + Send + 'a>>;
+
 /// Receives the events of one call. Implementations must not fail: an event that cannot be
 /// delivered is dropped.
 pub trait CallEvents: Send + Sync {
@@ -135,6 +192,26 @@ pub trait CallEvents: Send + Sync {
     fn roots(&self) -> ClientFuture<'_, Vec<Root>> {
         Box::pin(std::future::ready(Err(ClientFailure::Unsupported)))
     }
+    /// The plugin asks several questions at once (`ask`). The default: each in turn through
+    /// [`CallEvents::elicit`], [`CallEvents::sample`] and [`CallEvents::roots`].
+    fn ask(&self, questions: Vec<Question>) -> AskFuture<'_> {
+        Box::pin(async move {
+            let mut answers = Vec::with_capacity(questions.len());
+            for question in questions {
+                answers.push(match question.ask {
+                    Ask::Elicit { message, schema } => {
+                        Answer::Elicit(self.elicit(message, schema).await)
+                    }
+                    Ask::Sample(request) => Answer::Sample(self.sample(request).await),
+                    Ask::Roots => Answer::Roots(self.roots().await),
+                });
+            }
+            Ok(answers)
+        })
+    }
+    /// The plugin says the resource at `uri` changed (`resource-updated`), unchecked: the
+    /// receiver decides whether the plugin serves it. The default: nobody is told.
+    fn resource_updated(&self, _uri: String) {}
     /// The call is over, however it ended; this is what it did with each capability
     /// ([`crate::capabilities::usage`]), when it did anything.
     fn usage(&self, _usage: serde_json::Map<String, serde_json::Value>) {}

@@ -8,8 +8,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::call::{Paused, Suspended};
 use super::events::{
-    CallEvents, ClientFailure, ElicitFailure, Elicited, LogLevel, SampleMessage, SampleRequest,
-    SampleRole,
+    Answer, Ask, AskFailure, CallEvents, ClientFailure, ElicitFailure, Elicited, LogLevel,
+    Question, SampleMessage, SampleRequest, SampleRole, Sampled,
 };
 use super::limits::CallLimiter;
 use crate::capabilities::{self, CallContext, CallParts, CallView, SecretScrubber, Slots};
@@ -24,13 +24,15 @@ mod bindings {
             "warden:mcp/host.elicit": async | trappable,
             "warden:mcp/host.sample": async | trappable,
             "warden:mcp/host.roots": async | trappable,
+            "warden:mcp/host.ask": async | trappable,
         },
     });
 }
 
 pub(crate) use bindings::Tool as ToolWorld;
 use bindings::warden::mcp::host::{
-    ClientError, ElicitAnswer, ElicitError, Host, Level, Root, SampleAnswer,
+    self as wit, AskError, ClientError, ElicitAnswer, ElicitError, Host, Level, QuestionKind, Root,
+    SampleAnswer,
 };
 
 /// How many log and progress events one call may send, whatever its [`CallEvents`] does with
@@ -39,6 +41,8 @@ use bindings::warden::mcp::host::{
 const EVENT_BUDGET: u32 = 10_000;
 /// The longest plugin log message written to warden's own log, in bytes.
 const MAX_LOGGED: usize = 8 * 1024;
+/// The longest URI a plugin may say changed (`resource-updated`), in bytes.
+const MAX_NOTICE_URI: usize = 8 * 1024;
 
 /// Everything a call's [`wasmtime::Store`] holds. Built fresh for every call; nothing
 /// survives it.
@@ -161,53 +165,21 @@ impl Host for CallState {
             let _waiting = self.paused.start();
             self.events.elicit(message, requested_schema).await
         };
-        Ok(match answer {
-            Ok(Elicited::Accept(content)) => Ok(ElicitAnswer::Accept(content)),
-            Ok(Elicited::Decline) => Ok(ElicitAnswer::Decline),
-            Ok(Elicited::Cancel) => Ok(ElicitAnswer::Cancel),
-            Err(ElicitFailure::Unsupported) => Err(ElicitError::Unsupported),
-            Err(ElicitFailure::InvalidSchema(why)) => Err(ElicitError::InvalidSchema(why)),
-            Err(ElicitFailure::Timeout) => Err(ElicitError::Timeout),
-            Err(ElicitFailure::Failed(why)) => Err(ElicitError::Failed(why)),
-            Err(ElicitFailure::Suspend) => return Err(wasmtime::Error::new(Suspended)),
-        })
+        elicit_answer(answer)
     }
 
     async fn sample(
         &mut self,
-        request: bindings::warden::mcp::host::SampleRequest,
+        request: wit::SampleRequest,
     ) -> wasmtime::Result<Result<SampleAnswer, ClientError>> {
         if !self.sampling {
             return Ok(Err(ClientError::NotGranted));
         }
-        let request = SampleRequest {
-            messages: request
-                .messages
-                .into_iter()
-                .map(|m| SampleMessage {
-                    role: role(m.role),
-                    text: m.text,
-                })
-                .collect(),
-            system_prompt: request.system_prompt,
-            max_tokens: request.max_tokens,
-        };
         let answer = {
             let _waiting = self.paused.start();
-            self.events.sample(request).await
+            self.events.sample(sample_request(request)).await
         };
-        match answer {
-            Ok(sampled) => Ok(Ok(SampleAnswer {
-                role: match sampled.role {
-                    SampleRole::User => bindings::warden::mcp::host::SampleRole::User,
-                    SampleRole::Assistant => bindings::warden::mcp::host::SampleRole::Assistant,
-                },
-                text: sampled.text,
-                model: sampled.model,
-                stop_reason: sampled.stop_reason,
-            })),
-            Err(failure) => Self::client_error(failure).map(Err),
-        }
+        sample_answer(answer)
     }
 
     async fn roots(&mut self) -> wasmtime::Result<Result<Vec<Root>, ClientError>> {
@@ -218,16 +190,140 @@ impl Host for CallState {
             let _waiting = self.paused.start();
             self.events.roots().await
         };
-        match answer {
-            Ok(roots) => Ok(Ok(roots
-                .into_iter()
-                .map(|r| Root {
-                    uri: r.uri,
-                    name: r.name,
-                })
-                .collect())),
-            Err(failure) => Self::client_error(failure).map(Err),
+        roots_answer(answer)
+    }
+
+    async fn ask(
+        &mut self,
+        questions: Vec<wit::Question>,
+    ) -> wasmtime::Result<Result<Vec<wit::Answer>, AskError>> {
+        // Questions the plugin is not granted are answered here; the others go out together.
+        let mut answers: Vec<Option<wit::Answer>> = Vec::with_capacity(questions.len());
+        let mut asked = Vec::new();
+        for question in questions {
+            let ask = match question.kind {
+                QuestionKind::Sample(_) if !self.sampling => {
+                    answers.push(Some(wit::Answer::Sample(Err(ClientError::NotGranted))));
+                    continue;
+                }
+                QuestionKind::Roots if !self.roots => {
+                    answers.push(Some(wit::Answer::Roots(Err(ClientError::NotGranted))));
+                    continue;
+                }
+                QuestionKind::Elicit(form) => Ask::Elicit {
+                    message: form.message,
+                    schema: form.requested_schema,
+                },
+                QuestionKind::Sample(request) => Ask::Sample(sample_request(request)),
+                QuestionKind::Roots => Ask::Roots,
+            };
+            answers.push(None);
+            asked.push(Question {
+                key: Some(question.key),
+                ask,
+                required: question.required,
+            });
         }
+        let given = if asked.is_empty() {
+            Vec::new()
+        } else {
+            let _waiting = self.paused.start();
+            match self.events.ask(asked).await {
+                Ok(given) => given,
+                Err(AskFailure::InvalidKey(why)) => return Ok(Err(AskError::InvalidKey(why))),
+                Err(AskFailure::DuplicateKey(key)) => return Ok(Err(AskError::DuplicateKey(key))),
+                Err(AskFailure::Suspend) => return Err(wasmtime::Error::new(Suspended)),
+            }
+        };
+        let mut given = given.into_iter();
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(match answer {
+                Some(answer) => answer,
+                None => match given.next() {
+                    Some(Answer::Elicit(a)) => wit::Answer::Elicit(elicit_answer(a)?),
+                    Some(Answer::Sample(a)) => wit::Answer::Sample(sample_answer(a)?),
+                    Some(Answer::Roots(a)) => wit::Answer::Roots(roots_answer(a)?),
+                    // The events' receiver answers every question it is given.
+                    None => wasmtime::bail!("a question of `ask` got no answer"),
+                },
+            });
+        }
+        Ok(Ok(out))
+    }
+
+    async fn resource_updated(&mut self, uri: String) {
+        // A URI longer than any a plugin serves is no notice; each one counts as an event.
+        if uri.len() > MAX_NOTICE_URI || !self.spend_event() {
+            return;
+        }
+        self.events.resource_updated(uri);
+    }
+}
+
+/// A form's answer as the plugin sees it, or the call's suspension.
+fn elicit_answer(
+    answer: Result<Elicited, ElicitFailure>,
+) -> wasmtime::Result<Result<ElicitAnswer, ElicitError>> {
+    Ok(match answer {
+        Ok(Elicited::Accept(content)) => Ok(ElicitAnswer::Accept(content)),
+        Ok(Elicited::Decline) => Ok(ElicitAnswer::Decline),
+        Ok(Elicited::Cancel) => Ok(ElicitAnswer::Cancel),
+        Err(ElicitFailure::Unsupported) => Err(ElicitError::Unsupported),
+        Err(ElicitFailure::InvalidSchema(why)) => Err(ElicitError::InvalidSchema(why)),
+        Err(ElicitFailure::Timeout) => Err(ElicitError::Timeout),
+        Err(ElicitFailure::Failed(why)) => Err(ElicitError::Failed(why)),
+        Err(ElicitFailure::Suspend) => return Err(wasmtime::Error::new(Suspended)),
+    })
+}
+
+/// The WIT request as the runtime's.
+fn sample_request(request: wit::SampleRequest) -> SampleRequest {
+    SampleRequest {
+        messages: request
+            .messages
+            .into_iter()
+            .map(|m| SampleMessage {
+                role: role(m.role),
+                text: m.text,
+            })
+            .collect(),
+        system_prompt: request.system_prompt,
+        max_tokens: request.max_tokens,
+    }
+}
+
+/// The model's answer as the plugin sees it, or the call's suspension.
+fn sample_answer(
+    answer: Result<Sampled, ClientFailure>,
+) -> wasmtime::Result<Result<SampleAnswer, ClientError>> {
+    match answer {
+        Ok(sampled) => Ok(Ok(SampleAnswer {
+            role: match sampled.role {
+                SampleRole::User => wit::SampleRole::User,
+                SampleRole::Assistant => wit::SampleRole::Assistant,
+            },
+            text: sampled.text,
+            model: sampled.model,
+            stop_reason: sampled.stop_reason,
+        })),
+        Err(failure) => CallState::client_error(failure).map(Err),
+    }
+}
+
+/// The client's roots as the plugin sees them, or the call's suspension.
+fn roots_answer(
+    answer: Result<Vec<super::events::Root>, ClientFailure>,
+) -> wasmtime::Result<Result<Vec<Root>, ClientError>> {
+    match answer {
+        Ok(roots) => Ok(Ok(roots
+            .into_iter()
+            .map(|r| Root {
+                uri: r.uri,
+                name: r.name,
+            })
+            .collect())),
+        Err(failure) => CallState::client_error(failure).map(Err),
     }
 }
 
@@ -245,10 +341,10 @@ impl CallState {
 }
 
 /// The WIT role as the runtime's.
-fn role(role: bindings::warden::mcp::host::SampleRole) -> SampleRole {
+fn role(role: wit::SampleRole) -> SampleRole {
     match role {
-        bindings::warden::mcp::host::SampleRole::User => SampleRole::User,
-        bindings::warden::mcp::host::SampleRole::Assistant => SampleRole::Assistant,
+        wit::SampleRole::User => SampleRole::User,
+        wit::SampleRole::Assistant => SampleRole::Assistant,
     }
 }
 

@@ -32,8 +32,9 @@ use call::Target;
 pub use call::{CallError, CallOutcome};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use events::{
-    CallEvents, ClientFailure, ClientFuture, ElicitFailure, ElicitFuture, Elicited, EventFuture,
-    LogLevel, NoEvents, Root, SampleMessage, SampleRequest, SampleRole, Sampled,
+    Answer, Ask, AskFailure, AskFuture, CallEvents, ClientFailure, ClientFuture, ElicitFailure,
+    ElicitFuture, Elicited, EventFuture, LogLevel, NoEvents, Question, Root, SampleMessage,
+    SampleRequest, SampleRole, Sampled,
 };
 pub use host_api::CallState;
 
@@ -137,6 +138,8 @@ struct Code {
     prompts: Option<[ComponentExportIndex; 2]>,
     /// Export indexes of `warden:mcp/resources`'s `list`, `templates` and `read`.
     resources: Option<[ComponentExportIndex; 3]>,
+    /// Export index of `warden:mcp/completions`'s `complete`.
+    completions: Option<ComponentExportIndex>,
     /// How it was compiled.
     report: Compiled,
 }
@@ -447,11 +450,16 @@ impl Runtime {
             Some(r) => Some([export(&r.list)?, export(&r.templates)?, export(&r.read)?]),
             None => None,
         };
+        let completions = match &description.completions {
+            Some(complete) => Some(export(complete)?),
+            None => None,
+        };
         Ok(Code {
             instance_pre,
             exports,
             prompts,
             resources,
+            completions,
             report: Compiled {
                 cache,
                 elapsed: Duration::ZERO,

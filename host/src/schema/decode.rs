@@ -91,6 +91,7 @@ impl Describer<'_> {
         let mut functions = Vec::new();
         let mut prompts = None;
         let mut resources = None;
+        let mut completions = None;
         for (key, item) in &world.exports {
             match item {
                 WorldItem::Interface { id, .. } => {
@@ -105,6 +106,16 @@ impl Describer<'_> {
                     }
                     if is_warden_export(&export_name, "resources") {
                         resources = Some(self.resources(interface, &export_name)?);
+                        continue;
+                    }
+                    if is_warden_export(&export_name, "completions") {
+                        let complete = self.warden_function(
+                            interface,
+                            &export_name,
+                            "completions",
+                            "complete",
+                        )?;
+                        completions = Some(complete);
                         continue;
                     }
                     let short = interface
@@ -127,6 +138,7 @@ impl Describer<'_> {
             imports,
             prompts,
             resources,
+            completions,
         })
     }
 
@@ -380,8 +392,8 @@ impl Describer<'_> {
 /// Whether the export `name` is componentize-py's build-time hook: a plain-named interface
 /// `exports` holding only `init(app-name, symbols, stub-wasi)`, which its pre-initializer calls
 /// while building the component. Every Python plugin has it; it is not a tool.
-/// Whether an export is warden's own `warden:mcp/{which}` (any version): prompts or
-/// resources, not tools.
+/// Whether an export is warden's own `warden:mcp/{which}` (any version): prompts,
+/// resources or completions, not tools.
 fn is_warden_export(export_name: &str, which: &str) -> bool {
     export_name
         .strip_prefix("warden:mcp/")

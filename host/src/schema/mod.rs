@@ -49,6 +49,7 @@
 //!   resource handles and resource functions, `async` functions, futures, streams, error
 //!   contexts, maps and fixed-length lists.
 
+mod completions;
 mod decode;
 mod docs;
 mod error;
@@ -63,6 +64,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use completions::{CompletionRef, complete_args, completions_from};
 pub use decode::{DescribeError, describe_component};
 pub use docs::{WIT_DOCS_SECTION, WIT_SOURCE_SECTION, embed_wit_docs};
 pub use error::{InputError, OutputError};

@@ -210,6 +210,9 @@ pub struct ComponentDescription {
     /// The three functions of `warden:mcp/resources`, when the component exports it: its
     /// resources. They are not in `functions` either.
     pub resources: Option<ResourceExports>,
+    /// `warden:mcp/completions.complete`, when the component exports it: completions of its
+    /// prompts' arguments and its templates' variables. Not a tool.
+    pub completions: Option<ExportedFunction>,
 }
 
 /// The functions of an exported `warden:mcp/prompts` interface.

@@ -2,25 +2,34 @@
 
 #![allow(deprecated)] // MCP logging is deprecated by SEP-2577 but still part of 2025-11-25.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
-    ContentBlock, CreateTaskResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams,
-    GetTaskResult, Implementation, ListPromptsRequestMethod, ListPromptsResult,
+    CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, CreateTaskResult,
+    ErrorCode, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    Implementation, InputResponses, ListPromptsRequestMethod, ListPromptsResult,
     ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
     ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID, UpdateTaskParams,
+    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
+    ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID,
+    UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::events::{McpEvents, from_mcp};
 use crate::gate::{
-    Asking, CallRequest, GateError, LiveGate, Principal, PromptRequest, ReadRequest, Reply,
+    Asking, CallRequest, CompleteRequest, Declared, GateError, LiveGate, MAX_SUBSCRIPTIONS,
+    Principal, PromptRequest, ReadRequest, Reply, ResourceUpdate, SubscribeRequest,
+    SubscriptionMethod,
 };
 use crate::runtime::LogLevel;
+use crate::schema::CompletionRef;
 use crate::tasks::{TaskError, Tasks};
 
 /// What a server tells clients about itself at `initialize`.
@@ -52,8 +61,14 @@ struct Session {
     /// The level set by `logging/setLevel` (legacy sessions).
     log_level: Mutex<Option<LoggingLevel>>,
     /// Dropped with the session's last handler: ends the task that tells the session of
-    /// reloads (its receivers see the sender gone).
+    /// reloads (its receivers see the sender gone), and the one that tells it of resource
+    /// updates.
     alive: tokio::sync::watch::Sender<()>,
+    /// The URIs this session subscribed to (`resources/subscribe`), each with the principal
+    /// that subscribed; gone with the session.
+    subscriptions: Arc<Mutex<HashMap<String, Principal>>>,
+    /// Whether the task that sends this session its resource updates runs.
+    forwarding: AtomicBool,
 }
 
 impl WardenServer {
@@ -67,6 +82,8 @@ impl WardenServer {
             session: Arc::new(Session {
                 log_level: Mutex::default(),
                 alive: tokio::sync::watch::Sender::new(()),
+                subscriptions: Arc::default(),
+                forwarding: AtomicBool::new(false),
             }),
         }
     }
@@ -110,6 +127,95 @@ impl WardenServer {
             name,
         )
     }
+
+    /// The session's subscriptions.
+    fn subscriptions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Principal>> {
+        self.session
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Authorize and record a subscription request of `context` for `uri`, then change the
+    /// session's subscriptions to match (under one lock, so concurrent requests cannot pass
+    /// the bound); method not found when no plugin serves resources.
+    fn change_subscription(
+        &self,
+        context: &RequestContext<RoleServer>,
+        uri: &str,
+        method: SubscriptionMethod,
+    ) -> Result<(), McpError> {
+        let gate = self.live.current();
+        if !gate.has_resources() {
+            return Err(match method {
+                SubscriptionMethod::Unsubscribe => {
+                    McpError::method_not_found::<UnsubscribeRequestMethod>()
+                }
+                _ => McpError::method_not_found::<SubscribeRequestMethod>(),
+            });
+        }
+        let principal = self.principal(context);
+        let mut subscriptions = self.subscriptions();
+        let held = subscriptions.len() - usize::from(subscriptions.contains_key(uri));
+        gate.subscribe(SubscribeRequest {
+            principal,
+            mcp_id: serde_json::to_value(&context.id).ok(),
+            uri,
+            method,
+            held,
+        })
+        .map_err(protocol_error)?;
+        if method == SubscriptionMethod::Unsubscribe {
+            subscriptions.remove(uri);
+        } else {
+            subscriptions.insert(uri.to_owned(), principal.clone());
+        }
+        Ok(())
+    }
+
+    /// From now on, until the session ends, send `peer` a `notifications/resources/updated`
+    /// for each update of a URI the session subscribed to, while the principal that
+    /// subscribed may still read it. Started once per session.
+    fn forward_updates(&self, peer: Peer<RoleServer>) {
+        if self.session.forwarding.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut updates = self.live.current().resource_updates();
+        let mut session = self.session.alive.subscribe();
+        let subscriptions = self.session.subscriptions.clone();
+        let live = self.live.clone();
+        tokio::spawn(async move {
+            loop {
+                let update = tokio::select! {
+                    _ = session.changed() => break,
+                    update = updates.recv() => update,
+                };
+                let uri = match update {
+                    Ok(ResourceUpdate { uri }) => uri,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::info!(missed, "a session missed resource updates");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => break,
+                };
+                let subscriber = subscriptions
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.get(&*uri).cloned());
+                let Some(principal) = subscriber else {
+                    continue;
+                };
+                if !live.current().may_read_uri(&principal, &uri) {
+                    continue;
+                }
+                let param = ResourceUpdatedNotificationParam::new(uri.to_string());
+                if peer.notify_resource_updated(param).await.is_err() {
+                    break;
+                }
+            }
+            tracing::debug!("session ended: no more resource updates for it");
+        });
+    }
 }
 
 impl WardenServer {
@@ -148,10 +254,10 @@ impl WardenServer {
         let Some(mode) = gate.task_mode(&request.name, principal) else {
             return Ok(None);
         };
-        let declared = context
+        let extension = context
             .client_capabilities()
             .is_some_and(|caps| caps.supports_tasks());
-        if !declared {
+        if !extension {
             if mode == crate::manifest::TaskMode::Optional {
                 return Ok(None);
             }
@@ -172,7 +278,7 @@ impl WardenServer {
                 serde_json::to_value(&context.id).ok(),
                 request.name.to_string(),
                 request.arguments.clone(),
-                can_answer(context),
+                declared(context),
             )
             .await;
         match started {
@@ -236,29 +342,38 @@ fn client_requests(context: &RequestContext<RoleServer>) -> (bool, bool) {
     )
 }
 
-/// Whether `context`'s client can answer a form (it declared form elicitation; a declaration
-/// with neither `form` nor `url` means form).
-fn can_answer(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .client_capabilities()
-        .and_then(|caps| caps.elicitation)
-        .is_some_and(|e| e.form.is_some() || e.url.is_none())
+/// What `context`'s client declared it can answer: form elicitation (a declaration with
+/// neither `form` nor `url` means form), sampling, roots.
+fn declared(context: &RequestContext<RoleServer>) -> Declared {
+    let caps = context.client_capabilities();
+    Declared {
+        elicitation: caps
+            .as_ref()
+            .and_then(|caps| caps.elicitation.as_ref())
+            .is_some_and(|e| e.form.is_some() || e.url.is_none()),
+        sampling: caps.as_ref().is_some_and(|c| c.sampling.is_some()),
+        roots: caps.as_ref().is_some_and(|c| c.roots.is_some()),
+    }
 }
 
-/// How the gate can ask `context`'s client: only a client that declared form elicitation
-/// can be asked (a declaration with neither `form` nor `url` means form); a session asks
-/// during the call, a stateless request in its reply, carrying `request`'s answers back.
+/// How the gate can ask `context`'s client: a session asks during the call, when its client
+/// declared form elicitation (a declaration with neither `form` nor `url` means form); a
+/// stateless request asks in its reply, only what the request's own `_meta` declares it can
+/// answer (form elicitation, sampling, roots), carrying `state` and `responses` back.
 fn asking<'a>(
     context: &RequestContext<RoleServer>,
-    request: &'a CallToolRequestParams,
+    state: Option<&'a str>,
+    responses: Option<&'a InputResponses>,
 ) -> Asking<'a> {
-    match (can_answer(context), stateless(context)) {
-        (false, _) => Asking::Unable,
-        (true, false) => Asking::Live,
-        (true, true) => Asking::Rounds {
-            state: request.request_state.as_deref(),
-            responses: request.input_responses.as_ref(),
+    let declared = declared(context);
+    match (declared.elicitation, stateless(context)) {
+        (_, true) => Asking::Rounds {
+            state,
+            responses,
+            declared,
         },
+        (false, false) => Asking::Unable,
+        (true, false) => Asking::Live,
     }
 }
 
@@ -273,6 +388,20 @@ fn protocol_error(error: GateError) -> McpError {
         GateError::UnknownResource { ref uri, .. } => {
             let data = serde_json::json!({ "uri": uri });
             McpError::invalid_params(error.to_string(), Some(data))
+        }
+        GateError::MissingCapability {
+            ref capabilities, ..
+        } => {
+            let mut required = serde_json::Map::new();
+            for capability in capabilities {
+                required.insert((*capability).to_owned(), serde_json::json!({}));
+            }
+            let data = serde_json::json!({ "requiredCapabilities": required });
+            McpError::new(
+                ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                error.to_string(),
+                Some(data),
+            )
         }
         GateError::Failed { .. } | GateError::Audit { .. } => {
             McpError::internal_error(error.to_string(), None)
@@ -325,9 +454,16 @@ impl ServerHandler for WardenServer {
         if self.live.current().has_prompts() {
             capabilities.prompts = Some(Default::default());
         }
-        // Declared only when a plugin offers resources; no subscriptions (yet).
+        // Declared only when a plugin that serves prompts or resources completes them.
+        if self.live.current().has_completions() {
+            capabilities.completions = Some(Default::default());
+        }
+        // Declared only when a plugin offers resources, with subscriptions (plugins say
+        // what changed with `resource-updated`).
         if self.live.current().has_resources() {
-            capabilities.resources = Some(Default::default());
+            let mut resources = ResourcesCapability::default();
+            resources.subscribe = Some(true);
+            capabilities.resources = Some(resources);
         }
         // The tasks extension (SEP-2663), when some tool runs as a task.
         if self.info.tasks.is_some() && self.live.current().has_tasks() {
@@ -344,21 +480,55 @@ impl ServerHandler for WardenServer {
             .with_instructions(self.info.instructions.clone())
     }
 
-    /// 2026-07-28: `subscriptions/listen` may ask for tool list changes, and nothing else
-    /// (warden declares no `listChanged` for its prompts and resources, and no resource
-    /// subscriptions).
+    /// 2026-07-28: `subscriptions/listen` may ask for tool list changes and resource updates
+    /// (the first [`MAX_SUBSCRIPTIONS`] URIs requested, whatever they are: the
+    /// acknowledgment says nothing of which exist or may be read; rmcp drops them all when
+    /// no plugin serves resources), and nothing else (warden declares no `listChanged` for
+    /// its prompts and resources).
     fn accepted_subscription_filter(
         &self,
-        _requested: &SubscriptionFilter,
+        requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        Some(SubscriptionFilter::builder().tools_list_changed().build())
+        let mut accepted = SubscriptionFilter::builder().tools_list_changed().build();
+        if let Some(uris) = &requested.resource_subscriptions {
+            let mut seen = HashSet::new();
+            let uris: Vec<String> = uris
+                .iter()
+                .filter(|uri| seen.insert(uri.as_str()))
+                .take(MAX_SUBSCRIPTIONS)
+                .cloned()
+                .collect();
+            accepted.resource_subscriptions = Some(uris);
+        }
+        Some(accepted)
     }
 
-    /// 2026-07-28: tell this subscription whenever a reload changes the tools, until the
-    /// client cancels it or goes away.
+    /// 2026-07-28: tell this subscription whenever a reload changes the tools, and whenever a
+    /// plugin says a subscribed resource changed, until the client cancels it or goes away.
+    /// Each URI is authorized and recorded like `resources/subscribe`; one the principal may
+    /// not read (or that no plugin serves) is never notified.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
         let mut changes = self.live.changes();
         changes.mark_unchanged();
+        let mut updates = self.live.current().resource_updates();
+        let request = context.request_context();
+        let principal = self.principal(request).clone();
+        let mut allowed = HashSet::new();
+        if let Some(uris) = &context.accepted().resource_subscriptions {
+            let gate = self.live.current();
+            for uri in uris {
+                let checked = gate.subscribe(SubscribeRequest {
+                    principal: &principal,
+                    mcp_id: serde_json::to_value(&request.id).ok(),
+                    uri,
+                    method: SubscriptionMethod::Listen,
+                    held: allowed.len(),
+                });
+                if checked.is_ok() {
+                    allowed.insert(uri.clone());
+                }
+            }
+        }
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
@@ -367,8 +537,46 @@ impl ServerHandler for WardenServer {
                         return Ok(());
                     }
                 }
+                update = updates.recv() => {
+                    let uri = match update {
+                        Ok(ResourceUpdate { uri }) => uri,
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::info!(missed, "a subscription missed resource updates");
+                            continue;
+                        }
+                        Err(RecvError::Closed) => return Ok(()),
+                    };
+                    if !allowed.contains(&*uri) || !self.live.current().may_read_uri(&principal, &uri) {
+                        continue;
+                    }
+                    if context.sink().notify_resource_updated(uri.to_string()).await.is_err() {
+                        return Ok(());
+                    }
+                }
             }
         }
+    }
+
+    /// 2025-11-25: subscribe this session to `uri`, which the principal must be able to
+    /// read (else -32602 with the URI, as a read); at most [`MAX_SUBSCRIPTIONS`] a session.
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.change_subscription(&context, &request.uri, SubscriptionMethod::Subscribe)?;
+        self.forward_updates(context.peer.clone());
+        Ok(())
+    }
+
+    /// 2025-11-25: no more updates of `uri` for this session (a URI it never subscribed to
+    /// too).
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.change_subscription(&context, &request.uri, SubscriptionMethod::Unsubscribe)
     }
 
     /// 2025-11-25: from now on, tell this client whenever a reload changes the tools
@@ -423,7 +631,11 @@ impl ServerHandler for WardenServer {
             tool: &request.name,
             arguments: request.arguments.as_ref(),
             events,
-            asking: asking(&context, &request),
+            asking: asking(
+                &context,
+                request.request_state.as_deref(),
+                request.input_responses.as_ref(),
+            ),
         };
         // The gate in force when the call starts serves it to the end, across reloads.
         let gate = self.live.current();
@@ -505,18 +717,26 @@ impl ServerHandler for WardenServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let events = Arc::new(self.events(&context, request.name.clone()));
+        let (sampling, roots) = client_requests(&context);
+        let events = Arc::new(
+            self.events(&context, request.name.clone())
+                .asking_client(sampling, roots),
+        );
         let get = PromptRequest {
             principal: self.principal(&context),
             mcp_id: serde_json::to_value(&context.id).ok(),
             name: &request.name,
             arguments: request.arguments.as_ref(),
             events,
+            asking: asking(
+                &context,
+                request.request_state.as_deref(),
+                request.input_responses.as_ref(),
+            ),
         };
         let gate = self.live.current();
         unless_cancelled(&context, gate.get_prompt(get))
             .await?
-            .map(Into::into)
             .map_err(protocol_error)
     }
 
@@ -573,6 +793,41 @@ impl ServerHandler for WardenServer {
         unless_cancelled(&context, gate.read_resource(read))
             .await?
             .map(Into::into)
+            .map_err(protocol_error)
+    }
+
+    /// Suggestions for an argument of a prompt or a variable of a resource template, from the
+    /// plugin that serves it; method not found when no plugin completes anything.
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let gate = self.live.current();
+        if !gate.has_completions() {
+            return Err(McpError::method_not_found::<CompleteRequestMethod>());
+        }
+        let (reference, logger) = match &request.r#ref {
+            rmcp::model::Reference::Prompt(prompt) => {
+                (CompletionRef::Prompt(&prompt.name), &prompt.name)
+            }
+            rmcp::model::Reference::Resource(template) => (
+                CompletionRef::ResourceTemplate(&template.uri),
+                &template.uri,
+            ),
+            _ => return Err(McpError::invalid_params("unknown reference type", None)),
+        };
+        let events = Arc::new(self.events(&context, logger.clone()));
+        let complete = CompleteRequest {
+            principal: self.principal(&context),
+            mcp_id: serde_json::to_value(&context.id).ok(),
+            reference,
+            argument: &request.argument,
+            context: request.context.as_ref(),
+            events,
+        };
+        unless_cancelled(&context, gate.complete(complete))
+            .await?
             .map_err(protocol_error)
     }
 

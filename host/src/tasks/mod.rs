@@ -29,13 +29,13 @@ use tokio::task::AbortHandle;
 use tracing::Instrument;
 
 use crate::audit::{Outcome, rfc3339};
-use crate::gate::{Asking, CallRequest, Gate, GateError, Principal, Reply};
+use crate::gate::{Asking, CallRequest, Declared, Gate, GateError, Principal, Reply};
 use crate::manifest::{TaskSettings, TaskStoreKind};
 use crate::runtime::{CallEvents, EventFuture, LogLevel};
 
 pub use redis::RedisStore;
 pub use store::{
-    Change, MemoryStore, StoreError, TaskEnd, TaskInput, TaskMeta, TaskRecord, TaskStore,
+    Change, MemoryStore, StoreError, TaskAsks, TaskEnd, TaskInput, TaskMeta, TaskRecord, TaskStore,
 };
 
 /// A task request that cannot be served.
@@ -147,9 +147,9 @@ impl Tasks {
     }
 
     /// Start a call of `tool` with `arguments` for `principal` as a task run by `gate`, and
-    /// return the task once the store holds it (a `tasks/get` right after finds it). `ask`:
-    /// the client can answer questions (it declared form elicitation), so the call's
-    /// questions make the task `input_required`.
+    /// return the task once the store holds it (a `tasks/get` right after finds it).
+    /// `declared`: what the client can answer; the call's questions of those kinds make the
+    /// task `input_required`.
     pub async fn start(
         self: &Arc<Self>,
         gate: Arc<Gate>,
@@ -157,7 +157,7 @@ impl Tasks {
         mcp_id: Option<Value>,
         tool: String,
         arguments: Option<JsonObject>,
-        ask: bool,
+        declared: Declared,
     ) -> Result<Task, TaskError> {
         let limit = self.settings.max_running;
         let running = self.running.lock().map_or(0, |r| r.len());
@@ -173,7 +173,11 @@ impl Tasks {
                 created_at: now.clone(),
                 ttl_ms: millis(self.settings.ttl),
                 arguments,
-                ask,
+                asks: TaskAsks {
+                    elicitation: declared.elicitation,
+                    sampling: declared.sampling,
+                    roots: declared.roots,
+                },
             },
             status: TaskStatus::Working,
             updated_at: now,
@@ -201,26 +205,34 @@ impl Tasks {
         round: Option<(Option<String>, InputResponses)>,
     ) {
         let id = record.id.clone();
-        let (tool, arguments, ask) = (
+        let (tool, arguments, asks) = (
             record.meta.tool.clone(),
             record.meta.arguments.clone(),
-            record.meta.ask,
+            record.meta.asks,
         );
+        let declared = Declared {
+            elicitation: asks.elicitation,
+            sampling: asks.sampling,
+            roots: asks.roots,
+        };
+        let can_answer = declared.elicitation || declared.sampling || declared.roots;
         let span =
             tracing::info_span!("task", task = %id, tool = %tool, principal = %principal.name);
         let tasks = self.clone();
         let work = {
             let id = id.clone();
             async move {
-                let asking = match (&round, ask) {
+                let asking = match (&round, can_answer) {
                     (Some((state, responses)), _) => Asking::Rounds {
                         state: state.as_deref(),
                         responses: Some(responses),
+                        declared,
                     },
                     // Questions (approval, the plugin's own) make the task input_required.
                     (None, true) => Asking::Rounds {
                         state: None,
                         responses: None,
+                        declared,
                     },
                     // A client that cannot answer: approval waits for an operator when
                     // `[approval] operators` is set; the plugin's questions get `unsupported`.

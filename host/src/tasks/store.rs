@@ -22,10 +22,21 @@ pub struct TaskMeta {
     /// The call's arguments, to run it again with the client's answers when it asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<JsonObject>,
-    /// Whether its client can answer questions (it declared form elicitation): the call's
-    /// questions then make the task `input_required`; otherwise they get `unsupported`.
+    /// What its client declared it can answer: the call's questions of those kinds make the
+    /// task `input_required`; the others get `unsupported`.
     #[serde(default)]
-    pub ask: bool,
+    pub asks: TaskAsks,
+}
+
+/// The kinds of question a task's client declared it can answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskAsks {
+    /// Form elicitation.
+    pub elicitation: bool,
+    /// Sampling.
+    pub sampling: bool,
+    /// Roots.
+    pub roots: bool,
 }
 
 /// What a task waiting for its client asked (`input_required`).
@@ -250,7 +261,7 @@ mod tests {
                 created_at: "2026-11-27T00:00:00Z".to_owned(),
                 ttl_ms,
                 arguments: None,
-                ask: false,
+                asks: TaskAsks::default(),
             },
             status: TaskStatus::Working,
             updated_at: "2026-11-27T00:00:00Z".to_owned(),

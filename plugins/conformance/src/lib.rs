@@ -242,7 +242,7 @@ impl Guest for Conformance {
     }
 
     fn test_input_required_result_elicitation() -> Result<String, String> {
-        let name = ask_string("What is your name?", "name")?;
+        let name = keyed_string("user_name", "What is your name?", "name")?;
         Ok(format!("Hello, {name}!"))
     }
 
@@ -252,8 +252,8 @@ impl Guest for Conformance {
     }
 
     fn test_input_required_result_multi_round() -> Result<String, String> {
-        let name = ask_string("Step 1: What is your name?", "name")?;
-        let color = ask_string("Step 2: What is your favorite color?", "color")?;
+        let name = keyed_string("step1", "Step 1: What is your name?", "name")?;
+        let color = keyed_string("step2", "Step 2: What is your favorite color?", "color")?;
         Ok(format!("Multi-round complete for {name} who likes {color}"))
     }
 
@@ -265,6 +265,10 @@ impl Guest for Conformance {
     fn test_streaming_elicitation() -> Result<String, String> {
         let (action, content) = confirm()?;
         Ok(format!("User response: action={action}, content={content}"))
+    }
+
+    fn test_update_resource(uri: String) -> String {
+        Self::update_resource(uri)
     }
 }
 
@@ -282,23 +286,6 @@ fn ask(message: &str, schema: &Value) -> Result<(&'static str, Value), String> {
         Err(ElicitError::InvalidSchema(why)) => Err(format!("invalid form: {why}")),
         Err(ElicitError::Timeout) => Err("no answer in time".into()),
         Err(ElicitError::Failed(why)) => Err(format!("could not ask: {why}")),
-    }
-}
-
-/// Ask `message` with a form of one required string `field`, and return the string given.
-fn ask_string(message: &str, field: &str) -> Result<String, String> {
-    let schema = json!({
-        "type": "object",
-        "properties": { field: { "type": "string" } },
-        "required": [field],
-    });
-    match ask(message, &schema)? {
-        ("accept", content) => content
-            .get(field)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| format!("the answer has no string `{field}`")),
-        (action, _) => Err(format!("the user did not answer ({action})")),
     }
 }
 
@@ -368,6 +355,11 @@ impl Prompts for Conformance {
                 &[("resourceUri", "URI of the resource to embed")],
             ),
             prompt("test_prompt_with_image", "A prompt with an image", &[]),
+            prompt(
+                "test_input_required_result_prompt",
+                "A prompt that asks the user for its context first",
+                &[],
+            ),
         ]
     }
 
@@ -402,6 +394,7 @@ impl Prompts for Conformance {
                 user(png()),
                 user(Content::Text("Please analyze the image above.".into())),
             ],
+            "test_input_required_result_prompt" => input_required_prompt()?,
             other => return Err(format!("no prompt `{other}`")),
         };
         Ok(PromptResult {
@@ -493,6 +486,233 @@ impl Resources for Conformance {
                 Ok(contents(&uri, "application/json", text(&data.to_string())))
             }
         }
+    }
+}
+
+// --- Resource subscriptions and completions (warden's own tests, not the suite's) ---------
+
+use exports::warden::mcp::completions::{Guest as Completions, Reference};
+
+impl Conformance {
+    /// `test-update-resource`: any URI, so tests can also try one the plugin does not serve.
+    fn update_resource(uri: String) -> String {
+        warden_sdk::resource_updated(&uri);
+        format!("updated {uri}")
+    }
+}
+
+impl Completions for Conformance {
+    /// `test_prompt_with_arguments`' `arg1` and `arg2` and the template's `id`: the candidates
+    /// that start with `value`. `value` "many" gives 150 values (more than a response
+    /// holds); "secret" gives one carrying an AWS key id (the output filter's business).
+    fn complete(
+        reference: Reference,
+        argument: String,
+        value: String,
+        context: Vec<(String, String)>,
+    ) -> Vec<String> {
+        let candidates: Vec<String> = match (&reference, argument.as_str()) {
+            (Reference::Prompt(name), "arg1" | "arg2") if name == "test_prompt_with_arguments" => {
+                ["test", "testing", "tested", "other"]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            }
+            (Reference::ResourceTemplate(template), "id")
+                if template == "test://template/{id}/data" =>
+            {
+                ["123", "124", "456"].iter().map(|s| (*s).to_owned()).collect()
+            }
+            _ => return Vec::new(),
+        };
+        match value.as_str() {
+            "many" => (0..150).map(|i| format!("many-{i}")).collect(),
+            "secret" => vec!["AKIAIOSFODNN7EXAMPLE".to_owned()],
+            // The context shows through: `arg2` completes to `arg1`'s value first.
+            _ => context
+                .iter()
+                .filter(|(name, _)| name == "arg1" && argument == "arg2")
+                .map(|(_, v)| v.clone())
+                .chain(candidates.into_iter().filter(|c| c.starts_with(&value)))
+                .collect(),
+        }
+    }
+}
+
+// --- Input requests: questions under the suite's keys (warden:mcp/host.ask) ---------------------
+
+use exports::warden::conformance::inputs::Guest as Inputs;
+use warden_sdk::host::{
+    Answer, AskError, ClientError, Form, Question, QuestionKind, SampleMessage, SampleRequest,
+    SampleRole,
+};
+
+impl Inputs for Conformance {
+    fn test_input_required_result_sampling() -> Result<String, String> {
+        let answer = sampled(one(question(
+            "capital_question",
+            sample("What is the capital of France?", 100),
+        ))?)?;
+        Ok(format!("LLM answered: {answer}"))
+    }
+
+    fn test_input_required_result_list_roots() -> Result<String, String> {
+        let roots = rooted(one(question("client_roots", QuestionKind::Roots))?)?;
+        Ok(format!("Client roots: {roots}"))
+    }
+
+    fn test_input_required_result_multiple_inputs() -> Result<String, String> {
+        let answers = asked(vec![
+            question("user_name", form("What is your name?", "name")),
+            question("greeting", sample("Generate a greeting", 50)),
+            question("client_roots", QuestionKind::Roots),
+        ])?;
+        let mut answers = answers.into_iter();
+        let name = named(answers.next(), "name")?;
+        let greeting = sampled(answers.next())?;
+        let roots = rooted(answers.next())?;
+        Ok(format!(
+            "Multiple inputs complete: name={name}, greeting={greeting}, roots={roots}"
+        ))
+    }
+
+    fn test_input_required_result_capabilities() -> Result<String, String> {
+        let answers = asked(vec![
+            question("user_name", form("What is your name?", "name")),
+            question(
+                "capital_question",
+                sample("What is the capital of France?", 100),
+            ),
+        ])?;
+        let said: Vec<&str> = answers
+            .iter()
+            .map(|answer| match answer {
+                Answer::Elicit(Ok(_)) => "name answered",
+                Answer::Sample(Ok(_)) => "capital answered",
+                Answer::Elicit(Err(_)) => "no name (elicitation not declared)",
+                Answer::Sample(Err(_)) => "no capital (sampling not declared)",
+                Answer::Roots(_) => "roots",
+            })
+            .collect();
+        Ok(said.join("; "))
+    }
+
+    fn test_missing_capability() -> Result<String, String> {
+        let mut probe = question("probe", sample("Say hello", 10));
+        probe.required = true;
+        Ok(format!("sampled: {}", sampled(one(probe)?)?))
+    }
+}
+
+/// `test_input_required_result_prompt`: ask for the prompt's context under `user_context`.
+fn input_required_prompt() -> Result<Vec<Message>, String> {
+    let context = named(
+        one(question(
+            "user_context",
+            form("What context should the prompt use?", "context"),
+        ))?,
+        "context",
+    )?;
+    Ok(vec![user(Content::Text(format!(
+        "Prompt with context: {context}"
+    )))])
+}
+
+/// An optional question named `key`.
+fn question(key: &str, kind: QuestionKind) -> Question {
+    Question {
+        key: key.into(),
+        kind,
+        required: false,
+    }
+}
+
+/// A form of one required string `field`, asking `message`.
+fn form(message: &str, field: &str) -> QuestionKind {
+    let schema = json!({
+        "type": "object",
+        "properties": { field: { "type": "string" } },
+        "required": [field],
+    });
+    QuestionKind::Elicit(Form {
+        message: message.into(),
+        requested_schema: schema.to_string(),
+    })
+}
+
+/// The client's model, asked `text` in at most `max_tokens`.
+fn sample(text: &str, max_tokens: u32) -> QuestionKind {
+    QuestionKind::Sample(SampleRequest {
+        messages: vec![SampleMessage {
+            role: SampleRole::User,
+            text: text.into(),
+        }],
+        system_prompt: None,
+        max_tokens,
+    })
+}
+
+/// Ask `questions` together.
+fn asked(questions: Vec<Question>) -> Result<Vec<Answer>, String> {
+    warden_sdk::ask(&questions).map_err(|e| match e {
+        AskError::InvalidKey(why) => format!("invalid key: {why}"),
+        AskError::DuplicateKey(key) => format!("duplicate key: {key}"),
+    })
+}
+
+/// Ask one question.
+fn one(question: Question) -> Result<Option<Answer>, String> {
+    Ok(asked(vec![question])?.pop())
+}
+
+/// Ask the form of one required string `field` under `key`, and return the string given.
+fn keyed_string(key: &str, message: &str, field: &str) -> Result<String, String> {
+    named(one(question(key, form(message, field)))?, field)
+}
+
+/// The string `field` of a form's answer.
+fn named(answer: Option<Answer>, field: &str) -> Result<String, String> {
+    match answer {
+        Some(Answer::Elicit(Ok(ElicitAnswer::Accept(content)))) => {
+            serde_json::from_str::<Value>(&content)
+                .ok()
+                .and_then(|c| c.get(field).and_then(Value::as_str).map(str::to_owned))
+                .ok_or_else(|| format!("the answer has no string `{field}`"))
+        }
+        Some(Answer::Elicit(Ok(_))) => Err("the user did not answer".into()),
+        Some(Answer::Elicit(Err(e))) => Err(format!("could not ask: {e:?}")),
+        _ => Err("no answer to the form".into()),
+    }
+}
+
+/// The text of the model's answer.
+fn sampled(answer: Option<Answer>) -> Result<String, String> {
+    match answer {
+        Some(Answer::Sample(Ok(answer))) => Ok(answer.text),
+        Some(Answer::Sample(Err(e))) => Err(client_error(e)),
+        _ => Err("no answer from the model".into()),
+    }
+}
+
+/// The client's roots, `URI` each, comma-separated.
+fn rooted(answer: Option<Answer>) -> Result<String, String> {
+    match answer {
+        Some(Answer::Roots(Ok(roots))) => Ok(roots
+            .iter()
+            .map(|r| r.uri.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")),
+        Some(Answer::Roots(Err(e))) => Err(client_error(e)),
+        _ => Err("no roots".into()),
+    }
+}
+
+fn client_error(error: ClientError) -> String {
+    match error {
+        ClientError::NotGranted => "not granted".into(),
+        ClientError::Unsupported => "the client cannot answer".into(),
+        ClientError::Timeout => "no answer in time".into(),
+        ClientError::Failed(why) => why,
     }
 }
 

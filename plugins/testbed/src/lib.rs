@@ -178,6 +178,66 @@ impl Guest for Testbed {
         }
     }
 
+    fn ask_keyed(questions: Vec<String>, required: bool) -> String {
+        use warden_sdk::host::{
+            Answer, AskError, Form, Question, QuestionKind, SampleMessage, SampleRequest,
+            SampleRole,
+        };
+        let mut lines = Vec::new();
+        for batch in questions.split(|q| q == "--") {
+            let asked: Vec<Question> = batch
+                .iter()
+                .map(|q| {
+                    let (kind, key) = q.split_once(':').unwrap_or(("elicit", q));
+                    let kind = match kind {
+                        "sample" => QuestionKind::Sample(SampleRequest {
+                            messages: vec![SampleMessage {
+                                role: SampleRole::User,
+                                text: "Say hi".into(),
+                            }],
+                            system_prompt: None,
+                            max_tokens: 20,
+                        }),
+                        "roots" => QuestionKind::Roots,
+                        _ => QuestionKind::Elicit(Form {
+                            message: format!("Answer {key}"),
+                            requested_schema: ANSWER_FORM.into(),
+                        }),
+                    };
+                    Question {
+                        key: key.into(),
+                        kind,
+                        required,
+                    }
+                })
+                .collect();
+            match warden_sdk::ask(&asked) {
+                Ok(answers) => lines.extend(answers.into_iter().map(|answer| {
+                    match answer {
+                        Answer::Elicit(answer) => elicited(answer),
+                        Answer::Sample(Ok(a)) => format!(
+                            "{} {}: {}",
+                            a.model,
+                            a.stop_reason.as_deref().unwrap_or("-"),
+                            a.text
+                        ),
+                        Answer::Sample(Err(e)) | Answer::Roots(Err(e)) => client_error(e),
+                        Answer::Roots(Ok(roots)) => roots
+                            .iter()
+                            .map(|r| r.uri.clone())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    }
+                })),
+                Err(AskError::InvalidKey(why)) => lines.push(format!("error: invalid-key: {why}")),
+                Err(AskError::DuplicateKey(key)) => {
+                    lines.push(format!("error: duplicate-key: {key}"))
+                }
+            }
+        }
+        lines.join("\n")
+    }
+
     fn ask_twice(first: String, second: String) -> String {
         let first = asked(&first, ANSWER_FORM);
         let second = asked(&second, ANSWER_FORM);
@@ -448,8 +508,15 @@ fn client_error(error: warden_sdk::host::ClientError) -> String {
 
 /// Ask through the host's `elicit` and say what happened, as text.
 fn asked(message: &str, schema: &str) -> String {
-    use warden_sdk::host::{ElicitAnswer, ElicitError, elicit};
-    match elicit(message, schema) {
+    elicited(warden_sdk::host::elicit(message, schema))
+}
+
+/// What happened to a form, as text.
+fn elicited(
+    answer: Result<warden_sdk::host::ElicitAnswer, warden_sdk::host::ElicitError>,
+) -> String {
+    use warden_sdk::host::{ElicitAnswer, ElicitError};
+    match answer {
         Ok(ElicitAnswer::Accept(json)) => format!("accept {json}"),
         Ok(ElicitAnswer::Decline) => "decline".to_owned(),
         Ok(ElicitAnswer::Cancel) => "cancel".to_owned(),

@@ -38,6 +38,7 @@ pub use flow::Flow;
 pub use pending::{Decision, PendingApproval, PendingApprovals, UnknownApproval};
 use spent::Spent;
 
+use super::inputs::{self, Answers, Declared, Given};
 use super::stop::Stop;
 use super::{OutputFilter, Principal, audit_args};
 use crate::audit::{ApprovalRecord, Outcome, rfc3339};
@@ -47,8 +48,6 @@ use crate::runtime::{CallEvents, ElicitFailure, Elicited};
 
 /// The `inputRequests` key of the gate's approval question.
 pub const APPROVAL_KEY: &str = "approval";
-/// The `inputRequests` key prefix of a plugin's questions: `elicit-0`, `elicit-1`, ...
-pub const ELICIT_KEY: &str = "elicit-";
 /// The longest preview of the arguments in a question, in bytes.
 const MAX_PREVIEW: usize = 1000;
 
@@ -67,6 +66,8 @@ pub enum Asking<'a> {
         state: Option<&'a str>,
         /// The `inputResponses` the retried request carries, if any.
         responses: Option<&'a InputResponses>,
+        /// What the request's client declared it can answer: only those questions are put.
+        declared: Declared,
     },
 }
 
@@ -126,9 +127,9 @@ struct Round {
     /// How it was approved, so the record of the round that runs the plugin keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     approval: Option<ApprovalRecord>,
-    /// The answers to the plugin's questions so far, in order (`ElicitResult` JSON).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    answers: Vec<Value>,
+    /// The answers the plugin's questions took so far, by key, with their kind.
+    #[serde(default, skip_serializing_if = "Answers::is_empty")]
+    answered: Answers,
 }
 
 /// The call being cleared, as the gate knows it.
@@ -143,8 +144,9 @@ pub(super) struct Call<'a> {
 /// What the approval step hands on to the run.
 #[derive(Default)]
 pub(super) struct Cleared {
-    /// The answers the plugin's questions get, in order, in the stateless era.
-    pub(super) answers: Vec<Value>,
+    /// The answers the plugin's questions get, by key, in the stateless era: those of the
+    /// earlier rounds (sealed) and this request's.
+    pub(super) answers: Answers,
     /// The call was approved (so later rounds need not ask again).
     pub(super) approved: bool,
     /// How it was approved (in this round or an earlier one), for the audit record.
@@ -224,9 +226,9 @@ impl Approver {
         let need = self.need(call.tool, call.principal)?;
         let mut cleared = Cleared::default();
         let asked = match asking {
-            Asking::Rounds { state, responses } => {
-                self.resume(call, &mut cleared, state, responses)?
-            }
+            Asking::Rounds {
+                state, responses, ..
+            } => self.resume(call, &mut cleared, state, responses)?,
             _ => false,
         };
         // No need, or approved in an earlier round (whose record `resume` kept).
@@ -237,6 +239,11 @@ impl Approver {
         let digest = cleared.digest(call.arguments);
         let (via, by) = match asking {
             Asking::Live => ("elicitation", self.ask_now(events, question).await?),
+            // A stateless client that cannot show the question: an operator, if any.
+            Asking::Rounds { declared, .. } if !declared.elicitation => (
+                "operator",
+                self.ask_operator(call, &need, request_id).await?,
+            ),
             Asking::Rounds { responses, .. } => {
                 let Some(answer) = responses
                     .filter(|_| asked)
@@ -274,17 +281,10 @@ impl Approver {
         state: Option<&str>,
         responses: Option<&InputResponses>,
     ) -> Result<bool, Stop> {
-        let mut round = match state {
-            Some(state) => {
-                let digest = cleared.digest(call.arguments);
-                self.open(state, call.principal, call.tool.name(), &digest)?
-            }
-            None => Round::default(),
-        };
-        if let Some(responses) = responses {
-            take_answers(&mut round, responses)?;
-        }
-        cleared.answers = round.answers;
+        let digest = cleared.digest(call.arguments);
+        let subject = Subject::tool(call.principal, call.tool.name(), digest);
+        let round = self.open_round(&subject, state, responses)?;
+        cleared.answers = round.answered;
         cleared.approved = round.approved;
         cleared.record = round.approval;
         Ok(round.asked)
@@ -318,11 +318,12 @@ impl Approver {
             asked: true,
             ..Round::default()
         };
-        let state = self.seal(&asked, call.principal, call.tool.name(), digest);
+        let subject = Subject::tool(call.principal, call.tool.name(), digest.to_owned());
+        let state = self.seal(&asked, &subject);
         let mut requests = BTreeMap::new();
         requests.insert(
             APPROVAL_KEY.to_owned(),
-            form_request(question, &empty_form()),
+            inputs::form_request(question, &empty_form()),
         );
         Stop::input_required(
             InputRequiredResult::new(Some(requests), Some(state)),
@@ -359,30 +360,78 @@ impl Approver {
         }
     }
 
-    /// The `input_required` reply of a call whose plugin asked `question` (message, schema
-    /// JSON) after `cleared.answers`: the question, and the state the retry must carry.
+    /// The `input_required` reply of a call whose plugin asked `requests` (by key) after
+    /// taking the answers `answered`: the questions, and the state the retry must carry.
     pub(super) fn plugin_question(
         &self,
         call: &Call<'_>,
         cleared: &mut Cleared,
-        question: (&str, &Value),
+        answered: Answers,
+        requests: BTreeMap<String, InputRequest>,
     ) -> InputRequiredResult {
         let digest = cleared.digest(call.arguments);
-        let key = format!("{ELICIT_KEY}{}", cleared.answers.len());
-        let state = self.seal(
-            &Round {
-                asked: false,
-                approved: cleared.approved,
-                approval: cleared.record.clone(),
-                answers: std::mem::take(&mut cleared.answers),
-            },
-            call.principal,
-            call.tool.name(),
-            &digest,
-        );
-        let mut requests = BTreeMap::new();
-        requests.insert(key, form_request(question.0, question.1));
-        InputRequiredResult::new(Some(requests), Some(state))
+        let subject = Subject::tool(call.principal, call.tool.name(), digest);
+        let round = Round {
+            asked: false,
+            approved: cleared.approved,
+            approval: cleared.record.clone(),
+            answered,
+        };
+        InputRequiredResult::new(Some(requests), Some(self.seal(&round, &subject)))
+    }
+
+    /// The answers so far of a stateless request about `subject` carrying `state` and
+    /// `responses` (a prompt's: no approval).
+    pub(super) fn answers(
+        &self,
+        subject: &Subject<'_>,
+        state: Option<&str>,
+        responses: Option<&InputResponses>,
+    ) -> Result<Answers, Stop> {
+        Ok(self.open_round(subject, state, responses)?.answered)
+    }
+
+    /// The `input_required` reply of a request about `subject` whose plugin asked `requests`
+    /// after taking `answered` (a prompt's: no approval).
+    pub(super) fn prompt_question(
+        &self,
+        subject: &Subject<'_>,
+        answered: Answers,
+        requests: BTreeMap<String, InputRequest>,
+    ) -> InputRequiredResult {
+        let round = Round {
+            answered,
+            ..Round::default()
+        };
+        InputRequiredResult::new(Some(requests), Some(self.seal(&round, subject)))
+    }
+
+    /// The round `state` carries (none without one), with `responses`' answers added: the
+    /// approval's, which must be an answer, and every other key's, read later as the kind of
+    /// question the plugin asks under it. A key answered in an earlier round keeps that answer.
+    fn open_round(
+        &self,
+        subject: &Subject<'_>,
+        state: Option<&str>,
+        responses: Option<&InputResponses>,
+    ) -> Result<Round, Stop> {
+        let mut round = match state {
+            Some(state) => self.open(state, subject)?,
+            None => Round::default(),
+        };
+        for (key, value) in responses.into_iter().flatten() {
+            if key == APPROVAL_KEY {
+                if !inputs::is_elicit_answer(value) {
+                    return Err(malformed(APPROVAL_KEY, inputs::Kind::Elicit));
+                }
+                continue;
+            }
+            round.answered.entry(key.clone()).or_insert_with(|| Given {
+                kind: None,
+                value: value.clone(),
+            });
+        }
+        Ok(round)
     }
 
     /// After a call that returned: mark `principal` when `tool`'s output is private.
@@ -392,9 +441,9 @@ impl Approver {
         }
     }
 
-    fn seal(&self, round: &Round, principal: &Principal, tool: &str, digest: &str) -> String {
+    fn seal(&self, round: &Round, subject: &Subject<'_>) -> String {
         let payload = serde_json::to_vec(round).unwrap_or_default();
-        let bound = binding(principal, tool, digest);
+        let bound = subject.binding();
         self.codec.seal_with(
             &payload,
             &SealOptions::new()
@@ -403,14 +452,8 @@ impl Approver {
         )
     }
 
-    fn open(
-        &self,
-        state: &str,
-        principal: &Principal,
-        tool: &str,
-        digest: &str,
-    ) -> Result<Round, Stop> {
-        let bound = binding(principal, tool, digest);
+    fn open(&self, state: &str, subject: &Subject<'_>) -> Result<Round, Stop> {
+        let bound = subject.binding();
         let payload = self
             .codec
             .open_with(state, bound.as_bytes())
@@ -446,22 +489,60 @@ impl Approver {
 impl Cleared {
     /// The SHA-256 of the canonical arguments (serde_json's maps are sorted by key).
     fn digest(&mut self, arguments: Option<&JsonObject>) -> String {
-        self.digest
-            .get_or_insert_with(|| {
-                let canonical = match arguments {
-                    Some(arguments) => serde_json::to_vec(arguments).unwrap_or_default(),
-                    None => b"{}".to_vec(),
-                };
-                hex::encode(Sha256::digest(&canonical))
-            })
-            .clone()
+        self.digest.get_or_insert_with(|| digest(arguments)).clone()
     }
 }
 
-/// What a state is bound to: a state issued for another principal, tool or arguments does not
-/// open.
-fn binding(principal: &Principal, tool: &str, digest: &str) -> String {
-    format!("warden/approval/1\0{}\0{tool}\0{digest}", principal.name)
+/// What a `requestState` is bound to: who asks, which request (method and name) and the
+/// SHA-256 of its canonical arguments. A state issued for another principal, method, name or
+/// arguments does not open.
+pub(super) struct Subject<'a> {
+    principal: &'a Principal,
+    method: &'static str,
+    name: &'a str,
+    digest: String,
+}
+
+impl<'a> Subject<'a> {
+    /// A call of the tool `name`.
+    pub(super) fn tool(principal: &'a Principal, name: &'a str, digest: String) -> Self {
+        Self {
+            principal,
+            method: "tools/call",
+            name,
+            digest,
+        }
+    }
+
+    /// A get of the prompt `name` with `arguments`.
+    pub(super) fn prompt(
+        principal: &'a Principal,
+        name: &'a str,
+        arguments: Option<&JsonObject>,
+    ) -> Self {
+        Self {
+            principal,
+            method: "prompts/get",
+            name,
+            digest: digest(arguments),
+        }
+    }
+
+    fn binding(&self) -> String {
+        format!(
+            "warden/approval/2\0{}\0{}\0{}\0{}",
+            self.method, self.principal.name, self.name, self.digest
+        )
+    }
+}
+
+/// The SHA-256 of the canonical `arguments` (serde_json's maps are sorted by key).
+fn digest(arguments: Option<&JsonObject>) -> String {
+    let canonical = match arguments {
+        Some(arguments) => serde_json::to_vec(arguments).unwrap_or_default(),
+        None => b"{}".to_vec(),
+    };
+    hex::encode(Sha256::digest(&canonical))
 }
 
 /// The form of an approval: no fields; accepting it is the approval.
@@ -469,56 +550,6 @@ const EMPTY_FORM: &str = r#"{"type":"object","properties":{}}"#;
 
 fn empty_form() -> Value {
     json!({"type": "object", "properties": {}})
-}
-
-/// An `elicitation/create` (form mode) request, as an `inputRequests` entry.
-fn form_request(message: &str, schema: &Value) -> InputRequest {
-    let request = json!({
-        "method": "elicitation/create",
-        "params": {"mode": "form", "message": message, "requestedSchema": schema},
-    });
-    // Both come from the gate, and `schema` was read as an elicitation schema already.
-    serde_json::from_value(request).unwrap_or_else(|_| {
-        serde_json::from_value(json!({
-            "method": "elicitation/create",
-            "params": {"mode": "form", "message": message, "requestedSchema": empty_form()},
-        }))
-        .expect("a fixed elicitation request parses")
-    })
-}
-
-/// The answers of `responses` to the plugin's questions, appended to `round`'s, in order;
-/// other keys are ignored. An entry that is not an answer refuses the call: it must never
-/// reach the plugin as one.
-fn take_answers(round: &mut Round, responses: &InputResponses) -> Result<(), Stop> {
-    if responses
-        .get(APPROVAL_KEY)
-        .is_some_and(|answer| !is_answer(answer))
-    {
-        return Err(malformed(APPROVAL_KEY));
-    }
-    loop {
-        let key = format!("{ELICIT_KEY}{}", round.answers.len());
-        let Some(answer) = responses.get(&key) else {
-            return Ok(());
-        };
-        if !is_answer(answer) || round.answers.len() >= super::MAX_QUESTIONS {
-            return Err(malformed(&key));
-        }
-        round.answers.push(answer.clone());
-    }
-}
-
-/// Whether `value` is an `ElicitResult`: an action, and for `accept` an object of content.
-fn is_answer(value: &Value) -> bool {
-    let Some(object) = value.as_object() else {
-        return false;
-    };
-    match object.get("action").and_then(Value::as_str) {
-        Some("accept") => object.get("content").is_none_or(Value::is_object),
-        Some("decline" | "cancel") => true,
-        _ => false,
-    }
 }
 
 /// What the user did, in an `ElicitResult`.
@@ -599,13 +630,80 @@ fn invalid(detail: &str) -> Stop {
     .with_detail(detail.to_owned())
 }
 
-/// `inputResponses` whose entry `key` is not an answer (`ElicitResult`).
-fn malformed(key: &str) -> Stop {
+/// `inputResponses` whose entry `key` is not an answer to the question of `kind` asked under it.
+pub(super) fn malformed(key: &str, kind: inputs::Kind) -> Stop {
     Stop::invalid_params(
         Outcome::Invalid,
-        format!(
-            "inputResponses.{key} is not an elicitation answer: expected {{\"action\": \"accept\" | \
-             \"decline\" | \"cancel\", \"content\": {{...}}}}"
-        ),
+        format!("inputResponses.{key} is not {}", kind.expected()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Transport;
+
+    /// A state opens only for the request it was issued for: the same principal, method,
+    /// name and arguments. A prompt's state does not open for a tool of the same name.
+    #[test]
+    fn a_state_is_bound_to_its_method_principal_name_and_arguments() {
+        let approver = Approver::new(&ApprovalSettings::default(), Arc::default());
+        let ann = Principal::new("ann", vec![], Transport::Stdio);
+        let bob = Principal::new("bob", vec![], Transport::Stdio);
+        let mut answered = Answers::new();
+        answered.insert(
+            "user_context".to_owned(),
+            Given {
+                kind: Some(inputs::Kind::Elicit),
+                value: json!({"action": "accept", "content": {"context": "x"}}),
+            },
+        );
+        let prompt = Subject::prompt(&ann, "p", None);
+        let sealed = approver.prompt_question(&prompt, answered.clone(), BTreeMap::new());
+        let state = sealed.request_state.expect("a state");
+        let mut other_args = JsonObject::new();
+        other_args.insert("a".to_owned(), json!("b"));
+        for wrong in [
+            Subject::tool(&ann, "p", digest(None)),
+            Subject::prompt(&bob, "p", None),
+            Subject::prompt(&ann, "q", None),
+            Subject::prompt(&ann, "p", Some(&other_args)),
+        ] {
+            assert!(approver.answers(&wrong, Some(&state), None).is_err());
+        }
+        // The right one opens once, with the sealed answers.
+        let opened = approver.answers(&prompt, Some(&state), None).ok();
+        assert_eq!(opened, Some(answered));
+        assert!(approver.answers(&prompt, Some(&state), None).is_err());
+    }
+
+    /// An answer in this request does not replace one sealed by an earlier round, and the
+    /// approval key's entry must be an answer.
+    #[test]
+    fn sealed_answers_win_and_the_approval_entry_must_be_an_answer() {
+        let approver = Approver::new(&ApprovalSettings::default(), Arc::default());
+        let ann = Principal::new("ann", vec![], Transport::Stdio);
+        let subject = Subject::prompt(&ann, "p", None);
+        let sealed_answer = Given {
+            kind: Some(inputs::Kind::Sample),
+            value: json!({"role": "assistant", "content": {"type": "text", "text": "a"}, "model": "m"}),
+        };
+        let mut answered = Answers::new();
+        answered.insert("k".to_owned(), sealed_answer.clone());
+        let state = approver
+            .prompt_question(&subject, answered, BTreeMap::new())
+            .request_state
+            .expect("state");
+        let mut responses = InputResponses::new();
+        responses.insert("k".to_owned(), json!({"action": "accept"}));
+        responses.insert("new".to_owned(), json!(1));
+        let opened = approver
+            .answers(&subject, Some(&state), Some(&responses))
+            .expect("opens");
+        assert_eq!(opened.get("k"), Some(&sealed_answer));
+        assert_eq!(opened.get("new").map(|g| &g.value), Some(&json!(1)));
+        let mut approval = InputResponses::new();
+        approval.insert(APPROVAL_KEY.to_owned(), json!("yes"));
+        assert!(approver.answers(&subject, None, Some(&approval)).is_err());
+    }
 }

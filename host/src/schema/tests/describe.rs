@@ -694,3 +694,36 @@ world plugin {
     assert_eq!(prompts.get.params.len(), 2);
     assert!(files().prompts.is_none());
 }
+
+#[test]
+fn an_exported_completions_interface_is_no_tool_and_takes_its_four_arguments() {
+    let description = describe(
+        "package example:docs@0.1.0;
+interface docs {
+    /// Count words.
+    count: func(text: string) -> u32;
+}
+world plugin {
+    include warden:mcp/tool@0.1.0;
+    export docs;
+    export warden:mcp/completions@0.1.0;
+}",
+    )
+    .expect("describe");
+    let names: Vec<&str> = description
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["count"]);
+    let complete = description.completions.expect("completions");
+    assert_eq!(complete.name, "complete");
+    let args = crate::schema::complete_args(
+        crate::schema::CompletionRef::ResourceTemplate("notes://{id}"),
+        "id",
+        "1",
+        &[("other".to_owned(), "x".to_owned())],
+    );
+    assert_eq!(args.len(), complete.params.len());
+    assert!(files().completions.is_none());
+}

@@ -1,0 +1,200 @@
+//! Resource subscriptions: what a plugin says changed (`resource-updated`), checked and passed
+//! on to the sessions that subscribed; and `resources/subscribe`, `resources/unsubscribe`
+//! and the resource URIs of `subscriptions/listen`, authorized and audited.
+//!
+//! A plugin may only speak of a URI it serves (listed, or matching one of its templates):
+//! anything else is ignored with a log line, so no plugin can make a client re-read another
+//! plugin's resource. A principal may only subscribe to a URI it may read: a URI of a plugin
+//! it may not use is the same -32602 as an unknown one, as for reads. The updates reach the
+//! transports through [`ResourceUpdates`], one channel kept across reloads; a transport
+//! checks again, at each update, that the subscriber may still read the URI.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use super::stop::{Asked, MAX_RECORDED_URI, Stop};
+use super::trail::Trail;
+use super::{Access, Gate, GateError, Principal, Redactions, authorize};
+use crate::audit::{Outcome, bounded};
+
+/// The most resource subscriptions one session (or one `subscriptions/listen`) may hold.
+pub const MAX_SUBSCRIPTIONS: usize = 100;
+
+/// The most URIs one call may say changed; the rest are ignored.
+pub(super) const MAX_NOTICES: usize = 100;
+
+/// How many updates wait for a slow subscriber before the oldest are dropped for it.
+const BACKLOG: usize = 1024;
+
+/// A resource a plugin said changed, checked: the plugin serves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceUpdate {
+    /// The URI, as the plugin serves it.
+    pub uri: Arc<str>,
+}
+
+/// Where checked updates go: every subscribing session listens here. Kept across reloads by
+/// passing the same one in [`super::GateOptions`].
+pub struct ResourceUpdates {
+    sender: broadcast::Sender<ResourceUpdate>,
+}
+
+impl Default for ResourceUpdates {
+    fn default() -> Self {
+        Self {
+            sender: broadcast::Sender::new(BACKLOG),
+        }
+    }
+}
+
+impl ResourceUpdates {
+    /// A receiver of every update published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ResourceUpdate> {
+        self.sender.subscribe()
+    }
+
+    fn publish(&self, uri: &str) {
+        // No receiver: nobody subscribed, nothing to tell.
+        let _ = self.sender.send(ResourceUpdate { uri: uri.into() });
+    }
+}
+
+/// What a subscription request asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionMethod {
+    /// `resources/subscribe` (2025-11-25 sessions).
+    Subscribe,
+    /// `resources/unsubscribe`.
+    Unsubscribe,
+    /// A URI of a `subscriptions/listen` (2026-07-28).
+    Listen,
+}
+
+impl SubscriptionMethod {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Subscribe => "resources/subscribe",
+            Self::Unsubscribe => "resources/unsubscribe",
+            Self::Listen => "subscriptions/listen",
+        }
+    }
+}
+
+/// A subscription request as the transport hands it over.
+pub struct SubscribeRequest<'a> {
+    /// Who asks.
+    pub principal: &'a Principal,
+    /// The MCP request id (JSON-RPC `id`).
+    pub mcp_id: Option<Value>,
+    /// The URI.
+    pub uri: &'a str,
+    /// What is asked.
+    pub method: SubscriptionMethod,
+    /// How many subscriptions the session (or the listen request) holds already.
+    pub held: usize,
+}
+
+impl Gate {
+    /// The channel of checked resource updates.
+    pub fn resource_updates(&self) -> broadcast::Receiver<ResourceUpdate> {
+        self.updates.subscribe()
+    }
+
+    /// Whether `principal` may read `uri`: a plugin serves it and the principal holds one of
+    /// its roles.
+    pub fn may_read_uri(&self, principal: &Principal, uri: &str) -> bool {
+        self.catalog
+            .resources()
+            .plugin_for(uri)
+            .is_some_and(|plugin| Access::for_plugin(&plugin.config).allows(principal))
+    }
+
+    /// Pass on the URIs the plugin named `plugin` said changed during a call, keeping only
+    /// those it serves. Returns how many were passed on.
+    pub(super) fn publish_updates(&self, plugin: &str, uris: Vec<String>) -> usize {
+        let mut published = 0;
+        for uri in uris {
+            let serves = self
+                .catalog
+                .resources()
+                .plugin_for(&uri)
+                .is_some_and(|owner| owner.config.name == plugin);
+            if serves {
+                self.updates.publish(&uri);
+                published += 1;
+            } else {
+                tracing::info!(
+                    plugin,
+                    uri = &*bounded(&uri, MAX_RECORDED_URI),
+                    "a plugin said a resource it does not serve changed; ignored"
+                );
+            }
+        }
+        published
+    }
+
+    /// Authorize and record one subscription request. Subscribing (directly or in a listen
+    /// request) needs a URI the principal may read, and room for one more subscription;
+    /// unsubscribing always succeeds (from a URI never subscribed to, too).
+    pub fn subscribe(&self, mut request: SubscribeRequest<'_>) -> Result<(), GateError> {
+        let recorded = self
+            .default_filter
+            .redact_changed(request.uri, &mut Redactions::new());
+        let mut trail = Trail::start(
+            self.recorders(),
+            request.principal,
+            request.mcp_id.take(),
+            recorded.as_deref().unwrap_or(request.uri),
+            None,
+            &self.default_filter,
+        );
+        trail.method(request.method.name());
+        let span = tracing::info_span!(
+            "subscribe",
+            method = request.method.name(),
+            uri = &*bounded(request.uri, MAX_RECORDED_URI),
+            principal = &*request.principal.name,
+            request = trail.id()
+        );
+        let _entered = span.enter();
+        let checked = (|| {
+            if request.method == SubscriptionMethod::Unsubscribe {
+                return Ok(());
+            }
+            let plugin = self
+                .catalog
+                .resources()
+                .plugin_for(request.uri)
+                .ok_or_else(unknown)?;
+            if let Some(guard) = self.guard(&plugin.config.name) {
+                trail.plugin(&plugin.config.name, &guard.filter);
+            }
+            authorize(&Access::for_plugin(&plugin.config), request.principal)?;
+            if request.held >= MAX_SUBSCRIPTIONS {
+                return Err(Stop::invalid_params(
+                    Outcome::Invalid,
+                    format!(
+                        "a session may hold at most {MAX_SUBSCRIPTIONS} resource subscriptions"
+                    ),
+                ));
+            }
+            Ok::<_, Stop>(())
+        })();
+        match checked {
+            Ok(()) => match trail.finish(Outcome::Ok, None) {
+                Ok(()) => Ok(()),
+                Err(_) => Err(GateError::Audit {
+                    request_id: trail.id().to_owned(),
+                }),
+            },
+            Err(stop) => Err(stop.record_request(trail, Asked::Resource(request.uri))),
+        }
+    }
+}
+
+/// The refusal of a URI no plugin serves, or that the principal may not read.
+fn unknown() -> Stop {
+    Stop::unknown_tool(Outcome::Invalid, "unknown resource".to_owned())
+}
