@@ -53,6 +53,10 @@ task = "optional"
 name = "confirm_delete"
 task = "optional"
 
+[plugins.conformance.tools.multi-input]
+name = "multi_input"
+task = "optional"
+
 [[auth.api_keys]]
 principal = "alice"
 sha256 = "{}"
@@ -574,6 +578,58 @@ async fn a_task_that_asks_waits_for_its_owners_answer() {
     // Two rounds of one call in the audit log: the question, then the answer's run.
     audited(&fixture, "confirm_delete", "input-required").await;
     audited(&fixture, "confirm_delete", "ok").await;
+}
+
+#[tokio::test]
+async fn a_task_asking_two_questions_resumes_once_both_are_answered() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let capabilities = json!({
+        "elicitation": {},
+        "extensions": { "io.modelcontextprotocol/tasks": {} },
+    });
+    let created = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "multi_input", "arguments": {}}),
+        capabilities,
+    )
+    .await;
+    let id = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task: {created}"))
+        .to_owned();
+    let waiting = settled(&server, ALICE_KEY, &id).await;
+    let keys: Vec<&String> = waiting["inputRequests"]
+        .as_object()
+        .map(|r| r.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["first_name", "last_name"], "{waiting}");
+    let answer = |name: &str| json!({"action": "accept", "content": {"name": name}});
+    let update = |responses: Value| {
+        rpc(
+            &server,
+            ALICE_KEY,
+            "tasks/update",
+            json!({"taskId": id, "inputResponses": responses}),
+            true,
+        )
+    };
+    // One answer: the task still waits, for the other question only.
+    update(json!({"first_name": answer("Ada")})).await;
+    let partial = get(&server, ALICE_KEY, &id).await;
+    assert_eq!(partial["result"]["status"], "input_required", "{partial}");
+    let left: Vec<&String> = partial["result"]["inputRequests"]
+        .as_object()
+        .map(|r| r.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(left, ["last_name"], "{partial}");
+    // The second: the call runs again with both answers.
+    update(json!({"last_name": answer("Lovelace")})).await;
+    let done = settled(&server, ALICE_KEY, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"]["content"][0]["text"], "Hello, Ada Lovelace!");
 }
 
 #[tokio::test]

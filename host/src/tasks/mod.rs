@@ -290,6 +290,7 @@ impl Tasks {
                 let input = TaskInput {
                     requests,
                     state: questions.request_state,
+                    answers: JsonObject::new(),
                 };
                 (TaskStatus::InputRequired, None, Some(input))
             }
@@ -419,10 +420,10 @@ impl Tasks {
         Ok(())
     }
 
-    /// `tasks/update`: the client's answers to `principal`'s task `id`. When they answer what
-    /// it waits for, the task works again: its call runs anew (a fresh instance, as every
-    /// call) with the round's state and the answers, through `gate`. Answers to nothing it
-    /// asked change nothing.
+    /// `tasks/update`: the client's answers to `principal`'s task `id`. Answers to pending
+    /// questions are kept; once every question of the round has one, the task works again:
+    /// its call runs anew (a fresh instance, as every call) with the round's state and the
+    /// answers, through `gate`. Answers to nothing pending change nothing.
     pub async fn update(
         self: &Arc<Self>,
         principal: &Principal,
@@ -432,33 +433,42 @@ impl Tasks {
         mcp_id: Option<Value>,
     ) -> Result<(), TaskError> {
         let record = self.owned(principal, id).await?;
-        let Some(input) = record
+        let Some(mut input) = record
             .input
             .clone()
             .filter(|_| record.status == TaskStatus::InputRequired)
         else {
             return Ok(());
         };
-        if !responses.keys().any(|key| input.requests.contains_key(key)) {
+        let mut answered = false;
+        for (key, answer) in responses {
+            if input.requests.remove(&key).is_some() {
+                input.answers.insert(key, answer);
+                answered = true;
+            }
+        }
+        let waiting = [TaskStatus::InputRequired];
+        if !answered {
             return Ok(());
         }
-        let resumed = self
-            .set(
-                id,
-                &[TaskStatus::InputRequired],
-                TaskStatus::Working,
-                None,
-                None,
-            )
-            .await;
-        if resumed {
+        if !input.requests.is_empty() {
+            // Still waiting for the others: only the unanswered questions remain to be shown.
+            self.set(id, &waiting, TaskStatus::InputRequired, None, Some(&input))
+                .await;
+            return Ok(());
+        }
+        if self
+            .set(id, &waiting, TaskStatus::Working, None, None)
+            .await
+        {
             tracing::info!(task = %record.id, "task resumed with the client's answers");
+            let answers: InputResponses = input.answers.into_iter().collect();
             self.spawn(
                 gate,
                 principal.clone(),
                 mcp_id,
                 &record,
-                Some((input.state, responses)),
+                Some((input.state, answers)),
             );
         }
         Ok(())

@@ -47,6 +47,10 @@ pub struct TaskInput {
     /// The sealed `requestState` of the round, never shown: the call that runs with the
     /// answers carries it back to the gate.
     pub state: Option<String>,
+    /// The answers given so far to this round's questions (those no longer in `requests`):
+    /// the call runs again once every question has one.
+    #[serde(default)]
+    pub answers: JsonObject,
 }
 
 /// How a task ended, when it has: the tool's result, or the error that replaced it.

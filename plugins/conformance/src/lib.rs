@@ -754,6 +754,17 @@ impl exports::warden::conformance::tasks::Guest for Conformance {
         let (action, content) = ask(&format!("Delete {filename}?"), &schema)?;
         Ok(format!("Delete {filename}: action={action}, content={content}"))
     }
+
+    fn multi_input() -> Result<String, String> {
+        let mut answers = asked(vec![
+            question("first_name", form("What is your first name?", "name")),
+            question("last_name", form("What is your last name?", "name")),
+        ])?
+        .into_iter();
+        let first = named(answers.next(), "name")?;
+        let last = named(answers.next(), "name")?;
+        Ok(format!("Hello, {first} {last}!"))
+    }
 }
 
 export!(Conformance);
