@@ -374,7 +374,7 @@ fn unknown_top_level_key_is_an_error() {
     );
     assert_eq!(
         fx.error("\n\ncolour = \"blue\"\n"),
-        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth`, `kv` or `approval`"
+        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth`, `kv`, `approval` or `tasks`"
     );
 }
 
@@ -590,7 +590,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data` or `accept_review`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data`, `accept_review`, `task` or `task_timeout`"
     );
 }
 
