@@ -490,11 +490,6 @@ impl Tasks {
             }
         }
     }
-
-    /// The tasks this process is running now.
-    pub fn running(&self) -> usize {
-        self.running.lock().map_or(0, |r| r.len())
-    }
 }
 
 /// Whether the call failed to run (a trap, a limit, no sandbox) rather than answered: such a
