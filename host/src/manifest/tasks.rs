@@ -6,7 +6,7 @@
 //! [tasks]
 //! store = "redis://127.0.0.1:6379/0"   # or "memory" (the default): one process only
 //! ttl = "1h"                           # how long a task is kept after it was created
-//! max_per_principal = 10               # live (working) tasks one principal may have
+//! max_per_principal = 10               # live tasks one principal may have at once
 //!
 //! [plugins.reports.tools.build-report]
 //! task = "optional"                    # runs as a task when the client supports tasks
@@ -83,8 +83,8 @@ pub struct TaskSettings {
     pub ttl: Duration,
     /// `poll_interval`: the `pollIntervalMs` suggested to clients.
     pub poll_interval: Duration,
-    /// `max_per_principal`: working tasks one principal may have at once (across replicas
-    /// sharing a Redis store).
+    /// `max_per_principal`: live tasks (working or waiting for input) one principal may have
+    /// at once (across replicas sharing a Redis store).
     pub max_per_principal: u32,
     /// `max_running`: tasks this process runs at once, whoever created them.
     pub max_running: u32,
