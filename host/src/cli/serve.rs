@@ -62,10 +62,12 @@ pub(super) fn serve(
     reload::spawn(served.clone(), hangups, watch);
     let bound = Arc::default();
     let _status = status_socket(&served, listen.is_some(), &bound);
+    let tasks = Arc::new(warden::tasks::Tasks::new(&manifest.tasks).context("[tasks] store")?);
     let info = ServerInfo {
         name: manifest.server.name.clone(),
         instructions: manifest.server.instructions.clone(),
         page_size: usize::try_from(manifest.server.page_size).unwrap_or(usize::MAX),
+        tasks: Some(tasks.clone()),
     };
 
     if let (Some(listen), Some(auth)) = (listen, auth) {
@@ -78,7 +80,10 @@ pub(super) fn serve(
             insecure_no_auth,
             bound,
         };
-        runtime.block_on(warden::server::serve_http(served.live(), options))?;
+        let served = runtime.block_on(warden::server::serve_http(served.live(), options));
+        // The tasks still running end with the server: cancelled, in the store too.
+        runtime.block_on(tasks.shutdown());
+        served?;
         return Ok(ExitCode::SUCCESS);
     }
     if std::io::stdin().is_terminal() {
@@ -92,7 +97,9 @@ pub(super) fn serve(
         );
     }
     let principal = stdio_principal(&manifest, Transport::Stdio);
-    runtime.block_on(warden::server::serve_stdio(served.live(), info, principal))?;
+    let served = runtime.block_on(warden::server::serve_stdio(served.live(), info, principal));
+    runtime.block_on(tasks.shutdown());
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

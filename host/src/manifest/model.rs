@@ -242,6 +242,16 @@ impl Plugin {
             .unwrap_or(self.policy.approval)
     }
 
+    /// Whether WIT function `function` runs as a task, and its time limit then (the
+    /// default `task_timeout` resolved against the plugin's `timeout`).
+    pub fn tool_task(&self, function: &str) -> Option<(super::tasks::TaskMode, Duration)> {
+        let task = self.tool_override(function)?.task?;
+        let timeout = task
+            .timeout
+            .unwrap_or_else(|| super::tasks::ToolTask::DEFAULT_TIMEOUT.max(self.limits.timeout));
+        Some((task.mode, timeout))
+    }
+
     /// What WIT function `function` returns: its own table's `data`, else the plugin's.
     pub fn tool_data(&self, function: &str) -> super::approval::DataLabel {
         self.tool_override(function)
@@ -442,6 +452,8 @@ pub struct ToolOverride {
     pub accept_review: Vec<Acknowledgement>,
     /// `icons`, replacing the plugin's for this tool.
     pub icons: Option<Vec<super::icons::Icon>>,
+    /// `task` and `task_timeout`: whether the tool runs as a task, and its time limit then.
+    pub task: Option<super::tasks::ToolTask>,
     /// The table's `[header]` or key.
     pub location: Location,
 }

@@ -463,6 +463,7 @@ fn tool_override(
             approval: None,
             data: None,
             accept_review: Vec::new(),
+            task: None,
             icons: None,
             location: entry.location(),
         });
@@ -493,6 +494,7 @@ fn tool_override(
         .get("accept_review")
         .and_then(|v| codes(&v, REVIEW_RULES, "review rule id"))
         .unwrap_or_default();
+    let task = super::tasks::tool_task(&table);
     let icons = table.get("icons").and_then(|v| super::icons::icons(&v));
     table.finish();
     function_ok.then(|| ToolOverride {
@@ -504,6 +506,7 @@ fn tool_override(
         approval,
         data,
         accept_review,
+        task,
         icons,
         location: entry.location(),
     })
