@@ -172,9 +172,10 @@ enum Command {
     /// Pin what the model sees: write `warden.lock` beside the manifest, or show how the
     /// tools now differ from it.
     ///
-    /// The lock records each plugin's component digest and each tool's name, description,
-    /// schemas and annotations as `tools/list` serves them; commit it. While it exists,
-    /// `serve` and `check` refuse a plugin whose tools differ from it (`[server] lock`).
+    /// The lock records each plugin's component digest, each tool's name, description,
+    /// schemas and annotations as `tools/list` serves them, and each prompt's, resource's and
+    /// template's descriptor; commit it. While it exists, `serve` and `check` refuse a plugin
+    /// whose tools, prompts or resources differ from it (`[server] lock`).
     /// Review a change with `--diff`, then run `warden lock` again to accept it.
     Lock {
         #[command(flatten)]

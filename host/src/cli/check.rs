@@ -84,7 +84,7 @@ pub(super) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
         });
     }
     eprintln!(
-        "error: not served, their tools differ from {} (the diff is above): {}; review with \
+        "error: not served, what they serve differs from {} (the diff is above): {}; review with \
          `warden lock --diff`, then run `warden lock` to accept",
         host.lock.path.display(),
         refused
@@ -126,6 +126,7 @@ fn lock_json(check: &LockCheck) -> Value {
         "mode": mode,
         "path": check.path.display().to_string(),
         "refused": check.refused().collect::<Vec<_>>(),
+        "unpinned": check.unpinned,
         "drift": check
             .drift
             .iter()
@@ -283,6 +284,10 @@ fn text_report(
     }
     if let Some(warning) = operators_warning(manifest) {
         writeln!(out, "warning: {warning} [{OPERATORS_WITHOUT_AUTH}]")?;
+    }
+    if !host.lock.unpinned.is_empty() {
+        let warning = host.lock.unpinned_warning();
+        writeln!(out, "warning: {warning} [{UNPINNED_PROMPTS}]")?;
     }
     for warning in unpinned_warnings(manifest) {
         writeln!(out, "warning: {warning} [{UNPINNED_COMPONENT}]")?;
@@ -444,6 +449,10 @@ fn json_report(
     if let Some(warning) = operators_warning(manifest) {
         warnings.push(json!({ "code": OPERATORS_WITHOUT_AUTH, "message": warning }));
     }
+    if !host.lock.unpinned.is_empty() {
+        let warning = host.lock.unpinned_warning();
+        warnings.push(json!({ "code": UNPINNED_PROMPTS, "message": warning }));
+    }
     for warning in unpinned_warnings(manifest) {
         warnings.push(json!({ "code": UNPINNED_COMPONENT, "message": warning }));
     }
@@ -526,6 +535,10 @@ fn approval_summary(manifest: &Manifest, host: &Host) -> String {
         },
     )
 }
+
+/// The warning code of a version 1 `warden.lock` that does not pin a plugin's prompts,
+/// resources and templates.
+const UNPINNED_PROMPTS: &str = "unpinned-prompts";
 
 /// The warning code of `[approval] operators` without `[auth]` credentials.
 const OPERATORS_WITHOUT_AUTH: &str = "operators-without-auth";

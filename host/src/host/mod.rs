@@ -440,7 +440,7 @@ fn log_drift(check: &LockCheck) {
     for drift in &check.drift {
         match check.mode {
             LockMode::Enforce => tracing::error!(
-                "plugin `{}` is not served: its tools differ from {path}:\n{drift}\
+                "plugin `{}` is not served: what it serves differs from {path}:\n{drift}\
                  review the change, then run `warden lock` to accept it",
                 drift.plugin
             ),
@@ -451,6 +451,9 @@ fn log_drift(check: &LockCheck) {
             ),
             LockMode::Off => {}
         }
+    }
+    if !check.unpinned.is_empty() {
+        tracing::warn!("{}", check.unpinned_warning());
     }
 }
 
