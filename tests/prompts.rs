@@ -355,7 +355,7 @@ fn prompt_texts_pass_the_description_review() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("(in a prompt or a resource: change it in the plugin)"),
+        stderr.contains("(accept it with [plugins.conformance.prompts.test_simple_prompt] accept_review = [\"other-tool\"])"),
         "{stderr}"
     );
     assert!(stdout.contains("not served: conformance"), "{stdout}");

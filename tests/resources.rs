@@ -406,7 +406,7 @@ fn resource_texts_pass_the_description_review() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("(in a prompt or a resource: change it in the plugin)"),
+        stderr.contains("(accept it with [plugins.conformance.uris.\"test://static-text\"] accept_review = [\"other-tool\"])"),
         "{stderr}"
     );
     assert!(stdout.contains("not served: conformance"), "{stdout}");

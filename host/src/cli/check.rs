@@ -234,8 +234,8 @@ impl<'a> PluginReport<'a> {
                 lines.push((
                     "stale-acceptance",
                     format!(
-                        "accept_review of `{}` lists {:?} (line {}) but its tool has no such finding: remove it",
-                        stale.function, stale.rule, stale.location.line
+                        "accept_review of {} `{}` lists {:?} (line {}) but it has no such finding: remove it",
+                        stale.kind.noun(), stale.function, stale.rule, stale.location.line
                     ),
                 ));
             }
@@ -427,6 +427,7 @@ fn json_report(
                     "stale": host.gate.catalog().stale_acceptances().iter()
                         .filter(|s| s.plugin == config.name)
                         .map(|s| json!({
+                            "kind": s.kind.noun(),
                             "function": s.function,
                             "rule": s.rule,
                             "line": s.location.line,

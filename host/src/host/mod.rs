@@ -58,19 +58,10 @@ pub struct Host {
 /// error for each plugin left out.
 fn log_review(catalog: &Catalog) {
     for finding in catalog.findings().iter().filter(|f| !f.accepted) {
-        if finding.prompt {
-            tracing::warn!(
-                plugin = %finding.plugin,
-                "description review: {finding} (in a prompt or a resource: change it in the plugin)"
-            );
-            continue;
-        }
         tracing::warn!(
             plugin = %finding.plugin,
-            "description review: {finding} (accept it with [plugins.{}.tools.{}] accept_review = [\"{}\"])",
-            finding.plugin,
-            finding.function,
-            finding.hit.rule
+            "description review: {finding} (accept it with {})",
+            finding.acceptance()
         );
     }
     for plugin in catalog.refused() {
