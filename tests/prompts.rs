@@ -752,3 +752,105 @@ async fn a_prompt_that_asks_gets_its_answer_in_both_eras() {
     assert_eq!(line["text"], "Prompt with context: red", "{report}");
     assert_eq!(line["asked"][0]["key"], "user_context", "{report}");
 }
+
+#[tokio::test]
+async fn check_inspect_and_status_show_prompts_resources_templates_and_completions_alike() {
+    let fixture = Fixture::new(
+        "[plugins.conformance]\ncomponent = \"{conformance}\"\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n",
+    );
+    let run = fixture.path("run");
+    std::fs::create_dir(&run).expect("run dir");
+    let warden = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &run)
+            .current_dir(fixture.dir.path())
+            .output()
+            .expect("warden");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let json = |text: &str| -> Value { serde_json::from_str(text).expect("JSON") };
+    let manifest = fixture.manifest.display().to_string();
+    let expected = json!({
+        "prompts": [
+            "conformance__test_simple_prompt",
+            "conformance__test_prompt_with_arguments",
+            "conformance__test_prompt_with_embedded_resource",
+            "conformance__test_prompt_with_image",
+            "conformance__test_input_required_result_prompt",
+        ],
+        "resources": ["test://static-text", "test://static-binary", "test://watched-resource"],
+        "templates": ["test://template/{id}/data"],
+        "completes": true,
+    });
+    let nothing = json!({"prompts": [], "resources": [], "templates": [], "completes": false});
+    let lines = [
+        "prompt      conformance__test_simple_prompt",
+        "resource    test://static-text",
+        "template    test://template/{id}/data",
+        "completes   its prompts' arguments and templates' variables",
+    ];
+
+    // check
+    let report = json(&warden(&["check", "--json", &manifest]));
+    assert_eq!(report["plugins"][0]["serves"], expected, "{report:#}");
+    assert_eq!(report["plugins"][1]["serves"], nothing, "{report:#}");
+    let text = warden(&["check", &manifest]);
+    for line in lines {
+        assert!(
+            text.contains(&format!("  {line}\n")),
+            "{line:?} in:\n{text}"
+        );
+    }
+
+    // inspect, of the component file alone
+    let component = common::plugin("conformance");
+    let report = json(&warden(&["inspect", "--json", &component]));
+    assert_eq!(report["serves"], expected, "{report:#}");
+    let text = warden(&["inspect", &component]);
+    assert!(
+        text.contains("prompts and resources (listed in a sandbox granted nothing):"),
+        "{text}"
+    );
+    for line in lines {
+        assert!(
+            text.contains(&format!("  {line}\n")),
+            "{line:?} in:\n{text}"
+        );
+    }
+    let report = json(&warden(&["inspect", "--json", &common::plugin("testbed")]));
+    assert_eq!(report["serves"], nothing, "{report:#}");
+
+    // status, of a running server, with its prompt calls counted
+    let run_env = run.display().to_string();
+    let client = fixture
+        .client_env(&[("XDG_RUNTIME_DIR", run_env.as_str())])
+        .await;
+    client
+        .service
+        .get_prompt(get("conformance__test_simple_prompt", Value::Null))
+        .await
+        .expect("prompts/get");
+    let servers = json(&warden(&["status", "--json", "-m", &manifest]));
+    let server = &servers[0];
+    assert_eq!(server["plugins"][0]["serves"], expected, "{server:#}");
+    assert_eq!(server["plugins"][1]["serves"], nothing, "{server:#}");
+    let text = warden(&["status", "-m", &manifest]);
+    assert!(
+        text.contains("    prompt    conformance__test_simple_prompt") && text.contains("ok 1"),
+        "{text}"
+    );
+    for line in [
+        "resource  test://static-text",
+        "template  test://template/{id}/data",
+        "completes its prompts'",
+    ] {
+        assert!(
+            text.contains(&format!("    {line}")),
+            "{line:?} in:\n{text}"
+        );
+    }
+    client.close().await;
+}

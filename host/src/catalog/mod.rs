@@ -78,6 +78,40 @@ pub struct Catalog {
     refused: Vec<String>,
 }
 
+/// What a plugin serves besides tools: its prompts (served names), listed resources (URIs),
+/// resource templates (URI templates), and whether it completes their arguments and
+/// variables (it exports `warden:mcp/completions` and serves a prompt or a template). The one
+/// description `warden check`, `inspect` and `status` show.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Surface {
+    #[serde(default)]
+    pub prompts: Vec<String>,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub templates: Vec<String>,
+    #[serde(default)]
+    pub completes: bool,
+}
+
+impl Surface {
+    /// One (label, text) a line: `prompt NAME`, `resource URI`, `template URI`, then
+    /// `completes ...` when it does.
+    pub fn lines(&self) -> Vec<(&'static str, String)> {
+        let mut lines: Vec<(&'static str, String)> = Vec::new();
+        lines.extend(self.prompts.iter().map(|p| ("prompt", p.clone())));
+        lines.extend(self.resources.iter().map(|r| ("resource", r.clone())));
+        lines.extend(self.templates.iter().map(|t| ("template", t.clone())));
+        if self.completes {
+            lines.push((
+                "completes",
+                "its prompts' arguments and templates' variables".to_owned(),
+            ));
+        }
+        lines
+    }
+}
+
 /// An `accept_review` entry that accepts nothing: its tool, prompt or resource has no finding
 /// of that rule (or does not exist).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -392,6 +426,39 @@ impl Catalog {
     /// Every resource and resource template.
     pub fn resources(&self) -> &Resources {
         &self.resources
+    }
+
+    /// What `plugin` serves besides tools, as this catalog serves it.
+    pub fn surface(&self, plugin: &Plugin) -> Surface {
+        let ours = |other: &Plugin| std::ptr::eq(other, plugin);
+        let prompts: Vec<String> = self
+            .prompts
+            .iter()
+            .filter(|p| ours(&p.plugin))
+            .map(|p| p.name().to_owned())
+            .collect();
+        let resources = self
+            .resources
+            .resources()
+            .iter()
+            .filter(|r| ours(&r.plugin))
+            .map(|r| r.descriptor.uri.clone())
+            .collect();
+        let templates: Vec<String> = self
+            .resources
+            .templates()
+            .iter()
+            .filter(|t| ours(&t.plugin))
+            .map(|t| t.descriptor.uri_template.clone())
+            .collect();
+        let completes = plugin.description.completions.is_some()
+            && !(prompts.is_empty() && templates.is_empty());
+        Surface {
+            prompts,
+            resources,
+            templates,
+            completes,
+        }
     }
 
     /// What the description review found, in catalog order, accepted findings included.

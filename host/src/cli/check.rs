@@ -349,27 +349,8 @@ fn text_report(
             };
             writeln!(out, "  tool        {name}{roles}{asks}{private}")?;
         }
-        let prompts = host.gate.catalog().prompts();
-        for prompt in prompts.filter(|p| p.plugin.config.name == config.name) {
-            writeln!(out, "  prompt      {}", prompt.name())?;
-        }
-        let resources = host.gate.catalog().resources();
-        let ours = |plugin: &warden::runtime::Plugin| plugin.config.name == config.name;
-        for resource in resources.resources().iter().filter(|r| ours(&r.plugin)) {
-            writeln!(out, "  resource    {}", resource.descriptor.uri)?;
-        }
-        for template in resources.templates().iter().filter(|t| ours(&t.plugin)) {
-            writeln!(out, "  template    {}", template.descriptor.uri_template)?;
-        }
-        let completes = host
-            .plugins()
-            .iter()
-            .any(|p| ours(p) && p.description.completions.is_some());
-        if completes {
-            writeln!(
-                out,
-                "  completes   its prompts' arguments and templates' variables"
-            )?;
+        for (label, text) in host.gate.catalog().surface(report.plugin).lines() {
+            writeln!(out, "  {label:<11} {text}")?;
         }
     }
     Ok(out)
@@ -434,6 +415,7 @@ fn json_report(
                         }))
                         .collect::<Vec<_>>(),
                 },
+                "serves": host.gate.catalog().surface(report.plugin),
                 "tools": report.tools.iter().map(|(name, roles, annotations)| {
                     let tool = host.gate.catalog().get(name);
                     json!({
