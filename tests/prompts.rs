@@ -854,3 +854,101 @@ async fn check_inspect_and_status_show_prompts_resources_templates_and_completio
     }
     client.close().await;
 }
+
+#[test]
+fn warden_call_gets_a_prompt_and_reads_a_resource_through_the_gate_audited() {
+    let fixture = Fixture::new(MANIFEST);
+    let manifest = fixture.manifest.display().to_string();
+    let call = |args: &[&str]| {
+        let mut all = vec!["call", "--manifest", manifest.as_str()];
+        all.extend(args);
+        common::warden(&all, fixture.dir.path())
+    };
+
+    // A prompt, its arguments filtered like a served one.
+    let (code, stdout, stderr) = call(&[
+        "--prompt",
+        "conformance__test_prompt_with_arguments",
+        r#"{"arg1": "hello", "arg2": "AKIAIOSFODNN7EXAMPLE"}"#,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let result: Value = serde_json::from_str(&stdout).expect("JSON result");
+    assert_eq!(
+        result["messages"][0]["content"]["text"],
+        "Prompt with arguments: arg1='hello', arg2='[REDACTED:aws-key]'"
+    );
+    // A missing argument is the gate's refusal.
+    let (code, _, stderr) = call(&["--prompt", "conformance__test_prompt_with_arguments"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("arg1"), "{stderr}");
+
+    // A resource.
+    let (code, stdout, stderr) = call(&["--read", "test://static-text"]);
+    assert_eq!(code, 0, "{stderr}");
+    let result: Value = serde_json::from_str(&stdout).expect("JSON result");
+    assert_eq!(
+        result["contents"][0]["text"],
+        "This is the content of the static text resource."
+    );
+    let (code, _, stderr) = call(&["--read", "test://static-text", r#"{"a": "b"}"#]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("--read takes a URI and no arguments"),
+        "{stderr}"
+    );
+
+    // A role-less principal: another role's prompt is refused, said plainly; an unknown
+    // URI or prompt name gets the closest ones.
+    let (code, stdout, stderr) = call(&["--prompt", "vault__test_simple_prompt"]);
+    assert_ne!(code, 0);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("prompt vault__test_simple_prompt is not permitted for principal \"ann\" (roles: none); it needs one of: admin"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = call(&["--read", "test://static-txt"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("unknown resource test://static-txt; the closest are: test://static-text"),
+        "{stderr}"
+    );
+    // With the role, it is served.
+    let (code, stdout, stderr) = call(&[
+        "--principal",
+        "boss",
+        "--roles",
+        "admin",
+        "--prompt",
+        "vault__test_simple_prompt",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("This is a simple prompt for testing."),
+        "{stdout}"
+    );
+
+    // Every one is in the audit log, as serve records it.
+    let outcomes = |method: &str| -> Vec<(String, String)> {
+        audit_of(&fixture, "audit.jsonl", method)
+            .iter()
+            .map(|r| {
+                let text = |key: &str| r[key].as_str().unwrap_or_default().to_owned();
+                (text("principal"), text("outcome"))
+            })
+            .collect()
+    };
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        outcomes("prompts/get"),
+        [
+            pair("ann", "ok"),
+            pair("ann", "invalid"),
+            pair("ann", "denied"),
+            pair("boss", "ok")
+        ]
+    );
+    assert_eq!(
+        outcomes("resources/read"),
+        [pair("ann", "ok"), pair("ann", "invalid")]
+    );
+}
