@@ -741,6 +741,13 @@ fn a_version_1_lock_still_works_pins_no_prompts_and_check_says_so() {
         stdout.contains("  prompt      conformance__test_simple_prompt"),
         "{stdout}"
     );
+    let (code, diff, _) = run(&fixture, &["lock", "--diff"]);
+    assert_eq!(code, 0, "{diff}");
+    assert!(
+        diff.contains("is a version 1 lock: the prompts, resources and templates are not pinned")
+            && diff.contains("no drift"),
+        "{diff}"
+    );
 
     // `warden lock` pins them; the warning goes.
     let (code, stdout, stderr) = run(&fixture, &["lock"]);

@@ -35,6 +35,12 @@ pub(super) fn lock(path: &Path, diff: bool) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         };
         let drift = previous.diff(&current);
+        if !previous.pins_texts() && current.plugins.values().any(|p| p.has_texts()) {
+            write_stdout(&format!(
+                "{} is a version 1 lock: the prompts, resources and templates are not pinned (run `warden lock` to pin them)\n",
+                lock_path.display()
+            ));
+        }
         if drift.is_empty() {
             write_stdout(&format!(
                 "no drift: the tools, prompts and resources match {}\n",

@@ -66,7 +66,7 @@ fn log_review(catalog: &Catalog) {
     }
     for plugin in catalog.refused() {
         tracing::error!(
-            "plugin `{plugin}` is not served: its tool descriptions have findings of the description review that are not accepted, and [server] review = \"refuse\" (see `warden check`)"
+            "plugin `{plugin}` is not served: its tools', prompts' or resources' texts have findings of the description review that are not accepted, and [server] review = \"refuse\" (see `warden check`)"
         );
     }
 }
