@@ -1029,6 +1029,32 @@ async fn a_principal_holds_a_bounded_number_of_listen_streams() {
         let _ = client.cancel().await;
     }
 
+    // A client that goes away without cancelling its streams frees their places too.
+    let gone = connect(ADMIN_KEY).await;
+    let mut streams = Vec::new();
+    for _ in 0..MAX {
+        streams.push(gone.listen(filter()).await.expect("admin listens"));
+    }
+    let _ = gone.cancel().await;
+    drop(streams);
+    let fresh = connect(ADMIN_KEY).await;
+    let waited = std::time::Instant::now();
+    let mut again = loop {
+        let mut listen = fresh.listen(filter()).await.expect("acknowledged");
+        let ended =
+            tokio::time::timeout(std::time::Duration::from_millis(300), listen.next()).await;
+        if ended.is_err() {
+            break listen;
+        }
+        assert!(
+            waited.elapsed() < deadline,
+            "the places of a client that went away were not freed: {ended:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let _ = again.cancel().await;
+    let _ = fresh.cancel().await;
+
     // The refusal is in the audit log.
     let listens = audit_of(&fixture, "audit.jsonl", "subscriptions/listen");
     let limited: Vec<&Value> = listens
