@@ -22,5 +22,6 @@ pub mod schema;
 pub mod server;
 pub mod signing;
 pub mod status;
+pub mod tasks;
 pub mod tls;
 pub mod types;

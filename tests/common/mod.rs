@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 #![allow(deprecated)] // MCP logging is deprecated by SEP-2577 but still in 2025-11-25
 
+pub mod redis;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};

@@ -45,6 +45,9 @@ pub struct ToolEntry {
     /// Whether it can reach the open world (a usable network grant, not narrowed by
     /// `open_world = false`).
     pub open_world: bool,
+    /// Whether it runs as a task (`task`), and the time limit of a call run as one
+    /// (`task_timeout`, resolved).
+    pub task: Option<(crate::manifest::TaskMode, std::time::Duration)>,
 }
 
 impl ToolEntry {
@@ -212,7 +215,18 @@ impl Catalog {
                 if approval == Approval::Ask {
                     description.push_str(ASKS);
                 }
-                let descriptor = describe(&name, description, function, &plugin);
+                let mut descriptor = describe(&name, description, function, &plugin);
+                let task = plugin.config.tool_task(&function.name);
+                if let Some((mode, _)) = task {
+                    // SEP-2663 leaves task creation to the server and gives tools no field for
+                    // it; this hint under the extension's id tells clients what to expect.
+                    let mut meta = descriptor.meta.take().unwrap_or_default();
+                    meta.0.insert(
+                        rmcp::model::TASKS_EXTENSION_ID.to_owned(),
+                        serde_json::json!({ "taskSupport": mode.as_str() }),
+                    );
+                    descriptor.meta = Some(meta);
+                }
                 let open_world = descriptor
                     .annotations
                     .as_ref()
@@ -226,6 +240,7 @@ impl Catalog {
                     approval,
                     private: plugin.config.tool_data(&function.name) == DataLabel::Private,
                     open_world,
+                    task,
                 }));
             }
         }

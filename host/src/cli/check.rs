@@ -347,7 +347,15 @@ fn text_report(
                 Some(tool) if tool.private => ", private data",
                 _ => "",
             };
-            writeln!(out, "  tool        {name}{roles}{asks}{private}")?;
+            let task = match host.gate.catalog().get(name).and_then(|tool| tool.task) {
+                Some((mode, timeout)) => format!(
+                    ", task {} (limit {})",
+                    mode.as_str(),
+                    format_duration(timeout)
+                ),
+                None => String::new(),
+            };
+            writeln!(out, "  tool        {name}{roles}{asks}{private}{task}")?;
         }
         for (label, text) in host.gate.catalog().surface(report.plugin).lines() {
             writeln!(out, "  {label:<11} {text}")?;
@@ -424,6 +432,10 @@ fn json_report(
                         "annotations": annotations,
                         "approval": tool.map(|t| t.approval.as_str()),
                         "private": tool.is_some_and(|t| t.private),
+                        "task": tool.and_then(|t| t.task).map(|(mode, timeout)| json!({
+                            "mode": mode.as_str(),
+                            "timeout_ms": timeout.as_millis() as u64,
+                        })),
                     })
                 }).collect::<Vec<_>>(),
             })

@@ -62,9 +62,11 @@ pub(super) fn serve(
     reload::spawn(served.clone(), hangups, watch);
     let bound = Arc::default();
     let _status = status_socket(&served, listen.is_some(), &bound);
+    let tasks = Arc::new(warden::tasks::Tasks::new(&manifest.tasks).context("[tasks] store")?);
     let info = ServerInfo {
         name: manifest.server.name.clone(),
         instructions: manifest.server.instructions.clone(),
+        tasks: Some(tasks.clone()),
     };
 
     if let (Some(listen), Some(auth)) = (listen, auth) {
@@ -77,7 +79,10 @@ pub(super) fn serve(
             insecure_no_auth,
             bound,
         };
-        runtime.block_on(warden::server::serve_http(served.live(), options))?;
+        let served = runtime.block_on(warden::server::serve_http(served.live(), options));
+        // The tasks still running end with the server: cancelled, in the store too.
+        runtime.block_on(tasks.shutdown());
+        served?;
         return Ok(ExitCode::SUCCESS);
     }
     if std::io::stdin().is_terminal() {
@@ -91,7 +96,9 @@ pub(super) fn serve(
         );
     }
     let principal = stdio_principal(&manifest, Transport::Stdio);
-    runtime.block_on(warden::server::serve_stdio(served.live(), info, principal))?;
+    let served = runtime.block_on(warden::server::serve_stdio(served.live(), info, principal));
+    runtime.block_on(tasks.shutdown());
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

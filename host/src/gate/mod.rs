@@ -374,6 +374,11 @@ impl Gate {
             .collect()
     }
 
+    /// Whether any tool runs as a task (`task = "optional" | "required"`).
+    pub fn has_tasks(&self) -> bool {
+        self.tools.iter().any(|tool| tool.entry.task.is_some())
+    }
+
     /// The catalog behind the gate.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
@@ -447,7 +452,30 @@ impl Gate {
     /// ([`GateError::UnknownTool`]). Everything that goes wrong once the tool is known and
     /// allowed (a rate limit, bad arguments, a crash, a limit) is a tool error
     /// (`isError: true`) the agent can read and act on, ending with `(request ID)`.
-    pub async fn call(&self, mut request: CallRequest<'_>) -> Result<Reply, GateError> {
+    pub async fn call(&self, request: CallRequest<'_>) -> Result<Reply, GateError> {
+        self.call_as(request, false).await.0
+    }
+
+    /// Whether the tool named `name` runs as a task for `principal`: `None` for a tool that
+    /// does not, or that `principal` may not call (its call then fails as usual).
+    pub fn task_mode(&self, name: &str, principal: &Principal) -> Option<manifest::TaskMode> {
+        let tool = &self.tools[*self.by_name.get(name)?];
+        let (mode, _) = tool.entry.task?;
+        tool.access.allows(principal).then_some(mode)
+    }
+
+    /// Run one call as a task: [`Gate::call`] under the tool's `task_timeout` in place of
+    /// its plugin's `timeout`; also returns the call's recorded outcome, which tells a tool
+    /// error (the tool said so) from a failed run (a trap, a limit).
+    pub async fn call_task(&self, request: CallRequest<'_>) -> (Result<Reply, GateError>, Outcome) {
+        self.call_as(request, true).await
+    }
+
+    async fn call_as(
+        &self,
+        mut request: CallRequest<'_>,
+        task: bool,
+    ) -> (Result<Reply, GateError>, Outcome) {
         let trail = Trail::start(
             self.recorders(),
             request.principal,
@@ -462,7 +490,7 @@ impl Gate {
             principal = &*request.principal.name,
             request = trail.id()
         );
-        self.run(request, trail).instrument(span).await
+        self.run(request, trail, task).instrument(span).await
     }
 
     /// The pipeline: find the tool -> authorize -> rate limit -> concurrency slot -> input
@@ -475,7 +503,8 @@ impl Gate {
         &'a self,
         request: CallRequest<'a>,
         mut trail: Trail<'a>,
-    ) -> Result<Reply, GateError> {
+        task: bool,
+    ) -> (Result<Reply, GateError>, Outcome) {
         let CallRequest {
             principal,
             tool: name,
@@ -527,9 +556,13 @@ impl Gate {
                 &plugin.config.policy,
                 questions,
             ));
+            let timeout = match tool.entry.task {
+                Some((_, timeout)) if task => timeout,
+                _ => plugin.config.limits.timeout,
+            };
             let ran = self
                 .runtime
-                .call(plugin, tool.entry.function, &args, events.clone())
+                .call_within(plugin, tool.entry.function, &args, events.clone(), timeout)
                 .await;
             let mut usage = events.take_usage();
             let updated = self.publish_updates(&plugin.config.name, events.take_updated());
@@ -556,8 +589,14 @@ impl Gate {
         }
         .await;
         match answer {
-            Ok(answer) => answer.record(trail),
-            Err(stop) => stop.record(trail, name),
+            Ok(answer) => {
+                let outcome = answer.outcome;
+                (answer.record(trail), outcome)
+            }
+            Err(stop) => {
+                let outcome = stop.outcome();
+                (stop.record(trail, name), outcome)
+            }
         }
     }
 

@@ -123,6 +123,11 @@ impl Stop {
         )
     }
 
+    /// How the call is recorded.
+    pub(super) fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
     pub(super) fn with_detail(mut self, detail: String) -> Self {
         self.detail = detail;
         self

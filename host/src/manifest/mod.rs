@@ -33,6 +33,7 @@ mod policy;
 mod protect;
 mod reader;
 mod sql;
+mod tasks;
 mod units;
 mod validate;
 mod verify;
@@ -62,6 +63,7 @@ pub use names::{
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
 pub use oci::OciRef;
 pub use sql::{SqlDatabase, SqlGrant, SqlMode};
+pub use tasks::{TaskMode, TaskSettings, TaskStoreKind, ToolTask};
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};
 pub use verify::{BUNDLE_SUFFIX, SignerPolicy, Verify};
 
@@ -102,6 +104,8 @@ pub struct Manifest {
     pub kv: KvSettings,
     /// `[approval]`: how the gate asks a human (defaults when absent).
     pub approval: ApprovalSettings,
+    /// `[tasks]`: where task state lives and how much of it (defaults when absent).
+    pub tasks: TaskSettings,
 }
 
 impl Manifest {

@@ -236,6 +236,16 @@ impl Plugin {
             .unwrap_or(self.policy.approval)
     }
 
+    /// Whether WIT function `function` runs as a task, and its time limit then (the
+    /// default `task_timeout` resolved against the plugin's `timeout`).
+    pub fn tool_task(&self, function: &str) -> Option<(super::tasks::TaskMode, Duration)> {
+        let task = self.tool_override(function)?.task?;
+        let timeout = task
+            .timeout
+            .unwrap_or_else(|| super::tasks::ToolTask::DEFAULT_TIMEOUT.max(self.limits.timeout));
+        Some((task.mode, timeout))
+    }
+
     /// What WIT function `function` returns: its own table's `data`, else the plugin's.
     pub fn tool_data(&self, function: &str) -> super::approval::DataLabel {
         self.tool_override(function)
@@ -434,6 +444,8 @@ pub struct ToolOverride {
     /// Description review rules whose findings the operator accepts for this tool
     /// (`accept_review`), in file order; ids from [`REVIEW_RULES`], each listed once.
     pub accept_review: Vec<Acknowledgement>,
+    /// `task` and `task_timeout`: whether the tool runs as a task, and its time limit then.
+    pub task: Option<super::tasks::ToolTask>,
     /// The table's `[header]` or key.
     pub location: Location,
 }

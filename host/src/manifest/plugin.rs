@@ -462,6 +462,7 @@ fn tool_override(
             approval: None,
             data: None,
             accept_review: Vec::new(),
+            task: None,
             location: entry.location(),
         });
     }
@@ -491,6 +492,7 @@ fn tool_override(
         .get("accept_review")
         .and_then(|v| codes(&v, REVIEW_RULES, "review rule id"))
         .unwrap_or_default();
+    let task = super::tasks::tool_task(&table);
     table.finish();
     function_ok.then(|| ToolOverride {
         function: function.to_owned(),
@@ -501,6 +503,7 @@ fn tool_override(
         approval,
         data,
         accept_review,
+        task,
         location: entry.location(),
     })
 }

@@ -374,7 +374,7 @@ fn unknown_top_level_key_is_an_error() {
     );
     assert_eq!(
         fx.error("\n\ncolour = \"blue\"\n"),
-        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth`, `kv` or `approval`"
+        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth`, `kv`, `approval` or `tasks`"
     );
 }
 
@@ -590,7 +590,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data` or `accept_review`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data`, `accept_review`, `task` or `task_timeout`"
     );
 }
 
@@ -2501,4 +2501,88 @@ accept_review = ["outside-paths"]
     let text = error.to_string();
     assert!(text.contains("5:18"), "{text}");
     assert!(text.contains("did you mean \"outside-path\""), "{text}");
+}
+
+#[test]
+fn task_keys_are_read_on_tools_and_the_tasks_table() {
+    let fx = Fixture::new();
+    let m = fx.ok(&format!(
+        "{FILES}timeout = \"30s\"\n\
+         [plugins.files.tools.read-text]\ntask = \"optional\"\n\
+         [plugins.files.tools.write-text]\ntask = \"required\"\ntask_timeout = \"2h\"\n\
+         [plugins.files.tools.list-dir]\ntask = \"optional\"\n\
+         [tasks]\nstore = \"redis://127.0.0.1:6379/0\"\nprefix = \"t:\"\nttl = \"2h\"\n\
+         poll_interval = \"250ms\"\nmax_per_principal = 3\nmax_running = 7\n"
+    ));
+    let files = &m.plugins[0];
+    assert_eq!(
+        files.tool_task("read-text"),
+        Some((TaskMode::Optional, ToolTask::DEFAULT_TIMEOUT))
+    );
+    assert_eq!(
+        files.tool_task("write-text"),
+        Some((TaskMode::Required, Duration::from_secs(7200)))
+    );
+    assert_eq!(files.tool_task("stat"), None);
+    let TaskStoreKind::Redis { url, prefix } = &m.tasks.store else {
+        panic!("{:?}", m.tasks.store);
+    };
+    assert_eq!(
+        (url.expose(), prefix.as_str()),
+        ("redis://127.0.0.1:6379/0", "t:")
+    );
+    assert_eq!(m.tasks.ttl, Duration::from_secs(7200));
+    assert_eq!(m.tasks.poll_interval, Duration::from_millis(250));
+    assert_eq!((m.tasks.max_per_principal, m.tasks.max_running), (3, 7));
+    // The defaults: memory, an hour, 10 per principal; a task_timeout never shorter than
+    // the plugin's timeout.
+    let m = fx.ok(&format!(
+        "{FILES}timeout = \"20m\"\n[plugins.files.tools.read-text]\ntask = \"optional\"\n"
+    ));
+    assert_eq!(m.tasks, TaskSettings::default());
+    assert_eq!(
+        m.plugins[0].tool_task("read-text"),
+        Some((TaskMode::Optional, Duration::from_secs(1200)))
+    );
+}
+
+#[test]
+fn hostile_task_settings_are_refused_at_their_line() {
+    let fx = Fixture::new();
+    let tool = format!("{FILES}[plugins.files.tools.read-text]\n");
+    let cases = [
+        (
+            format!("{tool}task = \"always\""),
+            "4:8: plugins.files.tools.read-text.task: invalid task \"always\": expected \"optional\" (a task when the client supports tasks) or \"required\" (only as a task)",
+        ),
+        (
+            format!("{tool}task_timeout = \"1m\""),
+            "4:1: plugins.files.tools.read-text.task_timeout: `task_timeout` applies only to a tool with `task = \"optional\"` or `\"required\"`",
+        ),
+        (
+            format!("{tool}task = \"optional\"\ntask_timeout = \"25h\""),
+            "5:16: plugins.files.tools.read-text.task_timeout: task_timeout must be at most 24h, got 25h",
+        ),
+        (
+            "[tasks]\nstore = \"postgres://secret@db\"".to_owned(),
+            "2:9: tasks.store: expected \"memory\" or a Redis URL such as \"redis://127.0.0.1:6379/0\" (TLS, rediss://, is not supported yet)",
+        ),
+        (
+            "[tasks]\nprefix = \"x:\"".to_owned(),
+            "2:1: tasks.prefix: `prefix` applies only to a Redis store (`store = \"redis://...\"`)",
+        ),
+        (
+            "[tasks]\nmax_per_principal = 0".to_owned(),
+            "2:21: tasks.max_per_principal: max_per_principal must be between 1 and 10000, got 0",
+        ),
+        (
+            "[tasks]\nttl = \"200h\"".to_owned(),
+            "2:7: tasks.ttl: ttl must be at most 168h, got 200h",
+        ),
+        (
+            "[tasks]\nstores = \"memory\"".to_owned(),
+            "2:1: tasks.stores: unknown key `stores`; did you mean `store`?",
+        ),
+    ];
+    fx.expect_errors(&cases);
 }

@@ -76,6 +76,11 @@ pub(super) fn manifest(
         .and_then(|v| Some((v.table()?, v.location())))
         .map(|(table, location)| super::approval::settings(&table, location))
         .unwrap_or_default();
+    let tasks = root
+        .get("tasks")
+        .and_then(|v| v.table())
+        .map(|table| super::tasks::settings(&table))
+        .unwrap_or_default();
     root.finish();
     let manifest = Manifest {
         path: path.to_path_buf(),
@@ -91,6 +96,7 @@ pub(super) fn manifest(
         auth,
         kv,
         approval,
+        tasks,
     };
     require_signatures(cx, &manifest.server, &manifest.plugins);
     super::protect::check_grants(cx, &manifest);

@@ -171,7 +171,24 @@ impl Runtime {
         args: &[Val],
         events: Arc<dyn CallEvents>,
     ) -> Result<CallOutcome, CallError> {
-        self.run(plugin, Target::Tool(function), args, events).await
+        let timeout = plugin.config.limits.timeout;
+        self.run(plugin, Target::Tool(function), args, events, timeout)
+            .await
+    }
+
+    /// [`Runtime::call`] under the wall-clock limit `timeout` in place of the plugin's
+    /// `timeout` (a call run as a task: its `task_timeout`). Fuel and memory stay the
+    /// plugin's.
+    pub async fn call_within(
+        &self,
+        plugin: &Plugin,
+        function: usize,
+        args: &[Val],
+        events: Arc<dyn CallEvents>,
+        timeout: std::time::Duration,
+    ) -> Result<CallOutcome, CallError> {
+        self.run(plugin, Target::Tool(function), args, events, timeout)
+            .await
     }
 
     /// Run the plugin's `warden:mcp/prompts.get` for the prompt it calls `name`, with
@@ -185,7 +202,9 @@ impl Runtime {
         events: Arc<dyn CallEvents>,
     ) -> Result<CallOutcome, CallError> {
         let args = crate::schema::get_args(name, arguments);
-        self.run(plugin, Target::PromptGet, &args, events).await
+        let timeout = plugin.config.limits.timeout;
+        self.run(plugin, Target::PromptGet, &args, events, timeout)
+            .await
     }
 
     /// Run the plugin's `warden:mcp/resources.read` for `uri` in a new instance, exactly as a
@@ -197,7 +216,9 @@ impl Runtime {
         events: Arc<dyn CallEvents>,
     ) -> Result<CallOutcome, CallError> {
         let args = crate::schema::read_args(uri);
-        self.run(plugin, Target::ResourceRead, &args, events).await
+        let timeout = plugin.config.limits.timeout;
+        self.run(plugin, Target::ResourceRead, &args, events, timeout)
+            .await
     }
 
     /// Run the plugin's `warden:mcp/completions.complete` for `reference`'s `argument` in a
@@ -211,7 +232,9 @@ impl Runtime {
         events: Arc<dyn CallEvents>,
     ) -> Result<CallOutcome, CallError> {
         let args = crate::schema::complete_args(reference, argument.0, argument.1, context);
-        self.run(plugin, Target::Complete, &args, events).await
+        let timeout = plugin.config.limits.timeout;
+        self.run(plugin, Target::Complete, &args, events, timeout)
+            .await
     }
 
     /// Run `target` of `plugin` with `args` in a new instance, under the plugin's limits.
@@ -221,9 +244,10 @@ impl Runtime {
         target: Target,
         args: &[Val],
         events: Arc<dyn CallEvents>,
+        timeout: std::time::Duration,
     ) -> Result<CallOutcome, CallError> {
         let span = tracing::debug_span!("wasm", plugin = &*plugin.name, ?target);
-        self.call_inner(plugin, target, args, events)
+        self.call_inner(plugin, target, args, events, timeout)
             .instrument(span)
             .await
     }
@@ -234,6 +258,7 @@ impl Runtime {
         target: Target,
         args: &[Val],
         events: Arc<dyn CallEvents>,
+        timeout: std::time::Duration,
     ) -> Result<CallOutcome, CallError> {
         // A plugin still compiling (first start on a cold cache) is waited for; the call's
         // time limit starts once it can run.
@@ -287,7 +312,7 @@ impl Runtime {
             })?;
             func.call_async(&mut store, args, &mut results).await
         };
-        let outcome = within(limits.timeout, &paused, run).await;
+        let outcome = within(timeout, &paused, run).await;
 
         let usage = capabilities::usage(&store.data().slots);
         if !usage.is_empty() {
@@ -297,7 +322,7 @@ impl Runtime {
         stderr.flush_to_log(&plugin.name, "stderr", &plugin.grants.scrubber);
 
         match outcome {
-            Err(_elapsed) => Err(CallError::Timeout(limits.timeout)),
+            Err(_elapsed) => Err(CallError::Timeout(timeout)),
             Ok(Err(error)) => Err(classify(
                 &error,
                 store.data().limiter.memory_exhausted,

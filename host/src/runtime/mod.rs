@@ -347,7 +347,13 @@ impl Runtime {
                         .build()
                         .map_err(|e| e.to_string())?;
                     runtime
-                        .block_on(self.run(plugin, target, &[], Arc::new(NoEvents)))
+                        .block_on(self.run(
+                            plugin,
+                            target,
+                            &[],
+                            Arc::new(NoEvents),
+                            plugin.config.limits.timeout,
+                        ))
                         .map_err(|e| e.to_string())
                 })
                 .join()

@@ -7,15 +7,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CompleteRequestMethod, CompleteRequestParams,
-    CompleteResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, Implementation,
-    InputResponses, ListPromptsRequestMethod, ListPromptsResult,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
+    CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, CreateTaskResult,
+    ErrorCode, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    Implementation, InputResponses, ListPromptsRequestMethod, ListPromptsResult,
     ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
     ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion,
     ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
     ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestMethod,
-    UnsubscribeRequestParams,
+    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID,
+    UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -29,6 +30,7 @@ use crate::gate::{
 };
 use crate::runtime::LogLevel;
 use crate::schema::CompletionRef;
+use crate::tasks::{TaskError, Tasks};
 
 /// What a server tells clients about itself at `initialize`.
 #[derive(Clone, Debug)]
@@ -37,6 +39,9 @@ pub struct ServerInfo {
     pub name: String,
     /// `instructions`.
     pub instructions: String,
+    /// The server's tasks (`[tasks]`), shared by every session; `None`: no task is served
+    /// and tools marked `task` run as plain calls.
+    pub tasks: Option<Arc<Tasks>>,
 }
 
 /// One MCP session's handler. Cheap to clone: the gate is shared.
@@ -213,6 +218,92 @@ impl WardenServer {
     }
 }
 
+impl WardenServer {
+    fn tasks(&self) -> Result<&Arc<Tasks>, McpError> {
+        self.info
+            .tasks
+            .as_ref()
+            .ok_or_else(McpError::method_not_found::<rmcp::model::GetTaskMethod>)
+    }
+
+    /// The error of a task request refused with `error`; an unknown task id (or another
+    /// principal's) is recorded in the audit log as denied.
+    fn task_refused(&self, principal: &Principal, method: &str, error: TaskError) -> McpError {
+        if let TaskError::Unknown(_) = &error {
+            let gate = self.live.current();
+            if let Err(audit) = gate.record_refusal(principal, None, method, error.to_string()) {
+                tracing::error!(%audit, "a refused task request could not be recorded");
+            }
+        }
+        task_error(error)
+    }
+
+    /// Start the call as a task when its tool runs as one and the request declared the tasks
+    /// extension; `-32021` for a tool that runs only as a task when it did not. `None`: a
+    /// plain call.
+    async fn as_task(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<CallToolResponse>, McpError> {
+        let Some(tasks) = &self.info.tasks else {
+            return Ok(None);
+        };
+        let gate = self.live.current();
+        let principal = self.principal(context);
+        let Some(mode) = gate.task_mode(&request.name, principal) else {
+            return Ok(None);
+        };
+        let extension = context
+            .client_capabilities()
+            .is_some_and(|caps| caps.supports_tasks());
+        if !extension {
+            if mode == crate::manifest::TaskMode::Optional {
+                return Ok(None);
+            }
+            let why =
+                "the tool runs only as a task and the client did not declare the tasks extension";
+            if let Err(audit) = gate.record_refusal(principal, None, &request.name, why.to_owned())
+            {
+                tracing::error!(%audit, "a refused call could not be recorded");
+            }
+            return Err(McpError::missing_required_client_capability(
+                ClientCapabilities::builder().enable_tasks().build(),
+            ));
+        }
+        let started = tasks
+            .start(
+                gate.clone(),
+                principal.clone(),
+                serde_json::to_value(&context.id).ok(),
+                request.name.to_string(),
+                request.arguments.clone(),
+                declared(context),
+            )
+            .await;
+        match started {
+            Ok(task) => Ok(Some(CallToolResponse::Task(CreateTaskResult::new(task)))),
+            // Too many tasks: a tool error the agent can read and act on.
+            Err(
+                error @ (TaskError::PrincipalFull(_)
+                | TaskError::ServerFull(_)
+                | TaskError::StoreFull(_)),
+            ) => {
+                let message = error.to_string();
+                if let Err(audit) =
+                    gate.record_refusal(principal, None, &request.name, message.clone())
+                {
+                    tracing::error!(%audit, "a refused call could not be recorded");
+                }
+                Ok(Some(CallToolResponse::Complete(CallToolResult::error(
+                    vec![ContentBlock::text(message)],
+                ))))
+            }
+            Err(error) => Err(task_error(error)),
+        }
+    }
+}
+
 /// `work`'s outcome, unless the client cancels the request first. `notifications/cancelled`
 /// cancels the request's token: dropping the gate's future drops the plugin's store (the guest
 /// stops at once) and the audit record says `cancelled`. rmcp sends no response for a
@@ -251,6 +342,20 @@ fn client_requests(context: &RequestContext<RoleServer>) -> (bool, bool) {
     )
 }
 
+/// What `context`'s client declared it can answer: form elicitation (a declaration with
+/// neither `form` nor `url` means form), sampling, roots.
+fn declared(context: &RequestContext<RoleServer>) -> Declared {
+    let caps = context.client_capabilities();
+    Declared {
+        elicitation: caps
+            .as_ref()
+            .and_then(|caps| caps.elicitation.as_ref())
+            .is_some_and(|e| e.form.is_some() || e.url.is_none()),
+        sampling: caps.as_ref().is_some_and(|c| c.sampling.is_some()),
+        roots: caps.as_ref().is_some_and(|c| c.roots.is_some()),
+    }
+}
+
 /// How the gate can ask `context`'s client: a session asks during the call, when its client
 /// declared form elicitation (a declaration with neither `form` nor `url` means form); a
 /// stateless request asks in its reply, only what the request's own `_meta` declares it can
@@ -260,15 +365,7 @@ fn asking<'a>(
     state: Option<&'a str>,
     responses: Option<&'a InputResponses>,
 ) -> Asking<'a> {
-    let caps = context.client_capabilities();
-    let declared = Declared {
-        elicitation: caps
-            .as_ref()
-            .and_then(|caps| caps.elicitation.as_ref())
-            .is_some_and(|e| e.form.is_some() || e.url.is_none()),
-        sampling: caps.as_ref().is_some_and(|c| c.sampling.is_some()),
-        roots: caps.as_ref().is_some_and(|c| c.roots.is_some()),
-    };
+    let declared = declared(context);
     match (declared.elicitation, stateless(context)) {
         (_, true) => Asking::Rounds {
             state,
@@ -309,6 +406,15 @@ fn protocol_error(error: GateError) -> McpError {
         GateError::Failed { .. } | GateError::Audit { .. } => {
             McpError::internal_error(error.to_string(), None)
         }
+    }
+}
+
+/// The JSON-RPC error of a task request that cannot be served: an unknown task (or another
+/// principal's) is invalid params, as SEP-2663 says.
+fn task_error(error: TaskError) -> McpError {
+    match error {
+        TaskError::Unknown(_) => McpError::invalid_params(error.to_string(), None),
+        _ => McpError::internal_error(error.to_string(), None),
     }
 }
 
@@ -358,6 +464,13 @@ impl ServerHandler for WardenServer {
             let mut resources = ResourcesCapability::default();
             resources.subscribe = Some(true);
             capabilities.resources = Some(resources);
+        }
+        // The tasks extension (SEP-2663), when some tool runs as a task.
+        if self.info.tasks.is_some() && self.live.current().has_tasks() {
+            capabilities
+                .extensions
+                .get_or_insert_with(Default::default)
+                .insert(TASKS_EXTENSION_ID.to_owned(), Default::default());
         }
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
@@ -512,6 +625,9 @@ impl ServerHandler for WardenServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if let Some(response) = self.as_task(&request, &context).await? {
+            return Ok(response);
+        }
         let (sampling, roots) = client_requests(&context);
         let events = Arc::new(
             self.events(&context, request.name.to_string())
@@ -536,6 +652,56 @@ impl ServerHandler for WardenServer {
             Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
             Err(error) => Err(protocol_error(error)),
         }
+    }
+
+    /// SEP-2663 `tasks/get`. (rmcp answers `-32021` first to a client that did not declare
+    /// the extension, and `-32601` when the server does not offer it.)
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        let tasks = self.tasks()?;
+        let principal = self.principal(&context);
+        match tasks.get(principal, &request.task_id).await {
+            Ok(task) => Ok(GetTaskResult::new(task)),
+            Err(error) => Err(self.task_refused(principal, "tasks/get", error)),
+        }
+    }
+
+    /// SEP-2663 `tasks/update`: the client's answers to a task's questions; the task works
+    /// again when they answer what it waits for. An empty acknowledgement either way.
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let tasks = self.tasks()?;
+        let principal = self.principal(&context);
+        tasks
+            .update(
+                principal,
+                &request.task_id,
+                request.input_responses,
+                self.live.current(),
+                serde_json::to_value(&context.id).ok(),
+            )
+            .await
+            .map_err(|error| self.task_refused(principal, "tasks/update", error))
+    }
+
+    /// SEP-2663 `tasks/cancel`: an empty acknowledgement, also for a task that has ended.
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let tasks = self.tasks()?;
+        let principal = self.principal(&context);
+        tasks
+            .cancel(principal, &request.task_id)
+            .await
+            .map_err(|error| self.task_refused(principal, "tasks/cancel", error))
     }
 
     /// The prompts this principal may get; method not found when no plugin offers any

@@ -728,4 +728,55 @@ fn client_error(error: ClientError) -> String {
     }
 }
 
+// ---- tasks (the io.modelcontextprotocol/tasks scenarios, SEP-2663) ----
+
+impl exports::warden::conformance::tasks::Guest for Conformance {
+    fn greet(name: String) -> String {
+        format!("Hello, {name}!")
+    }
+
+    fn slow_compute(seconds: u32, label: Option<String>) -> String {
+        for second in 0..seconds {
+            let message = format!("second {} of {seconds}", second + 1);
+            let total = Some(f64::from(seconds));
+            warden_sdk::progress(f64::from(second), total, Some(&message));
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        format!(
+            "Computed {} in {seconds}s",
+            label.as_deref().unwrap_or("result")
+        )
+    }
+
+    fn failing_job() -> Result<String, String> {
+        std::thread::sleep(Duration::from_secs(1));
+        Err("the job failed, as it always does".into())
+    }
+
+    fn protocol_error_job() -> String {
+        panic!("protocol_error_job crashes on purpose")
+    }
+
+    fn confirm_delete(filename: String) -> Result<String, String> {
+        let schema = json!({
+            "type": "object",
+            "properties": {"confirm": {"type": "boolean", "title": "Delete it?"}},
+            "required": ["confirm"]
+        });
+        let (action, content) = ask(&format!("Delete {filename}?"), &schema)?;
+        Ok(format!("Delete {filename}: action={action}, content={content}"))
+    }
+
+    fn multi_input() -> Result<String, String> {
+        let mut answers = asked(vec![
+            question("first_name", form("What is your first name?", "name")),
+            question("last_name", form("What is your last name?", "name")),
+        ])?
+        .into_iter();
+        let first = named(answers.next(), "name")?;
+        let last = named(answers.next(), "name")?;
+        Ok(format!("Hello, {first} {last}!"))
+    }
+}
+
 export!(Conformance);
