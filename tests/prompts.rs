@@ -355,7 +355,7 @@ fn prompt_texts_pass_the_description_review() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("(in a prompt or a resource: change it in the plugin)"),
+        stderr.contains("(accept it with [plugins.conformance.prompts.test_simple_prompt] accept_review = [\"other-tool\"])"),
         "{stderr}"
     );
     assert!(stdout.contains("not served: conformance"), "{stdout}");
@@ -751,4 +751,204 @@ async fn a_prompt_that_asks_gets_its_answer_in_both_eras() {
     let line: Value = serde_json::from_str(stdout.trim()).expect(&report);
     assert_eq!(line["text"], "Prompt with context: red", "{report}");
     assert_eq!(line["asked"][0]["key"], "user_context", "{report}");
+}
+
+#[tokio::test]
+async fn check_inspect_and_status_show_prompts_resources_templates_and_completions_alike() {
+    let fixture = Fixture::new(
+        "[plugins.conformance]\ncomponent = \"{conformance}\"\n\n\
+         [plugins.testbed]\ncomponent = \"{testbed}\"\n",
+    );
+    let run = fixture.path("run");
+    std::fs::create_dir(&run).expect("run dir");
+    let warden = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &run)
+            .current_dir(fixture.dir.path())
+            .output()
+            .expect("warden");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let json = |text: &str| -> Value { serde_json::from_str(text).expect("JSON") };
+    let manifest = fixture.manifest.display().to_string();
+    let expected = json!({
+        "prompts": [
+            "conformance__test_simple_prompt",
+            "conformance__test_prompt_with_arguments",
+            "conformance__test_prompt_with_embedded_resource",
+            "conformance__test_prompt_with_image",
+            "conformance__test_input_required_result_prompt",
+        ],
+        "resources": ["test://static-text", "test://static-binary", "test://watched-resource"],
+        "templates": ["test://template/{id}/data"],
+        "completes": true,
+    });
+    let nothing = json!({"prompts": [], "resources": [], "templates": [], "completes": false});
+    let lines = [
+        "prompt      conformance__test_simple_prompt",
+        "resource    test://static-text",
+        "template    test://template/{id}/data",
+        "completes   its prompts' arguments and templates' variables",
+    ];
+
+    // check
+    let report = json(&warden(&["check", "--json", &manifest]));
+    assert_eq!(report["plugins"][0]["serves"], expected, "{report:#}");
+    assert_eq!(report["plugins"][1]["serves"], nothing, "{report:#}");
+    let text = warden(&["check", &manifest]);
+    for line in lines {
+        assert!(
+            text.contains(&format!("  {line}\n")),
+            "{line:?} in:\n{text}"
+        );
+    }
+
+    // inspect, of the component file alone
+    let component = common::plugin("conformance");
+    let report = json(&warden(&["inspect", "--json", &component]));
+    assert_eq!(report["serves"], expected, "{report:#}");
+    let text = warden(&["inspect", &component]);
+    assert!(
+        text.contains("prompts and resources (listed in a sandbox granted nothing):"),
+        "{text}"
+    );
+    for line in lines {
+        assert!(
+            text.contains(&format!("  {line}\n")),
+            "{line:?} in:\n{text}"
+        );
+    }
+    let report = json(&warden(&["inspect", "--json", &common::plugin("testbed")]));
+    assert_eq!(report["serves"], nothing, "{report:#}");
+
+    // status, of a running server, with its prompt calls counted
+    let run_env = run.display().to_string();
+    let client = fixture
+        .client_env(&[("XDG_RUNTIME_DIR", run_env.as_str())])
+        .await;
+    client
+        .service
+        .get_prompt(get("conformance__test_simple_prompt", Value::Null))
+        .await
+        .expect("prompts/get");
+    let servers = json(&warden(&["status", "--json", "-m", &manifest]));
+    let server = &servers[0];
+    assert_eq!(server["plugins"][0]["serves"], expected, "{server:#}");
+    assert_eq!(server["plugins"][1]["serves"], nothing, "{server:#}");
+    let text = warden(&["status", "-m", &manifest]);
+    assert!(
+        text.contains("    prompt    conformance__test_simple_prompt") && text.contains("ok 1"),
+        "{text}"
+    );
+    for line in [
+        "resource  test://static-text",
+        "template  test://template/{id}/data",
+        "completes its prompts'",
+    ] {
+        assert!(
+            text.contains(&format!("    {line}")),
+            "{line:?} in:\n{text}"
+        );
+    }
+    client.close().await;
+}
+
+#[test]
+fn warden_call_gets_a_prompt_and_reads_a_resource_through_the_gate_audited() {
+    let fixture = Fixture::new(MANIFEST);
+    let manifest = fixture.manifest.display().to_string();
+    let call = |args: &[&str]| {
+        let mut all = vec!["call", "--manifest", manifest.as_str()];
+        all.extend(args);
+        common::warden(&all, fixture.dir.path())
+    };
+
+    // A prompt, its arguments filtered like a served one.
+    let (code, stdout, stderr) = call(&[
+        "--prompt",
+        "conformance__test_prompt_with_arguments",
+        r#"{"arg1": "hello", "arg2": "AKIAIOSFODNN7EXAMPLE"}"#,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let result: Value = serde_json::from_str(&stdout).expect("JSON result");
+    assert_eq!(
+        result["messages"][0]["content"]["text"],
+        "Prompt with arguments: arg1='hello', arg2='[REDACTED:aws-key]'"
+    );
+    // A missing argument is the gate's refusal.
+    let (code, _, stderr) = call(&["--prompt", "conformance__test_prompt_with_arguments"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("arg1"), "{stderr}");
+
+    // A resource.
+    let (code, stdout, stderr) = call(&["--read", "test://static-text"]);
+    assert_eq!(code, 0, "{stderr}");
+    let result: Value = serde_json::from_str(&stdout).expect("JSON result");
+    assert_eq!(
+        result["contents"][0]["text"],
+        "This is the content of the static text resource."
+    );
+    let (code, _, stderr) = call(&["--read", "test://static-text", r#"{"a": "b"}"#]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("--read takes a URI and no arguments"),
+        "{stderr}"
+    );
+
+    // A role-less principal: another role's prompt is refused, said plainly; an unknown
+    // URI or prompt name gets the closest ones.
+    let (code, stdout, stderr) = call(&["--prompt", "vault__test_simple_prompt"]);
+    assert_ne!(code, 0);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("prompt vault__test_simple_prompt is not permitted for principal \"ann\" (roles: none); it needs one of: admin"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = call(&["--read", "test://static-txt"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("unknown resource test://static-txt; the closest are: test://static-text"),
+        "{stderr}"
+    );
+    // With the role, it is served.
+    let (code, stdout, stderr) = call(&[
+        "--principal",
+        "boss",
+        "--roles",
+        "admin",
+        "--prompt",
+        "vault__test_simple_prompt",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("This is a simple prompt for testing."),
+        "{stdout}"
+    );
+
+    // Every one is in the audit log, as serve records it.
+    let outcomes = |method: &str| -> Vec<(String, String)> {
+        audit_of(&fixture, "audit.jsonl", method)
+            .iter()
+            .map(|r| {
+                let text = |key: &str| r[key].as_str().unwrap_or_default().to_owned();
+                (text("principal"), text("outcome"))
+            })
+            .collect()
+    };
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        outcomes("prompts/get"),
+        [
+            pair("ann", "ok"),
+            pair("ann", "invalid"),
+            pair("ann", "denied"),
+            pair("boss", "ok")
+        ]
+    );
+    assert_eq!(
+        outcomes("resources/read"),
+        [pair("ann", "ok"), pair("ann", "invalid")]
+    );
 }

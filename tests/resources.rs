@@ -406,7 +406,7 @@ fn resource_texts_pass_the_description_review() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("(in a prompt or a resource: change it in the plugin)"),
+        stderr.contains("(accept it with [plugins.conformance.uris.\"test://static-text\"] accept_review = [\"other-tool\"])"),
         "{stderr}"
     );
     assert!(stdout.contains("not served: conformance"), "{stdout}");
@@ -950,4 +950,127 @@ async fn an_update_of_a_uri_over_8kib_is_dropped() {
     await_updates(&client, "test://template/7/data", 1).await;
     assert_eq!(updates(&client), ["test://template/7/data"]);
     client.close().await;
+}
+
+#[tokio::test]
+async fn a_principal_holds_a_bounded_number_of_listen_streams() {
+    const MAX: usize = 10;
+    let fixture = keyed();
+    let server = fixture.http_server(&[]).await;
+    let connect = |key: &'static str| {
+        let config = server.client_config(Some(key));
+        let server = &server;
+        async move {
+            server
+                .connect(config, discover_2026())
+                .await
+                .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.stderr()))
+        }
+    };
+    let filter = || {
+        rmcp::model::SubscriptionFilter::builder()
+            .resource_subscription("test://watched-resource")
+            .build()
+    };
+    // The admin's streams over two connections count together.
+    let first = connect(ADMIN_KEY).await;
+    let second = connect(ADMIN_KEY).await;
+    let mut held = Vec::new();
+    for index in 0..MAX {
+        let client = if index % 2 == 0 { &first } else { &second };
+        held.push(client.listen(filter()).await.expect("admin listens"));
+    }
+    // One more: acknowledged by rmcp before warden sees it, then ended with the reason.
+    let mut refused = second.listen(filter()).await.expect("acknowledged");
+    let deadline = std::time::Duration::from_secs(60);
+    let ended = tokio::time::timeout(deadline, refused.next())
+        .await
+        .expect("the refused stream ends in time");
+    let error = format!("{:?}", ended.expect_err("the stream ends with an error"));
+    assert!(error.contains("at most 10"), "{error}");
+    assert!(
+        error.contains("-32602") || error.contains("InvalidParams") || error.contains("invalid"),
+        "{error}"
+    );
+
+    // Another principal is not affected.
+    let reader = connect(READER_KEY).await;
+    let mut reader_listen = reader.listen(filter()).await.expect("reader listens");
+    let silent =
+        tokio::time::timeout(std::time::Duration::from_millis(300), reader_listen.next()).await;
+    assert!(
+        silent.is_err(),
+        "the reader's stream stays open: {silent:?}"
+    );
+
+    // A cancelled stream frees its place.
+    let mut one = held.pop().expect("a stream");
+    one.cancel().await.expect("cancel");
+    let waited = std::time::Instant::now();
+    let mut again = loop {
+        let mut listen = first.listen(filter()).await.expect("acknowledged");
+        let ended =
+            tokio::time::timeout(std::time::Duration::from_millis(300), listen.next()).await;
+        if ended.is_err() {
+            break listen;
+        }
+        assert!(
+            waited.elapsed() < deadline,
+            "the place was not freed: {ended:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let _ = again.cancel().await;
+    let _ = reader_listen.cancel().await;
+    for mut listen in held {
+        let _ = listen.cancel().await;
+    }
+    for client in [first, second, reader] {
+        let _ = client.cancel().await;
+    }
+
+    // A client that goes away without cancelling its streams frees their places too.
+    let gone = connect(ADMIN_KEY).await;
+    let mut streams = Vec::new();
+    for _ in 0..MAX {
+        streams.push(gone.listen(filter()).await.expect("admin listens"));
+    }
+    let _ = gone.cancel().await;
+    drop(streams);
+    let fresh = connect(ADMIN_KEY).await;
+    let waited = std::time::Instant::now();
+    let mut again = loop {
+        let mut listen = fresh.listen(filter()).await.expect("acknowledged");
+        let ended =
+            tokio::time::timeout(std::time::Duration::from_millis(300), listen.next()).await;
+        if ended.is_err() {
+            break listen;
+        }
+        assert!(
+            waited.elapsed() < deadline,
+            "the places of a client that went away were not freed: {ended:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let _ = again.cancel().await;
+    let _ = fresh.cancel().await;
+
+    // The refusal is in the audit log.
+    let listens = audit_of(&fixture, "audit.jsonl", "subscriptions/listen");
+    let limited: Vec<&Value> = listens
+        .iter()
+        .filter(|r| r["outcome"] == "rate-limited")
+        .collect();
+    assert!(!limited.is_empty(), "{listens:#?}");
+    assert!(
+        limited.iter().all(|r| r["principal"] == "admin-bot"),
+        "{limited:#?}"
+    );
+    assert!(
+        limited[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("at most 10")),
+        "{}",
+        limited[0]
+    );
 }

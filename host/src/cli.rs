@@ -172,9 +172,10 @@ enum Command {
     /// Pin what the model sees: write `warden.lock` beside the manifest, or show how the
     /// tools now differ from it.
     ///
-    /// The lock records each plugin's component digest and each tool's name, description,
-    /// schemas and annotations as `tools/list` serves them; commit it. While it exists,
-    /// `serve` and `check` refuse a plugin whose tools differ from it (`[server] lock`).
+    /// The lock records each plugin's component digest, each tool's name, description,
+    /// schemas and annotations as `tools/list` serves them, and each prompt's, resource's and
+    /// template's descriptor; commit it. While it exists, `serve` and `check` refuse a plugin
+    /// whose tools, prompts or resources differ from it (`[server] lock`).
     /// Review a change with `--diff`, then run `warden lock` again to accept it.
     Lock {
         #[command(flatten)]
@@ -227,11 +228,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Call one tool through the same gate and sandbox as `serve`, and print the result.
+    /// Call one tool, get one prompt (`--prompt`) or read one resource (`--read`) through
+    /// the same gate and sandbox as `serve`, and print the result.
     ///
     /// Exits 0 on success and 1 when the tool returned an error. The call runs as the
     /// manifest's `[server] principal` and `roles`, or as `--principal` with `--roles`, to try
-    /// a role setup; a call that principal may not make says so.
+    /// a role setup; a call that principal may not make says so. Each is audited as `serve`
+    /// audits it.
     Call {
         #[command(flatten)]
         manifest: ManifestArg,
@@ -243,7 +246,17 @@ enum Command {
         /// `--principal` is not given).
         #[arg(long, value_delimiter = ',', value_name = "ROLES")]
         roles: Option<Vec<String>>,
-        /// The tool's name, as `tools/list` shows it (e.g. `files__read_text`).
+        /// NAME is a prompt's name, as `prompts/list` shows it, and ARGUMENTS its arguments
+        /// (a JSON object of strings): `prompts/get`.
+        #[arg(long, conflicts_with = "read")]
+        prompt: bool,
+        /// NAME is a resource's URI (listed, or matching a template), and there are no
+        /// arguments: `resources/read`.
+        #[arg(long)]
+        read: bool,
+        /// The tool's name, as `tools/list` shows it (e.g. `files__read_text`); with
+        /// `--prompt` a prompt's, with `--read` a URI.
+        #[arg(value_name = "NAME")]
         tool: String,
         /// The arguments, as a JSON object.
         #[arg(default_value = "{}")]
@@ -526,11 +539,19 @@ fn run(command: Command) -> Result<ExitCode> {
             manifest,
             principal,
             roles,
+            prompt,
+            read,
             tool,
             arguments,
         } => {
             let who = call::Who { principal, roles };
-            runtime.block_on(call::call(&manifest.path(None)?, who, &tool, &arguments))
+            let what = match (prompt, read) {
+                (true, _) => call::What::Prompt,
+                (_, true) => call::What::Read,
+                _ => call::What::Tool,
+            };
+            let path = manifest.path(None)?;
+            runtime.block_on(call::call(&path, who, what, &tool, &arguments))
         }
         Command::Audit { command } => audit::audit(command),
         Command::Approvals { command } => {

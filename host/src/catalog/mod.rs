@@ -19,7 +19,7 @@ mod usage;
 
 pub use prompts::PromptEntry;
 pub use resources::{ResourceEntry, Resources, TemplateEntry};
-pub use review::Finding;
+pub use review::{Finding, FindingKind};
 pub use usage::{GrantWarning, effects, grant_warnings, unacknowledged_warnings};
 
 use crate::capabilities::Effects;
@@ -81,10 +81,48 @@ pub struct Catalog {
     refused: Vec<String>,
 }
 
-/// An `accept_review` entry that accepts nothing: its tool has no finding of that rule.
+/// What a plugin serves besides tools: its prompts (served names), listed resources (URIs),
+/// resource templates (URI templates), and whether it completes their arguments and
+/// variables (it exports `warden:mcp/completions` and serves a prompt or a template). The one
+/// description `warden check`, `inspect` and `status` show.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Surface {
+    #[serde(default)]
+    pub prompts: Vec<String>,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub templates: Vec<String>,
+    #[serde(default)]
+    pub completes: bool,
+}
+
+impl Surface {
+    /// One (label, text) a line: `prompt NAME`, `resource URI`, `template URI`, then
+    /// `completes ...` when it does.
+    pub fn lines(&self) -> Vec<(&'static str, String)> {
+        let mut lines: Vec<(&'static str, String)> = Vec::new();
+        lines.extend(self.prompts.iter().map(|p| ("prompt", p.clone())));
+        lines.extend(self.resources.iter().map(|r| ("resource", r.clone())));
+        lines.extend(self.templates.iter().map(|t| ("template", t.clone())));
+        if self.completes {
+            lines.push((
+                "completes",
+                "its prompts' arguments and templates' variables".to_owned(),
+            ));
+        }
+        lines
+    }
+}
+
+/// An `accept_review` entry that accepts nothing: its tool, prompt or resource has no finding
+/// of that rule (or does not exist).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaleAcceptance {
     pub plugin: String,
+    /// Whose `accept_review` it is.
+    pub kind: FindingKind,
+    /// The key of its table: the WIT function, the prompt's own name, or the URI.
     pub function: String,
     pub rule: String,
     pub location: Location,
@@ -252,12 +290,21 @@ impl Catalog {
                 overrides.is_some_and(|t| t.accept_review.iter().any(|a| a.code == rule))
             };
             let at = (tool.name(), function.name.as_str());
-            findings.extend(self.review_texts(plugin, at, texts, Some(&accepts)));
+            findings.extend(self.review_texts(plugin, at, texts, FindingKind::Tool, &accepts));
         }
-        // A prompt is text the model reads: the same rules, nothing to accept them with.
+        // A prompt is text the model reads: the same rules, accepted in its own table.
         for prompt in &self.prompts {
-            let at = (prompt.name(), prompt.def().name.as_str());
-            findings.extend(self.review_texts(&prompt.plugin, at, prompt.texts(), None));
+            let own = prompt.def().name.as_str();
+            let accepts = |rule: &str| accepted(&prompt.plugin.config.prompts, own, rule);
+            let at = (prompt.name(), own);
+            let texts = prompt.texts();
+            findings.extend(self.review_texts(
+                &prompt.plugin,
+                at,
+                texts,
+                FindingKind::Prompt,
+                &accepts,
+            ));
         }
         // So are a resource's and a template's name, title and description (`tool` is the URI).
         let resources = self.resources.resources().iter().map(|r| {
@@ -277,36 +324,50 @@ impl Catalog {
             )
         });
         for (plugin, uri, texts) in resources.chain(templates) {
-            findings.extend(self.review_texts(plugin, (uri, uri), texts, None));
+            let accepts = |rule: &str| accepted(&plugin.config.uris, uri, rule);
+            let kind = FindingKind::Resource;
+            findings.extend(self.review_texts(plugin, (uri, uri), texts, kind, &accepts));
         }
-        self.stale = self
-            .plugins
-            .iter()
-            .flat_map(|plugin| &plugin.config.tools)
-            .zip(self.plugins.iter().flat_map(|plugin| {
-                plugin
-                    .config
-                    .tools
-                    .iter()
-                    .map(move |_| plugin.config.name.clone())
-            }))
-            .flat_map(|(tool, plugin)| {
-                let findings = &findings;
-                tool.accept_review.iter().filter_map(move |accept| {
+        let mut stale = Vec::new();
+        for plugin in &self.plugins {
+            let config = &plugin.config;
+            let tables = config
+                .tools
+                .iter()
+                .map(|t| (FindingKind::Tool, t.function.as_str(), &t.accept_review))
+                .chain(
+                    config
+                        .prompts
+                        .iter()
+                        .map(|p| (FindingKind::Prompt, p.key.as_str(), &p.accept_review)),
+                )
+                .chain(
+                    config
+                        .uris
+                        .iter()
+                        .map(|u| (FindingKind::Resource, u.key.as_str(), &u.accept_review)),
+                );
+            for (kind, key, accepts) in tables {
+                for accept in accepts {
                     let used = findings.iter().any(|f: &Finding| {
-                        f.plugin == plugin
-                            && f.function == tool.function
+                        f.plugin == config.name
+                            && f.kind == kind
+                            && f.function == key
                             && f.hit.rule == accept.code
                     });
-                    (!used).then(|| StaleAcceptance {
-                        plugin: plugin.clone(),
-                        function: tool.function.clone(),
-                        rule: accept.code.clone(),
-                        location: accept.location.clone(),
-                    })
-                })
-            })
-            .collect();
+                    if !used {
+                        stale.push(StaleAcceptance {
+                            plugin: config.name.clone(),
+                            kind,
+                            function: key.to_owned(),
+                            rule: accept.code.clone(),
+                            location: accept.location.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        self.stale = stale;
         if mode == ReviewMode::Refuse {
             self.refused = self
                 .plugins
@@ -338,14 +399,14 @@ impl Catalog {
     }
 
     /// The findings of the review in `texts` of `plugin`'s tool, prompt or resource
-    /// `(name, function)`; `accepts` says which rules a tool's `accept_review` accepts (`None`:
-    /// a prompt's or a resource's, which nothing accepts).
+    /// `(name, function)`; `accepts` says which rules its `accept_review` accepts.
     fn review_texts(
         &self,
         plugin: &Arc<Plugin>,
         (name, function): (&str, &str),
         texts: Vec<(String, &str)>,
-        accepts: Option<&dyn Fn(&str) -> bool>,
+        kind: FindingKind,
+        accepts: &dyn Fn(&str) -> bool,
     ) -> Vec<Finding> {
         let scope = self.scope_of(plugin);
         let mut findings = Vec::new();
@@ -356,8 +417,8 @@ impl Catalog {
                     tool: name.to_owned(),
                     function: function.to_owned(),
                     field: field.clone(),
-                    accepted: accepts.is_some_and(|accepts| accepts(hit.rule)),
-                    prompt: accepts.is_none(),
+                    accepted: accepts(hit.rule),
+                    kind,
                     hit,
                 });
             }
@@ -380,6 +441,39 @@ impl Catalog {
     /// Every resource and resource template.
     pub fn resources(&self) -> &Resources {
         &self.resources
+    }
+
+    /// What `plugin` serves besides tools, as this catalog serves it.
+    pub fn surface(&self, plugin: &Plugin) -> Surface {
+        let ours = |other: &Plugin| std::ptr::eq(other, plugin);
+        let prompts: Vec<String> = self
+            .prompts
+            .iter()
+            .filter(|p| ours(&p.plugin))
+            .map(|p| p.name().to_owned())
+            .collect();
+        let resources = self
+            .resources
+            .resources()
+            .iter()
+            .filter(|r| ours(&r.plugin))
+            .map(|r| r.descriptor.uri.clone())
+            .collect();
+        let templates: Vec<String> = self
+            .resources
+            .templates()
+            .iter()
+            .filter(|t| ours(&t.plugin))
+            .map(|t| t.descriptor.uri_template.clone())
+            .collect();
+        let completes = plugin.description.completions.is_some()
+            && !(prompts.is_empty() && templates.is_empty());
+        Surface {
+            prompts,
+            resources,
+            templates,
+            completes,
+        }
     }
 
     /// What the description review found, in catalog order, accepted findings included.
@@ -459,6 +553,13 @@ impl Catalog {
             ),
         )]
     }
+}
+
+/// Whether the `[plugins.NAME.prompts]` or `[plugins.NAME.uris]` table `key` accepts `rule`.
+fn accepted(tables: &[crate::manifest::TextReview], key: &str, rule: &str) -> bool {
+    tables
+        .iter()
+        .any(|t| t.key == key && t.accept_review.iter().any(|a| a.code == rule))
 }
 
 /// Names as `a, b and 3 more`.

@@ -62,12 +62,14 @@ pub struct Finding {
     pub plugin: String,
     /// The tool's name (a prompt's, when `prompt`).
     pub tool: String,
-    /// The WIT function (the key of `[plugins.NAME.tools.FUNCTION]`); for a prompt, its name
-    /// as the plugin gave it.
+    /// The key of the table that accepts it: the WIT function (`[plugins.NAME.tools.FUNCTION]`),
+    /// the prompt's name as the plugin gave it (`[plugins.NAME.prompts.PROMPT]`), or the URI or
+    /// URI template (`[plugins.NAME.uris."URI"]`).
     pub function: String,
-    /// Whether it is a prompt's or a resource's finding, which `accept_review` cannot accept.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub prompt: bool,
+    /// Whose texts: a tool's (left out of the JSON), a prompt's or a resource's (a listed
+    /// resource or a template). Each is accepted in its own table: `tools`, `prompts`, `uris`.
+    #[serde(skip_serializing_if = "FindingKind::is_tool")]
+    pub kind: FindingKind,
     /// Where: `description`, or `input schema /properties/path/description` (a JSON pointer
     /// into the schema; ` (name)` when the hit is in a property's name).
     pub field: String,
@@ -75,6 +77,64 @@ pub struct Finding {
     pub hit: Hit,
     /// Whether `accept_review` accepts it.
     pub accepted: bool,
+}
+
+/// Whose texts a [`Finding`] is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingKind {
+    Tool,
+    Prompt,
+    Resource,
+}
+
+impl FindingKind {
+    fn is_tool(&self) -> bool {
+        *self == FindingKind::Tool
+    }
+
+    /// The plugin's table that accepts its findings: `tools`, `prompts` or `uris`.
+    pub fn table(self) -> &'static str {
+        match self {
+            FindingKind::Tool => "tools",
+            FindingKind::Prompt => "prompts",
+            FindingKind::Resource => "uris",
+        }
+    }
+
+    /// The key of an item of that table as TOML: quoted when it is not a bare key.
+    pub fn key(self, key: &str) -> String {
+        let bare = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        match bare {
+            true => key.to_owned(),
+            false => format!("{key:?}"),
+        }
+    }
+
+    /// How `warden check` names it: `tool`, `prompt`, `resource`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            FindingKind::Tool => "tool",
+            FindingKind::Prompt => "prompt",
+            FindingKind::Resource => "resource",
+        }
+    }
+}
+
+impl Finding {
+    /// The manifest line that accepts it: `[plugins.P.prompts.X] accept_review = ["rule"]`.
+    pub fn acceptance(&self) -> String {
+        format!(
+            "[plugins.{}.{}.{}] accept_review = [\"{}\"]",
+            self.plugin,
+            self.kind.table(),
+            self.kind.key(&self.function),
+            self.hit.rule
+        )
+    }
 }
 
 impl std::fmt::Display for Finding {

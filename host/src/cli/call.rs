@@ -1,4 +1,5 @@
-//! `warden call TOOL [ARGS]`: one call through the same gate and sandbox as `serve`.
+//! `warden call TOOL [ARGS]`: one call through the same gate and sandbox as `serve`; with
+//! `--prompt`, one `prompts/get`, with `--read`, one `resources/read`.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -6,9 +7,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use rmcp::model::GetPromptResponse;
 use serde_json::Value;
 
-use warden::gate::{Asking, CallRequest, Gate, GateError, Principal, Reply, Transport};
+use warden::gate::{
+    Asking, CallRequest, Gate, GateError, Principal, PromptRequest, ReadRequest, Reply, Transport,
+};
 use warden::manifest::{Manifest, check_principal, check_roles, edit_distance};
 use warden::runtime::{CallEvents, ElicitFailure, ElicitFuture, Elicited, EventFuture, LogLevel};
 
@@ -99,10 +103,22 @@ impl CallEvents for TerminalEvents {
     }
 }
 
-/// `warden call [--principal NAME --roles a,b] TOOL [ARGS]`.
+/// What `warden call` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum What {
+    /// `tools/call`.
+    Tool,
+    /// `prompts/get` (`--prompt`).
+    Prompt,
+    /// `resources/read` (`--read`).
+    Read,
+}
+
+/// `warden call [--principal NAME --roles a,b] [--prompt | --read] NAME [ARGS]`.
 pub(super) async fn call(
     manifest: &Path,
     who: Who,
+    what: What,
     tool: &str,
     arguments: &str,
 ) -> Result<ExitCode> {
@@ -111,23 +127,86 @@ pub(super) async fn call(
     let Value::Object(arguments) = arguments else {
         bail!("the arguments must be a JSON object, like '{{\"path\": \"/data/a.txt\"}}'");
     };
+    if what == What::Read && !arguments.is_empty() {
+        bail!("--read takes a URI and no arguments");
+    }
     let (manifest, host) = load(manifest)?;
     let principal = who.principal(&manifest)?;
     // The call's record follows the start record of the plugins that run it.
     host.record_start()
         .context("cannot write the audit log's start record")?;
+    // Someone at a terminal can answer approvals and the plugin's questions.
+    let asking = || match std::io::stdin().is_terminal() {
+        true => Asking::Live,
+        false => Asking::Unable,
+    };
+    match what {
+        What::Tool => {}
+        What::Prompt => {
+            let request = PromptRequest {
+                principal: &principal,
+                mcp_id: None,
+                name: tool,
+                arguments: Some(&arguments),
+                events: Arc::new(TerminalEvents),
+                asking: asking(),
+            };
+            let result = match host.gate.get_prompt(request).await {
+                Ok(GetPromptResponse::Complete(result)) => result,
+                Ok(_) => bail!("the prompt asked a question that cannot be put here"),
+                Err(GateError::UnknownPrompt { .. }) => {
+                    let needs = host
+                        .gate
+                        .catalog()
+                        .prompt(tool)
+                        .map(|p| p.plugin.config.policy.roles.clone());
+                    let names = prompt_names(&host.gate);
+                    bail!(explain_unknown(&principal, "prompt", tool, names, needs))
+                }
+                Err(error) => return Err(error.into()),
+            };
+            write_stdout(&format!("{}\n", serde_json::to_string_pretty(&result)?));
+            return Ok(ExitCode::SUCCESS);
+        }
+        What::Read => {
+            let request = ReadRequest {
+                principal: &principal,
+                mcp_id: None,
+                uri: tool,
+                events: Arc::new(TerminalEvents),
+            };
+            let result = match host.gate.read_resource(request).await {
+                Ok(result) => result,
+                Err(GateError::UnknownResource { .. }) => {
+                    let names = host
+                        .gate
+                        .catalog()
+                        .resources()
+                        .resources()
+                        .iter()
+                        .map(|r| r.descriptor.uri.clone())
+                        .collect();
+                    let needs = host
+                        .gate
+                        .catalog()
+                        .resources()
+                        .plugin_for(tool)
+                        .map(|p| p.config.policy.roles.clone());
+                    bail!(explain_unknown(&principal, "resource", tool, names, needs))
+                }
+                Err(error) => return Err(error.into()),
+            };
+            write_stdout(&format!("{}\n", serde_json::to_string_pretty(&result)?));
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let request = CallRequest {
         principal: &principal,
         mcp_id: None,
         tool,
         arguments: Some(&arguments),
         events: Arc::new(TerminalEvents),
-        // Someone at a terminal can answer approvals and the plugin's questions.
-        asking: if std::io::stdin().is_terminal() {
-            Asking::Live
-        } else {
-            Asking::Unable
-        },
+        asking: asking(),
     };
     let result = match host.gate.call(request).await {
         Ok(Reply::Done(result)) => result,
@@ -141,6 +220,49 @@ pub(super) async fn call(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Every prompt's served name.
+fn prompt_names(gate: &Gate) -> Vec<String> {
+    gate.catalog()
+        .prompts()
+        .map(|p| p.name().to_owned())
+        .collect()
+}
+
+/// A refused prompt or resource, said plainly: served but not to this principal (`needs`:
+/// `Some(roles)` of the plugin, `Some([])` for any role), or unknown (and what is close).
+fn explain_unknown(
+    principal: &Principal,
+    kind: &str,
+    name: &str,
+    names: Vec<String>,
+    needs: Option<Option<Vec<String>>>,
+) -> String {
+    let roles = match principal.roles.is_empty() {
+        true => "none".to_owned(),
+        false => principal.roles.join(", "),
+    };
+    if let Some(needs) = needs {
+        let needs = needs.map_or_else(|| "any role".to_owned(), |roles| roles.join(", "));
+        return format!(
+            "{kind} {name} is not permitted for principal {:?} (roles: {roles}); it needs one of: {needs}",
+            &*principal.name
+        );
+    }
+    let mut close: Vec<(usize, String)> = names
+        .into_iter()
+        .map(|other| (edit_distance(name, &other), other))
+        .collect();
+    close.sort();
+    let close: Vec<String> = close.into_iter().take(3).map(|(_, n)| n).collect();
+    match close.is_empty() {
+        true => format!("unknown {kind} {name}: the manifest serves none"),
+        false => format!(
+            "unknown {kind} {name}; the closest are: {} (`warden check` lists them all)",
+            close.join(", ")
+        ),
+    }
 }
 
 /// What the protocol keeps vague, said plainly to the operator: the tool exists but the

@@ -84,7 +84,7 @@ pub(super) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
         });
     }
     eprintln!(
-        "error: not served, their tools differ from {} (the diff is above): {}; review with \
+        "error: not served, what they serve differs from {} (the diff is above): {}; review with \
          `warden lock --diff`, then run `warden lock` to accept",
         host.lock.path.display(),
         refused
@@ -126,6 +126,7 @@ fn lock_json(check: &LockCheck) -> Value {
         "mode": mode,
         "path": check.path.display().to_string(),
         "refused": check.refused().collect::<Vec<_>>(),
+        "unpinned": check.unpinned,
         "drift": check
             .drift
             .iter()
@@ -233,8 +234,8 @@ impl<'a> PluginReport<'a> {
                 lines.push((
                     "stale-acceptance",
                     format!(
-                        "accept_review of `{}` lists {:?} (line {}) but its tool has no such finding: remove it",
-                        stale.function, stale.rule, stale.location.line
+                        "accept_review of {} `{}` lists {:?} (line {}) but it has no such finding: remove it",
+                        stale.kind.noun(), stale.function, stale.rule, stale.location.line
                     ),
                 ));
             }
@@ -283,6 +284,10 @@ fn text_report(
     }
     if let Some(warning) = operators_warning(manifest) {
         writeln!(out, "warning: {warning} [{OPERATORS_WITHOUT_AUTH}]")?;
+    }
+    if !host.lock.unpinned.is_empty() {
+        let warning = host.lock.unpinned_warning();
+        writeln!(out, "warning: {warning} [{UNPINNED_PROMPTS}]")?;
     }
     for warning in unpinned_warnings(manifest) {
         writeln!(out, "warning: {warning} [{UNPINNED_COMPONENT}]")?;
@@ -352,27 +357,8 @@ fn text_report(
             };
             writeln!(out, "  tool        {name}{roles}{asks}{private}{task}")?;
         }
-        let prompts = host.gate.catalog().prompts();
-        for prompt in prompts.filter(|p| p.plugin.config.name == config.name) {
-            writeln!(out, "  prompt      {}", prompt.name())?;
-        }
-        let resources = host.gate.catalog().resources();
-        let ours = |plugin: &warden::runtime::Plugin| plugin.config.name == config.name;
-        for resource in resources.resources().iter().filter(|r| ours(&r.plugin)) {
-            writeln!(out, "  resource    {}", resource.descriptor.uri)?;
-        }
-        for template in resources.templates().iter().filter(|t| ours(&t.plugin)) {
-            writeln!(out, "  template    {}", template.descriptor.uri_template)?;
-        }
-        let completes = host
-            .plugins()
-            .iter()
-            .any(|p| ours(p) && p.description.completions.is_some());
-        if completes {
-            writeln!(
-                out,
-                "  completes   its prompts' arguments and templates' variables"
-            )?;
+        for (label, text) in host.gate.catalog().surface(report.plugin).lines() {
+            writeln!(out, "  {label:<11} {text}")?;
         }
     }
     Ok(out)
@@ -430,12 +416,14 @@ fn json_report(
                     "stale": host.gate.catalog().stale_acceptances().iter()
                         .filter(|s| s.plugin == config.name)
                         .map(|s| json!({
+                            "kind": s.kind.noun(),
                             "function": s.function,
                             "rule": s.rule,
                             "line": s.location.line,
                         }))
                         .collect::<Vec<_>>(),
                 },
+                "serves": host.gate.catalog().surface(report.plugin),
                 "tools": report.tools.iter().map(|(name, roles, annotations)| {
                     let tool = host.gate.catalog().get(name);
                     json!({
@@ -455,6 +443,10 @@ fn json_report(
         .collect();
     if let Some(warning) = operators_warning(manifest) {
         warnings.push(json!({ "code": OPERATORS_WITHOUT_AUTH, "message": warning }));
+    }
+    if !host.lock.unpinned.is_empty() {
+        let warning = host.lock.unpinned_warning();
+        warnings.push(json!({ "code": UNPINNED_PROMPTS, "message": warning }));
     }
     for warning in unpinned_warnings(manifest) {
         warnings.push(json!({ "code": UNPINNED_COMPONENT, "message": warning }));
@@ -538,6 +530,10 @@ fn approval_summary(manifest: &Manifest, host: &Host) -> String {
         },
     )
 }
+
+/// The warning code of a version 1 `warden.lock` that does not pin a plugin's prompts,
+/// resources and templates.
+const UNPINNED_PROMPTS: &str = "unpinned-prompts";
 
 /// The warning code of `[approval] operators` without `[auth]` credentials.
 const OPERATORS_WITHOUT_AUTH: &str = "operators-without-auth";

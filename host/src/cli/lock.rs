@@ -1,4 +1,5 @@
-//! `warden lock [--diff]`: write `warden.lock`, or show how the tools differ from it.
+//! `warden lock [--diff]`: write `warden.lock`, or show how what the plugins serve
+//! (tools, prompts, resources, templates) differs from it.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -34,14 +35,23 @@ pub(super) fn lock(path: &Path, diff: bool) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         };
         let drift = previous.diff(&current);
+        if !previous.pins_texts() && current.plugins.values().any(|p| p.has_texts()) {
+            write_stdout(&format!(
+                "{} is a version 1 lock: the prompts, resources and templates are not pinned (run `warden lock` to pin them)\n",
+                lock_path.display()
+            ));
+        }
         if drift.is_empty() {
             write_stdout(&format!(
-                "no drift: the tools match {}\n",
+                "no drift: the tools, prompts and resources match {}\n",
                 lock_path.display()
             ));
             return Ok(ExitCode::SUCCESS);
         }
-        let mut text = format!("the tools differ from {}:\n", lock_path.display());
+        let mut text = format!(
+            "what the plugins serve differs from {}:\n",
+            lock_path.display()
+        );
         for plugin in &drift {
             let _ = write!(text, "{plugin}");
         }
@@ -51,14 +61,20 @@ pub(super) fn lock(path: &Path, diff: bool) -> Result<ExitCode> {
     }
     let changed = previous.as_ref().map(|p| p.diff(&current).len());
     current.write(&lock_path)?;
-    let tools: usize = current.plugins.values().map(|p| p.tools.len()).sum();
+    let count =
+        |f: fn(&lock::LockedPlugin) -> usize| current.plugins.values().map(f).sum::<usize>();
+    let tools = count(|p| p.tools.len());
+    let prompts = count(|p| p.prompts.len());
+    let resources = count(|p| p.resources.len() + p.templates.len());
+    let upgraded = previous.as_ref().is_some_and(|p| !p.pins_texts());
     let what = match changed {
         None => "written".to_owned(),
+        Some(0) if upgraded => "updated (it now pins prompts, resources and templates)".to_owned(),
         Some(0) => "unchanged".to_owned(),
         Some(n) => format!("updated ({n} plugin(s) changed)"),
     };
     write_stdout(&format!(
-        "{} {what}: {} plugin(s), {tools} tool(s)\n",
+        "{} {what}: {} plugin(s), {tools} tool(s), {prompts} prompt(s), {resources} resource(s) and template(s)\n",
         lock_path.display(),
         current.plugins.len()
     ));

@@ -106,6 +106,12 @@ fn describe(out: &mut String, status: &Status) -> std::fmt::Result {
         for tool in &plugin.tools {
             writeln!(out, "    tool  {tool:<40} {}", counts(status, tool))?;
         }
+        for (label, text) in plugin.serves.lines() {
+            match label {
+                "prompt" => writeln!(out, "    {label:<9} {text:<35} {}", counts(status, &text))?,
+                _ => writeln!(out, "    {label:<9} {text}")?,
+            }
+        }
     }
     if let Some(other) = status.calls.get(warden::gate::STATS_OTHER) {
         let line: Vec<String> = other.iter().map(|(o, n)| format!("{o} {n}")).collect();

@@ -70,7 +70,8 @@ pub use request_id::new_request_id;
 pub use resources::ReadRequest;
 pub use stats::{OTHER as STATS_OTHER, Stats};
 pub use subscriptions::{
-    MAX_SUBSCRIPTIONS, ResourceUpdate, ResourceUpdates, SubscribeRequest, SubscriptionMethod,
+    ListenSlot, MAX_LISTENS_PER_PRINCIPAL, MAX_SUBSCRIPTIONS, ResourceUpdate, ResourceUpdates,
+    SubscribeRequest, SubscriptionMethod,
 };
 
 use approval::{Approver, Call, Cleared};

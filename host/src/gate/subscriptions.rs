@@ -9,7 +9,8 @@
 //! transports through [`ResourceUpdates`], one channel kept across reloads; a transport
 //! checks again, at each update, that the subscriber may still read the URI.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -21,6 +22,11 @@ use crate::audit::{Outcome, bounded};
 
 /// The most resource subscriptions one session (or one `subscriptions/listen`) may hold.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
+
+/// The most `subscriptions/listen` streams one principal may hold open at once, over every
+/// connection and session: each holds a task, a receiver of every update and up to
+/// [`MAX_SUBSCRIPTIONS`] URIs.
+pub const MAX_LISTENS_PER_PRINCIPAL: usize = 10;
 
 /// The most URIs one call may say changed; the rest are ignored.
 pub(super) const MAX_NOTICES: usize = 100;
@@ -39,12 +45,34 @@ pub struct ResourceUpdate {
 /// passing the same one in [`super::GateOptions`].
 pub struct ResourceUpdates {
     sender: broadcast::Sender<ResourceUpdate>,
+    /// The `subscriptions/listen` streams open, per principal name.
+    listens: Arc<Mutex<HashMap<Arc<str>, usize>>>,
 }
 
 impl Default for ResourceUpdates {
     fn default() -> Self {
         Self {
             sender: broadcast::Sender::new(BACKLOG),
+            listens: Arc::default(),
+        }
+    }
+}
+
+/// One open `subscriptions/listen` stream of a principal, counted until it is dropped.
+#[must_use = "the stream is counted only while its slot is held"]
+pub struct ListenSlot {
+    listens: Arc<Mutex<HashMap<Arc<str>, usize>>>,
+    principal: Arc<str>,
+}
+
+impl Drop for ListenSlot {
+    fn drop(&mut self) {
+        let mut listens = self.listens.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(open) = listens.get_mut(&self.principal) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                listens.remove(&self.principal);
+            }
         }
     }
 }
@@ -53,6 +81,21 @@ impl ResourceUpdates {
     /// A receiver of every update published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<ResourceUpdate> {
         self.sender.subscribe()
+    }
+
+    /// A slot for one more listen stream of `principal`, or `None` when it holds
+    /// [`MAX_LISTENS_PER_PRINCIPAL`] already.
+    fn open_listen(&self, principal: &Arc<str>) -> Option<ListenSlot> {
+        let mut listens = self.listens.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = listens.entry(principal.clone()).or_default();
+        if *open >= MAX_LISTENS_PER_PRINCIPAL {
+            return None;
+        }
+        *open += 1;
+        Some(ListenSlot {
+            listens: self.listens.clone(),
+            principal: principal.clone(),
+        })
     }
 
     fn publish(&self, uri: &str) {
@@ -100,6 +143,35 @@ impl Gate {
     /// The channel of checked resource updates.
     pub fn resource_updates(&self) -> broadcast::Receiver<ResourceUpdate> {
         self.updates.subscribe()
+    }
+
+    /// Open one `subscriptions/listen` stream for `principal`: held until the slot is
+    /// dropped. Over [`MAX_LISTENS_PER_PRINCIPAL`] streams at once, refused (`rate-limited`
+    /// in the audit log, invalid params to the client) and recorded.
+    pub fn open_listen(
+        &self,
+        principal: &Principal,
+        mcp_id: Option<Value>,
+    ) -> Result<ListenSlot, GateError> {
+        if let Some(slot) = self.updates.open_listen(&principal.name) {
+            return Ok(slot);
+        }
+        let mut trail = Trail::start(
+            self.recorders(),
+            principal,
+            mcp_id,
+            "subscriptions/listen",
+            None,
+            &self.default_filter,
+        );
+        trail.method(SubscriptionMethod::Listen.name());
+        let stop = Stop::invalid_params(
+            Outcome::RateLimited,
+            format!(
+                "too many open subscriptions/listen streams: a principal may hold at most {MAX_LISTENS_PER_PRINCIPAL} at once; cancel one first"
+            ),
+        );
+        Err(stop.record_request(trail, Asked::Resource("subscriptions/listen")))
     }
 
     /// Whether `principal` may read `uri`: a plugin serves it and the principal holds one of

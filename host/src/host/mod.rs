@@ -58,24 +58,15 @@ pub struct Host {
 /// error for each plugin left out.
 fn log_review(catalog: &Catalog) {
     for finding in catalog.findings().iter().filter(|f| !f.accepted) {
-        if finding.prompt {
-            tracing::warn!(
-                plugin = %finding.plugin,
-                "description review: {finding} (in a prompt or a resource: change it in the plugin)"
-            );
-            continue;
-        }
         tracing::warn!(
             plugin = %finding.plugin,
-            "description review: {finding} (accept it with [plugins.{}.tools.{}] accept_review = [\"{}\"])",
-            finding.plugin,
-            finding.function,
-            finding.hit.rule
+            "description review: {finding} (accept it with {})",
+            finding.acceptance()
         );
     }
     for plugin in catalog.refused() {
         tracing::error!(
-            "plugin `{plugin}` is not served: its tool descriptions have findings of the description review that are not accepted, and [server] review = \"refuse\" (see `warden check`)"
+            "plugin `{plugin}` is not served: its tools', prompts' or resources' texts have findings of the description review that are not accepted, and [server] review = \"refuse\" (see `warden check`)"
         );
     }
 }
@@ -440,7 +431,7 @@ fn log_drift(check: &LockCheck) {
     for drift in &check.drift {
         match check.mode {
             LockMode::Enforce => tracing::error!(
-                "plugin `{}` is not served: its tools differ from {path}:\n{drift}\
+                "plugin `{}` is not served: what it serves differs from {path}:\n{drift}\
                  review the change, then run `warden lock` to accept it",
                 drift.plugin
             ),
@@ -451,6 +442,9 @@ fn log_drift(check: &LockCheck) {
             ),
             LockMode::Off => {}
         }
+    }
+    if !check.unpinned.is_empty() {
+        tracing::warn!("{}", check.unpinned_warning());
     }
 }
 

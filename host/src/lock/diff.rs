@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 use serde_json::Value;
 
-use super::{Field, Lock, LockedPlugin, LockedTool};
+use super::{Field, Lock, LockedPlugin, LockedText, LockedTool, TextKind};
 
 /// One plugin's drift from the lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +42,21 @@ pub enum Change {
         old: Option<Value>,
         new: Option<Value>,
     },
+    /// A prompt, resource or template is served that the lock does not have.
+    TextAdded {
+        kind: TextKind,
+        key: String,
+        descriptor: Value,
+    },
+    /// A prompt, resource or template of the lock is not served any more.
+    TextRemoved { kind: TextKind, key: String },
+    /// A prompt's, resource's or template's descriptor changed.
+    TextChanged {
+        kind: TextKind,
+        key: String,
+        old: Value,
+        new: Value,
+    },
 }
 
 impl PluginDrift {
@@ -59,10 +74,22 @@ pub(super) fn diff(lock: &Lock, current: &Lock) -> Vec<PluginDrift> {
         .into_iter()
         .filter_map(|name| {
             let changes = match (lock.plugins.get(name), current.plugins.get(name)) {
-                (Some(old), Some(new)) => plugin_changes(old, new),
+                (Some(old), Some(new)) => {
+                    let mut changes = plugin_changes(old, new);
+                    if lock.pins_texts() {
+                        for kind in TextKind::ALL {
+                            text_changes(kind, kind.of(old), kind.of(new), &mut changes);
+                        }
+                    }
+                    changes
+                }
                 (None, Some(new)) => {
                     let mut changes = vec![Change::PluginAdded];
                     changes.extend(new.tools.iter().map(|(tool, t)| added(tool, t)));
+                    for kind in TextKind::ALL {
+                        let entries = kind.of(new).iter();
+                        changes.extend(entries.map(|(key, t)| text_added(kind, key, t)));
+                    }
                     changes
                 }
                 (Some(_), None) => vec![Change::PluginRemoved],
@@ -80,6 +107,45 @@ fn added(tool: &str, locked: &LockedTool) -> Change {
     Change::ToolAdded {
         tool: tool.to_owned(),
         description: locked.description.clone(),
+    }
+}
+
+fn text_added(kind: TextKind, key: &str, locked: &LockedText) -> Change {
+    Change::TextAdded {
+        kind,
+        key: key.to_owned(),
+        descriptor: locked.value(),
+    }
+}
+
+/// The prompts, resources or templates (`kind`) added, removed or changed from `old` to `new`.
+fn text_changes(
+    kind: TextKind,
+    old: &std::collections::BTreeMap<String, LockedText>,
+    new: &std::collections::BTreeMap<String, LockedText>,
+    changes: &mut Vec<Change>,
+) {
+    for (key, locked) in old {
+        match new.get(key) {
+            None => changes.push(Change::TextRemoved {
+                kind,
+                key: key.clone(),
+            }),
+            Some(now) if now.descriptor_sha256 != locked.descriptor_sha256 => {
+                changes.push(Change::TextChanged {
+                    kind,
+                    key: key.clone(),
+                    old: locked.value(),
+                    new: now.value(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, locked) in new {
+        if !old.contains_key(key) {
+            changes.push(text_added(kind, key, locked));
+        }
     }
 }
 
@@ -155,6 +221,28 @@ impl fmt::Display for PluginDrift {
                 Change::ToolRemoved { tool } => {
                     writeln!(f, "  tool `{tool}`: removed (in the lock, not served now)")?
                 }
+                Change::TextAdded {
+                    kind,
+                    key,
+                    descriptor,
+                } => {
+                    writeln!(f, "  {} `{key}`: new (not in the lock)", kind.noun())?;
+                    if let Some(Value::String(description)) = descriptor.get("description") {
+                        writeln!(f, "    description:")?;
+                        lines(f, "    + ", description)?;
+                    }
+                }
+                Change::TextRemoved { kind, key } => writeln!(
+                    f,
+                    "  {} `{key}`: removed (in the lock, not served now)",
+                    kind.noun()
+                )?,
+                Change::TextChanged {
+                    kind,
+                    key,
+                    old,
+                    new,
+                } => text_changed(f, kind.noun(), key, old, new)?,
                 Change::Field {
                     tool,
                     field,
@@ -190,6 +278,61 @@ impl fmt::Display for PluginDrift {
         }
         Ok(())
     }
+}
+
+/// A changed descriptor, a field at a time: a changed text as `-`/`+` lines, anything else
+/// (arguments) by JSON Pointer.
+fn text_changed(
+    f: &mut fmt::Formatter<'_>,
+    noun: &str,
+    key: &str,
+    old: &Value,
+    new: &Value,
+) -> fmt::Result {
+    let empty = serde_json::Map::new();
+    let (a, b) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let mut fields: Vec<&String> = a.keys().chain(b.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    for field in fields {
+        let (was, now) = (a.get(field), b.get(field));
+        if was == now {
+            continue;
+        }
+        let what = match field.as_str() {
+            "mimeType" => "MIME type",
+            "uriTemplate" => "URI template",
+            other => other,
+        };
+        writeln!(f, "  {noun} `{key}`: {what} changed")?;
+        let is_text = |v: Option<&Value>| v.is_none_or(Value::is_string);
+        match is_text(was) && is_text(now) {
+            true => {
+                for (sign, value) in [("-", was), ("+", now)] {
+                    match value.and_then(Value::as_str) {
+                        Some(text) => lines(f, &format!("    {sign} "), text)?,
+                        None => writeln!(f, "    {sign} (none)")?,
+                    }
+                }
+            }
+            false => {
+                let mut out = Vec::new();
+                json_diff(
+                    "",
+                    was.unwrap_or(&Value::Null),
+                    now.unwrap_or(&Value::Null),
+                    &mut out,
+                );
+                for line in out {
+                    writeln!(f, "    {line}")?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Each line of `text` after `prefix` (one line for empty text).

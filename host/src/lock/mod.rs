@@ -5,7 +5,14 @@
 //! starts hold it to: `host/` refuses a tag that moved); per tool, its name, description, input and output schemas and annotations
 //! exactly as `tools/list` serves them (the catalog's descriptors, after every override and
 //! every grant-derived note), each with the SHA-256 digest of its canonical JSON (object keys
-//! sorted, no whitespace). The file is TOML, sorted, so that it can be committed and reviewed.
+//! sorted, no whitespace). Since version 2 it also pins, per plugin, each prompt (name, title,
+//! description, arguments), each listed resource (URI, name, title, description, MIME type)
+//! and each resource template (the same, by URI template), as served, each as one canonical
+//! JSON descriptor with its digest: these are texts the model reads too. A version 1 lock pins
+//! none of them (the plugin's prompts, resources and templates are not compared, and
+//! [`LockCheck::unpinned`] names the plugins `warden check` warns about); `warden lock`
+//! rewrites it as version 2. The file is TOML, sorted, so that it can be committed and
+//! reviewed.
 //!
 //! [`drift`] compares a catalog with the lock beside its manifest; `[server] lock` decides
 //! what a drifting plugin gets ([`LockMode`]): not served, served with a warning, or nothing.
@@ -29,13 +36,16 @@ use crate::manifest::{LockMode, Manifest};
 /// The lock's file name, in the manifest's directory.
 pub const FILE_NAME: &str = "warden.lock";
 
-/// The lock format this warden writes and reads.
-const VERSION: u32 = 1;
+/// The lock format this warden writes.
+const VERSION: u32 = 2;
+
+/// The first lock format, still read: it pins tools only.
+const VERSION_TOOLS_ONLY: u32 = 1;
 
 /// The comment at the top of every lock file.
 const HEADER: &str = "\
-# warden.lock: the tools warden serves, as the model sees them. Commit this file.
-# Written by `warden lock`; do not edit it by hand. When a plugin's tools change, warden
+# warden.lock: the tools, prompts and resources warden serves, as the model sees them.
+# Commit this file. Written by `warden lock`; do not edit it by hand. When they change, warden
 # refuses that plugin until the change is accepted: review it with `warden lock --diff`,
 # then run `warden lock` to update this file.
 ";
@@ -61,7 +71,7 @@ pub enum LockError {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lock {
-    /// The lock format (1).
+    /// The lock format (2; 1 pins tools only).
     pub version: u32,
     /// Every plugin, by name.
     #[serde(default)]
@@ -83,6 +93,98 @@ pub struct LockedPlugin {
     /// Its tools, by final name.
     #[serde(default)]
     pub tools: BTreeMap<String, LockedTool>,
+    /// Its prompts, by served name (version 2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prompts: BTreeMap<String, LockedText>,
+    /// Its listed resources, by URI (version 2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, LockedText>,
+    /// Its resource templates, by URI template (version 2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub templates: BTreeMap<String, LockedText>,
+}
+
+impl LockedPlugin {
+    /// Whether it serves any prompt, resource or template.
+    pub fn has_texts(&self) -> bool {
+        !(self.prompts.is_empty() && self.resources.is_empty() && self.templates.is_empty())
+    }
+}
+
+/// A prompt, a resource or a template in the lock: the fields the model reads, as one JSON
+/// object (indented, keys sorted), and the digest of its canonical JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedText {
+    pub descriptor: String,
+    pub descriptor_sha256: String,
+}
+
+impl LockedText {
+    /// The entry of `descriptor`, a JSON object.
+    pub fn of(descriptor: &Value) -> LockedText {
+        LockedText {
+            descriptor: pretty(&canonical(descriptor)),
+            descriptor_sha256: digest(descriptor),
+        }
+    }
+
+    /// The descriptor as JSON (`Null` if it is not).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.descriptor).unwrap_or(Value::Null)
+    }
+
+    /// Whether the descriptor is JSON and has the digest recorded beside it.
+    fn verify(&self) -> Result<(), String> {
+        let value: Value = serde_json::from_str(&self.descriptor)
+            .map_err(|_| "`descriptor` is not JSON".to_owned())?;
+        if digest(&value) != self.descriptor_sha256 {
+            return Err(
+                "`descriptor_sha256` is not the digest of `descriptor` (edited by hand?)".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What kind of text entry: the lock's section and how a diff names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextKind {
+    Prompt,
+    Resource,
+    Template,
+}
+
+impl TextKind {
+    /// Every kind, in the order diffs show them.
+    pub const ALL: [TextKind; 3] = [TextKind::Prompt, TextKind::Resource, TextKind::Template];
+
+    /// The section's name in the lock file.
+    pub fn key(self) -> &'static str {
+        match self {
+            TextKind::Prompt => "prompts",
+            TextKind::Resource => "resources",
+            TextKind::Template => "templates",
+        }
+    }
+
+    /// How a diff names one.
+    pub fn noun(self) -> &'static str {
+        match self {
+            TextKind::Prompt => "prompt",
+            TextKind::Resource => "resource",
+            TextKind::Template => "resource template",
+        }
+    }
+
+    /// The section of `plugin` for this kind.
+    pub fn of(self, plugin: &LockedPlugin) -> &BTreeMap<String, LockedText> {
+        match self {
+            TextKind::Prompt => &plugin.prompts,
+            TextKind::Resource => &plugin.resources,
+            TextKind::Template => &plugin.templates,
+        }
+    }
 }
 
 /// One tool in the lock: each field as served, and the digest of its canonical JSON.
@@ -232,6 +334,50 @@ impl Lock {
                 .filter(|t| Arc::ptr_eq(&t.plugin, plugin))
                 .map(|t| (t.name().to_owned(), LockedTool::of(t)))
                 .collect();
+            let ours = |other: &Arc<crate::runtime::Plugin>| Arc::ptr_eq(other, plugin);
+            let prompts = catalog
+                .prompts()
+                .filter(|p| ours(&p.plugin))
+                .map(|p| {
+                    (
+                        p.name().to_owned(),
+                        LockedText::of(&prompt_json(&p.descriptor)),
+                    )
+                })
+                .collect();
+            let served = catalog.resources();
+            let resources = served
+                .resources()
+                .iter()
+                .filter(|r| ours(&r.plugin))
+                .map(|r| {
+                    let d = &r.descriptor;
+                    let json = text_json(
+                        ("uri", &d.uri),
+                        &d.name,
+                        &d.title,
+                        &d.description,
+                        &d.mime_type,
+                    );
+                    (d.uri.clone(), LockedText::of(&json))
+                })
+                .collect();
+            let templates = served
+                .templates()
+                .iter()
+                .filter(|t| ours(&t.plugin))
+                .map(|t| {
+                    let d = &t.descriptor;
+                    let json = text_json(
+                        ("uriTemplate", &d.uri_template),
+                        &d.name,
+                        &d.title,
+                        &d.description,
+                        &d.mime_type,
+                    );
+                    (d.uri_template.clone(), LockedText::of(&json))
+                })
+                .collect();
             plugins.insert(
                 plugin.config.name.clone(),
                 LockedPlugin {
@@ -239,6 +385,9 @@ impl Lock {
                     sha256: hex::encode(plugin.digest),
                     resolved: plugin.config.oci_resolved.clone(),
                     tools,
+                    prompts,
+                    resources,
+                    templates,
                 },
             );
         }
@@ -270,9 +419,9 @@ impl Lock {
             message,
         };
         let lock: Lock = toml::from_str(text).map_err(|e| error(e.to_string()))?;
-        if lock.version != VERSION {
+        if lock.version != VERSION && lock.version != VERSION_TOOLS_ONLY {
             return Err(error(format!(
-                "version {} is not supported (this warden reads version {VERSION}); run `warden lock` to rewrite it",
+                "version {} is not supported (this warden reads versions {VERSION_TOOLS_ONLY} and {VERSION}); run `warden lock` to rewrite it",
                 lock.version
             )));
         }
@@ -284,6 +433,24 @@ impl Lock {
                         "line {line}: tool `{tool}` of plugin `{name}`: {message}"
                     ))
                 })?;
+            }
+            for kind in TextKind::ALL {
+                let entries = kind.of(plugin);
+                if lock.version == VERSION_TOOLS_ONLY && !entries.is_empty() {
+                    return Err(error(format!(
+                        "plugin `{name}`: a version {VERSION_TOOLS_ONLY} lock has no `{}`; run `warden lock` to rewrite it",
+                        kind.key()
+                    )));
+                }
+                for (key, locked) in entries {
+                    locked.verify().map_err(|message| {
+                        let line = line_of(text, key);
+                        error(format!(
+                            "line {line}: {} `{key}` of plugin `{name}`: {message}",
+                            kind.noun()
+                        ))
+                    })?;
+                }
             }
         }
         Ok(lock)
@@ -312,6 +479,73 @@ impl Lock {
     pub fn diff(&self, current: &Lock) -> Vec<PluginDrift> {
         diff::diff(self, current)
     }
+
+    /// Whether this lock pins prompts, resources and templates (version 2 and later).
+    pub fn pins_texts(&self) -> bool {
+        self.version >= VERSION
+    }
+}
+
+/// What the lock pins of a prompt: its name, title, description and arguments (each
+/// argument's name, title, description and whether it is required), as served.
+fn prompt_json(prompt: &rmcp::model::Prompt) -> Value {
+    let mut value = serde_json::Map::new();
+    value.insert("name".into(), Value::String(prompt.name.clone()));
+    let mut optional = |key: &str, text: &Option<String>| {
+        if let Some(text) = text {
+            value.insert(key.into(), Value::String(text.clone()));
+        }
+    };
+    optional("title", &prompt.title);
+    optional("description", &prompt.description);
+    let arguments = prompt
+        .arguments
+        .iter()
+        .flatten()
+        .map(|argument| {
+            let mut out = serde_json::Map::new();
+            out.insert("name".into(), Value::String(argument.name.clone()));
+            for (key, text) in [
+                ("title", &argument.title),
+                ("description", &argument.description),
+            ] {
+                if let Some(text) = text {
+                    out.insert(key.into(), Value::String(text.clone()));
+                }
+            }
+            out.insert(
+                "required".into(),
+                Value::Bool(argument.required.unwrap_or(false)),
+            );
+            Value::Object(out)
+        })
+        .collect();
+    value.insert("arguments".into(), Value::Array(arguments));
+    Value::Object(value)
+}
+
+/// What the lock pins of a resource or a template: its URI (or URI template), name, title,
+/// description and MIME type. Not its size, which changes with its content.
+fn text_json(
+    (uri_key, uri): (&str, &str),
+    name: &str,
+    title: &Option<String>,
+    description: &Option<String>,
+    mime_type: &Option<String>,
+) -> Value {
+    let mut value = serde_json::Map::new();
+    value.insert(uri_key.into(), Value::String(uri.to_owned()));
+    value.insert("name".into(), Value::String(name.to_owned()));
+    for (key, text) in [
+        ("title", title),
+        ("description", description),
+        ("mimeType", mime_type),
+    ] {
+        if let Some(text) = text {
+            value.insert(key.into(), Value::String(text.clone()));
+        }
+    }
+    Value::Object(value)
 }
 
 /// The line (from 1) where `needle` first appears in `text`, or 1.
@@ -363,9 +597,21 @@ pub struct LockCheck {
     /// The plugins of the catalog that differ from the lock (plugins only in the lock are
     /// left out: they are not served anyway). Empty under [`LockMode::Off`].
     pub drift: Vec<PluginDrift>,
+    /// The plugins that serve prompts, resources or templates a version 1 lock does not pin
+    /// (`warden lock` pins them). Empty under [`LockMode::Off`].
+    pub unpinned: Vec<String>,
 }
 
 impl LockCheck {
+    /// The warning about [`LockCheck::unpinned`] plugins (call only when there are some).
+    pub fn unpinned_warning(&self) -> String {
+        format!(
+            "{} is a version {VERSION_TOOLS_ONLY} lock: it pins the tools but not the prompts, resources and templates of plugin(s) {}, which may change unnoticed; run `warden lock` to pin them",
+            self.path.display(),
+            self.unpinned.join(", ")
+        )
+    }
+
     /// The plugins not to serve: the drifting ones under [`LockMode::Enforce`].
     pub fn refused(&self) -> impl Iterator<Item = &str> {
         self.drift
@@ -383,6 +629,7 @@ pub fn check(manifest: &Manifest, catalog: &Catalog) -> Result<LockCheck, LockEr
         mode: LockMode::Off,
         path,
         drift: Vec::new(),
+        unpinned: Vec::new(),
     };
     if manifest.server.lock == Some(LockMode::Off) {
         return Ok(off(path));
@@ -390,15 +637,26 @@ pub fn check(manifest: &Manifest, catalog: &Catalog) -> Result<LockCheck, LockEr
     let Some(lock) = Lock::read(&path)? else {
         return Ok(off(path));
     };
+    let current = Lock::of(catalog);
     let drift = lock
-        .diff(&Lock::of(catalog))
+        .diff(&current)
         .into_iter()
         .filter(|d| !d.is_removed())
         .collect();
+    let unpinned = match lock.pins_texts() {
+        true => Vec::new(),
+        false => current
+            .plugins
+            .iter()
+            .filter(|(name, plugin)| plugin.has_texts() && lock.plugins.contains_key(*name))
+            .map(|(name, _)| name.clone())
+            .collect(),
+    };
     Ok(LockCheck {
         mode: manifest.server.lock.unwrap_or(LockMode::Enforce),
         path,
         drift,
+        unpinned,
     })
 }
 

@@ -54,7 +54,8 @@ pub use model::{
     Acknowledgement, ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,
     DETECTOR_GROUPS, DirGrant, DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, LockMode,
     OAuth, OutputOverflow, Plugin, PluginPolicy, REVIEW_RULES, Rate, ReviewMode, SECRETS_DETECTOR,
-    Server, Tls, ToolHints, ToolOverride, WARNING_CODES, WriteQuota, glob_matches, is_glob,
+    Server, TextReview, Tls, ToolHints, ToolOverride, WARNING_CODES, WriteQuota, glob_matches,
+    is_glob,
 };
 pub use model::{MIN_SECRET_LEN, review_rule};
 pub use names::{

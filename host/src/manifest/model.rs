@@ -167,6 +167,12 @@ pub struct Plugin {
     pub env: Vec<(String, String)>,
     /// Per-function settings, in file order, one per function or glob.
     pub tools: Vec<ToolOverride>,
+    /// `[plugins.NAME.prompts.PROMPT]`: the description review's findings accepted in a
+    /// prompt (by the name the plugin gives it), in file order.
+    pub prompts: Vec<TextReview>,
+    /// `[plugins.NAME.uris."URI"]`: the findings accepted in a listed resource (by its URI)
+    /// or a resource template (by its URI template), in file order.
+    pub uris: Vec<TextReview>,
     /// What the gate enforces for this plugin: roles, rates, concurrency, redaction.
     pub policy: PluginPolicy,
     /// Outbound hosts the plugin may reach (`allow_hosts`), in file order. Empty: none.
@@ -455,6 +461,20 @@ pub struct ToolOverride {
     /// `task` and `task_timeout`: whether the tool runs as a task, and its time limit then.
     pub task: Option<super::tasks::ToolTask>,
     /// The table's `[header]` or key.
+    pub location: Location,
+}
+
+/// A `[plugins.NAME.prompts.PROMPT]` or `[plugins.NAME.uris."URI"]` table: which findings of
+/// the description review the operator accepts in that prompt, resource or template. Whether
+/// it exists is checked when the plugin has listed them, not here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextReview {
+    /// The prompt's name as the plugin gives it (not prefixed), or the resource's URI or the
+    /// template's URI template.
+    pub key: String,
+    /// Rule ids from [`REVIEW_RULES`], each listed once, in file order.
+    pub accept_review: Vec<Acknowledgement>,
+    /// The table's `[header]`.
     pub location: Location,
 }
 

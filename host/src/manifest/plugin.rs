@@ -8,8 +8,8 @@ use toml::de::DeValue;
 
 use super::error::Location;
 use super::model::{
-    Acknowledgement, DirGrant, DirMode, Limits, Plugin, REVIEW_RULES, ToolHints, ToolOverride,
-    WARNING_CODES, WriteQuota,
+    Acknowledgement, DirGrant, DirMode, Limits, Plugin, REVIEW_RULES, TextReview, ToolHints,
+    ToolOverride, WARNING_CODES, WriteQuota,
 };
 use super::names::{
     check_function_name, check_plugin_name, check_prefix, check_tool_name, is_env_name,
@@ -118,6 +118,8 @@ pub(super) fn plugin(
                 .collect()
         })
         .unwrap_or_default();
+    let prompts = text_reviews(&table, "prompts");
+    let uris = text_reviews(&table, "uris");
     let policy = super::policy::plugin_policy(&table);
     let allow_hosts = table
         .get("allow_hosts")
@@ -171,6 +173,8 @@ pub(super) fn plugin(
         dirs,
         env: env.unwrap_or_default(),
         tools,
+        prompts,
+        uris,
         policy,
         allow_hosts,
         net,
@@ -510,6 +514,41 @@ fn tool_override(
         icons,
         location: entry.location(),
     })
+}
+
+/// The tables of `[plugins.NAME.prompts]` or `[plugins.NAME.uris]` (`key`): each holds only
+/// `accept_review`.
+fn text_reviews(table: &super::reader::Table<'_, '_>, key: &'static str) -> Vec<TextReview> {
+    let Some(entries) = table.get(key) else {
+        return Vec::new();
+    };
+    let Some(entries) = entries.table() else {
+        entries.type_error(match key {
+            "prompts" => "a table of prompts, such as [plugins.NAME.prompts.PROMPT]",
+            _ => "a table of URIs, such as [plugins.NAME.uris.\"notes://{id}\"]",
+        });
+        return Vec::new();
+    };
+    entries
+        .entries()
+        .iter()
+        .filter_map(|entry| {
+            let Some(settings) = entry.table() else {
+                entry.type_error("a table with accept_review = [...]");
+                return None;
+            };
+            let accept_review = settings
+                .get("accept_review")
+                .and_then(|v| codes(&v, REVIEW_RULES, "review rule id"))
+                .unwrap_or_default();
+            settings.finish();
+            Some(TextReview {
+                key: entry.name().to_owned(),
+                accept_review,
+                location: entry.location(),
+            })
+        })
+        .collect()
 }
 
 /// The annotation keys of a `[plugins.NAME.tools.FUNCTION]` table. Each may only tighten

@@ -504,7 +504,7 @@ fn unknown_key_in_plugin_is_an_error_with_a_suggestion() {
         fx.error(&format!("{FILES}\"odd key\" = 1\n")),
         "3:1: plugins.files.\"odd key\": unknown key `odd key`; expected one of `component`, `sha256`, `verify`, \
          `fuel`, `memory`, `timeout`, `max_output`, `prefix`, `resources`, `sampling`, \
-         `roots`, `dirs`, `env`, `tools`, \
+         `roots`, `dirs`, `env`, `tools`, `prompts`, `uris`, \
          `roles`, `rate`, `tool_rate`, `concurrency`, `queue`, `redact`, `max_output_mode`, `max_events`, \
          `max_event_bytes`, `approval`, `data`, `allow_hosts`, `net`, `secrets`, `kv`, `sql`, `acknowledge` or `icons`"
     );

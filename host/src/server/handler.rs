@@ -484,13 +484,21 @@ impl ServerHandler for WardenServer {
     /// 2026-07-28: tell this subscription whenever a reload changes the tools, and whenever a
     /// plugin says a subscribed resource changed, until the client cancels it or goes away.
     /// Each URI is authorized and recorded like `resources/subscribe`; one the principal may
-    /// not read (or that no plugin serves) is never notified.
+    /// not read (or that no plugin serves) is never notified. A principal holds at most
+    /// [`MAX_LISTENS_PER_PRINCIPAL`](crate::gate::MAX_LISTENS_PER_PRINCIPAL) streams at once:
+    /// rmcp has acknowledged the stream before this runs, so one more ends at once with
+    /// invalid params saying so.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let request = context.request_context();
+        let principal = self.principal(request).clone();
+        let _slot = self
+            .live
+            .current()
+            .open_listen(&principal, serde_json::to_value(&request.id).ok())
+            .map_err(protocol_error)?;
         let mut changes = self.live.changes();
         changes.mark_unchanged();
         let mut updates = self.live.current().resource_updates();
-        let request = context.request_context();
-        let principal = self.principal(request).clone();
         let mut allowed = HashSet::new();
         if let Some(uris) = &context.accepted().resource_subscriptions {
             let gate = self.live.current();

@@ -69,6 +69,9 @@ pub struct PluginStatus {
     /// The same as `warden check` prints it, a line each.
     pub grant_lines: Vec<String>,
     pub tools: Vec<String>,
+    /// Its prompts, resources and templates, and whether it completes them.
+    #[serde(default)]
+    pub serves: crate::catalog::Surface,
 }
 
 /// What the server says about itself besides its gate.
@@ -114,6 +117,7 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
                     .filter(|tool| std::sync::Arc::ptr_eq(&tool.plugin, plugin))
                     .map(|tool| tool.name().to_owned())
                     .collect(),
+                serves: gate.catalog().surface(plugin),
             }
         })
         .collect();

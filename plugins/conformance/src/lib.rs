@@ -6,7 +6,10 @@
 //! number and spacing of log and progress messages); `tests/conformance/warden.toml` exposes
 //! them under the suite's names (`test_simple_text`, ...), which WIT's kebab-case cannot spell.
 //! Its prompts (`warden:mcp/prompts`) carry the suite's names themselves, and its resources
-//! (`warden:mcp/resources`) the suite's URIs.
+//! (`warden:mcp/resources`) the suite's URIs. The environment variable `CONFORMANCE_NOTE`,
+//! when the manifest grants it, is appended to the description of `test_simple_prompt` and of
+//! `test://static-text`: the tests of `warden.lock` change a prompt's and a resource's text
+//! with it, the component unchanged.
 
 warden_sdk::wit_bindgen::generate!({
     path: ["../../wit", "wit"],
@@ -337,6 +340,11 @@ fn prompt(name: &str, description: &str, arguments: &[(&str, &str)]) -> Prompt {
     }
 }
 
+/// `CONFORMANCE_NOTE`, or nothing.
+fn note() -> String {
+    std::env::var("CONFORMANCE_NOTE").unwrap_or_default()
+}
+
 /// A message from the user.
 fn user(content: Content) -> Message {
     Message {
@@ -348,7 +356,11 @@ fn user(content: Content) -> Message {
 impl Prompts for Conformance {
     fn list() -> Vec<Prompt> {
         vec![
-            prompt("test_simple_prompt", "A simple prompt without arguments", &[]),
+            prompt(
+                "test_simple_prompt",
+                &format!("A simple prompt without arguments{}", note()),
+                &[],
+            ),
             prompt(
                 "test_prompt_with_arguments",
                 "A prompt with two required arguments",
@@ -436,7 +448,7 @@ impl Resources for Conformance {
             resource(
                 "test://static-text",
                 "static-text",
-                "A static text resource",
+                &format!("A static text resource{}", note()),
                 "text/plain",
             ),
             resource(
