@@ -57,6 +57,11 @@ task = "optional"
 name = "multi_input"
 task = "optional"
 
+[plugins.conformance.tools.name-then-work]
+name = "name_then_work"
+task = "required"
+task_after = "300ms"
+
 [[auth.api_keys]]
 principal = "alice"
 sha256 = "{}"
@@ -578,6 +583,141 @@ async fn a_task_that_asks_waits_for_its_owners_answer() {
     // Two rounds of one call in the audit log: the question, then the answer's run.
     audited(&fixture, "confirm_delete", "input-required").await;
     audited(&fixture, "confirm_delete", "ok").await;
+}
+
+/// `name_then_work` (`task_after = "300ms"`) as Alice, declaring elicitation and the
+/// extension: its round 1 is an ordinary input-required result, no task.
+async fn name_round_one(server: &HttpServer, seconds: u32) -> (String, Value) {
+    let round1 = rpc_as(
+        server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": seconds}}),
+        asks_and_tasks(),
+    )
+    .await;
+    let result = &round1["result"];
+    assert_eq!(result["resultType"], "input_required", "{round1}");
+    assert!(result.get("taskId").is_none(), "no task yet: {round1}");
+    assert_eq!(
+        result["inputRequests"]["user_name"]["method"], "elicitation/create",
+        "{round1}"
+    );
+    let state = result["requestState"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no requestState: {round1}"))
+        .to_owned();
+    let answer = json!({"user_name": {"action": "accept", "content": {"name": "Alice"}}});
+    (state, answer)
+}
+
+fn asks_and_tasks() -> Value {
+    json!({
+        "elicitation": {},
+        "extensions": { "io.modelcontextprotocol/tasks": {} },
+    })
+}
+
+#[tokio::test]
+async fn a_tool_with_task_after_asks_in_rounds_and_the_run_with_its_answers_becomes_a_task() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let (state, answer) = name_round_one(&server, 3).await;
+
+    // Mallory replaying Alice's round gets no task: the state is bound to Alice.
+    let theirs = rpc_as(
+        &server,
+        MALLORY_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 3},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await;
+    assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
+
+    // Round 2 has its answer: the run works 3s, past task_after, and becomes a task.
+    let round2 = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 3},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await;
+    let created = &round2["result"];
+    assert_eq!(created["resultType"], "task", "{round2}");
+    assert_eq!(created["status"], "working", "{round2}");
+    assert!(created.get("requestState").is_none(), "{round2}");
+    assert!(created.get("inputRequests").is_none(), "{round2}");
+    let id = created["taskId"].as_str().expect("taskId").to_owned();
+
+    // Another principal does not see it; its owner gets the answer gathered in round 1.
+    let theirs = get(&server, MALLORY_KEY, &id).await;
+    assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
+    let done = settled(&server, ALICE_KEY, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Hello, Alice!",
+        "{done}"
+    );
+    // Each run has its record: the question, then the run that became the task.
+    audited(&fixture, "name_then_work", "input-required").await;
+    audited(&fixture, "name_then_work", "ok").await;
+}
+
+#[tokio::test]
+async fn a_tool_with_task_after_that_ends_in_time_is_answered_as_an_ended_task() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let (state, answer) = name_round_one(&server, 0).await;
+    let round2 = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 0},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await;
+    let created = &round2["result"];
+    assert_eq!(created["resultType"], "task", "{round2}");
+    assert_eq!(created["status"], "completed", "{round2}");
+    let id = created["taskId"].as_str().expect("taskId").to_owned();
+    let done = get(&server, ALICE_KEY, &id).await;
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "Hello, Alice!",
+        "{done}"
+    );
+}
+
+#[tokio::test]
+async fn a_task_after_tool_for_a_client_that_cannot_answer_is_an_ended_task() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    // A client that declared no elicitation: the run's question cannot be asked...
+    let refused = rpc(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 0}}),
+        true,
+    )
+    .await;
+    // ... as an ended task: the plugin's question got `unsupported`, its error is the result.
+    assert_eq!(refused["result"]["resultType"], "task", "{refused}");
+    assert_eq!(refused["result"]["status"], "completed", "{refused}");
+    // Without the extension: -32021, as for any required task tool.
+    let plain = rpc(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {}}),
+        false,
+    )
+    .await;
+    assert_eq!(plain["error"]["code"], -32021, "{plain}");
 }
 
 #[tokio::test]

@@ -457,10 +457,17 @@ impl Gate {
 
     /// Whether the tool named `name` runs as a task for `principal`: `None` for a tool that
     /// does not, or that `principal` may not call (its call then fails as usual).
-    pub fn task_mode(&self, name: &str, principal: &Principal) -> Option<manifest::TaskMode> {
+    /// Also its `task_after`: how long its call first runs as an ordinary call.
+    pub fn task_mode(
+        &self,
+        name: &str,
+        principal: &Principal,
+    ) -> Option<(manifest::TaskMode, Option<std::time::Duration>)> {
         let tool = &self.tools[*self.by_name.get(name)?];
         let (mode, _) = tool.entry.task?;
-        tool.access.allows(principal).then_some(mode)
+        tool.access
+            .allows(principal)
+            .then_some((mode, tool.entry.task_after))
     }
 
     /// Run one call as a task: [`Gate::call`] under the tool's `task_timeout` in place of

@@ -30,7 +30,7 @@ use crate::gate::{
 };
 use crate::runtime::LogLevel;
 use crate::schema::CompletionRef;
-use crate::tasks::{TaskError, Tasks};
+use crate::tasks::{Started, TaskError, Tasks};
 
 /// What a server tells clients about itself at `initialize`.
 #[derive(Clone, Debug)]
@@ -251,7 +251,7 @@ impl WardenServer {
         };
         let gate = self.live.current();
         let principal = self.principal(context);
-        let Some(mode) = gate.task_mode(&request.name, principal) else {
+        let Some((mode, after)) = gate.task_mode(&request.name, principal) else {
             return Ok(None);
         };
         let extension = context
@@ -271,16 +271,53 @@ impl WardenServer {
                 ClientCapabilities::builder().enable_tasks().build(),
             ));
         }
-        let started = tasks
-            .start(
-                gate.clone(),
-                principal.clone(),
-                serde_json::to_value(&context.id).ok(),
-                request.name.to_string(),
-                request.arguments.clone(),
-                declared(context),
-            )
-            .await;
+        let mcp_id = serde_json::to_value(&context.id).ok();
+        let started = match after {
+            // `task_after`: an ordinary call (its questions in input-required rounds) until
+            // it has run that long.
+            Some(after) => {
+                let round = (request.request_state.is_some() || request.input_responses.is_some())
+                    .then(|| {
+                        (
+                            request.request_state.clone(),
+                            request.input_responses.clone().unwrap_or_default(),
+                        )
+                    });
+                let started = tasks.start_after(
+                    gate.clone(),
+                    principal.clone(),
+                    mcp_id,
+                    request.name.to_string(),
+                    request.arguments.clone(),
+                    declared(context),
+                    round,
+                    after,
+                );
+                match unless_cancelled(context, started).await? {
+                    Ok(Started::Task(task)) => Ok(task),
+                    Ok(Started::Reply(Ok(Reply::Done(result)))) => {
+                        return Ok(Some(result.into()));
+                    }
+                    Ok(Started::Reply(Ok(Reply::InputRequired(questions)))) => {
+                        return Ok(Some(questions.into()));
+                    }
+                    Ok(Started::Reply(Err(error))) => return Err(protocol_error(error)),
+                    Err(error) => Err(error),
+                }
+            }
+            None => {
+                tasks
+                    .start(
+                        gate.clone(),
+                        principal.clone(),
+                        mcp_id,
+                        request.name.to_string(),
+                        request.arguments.clone(),
+                        declared(context),
+                    )
+                    .await
+            }
+        };
         match started {
             Ok(task) => Ok(Some(CallToolResponse::Task(CreateTaskResult::new(task)))),
             // Too many tasks: a tool error the agent can read and act on.
