@@ -721,6 +721,74 @@ async fn a_task_after_tool_for_a_client_that_cannot_answer_is_an_ended_task() {
 }
 
 #[tokio::test]
+async fn cancelling_a_task_that_waits_for_input_is_recorded_and_only_its_owner_can() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let created = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "confirm_delete", "arguments": {"filename": "notes.txt"}}),
+        asks_and_tasks(),
+    )
+    .await;
+    let id = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task: {created}"))
+        .to_owned();
+    let waiting = settled(&server, ALICE_KEY, &id).await;
+    assert_eq!(waiting["status"], "input_required", "{waiting}");
+
+    // Mallory's cancel is refused as for an unknown id, recorded denied, and changes nothing.
+    let theirs = rpc(
+        &server,
+        MALLORY_KEY,
+        "tasks/cancel",
+        json!({"taskId": id}),
+        true,
+    )
+    .await;
+    assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
+    let denied = audited(&fixture, "tasks/cancel", "denied").await;
+    assert_eq!(denied["principal"], "mallory", "{denied}");
+    let still = get(&server, ALICE_KEY, &id).await;
+    assert_eq!(still["result"]["status"], "input_required", "{still}");
+
+    // Alice's cancel ends it, and its record says so although no call was running.
+    let ack = rpc(
+        &server,
+        ALICE_KEY,
+        "tasks/cancel",
+        json!({"taskId": id}),
+        true,
+    )
+    .await;
+    assert!(ack.get("error").is_none(), "{ack}");
+    let gone = get(&server, ALICE_KEY, &id).await;
+    assert_eq!(gone["result"]["status"], "cancelled", "{gone}");
+    let record = audited(&fixture, "confirm_delete", "cancelled").await;
+    assert_eq!(record["principal"], "alice", "{record}");
+    let why = record["error"].as_str().unwrap_or_default();
+    assert!(why.contains(&id), "{record}");
+    // A second cancel of the ended task changes nothing and writes no second record.
+    let again = rpc(
+        &server,
+        ALICE_KEY,
+        "tasks/cancel",
+        json!({"taskId": id}),
+        true,
+    )
+    .await;
+    assert!(again.get("error").is_none(), "{again}");
+    let cancelled = fixture
+        .audit_log("audit.jsonl")
+        .iter()
+        .filter(|r| r["tool"] == "confirm_delete" && r["outcome"] == "cancelled")
+        .count();
+    assert_eq!(cancelled, 1);
+}
+
+#[tokio::test]
 async fn a_task_asking_two_questions_resumes_once_both_are_answered() {
     let fixture = fixture("");
     let server = fixture.http_server(&[]).await;

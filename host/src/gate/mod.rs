@@ -444,6 +444,31 @@ impl Gate {
         Ok(id)
     }
 
+    /// Record that `principal` cancelled (`tasks/cancel`, JSON-RPC id `mcp_id`) a task of
+    /// `tool` while it waited for the client's answers: no call was running to record it.
+    /// Returns the request id.
+    pub fn record_task_cancelled(
+        &self,
+        principal: &Principal,
+        mcp_id: Option<serde_json::Value>,
+        tool: &str,
+        task: &str,
+    ) -> Result<String, crate::audit::AuditError> {
+        let mut trail = Trail::start(
+            self.recorders(),
+            principal,
+            mcp_id,
+            tool,
+            None,
+            &self.default_filter,
+        );
+        trail.drop_args();
+        let id = trail.id().to_owned();
+        let why = format!("task {task} cancelled by its owner while it waited for input");
+        trail.finish(Outcome::Cancelled, Some(why))?;
+        Ok(id)
+    }
+
     /// Run one call through the whole pipeline, and record it in the audit log before
     /// returning.
     ///

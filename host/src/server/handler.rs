@@ -727,10 +727,23 @@ impl ServerHandler for WardenServer {
     ) -> Result<(), McpError> {
         let tasks = self.tasks()?;
         let principal = self.principal(&context);
-        tasks
+        let waited = tasks
             .cancel(principal, &request.task_id)
             .await
-            .map_err(|error| self.task_refused(principal, "tasks/cancel", error))
+            .map_err(|error| self.task_refused(principal, "tasks/cancel", error))?;
+        // A task waiting for input has no running call whose record would say `cancelled`.
+        if let Some(tool) = waited {
+            let recorded = self.live.current().record_task_cancelled(
+                principal,
+                serde_json::to_value(&context.id).ok(),
+                &tool,
+                &request.task_id,
+            );
+            if let Err(audit) = recorded {
+                tracing::error!(%audit, "a cancelled task could not be recorded");
+            }
+        }
+        Ok(())
     }
 
     /// The prompts this principal may get; method not found when no plugin offers any

@@ -576,11 +576,20 @@ impl Tasks {
     }
 
     /// `tasks/cancel`: stop `principal`'s task `id` unless it has ended. Cancelling a task
-    /// that ended is no error and changes nothing.
-    pub async fn cancel(&self, principal: &Principal, id: &str) -> Result<(), TaskError> {
+    /// that ended is no error and changes nothing. Returns the task's tool when it was
+    /// cancelled while it waited for input: no call runs then, so none records the cancel.
+    pub async fn cancel(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<Option<String>, TaskError> {
         let record = self.owned(principal, id).await?;
+        let mut waited = None;
         if !record.status.is_terminal() && self.cancel_stored(&record.id).await {
             tracing::info!(task = %record.id, principal = %principal.name, "task cancelled");
+            if record.status == TaskStatus::InputRequired {
+                waited = Some(record.meta.tool.clone());
+            }
         }
         // Dropping the call's future drops the plugin's store: the guest stops at once.
         let handle = self
@@ -591,7 +600,7 @@ impl Tasks {
         if let Some(handle) = handle {
             handle.abort();
         }
-        Ok(())
+        Ok(waited)
     }
 
     /// `tasks/update`: the client's answers to `principal`'s task `id`. Answers to pending
