@@ -788,6 +788,82 @@ async fn cancelling_a_task_that_waits_for_input_is_recorded_and_only_its_owner_c
     assert_eq!(cancelled, 1);
 }
 
+/// Open a 2026-07-28 `subscriptions/listen` as `key`'s holder, declaring the tasks
+/// extension, and wait for its acknowledgement: the response, and the stream read so far.
+async fn listen(server: &HttpServer, key: &str) -> (reqwest::Response, String) {
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "tasks-test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities":
+            {"extensions": { "io.modelcontextprotocol/tasks": {} }},
+    });
+    let response = reqwest::Client::new()
+        .post(&server.url)
+        .bearer_auth(key)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "subscriptions/listen")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
+            "params": {"_meta": meta, "notifications": {"toolsListChanged": true}},
+        }))
+        .send()
+        .await
+        .expect("subscriptions/listen");
+    assert_eq!(response.status(), 200, "{:?}", response.headers());
+    let mut stream = (response, String::new());
+    read_until(&mut stream, "notifications/subscriptions/acknowledged").await;
+    stream
+}
+
+/// Read `stream` until it holds `what` (at most a minute).
+async fn read_until(stream: &mut (reqwest::Response, String), what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !stream.1.contains(what) {
+        let chunk = tokio::time::timeout_at(deadline, stream.0.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} on the stream: {}", stream.1))
+            .expect("read the stream")
+            .unwrap_or_else(|| panic!("the stream ended before {what}: {}", stream.1));
+        stream.1.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn task_status_notifications_go_only_to_the_owners_listen_stream() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let mut alices = listen(&server, ALICE_KEY).await;
+    let mut mallorys = listen(&server, MALLORY_KEY).await;
+
+    let id = start(&server, ALICE_KEY, "slow_compute", json!({"seconds": 1})).await;
+    read_until(&mut alices, "\"completed\"").await;
+    let notification = alices
+        .1
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|m| m["method"] == "notifications/tasks" && m["params"]["status"] == "completed")
+        .unwrap_or_else(|| panic!("no completed notifications/tasks: {}", alices.1));
+    let params = &notification["params"];
+    assert_eq!(params["taskId"], id, "{notification}");
+    assert_eq!(
+        params["result"]["content"][0]["text"], "Computed result in 1s",
+        "{notification}"
+    );
+    assert!(
+        params["_meta"]["io.modelcontextprotocol/subscriptionId"].is_number(),
+        "{notification}"
+    );
+
+    // Mallory's own task reaches her stream after Alice's changes were passed over (one
+    // queue, in order): none of Alice's is on it.
+    let hers = start(&server, MALLORY_KEY, "slow_compute", json!({"seconds": 0})).await;
+    read_until(&mut mallorys, &hers).await;
+    assert!(!mallorys.1.contains(&id), "{}", mallorys.1);
+    assert!(!alices.1.contains(&hers), "{}", alices.1);
+}
+
 #[tokio::test]
 async fn a_task_asking_two_questions_resumes_once_both_are_answered() {
     let fixture = fixture("");

@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
     CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, CreateTaskResult,
-    ErrorCode, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    ErrorCode, GetMeta, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
     Implementation, InputResponses, ListPromptsRequestMethod, ListPromptsResult,
     ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
-    ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
-    ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID,
-    UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskParams,
+    ListResourcesResult, ListToolsResult, LoggingLevel, Notification, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResourceUpdatedNotificationParam, ResourcesCapability, ServerCapabilities, ServerConfig,
+    ServerNotification, SetLevelRequestParams, SubscribeRequestMethod, SubscribeRequestParams,
+    SubscriptionFilter, TASKS_EXTENSION_ID, TaskStatusNotificationParams, UnsubscribeRequestMethod,
+    UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -341,6 +342,24 @@ impl WardenServer {
     }
 }
 
+/// The next task whose status changed, with the tasks to ask about it; never, without
+/// `changes`. A listener that lagged skips what it missed.
+async fn next_task_change(
+    changes: &mut Option<(Arc<Tasks>, tokio::sync::broadcast::Receiver<Arc<str>>)>,
+) -> Option<(Arc<Tasks>, Arc<str>)> {
+    let Some((tasks, receiver)) = changes else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Ok(id) => Some((tasks.clone(), id)),
+        Err(RecvError::Lagged(missed)) => {
+            tracing::info!(missed, "a subscription missed task status changes");
+            None
+        }
+        Err(RecvError::Closed) => std::future::pending().await,
+    }
+}
+
 /// `work`'s outcome, unless the client cancels the request first. `notifications/cancelled`
 /// cancels the request's token: dropping the gate's future drops the plugin's store (the guest
 /// stops at once) and the audit record says `cancelled`. rmcp sends no response for a
@@ -566,9 +585,33 @@ impl ServerHandler for WardenServer {
                 }
             }
         }
+        // SEP-2663: the status changes of the principal's own tasks, for a listen that
+        // declared the tasks extension.
+        let mut task_changes = self
+            .info
+            .tasks
+            .as_ref()
+            .filter(|_| {
+                request
+                    .client_capabilities()
+                    .is_some_and(|caps| caps.supports_tasks())
+            })
+            .map(|tasks| (tasks.clone(), tasks.changes()));
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
+                task = next_task_change(&mut task_changes) => {
+                    let Some((tasks, id)) = task else { continue };
+                    // Another principal's task is unknown here, as to tasks/get.
+                    let Ok(task) = tasks.get(&principal, &id).await else { continue };
+                    let mut notification = ServerNotification::TaskStatusNotification(
+                        Notification::new(TaskStatusNotificationParams::new(task)),
+                    );
+                    notification.get_meta_mut().set_subscription_id(request.id.clone());
+                    if request.peer.send_notification(notification).await.is_err() {
+                        return Ok(());
+                    }
+                }
                 changed = changes.changed() => {
                     if changed.is_err() || context.sink().notify_tool_list_changed().await.is_err() {
                         return Ok(());

@@ -112,6 +112,8 @@ pub struct Tasks {
     settings: TaskSettings,
     /// The calls running here, by task id.
     running: Mutex<HashMap<String, AbortHandle>>,
+    /// The ids of the tasks whose status this process changed, for `notifications/tasks`.
+    changes: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 impl std::fmt::Debug for Tasks {
@@ -121,6 +123,9 @@ impl std::fmt::Debug for Tasks {
             .finish_non_exhaustive()
     }
 }
+
+/// How many status changes wait for a slow `subscriptions/listen` before it misses some.
+const CHANGES: usize = 256;
 
 /// A fresh task id: 32 hex digits from 128 bits of the system's CSPRNG, so ids cannot be
 /// guessed.
@@ -167,6 +172,7 @@ impl Tasks {
             store,
             settings: settings.clone(),
             running: Mutex::default(),
+            changes: tokio::sync::broadcast::channel(CHANGES).0,
         }
     }
 
@@ -514,7 +520,13 @@ impl Tasks {
             input,
         };
         match self.store.set(id, change).await {
-            Ok(changed) => changed,
+            Ok(changed) => {
+                if changed {
+                    // Nobody listening is no error.
+                    let _ = self.changes.send(Arc::from(id));
+                }
+                changed
+            }
             Err(error) => {
                 tracing::error!(%error, "a task's state could not be stored");
                 false
@@ -540,6 +552,12 @@ impl Tasks {
                 Err(_) => {}
             }
         }
+    }
+
+    /// The ids of the tasks whose status changes from now on (on this process; another
+    /// replica's changes are not seen). A receiver that lags misses some.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.changes.subscribe()
     }
 
     /// `principal`'s task `id`.
