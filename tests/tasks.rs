@@ -1051,6 +1051,10 @@ fn warden_check_shows_which_tools_run_as_tasks() {
         stdout.contains("tool        failing_job, task required (limit 10m)"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("tool        name_then_work, task required (limit 10m, after 300ms)"),
+        "{stdout}"
+    );
     let (code, stdout, stderr) = common::warden(&["check", "--json", manifest], fixture.dir.path());
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).expect("check --json");
@@ -1063,7 +1067,11 @@ fn warden_check_shows_which_tools_run_as_tasks() {
     };
     assert_eq!(
         task("slow_compute"),
-        Some(json!({"mode": "optional", "timeout_ms": 60_000}))
+        Some(json!({"mode": "optional", "timeout_ms": 60_000, "after_ms": null}))
+    );
+    assert_eq!(
+        task("name_then_work"),
+        Some(json!({"mode": "required", "timeout_ms": 600_000, "after_ms": 300}))
     );
     assert_eq!(task("test_simple_text"), Some(Value::Null));
 }
