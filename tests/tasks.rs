@@ -862,6 +862,30 @@ async fn task_status_notifications_go_only_to_the_owners_listen_stream() {
     read_until(&mut mallorys, &hers).await;
     assert!(!mallorys.1.contains(&id), "{}", mallorys.1);
     assert!(!alices.1.contains(&hers), "{}", alices.1);
+
+    // A task that asks: the notification carries its questions.
+    let asked = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "confirm_delete", "arguments": {"filename": "notes.txt"}}),
+        asks_and_tasks(),
+    )
+    .await;
+    let asked = asked["result"]["taskId"]
+        .as_str()
+        .expect("taskId")
+        .to_owned();
+    read_until(&mut alices, "Delete notes.txt?").await;
+    let waiting = alices
+        .1
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|m| m["params"]["taskId"] == asked.as_str())
+        .unwrap_or_else(|| panic!("no notification of {asked}: {}", alices.1));
+    assert_eq!(waiting["params"]["status"], "input_required", "{waiting}");
+    assert!(waiting["params"].get("requestState").is_none(), "{waiting}");
 }
 
 #[tokio::test]
