@@ -668,6 +668,45 @@ async fn a_tool_with_task_after_asks_in_rounds_and_the_run_with_its_answers_beco
 }
 
 #[tokio::test]
+async fn a_run_that_would_pass_max_per_principal_when_it_becomes_a_task_is_stopped() {
+    let fixture = fixture("[tasks]\nmax_per_principal = 1");
+    let server = fixture.http_server(&[]).await;
+    let (state, answer) = name_round_one(&server, 5).await;
+    // Alice's one live task.
+    let first = start(&server, ALICE_KEY, "slow_compute", json!({"seconds": 30})).await;
+    let round2 = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 5},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await;
+    let result = &round2["result"];
+    assert_eq!(result["isError"], true, "{round2}");
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too many running tasks"),
+        "{round2}"
+    );
+    // The refusal and the stopped run are both in the audit log.
+    audited(&fixture, "name_then_work", "denied").await;
+    audited(&fixture, "name_then_work", "cancelled").await;
+    let ack = rpc(
+        &server,
+        ALICE_KEY,
+        "tasks/cancel",
+        json!({"taskId": first}),
+        true,
+    )
+    .await;
+    assert!(ack.get("error").is_none(), "{ack}");
+}
+
+#[tokio::test]
 async fn a_tool_with_task_after_that_ends_in_time_is_answered_as_an_ended_task() {
     let fixture = fixture("");
     let server = fixture.http_server(&[]).await;
