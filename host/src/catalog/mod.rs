@@ -48,6 +48,9 @@ pub struct ToolEntry {
     /// Whether it runs as a task (`task`), and the time limit of a call run as one
     /// (`task_timeout`, resolved).
     pub task: Option<(crate::manifest::TaskMode, std::time::Duration)>,
+    /// How long a call first runs as an ordinary call before it becomes a task
+    /// (`task_after`); `None`: a task at once.
+    pub task_after: Option<std::time::Duration>,
 }
 
 impl ToolEntry {
@@ -241,6 +244,7 @@ impl Catalog {
                     private: plugin.config.tool_data(&function.name) == DataLabel::Private,
                     open_world,
                     task,
+                    task_after: plugin.config.tool_task_after(&function.name),
                 }));
             }
         }

@@ -445,6 +445,31 @@ impl Gate {
         Ok(id)
     }
 
+    /// Record that `principal` cancelled (`tasks/cancel`, JSON-RPC id `mcp_id`) a task of
+    /// `tool` while it waited for the client's answers: no call was running to record it.
+    /// Returns the request id.
+    pub fn record_task_cancelled(
+        &self,
+        principal: &Principal,
+        mcp_id: Option<serde_json::Value>,
+        tool: &str,
+        task: &str,
+    ) -> Result<String, crate::audit::AuditError> {
+        let mut trail = Trail::start(
+            self.recorders(),
+            principal,
+            mcp_id,
+            tool,
+            None,
+            &self.default_filter,
+        );
+        trail.drop_args();
+        let id = trail.id().to_owned();
+        let why = format!("task {task} cancelled by its owner while it waited for input");
+        trail.finish(Outcome::Cancelled, Some(why))?;
+        Ok(id)
+    }
+
     /// Run one call through the whole pipeline, and record it in the audit log before
     /// returning.
     ///
@@ -458,10 +483,17 @@ impl Gate {
 
     /// Whether the tool named `name` runs as a task for `principal`: `None` for a tool that
     /// does not, or that `principal` may not call (its call then fails as usual).
-    pub fn task_mode(&self, name: &str, principal: &Principal) -> Option<manifest::TaskMode> {
+    /// Also its `task_after`: how long its call first runs as an ordinary call.
+    pub fn task_mode(
+        &self,
+        name: &str,
+        principal: &Principal,
+    ) -> Option<(manifest::TaskMode, Option<std::time::Duration>)> {
         let tool = &self.tools[*self.by_name.get(name)?];
         let (mode, _) = tool.entry.task?;
-        tool.access.allows(principal).then_some(mode)
+        tool.access
+            .allows(principal)
+            .then_some((mode, tool.entry.task_after))
     }
 
     /// Run one call as a task: [`Gate::call`] under the tool's `task_timeout` in place of

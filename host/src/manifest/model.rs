@@ -246,6 +246,12 @@ impl Plugin {
         Some((task.mode, timeout))
     }
 
+    /// How long a call of WIT function `function` runs as an ordinary call before it becomes
+    /// a task (`task_after`); `None`: a task at once.
+    pub fn tool_task_after(&self, function: &str) -> Option<Duration> {
+        self.tool_override(function)?.task?.after
+    }
+
     /// What WIT function `function` returns: its own table's `data`, else the plugin's.
     pub fn tool_data(&self, function: &str) -> super::approval::DataLabel {
         self.tool_override(function)

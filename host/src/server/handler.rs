@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
     CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, CreateTaskResult,
-    ErrorCode, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    ErrorCode, GetMeta, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
     Implementation, InputResponses, ListPromptsRequestMethod, ListPromptsResult,
     ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
-    ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
-    ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID,
-    UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskParams,
+    ListResourcesResult, ListToolsResult, LoggingLevel, Notification, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResourceUpdatedNotificationParam, ResourcesCapability, ServerCapabilities, ServerConfig,
+    ServerNotification, SetLevelRequestParams, SubscribeRequestMethod, SubscribeRequestParams,
+    SubscriptionFilter, TASKS_EXTENSION_ID, TaskStatusNotificationParams, UnsubscribeRequestMethod,
+    UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -30,7 +31,7 @@ use crate::gate::{
 };
 use crate::runtime::LogLevel;
 use crate::schema::CompletionRef;
-use crate::tasks::{TaskError, Tasks};
+use crate::tasks::{Started, TaskError, Tasks};
 
 /// What a server tells clients about itself at `initialize`.
 #[derive(Clone, Debug)]
@@ -251,7 +252,7 @@ impl WardenServer {
         };
         let gate = self.live.current();
         let principal = self.principal(context);
-        let Some(mode) = gate.task_mode(&request.name, principal) else {
+        let Some((mode, after)) = gate.task_mode(&request.name, principal) else {
             return Ok(None);
         };
         let extension = context
@@ -271,16 +272,53 @@ impl WardenServer {
                 ClientCapabilities::builder().enable_tasks().build(),
             ));
         }
-        let started = tasks
-            .start(
-                gate.clone(),
-                principal.clone(),
-                serde_json::to_value(&context.id).ok(),
-                request.name.to_string(),
-                request.arguments.clone(),
-                declared(context),
-            )
-            .await;
+        let mcp_id = serde_json::to_value(&context.id).ok();
+        let started = match after {
+            // `task_after`: an ordinary call (its questions in input-required rounds) until
+            // it has run that long.
+            Some(after) => {
+                let round = (request.request_state.is_some() || request.input_responses.is_some())
+                    .then(|| {
+                        (
+                            request.request_state.clone(),
+                            request.input_responses.clone().unwrap_or_default(),
+                        )
+                    });
+                let started = tasks.start_after(
+                    gate.clone(),
+                    principal.clone(),
+                    mcp_id,
+                    request.name.to_string(),
+                    request.arguments.clone(),
+                    declared(context),
+                    round,
+                    after,
+                );
+                match unless_cancelled(context, started).await? {
+                    Ok(Started::Task(task)) => Ok(task),
+                    Ok(Started::Reply(Ok(Reply::Done(result)))) => {
+                        return Ok(Some(result.into()));
+                    }
+                    Ok(Started::Reply(Ok(Reply::InputRequired(questions)))) => {
+                        return Ok(Some(questions.into()));
+                    }
+                    Ok(Started::Reply(Err(error))) => return Err(protocol_error(error)),
+                    Err(error) => Err(error),
+                }
+            }
+            None => {
+                tasks
+                    .start(
+                        gate.clone(),
+                        principal.clone(),
+                        mcp_id,
+                        request.name.to_string(),
+                        request.arguments.clone(),
+                        declared(context),
+                    )
+                    .await
+            }
+        };
         match started {
             Ok(task) => Ok(Some(CallToolResponse::Task(CreateTaskResult::new(task)))),
             // Too many tasks: a tool error the agent can read and act on.
@@ -301,6 +339,24 @@ impl WardenServer {
             }
             Err(error) => Err(task_error(error)),
         }
+    }
+}
+
+/// The next task whose status changed, with the tasks to ask about it; never, without
+/// `changes`. A listener that lagged skips what it missed.
+async fn next_task_change(
+    changes: &mut Option<(Arc<Tasks>, tokio::sync::broadcast::Receiver<Arc<str>>)>,
+) -> Option<(Arc<Tasks>, Arc<str>)> {
+    let Some((tasks, receiver)) = changes else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Ok(id) => Some((tasks.clone(), id)),
+        Err(RecvError::Lagged(missed)) => {
+            tracing::info!(missed, "a subscription missed task status changes");
+            None
+        }
+        Err(RecvError::Closed) => std::future::pending().await,
     }
 }
 
@@ -537,9 +593,33 @@ impl ServerHandler for WardenServer {
                 }
             }
         }
+        // SEP-2663: the status changes of the principal's own tasks, for a listen that
+        // declared the tasks extension.
+        let mut task_changes = self
+            .info
+            .tasks
+            .as_ref()
+            .filter(|_| {
+                request
+                    .client_capabilities()
+                    .is_some_and(|caps| caps.supports_tasks())
+            })
+            .map(|tasks| (tasks.clone(), tasks.changes()));
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
+                task = next_task_change(&mut task_changes) => {
+                    let Some((tasks, id)) = task else { continue };
+                    // Another principal's task is unknown here, as to tasks/get.
+                    let Ok(task) = tasks.get(&principal, &id).await else { continue };
+                    let mut notification = ServerNotification::TaskStatusNotification(
+                        Notification::new(TaskStatusNotificationParams::new(task)),
+                    );
+                    notification.get_meta_mut().set_subscription_id(request.id.clone());
+                    if request.peer.send_notification(notification).await.is_err() {
+                        return Ok(());
+                    }
+                }
                 changed = changes.changed() => {
                     if changed.is_err() || context.sink().notify_tool_list_changed().await.is_err() {
                         return Ok(());
@@ -698,10 +778,23 @@ impl ServerHandler for WardenServer {
     ) -> Result<(), McpError> {
         let tasks = self.tasks()?;
         let principal = self.principal(&context);
-        tasks
+        let waited = tasks
             .cancel(principal, &request.task_id)
             .await
-            .map_err(|error| self.task_refused(principal, "tasks/cancel", error))
+            .map_err(|error| self.task_refused(principal, "tasks/cancel", error))?;
+        // A task waiting for input has no running call whose record would say `cancelled`.
+        if let Some(tool) = waited {
+            let recorded = self.live.current().record_task_cancelled(
+                principal,
+                serde_json::to_value(&context.id).ok(),
+                &tool,
+                &request.task_id,
+            );
+            if let Err(audit) = recorded {
+                tracing::error!(%audit, "a cancelled task could not be recorded");
+            }
+        }
+        Ok(())
     }
 
     /// The prompts this principal may get; method not found when no plugin offers any

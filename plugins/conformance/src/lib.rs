@@ -777,6 +777,14 @@ impl exports::warden::conformance::tasks::Guest for Conformance {
         let last = named(answers.next(), "name")?;
         Ok(format!("Hello, {first} {last}!"))
     }
+
+    fn name_then_work(seconds: Option<u32>) -> Result<String, String> {
+        let mut answers =
+            asked(vec![question("user_name", form("What is your name?", "name"))])?.into_iter();
+        let name = named(answers.next(), "name")?;
+        std::thread::sleep(Duration::from_secs(u64::from(seconds.unwrap_or(1))));
+        Ok(format!("Hello, {name}!"))
+    }
 }
 
 export!(Conformance);
