@@ -48,6 +48,9 @@ pub struct ToolEntry {
     /// Whether it runs as a task (`task`), and the time limit of a call run as one
     /// (`task_timeout`, resolved).
     pub task: Option<(crate::manifest::TaskMode, std::time::Duration)>,
+    /// Whether it is hidden until its plugin reveals it to a principal (`hidden = true`):
+    /// described, reviewed and locked like any tool, but neither listed nor callable before.
+    pub hidden: bool,
 }
 
 impl ToolEntry {
@@ -203,6 +206,7 @@ impl Catalog {
                     private: plugin.config.tool_data(&function.name) == DataLabel::Private,
                     open_world,
                     task,
+                    hidden: plugin.config.tool_hidden(&function.name),
                 }));
             }
         }

@@ -590,7 +590,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data`, `accept_review`, `task` or `task_timeout`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data`, `accept_review`, `task`, `task_timeout` or `hidden`"
     );
 }
 
