@@ -350,3 +350,55 @@ async fn listen_streams_hear_of_their_own_principals_reveals() {
     read_until(&mut bob, &mut bob_stream, changed, 1).await;
     assert_eq!(bob_stream.matches(changed).count(), 1, "{bob_stream}");
 }
+
+#[tokio::test]
+async fn a_reload_hides_every_revealed_tool_again() {
+    let fixture = fixture();
+    let server = fixture.http_server(&[]).await;
+    let (alice, seen) = session(&server, ALICE_KEY).await;
+    call(
+        &alice,
+        "testbed__toolset",
+        json!({"names": ["env"], "hide": false}),
+    )
+    .await
+    .expect("toolset");
+    wait_for_changes(&seen, 1, &server).await;
+    assert!(names(&alice).await.contains(&"testbed__env".to_owned()));
+
+    let pid = server.child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    wait_for_changes(&seen, 2, &server).await;
+    assert!(!names(&alice).await.contains(&"testbed__env".to_owned()));
+    call(&alice, "testbed__env", json!({"name": "HOME"}))
+        .await
+        .expect_err("hidden again after the reload");
+    alice.cancel().await.ok();
+}
+
+#[test]
+fn warden_call_says_a_hidden_tool_is_hidden() {
+    let fixture = Fixture::new(
+        "[plugins.testbed]\ncomponent = \"{testbed}\"\n\n[plugins.testbed.tools.env]\nhidden = true\n",
+    );
+    let manifest = fixture.manifest.to_str().expect("utf-8");
+    let (code, _, stderr) = common::warden(
+        &[
+            "call",
+            "-m",
+            manifest,
+            "testbed__env",
+            r#"{"name": "HOME"}"#,
+        ],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("tool testbed__env is hidden (`hidden = true`)"),
+        "{stderr}"
+    );
+}

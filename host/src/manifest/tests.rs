@@ -2586,3 +2586,27 @@ fn hostile_task_settings_are_refused_at_their_line() {
     ];
     fx.expect_errors(&cases);
 }
+
+#[test]
+fn hidden_marks_one_tool_and_nothing_else() {
+    let fx = Fixture::new();
+    let m = fx.ok(&format!(
+        "{FILES}[plugins.files.tools.write-text]\nhidden = true\n\
+         [plugins.files.tools.list-dir]\nhidden = false\n"
+    ));
+    let files = &m.plugins[0];
+    assert!(files.tool_hidden("write-text"));
+    assert!(!files.tool_hidden("list-dir"));
+    assert!(!files.tool_hidden("read-text"), "no table: not hidden");
+    let cases = [
+        (
+            format!("{FILES}[plugins.files.tools.write-text]\nhidden = \"yes\""),
+            "4:10: plugins.files.tools.write-text.hidden: expected a boolean, found a string",
+        ),
+        (
+            format!("{FILES}[plugins.files.tools.\"write-*\"]\nhidden = true"),
+            "4:1: plugins.files.tools.\"write-*\".hidden: unknown key `hidden`; expected one of `roles`",
+        ),
+    ];
+    fx.expect_errors(&cases);
+}
