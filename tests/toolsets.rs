@@ -402,3 +402,23 @@ fn warden_call_says_a_hidden_tool_is_hidden() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_stdio_session_sees_the_tools_its_call_revealed() {
+    let fixture = Fixture::new(
+        "[plugins.testbed]\ncomponent = \"{testbed}\"\n\n[plugins.testbed.tools.env]\nhidden = true\n",
+    );
+    let client = fixture.client().await;
+    assert!(!client.tool_names().await.contains(&"testbed__env".to_owned()));
+    let before = client
+        .call("testbed__toolset", json!({"names": ["env"], "hide": false}))
+        .await;
+    assert_eq!(ok_text(&before), "[]");
+    client
+        .wait_until("notifications/tools/list_changed", |c| c.tools_changed() >= 1)
+        .await;
+    assert!(client.tool_names().await.contains(&"testbed__env".to_owned()));
+    let env = client.call("testbed__env", json!({"name": "HOME"})).await;
+    assert_ne!(env.is_error, Some(true), "{env:?}");
+    client.close().await;
+}
