@@ -409,15 +409,27 @@ async fn a_stdio_session_sees_the_tools_its_call_revealed() {
         "[plugins.testbed]\ncomponent = \"{testbed}\"\n\n[plugins.testbed.tools.env]\nhidden = true\n",
     );
     let client = fixture.client().await;
-    assert!(!client.tool_names().await.contains(&"testbed__env".to_owned()));
+    assert!(
+        !client
+            .tool_names()
+            .await
+            .contains(&"testbed__env".to_owned())
+    );
     let before = client
         .call("testbed__toolset", json!({"names": ["env"], "hide": false}))
         .await;
     assert_eq!(ok_text(&before), "[]");
     client
-        .wait_until("notifications/tools/list_changed", |c| c.tools_changed() >= 1)
+        .wait_until("notifications/tools/list_changed", |c| {
+            c.tools_changed() >= 1
+        })
         .await;
-    assert!(client.tool_names().await.contains(&"testbed__env".to_owned()));
+    assert!(
+        client
+            .tool_names()
+            .await
+            .contains(&"testbed__env".to_owned())
+    );
     let env = client.call("testbed__env", json!({"name": "HOME"})).await;
     assert_ne!(env.is_error, Some(true), "{env:?}");
     client.close().await;
