@@ -51,6 +51,9 @@ pub struct ToolEntry {
     /// How long a call first runs as an ordinary call before it becomes a task
     /// (`task_after`); `None`: a task at once.
     pub task_after: Option<std::time::Duration>,
+    /// Whether it is hidden until its plugin reveals it to a principal (`hidden = true`):
+    /// described, reviewed and locked like any tool, but neither listed nor callable before.
+    pub hidden: bool,
 }
 
 impl ToolEntry {
@@ -245,6 +248,7 @@ impl Catalog {
                     open_world,
                     task,
                     task_after: plugin.config.tool_task_after(&function.name),
+                    hidden: plugin.config.tool_hidden(&function.name),
                 }));
             }
         }

@@ -463,6 +463,7 @@ fn tool_override(
             data: None,
             accept_review: Vec::new(),
             task: None,
+            hidden: false,
             location: entry.location(),
         });
     }
@@ -493,6 +494,13 @@ fn tool_override(
         .and_then(|v| codes(&v, REVIEW_RULES, "review rule id"))
         .unwrap_or_default();
     let task = super::tasks::tool_task(&table);
+    let hidden = table.get("hidden").and_then(|v| {
+        let DeValue::Boolean(value) = v.raw() else {
+            v.type_error("a boolean");
+            return None;
+        };
+        Some(*value)
+    });
     table.finish();
     function_ok.then(|| ToolOverride {
         function: function.to_owned(),
@@ -504,6 +512,7 @@ fn tool_override(
         data,
         accept_review,
         task,
+        hidden: hidden.unwrap_or(false),
         location: entry.location(),
     })
 }

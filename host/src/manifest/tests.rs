@@ -590,7 +590,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data`, `accept_review`, `task`, `task_timeout` or `task_after`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data`, `accept_review`, `task`, `task_timeout`, `task_after` or `hidden`"
     );
 }
 
@@ -2595,6 +2595,30 @@ fn hostile_task_settings_are_refused_at_their_line() {
         (
             "[tasks]\nstores = \"memory\"".to_owned(),
             "2:1: tasks.stores: unknown key `stores`; did you mean `store`?",
+        ),
+    ];
+    fx.expect_errors(&cases);
+}
+
+#[test]
+fn hidden_marks_one_tool_and_nothing_else() {
+    let fx = Fixture::new();
+    let m = fx.ok(&format!(
+        "{FILES}[plugins.files.tools.write-text]\nhidden = true\n\
+         [plugins.files.tools.list-dir]\nhidden = false\n"
+    ));
+    let files = &m.plugins[0];
+    assert!(files.tool_hidden("write-text"));
+    assert!(!files.tool_hidden("list-dir"));
+    assert!(!files.tool_hidden("read-text"), "no table: not hidden");
+    let cases = [
+        (
+            format!("{FILES}[plugins.files.tools.write-text]\nhidden = \"yes\""),
+            "4:10: plugins.files.tools.write-text.hidden: expected a boolean, found a string",
+        ),
+        (
+            format!("{FILES}[plugins.files.tools.\"write-*\"]\nhidden = true"),
+            "4:1: plugins.files.tools.\"write-*\".hidden: unknown key `hidden`; expected one of `roles`",
         ),
     ];
     fx.expect_errors(&cases);

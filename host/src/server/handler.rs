@@ -27,7 +27,7 @@ use super::events::{McpEvents, from_mcp};
 use crate::gate::{
     Asking, CallRequest, CompleteRequest, Declared, GateError, LiveGate, MAX_SUBSCRIPTIONS,
     Principal, PromptRequest, ReadRequest, Reply, ResourceUpdate, SubscribeRequest,
-    SubscriptionMethod,
+    SubscriptionMethod, ToolsRevealed,
 };
 use crate::runtime::LogLevel;
 use crate::schema::CompletionRef;
@@ -93,12 +93,15 @@ impl WardenServer {
     /// request (directly, or in the HTTP request's extensions, where the HTTP transport puts
     /// the authenticated one), else the session's.
     fn principal<'a>(&'a self, context: &'a RequestContext<RoleServer>) -> &'a Principal {
-        context
-            .extensions
+        self.principal_in(&context.extensions)
+    }
+
+    /// The principal a message's `extensions` carry, else the session's.
+    fn principal_in<'a>(&'a self, extensions: &'a rmcp::model::Extensions) -> &'a Principal {
+        extensions
             .get::<Principal>()
             .or_else(|| {
-                context
-                    .extensions
+                extensions
                     .get::<http::request::Parts>()
                     .and_then(|parts| parts.extensions.get::<Principal>())
             })
@@ -474,6 +477,22 @@ fn task_error(error: TaskError) -> McpError {
     }
 }
 
+/// Whether a reveal announcement concerns `principal` (a lagging receiver may have missed
+/// one that did: it says yes); `Err` when the channel is gone.
+fn revealed_to(
+    revealed: Result<ToolsRevealed, RecvError>,
+    principal: &Principal,
+) -> Result<bool, ()> {
+    match revealed {
+        Ok(ToolsRevealed { principal: to }) => Ok(*to == *principal.name),
+        Err(RecvError::Lagged(missed)) => {
+            tracing::info!(missed, "a listener missed tool reveals");
+            Ok(true)
+        }
+        Err(RecvError::Closed) => Err(()),
+    }
+}
+
 /// The most resources (or templates) one page of `resources/list` holds.
 pub const RESOURCE_PAGE: usize = 100;
 
@@ -559,8 +578,10 @@ impl ServerHandler for WardenServer {
         Some(accepted)
     }
 
-    /// 2026-07-28: tell this subscription whenever a reload changes the tools, and whenever a
-    /// plugin says a subscribed resource changed, until the client cancels it or goes away.
+    /// 2026-07-28: tell this subscription whenever a reload changes the tools or a plugin
+    /// reveals hidden tools to its principal (when its filter asks for tool list changes),
+    /// and whenever a plugin says a subscribed resource changed, until the client cancels it
+    /// or goes away.
     /// Each URI is authorized and recorded like `resources/subscribe`; one the principal may
     /// not read (or that no plugin serves) is never notified. A principal holds at most
     /// [`MAX_LISTENS_PER_PRINCIPAL`](crate::gate::MAX_LISTENS_PER_PRINCIPAL) streams at once:
@@ -577,6 +598,8 @@ impl ServerHandler for WardenServer {
         let mut changes = self.live.changes();
         changes.mark_unchanged();
         let mut updates = self.live.current().resource_updates();
+        let mut reveals = self.live.current().tool_reveals();
+        let wants_tools = context.accepted().tools_list_changed == Some(true);
         let mut allowed = HashSet::new();
         if let Some(uris) = &context.accepted().resource_subscriptions {
             let gate = self.live.current();
@@ -621,7 +644,20 @@ impl ServerHandler for WardenServer {
                     }
                 }
                 changed = changes.changed() => {
-                    if changed.is_err() || context.sink().notify_tool_list_changed().await.is_err() {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    if wants_tools && context.sink().notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+                revealed = reveals.recv() => {
+                    match revealed_to(revealed, &principal) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(()) => return Ok(()),
+                    }
+                    if wants_tools && context.sink().notify_tool_list_changed().await.is_err() {
                         return Ok(());
                     }
                 }
@@ -667,11 +703,14 @@ impl ServerHandler for WardenServer {
         self.change_subscription(&context, &request.uri, SubscriptionMethod::Unsubscribe)
     }
 
-    /// 2025-11-25: from now on, tell this client whenever a reload changes the tools
+    /// 2025-11-25: from now on, tell this client whenever a reload changes the tools, or a
+    /// plugin reveals hidden tools to the session's principal
     /// (`notifications/tools/list_changed`), until it goes away.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let mut changes = self.live.changes();
         changes.mark_unchanged();
+        let mut reveals = self.live.current().tool_reveals();
+        let principal = self.principal_in(&context.extensions).clone();
         let mut session = self.session.alive.subscribe();
         let peer = context.peer;
         tokio::spawn(async move {
@@ -681,6 +720,16 @@ impl ServerHandler for WardenServer {
                     _ = session.changed() => break,
                     changed = changes.changed() => {
                         if changed.is_err() || peer.notify_tool_list_changed().await.is_err() {
+                            break;
+                        }
+                    }
+                    revealed = reveals.recv() => {
+                        match revealed_to(revealed, &principal) {
+                            Ok(false) => continue,
+                            Ok(true) => {}
+                            Err(()) => break,
+                        }
+                        if peer.notify_tool_list_changed().await.is_err() {
                             break;
                         }
                     }

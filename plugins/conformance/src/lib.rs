@@ -787,4 +787,23 @@ impl exports::warden::conformance::tasks::Guest for Conformance {
     }
 }
 
+// ---- toolsets (hidden tools a plugin reveals: the server-stateless list-changed check) ----
+
+impl exports::warden::conformance::toolsets::Guest for Conformance {
+    fn test_trigger_tool_change() -> String {
+        const HIDDEN: &str = "test-revealed-tool";
+        if warden_sdk::revealed_tools().iter().any(|name| name == HIDDEN) {
+            warden_sdk::hide_tools(&[HIDDEN]);
+            "test_revealed_tool is hidden again".into()
+        } else {
+            warden_sdk::reveal_tools(&[HIDDEN]);
+            "test_revealed_tool is revealed".into()
+        }
+    }
+
+    fn test_revealed_tool() -> String {
+        "test_revealed_tool was revealed by test_trigger_tool_change".into()
+    }
+}
+
 export!(Conformance);
