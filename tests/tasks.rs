@@ -57,6 +57,11 @@ task = "optional"
 name = "multi_input"
 task = "optional"
 
+[plugins.conformance.tools.name-then-work]
+name = "name_then_work"
+task = "required"
+task_after = "300ms"
+
 [[auth.api_keys]]
 principal = "alice"
 sha256 = "{}"
@@ -580,6 +585,348 @@ async fn a_task_that_asks_waits_for_its_owners_answer() {
     audited(&fixture, "confirm_delete", "ok").await;
 }
 
+/// `name_then_work` (`task_after = "300ms"`) as Alice, declaring elicitation and the
+/// extension: its round 1 is an ordinary input-required result, no task.
+async fn name_round_one(server: &HttpServer, seconds: u32) -> (String, Value) {
+    let round1 = rpc_as(
+        server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": seconds}}),
+        asks_and_tasks(),
+    )
+    .await;
+    let result = &round1["result"];
+    assert_eq!(result["resultType"], "input_required", "{round1}");
+    assert!(result.get("taskId").is_none(), "no task yet: {round1}");
+    assert_eq!(
+        result["inputRequests"]["user_name"]["method"], "elicitation/create",
+        "{round1}"
+    );
+    let state = result["requestState"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no requestState: {round1}"))
+        .to_owned();
+    let answer = json!({"user_name": {"action": "accept", "content": {"name": "Alice"}}});
+    (state, answer)
+}
+
+fn asks_and_tasks() -> Value {
+    json!({
+        "elicitation": {},
+        "extensions": { "io.modelcontextprotocol/tasks": {} },
+    })
+}
+
+#[tokio::test]
+async fn a_tool_with_task_after_asks_in_rounds_and_the_run_with_its_answers_becomes_a_task() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let (state, answer) = name_round_one(&server, 3).await;
+
+    // Mallory replaying Alice's round gets no task: the state is bound to Alice.
+    let theirs = rpc_as(
+        &server,
+        MALLORY_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 3},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await;
+    assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
+
+    // Round 2 has its answer: the run works 3s, past task_after, and becomes a task.
+    let round2 = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 3},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await;
+    let created = &round2["result"];
+    assert_eq!(created["resultType"], "task", "{round2}");
+    assert_eq!(created["status"], "working", "{round2}");
+    assert!(created.get("requestState").is_none(), "{round2}");
+    assert!(created.get("inputRequests").is_none(), "{round2}");
+    let id = created["taskId"].as_str().expect("taskId").to_owned();
+
+    // Another principal does not see it; its owner gets the answer gathered in round 1.
+    let theirs = get(&server, MALLORY_KEY, &id).await;
+    assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
+    let done = settled(&server, ALICE_KEY, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Hello, Alice!",
+        "{done}"
+    );
+    // Each run has its record: the question, then the run that became the task.
+    audited(&fixture, "name_then_work", "input-required").await;
+    audited(&fixture, "name_then_work", "ok").await;
+}
+
+#[tokio::test]
+async fn a_run_that_would_pass_max_per_principal_when_it_becomes_a_task_is_stopped() {
+    let fixture = fixture("[tasks]\nmax_per_principal = 1");
+    let server = fixture.http_server(&[]).await;
+    let (state, answer) = name_round_one(&server, 5).await;
+    // Alice's one live task.
+    let first = start(&server, ALICE_KEY, "slow_compute", json!({"seconds": 30})).await;
+    let round2 = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 5},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await;
+    let result = &round2["result"];
+    assert_eq!(result["isError"], true, "{round2}");
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too many running tasks"),
+        "{round2}"
+    );
+    // The refusal and the stopped run are both in the audit log.
+    audited(&fixture, "name_then_work", "denied").await;
+    audited(&fixture, "name_then_work", "cancelled").await;
+    let ack = rpc(
+        &server,
+        ALICE_KEY,
+        "tasks/cancel",
+        json!({"taskId": first}),
+        true,
+    )
+    .await;
+    assert!(ack.get("error").is_none(), "{ack}");
+}
+
+#[tokio::test]
+async fn a_tool_with_task_after_that_ends_in_time_is_answered_as_an_ended_task() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let (state, answer) = name_round_one(&server, 0).await;
+    let round2 = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 0},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await;
+    let created = &round2["result"];
+    assert_eq!(created["resultType"], "task", "{round2}");
+    assert_eq!(created["status"], "completed", "{round2}");
+    let id = created["taskId"].as_str().expect("taskId").to_owned();
+    let done = get(&server, ALICE_KEY, &id).await;
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "Hello, Alice!",
+        "{done}"
+    );
+}
+
+#[tokio::test]
+async fn a_task_after_tool_for_a_client_that_cannot_answer_is_an_ended_task() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    // A client that declared no elicitation: the run's question cannot be asked...
+    let refused = rpc(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": 0}}),
+        true,
+    )
+    .await;
+    // ... as an ended task: the plugin's question got `unsupported`, its error is the result.
+    assert_eq!(refused["result"]["resultType"], "task", "{refused}");
+    assert_eq!(refused["result"]["status"], "completed", "{refused}");
+    // Without the extension: -32021, as for any required task tool.
+    let plain = rpc(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {}}),
+        false,
+    )
+    .await;
+    assert_eq!(plain["error"]["code"], -32021, "{plain}");
+}
+
+#[tokio::test]
+async fn cancelling_a_task_that_waits_for_input_is_recorded_and_only_its_owner_can() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let created = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "confirm_delete", "arguments": {"filename": "notes.txt"}}),
+        asks_and_tasks(),
+    )
+    .await;
+    let id = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task: {created}"))
+        .to_owned();
+    let waiting = settled(&server, ALICE_KEY, &id).await;
+    assert_eq!(waiting["status"], "input_required", "{waiting}");
+
+    // Mallory's cancel is refused as for an unknown id, recorded denied, and changes nothing.
+    let theirs = rpc(
+        &server,
+        MALLORY_KEY,
+        "tasks/cancel",
+        json!({"taskId": id}),
+        true,
+    )
+    .await;
+    assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
+    let denied = audited(&fixture, "tasks/cancel", "denied").await;
+    assert_eq!(denied["principal"], "mallory", "{denied}");
+    let still = get(&server, ALICE_KEY, &id).await;
+    assert_eq!(still["result"]["status"], "input_required", "{still}");
+
+    // Alice's cancel ends it, and its record says so although no call was running.
+    let ack = rpc(
+        &server,
+        ALICE_KEY,
+        "tasks/cancel",
+        json!({"taskId": id}),
+        true,
+    )
+    .await;
+    assert!(ack.get("error").is_none(), "{ack}");
+    let gone = get(&server, ALICE_KEY, &id).await;
+    assert_eq!(gone["result"]["status"], "cancelled", "{gone}");
+    let record = audited(&fixture, "confirm_delete", "cancelled").await;
+    assert_eq!(record["principal"], "alice", "{record}");
+    let why = record["error"].as_str().unwrap_or_default();
+    assert!(why.contains(&id), "{record}");
+    // A second cancel of the ended task changes nothing and writes no second record.
+    let again = rpc(
+        &server,
+        ALICE_KEY,
+        "tasks/cancel",
+        json!({"taskId": id}),
+        true,
+    )
+    .await;
+    assert!(again.get("error").is_none(), "{again}");
+    let cancelled = fixture
+        .audit_log("audit.jsonl")
+        .iter()
+        .filter(|r| r["tool"] == "confirm_delete" && r["outcome"] == "cancelled")
+        .count();
+    assert_eq!(cancelled, 1);
+}
+
+/// Open a 2026-07-28 `subscriptions/listen` as `key`'s holder, declaring the tasks
+/// extension, and wait for its acknowledgement: the response, and the stream read so far.
+async fn listen(server: &HttpServer, key: &str) -> (reqwest::Response, String) {
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "tasks-test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities":
+            {"extensions": { "io.modelcontextprotocol/tasks": {} }},
+    });
+    let response = reqwest::Client::new()
+        .post(&server.url)
+        .bearer_auth(key)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "subscriptions/listen")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
+            "params": {"_meta": meta, "notifications": {"toolsListChanged": true}},
+        }))
+        .send()
+        .await
+        .expect("subscriptions/listen");
+    assert_eq!(response.status(), 200, "{:?}", response.headers());
+    let mut stream = (response, String::new());
+    read_until(&mut stream, "notifications/subscriptions/acknowledged").await;
+    stream
+}
+
+/// Read `stream` until it holds `what` (at most a minute).
+async fn read_until(stream: &mut (reqwest::Response, String), what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !stream.1.contains(what) {
+        let chunk = tokio::time::timeout_at(deadline, stream.0.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} on the stream: {}", stream.1))
+            .expect("read the stream")
+            .unwrap_or_else(|| panic!("the stream ended before {what}: {}", stream.1));
+        stream.1.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn task_status_notifications_go_only_to_the_owners_listen_stream() {
+    let fixture = fixture("");
+    let server = fixture.http_server(&[]).await;
+    let mut alices = listen(&server, ALICE_KEY).await;
+    let mut mallorys = listen(&server, MALLORY_KEY).await;
+
+    let id = start(&server, ALICE_KEY, "slow_compute", json!({"seconds": 1})).await;
+    read_until(&mut alices, "\"completed\"").await;
+    let notification = alices
+        .1
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|m| m["method"] == "notifications/tasks" && m["params"]["status"] == "completed")
+        .unwrap_or_else(|| panic!("no completed notifications/tasks: {}", alices.1));
+    let params = &notification["params"];
+    assert_eq!(params["taskId"], id, "{notification}");
+    assert_eq!(
+        params["result"]["content"][0]["text"], "Computed result in 1s",
+        "{notification}"
+    );
+    assert!(
+        params["_meta"]["io.modelcontextprotocol/subscriptionId"].is_number(),
+        "{notification}"
+    );
+
+    // Mallory's own task reaches her stream after Alice's changes were passed over (one
+    // queue, in order): none of Alice's is on it.
+    let hers = start(&server, MALLORY_KEY, "slow_compute", json!({"seconds": 0})).await;
+    read_until(&mut mallorys, &hers).await;
+    assert!(!mallorys.1.contains(&id), "{}", mallorys.1);
+    assert!(!alices.1.contains(&hers), "{}", alices.1);
+
+    // A task that asks: the notification carries its questions.
+    let asked = rpc_as(
+        &server,
+        ALICE_KEY,
+        "tools/call",
+        json!({"name": "confirm_delete", "arguments": {"filename": "notes.txt"}}),
+        asks_and_tasks(),
+    )
+    .await;
+    let asked = asked["result"]["taskId"]
+        .as_str()
+        .expect("taskId")
+        .to_owned();
+    read_until(&mut alices, "Delete notes.txt?").await;
+    let waiting = alices
+        .1
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|m| m["params"]["taskId"] == asked.as_str())
+        .unwrap_or_else(|| panic!("no notification of {asked}: {}", alices.1));
+    assert_eq!(waiting["params"]["status"], "input_required", "{waiting}");
+    assert!(waiting["params"].get("requestState").is_none(), "{waiting}");
+}
+
 #[tokio::test]
 async fn a_task_asking_two_questions_resumes_once_both_are_answered() {
     let fixture = fixture("");
@@ -767,6 +1114,10 @@ fn warden_check_shows_which_tools_run_as_tasks() {
         stdout.contains("tool        failing_job, task required (limit 10m)"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("tool        name_then_work, task required (limit 10m, after 300ms)"),
+        "{stdout}"
+    );
     let (code, stdout, stderr) = common::warden(&["check", "--json", manifest], fixture.dir.path());
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).expect("check --json");
@@ -779,7 +1130,11 @@ fn warden_check_shows_which_tools_run_as_tasks() {
     };
     assert_eq!(
         task("slow_compute"),
-        Some(json!({"mode": "optional", "timeout_ms": 60_000}))
+        Some(json!({"mode": "optional", "timeout_ms": 60_000, "after_ms": null}))
+    );
+    assert_eq!(
+        task("name_then_work"),
+        Some(json!({"mode": "required", "timeout_ms": 600_000, "after_ms": 300}))
     );
     assert_eq!(task("test_simple_text"), Some(Value::Null));
 }

@@ -385,3 +385,45 @@ pub fn resource_updated(uri: &str) {
     #[cfg(not(target_family = "wasm"))]
     let _ = uri;
 }
+
+/// Reveal some of this plugin's hidden tools to the principal whose call this is (dynamic
+/// toolsets). `names` are this plugin's WIT function names (`create-issue`); the host reveals
+/// only those the operator marked `hidden = true` and the principal may use, when the call
+/// ends well, and tells that principal's clients the tool list changed. It ignores any other
+/// name.
+///
+/// Outside WebAssembly (in `cargo test`) there is no host: it does nothing.
+pub fn reveal_tools(names: &[&str]) {
+    #[cfg(target_family = "wasm")]
+    {
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        host::reveal_tools(&names);
+    }
+    #[cfg(not(target_family = "wasm"))]
+    let _ = names;
+}
+
+/// Hide again some of this plugin's hidden tools revealed to the principal whose call this is
+/// (the opposite of [`reveal_tools`], under the same rules).
+///
+/// Outside WebAssembly (in `cargo test`) there is no host: it does nothing.
+pub fn hide_tools(names: &[&str]) {
+    #[cfg(target_family = "wasm")]
+    {
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        host::hide_tools(&names);
+    }
+    #[cfg(not(target_family = "wasm"))]
+    let _ = names;
+}
+
+/// This plugin's hidden tools revealed to the principal whose call this is, as WIT function
+/// names, when the call started.
+///
+/// Outside WebAssembly (in `cargo test`) there is no host: none.
+pub fn revealed_tools() -> Vec<String> {
+    #[cfg(target_family = "wasm")]
+    return host::revealed_tools();
+    #[cfg(not(target_family = "wasm"))]
+    Vec::new()
+}

@@ -48,6 +48,12 @@ pub struct ToolEntry {
     /// Whether it runs as a task (`task`), and the time limit of a call run as one
     /// (`task_timeout`, resolved).
     pub task: Option<(crate::manifest::TaskMode, std::time::Duration)>,
+    /// How long a call first runs as an ordinary call before it becomes a task
+    /// (`task_after`); `None`: a task at once.
+    pub task_after: Option<std::time::Duration>,
+    /// Whether it is hidden until its plugin reveals it to a principal (`hidden = true`):
+    /// described, reviewed and locked like any tool, but neither listed nor callable before.
+    pub hidden: bool,
 }
 
 impl ToolEntry {
@@ -241,6 +247,8 @@ impl Catalog {
                     private: plugin.config.tool_data(&function.name) == DataLabel::Private,
                     open_world,
                     task,
+                    task_after: plugin.config.tool_task_after(&function.name),
+                    hidden: plugin.config.tool_hidden(&function.name),
                 }));
             }
         }

@@ -274,6 +274,11 @@ fn explain_refusal(gate: &Gate, principal: &Principal, tool: &str) -> String {
         principal.roles.join(", ")
     };
     if let Some(access) = gate.access(tool) {
+        if access.allows(principal) && gate.is_hidden(tool) {
+            return format!(
+                "tool {tool} is hidden (`hidden = true`): only a call of its plugin that reveals it makes it callable, for the principal of that call"
+            );
+        }
         let needs = access
             .roles()
             .map(|roles| roles.join(", "))

@@ -347,12 +347,19 @@ fn text_report(
                 Some(tool) if tool.private => ", private data",
                 _ => "",
             };
-            let task = match host.gate.catalog().get(name).and_then(|tool| tool.task) {
-                Some((mode, timeout)) => format!(
-                    ", task {} (limit {})",
-                    mode.as_str(),
-                    format_duration(timeout)
-                ),
+            let tool = host.gate.catalog().get(name);
+            let task = match tool.and_then(|tool| tool.task) {
+                Some((mode, timeout)) => {
+                    let after = match tool.and_then(|tool| tool.task_after) {
+                        Some(after) => format!(", after {}", format_duration(after)),
+                        None => String::new(),
+                    };
+                    format!(
+                        ", task {} (limit {}{after})",
+                        mode.as_str(),
+                        format_duration(timeout)
+                    )
+                }
                 None => String::new(),
             };
             writeln!(out, "  tool        {name}{roles}{asks}{private}{task}")?;
@@ -435,6 +442,9 @@ fn json_report(
                         "task": tool.and_then(|t| t.task).map(|(mode, timeout)| json!({
                             "mode": mode.as_str(),
                             "timeout_ms": timeout.as_millis() as u64,
+                            "after_ms": tool
+                                .and_then(|t| t.task_after)
+                                .map(|after| after.as_millis() as u64),
                         })),
                     })
                 }).collect::<Vec<_>>(),

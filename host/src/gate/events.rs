@@ -106,6 +106,8 @@ pub(super) struct FilteredEvents {
     questions: Questions,
     max_events: u32,
     max_bytes: u64,
+    /// The plugin's hidden tools revealed to the caller when the call started.
+    revealed: Vec<String>,
     state: Mutex<State>,
 }
 
@@ -124,6 +126,9 @@ struct State {
     asked: usize,
     /// The URIs the plugin said changed, unchecked, at most [`MAX_NOTICES`].
     updated: Vec<String>,
+    /// The function names the plugin asked to reveal (`true`) or hide, in order,
+    /// unchecked, at most [`MAX_NOTICES`].
+    toolset: Vec<(bool, String)>,
     /// The keys of the questions asked so far: each names one question of the call.
     keys: HashSet<String>,
     /// The answers the plugin's questions took from the request, by key (2026-07-28).
@@ -156,6 +161,7 @@ impl FilteredEvents {
             questions,
             max_events: policy.max_events,
             max_bytes: policy.max_event_bytes,
+            revealed: Vec::new(),
             state: Mutex::new(State::default()),
         }
     }
@@ -190,6 +196,19 @@ impl FilteredEvents {
     /// The URIs the plugin said changed (`resource-updated`), unchecked.
     pub(super) fn take_updated(&self) -> Vec<String> {
         std::mem::take(&mut self.state().updated)
+    }
+
+    /// The function names the plugin asked to reveal (`true`, `reveal-tools`) or hide
+    /// (`hide-tools`), in order, unchecked.
+    pub(super) fn take_toolset(&self) -> Vec<(bool, String)> {
+        std::mem::take(&mut self.state().toolset)
+    }
+
+    /// What `revealed-tools` answers: the plugin's hidden tools revealed to the caller when
+    /// the call started, as WIT function names.
+    pub(super) fn with_revealed(mut self, revealed: Vec<String>) -> Self {
+        self.revealed = revealed;
+        self
     }
 
     /// Why the plugin's questions stopped the call, when they did, and the answers they took
@@ -483,6 +502,20 @@ impl CallEvents for FilteredEvents {
         if state.updated.len() < MAX_NOTICES && !state.updated.contains(&uri) {
             state.updated.push(uri);
         }
+    }
+
+    fn change_toolset(&self, reveal: bool, names: Vec<String>) {
+        let mut state = self.state();
+        for name in names {
+            if state.toolset.len() >= MAX_NOTICES {
+                break;
+            }
+            state.toolset.push((reveal, name));
+        }
+    }
+
+    fn revealed_tools(&self) -> Vec<String> {
+        self.revealed.clone()
     }
 
     fn ask(&self, questions: Vec<Question>) -> AskFuture<'_> {

@@ -27,6 +27,7 @@ mod prompts;
 mod refusals;
 mod request_id;
 mod resources;
+mod reveals;
 mod stats;
 mod stop;
 mod subscriptions;
@@ -68,6 +69,7 @@ pub use prompts::PromptRequest;
 pub use refusals::SUMMARY_EVERY;
 pub use request_id::new_request_id;
 pub use resources::ReadRequest;
+pub use reveals::{MAX_REVEALING_PRINCIPALS, ToolReveals, ToolsRevealed};
 pub use stats::{OTHER as STATS_OTHER, Stats};
 pub use subscriptions::{
     ListenSlot, MAX_LISTENS_PER_PRINCIPAL, MAX_SUBSCRIPTIONS, ResourceUpdate, ResourceUpdates,
@@ -178,6 +180,9 @@ pub struct GateOptions {
     /// Where the resource updates plugins announce go (kept across reloads by passing the
     /// same one, so subscribers keep listening).
     pub updates: Arc<ResourceUpdates>,
+    /// Where reveals of hidden tools are announced (kept across reloads by passing the same
+    /// one, so sessions keep listening).
+    pub reveals: Arc<ToolReveals>,
 }
 
 impl Default for GateOptions {
@@ -193,6 +198,7 @@ impl Default for GateOptions {
             approval: ApprovalSettings::default(),
             approvals: Arc::default(),
             updates: Arc::default(),
+            reveals: Arc::default(),
         }
     }
 }
@@ -213,6 +219,7 @@ impl GateOptions {
             approval: manifest.approval.clone(),
             approvals: Arc::default(),
             updates: Arc::default(),
+            reveals: Arc::default(),
         }
     }
 }
@@ -261,6 +268,10 @@ pub struct Gate {
     approver: Approver,
     /// Checked resource updates, to the subscribers.
     updates: Arc<ResourceUpdates>,
+    /// The hidden tools revealed so far, per principal (reset by a reload).
+    revealed: reveals::Revealed,
+    /// Where reveals are announced.
+    reveals: Arc<ToolReveals>,
 }
 
 impl Gate {
@@ -362,15 +373,19 @@ impl Gate {
             default_filter,
             approver: Approver::new(&options.approval, options.approvals.clone()),
             updates: options.updates,
+            revealed: reveals::Revealed::default(),
+            reveals: options.reveals,
         })
     }
 
-    /// The tools `principal` may see (and call), in manifest order.
+    /// The tools `principal` may see (and call), in manifest order: those whose roles it
+    /// holds, less the hidden ones not revealed to it.
     pub fn list(&self, principal: &Principal) -> Vec<Tool> {
         self.tools
             .iter()
-            .filter(|tool| tool.access.allows(principal))
-            .map(|tool| tool.entry.descriptor.clone())
+            .enumerate()
+            .filter(|(i, tool)| tool.access.allows(principal) && self.shown(*i, principal))
+            .map(|(_, tool)| tool.entry.descriptor.clone())
             .collect()
     }
 
@@ -409,6 +424,13 @@ impl Gate {
         (&*self.audit, &self.refusals, &self.stats)
     }
 
+    /// Whether the tool named `name` exists and is hidden until revealed (`hidden = true`).
+    pub fn is_hidden(&self, name: &str) -> bool {
+        self.by_name
+            .get(name)
+            .is_some_and(|&i| self.tools[i].entry.hidden)
+    }
+
     /// Who may use the tool named `name`, if it exists.
     pub fn access(&self, name: &str) -> Option<&Access> {
         self.by_name.get(name).map(|&i| &self.tools[i].access)
@@ -445,6 +467,31 @@ impl Gate {
         Ok(id)
     }
 
+    /// Record that `principal` cancelled (`tasks/cancel`, JSON-RPC id `mcp_id`) a task of
+    /// `tool` while it waited for the client's answers: no call was running to record it.
+    /// Returns the request id.
+    pub fn record_task_cancelled(
+        &self,
+        principal: &Principal,
+        mcp_id: Option<serde_json::Value>,
+        tool: &str,
+        task: &str,
+    ) -> Result<String, crate::audit::AuditError> {
+        let mut trail = Trail::start(
+            self.recorders(),
+            principal,
+            mcp_id,
+            tool,
+            None,
+            &self.default_filter,
+        );
+        trail.drop_args();
+        let id = trail.id().to_owned();
+        let why = format!("task {task} cancelled by its owner while it waited for input");
+        trail.finish(Outcome::Cancelled, Some(why))?;
+        Ok(id)
+    }
+
     /// Run one call through the whole pipeline, and record it in the audit log before
     /// returning.
     ///
@@ -458,10 +505,17 @@ impl Gate {
 
     /// Whether the tool named `name` runs as a task for `principal`: `None` for a tool that
     /// does not, or that `principal` may not call (its call then fails as usual).
-    pub fn task_mode(&self, name: &str, principal: &Principal) -> Option<manifest::TaskMode> {
-        let tool = &self.tools[*self.by_name.get(name)?];
+    /// Also its `task_after`: how long its call first runs as an ordinary call.
+    pub fn task_mode(
+        &self,
+        name: &str,
+        principal: &Principal,
+    ) -> Option<(manifest::TaskMode, Option<std::time::Duration>)> {
+        let index = *self.by_name.get(name)?;
+        let tool = &self.tools[index];
         let (mode, _) = tool.entry.task?;
-        tool.access.allows(principal).then_some(mode)
+        (tool.access.allows(principal) && self.shown(index, principal))
+            .then_some((mode, tool.entry.task_after))
     }
 
     /// Run one call as a task: [`Gate::call`] under the tool's `task_timeout` in place of
@@ -516,10 +570,11 @@ impl Gate {
         // The plugin's concurrency slot, once taken, is held until the call is recorded.
         let mut _slot = None;
         let answer = async {
-            let tool = self.find(name)?;
+            let (index, tool) = self.find(name)?;
             let plugin = &tool.entry.plugin;
             trail.plugin(&plugin.config.name, &tool.filter);
             authorize(&tool.access, principal)?;
+            self.unhidden(index, principal)?;
             self.rate_limit(&plugin.config.name, principal, name)
                 .await?;
             let args = self.arguments(tool, arguments)?;
@@ -550,12 +605,15 @@ impl Gate {
             };
             // The plugin's log and progress messages, and its questions, pass its filter and
             // caps on the way out.
-            let events = Arc::new(FilteredEvents::new(
-                events,
-                tool.filter.clone(),
-                &plugin.config.policy,
-                questions,
-            ));
+            let events = Arc::new(
+                FilteredEvents::new(
+                    events,
+                    tool.filter.clone(),
+                    &plugin.config.policy,
+                    questions,
+                )
+                .with_revealed(self.revealed_functions(principal, &plugin.config.name)),
+            );
             let timeout = match tool.entry.task {
                 Some((_, timeout)) if task => timeout,
                 _ => plugin.config.limits.timeout,
@@ -569,10 +627,11 @@ impl Gate {
             if updated > 0 {
                 usage.insert("resources_updated".to_owned(), updated.into());
             }
-            trail.usage(usage);
+            let toolset = events.take_toolset();
             if matches!(ran, Err(CallError::InputRequired))
                 && let Some((interrupt, taken)) = events.take_interrupt()
             {
+                trail.usage(usage);
                 return Err(interrupted(interrupt, |requests| {
                     self.approver
                         .plugin_question(&call, &mut cleared, taken, requests)
@@ -584,7 +643,17 @@ impl Gate {
             trail.output(size, redactions);
             if answer.outcome == Outcome::Ok {
                 self.approver.returned(&tool.entry, principal);
+                // Hidden tools are revealed (or hidden again) only by a call that ended well.
+                let (revealed, hidden) =
+                    self.change_toolset(principal, &plugin.config.name, toolset);
+                if !revealed.is_empty() {
+                    usage.insert("tools_revealed".to_owned(), revealed.into());
+                }
+                if !hidden.is_empty() {
+                    usage.insert("tools_hidden".to_owned(), hidden.into());
+                }
             }
+            trail.usage(usage);
             Ok::<_, Stop>(answer)
         }
         .await;
@@ -600,15 +669,27 @@ impl Gate {
         }
     }
 
-    /// Find the tool named `name`.
-    fn find(&self, name: &str) -> Result<&GateTool, Stop> {
+    /// Find the tool named `name`, and its index.
+    fn find(&self, name: &str) -> Result<(usize, &GateTool), Stop> {
         match self.by_name.get(name) {
-            Some(&i) => Ok(&self.tools[i]),
+            Some(&i) => Ok((i, &self.tools[i])),
             None => Err(Stop::unknown_tool(
                 Outcome::Invalid,
                 "unknown tool".to_owned(),
             )),
         }
+    }
+
+    /// Whether the tool at `index` shows for `principal`; a hidden tool not revealed to it
+    /// is refused as an unknown one.
+    fn unhidden(&self, index: usize, principal: &Principal) -> Result<(), Stop> {
+        if self.shown(index, principal) {
+            return Ok(());
+        }
+        Err(Stop::unknown_tool(
+            Outcome::Denied,
+            "the tool is hidden and was not revealed to this principal".to_owned(),
+        ))
     }
 
     /// The rate limits: `principal`'s on the tool named `name` of `plugin` (a prompt's

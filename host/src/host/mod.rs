@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use crate::audit::{AuditSink, FileSink, NoAudit};
 use crate::capabilities::{self, Slots};
 use crate::catalog::Catalog;
-use crate::gate::{ApprovalHub, Gate, GateOptions, ResourceUpdates, Stats};
+use crate::gate::{ApprovalHub, Gate, GateOptions, ResourceUpdates, Stats, ToolReveals};
 use crate::lock::{self, LockCheck};
 use crate::manifest::{self, Location, LockMode, Manifest};
 use crate::runtime::{
@@ -44,6 +44,9 @@ pub struct Host {
     approvals: Arc<ApprovalHub>,
     /// Where plugins' resource updates go, kept by every reload (sessions listen to it).
     updates: Arc<ResourceUpdates>,
+    /// Where reveals of hidden tools are announced, kept by every reload (sessions listen
+    /// to it); what was revealed is not kept.
+    reveals: Arc<ToolReveals>,
     /// The capabilities' host-wide services ([`capabilities::start`]), which a reload keeps
     /// where their settings did not change.
     services: Slots,
@@ -249,10 +252,12 @@ impl Host {
         let stats = previous.map_or_else(Arc::default, |p| p.stats.clone());
         let approvals = previous.map_or_else(Arc::default, |p| p.approvals.clone());
         let updates = previous.map_or_else(Arc::default, |p| p.updates.clone());
+        let reveals = previous.map_or_else(Arc::default, |p| p.reveals.clone());
         let options = GateOptions {
             stats: stats.clone(),
             approvals: approvals.clone(),
             updates: updates.clone(),
+            reveals: reveals.clone(),
             ..GateOptions::from_manifest(manifest, audit.clone())
         };
         let gate = Gate::new(catalog, runtime.clone(), options).map_err(HostError::global)?;
@@ -264,6 +269,7 @@ impl Host {
             stats,
             approvals,
             updates,
+            reveals,
             services,
             lock,
             provenance,

@@ -258,6 +258,17 @@ impl Plugin {
         Some((task.mode, timeout))
     }
 
+    /// How long a call of WIT function `function` runs as an ordinary call before it becomes
+    /// a task (`task_after`); `None`: a task at once.
+    pub fn tool_task_after(&self, function: &str) -> Option<Duration> {
+        self.tool_override(function)?.task?.after
+    }
+
+    /// Whether WIT function `function` is hidden until its plugin reveals it (`hidden`).
+    pub fn tool_hidden(&self, function: &str) -> bool {
+        self.tool_override(function).is_some_and(|tool| tool.hidden)
+    }
+
     /// What WIT function `function` returns: its own table's `data`, else the plugin's.
     pub fn tool_data(&self, function: &str) -> super::approval::DataLabel {
         self.tool_override(function)
@@ -460,6 +471,9 @@ pub struct ToolOverride {
     pub icons: Option<Vec<super::icons::Icon>>,
     /// `task` and `task_timeout`: whether the tool runs as a task, and its time limit then.
     pub task: Option<super::tasks::ToolTask>,
+    /// `hidden = true`: the tool is neither listed nor callable until its plugin reveals it
+    /// to a principal (`reveal-tools`).
+    pub hidden: bool,
     /// The table's `[header]` or key.
     pub location: Location,
 }

@@ -469,6 +469,7 @@ fn tool_override(
             accept_review: Vec::new(),
             task: None,
             icons: None,
+            hidden: false,
             location: entry.location(),
         });
     }
@@ -500,6 +501,13 @@ fn tool_override(
         .unwrap_or_default();
     let task = super::tasks::tool_task(&table);
     let icons = table.get("icons").and_then(|v| super::icons::icons(&v));
+    let hidden = table.get("hidden").and_then(|v| {
+        let DeValue::Boolean(value) = v.raw() else {
+            v.type_error("a boolean");
+            return None;
+        };
+        Some(*value)
+    });
     table.finish();
     function_ok.then(|| ToolOverride {
         function: function.to_owned(),
@@ -512,6 +520,7 @@ fn tool_override(
         accept_review,
         task,
         icons,
+        hidden: hidden.unwrap_or(false),
         location: entry.location(),
     })
 }

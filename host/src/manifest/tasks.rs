@@ -11,6 +11,7 @@
 //! [plugins.reports.tools.build-report]
 //! task = "optional"                    # runs as a task when the client supports tasks
 //! task_timeout = "30m"                 # the time limit of a call run as a task
+//! task_after = "2s"                     # first an ordinary call (questions in rounds) for 2s
 //! ```
 
 use std::time::Duration;
@@ -48,6 +49,9 @@ pub struct ToolTask {
     /// `timeout`. `None`: [`ToolTask::DEFAULT_TIMEOUT`], or the plugin's `timeout` when that
     /// is longer.
     pub timeout: Option<Duration>,
+    /// `task_after`: how long the call first runs as an ordinary call (its questions asked
+    /// over input-required rounds) before it becomes a task. `None`: a task at once.
+    pub after: Option<Duration>,
 }
 
 impl ToolTask {
@@ -55,6 +59,8 @@ impl ToolTask {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
     /// Longest `task_timeout`: 24 hours.
     pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+    /// Longest `task_after`: one minute (a request held open longer is what tasks avoid).
+    pub const MAX_AFTER: Duration = Duration::from_secs(60);
 }
 
 /// Where task state lives (`[tasks] store`).
@@ -136,7 +142,7 @@ pub(super) fn mode(v: &Value<'_, '_>) -> Option<TaskMode> {
     }
 }
 
-/// The `task` and `task_timeout` keys of a tool's table.
+/// The `task`, `task_timeout` and `task_after` keys of a tool's table.
 pub(super) fn tool_task(table: &Table<'_, '_>) -> Option<ToolTask> {
     let mode = table.get("task").and_then(|v| mode(&v));
     let timeout = table.get("task_timeout").and_then(|v| {
@@ -146,7 +152,20 @@ pub(super) fn tool_task(table: &Table<'_, '_>) -> Option<ToolTask> {
         }
         super::network::duration(&v, "task_timeout", ToolTask::MAX_TIMEOUT)
     });
-    mode.map(|mode| ToolTask { mode, timeout })
+    let after = table.get("task_after").and_then(|v| {
+        if table.get("task").is_none() {
+            v.key_error(
+                "`task_after` applies only to a tool with `task = \"optional\"` or `\"required\"`",
+            );
+            return None;
+        }
+        super::network::duration(&v, "task_after", ToolTask::MAX_AFTER)
+    });
+    mode.map(|mode| ToolTask {
+        mode,
+        timeout,
+        after,
+    })
 }
 
 /// `[tasks]`.

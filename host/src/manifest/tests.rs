@@ -591,7 +591,7 @@ fn unknown_key_in_tool_override_is_an_error() {
         fx.error(&format!(
             "{FILES}[plugins.files.tools.read-text]\ntitle = \"x\"\n"
         )),
-        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data`, `accept_review`, `task`, `task_timeout` or `icons`"
+        "4:1: plugins.files.tools.read-text.title: unknown key `title`; expected one of `name`, `description`, `roles`, `read_only`, `destructive`, `idempotent`, `open_world`, `approval`, `data`, `accept_review`, `task`, `task_timeout`, `task_after`, `icons` or `hidden`"
     );
 }
 
@@ -2520,7 +2520,7 @@ fn task_keys_are_read_on_tools_and_the_tasks_table() {
     let m = fx.ok(&format!(
         "{FILES}timeout = \"30s\"\n\
          [plugins.files.tools.read-text]\ntask = \"optional\"\n\
-         [plugins.files.tools.write-text]\ntask = \"required\"\ntask_timeout = \"2h\"\n\
+         [plugins.files.tools.write-text]\ntask = \"required\"\ntask_timeout = \"2h\"\ntask_after = \"3s\"\n\
          [plugins.files.tools.list-dir]\ntask = \"optional\"\n\
          [tasks]\nstore = \"redis://127.0.0.1:6379/0\"\nprefix = \"t:\"\nttl = \"2h\"\n\
          poll_interval = \"250ms\"\nmax_per_principal = 3\nmax_running = 7\n"
@@ -2535,6 +2535,11 @@ fn task_keys_are_read_on_tools_and_the_tasks_table() {
         Some((TaskMode::Required, Duration::from_secs(7200)))
     );
     assert_eq!(files.tool_task("stat"), None);
+    assert_eq!(
+        files.tool_task_after("write-text"),
+        Some(Duration::from_secs(3))
+    );
+    assert_eq!(files.tool_task_after("read-text"), None);
     let TaskStoreKind::Redis { url, prefix } = &m.tasks.store else {
         panic!("{:?}", m.tasks.store);
     };
@@ -2575,6 +2580,14 @@ fn hostile_task_settings_are_refused_at_their_line() {
             "5:16: plugins.files.tools.read-text.task_timeout: task_timeout must be at most 24h, got 25h",
         ),
         (
+            format!("{tool}task_after = \"1s\""),
+            "4:1: plugins.files.tools.read-text.task_after: `task_after` applies only to a tool with `task = \"optional\"` or `\"required\"`",
+        ),
+        (
+            format!("{tool}task = \"required\"\ntask_after = \"2m\""),
+            "5:14: plugins.files.tools.read-text.task_after: task_after must be at most 1m, got 2m",
+        ),
+        (
             "[tasks]\nstore = \"postgres://secret@db\"".to_owned(),
             "2:9: tasks.store: expected \"memory\" or a Redis URL such as \"redis://127.0.0.1:6379/0\" (TLS, rediss://, is not supported yet)",
         ),
@@ -2593,6 +2606,30 @@ fn hostile_task_settings_are_refused_at_their_line() {
         (
             "[tasks]\nstores = \"memory\"".to_owned(),
             "2:1: tasks.stores: unknown key `stores`; did you mean `store`?",
+        ),
+    ];
+    fx.expect_errors(&cases);
+}
+
+#[test]
+fn hidden_marks_one_tool_and_nothing_else() {
+    let fx = Fixture::new();
+    let m = fx.ok(&format!(
+        "{FILES}[plugins.files.tools.write-text]\nhidden = true\n\
+         [plugins.files.tools.list-dir]\nhidden = false\n"
+    ));
+    let files = &m.plugins[0];
+    assert!(files.tool_hidden("write-text"));
+    assert!(!files.tool_hidden("list-dir"));
+    assert!(!files.tool_hidden("read-text"), "no table: not hidden");
+    let cases = [
+        (
+            format!("{FILES}[plugins.files.tools.write-text]\nhidden = \"yes\""),
+            "4:10: plugins.files.tools.write-text.hidden: expected a boolean, found a string",
+        ),
+        (
+            format!("{FILES}[plugins.files.tools.\"write-*\"]\nhidden = true"),
+            "4:1: plugins.files.tools.\"write-*\".hidden: unknown key `hidden`; expected one of `roles`",
         ),
     ];
     fx.expect_errors(&cases);

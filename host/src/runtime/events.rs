@@ -212,6 +212,15 @@ pub trait CallEvents: Send + Sync {
     /// The plugin says the resource at `uri` changed (`resource-updated`), unchecked: the
     /// receiver decides whether the plugin serves it. The default: nobody is told.
     fn resource_updated(&self, _uri: String) {}
+    /// The plugin asks to reveal (`reveal`) or hide again some of its hidden tools
+    /// (`reveal-tools`, `hide-tools`), unchecked: the receiver decides which it may. The
+    /// default: nothing changes.
+    fn change_toolset(&self, _reveal: bool, _names: Vec<String>) {}
+    /// The plugin's hidden tools revealed to the caller when the call started, as WIT
+    /// function names (`revealed-tools`). The default: none.
+    fn revealed_tools(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The call is over, however it ended; this is what it did with each capability
     /// ([`crate::capabilities::usage`]), when it did anything.
     fn usage(&self, _usage: serde_json::Map<String, serde_json::Value>) {}

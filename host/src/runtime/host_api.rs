@@ -44,6 +44,13 @@ const MAX_LOGGED: usize = 8 * 1024;
 /// The longest URI a plugin may say changed (`resource-updated`), in bytes.
 const MAX_NOTICE_URI: usize = 8 * 1024;
 
+/// The longest function name `reveal-tools` and `hide-tools` take (longer ones are
+/// ignored), in bytes.
+const MAX_FUNCTION_NAME: usize = 256;
+
+/// The most names one `reveal-tools` or `hide-tools` takes; the rest are ignored.
+const MAX_REVEALS: usize = 100;
+
 /// Everything a call's [`wasmtime::Store`] holds. Built fresh for every call; nothing
 /// survives it.
 pub struct CallState {
@@ -89,6 +96,20 @@ impl CallState {
             sampling: false,
             roots: false,
         }
+    }
+
+    /// `reveal-tools` (`reveal`) or `hide-tools`: the whole list counts as one event; a
+    /// name longer than any WIT name is no name.
+    fn change_toolset(&mut self, reveal: bool, names: Vec<String>) {
+        if !self.spend_event() {
+            return;
+        }
+        let names = names
+            .into_iter()
+            .filter(|name| name.len() <= MAX_FUNCTION_NAME)
+            .take(MAX_REVEALS)
+            .collect();
+        self.events.change_toolset(reveal, names);
     }
 
     fn spend_event(&mut self) -> bool {
@@ -258,6 +279,18 @@ impl Host for CallState {
             return;
         }
         self.events.resource_updated(uri);
+    }
+
+    async fn reveal_tools(&mut self, names: Vec<String>) {
+        self.change_toolset(true, names);
+    }
+
+    async fn hide_tools(&mut self, names: Vec<String>) {
+        self.change_toolset(false, names);
+    }
+
+    async fn revealed_tools(&mut self) -> Vec<String> {
+        self.events.revealed_tools()
     }
 }
 

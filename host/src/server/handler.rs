@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
     CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, CreateTaskResult,
-    ErrorCode, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    ErrorCode, GetMeta, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
     Implementation, InputResponses, ListPromptsRequestMethod, ListPromptsResult,
     ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
-    ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
-    ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID,
-    UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskParams,
+    ListResourcesResult, ListToolsResult, LoggingLevel, Notification, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResourceUpdatedNotificationParam, ResourcesCapability, ServerCapabilities, ServerConfig,
+    ServerNotification, SetLevelRequestParams, SubscribeRequestMethod, SubscribeRequestParams,
+    SubscriptionFilter, TASKS_EXTENSION_ID, TaskStatusNotificationParams, UnsubscribeRequestMethod,
+    UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -27,11 +28,11 @@ use super::paging::{List, page};
 use crate::gate::{
     Asking, CallRequest, CompleteRequest, Declared, GateError, LiveGate, MAX_SUBSCRIPTIONS,
     Principal, PromptRequest, ReadRequest, Reply, ResourceUpdate, SubscribeRequest,
-    SubscriptionMethod,
+    SubscriptionMethod, ToolsRevealed,
 };
 use crate::runtime::LogLevel;
 use crate::schema::CompletionRef;
-use crate::tasks::{TaskError, Tasks};
+use crate::tasks::{Started, TaskError, Tasks};
 
 /// What a server tells clients about itself at `initialize`.
 #[derive(Clone, Debug)]
@@ -95,12 +96,15 @@ impl WardenServer {
     /// request (directly, or in the HTTP request's extensions, where the HTTP transport puts
     /// the authenticated one), else the session's.
     fn principal<'a>(&'a self, context: &'a RequestContext<RoleServer>) -> &'a Principal {
-        context
-            .extensions
+        self.principal_in(&context.extensions)
+    }
+
+    /// The principal a message's `extensions` carry, else the session's.
+    fn principal_in<'a>(&'a self, extensions: &'a rmcp::model::Extensions) -> &'a Principal {
+        extensions
             .get::<Principal>()
             .or_else(|| {
-                context
-                    .extensions
+                extensions
                     .get::<http::request::Parts>()
                     .and_then(|parts| parts.extensions.get::<Principal>())
             })
@@ -254,7 +258,7 @@ impl WardenServer {
         };
         let gate = self.live.current();
         let principal = self.principal(context);
-        let Some(mode) = gate.task_mode(&request.name, principal) else {
+        let Some((mode, after)) = gate.task_mode(&request.name, principal) else {
             return Ok(None);
         };
         let extension = context
@@ -274,16 +278,53 @@ impl WardenServer {
                 ClientCapabilities::builder().enable_tasks().build(),
             ));
         }
-        let started = tasks
-            .start(
-                gate.clone(),
-                principal.clone(),
-                serde_json::to_value(&context.id).ok(),
-                request.name.to_string(),
-                request.arguments.clone(),
-                declared(context),
-            )
-            .await;
+        let mcp_id = serde_json::to_value(&context.id).ok();
+        let started = match after {
+            // `task_after`: an ordinary call (its questions in input-required rounds) until
+            // it has run that long.
+            Some(after) => {
+                let round = (request.request_state.is_some() || request.input_responses.is_some())
+                    .then(|| {
+                        (
+                            request.request_state.clone(),
+                            request.input_responses.clone().unwrap_or_default(),
+                        )
+                    });
+                let started = tasks.start_after(
+                    gate.clone(),
+                    principal.clone(),
+                    mcp_id,
+                    request.name.to_string(),
+                    request.arguments.clone(),
+                    declared(context),
+                    round,
+                    after,
+                );
+                match unless_cancelled(context, started).await? {
+                    Ok(Started::Task(task)) => Ok(task),
+                    Ok(Started::Reply(Ok(Reply::Done(result)))) => {
+                        return Ok(Some(result.into()));
+                    }
+                    Ok(Started::Reply(Ok(Reply::InputRequired(questions)))) => {
+                        return Ok(Some(questions.into()));
+                    }
+                    Ok(Started::Reply(Err(error))) => return Err(protocol_error(error)),
+                    Err(error) => Err(error),
+                }
+            }
+            None => {
+                tasks
+                    .start(
+                        gate.clone(),
+                        principal.clone(),
+                        mcp_id,
+                        request.name.to_string(),
+                        request.arguments.clone(),
+                        declared(context),
+                    )
+                    .await
+            }
+        };
         match started {
             Ok(task) => Ok(Some(CallToolResponse::Task(CreateTaskResult::new(task)))),
             // Too many tasks: a tool error the agent can read and act on.
@@ -304,6 +345,24 @@ impl WardenServer {
             }
             Err(error) => Err(task_error(error)),
         }
+    }
+}
+
+/// The next task whose status changed, with the tasks to ask about it; never, without
+/// `changes`. A listener that lagged skips what it missed.
+async fn next_task_change(
+    changes: &mut Option<(Arc<Tasks>, tokio::sync::broadcast::Receiver<Arc<str>>)>,
+) -> Option<(Arc<Tasks>, Arc<str>)> {
+    let Some((tasks, receiver)) = changes else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Ok(id) => Some((tasks.clone(), id)),
+        Err(RecvError::Lagged(missed)) => {
+            tracing::info!(missed, "a subscription missed task status changes");
+            None
+        }
+        Err(RecvError::Closed) => std::future::pending().await,
     }
 }
 
@@ -421,6 +480,22 @@ fn task_error(error: TaskError) -> McpError {
     }
 }
 
+/// Whether a reveal announcement concerns `principal` (a lagging receiver may have missed
+/// one that did: it says yes); `Err` when the channel is gone.
+fn revealed_to(
+    revealed: Result<ToolsRevealed, RecvError>,
+    principal: &Principal,
+) -> Result<bool, ()> {
+    match revealed {
+        Ok(ToolsRevealed { principal: to }) => Ok(*to == *principal.name),
+        Err(RecvError::Lagged(missed)) => {
+            tracing::info!(missed, "a listener missed tool reveals");
+            Ok(true)
+        }
+        Err(RecvError::Closed) => Err(()),
+    }
+}
+
 impl ServerHandler for WardenServer {
     fn get_info(&self) -> ServerConfig {
         let mut capabilities = ServerCapabilities::builder()
@@ -481,8 +556,10 @@ impl ServerHandler for WardenServer {
         Some(accepted)
     }
 
-    /// 2026-07-28: tell this subscription whenever a reload changes the tools, and whenever a
-    /// plugin says a subscribed resource changed, until the client cancels it or goes away.
+    /// 2026-07-28: tell this subscription whenever a reload changes the tools or a plugin
+    /// reveals hidden tools to its principal (when its filter asks for tool list changes),
+    /// and whenever a plugin says a subscribed resource changed, until the client cancels it
+    /// or goes away.
     /// Each URI is authorized and recorded like `resources/subscribe`; one the principal may
     /// not read (or that no plugin serves) is never notified. A principal holds at most
     /// [`MAX_LISTENS_PER_PRINCIPAL`](crate::gate::MAX_LISTENS_PER_PRINCIPAL) streams at once:
@@ -499,6 +576,8 @@ impl ServerHandler for WardenServer {
         let mut changes = self.live.changes();
         changes.mark_unchanged();
         let mut updates = self.live.current().resource_updates();
+        let mut reveals = self.live.current().tool_reveals();
+        let wants_tools = context.accepted().tools_list_changed == Some(true);
         let mut allowed = HashSet::new();
         if let Some(uris) = &context.accepted().resource_subscriptions {
             let gate = self.live.current();
@@ -515,11 +594,48 @@ impl ServerHandler for WardenServer {
                 }
             }
         }
+        // SEP-2663: the status changes of the principal's own tasks, for a listen that
+        // declared the tasks extension.
+        let mut task_changes = self
+            .info
+            .tasks
+            .as_ref()
+            .filter(|_| {
+                request
+                    .client_capabilities()
+                    .is_some_and(|caps| caps.supports_tasks())
+            })
+            .map(|tasks| (tasks.clone(), tasks.changes()));
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
+                task = next_task_change(&mut task_changes) => {
+                    let Some((tasks, id)) = task else { continue };
+                    // Another principal's task is unknown here, as to tasks/get.
+                    let Ok(task) = tasks.get(&principal, &id).await else { continue };
+                    let mut notification = ServerNotification::TaskStatusNotification(
+                        Notification::new(TaskStatusNotificationParams::new(task)),
+                    );
+                    notification.get_meta_mut().set_subscription_id(request.id.clone());
+                    if request.peer.send_notification(notification).await.is_err() {
+                        return Ok(());
+                    }
+                }
                 changed = changes.changed() => {
-                    if changed.is_err() || context.sink().notify_tool_list_changed().await.is_err() {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    if wants_tools && context.sink().notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+                revealed = reveals.recv() => {
+                    match revealed_to(revealed, &principal) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(()) => return Ok(()),
+                    }
+                    if wants_tools && context.sink().notify_tool_list_changed().await.is_err() {
                         return Ok(());
                     }
                 }
@@ -565,11 +681,14 @@ impl ServerHandler for WardenServer {
         self.change_subscription(&context, &request.uri, SubscriptionMethod::Unsubscribe)
     }
 
-    /// 2025-11-25: from now on, tell this client whenever a reload changes the tools
+    /// 2025-11-25: from now on, tell this client whenever a reload changes the tools, or a
+    /// plugin reveals hidden tools to the session's principal
     /// (`notifications/tools/list_changed`), until it goes away.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let mut changes = self.live.changes();
         changes.mark_unchanged();
+        let mut reveals = self.live.current().tool_reveals();
+        let principal = self.principal_in(&context.extensions).clone();
         let mut session = self.session.alive.subscribe();
         let peer = context.peer;
         tokio::spawn(async move {
@@ -579,6 +698,16 @@ impl ServerHandler for WardenServer {
                     _ = session.changed() => break,
                     changed = changes.changed() => {
                         if changed.is_err() || peer.notify_tool_list_changed().await.is_err() {
+                            break;
+                        }
+                    }
+                    revealed = reveals.recv() => {
+                        match revealed_to(revealed, &principal) {
+                            Ok(false) => continue,
+                            Ok(true) => {}
+                            Err(()) => break,
+                        }
+                        if peer.notify_tool_list_changed().await.is_err() {
                             break;
                         }
                     }
@@ -679,10 +808,23 @@ impl ServerHandler for WardenServer {
     ) -> Result<(), McpError> {
         let tasks = self.tasks()?;
         let principal = self.principal(&context);
-        tasks
+        let waited = tasks
             .cancel(principal, &request.task_id)
             .await
-            .map_err(|error| self.task_refused(principal, "tasks/cancel", error))
+            .map_err(|error| self.task_refused(principal, "tasks/cancel", error))?;
+        // A task waiting for input has no running call whose record would say `cancelled`.
+        if let Some(tool) = waited {
+            let recorded = self.live.current().record_task_cancelled(
+                principal,
+                serde_json::to_value(&context.id).ok(),
+                &tool,
+                &request.task_id,
+            );
+            if let Err(audit) = recorded {
+                tracing::error!(%audit, "a cancelled task could not be recorded");
+            }
+        }
+        Ok(())
     }
 
     /// The prompts this principal may get; method not found when no plugin offers any

@@ -61,12 +61,59 @@ pub enum TaskError {
     Store,
 }
 
+/// What [`Tasks::start_after`] answers.
+#[derive(Debug)]
+pub enum Started {
+    /// The call became a task.
+    Task(Task),
+    /// The call asked (an ordinary input-required round) or was refused before it became a
+    /// task: the request's answer.
+    Reply(Result<Reply, GateError>),
+}
+
+/// How a call ended: the gate's reply and the recorded outcome.
+type Ended = (Result<Reply, GateError>, Outcome);
+
+/// The link between a call started by [`Tasks::start_after`] and its caller, until it
+/// becomes a task.
+struct Handoff {
+    /// Taken by the call's end (which sends itself to the caller) or by the caller when
+    /// `task_after` runs out (the call then ends in its task), whichever comes first.
+    to_caller: Arc<Mutex<Option<tokio::sync::oneshot::Sender<Ended>>>>,
+    /// Sent once the task is in the store.
+    created: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// Stops a call started by [`Tasks::start_after`] when its caller goes before the call
+/// became a task or answered.
+struct Undetached {
+    tasks: Arc<Tasks>,
+    id: Option<String>,
+}
+
+impl Drop for Undetached {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let handle = self
+            .tasks
+            .running
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(&id));
+        if let Some(handle) = handle {
+            handle.abort();
+        }
+    }
+}
+
 /// The tasks of one server: the store, and the calls this process runs.
 pub struct Tasks {
     store: Arc<dyn TaskStore>,
     settings: TaskSettings,
     /// The calls running here, by task id.
     running: Mutex<HashMap<String, AbortHandle>>,
+    /// The ids of the tasks whose status this process changed, for `notifications/tasks`.
+    changes: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 impl std::fmt::Debug for Tasks {
@@ -76,6 +123,9 @@ impl std::fmt::Debug for Tasks {
             .finish_non_exhaustive()
     }
 }
+
+/// How many status changes wait for a slow `subscriptions/listen` before it misses some.
+const CHANGES: usize = 256;
 
 /// A fresh task id: 32 hex digits from 128 bits of the system's CSPRNG, so ids cannot be
 /// guessed.
@@ -122,6 +172,7 @@ impl Tasks {
             store,
             settings: settings.clone(),
             running: Mutex::default(),
+            changes: tokio::sync::broadcast::channel(CHANGES).0,
         }
     }
 
@@ -159,13 +210,32 @@ impl Tasks {
         arguments: Option<JsonObject>,
         declared: Declared,
     ) -> Result<Task, TaskError> {
+        let record = self.new_record(&principal, tool, arguments, declared)?;
+        self.store
+            .create(&record, self.settings.max_per_principal)
+            .await
+            .map_err(logged)?;
+        tracing::info!(task = %record.id, tool = %record.meta.tool, principal = %principal.name, "task started");
+        self.spawn(gate, principal, mcp_id, &record, None, None);
+        Ok(self.task(&record))
+    }
+
+    /// A new working task of `principal`'s call of `tool`, not stored yet; refused when this
+    /// process runs its `max_running` tasks.
+    fn new_record(
+        &self,
+        principal: &Principal,
+        tool: String,
+        arguments: Option<JsonObject>,
+        declared: Declared,
+    ) -> Result<TaskRecord, TaskError> {
         let limit = self.settings.max_running;
         let running = self.running.lock().map_or(0, |r| r.len());
         if running >= usize::try_from(limit).unwrap_or(usize::MAX) {
             return Err(TaskError::ServerFull(limit));
         }
         let now = rfc3339(SystemTime::now());
-        let record = TaskRecord {
+        Ok(TaskRecord {
             id: new_task_id()?,
             meta: TaskMeta {
                 owner: principal.name.to_string(),
@@ -184,14 +254,101 @@ impl Tasks {
             end: None,
             input: None,
             message: None,
+        })
+    }
+
+    /// Start a call of a tool with `task_after` (`after`): the call runs at once, detached,
+    /// but the caller waits for it up to `after`. A call that asks within it answers the
+    /// request with its questions, an ordinary input-required round (`round`: the state and
+    /// answers of the previous one), and no task exists; a call that ends within it
+    /// otherwise, or is still running then, becomes a task (ended already, or working, its
+    /// later questions asked inside it), and the caller gets the task.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_after(
+        self: &Arc<Self>,
+        gate: Arc<Gate>,
+        principal: Principal,
+        mcp_id: Option<Value>,
+        tool: String,
+        arguments: Option<JsonObject>,
+        declared: Declared,
+        round: Option<(Option<String>, InputResponses)>,
+        after: Duration,
+    ) -> Result<Started, TaskError> {
+        let record = self.new_record(&principal, tool, arguments, declared)?;
+        let (to_caller, mut ended) = tokio::sync::oneshot::channel();
+        let to_caller = Arc::new(Mutex::new(Some(to_caller)));
+        let (created, on_created) = tokio::sync::oneshot::channel();
+        self.spawn(
+            gate,
+            principal.clone(),
+            mcp_id,
+            &record,
+            round,
+            Some(Handoff {
+                to_caller: to_caller.clone(),
+                created: on_created,
+            }),
+        );
+        // Dropped before the task exists (the request was cancelled): the call stops.
+        let mut undetached = Undetached {
+            tasks: self.clone(),
+            id: Some(record.id.clone()),
         };
-        self.store
+        let early = tokio::select! {
+            ended = &mut ended => ended.ok(),
+            () = tokio::time::sleep(after) => None,
+        };
+        if let Some((reply, outcome)) = early {
+            undetached.id = None;
+            let done = matches!(reply, Ok(Reply::Done(_)));
+            if !done {
+                // Questions (an ordinary round) or a refusal: no task.
+                return Ok(Started::Reply(reply));
+            }
+            // Ended within `task_after`: a task that has ended already.
+            if let Err(error) = self
+                .store
+                .create(&record, self.settings.max_per_principal)
+                .await
+            {
+                tracing::warn!(%error, "a call that ended before it became a task is answered as a plain call");
+                return Ok(Started::Reply(reply));
+            }
+            self.end(&record.id, reply, outcome).await;
+            let stored = self.store.get(&record.id).await.ok().flatten();
+            tracing::info!(task = %record.id, "task created for a call that had ended");
+            return Ok(Started::Task(self.task(stored.as_ref().unwrap_or(&record))));
+        }
+        // Still running: it becomes a task.
+        let stored = self
+            .store
             .create(&record, self.settings.max_per_principal)
             .await
-            .map_err(logged)?;
-        tracing::info!(task = %record.id, tool = %record.meta.tool, principal = %principal.name, "task started");
-        self.spawn(gate, principal, mcp_id, &record, None);
-        Ok(self.task(&record))
+            .map_err(logged);
+        let unclaimed = to_caller.lock().ok().and_then(|mut c| c.take());
+        if let Err(error) = stored {
+            if unclaimed.is_none() {
+                // It ended meanwhile: its answer is the reply.
+                undetached.id = None;
+                if let Ok((reply, _)) = ended.await {
+                    return Ok(Started::Reply(reply));
+                }
+            }
+            // `undetached` stops the call.
+            return Err(error);
+        }
+        undetached.id = None;
+        // The call ends in the task now: it watches the store for a cancel made elsewhere.
+        let _ = created.send(());
+        if unclaimed.is_none() {
+            // It ended between the deadline and the task's creation, and sent its end here.
+            if let Ok((reply, outcome)) = ended.await {
+                self.end(&record.id, reply, outcome).await;
+            }
+        }
+        tracing::info!(task = %record.id, tool = %record.meta.tool, principal = %principal.name, "call became a task");
+        Ok(Started::Task(self.task(&record)))
     }
 
     /// Run the call of task `record` on a tokio task of its own: with `round`'s state and the
@@ -203,6 +360,7 @@ impl Tasks {
         mcp_id: Option<Value>,
         record: &TaskRecord,
         round: Option<(Option<String>, InputResponses)>,
+        handoff: Option<Handoff>,
     ) {
         let id = record.id.clone();
         let (tool, arguments, asks) = (
@@ -251,10 +409,32 @@ impl Tasks {
                     }),
                     asking,
                 };
+                let (to_caller, created) = match handoff {
+                    Some(Handoff { to_caller, created }) => (Some(to_caller), Some(created)),
+                    None => (None, None),
+                };
+                let watch = async {
+                    // A call not yet a task has nothing in the store to watch.
+                    if let Some(created) = created
+                        && created.await.is_err()
+                    {
+                        std::future::pending::<()>().await;
+                    }
+                    tasks.cancelled_elsewhere(&id).await;
+                };
                 tokio::select! {
-                    (reply, outcome) = gate.call_task(call) => tasks.end(&id, reply, outcome).await,
+                    (reply, outcome) = gate.call_task(call) => {
+                        // Before `task_after` ran out, the caller takes the end.
+                        let caller = to_caller.and_then(|c| c.lock().ok().and_then(|mut c| c.take()));
+                        match caller {
+                            Some(caller) => {
+                                let _ = caller.send((reply, outcome));
+                            }
+                            None => tasks.end(&id, reply, outcome).await,
+                        }
+                    }
                     // Cancelled by another replica, or its ttl ran out.
-                    () = tasks.cancelled_elsewhere(&id) => tracing::info!("task cancelled"),
+                    () = watch => tracing::info!("task cancelled"),
                 }
                 if let Ok(mut running) = tasks.running.lock() {
                     running.remove(&id);
@@ -340,7 +520,13 @@ impl Tasks {
             input,
         };
         match self.store.set(id, change).await {
-            Ok(changed) => changed,
+            Ok(changed) => {
+                if changed {
+                    // Nobody listening is no error.
+                    let _ = self.changes.send(Arc::from(id));
+                }
+                changed
+            }
             Err(error) => {
                 tracing::error!(%error, "a task's state could not be stored");
                 false
@@ -366,6 +552,12 @@ impl Tasks {
                 Err(_) => {}
             }
         }
+    }
+
+    /// The ids of the tasks whose status changes from now on (on this process; another
+    /// replica's changes are not seen). A receiver that lags misses some.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.changes.subscribe()
     }
 
     /// `principal`'s task `id`.
@@ -402,11 +594,20 @@ impl Tasks {
     }
 
     /// `tasks/cancel`: stop `principal`'s task `id` unless it has ended. Cancelling a task
-    /// that ended is no error and changes nothing.
-    pub async fn cancel(&self, principal: &Principal, id: &str) -> Result<(), TaskError> {
+    /// that ended is no error and changes nothing. Returns the task's tool when it was
+    /// cancelled while it waited for input: no call runs then, so none records the cancel.
+    pub async fn cancel(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<Option<String>, TaskError> {
         let record = self.owned(principal, id).await?;
+        let mut waited = None;
         if !record.status.is_terminal() && self.cancel_stored(&record.id).await {
             tracing::info!(task = %record.id, principal = %principal.name, "task cancelled");
+            if record.status == TaskStatus::InputRequired {
+                waited = Some(record.meta.tool.clone());
+            }
         }
         // Dropping the call's future drops the plugin's store: the guest stops at once.
         let handle = self
@@ -417,7 +618,7 @@ impl Tasks {
         if let Some(handle) = handle {
             handle.abort();
         }
-        Ok(())
+        Ok(waited)
     }
 
     /// `tasks/update`: the client's answers to `principal`'s task `id`. Answers to pending
@@ -469,6 +670,7 @@ impl Tasks {
                 mcp_id,
                 &record,
                 Some((input.state, answers)),
+                None,
             );
         }
         Ok(())

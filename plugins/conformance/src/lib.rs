@@ -782,6 +782,33 @@ impl exports::warden::conformance::tasks::Guest for Conformance {
         let last = named(answers.next(), "name")?;
         Ok(format!("Hello, {first} {last}!"))
     }
+
+    fn name_then_work(seconds: Option<u32>) -> Result<String, String> {
+        let mut answers =
+            asked(vec![question("user_name", form("What is your name?", "name"))])?.into_iter();
+        let name = named(answers.next(), "name")?;
+        std::thread::sleep(Duration::from_secs(u64::from(seconds.unwrap_or(1))));
+        Ok(format!("Hello, {name}!"))
+    }
+}
+
+// ---- toolsets (hidden tools a plugin reveals: the server-stateless list-changed check) ----
+
+impl exports::warden::conformance::toolsets::Guest for Conformance {
+    fn test_trigger_tool_change() -> String {
+        const HIDDEN: &str = "test-revealed-tool";
+        if warden_sdk::revealed_tools().iter().any(|name| name == HIDDEN) {
+            warden_sdk::hide_tools(&[HIDDEN]);
+            "test_revealed_tool is hidden again".into()
+        } else {
+            warden_sdk::reveal_tools(&[HIDDEN]);
+            "test_revealed_tool is revealed".into()
+        }
+    }
+
+    fn test_revealed_tool() -> String {
+        "test_revealed_tool was revealed by test_trigger_tool_change".into()
+    }
 }
 
 export!(Conformance);

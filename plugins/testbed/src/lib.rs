@@ -412,6 +412,25 @@ impl Guest for Testbed {
     fn udp_flood(addr: String, count: u32) -> Result<u32, String> {
         quota::udp_flood(&addr, count)
     }
+
+    // --- Hidden tools (dynamic toolsets: reveal-tools, hide-tools) ---
+
+    fn toolset(names: Vec<String>, hide: bool) -> Vec<String> {
+        let revealed = warden_sdk::revealed_tools();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        if hide {
+            warden_sdk::hide_tools(&names);
+        } else {
+            warden_sdk::reveal_tools(&names);
+        }
+        revealed
+    }
+
+    fn reveal_then_fail(names: Vec<String>) -> Result<String, String> {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        warden_sdk::reveal_tools(&names);
+        Err("failed after revealing".into())
+    }
 }
 
 /// GET `url` through `wasi:http` without parsing it as a URL: `scheme://authority/path` is
