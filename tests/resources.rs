@@ -627,8 +627,6 @@ const READER_KEY: &str = "wdn_test-reader-key-0123456789abcdefghijklmnopq";
 
 /// The conformance plugin's resources and tools for `admin` only, over HTTP with two keys.
 fn keyed() -> Fixture {
-    use sha2::Digest;
-    let digest = |key: &str| hex::encode(sha2::Sha256::digest(key.as_bytes()));
     Fixture::new(&format!(
         r#"
 [audit]
@@ -638,18 +636,10 @@ path = "{{dir}}/audit.jsonl"
 component = "{{conformance}}"
 roles = ["admin"]
 
-[[auth.api_keys]]
-principal = "reader-bot"
-roles = ["reader"]
-sha256 = "{}"
-
-[[auth.api_keys]]
-principal = "admin-bot"
-roles = ["admin"]
-sha256 = "{}"
-"#,
-        digest(READER_KEY),
-        digest(ADMIN_KEY)
+{}
+{}"#,
+        common::api_key("reader-bot", &["reader"], READER_KEY),
+        common::api_key("admin-bot", &["admin"], ADMIN_KEY)
     ))
 }
 

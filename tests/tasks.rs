@@ -9,16 +9,11 @@ mod common;
 use std::time::Duration;
 
 use common::redis::redis_port;
-use common::{Fixture, HttpServer};
+use common::{Fixture, HttpServer, api_key};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 const ALICE_KEY: &str = "wdn_test-alice-key-0123456789abcdefghijklmnopq";
 const MALLORY_KEY: &str = "wdn_test-mallory-key-0123456789abcdefghijklmno";
-
-fn digest(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
 
 /// A manifest serving the conformance fixture's task tools (a 2s plugin `timeout`, a 60s
 /// `task_timeout` for `slow_compute`), with an audit log, two API keys and `tasks` (TOML of
@@ -62,16 +57,10 @@ name = "name_then_work"
 task = "required"
 task_after = "300ms"
 
-[[auth.api_keys]]
-principal = "alice"
-sha256 = "{}"
-
-[[auth.api_keys]]
-principal = "mallory"
-sha256 = "{}"
-"#,
-        digest(ALICE_KEY),
-        digest(MALLORY_KEY)
+{}
+{}"#,
+        api_key("alice", &[], ALICE_KEY),
+        api_key("mallory", &[], MALLORY_KEY)
     ))
 }
 
