@@ -600,6 +600,26 @@ async fn name_round_one(server: &HttpServer, seconds: u32) -> (String, Value) {
     (state, answer)
 }
 
+/// Round 2 of `name_then_work` (working `seconds`) as the holder of `key`: round 1's
+/// `state` and the `answer`, for a client that answers and declares the tasks extension.
+async fn name_round_two(
+    server: &HttpServer,
+    key: &str,
+    seconds: u32,
+    state: &str,
+    answer: &Value,
+) -> Value {
+    rpc_as(
+        server,
+        key,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": seconds},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await
+}
+
 fn asks_and_tasks() -> Value {
     json!({
         "elicitation": {},
@@ -614,27 +634,11 @@ async fn a_tool_with_task_after_asks_in_rounds_and_the_run_with_its_answers_beco
     let (state, answer) = name_round_one(&server, 3).await;
 
     // Mallory replaying Alice's round gets no task: the state is bound to Alice.
-    let theirs = rpc_as(
-        &server,
-        MALLORY_KEY,
-        "tools/call",
-        json!({"name": "name_then_work", "arguments": {"seconds": 3},
-               "requestState": state, "inputResponses": answer}),
-        asks_and_tasks(),
-    )
-    .await;
+    let theirs = name_round_two(&server, MALLORY_KEY, 3, &state, &answer).await;
     assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
 
     // Round 2 has its answer: the run works 3s, past task_after, and becomes a task.
-    let round2 = rpc_as(
-        &server,
-        ALICE_KEY,
-        "tools/call",
-        json!({"name": "name_then_work", "arguments": {"seconds": 3},
-               "requestState": state, "inputResponses": answer}),
-        asks_and_tasks(),
-    )
-    .await;
+    let round2 = name_round_two(&server, ALICE_KEY, 3, &state, &answer).await;
     let created = &round2["result"];
     assert_eq!(created["resultType"], "task", "{round2}");
     assert_eq!(created["status"], "working", "{round2}");
@@ -663,15 +667,7 @@ async fn a_run_that_would_pass_max_per_principal_when_it_becomes_a_task_is_stopp
     let (state, answer) = name_round_one(&server, 5).await;
     // Alice's one live task.
     let first = start(&server, ALICE_KEY, "slow_compute", json!({"seconds": 30})).await;
-    let round2 = rpc_as(
-        &server,
-        ALICE_KEY,
-        "tools/call",
-        json!({"name": "name_then_work", "arguments": {"seconds": 5},
-               "requestState": state, "inputResponses": answer}),
-        asks_and_tasks(),
-    )
-    .await;
+    let round2 = name_round_two(&server, ALICE_KEY, 5, &state, &answer).await;
     let result = &round2["result"];
     assert_eq!(result["isError"], true, "{round2}");
     assert!(
@@ -700,15 +696,7 @@ async fn a_tool_with_task_after_that_ends_in_time_is_answered_as_an_ended_task()
     let fixture = fixture("");
     let server = fixture.http_server(&[]).await;
     let (state, answer) = name_round_one(&server, 0).await;
-    let round2 = rpc_as(
-        &server,
-        ALICE_KEY,
-        "tools/call",
-        json!({"name": "name_then_work", "arguments": {"seconds": 0},
-               "requestState": state, "inputResponses": answer}),
-        asks_and_tasks(),
-    )
-    .await;
+    let round2 = name_round_two(&server, ALICE_KEY, 0, &state, &answer).await;
     let created = &round2["result"];
     assert_eq!(created["resultType"], "task", "{round2}");
     assert_eq!(created["status"], "completed", "{round2}");
