@@ -137,6 +137,11 @@ async fn start(server: &HttpServer, key: &str, tool: &str, arguments: Value) -> 
     id
 }
 
+/// `tasks/cancel` of task `id` as `key`'s holder.
+async fn cancel(server: &HttpServer, key: &str, id: &str) -> Value {
+    rpc(server, key, "tasks/cancel", json!({ "taskId": id }), true).await
+}
+
 /// `tasks/get` of task `id` as `key`'s holder.
 async fn get(server: &HttpServer, key: &str, id: &str) -> Value {
     rpc(server, key, "tasks/get", json!({ "taskId": id }), true).await
@@ -326,28 +331,14 @@ async fn cancel_stops_the_guest_and_the_call_is_recorded_cancelled() {
         json!({"seconds": 50, "label": "doomed"}),
     )
     .await;
-    let ack = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({ "taskId": id }),
-        true,
-    )
-    .await;
+    let ack = cancel(&server, ALICE_KEY, &id).await;
     assert_eq!(ack["result"], json!({"resultType": "complete"}), "{ack}");
     let task = get(&server, ALICE_KEY, &id).await;
     assert_eq!(task["result"]["status"], "cancelled", "{task}");
     // The call was dropped (its record is written at once, long before the 50s it would
     // have slept), and a second cancel is the same empty acknowledgement.
     audited(&fixture, "slow_compute", "cancelled").await;
-    let again = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({ "taskId": id }),
-        true,
-    )
-    .await;
+    let again = cancel(&server, ALICE_KEY, &id).await;
     assert_eq!(
         again["result"],
         json!({"resultType": "complete"}),
@@ -388,14 +379,7 @@ async fn a_principal_has_at_most_max_per_principal_running_tasks() {
     )
     .await;
     // Once alice's task ends (here: cancelled), she may start another.
-    rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({ "taskId": first }),
-        true,
-    )
-    .await;
+    cancel(&server, ALICE_KEY, &first).await;
     start(
         &server,
         ALICE_KEY,
@@ -491,14 +475,7 @@ async fn replicas_sharing_redis_serve_each_others_tasks() {
         assert!(tokio::time::Instant::now() < deadline, "{task}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ack = rpc(
-        &two,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({ "taskId": long }),
-        true,
-    )
-    .await;
+    let ack = cancel(&two, ALICE_KEY, &long).await;
     assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
     let task = get(&one, ALICE_KEY, &long).await;
     assert_eq!(task["result"]["status"], "cancelled", "{task}");
@@ -680,14 +657,7 @@ async fn a_run_that_would_pass_max_per_principal_when_it_becomes_a_task_is_stopp
     // The refusal and the stopped run are both in the audit log.
     audited(&fixture, "name_then_work", "denied").await;
     audited(&fixture, "name_then_work", "cancelled").await;
-    let ack = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({"taskId": first}),
-        true,
-    )
-    .await;
+    let ack = cancel(&server, ALICE_KEY, &first).await;
     assert!(ack.get("error").is_none(), "{ack}");
 }
 
@@ -756,14 +726,7 @@ async fn cancelling_a_task_that_waits_for_input_is_recorded_and_only_its_owner_c
     assert_eq!(waiting["status"], "input_required", "{waiting}");
 
     // Mallory's cancel is refused as for an unknown id, recorded denied, and changes nothing.
-    let theirs = rpc(
-        &server,
-        MALLORY_KEY,
-        "tasks/cancel",
-        json!({"taskId": id}),
-        true,
-    )
-    .await;
+    let theirs = cancel(&server, MALLORY_KEY, &id).await;
     assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
     let denied = audited(&fixture, "tasks/cancel", "denied").await;
     assert_eq!(denied["principal"], "mallory", "{denied}");
@@ -771,14 +734,7 @@ async fn cancelling_a_task_that_waits_for_input_is_recorded_and_only_its_owner_c
     assert_eq!(still["result"]["status"], "input_required", "{still}");
 
     // Alice's cancel ends it, and its record says so although no call was running.
-    let ack = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({"taskId": id}),
-        true,
-    )
-    .await;
+    let ack = cancel(&server, ALICE_KEY, &id).await;
     assert!(ack.get("error").is_none(), "{ack}");
     let gone = get(&server, ALICE_KEY, &id).await;
     assert_eq!(gone["result"]["status"], "cancelled", "{gone}");
@@ -787,14 +743,7 @@ async fn cancelling_a_task_that_waits_for_input_is_recorded_and_only_its_owner_c
     let why = record["error"].as_str().unwrap_or_default();
     assert!(why.contains(&id), "{record}");
     // A second cancel of the ended task changes nothing and writes no second record.
-    let again = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({"taskId": id}),
-        true,
-    )
-    .await;
+    let again = cancel(&server, ALICE_KEY, &id).await;
     assert!(again.get("error").is_none(), "{again}");
     let cancelled = fixture
         .audit_log("audit.jsonl")
