@@ -627,8 +627,6 @@ const READER_KEY: &str = "wdn_test-reader-key-0123456789abcdefghijklmnopq";
 
 /// The conformance plugin's resources and tools for `admin` only, over HTTP with two keys.
 fn keyed() -> Fixture {
-    use sha2::Digest;
-    let digest = |key: &str| hex::encode(sha2::Sha256::digest(key.as_bytes()));
     Fixture::new(&format!(
         r#"
 [audit]
@@ -638,18 +636,10 @@ path = "{{dir}}/audit.jsonl"
 component = "{{conformance}}"
 roles = ["admin"]
 
-[[auth.api_keys]]
-principal = "reader-bot"
-roles = ["reader"]
-sha256 = "{}"
-
-[[auth.api_keys]]
-principal = "admin-bot"
-roles = ["admin"]
-sha256 = "{}"
-"#,
-        digest(READER_KEY),
-        digest(ADMIN_KEY)
+{}
+{}"#,
+        common::api_key("reader-bot", &["reader"], READER_KEY),
+        common::api_key("admin-bot", &["admin"], ADMIN_KEY)
     ))
 }
 
@@ -952,6 +942,27 @@ async fn an_update_of_a_uri_over_8kib_is_dropped() {
     client.close().await;
 }
 
+/// A `listen` stream of `client` that stays open, asked for again (for at most `deadline`)
+/// while each ends at once; `what` says what was not freed when none stays open.
+async fn open_listen(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, common::Recorder>,
+    filter: impl Fn() -> rmcp::model::SubscriptionFilter,
+    deadline: std::time::Duration,
+    what: &str,
+) -> rmcp::service::Subscription {
+    let waited = std::time::Instant::now();
+    loop {
+        let mut listen = client.listen(filter()).await.expect("acknowledged");
+        let ended =
+            tokio::time::timeout(std::time::Duration::from_millis(300), listen.next()).await;
+        if ended.is_err() {
+            return listen;
+        }
+        assert!(waited.elapsed() < deadline, "{what}: {ended:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_principal_holds_a_bounded_number_of_listen_streams() {
     const MAX: usize = 10;
@@ -1006,20 +1017,7 @@ async fn a_principal_holds_a_bounded_number_of_listen_streams() {
     // A cancelled stream frees its place.
     let mut one = held.pop().expect("a stream");
     one.cancel().await.expect("cancel");
-    let waited = std::time::Instant::now();
-    let mut again = loop {
-        let mut listen = first.listen(filter()).await.expect("acknowledged");
-        let ended =
-            tokio::time::timeout(std::time::Duration::from_millis(300), listen.next()).await;
-        if ended.is_err() {
-            break listen;
-        }
-        assert!(
-            waited.elapsed() < deadline,
-            "the place was not freed: {ended:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let mut again = open_listen(&first, filter, deadline, "the place was not freed").await;
     let _ = again.cancel().await;
     let _ = reader_listen.cancel().await;
     for mut listen in held {
@@ -1038,20 +1036,13 @@ async fn a_principal_holds_a_bounded_number_of_listen_streams() {
     let _ = gone.cancel().await;
     drop(streams);
     let fresh = connect(ADMIN_KEY).await;
-    let waited = std::time::Instant::now();
-    let mut again = loop {
-        let mut listen = fresh.listen(filter()).await.expect("acknowledged");
-        let ended =
-            tokio::time::timeout(std::time::Duration::from_millis(300), listen.next()).await;
-        if ended.is_err() {
-            break listen;
-        }
-        assert!(
-            waited.elapsed() < deadline,
-            "the places of a client that went away were not freed: {ended:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let mut again = open_listen(
+        &fresh,
+        filter,
+        deadline,
+        "the places of a client that went away were not freed",
+    )
+    .await;
     let _ = again.cancel().await;
     let _ = fresh.cancel().await;
 

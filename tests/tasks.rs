@@ -9,16 +9,11 @@ mod common;
 use std::time::Duration;
 
 use common::redis::redis_port;
-use common::{Fixture, HttpServer};
+use common::{Fixture, HttpServer, api_key};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 const ALICE_KEY: &str = "wdn_test-alice-key-0123456789abcdefghijklmnopq";
 const MALLORY_KEY: &str = "wdn_test-mallory-key-0123456789abcdefghijklmno";
-
-fn digest(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
 
 /// A manifest serving the conformance fixture's task tools (a 2s plugin `timeout`, a 60s
 /// `task_timeout` for `slow_compute`), with an audit log, two API keys and `tasks` (TOML of
@@ -62,16 +57,10 @@ name = "name_then_work"
 task = "required"
 task_after = "300ms"
 
-[[auth.api_keys]]
-principal = "alice"
-sha256 = "{}"
-
-[[auth.api_keys]]
-principal = "mallory"
-sha256 = "{}"
-"#,
-        digest(ALICE_KEY),
-        digest(MALLORY_KEY)
+{}
+{}"#,
+        api_key("alice", &[], ALICE_KEY),
+        api_key("mallory", &[], MALLORY_KEY)
     ))
 }
 
@@ -146,6 +135,11 @@ async fn start(server: &HttpServer, key: &str, tool: &str, arguments: Value) -> 
         .to_owned();
     assert_eq!(id.len(), 32, "128 random bits in hex: {id}");
     id
+}
+
+/// `tasks/cancel` of task `id` as `key`'s holder.
+async fn cancel(server: &HttpServer, key: &str, id: &str) -> Value {
+    rpc(server, key, "tasks/cancel", json!({ "taskId": id }), true).await
 }
 
 /// `tasks/get` of task `id` as `key`'s holder.
@@ -337,28 +331,14 @@ async fn cancel_stops_the_guest_and_the_call_is_recorded_cancelled() {
         json!({"seconds": 50, "label": "doomed"}),
     )
     .await;
-    let ack = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({ "taskId": id }),
-        true,
-    )
-    .await;
+    let ack = cancel(&server, ALICE_KEY, &id).await;
     assert_eq!(ack["result"], json!({"resultType": "complete"}), "{ack}");
     let task = get(&server, ALICE_KEY, &id).await;
     assert_eq!(task["result"]["status"], "cancelled", "{task}");
     // The call was dropped (its record is written at once, long before the 50s it would
     // have slept), and a second cancel is the same empty acknowledgement.
     audited(&fixture, "slow_compute", "cancelled").await;
-    let again = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({ "taskId": id }),
-        true,
-    )
-    .await;
+    let again = cancel(&server, ALICE_KEY, &id).await;
     assert_eq!(
         again["result"],
         json!({"resultType": "complete"}),
@@ -399,14 +379,7 @@ async fn a_principal_has_at_most_max_per_principal_running_tasks() {
     )
     .await;
     // Once alice's task ends (here: cancelled), she may start another.
-    rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({ "taskId": first }),
-        true,
-    )
-    .await;
+    cancel(&server, ALICE_KEY, &first).await;
     start(
         &server,
         ALICE_KEY,
@@ -502,14 +475,7 @@ async fn replicas_sharing_redis_serve_each_others_tasks() {
         assert!(tokio::time::Instant::now() < deadline, "{task}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ack = rpc(
-        &two,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({ "taskId": long }),
-        true,
-    )
-    .await;
+    let ack = cancel(&two, ALICE_KEY, &long).await;
     assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
     let task = get(&one, ALICE_KEY, &long).await;
     assert_eq!(task["result"]["status"], "cancelled", "{task}");
@@ -611,6 +577,26 @@ async fn name_round_one(server: &HttpServer, seconds: u32) -> (String, Value) {
     (state, answer)
 }
 
+/// Round 2 of `name_then_work` (working `seconds`) as the holder of `key`: round 1's
+/// `state` and the `answer`, for a client that answers and declares the tasks extension.
+async fn name_round_two(
+    server: &HttpServer,
+    key: &str,
+    seconds: u32,
+    state: &str,
+    answer: &Value,
+) -> Value {
+    rpc_as(
+        server,
+        key,
+        "tools/call",
+        json!({"name": "name_then_work", "arguments": {"seconds": seconds},
+               "requestState": state, "inputResponses": answer}),
+        asks_and_tasks(),
+    )
+    .await
+}
+
 fn asks_and_tasks() -> Value {
     json!({
         "elicitation": {},
@@ -625,27 +611,11 @@ async fn a_tool_with_task_after_asks_in_rounds_and_the_run_with_its_answers_beco
     let (state, answer) = name_round_one(&server, 3).await;
 
     // Mallory replaying Alice's round gets no task: the state is bound to Alice.
-    let theirs = rpc_as(
-        &server,
-        MALLORY_KEY,
-        "tools/call",
-        json!({"name": "name_then_work", "arguments": {"seconds": 3},
-               "requestState": state, "inputResponses": answer}),
-        asks_and_tasks(),
-    )
-    .await;
+    let theirs = name_round_two(&server, MALLORY_KEY, 3, &state, &answer).await;
     assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
 
     // Round 2 has its answer: the run works 3s, past task_after, and becomes a task.
-    let round2 = rpc_as(
-        &server,
-        ALICE_KEY,
-        "tools/call",
-        json!({"name": "name_then_work", "arguments": {"seconds": 3},
-               "requestState": state, "inputResponses": answer}),
-        asks_and_tasks(),
-    )
-    .await;
+    let round2 = name_round_two(&server, ALICE_KEY, 3, &state, &answer).await;
     let created = &round2["result"];
     assert_eq!(created["resultType"], "task", "{round2}");
     assert_eq!(created["status"], "working", "{round2}");
@@ -674,15 +644,7 @@ async fn a_run_that_would_pass_max_per_principal_when_it_becomes_a_task_is_stopp
     let (state, answer) = name_round_one(&server, 5).await;
     // Alice's one live task.
     let first = start(&server, ALICE_KEY, "slow_compute", json!({"seconds": 30})).await;
-    let round2 = rpc_as(
-        &server,
-        ALICE_KEY,
-        "tools/call",
-        json!({"name": "name_then_work", "arguments": {"seconds": 5},
-               "requestState": state, "inputResponses": answer}),
-        asks_and_tasks(),
-    )
-    .await;
+    let round2 = name_round_two(&server, ALICE_KEY, 5, &state, &answer).await;
     let result = &round2["result"];
     assert_eq!(result["isError"], true, "{round2}");
     assert!(
@@ -695,14 +657,7 @@ async fn a_run_that_would_pass_max_per_principal_when_it_becomes_a_task_is_stopp
     // The refusal and the stopped run are both in the audit log.
     audited(&fixture, "name_then_work", "denied").await;
     audited(&fixture, "name_then_work", "cancelled").await;
-    let ack = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({"taskId": first}),
-        true,
-    )
-    .await;
+    let ack = cancel(&server, ALICE_KEY, &first).await;
     assert!(ack.get("error").is_none(), "{ack}");
 }
 
@@ -711,15 +666,7 @@ async fn a_tool_with_task_after_that_ends_in_time_is_answered_as_an_ended_task()
     let fixture = fixture("");
     let server = fixture.http_server(&[]).await;
     let (state, answer) = name_round_one(&server, 0).await;
-    let round2 = rpc_as(
-        &server,
-        ALICE_KEY,
-        "tools/call",
-        json!({"name": "name_then_work", "arguments": {"seconds": 0},
-               "requestState": state, "inputResponses": answer}),
-        asks_and_tasks(),
-    )
-    .await;
+    let round2 = name_round_two(&server, ALICE_KEY, 0, &state, &answer).await;
     let created = &round2["result"];
     assert_eq!(created["resultType"], "task", "{round2}");
     assert_eq!(created["status"], "completed", "{round2}");
@@ -779,14 +726,7 @@ async fn cancelling_a_task_that_waits_for_input_is_recorded_and_only_its_owner_c
     assert_eq!(waiting["status"], "input_required", "{waiting}");
 
     // Mallory's cancel is refused as for an unknown id, recorded denied, and changes nothing.
-    let theirs = rpc(
-        &server,
-        MALLORY_KEY,
-        "tasks/cancel",
-        json!({"taskId": id}),
-        true,
-    )
-    .await;
+    let theirs = cancel(&server, MALLORY_KEY, &id).await;
     assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
     let denied = audited(&fixture, "tasks/cancel", "denied").await;
     assert_eq!(denied["principal"], "mallory", "{denied}");
@@ -794,14 +734,7 @@ async fn cancelling_a_task_that_waits_for_input_is_recorded_and_only_its_owner_c
     assert_eq!(still["result"]["status"], "input_required", "{still}");
 
     // Alice's cancel ends it, and its record says so although no call was running.
-    let ack = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({"taskId": id}),
-        true,
-    )
-    .await;
+    let ack = cancel(&server, ALICE_KEY, &id).await;
     assert!(ack.get("error").is_none(), "{ack}");
     let gone = get(&server, ALICE_KEY, &id).await;
     assert_eq!(gone["result"]["status"], "cancelled", "{gone}");
@@ -810,14 +743,7 @@ async fn cancelling_a_task_that_waits_for_input_is_recorded_and_only_its_owner_c
     let why = record["error"].as_str().unwrap_or_default();
     assert!(why.contains(&id), "{record}");
     // A second cancel of the ended task changes nothing and writes no second record.
-    let again = rpc(
-        &server,
-        ALICE_KEY,
-        "tasks/cancel",
-        json!({"taskId": id}),
-        true,
-    )
-    .await;
+    let again = cancel(&server, ALICE_KEY, &id).await;
     assert!(again.get("error").is_none(), "{again}");
     let cancelled = fixture
         .audit_log("audit.jsonl")

@@ -10,20 +10,15 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Fixture, HttpServer, Recorder, ok_text};
+use common::{Fixture, HttpServer, Recorder, api_key, ok_text};
 use rmcp::RoleClient;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::{ClientLifecycleMode, RunningService};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// Keys of the test's manifest (test-only values).
 const ALICE_KEY: &str = "wdn_test-alice-key-0123456789abcdefghijklmnopqr";
 const BOB_KEY: &str = "wdn_test-bob-key-0123456789abcdefghijklmnopqrstu";
-
-fn digest(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
 
 /// Two principals with the same role; the testbed with `env` hidden and `env-all` hidden and
 /// only for `admin`; a second testbed (`other`) with its own `env` hidden.
@@ -50,18 +45,10 @@ component = "{{testbed}}"
 [plugins.other.tools.env]
 hidden = true
 
-[[auth.api_keys]]
-principal = "alice"
-roles = ["user"]
-sha256 = "{}"
-
-[[auth.api_keys]]
-principal = "bob"
-roles = ["user"]
-sha256 = "{}"
-"#,
-        digest(ALICE_KEY),
-        digest(BOB_KEY)
+{}
+{}"#,
+        api_key("alice", &["user"], ALICE_KEY),
+        api_key("bob", &["user"], BOB_KEY)
     ))
 }
 

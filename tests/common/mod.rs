@@ -743,3 +743,24 @@ pub fn call_lines(log: &str) -> Vec<&str> {
         })
         .collect()
 }
+
+/// The SHA-256 of `key`, in hex: how a manifest stores an API key.
+pub fn digest(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
+}
+
+/// One `[[auth.api_keys]]` entry of a manifest: `principal` with `roles` (no `roles` key
+/// when empty), holding `key`.
+pub fn api_key(principal: &str, roles: &[&str], key: &str) -> String {
+    let roles = if roles.is_empty() {
+        String::new()
+    } else {
+        let quoted: Vec<String> = roles.iter().map(|role| format!("\"{role}\"")).collect();
+        format!("roles = [{}]\n", quoted.join(", "))
+    };
+    format!(
+        "[[auth.api_keys]]\nprincipal = \"{principal}\"\n{roles}sha256 = \"{}\"\n",
+        digest(key)
+    )
+}

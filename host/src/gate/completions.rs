@@ -19,8 +19,6 @@ use tracing::Instrument;
 
 use super::events::{FilteredEvents, Questions};
 use super::limits::{prompt_key, resources_key};
-use super::output::serialized_size;
-use super::resources::cap;
 use super::stop::{Asked, MAX_RECORDED_URI, Stop};
 use super::trail::Trail;
 use super::{Access, Concurrency, Gate, GateError, OutputFilter, Principal, Redactions};
@@ -81,18 +79,14 @@ impl Gate {
     ) -> Result<CompleteResult, GateError> {
         let (CompletionRef::Prompt(name) | CompletionRef::ResourceTemplate(name)) =
             request.reference;
-        let recorded = self
-            .default_filter
-            .redact_changed(name, &mut Redactions::new());
-        let mut trail = Trail::start(
-            self.recorders(),
+        let recorded = self.recorded(name);
+        let trail = self.method_trail(
             request.principal,
             request.mcp_id.take(),
-            recorded.as_deref().unwrap_or(name),
+            &recorded,
             None,
-            &self.default_filter,
+            METHOD,
         );
-        trail.method(METHOD);
         let span = tracing::info_span!(
             "complete",
             reference = &*bounded(name, MAX_RECORDED_URI),
@@ -150,11 +144,7 @@ impl Gate {
                 .map(|(name, value)| (name.clone(), Value::from(value.as_str())))
                 .chain([(argument.name.clone(), Value::from(argument.value.as_str()))])
                 .collect();
-            if let Err(error) = self.caps.check(Some(&checked)) {
-                let stop =
-                    Stop::invalid_params(Outcome::Invalid, format!("invalid arguments: {error}"));
-                return Err(stop.without_args());
-            }
+            self.check_params(Some(&checked))?;
             _slot = slot(target.concurrency, &plugin.config).await?;
             let events = Arc::new(FilteredEvents::new(
                 events,
@@ -185,19 +175,12 @@ impl Gate {
             let mut redactions = Redactions::new();
             let result = present(values, target.filter, &mut redactions);
             events.finish(&mut redactions);
-            let size = serialized_size(&result);
-            cap(size, plugin.config.limits.max_output)?;
-            trail.output(size, redactions);
+            trail.output_capped(&result, plugin.config.limits.max_output, redactions)?;
             Ok::<_, Stop>(result)
         }
         .await;
         match answer {
-            Ok(result) => match trail.finish(Outcome::Ok, None) {
-                Ok(()) => Ok(result),
-                Err(_) => Err(GateError::Audit {
-                    request_id: trail.id().to_owned(),
-                }),
-            },
+            Ok(result) => trail.finish_ok(result),
             Err(stop) => Err(stop.record_request(
                 trail,
                 match reference {

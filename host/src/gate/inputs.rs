@@ -204,24 +204,7 @@ pub fn read(kind: Kind, given: &Given) -> Result<Read, String> {
         Kind::Elicit => elicited(value).map(Read::Elicit),
         Kind::Sample => serde_json::from_value::<CreateMessageResult>(value.clone())
             .ok()
-            .map(|answer| {
-                Read::Sample(Sampled {
-                    role: match answer.message.role {
-                        Role::User => SampleRole::User,
-                        _ => SampleRole::Assistant,
-                    },
-                    text: answer
-                        .message
-                        .content
-                        .into_vec()
-                        .iter()
-                        .filter_map(|block| block.as_text().map(|t| t.text.as_str()))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    model: answer.model,
-                    stop_reason: answer.stop_reason,
-                })
-            }),
+            .map(|answer| Read::Sample(Sampled::from(answer))),
         Kind::Roots => serde_json::from_value::<ListRootsResult>(value.clone())
             .ok()
             .map(|listed| {

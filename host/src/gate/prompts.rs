@@ -20,8 +20,7 @@ use tracing::Instrument;
 use super::approval::{Asking, Subject};
 use super::events::{FilteredEvents, Questions};
 use super::limits::prompt_key;
-use super::output::{self, OutputError, serialized_size};
-use super::resources::cap;
+use super::output::{self, OutputError};
 use super::stop::Stop;
 use super::trail::Trail;
 use super::{Gate, GateError, GatePrompt, Principal, Redactions, authorize, interrupted, slot};
@@ -73,15 +72,13 @@ impl Gate {
         &self,
         mut request: PromptRequest<'_>,
     ) -> Result<GetPromptResponse, GateError> {
-        let mut trail = Trail::start(
-            self.recorders(),
+        let trail = self.method_trail(
             request.principal,
             request.mcp_id.take(),
             request.name,
             request.arguments,
-            &self.default_filter,
+            METHOD,
         );
-        trail.method(METHOD);
         let span = tracing::info_span!(
             "prompt",
             prompt = &*bounded(request.name, MAX_RECORDED_NAME),
@@ -113,11 +110,7 @@ impl Gate {
             let key = prompt_key(name);
             self.rate_limit(&plugin.config.name, principal, &key)
                 .await?;
-            if let Err(error) = self.caps.check(arguments) {
-                let stop =
-                    Stop::invalid_params(Outcome::Invalid, format!("invalid arguments: {error}"));
-                return Err(stop.without_args());
-            }
+            self.check_params(arguments)?;
             let args = prompt_arguments(prompt.entry.def(), arguments)?;
             let subject = Subject::prompt(principal, prompt.entry.name(), arguments);
             let questions = match asking {
@@ -154,24 +147,26 @@ impl Gate {
             let mut result = present(prompt, ran, &mut trail)?;
             let mut redactions = filter(prompt, &mut result);
             events.finish(&mut redactions);
-            let size = serialized_size(&result);
-            cap(size, plugin.config.limits.max_output)?;
-            trail.output(size, redactions);
+            trail.output_capped(&result, plugin.config.limits.max_output, redactions)?;
             Ok::<_, Stop>(result)
         }
         .await;
         match answer {
             Ok(result) => {
                 tracing::debug!("prompt returned");
-                match trail.finish(Outcome::Ok, None) {
-                    Ok(()) => Ok(result.into()),
-                    Err(_) => Err(GateError::Audit {
-                        request_id: trail.id().to_owned(),
-                    }),
-                }
+                trail.finish_ok(result.into())
             }
             Err(stop) => stop.record_prompt(trail, name).map(Into::into),
         }
+    }
+
+    /// The input caps on the `arguments` of a request that is not a tool call: over them,
+    /// invalid params, and the arguments are not kept in the record.
+    pub(super) fn check_params(&self, arguments: Option<&JsonObject>) -> Result<(), Stop> {
+        self.caps.check(arguments).map_err(|error| {
+            Stop::invalid_params(Outcome::Invalid, format!("invalid arguments: {error}"))
+                .without_args()
+        })
     }
 
     /// Find the prompt named `name`.

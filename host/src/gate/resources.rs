@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::events::{FilteredEvents, Questions};
 use super::limits::resources_key;
-use super::output::{OutputError, serialized_size};
+use super::output::OutputError;
 use super::stop::{Asked, MAX_RECORDED_URI, Stop};
 use super::trail::Trail;
 use super::{Access, Gate, GateError, Principal, Redactions, authorize, slot};
@@ -79,18 +79,14 @@ impl Gate {
         mut request: ReadRequest<'_>,
     ) -> Result<ReadResourceResult, GateError> {
         // A URI may carry what a detector finds (a template's value): it is recorded redacted.
-        let recorded = self
-            .default_filter
-            .redact_changed(request.uri, &mut Redactions::new());
-        let mut trail = Trail::start(
-            self.recorders(),
+        let recorded = self.recorded(request.uri);
+        let trail = self.method_trail(
             request.principal,
             request.mcp_id.take(),
-            recorded.as_deref().unwrap_or(request.uri),
+            &recorded,
             None,
-            &self.default_filter,
+            METHOD,
         );
-        trail.method(METHOD);
         let span = tracing::info_span!(
             "read",
             uri = &*bounded(request.uri, MAX_RECORDED_URI),
@@ -138,21 +134,14 @@ impl Gate {
             let mut result = present(plugin, ran, &mut trail)?;
             let mut redactions = filter(&guard.filter, &mut result);
             events.finish(&mut redactions);
-            let size = serialized_size(&result);
-            cap(size, plugin.config.limits.max_output)?;
-            trail.output(size, redactions);
+            trail.output_capped(&result, plugin.config.limits.max_output, redactions)?;
             Ok::<_, Stop>(result)
         }
         .await;
         match answer {
             Ok(result) => {
                 tracing::debug!("resource read");
-                match trail.finish(Outcome::Ok, None) {
-                    Ok(()) => Ok(result),
-                    Err(_) => Err(GateError::Audit {
-                        request_id: trail.id().to_owned(),
-                    }),
-                }
+                trail.finish_ok(result)
             }
             Err(stop) => Err(stop.record_request(trail, Asked::Resource(uri))),
         }
@@ -160,7 +149,7 @@ impl Gate {
 }
 
 /// The refusal of a URI no plugin serves, or that the principal may not read.
-fn unknown() -> Stop {
+pub(super) fn unknown() -> Stop {
     Stop::unknown_tool(Outcome::Invalid, "unknown resource".to_owned())
 }
 

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use super::resources::unknown;
 use super::stop::{Asked, MAX_RECORDED_URI, Stop};
-use super::trail::Trail;
-use super::{Access, Gate, GateError, Principal, Redactions, authorize};
+use super::{Access, Gate, GateError, Principal, authorize};
 use crate::audit::{Outcome, bounded};
 
 /// The most resource subscriptions one session (or one `subscriptions/listen`) may hold.
@@ -156,15 +156,13 @@ impl Gate {
         if let Some(slot) = self.updates.open_listen(&principal.name) {
             return Ok(slot);
         }
-        let mut trail = Trail::start(
-            self.recorders(),
+        let trail = self.method_trail(
             principal,
             mcp_id,
             "subscriptions/listen",
             None,
-            &self.default_filter,
+            SubscriptionMethod::Listen.name(),
         );
-        trail.method(SubscriptionMethod::Listen.name());
         let stop = Stop::invalid_params(
             Outcome::RateLimited,
             format!(
@@ -211,18 +209,14 @@ impl Gate {
     /// request) needs a URI the principal may read, and room for one more subscription;
     /// unsubscribing always succeeds (from a URI never subscribed to, too).
     pub fn subscribe(&self, mut request: SubscribeRequest<'_>) -> Result<(), GateError> {
-        let recorded = self
-            .default_filter
-            .redact_changed(request.uri, &mut Redactions::new());
-        let mut trail = Trail::start(
-            self.recorders(),
+        let recorded = self.recorded(request.uri);
+        let mut trail = self.method_trail(
             request.principal,
             request.mcp_id.take(),
-            recorded.as_deref().unwrap_or(request.uri),
+            &recorded,
             None,
-            &self.default_filter,
+            request.method.name(),
         );
-        trail.method(request.method.name());
         let span = tracing::info_span!(
             "subscribe",
             method = request.method.name(),
@@ -255,18 +249,8 @@ impl Gate {
             Ok::<_, Stop>(())
         })();
         match checked {
-            Ok(()) => match trail.finish(Outcome::Ok, None) {
-                Ok(()) => Ok(()),
-                Err(_) => Err(GateError::Audit {
-                    request_id: trail.id().to_owned(),
-                }),
-            },
+            Ok(()) => trail.finish_ok(()),
             Err(stop) => Err(stop.record_request(trail, Asked::Resource(request.uri))),
         }
     }
-}
-
-/// The refusal of a URI no plugin serves, or that the principal may not read.
-fn unknown() -> Stop {
-    Stop::unknown_tool(Outcome::Invalid, "unknown resource".to_owned())
 }

@@ -12,9 +12,12 @@ use std::time::{Instant, SystemTime};
 use rmcp::model::JsonObject;
 use serde_json::{Map, Value};
 
+use super::output::serialized_size;
 use super::refusals::{Dropped, RefusalLimiter, Verdict};
+use super::resources::cap;
 use super::stats::Stats;
-use super::{OutputFilter, Principal, Redactions, audit_args};
+use super::stop::Stop;
+use super::{Gate, GateError, OutputFilter, Principal, Redactions, audit_args};
 use crate::audit::{
     ApprovalRecord, AuditError, AuditSink, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record,
     bounded, bounded_id, rfc3339,
@@ -48,6 +51,41 @@ pub(super) struct Trail<'a> {
     /// Boxed: rare, and the trail is moved on every call.
     approval: Option<Box<ApprovalRecord>>,
     done: bool,
+}
+
+impl Gate {
+    /// Start the record of a `method` request (not `tools/call`) by `principal` about
+    /// `subject` (a prompt's name, a URI), with `args`.
+    pub(super) fn method_trail<'a>(
+        &'a self,
+        principal: &'a Principal,
+        mcp_id: Option<Value>,
+        subject: &'a str,
+        args: Option<&'a JsonObject>,
+        method: &'static str,
+    ) -> Trail<'a> {
+        let mut trail = Trail::start(
+            self.recorders(),
+            principal,
+            mcp_id,
+            subject,
+            args,
+            &self.default_filter,
+        );
+        trail.method(method);
+        trail
+    }
+
+    /// `text` (a URI, a reference) as it is recorded: what a detector finds in it redacted.
+    pub(super) fn recorded<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        match self
+            .default_filter
+            .redact_changed(text, &mut Redactions::new())
+        {
+            Some(redacted) => Cow::Owned(redacted),
+            None => Cow::Borrowed(text),
+        }
+    }
 }
 
 impl<'a> Trail<'a> {
@@ -124,6 +162,31 @@ impl<'a> Trail<'a> {
     pub(super) fn output(&mut self, bytes: u64, redactions: Redactions) {
         self.output_bytes = Some(bytes);
         self.redactions = redactions;
+    }
+
+    /// The answer `result`, after `redactions`, is recorded; refused when it serializes to
+    /// more than the plugin's `limit` bytes.
+    pub(super) fn output_capped<T: serde::Serialize>(
+        &mut self,
+        result: &T,
+        limit: u64,
+        redactions: Redactions,
+    ) -> Result<(), Stop> {
+        let size = serialized_size(result);
+        cap(size, limit)?;
+        self.output(size, redactions);
+        Ok(())
+    }
+
+    /// Write the record of a request that succeeded, and hand back its `result`; an audit
+    /// log that cannot be written fails the request.
+    pub(super) fn finish_ok<T>(mut self, result: T) -> Result<T, GateError> {
+        match self.finish(Outcome::Ok, None) {
+            Ok(()) => Ok(result),
+            Err(_) => Err(GateError::Audit {
+                request_id: self.id().to_owned(),
+            }),
+        }
     }
 
     /// What the call did with its capabilities.

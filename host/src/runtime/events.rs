@@ -88,6 +88,30 @@ pub struct Sampled {
     pub stop_reason: Option<String>,
 }
 
+// Sampling is deprecated by SEP-2577 but still in both eras.
+#[allow(deprecated)]
+impl From<rmcp::model::CreateMessageResult> for Sampled {
+    /// The client's `sampling/createMessage` answer: its text blocks joined by newlines.
+    fn from(answer: rmcp::model::CreateMessageResult) -> Self {
+        Self {
+            role: match answer.message.role {
+                rmcp::model::Role::User => SampleRole::User,
+                _ => SampleRole::Assistant,
+            },
+            text: answer
+                .message
+                .content
+                .into_vec()
+                .iter()
+                .filter_map(|block| block.as_text().map(|t| t.text.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            model: answer.model,
+            stop_reason: answer.stop_reason,
+        }
+    }
+}
+
 /// One of the client's roots.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Root {

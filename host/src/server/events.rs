@@ -136,23 +136,7 @@ impl CallEvents for McpEvents {
                 .create_message(params)
                 .await
                 .map_err(|e| client_failed("sampling", &e))?;
-            let text = answer
-                .message
-                .content
-                .into_vec()
-                .iter()
-                .filter_map(|block| block.as_text().map(|t| t.text.as_str()))
-                .collect::<Vec<_>>()
-                .join("\n");
-            Ok(Sampled {
-                role: match answer.message.role {
-                    Role::User => SampleRole::User,
-                    _ => SampleRole::Assistant,
-                },
-                text,
-                model: answer.model,
-                stop_reason: answer.stop_reason,
-            })
+            Ok(Sampled::from(answer))
         })
     }
 
