@@ -27,9 +27,7 @@ use exports::warden::conformance::conformance::{Address, ContactMethod, Guest};
 use exports::warden::mcp::prompts::{
     Argument, Guest as Prompts, Message, Prompt, PromptResult, Role,
 };
-use exports::warden::mcp::resources::{
-    Guest as Resources, ReadError, Resource, ResourceTemplate,
-};
+use exports::warden::mcp::resources::{Guest as Resources, ReadError, Resource, ResourceTemplate};
 use serde_json::{Value, json};
 use warden_sdk::host::{ElicitAnswer, ElicitError, elicit};
 use warden_sdk::types::{Content, EmbeddedResource, Media, ResourceBody, ToolResult};
@@ -364,7 +362,10 @@ impl Prompts for Conformance {
             prompt(
                 "test_prompt_with_arguments",
                 "A prompt with two required arguments",
-                &[("arg1", "First test argument"), ("arg2", "Second test argument")],
+                &[
+                    ("arg1", "First test argument"),
+                    ("arg2", "Second test argument"),
+                ],
             ),
             prompt(
                 "test_prompt_with_embedded_resource",
@@ -499,7 +500,8 @@ impl Resources for Conformance {
                     .strip_prefix("test://template/")
                     .and_then(|rest| rest.strip_suffix("/data"))
                     .ok_or(ReadError::NotFound)?;
-                let data = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
+                let data =
+                    json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
                 Ok(contents(&uri, "application/json", text(&data.to_string())))
             }
         }
@@ -538,7 +540,10 @@ impl Completions for Conformance {
             (Reference::ResourceTemplate(template), "id")
                 if template == "test://template/{id}/data" =>
             {
-                ["123", "124", "456"].iter().map(|s| (*s).to_owned()).collect()
+                ["123", "124", "456"]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
             }
             _ => return Vec::new(),
         };
@@ -769,7 +774,9 @@ impl exports::warden::conformance::tasks::Guest for Conformance {
             "required": ["confirm"]
         });
         let (action, content) = ask(&format!("Delete {filename}?"), &schema)?;
-        Ok(format!("Delete {filename}: action={action}, content={content}"))
+        Ok(format!(
+            "Delete {filename}: action={action}, content={content}"
+        ))
     }
 
     fn multi_input() -> Result<String, String> {
@@ -784,8 +791,11 @@ impl exports::warden::conformance::tasks::Guest for Conformance {
     }
 
     fn name_then_work(seconds: Option<u32>) -> Result<String, String> {
-        let mut answers =
-            asked(vec![question("user_name", form("What is your name?", "name"))])?.into_iter();
+        let mut answers = asked(vec![question(
+            "user_name",
+            form("What is your name?", "name"),
+        )])?
+        .into_iter();
         let name = named(answers.next(), "name")?;
         std::thread::sleep(Duration::from_secs(u64::from(seconds.unwrap_or(1))));
         Ok(format!("Hello, {name}!"))
@@ -797,7 +807,10 @@ impl exports::warden::conformance::tasks::Guest for Conformance {
 impl exports::warden::conformance::toolsets::Guest for Conformance {
     fn test_trigger_tool_change() -> String {
         const HIDDEN: &str = "test-revealed-tool";
-        if warden_sdk::revealed_tools().iter().any(|name| name == HIDDEN) {
+        if warden_sdk::revealed_tools()
+            .iter()
+            .any(|name| name == HIDDEN)
+        {
             warden_sdk::hide_tools(&[HIDDEN]);
             "test_revealed_tool is hidden again".into()
         } else {
