@@ -4,6 +4,10 @@
 //!
 //! Each client is one keep-alive HTTP/1.1 connection sending stateless 2026-07-28 requests
 //! (no session: every POST stands alone), one at a time.
+//!
+//! With `--replicas N` (N > 1), N `warden` processes serve, each with its own audit log and
+//! cache, behind a real `haproxy` that spreads the requests round robin: the shape of a
+//! deployment whose replicas share limits through `[limits] store` (given with `--with`).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -28,17 +32,38 @@ use crate::{Setup, stdio};
 const PROTOCOL: &str = "2026-07-28";
 const KEY: &str = "wdn_bench_0123456789abcdef0123456789abcdef";
 
-pub async fn run(setup: &Setup, clients: &[usize], report: &mut Report) -> Result<()> {
+pub async fn run(
+    setup: &Setup,
+    clients: &[usize],
+    replicas: usize,
+    report: &mut Report,
+) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let digest = hex::encode(Sha256::digest(KEY.as_bytes()));
-    // Every client connects from 127.0.0.1: lift the per-client connection cap (default 32).
-    let extra = format!(
-        "[audit]\npath = \"{audit}\"\n\n[http]\nmax_connections_per_client = 1024\n\n\
-         [[auth.api_keys]]\nprincipal = \"bench\"\nsha256 = \"{digest}\"\n",
-        audit = dir.path().join("audit.jsonl").display(),
-    );
-    let manifest = stdio::codec_manifest(setup, dir.path(), &extra)?;
-    let (mut child, addr) = spawn(&setup.warden, &manifest).await?;
+    let mut children = Vec::new();
+    let mut addrs = Vec::new();
+    for replica in 0..replicas.max(1) {
+        let dir = dir.path().join(format!("replica-{replica}"));
+        std::fs::create_dir_all(&dir)?;
+        // Every client connects from 127.0.0.1: lift the per-client connection cap (default 32).
+        let extra = format!(
+            "[audit]\npath = \"{audit}\"\n\n[http]\nmax_connections_per_client = 1024\n\n\
+             [[auth.api_keys]]\nprincipal = \"bench\"\nsha256 = \"{digest}\"\n",
+            audit = dir.join("audit.jsonl").display(),
+        );
+        let manifest = stdio::codec_manifest(setup, &dir, &extra)?;
+        let (child, addr) = spawn(&setup.warden, &manifest).await?;
+        children.push(child);
+        addrs.push(addr);
+    }
+    let (_balancer, addr) = match addrs.as_slice() {
+        [one] => (None, *one),
+        many => {
+            let (balancer, addr) = balance(dir.path(), many).await?;
+            (Some(balancer), addr)
+        }
+    };
+    report.add("http", "replicas", addrs.len());
 
     let body = Bytes::from(serde_json::to_vec(&json!({
         "jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -100,8 +125,48 @@ pub async fn run(setup: &Setup, clients: &[usize], report: &mut Report) -> Resul
             report.add(&scenario, "p99 (µs)", micros(latency.p99));
         }
     }
-    let _ = child.kill().await;
+    for mut child in children {
+        let _ = child.kill().await;
+    }
     Ok(())
+}
+
+/// Start `haproxy` in front of `servers` (round robin, keep-alive to both sides) and return it
+/// with the address it listens on.
+async fn balance(
+    dir: &Path,
+    servers: &[std::net::SocketAddr],
+) -> Result<(Child, std::net::SocketAddr)> {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut config = format!(
+        "global\n    maxconn 4096\n\ndefaults\n    mode http\n    timeout connect 5s\n\
+         \x20   timeout client 60s\n    timeout server 60s\n    option http-keep-alive\n\n\
+         frontend bench\n    bind {addr}\n    default_backend wardens\n\n\
+         backend wardens\n    balance roundrobin\n    http-reuse always\n"
+    );
+    for (i, server) in servers.iter().enumerate() {
+        config.push_str(&format!("    server warden{i} {server}\n"));
+    }
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, config)?;
+    let child = Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start haproxy (install it, e.g. `apt-get install haproxy`)")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("haproxy did not listen on {addr}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((child, addr))
 }
 
 /// Start `warden serve --http 127.0.0.1:0` and read the address it bound from its log.

@@ -52,6 +52,15 @@ struct Cli {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// TOML appended to every manifest the scenarios write (sections they do not set
+    /// themselves, e.g. `[metrics]`, `[tracing]`, `[limits]`): the same run with and without a
+    /// feature gives its cost.
+    #[arg(long, value_name = "FILE")]
+    with: Option<PathBuf>,
+    /// HTTP scenario: serve from this many `warden` processes behind `haproxy` (round robin,
+    /// from the PATH) instead of one process.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,6 +79,8 @@ pub struct Setup {
     pub plugin_dir: PathBuf,
     pub calls: usize,
     pub budget: Duration,
+    /// TOML appended to every manifest (`--with`).
+    pub with: String,
 }
 
 impl Setup {
@@ -97,11 +108,17 @@ fn main() -> Result<()> {
     let plugin_dir = cli.plugin_dir.unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/wasm32-wasip2/release")
     });
+    let with = match &cli.with {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        None => String::new(),
+    };
     let setup = Setup {
         warden,
         plugin_dir,
         calls: cli.calls.max(1),
         budget: Duration::from_secs(cli.seconds.max(1)),
+        with,
     };
     if !setup.plugin("codec").is_file() {
         bail!(
@@ -123,7 +140,7 @@ fn main() -> Result<()> {
         for scenario in scenarios {
             match scenario {
                 Scenario::Stdio => stdio::run(&setup, &mut report).await,
-                Scenario::Http => http::run(&setup, &cli.clients, &mut report).await,
+                Scenario::Http => http::run(&setup, &cli.clients, cli.replicas, &mut report).await,
                 Scenario::Startup => startup::run(&setup, &cli.plugins, &mut report).await,
             }?;
         }

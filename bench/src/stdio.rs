@@ -25,9 +25,10 @@ pub fn codec_manifest(
     std::fs::write(
         &manifest,
         format!(
-            "[cache]\ndir = \"{cache}\"\n\n{extra}\n[plugins.codec]\ncomponent = \"{codec}\"\nprefix = \"\"\n",
+            "[cache]\ndir = \"{cache}\"\n\n{extra}\n{with}\n[plugins.codec]\ncomponent = \"{codec}\"\nprefix = \"\"\n",
             cache = dir.join("cache").display(),
             codec = setup.plugin("codec").display(),
+            with = setup.with,
         ),
     )?;
     Ok(manifest)
