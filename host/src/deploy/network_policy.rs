@@ -189,10 +189,16 @@ pub fn render(manifest: &Manifest, options: &Options) -> Result<String, RenderEr
                             });
                             continue;
                         }
-                        Some(_) => warnings.push(format!(
-                            "{why}: rendered as every public address on {} (--allow-any-host)",
-                            describe_ports(&ports)
-                        )),
+                        Some(_) => {
+                            warnings.push(format!(
+                                "{why}: rendered as every public address on {} (--allow-any-host)",
+                                describe_ports(&ports)
+                            ));
+                            // A name on any port can still be narrowed by name.
+                            if pattern.destination() != Destination::AnyHost {
+                                names.push(format!("{why} ({})", describe_ports(&ports)));
+                            }
+                        }
                         None => names.push(format!("{why} ({})", describe_ports(&ports))),
                     }
                     To::Public
