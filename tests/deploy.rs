@@ -244,6 +244,10 @@ fn container_env(volumes: &Path) -> BTreeMap<String, String> {
     );
     env.insert("WARDEN_CACHE_DIR".into(), cache_dir().display().to_string());
     env.insert("WARDEN_AUDIT_DIR".into(), volumes.display().to_string());
+    let runtime = volumes.join("run");
+    std::fs::create_dir_all(&runtime).expect("the runtime volume");
+    assert_eq!(env["XDG_RUNTIME_DIR"], "/run/user/10001");
+    env.insert("XDG_RUNTIME_DIR".into(), runtime.display().to_string());
     env
 }
 
@@ -493,6 +497,7 @@ fn the_pods_run_non_root_on_a_read_only_root_without_privileges() {
     assert_eq!(mounts["/etc/warden"], ("config", true));
     assert_eq!(mounts["/var/cache/warden"].0, "cache");
     assert_eq!(mounts["/var/log/warden"].0, "audit");
+    assert_eq!(mounts["/run/user/10001"].0, "runtime");
     let manifest = std::fs::read_to_string(base().join("warden.toml")).expect("warden.toml");
     assert!(manifest.contains("\"${WARDEN_CACHE_DIR:-/var/cache/warden}/components\""));
     assert!(
@@ -636,6 +641,17 @@ async fn the_containers_arguments_serve_the_probes_and_the_service_names() {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
+    // `kubectl exec POD -- warden status` (the same user and environment) sees the server.
+    let (code, status, stderr) = warden_with(&["status", "--json"], &env, &config);
+    assert_eq!(code, 0, "{stderr}");
+    let status: Value = serde_json::from_str(&status).expect("status --json");
+    let pid = server.child.id().map(u64::from);
+    assert!(
+        status
+            .as_array()
+            .is_some_and(|all| all.iter().any(|s| s["pid"].as_u64() == pid)),
+        "warden status does not see the pod's server: {status}"
+    );
     let port = &container["ports"][0];
     assert_eq!(
         (port["name"].as_str(), port["containerPort"].as_u64()),
