@@ -576,6 +576,24 @@ async fn the_containers_arguments_serve_the_probes_and_the_service_names() {
         );
     }
     assert!(!args.iter().any(|a| a == "--insecure-no-auth"));
+    // It listens on every address of the pod, on the port named `http` that the probes and
+    // the Service target.
+    let http = container()["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .find(|p| p["name"] == "http")
+        .and_then(|p| p["containerPort"].as_u64())
+        .expect("a port named http");
+    let listen = format!("0.0.0.0:{http}");
+    assert!(
+        args.windows(2).any(|w| w[0] == "--http" && w[1] == listen),
+        "{args:?}"
+    );
+    assert_eq!(
+        document("service.yaml")["spec"]["ports"][0]["targetPort"],
+        "http"
+    );
 
     // Those arguments, on 127.0.0.1 and this checkout's paths, with a real Redis.
     let volumes = tempfile::tempdir().expect("temporary directory");
@@ -593,7 +611,7 @@ async fn the_containers_arguments_serve_the_probes_and_the_service_names() {
     let args: Vec<String> = args
         .iter()
         .map(|a| match a.as_str() {
-            "0.0.0.0:8080" => "127.0.0.1:0".to_owned(),
+            a if a == listen => "127.0.0.1:0".to_owned(),
             "/etc/warden/warden.toml" => config.join("warden.toml").display().to_string(),
             other => other.to_owned(),
         })
@@ -651,11 +669,6 @@ async fn the_containers_arguments_serve_the_probes_and_the_service_names() {
             .as_array()
             .is_some_and(|all| all.iter().any(|s| s["pid"].as_u64() == pid)),
         "warden status does not see the pod's server: {status}"
-    );
-    let port = &container["ports"][0];
-    assert_eq!(
-        (port["name"].as_str(), port["containerPort"].as_u64()),
-        (Some("http"), Some(8080))
     );
 
     // Clients reach it by the Service's names in its namespace; other names are refused.
