@@ -239,6 +239,7 @@ fn every_command_that_reads_a_manifest_takes_the_manifest_flag() {
         vec!["check", manifest],
         vec!["audit", "tail", "-m", manifest],
         vec!["audit", "verify", "--manifest", manifest],
+        vec!["deploy", "network-policy", "-m", manifest],
     ] {
         let (code, stdout, stderr) = warden(&args, cwd);
         assert_eq!(code, 0, "{args:?}: {stderr}");

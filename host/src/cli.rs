@@ -1,5 +1,5 @@
-//! `warden serve | keygen | check | lock | inspect | call | audit | approvals | init | completions |
-//! man | new | embed-docs`.
+//! `warden serve | keygen | check | lock | inspect | call | audit | approvals | deploy | init |
+//! completions | man | new | embed-docs`.
 //!
 //! This file holds the command line's shape (clap) and what the commands share: finding and
 //! loading the manifest, the log, stdout. Each command's body lives in its own module.
@@ -21,6 +21,7 @@ mod audit;
 mod authoring;
 mod call;
 mod check;
+mod deploy;
 mod docs;
 mod init;
 mod inspect;
@@ -284,6 +285,11 @@ enum Command {
         #[command(subcommand)]
         command: ApprovalsCommand,
     },
+    /// Render deployment files from a manifest (see docs/DEPLOY.md#kubernetes).
+    Deploy {
+        #[command(subcommand)]
+        command: DeployCommand,
+    },
     /// Write a commented starter manifest (default: ./warden.toml); never overwrites a file.
     Init {
         /// The manifest to write.
@@ -391,6 +397,42 @@ enum AuditCommand {
         /// Print the raw records (JSON), one per line, instead of readable lines.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeployCommand {
+    /// Print a Kubernetes NetworkPolicy (YAML) allowing warden's pods the egress the manifest
+    /// grants: each plugin's `allow_hosts` and the servers warden connects to for them (Redis
+    /// of `[kv]` and `[tasks]`, Postgres of `sql`, the OAuth JWKS URL, OCI registries).
+    ///
+    /// Only the manifest is read (with its `${VAR}`s set, as `check` reads it); no component
+    /// is opened. An IP address or CIDR block becomes an `ipBlock` of exactly that; a DNS name,
+    /// which a NetworkPolicy cannot name, becomes every public address on its ports, and is
+    /// listed in a comment for an FQDN-capable policy (Cilium, Calico). A plugin allowed any
+    /// host (`*`), or a name on any port, is refused unless --allow-any-host.
+    ///
+    /// Example:
+    ///   warden deploy network-policy -m warden.toml > networkpolicy-egress.yaml
+    ///   kubectl exec deploy/warden -- warden deploy network-policy | kubectl apply -f -
+    #[command(verbatim_doc_comment)]
+    NetworkPolicy {
+        #[command(flatten)]
+        manifest: ManifestArg,
+        /// The policy's name (metadata.name).
+        #[arg(long, default_value = warden::deploy::Options::DEFAULT_NAME)]
+        name: String,
+        /// The policy's namespace (default: none, the one `kubectl apply` targets).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// A label of warden's pods, KEY=VALUE; repeat for more (default:
+        /// app.kubernetes.io/name=warden, as deploy/kubernetes labels them).
+        #[arg(long = "selector", value_name = "KEY=VALUE", value_parser = deploy::label)]
+        selector: Vec<(String, String)>,
+        /// Render `*` hosts and names on any port as egress to every public address on
+        /// their ports (with a warning comment) instead of refusing them.
+        #[arg(long)]
+        allow_any_host: bool,
     },
 }
 
@@ -567,6 +609,27 @@ fn run(command: Command) -> Result<ExitCode> {
                 }
             };
             runtime.block_on(approvals::approvals(remote.remote(), action))
+        }
+        Command::Deploy {
+            command:
+                DeployCommand::NetworkPolicy {
+                    manifest,
+                    name,
+                    namespace,
+                    selector,
+                    allow_any_host,
+                },
+        } => {
+            let mut options = warden::deploy::Options {
+                name,
+                namespace,
+                allow_any_host,
+                ..warden::deploy::Options::default()
+            };
+            if !selector.is_empty() {
+                options.selector = selector;
+            }
+            deploy::network_policy(&manifest.path(None)?, &options)
         }
         Command::Init { file } => init::init(&file),
         Command::Completions { shell } => Ok(docs::completions(shell)),

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod authoring;
 pub mod capabilities;
 pub mod catalog;
+pub mod deploy;
 pub mod fetch;
 pub mod gate;
 pub mod host;

@@ -94,6 +94,20 @@ enum HostMatch {
     Cidr { network: IpAddr, prefix: u8 },
 }
 
+/// The host part of a [`HostPattern`], as [`HostPattern::destination`] gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination<'a> {
+    /// `*`: any host (public addresses only).
+    AnyHost,
+    /// One DNS name (public addresses only).
+    Name(&'a str),
+    /// `*.parent`: any subdomain of `parent` (public addresses only).
+    Subdomains(&'a str),
+    /// An IP address (a block of one: /32 or /128) or a CIDR block, canonical; the only hosts
+    /// that grant restricted addresses.
+    Block { network: IpAddr, prefix: u8 },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ports {
     Any,
@@ -273,6 +287,38 @@ impl HostPattern {
     /// Whether the host part is `*`: any host, public addresses only.
     pub fn is_any_host(&self) -> bool {
         self.host == HostMatch::Any
+    }
+
+    /// The scheme the pattern grants, `None` for `*` (every scheme).
+    pub fn scheme(&self) -> Option<Scheme> {
+        self.scheme
+    }
+
+    /// The ports the pattern grants, lowest and highest (one port is a range of one), or
+    /// `None` for `*` (every port).
+    pub fn port_range(&self) -> Option<(u16, u16)> {
+        match self.ports {
+            Ports::Any => None,
+            Ports::Range(low, high) => Some((low, high)),
+        }
+    }
+
+    /// Where the pattern lets a plugin connect, for what renders it elsewhere (a Kubernetes
+    /// NetworkPolicy: `deploy::network_policy`).
+    pub fn destination(&self) -> Destination<'_> {
+        match &self.host {
+            HostMatch::Any => Destination::AnyHost,
+            HostMatch::Name(name) => Destination::Name(name),
+            HostMatch::Subdomains(parent) => Destination::Subdomains(parent),
+            HostMatch::Ip(ip) => Destination::Block {
+                network: *ip,
+                prefix: if ip.is_ipv4() { 32 } else { 128 },
+            },
+            HostMatch::Cidr { network, prefix } => Destination::Block {
+                network: *network,
+                prefix: *prefix,
+            },
+        }
     }
 
     /// Whether the pattern's host is an IP or CIDR block that contains `ip`, whatever the

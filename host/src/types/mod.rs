@@ -6,7 +6,7 @@ pub mod address;
 pub mod host_pattern;
 mod principal;
 
-pub use host_pattern::{HostPattern, PatternError, Scheme};
+pub use host_pattern::{Destination, HostPattern, PatternError, Scheme};
 pub use principal::{Principal, Transport};
 
 /// What every warden API key starts with, so a key pasted in the wrong place is recognised.
