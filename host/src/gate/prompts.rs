@@ -125,7 +125,12 @@ impl Gate {
                     declared,
                 },
             };
-            _slot = slot(prompt.concurrency.as_deref(), &plugin.config).await?;
+            _slot = slot(
+                prompt.concurrency.as_deref(),
+                &plugin.config,
+                plugin.config.limits.timeout,
+            )
+            .await?;
             let events = Arc::new(FilteredEvents::new(
                 events,
                 prompt.filter.clone(),
