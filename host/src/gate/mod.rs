@@ -393,7 +393,7 @@ impl Gate {
             refusals: RefusalLimiter::new(options.refusal_rate),
             stats: options.stats,
             default_filter,
-            approver: Approver::new(&options.approval, options.approvals.clone()),
+            approver: Approver::new(&options.approval, options.approvals.clone(), options.store),
             updates: options.updates,
             revealed: reveals::Revealed::default(),
             reveals: options.reveals,

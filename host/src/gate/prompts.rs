@@ -121,7 +121,7 @@ impl Gate {
                     responses,
                     declared,
                 } => Questions::Rounds {
-                    answers: self.approver.answers(&subject, state, responses)?,
+                    answers: self.approver.answers(&subject, state, responses).await?,
                     declared,
                 },
             };

@@ -10,8 +10,11 @@
 //!   `concurrency` remain) and given back when the call ends; one left by a crashed replica
 //!   frees itself when it expires (the call's time limit plus a margin).
 //!
+//! - Approval states (`requestState`) are spent once across replicas: `SET NX` of the state's
+//!   digest, expiring with the state.
+//!
 //! Keys: `{prefix}rate:{len}:{tool}:{principal}`, `{prefix}ceiling:{tool}`,
-//! `{prefix}leases:{plugin}` (the length makes a tool name and a principal name that contain
+//! `{prefix}leases:{plugin}`, `{prefix}spent:{sha256}` (the length makes a tool name and a principal name that contain
 //! `:` unambiguous).
 //!
 //! When the store cannot be reached, `on_store_error` decides: `closed` refuses the call
@@ -218,6 +221,24 @@ impl SharedStore {
             .await
             .map_err(|e| StoreError(format!("release: {e}")))?;
         Ok(())
+    }
+
+    /// Record approval state `state` as used, for `ttl` (its validity): `false` when some
+    /// replica used it already. Kept as its SHA-256 under `{prefix}spent:`.
+    pub async fn spend(&self, state: &str, ttl: Duration) -> Result<bool, StoreError> {
+        use sha2::Digest;
+        let digest = hex::encode(sha2::Sha256::digest(state.as_bytes()));
+        let mut connection = self.connection().await?;
+        let set: Option<String> = redis::cmd("SET")
+            .arg(format!("{}spent:{digest}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| StoreError(format!("spend: {e}")))?;
+        Ok(set.is_some())
     }
 
     fn leases_key(&self, plugin: &str) -> String {

@@ -39,11 +39,12 @@ pub use pending::{Decision, PendingApproval, PendingApprovals, UnknownApproval};
 use spent::Spent;
 
 use super::inputs::{self, Answers, Declared, Given};
+use super::shared_limits::SharedStore;
 use super::stop::Stop;
 use super::{OutputFilter, Principal, audit_args};
 use crate::audit::{ApprovalRecord, Outcome, rfc3339};
 use crate::catalog::ToolEntry;
-use crate::manifest::{Approval, ApprovalSettings, FlowRule};
+use crate::manifest::{Approval, ApprovalSettings, FlowRule, StoreFailure};
 use crate::runtime::{CallEvents, ElicitFailure, Elicited};
 
 /// The `inputRequests` key of the gate's approval question.
@@ -107,6 +108,9 @@ pub(super) struct Approver {
     codec: RequestStateCodec,
     settings: ApprovalSettings,
     hub: Arc<ApprovalHub>,
+    /// `[limits] store`: where replicas record the states used, so a state is spent once
+    /// across them all.
+    store: Option<Arc<SharedStore>>,
 }
 
 /// Why a call needs approval, and what the question says.
@@ -157,7 +161,11 @@ pub(super) struct Cleared {
 
 impl Approver {
     /// The approver for `settings`, sealing with its key or the hub's.
-    pub(super) fn new(settings: &ApprovalSettings, hub: Arc<ApprovalHub>) -> Self {
+    pub(super) fn new(
+        settings: &ApprovalSettings,
+        hub: Arc<ApprovalHub>,
+        store: Option<Arc<SharedStore>>,
+    ) -> Self {
         let key = match &settings.key {
             Some(key) => key.expose().as_bytes().to_vec(),
             None => hub.process_key.clone(),
@@ -166,6 +174,7 @@ impl Approver {
             codec: RequestStateCodec::new_unchecked(key),
             settings: settings.clone(),
             hub,
+            store,
         }
     }
 
@@ -228,7 +237,7 @@ impl Approver {
         let asked = match asking {
             Asking::Rounds {
                 state, responses, ..
-            } => self.resume(call, &mut cleared, state, responses)?,
+            } => self.resume(call, &mut cleared, state, responses).await?,
             _ => false,
         };
         // No need, or approved in an earlier round (whose record `resume` kept).
@@ -274,7 +283,7 @@ impl Approver {
     /// asked for approval. Answers to the plugin's questions may come without a state (the
     /// first question's); an answer to the approval question counts only with the state that
     /// asked it.
-    fn resume(
+    async fn resume(
         &self,
         call: &Call<'_>,
         cleared: &mut Cleared,
@@ -283,7 +292,7 @@ impl Approver {
     ) -> Result<bool, Stop> {
         let digest = cleared.digest(call.arguments);
         let subject = Subject::tool(call.principal, call.tool.name(), digest);
-        let round = self.open_round(&subject, state, responses)?;
+        let round = self.open_round(&subject, state, responses).await?;
         cleared.answers = round.answered;
         cleared.approved = round.approved;
         cleared.record = round.approval;
@@ -382,13 +391,13 @@ impl Approver {
 
     /// The answers so far of a stateless request about `subject` carrying `state` and
     /// `responses` (a prompt's: no approval).
-    pub(super) fn answers(
+    pub(super) async fn answers(
         &self,
         subject: &Subject<'_>,
         state: Option<&str>,
         responses: Option<&InputResponses>,
     ) -> Result<Answers, Stop> {
-        Ok(self.open_round(subject, state, responses)?.answered)
+        Ok(self.open_round(subject, state, responses).await?.answered)
     }
 
     /// The `input_required` reply of a request about `subject` whose plugin asked `requests`
@@ -409,14 +418,14 @@ impl Approver {
     /// The round `state` carries (none without one), with `responses`' answers added: the
     /// approval's, which must be an answer, and every other key's, read later as the kind of
     /// question the plugin asks under it. A key answered in an earlier round keeps that answer.
-    fn open_round(
+    async fn open_round(
         &self,
         subject: &Subject<'_>,
         state: Option<&str>,
         responses: Option<&InputResponses>,
     ) -> Result<Round, Stop> {
         let mut round = match state {
-            Some(state) => self.open(state, subject)?,
+            Some(state) => self.open(state, subject).await?,
             None => Round::default(),
         };
         for (key, value) in responses.into_iter().flatten() {
@@ -452,7 +461,7 @@ impl Approver {
         )
     }
 
-    fn open(&self, state: &str, subject: &Subject<'_>) -> Result<Round, Stop> {
+    async fn open(&self, state: &str, subject: &Subject<'_>) -> Result<Round, Stop> {
         let bound = subject.binding();
         let payload = self
             .codec
@@ -469,6 +478,30 @@ impl Approver {
             return Err(invalid(
                 "requestState used already: each state answers one call",
             ));
+        }
+        // Replicas: also spent in the shared store, so another replica refuses it too.
+        if let Some(store) = &self.store {
+            match store.spend(state, self.settings.expiry).await {
+                Ok(true) => store.answered(),
+                Ok(false) => {
+                    store.answered();
+                    return Err(invalid(
+                        "requestState used already (on another replica): each state answers \
+                         one call",
+                    ));
+                }
+                Err(error) => {
+                    store.failed(&error);
+                    if store.on_error() == StoreFailure::Closed {
+                        return Err(Stop::tool_error(
+                            Outcome::Unavailable,
+                            "approval states are shared by the server's replicas and cannot be \
+                             checked right now; retry in a moment"
+                                .to_owned(),
+                        ));
+                    }
+                }
+            }
         }
         Ok(round)
     }
