@@ -161,6 +161,11 @@ impl Drop for Haproxy {
 /// `burst` calls at once, then one a minute), `write-file` asking for approval, the limits
 /// in `redis` with `on_store_error`, each replica's audit log at `${WARDEN_AUDIT}`.
 fn fixture(redis: &Redis, burst: u32, on_store_error: &str) -> Fixture {
+    fixture_with(redis, burst, on_store_error, "")
+}
+
+/// Same as [`fixture`], with `policy` (TOML keys) in `[plugins.testbed]`.
+fn fixture_with(redis: &Redis, burst: u32, on_store_error: &str, policy: &str) -> Fixture {
     let rate = match burst {
         0 => String::new(),
         burst => format!("rate = {{ per_minute = 1, burst = {burst} }}"),
@@ -181,6 +186,7 @@ key = "{APPROVAL_KEY}"
 component = "{{testbed}}"
 dirs = [{{ host = "{{dir}}/out", guest = "/out", mode = "rw" }}]
 {rate}
+{policy}
 
 [plugins.testbed.tools.write-file]
 approval = "ask"
@@ -573,10 +579,11 @@ async fn shared_burst(url: &str, tool: &str, burst: usize, tag: &str) {
 async fn with_the_store_down_closed_refuses_and_then_the_limit_is_shared_again() {
     let mut redis = Redis::start();
     let fixture = fixture(&redis, 3, "closed");
+    // The replicas start with the store down: they connect at the first call.
+    redis.stop();
     let servers = replicas(&fixture).await;
     let haproxy = Haproxy::start(&servers.iter().map(port_of).collect::<Vec<_>>());
     let http = reqwest::Client::new();
-    redis.stop();
     for n in 0..3 {
         let text = format!("down-{n}");
         let refused = emit(&http, &haproxy.url, "testbed__emit", &text)
@@ -631,4 +638,104 @@ async fn with_the_store_down_local_serves_and_then_the_limit_is_shared_again() {
     wait_store_back(&servers, "testbed__echo_char", "local").await;
     shared_burst(&haproxy.url, "testbed__echo_option", 2, "back").await;
     verify_all(&fixture);
+}
+
+#[tokio::test]
+async fn a_plugins_concurrency_is_counted_across_replicas_and_given_back() {
+    let redis = Redis::start();
+    let fixture = fixture_with(&redis, 0, "closed", "concurrency = 1\nqueue = 0");
+    let servers = replicas(&fixture).await;
+    let leases = || async {
+        let mut connection = redis::Client::open(redis.url())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        redis::cmd("ZCARD")
+            .arg("warden:limits:leases:testbed")
+            .query_async::<u64>(&mut connection)
+            .await
+            .expect("ZCARD")
+    };
+    let pause = json!({"name": "testbed__pause", "arguments": {"steps": 1, "millis": 3000}});
+    // A long call on replica 0 holds the plugin's one slot...
+    let (url, params) = (servers[0].url.clone(), pause.clone());
+    let long = tokio::spawn(async move {
+        post_2026(&reqwest::Client::new(), &url, "tools/call", params).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while leases().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the long call never took its lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...so replica 1, idle itself, refuses another at once (no queue).
+    let http = reqwest::Client::new();
+    let (_, busy) = post_2026(&http, &servers[1].url, "tools/call", pause.clone())
+        .await
+        .expect("replica 1 answers");
+    assert!(
+        result_text(&busy["result"]).contains("the tool is busy with other calls"),
+        "{busy}"
+    );
+    let (_, done) = long.await.expect("long call").expect("replica 0 answers");
+    assert!(!is_error(&done["result"]), "{done}");
+    // Given back at the end of the call: replica 2 gets the slot.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while leases().await > 0 {
+        assert!(Instant::now() < deadline, "the lease was never given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let quick = json!({"name": "testbed__pause", "arguments": {"steps": 1, "millis": 1}});
+    let (_, ran) = post_2026(&http, &servers[2].url, "tools/call", quick)
+        .await
+        .expect("replica 2 answers");
+    assert!(!is_error(&ran["result"]), "{ran}");
+    let outcomes: Vec<Vec<String>> = (0..3)
+        .map(|n| {
+            records(&fixture, n)
+                .iter()
+                .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(outcomes, [["ok"], ["rate-limited"], ["ok"]]);
+    verify_all(&fixture);
+}
+
+#[test]
+fn check_warns_when_replicas_share_limits_but_seal_with_per_process_keys() {
+    let check = |fixture: &Fixture| -> Value {
+        let (code, stdout, stderr) = common::warden(
+            &[
+                "check",
+                "--json",
+                "--manifest",
+                &fixture.manifest.display().to_string(),
+            ],
+            fixture.dir.path(),
+        );
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str(&stdout).expect("check --json")
+    };
+    let body = |approval: &str| {
+        format!(
+            "[limits]\nstore = \"redis://127.0.0.1:1/0\"\n{approval}\n\
+             [plugins.testbed]\ncomponent = \"{{testbed}}\"\n"
+        )
+    };
+    let per_process = Fixture::new(&body(""));
+    let report = check(&per_process);
+    assert!(
+        common::warning_codes(&report).contains(&"replicas-per-process-key"),
+        "{report}"
+    );
+    let shared = Fixture::new(&body(&format!("[approval]\nkey = \"{APPROVAL_KEY}\"")));
+    let report = check(&shared);
+    assert!(
+        !common::warning_codes(&report).contains(&"replicas-per-process-key"),
+        "{report}"
+    );
 }

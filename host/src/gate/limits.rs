@@ -290,7 +290,8 @@ impl Concurrency {
                 }
                 Ok(None) => {
                     shared.store.answered();
-                    if tokio::time::Instant::now() + pause > deadline {
+                    // No queue: refused at once, as here.
+                    if self.queue == 0 || tokio::time::Instant::now() + pause > deadline {
                         return Err(SlotRefusal::Busy);
                     }
                     tokio::time::sleep(pause).await;

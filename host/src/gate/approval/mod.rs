@@ -678,9 +678,9 @@ mod tests {
 
     /// A state opens only for the request it was issued for: the same principal, method,
     /// name and arguments. A prompt's state does not open for a tool of the same name.
-    #[test]
-    fn a_state_is_bound_to_its_method_principal_name_and_arguments() {
-        let approver = Approver::new(&ApprovalSettings::default(), Arc::default());
+    #[tokio::test]
+    async fn a_state_is_bound_to_its_method_principal_name_and_arguments() {
+        let approver = Approver::new(&ApprovalSettings::default(), Arc::default(), None);
         let ann = Principal::new("ann", vec![], Transport::Stdio);
         let bob = Principal::new("bob", vec![], Transport::Stdio);
         let mut answered = Answers::new();
@@ -702,19 +702,19 @@ mod tests {
             Subject::prompt(&ann, "q", None),
             Subject::prompt(&ann, "p", Some(&other_args)),
         ] {
-            assert!(approver.answers(&wrong, Some(&state), None).is_err());
+            assert!(approver.answers(&wrong, Some(&state), None).await.is_err());
         }
         // The right one opens once, with the sealed answers.
-        let opened = approver.answers(&prompt, Some(&state), None).ok();
+        let opened = approver.answers(&prompt, Some(&state), None).await.ok();
         assert_eq!(opened, Some(answered));
-        assert!(approver.answers(&prompt, Some(&state), None).is_err());
+        assert!(approver.answers(&prompt, Some(&state), None).await.is_err());
     }
 
     /// An answer in this request does not replace one sealed by an earlier round, and the
     /// approval key's entry must be an answer.
-    #[test]
-    fn sealed_answers_win_and_the_approval_entry_must_be_an_answer() {
-        let approver = Approver::new(&ApprovalSettings::default(), Arc::default());
+    #[tokio::test]
+    async fn sealed_answers_win_and_the_approval_entry_must_be_an_answer() {
+        let approver = Approver::new(&ApprovalSettings::default(), Arc::default(), None);
         let ann = Principal::new("ann", vec![], Transport::Stdio);
         let subject = Subject::prompt(&ann, "p", None);
         let sealed_answer = Given {
@@ -732,11 +732,17 @@ mod tests {
         responses.insert("new".to_owned(), json!(1));
         let opened = approver
             .answers(&subject, Some(&state), Some(&responses))
+            .await
             .expect("opens");
         assert_eq!(opened.get("k"), Some(&sealed_answer));
         assert_eq!(opened.get("new").map(|g| &g.value), Some(&json!(1)));
         let mut approval = InputResponses::new();
         approval.insert(APPROVAL_KEY.to_owned(), json!("yes"));
-        assert!(approver.answers(&subject, None, Some(&approval)).is_err());
+        assert!(
+            approver
+                .answers(&subject, None, Some(&approval))
+                .await
+                .is_err()
+        );
     }
 }
