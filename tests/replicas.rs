@@ -158,8 +158,9 @@ impl Drop for Haproxy {
 }
 
 /// The manifest all replicas share: the testbed plugin with `rate` (per principal per tool,
-/// `burst` calls at once, then one a minute), `write-file` asking for approval, the limits
-/// in `redis` with `on_store_error`, each replica's audit log at `${WARDEN_AUDIT}`.
+/// `burst` calls at once, then one a minute), `write-file` asking for approval, `read-file`
+/// private, an open-world plugin `net` (refused after private data), the limits in `redis`
+/// with `on_store_error`, each replica's audit log at `${WARDEN_AUDIT}`.
 fn fixture(redis: &Redis, burst: u32, on_store_error: &str) -> Fixture {
     fixture_with(redis, burst, on_store_error, "")
 }
@@ -181,6 +182,7 @@ on_store_error = "{on_store_error}"
 
 [approval]
 key = "{APPROVAL_KEY}"
+after_private = "deny"
 
 [plugins.testbed]
 component = "{{testbed}}"
@@ -190,6 +192,13 @@ dirs = [{{ host = "{{dir}}/out", guest = "/out", mode = "rw" }}]
 
 [plugins.testbed.tools.write-file]
 approval = "ask"
+
+[plugins.testbed.tools.read-file]
+data = "private"
+
+[plugins.net]
+component = "{{testbed}}"
+allow_hosts = ["http://127.0.0.1:9"]
 "#,
         url = redis.url(),
     ))
@@ -738,4 +747,46 @@ fn check_warns_when_replicas_share_limits_but_seal_with_per_process_keys() {
         !common::warning_codes(&report).contains(&"replicas-per-process-key"),
         "{report}"
     );
+}
+
+#[tokio::test]
+async fn the_flow_rule_holds_across_replicas() {
+    let redis = Redis::start();
+    let fixture = fixture(&redis, 0, "closed");
+    std::fs::create_dir_all(fixture.path("out")).expect("out dir");
+    std::fs::write(fixture.path("out/secret.txt"), "private words").expect("write");
+    let servers = replicas(&fixture).await;
+    let http = reqwest::Client::new();
+    let get = json!({"name": "net__http_get", "arguments": {"url": "http://127.0.0.1:9/"}});
+    let flow_refusal = "can send data read earlier from testbed__read_file to the internet";
+    // Before any private read, the open-world call is not refused by the flow rule.
+    let (_, before) = post_2026(&http, &servers[1].url, "tools/call", get.clone())
+        .await
+        .expect("replica 1 answers");
+    assert!(
+        !result_text(&before["result"]).contains(flow_refusal),
+        "{before}"
+    );
+    // Private output read on replica 0...
+    let read = json!({"name": "testbed__read_file", "arguments": {"path": "/out/secret.txt"}});
+    let (_, read) = post_2026(&http, &servers[0].url, "tools/call", read)
+        .await
+        .expect("replica 0 answers");
+    assert_eq!(result_text(&read["result"]), "private words", "{read}");
+    // ...cannot leave through replica 2.
+    let (_, after) = post_2026(&http, &servers[2].url, "tools/call", get)
+        .await
+        .expect("replica 2 answers");
+    assert!(is_error(&after["result"]), "{after}");
+    assert!(
+        result_text(&after["result"]).contains(flow_refusal),
+        "{after}"
+    );
+    let denied: Vec<Value> = records(&fixture, 2)
+        .into_iter()
+        .filter(|r| r["tool"] == "net__http_get")
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["outcome"], "denied");
+    verify_all(&fixture);
 }

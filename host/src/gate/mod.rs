@@ -664,7 +664,7 @@ impl Gate {
             let size = cap_size(&plugin.config, &mut answer, &mut trail);
             trail.output(size, redactions);
             if answer.outcome == Outcome::Ok {
-                self.approver.returned(&tool.entry, principal);
+                self.approver.returned(&tool.entry, principal).await;
                 // Hidden tools are revealed (or hidden again) only by a call that ended well.
                 let (revealed, hidden) =
                     self.change_toolset(principal, &plugin.config.name, toolset);

@@ -11,10 +11,11 @@
 //!   frees itself when it expires (the call's time limit plus a margin).
 //!
 //! - Approval states (`requestState`) are spent once across replicas: `SET NX` of the state's
-//!   digest, expiring with the state.
+//!   digest, expiring with the state. The flow rule's marks (a principal received private
+//!   output) are set there too, expiring with `[approval] window`.
 //!
 //! Keys: `{prefix}rate:{len}:{tool}:{principal}`, `{prefix}ceiling:{tool}`,
-//! `{prefix}leases:{plugin}`, `{prefix}spent:{sha256}` (the length makes a tool name and a principal name that contain
+//! `{prefix}leases:{plugin}`, `{prefix}spent:{sha256}`, `{prefix}flow:{principal}` (the length makes a tool name and a principal name that contain
 //! `:` unambiguous).
 //!
 //! When the store cannot be reached, `on_store_error` decides: `closed` refuses the call
@@ -239,6 +240,39 @@ impl SharedStore {
             .await
             .map_err(|e| StoreError(format!("spend: {e}")))?;
         Ok(set.is_some())
+    }
+
+    /// `principal` received private output from `tool`: the flow rule's mark, for `window`.
+    pub async fn mark(
+        &self,
+        principal: &str,
+        tool: &str,
+        window: Duration,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.connection().await?;
+        let _: () = redis::cmd("SET")
+            .arg(self.flow_key(principal))
+            .arg(tool)
+            .arg("PX")
+            .arg(u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1))
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| StoreError(format!("mark: {e}")))?;
+        Ok(())
+    }
+
+    /// The private tool `principal` received output from within its window, on any replica.
+    pub async fn marked(&self, principal: &str) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection().await?;
+        redis::cmd("GET")
+            .arg(self.flow_key(principal))
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| StoreError(format!("marked: {e}")))
+    }
+
+    fn flow_key(&self, principal: &str) -> String {
+        format!("{}flow:{principal}", self.prefix)
     }
 
     fn leases_key(&self, plugin: &str) -> String {

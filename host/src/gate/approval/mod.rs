@@ -203,10 +203,10 @@ impl Approver {
 
     /// Whether `principal`'s call of `tool` needs approval, and why; refuses it at once under
     /// `after_private = "deny"`.
-    fn need(&self, tool: &ToolEntry, principal: &Principal) -> Result<Option<Need>, Stop> {
+    async fn need(&self, tool: &ToolEntry, principal: &Principal) -> Result<Option<Need>, Stop> {
         if tool.open_world
             && self.settings.after_private != FlowRule::Allow
-            && let Some(source) = self.hub.flow.marked(&principal.name, self.settings.window)
+            && let Some(source) = self.marked(&principal.name).await?
         {
             let why = format!("this call can send data read earlier from {source} to the internet");
             if self.settings.after_private == FlowRule::Deny {
@@ -232,7 +232,7 @@ impl Approver {
         events: &dyn CallEvents,
         request_id: &str,
     ) -> Result<Cleared, Stop> {
-        let need = self.need(call.tool, call.principal)?;
+        let need = self.need(call.tool, call.principal).await?;
         let mut cleared = Cleared::default();
         let asked = match asking {
             Asking::Rounds {
@@ -443,10 +443,48 @@ impl Approver {
         Ok(round)
     }
 
-    /// After a call that returned: mark `principal` when `tool`'s output is private.
-    pub(super) fn returned(&self, tool: &ToolEntry, principal: &Principal) {
-        if tool.private {
-            self.hub.flow.mark(&principal.name, tool.name());
+    /// After a call that returned: mark `principal` when `tool`'s output is private (and,
+    /// with replicas, in the shared store, so the flow rule holds on every replica).
+    pub(super) async fn returned(&self, tool: &ToolEntry, principal: &Principal) {
+        if !tool.private {
+            return;
+        }
+        self.hub.flow.mark(&principal.name, tool.name());
+        if let Some(store) = &self.store {
+            match store
+                .mark(&principal.name, tool.name(), self.settings.window)
+                .await
+            {
+                Ok(()) => store.answered(),
+                // Kept here; under "closed", the other replicas refuse open-world calls
+                // meanwhile anyway (they cannot read the marks).
+                Err(error) => store.failed(&error),
+            }
+        }
+    }
+
+    /// The private tool `principal` received output from within the window: here, else (with
+    /// replicas) on any replica. A store that is down refuses under `on_store_error =
+    /// "closed"`.
+    async fn marked(&self, principal: &str) -> Result<Option<String>, Stop> {
+        if let Some(tool) = self.hub.flow.marked(principal, self.settings.window) {
+            return Ok(Some(tool));
+        }
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        match store.marked(principal).await {
+            Ok(tool) => {
+                store.answered();
+                Ok(tool)
+            }
+            Err(error) => {
+                store.failed(&error);
+                match store.on_error() {
+                    StoreFailure::Closed => Err(store_unavailable()),
+                    StoreFailure::Local => Ok(None),
+                }
+            }
         }
     }
 
@@ -493,12 +531,7 @@ impl Approver {
                 Err(error) => {
                     store.failed(&error);
                     if store.on_error() == StoreFailure::Closed {
-                        return Err(Stop::tool_error(
-                            Outcome::Unavailable,
-                            "approval states are shared by the server's replicas and cannot be \
-                             checked right now; retry in a moment"
-                                .to_owned(),
-                        ));
+                        return Err(store_unavailable());
                     }
                 }
             }
@@ -653,6 +686,17 @@ fn timed_out(timeout: Duration) -> Stop {
 
 /// A `requestState` that does not open for this call: the protocol error, never a new
 /// question (which would let a forger start over silently).
+/// The refusal while the state shared by replicas cannot be read (`on_store_error =
+/// "closed"`); the detail is in the host's log.
+fn store_unavailable() -> Stop {
+    Stop::tool_error(
+        Outcome::Unavailable,
+        "approval state is shared by the server's replicas and cannot be checked right now; \
+         retry in a moment"
+            .to_owned(),
+    )
+}
+
 fn invalid(detail: &str) -> Stop {
     Stop::invalid_params(
         Outcome::ApprovalInvalid,
