@@ -285,6 +285,9 @@ fn text_report(
     if let Some(warning) = operators_warning(manifest) {
         writeln!(out, "warning: {warning} [{OPERATORS_WITHOUT_AUTH}]")?;
     }
+    if let Some(warning) = replica_key_warning(manifest) {
+        writeln!(out, "warning: {warning} [{REPLICAS_PER_PROCESS_KEY}]")?;
+    }
     if !host.lock.unpinned.is_empty() {
         let warning = host.lock.unpinned_warning();
         writeln!(out, "warning: {warning} [{UNPINNED_PROMPTS}]")?;
@@ -454,6 +457,9 @@ fn json_report(
     if let Some(warning) = operators_warning(manifest) {
         warnings.push(json!({ "code": OPERATORS_WITHOUT_AUTH, "message": warning }));
     }
+    if let Some(warning) = replica_key_warning(manifest) {
+        warnings.push(json!({ "code": REPLICAS_PER_PROCESS_KEY, "message": warning }));
+    }
     if !host.lock.unpinned.is_empty() {
         let warning = host.lock.unpinned_warning();
         warnings.push(json!({ "code": UNPINNED_PROMPTS, "message": warning }));
@@ -581,6 +587,22 @@ fn unpinned_warnings(manifest: &Manifest) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The warning code of `[limits] store` (replicas) with approvals sealed by a per-process key.
+const REPLICAS_PER_PROCESS_KEY: &str = "replicas-per-process-key";
+
+/// `[limits] store` says replicas share the limits, but `[approval] key` is unset: each
+/// process seals approval and input-request states with its own random key, so a state issued
+/// by one replica is refused by the others (the client must start the call again).
+fn replica_key_warning(manifest: &Manifest) -> Option<String> {
+    (manifest.limit_store.is_some() && manifest.approval.key.is_none()).then(|| {
+        "[limits] store is set (replicas share limits) but [approval] key is not: each process \
+         seals approval and input-request states (requestState) with its own random key, so \
+         another replica refuses them; set [approval] key = \"${WARDEN_APPROVAL_KEY}\" to the \
+         same secret on every replica"
+            .to_owned()
+    })
 }
 
 fn operators_warning(manifest: &Manifest) -> Option<String> {

@@ -145,7 +145,12 @@ impl Gate {
                 .chain([(argument.name.clone(), Value::from(argument.value.as_str()))])
                 .collect();
             self.check_params(Some(&checked))?;
-            _slot = slot(target.concurrency, &plugin.config).await?;
+            _slot = slot(
+                target.concurrency,
+                &plugin.config,
+                plugin.config.limits.timeout,
+            )
+            .await?;
             let events = Arc::new(FilteredEvents::new(
                 events,
                 target.filter.clone(),

@@ -7,8 +7,9 @@
 //!   than the plugin's timeout), the rest are refused at once.
 //!
 //! Rates are GCRA buckets (`governor`): `burst` calls at once, then one every
-//! `60s / per_minute`. They sit behind [`RateLimiter`] so a limiter shared by replicas (Redis,
-//! say) can replace the in-process one.
+//! `60s / per_minute`. They sit behind [`RateLimiter`] so the limiter shared by replicas
+//! (`shared_limits`, Redis) can replace the in-process one; a plugin's [`Concurrency`] then
+//! also takes a lease there for each call.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -21,8 +22,9 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::Principal;
+use super::shared_limits::{LEASE_MARGIN, Lease, SharedStore, SlotRefusal};
 use crate::catalog::Catalog;
-use crate::manifest::{GlobalLimits, Rate};
+use crate::manifest::{GlobalLimits, Rate, StoreFailure};
 
 /// One call about to start, as a rate limiter sees it.
 pub struct RateKey<'a> {
@@ -57,11 +59,27 @@ impl RetryAfter {
     }
 }
 
+/// Why a rate limiter refused a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateRefusal {
+    /// Over the limit: retry after this long.
+    Retry(RetryAfter),
+    /// The limits are shared by replicas, their store is unreachable, and the manifest says
+    /// to refuse meanwhile (`on_store_error = "closed"`).
+    StoreDown,
+}
+
+impl From<RetryAfter> for RateRefusal {
+    fn from(retry: RetryAfter) -> Self {
+        RateRefusal::Retry(retry)
+    }
+}
+
 /// Decides whether a call may start now, and counts it if so.
 #[async_trait::async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Take one call for `key`, or say when to retry.
-    async fn check(&self, key: &RateKey<'_>) -> Result<(), RetryAfter>;
+    /// Take one call for `key`, or say why not.
+    async fn check(&self, key: &RateKey<'_>) -> Result<(), RateRefusal>;
 }
 
 /// Limits nothing.
@@ -69,7 +87,7 @@ pub struct Unlimited;
 
 #[async_trait::async_trait]
 impl RateLimiter for Unlimited {
-    async fn check(&self, _: &RateKey<'_>) -> Result<(), RetryAfter> {
+    async fn check(&self, _: &RateKey<'_>) -> Result<(), RateRefusal> {
         Ok(())
     }
 }
@@ -95,42 +113,20 @@ pub struct LocalRateLimiter {
 const RETAIN_EVERY: u64 = 4096;
 
 impl LocalRateLimiter {
-    /// Buckets for every tool and prompt of `catalog`, and for each plugin's resources: each plugin's `rate` and `tool_rate`,
-    /// and `limits.tool_rate` where a plugin sets none.
+    /// Buckets for every tool and prompt of `catalog`, and for each plugin's resources: each
+    /// plugin's `rate` and `tool_rate`, and `limits.tool_rate` where a plugin sets none.
     pub fn new(catalog: &Catalog, limits: &GlobalLimits) -> Self {
-        let tools = catalog
-            .iter()
-            .map(|tool| (tool.name().to_owned(), &tool.plugin))
-            .chain(
-                catalog
-                    .prompts()
-                    .map(|prompt| (prompt_key(prompt.name()), &prompt.plugin)),
-            )
-            .chain(
-                catalog
-                    .resources()
-                    .plugins()
-                    .map(|plugin| (resources_key(&plugin.config.name), plugin)),
-            )
-            .filter_map(|(name, plugin)| {
-                let policy = &plugin.config.policy;
-                let per_principal = policy
-                    .rate
-                    .map(|rate| DefaultKeyedRateLimiter::keyed(quota(rate)));
-                let ceiling = policy
-                    .tool_rate
-                    .or(limits.tool_rate)
-                    .map(|rate| DefaultDirectRateLimiter::direct(quota(rate)));
-                (per_principal.is_some() || ceiling.is_some()).then(|| {
-                    (
-                        name,
-                        ToolBuckets {
-                            per_principal,
-                            ceiling,
-                            checks: AtomicU64::new(0),
-                        },
-                    )
-                })
+        let tools = tool_rates(catalog, limits)
+            .map(|(name, per_principal, ceiling)| {
+                (
+                    name,
+                    ToolBuckets {
+                        per_principal: per_principal
+                            .map(|rate| DefaultKeyedRateLimiter::keyed(quota(rate))),
+                        ceiling: ceiling.map(|rate| DefaultDirectRateLimiter::direct(quota(rate))),
+                        checks: AtomicU64::new(0),
+                    },
+                )
             })
             .collect();
         Self {
@@ -167,9 +163,37 @@ impl LocalRateLimiter {
 
 #[async_trait::async_trait]
 impl RateLimiter for LocalRateLimiter {
-    async fn check(&self, key: &RateKey<'_>) -> Result<(), RetryAfter> {
-        self.take(key)
+    async fn check(&self, key: &RateKey<'_>) -> Result<(), RateRefusal> {
+        self.take(key).map_err(RateRefusal::Retry)
     }
+}
+
+/// The rates of every tool and prompt of `catalog`, and of each plugin's resources, that has
+/// any: its name (or [`prompt_key`], [`resources_key`]), the plugin's `rate` (per principal)
+/// and the ceiling (the plugin's `tool_rate`, else `limits.tool_rate`).
+pub(super) fn tool_rates<'c>(
+    catalog: &'c Catalog,
+    limits: &'c GlobalLimits,
+) -> impl Iterator<Item = (String, Option<Rate>, Option<Rate>)> + 'c {
+    catalog
+        .iter()
+        .map(|tool| (tool.name().to_owned(), &tool.plugin))
+        .chain(
+            catalog
+                .prompts()
+                .map(|prompt| (prompt_key(prompt.name()), &prompt.plugin)),
+        )
+        .chain(
+            catalog
+                .resources()
+                .plugins()
+                .map(|plugin| (resources_key(&plugin.config.name), plugin)),
+        )
+        .filter_map(|(name, plugin)| {
+            let policy = &plugin.config.policy;
+            let ceiling = policy.tool_rate.or(limits.tool_rate);
+            (policy.rate.is_some() || ceiling.is_some()).then_some((name, policy.rate, ceiling))
+        })
 }
 
 /// `per_minute` calls a minute, `burst` at once.
@@ -181,11 +205,27 @@ fn quota(rate: Rate) -> Quota {
         .allow_burst(nonzero(rate.burst))
 }
 
-/// A plugin's concurrency cap with a bounded queue.
+/// A plugin's concurrency cap with a bounded queue; with a shared store, counted across
+/// replicas too.
 pub struct Concurrency {
     slots: Semaphore,
     waiting: AtomicU32,
     queue: u32,
+    shared: Option<SharedCap>,
+}
+
+/// The cap's count in the store shared by replicas.
+struct SharedCap {
+    store: Arc<SharedStore>,
+    plugin: Arc<str>,
+    limit: u32,
+}
+
+/// A slot under a plugin's cap, held while the call runs: the local permit and, with a shared
+/// store, the lease (given back when dropped).
+pub struct Slot<'a> {
+    _permit: SemaphorePermit<'a>,
+    _lease: Option<Lease>,
 }
 
 /// The plugin already runs `concurrency` calls and `queue` more are waiting (or this one
@@ -200,6 +240,74 @@ impl Concurrency {
             slots: Semaphore::new(limit as usize),
             waiting: AtomicU32::new(0),
             queue,
+            shared: None,
+        }
+    }
+
+    /// At most `limit` calls of `plugin` at once across every replica sharing `store` (and
+    /// here), up to `queue` waiting here.
+    pub fn shared(limit: u32, queue: u32, store: Arc<SharedStore>, plugin: &str) -> Self {
+        Self {
+            shared: Some(SharedCap {
+                store,
+                plugin: Arc::from(plugin),
+                limit,
+            }),
+            ..Self::new(limit, queue)
+        }
+    }
+
+    /// A slot for a call that runs at most `runs`: here, then (shared) a lease in the store,
+    /// waiting at most `wait` in all. A lease lasts `runs` plus [`LEASE_MARGIN`], so one whose
+    /// replica died frees itself.
+    pub async fn slot(&self, wait: Duration, runs: Duration) -> Result<Slot<'_>, SlotRefusal> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let permit = self.acquire(wait).await.map_err(|Busy| SlotRefusal::Busy)?;
+        let Some(shared) = &self.shared else {
+            return Ok(Slot {
+                _permit: permit,
+                _lease: None,
+            });
+        };
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match shared
+                .store
+                .lease(&shared.plugin, shared.limit, runs + LEASE_MARGIN)
+                .await
+            {
+                Ok(Some(id)) => {
+                    shared.store.answered();
+                    let lease = Lease {
+                        store: shared.store.clone(),
+                        plugin: shared.plugin.clone(),
+                        id,
+                    };
+                    return Ok(Slot {
+                        _permit: permit,
+                        _lease: Some(lease),
+                    });
+                }
+                Ok(None) => {
+                    shared.store.answered();
+                    // No queue: refused at once, as here.
+                    if self.queue == 0 || tokio::time::Instant::now() + pause > deadline {
+                        return Err(SlotRefusal::Busy);
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(error) => {
+                    shared.store.failed(&error);
+                    return match shared.store.on_error() {
+                        StoreFailure::Closed => Err(SlotRefusal::StoreDown),
+                        StoreFailure::Local => Ok(Slot {
+                            _permit: permit,
+                            _lease: None,
+                        }),
+                    };
+                }
+            }
         }
     }
 

@@ -28,6 +28,7 @@ mod refusals;
 mod request_id;
 mod resources;
 mod reveals;
+mod shared_limits;
 mod stats;
 mod stop;
 mod subscriptions;
@@ -39,7 +40,6 @@ use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, InputRequiredResult, JsonObject, Tool};
 use serde_json::Value;
-use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 use wasmtime::component::Val;
 
@@ -61,7 +61,8 @@ pub use filter::{Detectors, MIN_SECRET_LEN, OutputFilter, Redactions, audit_args
 pub use input::{CapError, InputCaps};
 pub use inputs::{Declared, MAX_KEY};
 pub use limits::{
-    Busy, Concurrency, LocalRateLimiter, RateKey, RateLimiter, RetryAfter, Unlimited,
+    Busy, Concurrency, LocalRateLimiter, RateKey, RateLimiter, RateRefusal, RetryAfter, Slot,
+    Unlimited,
 };
 pub use live::LiveGate;
 pub use output::{OutputError, serialized_size, to_result};
@@ -70,6 +71,9 @@ pub use refusals::SUMMARY_EVERY;
 pub use request_id::new_request_id;
 pub use resources::ReadRequest;
 pub use reveals::{MAX_REVEALING_PRINCIPALS, ToolReveals, ToolsRevealed};
+pub use shared_limits::{
+    SharedRateLimiter, SharedStore, SlotRefusal, StoreError as LimitStoreError,
+};
 pub use stats::{OTHER as STATS_OTHER, Stats};
 pub use subscriptions::{
     ListenSlot, MAX_LISTENS_PER_PRINCIPAL, MAX_SUBSCRIPTIONS, ResourceUpdate, ResourceUpdates,
@@ -166,8 +170,11 @@ pub struct GateOptions {
     pub filters: Filters,
     /// Where audit records go.
     pub audit: Arc<dyn AuditSink>,
-    /// The rate limiter; `None`: the in-process [`LocalRateLimiter`] built from the manifest.
+    /// The rate limiter; `None`: the in-process [`LocalRateLimiter`] built from the manifest,
+    /// or with `store`, the [`SharedRateLimiter`].
     pub limiter: Option<Arc<dyn RateLimiter>>,
+    /// `[limits] store`: where rates and concurrency are counted with the other replicas.
+    pub store: Option<Arc<SharedStore>>,
     /// Refusals recorded per principal or client address (`[audit] refusal_rate`).
     pub refusal_rate: Rate,
     /// Where calls are counted (kept across reloads by passing the same one).
@@ -193,6 +200,7 @@ impl Default for GateOptions {
             filters: Filters::default(),
             audit: Arc::new(NoAudit),
             limiter: None,
+            store: None,
             refusal_rate: Audit::DEFAULT_REFUSAL_RATE,
             stats: Arc::default(),
             approval: ApprovalSettings::default(),
@@ -211,6 +219,7 @@ impl GateOptions {
             filters: manifest.filters.clone(),
             audit,
             limiter: None,
+            store: None,
             refusal_rate: manifest
                 .audit
                 .as_ref()
@@ -301,10 +310,15 @@ impl Gate {
                         selection,
                         config.secret_values(),
                     ));
-                    let concurrency = config
-                        .policy
-                        .concurrency
-                        .map(|limit| Arc::new(Concurrency::new(limit, config.policy.queue)));
+                    let queue = config.policy.queue;
+                    let concurrency = config.policy.concurrency.map(|limit| {
+                        Arc::new(match &options.store {
+                            Some(store) => {
+                                Concurrency::shared(limit, queue, store.clone(), &config.name)
+                            }
+                            None => Concurrency::new(limit, queue),
+                        })
+                    });
                     (filter, concurrency)
                 })
                 .clone()
@@ -345,9 +359,17 @@ impl Gate {
                 (plugin.config.name.clone(), guard)
             })
             .collect();
-        let limiter = match options.limiter {
-            Some(limiter) => limiter,
-            None => {
+        let limiter = match (options.limiter, &options.store) {
+            (Some(limiter), _) => limiter,
+            (None, Some(store)) => {
+                let shared = SharedRateLimiter::new(&catalog, &options.limits, store.clone());
+                if shared.is_empty() {
+                    Arc::new(Unlimited) as Arc<dyn RateLimiter>
+                } else {
+                    Arc::new(shared)
+                }
+            }
+            (None, None) => {
                 let local = LocalRateLimiter::new(&catalog, &options.limits);
                 if local.is_empty() {
                     Arc::new(Unlimited) as Arc<dyn RateLimiter>
@@ -371,7 +393,7 @@ impl Gate {
             refusals: RefusalLimiter::new(options.refusal_rate),
             stats: options.stats,
             default_filter,
-            approver: Approver::new(&options.approval, options.approvals.clone()),
+            approver: Approver::new(&options.approval, options.approvals.clone(), options.store),
             updates: options.updates,
             revealed: reveals::Revealed::default(),
             reveals: options.reveals,
@@ -594,7 +616,11 @@ impl Gate {
                     trail.approval(record.clone());
                 }
             }
-            _slot = slot(tool.concurrency.as_deref(), &plugin.config).await?;
+            let timeout = match tool.entry.task {
+                Some((_, timeout)) if task => timeout,
+                _ => plugin.config.limits.timeout,
+            };
+            _slot = slot(tool.concurrency.as_deref(), &plugin.config, timeout).await?;
             let questions = match asking {
                 Asking::Unable => Questions::Unable,
                 Asking::Live => Questions::Live(self.approver.timeout()),
@@ -614,10 +640,6 @@ impl Gate {
                 )
                 .with_revealed(self.revealed_functions(principal, &plugin.config.name)),
             );
-            let timeout = match tool.entry.task {
-                Some((_, timeout)) if task => timeout,
-                _ => plugin.config.limits.timeout,
-            };
             let ran = self
                 .runtime
                 .call_within(plugin, tool.entry.function, &args, events.clone(), timeout)
@@ -642,7 +664,7 @@ impl Gate {
             let size = cap_size(&plugin.config, &mut answer, &mut trail);
             trail.output(size, redactions);
             if answer.outcome == Outcome::Ok {
-                self.approver.returned(&tool.entry, principal);
+                self.approver.returned(&tool.entry, principal).await;
                 // Hidden tools are revealed (or hidden again) only by a call that ended well.
                 let (revealed, hidden) =
                     self.change_toolset(principal, &plugin.config.name, toolset);
@@ -705,15 +727,19 @@ impl Gate {
             tool: name,
             plugin,
         };
-        self.limiter.check(&key).await.map_err(|retry| {
-            Stop::tool_error(
-                Outcome::RateLimited,
-                format!(
-                    "rate limit reached for this tool; retry in {}s",
-                    retry.seconds()
+        self.limiter
+            .check(&key)
+            .await
+            .map_err(|refusal| match refusal {
+                RateRefusal::Retry(retry) => Stop::tool_error(
+                    Outcome::RateLimited,
+                    format!(
+                        "rate limit reached for this tool; retry in {}s",
+                        retry.seconds()
+                    ),
                 ),
-            )
-        })
+                RateRefusal::StoreDown => store_down(),
+            })
     }
 
     /// The input caps on `arguments`, then their strict conversion to `tool`'s WIT values.
@@ -790,21 +816,35 @@ fn authorize(access: &Access, principal: &Principal) -> Result<(), Stop> {
 }
 
 /// A slot under the plugin's concurrency cap `cap`, if it has one, waiting in its queue for at
-/// most the plugin's time limit. The call runs while it holds the slot.
+/// most the plugin's time limit, for a call that runs at most `runs`. The call runs while it
+/// holds the slot.
 async fn slot<'c>(
     cap: Option<&'c Concurrency>,
     config: &manifest::Plugin,
-) -> Result<Option<SemaphorePermit<'c>>, Stop> {
+    runs: std::time::Duration,
+) -> Result<Option<Slot<'c>>, Stop> {
     let Some(cap) = cap else {
         return Ok(None);
     };
-    match cap.acquire(config.limits.timeout).await {
+    match cap.slot(config.limits.timeout, runs).await {
         Ok(slot) => Ok(Some(slot)),
-        Err(Busy) => Err(Stop::tool_error(
+        Err(SlotRefusal::Busy) => Err(Stop::tool_error(
             Outcome::RateLimited,
             "the tool is busy with other calls; retry in a moment".to_owned(),
         )),
+        Err(SlotRefusal::StoreDown) => Err(store_down()),
     }
+}
+
+/// The refusal of a limited call while the limits shared by replicas cannot be counted
+/// (`on_store_error = "closed"`): the detail is in the host's log, not for the agent.
+fn store_down() -> Stop {
+    Stop::tool_error(
+        Outcome::Unavailable,
+        "limits are shared by the server's replicas and cannot be checked right now; retry \
+         in a moment"
+            .to_owned(),
+    )
 }
 
 impl Drop for Gate {

@@ -121,11 +121,16 @@ impl Gate {
                     responses,
                     declared,
                 } => Questions::Rounds {
-                    answers: self.approver.answers(&subject, state, responses)?,
+                    answers: self.approver.answers(&subject, state, responses).await?,
                     declared,
                 },
             };
-            _slot = slot(prompt.concurrency.as_deref(), &plugin.config).await?;
+            _slot = slot(
+                prompt.concurrency.as_deref(),
+                &plugin.config,
+                plugin.config.limits.timeout,
+            )
+            .await?;
             let events = Arc::new(FilteredEvents::new(
                 events,
                 prompt.filter.clone(),

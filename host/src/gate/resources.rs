@@ -119,7 +119,12 @@ impl Gate {
                 &resources_key(&plugin.config.name),
             )
             .await?;
-            _slot = slot(guard.concurrency.as_deref(), &plugin.config).await?;
+            _slot = slot(
+                guard.concurrency.as_deref(),
+                &plugin.config,
+                plugin.config.limits.timeout,
+            )
+            .await?;
             let events = Arc::new(FilteredEvents::new(
                 events,
                 guard.filter.clone(),

@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use crate::audit::{AuditSink, FileSink, NoAudit};
 use crate::capabilities::{self, Slots};
 use crate::catalog::Catalog;
-use crate::gate::{ApprovalHub, Gate, GateOptions, ResourceUpdates, Stats, ToolReveals};
+use crate::gate::{
+    ApprovalHub, Gate, GateOptions, ResourceUpdates, SharedStore, Stats, ToolReveals,
+};
 use crate::lock::{self, LockCheck};
 use crate::manifest::{self, Location, LockMode, Manifest};
 use crate::runtime::{
@@ -47,6 +49,8 @@ pub struct Host {
     /// Where reveals of hidden tools are announced, kept by every reload (sessions listen
     /// to it); what was revealed is not kept.
     reveals: Arc<ToolReveals>,
+    /// `[limits] store` and its connection, kept by a reload that does not change it.
+    limit_store: (Option<manifest::LimitStore>, Option<Arc<SharedStore>>),
     /// The capabilities' host-wide services ([`capabilities::start`]), which a reload keeps
     /// where their settings did not change.
     services: Slots,
@@ -253,7 +257,17 @@ impl Host {
         let approvals = previous.map_or_else(Arc::default, |p| p.approvals.clone());
         let updates = previous.map_or_else(Arc::default, |p| p.updates.clone());
         let reveals = previous.map_or_else(Arc::default, |p| p.reveals.clone());
+        let limit_store = match previous.filter(|p| p.limit_store.0 == manifest.limit_store) {
+            Some(previous) => previous.limit_store.1.clone(),
+            None => manifest
+                .limit_store
+                .as_ref()
+                .map(|config| SharedStore::new(config).map(Arc::new))
+                .transpose()
+                .map_err(HostError::global)?,
+        };
         let options = GateOptions {
+            store: limit_store.clone(),
             stats: stats.clone(),
             approvals: approvals.clone(),
             updates: updates.clone(),
@@ -270,6 +284,7 @@ impl Host {
             approvals,
             updates,
             reveals,
+            limit_store: (manifest.limit_store.clone(), limit_store),
             services,
             lock,
             provenance,

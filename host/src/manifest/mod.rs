@@ -33,6 +33,7 @@ mod plugin;
 mod policy;
 mod protect;
 mod reader;
+mod shared;
 mod sql;
 mod tasks;
 mod units;
@@ -64,6 +65,7 @@ pub use names::{
 };
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
 pub use oci::OciRef;
+pub use shared::{LimitStore, StoreFailure};
 pub use sql::{SqlDatabase, SqlGrant, SqlMode};
 pub use tasks::{TaskMode, TaskSettings, TaskStoreKind, ToolTask};
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};
@@ -94,6 +96,9 @@ pub struct Manifest {
     pub plugins: Vec<Plugin>,
     /// `[limits]`: argument caps and the global per-tool rate ceiling.
     pub limits: GlobalLimits,
+    /// `[limits] store`: where replicas count rates and concurrency together; `None`: each
+    /// process counts alone.
+    pub limit_store: Option<LimitStore>,
     /// `[filters]`: what is redacted from tool output.
     pub filters: Filters,
     /// `[audit]`: the audit log, if configured.

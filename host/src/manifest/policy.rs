@@ -152,8 +152,8 @@ fn detector_list(v: &Value<'_, '_>) -> Option<Vec<String>> {
     ok.then_some(names)
 }
 
-/// `[limits]`.
-pub(super) fn limits(table: &Table<'_, '_>) -> GlobalLimits {
+/// `[limits]`, with its shared store if it names one.
+pub(super) fn limits(table: &Table<'_, '_>) -> (GlobalLimits, Option<super::LimitStore>) {
     let d = GlobalLimits::default();
     let limits = GlobalLimits {
         max_argument_bytes: table
@@ -174,8 +174,9 @@ pub(super) fn limits(table: &Table<'_, '_>) -> GlobalLimits {
             .unwrap_or(d.max_array),
         tool_rate: table.get("tool_rate").and_then(|v| rate(&v)),
     };
+    let store = super::shared::store(table);
     table.finish();
-    limits
+    (limits, store)
 }
 
 /// `[filters]`.

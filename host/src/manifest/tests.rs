@@ -2634,3 +2634,56 @@ fn hidden_marks_one_tool_and_nothing_else() {
     ];
     fx.expect_errors(&cases);
 }
+
+#[test]
+fn the_shared_limit_store_is_read_with_its_defaults() {
+    let fx = Fixture::new();
+    let m = fx.ok(&format!(
+        "{FILES}[limits]\nstore = \"redis://:pw@127.0.0.1:6379/2\"\nprefix = \"w:\"\n\
+         on_store_error = \"local\"\n"
+    ));
+    let store = m.limit_store.as_ref().expect("a store");
+    assert_eq!(store.url.expose(), "redis://:pw@127.0.0.1:6379/2");
+    assert_eq!(
+        (store.prefix.as_str(), store.on_error),
+        ("w:", StoreFailure::Local)
+    );
+    assert!(!format!("{store:?}").contains("pw"), "the URL is redacted");
+    let m = fx.ok(&format!("{FILES}[limits]\nstore = \"redis://127.0.0.1\"\n"));
+    let store = m.limit_store.as_ref().expect("a store");
+    assert_eq!(
+        (store.prefix.as_str(), store.on_error),
+        (LimitStore::DEFAULT_PREFIX, StoreFailure::Closed)
+    );
+    assert_eq!(fx.ok(FILES).limit_store, None);
+}
+
+#[test]
+fn bad_shared_limit_stores_are_errors_at_their_line_without_the_url() {
+    let fx = Fixture::new();
+    let cases = [
+        (
+            "[limits]\nstore = \"http://user:secret@host\"",
+            "2:9: limits.store: expected a Redis URL such as \"redis://127.0.0.1:6379/0\" (TLS, rediss://, is not supported yet)",
+        ),
+        (
+            "[limits]\nstore = \"redis://127.0.0.1\"\non_store_error = \"open\"",
+            "3:18: limits.on_store_error: invalid on_store_error \"open\": expected \"closed\" (refuse limited calls while the store is unreachable) or \"local\" (count in process meanwhile)",
+        ),
+        (
+            "[limits]\non_store_error = \"local\"",
+            "2:1: limits.on_store_error: `on_store_error` applies only with a shared store (`store = \"redis://...\"`)",
+        ),
+        (
+            "[limits]\nprefix = \"x:\"",
+            "2:1: limits.prefix: `prefix` applies only with a shared store (`store = \"redis://...\"`)",
+        ),
+        (
+            "[limits]\nstore = \"redis://127.0.0.1\"\nprefix = \"a b\"",
+            "3:10: limits.prefix: a prefix is at most 64 characters, without spaces or control characters",
+        ),
+    ];
+    fx.expect_errors(&cases);
+    let error = fx.error("[limits]\nstore = \"http://user:secret@host\"\n");
+    assert!(!error.contains("secret"), "{error}");
+}

@@ -41,7 +41,7 @@ pub(super) fn manifest(
         Some(table) => plugins(&table, &dir),
         None => Vec::new(),
     };
-    let limits = root
+    let (limits, limit_store) = root
         .get("limits")
         .and_then(|v| v.table())
         .map(|table| policy::limits(&table))
@@ -90,6 +90,7 @@ pub(super) fn manifest(
         cache_key,
         plugins,
         limits,
+        limit_store,
         filters,
         audit,
         http,

@@ -3,7 +3,8 @@
 //! A tool with `data = "private"` marks the principal it answered; a later call of that
 //! principal to a tool that can reach the open world, within `[approval] window`, follows
 //! `[approval] after_private`. Marks are per principal (so a stateless client is covered
-//! across requests) and per process: replicas do not share them.
+//! across requests) and per process; with `[limits] store`, the approver also keeps them in
+//! the store shared by replicas (`gate/shared_limits.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};

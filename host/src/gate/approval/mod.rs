@@ -39,11 +39,12 @@ pub use pending::{Decision, PendingApproval, PendingApprovals, UnknownApproval};
 use spent::Spent;
 
 use super::inputs::{self, Answers, Declared, Given};
+use super::shared_limits::SharedStore;
 use super::stop::Stop;
 use super::{OutputFilter, Principal, audit_args};
 use crate::audit::{ApprovalRecord, Outcome, rfc3339};
 use crate::catalog::ToolEntry;
-use crate::manifest::{Approval, ApprovalSettings, FlowRule};
+use crate::manifest::{Approval, ApprovalSettings, FlowRule, StoreFailure};
 use crate::runtime::{CallEvents, ElicitFailure, Elicited};
 
 /// The `inputRequests` key of the gate's approval question.
@@ -107,6 +108,9 @@ pub(super) struct Approver {
     codec: RequestStateCodec,
     settings: ApprovalSettings,
     hub: Arc<ApprovalHub>,
+    /// `[limits] store`: where replicas record the states used, so a state is spent once
+    /// across them all.
+    store: Option<Arc<SharedStore>>,
 }
 
 /// Why a call needs approval, and what the question says.
@@ -157,7 +161,11 @@ pub(super) struct Cleared {
 
 impl Approver {
     /// The approver for `settings`, sealing with its key or the hub's.
-    pub(super) fn new(settings: &ApprovalSettings, hub: Arc<ApprovalHub>) -> Self {
+    pub(super) fn new(
+        settings: &ApprovalSettings,
+        hub: Arc<ApprovalHub>,
+        store: Option<Arc<SharedStore>>,
+    ) -> Self {
         let key = match &settings.key {
             Some(key) => key.expose().as_bytes().to_vec(),
             None => hub.process_key.clone(),
@@ -166,6 +174,7 @@ impl Approver {
             codec: RequestStateCodec::new_unchecked(key),
             settings: settings.clone(),
             hub,
+            store,
         }
     }
 
@@ -194,10 +203,10 @@ impl Approver {
 
     /// Whether `principal`'s call of `tool` needs approval, and why; refuses it at once under
     /// `after_private = "deny"`.
-    fn need(&self, tool: &ToolEntry, principal: &Principal) -> Result<Option<Need>, Stop> {
+    async fn need(&self, tool: &ToolEntry, principal: &Principal) -> Result<Option<Need>, Stop> {
         if tool.open_world
             && self.settings.after_private != FlowRule::Allow
-            && let Some(source) = self.hub.flow.marked(&principal.name, self.settings.window)
+            && let Some(source) = self.marked(&principal.name).await?
         {
             let why = format!("this call can send data read earlier from {source} to the internet");
             if self.settings.after_private == FlowRule::Deny {
@@ -223,12 +232,12 @@ impl Approver {
         events: &dyn CallEvents,
         request_id: &str,
     ) -> Result<Cleared, Stop> {
-        let need = self.need(call.tool, call.principal)?;
+        let need = self.need(call.tool, call.principal).await?;
         let mut cleared = Cleared::default();
         let asked = match asking {
             Asking::Rounds {
                 state, responses, ..
-            } => self.resume(call, &mut cleared, state, responses)?,
+            } => self.resume(call, &mut cleared, state, responses).await?,
             _ => false,
         };
         // No need, or approved in an earlier round (whose record `resume` kept).
@@ -274,7 +283,7 @@ impl Approver {
     /// asked for approval. Answers to the plugin's questions may come without a state (the
     /// first question's); an answer to the approval question counts only with the state that
     /// asked it.
-    fn resume(
+    async fn resume(
         &self,
         call: &Call<'_>,
         cleared: &mut Cleared,
@@ -283,7 +292,7 @@ impl Approver {
     ) -> Result<bool, Stop> {
         let digest = cleared.digest(call.arguments);
         let subject = Subject::tool(call.principal, call.tool.name(), digest);
-        let round = self.open_round(&subject, state, responses)?;
+        let round = self.open_round(&subject, state, responses).await?;
         cleared.answers = round.answered;
         cleared.approved = round.approved;
         cleared.record = round.approval;
@@ -382,13 +391,13 @@ impl Approver {
 
     /// The answers so far of a stateless request about `subject` carrying `state` and
     /// `responses` (a prompt's: no approval).
-    pub(super) fn answers(
+    pub(super) async fn answers(
         &self,
         subject: &Subject<'_>,
         state: Option<&str>,
         responses: Option<&InputResponses>,
     ) -> Result<Answers, Stop> {
-        Ok(self.open_round(subject, state, responses)?.answered)
+        Ok(self.open_round(subject, state, responses).await?.answered)
     }
 
     /// The `input_required` reply of a request about `subject` whose plugin asked `requests`
@@ -409,14 +418,14 @@ impl Approver {
     /// The round `state` carries (none without one), with `responses`' answers added: the
     /// approval's, which must be an answer, and every other key's, read later as the kind of
     /// question the plugin asks under it. A key answered in an earlier round keeps that answer.
-    fn open_round(
+    async fn open_round(
         &self,
         subject: &Subject<'_>,
         state: Option<&str>,
         responses: Option<&InputResponses>,
     ) -> Result<Round, Stop> {
         let mut round = match state {
-            Some(state) => self.open(state, subject)?,
+            Some(state) => self.open(state, subject).await?,
             None => Round::default(),
         };
         for (key, value) in responses.into_iter().flatten() {
@@ -434,10 +443,48 @@ impl Approver {
         Ok(round)
     }
 
-    /// After a call that returned: mark `principal` when `tool`'s output is private.
-    pub(super) fn returned(&self, tool: &ToolEntry, principal: &Principal) {
-        if tool.private {
-            self.hub.flow.mark(&principal.name, tool.name());
+    /// After a call that returned: mark `principal` when `tool`'s output is private (and,
+    /// with replicas, in the shared store, so the flow rule holds on every replica).
+    pub(super) async fn returned(&self, tool: &ToolEntry, principal: &Principal) {
+        if !tool.private {
+            return;
+        }
+        self.hub.flow.mark(&principal.name, tool.name());
+        if let Some(store) = &self.store {
+            match store
+                .mark(&principal.name, tool.name(), self.settings.window)
+                .await
+            {
+                Ok(()) => store.answered(),
+                // Kept here; under "closed", the other replicas refuse open-world calls
+                // meanwhile anyway (they cannot read the marks).
+                Err(error) => store.failed(&error),
+            }
+        }
+    }
+
+    /// The private tool `principal` received output from within the window: here, else (with
+    /// replicas) on any replica. A store that is down refuses under `on_store_error =
+    /// "closed"`.
+    async fn marked(&self, principal: &str) -> Result<Option<String>, Stop> {
+        if let Some(tool) = self.hub.flow.marked(principal, self.settings.window) {
+            return Ok(Some(tool));
+        }
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        match store.marked(principal).await {
+            Ok(tool) => {
+                store.answered();
+                Ok(tool)
+            }
+            Err(error) => {
+                store.failed(&error);
+                match store.on_error() {
+                    StoreFailure::Closed => Err(store_unavailable()),
+                    StoreFailure::Local => Ok(None),
+                }
+            }
         }
     }
 
@@ -452,7 +499,7 @@ impl Approver {
         )
     }
 
-    fn open(&self, state: &str, subject: &Subject<'_>) -> Result<Round, Stop> {
+    async fn open(&self, state: &str, subject: &Subject<'_>) -> Result<Round, Stop> {
         let bound = subject.binding();
         let payload = self
             .codec
@@ -469,6 +516,25 @@ impl Approver {
             return Err(invalid(
                 "requestState used already: each state answers one call",
             ));
+        }
+        // Replicas: also spent in the shared store, so another replica refuses it too.
+        if let Some(store) = &self.store {
+            match store.spend(state, self.settings.expiry).await {
+                Ok(true) => store.answered(),
+                Ok(false) => {
+                    store.answered();
+                    return Err(invalid(
+                        "requestState used already (on another replica): each state answers \
+                         one call",
+                    ));
+                }
+                Err(error) => {
+                    store.failed(&error);
+                    if store.on_error() == StoreFailure::Closed {
+                        return Err(store_unavailable());
+                    }
+                }
+            }
         }
         Ok(round)
     }
@@ -620,6 +686,17 @@ fn timed_out(timeout: Duration) -> Stop {
 
 /// A `requestState` that does not open for this call: the protocol error, never a new
 /// question (which would let a forger start over silently).
+/// The refusal while the state shared by replicas cannot be read (`on_store_error =
+/// "closed"`); the detail is in the host's log.
+fn store_unavailable() -> Stop {
+    Stop::tool_error(
+        Outcome::Unavailable,
+        "approval state is shared by the server's replicas and cannot be checked right now; \
+         retry in a moment"
+            .to_owned(),
+    )
+}
+
 fn invalid(detail: &str) -> Stop {
     Stop::invalid_params(
         Outcome::ApprovalInvalid,
@@ -645,9 +722,9 @@ mod tests {
 
     /// A state opens only for the request it was issued for: the same principal, method,
     /// name and arguments. A prompt's state does not open for a tool of the same name.
-    #[test]
-    fn a_state_is_bound_to_its_method_principal_name_and_arguments() {
-        let approver = Approver::new(&ApprovalSettings::default(), Arc::default());
+    #[tokio::test]
+    async fn a_state_is_bound_to_its_method_principal_name_and_arguments() {
+        let approver = Approver::new(&ApprovalSettings::default(), Arc::default(), None);
         let ann = Principal::new("ann", vec![], Transport::Stdio);
         let bob = Principal::new("bob", vec![], Transport::Stdio);
         let mut answered = Answers::new();
@@ -669,19 +746,19 @@ mod tests {
             Subject::prompt(&ann, "q", None),
             Subject::prompt(&ann, "p", Some(&other_args)),
         ] {
-            assert!(approver.answers(&wrong, Some(&state), None).is_err());
+            assert!(approver.answers(&wrong, Some(&state), None).await.is_err());
         }
         // The right one opens once, with the sealed answers.
-        let opened = approver.answers(&prompt, Some(&state), None).ok();
+        let opened = approver.answers(&prompt, Some(&state), None).await.ok();
         assert_eq!(opened, Some(answered));
-        assert!(approver.answers(&prompt, Some(&state), None).is_err());
+        assert!(approver.answers(&prompt, Some(&state), None).await.is_err());
     }
 
     /// An answer in this request does not replace one sealed by an earlier round, and the
     /// approval key's entry must be an answer.
-    #[test]
-    fn sealed_answers_win_and_the_approval_entry_must_be_an_answer() {
-        let approver = Approver::new(&ApprovalSettings::default(), Arc::default());
+    #[tokio::test]
+    async fn sealed_answers_win_and_the_approval_entry_must_be_an_answer() {
+        let approver = Approver::new(&ApprovalSettings::default(), Arc::default(), None);
         let ann = Principal::new("ann", vec![], Transport::Stdio);
         let subject = Subject::prompt(&ann, "p", None);
         let sealed_answer = Given {
@@ -699,11 +776,17 @@ mod tests {
         responses.insert("new".to_owned(), json!(1));
         let opened = approver
             .answers(&subject, Some(&state), Some(&responses))
+            .await
             .expect("opens");
         assert_eq!(opened.get("k"), Some(&sealed_answer));
         assert_eq!(opened.get("new").map(|g| &g.value), Some(&json!(1)));
         let mut approval = InputResponses::new();
         approval.insert(APPROVAL_KEY.to_owned(), json!("yes"));
-        assert!(approver.answers(&subject, None, Some(&approval)).is_err());
+        assert!(
+            approver
+                .answers(&subject, None, Some(&approval))
+                .await
+                .is_err()
+        );
     }
 }
