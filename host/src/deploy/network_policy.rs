@@ -290,6 +290,9 @@ fn own_servers(manifest: &Manifest) -> Vec<(String, String, u16)> {
     if let TaskStoreKind::Redis { url, .. } = &manifest.tasks.store {
         servers.push(("[tasks] store".to_owned(), url.expose().to_owned(), 6379));
     }
+    if let Some(store) = &manifest.limit_store {
+        servers.push(("[limits] store".to_owned(), store.url.expose().to_owned(), 6379));
+    }
     if let Some(oauth) = &manifest.auth.oauth
         && let JwksSource::Url(url) = &oauth.jwks
     {
@@ -432,7 +435,7 @@ fn yaml(
 ) -> String {
     let mut out = Lines::default();
     out.line("# warden's egress, rendered from its manifest by `warden deploy network-policy`. Render it");
-    out.line("# again whenever allow_hosts, [kv], [tasks], sql grants, [auth.oauth] or oci:// components change.");
+    out.line("# again whenever allow_hosts, [kv], [tasks], [limits] store, sql grants, [auth.oauth] or oci:// components change.");
     out.line(
         "# It selects the same pods as the other policies of deploy/kubernetes, which allow DNS.",
     );
