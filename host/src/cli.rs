@@ -353,18 +353,27 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain of audit log files, in order, and report the first broken line.
+    /// Check the hash chain of audit log files, in order, and report the first broken line;
+    /// with --key, the signed checkpoints too.
     ///
     /// Without FILES: the manifest's `[audit] path` with its rotated files, oldest first.
     /// Otherwise give rotated files oldest first, then the live file:
-    /// `warden audit verify audit/warden.jsonl.* audit/warden.jsonl`. Exits 1 if the chain is
-    /// broken.
+    /// `warden audit verify audit/warden.jsonl.* audit/warden.jsonl`, or one directory: every
+    /// log in it (each replica's, live and rotated files grouped by name), each verified and
+    /// reported on its own. Exits 1 if any chain is broken.
     Verify {
-        /// The log files, oldest first (default: the manifest's log and its rotated files).
+        /// The log files, oldest first, or one directory of logs (default: the manifest's log
+        /// and its rotated files).
         #[arg(conflicts_with = "manifest")]
         files: Vec<PathBuf>,
         #[command(flatten)]
         manifest: ManifestArg,
+        /// The public key of the checkpoints' signatures (a PEM `PUBLIC KEY` file, as
+        /// `GET /audit/key` serves it, or the key's base64): every checkpoint must be signed
+        /// by it, there must be one, and the records after the last one must stay within its
+        /// policy (which shows the log was not cut after a later checkpoint).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
     },
     /// Print the last records of an audit log, one readable line each; `-f` follows it.
     Tail {
