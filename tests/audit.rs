@@ -810,6 +810,7 @@ async fn the_key_is_published_over_http_and_the_timer_signs_an_idle_tail() {
     let openssl_pub = std::fs::read_to_string(fixture.path("audit.pub")).expect("pub");
     assert_eq!(pem.trim(), openssl_pub.trim());
     std::fs::write(fixture.path("served.pub"), &pem).expect("write");
+    assert_eq!(server.status()["audit_key"], json!(id));
 
     let client = server
         .connect(server.client_config(None), ClientLifecycleMode::Initialize)
