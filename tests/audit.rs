@@ -837,9 +837,60 @@ async fn the_key_is_published_over_http_and_the_timer_signs_an_idle_tail() {
     let (code, out, err) = verify_key(&fixture, "served.pub", &log);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("by replica web-1"), "{out}");
+    // A witness keeps the last checkpoint as it is written.
+    let response = reqwest::get(format!("{}/audit/checkpoint", server.base))
+        .await
+        .expect("GET /audit/checkpoint");
+    assert_eq!(response.status(), 200);
+    let witnessed: Value =
+        serde_json::from_str(&response.text().await.expect("body")).expect("a JSON checkpoint");
+    assert_eq!(witnessed["kind"], "checkpoint");
+    assert_eq!(
+        Some(&witnessed),
+        all_records(&log).last(),
+        "the last line of the log"
+    );
+    std::fs::write(fixture.path("witness.jsonl"), format!("{witnessed}\n")).expect("write");
     let _ = client.cancel().await;
     let status = server.terminate().await;
     assert!(status.success(), "{status}");
+
+    let with_witness = |fixture: &Fixture| {
+        common::warden(
+            &[
+                "audit",
+                "verify",
+                "--key",
+                "served.pub",
+                "--witness",
+                "witness.jsonl",
+                &log.display().to_string(),
+            ],
+            fixture.dir.path(),
+        )
+    };
+    let (code, out, err) = with_witness(&fixture);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("witnesses: 1 checkpoint(s)"), "{out}");
+    // Cut right after the call (the timer's checkpoint and all after it gone): the policy
+    // cannot see it, the witness does.
+    let text = std::fs::read_to_string(&log).expect("read");
+    let seq = witnessed["seq"].as_u64().expect("seq") as usize;
+    let kept: Vec<&str> = text.lines().take(seq).collect();
+    std::fs::write(&log, kept.join("\n") + "\n").expect("cut");
+    let (code, out, err) = verify_key(&fixture, "served.pub", &log);
+    assert_eq!(
+        code, 0,
+        "a cut after a checkpoint within the policy: {out}{err}"
+    );
+    let (code, _, err) = with_witness(&fixture);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!(
+            "before the checkpoint witnessed at seq {seq} (replica web-1"
+        )) && err.contains("records were removed from its end"),
+        "{err}"
+    );
 
     // Without a signing key there is nothing to publish.
     let unsigned = audited("");

@@ -374,6 +374,11 @@ enum AuditCommand {
         /// policy (which shows the log was not cut after a later checkpoint).
         #[arg(long, value_name = "PUB")]
         key: Option<PathBuf>,
+        /// Checkpoints kept elsewhere as they were written (a file of checkpoint lines, as
+        /// `GET /audit/checkpoint` serves them): each must still be in its replica's log,
+        /// unchanged. A log cut after a witnessed checkpoint fails.
+        #[arg(long, value_name = "FILE")]
+        witness: Option<PathBuf>,
     },
     /// Print the last records of an audit log, one readable line each; `-f` follows it.
     Tail {

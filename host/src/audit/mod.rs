@@ -32,7 +32,10 @@ pub use record::{
     rfc3339,
 };
 pub use start::{START, StartPlugin, StartRecord};
-pub use verify::{Broken, LastCheckpoint, VerifyReport, group_logs, verify, verify_signed};
+pub use verify::{
+    Broken, LastCheckpoint, VerifyReport, Witness, group_logs, verify, verify_signed,
+    verify_witnessed,
+};
 pub use writer::{FileSink, Signing, last_lines, rotated_files, rotated_name};
 
 /// The `prev` of the first record of a log: 64 zeros.
@@ -72,6 +75,12 @@ pub trait AuditSink: Send + Sync {
 
     /// The public key of the checkpoints' signatures, when the sink signs them.
     fn public_key(&self) -> Option<PublicKey> {
+        None
+    }
+
+    /// The line of the last checkpoint the sink wrote, when it signs them: what a witness
+    /// keeps to detect any later cut of the log (`warden audit verify --witness`).
+    fn last_checkpoint(&self) -> Option<String> {
         None
     }
 

@@ -805,3 +805,50 @@ fn two_writers_sharing_a_signed_log_keep_it_verifiable() {
     assert!(is_checkpoint(&all[7]));
     assert_eq!(value(&all[7])["count"], 5);
 }
+
+#[test]
+fn a_witnessed_checkpoint_must_still_be_in_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (sink, key) = signed_sink(&path, 3);
+    write(&sink, 0..3);
+    let witness = Witness::parse(&sink.last_checkpoint().expect("a checkpoint")).expect("parse");
+    write(&sink, 3..4);
+    drop(sink);
+    let all = lines(&path);
+    // start, cp, r0 r1 r2 cp (witnessed), r3 cp
+    assert_eq!(witness.seq, 5);
+    let report = verify_witnessed(std::slice::from_ref(&path), Some(&key), &[witness.clone()])
+        .expect("intact");
+    assert_eq!(report.witnessed, [0]);
+
+    // Cut after the call before it: within the policy, but the witness is gone.
+    rewrite(&path, &all[..3]);
+    verify_signed(std::slice::from_ref(&path), Some(&key)).expect("within the policy");
+    let broken = verify_witnessed(std::slice::from_ref(&path), Some(&key), &[witness.clone()])
+        .expect_err("cut");
+    assert!(
+        broken.reason.contains("removed from its end"),
+        "{}",
+        broken.reason
+    );
+
+    // Another replica's witness is not this log's.
+    let mut other = witness.clone();
+    other.replica = "r2".into();
+    let report =
+        verify_witnessed(std::slice::from_ref(&path), Some(&key), &[other]).expect("not checked");
+    assert!(report.witnessed.is_empty());
+
+    // A rewritten log whose checkpoint at that seq differs.
+    let mut changed = witness;
+    changed.head = "0".repeat(64);
+    rewrite(&path, &all);
+    let broken = verify_witnessed(std::slice::from_ref(&path), Some(&key), &[changed])
+        .expect_err("rewritten");
+    assert!(
+        broken.reason.contains("not the one witnessed"),
+        "{}",
+        broken.reason
+    );
+}

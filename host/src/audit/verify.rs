@@ -38,6 +38,44 @@ pub struct VerifyReport {
     pub unsigned: u64,
     /// The replica ids named by start and checkpoint records, in the order first seen.
     pub replicas: Vec<String>,
+    /// The witnesses checked (indexes into those given): those of the log's replicas, within
+    /// its files' seqs.
+    pub witnessed: Vec<usize>,
+}
+
+/// A checkpoint kept elsewhere as it was written (`GET /audit/checkpoint`, a shipped copy):
+/// the log must still hold it, which no cut of the log can fake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Witness {
+    pub seq: u64,
+    pub head: String,
+    pub sig: String,
+    pub replica: String,
+    pub ts: String,
+}
+
+impl Witness {
+    /// One checkpoint line, as `GET /audit/checkpoint` serves it.
+    pub fn parse(line: &str) -> Result<Witness, String> {
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| format!("not a JSON checkpoint: {e}"))?;
+        let seq = value
+            .get("seq")
+            .and_then(Value::as_u64)
+            .ok_or("the checkpoint has no `seq`")?;
+        if value.get("kind").and_then(Value::as_str) != Some(CHECKPOINT) {
+            return Err("not a checkpoint (`kind` is not \"checkpoint\")".to_owned());
+        }
+        let record: CheckpointRecord<'_> =
+            serde_json::from_value(value).map_err(|e| format!("a malformed checkpoint: {e}"))?;
+        Ok(Witness {
+            seq,
+            head: record.head.to_ascii_lowercase(),
+            sig: record.sig,
+            replica: record.replica.into_owned(),
+            ts: record.ts,
+        })
+    }
 }
 
 /// Where the last checkpoint of a log is.
@@ -95,6 +133,18 @@ pub fn verify(files: &[PathBuf]) -> Result<VerifyReport, Broken> {
 /// none written more than `interval_ms` (plus a grace of 5 s) after an earlier one. More means
 /// a checkpoint that was written is gone: the log was cut after it.
 pub fn verify_signed(files: &[PathBuf], key: Option<&PublicKey>) -> Result<VerifyReport, Broken> {
+    verify_witnessed(files, key, &[])
+}
+
+/// [`verify_signed`], and every witness of a replica the log names is a checkpoint of the log,
+/// unchanged: a log that ends before one was cut after it was written. Witnesses of other
+/// replicas, or before the first file, are left out (`witnessed` lists those checked).
+pub fn verify_witnessed(
+    files: &[PathBuf],
+    key: Option<&PublicKey>,
+    witnesses: &[Witness],
+) -> Result<VerifyReport, Broken> {
+    let mut found: BTreeMap<u64, (String, String)> = BTreeMap::new();
     let mut previous: Option<Previous> = None;
     let mut tail = Tail::default();
     let mut report = VerifyReport {
@@ -107,6 +157,7 @@ pub fn verify_signed(files: &[PathBuf], key: Option<&PublicKey>) -> Result<Verif
         last_checkpoint: None,
         unsigned: 0,
         replicas: Vec::new(),
+        witnessed: Vec::new(),
     };
     for path in files {
         let broken = |line: usize, reason: String| Broken {
@@ -177,6 +228,12 @@ pub fn verify_signed(files: &[PathBuf], key: Option<&PublicKey>) -> Result<Verif
             if kind == Some(CHECKPOINT) {
                 let checkpoint =
                     checkpoint(seq, &prev, value, key).map_err(|reason| broken(number, reason))?;
+                if witnesses.iter().any(|w| w.seq == seq) {
+                    found.insert(
+                        seq,
+                        (checkpoint.head.to_ascii_lowercase(), checkpoint.sig.clone()),
+                    );
+                }
                 report.checkpoints += 1;
                 report.unsigned = 0;
                 tail = Tail {
@@ -201,6 +258,48 @@ pub fn verify_signed(files: &[PathBuf], key: Option<&PublicKey>) -> Result<Verif
                 seq,
                 hash: line_hash(&bytes),
             });
+        }
+    }
+    for (index, witness) in witnesses.iter().enumerate() {
+        let before = report.seqs.is_some_and(|(first, _)| witness.seq < first);
+        if !report.replicas.contains(&witness.replica) || before {
+            continue;
+        }
+        report.witnessed.push(index);
+        let file = files.last().cloned().unwrap_or_default();
+        let last = report.seqs.map_or(0, |(_, last)| last);
+        match found.get(&witness.seq) {
+            Some((head, sig)) if *head == witness.head && *sig == witness.sig => {}
+            Some(_) => {
+                return Err(Broken {
+                    file,
+                    line: 0,
+                    reason: format!(
+                        "the checkpoint at seq {} is not the one witnessed (replica {}, {}): the log was rewritten",
+                        witness.seq, witness.replica, witness.ts
+                    ),
+                });
+            }
+            None if report.seqs.is_none() || witness.seq > last => {
+                return Err(Broken {
+                    file,
+                    line: 0,
+                    reason: format!(
+                        "the log ends at seq {last}, before the checkpoint witnessed at seq {} (replica {}, {}): records were removed from its end",
+                        witness.seq, witness.replica, witness.ts
+                    ),
+                });
+            }
+            None => {
+                return Err(Broken {
+                    file,
+                    line: 0,
+                    reason: format!(
+                        "seq {} is not the checkpoint witnessed there (replica {}, {}): the log was rewritten, or the witness is another log's",
+                        witness.seq, witness.replica, witness.ts
+                    ),
+                });
+            }
         }
     }
     if let Some(key) = key {
@@ -278,7 +377,7 @@ impl Tail {
         });
         let reason = if unsigned >= every {
             Some(format!(
-                "{unsigned} records follow the last checkpoint, and its policy signs every {every}:                  a later checkpoint was removed (the log was cut after it)"
+                "{unsigned} records follow the last checkpoint, and its policy signs every {every}: a later checkpoint was removed (the log was cut after it)"
             ))
         } else {
             match (ts, self.earliest_end) {
@@ -289,7 +388,7 @@ impl Tail {
                             .saturating_add(GRACE_MS) =>
                 {
                     Some(format!(
-                        "this record came {} s after an unsigned one was written, and the last                          checkpoint's policy signs within {} s: a later checkpoint was removed                          (the log was cut after it)",
+                        "this record came {} s after an unsigned one was written, and the last checkpoint's policy signs within {} s: a later checkpoint was removed (the log was cut after it)",
                         (ts - earliest) / 1000,
                         interval_ms / 1000
                     ))

@@ -54,6 +54,8 @@ struct State {
     /// The chain held unsigned records when this process opened it: the next record written
     /// is signed at once.
     inherited: bool,
+    /// The line of the last checkpoint this process wrote.
+    last_checkpoint: Option<String>,
 }
 
 /// How often the open file is compared with the file at the path when nothing on the open
@@ -130,6 +132,7 @@ impl FileSink {
                 presence,
                 since: 0,
                 inherited: false,
+                last_checkpoint: None,
             }),
             replica: String::new(),
             signing: None,
@@ -360,14 +363,19 @@ impl FileSink {
             if let Some(signing) = &self.signing
                 && (sign || state.inherited || state.since >= signing.every)
             {
+                let start = state.line.len();
                 self.push_checkpoint(state, signing)?;
+                return Ok(Some(start));
             }
-            Ok(())
+            Ok(None)
         })();
-        if let Err(error) = pushed {
-            (state.seq, state.prev, state.since, state.inherited) = saved;
-            return Err(error);
-        }
+        let checkpoint = match pushed {
+            Ok(checkpoint) => checkpoint,
+            Err(error) => {
+                (state.seq, state.prev, state.since, state.inherited) = saved;
+                return Err(error);
+            }
+        };
         let len = state.line.len() as u64;
         if state.size > 0
             && state.size + len > self.rotate
@@ -392,7 +400,17 @@ impl FileSink {
             return Err(self.io_error(e));
         }
         state.size += len;
+        if let Some(start) = checkpoint {
+            let line = &state.line[start..state.line.len() - 1];
+            state.last_checkpoint = Some(String::from_utf8_lossy(line).into_owned());
+        }
         Ok(())
+    }
+
+    /// The last checkpoint this sink wrote (its line), for a witness to keep.
+    pub fn last_checkpoint(&self) -> Option<String> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.last_checkpoint.clone()
     }
 }
 
@@ -430,6 +448,10 @@ impl AuditSink for FileSink {
 
     fn public_key(&self) -> Option<super::PublicKey> {
         FileSink::public_key(self)
+    }
+
+    fn last_checkpoint(&self) -> Option<String> {
+        FileSink::last_checkpoint(self)
     }
 }
 

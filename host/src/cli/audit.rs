@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use warden::audit::{Outcome, PublicKey, VerifyReport};
+use warden::audit::{Outcome, PublicKey, VerifyReport, Witness};
 use warden::manifest::Manifest;
 
 use super::{AuditCommand, ManifestArg, write_stdout};
@@ -31,7 +31,12 @@ pub(super) fn audit(command: AuditCommand) -> Result<ExitCode> {
             files,
             manifest,
             key,
+            witness,
         } => {
+            let witnesses = match witness {
+                Some(path) => read_witnesses(&path)?,
+                None => Vec::new(),
+            };
             let key = match key {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
@@ -46,14 +51,14 @@ pub(super) fn audit(command: AuditCommand) -> Result<ExitCode> {
             if let [dir] = files.as_slice()
                 && dir.is_dir()
             {
-                return verify_dir(dir, key.as_ref());
+                return verify_dir(dir, key.as_ref(), &witnesses);
             }
             let files = if files.is_empty() {
                 manifest_log_files(manifest)?
             } else {
                 files
             };
-            verify(&files, key.as_ref())
+            verify(&files, key.as_ref(), &witnesses)
         }
         AuditCommand::Tail {
             file,
@@ -117,10 +122,43 @@ fn manifest_log_files(manifest: ManifestArg) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The checkpoint lines of `path` (blank lines skipped).
+fn read_witnesses(path: &Path) -> Result<Vec<Witness>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the witness file {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            Witness::parse(line).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), n + 1))
+        })
+        .collect()
+}
+
+/// The witnesses no log checked, as an error.
+fn unchecked(witnesses: &[Witness], checked: &[usize]) -> Option<String> {
+    let missing: Vec<String> = witnesses
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !checked.contains(i))
+        .map(|(_, w)| format!("seq {} of replica {}", w.seq, w.replica))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "witnessed checkpoint(s) {} are in no log given: a replica's log is missing, or it starts after them",
+            missing.join(", ")
+        )
+    })
+}
+
 /// Verify `files` as one chain and print the verdict.
-fn verify(files: &[PathBuf], key: Option<&PublicKey>) -> Result<ExitCode> {
-    match warden::audit::verify_signed(files, key) {
+fn verify(files: &[PathBuf], key: Option<&PublicKey>, witnesses: &[Witness]) -> Result<ExitCode> {
+    match warden::audit::verify_witnessed(files, key, witnesses) {
         Ok(report) => {
+            if let Some(missing) = unchecked(witnesses, &report.witnessed) {
+                eprintln!("broken: {missing}");
+                return Ok(ExitCode::FAILURE);
+            }
             write_stdout(&verdict(&report));
             Ok(ExitCode::SUCCESS)
         }
@@ -132,21 +170,23 @@ fn verify(files: &[PathBuf], key: Option<&PublicKey>) -> Result<ExitCode> {
 }
 
 /// Verify every log in `dir` on its own; report each, fail if any fails.
-fn verify_dir(dir: &Path, key: Option<&PublicKey>) -> Result<ExitCode> {
+fn verify_dir(dir: &Path, key: Option<&PublicKey>, witnesses: &[Witness]) -> Result<ExitCode> {
     let logs = warden::audit::group_logs(dir)
         .with_context(|| format!("cannot read the directory {}", dir.display()))?;
     if logs.is_empty() {
         bail!("no audit log in {}", dir.display());
     }
     let mut failed = 0;
+    let mut checked = Vec::new();
     let mut out = String::new();
     for (live, files) in &logs {
         let name = live
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match warden::audit::verify_signed(files, key) {
+        match warden::audit::verify_witnessed(files, key, witnesses) {
             Ok(report) => {
+                checked.extend(report.witnessed.iter().copied());
                 let replicas = replicas(&report.replicas);
                 out.push_str(&format!("{name}{replicas}: {}", verdict(&report)));
             }
@@ -161,6 +201,12 @@ fn verify_dir(dir: &Path, key: Option<&PublicKey>) -> Result<ExitCode> {
         }
     }
     write_stdout(&out);
+    if failed == 0
+        && let Some(missing) = unchecked(witnesses, &checked)
+    {
+        eprintln!("broken: {missing}");
+        return Ok(ExitCode::FAILURE);
+    }
     if failed > 0 {
         eprintln!(
             "broken: {failed} of {} log(s) in {}",
@@ -204,6 +250,12 @@ fn verdict(report: &VerifyReport) -> String {
             ));
         }
         (None, _) => out.push_str("checkpoints: none (the log is not signed)\n"),
+    }
+    if !report.witnessed.is_empty() {
+        out.push_str(&format!(
+            "witnesses: {} checkpoint(s) kept elsewhere found unchanged\n",
+            report.witnessed.len()
+        ));
     }
     if report.continues {
         out.push_str(

@@ -822,6 +822,11 @@ impl Gate {
         self.audit.public_key()
     }
 
+    /// The line of the audit log's last checkpoint this process wrote, when it signs them.
+    pub fn audit_checkpoint(&self) -> Option<String> {
+        self.audit.last_checkpoint()
+    }
+
     fn flush_refusals(&self) {
         for dropped in self.refusals.drain() {
             if let Err(error) = trail::write_summary(&*self.audit, dropped) {
