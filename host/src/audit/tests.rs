@@ -818,15 +818,23 @@ fn a_witnessed_checkpoint_must_still_be_in_the_log() {
     let all = lines(&path);
     // start, cp, r0 r1 r2 cp (witnessed), r3 cp
     assert_eq!(witness.seq, 5);
-    let report = verify_witnessed(std::slice::from_ref(&path), Some(&key), &[witness.clone()])
-        .expect("intact");
+    let report = verify_witnessed(
+        std::slice::from_ref(&path),
+        Some(&key),
+        std::slice::from_ref(&witness),
+    )
+    .expect("intact");
     assert_eq!(report.witnessed, [0]);
 
     // Cut after the call before it: within the policy, but the witness is gone.
     rewrite(&path, &all[..3]);
     verify_signed(std::slice::from_ref(&path), Some(&key)).expect("within the policy");
-    let broken = verify_witnessed(std::slice::from_ref(&path), Some(&key), &[witness.clone()])
-        .expect_err("cut");
+    let broken = verify_witnessed(
+        std::slice::from_ref(&path),
+        Some(&key),
+        std::slice::from_ref(&witness),
+    )
+    .expect_err("cut");
     assert!(
         broken.reason.contains("removed from its end"),
         "{}",
