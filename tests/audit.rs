@@ -900,3 +900,48 @@ async fn the_key_is_published_over_http_and_the_timer_signs_an_idle_tail() {
         .expect("GET /audit/key");
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn a_reload_signs_its_start_record_and_a_clean_stop_signs_the_rest() {
+    let fixture = signed("checkpoint_every = 100\nreplica = \"pod-r\"");
+    let log = fixture.path("audit/warden.jsonl");
+    let client = fixture.client().await;
+    ok_text(
+        &client
+            .call("testbed__emit", json!({ "text": "before" }))
+            .await,
+    );
+    // Reload with the same [audit]: the same sink; its start record is signed at once.
+    client.signal("HUP");
+    let waited = Instant::now();
+    let starts = |n: usize| kinds(&log).iter().filter(|k| *k == "start").count() >= n;
+    while !starts(2) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "{}",
+            client.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ok_text(
+        &client
+            .call("testbed__emit", json!({ "text": "after" }))
+            .await,
+    );
+    client.close().await;
+    assert_eq!(
+        kinds(&log),
+        [
+            "start",
+            "checkpoint",
+            "call",
+            "start",
+            "checkpoint",
+            "call",
+            "checkpoint"
+        ]
+    );
+    let (code, out, err) = verify_key(&fixture, "audit.pub", &log);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("checkpoints: 3 (signatures checked)"), "{out}");
+}
