@@ -945,3 +945,37 @@ async fn a_reload_signs_its_start_record_and_a_clean_stop_signs_the_rest() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("checkpoints: 3 (signatures checked)"), "{out}");
 }
+
+#[test]
+fn a_signing_key_that_is_not_ed25519_is_refused_at_start() {
+    let fixture = audited("signing_key = \"ec.key\"");
+    let made = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(fixture.path("ec.key"))
+        .status()
+        .expect("run openssl");
+    assert!(made.success());
+    for args in [
+        &["check"][..],
+        &["call", "testbed__emit", r#"{"text":"x"}"#],
+    ] {
+        let (code, out, err) = common::warden(args, fixture.dir.path());
+        assert_ne!(code, 0, "{out}");
+        assert!(
+            err.contains("[audit] signing_key: not an unencrypted PKCS#8 Ed25519 private key"),
+            "{err}"
+        );
+        assert!(!err.contains("BEGIN"), "the key is not echoed: {err}");
+    }
+    assert!(
+        !fixture.path("audit/warden.jsonl").exists()
+            || kinds(&fixture.path("audit/warden.jsonl")).is_empty()
+    );
+}

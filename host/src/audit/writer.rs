@@ -302,11 +302,13 @@ impl FileSink {
     }
 
     /// Serialize the line of `record` at the chain's position into `state.line` (after what
-    /// it holds), and move the position past it.
+    /// it holds), and move the position past it; the `prev` it replaced is kept in `undo`
+    /// (the first one only), for a failed write to restore.
     fn push_line<R: serde::Serialize>(
         &self,
         state: &mut State,
         record: &R,
+        undo: &mut Option<String>,
     ) -> Result<(), AuditError> {
         let start = state.line.len();
         let line = Line {
@@ -317,14 +319,20 @@ impl FileSink {
         serde_json::to_writer(&mut state.line, &line).map_err(|e| AuditError::Io {
             message: format!("cannot serialize an audit record: {e}"),
         })?;
-        state.prev = line_hash(&state.line[start..]);
+        let replaced = std::mem::replace(&mut state.prev, line_hash(&state.line[start..]));
+        undo.get_or_insert(replaced);
         state.line.push(b'\n');
         state.seq += 1;
         Ok(())
     }
 
     /// Serialize a signed checkpoint of the chain's position into `state.line`.
-    fn push_checkpoint(&self, state: &mut State, signing: &Signing) -> Result<(), AuditError> {
+    fn push_checkpoint(
+        &self,
+        state: &mut State,
+        signing: &Signing,
+        undo: &mut Option<String>,
+    ) -> Result<(), AuditError> {
         let mut record = CheckpointRecord {
             kind: CHECKPOINT.into(),
             ts: super::rfc3339(std::time::SystemTime::now()),
@@ -337,7 +345,7 @@ impl FileSink {
             sig: String::new(),
         };
         record.sig = signing.key.sign(&signed_bytes(state.seq, &record));
-        self.push_line(state, &record)?;
+        self.push_line(state, &record, undo)?;
         state.since = 0;
         state.inherited = false;
         Ok(())
@@ -353,18 +361,21 @@ impl FileSink {
         sign: bool,
     ) -> Result<(), AuditError> {
         self.catch_up(state).map_err(|e| self.io_error(e))?;
-        let saved = (state.seq, state.prev.clone(), state.since, state.inherited);
+        // What a failed write restores; the replaced `prev` goes in `undo` (no copy of it
+        // is made on the way of a record that is written).
+        let saved = (state.seq, state.since, state.inherited);
+        let mut undo = None;
         state.line.clear();
         let pushed = (|| {
             if let Some(record) = record {
-                self.push_line(state, record)?;
+                self.push_line(state, record, &mut undo)?;
                 state.since += 1;
             }
             if let Some(signing) = &self.signing
                 && (sign || state.inherited || state.since >= signing.every)
             {
                 let start = state.line.len();
-                self.push_checkpoint(state, signing)?;
+                self.push_checkpoint(state, signing, &mut undo)?;
                 return Ok(Some(start));
             }
             Ok(None)
@@ -372,7 +383,10 @@ impl FileSink {
         let checkpoint = match pushed {
             Ok(checkpoint) => checkpoint,
             Err(error) => {
-                (state.seq, state.prev, state.since, state.inherited) = saved;
+                (state.seq, state.since, state.inherited) = saved;
+                if let Some(prev) = undo {
+                    state.prev = prev;
+                }
                 return Err(error);
             }
         };
@@ -396,7 +410,10 @@ impl FileSink {
             if let Err(cut) = state.file.set_len(state.size) {
                 tracing::error!(error = %cut, path = %self.path.display(), "cannot cut a failed audit write back");
             }
-            (state.seq, state.prev, state.since, state.inherited) = saved;
+            (state.seq, state.since, state.inherited) = saved;
+            if let Some(prev) = undo {
+                state.prev = prev;
+            }
             return Err(self.io_error(e));
         }
         state.size += len;
