@@ -979,3 +979,47 @@ fn a_signing_key_that_is_not_ed25519_is_refused_at_start() {
             || kinds(&fixture.path("audit/warden.jsonl")).is_empty()
     );
 }
+
+#[test]
+fn keygen_audit_makes_a_key_that_signs_and_openssl_reads() {
+    let fixture = audited("signing_key = \"made.key\"");
+    let (code, out, err) = common::warden(&["keygen", "--audit", "made.key"], fixture.dir.path());
+    assert_eq!(code, 0, "{err}");
+    let public = out
+        .split_inclusive('\n')
+        .take_while(|line| !line.trim().is_empty())
+        .collect::<String>();
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{out}");
+    assert!(out.contains("signing_key = \"made.key\""), "{out}");
+    let mode = std::fs::metadata(fixture.path("made.key"))
+        .expect("key file")
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    // openssl derives the same public key.
+    let derived = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(fixture.path("made.key"))
+        .output()
+        .expect("openssl");
+    assert_eq!(
+        String::from_utf8_lossy(&derived.stdout).trim(),
+        public.trim()
+    );
+    std::fs::write(fixture.path("made.pub"), &public).expect("write");
+    // Never over an existing key.
+    let (code, _, err) = common::warden(&["keygen", "--audit", "made.key"], fixture.dir.path());
+    assert_ne!(code, 0);
+    assert!(err.contains("File exists"), "{err}");
+
+    let (code, _, err) = common::warden(
+        &["call", "testbed__emit", r#"{"text":"one"}"#],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let log = fixture.path("audit/warden.jsonl");
+    let (code, out, err) = verify_key(&fixture, "made.pub", &log);
+    assert_eq!(code, 0, "{out}{err}");
+}

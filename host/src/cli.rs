@@ -153,6 +153,11 @@ enum Command {
         /// The principal's roles, comma-separated.
         #[arg(long, value_delimiter = ',')]
         roles: Vec<String>,
+        /// Instead of an API key: write a new Ed25519 key for signing audit checkpoints to
+        /// FILE (mode 0600, never over an existing file) and print its public key and the
+        /// `[audit]` entry.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["principal", "roles"])]
+        audit: Option<PathBuf>,
     },
     /// Validate a manifest and the components it names; print the tools it would serve.
     ///
@@ -531,7 +536,12 @@ fn run(command: Command) -> Result<ExitCode> {
             )
         }
         Command::Status { manifest, json } => status::status(&runtime, manifest.as_deref(), json),
-        Command::Keygen { principal, roles } => keygen::keygen(&principal, &roles),
+        Command::Keygen {
+            audit: Some(file), ..
+        } => keygen::audit_key(&file),
+        Command::Keygen {
+            principal, roles, ..
+        } => keygen::keygen(&principal, &roles),
         Command::Check {
             file,
             manifest,

@@ -31,7 +31,7 @@ const SPKI_PREFIX: [u8; 12] = [
 /// as anything else.
 const DOMAIN: &str = "warden-audit-checkpoint/1";
 
-/// Why a key could not be read.
+/// Why a key could not be read or made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("not a PEM key: {0}")]
@@ -46,6 +46,8 @@ pub enum KeyError {
         "not an Ed25519 public key (a PEM `PUBLIC KEY` as `openssl pkey -pubout` writes, or its 32 bytes in base64)"
     )]
     Public,
+    #[error("the system's random generator failed")]
+    Random,
 }
 
 /// The replica's signing key.
@@ -72,6 +74,35 @@ impl SigningKey {
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|_| KeyError::Pkcs8)?;
         let id = key_id(pair.public_key().as_ref());
         Ok(SigningKey { pair, id })
+    }
+
+    /// A fresh key and its PEM `PRIVATE KEY`, for `warden keygen --audit`: PKCS#8 v1 (RFC
+    /// 8410), as `openssl genpkey -algorithm ed25519` writes it and OpenSSL reads it (ring's
+    /// own v2 document is not read by OpenSSL 3.0).
+    pub fn generate() -> Result<(SigningKey, String), KeyError> {
+        /// RFC 8410's v1 `PrivateKeyInfo` for Ed25519, up to the 32-byte seed.
+        const V1_PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        let rng = ring::rand::SystemRandom::new();
+        let v2 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Random)?;
+        // ring's v2 document holds the same prefix (but its version, 1) before the seed.
+        let v2 = v2.as_ref();
+        if v2.len() < 48 || v2[5..16] != V1_PREFIX[5..16] {
+            return Err(KeyError::Pkcs8);
+        }
+        let mut v1 = V1_PREFIX.to_vec();
+        v1.extend_from_slice(&v2[16..48]);
+        let body = BASE64.encode(&v1);
+        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for chunk in body.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(chunk));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        let key = SigningKey::from_pem(&pem)?;
+        Ok((key, pem))
     }
 
     /// The public half.
