@@ -506,3 +506,520 @@ async fn audit_tail_escapes_control_characters_from_the_record() {
         "{out}"
     );
 }
+
+// Signed checkpoints.
+
+/// An Ed25519 key pair made by openssl in the fixture's directory: `audit.key` (PKCS#8 v1, as
+/// `openssl genpkey` writes it) and `audit.pub` (a PEM `PUBLIC KEY`).
+fn openssl_key(dir: &Path, name: &str) {
+    let key = dir.join(format!("{name}.key"));
+    let made = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&key)
+        .status()
+        .expect("run openssl");
+    assert!(made.success(), "openssl genpkey");
+    let public = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(dir.join(format!("{name}.pub")))
+        .status()
+        .expect("run openssl");
+    assert!(public.success(), "openssl pkey -pubout");
+}
+
+/// A fixture whose log is signed with `audit.key` (made by openssl) under `extra`.
+fn signed(extra: &str) -> Fixture {
+    let fixture = audited(&format!("signing_key = \"audit.key\"\n{extra}"));
+    openssl_key(fixture.dir.path(), "audit");
+    fixture
+}
+
+fn verify_key(fixture: &Fixture, key: &str, target: &Path) -> (i32, String, String) {
+    common::warden(
+        &[
+            "audit",
+            "verify",
+            "--key",
+            key,
+            &target.display().to_string(),
+        ],
+        fixture.dir.path(),
+    )
+}
+
+fn kinds(path: &Path) -> Vec<String> {
+    all_records(path)
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap_or("call").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_served_log_is_signed_and_cutting_it_at_a_checkpoint_is_detected() {
+    let fixture = signed("checkpoint_every = 3\nreplica = \"pod-a\"");
+    let log = fixture.path("audit/warden.jsonl");
+    let mut raw = Raw::start(&fixture);
+    for n in 0..7 {
+        raw.call(json!(n), "testbed__emit");
+    }
+    let status = raw.finish();
+    assert!(status.success(), "{status}");
+    // A checkpoint after the start record, after every third call, and at the clean stop.
+    assert_eq!(
+        kinds(&log),
+        [
+            "start",
+            "checkpoint",
+            "call",
+            "call",
+            "call",
+            "checkpoint",
+            "call",
+            "call",
+            "call",
+            "checkpoint",
+            "call",
+            "checkpoint"
+        ]
+    );
+    let all = all_records(&log);
+    assert_eq!(all[0]["replica"], "pod-a");
+    assert_eq!(all[0]["checkpoint"]["every"], 3);
+    assert_eq!(all[11]["replica"], "pod-a");
+
+    let (code, out, err) = verify_key(&fixture, "audit.pub", &log);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("checkpoints: 4 (signatures checked); last signed at seq 11")
+            && out.contains("by replica pod-a")
+            && out.contains("0 record(s) after it unsigned"),
+        "{out}"
+    );
+
+    // The last three records cut off (a checkpoint, a call, the last checkpoint): the three
+    // calls the removed checkpoint signed are more than the policy leaves unsigned.
+    let text = std::fs::read_to_string(&log).expect("read");
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&log, lines[..9].join("\n") + "\n").expect("cut");
+    let (code, out, _) = verify(&fixture, &log);
+    assert_eq!(code, 0, "the chain alone cannot see a cut tail: {out}");
+    let (code, out, err) = verify_key(&fixture, "audit.pub", &log);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("warden.jsonl:9: 3 records follow the last checkpoint")
+            && err.contains("removed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_signed_record_edited_or_a_checkpoint_forged_with_another_key_fails_verify() {
+    let fixture = signed("checkpoint_every = 2");
+    openssl_key(fixture.dir.path(), "other");
+    let log = fixture.path("audit/warden.jsonl");
+    let (code, _, err) = common::warden(
+        &["call", "testbed__emit", r#"{"text":"one"}"#],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    // start, checkpoint, call, checkpoint (the call's process stopped cleanly).
+    assert_eq!(kinds(&log), ["start", "checkpoint", "call", "checkpoint"]);
+    let genuine = std::fs::read_to_string(&log).expect("read");
+
+    // The wrong key.
+    let (code, _, err) = verify_key(&fixture, "other.pub", &log);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("warden.jsonl:2: the checkpoint is signed by key"),
+        "{err}"
+    );
+    assert!(err.contains("not by the key given"), "{err}");
+
+    // A signed record edited.
+    std::fs::write(&log, genuine.replace("\"one\"", "\"two\"")).expect("edit");
+    let (code, _, err) = verify_key(&fixture, "audit.pub", &log);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("warden.jsonl:3:") && err.contains("altered"),
+        "{err}"
+    );
+
+    // A log written with another key, verified with ours: every checkpoint is forged.
+    std::fs::remove_file(&log).expect("remove");
+    let manifest = std::fs::read_to_string(&fixture.manifest).expect("manifest");
+    std::fs::write(
+        &fixture.manifest,
+        manifest.replace("signing_key = \"audit.key\"", "signing_key = \"other.key\""),
+    )
+    .expect("manifest");
+    let (code, _, err) = common::warden(
+        &["call", "testbed__emit", r#"{"text":"one"}"#],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = verify_key(&fixture, "audit.pub", &log);
+    assert_eq!(code, 1);
+    assert!(err.contains("not by the key given"), "{err}");
+    let (code, out, err) = verify_key(&fixture, "other.pub", &log);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_log_without_checkpoints_fails_verify_with_a_key() {
+    let fixture = audited("");
+    openssl_key(fixture.dir.path(), "audit");
+    let log = fixture.path("audit/warden.jsonl");
+    let (code, _, err) = common::warden(
+        &["call", "testbed__emit", r#"{"text":"one"}"#],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = verify(&fixture, &log);
+    assert_eq!(code, 0);
+    assert!(out.contains("checkpoints: none"), "{out}");
+    let (code, _, err) = verify_key(&fixture, "audit.pub", &log);
+    assert_eq!(code, 1);
+    assert!(err.contains("no signed checkpoint in the log"), "{err}");
+}
+
+#[test]
+fn a_malformed_signature_is_reported_not_a_crash() {
+    let fixture = signed("");
+    let log = fixture.path("audit/warden.jsonl");
+    let (code, _, err) = common::warden(
+        &["call", "testbed__emit", r#"{"text":"one"}"#],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    // The checkpoint's signature replaced in place (its line only: the chain before holds).
+    let text = std::fs::read_to_string(&log).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let checkpoint: Value = serde_json::from_str(&lines[1]).expect("json");
+    let sig = checkpoint["sig"].as_str().expect("sig");
+    lines[1] = lines[1].replace(&format!("\"sig\":\"{sig}\""), "\"sig\":\"%%%\"");
+    std::fs::write(&log, lines.join("\n") + "\n").expect("write");
+    let (code, _, err) = verify_key(&fixture, "audit.pub", &log);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("warden.jsonl:2: the checkpoint's `sig` is malformed"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_directory_of_replicas_logs_is_verified_per_replica_and_swapped_files_are_named() {
+    let fixture = Fixture::new(
+        r#"
+[audit]
+path = "{dir}/logs/a.jsonl"
+replica = "replica-a"
+signing_key = "audit.key"
+rotate = "4KiB"
+
+[plugins.testbed]
+component = "{testbed}"
+"#,
+    );
+    openssl_key(fixture.dir.path(), "audit");
+    let manifest_a = std::fs::read_to_string(&fixture.manifest).expect("manifest");
+    let manifest_b = manifest_a
+        .replace("logs/a.jsonl", "logs/b.jsonl")
+        .replace("replica-a", "replica-b");
+    let b = fixture.path("b.toml");
+    std::fs::write(&b, manifest_b).expect("manifest b");
+    for _ in 0..4 {
+        for manifest in [&fixture.manifest, &b] {
+            let (code, _, err) = common::warden(
+                &[
+                    "call",
+                    "--manifest",
+                    &manifest.display().to_string(),
+                    "testbed__emit",
+                    r#"{"text":"one"}"#,
+                ],
+                fixture.dir.path(),
+            );
+            assert_eq!(code, 0, "{err}");
+        }
+    }
+    let logs = fixture.path("logs");
+    assert!(fixture.path("logs/a.jsonl.000001").exists(), "rotated");
+    assert!(fixture.path("logs/b.jsonl.000001").exists(), "rotated");
+    let (code, out, err) = verify_key(&fixture, "audit.pub", &logs);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("a.jsonl (replica replica-a): ok")
+            && out.contains("b.jsonl (replica replica-b): ok"),
+        "{out}"
+    );
+
+    // The two replicas' first rotated files swapped: each log breaks, each is reported.
+    let (a1, b1) = (
+        fixture.path("logs/a.jsonl.000001"),
+        fixture.path("logs/b.jsonl.000001"),
+    );
+    let tmp = fixture.path("swap");
+    std::fs::rename(&a1, &tmp).expect("swap");
+    std::fs::rename(&b1, &a1).expect("swap");
+    std::fs::rename(&tmp, &b1).expect("swap");
+    let (code, out, err) = verify_key(&fixture, "audit.pub", &logs);
+    assert_eq!(code, 1, "{out}");
+    let line_of = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {out}"))
+            .to_owned()
+    };
+    assert!(line_of("a.jsonl").contains("broken:"), "{out}");
+    assert!(line_of("b.jsonl").contains("broken:"), "{out}");
+    assert!(err.contains("broken: 2 of 2 log(s)"), "{err}");
+}
+
+#[tokio::test]
+async fn the_key_is_published_over_http_and_the_timer_signs_an_idle_tail() {
+    let fixture = signed("checkpoint_interval = \"1s\"\nreplica = \"web-1\"");
+    let log = fixture.path("audit/warden.jsonl");
+    let (code, out, err) = common::warden(&["check"], fixture.dir.path());
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("audit checkpoints: signed by key"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    assert!(
+        line.contains("every 1000 records or 1s, replica web-1"),
+        "{line}"
+    );
+
+    let mut server = fixture.http_server(&[]).await;
+    let response = reqwest::get(format!("{}/audit/key", server.base))
+        .await
+        .expect("GET /audit/key");
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-warden-key-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(line.contains(&format!("key {id} ")), "{line} vs {id}");
+    let pem = response.text().await.expect("body");
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    // The same key as openssl's.
+    let openssl_pub = std::fs::read_to_string(fixture.path("audit.pub")).expect("pub");
+    assert_eq!(pem.trim(), openssl_pub.trim());
+    std::fs::write(fixture.path("served.pub"), &pem).expect("write");
+    assert_eq!(server.status()["audit_key"], json!(id));
+
+    let client = server
+        .connect(server.client_config(None), ClientLifecycleMode::Initialize)
+        .await
+        .expect("connect");
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("testbed__emit")
+                .with_arguments(common::object(json!({ "text": "hi" }))),
+        )
+        .await
+        .expect("call");
+    ok_text(&result);
+    // No more calls: the timer signs the call within a second or so.
+    let started = Instant::now();
+    while kinds(&log).last().map(String::as_str) != Some("checkpoint") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no checkpoint after the call: {:?}",
+            kinds(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, out, err) = verify_key(&fixture, "served.pub", &log);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("by replica web-1"), "{out}");
+    // A witness keeps the last checkpoint as it is written.
+    let response = reqwest::get(format!("{}/audit/checkpoint", server.base))
+        .await
+        .expect("GET /audit/checkpoint");
+    assert_eq!(response.status(), 200);
+    let witnessed: Value =
+        serde_json::from_str(&response.text().await.expect("body")).expect("a JSON checkpoint");
+    assert_eq!(witnessed["kind"], "checkpoint");
+    assert_eq!(
+        Some(&witnessed),
+        all_records(&log).last(),
+        "the last line of the log"
+    );
+    std::fs::write(fixture.path("witness.jsonl"), format!("{witnessed}\n")).expect("write");
+    let _ = client.cancel().await;
+    let status = server.terminate().await;
+    assert!(status.success(), "{status}");
+
+    let with_witness = |fixture: &Fixture| {
+        common::warden(
+            &[
+                "audit",
+                "verify",
+                "--key",
+                "served.pub",
+                "--witness",
+                "witness.jsonl",
+                &log.display().to_string(),
+            ],
+            fixture.dir.path(),
+        )
+    };
+    let (code, out, err) = with_witness(&fixture);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("witnesses: 1 checkpoint(s)"), "{out}");
+    // Cut right after the call (the timer's checkpoint and all after it gone): the policy
+    // cannot see it, the witness does.
+    let text = std::fs::read_to_string(&log).expect("read");
+    let seq = witnessed["seq"].as_u64().expect("seq") as usize;
+    let kept: Vec<&str> = text.lines().take(seq).collect();
+    std::fs::write(&log, kept.join("\n") + "\n").expect("cut");
+    let (code, out, err) = verify_key(&fixture, "served.pub", &log);
+    assert_eq!(
+        code, 0,
+        "a cut after a checkpoint within the policy: {out}{err}"
+    );
+    let (code, _, err) = with_witness(&fixture);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!(
+            "before the checkpoint witnessed at seq {seq} (replica web-1"
+        )) && err.contains("records were removed from its end"),
+        "{err}"
+    );
+
+    // Without a signing key there is nothing to publish.
+    let unsigned = audited("");
+    let server = unsigned.http_server(&[]).await;
+    let response = reqwest::get(format!("{}/audit/key", server.base))
+        .await
+        .expect("GET /audit/key");
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn a_reload_signs_its_start_record_and_a_clean_stop_signs_the_rest() {
+    let fixture = signed("checkpoint_every = 100\nreplica = \"pod-r\"");
+    let log = fixture.path("audit/warden.jsonl");
+    let client = fixture.client().await;
+    ok_text(
+        &client
+            .call("testbed__emit", json!({ "text": "before" }))
+            .await,
+    );
+    // Reload with the same [audit]: the same sink; its start record is signed at once.
+    client.signal("HUP");
+    let waited = Instant::now();
+    let starts = |n: usize| kinds(&log).iter().filter(|k| *k == "start").count() >= n;
+    while !starts(2) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "{}",
+            client.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ok_text(
+        &client
+            .call("testbed__emit", json!({ "text": "after" }))
+            .await,
+    );
+    client.close().await;
+    assert_eq!(
+        kinds(&log),
+        [
+            "start",
+            "checkpoint",
+            "call",
+            "start",
+            "checkpoint",
+            "call",
+            "checkpoint"
+        ]
+    );
+    let (code, out, err) = verify_key(&fixture, "audit.pub", &log);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("checkpoints: 3 (signatures checked)"), "{out}");
+}
+
+#[test]
+fn a_signing_key_that_is_not_ed25519_is_refused_at_start() {
+    let fixture = audited("signing_key = \"ec.key\"");
+    let made = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(fixture.path("ec.key"))
+        .status()
+        .expect("run openssl");
+    assert!(made.success());
+    for args in [
+        &["check"][..],
+        &["call", "testbed__emit", r#"{"text":"x"}"#],
+    ] {
+        let (code, out, err) = common::warden(args, fixture.dir.path());
+        assert_ne!(code, 0, "{out}");
+        assert!(
+            err.contains("[audit] signing_key: not an unencrypted PKCS#8 Ed25519 private key"),
+            "{err}"
+        );
+        assert!(!err.contains("BEGIN"), "the key is not echoed: {err}");
+    }
+    assert!(
+        !fixture.path("audit/warden.jsonl").exists()
+            || kinds(&fixture.path("audit/warden.jsonl")).is_empty()
+    );
+}
+
+#[test]
+fn keygen_audit_makes_a_key_that_signs_and_openssl_reads() {
+    let fixture = audited("signing_key = \"made.key\"");
+    let (code, out, err) = common::warden(&["keygen", "--audit", "made.key"], fixture.dir.path());
+    assert_eq!(code, 0, "{err}");
+    let public = out
+        .split_inclusive('\n')
+        .take_while(|line| !line.trim().is_empty())
+        .collect::<String>();
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{out}");
+    assert!(out.contains("signing_key = \"made.key\""), "{out}");
+    let mode = std::fs::metadata(fixture.path("made.key"))
+        .expect("key file")
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    // openssl derives the same public key.
+    let derived = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(fixture.path("made.key"))
+        .output()
+        .expect("openssl");
+    assert_eq!(
+        String::from_utf8_lossy(&derived.stdout).trim(),
+        public.trim()
+    );
+    std::fs::write(fixture.path("made.pub"), &public).expect("write");
+    // Never over an existing key.
+    let (code, _, err) = common::warden(&["keygen", "--audit", "made.key"], fixture.dir.path());
+    assert_ne!(code, 0);
+    assert!(err.contains("File exists"), "{err}");
+
+    let (code, _, err) = common::warden(
+        &["call", "testbed__emit", r#"{"text":"one"}"#],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let log = fixture.path("audit/warden.jsonl");
+    let (code, out, err) = verify_key(&fixture, "made.pub", &log);
+    assert_eq!(code, 0, "{out}{err}");
+}

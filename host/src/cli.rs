@@ -154,6 +154,11 @@ enum Command {
         /// The principal's roles, comma-separated.
         #[arg(long, value_delimiter = ',')]
         roles: Vec<String>,
+        /// Instead of an API key: write a new Ed25519 key for signing audit checkpoints to
+        /// FILE (mode 0600, never over an existing file) and print its public key and the
+        /// `[audit]` entry.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["principal", "roles"])]
+        audit: Option<PathBuf>,
     },
     /// Validate a manifest and the components it names; print the tools it would serve.
     ///
@@ -359,18 +364,32 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain of audit log files, in order, and report the first broken line.
+    /// Check the hash chain of audit log files, in order, and report the first broken line;
+    /// with --key, the signed checkpoints too.
     ///
     /// Without FILES: the manifest's `[audit] path` with its rotated files, oldest first.
     /// Otherwise give rotated files oldest first, then the live file:
-    /// `warden audit verify audit/warden.jsonl.* audit/warden.jsonl`. Exits 1 if the chain is
-    /// broken.
+    /// `warden audit verify audit/warden.jsonl.* audit/warden.jsonl`, or one directory: every
+    /// log in it (each replica's, live and rotated files grouped by name), each verified and
+    /// reported on its own. Exits 1 if any chain is broken.
     Verify {
-        /// The log files, oldest first (default: the manifest's log and its rotated files).
+        /// The log files, oldest first, or one directory of logs (default: the manifest's log
+        /// and its rotated files).
         #[arg(conflicts_with = "manifest")]
         files: Vec<PathBuf>,
         #[command(flatten)]
         manifest: ManifestArg,
+        /// The public key of the checkpoints' signatures (a PEM `PUBLIC KEY` file, as
+        /// `GET /audit/key` serves it, or the key's base64): every checkpoint must be signed
+        /// by it, there must be one, and the records after the last one must stay within its
+        /// policy (which shows the log was not cut after a later checkpoint).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+        /// Checkpoints kept elsewhere as they were written (a file of checkpoint lines, as
+        /// `GET /audit/checkpoint` serves them): each must still be in its replica's log,
+        /// unchanged. A log cut after a witnessed checkpoint fails.
+        #[arg(long, value_name = "FILE")]
+        witness: Option<PathBuf>,
     },
     /// Print the last records of an audit log, one readable line each; `-f` follows it.
     Tail {
@@ -559,7 +578,12 @@ fn run(command: Command) -> Result<ExitCode> {
             )
         }
         Command::Status { manifest, json } => status::status(&runtime, manifest.as_deref(), json),
-        Command::Keygen { principal, roles } => keygen::keygen(&principal, &roles),
+        Command::Keygen {
+            audit: Some(file), ..
+        } => keygen::audit_key(&file),
+        Command::Keygen {
+            principal, roles, ..
+        } => keygen::keygen(&principal, &roles),
         Command::Check {
             file,
             manifest,

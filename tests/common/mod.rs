@@ -730,16 +730,21 @@ pub fn is_start(record: &serde_json::Value) -> bool {
     record["kind"] == "start"
 }
 
-/// The call records among `records`: start records left out.
-pub fn calls(records: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
-    records.into_iter().filter(|r| !is_start(r)).collect()
+/// Whether `record` is a call's (no `kind`), not a start or checkpoint record.
+pub fn is_call(record: &serde_json::Value) -> bool {
+    record.get("kind").is_none()
 }
 
-/// The call lines of an audit log's text: start records' lines left out.
+/// The call records among `records`: start and checkpoint records left out.
+pub fn calls(records: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    records.into_iter().filter(is_call).collect()
+}
+
+/// The call lines of an audit log's text: start and checkpoint records' lines left out.
 pub fn call_lines(log: &str) -> Vec<&str> {
     log.lines()
         .filter(|line| {
-            serde_json::from_str::<serde_json::Value>(line).map_or(true, |r| !is_start(&r))
+            serde_json::from_str::<serde_json::Value>(line).map_or(true, |r| is_call(&r))
         })
         .collect()
 }

@@ -8,9 +8,14 @@
 //! its newline; 64 zeros for the first record ever). Changing, removing or inserting a line
 //! breaks the chain at that point, which [`verify`] finds.
 //!
+//! With `[audit] signing_key`, checkpoint records (`"kind":"checkpoint"`, `checkpoint.rs`)
+//! sign the chain's head with the replica's Ed25519 key every `checkpoint_every` records or
+//! `checkpoint_interval`; [`verify_signed`] checks them.
+//!
 //! The gate talks to an [`AuditSink`]: [`FileSink`] is the local file; a shipper to OTLP or
 //! stdout can implement the same trait.
 
+mod checkpoint;
 mod presence;
 mod pretty;
 mod record;
@@ -18,14 +23,20 @@ mod start;
 mod verify;
 mod writer;
 
+pub use checkpoint::{
+    CHECKPOINT, CheckpointRecord, KeyError, Policy, PublicKey, SigningKey, key_id, signed_bytes,
+};
 pub use pretty::pretty;
 pub use record::{
     ApprovalRecord, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record, bounded, bounded_id,
     rfc3339,
 };
 pub use start::{START, StartPlugin, StartRecord};
-pub use verify::{Broken, VerifyReport, verify};
-pub use writer::{FileSink, last_lines, rotated_files, rotated_name};
+pub use verify::{
+    Broken, LastCheckpoint, VerifyReport, Witness, group_logs, verify, verify_signed,
+    verify_witnessed,
+};
+pub use writer::{FileSink, Signing, last_lines, rotated_files, rotated_name};
 
 /// The `prev` of the first record of a log: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -55,6 +66,22 @@ pub trait AuditSink: Send + Sync {
     fn start(&self, record: &StartRecord<'_>) -> Result<(), AuditError> {
         let _ = record;
         Ok(())
+    }
+
+    /// The server stops cleanly: a sink that signs checkpoints signs the chain's head.
+    fn close(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
+
+    /// The public key of the checkpoints' signatures, when the sink signs them.
+    fn public_key(&self) -> Option<PublicKey> {
+        None
+    }
+
+    /// The line of the last checkpoint the sink wrote, when it signs them: what a witness
+    /// keeps to detect any later cut of the log (`warden audit verify --witness`).
+    fn last_checkpoint(&self) -> Option<String> {
+        None
     }
 
     /// Whether records are kept at all; when not, the gate does not build them.

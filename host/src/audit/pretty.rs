@@ -12,6 +12,7 @@ use serde_json::Value;
 /// `line` (one record of the log) as
 /// `TS OUTCOME PRINCIPAL/TRANSPORT TOOL DURATION [fuel N] [out N B] [redacted k×n] id ID args {...} [error: ...]`,
 /// a start record as `TS start warden VERSION N plugin(s): NAME sha256:PREFIX… [signer S] lock STATE, ...`,
+/// a checkpoint as `TS checkpoint replica R, N record(s) since the last, head PREFIX…, key ID`,
 /// or the line itself when it is not a record; control characters escaped (see the module).
 pub fn pretty(line: &[u8]) -> String {
     let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(line) else {
@@ -22,6 +23,9 @@ pub fn pretty(line: &[u8]) -> String {
     };
     if record.get("kind").and_then(Value::as_str) == Some(super::START) {
         return start(&record);
+    }
+    if record.get("kind").and_then(Value::as_str) == Some(super::CHECKPOINT) {
+        return checkpoint(&record);
     }
     let text = |key: &str| escape(record.get(key).and_then(Value::as_str).unwrap_or("-"), true);
     let number = |key: &str| record.get(key).and_then(Value::as_u64);
@@ -67,6 +71,20 @@ pub fn pretty(line: &[u8]) -> String {
         out = escape(&out, false);
     }
     out
+}
+
+/// A checkpoint as one line: `TS checkpoint replica R, N record(s) signed, head PREFIX…, key ID`.
+fn checkpoint(record: &serde_json::Map<String, Value>) -> String {
+    let text = |key: &str| escape(record.get(key).and_then(Value::as_str).unwrap_or("-"), true);
+    let head: String = text("head").chars().take(8).collect();
+    let count = record.get("count").and_then(Value::as_u64).unwrap_or(0);
+    format!(
+        "{} {:<13} replica {}, {count} record(s) since the last, head {head}…, key {}",
+        text("ts"),
+        "checkpoint",
+        text("replica"),
+        text("key")
+    )
 }
 
 /// A start record as one line: the version, then each plugin with the first 8 hex digits of
@@ -188,6 +206,20 @@ mod tests {
         assert_eq!(
             pretty(odd),
             r"- start         warden - 1 plugin(s): a\nb sha256:- lock -"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_reads_as_one_line() {
+        let line = serde_json::json!({
+            "seq": 5, "kind": "checkpoint", "ts": "2026-11-21T18:32:00.123Z",
+            "replica": "pod\u{1b}[2J", "head": "9e1f5da8a682d262", "count": 3, "every": 3,
+            "interval_ms": 60000, "key": "bb0b20588121b8af", "sig": "AA==", "prev": "9e1f5da8a682d262",
+        })
+        .to_string();
+        assert_eq!(
+            pretty(line.as_bytes()),
+            r"2026-11-21T18:32:00.123Z checkpoint    replica pod\u{1b}[2J, 3 record(s) since the last, head 9e1f5da8…, key bb0b20588121b8af"
         );
     }
 

@@ -23,6 +23,12 @@ pub struct StartRecord<'a> {
     pub warden: Cow<'a, str>,
     /// Every plugin loaded, in manifest order.
     pub plugins: Vec<StartPlugin<'a>>,
+    /// The replica that loaded them (`[audit] replica`); the sink fills it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<Cow<'a, str>>,
+    /// The checkpoint policy the writer signs under, when it signs; the sink fills it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<super::Policy>,
 }
 
 /// One plugin of a [`StartRecord`].
@@ -52,6 +58,8 @@ impl<'a> StartRecord<'a> {
             ts: super::rfc3339(std::time::SystemTime::now()),
             warden: bounded(warden, MAX_RECORDED_NAME),
             plugins,
+            replica: None,
+            checkpoint: None,
         }
     }
 }

@@ -385,3 +385,478 @@ fn start_records_share_the_chain_with_calls_and_keep_their_shape() {
     let report = verify(&[path]).expect("intact");
     assert_eq!(report.records, 5);
 }
+
+// Signed checkpoints.
+
+/// A fresh Ed25519 key as a PEM `PRIVATE KEY` (PKCS#8 v2, as ring makes it).
+fn pem_key() -> String {
+    use base64::Engine as _;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).expect("generate");
+    let body = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    let wrapped: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        wrapped.join("\n")
+    )
+}
+
+/// A sink signing every `every` records (the timer an hour away), with a start record
+/// written, and its public key.
+fn signed_sink(path: &Path, every: u64) -> (std::sync::Arc<FileSink>, PublicKey) {
+    let key = SigningKey::from_pem(&pem_key()).expect("key");
+    let public = key.public();
+    let sink = FileSink::open(path, 1 << 20, false)
+        .expect("open")
+        .with_replica("r1")
+        .signed(Signing {
+            key,
+            every,
+            interval: std::time::Duration::from_secs(3600),
+        });
+    sink.start(&StartRecord::new("test", Vec::new()))
+        .expect("start");
+    (sink, public)
+}
+
+fn value(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).expect("json")
+}
+
+fn is_checkpoint(line: &str) -> bool {
+    value(line)["kind"] == CHECKPOINT
+}
+
+/// Re-chain `lines` from `from` on (`seq` and `prev`), as someone rewriting the log would:
+/// the chain itself is not keyed.
+fn rechain(lines: &mut [String], from: usize) {
+    for i in from..lines.len() {
+        let mut record = value(&lines[i]);
+        let (seq, prev) = match i.checked_sub(1) {
+            Some(before) => (
+                value(&lines[before])["seq"].as_u64().expect("seq") + 1,
+                line_hash(lines[before].as_bytes()),
+            ),
+            None => (0, GENESIS.to_owned()),
+        };
+        record["seq"] = json!(seq);
+        record["prev"] = json!(prev);
+        lines[i] = record.to_string();
+    }
+}
+
+#[test]
+fn a_signed_chain_verifies_and_names_its_last_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (sink, key) = signed_sink(&path, 3);
+    write(&sink, 0..7);
+    let all = lines(&path);
+    // start, checkpoint, then a checkpoint after every third record.
+    let kinds: Vec<bool> = all.iter().map(|l| is_checkpoint(l)).collect();
+    assert_eq!(
+        kinds,
+        [
+            false, true, false, false, false, true, false, false, false, true, false
+        ]
+    );
+    let start = value(&all[0]);
+    assert_eq!(start["replica"], "r1");
+    assert_eq!(
+        start["checkpoint"],
+        json!({ "every": 3, "interval_ms": 3_600_000 })
+    );
+    let checkpoint = value(&all[9]);
+    assert_eq!(checkpoint["head"], checkpoint["prev"]);
+    assert_eq!(checkpoint["count"], 3);
+    assert_eq!(checkpoint["key"], key.id());
+
+    let report = verify_signed(std::slice::from_ref(&path), Some(&key)).expect("intact");
+    assert_eq!((report.checkpoints, report.unsigned), (3, 1));
+    let last = report.last_checkpoint.expect("a checkpoint");
+    assert_eq!((last.seq, last.replica.as_str()), (9, "r1"));
+    assert_eq!(report.replicas, ["r1"]);
+
+    // A clean close signs the last record.
+    sink.close().expect("close");
+    let report = verify_signed(std::slice::from_ref(&path), Some(&key)).expect("intact");
+    assert_eq!((report.checkpoints, report.unsigned), (4, 0));
+    // Nothing new: no empty checkpoint.
+    sink.close().expect("close");
+    assert_eq!(lines(&path).len(), 12);
+}
+
+#[test]
+fn cutting_the_log_at_a_checkpoint_is_detected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (sink, key) = signed_sink(&path, 3);
+    write(&sink, 0..6);
+    drop(sink);
+    let all = lines(&path);
+    // start, cp, r0 r1 r2 cp, r3 r4 r5 cp
+    assert_eq!(all.len(), 10);
+    for cut in [1, 5] {
+        let kept = &all[..all.len() - cut];
+        rewrite(&path, kept);
+        let broken = verify_signed(std::slice::from_ref(&path), Some(&key))
+            .expect_err("cut at a checkpoint");
+        assert!(
+            broken
+                .reason
+                .contains("3 records follow the last checkpoint")
+                && broken.reason.contains("removed"),
+            "cut {cut}: {}",
+            broken.reason
+        );
+        assert_eq!(broken.line, kept.len(), "{broken}");
+        // Without a key the chain itself holds: that is the chain's blind spot.
+        verify(std::slice::from_ref(&path)).expect("the chain holds");
+    }
+}
+
+#[test]
+fn a_checkpoint_removed_and_the_records_rechained_is_detected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (sink, key) = signed_sink(&path, 3);
+    write(&sink, 0..4);
+    drop(sink);
+    let mut all = lines(&path);
+    // start, cp, r0 r1 r2 cp, r3 cp: take the middle checkpoint and the last one out.
+    assert!(is_checkpoint(&all[5]) && is_checkpoint(&all[7]));
+    all.truncate(7);
+    all.remove(5);
+    rechain(&mut all, 5);
+    rewrite(&path, &all);
+    verify(std::slice::from_ref(&path)).expect("the chain was rebuilt");
+    let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("rechained");
+    assert!(
+        broken.reason.contains("4 records follow") || broken.reason.contains("3 records follow"),
+        "{}",
+        broken.reason
+    );
+}
+
+#[test]
+fn records_hours_apart_with_no_checkpoint_between_are_detected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (sink, key) = signed_sink(&path, 1000);
+    let mut early = record(0);
+    early.ts = "2026-11-21T18:00:00.000Z".into();
+    sink.record(&early).expect("record");
+    // What the timer would have written an hour later.
+    sink.checkpoint().expect("checkpoint");
+    let mut late = record(1);
+    late.ts = "2026-11-21T20:00:00.000Z".into();
+    sink.record(&late).expect("record");
+    drop(sink);
+    verify_signed(std::slice::from_ref(&path), Some(&key)).expect("intact");
+
+    let mut all = lines(&path);
+    // start, cp, early, cp, late, cp: the timer's checkpoint and the last one out.
+    all.truncate(5);
+    all.remove(3);
+    rechain(&mut all, 3);
+    rewrite(&path, &all);
+    let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("rechained");
+    assert!(
+        broken.reason.contains("7200 s after an unsigned one") && broken.reason.contains("3600 s"),
+        "{}",
+        broken.reason
+    );
+    assert_eq!(broken.line, 4);
+}
+
+#[test]
+fn a_checkpoint_forged_with_another_key_or_verified_with_the_wrong_key_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (sink, key) = signed_sink(&path, 2);
+    write(&sink, 0..2);
+    drop(sink);
+    let genuine = lines(&path);
+
+    // The wrong key.
+    let other = SigningKey::from_pem(&pem_key()).expect("key");
+    let broken =
+        verify_signed(std::slice::from_ref(&path), Some(&other.public())).expect_err("wrong key");
+    assert!(
+        broken.reason.contains("not by the key given"),
+        "{}",
+        broken.reason
+    );
+    assert_eq!(broken.line, 2);
+
+    // The last records rewritten and the checkpoint re-signed with another key.
+    let mut forged = genuine.clone();
+    forged[3] = forged[3].replace("call 1", "call X");
+    rechain(&mut forged, 4);
+    let mut checkpoint: CheckpointRecord<'static> =
+        serde_json::from_str(&forged[4]).expect("checkpoint");
+    let seq = value(&forged[4])["seq"].as_u64().expect("seq");
+    checkpoint.head = value(&forged[4])["prev"].as_str().expect("prev").to_owned();
+    checkpoint.key = other.id().to_owned().into();
+    checkpoint.sig = other.sign(&signed_bytes(seq, &checkpoint));
+    let mut line = serde_json::to_value(&checkpoint).expect("json");
+    line["seq"] = json!(seq);
+    line["prev"] = json!(checkpoint.head);
+    forged[4] = line.to_string();
+    rewrite(&path, &forged);
+    verify(std::slice::from_ref(&path)).expect("the chain was rebuilt");
+    let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("forged");
+    assert!(
+        broken.reason.contains("not by the key given"),
+        "{}",
+        broken.reason
+    );
+    assert_eq!(broken.line, 5);
+
+    // The same, claiming the genuine key's id.
+    checkpoint.key = key.id().into();
+    checkpoint.sig = other.sign(&signed_bytes(seq, &checkpoint));
+    let mut line = serde_json::to_value(&checkpoint).expect("json");
+    line["seq"] = json!(seq);
+    line["prev"] = json!(checkpoint.head);
+    forged[4] = line.to_string();
+    rewrite(&path, &forged);
+    let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("forged");
+    assert!(
+        broken.reason.contains("signature does not hold"),
+        "{}",
+        broken.reason
+    );
+}
+
+#[test]
+fn an_edited_signed_record_fails_even_with_the_chain_rebuilt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (sink, key) = signed_sink(&path, 3);
+    write(&sink, 0..3);
+    drop(sink);
+    let mut all = lines(&path);
+    // start, cp, r0 r1 r2 cp
+    all[3] = all[3].replace("call 1", "call X");
+    rewrite(&path, &all);
+    let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("edited");
+    assert_eq!(broken.line, 4);
+    assert!(broken.reason.contains("altered"), "{}", broken.reason);
+
+    // Re-chained: the checkpoint's head no longer matches the chain.
+    rechain(&mut all, 4);
+    rewrite(&path, &all);
+    let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("rechained");
+    assert_eq!(broken.line, 6);
+    assert!(
+        broken.reason.contains("does not match the chain's head"),
+        "{}",
+        broken.reason
+    );
+
+    // And with the head moved too, the signature fails.
+    let mut checkpoint = value(&all[5]);
+    checkpoint["head"] = checkpoint["prev"].clone();
+    all[5] = checkpoint.to_string();
+    rewrite(&path, &all);
+    let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("re-headed");
+    assert!(
+        broken.reason.contains("signature does not hold"),
+        "{}",
+        broken.reason
+    );
+}
+
+#[test]
+fn a_log_without_checkpoints_fails_with_a_key_and_passes_without() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    write(&FileSink::open(&path, 1 << 20, false).expect("open"), 0..3);
+    let key = SigningKey::from_pem(&pem_key()).expect("key").public();
+    let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("unsigned");
+    assert!(
+        broken.reason.contains("no signed checkpoint"),
+        "{}",
+        broken.reason
+    );
+    let report = verify(&[path]).expect("intact");
+    assert_eq!((report.checkpoints, report.unsigned), (0, 3));
+}
+
+#[test]
+fn a_malformed_signature_field_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (sink, key) = signed_sink(&path, 1000);
+    drop(sink);
+    let all = lines(&path);
+    assert!(is_checkpoint(&all[1]));
+    for (sig, expect) in [
+        (json!("!!not base64!!"), "not base64"),
+        (json!("AAAA"), "not the 64"),
+        (json!(""), "not the 64"),
+        (json!(17), "malformed checkpoint"),
+        (json!(null), "malformed checkpoint"),
+    ] {
+        let mut bad = all.clone();
+        let mut checkpoint = value(&bad[1]);
+        checkpoint["sig"] = sig;
+        bad[1] = checkpoint.to_string();
+        rewrite(&path, &bad);
+        let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("malformed");
+        assert!(
+            broken.reason.contains(expect),
+            "{expect}: {}",
+            broken.reason
+        );
+        assert_eq!(broken.line, 2);
+    }
+    let mut bad = all;
+    let mut checkpoint = value(&bad[1]);
+    checkpoint.as_object_mut().expect("object").remove("sig");
+    bad[1] = checkpoint.to_string();
+    rewrite(&path, &bad);
+    let broken = verify_signed(std::slice::from_ref(&path), Some(&key)).expect_err("no sig");
+    assert!(
+        broken.reason.contains("missing field `sig`"),
+        "{}",
+        broken.reason
+    );
+}
+
+#[test]
+fn keys_are_read_in_the_forms_documented_and_others_refused() {
+    let key = SigningKey::from_pem(&pem_key()).expect("key");
+    let public = key.public();
+    assert_eq!(PublicKey::parse(&public.pem()), Ok(public));
+    assert_eq!(PublicKey::parse(&public.base64()), Ok(public));
+    assert_eq!(public.id().len(), 16);
+    assert_eq!(public.id(), key.id());
+    assert!(matches!(
+        SigningKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"),
+        Err(KeyError::Label(..))
+    ));
+    assert!(SigningKey::from_pem("not a key").is_err());
+    assert_eq!(PublicKey::parse("AAAA"), Err(KeyError::Public));
+}
+
+#[test]
+fn a_directory_groups_each_logs_rotated_and_live_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in [
+        "a.jsonl",
+        "a.jsonl.000002",
+        "a.jsonl.000001",
+        "a.jsonl.writers",
+        "b.jsonl",
+    ] {
+        std::fs::write(dir.path().join(name), b"").expect("write");
+    }
+    let logs = group_logs(dir.path()).expect("read");
+    let names: Vec<(String, Vec<String>)> = logs
+        .iter()
+        .map(|(live, files)| {
+            let name = |p: &Path| p.file_name().expect("name").to_string_lossy().into_owned();
+            (name(live), files.iter().map(|f| name(f)).collect())
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (
+                "a.jsonl".to_owned(),
+                vec![
+                    "a.jsonl.000001".to_owned(),
+                    "a.jsonl.000002".to_owned(),
+                    "a.jsonl".to_owned()
+                ]
+            ),
+            ("b.jsonl".to_owned(), vec!["b.jsonl".to_owned()]),
+        ]
+    );
+}
+
+#[test]
+fn two_writers_sharing_a_signed_log_keep_it_verifiable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (first, key) = signed_sink(&path, 3);
+    write(&first, 0..2);
+    let second = FileSink::open(&path, 1 << 20, false)
+        .expect("open")
+        .with_replica("r1");
+    // An unsigned writer between signed records: the first writer counts them in.
+    write(&second, 2..4);
+    write(&first, 4..6);
+    drop(second);
+    first.close().expect("close");
+    let report = verify_signed(std::slice::from_ref(&path), Some(&key)).expect("intact");
+    // start, cp, r0 r1 (first) r2 r3 (second) r4 cp (first: 5 since the last), r5, cp (close)
+    assert_eq!(
+        (report.records, report.checkpoints, report.unsigned),
+        (10, 3, 0)
+    );
+    let all = lines(&path);
+    assert!(is_checkpoint(&all[7]));
+    assert_eq!(value(&all[7])["count"], 5);
+}
+
+#[test]
+fn a_witnessed_checkpoint_must_still_be_in_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.jsonl");
+    let (sink, key) = signed_sink(&path, 3);
+    write(&sink, 0..3);
+    let witness = Witness::parse(&sink.last_checkpoint().expect("a checkpoint")).expect("parse");
+    write(&sink, 3..4);
+    drop(sink);
+    let all = lines(&path);
+    // start, cp, r0 r1 r2 cp (witnessed), r3 cp
+    assert_eq!(witness.seq, 5);
+    let report = verify_witnessed(
+        std::slice::from_ref(&path),
+        Some(&key),
+        std::slice::from_ref(&witness),
+    )
+    .expect("intact");
+    assert_eq!(report.witnessed, [0]);
+
+    // Cut after the call before it: within the policy, but the witness is gone.
+    rewrite(&path, &all[..3]);
+    verify_signed(std::slice::from_ref(&path), Some(&key)).expect("within the policy");
+    let broken = verify_witnessed(
+        std::slice::from_ref(&path),
+        Some(&key),
+        std::slice::from_ref(&witness),
+    )
+    .expect_err("cut");
+    assert!(
+        broken.reason.contains("removed from its end"),
+        "{}",
+        broken.reason
+    );
+
+    // Another replica's witness is not this log's.
+    let mut other = witness.clone();
+    other.replica = "r2".into();
+    let report =
+        verify_witnessed(std::slice::from_ref(&path), Some(&key), &[other]).expect("not checked");
+    assert!(report.witnessed.is_empty());
+
+    // A rewritten log whose checkpoint at that seq differs.
+    let mut changed = witness;
+    changed.head = "0".repeat(64);
+    rewrite(&path, &all);
+    let broken = verify_witnessed(std::slice::from_ref(&path), Some(&key), &[changed])
+        .expect_err("rewritten");
+    assert!(
+        broken.reason.contains("not the one witnessed"),
+        "{}",
+        broken.reason
+    );
+}

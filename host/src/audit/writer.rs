@@ -22,11 +22,12 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::checkpoint::{CHECKPOINT, CheckpointRecord, Policy, SigningKey, signed_bytes};
 use super::presence::Presence;
 use super::{AuditError, AuditSink, GENESIS, Record, StartRecord, line_hash};
 
@@ -46,6 +47,15 @@ struct State {
     locked: bool,
     /// This process among the log's writers.
     presence: Presence,
+    /// Records in the chain since the last checkpoint this process knows of (at least as
+    /// many as there are: records appended by other processes are added as they are seen,
+    /// a checkpoint of theirs is noticed only when it is their last line).
+    since: u64,
+    /// The chain held unsigned records when this process opened it: the next record written
+    /// is signed at once.
+    inherited: bool,
+    /// The line of the last checkpoint this process wrote.
+    last_checkpoint: Option<String>,
 }
 
 /// How often the open file is compared with the file at the path when nothing on the open
@@ -62,6 +72,24 @@ pub struct FileSink {
     rotate: u64,
     fsync: bool,
     state: Mutex<State>,
+    /// This replica's id, in start and checkpoint records (empty: none given).
+    replica: String,
+    /// How checkpoints are signed, when they are.
+    signing: Option<Signing>,
+    /// Dropped with the sink: stops the checkpoint timer.
+    timer: Option<mpsc::Sender<()>>,
+}
+
+/// How a [`FileSink`] signs checkpoints (`[audit] signing_key`, `checkpoint_every`,
+/// `checkpoint_interval`).
+#[derive(Debug)]
+pub struct Signing {
+    /// The replica's key.
+    pub key: SigningKey,
+    /// A checkpoint goes in the same write as the `every`th record after the last one.
+    pub every: u64,
+    /// And at the latest `interval` after a record, by a timer thread.
+    pub interval: Duration,
 }
 
 /// `file` opened for appending and reading, created if missing.
@@ -102,7 +130,73 @@ impl FileSink {
                 checked: Instant::now(),
                 locked: false,
                 presence,
+                since: 0,
+                inherited: false,
+                last_checkpoint: None,
             }),
+            replica: String::new(),
+            signing: None,
+            timer: None,
+        })
+    }
+
+    /// Name this replica in start (and checkpoint) records.
+    pub fn with_replica(mut self, replica: &str) -> FileSink {
+        self.replica = replica.to_owned();
+        self
+    }
+
+    /// Sign checkpoints with `signing`: one in the write of every `every`th record since the
+    /// last, one right after each start record, one from a timer thread `interval` after a
+    /// record left unsigned, and one at [`AuditSink::close`] (or when the sink is dropped).
+    pub fn signed(mut self, signing: Signing) -> Arc<FileSink> {
+        let interval = signing.interval;
+        {
+            let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+            // A chain that does not end with a checkpoint (a process that crashed): sign
+            // what is there with the next record this process writes.
+            state.inherited = state.seq > 0 && !last_is_checkpoint(&state.file);
+        }
+        self.signing = Some(signing);
+        let (stop, stopped) = mpsc::channel();
+        self.timer = Some(stop);
+        Arc::new_cyclic(|sink: &Weak<FileSink>| {
+            let sink = sink.clone();
+            let spawned = std::thread::Builder::new()
+                .name("audit-checkpoints".into())
+                .spawn(move || {
+                    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval)
+                    {
+                        let Some(sink) = sink.upgrade() else { break };
+                        if let Err(error) = sink.checkpoint() {
+                            tracing::error!(%error, "audit checkpoint failed");
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start the audit checkpoint timer; checkpoints come every checkpoint_every records only");
+            }
+            self
+        })
+    }
+
+    /// The public key checkpoints are signed with, when they are.
+    pub fn public_key(&self) -> Option<super::PublicKey> {
+        self.signing.as_ref().map(|s| s.key.public())
+    }
+
+    /// Append a checkpoint now if the chain has records since the last one (from this
+    /// process or, once caught up, another).
+    pub fn checkpoint(&self) -> Result<(), AuditError> {
+        if self.signing.is_none() {
+            return Ok(());
+        }
+        self.locked(|sink, state| {
+            sink.catch_up(state).map_err(|e| sink.io_error(e))?;
+            if state.since == 0 {
+                return Ok(());
+            }
+            sink.append(state, None::<&()>, true)
         })
     }
 
@@ -189,17 +283,34 @@ impl FileSink {
             } else {
                 pick_up(&state.file, &self.path)?
             };
+            if self.signing.is_some() && seq != state.seq {
+                state.since = if last_is_checkpoint(&state.file) {
+                    0
+                } else {
+                    state.since + seq.saturating_sub(state.seq)
+                };
+            }
             (state.size, state.seq, state.prev) = (size, seq, prev);
         }
         Ok(())
     }
 
-    fn append<R: serde::Serialize>(&self, state: &mut State, record: &R) -> Result<(), AuditError> {
-        let io = |e: io::Error| AuditError::Io {
+    fn io_error(&self, e: io::Error) -> AuditError {
+        AuditError::Io {
             message: format!("cannot write to {}: {e}", self.path.display()),
-        };
-        self.catch_up(state).map_err(io)?;
-        state.line.clear();
+        }
+    }
+
+    /// Serialize the line of `record` at the chain's position into `state.line` (after what
+    /// it holds), and move the position past it; the `prev` it replaced is kept in `undo`
+    /// (the first one only), for a failed write to restore.
+    fn push_line<R: serde::Serialize>(
+        &self,
+        state: &mut State,
+        record: &R,
+        undo: &mut Option<String>,
+    ) -> Result<(), AuditError> {
+        let start = state.line.len();
         let line = Line {
             seq: state.seq,
             record,
@@ -208,8 +319,77 @@ impl FileSink {
         serde_json::to_writer(&mut state.line, &line).map_err(|e| AuditError::Io {
             message: format!("cannot serialize an audit record: {e}"),
         })?;
-        let hash = line_hash(&state.line);
+        let replaced = std::mem::replace(&mut state.prev, line_hash(&state.line[start..]));
+        undo.get_or_insert(replaced);
         state.line.push(b'\n');
+        state.seq += 1;
+        Ok(())
+    }
+
+    /// Serialize a signed checkpoint of the chain's position into `state.line`.
+    fn push_checkpoint(
+        &self,
+        state: &mut State,
+        signing: &Signing,
+        undo: &mut Option<String>,
+    ) -> Result<(), AuditError> {
+        let mut record = CheckpointRecord {
+            kind: CHECKPOINT.into(),
+            ts: super::rfc3339(std::time::SystemTime::now()),
+            replica: self.replica.as_str().into(),
+            head: state.prev.clone(),
+            count: state.since,
+            every: signing.every,
+            interval_ms: u64::try_from(signing.interval.as_millis()).unwrap_or(u64::MAX),
+            key: signing.key.id().into(),
+            sig: String::new(),
+        };
+        record.sig = signing.key.sign(&signed_bytes(state.seq, &record));
+        self.push_line(state, &record, undo)?;
+        state.since = 0;
+        state.inherited = false;
+        Ok(())
+    }
+
+    /// Append `record` (if any) and, when signing and it is due (or `sign`), a checkpoint
+    /// after it: one `write`, so a checkpoint due with a record is never left out of the file
+    /// that holds the record.
+    fn append<R: serde::Serialize>(
+        &self,
+        state: &mut State,
+        record: Option<&R>,
+        sign: bool,
+    ) -> Result<(), AuditError> {
+        self.catch_up(state).map_err(|e| self.io_error(e))?;
+        // What a failed write restores; the replaced `prev` goes in `undo` (no copy of it
+        // is made on the way of a record that is written).
+        let saved = (state.seq, state.since, state.inherited);
+        let mut undo = None;
+        state.line.clear();
+        let pushed = (|| {
+            if let Some(record) = record {
+                self.push_line(state, record, &mut undo)?;
+                state.since += 1;
+            }
+            if let Some(signing) = &self.signing
+                && (sign || state.inherited || state.since >= signing.every)
+            {
+                let start = state.line.len();
+                self.push_checkpoint(state, signing, &mut undo)?;
+                return Ok(Some(start));
+            }
+            Ok(None)
+        })();
+        let checkpoint = match pushed {
+            Ok(checkpoint) => checkpoint,
+            Err(error) => {
+                (state.seq, state.since, state.inherited) = saved;
+                if let Some(prev) = undo {
+                    state.prev = prev;
+                }
+                return Err(error);
+            }
+        };
         let len = state.line.len() as u64;
         if state.size > 0
             && state.size + len > self.rotate
@@ -230,12 +410,24 @@ impl FileSink {
             if let Err(cut) = state.file.set_len(state.size) {
                 tracing::error!(error = %cut, path = %self.path.display(), "cannot cut a failed audit write back");
             }
-            return Err(io(e));
+            (state.seq, state.since, state.inherited) = saved;
+            if let Some(prev) = undo {
+                state.prev = prev;
+            }
+            return Err(self.io_error(e));
         }
         state.size += len;
-        state.seq += 1;
-        state.prev = hash;
+        if let Some(start) = checkpoint {
+            let line = &state.line[start..state.line.len() - 1];
+            state.last_checkpoint = Some(String::from_utf8_lossy(line).into_owned());
+        }
         Ok(())
+    }
+
+    /// The last checkpoint this sink wrote (its line), for a witness to keep.
+    pub fn last_checkpoint(&self) -> Option<String> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.last_checkpoint.clone()
     }
 }
 
@@ -250,18 +442,51 @@ struct Line<'r, R> {
 
 impl AuditSink for FileSink {
     fn record(&self, record: &Record<'_>) -> Result<(), AuditError> {
-        self.write(record)
+        self.locked(|sink, state| sink.append(state, Some(record), false))
     }
 
+    /// The start record names the replica and, when signing, the checkpoint policy, and is
+    /// signed at once: a checkpoint follows it in the same write.
     fn start(&self, record: &StartRecord<'_>) -> Result<(), AuditError> {
-        self.write(record)
+        let mut record = record.clone();
+        if !self.replica.is_empty() {
+            record.replica = Some(self.replica.as_str().into());
+        }
+        record.checkpoint = self.signing.as_ref().map(|signing| Policy {
+            every: signing.every,
+            interval_ms: u64::try_from(signing.interval.as_millis()).unwrap_or(u64::MAX),
+        });
+        self.locked(|sink, state| sink.append(state, Some(&record), true))
+    }
+
+    fn close(&self) -> Result<(), AuditError> {
+        self.checkpoint()
+    }
+
+    fn public_key(&self) -> Option<super::PublicKey> {
+        FileSink::public_key(self)
+    }
+
+    fn last_checkpoint(&self) -> Option<String> {
+        FileSink::last_checkpoint(self)
+    }
+}
+
+impl Drop for FileSink {
+    /// A last checkpoint, if records follow the last one (after [`AuditSink::close`], none do).
+    fn drop(&mut self) {
+        if let Err(error) = self.checkpoint() {
+            tracing::error!(%error, "the audit log's last checkpoint could not be written");
+        }
     }
 }
 
 impl FileSink {
-    /// Append `record` (a call or a start record) to the chain, under the lock when other
-    /// processes write the log too.
-    fn write<R: serde::Serialize>(&self, record: &R) -> Result<(), AuditError> {
+    /// Run `f` on the chain's state under the lock when other processes write the log too.
+    fn locked(
+        &self,
+        f: impl FnOnce(&FileSink, &mut State) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *state;
         // Alone, no lock is needed (see `presence`); with other writers, each append locks.
@@ -272,7 +497,7 @@ impl FileSink {
             })?;
         }
         state.locked = !alone;
-        let result = self.append(state, record);
+        let result = f(self, state);
         if state.locked {
             let _ = state.file.unlock();
         }
@@ -377,6 +602,17 @@ fn pick_up(file: &File, path: &Path) -> io::Result<(u64, u64, String)> {
     }
     let (seq, prev) = chain_after(&tail, torn);
     Ok((size, seq, prev))
+}
+
+/// Whether the last line of `file` is a checkpoint record.
+fn last_is_checkpoint(file: &File) -> bool {
+    tail_lines(file, 1)
+        .ok()
+        .and_then(|tail| {
+            tail.last()
+                .and_then(|line| serde_json::from_slice::<Value>(line).ok())
+        })
+        .is_some_and(|value| value.get("kind").and_then(Value::as_str) == Some(CHECKPOINT))
 }
 
 /// The chain position after the last record of `file`.

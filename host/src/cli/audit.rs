@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use warden::audit::Outcome;
+use warden::audit::{Outcome, PublicKey, VerifyReport, Witness};
 use warden::manifest::Manifest;
 
 use super::{AuditCommand, ManifestArg, write_stdout};
@@ -27,13 +27,38 @@ pub(super) fn outcome_names() -> clap::builder::PossibleValuesParser {
 /// `warden audit verify | tail`.
 pub(super) fn audit(command: AuditCommand) -> Result<ExitCode> {
     match command {
-        AuditCommand::Verify { files, manifest } => {
+        AuditCommand::Verify {
+            files,
+            manifest,
+            key,
+            witness,
+        } => {
+            let witnesses = match witness {
+                Some(path) => read_witnesses(&path)?,
+                None => Vec::new(),
+            };
+            let key = match key {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read the key {}", path.display()))?;
+                    Some(
+                        warden::audit::PublicKey::parse(&text)
+                            .with_context(|| format!("--key {}", path.display()))?,
+                    )
+                }
+                None => None,
+            };
+            if let [dir] = files.as_slice()
+                && dir.is_dir()
+            {
+                return verify_dir(dir, key.as_ref(), &witnesses);
+            }
             let files = if files.is_empty() {
                 manifest_log_files(manifest)?
             } else {
                 files
             };
-            verify(&files)
+            verify(&files, key.as_ref(), &witnesses)
         }
         AuditCommand::Tail {
             file,
@@ -97,24 +122,44 @@ fn manifest_log_files(manifest: ManifestArg) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The checkpoint lines of `path` (blank lines skipped).
+fn read_witnesses(path: &Path) -> Result<Vec<Witness>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the witness file {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            Witness::parse(line).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), n + 1))
+        })
+        .collect()
+}
+
+/// The witnesses no log checked, as an error.
+fn unchecked(witnesses: &[Witness], checked: &[usize]) -> Option<String> {
+    let missing: Vec<String> = witnesses
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !checked.contains(i))
+        .map(|(_, w)| format!("seq {} of replica {}", w.seq, w.replica))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "witnessed checkpoint(s) {} are in no log given: a replica's log is missing, or it starts after them",
+            missing.join(", ")
+        )
+    })
+}
+
 /// Verify `files` as one chain and print the verdict.
-fn verify(files: &[PathBuf]) -> Result<ExitCode> {
-    match warden::audit::verify(files) {
+fn verify(files: &[PathBuf], key: Option<&PublicKey>, witnesses: &[Witness]) -> Result<ExitCode> {
+    match warden::audit::verify_witnessed(files, key, witnesses) {
         Ok(report) => {
-            let seqs = report
-                .seqs
-                .map(|(first, last)| format!(" (seq {first}..={last})"))
-                .unwrap_or_default();
-            let mut out = format!(
-                "ok: {} record(s){seqs} in {} file(s), chain intact\n",
-                report.records, report.files
-            );
-            if report.continues {
-                out.push_str(
-                    "note: the first record continues a chain from an earlier file; verify that file with these to check the link\n",
-                );
+            if let Some(missing) = unchecked(witnesses, &report.witnessed) {
+                eprintln!("broken: {missing}");
+                return Ok(ExitCode::FAILURE);
             }
-            write_stdout(&out);
+            write_stdout(&verdict(&report));
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {
@@ -122,6 +167,102 @@ fn verify(files: &[PathBuf]) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Verify every log in `dir` on its own; report each, fail if any fails.
+fn verify_dir(dir: &Path, key: Option<&PublicKey>, witnesses: &[Witness]) -> Result<ExitCode> {
+    let logs = warden::audit::group_logs(dir)
+        .with_context(|| format!("cannot read the directory {}", dir.display()))?;
+    if logs.is_empty() {
+        bail!("no audit log in {}", dir.display());
+    }
+    let mut failed = 0;
+    let mut checked = Vec::new();
+    let mut out = String::new();
+    for (live, files) in &logs {
+        let name = live
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match warden::audit::verify_witnessed(files, key, witnesses) {
+            Ok(report) => {
+                checked.extend(report.witnessed.iter().copied());
+                let replicas = replicas(&report.replicas);
+                out.push_str(&format!("{name}{replicas}: {}", verdict(&report)));
+            }
+            Err(broken) => {
+                failed += 1;
+                // The replica is read from the file's own records, as far as they parse.
+                let seen = warden::audit::verify(files)
+                    .map(|r| replicas(&r.replicas))
+                    .unwrap_or_default();
+                out.push_str(&format!("{name}{seen}: broken: {broken}\n"));
+            }
+        }
+    }
+    write_stdout(&out);
+    if failed == 0
+        && let Some(missing) = unchecked(witnesses, &checked)
+    {
+        eprintln!("broken: {missing}");
+        return Ok(ExitCode::FAILURE);
+    }
+    if failed > 0 {
+        eprintln!(
+            "broken: {failed} of {} log(s) in {}",
+            logs.len(),
+            dir.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// ` (replica a, b)`, or nothing.
+fn replicas(ids: &[String]) -> String {
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" (replica {})", ids.join(", "))
+    }
+}
+
+/// What `verify` prints for a chain that held.
+fn verdict(report: &VerifyReport) -> String {
+    let seqs = report
+        .seqs
+        .map(|(first, last)| format!(" (seq {first}..={last})"))
+        .unwrap_or_default();
+    let mut out = format!(
+        "ok: {} record(s){seqs} in {} file(s), chain intact\n",
+        report.records, report.files
+    );
+    match (&report.last_checkpoint, report.signed) {
+        (Some(last), signed) => {
+            let how = if signed {
+                "signatures checked"
+            } else {
+                "signatures NOT checked (give --key)"
+            };
+            out.push_str(&format!(
+                "checkpoints: {} ({how}); last signed at seq {} {} by replica {} (key {}); {} record(s) after it unsigned\n",
+                report.checkpoints, last.seq, last.ts, last.replica, last.key, report.unsigned
+            ));
+        }
+        (None, _) => out.push_str("checkpoints: none (the log is not signed)\n"),
+    }
+    if !report.witnessed.is_empty() {
+        out.push_str(&format!(
+            "witnesses: {} checkpoint(s) kept elsewhere found unchanged\n",
+            report.witnessed.len()
+        ));
+    }
+    if report.continues {
+        out.push_str(
+            "note: the first record continues a chain from an earlier file; verify that file with these to check the link\n",
+        );
+    }
+    out
 }
 
 /// Which records to show: each set field must equal the record's.

@@ -260,6 +260,9 @@ fn text_report(
         host.gate.catalog().iter().count()
     )?;
     writeln!(out, "{}", audit_summary(manifest))?;
+    if let Some(line) = checkpoint_summary(manifest, host) {
+        writeln!(out, "{line}")?;
+    }
     writeln!(out, "{}", cache_summary(manifest))?;
     writeln!(out, "{}", http_summary(manifest))?;
     writeln!(out, "{}", approval_summary(manifest, host))?;
@@ -476,6 +479,14 @@ fn json_report(
             "path": audit.path.display().to_string(),
             "rotate": audit.rotate,
             "fsync": audit.fsync,
+            "replica": audit.replica,
+            "checkpoints": host.gate.audit_key().map(|key| json!({
+                "key_id": key.id(),
+                "public_key": key.base64(),
+                "public_key_pem": key.pem(),
+                "every": audit.checkpoint_every,
+                "interval_ms": u64::try_from(audit.checkpoint_interval.as_millis()).unwrap_or(u64::MAX),
+            })),
         })),
         "cache": { "dir": manifest.cache_dir.display().to_string() },
         "http": {
@@ -639,6 +650,26 @@ fn audit_summary(manifest: &Manifest) -> String {
         ),
         None => "audit: off (no [audit] section)".to_owned(),
     }
+}
+
+/// `audit checkpoints: signed by key ID (PUBLIC KEY) every N records or T, replica R`, or
+/// that they are not signed; nothing without `[audit]`.
+fn checkpoint_summary(manifest: &Manifest, host: &Host) -> Option<String> {
+    let audit = manifest.audit.as_ref()?;
+    Some(match host.gate.audit_key() {
+        Some(key) => format!(
+            "audit checkpoints: signed by key {} (public key {}) every {} records or {}, replica {}",
+            key.id(),
+            key.base64(),
+            audit.checkpoint_every,
+            warden::manifest::format_duration(audit.checkpoint_interval),
+            audit.replica
+        ),
+        None => format!(
+            "audit checkpoints: not signed (no signing_key), replica {}",
+            audit.replica
+        ),
+    })
 }
 
 /// How the manifest serves HTTP and who may use it, in two lines.

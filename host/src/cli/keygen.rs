@@ -47,3 +47,35 @@ pub(super) fn keygen(principal: &str, roles: &[String]) -> Result<ExitCode> {
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `warden keygen --audit FILE`: a new audit signing key in FILE, its public key on stdout.
+pub(super) fn audit_key(file: &std::path::Path) -> Result<ExitCode> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let (key, pem) = warden::audit::SigningKey::generate()?;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", file.display()))?;
+    out.write_all(pem.as_bytes())?;
+    out.sync_all()?;
+    let public = key.public();
+    let mut text = String::new();
+    writeln!(text, "{}", public.pem().trim_end())?;
+    writeln!(text)?;
+    writeln!(
+        text,
+        "# The audit signing key (key id {}) is in {}; keep it from the log's readers.",
+        public.id(),
+        file.display()
+    )?;
+    writeln!(
+        text,
+        "# The public key above verifies the log: `warden audit verify --key PUB`. Add:"
+    )?;
+    writeln!(text, "[audit]")?;
+    writeln!(text, "signing_key = {:?}", file.display().to_string())?;
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -80,9 +80,11 @@ pub(super) fn serve(
             insecure_no_auth,
             bound,
         };
-        let served = runtime.block_on(warden::server::serve_http(served.live(), options));
+        let live = served.live();
+        let served = runtime.block_on(warden::server::serve_http(live.clone(), options));
         // The tasks still running end with the server: cancelled, in the store too.
         runtime.block_on(tasks.shutdown());
+        live.current().close_audit();
         served?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -97,8 +99,10 @@ pub(super) fn serve(
         );
     }
     let principal = stdio_principal(&manifest, Transport::Stdio);
-    let served = runtime.block_on(warden::server::serve_stdio(served.live(), info, principal));
+    let live = served.live();
+    let served = runtime.block_on(warden::server::serve_stdio(live.clone(), info, principal));
     runtime.block_on(tasks.shutdown());
+    live.current().close_audit();
     served?;
     Ok(ExitCode::SUCCESS)
 }

@@ -68,6 +68,12 @@ fn describe(out: &mut String, status: &Status) -> std::fmt::Result {
         status.started,
         status.manifest.display()
     )?;
+    if let Some(key) = &status.audit_key {
+        writeln!(
+            out,
+            "  audit key   {key} (checkpoints signed; GET /audit/key)"
+        )?;
+    }
     if status.reloads + status.failed_reloads > 0 {
         writeln!(
             out,

@@ -847,15 +847,40 @@ fn store_down() -> Stop {
     )
 }
 
-impl Drop for Gate {
-    /// Record the refusals still being dropped, so a flood that ends with the server leaves
-    /// its count behind.
-    fn drop(&mut self) {
+impl Gate {
+    /// The server stops: record the refusals still being dropped, then let the audit sink
+    /// sign its last checkpoint.
+    pub fn close_audit(&self) {
+        self.flush_refusals();
+        if let Err(error) = self.audit.close() {
+            tracing::error!(%error, "the audit log's last checkpoint could not be written");
+        }
+    }
+
+    /// The public key of the audit log's checkpoint signatures, when they are signed.
+    pub fn audit_key(&self) -> Option<crate::audit::PublicKey> {
+        self.audit.public_key()
+    }
+
+    /// The line of the audit log's last checkpoint this process wrote, when it signs them.
+    pub fn audit_checkpoint(&self) -> Option<String> {
+        self.audit.last_checkpoint()
+    }
+
+    fn flush_refusals(&self) {
         for dropped in self.refusals.drain() {
             if let Err(error) = trail::write_summary(&*self.audit, dropped) {
                 tracing::error!(%error, "audit summary of dropped refusals lost");
             }
         }
+    }
+}
+
+impl Drop for Gate {
+    /// Record the refusals still being dropped, so a flood that ends with the server leaves
+    /// its count behind.
+    fn drop(&mut self) {
+        self.flush_refusals();
     }
 }
 

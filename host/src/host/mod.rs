@@ -245,11 +245,7 @@ impl Host {
         let audit = match previous.filter(|p| p.audit.0 == manifest.audit) {
             Some(previous) => previous.audit.1.clone(),
             None => match &manifest.audit {
-                Some(config) => Arc::new(
-                    FileSink::open(&config.path, config.rotate, config.fsync).map_err(|e| {
-                        HostError::global(format!("cannot open the audit log: {e}"))
-                    })?,
-                ),
+                Some(config) => open_audit(config)?,
                 None => Arc::new(NoAudit) as Arc<dyn AuditSink>,
             },
         };
@@ -297,6 +293,29 @@ impl Host {
             },
         ))
     }
+}
+
+/// The audit log of `[audit]`: the file sink, naming the replica, signing checkpoints when
+/// a `signing_key` is set.
+fn open_audit(config: &crate::manifest::Audit) -> Result<Arc<dyn AuditSink>, Vec<HostError>> {
+    let key = match &config.signing_key {
+        Some(key) => Some(
+            crate::audit::SigningKey::from_pem(key.pem.expose())
+                .map_err(|e| HostError::global(format!("[audit] signing_key: {e}")))?,
+        ),
+        None => None,
+    };
+    let sink = FileSink::open(&config.path, config.rotate, config.fsync)
+        .map_err(|e| HostError::global(format!("cannot open the audit log: {e}")))?
+        .with_replica(&config.replica);
+    Ok(match key {
+        Some(key) => sink.signed(crate::audit::Signing {
+            key,
+            every: config.checkpoint_every,
+            interval: config.checkpoint_interval,
+        }),
+        None => Arc::new(sink),
+    })
 }
 
 /// The catalog `manifest` would serve, before the lock: every plugin opened (read, pin

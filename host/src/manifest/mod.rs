@@ -52,7 +52,7 @@ pub use error::{Diagnostic, Location, ManifestError};
 pub use icons::{Icon, MAX_DATA as MAX_ICON_DATA, MAX_ICONS};
 pub use kv::{KvBackend, KvGrant, KvSettings};
 pub use model::{
-    Acknowledgement, ApiKey, Audit, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,
+    Acknowledgement, ApiKey, Audit, AuditKey, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,
     DETECTOR_GROUPS, DirGrant, DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, LockMode,
     OAuth, OutputOverflow, Plugin, PluginPolicy, REVIEW_RULES, Rate, ReviewMode, SECRETS_DETECTOR,
     Server, TextReview, Tls, ToolHints, ToolOverride, WARNING_CODES, WriteQuota, glob_matches,

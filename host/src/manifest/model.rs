@@ -790,6 +790,26 @@ pub struct Audit {
     /// before authentication (`refusal_rate`); more are counted in a `dropped` summary record.
     /// Default [`Audit::DEFAULT_REFUSAL_RATE`].
     pub refusal_rate: Rate,
+    /// This replica's id in start and checkpoint records (`replica`): 1 to 253 of
+    /// `[A-Za-z0-9._-]`. Default: the host name.
+    pub replica: String,
+    /// The Ed25519 key that signs checkpoints (`signing_key`). `None`: no checkpoints.
+    pub signing_key: Option<AuditKey>,
+    /// A checkpoint at the latest every this many records (`checkpoint_every`), within
+    /// [`Audit::CHECKPOINT_EVERY_RANGE`]. Default [`Audit::DEFAULT_CHECKPOINT_EVERY`].
+    pub checkpoint_every: u64,
+    /// A checkpoint at the latest this long after a record (`checkpoint_interval`), at most
+    /// [`Audit::MAX_CHECKPOINT_INTERVAL`]. Default [`Audit::DEFAULT_CHECKPOINT_INTERVAL`].
+    pub checkpoint_interval: std::time::Duration,
+}
+
+/// `[audit] signing_key`: a PEM `PRIVATE KEY` (PKCS#8 Ed25519), read when the manifest loads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditKey {
+    /// The PEM text.
+    pub pem: SecretValue,
+    /// The file it was read from, when it was a path (protected from plugins' grants).
+    pub file: Option<PathBuf>,
 }
 
 impl Audit {
@@ -802,6 +822,15 @@ impl Audit {
     pub const DEFAULT_ROTATE: u64 = 64 << 20;
     /// Accepted `rotate` sizes: 4KiB to 1TiB.
     pub const ROTATE_RANGE: RangeInclusive<u64> = (4 << 10)..=(1 << 40);
+    /// Default `checkpoint_every`.
+    pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
+    /// Accepted `checkpoint_every`.
+    pub const CHECKPOINT_EVERY_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+    /// Default `checkpoint_interval`.
+    pub const DEFAULT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+    /// The longest `checkpoint_interval`: a day.
+    pub const MAX_CHECKPOINT_INTERVAL: std::time::Duration =
+        std::time::Duration::from_secs(24 * 3600);
 }
 
 /// `[http]`: serving MCP over Streamable HTTP.

@@ -8,9 +8,10 @@ use toml::de::DeValue;
 
 use super::Plugin;
 use super::model::{
-    Audit, BUILTIN_DETECTORS, CustomDetector, DETECTOR_GROUPS, Filters, GlobalLimits,
+    Audit, AuditKey, BUILTIN_DETECTORS, CustomDetector, DETECTOR_GROUPS, Filters, GlobalLimits,
     OutputOverflow, PluginPolicy, Rate, SECRETS_DETECTOR,
 };
+use super::network::SecretValue;
 use super::plugin::size;
 use super::reader::{Context, Table, Value};
 use super::validate::resolve;
@@ -327,12 +328,95 @@ pub(super) fn audit(table: &Table<'_, '_>, dir: &Path) -> Option<Audit> {
         .get("refusal_rate")
         .and_then(|v| rate(&v))
         .unwrap_or(Audit::DEFAULT_REFUSAL_RATE);
+    let replica = match table.get("replica") {
+        Some(v) => v.string().and_then(|id| match check_replica(&id) {
+            Ok(()) => Some(id),
+            Err(message) => {
+                v.error(message);
+                None
+            }
+        }),
+        None => Some(host_name()),
+    };
+    let signing_key = table.get("signing_key").and_then(|v| audit_key(&v, dir));
+    let checkpoint_every = table
+        .get("checkpoint_every")
+        .and_then(|v| int_in(&v, "checkpoint_every", Audit::CHECKPOINT_EVERY_RANGE))
+        .unwrap_or(Audit::DEFAULT_CHECKPOINT_EVERY);
+    let checkpoint_interval = table
+        .get("checkpoint_interval")
+        .and_then(|v| {
+            super::network::duration(&v, "checkpoint_interval", Audit::MAX_CHECKPOINT_INTERVAL)
+        })
+        .unwrap_or(Audit::DEFAULT_CHECKPOINT_INTERVAL);
     table.finish();
     Some(Audit {
         path: path?,
         rotate,
         fsync: fsync.unwrap_or(false),
         refusal_rate,
+        replica: replica?,
+        signing_key,
+        checkpoint_every,
+        checkpoint_interval,
+    })
+}
+
+/// A replica id: 1 to 253 of `[A-Za-z0-9._-]` (a host name fits; it is one line of the bytes a
+/// checkpoint signs).
+fn check_replica(id: &str) -> Result<(), String> {
+    if !id.is_empty()
+        && id.len() <= 253
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid replica {id:?}: 1 to 253 letters, digits, `.`, `_` or `-` (a host name fits)"
+        ))
+    }
+}
+
+/// This machine's host name, the default replica id; `localhost` when it has none usable.
+fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+    let done = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    let len = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    match std::str::from_utf8(&buffer[..len]) {
+        Ok(name) if done == 0 && check_replica(name).is_ok() => name.to_owned(),
+        _ => "localhost".to_owned(),
+    }
+}
+
+/// `signing_key`: a PEM `PRIVATE KEY` inline (typically `"${AUDIT_SIGNING_KEY}"`) or the path
+/// of a file holding one.
+fn audit_key(v: &Value<'_, '_>, dir: &Path) -> Option<AuditKey> {
+    const HOW: &str = "make one with `openssl genpkey -algorithm ed25519 -out audit.key`";
+    let raw = v.string()?;
+    let (pem, file) = if raw.trim_start().starts_with("-----BEGIN") {
+        (raw, None)
+    } else {
+        let path = resolve(v, &raw, dir)?;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => (text, Some(path)),
+            Err(e) => {
+                v.error(format!("cannot read the signing key {raw:?}: {e}; {HOW}"));
+                return None;
+            }
+        }
+    };
+    if !pem.contains("-----BEGIN PRIVATE KEY-----") {
+        v.error(format!(
+            "the signing key is not a PEM `PRIVATE KEY` (PKCS#8 Ed25519); {HOW}"
+        ));
+        return None;
+    }
+    Some(AuditKey {
+        pem: SecretValue::new(pem),
+        file,
     })
 }
 

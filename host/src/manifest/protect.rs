@@ -117,6 +117,14 @@ fn protected_paths(manifest: &Manifest) -> Vec<Protected> {
             why: "a plugin could read every caller's records, or rewrite them",
             even_read_only: true,
         });
+        if let Some(file) = audit.signing_key.as_ref().and_then(|k| k.file.as_ref()) {
+            paths.push(Protected {
+                path: canonical(file),
+                what: "the audit signing key",
+                why: "a plugin that reads it can sign a forged audit log",
+                even_read_only: true,
+            });
+        }
     }
     let kv_used = manifest.kv.location.is_some() || manifest.plugins.iter().any(|p| p.kv.is_some());
     if let (true, KvBackend::File(file)) = (kv_used, &manifest.kv.backend) {

@@ -2687,3 +2687,71 @@ fn bad_shared_limit_stores_are_errors_at_their_line_without_the_url() {
     let error = fx.error("[limits]\nstore = \"http://user:secret@host\"\n");
     assert!(!error.contains("secret"), "{error}");
 }
+
+#[test]
+fn audit_checkpoint_keys_default_parse_and_refuse_bad_values() {
+    let fx = Fixture::new();
+    let audit = fx.ok("[audit]\npath = \"a.jsonl\"\n").audit.expect("audit");
+    assert!(!audit.replica.is_empty());
+    assert_eq!(audit.signing_key, None);
+    assert_eq!(audit.checkpoint_every, Audit::DEFAULT_CHECKPOINT_EVERY);
+    assert_eq!(
+        audit.checkpoint_interval,
+        Audit::DEFAULT_CHECKPOINT_INTERVAL
+    );
+
+    let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+    std::fs::write(fx.root().join("audit.key"), pem).expect("write");
+    std::fs::write(fx.root().join("data/audit.key"), pem).expect("write");
+    let audit = fx
+        .ok("[audit]\npath = \"a.jsonl\"\nreplica = \"pod-1.example\"\nsigning_key = \"audit.key\"\ncheckpoint_every = 10\ncheckpoint_interval = \"5s\"\n")
+        .audit
+        .expect("audit");
+    assert_eq!(audit.replica, "pod-1.example");
+    let key = audit.signing_key.expect("key");
+    assert_eq!(
+        (key.pem.expose(), key.file),
+        (pem, Some(fx.path("audit.key")))
+    );
+    assert_eq!(audit.checkpoint_every, 10);
+    assert_eq!(audit.checkpoint_interval, std::time::Duration::from_secs(5));
+    // A grant over the key file is refused, even read-only.
+    let errors = fx.errors(&format!(
+        "[audit]\npath = \"out/a.jsonl\"\nsigning_key = \"data/audit.key\"\n\n{FILES}dirs = [{{ host = \"data\", guest = \"/data\", mode = \"ro\" }}]\n"
+    ));
+    assert!(
+        errors.iter().any(|e| e.contains("the audit signing key")),
+        "{errors:?}"
+    );
+
+    for (text, expected) in [
+        (
+            "replica = \"a b\"",
+            "3:11: audit.replica: invalid replica \"a b\": 1 to 253 letters, digits, `.`, `_` or `-` (a host name fits)",
+        ),
+        (
+            "checkpoint_every = 0",
+            "3:20: audit.checkpoint_every: checkpoint_every must be between 1 and 1000000, got 0",
+        ),
+        (
+            "checkpoint_interval = \"0s\"",
+            "3:23: audit.checkpoint_interval: checkpoint_interval must be greater than 0",
+        ),
+        (
+            "signing_key = \"notes.txt\"",
+            "3:15: audit.signing_key: the signing key is not a PEM `PRIVATE KEY` (PKCS#8 Ed25519); make one with `openssl genpkey -algorithm ed25519 -out audit.key`",
+        ),
+        (
+            "sign_key = \"x\"",
+            "3:1: audit.sign_key: unknown key `sign_key`",
+        ),
+    ] {
+        let error = fx.error(&format!("[audit]\npath = \"a.jsonl\"\n{text}\n"));
+        assert!(error.starts_with(expected), "{text}: {error}");
+    }
+    let error = fx.error("[audit]\npath = \"a.jsonl\"\nsigning_key = \"missing.key\"\n");
+    assert!(
+        error.starts_with("3:15: audit.signing_key: cannot read the signing key \"missing.key\""),
+        "{error}"
+    );
+}

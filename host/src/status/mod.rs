@@ -51,6 +51,9 @@ pub struct Status {
     /// Calls waiting for an operator's approval now (`warden approvals list` shows them).
     #[serde(default)]
     pub waiting_for_operator: usize,
+    /// The id of the key the audit log's checkpoints are signed with, when they are.
+    #[serde(default)]
+    pub audit_key: Option<String>,
 }
 
 /// One plugin of a running server: its state, grants and tools. Names only: no secret or
@@ -147,5 +150,6 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
         plugins,
         calls,
         waiting_for_operator: gate.pending_approvals().list().len(),
+        audit_key: gate.audit_key().map(|key| key.id()),
     }
 }

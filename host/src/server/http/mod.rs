@@ -13,7 +13,8 @@
 //! extensions to the handler, which hands it to the gate.
 //!
 //! Other routes: `GET /healthz` (always 200, no checks), `GET /readyz` (200 while serving,
-//! 503 while draining), the operator approval channel `GET /approvals` and
+//! 503 while draining), `GET /audit/key` (the audit checkpoints' public key, PEM) and `GET /audit/checkpoint` (the
+//! last checkpoint, for a witness), the operator approval channel `GET /approvals` and
 //! `POST /approvals/{id}` while `[approval] operators` names roles ([`approvals`]), and with OAuth the RFC 9728 metadata at
 //! `/.well-known/oauth-protected-resource` and `/.well-known/oauth-protected-resource/mcp`.
 //! Everything else is 404.
@@ -503,9 +504,61 @@ fn router(
             get(|| async { Reply::ok(json!({ "status": "ok" })) }),
         )
         .route("/readyz", get(readyz))
+        .route(AUDIT_KEY_PATH, get(audit_key))
+        .route(AUDIT_CHECKPOINT_PATH, get(audit_checkpoint))
         .merge(mcp)
         .fallback(|| async { Reply::error(StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
+}
+
+/// Where the audit log's checkpoint key is published.
+pub const AUDIT_KEY_PATH: &str = "/audit/key";
+
+/// `GET /audit/key`: the public key of the audit log's checkpoint signatures (a PEM
+/// `PUBLIC KEY`; its id in `X-Warden-Key-Id`), for `warden audit verify --key`. 404 when
+/// checkpoints are not signed. Public, like `/healthz`: it is the key verifiers need.
+async fn audit_key(State(state): State<Arc<AppState>>) -> Response {
+    match state.live.current().audit_key() {
+        Some(key) => (
+            [
+                (
+                    http::header::CONTENT_TYPE,
+                    "application/x-pem-file".to_owned(),
+                ),
+                (
+                    http::header::HeaderName::from_static("x-warden-key-id"),
+                    key.id(),
+                ),
+            ],
+            key.pem(),
+        )
+            .into_response(),
+        None => Reply::error(
+            StatusCode::NOT_FOUND,
+            "the audit log is not signed: no [audit] signing_key",
+        ),
+    }
+}
+
+/// Where the audit log's last checkpoint is published.
+pub const AUDIT_CHECKPOINT_PATH: &str = "/audit/checkpoint";
+
+/// `GET /audit/checkpoint`: the line of the last checkpoint this process wrote (JSON), for a
+/// witness to keep (`warden audit verify --witness`). 404 before the first one and when
+/// checkpoints are not signed. Public like `/audit/key`: it holds a hash, a count, the replica
+/// and a signature, no record.
+async fn audit_checkpoint(State(state): State<Arc<AppState>>) -> Response {
+    match state.live.current().audit_checkpoint() {
+        Some(line) => (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            line + "\n",
+        )
+            .into_response(),
+        None => Reply::error(
+            StatusCode::NOT_FOUND,
+            "no checkpoint: the audit log is not signed, or none was written yet",
+        ),
+    }
 }
 
 /// `GET /readyz`: 200 once every plugin is compiled, 503 while some are (the first start on a
