@@ -517,3 +517,116 @@ component = "{testbed}"
     let _ = prometheus.kill().await;
     client.close().await;
 }
+
+#[tokio::test]
+async fn refusals_are_counted_by_reason_and_the_queue_and_calls_in_flight_by_plugin() {
+    let fixture = Fixture::new(
+        r#"
+[limits]
+max_string = 100
+
+[metrics]
+listen = "127.0.0.1:0"
+
+[plugins.testbed]
+component = "{testbed}"
+concurrency = 1
+queue = 1
+timeout = "20s"
+
+[plugins.vault]
+component = "{testbed}"
+roles = ["admin"]
+"#,
+    );
+    let client = fixture.client().await;
+    client
+        .wait_until("the metrics listener", |c| {
+            c.stderr().contains("warden: metrics on ")
+        })
+        .await;
+    let url = metrics_url(&client.stderr());
+    // A role the stdio principal does not hold: the tool looks unknown.
+    let denied = client
+        .service
+        .call_tool(
+            CallToolRequestParams::new("vault__emit")
+                .with_arguments(common::object(json!({"text": "x"}))),
+        )
+        .await;
+    assert!(denied.is_err(), "{denied:?}");
+    // An argument over [limits].
+    let long = "x".repeat(500);
+    let capped = client.call("testbed__emit", json!({ "text": long })).await;
+    assert!(
+        err_text(&capped).starts_with("invalid arguments"),
+        "{capped:?}"
+    );
+
+    // One call holds the plugin's only slot for 2s, one waits in its queue, a third is
+    // refused.
+    let spin = client.call("testbed__pause", json!({"steps": 10, "millis": 200}));
+    let queued = client.call("testbed__emit", json!({"text": "queued"}));
+    let watch = async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, text) = get(&url, &[]).await;
+            if sample(&text, r#"warden_queue_depth{plugin="testbed"}"#) == Some(1.0) {
+                break text;
+            }
+            assert!(Instant::now() < deadline, "no call queued:\n{text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let refused_and_seen = async {
+        let seen = watch.await;
+        let busy = client.call("testbed__emit", json!({"text": "busy"})).await;
+        (seen, busy)
+    };
+    let (paused, queued, (seen, busy)) = tokio::join!(spin, queued, refused_and_seen);
+    assert_eq!(ok_text(&paused), "10");
+    assert_eq!(ok_text(&queued), "queued");
+    assert_eq!(
+        sample(&seen, r#"warden_calls_in_flight{plugin="testbed"}"#),
+        Some(2.0),
+        "{seen}"
+    );
+    assert!(err_text(&busy).starts_with("the tool is busy"), "{busy:?}");
+
+    let (_, text) = get(&url, &[]).await;
+    let refusals = |reason: &str| {
+        sample(
+            &text,
+            &format!(r#"warden_refusals_total{{reason="{reason}"}}"#),
+        )
+    };
+    assert_eq!(refusals("role"), Some(1.0), "{text}");
+    assert_eq!(refusals("caps"), Some(1.0), "{text}");
+    assert_eq!(refusals("concurrency"), Some(1.0), "{text}");
+    assert_eq!(refusals("auth"), Some(0.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            &calls("vault", "vault__emit", "tools/call", "denied")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &calls("testbed", "testbed__emit", "tools/call", "ok")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"warden_queue_depth{plugin="testbed"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, r#"warden_calls_in_flight{plugin="testbed"}"#),
+        Some(0.0)
+    );
+    client.close().await;
+}

@@ -31,16 +31,20 @@ pub struct MetricsSettings {
 pub(super) fn settings(table: &Table<'_, '_>) -> Option<MetricsSettings> {
     let listen_key = table.get("listen");
     let listen = listen_key.as_ref().and_then(super::http::listen);
-    let on_http = table
-        .get("on_http")
-        .and_then(|v| super::plugin::boolean(&v))
-        .unwrap_or(false);
+    let on_http_key = table.get("on_http");
+    let on_http_value = on_http_key.as_ref().and_then(super::plugin::boolean);
+    // A value that is not a boolean was reported already.
+    let on_http_invalid = on_http_key.is_some() && on_http_value.is_none();
+    let on_http = on_http_value.unwrap_or(false);
     let principals = table
         .get("principals")
         .and_then(|v| super::plugin::boolean(&v))
         .unwrap_or(false);
     table.finish();
     let location = table.location();
+    if on_http_invalid {
+        return None;
+    }
     if listen_key.is_none() && !on_http {
         table.error(
             "[metrics] serves nothing: set `listen = \"127.0.0.1:9464\"` (a listener of its own) \

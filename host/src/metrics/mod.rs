@@ -648,6 +648,7 @@ mod tests {
     fn the_classic_text_names_counters_by_their_samples() {
         let metrics = Metrics::new(false);
         metrics.refused(Refusal::Auth);
+        let _meter = metrics.meter("echo", "echo__say", "tools/call");
         let text = metrics.encode_prometheus();
         assert!(
             text.contains("# TYPE warden_refusals_total counter\n"),
