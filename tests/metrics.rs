@@ -630,3 +630,60 @@ roles = ["admin"]
     );
     client.close().await;
 }
+
+#[tokio::test]
+async fn with_principals_on_only_authenticated_names_are_counted() {
+    let fixture = Fixture::new(&http_manifest("principals = true"));
+    let server = fixture.http_server(&[]).await;
+    // Refused credentials: whatever name they claim is not counted.
+    for key in ["wk_claimed_mallory_0000000000000000000001", "mallory"] {
+        let refused = reqwest::Client::new()
+            .post(&server.url)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(refused.status().as_u16(), 401);
+    }
+    let client = server
+        .connect(server.client_config(Some(KEY)), common::discover_2026())
+        .await
+        .expect("connect with the key");
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("testbed__emit")
+                .with_arguments(common::object(json!({"text": "x"}))),
+        )
+        .await
+        .expect("call");
+    assert_eq!(ok_text(&result), "x");
+    let (_, text) = get(&metrics_url(&server.stderr()), &[]).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"warden_principal_calls_total{principal="alice",outcome="ok"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("mallory"), "{text}");
+    let named: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("warden_principal_calls_total{"))
+        .collect();
+    assert!(
+        named
+            .iter()
+            .all(|line| line.contains(r#"principal="alice""#)),
+        "{named:?}"
+    );
+    assert_eq!(
+        sample(&text, r#"warden_refusals_total{reason="auth"}"#),
+        Some(2.0),
+        "{text}"
+    );
+    let _ = client.cancel().await;
+}

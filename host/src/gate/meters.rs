@@ -59,6 +59,11 @@ impl Meters {
         }
     }
 
+    /// Whether metrics are on.
+    pub fn on(&self) -> bool {
+        self.metrics.is_some()
+    }
+
     /// The handles of a tool of `plugin`.
     pub fn tool(&self, plugin: &str, tool: &str) -> Option<CallMeter> {
         let metrics = self.metrics.as_ref()?;

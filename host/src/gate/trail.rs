@@ -247,24 +247,9 @@ impl<'a> Trail<'a> {
         // A tool's name is kept once it was found (`plugin` is set): a name a client made up
         // is counted with the others.
         self.stats.record(self.plugin.map(|_| self.tool), outcome);
-        let method = self.method.unwrap_or("tools/call");
-        self.meters.record(Ending {
-            outcome,
-            method,
-            plugin: self.plugin,
-            tool: matches!(method, "tools/call" | "prompts/get").then_some(self.tool),
-            meter: self.meter,
-            refusal: self.refusal,
-            answered: Answered {
-                outcome: (outcome as usize, outcome.as_str()),
-                elapsed: self.started.elapsed(),
-                fuel: self.fuel,
-                output_bytes: self.output_bytes,
-            },
-            redactions: &self.redactions,
-            principal: &self.principal.name,
-            authenticated: self.address.is_none(),
-        });
+        if self.meters.on() {
+            self.meter_outcome(outcome);
+        }
         if !self.sink.enabled() {
             return Ok(());
         }
@@ -318,6 +303,28 @@ impl<'a> Trail<'a> {
 }
 
 impl Trail<'_> {
+    /// Add the request to the metrics.
+    fn meter_outcome(&self, outcome: Outcome) {
+        let method = self.method.unwrap_or("tools/call");
+        self.meters.record(Ending {
+            outcome,
+            method,
+            plugin: self.plugin,
+            tool: matches!(method, "tools/call" | "prompts/get").then_some(self.tool),
+            meter: self.meter,
+            refusal: self.refusal,
+            answered: Answered {
+                outcome: (outcome as usize, outcome.as_str()),
+                elapsed: self.started.elapsed(),
+                fuel: self.fuel,
+                output_bytes: self.output_bytes,
+            },
+            redactions: &self.redactions,
+            principal: &self.principal.name,
+            authenticated: self.address.is_none(),
+        });
+    }
+
     /// Write the summary of refusals that were not recorded.
     fn summarize(&self, dropped: Dropped) -> Result<(), AuditError> {
         write_summary(self.sink, dropped)
