@@ -141,6 +141,18 @@ async fn an_http_scrape_shows_exactly_the_calls_refusals_and_redactions() {
         ))
         .await
         .expect("prompts/get");
+    // A resource read and a completion: counted under their plugin, never their URI.
+    client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new("test://static-text"))
+        .await
+        .expect("resources/read");
+    client
+        .complete(rmcp::model::CompleteRequestParams::new(
+            rmcp::model::Reference::for_prompt("conformance__test_prompt_with_arguments"),
+            rmcp::model::ArgumentInfo::new("arg1", "t"),
+        ))
+        .await
+        .expect("completion/complete");
     // An unauthenticated request: refused before the gate.
     let refused = reqwest::Client::new()
         .post(&server.url)
@@ -185,6 +197,11 @@ async fn an_http_scrape_shows_exactly_the_calls_refusals_and_redactions() {
         "ok",
     );
     assert_eq!(sample(&text, &prompt), Some(1.0), "{text}");
+    let read = calls("conformance", "-", "resources/read", "ok");
+    assert_eq!(sample(&text, &read), Some(1.0), "{text}");
+    let completed = calls("conformance", "-", "completion/complete", "ok");
+    assert_eq!(sample(&text, &completed), Some(1.0), "{text}");
+    assert!(!text.contains("test://"), "{text}");
     for kind in [
         "email",
         "credit-card",
