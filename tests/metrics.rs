@@ -40,6 +40,22 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// Scrape `url` until `series` has `value` (at most 30 s); the scrape that showed it.
+async fn wait_for(url: &str, series: &str, value: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = get(url, &[]).await;
+        if sample(&text, series) == Some(value) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} never reached {value}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn calls(plugin: &str, tool: &str, method: &str, outcome: &str) -> String {
     format!(
         r#"warden_calls_total{{plugin="{plugin}",tool="{tool}",method="{method}",outcome="{outcome}"}}"#
@@ -143,7 +159,9 @@ async fn an_http_scrape_shows_exactly_the_calls_refusals_and_redactions() {
         .expect("prompts/get");
     // A resource read and a completion: counted under their plugin, never their URI.
     client
-        .read_resource(rmcp::model::ReadResourceRequestParams::new("test://static-text"))
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "test://static-text",
+        ))
         .await
         .expect("resources/read");
     client
@@ -551,6 +569,9 @@ concurrency = 1
 queue = 1
 timeout = "20s"
 
+[plugins.testbed.tools.fail]
+approval = "ask"
+
 [plugins.vault]
 component = "{testbed}"
 roles = ["admin"]
@@ -572,6 +593,9 @@ roles = ["admin"]
         )
         .await;
     assert!(denied.is_err(), "{denied:?}");
+    // A call a human must approve, from a client that cannot ask one (and no operators).
+    let unapproved = client.call("testbed__fail", json!({"message": "x"})).await;
+    assert_eq!(unapproved.is_error, Some(true), "{unapproved:?}");
     // An argument over [limits].
     let long = "x".repeat(500);
     let capped = client.call("testbed__emit", json!({ "text": long })).await;
@@ -580,28 +604,23 @@ roles = ["admin"]
         "{capped:?}"
     );
 
-    // One call holds the plugin's only slot for 2s, one waits in its queue, a third is
+    // One call holds the plugin's only slot for 4s, one waits in its queue, a third is
     // refused.
-    let spin = client.call("testbed__pause", json!({"steps": 10, "millis": 200}));
-    let queued = client.call("testbed__emit", json!({"text": "queued"}));
-    let watch = async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_, text) = get(&url, &[]).await;
-            if sample(&text, r#"warden_queue_depth{plugin="testbed"}"#) == Some(1.0) {
-                break text;
-            }
-            assert!(Instant::now() < deadline, "no call queued:\n{text}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let holder = client.call("testbed__pause", json!({"steps": 20, "millis": 200}));
+    let others = async {
+        wait_for(&url, r#"warden_calls_in_flight{plugin="testbed"}"#, 1.0).await;
+        // The holder is past the gate's lookup; give it the moment to take the slot.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let queued = client.call("testbed__emit", json!({"text": "queued"}));
+        let refused = async {
+            let seen = wait_for(&url, r#"warden_queue_depth{plugin="testbed"}"#, 1.0).await;
+            let busy = client.call("testbed__emit", json!({"text": "busy"})).await;
+            (seen, busy)
+        };
+        tokio::join!(queued, refused)
     };
-    let refused_and_seen = async {
-        let seen = watch.await;
-        let busy = client.call("testbed__emit", json!({"text": "busy"})).await;
-        (seen, busy)
-    };
-    let (paused, queued, (seen, busy)) = tokio::join!(spin, queued, refused_and_seen);
-    assert_eq!(ok_text(&paused), "10");
+    let (paused, (queued, (seen, busy))) = tokio::join!(holder, others);
+    assert_eq!(ok_text(&paused), "20");
     assert_eq!(ok_text(&queued), "queued");
     assert_eq!(
         sample(&seen, r#"warden_calls_in_flight{plugin="testbed"}"#),
@@ -620,6 +639,20 @@ roles = ["admin"]
     assert_eq!(refusals("role"), Some(1.0), "{text}");
     assert_eq!(refusals("caps"), Some(1.0), "{text}");
     assert_eq!(refusals("concurrency"), Some(1.0), "{text}");
+    assert_eq!(refusals("approval"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            &calls(
+                "testbed",
+                "testbed__fail",
+                "tools/call",
+                "approval-unavailable"
+            )
+        ),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(refusals("auth"), Some(0.0), "{text}");
     assert_eq!(
         sample(
