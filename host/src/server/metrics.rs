@@ -70,6 +70,13 @@ pub async fn serve_metrics(
             }),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") });
+    if !bound.ip().is_loopback() {
+        tracing::warn!(
+            address = %bound,
+            "[metrics] listen is not a loopback address: anyone who reaches it can read the \
+             metrics (no authentication there; on_http serves them behind [auth])"
+        );
+    }
     eprintln!("warden: metrics on http://{bound}/metrics");
     tracing::info!(address = %bound, "serving metrics");
     tokio::spawn(async move {
