@@ -17,6 +17,7 @@ pub mod gate;
 pub mod host;
 pub mod lock;
 pub mod manifest;
+pub mod metrics;
 pub mod oci;
 pub mod runtime;
 pub mod schema;

@@ -90,6 +90,55 @@ pub trait AuditSink: Send + Sync {
     }
 }
 
+/// A sink whose writes are timed and counted in the metrics
+/// (`warden_audit_write_duration_seconds`, `warden_audit_write_failures_total`).
+pub struct Metered {
+    inner: std::sync::Arc<dyn AuditSink>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+impl Metered {
+    /// `inner`, measured into `metrics`.
+    pub fn new(
+        inner: std::sync::Arc<dyn AuditSink>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+impl AuditSink for Metered {
+    fn record(&self, record: &Record<'_>) -> Result<(), AuditError> {
+        let started = std::time::Instant::now();
+        let written = self.inner.record(record);
+        self.metrics.audit_write(started.elapsed(), written.is_ok());
+        written
+    }
+
+    fn start(&self, record: &StartRecord<'_>) -> Result<(), AuditError> {
+        let started = std::time::Instant::now();
+        let written = self.inner.start(record);
+        self.metrics.audit_write(started.elapsed(), written.is_ok());
+        written
+    }
+
+    fn close(&self) -> Result<(), AuditError> {
+        self.inner.close()
+    }
+
+    fn public_key(&self) -> Option<PublicKey> {
+        self.inner.public_key()
+    }
+
+    fn last_checkpoint(&self) -> Option<String> {
+        self.inner.last_checkpoint()
+    }
+
+    fn enabled(&self) -> bool {
+        self.inner.enabled()
+    }
+}
+
 /// Records nothing: for a server without `[audit]`.
 pub struct NoAudit;
 

@@ -860,3 +860,37 @@ fn a_witnessed_checkpoint_must_still_be_in_the_log() {
         broken.reason
     );
 }
+
+/// A sink whose disk is full.
+struct Full;
+
+impl AuditSink for Full {
+    fn record(&self, _: &Record<'_>) -> Result<(), AuditError> {
+        Err(AuditError::Io {
+            message: "No space left on device".to_owned(),
+        })
+    }
+}
+
+#[test]
+fn a_metered_sink_times_every_write_and_counts_the_failures() {
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(false));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file: std::sync::Arc<dyn AuditSink> = std::sync::Arc::new(
+        FileSink::open(&dir.path().join("audit.jsonl"), 1 << 20, false).expect("open"),
+    );
+    let ok = Metered::new(file, metrics.clone());
+    ok.record(&record(0)).expect("written");
+    ok.record(&record(1)).expect("written");
+    let full = Metered::new(std::sync::Arc::new(Full), metrics.clone());
+    assert!(full.record(&record(2)).is_err());
+    let text = metrics.encode_prometheus();
+    assert!(
+        text.contains("warden_audit_write_duration_seconds_count 3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warden_audit_write_failures_total 1\n"),
+        "{text}"
+    );
+}

@@ -49,6 +49,7 @@ pub(super) fn serve(
         }
     }
     pending.spawn();
+    let metrics = host.metrics().cloned();
     let served = Arc::new(Served::new(path, host));
     let listen = http.or(manifest.http.listen);
     // Over HTTP, reloads replace the authenticator too: it is known before the first reload.
@@ -70,6 +71,7 @@ pub(super) fn serve(
         tasks: Some(tasks.clone()),
     };
 
+    let metrics = served_metrics(runtime, &manifest, metrics)?;
     if let (Some(listen), Some(auth)) = (listen, auth) {
         let options = warden::server::HttpOptions {
             info,
@@ -79,6 +81,10 @@ pub(super) fn serve(
             local: stdio_principal(&manifest, Transport::Http),
             insecure_no_auth,
             bound,
+            metrics: metrics.map(|metrics| warden::server::HttpMetrics {
+                metrics,
+                serve: manifest.metrics.as_ref().is_some_and(|m| m.on_http),
+            }),
         };
         let live = served.live();
         let served = runtime.block_on(warden::server::serve_http(live.clone(), options));
@@ -98,6 +104,14 @@ pub(super) fn serve(
                 .display()
         );
     }
+    if let Some(metrics) = &metrics {
+        if manifest.metrics.as_ref().is_some_and(|m| m.on_http) {
+            tracing::warn!(
+                "[metrics] on_http has no effect over stdio: set [metrics] listen to scrape it"
+            );
+        }
+        metrics.sessions("stdio", || 1);
+    }
     let principal = stdio_principal(&manifest, Transport::Stdio);
     let live = served.live();
     let served = runtime.block_on(warden::server::serve_stdio(live.clone(), info, principal));
@@ -105,6 +119,25 @@ pub(super) fn serve(
     live.current().close_audit();
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The metrics, when `[metrics]` is on, with their own listener started when it has
+/// `listen`.
+fn served_metrics(
+    runtime: &tokio::runtime::Runtime,
+    manifest: &Manifest,
+    metrics: Option<Arc<warden::metrics::Metrics>>,
+) -> Result<Option<Arc<warden::metrics::Metrics>>> {
+    let (Some(settings), Some(metrics)) = (&manifest.metrics, metrics) else {
+        return Ok(None);
+    };
+    if let Some(listen) = settings.listen {
+        runtime.block_on(warden::server::metrics::serve_metrics(
+            listen,
+            metrics.clone(),
+        ))?;
+    }
+    Ok(Some(metrics))
 }
 
 /// Answer `warden status` while serving. Without the socket the server still serves; the

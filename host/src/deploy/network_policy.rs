@@ -291,7 +291,11 @@ fn own_servers(manifest: &Manifest) -> Vec<(String, String, u16)> {
         servers.push(("[tasks] store".to_owned(), url.expose().to_owned(), 6379));
     }
     if let Some(store) = &manifest.limit_store {
-        servers.push(("[limits] store".to_owned(), store.url.expose().to_owned(), 6379));
+        servers.push((
+            "[limits] store".to_owned(),
+            store.url.expose().to_owned(),
+            6379,
+        ));
     }
     if let Some(oauth) = &manifest.auth.oauth
         && let JwksSource::Url(url) = &oauth.jwks

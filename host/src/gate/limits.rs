@@ -211,6 +211,8 @@ pub struct Concurrency {
     slots: Semaphore,
     waiting: AtomicU32,
     queue: u32,
+    /// Where the queue's depth is shown (`warden_queue_depth`), when metrics are on.
+    meter: Option<std::sync::Arc<crate::metrics::PluginMeter>>,
     shared: Option<SharedCap>,
 }
 
@@ -240,6 +242,7 @@ impl Concurrency {
             slots: Semaphore::new(limit as usize),
             waiting: AtomicU32::new(0),
             queue,
+            meter: None,
             shared: None,
         }
     }
@@ -311,6 +314,12 @@ impl Concurrency {
         }
     }
 
+    /// The same cap, showing its queue's depth in `meter`.
+    pub fn with_meter(mut self, meter: std::sync::Arc<crate::metrics::PluginMeter>) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
     /// A slot, at once or after waiting in the queue at most `wait`.
     pub async fn acquire(&self, wait: Duration) -> Result<SemaphorePermit<'_>, Busy> {
         if let Ok(permit) = self.slots.try_acquire() {
@@ -321,13 +330,19 @@ impl Concurrency {
             return Err(Busy);
         }
         // Leave the queue however this ends, including when the call is dropped.
-        struct Waiting<'a>(&'a AtomicU32);
+        struct Waiting<'a>(&'a AtomicU32, Option<&'a crate::metrics::PluginMeter>);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
                 self.0.fetch_sub(1, Ordering::AcqRel);
+                if let Some(meter) = self.1 {
+                    meter.queued(-1);
+                }
             }
         }
-        let _waiting = Waiting(&self.waiting);
+        if let Some(meter) = &self.meter {
+            meter.queued(1);
+        }
+        let _waiting = Waiting(&self.waiting, self.meter.as_deref());
         match tokio::time::timeout(wait, self.slots.acquire()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(Busy),

@@ -22,6 +22,7 @@ mod input;
 mod inputs;
 mod limits;
 mod live;
+mod meters;
 mod output;
 mod prompts;
 mod refusals;
@@ -179,6 +180,9 @@ pub struct GateOptions {
     pub refusal_rate: Rate,
     /// Where calls are counted (kept across reloads by passing the same one).
     pub stats: Arc<Stats>,
+    /// Where the Prometheus metrics go (`[metrics]`; kept across reloads by passing the same
+    /// one); `None`: off.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// `[approval]`.
     pub approval: ApprovalSettings,
     /// Flow marks and calls waiting for operators (kept across reloads by passing the same
@@ -203,6 +207,7 @@ impl Default for GateOptions {
             store: None,
             refusal_rate: Audit::DEFAULT_REFUSAL_RATE,
             stats: Arc::default(),
+            metrics: None,
             approval: ApprovalSettings::default(),
             approvals: Arc::default(),
             updates: Arc::default(),
@@ -225,6 +230,7 @@ impl GateOptions {
                 .as_ref()
                 .map_or(Audit::DEFAULT_REFUSAL_RATE, |audit| audit.refusal_rate),
             stats: Arc::default(),
+            metrics: None,
             approval: manifest.approval.clone(),
             approvals: Arc::default(),
             updates: Arc::default(),
@@ -236,6 +242,8 @@ impl GateOptions {
 /// A tool and what the gate enforces for it.
 struct GateTool {
     entry: Arc<ToolEntry>,
+    /// Its metric handles, when metrics are on.
+    meter: Option<crate::metrics::CallMeter>,
     access: Access,
     filter: Arc<OutputFilter>,
     concurrency: Option<Arc<Concurrency>>,
@@ -272,6 +280,7 @@ pub struct Gate {
     audit: Arc<dyn AuditSink>,
     refusals: RefusalLimiter,
     stats: Arc<Stats>,
+    meters: meters::Meters,
     /// For the arguments of calls to unknown tools.
     default_filter: Arc<OutputFilter>,
     approver: Approver,
@@ -297,6 +306,23 @@ impl Gate {
             .redact
             .clone()
             .unwrap_or_else(|| detectors.all_names());
+        let meters = meters::Meters::new(
+            options.metrics.clone(),
+            catalog
+                .iter()
+                .map(|entry| entry.plugin.config.name.as_str())
+                .chain(
+                    catalog
+                        .prompts()
+                        .map(|entry| entry.plugin.config.name.as_str()),
+                )
+                .chain(
+                    catalog
+                        .resources()
+                        .plugins()
+                        .map(|plugin| plugin.config.name.as_str()),
+                ),
+        );
         // One filter and one concurrency cap per plugin, shared by its tools and prompts.
         let mut shared: HashMap<String, (Arc<OutputFilter>, Option<Arc<Concurrency>>)> =
             HashMap::new();
@@ -312,11 +338,15 @@ impl Gate {
                     ));
                     let queue = config.policy.queue;
                     let concurrency = config.policy.concurrency.map(|limit| {
-                        Arc::new(match &options.store {
+                        let cap = match &options.store {
                             Some(store) => {
                                 Concurrency::shared(limit, queue, store.clone(), &config.name)
                             }
                             None => Concurrency::new(limit, queue),
+                        };
+                        Arc::new(match meters.plugin(&config.name) {
+                            Some(meter) => cap.with_meter(meter.clone()),
+                            None => cap,
                         })
                     });
                     (filter, concurrency)
@@ -329,6 +359,7 @@ impl Gate {
             let (filter, concurrency) = per_plugin(&entry.plugin.config);
             by_name.insert(entry.name().to_owned(), tools.len());
             tools.push(GateTool {
+                meter: meters.tool(&entry.plugin.config.name, entry.name()),
                 entry: entry.clone(),
                 access: Access::for_tool(entry),
                 filter,
@@ -392,6 +423,7 @@ impl Gate {
             audit: options.audit,
             refusals: RefusalLimiter::new(options.refusal_rate),
             stats: options.stats,
+            meters,
             default_filter,
             approver: Approver::new(&options.approval, options.approvals.clone(), options.store),
             updates: options.updates,
@@ -442,8 +474,8 @@ impl Gate {
         self.resource_guards.get(plugin)
     }
 
-    fn recorders(&self) -> (&dyn AuditSink, &RefusalLimiter, &Stats) {
-        (&*self.audit, &self.refusals, &self.stats)
+    fn recorders(&self) -> trail::Recorders<'_> {
+        (&*self.audit, &self.refusals, &self.stats, &self.meters)
     }
 
     /// Whether the tool named `name` exists and is hidden until revealed (`hidden = true`).
@@ -480,6 +512,10 @@ impl Gate {
             &self.default_filter,
         );
         trail.drop_args();
+        trail.refusal(match address {
+            Some(_) => crate::metrics::Refusal::Auth,
+            None => crate::metrics::Refusal::Transport,
+        });
         if let Some(address) = address {
             trail.address(address);
         }
@@ -595,6 +631,7 @@ impl Gate {
             let (index, tool) = self.find(name)?;
             let plugin = &tool.entry.plugin;
             trail.plugin(&plugin.config.name, &tool.filter);
+            trail.meter(tool.meter.as_ref());
             authorize(&tool.access, principal)?;
             self.unhidden(index, principal)?;
             self.rate_limit(&plugin.config.name, principal, name)
@@ -750,6 +787,7 @@ impl Gate {
         };
         if let Err(error) = self.caps.check(arguments) {
             let stop = invalid(&error);
+            let stop = stop.with_refusal(crate::metrics::Refusal::Caps);
             return Err(match error {
                 CapError::TooLarge { .. } => stop.without_args(),
                 _ => stop,
@@ -831,7 +869,8 @@ async fn slot<'c>(
         Err(SlotRefusal::Busy) => Err(Stop::tool_error(
             Outcome::RateLimited,
             "the tool is busy with other calls; retry in a moment".to_owned(),
-        )),
+        )
+        .with_refusal(crate::metrics::Refusal::Concurrency)),
         Err(SlotRefusal::StoreDown) => Err(store_down()),
     }
 }

@@ -9,6 +9,7 @@ use rmcp::model::{CallToolResult, ContentBlock, InputRequiredResult};
 use super::trail::Trail;
 use super::{GateError, Reply as GateReply};
 use crate::audit::{MAX_RECORDED_NAME, Outcome, bounded};
+use crate::metrics::Refusal;
 use crate::runtime::CallError;
 
 /// A step refused the call: nothing after it runs.
@@ -22,6 +23,8 @@ pub(super) struct Stop {
     detail: String,
     /// Whether the record keeps the arguments (`false`: they were refused for their size).
     keep_args: bool,
+    /// Why, for the metrics, when the outcome does not say it.
+    refusal: Option<Refusal>,
 }
 
 /// What the agent is told when a call is stopped.
@@ -51,6 +54,7 @@ impl Stop {
             reply: Reply::UnknownTool,
             detail,
             keep_args: true,
+            refusal: None,
         }
     }
 
@@ -61,6 +65,7 @@ impl Stop {
             reply: Reply::ToolError(message.clone()),
             detail: message,
             keep_args: true,
+            refusal: None,
         }
     }
 
@@ -72,6 +77,7 @@ impl Stop {
             reply: Reply::InputRequired(Box::new(result)),
             detail,
             keep_args: true,
+            refusal: None,
         }
     }
 
@@ -82,6 +88,7 @@ impl Stop {
             reply: Reply::InvalidParams(message.clone()),
             detail: message,
             keep_args: true,
+            refusal: None,
         }
     }
 
@@ -96,6 +103,7 @@ impl Stop {
             ),
             reply: Reply::MissingCapability(capabilities),
             keep_args: true,
+            refusal: None,
         }
     }
 
@@ -133,6 +141,12 @@ impl Stop {
         self
     }
 
+    /// The metrics count the refusal for `reason`.
+    pub(super) fn with_refusal(mut self, reason: Refusal) -> Self {
+        self.refusal = Some(reason);
+        self
+    }
+
     /// The record keeps no arguments (`null`).
     pub(super) fn without_args(mut self) -> Self {
         self.keep_args = false;
@@ -142,6 +156,9 @@ impl Stop {
     /// Record the stopped call of `tool`, and give the agent its reply; a lost record turns
     /// the reply into [`GateError::Audit`].
     pub(super) fn record(self, mut trail: Trail<'_>, tool: &str) -> Result<GateReply, GateError> {
+        if let Some(reason) = self.refusal {
+            trail.refusal(reason);
+        }
         if !self.keep_args {
             trail.drop_args();
         }
@@ -230,6 +247,9 @@ impl Stop {
     /// client is told: the protocol error of each kind of stop (neither has a tool-error
     /// result).
     pub(super) fn record_request(self, mut trail: Trail<'_>, asked: Asked<'_>) -> GateError {
+        if let Some(reason) = self.refusal {
+            trail.refusal(reason);
+        }
         if !self.keep_args {
             trail.drop_args();
         }

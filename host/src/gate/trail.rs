@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 use rmcp::model::JsonObject;
 use serde_json::{Map, Value};
 
+use super::meters::{Ending, Meters};
 use super::output::serialized_size;
 use super::refusals::{Dropped, RefusalLimiter, Verdict};
 use super::resources::cap;
@@ -22,12 +23,21 @@ use crate::audit::{
     ApprovalRecord, AuditError, AuditSink, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record,
     bounded, bounded_id, rfc3339,
 };
+use crate::metrics::{Answered, CallMeter, Refusal};
+
+/// Where a call's trail goes: the audit log, the refusal limit, the counts, the metrics.
+pub(super) type Recorders<'a> = (&'a dyn AuditSink, &'a RefusalLimiter, &'a Stats, &'a Meters);
 
 /// One call's record in the making.
 pub(super) struct Trail<'a> {
     sink: &'a dyn AuditSink,
     refusals: &'a RefusalLimiter,
     stats: &'a Stats,
+    meters: &'a Meters,
+    /// The tool's metric handles, when metrics are on and the tool was found.
+    meter: Option<&'a CallMeter>,
+    /// Why the request was refused, when the step that refused it said.
+    refusal: Option<Refusal>,
     /// The client's address, for requests refused before authentication.
     address: Option<IpAddr>,
     id: String,
@@ -92,7 +102,7 @@ impl<'a> Trail<'a> {
     /// Start the record of a call of `tool` by `principal` with `args`, with a fresh request
     /// id. Detector hits in the arguments are redacted with `filter`.
     pub(super) fn start(
-        (sink, refusals, stats): (&'a dyn AuditSink, &'a RefusalLimiter, &'a Stats),
+        (sink, refusals, stats, meters): Recorders<'a>,
         principal: &'a Principal,
         mcp_id: Option<Value>,
         tool: &'a str,
@@ -103,6 +113,9 @@ impl<'a> Trail<'a> {
             sink,
             refusals,
             stats,
+            meters,
+            meter: None,
+            refusal: None,
             address: None,
             id: super::new_request_id(),
             principal,
@@ -142,10 +155,25 @@ impl<'a> Trail<'a> {
 
     /// The tool was found in `plugin`, whose filter redacts detector hits in the arguments.
     pub(super) fn plugin(&mut self, plugin: &'a str, filter: &'a OutputFilter) {
+        if self.plugin.is_none()
+            && let Some(meter) = self.meters.plugin(plugin)
+        {
+            meter.in_flight(1);
+        }
         self.plugin = Some(plugin);
         if self.args_filter.is_some() {
             self.args_filter = Some(filter);
         }
+    }
+
+    /// The tool's metric handles.
+    pub(super) fn meter(&mut self, meter: Option<&'a CallMeter>) {
+        self.meter = meter;
+    }
+
+    /// The request was refused for `reason` (the metrics' label).
+    pub(super) fn refusal(&mut self, reason: Refusal) {
+        self.refusal = Some(reason);
     }
 
     /// Keep no arguments in the record (`null`): they were refused for their size.
@@ -219,6 +247,9 @@ impl<'a> Trail<'a> {
         // A tool's name is kept once it was found (`plugin` is set): a name a client made up
         // is counted with the others.
         self.stats.record(self.plugin.map(|_| self.tool), outcome);
+        if self.meters.on() {
+            self.meter_outcome(outcome);
+        }
         if !self.sink.enabled() {
             return Ok(());
         }
@@ -272,6 +303,28 @@ impl<'a> Trail<'a> {
 }
 
 impl Trail<'_> {
+    /// Add the request to the metrics.
+    fn meter_outcome(&self, outcome: Outcome) {
+        let method = self.method.unwrap_or("tools/call");
+        self.meters.record(Ending {
+            outcome,
+            method,
+            plugin: self.plugin,
+            tool: matches!(method, "tools/call" | "prompts/get").then_some(self.tool),
+            meter: self.meter,
+            refusal: self.refusal,
+            answered: Answered {
+                outcome: (outcome as usize, outcome.as_str()),
+                elapsed: self.started.elapsed(),
+                fuel: self.fuel,
+                output_bytes: self.output_bytes,
+            },
+            redactions: &self.redactions,
+            principal: &self.principal.name,
+            authenticated: self.address.is_none(),
+        });
+    }
+
     /// Write the summary of refusals that were not recorded.
     fn summarize(&self, dropped: Dropped) -> Result<(), AuditError> {
         write_summary(self.sink, dropped)

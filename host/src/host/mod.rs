@@ -17,7 +17,7 @@ pub use provenance::{LockState, Provenance};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::audit::{AuditSink, FileSink, NoAudit};
+use crate::audit::{AuditSink, FileSink, Metered, NoAudit};
 use crate::capabilities::{self, Slots};
 use crate::catalog::Catalog;
 use crate::gate::{
@@ -25,6 +25,7 @@ use crate::gate::{
 };
 use crate::lock::{self, LockCheck};
 use crate::manifest::{self, Location, LockMode, Manifest};
+use crate::metrics::Metrics;
 use crate::runtime::{
     CacheConfig, CacheOutcome, Compiled, ComponentBytes, EngineOptions, Plugin, Runtime,
 };
@@ -42,6 +43,9 @@ pub struct Host {
     audit: (Option<manifest::Audit>, Arc<dyn AuditSink>),
     /// The calls counted since the first start, kept by every reload.
     stats: Arc<Stats>,
+    /// The Prometheus metrics (`[metrics]`), made at the first start and kept by every
+    /// reload; `None`: off.
+    metrics: Option<Arc<Metrics>>,
     /// Flow marks and calls waiting for an operator, kept by every reload.
     approvals: Arc<ApprovalHub>,
     /// Where plugins' resource updates go, kept by every reload (sessions listen to it).
@@ -91,6 +95,13 @@ fn log_provenance(provenance: &[Provenance]) {
             lock = plugin.lock.phrase(),
             "plugin loaded"
         );
+    }
+}
+
+impl Host {
+    /// The Prometheus metrics, when `[metrics]` turned them on (at the first start).
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
     }
 }
 
@@ -207,6 +218,17 @@ impl Host {
             None => Arc::new(Runtime::new(&engine.0, Some(&engine.1)).map_err(HostError::global)?),
         };
 
+        // Kept from the first start: the series live as long as the process.
+        let metrics = match previous {
+            Some(previous) => previous.metrics.clone(),
+            None => manifest
+                .metrics
+                .as_ref()
+                .map(|settings| Arc::new(Metrics::new(settings.principals))),
+        };
+        if let Some(metrics) = &metrics {
+            runtime.measure(metrics.clone());
+        }
         let services = capabilities::start(manifest, previous.map(|p| &p.services))
             .map_err(HostError::global)?;
         // A tag `warden.lock` resolved is held to that digest (under `enforce`).
@@ -245,7 +267,13 @@ impl Host {
         let audit = match previous.filter(|p| p.audit.0 == manifest.audit) {
             Some(previous) => previous.audit.1.clone(),
             None => match &manifest.audit {
-                Some(config) => open_audit(config)?,
+                Some(config) => {
+                    let file = open_audit(config)?;
+                    match &metrics {
+                        Some(metrics) => Arc::new(Metered::new(file, metrics.clone())),
+                        None => file,
+                    }
+                }
                 None => Arc::new(NoAudit) as Arc<dyn AuditSink>,
             },
         };
@@ -265,6 +293,7 @@ impl Host {
         let options = GateOptions {
             store: limit_store.clone(),
             stats: stats.clone(),
+            metrics: metrics.clone(),
             approvals: approvals.clone(),
             updates: updates.clone(),
             reveals: reveals.clone(),
@@ -277,6 +306,7 @@ impl Host {
             engine,
             audit: (manifest.audit.clone(), audit),
             stats,
+            metrics,
             approvals,
             updates,
             reveals,

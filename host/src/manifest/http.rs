@@ -105,7 +105,7 @@ pub(super) fn http(table: &Table<'_, '_>, dir: &Path) -> Http {
 }
 
 /// `listen = "127.0.0.1:8080"`: an IP address and a port.
-fn listen(v: &Value<'_, '_>) -> Option<SocketAddr> {
+pub(super) fn listen(v: &Value<'_, '_>) -> Option<SocketAddr> {
     let raw = v.string()?;
     match raw.parse() {
         Ok(addr) => Some(addr),

@@ -25,6 +25,7 @@ mod expand;
 mod http;
 mod icons;
 mod kv;
+mod metrics;
 mod model;
 mod names;
 mod network;
@@ -51,6 +52,7 @@ pub use approval::{Approval, ApprovalSettings, DataLabel, FlowRule};
 pub use error::{Diagnostic, Location, ManifestError};
 pub use icons::{Icon, MAX_DATA as MAX_ICON_DATA, MAX_ICONS};
 pub use kv::{KvBackend, KvGrant, KvSettings};
+pub use metrics::MetricsSettings;
 pub use model::{
     Acknowledgement, ApiKey, Audit, AuditKey, Auth, BUILTIN_DETECTORS, CacheKey, CustomDetector,
     DETECTOR_GROUPS, DirGrant, DirMode, Filters, GlobalLimits, Http, JwksSource, Limits, LockMode,
@@ -113,6 +115,8 @@ pub struct Manifest {
     pub approval: ApprovalSettings,
     /// `[tasks]`: where task state lives and how much of it (defaults when absent).
     pub tasks: TaskSettings,
+    /// `[metrics]`: Prometheus metrics, when the section is present.
+    pub metrics: Option<MetricsSettings>,
 }
 
 impl Manifest {

@@ -189,7 +189,7 @@ pub(super) fn plugin(
 }
 
 /// A boolean key (`resources`, `sampling`, `roots`).
-fn boolean(v: &Value<'_, '_>) -> Option<bool> {
+pub(super) fn boolean(v: &Value<'_, '_>) -> Option<bool> {
     match v.raw() {
         DeValue::Boolean(value) => Some(*value),
         _ => {

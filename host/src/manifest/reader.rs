@@ -305,6 +305,11 @@ impl<'r, 'i> Table<'r, 'i> {
         value
     }
 
+    /// Report `message` at the table's header.
+    pub(super) fn error(&self, message: impl Into<String>) {
+        self.cx.push(self.location().diagnostic(message.into()));
+    }
+
     /// Every entry, in file order, for tables whose keys are names chosen by the operator
     /// (plugins, environment variables, tools). Such tables need no [`Table::finish`].
     pub(super) fn entries(&self) -> Vec<Value<'r, 'i>> {

@@ -375,7 +375,7 @@ fn unknown_top_level_key_is_an_error() {
     );
     assert_eq!(
         fx.error("\n\ncolour = \"blue\"\n"),
-        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth`, `kv`, `approval` or `tasks`"
+        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth`, `kv`, `approval`, `tasks` or `metrics`"
     );
 }
 
@@ -2754,4 +2754,48 @@ fn audit_checkpoint_keys_default_parse_and_refuse_bad_values() {
         error.starts_with("3:15: audit.signing_key: cannot read the signing key \"missing.key\""),
         "{error}"
     );
+}
+
+#[test]
+fn metrics_are_off_unless_the_section_says_where_to_serve_them() {
+    let fx = Fixture::new();
+    assert_eq!(fx.ok(FILES).metrics, None);
+    let m = fx.ok(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:9464\"\non_http = true\nprincipals = true\n{FILES}"
+    ));
+    let metrics = m.metrics.expect("[metrics]");
+    assert_eq!(
+        metrics.listen,
+        Some("127.0.0.1:9464".parse().expect("address"))
+    );
+    assert!(metrics.on_http && metrics.principals);
+    let m = fx.ok(&format!("[metrics]\non_http = true\n{FILES}"));
+    let metrics = m.metrics.expect("[metrics]");
+    assert_eq!((metrics.listen, metrics.principals), (None, false));
+}
+
+#[test]
+fn hostile_metrics_settings_are_refused_at_their_line() {
+    let fx = Fixture::new();
+    let cases = [
+        (
+            "[metrics]\nprincipals = true",
+            "1:1: metrics: [metrics] serves nothing: set `listen = \"127.0.0.1:9464\"` (a listener of its own) and/or `on_http = true` (/metrics on the [http] listener)",
+        ),
+        (
+            "[metrics]\nlisten = \"localhost:9464\"",
+            "2:10: metrics.listen: invalid address \"localhost:9464\": expected IP:PORT such as \"127.0.0.1:8080\" or \"[::1]:8080\" (an IP address, not a host name)",
+        ),
+        (
+            "[metrics]\non_http = \"yes\"",
+            "2:11: metrics.on_http: expected a boolean, found a string",
+        ),
+        (
+            "[metrics]\non_http = true\npath = \"/m\"",
+            "3:1: metrics.path: unknown key `path`; expected one of `listen`, `on_http` or `principals`",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(fx.errors(text), [expected], "{text}");
+    }
 }

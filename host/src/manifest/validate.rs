@@ -81,6 +81,10 @@ pub(super) fn manifest(
         .and_then(|v| v.table())
         .map(|table| super::tasks::settings(&table))
         .unwrap_or_default();
+    let metrics = root
+        .get("metrics")
+        .and_then(|v| v.table())
+        .and_then(|table| super::metrics::settings(&table));
     root.finish();
     let manifest = Manifest {
         path: path.to_path_buf(),
@@ -98,6 +102,7 @@ pub(super) fn manifest(
         kv,
         approval,
         tasks,
+        metrics,
     };
     require_signatures(cx, &manifest.server, &manifest.plugins);
     super::protect::check_grants(cx, &manifest);

@@ -101,6 +101,8 @@ pub struct Runtime {
     linker: Linker<CallState>,
     cache: cache::CompileCache,
     _ticker: engine::EpochTicker,
+    /// Where compile cache hits and misses are counted, once metrics are on.
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 /// A plugin: its manifest entry, what it exports, and its compiled code once
@@ -229,7 +231,14 @@ impl Runtime {
             linker,
             cache,
             _ticker: ticker,
+            metrics: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Count compile cache hits and misses in `metrics` from now on (the first one given
+    /// stays).
+    pub fn measure(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// The linker every plugin is instantiated with: WASI, `wasi:http`, the lookup guard and
@@ -418,6 +427,9 @@ impl Runtime {
                 path: path.to_path_buf(),
                 message: format!("{e:#}"),
             })?;
+        if let Some(metrics) = self.metrics.get() {
+            metrics.compiled(cache == CacheOutcome::Hit);
+        }
         let instance_pre =
             self.linker
                 .instantiate_pre(&component)

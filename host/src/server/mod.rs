@@ -7,10 +7,11 @@
 mod events;
 mod handler;
 pub mod http;
+pub mod metrics;
 mod paging;
 mod stdio;
 
-pub use self::http::{HttpError, HttpOptions, serve_http};
+pub use self::http::{HttpError, HttpMetrics, HttpOptions, serve_http};
 pub use events::McpEvents;
 pub use handler::{ServerInfo, WardenServer};
 pub use stdio::serve_stdio;

@@ -91,7 +91,22 @@ pub struct HttpOptions {
     pub insecure_no_auth: bool,
     /// Set to the address bound (with the port chosen, for port 0) once listening.
     pub bound: Arc<std::sync::OnceLock<SocketAddr>>,
+    /// The metrics: open sessions are counted into them, and with `serve` they are also
+    /// served at `/metrics` ([`METRICS_PATH`]), behind the authenticator (`[metrics] on_http`).
+    pub metrics: Option<HttpMetrics>,
 }
+
+/// The metrics of an HTTP server.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    /// Where they are.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Whether `/metrics` serves them on this listener.
+    pub serve: bool,
+}
+
+/// Where `[metrics] on_http` serves the metrics.
+pub const METRICS_PATH: &str = "/metrics";
 
 /// The HTTP server could not start, or failed.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +131,8 @@ pub enum HttpError {
 /// Shared by every request.
 struct AppState {
     live: Arc<LiveGate>,
+    /// Served at `/metrics` when `Some`.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     http: Http,
     auth: Arc<LiveAuth>,
     local: Principal,
@@ -227,8 +244,18 @@ pub async fn serve_http_until(
         warnings: Arc::new(Warnings::new()),
         stop: stopped,
     };
+    if let Some(metrics) = &options.metrics {
+        let owners = owners.clone();
+        metrics.metrics.sessions("http", move || {
+            i64::try_from(owners.open()).unwrap_or(i64::MAX)
+        });
+    }
     let state = Arc::new(AppState {
         live,
+        metrics: options
+            .metrics
+            .filter(|metrics| metrics.serve)
+            .map(|metrics| metrics.metrics),
         http: options.http,
         auth: options.auth,
         local: options.local,
@@ -495,6 +522,7 @@ fn router(
         .route_service(MCP_PATH, mcp)
         .route(METADATA_PATH, get(metadata))
         .route(&format!("{METADATA_PATH}{MCP_PATH}"), get(metadata))
+        .route(METRICS_PATH, get(scrape))
         .route(APPROVALS_PATH, any(approvals::list))
         .route(&format!("{APPROVALS_PATH}/{{id}}"), any(approvals::decide))
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard));
@@ -559,6 +587,20 @@ async fn audit_checkpoint(State(state): State<Arc<AppState>>) -> Response {
             "no checkpoint: the audit log is not signed, or none was written yet",
         ),
     }
+}
+
+/// `GET /metrics` (`[metrics] on_http`): the metrics, for any principal the authenticator
+/// accepts (every request without `[auth]`, which only a loopback listener or
+/// `--insecure-no-auth` allows); a refused scrape is a 401/403 recorded in the audit log.
+/// 404 when metrics are not served here.
+async fn scrape(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let Some(metrics) = state.metrics.clone() else {
+        return Reply::error(StatusCode::NOT_FOUND, "not found");
+    };
+    if let Err(refused) = guard::authenticate(&state, &request, Reply::error).await {
+        return refused;
+    }
+    crate::server::metrics::exposition(&metrics, request.headers().get(header::ACCEPT))
 }
 
 /// `GET /readyz`: 200 once every plugin is compiled, 503 while some are (the first start on a

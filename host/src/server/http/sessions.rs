@@ -110,6 +110,14 @@ impl Sessions {
         self.state().owners.remove(id);
     }
 
+    /// Sessions open now: those rmcp holds (or, while its map is busy, those bound).
+    pub fn open(&self) -> usize {
+        match self.rmcp.sessions.try_read() {
+            Ok(sessions) => sessions.len(),
+            Err(_) => self.state().owners.len(),
+        }
+    }
+
     /// Sessions bound now (some may have ended in rmcp since).
     #[cfg(test)]
     fn bound(&self) -> usize {
