@@ -573,11 +573,14 @@ impl Gate {
             let (index, tool) = self.find(name)?;
             let plugin = &tool.entry.plugin;
             trail.plugin(&plugin.config.name, &tool.filter);
-            authorize(&tool.access, principal)?;
-            self.unhidden(index, principal)?;
+            step(Step::Authorize).in_scope(|| {
+                authorize(&tool.access, principal)?;
+                self.unhidden(index, principal)
+            })?;
             self.rate_limit(&plugin.config.name, principal, name)
+                .instrument(step(Step::RateLimit))
                 .await?;
-            let args = self.arguments(tool, arguments)?;
+            let args = step(Step::Validate).in_scope(|| self.arguments(tool, arguments))?;
             // Approval comes before the concurrency slot: a call waiting for a human holds
             // none. Boxed, so that its large future is only paid for by calls that may ask.
             let call = Call {
@@ -588,13 +591,16 @@ impl Gate {
             };
             let mut cleared = Cleared::default();
             if self.approver.may_ask(&tool.entry, asking) {
-                cleared =
-                    Box::pin(self.approver.clear(&call, asking, &*events, trail.id())).await?;
+                cleared = Box::pin(self.approver.clear(&call, asking, &*events, trail.id()))
+                    .instrument(step(Step::Approval))
+                    .await?;
                 if let Some(record) = &cleared.record {
                     trail.approval(record.clone());
                 }
             }
-            _slot = slot(tool.concurrency.as_deref(), &plugin.config).await?;
+            _slot = slot(tool.concurrency.as_deref(), &plugin.config)
+                .instrument(step(Step::Slot))
+                .await?;
             let questions = match asking {
                 Asking::Unable => Questions::Unable,
                 Asking::Live => Questions::Live(self.approver.timeout()),
@@ -621,6 +627,7 @@ impl Gate {
             let ran = self
                 .runtime
                 .call_within(plugin, tool.entry.function, &args, events.clone(), timeout)
+                .instrument(step(Step::Run))
                 .await;
             let mut usage = events.take_usage();
             let updated = self.publish_updates(&plugin.config.name, events.take_updated());
@@ -638,8 +645,10 @@ impl Gate {
                 }));
             }
             let mut answer = present(tool, ran, &mut trail);
-            let redactions = filter(tool, &mut answer.result, &events);
-            let size = cap_size(&plugin.config, &mut answer, &mut trail);
+            let redactions =
+                step(Step::Filter).in_scope(|| filter(tool, &mut answer.result, &events));
+            let size =
+                step(Step::Cap).in_scope(|| cap_size(&plugin.config, &mut answer, &mut trail));
             trail.output(size, redactions);
             if answer.outcome == Outcome::Ok {
                 self.approver.returned(&tool.entry, principal);
@@ -733,6 +742,34 @@ impl Gate {
             .function()
             .args_from_json(arguments)
             .map_err(|error| invalid(&error))
+    }
+}
+
+/// A step of the pipeline, as a child span of the request's in a trace.
+#[derive(Clone, Copy)]
+pub(crate) enum Step {
+    Authorize,
+    RateLimit,
+    Validate,
+    Approval,
+    Slot,
+    Run,
+    Filter,
+    Cap,
+}
+
+/// The span of `step` (disabled, and free, when traces are off: see `telemetry`).
+pub(crate) fn step(step: Step) -> tracing::Span {
+    use crate::telemetry::TARGET;
+    match step {
+        Step::Authorize => tracing::debug_span!(target: TARGET, "gate.authorize"),
+        Step::RateLimit => tracing::debug_span!(target: TARGET, "gate.rate_limit"),
+        Step::Validate => tracing::debug_span!(target: TARGET, "gate.validate"),
+        Step::Approval => tracing::debug_span!(target: TARGET, "gate.approval"),
+        Step::Slot => tracing::debug_span!(target: TARGET, "gate.slot"),
+        Step::Run => tracing::debug_span!(target: TARGET, "gate.run"),
+        Step::Filter => tracing::debug_span!(target: TARGET, "gate.filter"),
+        Step::Cap => tracing::debug_span!(target: TARGET, "gate.cap"),
     }
 }
 

@@ -35,6 +35,7 @@ mod protect;
 mod reader;
 mod sql;
 mod tasks;
+mod tracing;
 mod units;
 mod validate;
 mod verify;
@@ -66,6 +67,7 @@ pub use network::{NetLimits, Secret, SecretSource, SecretValue};
 pub use oci::OciRef;
 pub use sql::{SqlDatabase, SqlGrant, SqlMode};
 pub use tasks::{TaskMode, TaskSettings, TaskStoreKind, ToolTask};
+pub use tracing::TracingSettings;
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};
 pub use verify::{BUNDLE_SUFFIX, SignerPolicy, Verify};
 
@@ -108,6 +110,8 @@ pub struct Manifest {
     pub approval: ApprovalSettings,
     /// `[tasks]`: where task state lives and how much of it (defaults when absent).
     pub tasks: TaskSettings,
+    /// `[tracing]`: OpenTelemetry traces (off when absent).
+    pub tracing: Option<TracingSettings>,
 }
 
 impl Manifest {

@@ -81,6 +81,10 @@ pub(super) fn manifest(
         .and_then(|v| v.table())
         .map(|table| super::tasks::settings(&table))
         .unwrap_or_default();
+    let tracing = root
+        .get("tracing")
+        .and_then(|v| v.table())
+        .map(|table| super::tracing::settings(&table));
     root.finish();
     let manifest = Manifest {
         path: path.to_path_buf(),
@@ -97,6 +101,7 @@ pub(super) fn manifest(
         kv,
         approval,
         tasks,
+        tracing,
     };
     require_signatures(cx, &manifest.server, &manifest.plugins);
     super::protect::check_grants(cx, &manifest);

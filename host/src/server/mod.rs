@@ -9,6 +9,7 @@ mod handler;
 pub mod http;
 mod paging;
 mod stdio;
+mod trace;
 
 pub use self::http::{HttpError, HttpOptions, serve_http};
 pub use events::McpEvents;
