@@ -31,7 +31,8 @@ const META_PARENT_ID: &str = "b7ad6b7169203331";
 /// In the arguments and the result of calls: never in what is exported.
 const MARKER: &str = "argument-marker-5c1e";
 
-/// The gate's steps a plain tool call goes through, each a child of the request span.
+/// The gate's steps a plain tool call goes through (`gate.slot` under a `concurrency` cap),
+/// each a child of the request span.
 const STEPS: [&str; 8] = [
     "gate.authorize",
     "gate.rate_limit",
@@ -262,7 +263,7 @@ fn has_exporter_thread(pid: u32) -> bool {
 async fn http_traceparent_is_the_parent_and_the_gate_steps_are_children() {
     let receiver = Receiver::start(Mode::Answer).await;
     let fixture = manifest(&format!(
-        "[tracing]\notlp = \"{}\"\nservice_name = \"warden-under-test\"\n",
+        "concurrency = 4\n\n[tracing]\notlp = \"{}\"\nservice_name = \"warden-under-test\"\n",
         receiver.url
     ));
     let server = http_server(&fixture, &[]).await;
@@ -552,4 +553,76 @@ async fn tracing_settings_are_checked_at_their_line() {
     ] {
         assert!(stderr.contains(expected), "{expected:?} not in:\n{stderr}");
     }
+}
+
+#[tokio::test]
+async fn prompts_and_resources_are_traced_with_their_steps_and_no_uri() {
+    let receiver = Receiver::start(Mode::Answer).await;
+    let fixture = Fixture::new(&format!(
+        "[server]\nprincipal = \"ann\"\n\n[audit]\npath = \"{{dir}}/audit.jsonl\"\n\n\
+         [plugins.conformance]\ncomponent = \"{{conformance}}\"\n\n\
+         [tracing]\notlp = \"{}\"\n",
+        receiver.url
+    ));
+    let client = fixture.client_env(&ENV).await;
+    client
+        .service
+        .get_prompt(rmcp::model::GetPromptRequestParams::new(
+            "conformance__test_simple_prompt",
+        ))
+        .await
+        .expect("prompts/get");
+    let (request, trace) = receiver
+        .wait_for("prompts/get span", |s| {
+            s.name == "prompts/get conformance__test_simple_prompt"
+        })
+        .await;
+    assert_eq!(
+        attr(&request, "gen_ai.prompt.name").as_deref(),
+        Some("conformance__test_simple_prompt")
+    );
+    assert_eq!(
+        attr(&request, "warden.plugin").as_deref(),
+        Some("conformance")
+    );
+    assert_eq!(attr(&request, "warden.outcome").as_deref(), Some("ok"));
+    for step in [
+        "gate.authorize",
+        "gate.rate_limit",
+        "gate.run",
+        "gate.filter",
+        "gate.cap",
+        "audit.write",
+    ] {
+        assert!(
+            trace
+                .iter()
+                .any(|s| s.name == step && s.parent_span_id == request.span_id),
+            "no {step} under the prompt's span: {:?}",
+            trace.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+    }
+
+    client
+        .service
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "test://static-text",
+        ))
+        .await
+        .expect("resources/read");
+    let (request, trace) = receiver
+        .wait_for("resources/read span", |s| s.name == "resources/read")
+        .await;
+    assert_eq!(
+        attr(&request, "warden.plugin").as_deref(),
+        Some("conformance")
+    );
+    assert!(trace.iter().any(|s| s.name == "gate.run"));
+    // The URI is named nowhere in what is exported.
+    let raw = receiver.received.raw.lock().expect("lock").clone();
+    assert!(
+        !raw.windows(b"test://".len()).any(|w| w == b"test://"),
+        "a URI reached the collector"
+    );
+    client.close().await;
 }

@@ -573,12 +573,9 @@ impl Gate {
             let (index, tool) = self.find(name)?;
             let plugin = &tool.entry.plugin;
             trail.plugin(&plugin.config.name, &tool.filter);
-            step(Step::Authorize).in_scope(|| {
-                authorize(&tool.access, principal)?;
-                self.unhidden(index, principal)
-            })?;
+            authorize(&tool.access, principal)?;
+            self.unhidden(index, principal)?;
             self.rate_limit(&plugin.config.name, principal, name)
-                .instrument(step(Step::RateLimit))
                 .await?;
             let args = step(Step::Validate).in_scope(|| self.arguments(tool, arguments))?;
             // Approval comes before the concurrency slot: a call waiting for a human holds
@@ -598,9 +595,7 @@ impl Gate {
                     trail.approval(record.clone());
                 }
             }
-            _slot = slot(tool.concurrency.as_deref(), &plugin.config)
-                .instrument(step(Step::Slot))
-                .await?;
+            _slot = slot(tool.concurrency.as_deref(), &plugin.config).await?;
             let questions = match asking {
                 Asking::Unable => Questions::Unable,
                 Asking::Live => Questions::Live(self.approver.timeout()),
@@ -714,7 +709,12 @@ impl Gate {
             tool: name,
             plugin,
         };
-        self.limiter.check(&key).await.map_err(|retry| {
+        let checked = self
+            .limiter
+            .check(&key)
+            .instrument(step(Step::RateLimit))
+            .await;
+        checked.map_err(|retry| {
             Stop::tool_error(
                 Outcome::RateLimited,
                 format!(
@@ -812,6 +812,7 @@ fn interrupted(
 
 /// Whether `principal` may use what `access` guards; a refusal looks like an unknown name.
 fn authorize(access: &Access, principal: &Principal) -> Result<(), Stop> {
+    let _step = step(Step::Authorize).entered();
     if access.allows(principal) {
         return Ok(());
     }
@@ -835,7 +836,11 @@ async fn slot<'c>(
     let Some(cap) = cap else {
         return Ok(None);
     };
-    match cap.acquire(config.limits.timeout).await {
+    match cap
+        .acquire(config.limits.timeout)
+        .instrument(step(Step::Slot))
+        .await
+    {
         Ok(slot) => Ok(Some(slot)),
         Err(Busy) => Err(Stop::tool_error(
             Outcome::RateLimited,

@@ -175,6 +175,7 @@ impl<'a> Trail<'a> {
         limit: u64,
         redactions: Redactions,
     ) -> Result<(), Stop> {
+        let _step = super::step(super::Step::Cap).entered();
         let size = serialized_size(result);
         cap(size, limit)?;
         self.output(size, redactions);
