@@ -340,6 +340,21 @@ async fn http_traceparent_is_the_parent_and_the_gate_steps_are_children() {
         !raw.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
         "the argument reached the collector"
     );
+
+    // A refused request is traced too, with its outcome and an error status.
+    let unknown = client
+        .call_tool(CallToolRequestParams::new("testbed__no_such_tool"))
+        .await;
+    assert!(unknown.is_err(), "{unknown:?}");
+    let (refused, _) = receiver
+        .wait_for("span of the refused call", |s| {
+            s.name == "tools/call testbed__no_such_tool"
+        })
+        .await;
+    assert_eq!(attr(&refused, "warden.outcome").as_deref(), Some("invalid"));
+    assert_eq!(attr(&refused, "warden.plugin"), None);
+    let status = refused.status.as_ref().expect("a status");
+    assert_eq!(status.code, 2, "STATUS_CODE_ERROR: {status:?}");
     let _ = client.cancel().await;
 }
 
