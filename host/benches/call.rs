@@ -174,6 +174,7 @@ fn audit(c: &mut Criterion) {
         usage: Default::default(),
         approval: None,
         dropped: None,
+        trace_id: None,
     };
     let line = serde_json::to_vec(&record).expect("serializable");
     let mut group = c.benchmark_group("audit");

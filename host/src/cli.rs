@@ -512,36 +512,98 @@ impl RemoteArgs {
 /// Run the command line; errors are printed here, once.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log, cli.log_format);
-    match run(cli.command) {
+    let traces = traces(&cli.command);
+    let traces = match init_logging(&cli.log, cli.log_format, traces.as_ref()) {
+        Ok(traces) => traces,
+        Err(error) => {
+            eprintln!("error: [tracing]: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match run(cli.command) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
+    };
+    // What is still queued is exported before the process ends (bounded: see telemetry).
+    if let Some(traces) = traces {
+        traces.shutdown();
     }
+    code
 }
 
-fn init_logging(filter: &str, format: LogFormat) {
+/// The manifest's `[tracing]`, for `warden serve` (the one command that exports traces).
+/// Read before logging starts, so the layer is in the subscriber from the first span; a
+/// manifest that does not load has none here, and `serve` reports why.
+fn traces(command: &Command) -> Option<warden::manifest::TracingSettings> {
+    let Command::Serve { file, manifest, .. } = command else {
+        return None;
+    };
+    let path = manifest.clone().path(file.clone()).ok()?;
+    Manifest::load(&path).ok()?.tracing
+}
+
+/// Log lines on stderr; with `traces`, also the OpenTelemetry layer (started here, so its
+/// exporter thread exists only then), which sees only warden's trace spans while the log keeps
+/// its own filter.
+fn init_logging(
+    filter: &str,
+    format: LogFormat,
+    traces: Option<&warden::manifest::TracingSettings>,
+) -> Result<Option<warden::telemetry::Tracing>, warden::telemetry::TelemetryError> {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn,warden=info"));
+    let Some(settings) = traces else {
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(false);
+        let layer = match format {
+            LogFormat::Text => layer.boxed(),
+            LogFormat::Json => layer.json().boxed(),
+        };
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(tracing_subscriber::filter::filter_fn(|meta| {
+                !is_rmcp_response_error(meta)
+            }))
+            .with(layer)
+            .init();
+        return Ok(None);
+    };
+    let (traces, otel) = match warden::telemetry::Tracing::start(settings) {
+        Ok(started) => started,
+        Err(error) => {
+            // Logging still starts, so the error is not the only line.
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false);
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(layer)
+                .init();
+            return Err(error);
+        }
+    };
+    // Each layer its own filter: the log's for the log, `telemetry::TARGET` for traces.
+    let log_filter = tracing_subscriber::filter::filter_fn(|meta| !is_rmcp_response_error(meta));
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
     let layer = match format {
-        LogFormat::Text => layer.boxed(),
-        LogFormat::Json => layer.json().boxed(),
+        LogFormat::Text => layer.with_filter(filter).with_filter(log_filter).boxed(),
+        LogFormat::Json => layer
+            .json()
+            .with_filter(filter)
+            .with_filter(log_filter)
+            .boxed(),
     };
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::filter::filter_fn(|meta| {
-            !is_rmcp_response_error(meta)
-        }))
-        .with(layer)
-        .init();
+    tracing_subscriber::registry().with(otel).with(layer).init();
+    Ok(Some(traces))
 }
 
 /// rmcp's `response error` warning, logged with a Rust debug dump for every error answer

@@ -25,5 +25,6 @@ pub mod server;
 pub mod signing;
 pub mod status;
 pub mod tasks;
+pub mod telemetry;
 pub mod tls;
 pub mod types;

@@ -165,6 +165,9 @@ pub struct Record<'a> {
     /// For outcome `dropped`: how many refusals were not recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
+    /// The OpenTelemetry trace id of the request (32 hex digits), when traces are on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// Who approved a call, how, and what exactly.

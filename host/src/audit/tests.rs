@@ -33,6 +33,7 @@ fn record(n: u64) -> Record<'static> {
         usage: Default::default(),
         approval: None,
         dropped: None,
+        trace_id: None,
     }
 }
 

@@ -22,7 +22,7 @@ use super::limits::{prompt_key, resources_key};
 use super::stop::{Asked, MAX_RECORDED_URI, Stop};
 use super::trail::Trail;
 use super::{Access, Concurrency, Gate, GateError, OutputFilter, Principal, Redactions};
-use super::{authorize, slot};
+use super::{Step, authorize, slot, step};
 use crate::audit::{MAX_RECORDED_NAME, Outcome, bounded};
 use crate::runtime::{CallEvents, Plugin};
 use crate::schema::{CompletionRef, completions_from};
@@ -166,6 +166,7 @@ impl Gate {
                     &pairs,
                     events.clone(),
                 )
+                .instrument(step(Step::Run))
                 .await;
             trail.usage(events.take_usage());
             let ran = ran.map_err(|error| Stop::from_run(error, "completion"))?;
@@ -178,7 +179,8 @@ impl Gate {
             let values = completions_from(complete, ran.value.as_ref())
                 .ok_or_else(|| Stop::mismatch("completion"))?;
             let mut redactions = Redactions::new();
-            let result = present(values, target.filter, &mut redactions);
+            let result =
+                step(Step::Filter).in_scope(|| present(values, target.filter, &mut redactions));
             events.finish(&mut redactions);
             trail.output_capped(&result, plugin.config.limits.max_output, redactions)?;
             Ok::<_, Stop>(result)

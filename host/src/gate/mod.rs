@@ -636,7 +636,7 @@ impl Gate {
             self.unhidden(index, principal)?;
             self.rate_limit(&plugin.config.name, principal, name)
                 .await?;
-            let args = self.arguments(tool, arguments)?;
+            let args = step(Step::Validate).in_scope(|| self.arguments(tool, arguments))?;
             // Approval comes before the concurrency slot: a call waiting for a human holds
             // none. Boxed, so that its large future is only paid for by calls that may ask.
             let call = Call {
@@ -647,8 +647,9 @@ impl Gate {
             };
             let mut cleared = Cleared::default();
             if self.approver.may_ask(&tool.entry, asking) {
-                cleared =
-                    Box::pin(self.approver.clear(&call, asking, &*events, trail.id())).await?;
+                cleared = Box::pin(self.approver.clear(&call, asking, &*events, trail.id()))
+                    .instrument(step(Step::Approval))
+                    .await?;
                 if let Some(record) = &cleared.record {
                     trail.approval(record.clone());
                 }
@@ -680,6 +681,7 @@ impl Gate {
             let ran = self
                 .runtime
                 .call_within(plugin, tool.entry.function, &args, events.clone(), timeout)
+                .instrument(step(Step::Run))
                 .await;
             let mut usage = events.take_usage();
             let updated = self.publish_updates(&plugin.config.name, events.take_updated());
@@ -697,8 +699,10 @@ impl Gate {
                 }));
             }
             let mut answer = present(tool, ran, &mut trail);
-            let redactions = filter(tool, &mut answer.result, &events);
-            let size = cap_size(&plugin.config, &mut answer, &mut trail);
+            let redactions =
+                step(Step::Filter).in_scope(|| filter(tool, &mut answer.result, &events));
+            let size =
+                step(Step::Cap).in_scope(|| cap_size(&plugin.config, &mut answer, &mut trail));
             trail.output(size, redactions);
             if answer.outcome == Outcome::Ok {
                 self.approver.returned(&tool.entry, principal).await;
@@ -764,19 +768,21 @@ impl Gate {
             tool: name,
             plugin,
         };
-        self.limiter
+        let checked = self
+            .limiter
             .check(&key)
-            .await
-            .map_err(|refusal| match refusal {
-                RateRefusal::Retry(retry) => Stop::tool_error(
-                    Outcome::RateLimited,
-                    format!(
-                        "rate limit reached for this tool; retry in {}s",
-                        retry.seconds()
-                    ),
+            .instrument(step(Step::RateLimit))
+            .await;
+        checked.map_err(|refusal| match refusal {
+            RateRefusal::Retry(retry) => Stop::tool_error(
+                Outcome::RateLimited,
+                format!(
+                    "rate limit reached for this tool; retry in {}s",
+                    retry.seconds()
                 ),
-                RateRefusal::StoreDown => store_down(),
-            })
+            ),
+            RateRefusal::StoreDown => store_down(),
+        })
     }
 
     /// The input caps on `arguments`, then their strict conversion to `tool`'s WIT values.
@@ -797,6 +803,34 @@ impl Gate {
             .function()
             .args_from_json(arguments)
             .map_err(|error| invalid(&error))
+    }
+}
+
+/// A step of the pipeline, as a child span of the request's in a trace.
+#[derive(Clone, Copy)]
+pub(crate) enum Step {
+    Authorize,
+    RateLimit,
+    Validate,
+    Approval,
+    Slot,
+    Run,
+    Filter,
+    Cap,
+}
+
+/// The span of `step` (disabled, and free, when traces are off: see `telemetry`).
+pub(crate) fn step(step: Step) -> tracing::Span {
+    use crate::telemetry::TARGET;
+    match step {
+        Step::Authorize => tracing::debug_span!(target: TARGET, "gate.authorize"),
+        Step::RateLimit => tracing::debug_span!(target: TARGET, "gate.rate_limit"),
+        Step::Validate => tracing::debug_span!(target: TARGET, "gate.validate"),
+        Step::Approval => tracing::debug_span!(target: TARGET, "gate.approval"),
+        Step::Slot => tracing::debug_span!(target: TARGET, "gate.slot"),
+        Step::Run => tracing::debug_span!(target: TARGET, "gate.run"),
+        Step::Filter => tracing::debug_span!(target: TARGET, "gate.filter"),
+        Step::Cap => tracing::debug_span!(target: TARGET, "gate.cap"),
     }
 }
 
@@ -839,6 +873,7 @@ fn interrupted(
 
 /// Whether `principal` may use what `access` guards; a refusal looks like an unknown name.
 fn authorize(access: &Access, principal: &Principal) -> Result<(), Stop> {
+    let _step = step(Step::Authorize).entered();
     if access.allows(principal) {
         return Ok(());
     }
@@ -864,7 +899,11 @@ async fn slot<'c>(
     let Some(cap) = cap else {
         return Ok(None);
     };
-    match cap.slot(config.limits.timeout, runs).await {
+    match cap
+        .slot(config.limits.timeout, runs)
+        .instrument(step(Step::Slot))
+        .await
+    {
         Ok(slot) => Ok(Some(slot)),
         Err(SlotRefusal::Busy) => Err(Stop::tool_error(
             Outcome::RateLimited,

@@ -23,7 +23,9 @@ use super::limits::prompt_key;
 use super::output::{self, OutputError};
 use super::stop::Stop;
 use super::trail::Trail;
-use super::{Gate, GateError, GatePrompt, Principal, Redactions, authorize, interrupted, slot};
+use super::{
+    Gate, GateError, GatePrompt, Principal, Redactions, Step, authorize, interrupted, slot, step,
+};
 use crate::audit::{MAX_RECORDED_NAME, Outcome, bounded};
 use crate::runtime::{CallError, CallEvents, CallOutcome};
 use crate::schema::{PromptDef, result_json};
@@ -140,6 +142,7 @@ impl Gate {
             let ran = self
                 .runtime
                 .get_prompt(plugin, &prompt.entry.def().name, &args, events.clone())
+                .instrument(step(Step::Run))
                 .await;
             trail.usage(events.take_usage());
             if matches!(ran, Err(CallError::InputRequired))
@@ -150,7 +153,7 @@ impl Gate {
                 }));
             }
             let mut result = present(prompt, ran, &mut trail)?;
-            let mut redactions = filter(prompt, &mut result);
+            let mut redactions = step(Step::Filter).in_scope(|| filter(prompt, &mut result));
             events.finish(&mut redactions);
             trail.output_capped(&result, plugin.config.limits.max_output, redactions)?;
             Ok::<_, Stop>(result)

@@ -19,7 +19,7 @@ use super::limits::resources_key;
 use super::output::OutputError;
 use super::stop::{Asked, MAX_RECORDED_URI, Stop};
 use super::trail::Trail;
-use super::{Access, Gate, GateError, Principal, Redactions, authorize, slot};
+use super::{Access, Gate, GateError, Principal, Redactions, Step, authorize, slot, step};
 use crate::audit::{Outcome, bounded};
 use crate::catalog::Resources;
 use crate::runtime::{CallError, CallEvents, CallOutcome, Plugin};
@@ -134,10 +134,11 @@ impl Gate {
             let ran = self
                 .runtime
                 .read_resource(plugin, uri, events.clone())
+                .instrument(step(Step::Run))
                 .await;
             trail.usage(events.take_usage());
             let mut result = present(plugin, ran, &mut trail)?;
-            let mut redactions = filter(&guard.filter, &mut result);
+            let mut redactions = step(Step::Filter).in_scope(|| filter(&guard.filter, &mut result));
             events.finish(&mut redactions);
             trail.output_capped(&result, plugin.config.limits.max_output, redactions)?;
             Ok::<_, Stop>(result)

@@ -60,6 +60,8 @@ pub(super) struct Trail<'a> {
     usage: Map<String, Value>,
     /// Boxed: rare, and the trail is moved on every call.
     approval: Option<Box<ApprovalRecord>>,
+    /// The request's span when traces are on (the transport's, current when the trail starts).
+    span: Option<tracing::Span>,
     done: bool,
 }
 
@@ -133,6 +135,7 @@ impl<'a> Trail<'a> {
             truncated: false,
             usage: Map::new(),
             approval: None,
+            span: crate::telemetry::enabled().then(tracing::Span::current),
             done: false,
         }
     }
@@ -200,6 +203,7 @@ impl<'a> Trail<'a> {
         limit: u64,
         redactions: Redactions,
     ) -> Result<(), Stop> {
+        let _step = super::step(super::Step::Cap).entered();
         let size = serialized_size(result);
         cap(size, limit)?;
         self.output(size, redactions);
@@ -250,6 +254,11 @@ impl<'a> Trail<'a> {
         if self.meters.on() {
             self.meter_outcome(outcome);
         }
+        let trace_id = self.span.take().and_then(|span| {
+            let failed = !matches!(outcome, Outcome::Ok | Outcome::InputRequired);
+            let principal = bounded(&self.principal.name, MAX_RECORDED_NAME);
+            crate::telemetry::finish(&span, self.plugin, outcome.as_str(), failed, &principal)
+        });
         if !self.sink.enabled() {
             return Ok(());
         }
@@ -293,8 +302,10 @@ impl<'a> Trail<'a> {
             usage: std::mem::take(&mut self.usage),
             approval: self.approval.take().map(|approval| *approval),
             dropped: None,
+            trace_id,
         };
-        let written = self.sink.record(&record);
+        let written = tracing::debug_span!(target: crate::telemetry::TARGET, "audit.write")
+            .in_scope(|| self.sink.record(&record));
         if let Err(error) = &written {
             tracing::error!(%error, request = %self.id, "audit record lost");
         }
@@ -366,6 +377,7 @@ pub(super) fn write_summary(sink: &dyn AuditSink, dropped: Dropped) -> Result<()
         usage: Map::new(),
         approval: None,
         dropped: Some(dropped.count),
+        trace_id: None,
     };
     sink.record(&record)
 }

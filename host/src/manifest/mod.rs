@@ -37,6 +37,7 @@ mod reader;
 mod shared;
 mod sql;
 mod tasks;
+mod tracing;
 mod units;
 mod validate;
 mod verify;
@@ -70,6 +71,7 @@ pub use oci::OciRef;
 pub use shared::{LimitStore, StoreFailure};
 pub use sql::{SqlDatabase, SqlGrant, SqlMode};
 pub use tasks::{TaskMode, TaskSettings, TaskStoreKind, ToolTask};
+pub use tracing::TracingSettings;
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};
 pub use verify::{BUNDLE_SUFFIX, SignerPolicy, Verify};
 
@@ -117,6 +119,8 @@ pub struct Manifest {
     pub tasks: TaskSettings,
     /// `[metrics]`: Prometheus metrics, when the section is present.
     pub metrics: Option<MetricsSettings>,
+    /// `[tracing]`: OpenTelemetry traces (off when absent).
+    pub tracing: Option<TracingSettings>,
 }
 
 impl Manifest {

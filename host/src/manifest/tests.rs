@@ -375,7 +375,7 @@ fn unknown_top_level_key_is_an_error() {
     );
     assert_eq!(
         fx.error("\n\ncolour = \"blue\"\n"),
-        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth`, `kv`, `approval`, `tasks` or `metrics`"
+        "3:1: colour: unknown key `colour`; expected one of `server`, `cache`, `plugins`, `limits`, `filters`, `audit`, `http`, `auth`, `kv`, `approval`, `tasks`, `metrics` or `tracing`"
     );
 }
 
@@ -2797,5 +2797,58 @@ fn hostile_metrics_settings_are_refused_at_their_line() {
     ];
     for (text, expected) in cases {
         assert_eq!(fx.errors(text), [expected], "{text}");
+    }
+}
+
+#[test]
+fn tracing_is_off_without_its_section_and_read_with_file_lines() {
+    let fx = Fixture::new();
+    assert_eq!(fx.ok(FILES).tracing, None);
+    let m = fx.ok(&format!(
+        "{FILES}[tracing]\notlp = \"https://collector.example:4318\"\nservice_name = \"edge\"\n\
+         sample = 0.25\nheaders = {{ Authorization = \"Bearer ${{PG_PASS}}\" }}\n\
+         principal = true\nqueue = 64\n"
+    ));
+    let tracing = m.tracing.expect("[tracing]");
+    assert_eq!(
+        tracing.otlp.as_deref(),
+        Some("https://collector.example:4318")
+    );
+    assert_eq!(tracing.service_name.as_deref(), Some("edge"));
+    assert_eq!(tracing.sample, Some(0.25));
+    assert_eq!(tracing.headers.len(), 1);
+    assert_eq!(tracing.headers[0].0, "authorization");
+    assert_eq!(tracing.headers[0].1.expose(), "Bearer pg-pass-123");
+    // The header's value is a secret: never in the settings' Debug.
+    assert!(!format!("{tracing:?}").contains("pg-pass-123"));
+    assert!(tracing.principal);
+    assert_eq!(tracing.queue, Some(64));
+    // An empty section: on, everything from the environment or the defaults.
+    let tracing = fx
+        .ok(&format!("{FILES}[tracing]\n"))
+        .tracing
+        .expect("[tracing]");
+    assert_eq!(
+        (
+            tracing.otlp,
+            tracing.sample,
+            tracing.principal,
+            tracing.queue
+        ),
+        (None, None, false, None)
+    );
+    let errors = fx.errors(&format!(
+        "{FILES}[tracing]\notlp = \"collector:4318\"\nsample = -1\nprincipal = \"yes\"\n\
+         headers = {{ \"bad name\" = \"x\" }}\nendpoint = \"x\"\n"
+    ));
+    let joined = errors.join("\n");
+    for expected in [
+        "tracing.otlp: invalid otlp URL",
+        "tracing.sample: sample must be a number from 0 to 1",
+        "tracing.principal: expected a boolean",
+        "invalid header name",
+        "tracing.endpoint: unknown key `endpoint`",
+    ] {
+        assert!(joined.contains(expected), "{expected:?} not in:\n{joined}");
     }
 }

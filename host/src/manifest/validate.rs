@@ -85,6 +85,10 @@ pub(super) fn manifest(
         .get("metrics")
         .and_then(|v| v.table())
         .and_then(|table| super::metrics::settings(&table));
+    let tracing = root
+        .get("tracing")
+        .and_then(|v| v.table())
+        .map(|table| super::tracing::settings(&table));
     root.finish();
     let manifest = Manifest {
         path: path.to_path_buf(),
@@ -103,6 +107,7 @@ pub(super) fn manifest(
         approval,
         tasks,
         metrics,
+        tracing,
     };
     require_signatures(cx, &manifest.server, &manifest.plugins);
     super::protect::check_grants(cx, &manifest);

@@ -22,9 +22,11 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument as _;
 
 use super::events::{McpEvents, from_mcp};
 use super::paging::{List, page};
+use super::trace::{Subject, request_span};
 use crate::gate::{
     Asking, CallRequest, CompleteRequest, Declared, GateError, LiveGate, MAX_SUBSCRIPTIONS,
     Principal, PromptRequest, ReadRequest, Reply, ResourceUpdate, SubscribeRequest,
@@ -757,7 +759,8 @@ impl ServerHandler for WardenServer {
         };
         // The gate in force when the call starts serves it to the end, across reloads.
         let gate = self.live.current();
-        match unless_cancelled(&context, gate.call(call)).await? {
+        let span = request_span("tools/call", Subject::Tool(&request.name), &context);
+        match unless_cancelled(&context, gate.call(call).instrument(span)).await? {
             Ok(Reply::Done(result)) => Ok(result.into()),
             Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
             Err(error) => Err(protocol_error(error)),
@@ -873,7 +876,8 @@ impl ServerHandler for WardenServer {
             ),
         };
         let gate = self.live.current();
-        unless_cancelled(&context, gate.get_prompt(get))
+        let span = request_span("prompts/get", Subject::Prompt(&request.name), &context);
+        unless_cancelled(&context, gate.get_prompt(get).instrument(span))
             .await?
             .map_err(protocol_error)
     }
@@ -939,7 +943,8 @@ impl ServerHandler for WardenServer {
             events,
         };
         let gate = self.live.current();
-        unless_cancelled(&context, gate.read_resource(read))
+        let span = request_span("resources/read", Subject::Unnamed, &context);
+        unless_cancelled(&context, gate.read_resource(read).instrument(span))
             .await?
             .map(Into::into)
             .map_err(protocol_error)
@@ -975,7 +980,8 @@ impl ServerHandler for WardenServer {
             context: request.context.as_ref(),
             events,
         };
-        unless_cancelled(&context, gate.complete(complete))
+        let span = request_span("completion/complete", Subject::Unnamed, &context);
+        unless_cancelled(&context, gate.complete(complete).instrument(span))
             .await?
             .map_err(protocol_error)
     }

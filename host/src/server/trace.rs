@@ -1,0 +1,102 @@
+//! The span of one MCP request in a trace (`[tracing]`), and its remote parent.
+//!
+//! Its attributes name the method, the tool or prompt (never a URI, never arguments or
+//! results), and, set by the gate's trail when the request ends, the plugin, the outcome and
+//! (only with `[tracing] principal = true`) the principal. The gate's steps are its children.
+
+use rmcp::RoleServer;
+use rmcp::service::RequestContext;
+use tracing::Span;
+use tracing::field::Empty;
+
+use crate::audit::{MAX_RECORDED_NAME, bounded};
+use crate::telemetry::{self, TARGET};
+
+/// What a request is about, for its span's name and attributes.
+pub(super) enum Subject<'a> {
+    /// `tools/call` of this tool.
+    Tool(&'a str),
+    /// `prompts/get` of this prompt.
+    Prompt(&'a str),
+    /// A method whose subject is not named (`resources/read`: a URI may carry data).
+    Unnamed,
+}
+
+/// The span of a `method` request about `subject`, child of the trace context the request
+/// carries: its `params._meta.traceparent`/`tracestate`, else its HTTP `traceparent`/
+/// `tracestate` headers (a malformed one is ignored; with neither, a new trace). Disabled when
+/// traces are off.
+pub(super) fn request_span(
+    method: &'static str,
+    subject: Subject<'_>,
+    context: &RequestContext<RoleServer>,
+) -> Span {
+    if !telemetry::enabled() {
+        return Span::none();
+    }
+    let span = match subject {
+        Subject::Tool(name) => {
+            let name = bounded(name, MAX_RECORDED_NAME);
+            tracing::debug_span!(
+                target: TARGET,
+                "mcp.request",
+                otel.name = %format_args!("{method} {name}"),
+                otel.kind = "server",
+                mcp.method.name = method,
+                gen_ai.tool.name = &*name,
+                warden.plugin = Empty,
+                warden.outcome = Empty,
+                otel.status_code = Empty,
+                error.type = Empty,
+                enduser.id = Empty,
+            )
+        }
+        Subject::Prompt(name) => {
+            let name = bounded(name, MAX_RECORDED_NAME);
+            tracing::debug_span!(
+                target: TARGET,
+                "mcp.request",
+                otel.name = %format_args!("{method} {name}"),
+                otel.kind = "server",
+                mcp.method.name = method,
+                gen_ai.prompt.name = &*name,
+                warden.plugin = Empty,
+                warden.outcome = Empty,
+                otel.status_code = Empty,
+                error.type = Empty,
+                enduser.id = Empty,
+            )
+        }
+        Subject::Unnamed => tracing::debug_span!(
+            target: TARGET,
+            "mcp.request",
+            otel.name = method,
+            otel.kind = "server",
+            mcp.method.name = method,
+            warden.plugin = Empty,
+            warden.outcome = Empty,
+            otel.status_code = Empty,
+            error.type = Empty,
+            enduser.id = Empty,
+        ),
+    };
+    // `_meta` first: it is the MCP client's context for this very request, while the
+    // header belongs to the HTTP hop (an instrumented HTTP library or a proxy sets its own).
+    let meta = context
+        .meta
+        .get_traceparent()
+        .map(|parent| (parent, context.meta.get_tracestate()));
+    let headers = context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| {
+            let parent = parts.headers.get("traceparent")?.to_str().ok()?;
+            let state = parts
+                .headers
+                .get("tracestate")
+                .and_then(|value| value.to_str().ok());
+            Some((parent, state))
+        });
+    telemetry::set_remote_parent(&span, meta.into_iter().chain(headers));
+    span
+}
