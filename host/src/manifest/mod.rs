@@ -33,6 +33,7 @@ mod plugin;
 mod policy;
 mod protect;
 mod reader;
+mod ship;
 mod sql;
 mod tasks;
 mod units;
@@ -64,6 +65,7 @@ pub use names::{
 };
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
 pub use oci::OciRef;
+pub use ship::{Ship, ShipSink, SyslogFormat, SyslogTransport};
 pub use sql::{SqlDatabase, SqlGrant, SqlMode};
 pub use tasks::{TaskMode, TaskSettings, TaskStoreKind, ToolTask};
 pub use units::{ByteSize, DurationError, SizeError, format_duration, parse_duration, parse_size};

@@ -790,6 +790,9 @@ pub struct Audit {
     /// before authentication (`refusal_rate`); more are counted in a `dropped` summary record.
     /// Default [`Audit::DEFAULT_REFUSAL_RATE`].
     pub refusal_rate: Rate,
+    /// `[[audit.ship]]`: where records are shipped besides the file, which stays the source
+    /// of truth. Default: nowhere.
+    pub ship: Vec<super::ship::Ship>,
 }
 
 impl Audit {

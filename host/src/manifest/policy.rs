@@ -326,12 +326,17 @@ pub(super) fn audit(table: &Table<'_, '_>, dir: &Path) -> Option<Audit> {
         .get("refusal_rate")
         .and_then(|v| rate(&v))
         .unwrap_or(Audit::DEFAULT_REFUSAL_RATE);
+    let ship = table
+        .get("ship")
+        .map(|v| super::ship::ships(&v))
+        .unwrap_or_default();
     table.finish();
     Some(Audit {
         path: path?,
         rotate,
         fsync: fsync.unwrap_or(false),
         refusal_rate,
+        ship,
     })
 }
 

@@ -51,6 +51,10 @@ pub struct Status {
     /// Calls waiting for an operator's approval now (`warden approvals list` shows them).
     #[serde(default)]
     pub waiting_for_operator: usize,
+    /// Each `[[audit.ship]]` sink: the first `seq` it has not acknowledged against the
+    /// log's next `seq`.
+    #[serde(default)]
+    pub shipping: Vec<crate::ship::ShipStatus>,
 }
 
 /// One plugin of a running server: its state, grants and tools. Names only: no secret or
@@ -80,6 +84,8 @@ pub struct ServerFacts {
     pub transport: &'static str,
     /// The HTTP address, once bound (`None` over stdio, and until then).
     pub listen: Arc<OnceLock<SocketAddr>>,
+    /// The audit shippers, when `[[audit.ship]]` configures any.
+    pub shipping: Option<Arc<crate::ship::Shippers>>,
 }
 
 /// The status of the server serving `served`.
@@ -147,5 +153,10 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
         plugins,
         calls,
         waiting_for_operator: gate.pending_approvals().list().len(),
+        shipping: facts
+            .shipping
+            .as_ref()
+            .map(|s| s.status())
+            .unwrap_or_default(),
     }
 }

@@ -1,0 +1,384 @@
+//! Reading the audit log from a cursor, across rotated files, and keeping the cursor.
+//!
+//! The cursor is the first `seq` a sink has not acknowledged, kept in
+//! `{path}.ship/{name}.cursor` (JSON, replaced atomically by a rename). Records are found by
+//! their `seq`, not by byte offsets, so the cursor survives rotation: the reader opens the
+//! file that holds that `seq` (the last file whose first record is not after it) and reads on
+//! from there, into the next rotated file or the live one. Only whole lines (ending in a
+//! newline) are read: a record being written is read once it is complete.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{last_lines, rotated_files};
+
+/// One record's line, as the file holds it (without its newline).
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// The file being read and where.
+struct Reading {
+    file: File,
+    offset: u64,
+    id: (u64, u64),
+}
+
+/// A reader of the log at `path` from its cursor.
+pub(super) struct Tail {
+    path: PathBuf,
+    /// The `seq` the next line read should have (the cursor, plus what was read since).
+    expect: u64,
+    reading: Option<Reading>,
+}
+
+/// What the reader reports besides lines: records it cannot find.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Gap {
+    /// The first missing `seq`.
+    pub from: u64,
+    /// The first `seq` found after them.
+    pub to: u64,
+}
+
+impl Tail {
+    /// A reader of the log at `path` starting at `seq` `from`.
+    pub(super) fn new(path: &Path, from: u64) -> Tail {
+        Tail {
+            path: path.to_path_buf(),
+            expect: from,
+            reading: None,
+        }
+    }
+
+    /// Up to `max` whole lines from where the reader stands (`max_bytes` bounds the batch too,
+    /// except that one line always fits), and the gaps found on the way: `seq`s that are not in
+    /// the log any more (rotated files removed by hand, lines removed).
+    pub(super) fn read(
+        &mut self,
+        max: usize,
+        max_bytes: usize,
+    ) -> io::Result<(Vec<Line>, Vec<Gap>)> {
+        let mut lines: Vec<Line> = Vec::new();
+        let mut gaps = Vec::new();
+        let mut bytes = 0usize;
+        // Each turn reads one file; a bound on the turns keeps a log that keeps changing under
+        // the reader from holding it here.
+        for _ in 0..1000 {
+            if self.reading.is_none() {
+                match self.locate(&mut gaps)? {
+                    Some(reading) => self.reading = Some(reading),
+                    None => break,
+                }
+            }
+            let Some(reading) = self.reading.as_mut() else {
+                break;
+            };
+            let id = reading.id;
+            let before = lines.len();
+            let at_end = read_lines(
+                reading,
+                &mut lines,
+                &mut bytes,
+                max,
+                max_bytes,
+                &mut self.expect,
+                &mut gaps,
+            )?;
+            if !at_end || lines.len() >= max || bytes >= max_bytes {
+                break;
+            }
+            if lines.len() > before {
+                continue;
+            }
+            // At the end of the file: when the path names another file now (rotated, deleted
+            // or replaced), read this one once more (a record may have been appended between
+            // the read and the look at the path), then go on in the file holding the next
+            // record.
+            let current = std::fs::metadata(&self.path).ok().map(|m| file_id(&m));
+            if current == Some(id) {
+                break;
+            }
+            read_lines(
+                reading,
+                &mut lines,
+                &mut bytes,
+                max,
+                max_bytes,
+                &mut self.expect,
+                &mut gaps,
+            )?;
+            if lines.len() > before {
+                continue;
+            }
+            match self.locate(&mut gaps)? {
+                // Still the newest file holding records (the live one has none yet): stay.
+                Some(next) if next.id == id => break,
+                Some(next) => self.reading = Some(next),
+                None => break,
+            }
+        }
+        Ok((lines, gaps))
+    }
+
+    /// The file holding `self.expect`: the last file (oldest rotated first, the live one last)
+    /// whose first record is not after it. When every file starts after it, the records before
+    /// the oldest are gone: a gap.
+    fn locate(&mut self, gaps: &mut Vec<Gap>) -> io::Result<Option<Reading>> {
+        let mut files: Vec<PathBuf> = rotated_files(&self.path)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        files.push(self.path.clone());
+        let mut chosen: Option<(PathBuf, u64)> = None;
+        let mut oldest: Option<u64> = None;
+        for file in files {
+            let Some(first) = first_seq(&file) else {
+                continue;
+            };
+            oldest.get_or_insert(first);
+            if first <= self.expect {
+                chosen = Some((file, first));
+            } else if chosen.is_none() {
+                // Every file starts after the cursor.
+                gaps.push(Gap {
+                    from: self.expect,
+                    to: first,
+                });
+                self.expect = first;
+                chosen = Some((file, first));
+            } else {
+                break;
+            }
+        }
+        let Some((path, _)) = chosen else {
+            return Ok(None);
+        };
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let id = file_id(&file.metadata()?);
+        Ok(Some(Reading {
+            file,
+            offset: 0,
+            id,
+        }))
+    }
+}
+
+/// Read whole lines from `reading` into `lines`; skip those before `expect` (already
+/// shipped), record a gap when a `seq` jumps. Returns whether the end of the file was reached.
+fn read_lines(
+    reading: &mut Reading,
+    lines: &mut Vec<Line>,
+    bytes: &mut usize,
+    max: usize,
+    max_bytes: usize,
+    expect: &mut u64,
+    gaps: &mut Vec<Gap>,
+) -> io::Result<bool> {
+    const CHUNK: usize = 64 << 10;
+    let mut buffer = vec![0u8; CHUNK];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let read = read_at(
+            &reading.file,
+            &mut buffer,
+            reading.offset + carry.len() as u64,
+        )?;
+        if read == 0 {
+            return Ok(true);
+        }
+        carry.extend_from_slice(&buffer[..read]);
+        let mut start = 0;
+        while let Some(end) = carry[start..].iter().position(|&b| b == b'\n') {
+            let line = &carry[start..start + end];
+            let consumed = end + 1;
+            match seq_of(line) {
+                Some(seq) if seq < *expect => {}
+                Some(seq) => {
+                    if seq > *expect {
+                        gaps.push(Gap {
+                            from: *expect,
+                            to: seq,
+                        });
+                    }
+                    *bytes += line.len();
+                    lines.push(Line {
+                        seq,
+                        bytes: line.to_vec(),
+                    });
+                    *expect = seq + 1;
+                }
+                None => {
+                    if !line.is_empty() {
+                        tracing::warn!(
+                            offset = reading.offset,
+                            "a line of the audit log is not a record (torn by a crash?); not shipped, `warden audit verify` reports it"
+                        );
+                    }
+                }
+            }
+            start += consumed;
+            reading.offset += consumed as u64;
+            if lines.len() >= max || *bytes >= max_bytes {
+                return Ok(false);
+            }
+        }
+        carry.drain(..start);
+        if carry.len() > 16 << 20 {
+            // A "line" of more than 16MiB without a newline is not a record.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the audit log holds a line longer than 16MiB",
+            ));
+        }
+    }
+}
+
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+/// The `seq` of a record's line.
+pub(super) fn seq_of(line: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: u64,
+    }
+    serde_json::from_slice::<Seq>(line).ok().map(|s| s.seq)
+}
+
+/// The `seq` of the first record of the file at `path`.
+fn first_seq(path: &Path) -> Option<u64> {
+    let file = File::open(path).ok()?;
+    let mut buffer = vec![0u8; 8 << 10];
+    let mut line: Vec<u8> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let read = read_at(&file, &mut buffer, offset).ok()?;
+        if read == 0 {
+            return None;
+        }
+        if let Some(end) = buffer[..read].iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&buffer[..end]);
+            return seq_of(&line);
+        }
+        line.extend_from_slice(&buffer[..read]);
+        offset += read as u64;
+        if line.len() > 16 << 20 {
+            return None;
+        }
+    }
+}
+
+/// The `seq` the log's next record will have: one after its last record (the live file's, or
+/// the newest rotated file's when the live one is empty); 0 for no log.
+pub fn written(path: &Path) -> u64 {
+    let mut files: Vec<PathBuf> = rotated_files(path).into_iter().map(|(_, p)| p).collect();
+    files.push(path.to_path_buf());
+    for file in files.iter().rev() {
+        if let Ok(tail) = last_lines(file, 1)
+            && let Some(seq) = tail.last().and_then(|line| seq_of(line))
+        {
+            return seq + 1;
+        }
+    }
+    0
+}
+
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// A sink's cursor: `{path}.ship/{name}.cursor`.
+#[derive(Serialize, Deserialize)]
+struct CursorFile {
+    /// The first `seq` the sink has not acknowledged.
+    next_seq: u64,
+}
+
+/// The directory of the cursors of the log at `path`: `{path}.ship`.
+pub fn ship_dir(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".ship");
+    path.with_file_name(name)
+}
+
+/// A sink's persisted cursor, and the lock that makes one process ship for it.
+pub(super) struct Cursor {
+    path: PathBuf,
+    lock_path: PathBuf,
+    lock: Option<File>,
+}
+
+impl Cursor {
+    pub(super) fn new(log: &Path, name: &str) -> Cursor {
+        let dir = ship_dir(log);
+        Cursor {
+            path: dir.join(format!("{name}.cursor")),
+            lock_path: dir.join(format!("{name}.lock")),
+            lock: None,
+        }
+    }
+
+    /// Take the sink's lock (several warden processes may share a log; one ships for each
+    /// sink at a time). `Ok(false)`: another process holds it.
+    pub(super) fn try_lock(&mut self) -> io::Result<bool> {
+        if self.lock.is_some() {
+            return Ok(true);
+        }
+        if let Some(dir) = self.lock_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(file);
+                Ok(true)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// The persisted cursor: 0 when the sink never shipped.
+    pub(super) fn load(&self) -> io::Result<u64> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice::<CursorFile>(&bytes)
+                .map(|c| c.next_seq)
+                .map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} is not a cursor: {e}", self.path.display()),
+                    )
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Persist `next_seq`: written to a temporary file, synced, renamed over the cursor.
+    pub(super) fn store(&self, next_seq: u64) -> io::Result<()> {
+        use std::io::Write;
+        let mut tmp = self.path.clone();
+        tmp.set_extension("cursor.tmp");
+        let mut file = File::create(&tmp)?;
+        serde_json::to_writer(&mut file, &CursorFile { next_seq })?;
+        file.write_all(b"\n")?;
+        file.sync_data()?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
