@@ -589,6 +589,52 @@ async fn otlp_receiver_down_then_up_gets_every_record_once_in_order_across_resta
 }
 
 #[tokio::test]
+async fn records_removed_before_they_were_shipped_are_reported_not_skipped_silently() {
+    let receiver = Receiver::new(DOWN);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    receiver.serve(listener);
+    let fixture = fixture(&otlp_sink("collector", port), "4KiB");
+    let log = fixture.path("audit/warden.jsonl");
+    let mut server = fixture.http_server(&[]).await;
+    let client = connect(&server).await;
+    emit(&client, 25, "lost").await;
+    client.cancel().await.expect("close");
+    server.terminate().await;
+    // The operator removes the oldest rotated file before anything was shipped.
+    let rotated = warden::audit::rotated_files(&log);
+    let (_, oldest) = rotated.first().expect("the log rotated");
+    let removed: Vec<u64> = std::fs::read_to_string(oldest)
+        .expect("read")
+        .lines()
+        .map(seq)
+        .collect();
+    std::fs::remove_file(oldest).expect("remove the oldest rotated file");
+    receiver.mode.store(UP, Ordering::SeqCst);
+    let server = fixture.http_server(&[]).await;
+    let lines = log_lines(&log);
+    wait_for("what is left of the log", || {
+        receiver.got().len() >= lines.len()
+    })
+    .await;
+    assert_eq!(receiver.got(), lines, "the rest ships, in order");
+    let first_left = seq(&lines[0]);
+    assert_eq!(first_left, removed.last().expect("removed records") + 1);
+    wait_for("the error naming the missing records", || {
+        server
+            .stderr()
+            .contains("audit records are missing from the log")
+    })
+    .await;
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("first_missing_seq=0")
+            && stderr.contains(&format!("last_missing_seq={}", first_left - 1)),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn a_hanging_receiver_does_not_slow_calls() {
     let receiver = Receiver::new(HANG);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");

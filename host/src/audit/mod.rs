@@ -8,8 +8,9 @@
 //! its newline; 64 zeros for the first record ever). Changing, removing or inserting a line
 //! breaks the chain at that point, which [`verify`] finds.
 //!
-//! The gate talks to an [`AuditSink`]: [`FileSink`] is the local file; a shipper to OTLP or
-//! stdout can implement the same trait.
+//! The gate talks to an [`AuditSink`]: [`FileSink`] is the local file. Shipping records
+//! elsewhere (`crate::ship`) reads the file rather than adding a sink, so the file stays the
+//! source of truth and a slow receiver never slows a call.
 
 mod presence;
 mod pretty;
