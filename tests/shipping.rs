@@ -270,9 +270,10 @@ async fn rsyslog_receives_every_record_in_cef_and_ocsf() {
     let server = fixture.http_server(&[]).await;
     let client = connect(&server).await;
     emit(&client, 10, "siem").await;
-    let refused = client
-        .call_tool(CallToolRequestParams::new("no_such_tool"))
-        .await;
+    // A client-chosen name that tries to forge CEF fields, a second syslog message (a newline,
+    // an octet count) and an OCSF field: it stays one value of one message.
+    let forged = "x|CEF:0|evil|evil|1|forged|forged|10|suser=root\n27 <13>1 - - - - - - forged\" \"class_uid\":1";
+    let refused = client.call_tool(CallToolRequestParams::new(forged)).await;
     assert!(refused.is_err());
     let lines = log_lines(&log);
     assert_eq!(lines.len(), 12, "a start record, 10 calls, 1 refusal");
@@ -318,9 +319,20 @@ async fn rsyslog_receives_every_record_in_cef_and_ocsf() {
             assert!(message.starts_with("start "), "{message}");
         }
     }
+    let forged_cef = cef
+        .iter()
+        .find(|m| m.contains("|tools/call:invalid|"))
+        .expect("the refusal's message");
     assert!(
-        cef.iter().any(|m| m.contains("|tools/call:invalid|")),
-        "{cef:#?}"
+        forged_cef.contains(
+            "cs2=x|CEF:0|evil|evil|1|forged|forged|10|suser\\=root\\n27 <13>1 - - - - - - forged\" \"class_uid\":1"
+        ),
+        "the name is one escaped extension value: {forged_cef}"
+    );
+    assert_eq!(
+        forged_cef.matches("suser=").count(),
+        1,
+        "no forged field: {forged_cef}"
     );
 
     // OCSF: an API Activity event per record, holding the record itself.
@@ -347,6 +359,9 @@ async fn rsyslog_receives_every_record_in_cef_and_ocsf() {
             assert_eq!(event["resources"][0]["name"], record["tool"]);
             let ok = record["outcome"] == "ok";
             assert_eq!(event["status_id"], if ok { 1 } else { 2 }, "{event}");
+            if !ok {
+                assert_eq!(event["resources"][0]["name"], forged, "{event}");
+            }
         }
     }
     client.cancel().await.expect("close");
