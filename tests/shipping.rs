@@ -193,12 +193,30 @@ fn free_port() -> u16 {
 }
 
 fn rsyslog() -> Rsyslog {
+    rsyslog_with(None)
+}
+
+/// [`rsyslog`], its inputs TLS (RFC 5425) with the certificate and key of `tls` when given.
+fn rsyslog_with(tls: Option<&Tls>) -> Rsyslog {
     let dir = tempfile::tempdir().expect("temporary directory");
     let ports = [free_port(), free_port()];
     let files = [dir.path().join("cef.log"), dir.path().join("ocsf.log")];
+    let (driver, module) = match tls {
+        Some(tls) => (
+            format!(
+                " DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{}\" \
+                 DefaultNetstreamDriverCertFile=\"{}\" DefaultNetstreamDriverKeyFile=\"{}\"",
+                tls.ca.display(),
+                tls.cert.display(),
+                tls.key.display()
+            ),
+            " StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\"",
+        ),
+        None => (String::new(), ""),
+    };
     let mut conf = format!(
-        "global(workDirectory=\"{}\" maxMessageSize=\"256k\")\n\
-         module(load=\"imtcp\")\n\
+        "global(workDirectory=\"{}\" maxMessageSize=\"256k\"{driver})\n\
+         module(load=\"imtcp\"{module})\n\
          template(name=\"raw\" type=\"string\" string=\"%msgid% %structured-data% %msg%\\n\")\n",
         dir.path().display()
     );
@@ -246,6 +264,98 @@ fn rsyslog() -> Rsyslog {
         ports,
         files,
         child,
+    }
+}
+
+/// A test CA and a certificate it issued for 127.0.0.1, made with `openssl`.
+struct Tls {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (apt-get install openssl; .ci/run installs it)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn test_ca(name: &str) -> Tls {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let p = dir.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        name,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&ca, p);
+    let mut request = vec!["req"];
+    request.extend(ec);
+    request.extend([
+        "-keyout",
+        "key.pem",
+        "-out",
+        "req.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&request, p);
+    std::fs::write(
+        p.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write ext.cnf");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "req.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+        p,
+    );
+    Tls {
+        ca: p.join("ca.pem"),
+        cert: p.join("cert.pem"),
+        key: p.join("key.pem"),
+        _dir: dir,
     }
 }
 
@@ -364,6 +474,52 @@ async fn rsyslog_receives_every_record_in_cef_and_ocsf() {
             }
         }
     }
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn rsyslog_over_tls_receives_every_record_and_another_ca_is_refused() {
+    let tls = test_ca("/CN=warden test ca");
+    let stranger = test_ca("/CN=another ca");
+    let syslog = rsyslog_with(Some(&tls));
+    let fixture = fixture(
+        &format!(
+            "[[audit.ship]]\nname = \"siem\"\nkind = \"syslog\"\nurl = \"tls://127.0.0.1:{port}\"\nca = \"{}\"\n\n\
+             [[audit.ship]]\nname = \"mitm\"\nkind = \"syslog\"\nurl = \"tls://127.0.0.1:{port}\"\nca = \"{}\"\nretry_max = \"1s\"\n",
+            tls.ca.display(),
+            stranger.ca.display(),
+            port = syslog.ports[0],
+        ),
+        "64MiB",
+    );
+    let log = fixture.path("audit/warden.jsonl");
+    let server = fixture.http_server(&[]).await;
+    let client = connect(&server).await;
+    emit(&client, 6, "tls").await;
+    let lines = log_lines(&log);
+    wait_for("every record over TLS", || {
+        received(&syslog.files[0]).len() >= lines.len()
+    })
+    .await;
+    wait_for("the other CA's sink to fail", || {
+        sink_status(&server.status(), "mitm")["failures"].as_u64() >= Some(1)
+    })
+    .await;
+    // Only the sink that trusts the server's CA delivered: each record exactly once.
+    let got = received(&syslog.files[0]);
+    assert_eq!(got.len(), lines.len(), "{got:#?}");
+    for (line, message) in lines.iter().zip(&got) {
+        assert!(message.ends_with(line.as_str()), "{message}\n{line}");
+    }
+    let status = server.status();
+    let mitm = sink_status(&status, "mitm");
+    assert_eq!(mitm["shipped"], 0, "{status}");
+    let error = mitm["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("TLS") && error.contains("certificate"),
+        "{error}"
+    );
+    assert_eq!(sink_status(&status, "siem")["shipped"], json!(lines.len()));
     client.cancel().await.expect("close");
 }
 
@@ -733,8 +889,16 @@ fn bad_sinks_are_manifest_errors_with_file_and_line() {
             ":12:7: audit.ship[0].url: not a URL",
         ),
         (
-            "[[audit.ship]]\nname = \"x\"\nkind = \"syslog\"\nurl = \"tls://siem:6514\"\n",
-            ":12:7: audit.ship[0].url: unsupported syslog scheme \"tls\"",
+            "[[audit.ship]]\nname = \"x\"\nkind = \"syslog\"\nurl = \"ssl://siem:6514\"\n",
+            ":12:7: audit.ship[0].url: unsupported syslog scheme \"ssl\"",
+        ),
+        (
+            "[[audit.ship]]\nname = \"x\"\nkind = \"syslog\"\nurl = \"tcp://siem:514\"\nca = \"ca.pem\"\n",
+            ":13:1: audit.ship[0].ca: `ca` applies only to `kind = \"syslog\"` with a `tls://` url",
+        ),
+        (
+            "[[audit.ship]]\nname = \"x\"\nkind = \"syslog\"\nurl = \"tls://siem\"\nca = \"warden.toml\"\n",
+            ":13:6: audit.ship[0].ca: ",
         ),
         (
             "[[audit.ship]]\nname = \"x\"\nkind = \"otlp\"\n",

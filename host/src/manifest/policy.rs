@@ -328,7 +328,7 @@ pub(super) fn audit(table: &Table<'_, '_>, dir: &Path) -> Option<Audit> {
         .unwrap_or(Audit::DEFAULT_REFUSAL_RATE);
     let ship = table
         .get("ship")
-        .map(|v| super::ship::ships(&v))
+        .map(|v| super::ship::ships(&v, dir))
         .unwrap_or_default();
     table.finish();
     Some(Audit {

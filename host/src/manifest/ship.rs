@@ -8,7 +8,8 @@
 //! [[audit.ship]]
 //! name = "siem"
 //! kind = "syslog"
-//! url = "tcp://siem.example.com:514"   # or udp://
+//! url = "tcp://siem.example.com:514"   # or udp://, or tls:// (RFC 5425, port 6514)
+//! ca = "siem-ca.pem"                   # tls:// only: trust these CAs instead of the built-in roots
 //! format = "cef"                       # "json" (default), "cef" or "ocsf"
 //!
 //! [[audit.ship]]
@@ -20,7 +21,10 @@
 //! ```
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use toml::de::DeValue;
 
 use super::error::Location;
 use super::reader::{Table, Value};
@@ -61,14 +65,18 @@ pub enum ShipSink {
     },
     /// `kind = "syslog"`: RFC 5424 messages.
     Syslog {
-        /// From `url`: `tcp://` (octet-counting framing, RFC 6587) or `udp://` (RFC 5426).
+        /// From `url`: `tcp://` (octet-counting framing, RFC 6587), `tls://` (the same over
+        /// TLS, RFC 5425) or `udp://` (RFC 5426).
         transport: SyslogTransport,
         /// The host, as written (a name or an IP address).
         host: String,
-        /// The port: from the URL, or 514.
+        /// The port: from the URL, or 514 (6514 for `tls://`).
         port: u16,
         /// `format`.
         format: SyslogFormat,
+        /// `ca`: a PEM file of the CA certificates a `tls://` server's certificate must chain
+        /// to, in place of the built-in (Mozilla) roots.
+        ca: Option<PathBuf>,
     },
 }
 
@@ -87,6 +95,7 @@ impl ShipSink {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyslogTransport {
     Tcp,
+    Tls,
     Udp,
 }
 
@@ -102,21 +111,21 @@ pub enum SyslogFormat {
 }
 
 /// `ship` of `[audit]`: an array of tables.
-pub(super) fn ships(v: &Value<'_, '_>) -> Vec<Ship> {
+pub(super) fn ships(v: &Value<'_, '_>, dir: &Path) -> Vec<Ship> {
     let Some(items) = v.array() else {
         return Vec::new();
     };
     let mut ships: Vec<Ship> = Vec::new();
     for item in &items {
         let Some(table) = item.table() else { continue };
-        if let Some(ship) = ship(&table, &ships) {
+        if let Some(ship) = ship(&table, &ships, dir) {
             ships.push(ship);
         }
     }
     ships
 }
 
-fn ship(table: &Table<'_, '_>, seen: &[Ship]) -> Option<Ship> {
+fn ship(table: &Table<'_, '_>, seen: &[Ship], dir: &Path) -> Option<Ship> {
     let name = table.require("name").and_then(|v| {
         let name = v.string()?;
         let shaped = name.len() <= 32
@@ -178,6 +187,23 @@ fn ship(table: &Table<'_, '_>, seen: &[Ship]) -> Option<Ship> {
             }
         }
     });
+    let ca = table.get("ca").and_then(|v| {
+        let scheme = url.as_ref().and_then(|u| match u.raw() {
+            DeValue::String(s) => s.split_once("://").map(|(scheme, _)| scheme.to_owned()),
+            _ => None,
+        });
+        if kind.as_deref() != Some("syslog") || scheme.as_deref() != Some("tls") {
+            v.key_error("`ca` applies only to `kind = \"syslog\"` with a `tls://` url");
+            return None;
+        }
+        let raw = v.string()?;
+        let path = super::validate::resolve(&v, &raw, dir)?;
+        if let Err(message) = check_ca(&path) {
+            v.error(message);
+            return None;
+        }
+        Some(path)
+    });
     let batch = table
         .get("batch")
         .and_then(|v| super::policy::int_in(&v, "batch", 1..=10_000))
@@ -215,6 +241,7 @@ fn ship(table: &Table<'_, '_>, seen: &[Ship]) -> Option<Ship> {
                     host,
                     port,
                     format: format.unwrap_or(SyslogFormat::Json),
+                    ca,
                 },
                 Err(message) => {
                     v.error(message);
@@ -268,18 +295,15 @@ fn is_loopback(host: &str) -> bool {
 
 /// `tcp://HOST[:PORT]` or `udp://HOST[:PORT]` (port 514 by default; `[v6]` for IPv6).
 fn syslog_url(url: &str) -> Result<(SyslogTransport, String, u16), String> {
-    let example = "expected \"tcp://HOST:PORT\" or \"udp://HOST:PORT\"";
+    let example = "expected \"tcp://HOST:PORT\", \"tls://HOST:PORT\" or \"udp://HOST:PORT\"";
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("not a syslog URL: {url:?}; {example}"))?;
     let transport = match scheme {
         "tcp" => SyslogTransport::Tcp,
+        "tls" => SyslogTransport::Tls,
         "udp" => SyslogTransport::Udp,
-        _ => {
-            return Err(format!(
-                "unsupported syslog scheme {scheme:?}; {example} (TLS is not supported yet)"
-            ));
-        }
+        _ => return Err(format!("unsupported syslog scheme {scheme:?}; {example}")),
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -301,6 +325,7 @@ fn syslog_url(url: &str) -> Result<(SyslogTransport, String, u16), String> {
         return Err(format!("not a syslog URL: {url:?}; {example}"));
     }
     let port = match port {
+        None if transport == SyslogTransport::Tls => 6514,
         None => 514,
         Some(port) => port
             .parse::<u16>()
@@ -309,6 +334,20 @@ fn syslog_url(url: &str) -> Result<(SyslogTransport, String, u16), String> {
             .ok_or_else(|| format!("invalid port in {url:?}; {example}"))?,
     };
     Ok((transport, host.to_owned(), port))
+}
+
+/// `path` holds at least one PEM certificate.
+fn check_ca(path: &Path) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{} is not a PEM certificate file: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -325,8 +364,12 @@ mod tests {
             syslog_url("udp://[::1]"),
             Ok((SyslogTransport::Udp, "::1".to_owned(), 514))
         );
+        assert_eq!(
+            syslog_url("tls://siem.example.com"),
+            Ok((SyslogTransport::Tls, "siem.example.com".to_owned(), 6514))
+        );
         for bad in [
-            "tls://h:1",
+            "ssl://h:1",
             "tcp://",
             "tcp://h:0",
             "tcp://h:x",

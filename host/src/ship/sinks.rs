@@ -1,13 +1,14 @@
 //! The sinks: where a batch of records goes, and what counts as its acknowledgement.
 //!
 //! - `stdout`: the lines written and flushed.
-//! - `syslog` over TCP: every message written to the connection (syslog has no
+//! - `syslog` over TCP or TLS: every message written to the connection (syslog has no
 //!   application-level acknowledgement: what the receiver had not processed when it failed is
 //!   lost with it); over UDP: every datagram handed to the kernel.
 //! - `otlp`: the receiver's 2xx answer to the POST.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -34,12 +35,17 @@ pub(super) fn open(sink: &ShipSink) -> Result<Box<dyn Sink>, String> {
             host,
             port,
             format,
+            ca,
         } => Box::new(Syslog {
             transport: *transport,
             host: host.clone(),
             port: *port,
             format: *format,
             hostname: format::hostname(),
+            tls: match transport {
+                SyslogTransport::Tls => Some(tls_config(ca.as_deref())?),
+                _ => None,
+            },
             tcp: None,
         }),
         ShipSink::Otlp { url } => Box::new(Otlp::new(url)?),
@@ -74,8 +80,59 @@ struct Syslog {
     port: u16,
     format: SyslogFormat,
     hostname: String,
-    /// The open TCP connection, dropped on any error and opened again by the next send.
-    tcp: Option<TcpStream>,
+    /// For `tls://`: the TLS client configuration.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// The open connection, dropped on any error and opened again by the next send.
+    tcp: Option<Connection>,
+}
+
+/// A syslog connection: plain TCP or TLS over it.
+enum Connection {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Connection {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Connection::Plain(stream) => stream,
+            Connection::Tls(stream) => stream.get_ref(),
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Connection::Plain(stream) => stream.write_all(bytes).and_then(|()| stream.flush()),
+            Connection::Tls(stream) => stream.write_all(bytes).and_then(|()| stream.flush()),
+        }
+    }
+}
+
+/// The TLS configuration of a `tls://` syslog sink: ring, the roots of `ca` (a PEM file) or
+/// the built-in Mozilla roots, no ALPN.
+fn tls_config(ca: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!("{} holds no usable CA certificate", path.display()));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS is unavailable: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 impl Syslog {
@@ -99,28 +156,56 @@ impl Syslog {
         message
     }
 
-    fn connect(&self) -> Result<TcpStream, String> {
+    fn connect(&self) -> Result<Connection, String> {
         let mut last = format!("{}:{} has no address", self.host, self.port);
         for addr in self.addresses()? {
             match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
                 Ok(stream) => {
                     stream
                         .set_write_timeout(Some(IO_TIMEOUT))
+                        .and_then(|()| stream.set_read_timeout(Some(IO_TIMEOUT)))
                         .map_err(|e| e.to_string())?;
                     let _ = stream.set_nodelay(true);
-                    return Ok(stream);
+                    return match &self.tls {
+                        None => Ok(Connection::Plain(stream)),
+                        Some(config) => self.handshake(config, stream),
+                    };
                 }
                 Err(e) => last = format!("cannot connect to {addr}: {e}"),
             }
         }
         Err(last)
     }
+
+    /// TLS over `stream`, the handshake done (so a certificate the roots refuse is reported
+    /// as such, before any record is written).
+    fn handshake(
+        &self,
+        config: &Arc<rustls::ClientConfig>,
+        mut stream: TcpStream,
+    ) -> Result<Connection, String> {
+        let name = match self.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
+            Err(_) => rustls::pki_types::ServerName::try_from(self.host.clone())
+                .map_err(|e| format!("invalid server name {}: {e}", self.host))?,
+        };
+        let mut connection = rustls::ClientConnection::new(config.clone(), name)
+            .map_err(|e| format!("TLS with {}: {e}", self.host))?;
+        while connection.is_handshaking() {
+            connection
+                .complete_io(&mut stream)
+                .map_err(|e| format!("TLS with {}:{} failed: {e}", self.host, self.port))?;
+        }
+        Ok(Connection::Tls(Box::new(rustls::StreamOwned::new(
+            connection, stream,
+        ))))
+    }
 }
 
 impl Sink for Syslog {
     fn send(&mut self, batch: &[Line]) -> Result<(), String> {
         match self.transport {
-            SyslogTransport::Tcp => {
+            SyslogTransport::Tcp | SyslogTransport::Tls => {
                 // Octet-counting framing (RFC 6587): `LEN SP MSG`, so a message may hold
                 // anything, newlines too.
                 let mut frames = Vec::new();
@@ -133,14 +218,13 @@ impl Sink for Syslog {
                     Some(stream) => stream,
                     None => self.tcp.insert(self.connect()?),
                 };
-                let written = stream.write_all(&frames).and_then(|()| stream.flush());
-                if let Err(e) = written {
+                if let Err(e) = stream.send(&frames) {
                     self.tcp = None;
                     return Err(format!("cannot send to {}:{}: {e}", self.host, self.port));
                 }
                 // A receiver that closed the connection shows it on the next write only: look
                 // now, so a batch written into a closed connection is not taken as sent.
-                if peer_closed(stream) {
+                if peer_closed(stream.socket()) {
                     self.tcp = None;
                     return Err(format!("{}:{} closed the connection", self.host, self.port));
                 }
