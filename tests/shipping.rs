@@ -590,6 +590,14 @@ impl Receiver {
                         use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
                         use prost::Message;
                         *this.requests.lock().expect("lock") += 1;
+                        let bearer = format!("Bearer {TOKEN}");
+                        if headers.get("authorization").and_then(|v| v.to_str().ok())
+                            != Some(bearer.as_str())
+                            || headers.get("x-tenant").and_then(|v| v.to_str().ok())
+                                != Some("audit")
+                        {
+                            return (StatusCode::UNAUTHORIZED, Vec::new());
+                        }
                         match this.mode.load(Ordering::SeqCst) {
                             DOWN => return (StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
                             HANG => {
@@ -651,9 +659,13 @@ impl Receiver {
 
 fn otlp_sink(name: &str, port: u16) -> String {
     format!(
-        "[[audit.ship]]\nname = \"{name}\"\nkind = \"otlp\"\nurl = \"http://127.0.0.1:{port}/v1/logs\"\nbatch = 7\nretry_max = \"1s\"\n"
+        "[[audit.ship]]\nname = \"{name}\"\nkind = \"otlp\"\nurl = \"http://127.0.0.1:{port}/v1/logs\"\nbatch = 7\nretry_max = \"1s\"\n\
+         headers = {{ authorization = \"Bearer {TOKEN}\", x-tenant = \"audit\" }}\n"
     )
 }
+
+/// What the receiver requires in `authorization` (a 401 otherwise).
+const TOKEN: &str = "otlp-test-token-0123456789";
 
 fn sink_status<'s>(status: &'s Value, name: &str) -> &'s Value {
     status["shipping"]
@@ -901,6 +913,18 @@ fn bad_sinks_are_manifest_errors_with_file_and_line() {
             ":13:6: audit.ship[0].ca: ",
         ),
         (
+            "[[audit.ship]]\nname = \"x\"\nkind = \"otlp\"\nurl = \"http://127.0.0.1:1/v1/logs\"\nheaders = { host = \"a\" }\n",
+            ":13:13: audit.ship[0].headers.host: warden sets the \"host\" header itself",
+        ),
+        (
+            "[[audit.ship]]\nname = \"x\"\nkind = \"otlp\"\nurl = \"http://127.0.0.1:1/v1/logs\"\nheaders = { x-key = \"secret\\u0007value\" }\n",
+            "audit.ship[0].headers.x-key: not a valid HTTP header value",
+        ),
+        (
+            "[[audit.ship]]\nname = \"x\"\nkind = \"stdout\"\nheaders = { a = \"b\" }\n",
+            ":12:1: audit.ship[0].headers: `headers` applies only to `kind = \"otlp\"`",
+        ),
+        (
             "[[audit.ship]]\nname = \"x\"\nkind = \"otlp\"\n",
             ":9:1: audit.ship[0]: missing required key `url`",
         ),
@@ -920,6 +944,10 @@ fn bad_sinks_are_manifest_errors_with_file_and_line() {
     for (body, want) in cases {
         let (code, output) = check(body);
         assert_ne!(code, 0, "{body} was accepted:\n{output}");
+        assert!(
+            !output.contains("secret"),
+            "a header value is never echoed: {output}"
+        );
         assert!(
             output.contains("warden.toml") && output.contains(want),
             "for\n{body}\nwant {want:?} in:\n{output}"

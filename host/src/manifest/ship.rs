@@ -16,6 +16,7 @@
 //! name = "collector"
 //! kind = "otlp"
 //! url = "https://otel.example.com:4318/v1/logs"
+//! headers = { authorization = "Bearer ${OTLP_TOKEN}" }   # sent with each request; secret
 //! batch = 500                          # records per send (1..=10000)
 //! retry_max = "30s"                    # the longest wait between two attempts
 //! ```
@@ -62,6 +63,8 @@ pub enum ShipSink {
     Otlp {
         /// `url`: the receiver's logs endpoint, `https://`, or `http://` to a loopback host.
         url: String,
+        /// `headers`: sent with each request (an API key, a tenant); the values are secrets.
+        headers: Vec<(String, super::network::SecretValue)>,
     },
     /// `kind = "syslog"`: RFC 5424 messages.
     Syslog {
@@ -204,6 +207,13 @@ fn ship(table: &Table<'_, '_>, seen: &[Ship], dir: &Path) -> Option<Ship> {
         }
         Some(path)
     });
+    let headers = table.get("headers").and_then(|v| {
+        if kind.as_deref().is_some_and(|k| k != "otlp") {
+            v.key_error("`headers` applies only to `kind = \"otlp\"`");
+            return None;
+        }
+        otlp_headers(&v)
+    });
     let batch = table
         .get("batch")
         .and_then(|v| super::policy::int_in(&v, "batch", 1..=10_000))
@@ -230,7 +240,10 @@ fn ship(table: &Table<'_, '_>, seen: &[Ship], dir: &Path) -> Option<Ship> {
                 v.error(message);
                 return None;
             }
-            ShipSink::Otlp { url }
+            ShipSink::Otlp {
+                url,
+                headers: headers.unwrap_or_default(),
+            }
         }
         _ => {
             let v = url?;
@@ -334,6 +347,41 @@ fn syslog_url(url: &str) -> Result<(SyslogTransport, String, u16), String> {
             .ok_or_else(|| format!("invalid port in {url:?}; {example}"))?,
     };
     Ok((transport, host.to_owned(), port))
+}
+
+/// `headers = { name = "value", ... }`: valid HTTP header names and values, at most 32. A
+/// value is never echoed in an error (it is a secret, often `${VAR}`).
+fn otlp_headers(v: &Value<'_, '_>) -> Option<Vec<(String, super::network::SecretValue)>> {
+    let table = v.table()?;
+    let entries = table.entries();
+    if entries.len() > 32 {
+        v.error("at most 32 headers");
+        return None;
+    }
+    let mut headers = Vec::new();
+    for entry in entries {
+        let name = entry.name().to_ascii_lowercase();
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            entry.key_error(format!("{name:?} is not a valid HTTP header name"));
+            continue;
+        }
+        if matches!(
+            name.as_str(),
+            "host" | "content-type" | "content-length" | "transfer-encoding" | "connection"
+        ) {
+            entry.key_error(format!("warden sets the {name:?} header itself"));
+            continue;
+        }
+        let Some(value) = entry.string() else {
+            continue;
+        };
+        if http::HeaderValue::from_str(&value).is_err() {
+            entry.error("not a valid HTTP header value (control characters or non-ASCII)");
+            continue;
+        }
+        headers.push((name, super::network::SecretValue::new(value)));
+    }
+    Some(headers)
 }
 
 /// `path` holds at least one PEM certificate.

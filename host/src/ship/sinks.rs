@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::format;
 use super::tail::Line;
-use crate::manifest::{ShipSink, SyslogFormat, SyslogTransport};
+use crate::manifest::{SecretValue, ShipSink, SyslogFormat, SyslogTransport};
 
 /// How long connecting, one write, or one OTLP exchange may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,7 +48,7 @@ pub(super) fn open(sink: &ShipSink) -> Result<Box<dyn Sink>, String> {
             },
             tcp: None,
         }),
-        ShipSink::Otlp { url } => Box::new(Otlp::new(url)?),
+        ShipSink::Otlp { url, headers } => Box::new(Otlp::new(url, headers)?),
     })
 }
 
@@ -275,19 +275,32 @@ fn peer_closed(stream: &TcpStream) -> bool {
 
 struct Otlp {
     url: crate::fetch::Url,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
     runtime: tokio::runtime::Runtime,
     hostname: String,
 }
 
 impl Otlp {
-    fn new(url: &str) -> Result<Otlp, String> {
+    fn new(url: &str, headers: &[(String, SecretValue)]) -> Result<Otlp, String> {
         let url = crate::fetch::Url::parse(url).map_err(|e| e.to_string())?;
+        let headers = headers
+            .iter()
+            .map(|(name, value)| {
+                let name = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("invalid header name {name:?}"))?;
+                let mut value = http::HeaderValue::from_str(value.expose())
+                    .map_err(|_| format!("invalid value of header {name}"))?;
+                value.set_sensitive(true);
+                Ok((name, value))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the OTLP sender: {e}"))?;
         Ok(Otlp {
             url,
+            headers,
             runtime,
             hostname: format::hostname(),
         })
@@ -396,8 +409,11 @@ impl Sink for Otlp {
         use prost::Message;
 
         let body = self.request(batch);
-        let request = http::Request::post(self.url.target())
+        let mut request = http::Request::post(self.url.target())
             .header(http::header::CONTENT_TYPE, "application/x-protobuf");
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
         let (status, answer) = self
             .runtime
             .block_on(crate::fetch::send(
