@@ -539,6 +539,8 @@ struct Receiver {
     got: Arc<Mutex<Vec<String>>>,
     /// Requests answered, whatever the answer.
     requests: Arc<Mutex<u64>>,
+    /// Per request acknowledged: whether it was JSON.
+    json: Arc<Mutex<Vec<bool>>>,
     /// The attributes of the first record acknowledged, and its resource's.
     first: Arc<OnceLock<(Attributes, Attributes)>>,
 }
@@ -568,6 +570,7 @@ impl Receiver {
             mode: Arc::new(AtomicU8::new(mode)),
             got: Arc::default(),
             requests: Arc::default(),
+            json: Arc::default(),
             first: Arc::default(),
         }
     }
@@ -605,12 +608,23 @@ impl Receiver {
                             }
                             _ => {}
                         }
-                        assert_eq!(
-                            headers.get("content-type").and_then(|v| v.to_str().ok()),
-                            Some("application/x-protobuf")
-                        );
-                        let request =
-                            ExportLogsServiceRequest::decode(body).expect("OTLP protobuf");
+                        let json = match headers.get("content-type").and_then(|v| v.to_str().ok()) {
+                            Some("application/x-protobuf") => false,
+                            Some("application/json") => true,
+                            other => panic!("content-type {other:?}"),
+                        };
+                        let request = if json {
+                            // OTLP JSON: 64-bit integers are strings, field names lowerCamelCase.
+                            let raw: Value = serde_json::from_slice(&body).expect("JSON");
+                            let record = &raw["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+                            assert!(record["timeUnixNano"].is_string(), "{raw}");
+                            assert!(record["body"]["stringValue"].is_string(), "{raw}");
+                            serde_json::from_value::<ExportLogsServiceRequest>(raw)
+                                .expect("OTLP JSON")
+                        } else {
+                            ExportLogsServiceRequest::decode(body).expect("OTLP protobuf")
+                        };
+                        this.json.lock().expect("lock").push(json);
                         let mut got = this.got.lock().expect("lock");
                         for resource in &request.resource_logs {
                             let resource_attributes = attributes(
@@ -815,6 +829,31 @@ async fn records_removed_before_they_were_shipped_are_reported_not_skipped_silen
             && stderr.contains(&format!("last_missing_seq={}", first_left - 1)),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn otlp_json_encoding_ships_every_record() {
+    let receiver = Receiver::new(UP);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    receiver.serve(listener);
+    let fixture = fixture(
+        &format!("{}encoding = \"json\"\n", otlp_sink("json", port)),
+        "64MiB",
+    );
+    let log = fixture.path("audit/warden.jsonl");
+    let server = fixture.http_server(&[]).await;
+    let client = connect(&server).await;
+    emit(&client, 9, "json").await;
+    let lines = log_lines(&log);
+    wait_for("every record", || receiver.got().len() >= lines.len()).await;
+    assert_eq!(receiver.got(), lines);
+    let encodings = receiver.json.lock().expect("lock").clone();
+    assert!(
+        !encodings.is_empty() && encodings.iter().all(|json| *json),
+        "{encodings:?}"
+    );
+    client.cancel().await.expect("close");
 }
 
 #[tokio::test]

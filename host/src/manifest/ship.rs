@@ -17,6 +17,7 @@
 //! kind = "otlp"
 //! url = "https://otel.example.com:4318/v1/logs"
 //! headers = { authorization = "Bearer ${OTLP_TOKEN}" }   # sent with each request; secret
+//! encoding = "protobuf"                # or "json" (OTLP/HTTP JSON)
 //! batch = 500                          # records per send (1..=10000)
 //! retry_max = "30s"                    # the longest wait between two attempts
 //! ```
@@ -65,6 +66,8 @@ pub enum ShipSink {
         url: String,
         /// `headers`: sent with each request (an API key, a tenant); the values are secrets.
         headers: Vec<(String, super::network::SecretValue)>,
+        /// `encoding = "json"`: OTLP/HTTP JSON instead of protobuf (the default).
+        json: bool,
     },
     /// `kind = "syslog"`: RFC 5424 messages.
     Syslog {
@@ -214,6 +217,23 @@ fn ship(table: &Table<'_, '_>, seen: &[Ship], dir: &Path) -> Option<Ship> {
         }
         otlp_headers(&v)
     });
+    let json = table.get("encoding").and_then(|v| {
+        if kind.as_deref().is_some_and(|k| k != "otlp") {
+            v.key_error("`encoding` applies only to `kind = \"otlp\"`");
+            return None;
+        }
+        let encoding = v.string()?;
+        match encoding.as_str() {
+            "protobuf" => Some(false),
+            "json" => Some(true),
+            _ => {
+                v.error(format!(
+                    "unknown encoding {encoding:?}; expected \"protobuf\" or \"json\""
+                ));
+                None
+            }
+        }
+    });
     let batch = table
         .get("batch")
         .and_then(|v| super::policy::int_in(&v, "batch", 1..=10_000))
@@ -243,6 +263,7 @@ fn ship(table: &Table<'_, '_>, seen: &[Ship], dir: &Path) -> Option<Ship> {
             ShipSink::Otlp {
                 url,
                 headers: headers.unwrap_or_default(),
+                json: json.unwrap_or(false),
             }
         }
         _ => {

@@ -48,7 +48,7 @@ pub(super) fn open(sink: &ShipSink) -> Result<Box<dyn Sink>, String> {
             },
             tcp: None,
         }),
-        ShipSink::Otlp { url, headers } => Box::new(Otlp::new(url, headers)?),
+        ShipSink::Otlp { url, headers, json } => Box::new(Otlp::new(url, headers, *json)?),
     })
 }
 
@@ -276,12 +276,14 @@ fn peer_closed(stream: &TcpStream) -> bool {
 struct Otlp {
     url: crate::fetch::Url,
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// OTLP/HTTP JSON rather than protobuf.
+    json: bool,
     runtime: tokio::runtime::Runtime,
     hostname: String,
 }
 
 impl Otlp {
-    fn new(url: &str, headers: &[(String, SecretValue)]) -> Result<Otlp, String> {
+    fn new(url: &str, headers: &[(String, SecretValue)], json: bool) -> Result<Otlp, String> {
         let url = crate::fetch::Url::parse(url).map_err(|e| e.to_string())?;
         let headers = headers
             .iter()
@@ -301,19 +303,22 @@ impl Otlp {
         Ok(Otlp {
             url,
             headers,
+            json,
             runtime,
             hostname: format::hostname(),
         })
     }
 
-    fn request(&self, batch: &[Line]) -> Vec<u8> {
+    fn request(
+        &self,
+        batch: &[Line],
+    ) -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
         use opentelemetry_proto::tonic::common::v1::{
             AnyValue, InstrumentationScope, KeyValue, any_value,
         };
         use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
         use opentelemetry_proto::tonic::resource::v1::Resource;
-        use prost::Message;
 
         let string = |text: &str| AnyValue {
             value: Some(any_value::Value::StringValue(text.to_owned())),
@@ -369,7 +374,7 @@ impl Otlp {
                 }
             })
             .collect();
-        let request = ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 resource: Some(Resource {
                     attributes: vec![
@@ -398,8 +403,7 @@ impl Otlp {
                 }],
                 ..Default::default()
             }],
-        };
-        request.encode_to_vec()
+        }
     }
 }
 
@@ -408,9 +412,16 @@ impl Sink for Otlp {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
         use prost::Message;
 
-        let body = self.request(batch);
-        let mut request = http::Request::post(self.url.target())
-            .header(http::header::CONTENT_TYPE, "application/x-protobuf");
+        let message = self.request(batch);
+        let (body, content_type) = if self.json {
+            let body = serde_json::to_vec(&message)
+                .map_err(|e| format!("cannot encode OTLP JSON: {e}"))?;
+            (body, "application/json")
+        } else {
+            (message.encode_to_vec(), "application/x-protobuf")
+        };
+        let mut request =
+            http::Request::post(self.url.target()).header(http::header::CONTENT_TYPE, content_type);
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
@@ -429,7 +440,12 @@ impl Sink for Otlp {
         }
         // A partial success means the receiver took the batch but dropped some records:
         // retrying would not help (OTLP says not to), so it is logged.
-        if let Ok(response) = ExportLogsServiceResponse::decode(answer)
+        let response = if self.json {
+            serde_json::from_slice::<ExportLogsServiceResponse>(&answer).ok()
+        } else {
+            ExportLogsServiceResponse::decode(answer).ok()
+        };
+        if let Some(response) = response
             && let Some(partial) = response.partial_success
             && partial.rejected_log_records > 0
         {
