@@ -832,6 +832,43 @@ async fn records_removed_before_they_were_shipped_are_reported_not_skipped_silen
 }
 
 #[tokio::test]
+async fn a_log_removed_and_started_again_is_shipped_from_its_first_record() {
+    let receiver = Receiver::new(UP);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    receiver.serve(listener);
+    let fixture = fixture(&otlp_sink("collector", port), "64MiB");
+    let log = fixture.path("audit/warden.jsonl");
+    let mut server = fixture.http_server(&[]).await;
+    let client = connect(&server).await;
+    emit(&client, 8, "before").await;
+    let before = log_lines(&log);
+    wait_for("the first log", || receiver.got().len() >= before.len()).await;
+    client.cancel().await.expect("close");
+    server.terminate().await;
+    // The operator removes the log (not the cursors): the new log's seqs start at 0 again.
+    std::fs::remove_file(&log).expect("remove the log");
+    let server = fixture.http_server(&[]).await;
+    let client = connect(&server).await;
+    emit(&client, 3, "after").await;
+    let after = log_lines(&log);
+    assert_eq!(seq(&after[0]), 0, "a new chain");
+    wait_for("the new log", || {
+        receiver.got().len() >= before.len() + after.len()
+    })
+    .await;
+    assert_eq!(receiver.got(), [before, after].concat());
+    assert!(
+        server
+            .stderr()
+            .contains("cursor is past the end of the log"),
+        "{}",
+        server.stderr()
+    );
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
 async fn otlp_json_encoding_ships_every_record() {
     let receiver = Receiver::new(UP);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");

@@ -200,7 +200,7 @@ impl Shipper {
             }
         }
         // The cursor as the previous holder left it.
-        let from = match self.cursor.load() {
+        let mut from = match self.cursor.load() {
             Ok(from) => from,
             Err(error) => {
                 tracing::error!(%error, "cannot read the audit sink's cursor; not shipping");
@@ -211,6 +211,22 @@ impl Shipper {
                 return;
             }
         };
+        // A cursor past the end of the log: the log was removed and started again (its `seq`s
+        // start at 0 again). Its records would all look shipped; ship them from the start.
+        let end = written(&self.log);
+        if from > end {
+            tracing::error!(
+                cursor = from,
+                written = end,
+                log = %self.log.display(),
+                "the audit sink's cursor is past the end of the log: the log was removed or \
+                 replaced; shipping the new log from its first record"
+            );
+            from = 0;
+            if let Err(error) = self.cursor.store(0) {
+                tracing::error!(%error, "cannot persist the audit sink's cursor");
+            }
+        }
         self.update(|p| {
             p.shipped = from;
             p.state = "shipping";
