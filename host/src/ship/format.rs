@@ -49,6 +49,9 @@ fn parse_rfc3339_ms(ts: &str) -> Option<i64> {
         Some("") => 0,
         Some(fraction) => {
             let digits = fraction.strip_prefix('.')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
             let padded = format!("{:0<3}", &digits[..digits.len().min(3)]);
             padded.parse::<i64>().ok()?
         }
@@ -325,6 +328,8 @@ mod tests {
             Some(1_709_164_801_500)
         );
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
+        assert_eq!(parse_rfc3339_ms("2026-11-21T18:32:00.éé1Z"), None);
+        assert_eq!(parse_rfc3339_ms("2026-11-21T18:32:00.Z"), None);
     }
 
     #[test]

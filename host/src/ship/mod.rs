@@ -119,9 +119,19 @@ impl Shippers {
                 cursor,
                 shared: state.clone(),
             };
+            let watched = state.clone();
             std::thread::Builder::new()
                 .name(format!("ship-{}", ship.name))
-                .spawn(move || shipper.run())
+                .spawn(move || {
+                    let run = std::panic::AssertUnwindSafe(|| shipper.run());
+                    if std::panic::catch_unwind(run).is_err() {
+                        // A bug, not a sink's failure: say so rather than go quiet.
+                        tracing::error!(sink = %watched.name, "audit shipping stopped on an internal error; restart warden to resume from the cursor");
+                        let mut progress = watched.state.lock().unwrap_or_else(|e| e.into_inner());
+                        progress.state = "stopped";
+                        progress.last_error = Some("internal error; see the log".to_owned());
+                    }
+                })
                 .map_err(|e| error(format!("cannot start its thread: {e}")))?;
             shared.push(state);
         }
