@@ -101,7 +101,7 @@ impl Shippers {
             };
             let sink = sinks::open(&ship.sink).map_err(error)?;
             let cursor = tail::Cursor::new(&audit.path, &ship.name);
-            let from = cursor.load().map_err(|e| error(e.to_string()))?;
+            let from = cursor.load().map_err(|e| error(e.to_string()))?.next_seq;
             let state = Arc::new(Shared {
                 name: ship.name.clone(),
                 kind: ship.sink.kind(),
@@ -210,7 +210,7 @@ impl Shipper {
             }
         }
         // The cursor as the previous holder left it.
-        let mut from = match self.cursor.load() {
+        let position = match self.cursor.load() {
             Ok(from) => from,
             Err(error) => {
                 tracing::error!(%error, "cannot read the audit sink's cursor; not shipping");
@@ -221,19 +221,21 @@ impl Shipper {
                 return;
             }
         };
-        // A cursor past the end of the log: the log was removed and started again (its `seq`s
-        // start at 0 again). Its records would all look shipped; ship them from the start.
+        // A cursor past the end of the log, or whose record does not chain to the one
+        // acknowledged last: the log was removed and started again (its `seq`s start at 0
+        // again). Its records would look shipped; ship them from the start.
         let end = written(&self.log);
-        if from > end {
+        let mut from = position.next_seq;
+        if from > end || !tail::continues(&self.log, &position) {
             tracing::error!(
                 cursor = from,
                 written = end,
                 log = %self.log.display(),
-                "the audit sink's cursor is past the end of the log: the log was removed or \
-                 replaced; shipping the new log from its first record"
+                "the audit sink's cursor is past the end of the log, or not in it: the log was \
+                 removed or replaced; shipping the new log from its first record"
             );
             from = 0;
-            if let Err(error) = self.cursor.store(0) {
+            if let Err(error) = self.cursor.store(0, None) {
                 tracing::error!(%error, "cannot persist the audit sink's cursor");
             }
         }
@@ -285,7 +287,10 @@ impl Shipper {
             match sent {
                 Ok(()) => {
                     let next = last + 1;
-                    if let Err(error) = self.cursor.store(next) {
+                    let hash = pending
+                        .last()
+                        .map(|line| crate::audit::line_hash(&line.bytes));
+                    if let Err(error) = self.cursor.store(next, hash) {
                         // Shipped, but a restart would send it again: at least once holds.
                         tracing::error!(%error, "cannot persist the audit sink's cursor");
                     }
@@ -344,5 +349,5 @@ impl Shipper {
 
 /// The cursor of sink `name` of the log at `log`, as persisted (0: nothing acknowledged yet).
 pub fn cursor_of(log: &Path, name: &str) -> std::io::Result<u64> {
-    tail::Cursor::new(log, name).load()
+    tail::Cursor::new(log, name).load().map(|p| p.next_seq)
 }

@@ -304,6 +304,55 @@ fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
 struct CursorFile {
     /// The first `seq` the sink has not acknowledged.
     next_seq: u64,
+    /// The SHA-256 of the last acknowledged record's line (the chain's link to the next
+    /// record): tells, at start, whether the log is still the one the cursor is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_hash: Option<String>,
+}
+
+/// A persisted cursor.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Position {
+    /// The first `seq` not acknowledged.
+    pub next_seq: u64,
+    /// The hash of the last acknowledged line, when known.
+    pub last_hash: Option<String>,
+}
+
+/// Whether the log at `log` continues from `position`: the record at `next_seq` chains to
+/// `last_hash` (or, when there is none yet, the log's last record is the one acknowledged
+/// last). `true` when it cannot tell (no hash kept, or that record is missing: a gap, which
+/// is reported when read).
+pub(super) fn continues(log: &Path, position: &Position) -> bool {
+    let Some(hash) = &position.last_hash else {
+        return true;
+    };
+    let mut tail = Tail::new(log, position.next_seq);
+    match tail.read(1, usize::MAX) {
+        Ok((lines, _)) => match lines.first() {
+            Some(line) if line.seq == position.next_seq => {
+                #[derive(Deserialize)]
+                struct Prev {
+                    prev: String,
+                }
+                serde_json::from_slice::<Prev>(&line.bytes).is_ok_and(|p| &p.prev == hash)
+            }
+            Some(_) => true,
+            None => last_line(log).is_none_or(|line| &crate::audit::line_hash(&line) == hash),
+        },
+        Err(_) => true,
+    }
+}
+
+/// The last line of the log at `path` (the live file's, or the newest rotated file's when the
+/// live one is empty).
+fn last_line(path: &Path) -> Option<Vec<u8>> {
+    let mut files: Vec<PathBuf> = rotated_files(path).into_iter().map(|(_, p)| p).collect();
+    files.push(path.to_path_buf());
+    files
+        .iter()
+        .rev()
+        .find_map(|file| last_lines(file, 1).ok().and_then(|mut lines| lines.pop()))
 }
 
 /// The directory of the cursors of the log at `path`: `{path}.ship`.
@@ -355,28 +404,37 @@ impl Cursor {
     }
 
     /// The persisted cursor: 0 when the sink never shipped.
-    pub(super) fn load(&self) -> io::Result<u64> {
+    pub(super) fn load(&self) -> io::Result<Position> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice::<CursorFile>(&bytes)
-                .map(|c| c.next_seq)
+                .map(|c| Position {
+                    next_seq: c.next_seq,
+                    last_hash: c.last_hash,
+                })
                 .map_err(|e| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("{} is not a cursor: {e}", self.path.display()),
                     )
                 }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Position::default()),
             Err(e) => Err(e),
         }
     }
 
     /// Persist `next_seq`: written to a temporary file, synced, renamed over the cursor.
-    pub(super) fn store(&self, next_seq: u64) -> io::Result<()> {
+    pub(super) fn store(&self, next_seq: u64, last_hash: Option<String>) -> io::Result<()> {
         use std::io::Write;
         let mut tmp = self.path.clone();
         tmp.set_extension("cursor.tmp");
         let mut file = File::create(&tmp)?;
-        serde_json::to_writer(&mut file, &CursorFile { next_seq })?;
+        serde_json::to_writer(
+            &mut file,
+            &CursorFile {
+                next_seq,
+                last_hash,
+            },
+        )?;
         file.write_all(b"\n")?;
         file.sync_data()?;
         std::fs::rename(&tmp, &self.path)
