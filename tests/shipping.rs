@@ -1041,6 +1041,32 @@ fn bad_sinks_are_manifest_errors_with_file_and_line() {
 }
 
 #[test]
+fn check_lists_the_sinks_without_header_values() {
+    let fixture = fixture(
+        "[[audit.ship]]\nname = \"console\"\nkind = \"stdout\"\n\n\
+         [[audit.ship]]\nname = \"siem\"\nkind = \"syslog\"\nurl = \"udp://127.0.0.1:5514\"\nformat = \"ocsf\"\n\n\
+         [[audit.ship]]\nname = \"otel\"\nkind = \"otlp\"\nurl = \"http://127.0.0.1:4318/v1/logs\"\n\
+         headers = { authorization = \"Bearer very-secret-token\" }\n",
+        "64MiB",
+    );
+    let manifest = fixture.manifest.display().to_string();
+    let (code, out, err) = common::warden(&["check", &manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    for line in [
+        "audit ship: console (stdout) to standard output (HTTP transport only)",
+        "audit ship: siem (syslog) to udp://127.0.0.1:5514 (ocsf)",
+        "audit ship: otel (otlp) to http://127.0.0.1:4318/v1/logs (protobuf, headers authorization)",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
+    let (code, json, err) = common::warden(&["check", "--json", &manifest], fixture.dir.path());
+    assert_eq!(code, 0, "{json}{err}");
+    let report: Value = serde_json::from_str(&json).expect("check --json");
+    assert_eq!(report["audit"]["ship"][2]["name"], "otel", "{report}");
+    assert!(!format!("{out}{err}{json}").contains("very-secret-token"));
+}
+
+#[test]
 fn stdout_shipping_over_stdio_is_refused_at_its_line() {
     let fixture = fixture(
         "[[audit.ship]]\nname = \"console\"\nkind = \"stdout\"\n",
