@@ -149,7 +149,13 @@ async fn stdout_lines_equal_the_files_lines() {
         "stdout holds the file's lines, byte for byte"
     );
     assert!(shipped[0].contains("\"kind\":\"start\""), "{}", shipped[0]);
-    // `warden status` says the sink is caught up.
+    // `warden status` says the sink is caught up (once the shipper saw its write done).
+    wait_for("the sink to be caught up", || {
+        let status = server.status();
+        let sink = &status["shipping"][0];
+        sink["shipped"] == sink["written"]
+    })
+    .await;
     let status = server.status();
     let sinks = status["shipping"].as_array().expect("shipping in status");
     assert_eq!(sinks.len(), 1, "{status}");
@@ -511,6 +517,10 @@ async fn rsyslog_over_tls_receives_every_record_and_another_ca_is_refused() {
     for (line, message) in lines.iter().zip(&got) {
         assert!(message.ends_with(line.as_str()), "{message}\n{line}");
     }
+    wait_for("the sink's cursor", || {
+        sink_status(&server.status(), "siem")["shipped"] == json!(lines.len())
+    })
+    .await;
     let status = server.status();
     let mitm = sink_status(&status, "mitm");
     assert_eq!(mitm["shipped"], 0, "{status}");
@@ -740,6 +750,12 @@ async fn otlp_receiver_down_then_up_gets_every_record_once_in_order_across_resta
     // 3. More calls ship as they happen.
     emit(&client, 5, "second").await;
     wait_for("new records", || receiver.got().len() >= 31).await;
+    // The cursor moves just after the receiver's answer: wait for it before stopping warden
+    // (stopped in between, that batch would rightly be sent again).
+    wait_for("the cursor", || {
+        warden::ship::cursor_of(&log, "collector").ok() == Some(31)
+    })
+    .await;
     client.cancel().await.expect("close");
 
     // 4. warden stops; the receiver goes away for real (connections refused) while a new
@@ -844,6 +860,10 @@ async fn a_log_removed_and_started_again_is_shipped_from_its_first_record() {
     emit(&client, 8, "before").await;
     let before = log_lines(&log);
     wait_for("the first log", || receiver.got().len() >= before.len()).await;
+    wait_for("the cursor", || {
+        warden::ship::cursor_of(&log, "collector").ok() == Some(before.len() as u64)
+    })
+    .await;
     client.cancel().await.expect("close");
     server.terminate().await;
     // The operator removes the log (not the cursors): the new log's seqs start at 0 again,
