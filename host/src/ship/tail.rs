@@ -71,7 +71,7 @@ impl Tail {
         // the reader from holding it here.
         for _ in 0..1000 {
             if self.reading.is_none() {
-                match self.locate(&mut gaps)? {
+                match self.locate(&mut gaps, None)? {
                     Some(reading) => self.reading = Some(reading),
                     None => break,
                 }
@@ -100,8 +100,10 @@ impl Tail {
             // or replaced), read this one once more (a record may have been appended between
             // the read and the look at the path), then go on in the file holding the next
             // record.
+            // No file at the path (deleted, or mid-rotation): wait for the writer to create
+            // the next one rather than search the rotated files on every look.
             let current = std::fs::metadata(&self.path).ok().map(|m| file_id(&m));
-            if current == Some(id) {
+            if current.is_none_or(|current| current == id) {
                 break;
             }
             read_lines(
@@ -116,10 +118,9 @@ impl Tail {
             if lines.len() > before {
                 continue;
             }
-            match self.locate(&mut gaps)? {
-                // Still the newest file holding records (the live one has none yet): stay.
-                Some(next) if next.id == id => break,
+            match self.locate(&mut gaps, Some(id))? {
                 Some(next) => self.reading = Some(next),
+                // Nothing after this file yet (the live one has no record yet): stay.
                 None => break,
             }
         }
@@ -128,49 +129,68 @@ impl Tail {
 
     /// The file holding `self.expect`: the last file (oldest rotated first, the live one last)
     /// whose first record is not after it. When every file starts after it, the records before
-    /// the oldest are gone: a gap.
-    fn locate(&mut self, gaps: &mut Vec<Gap>) -> io::Result<Option<Reading>> {
+    /// the oldest are gone: a gap. `past`: the file just read to its end, which cannot hold
+    /// `self.expect`; when it is the one found, the next file is taken, and the records
+    /// between are a gap (a rotated file removed from the middle of the log).
+    fn locate(
+        &mut self,
+        gaps: &mut Vec<Gap>,
+        past: Option<(u64, u64)>,
+    ) -> io::Result<Option<Reading>> {
         let mut files: Vec<PathBuf> = rotated_files(&self.path)
             .into_iter()
             .map(|(_, p)| p)
             .collect();
         files.push(self.path.clone());
-        let mut chosen: Option<(PathBuf, u64)> = None;
-        let mut oldest: Option<u64> = None;
-        for file in files {
-            let Some(first) = first_seq(&file) else {
-                continue;
-            };
-            oldest.get_or_insert(first);
-            if first <= self.expect {
-                chosen = Some((file, first));
-            } else if chosen.is_none() {
-                // Every file starts after the cursor.
-                gaps.push(Gap {
-                    from: self.expect,
-                    to: first,
-                });
-                self.expect = first;
-                chosen = Some((file, first));
-            } else {
-                break;
-            }
-        }
-        let Some((path, _)) = chosen else {
+        let starts: Vec<(PathBuf, u64)> = files
+            .into_iter()
+            .filter_map(|file| first_seq(&file).map(|first| (file, first)))
+            .collect();
+        let Some(mut index) = starts
+            .iter()
+            .rposition(|(_, first)| *first <= self.expect)
+            .or((!starts.is_empty()).then_some(0))
+        else {
             return Ok(None);
         };
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let id = file_id(&file.metadata()?);
-        Ok(Some(Reading {
-            file,
-            offset: 0,
-            id,
-        }))
+        let mut reading = open_reading(&starts[index].0)?;
+        if let (Some(found), Some(past)) = (&reading, past)
+            && found.id == past
+        {
+            match starts.get(index + 1) {
+                Some(_) => {
+                    index += 1;
+                    reading = open_reading(&starts[index].0)?;
+                }
+                // Still the newest file holding records (the live one has none yet).
+                None => return Ok(None),
+            }
+        }
+        let first = starts[index].1;
+        if first > self.expect {
+            gaps.push(Gap {
+                from: self.expect,
+                to: first,
+            });
+            self.expect = first;
+        }
+        Ok(reading)
     }
+}
+
+/// The file at `path` opened for reading from its start; `None` when it is gone.
+fn open_reading(path: &Path) -> io::Result<Option<Reading>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let id = file_id(&file.metadata()?);
+    Ok(Some(Reading {
+        file,
+        offset: 0,
+        id,
+    }))
 }
 
 /// Read whole lines from `reading` into `lines`; skip those before `expect` (already
@@ -438,5 +458,91 @@ impl Cursor {
         file.write_all(b"\n")?;
         file.sync_data()?;
         std::fs::rename(&tmp, &self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_records(path: &Path, seqs: std::ops::RangeInclusive<u64>) {
+        let text: String = seqs
+            .map(|seq| format!("{{\"seq\":{seq},\"prev\":\"x\"}}\n"))
+            .collect();
+        std::fs::write(path, text).expect("write");
+    }
+
+    fn seqs(lines: &[Line]) -> Vec<u64> {
+        lines.iter().map(|l| l.seq).collect()
+    }
+
+    #[test]
+    fn reads_across_rotated_files_and_reports_a_removed_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("audit.jsonl");
+        write_records(&crate::audit::rotated_name(&log, 1), 0..=2);
+        // .000002 (3..=5) was removed by hand.
+        write_records(&crate::audit::rotated_name(&log, 3), 6..=8);
+        write_records(&log, 9..=10);
+        let mut tail = Tail::new(&log, 0);
+        let (lines, gaps) = tail.read(100, usize::MAX).expect("read");
+        assert_eq!(seqs(&lines), [0, 1, 2, 6, 7, 8, 9, 10]);
+        assert_eq!(gaps, [Gap { from: 3, to: 6 }]);
+        // Caught up: nothing more, and a record appended later is read.
+        assert!(tail.read(100, usize::MAX).expect("read").0.is_empty());
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .expect("open");
+        std::io::Write::write_all(&mut file, b"{\"seq\":11,\"prev\":\"x\"}\n").expect("append");
+        assert_eq!(seqs(&tail.read(100, usize::MAX).expect("read").0), [11]);
+    }
+
+    #[test]
+    fn starts_at_the_cursor_in_batches_and_waits_for_whole_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("audit.jsonl");
+        write_records(&crate::audit::rotated_name(&log, 1), 0..=4);
+        write_records(&log, 5..=9);
+        let mut tail = Tail::new(&log, 3);
+        assert_eq!(
+            seqs(&tail.read(4, usize::MAX).expect("read").0),
+            [3, 4, 5, 6]
+        );
+        assert_eq!(seqs(&tail.read(4, usize::MAX).expect("read").0), [7, 8, 9]);
+        // A record being written (no newline yet) is not read.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .expect("open");
+        std::io::Write::write_all(&mut file, b"{\"seq\":10,\"pr").expect("append");
+        assert!(tail.read(4, usize::MAX).expect("read").0.is_empty());
+        std::io::Write::write_all(&mut file, b"ev\":\"x\"}\n").expect("append");
+        assert_eq!(seqs(&tail.read(4, usize::MAX).expect("read").0), [10]);
+    }
+
+    #[test]
+    fn follows_a_rotation_while_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("audit.jsonl");
+        write_records(&log, 0..=2);
+        let mut tail = Tail::new(&log, 0);
+        assert_eq!(
+            seqs(&tail.read(100, usize::MAX).expect("read").0),
+            [0, 1, 2]
+        );
+        // The writer appends one more, rotates, and starts a new live file.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .expect("open");
+        std::io::Write::write_all(&mut file, b"{\"seq\":3,\"prev\":\"x\"}\n").expect("append");
+        std::fs::rename(&log, crate::audit::rotated_name(&log, 1)).expect("rotate");
+        // Mid-rotation (no live file yet), the reader still gets what the old file holds.
+        assert_eq!(seqs(&tail.read(100, usize::MAX).expect("read").0), [3]);
+        write_records(&log, 4..=5);
+        let (lines, gaps) = tail.read(100, usize::MAX).expect("read");
+        assert_eq!(seqs(&lines), [4, 5]);
+        assert!(gaps.is_empty());
     }
 }
