@@ -1,8 +1,10 @@
 //! End to end: audit shipping (`[[audit.ship]]`). The real `warden` binary serves real rmcp
 //! clients over HTTP while its shippers send the audit log's records to standard output, to a
-//! real `rsyslogd` (CEF and OCSF over TCP, started here unprivileged on 127.0.0.1), and to an
-//! OTLP/HTTP logs receiver run by the test (decoded with `opentelemetry-proto`). The receiver
-//! goes down, comes back, hangs; warden restarts; every record arrives, in order, once.
+//! real `rsyslogd` (CEF and OCSF over TCP, JSON over UDP, JSON over TLS with a CA made by
+//! `openssl`; started here unprivileged on 127.0.0.1), and to an OTLP/HTTP logs receiver run by
+//! the test (protobuf and JSON, decoded with `opentelemetry-proto`). The receiver goes down,
+//! comes back, hangs; warden restarts; log files are removed: every record arrives, in order,
+//! once, or the missing ones are named.
 
 mod common;
 
@@ -181,6 +183,8 @@ struct Rsyslog {
     _dir: tempfile::TempDir,
     ports: [u16; 2],
     files: [PathBuf; 2],
+    /// A UDP input (RFC 5426) and the file it writes.
+    udp: (u16, PathBuf),
     child: std::process::Child,
 }
 
@@ -233,6 +237,17 @@ fn rsyslog_with(tls: Option<&Tls>) -> Rsyslog {
             file.display()
         ));
     }
+    let udp_port = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|s| s.local_addr())
+        .expect("a free UDP port")
+        .port();
+    let udp_file = dir.path().join("udp.log");
+    conf.push_str(&format!(
+        "module(load=\"imudp\")\n\
+         ruleset(name=\"ru\") {{ action(type=\"omfile\" file=\"{}\" template=\"raw\") }}\n\
+         input(type=\"imudp\" port=\"{udp_port}\" address=\"127.0.0.1\" ruleset=\"ru\")\n",
+        udp_file.display()
+    ));
     let conf_path = dir.path().join("rsyslog.conf");
     std::fs::write(&conf_path, conf).expect("write rsyslog.conf");
     let mut command = Command::new("rsyslogd");
@@ -269,6 +284,7 @@ fn rsyslog_with(tls: Option<&Tls>) -> Rsyslog {
         _dir: dir,
         ports,
         files,
+        udp: (udp_port, udp_file),
         child,
     }
 }
@@ -377,8 +393,9 @@ async fn rsyslog_receives_every_record_in_cef_and_ocsf() {
     let fixture = fixture(
         &format!(
             "[[audit.ship]]\nname = \"cef\"\nkind = \"syslog\"\nurl = \"tcp://127.0.0.1:{}\"\nformat = \"cef\"\n\n\
-             [[audit.ship]]\nname = \"ocsf\"\nkind = \"syslog\"\nurl = \"tcp://127.0.0.1:{}\"\nformat = \"ocsf\"\nbatch = 3\n",
-            syslog.ports[0], syslog.ports[1]
+             [[audit.ship]]\nname = \"ocsf\"\nkind = \"syslog\"\nurl = \"tcp://127.0.0.1:{}\"\nformat = \"ocsf\"\nbatch = 3\n\n\
+             [[audit.ship]]\nname = \"udp\"\nkind = \"syslog\"\nurl = \"udp://127.0.0.1:{}\"\n",
+            syslog.ports[0], syslog.ports[1], syslog.udp.0
         ),
         "64MiB",
     );
@@ -393,11 +410,19 @@ async fn rsyslog_receives_every_record_in_cef_and_ocsf() {
     assert!(refused.is_err());
     let lines = log_lines(&log);
     assert_eq!(lines.len(), 12, "a start record, 10 calls, 1 refusal");
-    wait_for("rsyslogd to receive every record twice over", || {
+    wait_for("rsyslogd to receive every record three times over", || {
         received(&syslog.files[0]).len() >= lines.len()
             && received(&syslog.files[1]).len() >= lines.len()
+            && received(&syslog.udp.1).len() >= lines.len()
     })
     .await;
+
+    // JSON over UDP: each message ends with the record's line, as the file holds it.
+    let udp = received(&syslog.udp.1);
+    assert_eq!(udp.len(), lines.len(), "{udp:#?}");
+    for (line, message) in lines.iter().zip(&udp) {
+        assert!(message.ends_with(line.as_str()), "{message}\n{line}");
+    }
 
     // CEF: one message per record, in order, each naming its seq in the structured data.
     let cef = received(&syslog.files[0]);
