@@ -22,6 +22,7 @@ pub mod oci;
 pub mod runtime;
 pub mod schema;
 pub mod server;
+pub mod ship;
 pub mod signing;
 pub mod status;
 pub mod tasks;

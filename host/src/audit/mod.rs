@@ -12,8 +12,9 @@
 //! sign the chain's head with the replica's Ed25519 key every `checkpoint_every` records or
 //! `checkpoint_interval`; [`verify_signed`] checks them.
 //!
-//! The gate talks to an [`AuditSink`]: [`FileSink`] is the local file; a shipper to OTLP or
-//! stdout can implement the same trait.
+//! The gate talks to an [`AuditSink`]: [`FileSink`] is the local file. Shipping records
+//! elsewhere (`crate::ship`) reads the file rather than adding a sink, so the file stays the
+//! source of truth and a slow receiver never slows a call.
 
 mod checkpoint;
 mod presence;

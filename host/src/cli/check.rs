@@ -487,6 +487,11 @@ fn json_report(
                 "every": audit.checkpoint_every,
                 "interval_ms": u64::try_from(audit.checkpoint_interval.as_millis()).unwrap_or(u64::MAX),
             })),
+            "ship": audit.ship.iter().map(|ship| json!({
+                "name": ship.name,
+                "kind": ship.sink.kind(),
+                "to": ship_destination(ship),
+            })).collect::<Vec<_>>(),
         })),
         "cache": { "dir": manifest.cache_dir.display().to_string() },
         "http": {
@@ -639,16 +644,62 @@ fn cache_summary(manifest: &Manifest) -> String {
     )
 }
 
-/// `audit PATH (rotate at SIZE)`, or that there is none.
+/// `audit PATH (rotate at SIZE)`, or that there is none; then a line per `[[audit.ship]]`.
 fn audit_summary(manifest: &Manifest) -> String {
-    match &manifest.audit {
-        Some(audit) => format!(
-            "audit: {} (rotate at {}{})",
-            audit.path.display(),
-            ByteSize(audit.rotate),
-            if audit.fsync { ", fsync" } else { "" }
+    let Some(audit) = &manifest.audit else {
+        return "audit: off (no [audit] section)".to_owned();
+    };
+    let mut summary = format!(
+        "audit: {} (rotate at {}{})",
+        audit.path.display(),
+        ByteSize(audit.rotate),
+        if audit.fsync { ", fsync" } else { "" }
+    );
+    for ship in &audit.ship {
+        summary.push_str(&format!(
+            "\naudit ship: {} ({}) to {}",
+            ship.name,
+            ship.sink.kind(),
+            ship_destination(ship)
+        ));
+    }
+    summary
+}
+
+/// Where a `[[audit.ship]]` sink sends records, for `check` (never a header's value).
+fn ship_destination(ship: &warden::manifest::Ship) -> String {
+    use warden::manifest::{ShipSink, SyslogFormat, SyslogTransport};
+    match &ship.sink {
+        ShipSink::Stdout => "standard output (HTTP transport only)".to_owned(),
+        ShipSink::Otlp { url, headers, json } => format!(
+            "{url} ({}{})",
+            if *json { "JSON" } else { "protobuf" },
+            if headers.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
+                format!(", headers {}", names.join(", "))
+            }
         ),
-        None => "audit: off (no [audit] section)".to_owned(),
+        ShipSink::Syslog {
+            transport,
+            host,
+            port,
+            format,
+            ..
+        } => format!(
+            "{}://{host}:{port} ({})",
+            match transport {
+                SyslogTransport::Tcp => "tcp",
+                SyslogTransport::Tls => "tls",
+                SyslogTransport::Udp => "udp",
+            },
+            match format {
+                SyslogFormat::Json => "json",
+                SyslogFormat::Cef => "cef",
+                SyslogFormat::Ocsf => "ocsf",
+            }
+        ),
     }
 }
 

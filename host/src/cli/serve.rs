@@ -30,6 +30,23 @@ pub(super) fn serve(
     // Before anything slow: a SIGHUP from here on reloads instead of ending the process.
     let hangups = reload::hangups().context("cannot handle SIGHUP")?;
     let manifest = Manifest::load(path).map_err(|e| anyhow::anyhow!("invalid manifest:\n{e}"))?;
+    let listen = http.or(manifest.http.listen);
+    // Over stdio, standard output is the MCP channel: no audit records on it.
+    if listen.is_none()
+        && let Some(ship) = manifest
+            .audit
+            .iter()
+            .flat_map(|a| &a.ship)
+            .find(|s| matches!(s.sink, warden::manifest::ShipSink::Stdout))
+    {
+        anyhow::bail!(
+            "invalid manifest:\n{}: audit sink {:?} ships to standard output, which is the MCP \
+             channel when serving over stdio; serve over HTTP (`[http] listen` or `--http ADDR`) \
+             or ship to `otlp` or `syslog`",
+            ship.kind_location,
+            ship.name
+        );
+    }
     // Every component is read and described now (errors end the start, as before); compiling
     // goes on in the background, and calls to a plugin still compiling wait for it.
     let (host, pending) =
@@ -50,8 +67,14 @@ pub(super) fn serve(
     }
     pending.spawn();
     let metrics = host.metrics().cloned();
+    // Shipping tails the audit log on threads of its own: nothing it does reaches a call.
+    let shippers = match &manifest.audit {
+        Some(audit) if !audit.ship.is_empty() => Some(Arc::new(
+            warden::ship::Shippers::start(audit).context("cannot start audit shipping")?,
+        )),
+        _ => None,
+    };
     let served = Arc::new(Served::new(path, host));
-    let listen = http.or(manifest.http.listen);
     // Over HTTP, reloads replace the authenticator too: it is known before the first reload.
     let auth = match listen {
         Some(listen) => {
@@ -62,7 +85,7 @@ pub(super) fn serve(
     };
     reload::spawn(served.clone(), hangups, watch);
     let bound = Arc::default();
-    let _status = status_socket(&served, listen.is_some(), &bound);
+    let _status = status_socket(&served, listen.is_some(), &bound, shippers);
     let tasks = Arc::new(warden::tasks::Tasks::new(&manifest.tasks).context("[tasks] store")?);
     let info = ServerInfo {
         name: manifest.server.name.clone(),
@@ -146,10 +169,12 @@ fn status_socket(
     served: &Arc<Served>,
     http: bool,
     bound: &Arc<std::sync::OnceLock<SocketAddr>>,
+    shipping: Option<Arc<warden::ship::Shippers>>,
 ) -> Option<StatusSocket> {
     let facts = ServerFacts {
         transport: if http { "http" } else { "stdio" },
         listen: bound.clone(),
+        shipping,
     };
     let served = served.clone();
     let dir = warden::status::socket_dir();

@@ -93,6 +93,22 @@ fn describe(out: &mut String, status: &Status) -> std::fmt::Result {
             status.waiting_for_operator
         )?;
     }
+    for ship in &status.shipping {
+        writeln!(
+            out,
+            "  audit ship  {} ({}, {}) shipped to seq {} of {}, {} behind{}",
+            ship.name,
+            ship.kind,
+            ship.state,
+            ship.shipped,
+            ship.written,
+            ship.written.saturating_sub(ship.shipped),
+            match &ship.last_error {
+                Some(error) => format!("; last error: {}", error.replace('\n', " ")),
+                None => String::new(),
+            }
+        )?;
+    }
     for plugin in &status.plugins {
         let source = plugin
             .source

@@ -35,6 +35,7 @@ mod policy;
 mod protect;
 mod reader;
 mod shared;
+mod ship;
 mod sql;
 mod tasks;
 mod tracing;
@@ -69,6 +70,7 @@ pub use names::{
 pub use network::{NetLimits, Secret, SecretSource, SecretValue};
 pub use oci::OciRef;
 pub use shared::{LimitStore, StoreFailure};
+pub use ship::{Ship, ShipSink, SyslogFormat, SyslogTransport};
 pub use sql::{SqlDatabase, SqlGrant, SqlMode};
 pub use tasks::{TaskMode, TaskSettings, TaskStoreKind, ToolTask};
 pub use tracing::TracingSettings;

@@ -801,6 +801,9 @@ pub struct Audit {
     /// A checkpoint at the latest this long after a record (`checkpoint_interval`), at most
     /// [`Audit::MAX_CHECKPOINT_INTERVAL`]. Default [`Audit::DEFAULT_CHECKPOINT_INTERVAL`].
     pub checkpoint_interval: std::time::Duration,
+    /// `[[audit.ship]]`: where records are shipped besides the file, which stays the source
+    /// of truth. Default: nowhere.
+    pub ship: Vec<super::ship::Ship>,
 }
 
 /// `[audit] signing_key`: a PEM `PRIVATE KEY` (PKCS#8 Ed25519), read when the manifest loads.

@@ -349,6 +349,10 @@ pub(super) fn audit(table: &Table<'_, '_>, dir: &Path) -> Option<Audit> {
             super::network::duration(&v, "checkpoint_interval", Audit::MAX_CHECKPOINT_INTERVAL)
         })
         .unwrap_or(Audit::DEFAULT_CHECKPOINT_INTERVAL);
+    let ship = table
+        .get("ship")
+        .map(|v| super::ship::ships(&v, dir))
+        .unwrap_or_default();
     table.finish();
     Some(Audit {
         path: path?,
@@ -359,6 +363,7 @@ pub(super) fn audit(table: &Table<'_, '_>, dir: &Path) -> Option<Audit> {
         signing_key,
         checkpoint_every,
         checkpoint_interval,
+        ship,
     })
 }
 

@@ -54,6 +54,10 @@ pub struct Status {
     /// The id of the key the audit log's checkpoints are signed with, when they are.
     #[serde(default)]
     pub audit_key: Option<String>,
+    /// Each `[[audit.ship]]` sink: the first `seq` it has not acknowledged against the
+    /// log's next `seq`.
+    #[serde(default)]
+    pub shipping: Vec<crate::ship::ShipStatus>,
 }
 
 /// One plugin of a running server: its state, grants and tools. Names only: no secret or
@@ -83,6 +87,8 @@ pub struct ServerFacts {
     pub transport: &'static str,
     /// The HTTP address, once bound (`None` over stdio, and until then).
     pub listen: Arc<OnceLock<SocketAddr>>,
+    /// The audit shippers, when `[[audit.ship]]` configures any.
+    pub shipping: Option<Arc<crate::ship::Shippers>>,
 }
 
 /// The status of the server serving `served`.
@@ -151,5 +157,10 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
         calls,
         waiting_for_operator: gate.pending_approvals().list().len(),
         audit_key: gate.audit_key().map(|key| key.id()),
+        shipping: facts
+            .shipping
+            .as_ref()
+            .map(|s| s.status())
+            .unwrap_or_default(),
     }
 }
