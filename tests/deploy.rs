@@ -244,6 +244,8 @@ fn container_env(volumes: &Path) -> BTreeMap<String, String> {
     );
     env.insert("WARDEN_CACHE_DIR".into(), cache_dir().display().to_string());
     env.insert("WARDEN_AUDIT_DIR".into(), volumes.display().to_string());
+    // The pod's metrics listener (every address, port 9464) on a free loopback port here.
+    env.insert("WARDEN_METRICS_LISTEN".into(), "127.0.0.1:0".into());
     let runtime = volumes.join("run");
     std::fs::create_dir_all(&runtime).expect("the runtime volume");
     assert_eq!(env["XDG_RUNTIME_DIR"], "/run/user/10001");
