@@ -165,16 +165,20 @@ fn fixture(redis: &Redis, burst: u32, on_store_error: &str) -> Fixture {
     fixture_with(redis, burst, on_store_error, "")
 }
 
-/// Same as [`fixture`], with `policy` (TOML keys) in `[plugins.testbed]`.
+/// Same as [`fixture`], with `policy` (TOML keys) in `[plugins.testbed]`. The replicas sign
+/// their checkpoints with one key, `audit.key` (its public half in `audit.pub`), each with its
+/// own replica id.
 fn fixture_with(redis: &Redis, burst: u32, on_store_error: &str, policy: &str) -> Fixture {
     let rate = match burst {
         0 => String::new(),
         burst => format!("rate = {{ per_minute = 1, burst = {burst} }}"),
     };
-    Fixture::new(&format!(
+    let fixture = Fixture::new(&format!(
         r#"
 [audit]
 path = "${{WARDEN_AUDIT}}"
+replica = "${{WARDEN_REPLICA}}"
+signing_key = "audit.key"
 
 [limits]
 store = "{url}"
@@ -201,7 +205,14 @@ component = "{{testbed}}"
 allow_hosts = ["http://127.0.0.1:9"]
 "#,
         url = redis.url(),
-    ))
+    ));
+    let (code, public, err) =
+        common::warden(&["keygen", "--audit", "audit.key"], fixture.dir.path());
+    assert_eq!(code, 0, "{err}");
+    let pem_end = "-----END PUBLIC KEY-----";
+    let public = &public[..public.find(pem_end).expect("a public key") + pem_end.len()];
+    std::fs::write(fixture.path("audit.pub"), public).expect("write audit.pub");
+    fixture
 }
 
 /// Three replicas of `fixture`'s manifest, replica `n` writing `audit/audit-n.jsonl`.
@@ -215,6 +226,7 @@ async fn replicas(fixture: &Fixture) -> Vec<HttpServer> {
             .arg(&fixture.manifest)
             .args(["--http", "127.0.0.1:0"])
             .env("WARDEN_AUDIT", audit_path(fixture, n))
+            .env("WARDEN_REPLICA", format!("replica-{n}"))
             .env("WARDEN_LOG", "info,warden=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -265,15 +277,19 @@ fn served(fixture: &Fixture, text: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
-/// `warden audit verify` accepts each replica's log.
+/// `warden audit verify --key` accepts the directory of the replicas' logs: every chain holds,
+/// every checkpoint is signed by the shared key, and each log is reported under its replica id.
 fn verify_all(fixture: &Fixture) {
+    let (code, out, err) = common::warden(
+        &["audit", "verify", "--key", "audit.pub", "audit"],
+        fixture.dir.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let report = format!("{out}{err}");
     for n in 0..3 {
-        let path = audit_path(fixture, n);
-        let (code, out, err) = common::warden(
-            &["audit", "verify", &path.display().to_string()],
-            fixture.dir.path(),
-        );
-        assert_eq!(code, 0, "replica {n}: {out}{err}");
+        if audit_path(fixture, n).exists() {
+            assert!(report.contains(&format!("replica-{n}")), "{report}");
+        }
     }
 }
 
