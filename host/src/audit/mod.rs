@@ -30,7 +30,7 @@ pub use checkpoint::{
 pub use pretty::pretty;
 pub use record::{
     ApprovalRecord, MAX_RECORDED_ERROR, MAX_RECORDED_NAME, Outcome, Record, bounded, bounded_id,
-    rfc3339,
+    epoch_millis, rfc3339,
 };
 pub use start::{START, StartPlugin, StartRecord};
 pub use verify::{

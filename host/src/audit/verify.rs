@@ -367,7 +367,11 @@ impl Tail {
         if self.over.is_some() {
             return;
         }
-        let ts = value.get("ts").and_then(Value::as_str).and_then(millis);
+        let ts = value
+            .get("ts")
+            .and_then(Value::as_str)
+            .and_then(super::epoch_millis)
+            .and_then(|ms| u64::try_from(ms).ok());
         let end = ts.map(|ts| {
             let us = value
                 .get("duration_us")
@@ -405,30 +409,6 @@ impl Tail {
             self.earliest_end = Some(self.earliest_end.map_or(end, |e| e.min(end)));
         }
     }
-}
-
-/// Milliseconds since the epoch of an RFC 3339 UTC timestamp as warden writes them
-/// (`2026-11-21T18:32:00.123Z`); `None` for anything else.
-fn millis(ts: &str) -> Option<u64> {
-    let b = ts.as_bytes();
-    if b.len() != 24 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[23] != b'Z' {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        std::str::from_utf8(&b[range]).ok()?.parse().ok()
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
-    // Days from civil (Howard Hinnant).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    u64::try_from(secs * 1000 + ms).ok()
 }
 
 fn short_hash(text: &str) -> String {

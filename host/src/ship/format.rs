@@ -33,39 +33,7 @@ fn cef_severity(record: &Value) -> u8 {
 
 /// The record's `ts` (RFC 3339, UTC, as warden writes it) in milliseconds since the epoch.
 pub(super) fn epoch_ms(record: &Value) -> Option<i64> {
-    parse_rfc3339_ms(str_of(record, "ts")?)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` in milliseconds since the epoch.
-fn parse_rfc3339_ms(ts: &str) -> Option<i64> {
-    let b = ts.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !ts.ends_with('Z') {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| ts.get(range)?.parse::<i64>().ok();
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let millis = match ts.get(19..ts.len() - 1) {
-        Some("") => 0,
-        Some(fraction) => {
-            let digits = fraction.strip_prefix('.')?;
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let padded = format!("{:0<3}", &digits[..digits.len().min(3)]);
-            padded.parse::<i64>().ok()?
-        }
-        None => return None,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+    crate::audit::epoch_millis(str_of(record, "ts")?)
 }
 
 /// CEF header field: `\` and `|` escaped.
@@ -267,7 +235,7 @@ pub(super) fn syslog_header(line: &Line, record: &Value, hostname: &str) -> Stri
     };
     let pri = 13 * 8 + severity;
     let ts = str_of(record, "ts")
-        .filter(|ts| parse_rfc3339_ms(ts).is_some())
+        .filter(|ts| crate::audit::epoch_millis(ts).is_some())
         .unwrap_or("-");
     format!(
         "<{pri}>1 {ts} {hostname} warden {} {} [warden@32473 seq=\"{}\"] ",
@@ -318,18 +286,18 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(crate::audit::epoch_millis("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(
-            parse_rfc3339_ms("2026-11-21T18:32:00.123Z"),
+            crate::audit::epoch_millis("2026-11-21T18:32:00.123Z"),
             Some(1_795_285_920_123)
         );
         assert_eq!(
-            parse_rfc3339_ms("2024-02-29T00:00:01.5Z"),
+            crate::audit::epoch_millis("2024-02-29T00:00:01.5Z"),
             Some(1_709_164_801_500)
         );
-        assert_eq!(parse_rfc3339_ms("yesterday"), None);
-        assert_eq!(parse_rfc3339_ms("2026-11-21T18:32:00.éé1Z"), None);
-        assert_eq!(parse_rfc3339_ms("2026-11-21T18:32:00.Z"), None);
+        assert_eq!(crate::audit::epoch_millis("yesterday"), None);
+        assert_eq!(crate::audit::epoch_millis("2026-11-21T18:32:00.éé1Z"), None);
+        assert_eq!(crate::audit::epoch_millis("2026-11-21T18:32:00.Z"), None);
     }
 
     #[test]
