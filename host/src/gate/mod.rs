@@ -819,9 +819,12 @@ pub(crate) enum Step {
     Cap,
 }
 
-/// The span of `step` (disabled, and free, when traces are off: see `telemetry`).
+/// The span of `step`: none when the request is not traced and sampled (`telemetry::sampled`).
 pub(crate) fn step(step: Step) -> tracing::Span {
     use crate::telemetry::TARGET;
+    if !crate::telemetry::sampled() {
+        return tracing::Span::none();
+    }
     match step {
         Step::Authorize => tracing::debug_span!(target: TARGET, "gate.authorize"),
         Step::RateLimit => tracing::debug_span!(target: TARGET, "gate.rate_limit"),
