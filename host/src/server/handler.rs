@@ -22,6 +22,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument as _;
 
 use super::events::{McpEvents, from_mcp};
 use super::paging::{List, page};
@@ -34,7 +35,6 @@ use crate::gate::{
 use crate::runtime::LogLevel;
 use crate::schema::CompletionRef;
 use crate::tasks::{Started, TaskError, Tasks};
-use crate::telemetry;
 
 /// What a server tells clients about itself at `initialize`.
 #[derive(Clone, Debug)]
@@ -760,7 +760,7 @@ impl ServerHandler for WardenServer {
         // The gate in force when the call starts serves it to the end, across reloads.
         let gate = self.live.current();
         let span = request_span("tools/call", Subject::Tool(&request.name), &context);
-        match unless_cancelled(&context, telemetry::traced(span, gate.call(call))).await? {
+        match unless_cancelled(&context, gate.call(call).instrument(span)).await? {
             Ok(Reply::Done(result)) => Ok(result.into()),
             Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
             Err(error) => Err(protocol_error(error)),
@@ -877,7 +877,7 @@ impl ServerHandler for WardenServer {
         };
         let gate = self.live.current();
         let span = request_span("prompts/get", Subject::Prompt(&request.name), &context);
-        unless_cancelled(&context, telemetry::traced(span, gate.get_prompt(get)))
+        unless_cancelled(&context, gate.get_prompt(get).instrument(span))
             .await?
             .map_err(protocol_error)
     }
@@ -944,7 +944,7 @@ impl ServerHandler for WardenServer {
         };
         let gate = self.live.current();
         let span = request_span("resources/read", Subject::Unnamed, &context);
-        unless_cancelled(&context, telemetry::traced(span, gate.read_resource(read)))
+        unless_cancelled(&context, gate.read_resource(read).instrument(span))
             .await?
             .map(Into::into)
             .map_err(protocol_error)
@@ -981,7 +981,7 @@ impl ServerHandler for WardenServer {
             events,
         };
         let span = request_span("completion/complete", Subject::Unnamed, &context);
-        unless_cancelled(&context, telemetry::traced(span, gate.complete(complete)))
+        unless_cancelled(&context, gate.complete(complete).instrument(span))
             .await?
             .map_err(protocol_error)
     }

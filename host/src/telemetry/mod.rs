@@ -27,7 +27,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
-use tracing::{Instrument as _, Span};
+use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Filtered;
@@ -51,26 +51,6 @@ static PRINCIPAL: AtomicBool = AtomicBool::new(false);
 /// Whether traces are exported by this process.
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
-}
-
-tokio::task_local! {
-    /// Whether the request the current task serves is sampled (set by [`traced`]).
-    static SAMPLED: bool;
-}
-
-/// `future`, the gate serving one request, inside the request's `span`. The gate's steps get
-/// spans of their own ([`sampled`]) only when the sampler keeps the request: an unsampled
-/// request then costs one span, not ten.
-pub fn traced<F: Future>(span: Span, future: F) -> impl Future<Output = F::Output> {
-    let sampled =
-        enabled() && !span.is_disabled() && span.context().span().span_context().is_sampled();
-    SAMPLED.scope(sampled, future.instrument(span))
-}
-
-/// Whether the request being served is traced and sampled: false outside [`traced`], and
-/// whenever traces are off.
-pub fn sampled() -> bool {
-    SAMPLED.try_with(|sampled| *sampled).unwrap_or(false)
 }
 
 /// Why the exporter could not start.
