@@ -12,7 +12,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
@@ -27,53 +26,10 @@ fn base() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes")
 }
 
-/// A virtualenv with `kubernetes-validate` (and PyYAML, its dependency), created once under
-/// the target directory. Returns its `bin` directory. Panics with the reason when it cannot
-/// be set up: these tests never skip silently.
+/// The `bin` directory of a virtualenv with `kubernetes-validate` (and PyYAML, its
+/// dependency), created once under the target directory.
 fn validator() -> PathBuf {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kubernetes-validate-venv");
-    let bin = venv.join("bin");
-    let ready = venv.join(".installed-1.37.0");
-    if ready.exists() {
-        return bin;
-    }
-    let run = |program: &Path, args: &[&str]| {
-        let output = Command::new(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {}: {e}; the deploy tests need python3 with venv",
-                    program.display()
-                )
-            });
-        assert!(
-            output.status.success(),
-            "{} {args:?} failed; the deploy tests need python3 -m venv and pip access to \
-             install kubernetes-validate:\n{}{}",
-            program.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    run(
-        Path::new("python3"),
-        &["-m", "venv", &venv.display().to_string()],
-    );
-    run(
-        &bin.join("python"),
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "kubernetes-validate==1.37.0",
-        ],
-    );
-    std::fs::write(&ready, b"").expect("mark the venv ready");
-    bin
+    common::python_venv("kubernetes-validate-venv", "kubernetes-validate==1.37.0")
 }
 
 /// Validate `files` strictly (no unknown fields) against every [`KUBERNETES_VERSIONS`];

@@ -20,6 +20,16 @@ fn metrics_url(log: &str) -> String {
         .to_owned()
 }
 
+/// The URL of the metrics listener of the stdio server `client` drives, once it listens.
+async fn listener_url(client: &common::Client) -> String {
+    client
+        .wait_until("the metrics listener", |c| {
+            c.stderr().contains("warden: metrics on ")
+        })
+        .await;
+    metrics_url(&client.stderr())
+}
+
 /// GET `url` with `headers`: the status and the body.
 async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let client = reqwest::Client::new();
@@ -348,12 +358,7 @@ component = "{testbed}"
         ok_text(&client.call("testbed__emit", json!({"text": "x"})).await),
         "x"
     );
-    client
-        .wait_until("the metrics listener", |c| {
-            c.stderr().contains("warden: metrics on ")
-        })
-        .await;
-    let url = metrics_url(&client.stderr());
+    let url = listener_url(&client).await;
     let (status, text) = get(&url, &[]).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
@@ -435,12 +440,7 @@ component = "{testbed}"
 "#,
     );
     let client = fixture.client().await;
-    client
-        .wait_until("the metrics listener", |c| {
-            c.stderr().contains("warden: metrics on ")
-        })
-        .await;
-    let url = metrics_url(&client.stderr());
+    let url = listener_url(&client).await;
     let (_, before) = get(&url, &[]).await;
     for i in 0..200 {
         let name = format!("made_up_tool_{i}");
@@ -489,12 +489,7 @@ component = "{testbed}"
         ok_text(&client.call("testbed__emit", json!({"text": "x"})).await),
         "x"
     );
-    client
-        .wait_until("the metrics listener", |c| {
-            c.stderr().contains("warden: metrics on ")
-        })
-        .await;
-    let url = metrics_url(&client.stderr());
+    let url = listener_url(&client).await;
     let target = url
         .trim_start_matches("http://")
         .trim_end_matches("/metrics")
@@ -578,12 +573,7 @@ roles = ["admin"]
 "#,
     );
     let client = fixture.client().await;
-    client
-        .wait_until("the metrics listener", |c| {
-            c.stderr().contains("warden: metrics on ")
-        })
-        .await;
-    let url = metrics_url(&client.stderr());
+    let url = listener_url(&client).await;
     // A role the stdio principal does not hold: the tool looks unknown.
     let denied = client
         .service

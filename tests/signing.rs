@@ -482,38 +482,10 @@ fn signatures_required_refuses_a_plugin_without_a_policy() {
     );
 }
 
-/// A virtualenv with sigstore-python (the reference verifier), created once under
-/// `CARGO_TARGET_TMPDIR` and reused.
+/// The interpreter of a virtualenv with sigstore-python (the reference verifier), created once
+/// under `CARGO_TARGET_TMPDIR` and reused.
 fn python_with_sigstore() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-sigstore-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(".sigstore-installed");
-    if ready.exists() {
-        return python;
-    }
-    for (program, args) in [
-        (
-            PathBuf::from("python3"),
-            vec!["-m", "venv", venv.to_str().unwrap_or_default()],
-        ),
-        (
-            python.clone(),
-            vec!["-m", "pip", "install", "--quiet", "sigstore==4.5.1"],
-        ),
-    ] {
-        let output = Command::new(&program)
-            .args(&args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-        assert!(
-            output.status.success(),
-            "{} {args:?} failed (this test needs python3 -m venv and PyPI): {}",
-            program.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    std::fs::write(&ready, b"").expect("mark the venv ready");
-    python
+    common::python_venv("python-sigstore-venv", "sigstore==4.5.1").join("python")
 }
 
 #[test]

@@ -546,17 +546,18 @@ pub fn discover_2026() -> ClientLifecycleMode {
     }
 }
 
-/// A virtualenv with `mcp` 2.3 in `CARGO_TARGET_TMPDIR`, created once and reused. Panics with
-/// the reason when it cannot be set up: a Python client test never skips silently.
-pub fn python_with_mcp() -> PathBuf {
-    // Tests of one binary run in parallel: one of them installs, the others wait.
+/// A virtualenv `name` in `CARGO_TARGET_TMPDIR` with `requirement` installed by pip, created
+/// once and reused (a new `requirement` installs again). Returns its `bin` directory. Panics with
+/// the reason when it cannot be set up: a test that needs it never skips silently.
+pub fn python_venv(name: &str, requirement: &str) -> PathBuf {
+    // Tests run in parallel: one of them installs, the others wait.
     static INSTALL: Mutex<()> = Mutex::new(());
     let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-mcp-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(".mcp-installed");
-    if ready.exists() {
-        return python;
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let bin = venv.join("bin");
+    let ready = venv.join(".installed");
+    if std::fs::read_to_string(&ready).is_ok_and(|installed| installed == requirement) {
+        return bin;
     }
     let run = |program: &std::path::Path, args: &[&str]| {
         let output = std::process::Command::new(program)
@@ -564,14 +565,14 @@ pub fn python_with_mcp() -> PathBuf {
             .output()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot run {}: {e}; the Python client tests need python3 with venv",
+                    "cannot run {}: {e}; python3 with venv is needed",
                     program.display()
                 )
             });
         assert!(
             output.status.success(),
-            "{} {args:?} failed; the Python client tests need python3 -m venv and pip access \
-             to install `mcp`:\n{}{}",
+            "{} {args:?} failed; python3 -m venv and pip access are needed to install \
+             {requirement}:\n{}{}",
             program.display(),
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
@@ -582,11 +583,16 @@ pub fn python_with_mcp() -> PathBuf {
         &["-m", "venv", &venv.display().to_string()],
     );
     run(
-        &python,
-        &["-m", "pip", "install", "--quiet", "mcp>=2.3,<2.4"],
+        &bin.join("python"),
+        &["-m", "pip", "install", "--quiet", requirement],
     );
-    std::fs::write(&ready, b"").expect("mark the venv ready");
-    python
+    std::fs::write(&ready, requirement).expect("mark the venv ready");
+    bin
+}
+
+/// The interpreter of a virtualenv with `mcp` 2.3 ([`python_venv`]).
+pub fn python_with_mcp() -> PathBuf {
+    python_venv("python-mcp-venv", "mcp>=2.3,<2.4").join("python")
 }
 
 /// Run the Python script `source` with the `mcp` venv's interpreter and `args`: written into
