@@ -610,6 +610,15 @@ impl Receiver {
         }
     }
 
+    /// A receiver in `mode`, serving on a free port of 127.0.0.1: it and the port.
+    fn start(mode: u8) -> (Receiver, u16) {
+        let receiver = Receiver::new(mode);
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        receiver.serve(listener);
+        (receiver, port)
+    }
+
     /// Serve on `listener`.
     fn serve(&self, listener: TcpListener) {
         use axum::http::StatusCode;
@@ -725,10 +734,7 @@ fn sink_status<'s>(status: &'s Value, name: &str) -> &'s Value {
 
 #[tokio::test]
 async fn otlp_receiver_down_then_up_gets_every_record_once_in_order_across_restarts() {
-    let receiver = Receiver::new(DOWN);
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    receiver.serve(listener);
+    let (receiver, port) = Receiver::start(DOWN);
     // A small rotation size: the records span several rotated files.
     let fixture = fixture(&otlp_sink("collector", port), "4KiB");
     let log = fixture.path("audit/warden.jsonl");
@@ -828,10 +834,7 @@ async fn otlp_receiver_down_then_up_gets_every_record_once_in_order_across_resta
 
 #[tokio::test]
 async fn records_removed_before_they_were_shipped_are_reported_not_skipped_silently() {
-    let receiver = Receiver::new(DOWN);
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    receiver.serve(listener);
+    let (receiver, port) = Receiver::start(DOWN);
     let fixture = fixture(&otlp_sink("collector", port), "4KiB");
     let log = fixture.path("audit/warden.jsonl");
     let mut server = fixture.http_server(&[]).await;
@@ -874,10 +877,7 @@ async fn records_removed_before_they_were_shipped_are_reported_not_skipped_silen
 
 #[tokio::test]
 async fn a_log_removed_and_started_again_is_shipped_from_its_first_record() {
-    let receiver = Receiver::new(UP);
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    receiver.serve(listener);
+    let (receiver, port) = Receiver::start(UP);
     let fixture = fixture(&otlp_sink("collector", port), "64MiB");
     let log = fixture.path("audit/warden.jsonl");
     let mut server = fixture.http_server(&[]).await;
@@ -924,10 +924,7 @@ async fn a_log_removed_and_started_again_is_shipped_from_its_first_record() {
 
 #[tokio::test]
 async fn otlp_json_encoding_ships_every_record() {
-    let receiver = Receiver::new(UP);
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    receiver.serve(listener);
+    let (receiver, port) = Receiver::start(UP);
     let fixture = fixture(
         &format!("{}encoding = \"json\"\n", otlp_sink("json", port)),
         "64MiB",
@@ -949,10 +946,7 @@ async fn otlp_json_encoding_ships_every_record() {
 
 #[tokio::test]
 async fn a_hanging_receiver_does_not_slow_calls() {
-    let receiver = Receiver::new(HANG);
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    receiver.serve(listener);
+    let (receiver, port) = Receiver::start(HANG);
     let fixture = fixture(&otlp_sink("stuck", port), "64MiB");
     let server = fixture.http_server(&[]).await;
     let client = connect(&server).await;
@@ -977,10 +971,7 @@ async fn a_hanging_receiver_does_not_slow_calls() {
 
 #[tokio::test]
 async fn two_processes_on_one_log_ship_each_record_once() {
-    let receiver = Receiver::new(UP);
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    receiver.serve(listener);
+    let (receiver, port) = Receiver::start(UP);
     let fixture = fixture(&otlp_sink("shared", port), "64MiB");
     let log = fixture.path("audit/warden.jsonl");
     let a = fixture.http_server(&[]).await;
