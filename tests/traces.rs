@@ -426,6 +426,68 @@ async fn meta_trace_context_wins_over_the_header_and_a_malformed_one_is_ignored(
     let _ = client.cancel().await;
 }
 
+/// The sampler decides once, when the request arrives: with `sample = 0`, a request without a
+/// parent and one whose parent is not sampled export nothing (neither their span nor their
+/// steps), yet their audit records carry their trace ids; a sampled parent is followed, with
+/// every step.
+#[tokio::test]
+async fn sampling_is_decided_when_the_request_arrives_and_an_unsampled_one_exports_nothing() {
+    let receiver = Receiver::start(Mode::Answer).await;
+    let fixture = manifest(&format!(
+        "concurrency = 4\n\n[tracing]\notlp = \"{}\"\nsample = 0\n",
+        receiver.url
+    ));
+    let server = http_server(&fixture, &[]).await;
+
+    let unsampled = format!("00-{TRACE_ID}-{PARENT_ID}-00");
+    let client = http_client(&server, &[("traceparent", &unsampled)]).await;
+    let result = client.call_tool(emit(None)).await.expect("tools/call");
+    assert!(common::ok_text(&result).contains(MARKER));
+    let _ = client.cancel().await;
+    let client = http_client(&server, &[]).await;
+    let result = client.call_tool(emit(None)).await.expect("tools/call");
+    assert!(common::ok_text(&result).contains(MARKER));
+
+    let sampled = format!("00-{META_TRACE_ID}-{META_PARENT_ID}-01");
+    let result = client
+        .call_tool(emit(Some((&sampled, "meta=2"))))
+        .await
+        .expect("tools/call");
+    assert!(common::ok_text(&result).contains(MARKER));
+    let (request, _) = receiver
+        .wait_for("the sampled request's span", |s| {
+            s.name.starts_with("tools/call") && hex(&s.trace_id) == META_TRACE_ID
+        })
+        .await;
+    // Its steps end before it, so they were exported with it or before.
+    let spans = receiver.spans();
+    for step in STEPS {
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.name == step && s.parent_span_id == request.span_id),
+            "no {step} under the sampled request: {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        spans.iter().all(|s| hex(&s.trace_id) == META_TRACE_ID),
+        "an unsampled request was exported: {spans:?}"
+    );
+
+    let records = fixture.audit_log("audit.jsonl");
+    let calls: Vec<_> = records
+        .iter()
+        .filter(|r| r["tool"] == "testbed__emit")
+        .collect();
+    assert_eq!(calls.len(), 3, "{records:?}");
+    assert_eq!(calls[0]["trace_id"], TRACE_ID);
+    let own = calls[1]["trace_id"].as_str().expect("a trace id of its own");
+    assert!(own.len() == 32 && own != TRACE_ID && own != META_TRACE_ID, "{own}");
+    assert_eq!(calls[2]["trace_id"], META_TRACE_ID);
+    let _ = client.cancel().await;
+}
+
 #[tokio::test]
 async fn meta_trace_context_is_honoured_over_stdio() {
     let receiver = Receiver::start(Mode::Answer).await;

@@ -512,8 +512,11 @@ impl RemoteArgs {
 /// Run the command line; errors are printed here, once.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let traces = traces(&cli.command);
-    let traces = match init_logging(&cli.log, cli.log_format, traces.as_ref()) {
+    init_logging(&cli.log, cli.log_format);
+    let traces = match traces(&cli.command)
+        .map(|settings| warden::telemetry::Tracing::start(&settings))
+        .transpose()
+    {
         Ok(traces) => traces,
         Err(error) => {
             eprintln!("error: [tracing]: {error}");
@@ -534,9 +537,9 @@ pub fn main() -> ExitCode {
     code
 }
 
-/// The manifest's `[tracing]`, for `warden serve` (the one command that exports traces).
-/// Read before logging starts, so the layer is in the subscriber from the first span; a
-/// manifest that does not load has none here, and `serve` reports why.
+/// The manifest's `[tracing]`, for `warden serve` (the one command that exports traces). Read
+/// before the command runs, so the exporter is ready for the first request; a manifest that
+/// does not load has none here, and `serve` reports why.
 fn traces(command: &Command) -> Option<warden::manifest::TracingSettings> {
     let Command::Serve { file, manifest, .. } = command else {
         return None;
@@ -545,65 +548,27 @@ fn traces(command: &Command) -> Option<warden::manifest::TracingSettings> {
     Manifest::load(&path).ok()?.tracing
 }
 
-/// Log lines on stderr; with `traces`, also the OpenTelemetry layer (started here, so its
-/// exporter thread exists only then), which sees only warden's trace spans while the log keeps
-/// its own filter.
-fn init_logging(
-    filter: &str,
-    format: LogFormat,
-    traces: Option<&warden::manifest::TracingSettings>,
-) -> Result<Option<warden::telemetry::Tracing>, warden::telemetry::TelemetryError> {
+/// Log lines on stderr.
+fn init_logging(filter: &str, format: LogFormat) {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn,warden=info"));
-    let Some(settings) = traces else {
-        let layer = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(false);
-        let layer = match format {
-            LogFormat::Text => layer.boxed(),
-            LogFormat::Json => layer.json().boxed(),
-        };
-        tracing_subscriber::registry()
-            .with(filter)
-            .with(tracing_subscriber::filter::filter_fn(|meta| {
-                !is_rmcp_response_error(meta)
-            }))
-            .with(layer)
-            .init();
-        return Ok(None);
-    };
-    let (traces, otel) = match warden::telemetry::Tracing::start(settings) {
-        Ok(started) => started,
-        Err(error) => {
-            // Logging still starts, so the error is not the only line.
-            let layer = tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(false);
-            tracing_subscriber::registry()
-                .with(filter)
-                .with(layer)
-                .init();
-            return Err(error);
-        }
-    };
-    // Each layer its own filter: the log's for the log, `telemetry::TARGET` for traces.
-    let log_filter = tracing_subscriber::filter::filter_fn(|meta| !is_rmcp_response_error(meta));
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
     let layer = match format {
-        LogFormat::Text => layer.with_filter(filter).with_filter(log_filter).boxed(),
-        LogFormat::Json => layer
-            .json()
-            .with_filter(filter)
-            .with_filter(log_filter)
-            .boxed(),
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.json().boxed(),
     };
-    tracing_subscriber::registry().with(otel).with(layer).init();
-    Ok(Some(traces))
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(|meta| {
+            !is_rmcp_response_error(meta)
+        }))
+        .with(layer)
+        .init();
 }
 
 /// rmcp's `response error` warning, logged with a Rust debug dump for every error answer

@@ -22,7 +22,7 @@ use super::limits::{prompt_key, resources_key};
 use super::stop::{Asked, MAX_RECORDED_URI, Stop};
 use super::trail::Trail;
 use super::{Access, Concurrency, Gate, GateError, OutputFilter, Principal, Redactions};
-use super::{Step, authorize, slot, step};
+use super::{InStep as _, Step, authorize, slot, step};
 use crate::audit::{MAX_RECORDED_NAME, Outcome, bounded};
 use crate::runtime::{CallEvents, Plugin};
 use crate::schema::{CompletionRef, completions_from};
@@ -166,7 +166,7 @@ impl Gate {
                     &pairs,
                     events.clone(),
                 )
-                .instrument(step(Step::Run))
+                .in_step(Step::Run)
                 .await;
             trail.usage(events.take_usage());
             let ran = ran.map_err(|error| Stop::from_run(error, "completion"))?;

@@ -648,7 +648,7 @@ impl Gate {
             let mut cleared = Cleared::default();
             if self.approver.may_ask(&tool.entry, asking) {
                 cleared = Box::pin(self.approver.clear(&call, asking, &*events, trail.id()))
-                    .instrument(step(Step::Approval))
+                    .in_step(Step::Approval)
                     .await?;
                 if let Some(record) = &cleared.record {
                     trail.approval(record.clone());
@@ -681,7 +681,7 @@ impl Gate {
             let ran = self
                 .runtime
                 .call_within(plugin, tool.entry.function, &args, events.clone(), timeout)
-                .instrument(step(Step::Run))
+                .in_step(Step::Run)
                 .await;
             let mut usage = events.take_usage();
             let updated = self.publish_updates(&plugin.config.name, events.take_updated());
@@ -768,11 +768,7 @@ impl Gate {
             tool: name,
             plugin,
         };
-        let checked = self
-            .limiter
-            .check(&key)
-            .instrument(step(Step::RateLimit))
-            .await;
+        let checked = self.limiter.check(&key).in_step(Step::RateLimit).await;
         checked.map_err(|refusal| match refusal {
             RateRefusal::Retry(retry) => Stop::tool_error(
                 Outcome::RateLimited,
@@ -819,20 +815,30 @@ pub(crate) enum Step {
     Cap,
 }
 
-/// The span of `step` (disabled, and free, when traces are off: see `telemetry`).
-pub(crate) fn step(step: Step) -> tracing::Span {
-    use crate::telemetry::TARGET;
-    match step {
-        Step::Authorize => tracing::debug_span!(target: TARGET, "gate.authorize"),
-        Step::RateLimit => tracing::debug_span!(target: TARGET, "gate.rate_limit"),
-        Step::Validate => tracing::debug_span!(target: TARGET, "gate.validate"),
-        Step::Approval => tracing::debug_span!(target: TARGET, "gate.approval"),
-        Step::Slot => tracing::debug_span!(target: TARGET, "gate.slot"),
-        Step::Run => tracing::debug_span!(target: TARGET, "gate.run"),
-        Step::Filter => tracing::debug_span!(target: TARGET, "gate.filter"),
-        Step::Cap => tracing::debug_span!(target: TARGET, "gate.cap"),
+/// The span of `step` (nothing, and free, when traces are off or the request is not sampled:
+/// see `telemetry`).
+pub(crate) fn step(step: Step) -> crate::telemetry::Step {
+    crate::telemetry::step(match step {
+        Step::Authorize => "gate.authorize",
+        Step::RateLimit => "gate.rate_limit",
+        Step::Validate => "gate.validate",
+        Step::Approval => "gate.approval",
+        Step::Slot => "gate.slot",
+        Step::Run => "gate.run",
+        Step::Filter => "gate.filter",
+        Step::Cap => "gate.cap",
+    })
+}
+
+/// A future run as a step of the request's trace.
+pub(crate) trait InStep: Future + Sized {
+    /// `self`, as the span of `which`.
+    fn in_step(self, which: Step) -> impl Future<Output = Self::Output> {
+        step(which).over(self)
     }
 }
+
+impl<F: Future> InStep for F {}
 
 /// What the audit record says of a round that returns the plugin's questions: their keys
 /// and methods.
@@ -873,7 +879,7 @@ fn interrupted(
 
 /// Whether `principal` may use what `access` guards; a refusal looks like an unknown name.
 fn authorize(access: &Access, principal: &Principal) -> Result<(), Stop> {
-    let _step = step(Step::Authorize).entered();
+    let _step = step(Step::Authorize);
     if access.allows(principal) {
         return Ok(());
     }
@@ -901,7 +907,7 @@ async fn slot<'c>(
     };
     match cap
         .slot(config.limits.timeout, runs)
-        .instrument(step(Step::Slot))
+        .in_step(Step::Slot)
         .await
     {
         Ok(slot) => Ok(Some(slot)),

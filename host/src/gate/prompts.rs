@@ -24,7 +24,8 @@ use super::output::{self, OutputError};
 use super::stop::Stop;
 use super::trail::Trail;
 use super::{
-    Gate, GateError, GatePrompt, Principal, Redactions, Step, authorize, interrupted, slot, step,
+    Gate, GateError, GatePrompt, InStep as _, Principal, Redactions, Step, authorize, interrupted,
+    slot, step,
 };
 use crate::audit::{MAX_RECORDED_NAME, Outcome, bounded};
 use crate::runtime::{CallError, CallEvents, CallOutcome};
@@ -142,7 +143,7 @@ impl Gate {
             let ran = self
                 .runtime
                 .get_prompt(plugin, &prompt.entry.def().name, &args, events.clone())
-                .instrument(step(Step::Run))
+                .in_step(Step::Run)
                 .await;
             trail.usage(events.take_usage());
             if matches!(ran, Err(CallError::InputRequired))

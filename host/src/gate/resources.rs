@@ -19,7 +19,9 @@ use super::limits::resources_key;
 use super::output::OutputError;
 use super::stop::{Asked, MAX_RECORDED_URI, Stop};
 use super::trail::Trail;
-use super::{Access, Gate, GateError, Principal, Redactions, Step, authorize, slot, step};
+use super::{
+    Access, Gate, GateError, InStep as _, Principal, Redactions, Step, authorize, slot, step,
+};
 use crate::audit::{Outcome, bounded};
 use crate::catalog::Resources;
 use crate::runtime::{CallError, CallEvents, CallOutcome, Plugin};
@@ -134,7 +136,7 @@ impl Gate {
             let ran = self
                 .runtime
                 .read_resource(plugin, uri, events.clone())
-                .instrument(step(Step::Run))
+                .in_step(Step::Run)
                 .await;
             trail.usage(events.take_usage());
             let mut result = present(plugin, ran, &mut trail)?;

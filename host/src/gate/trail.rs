@@ -60,8 +60,8 @@ pub(super) struct Trail<'a> {
     usage: Map<String, Value>,
     /// Boxed: rare, and the trail is moved on every call.
     approval: Option<Box<ApprovalRecord>>,
-    /// The request's span when traces are on (the transport's, current when the trail starts).
-    span: Option<tracing::Span>,
+    /// The request's trace when traces are on (the transport's, current when the trail starts).
+    trace: Option<crate::telemetry::Trace>,
     done: bool,
 }
 
@@ -135,7 +135,7 @@ impl<'a> Trail<'a> {
             truncated: false,
             usage: Map::new(),
             approval: None,
-            span: crate::telemetry::enabled().then(tracing::Span::current),
+            trace: crate::telemetry::current(),
             done: false,
         }
     }
@@ -203,7 +203,7 @@ impl<'a> Trail<'a> {
         limit: u64,
         redactions: Redactions,
     ) -> Result<(), Stop> {
-        let _step = super::step(super::Step::Cap).entered();
+        let _step = super::step(super::Step::Cap);
         let size = serialized_size(result);
         cap(size, limit)?;
         self.output(size, redactions);
@@ -254,10 +254,10 @@ impl<'a> Trail<'a> {
         if self.meters.on() {
             self.meter_outcome(outcome);
         }
-        let trace_id = self.span.take().and_then(|span| {
+        let trace_id = self.trace.take().and_then(|trace| {
             let failed = !matches!(outcome, Outcome::Ok | Outcome::InputRequired);
             let principal = bounded(&self.principal.name, MAX_RECORDED_NAME);
-            crate::telemetry::finish(&span, self.plugin, outcome.as_str(), failed, &principal)
+            trace.finish(self.plugin, outcome.as_str(), failed, &principal)
         });
         if !self.sink.enabled() {
             return Ok(());
@@ -304,8 +304,7 @@ impl<'a> Trail<'a> {
             dropped: None,
             trace_id,
         };
-        let written = tracing::debug_span!(target: crate::telemetry::TARGET, "audit.write")
-            .in_scope(|| self.sink.record(&record));
+        let written = crate::telemetry::step("audit.write").in_scope(|| self.sink.record(&record));
         if let Err(error) = &written {
             tracing::error!(%error, request = %self.id, "audit record lost");
         }

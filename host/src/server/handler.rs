@@ -22,11 +22,10 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use tokio::sync::broadcast::error::RecvError;
-use tracing::Instrument as _;
 
 use super::events::{McpEvents, from_mcp};
 use super::paging::{List, page};
-use super::trace::{Subject, request_span};
+use super::trace::{Subject, request_trace};
 use crate::gate::{
     Asking, CallRequest, CompleteRequest, Declared, GateError, LiveGate, MAX_SUBSCRIPTIONS,
     Principal, PromptRequest, ReadRequest, Reply, ResourceUpdate, SubscribeRequest,
@@ -35,6 +34,7 @@ use crate::gate::{
 use crate::runtime::LogLevel;
 use crate::schema::CompletionRef;
 use crate::tasks::{Started, TaskError, Tasks};
+use crate::telemetry;
 
 /// What a server tells clients about itself at `initialize`.
 #[derive(Clone, Debug)]
@@ -759,8 +759,8 @@ impl ServerHandler for WardenServer {
         };
         // The gate in force when the call starts serves it to the end, across reloads.
         let gate = self.live.current();
-        let span = request_span("tools/call", Subject::Tool(&request.name), &context);
-        match unless_cancelled(&context, gate.call(call).instrument(span)).await? {
+        let trace = request_trace("tools/call", Subject::Tool(&request.name), &context);
+        match unless_cancelled(&context, telemetry::within(trace, gate.call(call))).await? {
             Ok(Reply::Done(result)) => Ok(result.into()),
             Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
             Err(error) => Err(protocol_error(error)),
@@ -876,8 +876,8 @@ impl ServerHandler for WardenServer {
             ),
         };
         let gate = self.live.current();
-        let span = request_span("prompts/get", Subject::Prompt(&request.name), &context);
-        unless_cancelled(&context, gate.get_prompt(get).instrument(span))
+        let trace = request_trace("prompts/get", Subject::Prompt(&request.name), &context);
+        unless_cancelled(&context, telemetry::within(trace, gate.get_prompt(get)))
             .await?
             .map_err(protocol_error)
     }
@@ -943,8 +943,8 @@ impl ServerHandler for WardenServer {
             events,
         };
         let gate = self.live.current();
-        let span = request_span("resources/read", Subject::Unnamed, &context);
-        unless_cancelled(&context, gate.read_resource(read).instrument(span))
+        let trace = request_trace("resources/read", Subject::Unnamed, &context);
+        unless_cancelled(&context, telemetry::within(trace, gate.read_resource(read)))
             .await?
             .map(Into::into)
             .map_err(protocol_error)
@@ -980,8 +980,8 @@ impl ServerHandler for WardenServer {
             context: request.context.as_ref(),
             events,
         };
-        let span = request_span("completion/complete", Subject::Unnamed, &context);
-        unless_cancelled(&context, gate.complete(complete).instrument(span))
+        let trace = request_trace("completion/complete", Subject::Unnamed, &context);
+        unless_cancelled(&context, telemetry::within(trace, gate.complete(complete)))
             .await?
             .map_err(protocol_error)
     }

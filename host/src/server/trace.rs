@@ -6,11 +6,9 @@
 
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
-use tracing::Span;
-use tracing::field::Empty;
 
 use crate::audit::{MAX_RECORDED_NAME, bounded};
-use crate::telemetry::{self, TARGET};
+use crate::telemetry::{self, Trace};
 
 /// What a request is about, for its span's name and attributes.
 pub(super) enum Subject<'a> {
@@ -22,63 +20,22 @@ pub(super) enum Subject<'a> {
     Unnamed,
 }
 
-/// The span of a `method` request about `subject`, child of the trace context the request
+/// The trace of a `method` request about `subject`, child of the trace context the request
 /// carries: its `params._meta.traceparent`/`tracestate`, else its HTTP `traceparent`/
-/// `tracestate` headers (a malformed one is ignored; with neither, a new trace). Disabled when
+/// `tracestate` headers (a malformed one is ignored; with neither, a new trace). `None` when
 /// traces are off.
-pub(super) fn request_span(
+pub(super) fn request_trace(
     method: &'static str,
     subject: Subject<'_>,
     context: &RequestContext<RoleServer>,
-) -> Span {
+) -> Option<Trace> {
     if !telemetry::enabled() {
-        return Span::none();
+        return None;
     }
-    let span = match subject {
-        Subject::Tool(name) => {
-            let name = bounded(name, MAX_RECORDED_NAME);
-            tracing::debug_span!(
-                target: TARGET,
-                "mcp.request",
-                otel.name = %format_args!("{method} {name}"),
-                otel.kind = "server",
-                mcp.method.name = method,
-                gen_ai.tool.name = &*name,
-                warden.plugin = Empty,
-                warden.outcome = Empty,
-                otel.status_code = Empty,
-                error.type = Empty,
-                enduser.id = Empty,
-            )
-        }
-        Subject::Prompt(name) => {
-            let name = bounded(name, MAX_RECORDED_NAME);
-            tracing::debug_span!(
-                target: TARGET,
-                "mcp.request",
-                otel.name = %format_args!("{method} {name}"),
-                otel.kind = "server",
-                mcp.method.name = method,
-                gen_ai.prompt.name = &*name,
-                warden.plugin = Empty,
-                warden.outcome = Empty,
-                otel.status_code = Empty,
-                error.type = Empty,
-                enduser.id = Empty,
-            )
-        }
-        Subject::Unnamed => tracing::debug_span!(
-            target: TARGET,
-            "mcp.request",
-            otel.name = method,
-            otel.kind = "server",
-            mcp.method.name = method,
-            warden.plugin = Empty,
-            warden.outcome = Empty,
-            otel.status_code = Empty,
-            error.type = Empty,
-            enduser.id = Empty,
-        ),
+    let (span_name, subject) = match subject {
+        Subject::Tool(name) => named(method, "gen_ai.tool.name", name),
+        Subject::Prompt(name) => named(method, "gen_ai.prompt.name", name),
+        Subject::Unnamed => (method.to_owned(), None),
     };
     // `_meta` first: it is the MCP client's context for this very request, while the
     // header belongs to the HTTP hop (an instrumented HTTP library or a proxy sets its own).
@@ -97,6 +54,13 @@ pub(super) fn request_span(
                 .and_then(|value| value.to_str().ok());
             Some((parent, state))
         });
-    telemetry::set_remote_parent(&span, meta.into_iter().chain(headers));
-    span
+    telemetry::start_request(span_name, method, subject, meta.into_iter().chain(headers))
+}
+
+/// The span name `METHOD NAME` and the attribute `key` naming the subject (bounded).
+fn named(method: &str, key: &'static str, name: &str) -> (String, Option<telemetry::Subject>) {
+    let name = bounded(name, MAX_RECORDED_NAME);
+    let span_name = format!("{method} {name}");
+    let name = name.into_owned();
+    (span_name, Some(telemetry::Subject { key, name }))
 }

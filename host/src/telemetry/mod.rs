@@ -1,50 +1,51 @@
-//! OpenTelemetry traces (`[tracing]`): the OTLP/HTTP exporter, the `tracing` layer that turns
-//! warden's request and step spans into OpenTelemetry spans, and the W3C trace context a
-//! request arrives with.
+//! OpenTelemetry traces (`[tracing]`): the OTLP/HTTP exporter, the span of each request and
+//! of the gate's steps, and the W3C trace context a request arrives with.
 //!
 //! Off unless the manifest has `[tracing]`: then nothing here runs, no exporter thread is
-//! started, and the spans warden creates for traces (target [`TARGET`], level `DEBUG`) are
-//! disabled at their call site by the log filter, as any debug span is.
+//! started, and every function below returns at its first relaxed atomic load.
 //!
-//! When on, the binary (`cli.rs`) adds [`Tracing::layer`] to its subscriber, filtered to
-//! [`TARGET`] only: log events and warden's other spans (which name principals and URIs for
-//! the log) never become span attributes. Spans end in a bounded queue; the SDK's batch
-//! processor exports them from its own thread, so a collector that is slow, down or hanging
-//! never holds a call: a full queue drops spans (the SDK logs the first drop and the total at
-//! shutdown), a failed export drops its batch (counted and logged here).
+//! Spans are made with the OpenTelemetry API directly, not through `tracing`: a request's span
+//! is started when the request arrives, and the sampler decides then. The request's future
+//! carries its context ([`within`]); a step ([`step`]) is a span only when that context is
+//! sampled, so an unsampled request costs one non-recording span and no more. Log events and
+//! `tracing` spans never become span attributes. Ended spans go into a bounded queue; the
+//! SDK's batch processor exports them from its own thread, so a collector that is slow, down
+//! or hanging never holds a call: a full queue drops spans (the SDK logs the first drop and
+//! the total at shutdown), a failed export drops its batch (counted and logged here).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::future::Future;
+use std::sync::OnceLock;
+
+use futures_util::future::Either;
+use opentelemetry::context::FutureExt as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
-use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry::trace::{
+    SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanData,
+    SpanExporter,
 };
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use tracing_subscriber::Layer;
-use tracing_subscriber::filter::Filtered;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::registry::LookupSpan;
 
 use crate::manifest::TracingSettings;
-
-/// The `tracing` target of every span meant for traces: the request span and the gate's steps.
-/// Only spans of this target are exported.
-pub const TARGET: &str = "warden::trace";
 
 /// How long the last export may take when warden stops.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether traces are on in this process (set once, by [`Tracing::start`]).
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The tracer every span is started with (set once, by [`Tracing::start`]).
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// Whether request spans carry the principal (`[tracing] principal = true`).
 static PRINCIPAL: AtomicBool = AtomicBool::new(false);
 
@@ -67,20 +68,10 @@ pub struct Tracing {
     dropped: Arc<AtomicU64>,
 }
 
-/// The layer [`Tracing::start`] returns: OpenTelemetry's, seeing only [`TARGET`].
-pub type TraceLayer<S> = Filtered<
-    tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
-    Targets,
-    S,
->;
-
 impl Tracing {
-    /// Start the exporter `settings` describe (its batch thread included), and return it with
-    /// the layer to add to the subscriber. Traces are on from here.
-    pub fn start<S>(settings: &TracingSettings) -> Result<(Tracing, TraceLayer<S>), TelemetryError>
-    where
-        S: tracing::Subscriber + for<'span> LookupSpan<'span>,
-    {
+    /// Start the exporter `settings` describe (its batch thread included). Traces are on from
+    /// here. A process starts it once.
+    pub fn start(settings: &TracingSettings) -> Result<Tracing, TelemetryError> {
         // reqwest is built with rustls and no provider of its own (see oci/): ring, as
         // everywhere in warden, before its client is built.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -133,17 +124,14 @@ impl Tracing {
             )));
         }
         let provider = provider.build();
-        let layer = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("warden"))
-            .with_location(false)
-            .with_threads(false)
-            .with_target(false)
-            .with_level(false)
-            .with_tracked_inactivity(false)
-            .with_filter(Targets::new().with_target(TARGET, tracing::Level::TRACE));
+        if TRACER.set(provider.tracer("warden")).is_err() {
+            return Err(TelemetryError::Exporter(
+                "traces are already started".into(),
+            ));
+        }
         PRINCIPAL.store(settings.principal, Ordering::Relaxed);
         ENABLED.store(true, Ordering::Relaxed);
-        Ok((Tracing { provider, dropped }, layer))
+        Ok(Tracing { provider, dropped })
     }
 
     /// Export what is queued (for at most 5 seconds) and stop the exporter thread.
@@ -233,57 +221,139 @@ impl Extractor for W3c<'_> {
     }
 }
 
-/// Make the first valid `(traceparent, tracestate)` of `candidates` the remote parent of
-/// `span`. A malformed `traceparent` is skipped (never an error); with none valid, `span`
-/// starts a new trace.
-pub fn set_remote_parent<'a>(
-    span: &Span,
-    candidates: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
-) {
-    if !enabled() || span.is_disabled() {
-        return;
+/// The trace of one request: its context, whose active span is the request's span (recording
+/// or not, as the sampler decided).
+#[derive(Clone)]
+pub struct Trace(Context);
+
+/// What a request span says of its subject, beside its method.
+pub struct Subject {
+    /// The attribute naming the subject: `gen_ai.tool.name`, `gen_ai.prompt.name`.
+    pub key: &'static str,
+    /// The tool's or prompt's name.
+    pub name: String,
+}
+
+/// Start the span of a `method` request (kind server) named `name`, child of the first valid
+/// `(traceparent, tracestate)` of `parents`. A malformed `traceparent` is skipped (never an
+/// error); with none valid, the request starts a new trace. `None` when traces are off.
+pub fn start_request<'a>(
+    name: String,
+    method: &'static str,
+    subject: Option<Subject>,
+    parents: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Option<Trace> {
+    if !enabled() {
+        return None;
     }
+    let tracer = TRACER.get()?;
     let propagator = TraceContextPropagator::new();
-    for (traceparent, tracestate) in candidates {
-        let context = propagator.extract(&W3c {
-            traceparent,
-            tracestate,
-        });
-        if context.span().span_context().is_valid() {
-            let _ = span.set_parent(context);
-            return;
-        }
+    let parent = parents
+        .into_iter()
+        .map(|(traceparent, tracestate)| {
+            propagator.extract(&W3c {
+                traceparent,
+                tracestate,
+            })
+        })
+        .find(|context| context.span().span_context().is_valid())
+        .unwrap_or_default();
+    let mut attributes = Vec::with_capacity(2);
+    attributes.push(KeyValue::new("mcp.method.name", method));
+    if let Some(subject) = subject {
+        attributes.push(KeyValue::new(subject.key, subject.name));
+    }
+    let span = tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Server)
+        .with_attributes(attributes)
+        .start_with_context(tracer, &parent);
+    Some(Trace(parent.with_span(span)))
+}
+
+/// `future`, run with `trace` as the current context on every poll, so that the gate's
+/// [`step`]s and [`current`] find it. Without a trace, `future` itself.
+pub fn within<F: Future>(trace: Option<Trace>, future: F) -> impl Future<Output = F::Output> {
+    match trace {
+        Some(Trace(context)) => Either::Left(future.with_context(context)),
+        None => Either::Right(future),
     }
 }
 
-/// The end of a request whose span is `span`: its plugin, outcome and (when
-/// `[tracing] principal = true`) principal as attributes. Returns the trace id, for the
-/// request's audit record.
-pub fn finish(
-    span: &Span,
-    plugin: Option<&str>,
-    outcome: &str,
-    failed: bool,
-    principal: &str,
-) -> Option<String> {
-    if span.is_disabled() {
+/// The trace of the request being served on this thread, if any.
+pub fn current() -> Option<Trace> {
+    if !enabled() {
         return None;
     }
-    if let Some(plugin) = plugin {
-        span.record("warden.plugin", plugin);
+    let context = Context::current();
+    context.has_active_span().then_some(Trace(context))
+}
+
+impl Trace {
+    /// The end of the request: its plugin, outcome and (when `[tracing] principal = true`)
+    /// principal as attributes, and an error status when it `failed`. Returns the trace id,
+    /// for the request's audit record. The span ends when the request's last handle on it
+    /// goes.
+    pub fn finish(
+        &self,
+        plugin: Option<&str>,
+        outcome: &'static str,
+        failed: bool,
+        principal: &str,
+    ) -> Option<String> {
+        let span = self.0.span();
+        if span.is_recording() {
+            if let Some(plugin) = plugin {
+                span.set_attribute(KeyValue::new("warden.plugin", plugin.to_owned()));
+            }
+            span.set_attribute(KeyValue::new("warden.outcome", outcome));
+            if failed {
+                span.set_attribute(KeyValue::new("error.type", outcome));
+                span.set_status(Status::error(outcome));
+            }
+            if PRINCIPAL.load(Ordering::Relaxed) {
+                span.set_attribute(KeyValue::new("enduser.id", principal.to_owned()));
+            }
+        }
+        let span_context = span.span_context();
+        span_context
+            .is_valid()
+            .then(|| span_context.trace_id().to_string())
     }
-    span.record("warden.outcome", outcome);
-    if failed {
-        span.record("otel.status_code", "ERROR");
-        span.record("error.type", outcome);
+}
+
+/// A step of a request, as a child span of the request's: ended when dropped. Nothing (and
+/// free) when traces are off or the request is not sampled.
+pub struct Step {
+    /// Held for its `Drop`, which ends it.
+    _span: Option<opentelemetry_sdk::trace::Span>,
+}
+
+/// Start the step `name` of the request being served on this thread.
+pub fn step(name: &'static str) -> Step {
+    if !enabled() {
+        return Step { _span: None };
     }
-    if PRINCIPAL.load(Ordering::Relaxed) {
-        span.record("enduser.id", principal);
+    let span = Context::map_current(|context| {
+        let sampled = context.span().span_context().is_sampled();
+        sampled.then(|| context.clone())
+    })
+    .and_then(|context| Some(TRACER.get()?.start_with_context(name, &context)));
+    Step { _span: span }
+}
+
+impl Step {
+    /// Run `f` as this step.
+    pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        let result = f();
+        drop(self);
+        result
     }
-    let context = span.context();
-    let remote = context.span();
-    let span_context = remote.span_context();
-    span_context
-        .is_valid()
-        .then(|| span_context.trace_id().to_string())
+
+    /// Run `future` as this step: the span ends when it is ready (or dropped).
+    pub async fn over<F: Future>(self, future: F) -> F::Output {
+        let output = future.await;
+        drop(self);
+        output
+    }
 }
