@@ -482,8 +482,13 @@ async fn sampling_is_decided_when_the_request_arrives_and_an_unsampled_one_expor
         .collect();
     assert_eq!(calls.len(), 3, "{records:?}");
     assert_eq!(calls[0]["trace_id"], TRACE_ID);
-    let own = calls[1]["trace_id"].as_str().expect("a trace id of its own");
-    assert!(own.len() == 32 && own != TRACE_ID && own != META_TRACE_ID, "{own}");
+    let own = calls[1]["trace_id"]
+        .as_str()
+        .expect("a trace id of its own");
+    assert!(
+        own.len() == 32 && own != TRACE_ID && own != META_TRACE_ID,
+        "{own}"
+    );
     assert_eq!(calls[2]["trace_id"], META_TRACE_ID);
     let _ = client.cancel().await;
 }

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-/// Median, 99th percentile and mean of some durations.
+/// Median, 95th and 99th percentiles and mean of some durations.
 #[derive(Clone, Copy, Debug)]
 pub struct Latency {
     pub p50: Duration,
+    pub p95: Duration,
     pub p99: Duration,
     pub mean: Duration,
 }
@@ -21,6 +22,7 @@ impl Latency {
         let total: Duration = samples.iter().sum();
         Some(Latency {
             p50: at(0.50),
+            p95: at(0.95),
             p99: at(0.99),
             mean: total / samples.len() as u32,
         })

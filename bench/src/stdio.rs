@@ -61,8 +61,14 @@ pub async fn run(setup: &Setup, report: &mut Report) -> Result<()> {
     if let Some(latency) = Latency::of(&mut samples) {
         report.add("stdio", "sequential calls", n);
         report.add("stdio", "sequential p50 (µs)", micros(latency.p50));
+        report.add("stdio", "sequential p95 (µs)", micros(latency.p95));
         report.add("stdio", "sequential p99 (µs)", micros(latency.p99));
         report.add("stdio", "sequential mean (µs)", micros(latency.mean));
+    }
+
+    if let Some(floor) = pipe_floor(setup.calls, setup.budget).await? {
+        report.add("stdio", "pipe floor p50 (µs)", micros(floor.p50));
+        report.add("stdio", "pipe floor p95 (µs)", micros(floor.p95));
     }
 
     let (calls, elapsed) = pipelined(&mut server, setup.calls, setup.budget).await?;
@@ -74,6 +80,39 @@ pub async fn run(setup: &Setup, report: &mut Report) -> Result<()> {
     );
     server.shutdown().await?;
     gate_features(setup, report).await
+}
+
+/// The floor under every stdio figure: the same request line sent through `cat` and read
+/// back, by the same client code, as many times as the calls (within the same budget). On a
+/// VM the round trip through a pipe and another process moves by an order of magnitude with
+/// which CPU wakes which, so it is reported beside warden's.
+async fn pipe_floor(calls: usize, budget: Duration) -> Result<Option<Latency>> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+    let mut cat = tokio::process::Command::new("cat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let (Some(mut stdin), Some(stdout)) = (cat.stdin.take(), cat.stdout.take()) else {
+        anyhow::bail!("cat has no pipes");
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let mut line = serde_json::to_string(&json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": trivial_call(),
+    }))?;
+    line.push('\n');
+    let mut samples = Vec::with_capacity(calls);
+    let started = Instant::now();
+    while samples.len() < calls + 200 && started.elapsed() < budget {
+        let sent = Instant::now();
+        stdin.write_all(line.as_bytes()).await?;
+        lines.next_line().await?;
+        samples.push(sent.elapsed());
+    }
+    // The first 200 warm up, as warden's do.
+    let mut samples = samples.split_off(samples.len().min(200));
+    Ok(Latency::of(&mut samples))
 }
 
 /// Every gate feature on (`bench/every-feature.toml` and the hash-chained audit log) and off (no output
