@@ -107,6 +107,7 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
                 component: config.component.clone(),
                 state: match plugin.state() {
                     PluginState::Compiling => "compiling",
+                    PluginState::Baseline => "baseline",
                     PluginState::Ready => "ready",
                     PluginState::Failed => "failed",
                 }
