@@ -66,7 +66,8 @@ pub struct Status {
 pub struct PluginStatus {
     pub name: String,
     pub component: PathBuf,
-    /// `compiling`, `ready` or `failed`.
+    /// `compiling`, `baseline` (callable on its Winch build while Cranelift compiles), `ready`
+    /// or `failed`.
     pub state: String,
     /// `cache` or `compiled`, once ready.
     pub source: Option<String>,
