@@ -264,3 +264,53 @@ async fn the_cache_holds_only_cranelift_builds() {
     assert!(!log.contains("baseline build"), "{log}");
     assert_eq!(entries(&with.path("cache")).len(), 1);
 }
+
+#[tokio::test]
+async fn a_call_waits_a_bounded_time_for_a_compiling_plugin_and_says_why() {
+    // Without the baseline build, a cold Python plugin takes seconds of Cranelift; the call
+    // gives up after the (shortened) wait with a plain message, and the server keeps going.
+    let fixture = Fixture::new(&format!(
+        r#"
+[cache]
+dir = "{{dir}}/cache"
+baseline = false
+
+[plugins.textstats]
+component = "{}"
+dirs = [{{ host = "{{dir}}/data", guest = "/data", mode = "ro" }}]
+"#,
+        textstats().display()
+    ));
+    std::fs::create_dir_all(fixture.path("data")).expect("data");
+    std::fs::write(
+        fixture.path("data/notes.txt"),
+        "The cat and the hat.\nthe end\n",
+    )
+    .expect("notes");
+    let client = fixture
+        .client_env(&[("WARDEN_COMPILE_WAIT_MS", "300")])
+        .await;
+
+    let started = std::time::Instant::now();
+    let waited = client
+        .call(
+            "textstats__text_stats",
+            json!({"path": "/data/notes.txt", "top": 2}),
+        )
+        .await;
+    let message = err_text(&waited);
+    assert!(
+        message.contains("`textstats` is still being compiled") && message.contains("300ms"),
+        "{message}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(entries(&fixture.path("cache")).is_empty());
+
+    client
+        .wait_until("the Cranelift build", |c| {
+            c.stderr().contains("plugin ready")
+        })
+        .await;
+    assert_eq!(text_stats(&client).await["words"], 7);
+    client.close().await;
+}

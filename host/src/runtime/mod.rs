@@ -51,6 +51,18 @@ use crate::schema::{
 /// How long a call waits for a plugin that is still compiling before it fails.
 pub const COMPILE_WAIT: Duration = Duration::from_secs(120);
 
+/// [`COMPILE_WAIT`], or `WARDEN_COMPILE_WAIT_MS` when set (for tests, which cannot wait two
+/// minutes for the bound to show).
+fn compile_wait() -> Duration {
+    static WAIT: OnceLock<Duration> = OnceLock::new();
+    *WAIT.get_or_init(|| {
+        std::env::var("WARDEN_COMPILE_WAIT_MS")
+            .ok()
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(COMPILE_WAIT, Duration::from_millis)
+    })
+}
+
 /// The most prompts one plugin may offer.
 pub const MAX_PROMPTS: usize = 256;
 
@@ -257,16 +269,14 @@ impl Plugin {
                 notified.await;
             }
         };
-        tokio::time::timeout(COMPILE_WAIT, wait)
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "the plugin `{}` is still being compiled (first start on an empty compile \
-                     cache) after {} s; try again shortly",
-                    self.name,
-                    COMPILE_WAIT.as_secs()
-                ))
-            })
+        let limit = compile_wait();
+        tokio::time::timeout(limit, wait).await.unwrap_or_else(|_| {
+            Err(format!(
+                "the plugin `{}` is still being compiled (first start on an empty compile \
+                 cache) after {limit:?}; try again shortly",
+                self.name,
+            ))
+        })
     }
 
     /// Record the outcome of compiling, drop the baseline build (calls running on it keep
