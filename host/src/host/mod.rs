@@ -576,9 +576,9 @@ impl Pending {
                                 elapsed,
                             });
                         }
-                        if let Ok(mut left) = left.lock() {
-                            left.push((index, (plugin, bytes)));
-                        }
+                        left.lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .push((index, (plugin, bytes)));
                     }
                     Err(error) => failed(&plugin, error),
                 }
