@@ -148,8 +148,13 @@ fuel = 9_000_000_000_000_000_000
 timeout = "300ms"
 "#,
     );
+    std::fs::create_dir(fixture.path("run")).expect("run dir");
+    let run = fixture.path("run").display().to_string();
     let client = fixture
-        .client_env(&[("WARDEN_DELAY_OPTIMIZED_MS", "60000")])
+        .client_env(&[
+            ("WARDEN_DELAY_OPTIMIZED_MS", "60000"),
+            ("XDG_RUNTIME_DIR", run.as_str()),
+        ])
         .await;
 
     let fuel = client.call("testbed__spin", json!({})).await;
@@ -184,6 +189,25 @@ timeout = "300ms"
         "{stderr}"
     );
     assert!(!stderr.contains("plugin ready"), "{stderr}");
+    // `warden status` says so.
+    let status = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["status", "--json", "-m"])
+        .arg(&fixture.manifest)
+        .env("XDG_RUNTIME_DIR", &run)
+        .output()
+        .expect("warden status");
+    let servers: Value = serde_json::from_slice(&status.stdout).expect("status --json");
+    let states: Vec<&Value> = servers[0]["plugins"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{servers:#}\n{}", String::from_utf8_lossy(&status.stderr)))
+        .iter()
+        .map(|p| &p["state"])
+        .collect();
+    assert_eq!(
+        states,
+        [&json!("baseline"), &json!("baseline")],
+        "{servers:#}"
+    );
     client.close().await;
 }
 
