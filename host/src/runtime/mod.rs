@@ -538,9 +538,9 @@ impl Runtime {
     }
 
     /// Give `plugin` code at once on a cold cache: from the cache if it holds an authentic
-    /// entry (then the plugin is done, [`Baseline::Cached`]), else built with the baseline
+    /// entry (then the plugin is done, [`BaselineOutcome::Cached`]), else built with the baseline
     /// compiler, which runs its calls until [`compile`](Self::compile) (still to be called)
-    /// swaps in the Cranelift build. Nothing is done ([`Baseline::Skipped`]) when the
+    /// swaps in the Cranelift build. Nothing is done ([`BaselineOutcome::Skipped`]) when the
     /// baseline is off (`[cache] baseline = false`), the plugin was compiled when it was
     /// opened, or Winch cannot build it (logged; the Cranelift build is then awaited).
     pub fn compile_baseline(
