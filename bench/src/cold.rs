@@ -72,7 +72,10 @@ pub async fn run(
             name: "js",
             component: polyglot_dir.join("jsonapi.wasm"),
             tool: "jsonapi__get_json",
-            arguments: json!({"url": format!("http://127.0.0.1:{}/items", api.port), "pointer": "/items/0"}),
+            arguments: json!({
+                "url": format!("http://127.0.0.1:{}/items", api.port),
+                "pointer": "/items/0",
+            }),
             grants: format!("allow_hosts = [\"http://127.0.0.1:{}\"]\n", api.port),
         },
     ];
