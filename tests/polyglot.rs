@@ -513,11 +513,21 @@ async fn initialize_and_tools_list_answer_before_a_cold_plugin_compiled() {
         "{names:?}"
     );
 
-    // A call waits for the compile, then runs.
+    // A call waits for the baseline (Winch) build, then runs; the optimized build follows.
     let result = client
         .call("textstats__text_stats", json!({"path": "/data/notes.txt"}))
         .await;
     assert!(ok_text(&result).contains("two"), "{result:?}");
+    assert!(
+        client
+            .stderr()
+            .contains("plugin callable on its baseline build"),
+        "{}",
+        client.stderr()
+    );
+    client
+        .wait_until("the optimized build", |c| !loaded(&c.stderr()).is_empty())
+        .await;
     let stderr = client.stderr();
     assert!(
         stderr.contains("compiling plugin `textstats` (first start only, cached afterwards) 1/1"),
@@ -535,6 +545,7 @@ async fn initialize_and_tools_list_answer_before_a_cold_plugin_compiled() {
     client.close().await;
 }
 
+/// Ready once every plugin is callable: on its baseline build, before the optimized one.
 #[tokio::test]
 async fn readyz_is_503_until_every_plugin_compiled() {
     let fixture = cold("jsonapi", &components().jsonapi);
@@ -557,7 +568,13 @@ async fn readyz_is_503_until_every_plugin_compiled() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert!(loaded(&server.stderr()).len() == 1, "{}", server.stderr());
+    assert!(
+        server
+            .stderr()
+            .contains("plugin callable on its baseline build"),
+        "{}",
+        server.stderr()
+    );
 }
 
 /// `warden ARGS` in `cwd` with the tests' toolchains: exit code, stdout, stderr.

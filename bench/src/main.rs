@@ -9,6 +9,7 @@
 //! Every scenario is bounded in count and in time. The figures and their targets are in
 //! docs/PERFORMANCE.md.
 
+mod cold;
 mod http;
 mod report;
 mod server;
@@ -28,7 +29,7 @@ use report::Report;
 #[derive(Parser)]
 #[command(name = "warden-bench", version, about)]
 struct Cli {
-    /// Which scenarios to run (default: all).
+    /// Which scenarios to run (default: stdio, http and startup; `cold` runs only when named).
     #[arg(value_enum)]
     scenarios: Vec<Scenario>,
     /// Calls per measurement (stdio round trips; HTTP calls per concurrency level).
@@ -43,6 +44,14 @@ struct Cli {
     /// Concurrent clients for the HTTP scenario.
     #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
     clients: Vec<usize>,
+    /// Cold-start scenario: runs per plugin (each with a new, empty compile cache); the
+    /// median is reported.
+    #[arg(long, default_value_t = 3)]
+    cold_runs: usize,
+    /// Where the Python and JavaScript examples are (`textstats.wasm`, `jsonapi.wasm`; default:
+    /// target/tmp/polyglot, written by plugins/python/build.sh and plugins/js/build.sh).
+    #[arg(long)]
+    polyglot_dir: Option<PathBuf>,
     /// The `warden` binary (default: the one next to this binary).
     #[arg(long)]
     warden: Option<PathBuf>,
@@ -71,6 +80,10 @@ enum Scenario {
     Http,
     /// Time from exec to a successful `tools/list`, cold and warm cache, and memory.
     Startup,
+    /// Time from exec to the first `tools/list` and the first successful `tools/call` of one
+    /// plugin on an empty compile cache (Rust, Python, JavaScript), when its optimized build
+    /// reaches the cache, and the warm start after it.
+    Cold,
 }
 
 /// Where things are, shared by the scenarios.
@@ -142,6 +155,12 @@ fn main() -> Result<()> {
                 Scenario::Stdio => stdio::run(&setup, &mut report).await,
                 Scenario::Http => http::run(&setup, &cli.clients, cli.replicas, &mut report).await,
                 Scenario::Startup => startup::run(&setup, &cli.plugins, &mut report).await,
+                Scenario::Cold => {
+                    let dir = cli.polyglot_dir.clone().unwrap_or_else(|| {
+                        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/polyglot")
+                    });
+                    cold::run(&setup, &dir, cli.cold_runs, &mut report).await
+                }
             }?;
         }
         anyhow::Ok(())

@@ -27,7 +27,8 @@ use crate::lock::{self, LockCheck};
 use crate::manifest::{self, Location, LockMode, Manifest};
 use crate::metrics::Metrics;
 use crate::runtime::{
-    CacheConfig, CacheOutcome, Compiled, ComponentBytes, EngineOptions, Plugin, Runtime,
+    BaselineOutcome, CacheConfig, CacheOutcome, Compiled, ComponentBytes, EngineOptions, Plugin,
+    Runtime,
 };
 
 /// Everything `warden serve` needs, opened and checked.
@@ -122,6 +123,12 @@ pub enum Progress<'a> {
         index: usize,
         total: usize,
     },
+    /// The cache had no entry: the plugin was built with the baseline compiler in
+    /// `elapsed` and its calls run on that build until the Cranelift build is ready.
+    Baseline {
+        plugin: &'a str,
+        elapsed: std::time::Duration,
+    },
     /// The plugin can run. `done` counts the plugins finished so far.
     Ready {
         plugin: &'a str,
@@ -211,6 +218,7 @@ impl Host {
         let cache = CacheConfig {
             dir: manifest.cache_dir.clone(),
             key: manifest.cache_key.clone(),
+            baseline: manifest.cache_baseline,
         };
         let engine = (options, cache);
         let runtime = match previous.filter(|p| p.engine == engine) {
@@ -522,62 +530,124 @@ impl Pending {
     /// Compile every plugin, as many at once as there are cores, reporting each step to
     /// `progress`. Returns the plugins that failed; their calls fail too.
     pub fn compile(self, progress: &(dyn Fn(Progress<'_>) + Sync)) -> Vec<HostError> {
+        self.run(false, progress)
+    }
+
+    /// [`compile`](Self::compile) on a thread of its own, reporting to the log; the calls
+    /// of each plugin run as soon as it is ready. With `[cache] baseline`, every plugin the
+    /// cache misses is first built with the baseline compiler (all of them, in parallel,
+    /// before any Cranelift build starts), so that every tool is callable within the baseline
+    /// compile time; the Cranelift builds follow and replace them one by one.
+    pub fn spawn(self) -> std::thread::JoinHandle<Vec<HostError>> {
+        std::thread::spawn(move || self.run(true, &log_progress))
+    }
+
+    fn run(self, baseline: bool, progress: &(dyn Fn(Progress<'_>) + Sync)) -> Vec<HostError> {
         let total = self.plugins.len();
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(total);
-        let queue = Mutex::new(self.plugins.into_iter().enumerate());
         let done = AtomicUsize::new(0);
         let errors = Mutex::new(Vec::new());
         let runtime = &self.runtime;
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    // The lock is held only to take the next plugin, never while compiling.
-                    while let Some((index, (plugin, bytes))) =
-                        queue.lock().ok().and_then(|mut queue| queue.next())
-                    {
-                        let name = &plugin.config.name;
-                        let compiling = || {
-                            progress(Progress::Compiling {
-                                plugin: name,
-                                index: index + 1,
-                                total,
+        let failed = |plugin: &Plugin, error: crate::runtime::LoadError| {
+            done.fetch_add(1, Ordering::Relaxed);
+            let error = HostError {
+                location: Some(plugin.config.location.clone()),
+                message: format!("plugin `{}`: {error}", plugin.config.name),
+            };
+            progress(Progress::Failed { error: &error });
+            if let Ok(mut errors) = errors.lock() {
+                errors.push(error);
+            }
+        };
+        let mut plugins: Vec<_> = self.plugins.into_iter().enumerate().collect();
+        if baseline {
+            let left = Mutex::new(Vec::new());
+            in_parallel(plugins, |(index, (plugin, mut bytes))| {
+                match runtime.compile_baseline(&plugin, &mut bytes) {
+                    Ok(BaselineOutcome::Cached(compiled)) => progress(Progress::Ready {
+                        plugin: &plugin.config.name,
+                        compiled,
+                        done: done.fetch_add(1, Ordering::Relaxed) + 1,
+                        total,
+                    }),
+                    Ok(outcome) => {
+                        if let BaselineOutcome::Baseline(elapsed) = outcome {
+                            progress(Progress::Baseline {
+                                plugin: &plugin.config.name,
+                                elapsed,
                             });
-                        };
-                        match runtime.compile(&plugin, bytes, compiling) {
-                            Ok(compiled) => progress(Progress::Ready {
-                                plugin: name,
-                                compiled,
-                                done: done.fetch_add(1, Ordering::Relaxed) + 1,
-                                total,
-                            }),
-                            Err(error) => {
-                                done.fetch_add(1, Ordering::Relaxed);
-                                let error = HostError {
-                                    location: Some(plugin.config.location.clone()),
-                                    message: format!("plugin `{name}`: {error}"),
-                                };
-                                progress(Progress::Failed { error: &error });
-                                if let Ok(mut errors) = errors.lock() {
-                                    errors.push(error);
-                                }
-                            }
                         }
+                        left.lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .push((index, (plugin, bytes)));
                     }
+                    Err(error) => failed(&plugin, error),
+                }
+            });
+            plugins = left
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            plugins.sort_by_key(|(index, _)| *index);
+            if !plugins.is_empty() {
+                hold_optimized();
+            }
+        }
+        in_parallel(plugins, |(index, (plugin, bytes))| {
+            let name = &plugin.config.name;
+            let compiling = || {
+                progress(Progress::Compiling {
+                    plugin: name,
+                    index: index + 1,
+                    total,
                 });
+            };
+            match runtime.compile(&plugin, bytes, compiling) {
+                Ok(compiled) => progress(Progress::Ready {
+                    plugin: name,
+                    compiled,
+                    done: done.fetch_add(1, Ordering::Relaxed) + 1,
+                    total,
+                }),
+                Err(error) => failed(&plugin, error),
             }
         });
         errors
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
 
-    /// [`compile`](Self::compile) on a thread of its own, reporting to the log; the calls
-    /// of each plugin run as soon as it is ready.
-    pub fn spawn(self) -> std::thread::JoinHandle<Vec<HostError>> {
-        std::thread::spawn(move || self.compile(&log_progress))
+/// For tests that must observe calls served by the baseline build: `WARDEN_DELAY_OPTIMIZED_MS`
+/// (at most a minute) delays the Cranelift builds that follow it. Unset, nothing waits.
+fn hold_optimized() {
+    let delay = std::env::var("WARDEN_DELAY_OPTIMIZED_MS")
+        .ok()
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map_or(0, |ms| ms.min(60_000));
+    if delay > 0 {
+        tracing::warn!(
+            delay_ms = delay,
+            "WARDEN_DELAY_OPTIMIZED_MS: holding the optimized builds"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(delay));
     }
+}
+
+/// Run `work` on every item, in order, on as many threads as there are cores.
+fn in_parallel<T: Send>(items: Vec<T>, work: impl Fn(T) + Sync) {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    let queue = Mutex::new(items.into_iter());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                // The lock is held only to take the next item, never while working.
+                while let Some(item) = queue.lock().ok().and_then(|mut queue| queue.next()) {
+                    work(item);
+                }
+            });
+        }
+    });
 }
 
 /// Report compile progress in the log: one line when a compile starts (the slow case) and
@@ -610,6 +680,11 @@ pub fn log_progress(progress: Progress<'_>) {
                 "plugin ready"
             );
         }
+        Progress::Baseline { plugin, elapsed } => tracing::info!(
+            plugin,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "plugin callable on its baseline build; compiling the optimized build"
+        ),
         Progress::Failed { error } => tracing::error!("{error}"),
     }
 }

@@ -98,6 +98,10 @@ pub struct Manifest {
     /// How cache entries are authenticated: `[cache] key` (a secret shared by replicas) or a
     /// key file, by default `DIR.key` beside the cache directory, created 0600 when missing.
     pub cache_key: CacheKey,
+    /// `[cache] baseline` (default `true`): on a cache miss, `warden serve` first builds the
+    /// plugin with the baseline compiler (Winch, seconds faster) so its tools run at once, and
+    /// swaps in the Cranelift build (the one cached) when it is ready.
+    pub cache_baseline: bool,
     /// `[plugins.NAME]` tables, in file order.
     pub plugins: Vec<Plugin>,
     /// `[limits]`: argument caps and the global per-tool rate ceiling.

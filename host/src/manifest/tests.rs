@@ -388,7 +388,23 @@ fn unknown_keys_in_server_and_cache_are_errors() {
     );
     assert_eq!(
         fx.error("[cache]\npath = \"x\"\n"),
-        "2:1: cache.path: unknown key `path`; expected one of `dir`, `key` or `key_file`"
+        "2:1: cache.path: unknown key `path`; expected one of `dir`, `key`, `key_file` or \
+         `baseline`"
+    );
+}
+
+#[test]
+fn the_baseline_compiler_is_on_unless_the_cache_says_otherwise() {
+    let fx = Fixture::new();
+    assert!(fx.ok("").cache_baseline);
+    assert!(fx.ok("[cache]\ndir = \"c\"\n").cache_baseline);
+    assert!(!fx.ok("[cache]\nbaseline = false\n").cache_baseline);
+    assert!(fx.ok("[cache]\nbaseline = true\n").cache_baseline);
+    assert!(
+        fx.error("[cache]\nbaseline = \"no\"\n")
+            .starts_with("2:12: cache.baseline: "),
+        "{}",
+        fx.error("[cache]\nbaseline = \"no\"\n")
     );
 }
 

@@ -29,12 +29,12 @@ pub(super) fn manifest(
         .and_then(|v| v.table())
         .map(|table| server(&table))
         .unwrap_or_default();
-    let (cache_dir, cache_key) = match root.get("cache").and_then(|v| v.table()) {
+    let (cache_dir, cache_key, cache_baseline) = match root.get("cache").and_then(|v| v.table()) {
         Some(table) => cache(cx, &table, &dir),
         None => {
             let cache_dir = default_cache_dir(cx, &dir);
             let key = CacheKey::File(default_key_file(&cache_dir));
-            (cache_dir, key)
+            (cache_dir, key, true)
         }
     };
     let plugins = match root.get("plugins").and_then(|v| v.table()) {
@@ -96,6 +96,7 @@ pub(super) fn manifest(
         server,
         cache_dir,
         cache_key,
+        cache_baseline,
         plugins,
         limits,
         limit_store,
@@ -247,8 +248,9 @@ fn label(value: &Value<'_, '_>) -> Option<String> {
     }
 }
 
-/// `[cache]`: the directory and how its entries are authenticated.
-fn cache(cx: &Context<'_>, table: &Table<'_, '_>, dir: &Path) -> (PathBuf, CacheKey) {
+/// `[cache]`: the directory, how its entries are authenticated, and whether a cold plugin is
+/// first built with the baseline compiler.
+fn cache(cx: &Context<'_>, table: &Table<'_, '_>, dir: &Path) -> (PathBuf, CacheKey, bool) {
     let cache_dir = table
         .get("dir")
         .and_then(|v| {
@@ -276,13 +278,17 @@ fn cache(cx: &Context<'_>, table: &Table<'_, '_>, dir: &Path) -> (PathBuf, Cache
         }
         Some(path)
     });
+    let baseline = table
+        .get("baseline")
+        .and_then(|v| super::plugin::boolean(&v))
+        .unwrap_or(true);
     table.finish();
     let key = match (secret, key_file) {
         (Some(secret), _) => CacheKey::Secret(secret),
         (None, Some(path)) => CacheKey::File(path),
         (None, None) => CacheKey::File(default_key_file(&cache_dir)),
     };
-    (cache_dir, key)
+    (cache_dir, key, baseline)
 }
 
 /// The per-install key beside the cache directory (never inside it): `DIR.key`.

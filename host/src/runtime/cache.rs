@@ -16,6 +16,11 @@
 //! - **Artifacts are read into private memory** ([`Component::deserialize`] from bytes), never
 //!   mapped from the file: rewriting an entry in place cannot change the code of a running
 //!   server.
+//! - **Only the optimizing compiler's artifacts are cached.** The cache belongs to the
+//!   Cranelift engine it was opened with and loads and compiles with that engine only; the
+//!   entry's name and tag cover that engine's compatibility key (its compiler, flags and
+//!   tunables), so an artifact of another engine (Winch's baseline build, see
+//!   `runtime::baseline`) is never written here, and could not be loaded if it were.
 //! - **The directory must be private to warden's user**: one that is group- or
 //!   world-writable, or owned by another user, is refused, and so is a key file that others can
 //!   read or that another user owns. (The manifest also refuses a `dirs` grant over the cache or
@@ -92,10 +97,15 @@ pub struct CacheConfig {
     pub dir: PathBuf,
     /// The key: a key file (created when missing) or the operator's secret.
     pub key: CacheKey,
+    /// On a miss, build with the baseline compiler first so calls run at once
+    /// (`[cache] baseline`).
+    pub baseline: bool,
 }
 
 /// A directory of compiled components.
 pub struct CompileCache {
+    /// The engine every entry is compiled with and loaded into.
+    engine: Engine,
     store: Option<Store>,
     engine_key: String,
 }
@@ -132,6 +142,7 @@ impl CompileCache {
             None => None,
         };
         Ok(Self {
+            engine: engine.clone(),
             store,
             engine_key: format!("{:016x}", hasher.finish()),
         })
@@ -144,18 +155,41 @@ impl CompileCache {
     /// `on_compile` runs just before compiling, when there is no usable entry.
     pub fn load(
         &self,
-        engine: &Engine,
         bytes: &[u8],
         on_compile: impl FnOnce(),
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        let Some(store) = &self.store else {
-            on_compile();
-            return Ok((Component::new(engine, bytes)?, CacheOutcome::Compiled));
-        };
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
-        let path = store
-            .dir
-            .join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key));
+        if let Some(component) = self.lookup(bytes) {
+            return Ok((component, CacheOutcome::Hit));
+        }
+        Ok((self.compile(bytes, on_compile)?, CacheOutcome::Compiled))
+    }
+
+    /// The component compiled from `bytes` now (no lookup: the caller looked already),
+    /// stored in the cache when there is one. `on_compile` runs first.
+    pub fn compile(&self, bytes: &[u8], on_compile: impl FnOnce()) -> wasmtime::Result<Component> {
+        on_compile();
+        let component = Component::new(&self.engine, bytes)?;
+        if let Some(store) = &self.store {
+            let (digest, path) = self.entry_path(store, bytes);
+            match component.serialize() {
+                Ok(artifact) => {
+                    let tag = self.tag(store, &digest, &artifact);
+                    write_entry(&path, &tag, &artifact);
+                }
+                Err(error) => tracing::warn!(
+                    path = %path.display(), %error, "could not serialize compiled component"
+                ),
+            }
+        }
+        Ok(component)
+    }
+
+    /// The component compiled from `bytes` if the cache holds an authentic entry for it.
+    /// An entry that cannot be read or used, or whose tag does not verify, is `None` (with a
+    /// warning): the caller compiles.
+    pub fn lookup(&self, bytes: &[u8]) -> Option<Component> {
+        let store = self.store.as_ref()?;
+        let (digest, path) = self.entry_path(store, bytes);
         match fs::read(&path) {
             Ok(entry) => match self.open_entry(store, &digest, &entry) {
                 Some(artifact) => {
@@ -164,8 +198,8 @@ impl CompileCache {
                     // warden serialized it from this component. It was read into private
                     // memory, so later writes to the file cannot change it; wasmtime copies it
                     // into its own mapping and checks the header again.
-                    match unsafe { Component::deserialize(engine, artifact) } {
-                        Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                    match unsafe { Component::deserialize(&self.engine, artifact) } {
+                        Ok(component) => return Some(component),
                         Err(error) => tracing::warn!(
                             path = %path.display(), %error,
                             "discarding an unusable compile cache entry; recompiling"
@@ -183,18 +217,16 @@ impl CompileCache {
                 path = %path.display(), %error, "cannot read compile cache entry; recompiling"
             ),
         }
-        on_compile();
-        let component = Component::new(engine, bytes)?;
-        match component.serialize() {
-            Ok(artifact) => {
-                let tag = self.tag(store, &digest, &artifact);
-                write_entry(&path, &tag, &artifact);
-            }
-            Err(error) => tracing::warn!(
-                path = %path.display(), %error, "could not serialize compiled component"
-            ),
-        }
-        Ok((component, CacheOutcome::Compiled))
+        None
+    }
+
+    /// The SHA-256 of `bytes` and the path of their entry.
+    fn entry_path(&self, store: &Store, bytes: &[u8]) -> ([u8; 32], PathBuf) {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let path = store
+            .dir
+            .join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key));
+        (digest, path)
     }
 
     /// The artifact inside `entry` if its tag verifies, else `None`.
@@ -354,5 +386,57 @@ fn write_entry(path: &Path, tag: &hmac::Tag, artifact: &[u8]) {
     })();
     if let Err(error) = result {
         tracing::warn!(path = %path.display(), %error, "could not write compile cache entry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::SecretValue;
+    use crate::runtime::engine::{EngineOptions, build_baseline_engine, build_engine};
+
+    fn codec() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/plugins/wasm32-wasip2/release/codec.wasm"
+        );
+        fs::read(path).expect("codec.wasm (built by host/build.rs)")
+    }
+
+    /// An artifact of the baseline compiler (Winch), planted under the name the Cranelift
+    /// build would have and with a valid tag (as if warden had written it), is never loaded:
+    /// the Cranelift engine refuses it and compiles, and the two engines' entries could not
+    /// even share a name.
+    #[test]
+    fn an_artifact_of_the_baseline_compiler_is_never_loaded() {
+        let bytes = codec();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = CacheConfig {
+            dir: dir.path().join("cache"),
+            key: CacheKey::Secret(SecretValue::new("k".repeat(40))),
+            baseline: true,
+        };
+        let cranelift = build_engine(&EngineOptions::default()).expect("cranelift engine");
+        let winch = build_baseline_engine().expect("winch engine");
+        let cache = CompileCache::open(&cranelift, Some(&config)).expect("cache");
+        let winch_cache = CompileCache::open(&winch, Some(&config)).expect("cache");
+        assert_ne!(cache.engine_key, winch_cache.engine_key);
+
+        let artifact = Component::new(&winch, &bytes)
+            .expect("winch compiles codec")
+            .serialize()
+            .expect("serialize");
+        let store = cache.store.as_ref().expect("store");
+        let (digest, path) = cache.entry_path(store, &bytes);
+        write_entry(&path, &cache.tag(store, &digest, &artifact), &artifact);
+        assert!(
+            cache.lookup(&bytes).is_none(),
+            "the Winch artifact was loaded"
+        );
+
+        // What the cache then compiles and writes is Cranelift's, and loads.
+        let (_, outcome) = cache.load(&bytes, || {}).expect("compiles");
+        assert_eq!(outcome, CacheOutcome::Compiled);
+        assert!(cache.lookup(&bytes).is_some());
     }
 }

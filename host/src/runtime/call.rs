@@ -262,10 +262,7 @@ impl Runtime {
     ) -> Result<CallOutcome, CallError> {
         // A plugin still compiling (first start on a cold cache) is waited for; the call's
         // time limit starts once it can run.
-        let code = plugin
-            .code()
-            .await
-            .map_err(|message| CallError::Unavailable(message.to_owned()))?;
+        let code = plugin.code().await.map_err(CallError::Unavailable)?;
         let limits = &plugin.config.limits;
         let (stdout, stderr) = (CapturedOutput::default(), CapturedOutput::default());
         let context = capabilities::call_context(
@@ -287,7 +284,9 @@ impl Runtime {
         );
         state.sampling = plugin.config.sampling;
         state.roots = plugin.config.roots;
-        let mut store = Store::new(&self.engine, state);
+        // The engine the code was built by: the main one, or the baseline engine while a
+        // cold plugin's Cranelift build is not ready.
+        let mut store = Store::new(code.instance_pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store
             .set_fuel(limits.fuel)
@@ -298,7 +297,7 @@ impl Runtime {
         store.epoch_deadline_async_yield_and_update(1);
 
         let paused = store.data().paused.clone();
-        let (function, export) = target_export(plugin, code, target)?;
+        let (function, export) = target_export(plugin, &code, target)?;
         let has_result = function.result.is_some();
         let mut results = if has_result {
             vec![Val::Bool(false)]

@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+    Strategy,
+};
 
 /// How often the epoch ticks. A call's wall-clock deadline is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -55,11 +58,35 @@ pub fn build_engine(options: &EngineOptions) -> wasmtime::Result<Engine> {
 
     let mut config = Config::new();
     config
+        .strategy(Strategy::Cranelift)
         .consume_fuel(true)
         .epoch_interruption(true)
         .memory_init_cow(true)
         .wasm_component_model(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+/// Build the baseline engine: Winch, wasmtime's single-pass compiler, which compiles a
+/// Python or JavaScript component several times faster than Cranelift into slower code. It
+/// runs a plugin's calls on a cold cache only until the Cranelift build is ready
+/// (`runtime::baseline`), so it allocates instances on demand instead of reserving a pool.
+/// Every limit holds as on the main engine: Winch emits the same fuel checks (every
+/// function entry and loop header) and epoch checks, and memory is bounded by the store's
+/// limiter, not the allocator.
+pub fn build_baseline_engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Winch)
+        // Winch compiles functions; the trampolines between host and guest (one per function
+        // that can be called indirectly: thousands in CPython) are still Cranelift's, and
+        // unoptimized they compile faster.
+        .cranelift_opt_level(OptLevel::None)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .wasm_component_model(true)
+        .allocation_strategy(InstanceAllocationStrategy::OnDemand);
     Engine::new(&config)
 }
 

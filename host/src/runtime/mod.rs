@@ -7,7 +7,11 @@
 //! from the cache and resolves its imports into an `InstancePre` (slow on a cold cache:
 //! seconds for a Python or JS plugin). A server opens every plugin before it answers anything
 //! and compiles in the background; a call to a plugin still compiling waits for it
-//! ([`Plugin::code`]). [`Runtime::call`] runs one
+//! ([`Plugin::code`]), for at most [`COMPILE_WAIT`]. On a cold cache a server first builds
+//! the plugin with the baseline compiler ([`Runtime::compile_baseline`]: Winch, a fraction of
+//! the time) so that its calls run at once, then with Cranelift ([`Runtime::compile`]), and
+//! swaps the Cranelift build in when it is ready; only that build is cached.
+//! [`Runtime::call`] runs one
 //! exported function in a new instance whose WASI context holds only the plugin's grants,
 //! under its fuel, memory and time limits.
 
@@ -20,7 +24,7 @@ mod limits;
 mod output;
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -43,6 +47,21 @@ use crate::manifest;
 use crate::schema::{
     self, ComponentDescription, ExportedFunction, PromptDef, ResourceDef, TemplateDef,
 };
+
+/// How long a call waits for a plugin that is still compiling before it fails.
+pub const COMPILE_WAIT: Duration = Duration::from_secs(120);
+
+/// [`COMPILE_WAIT`], or `WARDEN_COMPILE_WAIT_MS` when set (for tests, which cannot wait two
+/// minutes for the bound to show).
+fn compile_wait() -> Duration {
+    static WAIT: OnceLock<Duration> = OnceLock::new();
+    *WAIT.get_or_init(|| {
+        std::env::var("WARDEN_COMPILE_WAIT_MS")
+            .ok()
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(COMPILE_WAIT, Duration::from_millis)
+    })
+}
 
 /// The most prompts one plugin may offer.
 pub const MAX_PROMPTS: usize = 256;
@@ -101,8 +120,19 @@ pub struct Runtime {
     linker: Linker<CallState>,
     cache: cache::CompileCache,
     _ticker: engine::EpochTicker,
+    /// Whether a cold plugin is first built with the baseline compiler (`[cache] baseline`).
+    baseline_enabled: bool,
+    /// The baseline engine, made on the first cache miss (`None` if it could not be made).
+    baseline: OnceLock<Option<Baseline>>,
     /// Where compile cache hits and misses are counted, once metrics are on.
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
+}
+
+/// The baseline (Winch) engine, its linker and its epoch ticker.
+struct Baseline {
+    engine: Engine,
+    linker: Linker<CallState>,
+    _ticker: engine::EpochTicker,
 }
 
 /// A plugin: its manifest entry, what it exports, and its compiled code once
@@ -127,6 +157,8 @@ pub struct Plugin {
     pub templates: Vec<TemplateDef>,
     /// Set once, by [`Runtime::compile`]: the code, or why there is none.
     code: OnceLock<Result<Code, String>>,
+    /// The baseline build, from [`Runtime::compile_baseline`] until `code` is set.
+    baseline: Mutex<Option<Arc<Code>>>,
     /// Wakes the calls waiting for `code`.
     compiled: tokio::sync::Notify,
 }
@@ -146,6 +178,24 @@ struct Code {
     report: Compiled,
 }
 
+/// A plugin's code for one call: the optimized build (borrowed), or the baseline build (kept
+/// alive by the call when the optimized build replaces it meanwhile).
+enum CodeRef<'a> {
+    Final(&'a Code),
+    Baseline(Arc<Code>),
+}
+
+impl std::ops::Deref for CodeRef<'_> {
+    type Target = Code;
+
+    fn deref(&self) -> &Code {
+        match self {
+            CodeRef::Final(code) => code,
+            CodeRef::Baseline(code) => code,
+        }
+    }
+}
+
 /// How a plugin's code was obtained.
 #[derive(Clone, Copy, Debug)]
 pub struct Compiled {
@@ -160,6 +210,8 @@ pub struct Compiled {
 pub enum PluginState {
     /// Opened; its code is being compiled.
     Compiling,
+    /// Callable on its baseline build; the optimized build is being compiled.
+    Baseline,
     /// Ready to run.
     Ready,
     /// Its code could not be compiled or linked; calls fail.
@@ -170,6 +222,7 @@ impl Plugin {
     /// Where compiling stands.
     pub fn state(&self) -> PluginState {
         match self.code.get() {
+            None if self.baseline_code().is_some() => PluginState::Baseline,
             None => PluginState::Compiling,
             Some(Ok(_)) => PluginState::Ready,
             Some(Err(_)) => PluginState::Failed,
@@ -184,30 +237,77 @@ impl Plugin {
         }
     }
 
-    /// The compiled code, waiting for [`Runtime::compile`] if it has not finished; the
-    /// compile error's text if it failed.
-    async fn code(&self) -> Result<&Code, &str> {
-        // The path of every call once compiled: one atomic load, no lock.
-        if let Some(code) = self.code.get() {
-            return code.as_ref().map_err(String::as_str);
-        }
-        loop {
-            // Registered before the check, so a `notify_waiters` between the two is not lost.
-            let notified = self.compiled.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(code) = self.code.get() {
-                return code.as_ref().map_err(String::as_str);
-            }
-            notified.await;
-        }
+    /// The baseline build, while it is the plugin's code.
+    fn baseline_code(&self) -> Option<Arc<Code>> {
+        self.baseline
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
-    /// Record the outcome of compiling and wake the calls waiting for it. Only the first
-    /// outcome counts.
+    /// The compiled code (the optimized build, else the baseline build), waiting for
+    /// [`Runtime::compile`] or [`Runtime::compile_baseline`] if neither has finished, at most
+    /// [`COMPILE_WAIT`]; the compile error's text if it failed.
+    async fn code(&self) -> Result<CodeRef<'_>, String> {
+        // The path of every call once compiled: one atomic load, no lock.
+        if let Some(code) = self.code.get() {
+            return final_code(code);
+        }
+        let wait = async {
+            loop {
+                // Registered before the check, so a `notify_waiters` between the two is not
+                // lost.
+                let notified = self.compiled.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if let Some(code) = self.code.get() {
+                    return final_code(code);
+                }
+                if let Some(code) = self.baseline_code() {
+                    return Ok(CodeRef::Baseline(code));
+                }
+                notified.await;
+            }
+        };
+        let limit = compile_wait();
+        tokio::time::timeout(limit, wait).await.unwrap_or_else(|_| {
+            Err(format!(
+                "the plugin `{}` is still being compiled (first start on an empty compile \
+                 cache) after {limit:?}; try again shortly",
+                self.name,
+            ))
+        })
+    }
+
+    /// Record the outcome of compiling, drop the baseline build (calls running on it keep
+    /// it until they end) and wake the calls waiting. Only the first outcome counts.
     fn set_code(&self, code: Result<Code, String>) {
         let _ = self.code.set(code);
+        self.baseline
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
         self.compiled.notify_waiters();
+    }
+
+    /// Make the baseline build the plugin's code until [`set_code`](Self::set_code).
+    fn set_baseline(&self, code: Code) {
+        if self.code.get().is_some() {
+            return;
+        }
+        *self
+            .baseline
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(code));
+        self.compiled.notify_waiters();
+    }
+}
+
+/// The optimized build, or its compile error's text.
+fn final_code(code: &Result<Code, String>) -> Result<CodeRef<'_>, String> {
+    match code {
+        Ok(code) => Ok(CodeRef::Final(code)),
+        Err(message) => Err(message.clone()),
     }
 }
 
@@ -216,6 +316,9 @@ impl Plugin {
 pub struct ComponentBytes {
     /// `None` when [`Runtime::open`] compiled it already (to list its prompts).
     bytes: Option<Vec<u8>>,
+    /// Set when [`Runtime::compile_baseline`] found no usable cache entry: compiling need not
+    /// look again.
+    missed: bool,
 }
 
 impl Runtime {
@@ -223,6 +326,7 @@ impl Runtime {
     /// when `None`).
     pub fn new(options: &EngineOptions, cache: Option<&CacheConfig>) -> Result<Self, RuntimeError> {
         let engine = engine::build_engine(options).map_err(RuntimeError::Engine)?;
+        let baseline_enabled = cache.is_some_and(|cache| cache.baseline);
         let cache = cache::CompileCache::open(&engine, cache)?;
         let linker = Self::linker(&engine).map_err(RuntimeError::Engine)?;
         let ticker = engine::EpochTicker::start(&engine);
@@ -231,6 +335,8 @@ impl Runtime {
             linker,
             cache,
             _ticker: ticker,
+            baseline_enabled,
+            baseline: OnceLock::new(),
             metrics: std::sync::OnceLock::new(),
         })
     }
@@ -301,15 +407,29 @@ impl Runtime {
             resources: Vec::new(),
             templates: Vec::new(),
             code: OnceLock::new(),
+            baseline: Mutex::new(None),
             compiled: tokio::sync::Notify::new(),
         };
         let description = &plugin.description;
         if description.prompts.is_none() && description.resources.is_none() {
-            return Ok((plugin, ComponentBytes { bytes: Some(bytes) }));
+            return Ok((
+                plugin,
+                ComponentBytes {
+                    bytes: Some(bytes),
+                    missed: false,
+                },
+            ));
         }
         // Its prompts and resources are known only by running its listing functions: compile
         // it now, and list them once.
-        self.compile(&plugin, ComponentBytes { bytes: Some(bytes) }, || {})?;
+        self.compile(
+            &plugin,
+            ComponentBytes {
+                bytes: Some(bytes),
+                missed: false,
+            },
+            || {},
+        )?;
         if let Some(exports) = plugin.description.prompts.clone() {
             let failed = |message| LoadError::Prompts {
                 path: plugin.config.component.clone(),
@@ -341,7 +461,13 @@ impl Runtime {
             plugin.templates =
                 at_most(templates, MAX_RESOURCES, "resource templates").map_err(failed)?;
         }
-        Ok((plugin, ComponentBytes { bytes: None }))
+        Ok((
+            plugin,
+            ComponentBytes {
+                bytes: None,
+                missed: false,
+            },
+        ))
     }
 
     /// Call one of the plugin's listing functions (`target`) once, in a sandbox under its
@@ -393,6 +519,7 @@ impl Runtime {
             &plugin.config.component,
             &plugin.description,
             &bytes,
+            component.missed,
             on_compile,
         );
         drop(bytes);
@@ -404,11 +531,102 @@ impl Runtime {
                 Ok(report)
             }
             Err(error) => {
-                plugin.set_code(Err(format!(
-                    "the plugin `{}` could not be loaded; the server log says why",
-                    plugin.config.name
-                )));
+                plugin.set_code(Err(unavailable(plugin)));
                 Err(error)
+            }
+        }
+    }
+
+    /// Give `plugin` code at once on a cold cache: from the cache if it holds an authentic
+    /// entry (then the plugin is done, [`BaselineOutcome::Cached`]), else built with the baseline
+    /// compiler, which runs its calls until [`compile`](Self::compile) (still to be called)
+    /// swaps in the Cranelift build. Nothing is done ([`BaselineOutcome::Skipped`]) when the
+    /// baseline is off (`[cache] baseline = false`), the plugin was compiled when it was
+    /// opened, or Winch cannot build it (logged; the Cranelift build is then awaited).
+    pub fn compile_baseline(
+        &self,
+        plugin: &Plugin,
+        component: &mut ComponentBytes,
+    ) -> Result<BaselineOutcome, LoadError> {
+        let Some(bytes) = component.bytes.as_deref() else {
+            return Ok(BaselineOutcome::Skipped);
+        };
+        if !self.baseline_enabled {
+            return Ok(BaselineOutcome::Skipped);
+        }
+        let started = Instant::now();
+        let path = &plugin.config.component;
+        if let Some(component) = self.cache.lookup(bytes) {
+            if let Some(metrics) = self.metrics.get() {
+                metrics.compiled(true);
+            }
+            let mut code = self.code_of(
+                path,
+                &plugin.description,
+                &component,
+                &self.linker,
+                CacheOutcome::Hit,
+            );
+            if let Ok(code) = &mut code {
+                code.report.elapsed = started.elapsed();
+            }
+            return match code {
+                Ok(code) => {
+                    let report = code.report;
+                    plugin.set_code(Ok(code));
+                    Ok(BaselineOutcome::Cached(report))
+                }
+                Err(error) => {
+                    plugin.set_code(Err(unavailable(plugin)));
+                    Err(error)
+                }
+            };
+        }
+        component.missed = true;
+        let Some(baseline) = self.baseline.get_or_init(|| {
+            let made = engine::build_baseline_engine().and_then(|engine| {
+                let linker = Self::linker(&engine)?;
+                let ticker = engine::EpochTicker::start(&engine);
+                Ok(Baseline {
+                    engine,
+                    linker,
+                    _ticker: ticker,
+                })
+            });
+            made.map_err(|error| {
+                tracing::warn!(
+                    error = %format!("{error:#}"),
+                    "the baseline compiler is unavailable; cold plugins wait for Cranelift"
+                );
+            })
+            .ok()
+        }) else {
+            return Ok(BaselineOutcome::Skipped);
+        };
+        let built = wasmtime::component::Component::new(&baseline.engine, bytes)
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|component| {
+                self.code_of(
+                    path,
+                    &plugin.description,
+                    &component,
+                    &baseline.linker,
+                    CacheOutcome::Compiled,
+                )
+                .map_err(|e| e.to_string())
+            });
+        match built {
+            Ok(code) => {
+                let elapsed = started.elapsed();
+                plugin.set_baseline(code);
+                Ok(BaselineOutcome::Baseline(elapsed))
+            }
+            Err(error) => {
+                tracing::warn!(
+                    plugin = &*plugin.name, %error,
+                    "the baseline compiler cannot build this plugin; its calls wait for Cranelift"
+                );
+                Ok(BaselineOutcome::Skipped)
             }
         }
     }
@@ -418,25 +636,41 @@ impl Runtime {
         path: &std::path::Path,
         description: &ComponentDescription,
         bytes: &[u8],
+        missed: bool,
         on_compile: impl FnOnce(),
     ) -> Result<Code, LoadError> {
-        let (component, cache) = self
-            .cache
-            .load(&self.engine, bytes, on_compile)
-            .map_err(|e| LoadError::Compile {
-                path: path.to_path_buf(),
-                message: format!("{e:#}"),
-            })?;
+        let loaded = if missed {
+            self.cache
+                .compile(bytes, on_compile)
+                .map(|component| (component, CacheOutcome::Compiled))
+        } else {
+            self.cache.load(bytes, on_compile)
+        };
+        let (component, cache) = loaded.map_err(|e| LoadError::Compile {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        })?;
         if let Some(metrics) = self.metrics.get() {
             metrics.compiled(cache == CacheOutcome::Hit);
         }
-        let instance_pre =
-            self.linker
-                .instantiate_pre(&component)
-                .map_err(|e| LoadError::Link {
-                    path: path.to_path_buf(),
-                    message: format!("{e:#}"),
-                })?;
+        self.code_of(path, description, &component, &self.linker, cache)
+    }
+
+    /// `component`'s imports resolved by `linker` and its exports found.
+    fn code_of(
+        &self,
+        path: &std::path::Path,
+        description: &ComponentDescription,
+        component: &wasmtime::component::Component,
+        linker: &Linker<CallState>,
+        cache: CacheOutcome,
+    ) -> Result<Code, LoadError> {
+        let instance_pre = linker
+            .instantiate_pre(component)
+            .map_err(|e| LoadError::Link {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
         let export = |function: &ExportedFunction| {
             let index = match &function.interface {
                 Some(interface) => component
@@ -483,6 +717,26 @@ impl Runtime {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// What a call of `plugin` says when its code could not be loaded: no host path.
+fn unavailable(plugin: &Plugin) -> String {
+    format!(
+        "the plugin `{}` could not be loaded; the server log says why",
+        plugin.config.name
+    )
+}
+
+/// What [`Runtime::compile_baseline`] did.
+#[derive(Clone, Copy, Debug)]
+pub enum BaselineOutcome {
+    /// The cache held the plugin's Cranelift build: it is ready, nothing is left to compile.
+    Cached(Compiled),
+    /// Built with the baseline compiler in this time; callable, and
+    /// [`Runtime::compile`] is still to build the optimized code.
+    Baseline(Duration),
+    /// Nothing done; [`Runtime::compile`] does everything.
+    Skipped,
 }
 
 /// `items`, unless there are more than `max` of them (`what` names them in the error).

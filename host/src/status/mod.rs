@@ -66,7 +66,8 @@ pub struct Status {
 pub struct PluginStatus {
     pub name: String,
     pub component: PathBuf,
-    /// `compiling`, `ready` or `failed`.
+    /// `compiling`, `baseline` (callable on its Winch build while Cranelift compiles), `ready`
+    /// or `failed`.
     pub state: String,
     /// `cache` or `compiled`, once ready.
     pub source: Option<String>,
@@ -107,6 +108,7 @@ pub fn snapshot(served: &Served, facts: &ServerFacts) -> Status {
                 component: config.component.clone(),
                 state: match plugin.state() {
                     PluginState::Compiling => "compiling",
+                    PluginState::Baseline => "baseline",
                     PluginState::Ready => "ready",
                     PluginState::Failed => "failed",
                 }

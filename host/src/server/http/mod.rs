@@ -603,8 +603,9 @@ async fn scrape(State(state): State<Arc<AppState>>, request: Request) -> Respons
     crate::server::metrics::exposition(&metrics, request.headers().get(header::ACCEPT))
 }
 
-/// `GET /readyz`: 200 once every plugin is compiled, 503 while some are (the first start on a
-/// cold cache; calls to them wait meanwhile) and once shutdown has begun.
+/// `GET /readyz`: 200 once every plugin is callable (compiled, or on its baseline build while
+/// the optimized one compiles), 503 while some are not (the first start on a cold cache; calls
+/// to them wait meanwhile) and once shutdown has begun.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let compiling = state
         .live
