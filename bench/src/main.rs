@@ -10,6 +10,7 @@
 //! docs/PERFORMANCE.md.
 
 mod http;
+mod polyglot;
 mod report;
 mod server;
 mod startup;
@@ -49,6 +50,11 @@ struct Cli {
     /// Where the bundled plugin components are (default: this checkout's build output).
     #[arg(long)]
     plugin_dir: Option<PathBuf>,
+    /// Where the Python and JavaScript example components are, for `polyglot` (default: this
+    /// checkout's `target/tmp/polyglot`, where `cargo test -p warden --test polyglot` builds
+    /// them); compiled once into a cache kept there.
+    #[arg(long)]
+    polyglot_dir: Option<PathBuf>,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -71,6 +77,10 @@ enum Scenario {
     Http,
     /// Time from exec to a successful `tools/list`, cold and warm cache, and memory.
     Startup,
+    /// Python and JavaScript tool calls over stdio (sequential p50/p95/mean, pipelined), beside
+    /// the trivial Rust tool, from one server. Only when named: it needs the components
+    /// `plugins/python/build.sh` and `plugins/js/build.sh` build.
+    Polyglot,
 }
 
 /// Where things are, shared by the scenarios.
@@ -142,6 +152,12 @@ fn main() -> Result<()> {
                 Scenario::Stdio => stdio::run(&setup, &mut report).await,
                 Scenario::Http => http::run(&setup, &cli.clients, cli.replicas, &mut report).await,
                 Scenario::Startup => startup::run(&setup, &cli.plugins, &mut report).await,
+                Scenario::Polyglot => {
+                    let dir = cli.polyglot_dir.clone().unwrap_or_else(|| {
+                        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/polyglot")
+                    });
+                    polyglot::run(&setup, &dir, &mut report).await
+                }
             }?;
         }
         anyhow::Ok(())
