@@ -176,8 +176,27 @@ pub async fn run(setup: &Setup, polyglot_dir: &Path, report: &mut Report) -> Res
     {
         report.add("polyglot", "server RSS after (MB)", mb(rss));
         report.add("polyglot", "server peak RSS (MB)", mb(peak));
+        // Of the RSS, the copy-on-write images' pages are shared memory mapped in each pool
+        // slot that used them (counted once per slot, held once); anonymous pages are the
+        // process's own.
+        for (field, figure) in [
+            ("RssAnon:", "server RSS after, anonymous (MB)"),
+            ("RssShmem:", "server RSS after, shared images (MB)"),
+        ] {
+            if let Some(bytes) = status_kib(pid, field) {
+                report.add("polyglot", figure, mb(bytes));
+            }
+        }
     }
     server.shutdown().await
+}
+
+/// A `kB` field of `/proc/PID/status`, in bytes.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let value = status.lines().find_map(|line| line.strip_prefix(field))?;
+    let kib: u64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn mb(bytes: u64) -> f64 {
