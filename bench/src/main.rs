@@ -11,6 +11,7 @@
 
 mod cold;
 mod http;
+mod polyglot;
 mod report;
 mod server;
 mod startup;
@@ -29,7 +30,8 @@ use report::Report;
 #[derive(Parser)]
 #[command(name = "warden-bench", version, about)]
 struct Cli {
-    /// Which scenarios to run (default: stdio, http and startup; `cold` runs only when named).
+    /// Which scenarios to run (default: stdio, http and startup; `cold` and `polyglot` run only
+    /// when named).
     #[arg(value_enum)]
     scenarios: Vec<Scenario>,
     /// Calls per measurement (stdio round trips; HTTP calls per concurrency level).
@@ -48,16 +50,18 @@ struct Cli {
     /// median is reported.
     #[arg(long, default_value_t = 3)]
     cold_runs: usize,
-    /// Where the Python and JavaScript examples are (`textstats.wasm`, `jsonapi.wasm`; default:
-    /// target/tmp/polyglot, written by plugins/python/build.sh and plugins/js/build.sh).
-    #[arg(long)]
-    polyglot_dir: Option<PathBuf>,
     /// The `warden` binary (default: the one next to this binary).
     #[arg(long)]
     warden: Option<PathBuf>,
     /// Where the bundled plugin components are (default: this checkout's build output).
     #[arg(long)]
     plugin_dir: Option<PathBuf>,
+    /// Where the Python and JavaScript examples are (`textstats.wasm`, `jsonapi.wasm`), for
+    /// `polyglot` and `cold` (default: this checkout's `target/tmp/polyglot`, written by
+    /// plugins/python/build.sh and plugins/js/build.sh, and by `cargo test -p warden --test
+    /// polyglot`).
+    #[arg(long)]
+    polyglot_dir: Option<PathBuf>,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -84,6 +88,10 @@ enum Scenario {
     /// plugin on an empty compile cache (Rust, Python, JavaScript), when its optimized build
     /// reaches the cache, and the warm start after it.
     Cold,
+    /// Python and JavaScript tool calls over stdio (sequential p50/p95/mean, pipelined), beside
+    /// the trivial Rust tool, from one server. Only when named: it needs the components
+    /// `plugins/python/build.sh` and `plugins/js/build.sh` build.
+    Polyglot,
 }
 
 /// Where things are, shared by the scenarios.
@@ -145,6 +153,10 @@ fn main() -> Result<()> {
         cli.scenarios
     };
 
+    let polyglot_dir = cli.polyglot_dir.clone().unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/polyglot")
+    });
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -156,11 +168,9 @@ fn main() -> Result<()> {
                 Scenario::Http => http::run(&setup, &cli.clients, cli.replicas, &mut report).await,
                 Scenario::Startup => startup::run(&setup, &cli.plugins, &mut report).await,
                 Scenario::Cold => {
-                    let dir = cli.polyglot_dir.clone().unwrap_or_else(|| {
-                        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/polyglot")
-                    });
-                    cold::run(&setup, &dir, cli.cold_runs, &mut report).await
+                    cold::run(&setup, &polyglot_dir, cli.cold_runs, &mut report).await
                 }
+                Scenario::Polyglot => polyglot::run(&setup, &polyglot_dir, &mut report).await,
             }?;
         }
         anyhow::Ok(())

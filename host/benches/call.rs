@@ -13,6 +13,13 @@
 //!   a `set` add to a call of the same tool that stops before opening the store; target at
 //!   most 5 µs. The group ends with a report of both differences.
 //!
+//! - `call/python`, `call/js` (issue 19): the same bare call of the Python example
+//!   (`textstats`'s `text-stats` of a two-line file) and of the JavaScript one (`jsonapi`'s
+//!   `post-json` with a body that is not JSON, refused in JavaScript); target at most 300 µs
+//!   each. They run when the components are in `target/tmp/polyglot` (or
+//!   `WARDEN_POLYGLOT_DIR`), as `cargo test -p warden --test polyglot` builds them, and use a
+//!   compile cache kept there (the first run compiles them, a minute each).
+//!
 //! The trivial tool is codec's `encode` (hex of a short string): pure computation in a plugin
 //! with no grants. The bare call is what serving it costs without the gate: the JSON
 //! arguments converted to WIT values, a fresh store and WASI context, instantiate, call, drop,
@@ -689,12 +696,95 @@ fn approval(c: &mut Criterion) {
     );
 }
 
+/// `call/python` and `call/js`: bare calls of the Python and JavaScript examples, when their
+/// components have been built.
+fn polyglot(c: &mut Criterion) {
+    let components = std::env::var_os("WARDEN_POLYGLOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/polyglot"));
+    let textstats = components.join("textstats.wasm");
+    let jsonapi = components.join("jsonapi.wasm");
+    if !textstats.is_file() || !jsonapi.is_file() {
+        eprintln!(
+            "call/python, call/js skipped: no {} or {} (plugins/python/build.sh and \
+             plugins/js/build.sh build them; so does `cargo test -p warden --test polyglot`)",
+            textstats.display(),
+            jsonapi.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    std::fs::write(
+        dir.path().join("data/notes.txt"),
+        "The cat and the hat.\nthe end\n",
+    )
+    .expect("text");
+    let path = dir.path().join("polyglot.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[cache]\ndir = \"{cache}\"\n\n[plugins.textstats]\ncomponent = \"{textstats}\"\n\
+             dirs = [{{ host = \"{data}\", guest = \"/data\", mode = \"ro\" }}]\n\n\
+             [plugins.jsonapi]\ncomponent = \"{jsonapi}\"\n",
+            cache = components.join("warden-bench-cache").display(),
+            textstats = textstats.display(),
+            jsonapi = jsonapi.display(),
+            data = dir.path().join("data").display(),
+        ),
+    )
+    .expect("write manifest");
+    let manifest = Manifest::load(&path).expect("polyglot manifest");
+    let host = Host::load(&manifest).unwrap_or_else(|e| panic!("{}", e[0]));
+    let rt = current_thread();
+    let cases = [
+        (
+            "python",
+            "textstats__text_stats",
+            json!({"path": "/data/notes.txt", "top": 3}),
+            false,
+        ),
+        (
+            "js",
+            "jsonapi__post_json",
+            json!({"url": "http://127.0.0.1:9/echo", "body": "not json"}),
+            true,
+        ),
+    ];
+    let mut group = c.benchmark_group("call");
+    group.sample_size(30);
+    for (name, tool, arguments, refused) in cases {
+        let entry = host.gate.catalog().get(tool).expect(tool).clone();
+        let Value::Object(arguments) = arguments else {
+            unreachable!("the arguments are an object")
+        };
+        let function = entry.function();
+        let args = function.args_from_json(Some(&arguments)).expect("valid");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let ran = rt
+                    .block_on(host.runtime.call(
+                        &entry.plugin,
+                        entry.function,
+                        &args,
+                        Arc::new(NoEvents),
+                    ))
+                    .expect("call");
+                let result = to_result(function, ran.value).expect("presentable");
+                assert_eq!(result.is_error == Some(true), refused, "{result:?}");
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     schema,
     filter,
     audit,
     call,
+    polyglot,
     gate_overhead,
     approval,
     kv,
