@@ -59,6 +59,29 @@ fn structured(result: &rmcp::model::CallToolResult) -> Value {
     serde_json::from_str(&ok_text(result)).expect("a JSON result")
 }
 
+/// A manifest serving the Python example from an empty cache (`cache` adds to its `[cache]`),
+/// with `/data/notes.txt` granted read-only.
+fn textstats_fixture(cache: &str) -> Fixture {
+    let fixture = Fixture::new(&format!(
+        r#"
+[cache]
+dir = "{{dir}}/cache"
+{cache}
+[plugins.textstats]
+component = "{}"
+dirs = [{{ host = "{{dir}}/data", guest = "/data", mode = "ro" }}]
+"#,
+        textstats().display()
+    ));
+    std::fs::create_dir_all(fixture.path("data")).expect("data");
+    std::fs::write(
+        fixture.path("data/notes.txt"),
+        "The cat and the hat.\nthe end\n",
+    )
+    .expect("notes");
+    fixture
+}
+
 async fn text_stats(client: &Client) -> Value {
     structured(
         &client
@@ -72,23 +95,7 @@ async fn text_stats(client: &Client) -> Value {
 
 #[tokio::test]
 async fn a_cold_python_plugin_is_callable_before_its_optimized_build_exists_and_after_the_swap() {
-    let fixture = Fixture::new(&format!(
-        r#"
-[cache]
-dir = "{{dir}}/cache"
-
-[plugins.textstats]
-component = "{}"
-dirs = [{{ host = "{{dir}}/data", guest = "/data", mode = "ro" }}]
-"#,
-        textstats().display()
-    ));
-    std::fs::create_dir_all(fixture.path("data")).expect("data");
-    std::fs::write(
-        fixture.path("data/notes.txt"),
-        "The cat and the hat.\nthe end\n",
-    )
-    .expect("notes");
+    let fixture = textstats_fixture("");
     let client = fixture
         .client_env(&[("WARDEN_DELAY_OPTIMIZED_MS", "20000")])
         .await;
@@ -293,24 +300,7 @@ async fn the_cache_holds_only_cranelift_builds() {
 async fn a_call_waits_a_bounded_time_for_a_compiling_plugin_and_says_why() {
     // Without the baseline build, a cold Python plugin takes seconds of Cranelift; the call
     // gives up after the (shortened) wait with a plain message, and the server keeps going.
-    let fixture = Fixture::new(&format!(
-        r#"
-[cache]
-dir = "{{dir}}/cache"
-baseline = false
-
-[plugins.textstats]
-component = "{}"
-dirs = [{{ host = "{{dir}}/data", guest = "/data", mode = "ro" }}]
-"#,
-        textstats().display()
-    ));
-    std::fs::create_dir_all(fixture.path("data")).expect("data");
-    std::fs::write(
-        fixture.path("data/notes.txt"),
-        "The cat and the hat.\nthe end\n",
-    )
-    .expect("notes");
+    let fixture = textstats_fixture("baseline = false\n");
     let client = fixture
         .client_env(&[("WARDEN_COMPILE_WAIT_MS", "300")])
         .await;

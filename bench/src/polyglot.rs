@@ -13,12 +13,10 @@ use crate::Setup;
 use crate::report::Report;
 use crate::server::{StdioServer, check_result};
 use crate::stats::micros;
+use crate::stdio::{self, PIPELINE_DEPTH};
 
 /// Calls in each tool's block of the sequential measurement.
 const BLOCK: usize = 16;
-
-/// Requests in flight in the pipelined measurement.
-const PIPELINE_DEPTH: usize = 32;
 
 /// Calls before measuring: the first ones fault in code and fill the pool's slots.
 const WARM_UP: usize = 50;
@@ -164,7 +162,14 @@ pub async fn run(setup: &Setup, polyglot_dir: &Path, report: &mut Report) -> Res
     // Each tool gets a third of the budget when pipelined.
     let budget = setup.budget / 3;
     for tool in &tools {
-        let (calls, elapsed) = pipelined(&mut server, tool, setup.calls, budget).await?;
+        let (calls, elapsed) = stdio::pipelined(
+            &mut server,
+            &tool.call,
+            |result| tool.check(result),
+            setup.calls,
+            budget,
+        )
+        .await?;
         report.add(
             "polyglot",
             &format!("{} pipelined calls/s (depth {PIPELINE_DEPTH})", tool.label),
@@ -212,29 +217,4 @@ fn summary(samples: &mut [Duration]) -> Option<[Duration; 3]> {
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     let total: Duration = samples.iter().sum();
     Some([at(0.50), at(0.95), total / samples.len() as u32])
-}
-
-/// Keep [`PIPELINE_DEPTH`] calls of `tool` in flight until `calls` are answered or `budget`
-/// is spent.
-async fn pipelined(
-    server: &mut StdioServer,
-    tool: &Tool,
-    calls: usize,
-    budget: Duration,
-) -> Result<(usize, Duration)> {
-    let started = Instant::now();
-    let (mut sent, mut answered) = (0, 0);
-    loop {
-        while sent - answered < PIPELINE_DEPTH && sent < calls && started.elapsed() < budget {
-            server.send_request("tools/call", tool.call.clone()).await?;
-            sent += 1;
-        }
-        if answered == sent {
-            break;
-        }
-        let (_, result) = server.next_response().await?;
-        tool.check(&result?)?;
-        answered += 1;
-    }
-    Ok((answered, started.elapsed()))
 }

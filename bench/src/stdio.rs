@@ -12,7 +12,7 @@ use crate::stats::{Latency, micros};
 use crate::{Setup, stdio};
 
 /// Requests in flight in the pipelined measurement.
-const PIPELINE_DEPTH: usize = 32;
+pub const PIPELINE_DEPTH: usize = 32;
 
 /// A manifest serving codec with its bare tool names and the gate's defaults (filters on, no
 /// audit log), in `dir`.
@@ -71,7 +71,14 @@ pub async fn run(setup: &Setup, report: &mut Report) -> Result<()> {
         report.add("stdio", "pipe floor p95 (µs)", micros(floor.p95));
     }
 
-    let (calls, elapsed) = pipelined(&mut server, setup.calls, setup.budget).await?;
+    let (calls, elapsed) = pipelined(
+        &mut server,
+        &trivial_call(),
+        check_result,
+        setup.calls,
+        setup.budget,
+    )
+    .await?;
     report.add("stdio", "pipelined calls", calls);
     report.add(
         "stdio",
@@ -178,9 +185,12 @@ async fn gate_features(setup: &Setup, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// Keep [`PIPELINE_DEPTH`] calls in flight until `calls` are answered or `budget` is spent.
-async fn pipelined(
+/// Keep [`PIPELINE_DEPTH`] `tools/call`s with `params` in flight until `calls` are answered
+/// or `budget` is spent; `check` checks each result.
+pub async fn pipelined(
     server: &mut StdioServer,
+    params: &Value,
+    check: impl Fn(&Value) -> Result<()>,
     calls: usize,
     budget: Duration,
 ) -> Result<(usize, Duration)> {
@@ -188,7 +198,7 @@ async fn pipelined(
     let (mut sent, mut answered) = (0, 0);
     loop {
         while sent - answered < PIPELINE_DEPTH && sent < calls && started.elapsed() < budget {
-            server.send_request("tools/call", trivial_call()).await?;
+            server.send_request("tools/call", params.clone()).await?;
             sent += 1;
         }
         if answered == sent {
@@ -196,7 +206,7 @@ async fn pipelined(
         }
         // Responses may come back in any order: count them, whichever they answer.
         let (_, result) = server.next_response().await?;
-        check_result(&result?)?;
+        check(&result?)?;
         answered += 1;
     }
     Ok((answered, started.elapsed()))
