@@ -1,13 +1,13 @@
 //! The one [`Engine`] every plugin shares, and the epoch ticker that bounds wall-clock time.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
-    Strategy,
+    Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, OptLevel,
+    PoolingAllocationConfig, Strategy,
 };
 
 /// How often the epoch ticks. A call's wall-clock deadline is counted in these ticks.
@@ -90,9 +90,11 @@ pub fn build_baseline_engine() -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
-/// A thread that increments the engine's epoch every [`EPOCH_TICK`]; stops when dropped.
+/// A thread that increments the engine's epoch every [`EPOCH_TICK`], and the baseline
+/// engine's once [`EpochTicker::tick_also`] names it; stops when dropped.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
+    also: Arc<OnceLock<EngineWeak>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -100,9 +102,11 @@ impl EpochTicker {
     /// Start ticking `engine`'s epoch.
     pub fn start(engine: &Engine) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        let also: Arc<OnceLock<EngineWeak>> = Arc::default();
         let thread = {
             let engine = engine.weak();
             let stop = stop.clone();
+            let also = also.clone();
             std::thread::Builder::new()
                 .name("warden-epoch".into())
                 .spawn(move || {
@@ -112,11 +116,20 @@ impl EpochTicker {
                             Some(engine) => engine.increment_epoch(),
                             None => break,
                         }
+                        if let Some(baseline) = also.get().and_then(EngineWeak::upgrade) {
+                            baseline.increment_epoch();
+                        }
                     }
                 })
                 .ok()
         };
-        Self { stop, thread }
+        Self { stop, also, thread }
+    }
+
+    /// Tick `engine`'s epoch too (the baseline engine, made later), from the same thread: one
+    /// wake-up every tick however many engines there are.
+    pub fn tick_also(&self, engine: &Engine) {
+        let _ = self.also.set(engine.weak());
     }
 }
 

@@ -119,7 +119,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     cache: cache::CompileCache,
-    _ticker: engine::EpochTicker,
+    ticker: engine::EpochTicker,
     /// Whether a cold plugin is first built with the baseline compiler (`[cache] baseline`).
     baseline_enabled: bool,
     /// The baseline engine, made on the first cache miss (`None` if it could not be made).
@@ -128,11 +128,10 @@ pub struct Runtime {
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
-/// The baseline (Winch) engine, its linker and its epoch ticker.
+/// The baseline (Winch) engine and its linker (its epoch is ticked by the runtime's ticker).
 struct Baseline {
     engine: Engine,
     linker: Linker<CallState>,
-    _ticker: engine::EpochTicker,
 }
 
 /// A plugin: its manifest entry, what it exports, and its compiled code once
@@ -334,7 +333,7 @@ impl Runtime {
             engine,
             linker,
             cache,
-            _ticker: ticker,
+            ticker,
             baseline_enabled,
             baseline: OnceLock::new(),
             metrics: std::sync::OnceLock::new(),
@@ -586,12 +585,8 @@ impl Runtime {
         let Some(baseline) = self.baseline.get_or_init(|| {
             let made = engine::build_baseline_engine().and_then(|engine| {
                 let linker = Self::linker(&engine)?;
-                let ticker = engine::EpochTicker::start(&engine);
-                Ok(Baseline {
-                    engine,
-                    linker,
-                    _ticker: ticker,
-                })
+                self.ticker.tick_also(&engine);
+                Ok(Baseline { engine, linker })
             });
             made.map_err(|error| {
                 tracing::warn!(
