@@ -138,23 +138,10 @@ async fn a_cold_python_plugin_is_callable_before_its_optimized_build_exists_and_
 
 #[tokio::test]
 async fn the_limits_hold_on_the_baseline_build() {
-    let fixture = Fixture::new(
-        r#"
-[cache]
-dir = "{dir}/cache"
-
-[plugins.testbed]
-component = "{testbed}"
-fuel = 200_000_000
-memory = "32MiB"
-timeout = "20s"
-
-[plugins.slow]
-component = "{testbed}"
-fuel = 9_000_000_000_000_000_000
-timeout = "300ms"
-"#,
-    );
+    let fixture = Fixture::new(&format!(
+        "[cache]\ndir = \"{{dir}}/cache\"\n{}",
+        common::LIMITED_TESTBEDS
+    ));
     std::fs::create_dir(fixture.path("run")).expect("run dir");
     let run = fixture.path("run").display().to_string();
     let client = fixture
@@ -164,29 +151,7 @@ timeout = "300ms"
         ])
         .await;
 
-    let fuel = client.call("testbed__spin", json!({})).await;
-    assert!(
-        err_text(&fuel).contains("CPU budget"),
-        "{}",
-        err_text(&fuel)
-    );
-    let started = std::time::Instant::now();
-    let timeout = client.call("slow__spin", json!({})).await;
-    assert!(
-        err_text(&timeout).contains("time limit"),
-        "{}",
-        err_text(&timeout)
-    );
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    let memory = client
-        .call("testbed__allocate", json!({"mebibytes": 1024}))
-        .await;
-    assert!(
-        err_text(&memory).contains("memory limit"),
-        "{}",
-        err_text(&memory)
-    );
-    ok_text(&client.call("testbed__env", json!({"name": "NOPE"})).await);
+    common::assert_limits_stop_runaways(&client).await;
 
     // All of that ran on the baseline build: nothing optimized exists yet.
     assert!(entries(&fixture.path("cache")).is_empty());

@@ -92,20 +92,7 @@ async fn files_are_confined_to_their_grants() {
 }
 
 fn limits_fixture() -> Fixture {
-    Fixture::new(
-        r#"
-[plugins.testbed]
-component = "{testbed}"
-fuel = 200_000_000
-memory = "32MiB"
-timeout = "20s"
-
-[plugins.slow]
-component = "{testbed}"
-fuel = 9_000_000_000_000_000_000
-timeout = "300ms"
-"#,
-    )
+    Fixture::new(common::LIMITED_TESTBEDS)
 }
 
 #[tokio::test]
@@ -113,34 +100,7 @@ async fn runaway_plugins_are_stopped_and_the_server_keeps_serving() {
     let fixture = limits_fixture();
     let client = fixture.client().await;
     let healthy = || client.call("testbed__env", json!({"name": "NOPE"}));
-
-    let fuel = client.call("testbed__spin", json!({})).await;
-    assert!(
-        err_text(&fuel).contains("CPU budget"),
-        "{}",
-        err_text(&fuel)
-    );
-    ok_text(&healthy().await);
-
-    let started = std::time::Instant::now();
-    let timeout = client.call("slow__spin", json!({})).await;
-    assert!(
-        err_text(&timeout).contains("time limit"),
-        "{}",
-        err_text(&timeout)
-    );
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    ok_text(&healthy().await);
-
-    let memory = client
-        .call("testbed__allocate", json!({"mebibytes": 1024}))
-        .await;
-    assert!(
-        err_text(&memory).contains("memory limit"),
-        "{}",
-        err_text(&memory)
-    );
-    ok_text(&healthy().await);
+    common::assert_limits_stop_runaways(&client).await;
 
     let panic = client
         .call("testbed__panic", json!({"message": "boom"}))

@@ -85,39 +85,31 @@ pub async fn run(
             cold.push(measure(setup, subject).await?);
         }
         let scenario = format!("cold {}", subject.name);
-        let median = |pick: fn(&Run) -> Duration| {
+        let median = |pick: Pick| {
             let mut all: Vec<Duration> = cold.iter().map(pick).collect();
             all.sort();
             millis(all[all.len() / 2])
         };
-        report.add(
-            &scenario,
-            "cold cache: exec to tools/list (ms)",
-            median(|r| r.list),
-        );
-        report.add(
-            &scenario,
-            "cold cache: exec to first tools/call (ms)",
-            median(|r| r.call),
-        );
-        report.add(
-            &scenario,
-            "cold cache: CPU time to first tools/call (ms)",
-            median(|r| r.call_cpu),
-        );
-        report.add(
-            &scenario,
-            "cold cache: exec to optimized build cached (ms)",
-            median(|r| r.cached),
-        );
-        report.add(
-            &scenario,
-            "warm cache: exec to first tools/call (ms)",
-            median(|r| r.warm_call),
-        );
+        let figures: [(&str, Pick); 5] = [
+            ("cold cache: exec to tools/list (ms)", |r| r.list),
+            ("cold cache: exec to first tools/call (ms)", |r| r.call),
+            ("cold cache: CPU time to first tools/call (ms)", |r| {
+                r.call_cpu
+            }),
+            ("cold cache: exec to optimized build cached (ms)", |r| {
+                r.cached
+            }),
+            ("warm cache: exec to first tools/call (ms)", |r| r.warm_call),
+        ];
+        for (figure, pick) in figures {
+            report.add(&scenario, figure, median(pick));
+        }
     }
     Ok(())
 }
+
+/// Which figure of a [`Run`] a report line shows.
+type Pick = fn(&Run) -> Duration;
 
 /// One cold run and the warm start after it.
 struct Run {

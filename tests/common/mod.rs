@@ -775,3 +775,53 @@ pub fn api_key(principal: &str, roles: &[&str], key: &str) -> String {
         digest(key)
     )
 }
+
+/// Two plugins of the test component with tight limits, for a manifest: `testbed` (fuel and
+/// memory) and `slow` (wall-clock time).
+pub const LIMITED_TESTBEDS: &str = r#"
+[plugins.testbed]
+component = "{testbed}"
+fuel = 200_000_000
+memory = "32MiB"
+timeout = "20s"
+
+[plugins.slow]
+component = "{testbed}"
+fuel = 9_000_000_000_000_000_000
+timeout = "300ms"
+"#;
+
+/// On [`LIMITED_TESTBEDS`]: an endless loop is stopped by fuel, another by the time limit (well
+/// within 10 s), a 1 GiB allocation by the memory limit; each with its own message, and the
+/// server answers a healthy call after each.
+pub async fn assert_limits_stop_runaways(client: &Client) {
+    let healthy = || client.call("testbed__env", serde_json::json!({"name": "NOPE"}));
+
+    let fuel = client.call("testbed__spin", serde_json::json!({})).await;
+    assert!(
+        err_text(&fuel).contains("CPU budget"),
+        "{}",
+        err_text(&fuel)
+    );
+    ok_text(&healthy().await);
+
+    let started = std::time::Instant::now();
+    let timeout = client.call("slow__spin", serde_json::json!({})).await;
+    assert!(
+        err_text(&timeout).contains("time limit"),
+        "{}",
+        err_text(&timeout)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    ok_text(&healthy().await);
+
+    let memory = client
+        .call("testbed__allocate", serde_json::json!({"mebibytes": 1024}))
+        .await;
+    assert!(
+        err_text(&memory).contains("memory limit"),
+        "{}",
+        err_text(&memory)
+    );
+    ok_text(&healthy().await);
+}
