@@ -2,7 +2,7 @@
 //! of the gate's steps, and the W3C trace context a request arrives with.
 //!
 //! Off unless the manifest has `[tracing]`: then nothing here runs, no exporter thread is
-//! started, and every function below returns at its first relaxed atomic load.
+//! started, and every function below returns at its first load of the (unset) tracer.
 //!
 //! Spans are made with the OpenTelemetry API directly, not through `tracing`: a request's span
 //! is started when the request arrives, and the sampler decides then. The request's future
@@ -42,16 +42,15 @@ use crate::manifest::TracingSettings;
 /// How long the last export may take when warden stops.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Whether traces are on in this process (set once, by [`Tracing::start`]).
-static ENABLED: AtomicBool = AtomicBool::new(false);
-/// The tracer every span is started with (set once, by [`Tracing::start`]).
+/// The tracer every span is started with, set once by [`Tracing::start`]: traces are on in
+/// this process when it is set.
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// Whether request spans carry the principal (`[tracing] principal = true`).
 static PRINCIPAL: AtomicBool = AtomicBool::new(false);
 
 /// Whether traces are exported by this process.
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    TRACER.get().is_some()
 }
 
 /// Why the exporter could not start.
@@ -124,13 +123,12 @@ impl Tracing {
             )));
         }
         let provider = provider.build();
+        PRINCIPAL.store(settings.principal, Ordering::Relaxed);
         if TRACER.set(provider.tracer("warden")).is_err() {
             return Err(TelemetryError::Exporter(
                 "traces are already started".into(),
             ));
         }
-        PRINCIPAL.store(settings.principal, Ordering::Relaxed);
-        ENABLED.store(true, Ordering::Relaxed);
         Ok(Tracing { provider, dropped })
     }
 
@@ -243,9 +241,6 @@ pub fn start_request<'a>(
     subject: Option<Subject>,
     parents: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
 ) -> Option<Trace> {
-    if !enabled() {
-        return None;
-    }
     let tracer = TRACER.get()?;
     let propagator = TraceContextPropagator::new();
     let parent = parents
@@ -331,15 +326,16 @@ pub struct Step {
 
 /// Start the step `name` of the request being served on this thread.
 pub fn step(name: &'static str) -> Step {
-    if !enabled() {
+    let Some(tracer) = TRACER.get() else {
         return Step { _span: None };
-    }
-    let span = Context::map_current(|context| {
+    };
+    let sampled = Context::map_current(|context| {
         let sampled = context.span().span_context().is_sampled();
         sampled.then(|| context.clone())
-    })
-    .and_then(|context| Some(TRACER.get()?.start_with_context(name, &context)));
-    Step { _span: span }
+    });
+    Step {
+        _span: sampled.map(|context| tracer.start_with_context(name, &context)),
+    }
 }
 
 impl Step {
