@@ -268,14 +268,18 @@ async fn counters_and_batches_work_through_the_draft_interfaces(backend: Backend
 }
 
 /// With `sync = INTERVAL` writes skip the `fsync`; a clean exit still makes them durable, long
-/// before the interval is up.
+/// before the interval is up. The cache is the test's own and the optimized build is held
+/// back, so the server exits while that build still holds the store (as on a first start).
 #[tokio::test]
 async fn a_periodic_sync_keeps_the_writes_of_a_clean_exit() {
     let fixture = Fixture::new(&format!(
-        "[kv]\npath = \"{{dir}}/state/kv.redb\"\nsync = \"60s\"\n\n{}",
+        "[cache]\ndir = \"{{dir}}/cache\"\n\n\
+         [kv]\npath = \"{{dir}}/state/kv.redb\"\nsync = \"60s\"\n\n{}",
         notes("lazy", "{}")
     ));
-    let client = fixture.client().await;
+    let client = fixture
+        .client_env(&[("WARDEN_DELAY_OPTIMIZED_MS", "60000")])
+        .await;
     for n in 0..3 {
         ok_text(
             &client

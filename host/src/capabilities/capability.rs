@@ -114,6 +114,11 @@ pub trait Capability: Sync {
         Ok(())
     }
 
+    /// When the server stops (after its last call, before the process ends): make durable
+    /// what its services hold that is not yet. Builds still compiling may hold the services,
+    /// so this cannot wait for them to be dropped.
+    fn stop(&self, _services: &Slots) {}
+
     /// Once per call: its share of the call's context.
     fn prepare(&self, call: &mut CallBuilder<'_>) -> Result<(), CapabilityError>;
 

@@ -125,6 +125,13 @@ pub fn start(manifest: &Manifest, previous: Option<&Slots>) -> Result<Slots, Cap
     Ok(services)
 }
 
+/// The server stops: each capability makes its services' state durable ([`Capability::stop`]).
+pub fn stop(services: &Slots) {
+    for capability in described() {
+        capability.stop(services);
+    }
+}
+
 /// One call's context: its WASI context, its `wasi:http` context and each capability's
 /// state.
 pub struct CallContext {

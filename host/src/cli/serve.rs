@@ -109,12 +109,11 @@ pub(super) fn serve(
                 serve: manifest.metrics.as_ref().is_some_and(|m| m.on_http),
             }),
         };
-        let live = served.live();
-        let served = runtime.block_on(warden::server::serve_http(live.clone(), options));
+        let ended = runtime.block_on(warden::server::serve_http(served.live(), options));
         // The tasks still running end with the server: cancelled, in the store too.
         runtime.block_on(tasks.shutdown());
-        live.current().close_audit();
-        served?;
+        served.stop();
+        ended?;
         return Ok(ExitCode::SUCCESS);
     }
     if std::io::stdin().is_terminal() {
@@ -136,11 +135,10 @@ pub(super) fn serve(
         metrics.sessions("stdio", || 1);
     }
     let principal = stdio_principal(&manifest, Transport::Stdio);
-    let live = served.live();
-    let served = runtime.block_on(warden::server::serve_stdio(live.clone(), info, principal));
+    let ended = runtime.block_on(warden::server::serve_stdio(served.live(), info, principal));
     runtime.block_on(tasks.shutdown());
-    live.current().close_audit();
-    served?;
+    served.stop();
+    ended?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -104,6 +104,14 @@ impl Host {
     pub fn metrics(&self) -> Option<&Arc<Metrics>> {
         self.metrics.as_ref()
     }
+
+    /// The server stops, after its last call: the audit log gets its last records and
+    /// checkpoint, and the capabilities make their state durable. The process may end with
+    /// a plugin's build still holding parts of the host, so nothing waits for them to drop.
+    pub fn stop(&self) {
+        self.gate.close_audit();
+        capabilities::stop(&self.services);
+    }
 }
 
 /// Plugins opened by [`Host::open`] whose code is still to be compiled.

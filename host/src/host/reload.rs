@@ -124,6 +124,14 @@ impl Served {
             .unwrap_or_default()
     }
 
+    /// The server stops: [`Host::stop`] on the host in force (after a reload in progress).
+    pub fn stop(&self) {
+        match self.host.lock() {
+            Ok(host) => host.stop(),
+            Err(poisoned) => poisoned.into_inner().stop(),
+        }
+    }
+
     /// The gate the transports serve.
     pub fn live(&self) -> Arc<LiveGate> {
         self.live.clone()

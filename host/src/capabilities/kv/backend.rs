@@ -213,6 +213,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     ) -> Result<(Vec<String>, Option<u64>), KvError>;
     /// Add `delta` to the counter at `key`; its new value.
     async fn increment(&self, space: &Space, key: &str, delta: u64) -> Result<u64, KvError>;
+    /// The server stops: make durable what was written and is not yet.
+    fn stop(&self) {}
 }
 
 #[cfg(test)]

@@ -85,9 +85,11 @@ impl Flusher {
     }
 }
 
-impl Drop for Embedded {
-    /// A clean exit loses nothing: the flusher commits the last writes before it ends.
-    fn drop(&mut self) {
+impl Embedded {
+    /// The flusher commits the last writes and ends. Called when the server stops (the
+    /// process may end with a plugin's build still holding the backend) and again on drop
+    /// (a reload that changes `[kv]`), where it does nothing more.
+    fn flush_last(&self) {
         if let Some(flusher) = &self.flusher {
             *flusher.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
             flusher.wake.notify_all();
@@ -95,6 +97,12 @@ impl Drop for Embedded {
                 flusher.flush(db);
             }
         }
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        self.flush_last();
     }
 }
 
@@ -375,6 +383,10 @@ impl Backend for Embedded {
             Ok(next)
         })
         .await
+    }
+
+    fn stop(&self) {
+        self.flush_last();
     }
 }
 

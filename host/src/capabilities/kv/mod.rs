@@ -211,6 +211,12 @@ impl Capability for Kv {
         Ok(())
     }
 
+    fn stop(&self, services: &Slots) {
+        if let Some(service) = services.get::<KvService>() {
+            service.backend.stop();
+        }
+    }
+
     fn prepare(&self, call: &mut CallBuilder<'_>) -> Result<(), CapabilityError> {
         let store = call.opened.get::<KvOpened>().map(|o| o.0.clone());
         if store.is_some() {
