@@ -261,6 +261,48 @@ async fn the_cache_holds_only_cranelift_builds() {
     assert_eq!(entries(&with.path("cache")).len(), 1);
 }
 
+/// One component served as three plugins is read or compiled once and its code held once
+/// (the cache's round), while each plugin keeps its own settings: the one with a tiny fuel
+/// budget runs out, the others do not.
+#[tokio::test]
+async fn one_component_served_as_three_plugins_is_compiled_once() {
+    let fixture = Fixture::new(
+        r#"
+[cache]
+dir = "{dir}/cache"
+baseline = false
+
+[plugins.a]
+component = "{codec}"
+
+[plugins.b]
+component = "{codec}"
+
+[plugins.c]
+component = "{codec}"
+fuel = 1000
+"#,
+    );
+    let client = fixture.client().await;
+    client
+        .wait_until("the three plugins to be ready", |c| {
+            c.stderr().matches("plugin ready").count() == 3
+        })
+        .await;
+    let hash = json!({"algorithm": "sha256", "data": "hello"});
+    for tool in ["a__hash", "b__hash"] {
+        let hashed = ok_text(&client.call(tool, hash.clone()).await);
+        assert!(hashed.contains("2cf24dba5fb0a30e"), "{tool}: {hashed}");
+    }
+    let starved = err_text(&client.call("c__hash", hash).await);
+    assert!(starved.contains("fuel"), "{starved}");
+    let log = client.stderr();
+    assert_eq!(log.matches("compiling plugin").count(), 1, "{log}");
+    assert_eq!(log.matches("source=\"cache\"").count(), 2, "{log}");
+    assert_eq!(entries(&fixture.path("cache")).len(), 1);
+    client.close().await;
+}
+
 #[tokio::test]
 async fn a_call_waits_a_bounded_time_for_a_compiling_plugin_and_says_why() {
     // Without the baseline build, a cold Python plugin takes seconds of Cranelift; the call

@@ -757,6 +757,51 @@ async fn an_unknown_tool_is_logged_in_one_clean_line() {
     client.close().await;
 }
 
+/// With the default log filter the per-call span is off (its fields cost microseconds a
+/// call to format), yet a call that goes badly is still one line naming its tool, principal
+/// and request id; a call that succeeds writes nothing.
+#[tokio::test]
+async fn at_the_default_log_level_a_failed_call_is_one_line_with_its_context() {
+    let fixture = Fixture::new(&testbed_as("one"));
+    let client = fixture
+        .client_env(&[("WARDEN_LOG", "warn,warden=info")])
+        .await;
+    ok_text(&client.call("one__emit", json!({"text": "fine"})).await);
+    client
+        .service
+        .call_tool(CallToolRequestParams::new("no_such_tool"))
+        .await
+        .expect_err("an unknown tool is a protocol error");
+    let failed = client.call("one__panic", json!({"message": "boom"})).await;
+    assert_eq!(failed.is_error, Some(true));
+    client
+        .wait_until("both failures in the log", |c| {
+            c.stderr().contains("call finished")
+        })
+        .await;
+    let stderr = client.stderr();
+    let line = |what: &str| {
+        stderr
+            .lines()
+            .find(|line| line.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} line in:\n{stderr}"))
+            .to_owned()
+    };
+    let refused = line("call refused");
+    assert!(refused.contains(r#"call{tool="no_such_tool""#), "{refused}");
+    assert!(refused.contains("principal="), "{refused}");
+    assert!(refused.contains("request="), "{refused}");
+    let finished = line("call finished");
+    assert!(finished.contains(r#"call{tool="one__panic""#), "{finished}");
+    assert!(finished.contains("outcome=trap"), "{finished}");
+    assert!(line("plugin call failed").contains("plugin="), "{stderr}");
+    assert!(
+        !stderr.contains("one__emit"),
+        "a good call writes no line:\n{stderr}"
+    );
+    client.close().await;
+}
+
 /// `warden status --json` (and the text form) with `XDG_RUNTIME_DIR` set to `run`.
 fn status(run: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_warden"))

@@ -164,7 +164,9 @@ impl Stop {
         }
         match self.reply {
             Reply::InputRequired(result) => {
-                tracing::info!(detail = self.detail, "call waits for the client's answers");
+                trail.log_context().in_scope(|| {
+                    tracing::info!(detail = self.detail, "call waits for the client's answers");
+                });
                 let request_id = trail.id().to_owned();
                 match trail.finish(self.outcome, Some(self.detail)) {
                     Ok(()) => Ok(GateReply::InputRequired(*result)),
@@ -172,7 +174,9 @@ impl Stop {
                 }
             }
             Reply::InvalidParams(message) => {
-                tracing::info!(outcome = %self.outcome, detail = self.detail, "call refused");
+                trail.log_context().in_scope(|| {
+                    tracing::info!(outcome = %self.outcome, detail = self.detail, "call refused");
+                });
                 let request_id = trail.id().to_owned();
                 match trail.finish(self.outcome, Some(self.detail)) {
                     Ok(()) => Err(GateError::InvalidParams {
@@ -183,7 +187,9 @@ impl Stop {
                 }
             }
             Reply::MissingCapability(capabilities) => {
-                tracing::info!(detail = self.detail, "call refused");
+                trail.log_context().in_scope(|| {
+                    tracing::info!(detail = self.detail, "call refused");
+                });
                 let request_id = trail.id().to_owned();
                 match trail.finish(self.outcome, Some(self.detail)) {
                     Ok(()) => Err(GateError::MissingCapability {
@@ -204,7 +210,9 @@ impl Stop {
             .map(GateReply::Done),
             Reply::UnknownTool => {
                 let (outcome, detail) = (self.outcome, self.detail);
-                tracing::info!(%outcome, detail, "call refused");
+                trail.log_context().in_scope(|| {
+                    tracing::info!(%outcome, detail, "call refused");
+                });
                 let request_id = trail.id().to_owned();
                 match trail.finish(outcome, Some(detail)) {
                     Ok(()) => Err(GateError::UnknownTool {
@@ -388,11 +396,13 @@ fn finish(answer: Answer, mut trail: Trail<'_>) -> Result<CallToolResult, GateEr
     if outcome == Outcome::Ok {
         tracing::debug!(%outcome, "call finished");
     } else {
-        tracing::info!(
-            %outcome,
-            detail = detail.as_deref().unwrap_or_default(),
-            "call finished"
-        );
+        trail.log_context().in_scope(|| {
+            tracing::info!(
+                %outcome,
+                detail = detail.as_deref().unwrap_or_default(),
+                "call finished"
+            );
+        });
     }
     match trail.finish(outcome, detail) {
         Ok(()) => Ok(result),

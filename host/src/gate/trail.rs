@@ -151,6 +151,22 @@ impl<'a> Trail<'a> {
         &self.id
     }
 
+    /// The call's context for a line of the host log about it: the `call` span
+    /// ([`super::Gate`]'s `call_as`) is at debug level, so a line at info or above, written
+    /// when the call goes badly, opens a `call` span of its own with the same fields.
+    pub(super) fn log_context(&self) -> tracing::Span {
+        if tracing::enabled!(target: "warden::gate", tracing::Level::DEBUG) {
+            return tracing::Span::none();
+        }
+        tracing::info_span!(
+            target: "warden::gate",
+            "call",
+            tool = &*bounded(self.tool, MAX_RECORDED_NAME),
+            principal = &*self.principal.name,
+            request = &*self.id
+        )
+    }
+
     /// The request is `method` (`prompts/get`), not a tool call; `tool` names a prompt.
     pub(super) fn method(&mut self, method: &'static str) {
         self.method = Some(method);

@@ -618,6 +618,7 @@ impl Pending {
                 Err(error) => failed(&plugin, error),
             }
         });
+        runtime.end_round();
         errors
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -26,11 +26,13 @@
 //!   read or that another user owns. (The manifest also refuses a `dirs` grant over the cache or
 //!   the key file: `manifest::validate`.)
 
+use std::collections::HashMap;
 use std::fs::{self, DirBuilder, Metadata};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -108,6 +110,11 @@ pub struct CompileCache {
     engine: Engine,
     store: Option<Store>,
     engine_key: String,
+    /// The components read or compiled in this round of loading, by the digest of their
+    /// bytes: a manifest that serves one component as several plugins reads (or compiles) it
+    /// once and holds one copy of its code. [`end_round`](Self::end_round) empties it, so that
+    /// the cache does not keep code after its plugins are gone.
+    round: Mutex<HashMap<[u8; 32], Arc<Mutex<Option<Component>>>>>,
 }
 
 /// An opened, checked cache directory and its MAC key.
@@ -145,6 +152,7 @@ impl CompileCache {
             engine: engine.clone(),
             store,
             engine_key: format!("{:016x}", hasher.finish()),
+            round: Mutex::default(),
         })
     }
 
@@ -158,22 +166,79 @@ impl CompileCache {
         bytes: &[u8],
         on_compile: impl FnOnce(),
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        if let Some(component) = self.lookup(bytes) {
-            return Ok((component, CacheOutcome::Hit));
-        }
-        Ok((self.compile(bytes, on_compile)?, CacheOutcome::Compiled))
+        let digest = Sha256::digest(bytes).into();
+        self.once(digest, || match self.read(&digest) {
+            Some(component) => Ok((component, CacheOutcome::Hit)),
+            None => self.compile_now(&digest, bytes, on_compile),
+        })
     }
 
     /// The component compiled from `bytes` now (no lookup: the caller looked already),
-    /// stored in the cache when there is one. `on_compile` runs first.
-    pub fn compile(&self, bytes: &[u8], on_compile: impl FnOnce()) -> wasmtime::Result<Component> {
+    /// stored in the cache when there is one. `on_compile` runs first. A plugin of the same
+    /// bytes loaded in this round shares its code instead ([`CacheOutcome::Hit`]).
+    pub fn compile(
+        &self,
+        bytes: &[u8],
+        on_compile: impl FnOnce(),
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        let digest = Sha256::digest(bytes).into();
+        self.once(digest, || self.compile_now(&digest, bytes, on_compile))
+    }
+
+    /// The component compiled from `bytes` if this round loaded it already or the cache
+    /// holds an authentic entry for it. An entry that cannot be read or used, or whose tag
+    /// does not verify, is `None` (with a warning): the caller compiles.
+    pub fn lookup(&self, bytes: &[u8]) -> Option<Component> {
+        let digest = Sha256::digest(bytes).into();
+        self.once(digest, || {
+            self.read(&digest).map(|c| (c, CacheOutcome::Hit)).ok_or(())
+        })
+        .ok()
+        .map(|(component, _)| component)
+    }
+
+    /// The round of loading is over: forget what it loaded (the plugins keep their code).
+    pub fn end_round(&self) {
+        self.round.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The component of `digest` this round loaded, or the one `make` makes, remembered for
+    /// the rest of the round. Plugins of the same bytes loading at once wait for the first.
+    fn once<E>(
+        &self,
+        digest: [u8; 32],
+        make: impl FnOnce() -> Result<(Component, CacheOutcome), E>,
+    ) -> Result<(Component, CacheOutcome), E> {
+        let slot = self
+            .round
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(digest)
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(component) = &*slot {
+            return Ok((component.clone(), CacheOutcome::Hit));
+        }
+        let (component, outcome) = make()?;
+        *slot = Some(component.clone());
+        Ok((component, outcome))
+    }
+
+    /// Compile the component of `digest` from `bytes` and store it in the cache, if any.
+    fn compile_now(
+        &self,
+        digest: &[u8; 32],
+        bytes: &[u8],
+        on_compile: impl FnOnce(),
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         on_compile();
         let component = Component::new(&self.engine, bytes)?;
         if let Some(store) = &self.store {
-            let (digest, path) = self.entry_path(store, bytes);
+            let path = self.entry_path(store, digest);
             match component.serialize() {
                 Ok(artifact) => {
-                    let tag = self.tag(store, &digest, &artifact);
+                    let tag = self.tag(store, digest, &artifact);
                     write_entry(&path, &tag, &artifact);
                 }
                 Err(error) => tracing::warn!(
@@ -181,17 +246,15 @@ impl CompileCache {
                 ),
             }
         }
-        Ok(component)
+        Ok((component, CacheOutcome::Compiled))
     }
 
-    /// The component compiled from `bytes` if the cache holds an authentic entry for it.
-    /// An entry that cannot be read or used, or whose tag does not verify, is `None` (with a
-    /// warning): the caller compiles.
-    pub fn lookup(&self, bytes: &[u8]) -> Option<Component> {
+    /// The component of `digest` from its cache entry, if one exists and is authentic.
+    fn read(&self, digest: &[u8; 32]) -> Option<Component> {
         let store = self.store.as_ref()?;
-        let (digest, path) = self.entry_path(store, bytes);
+        let path = self.entry_path(store, digest);
         match fs::read(&path) {
-            Ok(entry) => match self.open_entry(store, &digest, &entry) {
+            Ok(entry) => match self.open_entry(store, digest, &entry) {
                 Some(artifact) => {
                     // SAFETY: the artifact carries a valid tag under a key only warden's user
                     // holds, over this engine's compatibility key and this component's digest:
@@ -220,13 +283,11 @@ impl CompileCache {
         None
     }
 
-    /// The SHA-256 of `bytes` and the path of their entry.
-    fn entry_path(&self, store: &Store, bytes: &[u8]) -> ([u8; 32], PathBuf) {
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
-        let path = store
+    /// The path of the entry of the component whose SHA-256 is `digest`.
+    fn entry_path(&self, store: &Store, digest: &[u8; 32]) -> PathBuf {
+        store
             .dir
-            .join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key));
-        (digest, path)
+            .join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key))
     }
 
     /// The artifact inside `entry` if its tag verifies, else `None`.
@@ -427,7 +488,8 @@ mod tests {
             .serialize()
             .expect("serialize");
         let store = cache.store.as_ref().expect("store");
-        let (digest, path) = cache.entry_path(store, &bytes);
+        let digest = Sha256::digest(&bytes).into();
+        let path = cache.entry_path(store, &digest);
         write_entry(&path, &cache.tag(store, &digest, &artifact), &artifact);
         assert!(
             cache.lookup(&bytes).is_none(),
@@ -437,6 +499,55 @@ mod tests {
         // What the cache then compiles and writes is Cranelift's, and loads.
         let (_, outcome) = cache.load(&bytes, || {}).expect("compiles");
         assert_eq!(outcome, CacheOutcome::Compiled);
+        cache.end_round();
         assert!(cache.lookup(&bytes).is_some());
+    }
+
+    /// Within a round, a component's bytes are read or compiled once however many plugins
+    /// serve them, and all of them share its code; after the round the cache holds nothing.
+    #[test]
+    fn plugins_of_the_same_bytes_share_one_component_within_a_round() {
+        let bytes = codec();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = CacheConfig {
+            dir: dir.path().join("cache"),
+            key: CacheKey::Secret(SecretValue::new("k".repeat(40))),
+            baseline: true,
+        };
+        let engine = build_engine(&EngineOptions::default()).expect("engine");
+        let cache = CompileCache::open(&engine, Some(&config)).expect("cache");
+        let compiles = std::sync::atomic::AtomicUsize::new(0);
+        let count = || {
+            compiles.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let loaded: Vec<_> = std::thread::scope(|scope| {
+            let loads: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| cache.load(&bytes, count).expect("loads")))
+                .collect();
+            loads
+                .into_iter()
+                .map(|l| l.join().expect("thread"))
+                .collect()
+        });
+        assert_eq!(compiles.into_inner(), 1, "compiled once");
+        let compiled = loaded
+            .iter()
+            .filter(|(_, o)| *o == CacheOutcome::Compiled)
+            .count();
+        assert_eq!(compiled, 1);
+        let code = |c: &Component| c.image_range();
+        assert!(
+            loaded.iter().all(|(c, _)| code(c) == code(&loaded[0].0)),
+            "one copy of the code"
+        );
+
+        cache.end_round();
+        assert!(cache.round.lock().expect("round").is_empty());
+        let again = cache.lookup(&bytes).expect("read from the cache file");
+        assert_ne!(
+            code(&again),
+            code(&loaded[0].0),
+            "a new round reads a new copy"
+        );
     }
 }

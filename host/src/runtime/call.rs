@@ -323,6 +323,7 @@ impl Runtime {
         match outcome {
             Err(_elapsed) => Err(CallError::Timeout(timeout)),
             Ok(Err(error)) => Err(classify(
+                &plugin.name,
                 &error,
                 store.data().limiter.memory_exhausted,
                 limits,
@@ -365,6 +366,7 @@ async fn within<F: std::future::Future>(
 
 /// Turn a wasmtime error into what the agent is told; the full error goes to the host log.
 fn classify(
+    plugin: &str,
     error: &wasmtime::Error,
     memory_exhausted: bool,
     limits: &crate::manifest::Limits,
@@ -372,7 +374,7 @@ fn classify(
     if error.downcast_ref::<Suspended>().is_some() {
         return CallError::InputRequired;
     }
-    tracing::warn!(error = format!("{error:?}"), "plugin call failed");
+    tracing::warn!(plugin, error = format!("{error:?}"), "plugin call failed");
     if memory_exhausted {
         return CallError::OutOfMemory(limits.memory);
     }

@@ -536,6 +536,12 @@ impl Runtime {
         }
     }
 
+    /// A round of loading is over (every plugin of a start or reload has its code): forget
+    /// the components shared by plugins of the same bytes during it.
+    pub fn end_round(&self) {
+        self.cache.end_round();
+    }
+
     /// Give `plugin` code at once on a cold cache: from the cache if it holds an authentic
     /// entry (then the plugin is done, [`BaselineOutcome::Cached`]), else built with the baseline
     /// compiler, which runs its calls until [`compile`](Self::compile) (still to be called)
@@ -635,9 +641,7 @@ impl Runtime {
         on_compile: impl FnOnce(),
     ) -> Result<Code, LoadError> {
         let loaded = if missed {
-            self.cache
-                .compile(bytes, on_compile)
-                .map(|component| (component, CacheOutcome::Compiled))
+            self.cache.compile(bytes, on_compile)
         } else {
             self.cache.load(bytes, on_compile)
         };
