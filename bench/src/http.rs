@@ -8,6 +8,9 @@
 //! With `--replicas N` (N > 1), N `warden` processes serve, each with its own audit log and
 //! cache, behind a real `haproxy` that spreads the requests round robin: the shape of a
 //! deployment whose replicas share limits through `[limits] store` (given with `--with`).
+//!
+//! Beside one warden, each concurrency is also run against the floor ([`crate::floor`]): a
+//! server that only answers, driven by the same client.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -83,50 +86,74 @@ pub async fn run(
     }
     drop(client);
 
+    // The floor beside each figure: the same client against a server that only answers
+    // (one process, so only beside a single warden).
+    let floor = match replicas {
+        0 | 1 => Some(spawn_floor().await?),
+        _ => None,
+    };
     for &n in clients {
         let n = n.max(1);
-        let budget = setup.budget;
-        let remaining = Arc::new(AtomicUsize::new(setup.calls));
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..n {
-            let remaining = remaining.clone();
-            let body = body.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut client = connect(addr).await?;
-                let mut samples = Vec::new();
-                while started.elapsed() < budget
-                    && remaining
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1))
-                        .is_ok()
-                {
-                    let sent = Instant::now();
-                    call(&mut client, addr, &body).await?;
-                    samples.push(sent.elapsed());
-                }
-                anyhow::Ok(samples)
-            }));
-        }
-        let mut samples = Vec::new();
-        for task in tasks {
-            samples.extend(task.await??);
-        }
-        let elapsed = started.elapsed();
-        let calls = samples.len();
         let scenario = format!("http x{n}");
-        report.add(&scenario, "calls", calls);
-        report.add(
-            &scenario,
-            "calls/s",
-            (calls as f64 / elapsed.as_secs_f64()).round(),
-        );
-        if let Some(latency) = Latency::of(&mut samples) {
-            report.add(&scenario, "p50 (µs)", micros(latency.p50));
-            report.add(&scenario, "p99 (µs)", micros(latency.p99));
+        measure(setup, addr, n, &body, &scenario, "", report).await?;
+        if let Some((_, floor)) = &floor {
+            measure(setup, *floor, n, &body, &scenario, "floor ", report).await?;
         }
     }
-    for mut child in children {
+    for mut child in children.into_iter().chain(floor.map(|(child, _)| child)) {
         let _ = child.kill().await;
+    }
+    Ok(())
+}
+
+/// Run `n` clients against `addr` until `setup.calls` calls are answered or the budget is
+/// spent; report calls/s and latency under `scenario`, each figure's name after `prefix`.
+async fn measure(
+    setup: &Setup,
+    addr: std::net::SocketAddr,
+    n: usize,
+    body: &Bytes,
+    scenario: &str,
+    prefix: &str,
+    report: &mut Report,
+) -> Result<()> {
+    let budget = setup.budget;
+    let remaining = Arc::new(AtomicUsize::new(setup.calls));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let remaining = remaining.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = connect(addr).await?;
+            let mut samples = Vec::new();
+            while started.elapsed() < budget
+                && remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1))
+                    .is_ok()
+            {
+                let sent = Instant::now();
+                call(&mut client, addr, &body).await?;
+                samples.push(sent.elapsed());
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    let calls = samples.len();
+    report.add(scenario, &format!("{prefix}calls"), calls);
+    report.add(
+        scenario,
+        &format!("{prefix}calls/s"),
+        (calls as f64 / elapsed.as_secs_f64()).round(),
+    );
+    if let Some(latency) = Latency::of(&mut samples) {
+        report.add(scenario, &format!("{prefix}p50 (µs)"), micros(latency.p50));
+        report.add(scenario, &format!("{prefix}p99 (µs)"), micros(latency.p99));
     }
     Ok(())
 }
@@ -171,16 +198,31 @@ async fn balance(
 
 /// Start `warden serve --http 127.0.0.1:0` and read the address it bound from its log.
 async fn spawn(warden: &Path, manifest: &Path) -> Result<(Child, std::net::SocketAddr)> {
-    let mut child = Command::new(warden)
+    let mut command = Command::new(warden);
+    command
         .args(["serve", "--http", "127.0.0.1:0", "--manifest"])
         .arg(manifest)
-        .env("WARDEN_LOG", "error")
+        .env("WARDEN_LOG", "error");
+    listening(command).await
+}
+
+/// Start this binary as the floor server ([`crate::floor`]).
+async fn spawn_floor() -> Result<(Child, std::net::SocketAddr)> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("--floor-server");
+    listening(command).await
+}
+
+/// Start `command` and read the address it listens on from its stderr (warden's line).
+async fn listening(mut command: Command) -> Result<(Child, std::net::SocketAddr)> {
+    let program = command.as_std().get_program().to_owned();
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot start {}", warden.display()))?;
+        .with_context(|| format!("cannot start {}", program.display()))?;
     let stderr = child.stderr.take().context("no stderr")?;
     let mut lines = BufReader::new(stderr).lines();
     let addr = tokio::time::timeout(Duration::from_secs(120), async {
@@ -190,10 +232,10 @@ async fn spawn(warden: &Path, manifest: &Path) -> Result<(Child, std::net::Socke
                 return addr.parse().context("bad listening address");
             }
         }
-        bail!("warden exited before listening")
+        bail!("{} exited before listening", program.display())
     })
     .await
-    .context("warden did not start listening")??;
+    .with_context(|| format!("{} did not start listening", program.display()))??;
     // Keep draining stderr so warden never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((child, addr))

@@ -10,6 +10,7 @@
 //! docs/PERFORMANCE.md.
 
 mod cold;
+mod floor;
 mod http;
 mod polyglot;
 mod report;
@@ -74,6 +75,10 @@ struct Cli {
     /// from the PATH) instead of one process.
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// Serve as the HTTP scenario's floor (a server that only answers) until killed: what
+    /// the scenario starts itself.
+    #[arg(long, hide = true)]
+    floor_server: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +118,9 @@ impl Setup {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if cli.floor_server {
+        return floor::serve();
+    }
     let warden = match cli.warden {
         Some(path) => path,
         None => std::env::current_exe()?

@@ -6,7 +6,7 @@
 //! provenance), plus `seq` (0, 1, 2, ... across
 //! rotated files) and `prev`, the lowercase hex SHA-256 of the previous line's bytes (without
 //! its newline; 64 zeros for the first record ever). Changing, removing or inserting a line
-//! breaks the chain at that point, which [`verify`] finds.
+//! breaks the chain at that point, which [`verify()`] finds.
 //!
 //! With `[audit] signing_key`, checkpoint records (`"kind":"checkpoint"`, `checkpoint.rs`)
 //! sign the chain's head with the replica's Ed25519 key every `checkpoint_every` records or

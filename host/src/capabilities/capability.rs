@@ -1,11 +1,11 @@
 //! The [`Capability`] trait: what one kind of grant is to the rest of warden.
 //!
-//! Every capability is a unit struct in its own module, listed once in [`super::ALL`]. The
+//! Every capability is a unit struct in its own module, listed once in [`super::described`]. The
 //! runtime links each one's host functions and asks each to prepare its share of every call;
 //! `warden check`, `warden inspect` and the catalog's annotations ask each what it grants,
 //! what it warns about and what it lets a tool do. Nothing outside the module knows its
 //! types: its per-plugin state ([`Capability::open`]) and per-call state
-//! ([`CallBuilder::insert`]) travel in type-keyed [`Slots`].
+//! ([`Capability::prepare`]) travel in type-keyed [`Slots`].
 
 use std::any::{Any, TypeId};
 
@@ -67,7 +67,7 @@ impl GrantWarning {
     }
 }
 
-/// One kind of grant. Implementations are unit structs listed in [`super::ALL`]; see
+/// One kind of grant. Implementations are unit structs listed in [`super::described`]; see
 /// ARCHITECTURE.md for the recipe.
 pub trait Capability: Sync {
     /// Its name: the manifest key it reads (`"dirs"`, `"kv"`), and what `check` prints.

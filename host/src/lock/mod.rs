@@ -14,7 +14,7 @@
 //! rewrites it as version 2. The file is TOML, sorted, so that it can be committed and
 //! reviewed.
 //!
-//! [`drift`] compares a catalog with the lock beside its manifest; `[server] lock` decides
+//! [`check`] compares a catalog with the lock beside its manifest; `[server] lock` decides
 //! what a drifting plugin gets ([`LockMode`]): not served, served with a warning, or nothing.
 //! A lock file that does not exist is never an error.
 

@@ -1,7 +1,7 @@
 //! jsonwebtoken's signature checks, done with ring.
 //!
 //! jsonwebtoken 11 leaves cryptography to a process-wide
-//! [`CryptoProvider`](jsonwebtoken::crypto::CryptoProvider). warden installs this one: it
+//! [`jsonwebtoken::crypto::CryptoProvider`]. warden installs this one: it
 //! verifies RSA (PKCS#1 v1.5 and PSS, 2048 to 8192 bits), ECDSA P-256 and P-384, and Ed25519
 //! signatures with ring, which rustls already builds. It has no HMAC at all, so a public key can
 //! never be used as an HMAC secret whatever a token's header says, and it signs nothing.

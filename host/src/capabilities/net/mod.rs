@@ -1,7 +1,7 @@
 //! Network: a plugin reaches the hosts its `allow_hosts` patterns grant, and nothing else.
 //!
-//! - [`pattern`]: the `scheme://host[:port]` patterns and how they match.
-//! - [`address`]: how hosts are read (one spelling per IPv4 address) and which addresses are
+//! - [`HostPattern`]: the `scheme://host[:port]` patterns and how they match.
+//! - [`Host`] and [`restriction`]: how hosts are read (one spelling per IPv4 address) and which addresses are
 //!   restricted (loopback, private, link-local, metadata...) unless granted explicitly.
 //! - `http`: the `wasi:http` hook. warden sends every outgoing request itself: it checks the
 //!   URL against the patterns, resolves the name once, checks every address it resolved to,
