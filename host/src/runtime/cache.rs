@@ -114,8 +114,11 @@ pub struct CompileCache {
     /// bytes: a manifest that serves one component as several plugins reads (or compiles) it
     /// once and holds one copy of its code. [`end_round`](Self::end_round) empties it, so that
     /// the cache does not keep code after its plugins are gone.
-    round: Mutex<HashMap<[u8; 32], Arc<Mutex<Option<Component>>>>>,
+    round: Mutex<HashMap<[u8; 32], Arc<Shared>>>,
 }
+
+/// One component of the round: empty until its first plugin has read or compiled it.
+type Shared = Mutex<Option<Component>>;
 
 /// An opened, checked cache directory and its MAC key.
 struct Store {
