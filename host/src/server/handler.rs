@@ -760,7 +760,9 @@ impl ServerHandler for WardenServer {
         // The gate in force when the call starts serves it to the end, across reloads.
         let gate = self.live.current();
         let trace = request_trace("tools/call", Subject::Tool(&request.name), &context);
-        match unless_cancelled(&context, telemetry::within(trace, gate.call(call))).await? {
+        // Boxed: the gate's future is large, and rmcp moves the handler's future several times.
+        let work = Box::pin(telemetry::within(trace, gate.call(call)));
+        match unless_cancelled(&context, work).await? {
             Ok(Reply::Done(result)) => Ok(result.into()),
             Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
             Err(error) => Err(protocol_error(error)),
