@@ -151,6 +151,120 @@ async fn rmcp_client_lists_and_calls_tools_in_both_eras() {
     }
 }
 
+/// A stateless `tools/call` that warden answers itself, without rmcp's per-request service
+/// (`server/http/direct.rs`), gets the reply rmcp gives the same request: the same status,
+/// content type and JSON, for a result, a tool error, bad arguments, an unknown tool, a
+/// question asked in the reply and a question the client cannot answer. Every one of them is
+/// in the audit log, and the API key decides who calls, on both paths.
+#[tokio::test]
+async fn a_stateless_call_answered_directly_is_answered_as_rmcp_answers_it() {
+    let fixture = Fixture::new(&format!(
+        "[audit]\npath = \"{{dir}}/audit/audit.jsonl\"\n\n\
+         [[auth.api_keys]]\nprincipal = \"ann\"\nsha256 = \"{}\"\n\n\
+         [plugins.testbed]\ncomponent = \"{{testbed}}\"\n",
+        digest(READER_KEY)
+    ));
+    let server = fixture.http_server(&[]).await;
+    let form = json!({"type": "object", "properties": {"colour": {"type": "string"}}});
+    let plain = json!({});
+    let asks = json!({"elicitation": {"form": {}}});
+    let cases = [
+        ("testbed__emit", json!({"text": "hi"}), &plain),
+        ("testbed__fail", json!({"message": "no"}), &plain),
+        ("testbed__emit", json!({"text": 3}), &plain),
+        ("no_such_tool", json!({}), &plain),
+        (
+            "testbed__ask",
+            json!({"message": "Pick", "schema": form.to_string()}),
+            &asks,
+        ),
+        (
+            "testbed__ask",
+            json!({"message": "Pick", "schema": form.to_string()}),
+            &plain,
+        ),
+    ];
+    let bearer = format!("Bearer {READER_KEY}");
+    for (tool, arguments, capabilities) in &cases {
+        let body = json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": capabilities,
+                },
+                "name": tool, "arguments": arguments,
+            },
+        });
+        let headers = [
+            ("authorization", bearer.as_str()),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", *tool),
+        ];
+        let answered = |response: reqwest::Response| async move {
+            let status = response.status();
+            let mut headers: Vec<String> = response
+                .headers()
+                .iter()
+                .filter(|(name, _)| *name != "date" && *name != "content-length")
+                .map(|(name, value)| format!("{name}: {value:?}"))
+                .collect();
+            headers.sort();
+            let json: Value = response.json().await.expect("a JSON reply");
+            (status, headers, normalized(json))
+        };
+        let direct = answered(post(&server, &body, &headers).await).await;
+        // A weight in `Accept` is a departure warden leaves to rmcp.
+        let mut via_rmcp = headers.to_vec();
+        via_rmcp.push(("accept", "application/json;q=1, text/event-stream"));
+        let rmcp = answered(
+            reqwest::Client::new()
+                .post(&server.url)
+                .header("content-type", "application/json")
+                .headers(
+                    via_rmcp
+                        .iter()
+                        .map(|(n, v)| {
+                            (
+                                http::HeaderName::from_static(n),
+                                http::HeaderValue::from_str(v).expect("header"),
+                            )
+                        })
+                        .collect(),
+                )
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("HTTP request"),
+        )
+        .await;
+        assert_eq!(direct, rmcp, "{tool} {arguments} {capabilities}");
+    }
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("answered without rmcp's service").count(),
+        cases.len(),
+        "{log}"
+    );
+    let records = fixture.audit_log("audit/audit.jsonl");
+    let calls: Vec<&Value> = records.iter().filter(|r| r["tool"].is_string()).collect();
+    assert_eq!(calls.len(), 2 * cases.len(), "{records:#?}");
+    assert!(calls.iter().all(|r| r["principal"] == "ann"), "{calls:#?}");
+}
+
+/// `reply` with what differs between two requests made alike: request ids (32 hex digits)
+/// and a question's opaque `requestState`.
+fn normalized(mut reply: Value) -> Value {
+    if let Some(state) = reply.pointer_mut("/result/requestState") {
+        assert!(state.is_string(), "{state}");
+        *state = json!("STATE");
+    }
+    let text = reply.to_string();
+    let ids = regex::Regex::new("[0-9a-f]{32}").expect("regex");
+    serde_json::from_str(&ids.replace_all(&text, "ID")).expect("JSON")
+}
+
 // --- API keys -----------------------------------------------------------------------------------
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::events::{McpEvents, from_mcp};
 use super::paging::{List, page};
-use super::trace::{Subject, request_trace};
+use super::trace::{Subject, request_trace, trace_of};
 use crate::gate::{
     Asking, CallRequest, CompleteRequest, Declared, GateError, LiveGate, MAX_SUBSCRIPTIONS,
     Principal, PromptRequest, ReadRequest, Reply, ResourceUpdate, SubscribeRequest,
@@ -409,7 +409,11 @@ fn client_requests(context: &RequestContext<RoleServer>) -> (bool, bool) {
 /// What `context`'s client declared it can answer: form elicitation (a declaration with
 /// neither `form` nor `url` means form), sampling, roots.
 fn declared(context: &RequestContext<RoleServer>) -> Declared {
-    let caps = context.client_capabilities();
+    declared_in(context.client_capabilities())
+}
+
+/// What a client that declared `caps` can answer.
+fn declared_in(caps: Option<ClientCapabilities>) -> Declared {
     Declared {
         elicitation: caps
             .as_ref()
@@ -495,6 +499,70 @@ fn revealed_to(
             Ok(true)
         }
         Err(RecvError::Closed) => Err(()),
+    }
+}
+
+impl WardenServer {
+    /// Run `call` on the gate in force when it starts (it serves the call to the end, across
+    /// reloads), within `trace`.
+    async fn run_call(
+        &self,
+        call: CallRequest<'_>,
+        trace: Option<telemetry::Trace>,
+    ) -> Result<CallToolResponse, McpError> {
+        let gate = self.live.current();
+        // Boxed: the gate's future is large, and rmcp moves the handler's future several times.
+        let work = Box::pin(telemetry::within(trace, gate.call(call)));
+        match work.await {
+            Ok(Reply::Done(result)) => Ok(result.into()),
+            Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
+            Err(error) => Err(protocol_error(error)),
+        }
+    }
+
+    /// A stateless 2026-07-28 `tools/call` answered by the HTTP layer itself, without rmcp's
+    /// per-request service ([`super::http`]'s `direct`): what [`ServerHandler::call_tool`]
+    /// does for such a request, which asks for no progress and no logs, so that nothing but
+    /// its reply goes to the client. `None` when the tool runs as a task here: rmcp serves it.
+    pub(super) async fn call_direct(
+        &self,
+        request: &CallToolRequestParams,
+        meta: &rmcp::model::RequestMetaObject,
+        id: &rmcp::model::RequestId,
+        parts: &http::request::Parts,
+    ) -> Option<Result<CallToolResponse, McpError>> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .unwrap_or(&self.principal);
+        if self.info.tasks.is_some()
+            && self
+                .live
+                .current()
+                .task_mode(&request.name, principal)
+                .is_some()
+        {
+            return None;
+        }
+        let call = CallRequest {
+            principal,
+            mcp_id: serde_json::to_value(id).ok(),
+            tool: &request.name,
+            arguments: request.arguments.as_ref(),
+            events: Arc::new(crate::runtime::NoEvents),
+            asking: Asking::Rounds {
+                state: request.request_state.as_deref(),
+                responses: request.input_responses.as_ref(),
+                declared: declared_in(meta.client_capabilities()),
+            },
+        };
+        let trace = trace_of(
+            "tools/call",
+            Subject::Tool(&request.name),
+            meta,
+            Some(parts),
+        );
+        Some(self.run_call(call, trace).await)
     }
 }
 
@@ -757,19 +825,11 @@ impl ServerHandler for WardenServer {
                 request.input_responses.as_ref(),
             ),
         };
-        // The gate in force when the call starts serves it to the end, across reloads.
-        let gate = self.live.current();
         let trace = request_trace("tools/call", Subject::Tool(&request.name), &context);
-        // Boxed: the gate's future is large, and rmcp moves the handler's future several times.
-        let work = Box::pin(telemetry::within(trace, gate.call(call)));
-        match unless_cancelled(&context, work).await? {
-            Ok(Reply::Done(result)) => Ok(result.into()),
-            Ok(Reply::InputRequired(questions)) => Ok(questions.into()),
-            Err(error) => Err(protocol_error(error)),
-        }
+        unless_cancelled(&context, self.run_call(call, trace)).await?
     }
 
-    /// SEP-2663 `tasks/get`. (rmcp answers `-32021` first to a client that did not declare
+    /// SEP-2663 `tasks/get`.    /// SEP-2663 `tasks/get`. (rmcp answers `-32021` first to a client that did not declare
     /// the extension, and `-32601` when the server does not offer it.)
     async fn get_task(
         &self,

@@ -10,6 +10,7 @@ pub mod http;
 pub mod metrics;
 mod paging;
 mod stdio;
+mod tool_call;
 mod trace;
 
 pub use self::http::{HttpError, HttpMetrics, HttpOptions, serve_http};

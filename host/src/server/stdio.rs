@@ -10,12 +10,7 @@
 
 use std::sync::Arc;
 
-use std::borrow::Cow;
-
-use rmcp::model::{
-    CallToolRequest, ClientRequest, ErrorData, JsonRpcMessage, JsonRpcRequest, JsonRpcVersion2_0,
-    RequestId,
-};
+use rmcp::model::{ClientRequest, ErrorData, JsonRpcMessage, JsonRpcRequest, RequestId};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::AsyncRwTransport;
@@ -23,7 +18,7 @@ use rmcp::transport::{StdioReader, StdioWriter};
 use rmcp::{RoleServer, ServiceExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 
-use super::{ServerInfo, WardenServer};
+use super::{ServerInfo, WardenServer, tool_call};
 use crate::gate::{LiveGate, Principal};
 
 /// The longest line read: larger messages are answered with an error and skipped.
@@ -161,45 +156,6 @@ where
     }
 }
 
-/// `line` read as a `tools/call` request, when it plainly is one; `None` sends it down rmcp's
-/// generic path, which reads (or refuses) every message.
-///
-/// rmcp reads a message as an untagged union of its shapes, and a request as an untagged
-/// union of 22 kinds, each tried in turn from a buffered copy: a `tools/call` (the 14th) costs
-/// several microseconds before the gate sees it, a sixth of a whole call. Here the envelope is
-/// read once (the arguments skipped), and a request whose method is `tools/call` is read as
-/// rmcp's own `CallToolRequest` (`_meta` into its extensions, as rmcp does). A message rmcp
-/// would refuse (another `jsonrpc`, a `result` or `error` beside `method`, a duplicate key)
-/// is never taken here.
-fn tool_call(line: &[u8]) -> Option<RxJsonRpcMessage<RoleServer>> {
-    #[derive(serde::Deserialize)]
-    struct Envelope<'a> {
-        #[allow(dead_code)]
-        jsonrpc: JsonRpcVersion2_0,
-        id: RequestId,
-        #[serde(borrow)]
-        method: Cow<'a, str>,
-        #[serde(default, deserialize_with = "present")]
-        result: bool,
-        #[serde(default, deserialize_with = "present")]
-        error: bool,
-    }
-    fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
-        serde::de::IgnoredAny::deserialize(value).map(|_| true)
-    }
-    use serde::Deserialize as _;
-
-    let envelope: Envelope = serde_json::from_slice(line).ok()?;
-    if envelope.method != "tools/call" || envelope.result || envelope.error {
-        return None;
-    }
-    let request: CallToolRequest = serde_json::from_slice(line).ok()?;
-    Some(JsonRpcMessage::Request(JsonRpcRequest::new(
-        envelope.id,
-        ClientRequest::CallToolRequest(request),
-    )))
-}
-
 /// What one line holds.
 enum Parsed {
     Message(Box<RxJsonRpcMessage<RoleServer>>),
@@ -216,7 +172,11 @@ fn parse(line: &[u8]) -> Parsed {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Parsed::Blank;
     }
-    if let Some(call) = tool_call(line) {
+    if let Some((id, call)) = tool_call::read(line) {
+        let call = JsonRpcMessage::Request(JsonRpcRequest::new(
+            id,
+            ClientRequest::CallToolRequest(call),
+        ));
         return Parsed::Message(Box::new(call));
     }
     let error = match serde_json::from_slice(line) {
@@ -250,53 +210,5 @@ fn parse(line: &[u8]) -> Parsed {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// rmcp's own reading of `line`.
-    fn generic(line: &str) -> Option<serde_json::Value> {
-        serde_json::from_str::<RxJsonRpcMessage<RoleServer>>(line)
-            .ok()
-            .map(|message| serde_json::to_value(message).expect("serializes"))
-    }
-
-    #[test]
-    fn a_tool_call_reads_as_rmcp_reads_it() {
-        for line in [
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"codec__encode","arguments":{"text":"hi"}}}"#,
-            r#"{"jsonrpc":"2.0","id":"a-7","method":"tools/call","params":{"name":"t"}}"#,
-            r#"{"method":"tools/call","params":{"_meta":{"progressToken":3,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","x":[1]},"name":"t","arguments":{"a":{"b":null}}},"id":9,"jsonrpc":"2.0"}"#,
-            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t","requestState":"s","inputResponses":{"k":{"action":"decline"}}},"extra":true}"#,
-        ] {
-            let fast = tool_call(line.as_bytes()).expect("taken by the fast path");
-            let fast = serde_json::to_value(fast).expect("serializes");
-            assert_eq!(Some(fast), generic(line), "{line}");
-        }
-    }
-
-    #[test]
-    fn what_is_not_plainly_a_tool_call_goes_to_rmcp() {
-        for line in [
-            // Other methods, notifications, answers.
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"t"}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
-            // Shapes rmcp refuses: the fast path must not accept them either.
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"},"result":null}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"},"error":{}}"#,
-            r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"t"}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/call","params":{"name":"t"}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
-            r#"{"jsonrpc":"2.0","id":[1],"method":"tools/call","params":{"name":"t"}}"#,
-        ] {
-            assert!(tool_call(line.as_bytes()).is_none(), "{line}");
-        }
-        // What rmcp refuses stays refused.
-        assert!(generic(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"},"result":null}"#).is_none());
     }
 }

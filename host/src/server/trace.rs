@@ -5,6 +5,7 @@
 //! (only with `[tracing] principal = true`) the principal. The gate's steps are its children.
 
 use rmcp::RoleServer;
+use rmcp::model::RequestMetaObject;
 use rmcp::service::RequestContext;
 
 use crate::audit::{MAX_RECORDED_NAME, bounded};
@@ -29,6 +30,17 @@ pub(super) fn request_trace(
     subject: Subject<'_>,
     context: &RequestContext<RoleServer>,
 ) -> Option<Trace> {
+    let parts = context.extensions.get::<http::request::Parts>();
+    trace_of(method, subject, &context.meta, parts)
+}
+
+/// [`request_trace`] of a request known by its `_meta` and, over HTTP, its request's `parts`.
+pub(super) fn trace_of(
+    method: &'static str,
+    subject: Subject<'_>,
+    meta: &RequestMetaObject,
+    parts: Option<&http::request::Parts>,
+) -> Option<Trace> {
     if !telemetry::enabled() {
         return None;
     }
@@ -39,21 +51,17 @@ pub(super) fn request_trace(
     };
     // `_meta` first: it is the MCP client's context for this very request, while the
     // header belongs to the HTTP hop (an instrumented HTTP library or a proxy sets its own).
-    let meta = context
-        .meta
+    let meta = meta
         .get_traceparent()
-        .map(|parent| (parent, context.meta.get_tracestate()));
-    let headers = context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| {
-            let parent = parts.headers.get("traceparent")?.to_str().ok()?;
-            let state = parts
-                .headers
-                .get("tracestate")
-                .and_then(|value| value.to_str().ok());
-            Some((parent, state))
-        });
+        .map(|parent| (parent, meta.get_tracestate()));
+    let headers = parts.and_then(|parts| {
+        let parent = parts.headers.get("traceparent")?.to_str().ok()?;
+        let state = parts
+            .headers
+            .get("tracestate")
+            .and_then(|value| value.to_str().ok());
+        Some((parent, state))
+    });
     telemetry::start_request(span_name, method, subject, meta.into_iter().chain(headers))
 }
 

@@ -20,10 +20,11 @@ use http_body_util::BodyExt as _;
 use serde_json::value::RawValue;
 
 use super::sessions::{Reservation, SessionRefusal};
-use super::{AppState, MCP_PATH, Reply, SESSION_ID, check_headers, drain, metadata_url};
+use super::{AppState, MCP_PATH, Reply, SESSION_ID, check_headers, direct, drain, metadata_url};
 use crate::gate::{Principal, Transport};
 
-/// The guard: the steps in order, then rmcp, then what the response says about sessions.
+/// The guard: the steps in order, then a plain stateless `tools/call` answered here
+/// ([`direct`]) or rmcp, then what rmcp's response says about sessions.
 pub(super) async fn guard(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -39,13 +40,27 @@ pub(super) async fn guard(
         declared_length(&state, &request)?;
         let session = session_id(&request);
         session_owner(&state, &request, session.as_deref(), &principal)?;
-        let (mut request, reservation) = match session {
-            None if request.method() == Method::POST => {
-                opening(&state, request, &principal).await?
+        let (mut parts, body) = request.into_parts();
+        let (body, reservation) = match session {
+            None if parts.method == Method::POST => {
+                let (bytes, reservation) = opening(&state, &parts, body, &principal).await?;
+                strip_credentials(&mut parts, principal);
+                if reservation.is_none()
+                    && let Some(direct) = direct::take(&parts.headers, &bytes)
+                {
+                    let in_flight = state.drain.enter();
+                    if let Some(response) = direct::answer(&state.direct, &direct, &parts).await {
+                        return Ok(tracked(response, in_flight));
+                    }
+                }
+                (Body::from(bytes), reservation)
             }
-            _ => (request, None),
+            _ => {
+                strip_credentials(&mut parts, principal);
+                (body, None)
+            }
         };
-        strip_credentials(&mut request, principal);
+        let request = Request::from_parts(parts, body);
         Ok(respond(&state, request, next, session, reservation).await)
     };
     result.await.unwrap_or_else(|refused: Response| refused)
@@ -177,10 +192,10 @@ fn session_owner(
 /// `[http] max_body`) to find out, and put back.
 async fn opening(
     state: &AppState,
-    request: Request,
+    parts: &http::request::Parts,
+    body: Body,
     principal: &Principal,
-) -> Result<(Request, Option<Reservation>), Response> {
-    let (parts, body) = request.into_parts();
+) -> Result<(bytes::Bytes, Option<Reservation>), Response> {
     let limit = usize::try_from(state.http.max_body).unwrap_or(usize::MAX);
     let bytes = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -237,15 +252,15 @@ async fn opening(
             }
         }
     }
-    Ok((Request::from_parts(parts, Body::from(bytes)), reservation))
+    Ok((bytes, reservation))
 }
 
 /// The credential stops here (rmcp hands the request's parts to the handler); the principal
 /// rides on in the request's extensions.
-fn strip_credentials(request: &mut Request, principal: Principal) {
-    request.headers_mut().remove(header::AUTHORIZATION);
-    request.headers_mut().remove("x-api-key");
-    request.extensions_mut().insert(principal);
+fn strip_credentials(parts: &mut http::request::Parts, principal: Principal) {
+    parts.headers.remove(header::AUTHORIZATION);
+    parts.headers.remove("x-api-key");
+    parts.extensions.insert(principal);
 }
 
 /// rmcp's response, and what it says about sessions: an `initialize` that opened one binds
@@ -290,9 +305,14 @@ async fn respond(
         }
         _ => {}
     }
-    let Some(in_flight) = in_flight else {
-        return response;
-    };
+    match in_flight {
+        Some(in_flight) => tracked(response, in_flight),
+        None => response,
+    }
+}
+
+/// `response`, in flight until its body is sent.
+fn tracked(response: Response, in_flight: drain::InFlight) -> Response {
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::new(drain::Tracked::new(body, in_flight)))
 }

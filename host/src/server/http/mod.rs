@@ -9,7 +9,9 @@
 //! (a 2025-11-25 session serves only the principal that opened it: [`sessions`]), the
 //! `initialize` checks (the size of the client's info, the session caps), and then
 //! rmcp, which serves both protocol eras: 2025-11-25 with `Mcp-Session-Id` sessions and the
-//! stateless 2026-07-28 (`server/discover`). The authenticated [`Principal`] rides in the request's
+//! stateless 2026-07-28 (`server/discover`). A stateless `tools/call` that is plainly one is
+//! answered by warden itself, as rmcp would answer it, without rmcp's per-request service
+//! ([`direct`]). The authenticated [`Principal`] rides in the request's
 //! extensions to the handler, which hands it to the gate.
 //!
 //! Other routes: `GET /healthz` (always 200, no checks), `GET /readyz` (200 while serving,
@@ -27,6 +29,7 @@
 mod approvals;
 mod checks;
 mod conn;
+mod direct;
 mod drain;
 mod guard;
 mod resume;
@@ -139,6 +142,9 @@ struct AppState {
     drain: Arc<Drain>,
     sessions: Arc<Sessions>,
     tls: bool,
+    /// The handler of the stateless `tools/call` requests answered without rmcp's service
+    /// ([`direct`]); it has no session.
+    direct: WardenServer,
 }
 
 /// How often each kind of connection warning may be logged: a flood of connections cannot
@@ -250,7 +256,13 @@ pub async fn serve_http_until(
             i64::try_from(owners.open()).unwrap_or(i64::MAX)
         });
     }
+    let direct = WardenServer::new(
+        live.clone(),
+        Arc::new(options.info.clone()),
+        Principal::new(ANONYMOUS, Vec::new(), Transport::Http),
+    );
     let state = Arc::new(AppState {
+        direct,
         live,
         metrics: options
             .metrics
