@@ -43,16 +43,19 @@ pub(super) async fn guard(
         let (mut parts, body) = request.into_parts();
         let (body, reservation) = match session {
             None if parts.method == Method::POST => {
-                let (bytes, reservation) = opening(&state, &parts, body, &principal).await?;
-                strip_credentials(&mut parts, principal);
-                if reservation.is_none()
-                    && let Some(direct) = direct::take(&parts.headers, &bytes)
-                {
+                let bytes = read_body(&state, body).await?;
+                // A plain stateless `tools/call` (not an `initialize`) is answered here.
+                if let Some(direct) = direct::take(&parts.headers, &bytes) {
+                    strip_credentials(&mut parts, principal);
                     let in_flight = state.drain.enter();
                     if let Some(response) = direct::answer(&state.direct, &direct, &parts).await {
                         return Ok(tracked(response, in_flight));
                     }
+                    let request = Request::from_parts(parts, Body::from(bytes));
+                    return Ok(respond(&state, request, next, session, None).await);
                 }
+                let reservation = opening(&state, &parts, &bytes, &principal).await?;
+                strip_credentials(&mut parts, principal);
                 (Body::from(bytes), reservation)
             }
             _ => {
@@ -187,30 +190,30 @@ fn session_owner(
     }
 }
 
+/// The body of a POST outside a session, read (within `[http] max_body`) to find out whether
+/// it is an `initialize` ([`opening`]) or a stateless `tools/call` ([`direct`]).
+async fn read_body(state: &AppState, body: Body) -> Result<bytes::Bytes, Response> {
+    let limit = usize::try_from(state.http.max_body).unwrap_or(usize::MAX);
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large_response()),
+        Err(_) => Err(Reply::error(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        )),
+    }
+}
+
 /// A POST outside a session may be an `initialize`, which opens one: its client info must
-/// be small, and there must be room for the session. The body is read (within
-/// `[http] max_body`) to find out, and put back.
+/// be small, and there must be room for the session.
 async fn opening(
     state: &AppState,
     parts: &http::request::Parts,
-    body: Body,
+    bytes: &[u8],
     principal: &Principal,
-) -> Result<(bytes::Bytes, Option<Reservation>), Response> {
-    let limit = usize::try_from(state.http.max_body).unwrap_or(usize::MAX);
-    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            return Err(too_large_response());
-        }
-        Err(_) => {
-            return Err(Reply::error(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            ));
-        }
-    };
+) -> Result<Option<Reservation>, Response> {
     let mut reservation = None;
-    if let Some(initialize) = find_initialize(&bytes) {
+    if let Some(initialize) = find_initialize(bytes) {
         let id = initialize.id.map(|id| id.get()).unwrap_or("null");
         let id: serde_json::Value = serde_json::from_str(id).unwrap_or_default();
         let size = initialize.params.map_or(0, |params| params.get().len());
@@ -252,7 +255,7 @@ async fn opening(
             }
         }
     }
-    Ok((bytes, reservation))
+    Ok(reservation)
 }
 
 /// The credential stops here (rmcp hands the request's parts to the handler); the principal
