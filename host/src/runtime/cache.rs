@@ -467,6 +467,15 @@ mod tests {
         fs::read(path).expect("codec.wasm (built by host/build.rs)")
     }
 
+    /// A cache in `dir`, under a fixed secret.
+    fn config(dir: &Path) -> CacheConfig {
+        CacheConfig {
+            dir: dir.join("cache"),
+            key: CacheKey::Secret(SecretValue::new("k".repeat(40))),
+            baseline: true,
+        }
+    }
+
     /// An artifact of the baseline compiler (Winch), planted under the name the Cranelift
     /// build would have and with a valid tag (as if warden had written it), is never loaded:
     /// the Cranelift engine refuses it and compiles, and the two engines' entries could not
@@ -475,11 +484,7 @@ mod tests {
     fn an_artifact_of_the_baseline_compiler_is_never_loaded() {
         let bytes = codec();
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = CacheConfig {
-            dir: dir.path().join("cache"),
-            key: CacheKey::Secret(SecretValue::new("k".repeat(40))),
-            baseline: true,
-        };
+        let config = config(dir.path());
         let cranelift = build_engine(&EngineOptions::default()).expect("cranelift engine");
         let winch = build_baseline_engine().expect("winch engine");
         let cache = CompileCache::open(&cranelift, Some(&config)).expect("cache");
@@ -512,11 +517,7 @@ mod tests {
     fn plugins_of_the_same_bytes_share_one_component_within_a_round() {
         let bytes = codec();
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = CacheConfig {
-            dir: dir.path().join("cache"),
-            key: CacheKey::Secret(SecretValue::new("k".repeat(40))),
-            baseline: true,
-        };
+        let config = config(dir.path());
         let engine = build_engine(&EngineOptions::default()).expect("engine");
         let cache = CompileCache::open(&engine, Some(&config)).expect("cache");
         let compiles = std::sync::atomic::AtomicUsize::new(0);
