@@ -829,7 +829,7 @@ impl ServerHandler for WardenServer {
         unless_cancelled(&context, self.run_call(call, trace)).await?
     }
 
-    /// SEP-2663 `tasks/get`.    /// SEP-2663 `tasks/get`. (rmcp answers `-32021` first to a client that did not declare
+    /// SEP-2663 `tasks/get`. (rmcp answers `-32021` first to a client that did not declare
     /// the extension, and `-32601` when the server does not offer it.)
     async fn get_task(
         &self,
