@@ -201,8 +201,7 @@ async fn spawn(warden: &Path, manifest: &Path) -> Result<(Child, std::net::Socke
     let mut command = Command::new(warden);
     command
         .args(["serve", "--http", "127.0.0.1:0", "--manifest"])
-        .arg(manifest)
-        .env("WARDEN_LOG", "error");
+        .arg(manifest);
     listening(command).await
 }
 

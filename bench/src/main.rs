@@ -75,6 +75,10 @@ struct Cli {
     /// from the PATH) instead of one process.
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// The log filter warden runs with (`WARDEN_LOG`). `error` by default, so that logging is
+    /// out of the figures; `warn,warden=info` is what a server runs with when nothing is set.
+    #[arg(long, value_name = "FILTER", default_value = "error")]
+    log: String,
     /// Serve as the HTTP scenario's floor (a server that only answers) until killed: what
     /// the scenario starts itself.
     #[arg(long, hide = true)]
@@ -121,6 +125,8 @@ fn main() -> Result<()> {
     if cli.floor_server {
         return floor::serve();
     }
+    // SAFETY: no other thread runs yet; every warden this process starts inherits it.
+    unsafe { std::env::set_var("WARDEN_LOG", &cli.log) };
     let warden = match cli.warden {
         Some(path) => path,
         None => std::env::current_exe()?

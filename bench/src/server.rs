@@ -27,7 +27,6 @@ impl StdioServer {
         let mut child = Command::new(warden)
             .args(["serve", "--manifest"])
             .arg(manifest)
-            .env("WARDEN_LOG", "error")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
