@@ -6,17 +6,17 @@
 //! with a parse error (-32700), and an unreadable request with an invalid-request error
 //! (-32600, echoing its `id` when there is one): a client with a bug then learns why it gets
 //! no answer. Notifications (no `id`) that do not parse are dropped, as the protocol wants.
-//! Responses go out through rmcp's writer.
+//! Responses go out through [`Outbox`]: when several calls end together, their responses
+//! leave in one `write`.
 
 use std::sync::Arc;
 
 use rmcp::model::{ClientRequest, ErrorData, JsonRpcMessage, JsonRpcRequest, RequestId};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
-use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::{StdioReader, StdioWriter};
 use rmcp::{RoleServer, ServiceExt};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 use super::{ServerInfo, WardenServer, tool_call};
 use crate::gate::{LiveGate, Principal};
@@ -51,8 +51,52 @@ pub struct StdioTransport<R, W: AsyncWrite + Send + Unpin + 'static> {
     discarding: bool,
     /// An error to answer before reading on.
     pending: Option<(ErrorData, Option<RequestId>)>,
-    /// rmcp's writer (its reading half is never used).
-    write: AsyncRwTransport<RoleServer, tokio::io::Empty, W>,
+    /// Where responses go.
+    write: Arc<Outbox<W>>,
+}
+
+/// The writer of responses. rmcp hands each response to [`Transport::send`] in turn and runs
+/// the returned future as a task of its own. The response is serialized at once, in rmcp's
+/// order, into `queued`; the first task to get the writer writes everything queued by then.
+/// So when several calls end together, their responses leave in one `write`.
+pub struct Outbox<W> {
+    queued: std::sync::Mutex<Vec<u8>>,
+    out: tokio::sync::Mutex<W>,
+}
+
+impl<W: AsyncWrite + Send + Unpin + 'static> Outbox<W> {
+    /// Queue `message` as one line; the future writes the queue unless another did.
+    fn send(
+        self: &Arc<Self>,
+        message: &TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), std::io::Error>> + Send + 'static + use<W> {
+        let queued = {
+            let mut queue = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+            let start = queue.len();
+            match serde_json::to_writer(&mut *queue, message) {
+                Ok(()) => {
+                    queue.push(b'\n');
+                    Ok(())
+                }
+                Err(error) => {
+                    queue.truncate(start);
+                    Err(std::io::Error::other(error))
+                }
+            }
+        };
+        let outbox = self.clone();
+        async move {
+            queued?;
+            let mut out = outbox.out.lock().await;
+            let batch =
+                std::mem::take(&mut *outbox.queued.lock().unwrap_or_else(|e| e.into_inner()));
+            if batch.is_empty() {
+                return Ok(()); // written with an earlier one
+            }
+            out.write_all(&batch).await?;
+            out.flush().await
+        }
+    }
 }
 
 impl<R, W> StdioTransport<R, W>
@@ -67,7 +111,10 @@ where
             line: Vec::new(),
             discarding: false,
             pending: None,
-            write: AsyncRwTransport::new_server(tokio::io::empty(), write),
+            write: Arc::new(Outbox {
+                queued: std::sync::Mutex::default(),
+                out: tokio::sync::Mutex::new(write),
+            }),
         }
     }
 
@@ -116,7 +163,7 @@ where
         &mut self,
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        self.write.send(item)
+        self.write.send(&item)
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
@@ -124,7 +171,7 @@ where
             if let Some((error, id)) = self.pending.take()
                 && self
                     .write
-                    .send(TxJsonRpcMessage::<RoleServer>::error(error, id))
+                    .send(&TxJsonRpcMessage::<RoleServer>::error(error, id))
                     .await
                     .is_err()
             {
@@ -152,7 +199,7 @@ where
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.write.close().await
+        self.write.out.lock().await.shutdown().await
     }
 }
 
@@ -210,5 +257,67 @@ fn parse(line: &[u8]) -> Parsed {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    use rmcp::model::{JsonRpcMessage, ServerResult};
+
+    use super::*;
+
+    /// A writer that keeps each `write` it is given.
+    #[derive(Clone, Default)]
+    struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.0.lock().expect("writes").push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn response(id: i64) -> TxJsonRpcMessage<RoleServer> {
+        JsonRpcMessage::response(ServerResult::empty(()), RequestId::Number(id))
+    }
+
+    /// Responses queued before any is written leave in one write, whole and in the order
+    /// rmcp handed them over; one queued alone leaves at once.
+    #[tokio::test]
+    async fn responses_that_end_together_leave_in_one_write_in_order() {
+        let writes = Writes::default();
+        let outbox = Arc::new(Outbox {
+            queued: std::sync::Mutex::default(),
+            out: tokio::sync::Mutex::new(writes.clone()),
+        });
+        let sends: Vec<_> = (1..=3).map(|id| outbox.send(&response(id))).collect();
+        for send in sends.into_iter().rev() {
+            send.await.expect("sent");
+        }
+        outbox.send(&response(4)).await.expect("sent");
+        let writes = writes.0.lock().expect("writes").clone();
+        assert_eq!(writes.len(), 2, "{writes:?}");
+        let lines: Vec<serde_json::Value> = writes
+            .concat()
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| serde_json::from_slice(line).expect("a whole JSON line"))
+            .collect();
+        let ids: Vec<i64> = lines.iter().filter_map(|l| l["id"].as_i64()).collect();
+        assert_eq!(ids, [1, 2, 3, 4]);
     }
 }
