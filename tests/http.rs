@@ -154,14 +154,16 @@ async fn rmcp_client_lists_and_calls_tools_in_both_eras() {
 /// A stateless `tools/call` that warden answers itself, without rmcp's per-request service
 /// (`server/http/direct.rs`), gets the reply rmcp gives the same request: the same status,
 /// content type and JSON, for a result, a tool error, bad arguments, an unknown tool, a
-/// question asked in the reply and a question the client cannot answer. Every one of them is
-/// in the audit log, and the API key decides who calls, on both paths.
+/// question asked in the reply, a question the client cannot answer and a tool outside the
+/// caller's roles. Every one of them is in the audit log, and the API key decides who calls,
+/// on both paths.
 #[tokio::test]
 async fn a_stateless_call_answered_directly_is_answered_as_rmcp_answers_it() {
     let fixture = Fixture::new(&format!(
         "[audit]\npath = \"{{dir}}/audit/audit.jsonl\"\n\n\
          [[auth.api_keys]]\nprincipal = \"ann\"\nsha256 = \"{}\"\n\n\
-         [plugins.testbed]\ncomponent = \"{{testbed}}\"\n",
+         [plugins.testbed]\ncomponent = \"{{testbed}}\"\n\n\
+         [plugins.vault]\ncomponent = \"{{testbed}}\"\nroles = [\"admin\"]\n",
         digest(READER_KEY)
     ));
     let server = fixture.http_server(&[]).await;
@@ -173,6 +175,8 @@ async fn a_stateless_call_answered_directly_is_answered_as_rmcp_answers_it() {
         ("testbed__fail", json!({"message": "no"}), &plain),
         ("testbed__emit", json!({"text": 3}), &plain),
         ("no_such_tool", json!({}), &plain),
+        // A tool this principal's roles do not reach is refused on both paths alike.
+        ("vault__emit", json!({"text": "hi"}), &plain),
         (
             "testbed__ask",
             json!({"message": "Pick", "schema": form.to_string()}),
