@@ -118,13 +118,7 @@ async fn a_cold_python_plugin_is_callable_before_its_optimized_build_exists_and_
         "{:?}",
         entries(&fixture.path("cache"))
     );
-    assert!(
-        client
-            .stderr()
-            .contains("plugin callable on its baseline build"),
-        "{}",
-        client.stderr()
-    );
+    common::assert_logged(&client.stderr(), common::ON_BASELINE);
 
     client
         .wait_until("the Cranelift build", |c| {
@@ -156,10 +150,7 @@ async fn the_limits_hold_on_the_baseline_build() {
     // All of that ran on the baseline build: nothing optimized exists yet.
     assert!(entries(&fixture.path("cache")).is_empty());
     let stderr = client.stderr();
-    assert!(
-        stderr.contains("plugin callable on its baseline build"),
-        "{stderr}"
-    );
+    common::assert_logged(&stderr, common::ON_BASELINE);
     assert!(!stderr.contains("plugin ready"), "{stderr}");
     // `warden status` says so.
     let status = Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -229,10 +220,7 @@ async fn the_cache_holds_only_cranelift_builds() {
     let without = codec_fixture(false);
 
     let log = serve_until_compiled(&with).await;
-    assert!(
-        log.contains("plugin callable on its baseline build"),
-        "{log}"
-    );
+    common::assert_logged(&log, common::ON_BASELINE);
     let log = serve_until_compiled(&without).await;
     assert!(!log.contains("baseline build"), "{log}");
 

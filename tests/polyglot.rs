@@ -576,13 +576,7 @@ async fn initialize_and_tools_list_answer_before_a_cold_plugin_compiled() {
         .call("textstats__text_stats", json!({"path": "/data/notes.txt"}))
         .await;
     assert!(ok_text(&result).contains("two"), "{result:?}");
-    assert!(
-        client
-            .stderr()
-            .contains("plugin callable on its baseline build"),
-        "{}",
-        client.stderr()
-    );
+    common::assert_logged(&client.stderr(), common::ON_BASELINE);
     client
         .wait_until("the optimized build", |c| !loaded(&c.stderr()).is_empty())
         .await;
@@ -626,13 +620,7 @@ async fn readyz_is_503_until_every_plugin_compiled() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert!(
-        server
-            .stderr()
-            .contains("plugin callable on its baseline build"),
-        "{}",
-        server.stderr()
-    );
+    common::assert_logged(&server.stderr(), common::ON_BASELINE);
 }
 
 /// `warden ARGS` in `cwd` with the tests' toolchains: exit code, stdout, stderr.

@@ -297,6 +297,15 @@ impl Client {
     }
 }
 
+/// The log line of a plugin whose calls run on its baseline build (`host::log_progress`).
+pub const ON_BASELINE: &str = "plugin callable on its baseline build";
+
+/// Assert that a server's `log` has `needle` in it.
+#[track_caller]
+pub fn assert_logged(log: &str, needle: &str) {
+    assert!(log.contains(needle), "no {needle:?} in the log:\n{log}");
+}
+
 /// The text of a result's first text block.
 pub fn text(result: &CallToolResult) -> String {
     result
