@@ -415,6 +415,13 @@ async fn warm_python_and_javascript_calls_take_next_to_no_page_faults() {
     let api = Api::start().await;
     let fixture = fixture(&api);
     let client = fixture.client().await;
+    // On a cold cache the calls start on the baseline builds; measure after the optimized
+    // builds are in (a swap mid-measurement faults in new code and images).
+    client
+        .wait_until("both plugins' optimized builds", |c| {
+            c.stderr().matches("plugin ready").count() == 2
+        })
+        .await;
     let pid = client.pid.expect("the server's pid");
     let cases = [
         (
