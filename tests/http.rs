@@ -216,7 +216,7 @@ async fn a_stateless_call_answered_directly_is_answered_as_rmcp_answers_it() {
                 .collect();
             headers.sort();
             let json: Value = response.json().await.expect("a JSON reply");
-            (status, headers, normalized(json))
+            (status, headers, common::normalized(json))
         };
         let direct = answered(post(&server, &body, &headers).await).await;
         // A weight in `Accept` is a departure warden leaves to rmcp.
@@ -255,18 +255,6 @@ async fn a_stateless_call_answered_directly_is_answered_as_rmcp_answers_it() {
     let calls: Vec<&Value> = records.iter().filter(|r| r["tool"].is_string()).collect();
     assert_eq!(calls.len(), 2 * cases.len(), "{records:#?}");
     assert!(calls.iter().all(|r| r["principal"] == "ann"), "{calls:#?}");
-}
-
-/// `reply` with what differs between two requests made alike: request ids (32 hex digits)
-/// and a question's opaque `requestState`.
-fn normalized(mut reply: Value) -> Value {
-    if let Some(state) = reply.pointer_mut("/result/requestState") {
-        assert!(state.is_string(), "{state}");
-        *state = json!("STATE");
-    }
-    let text = reply.to_string();
-    let ids = regex::Regex::new("[0-9a-f]{32}").expect("regex");
-    serde_json::from_str(&ids.replace_all(&text, "ID")).expect("JSON")
 }
 
 // --- API keys -----------------------------------------------------------------------------------

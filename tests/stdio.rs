@@ -390,7 +390,7 @@ async fn rich_results_and_errors_map_to_mcp_content() {
 /// `warden serve` on `fixture`, spoken to in raw JSON-RPC lines; replies arrive on a channel.
 struct RawServer {
     child: std::process::Child,
-    stdin: std::process::ChildStdin,
+    stdin: Option<std::process::ChildStdin>,
     replies: std::sync::mpsc::Receiver<Value>,
     /// Messages read while waiting for another id's answer.
     pending: Vec<Value>,
@@ -398,15 +398,25 @@ struct RawServer {
 
 impl RawServer {
     fn start(fixture: &Fixture) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        Self::start_with(fixture, json!({}), None)
+    }
+
+    /// A session whose client declares `capabilities`; with `log`, the server logs at that
+    /// filter to the fixture's `stderr.log`.
+    fn start_with(fixture: &Fixture, capabilities: Value, log: Option<&str>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
+        command
             .args(["serve", "--manifest"])
             .arg(&fixture.manifest)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let stdin = child.stdin.take().expect("stdin");
+            .stderr(Stdio::null());
+        if let Some(filter) = log {
+            let file = std::fs::File::create(fixture.path("stderr.log")).expect("log file");
+            command.env("WARDEN_LOG", filter).stderr(file);
+        }
+        let mut child = command.spawn().expect("spawn");
+        let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let (send, replies) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -426,7 +436,7 @@ impl RawServer {
         };
         server.line(
             &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
+            "protocolVersion": "2025-11-25", "capabilities": capabilities,
             "clientInfo": {"name": "raw", "version": "0"}}})
             .to_string(),
         );
@@ -436,8 +446,9 @@ impl RawServer {
     }
 
     fn line(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").expect("write");
-        self.stdin.flush().expect("flush");
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write");
+        stdin.flush().expect("flush");
     }
 
     /// The next message from the server, within 10 seconds.
@@ -465,6 +476,13 @@ impl RawServer {
             }
             self.pending.push(message);
         }
+    }
+
+    /// Close stdin: every message the server writes until it exits, and how it exited.
+    fn close(&mut self) -> (Vec<Value>, std::process::ExitStatus) {
+        drop(self.stdin.take());
+        let messages = self.replies.iter().collect();
+        (messages, self.child.wait().expect("warden exits"))
     }
 
     /// Whether an answer to request `id` has arrived (and was set aside).
@@ -511,6 +529,121 @@ fn malformed_json_rpc_is_answered_and_the_server_keeps_serving() {
             .as_array()
             .is_some_and(|t| !t.is_empty()),
         "{reply}"
+    );
+}
+
+/// A session's plain `tools/call` is served by warden's stdio transport without rmcp's serve
+/// loop. The same request with `_meta` naming the protocol version goes through rmcp's loop:
+/// both get the same answer, for a result, a tool error, bad arguments and an unknown tool.
+/// On the direct path the session's peer still carries progress and a question to the
+/// client, and the calls in flight when stdin closes are all answered.
+#[test]
+fn a_session_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_it() {
+    let fixture = all();
+    let filter = "error,warden::server=debug";
+    let mut server = RawServer::start_with(&fixture, json!({"elicitation": {}}), Some(filter));
+    let call = |id: u64, tool: &str, arguments: Value, meta: Option<Value>| {
+        let mut params = json!({"name": tool, "arguments": arguments});
+        if let Some(meta) = meta {
+            params["_meta"] = meta;
+        }
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string()
+    };
+    let through_rmcp = json!({"io.modelcontextprotocol/protocolVersion": "2025-11-25"});
+    let cases = [
+        (
+            "codec__hash",
+            json!({"algorithm": "sha256", "data": "hello"}),
+        ),
+        ("testbed__fail", json!({"message": "it went wrong"})),
+        ("codec__hash", json!({"algorithm": "sha256"})),
+        ("nobody__nothing", json!({})),
+    ];
+    let mut id = 10;
+    for (tool, arguments) in &cases {
+        server.line(&call(id, tool, arguments.clone(), None));
+        let mut direct = server.reply_to(id);
+        server.line(&call(
+            id + 1,
+            tool,
+            arguments.clone(),
+            Some(through_rmcp.clone()),
+        ));
+        let mut rmcp = server.reply_to(id + 1);
+        assert_eq!(direct["id"], id);
+        direct["id"] = json!(0);
+        rmcp["id"] = json!(0);
+        let (direct, rmcp) = (common::normalized(direct), common::normalized(rmcp));
+        assert_eq!(direct, rmcp, "{tool} {arguments}");
+        id += 2;
+    }
+
+    // Progress, with a token, and a question: both reach the client through the session.
+    server.line(&call(
+        50,
+        "testbed__progress",
+        json!({"steps": 3}),
+        Some(json!({"progressToken": "p"})),
+    ));
+    let answer = server.reply_to(50);
+    assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+    let progress: Vec<&Value> = server
+        .pending
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 3, "{:?}", server.pending);
+    assert!(progress.iter().all(|m| m["params"]["progressToken"] == "p"));
+    server.pending.clear();
+    let schema = json!({"type": "object", "properties": {"answer": {"type": "string"}}});
+    server.line(&call(
+        51,
+        "testbed__ask",
+        json!({"message": "Proceed?", "schema": schema.to_string()}),
+        None,
+    ));
+    let question = server.reply();
+    assert_eq!(question["method"], "elicitation/create", "{question}");
+    assert_eq!(question["params"]["message"], "Proceed?", "{question}");
+    server.line(
+        &json!({"jsonrpc": "2.0", "id": question["id"], "result": {
+            "action": "accept", "content": {"answer": "yes"}}})
+        .to_string(),
+    );
+    let answer = server.reply_to(51);
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("accept") && text.contains("yes"),
+        "{answer}"
+    );
+
+    // Calls still running when the client closes stdin are answered before warden exits.
+    for id in 100..120 {
+        server.line(&call(
+            id,
+            "testbed__pause",
+            json!({"steps": 1, "millis": 200}),
+            None,
+        ));
+    }
+    let (messages, status) = server.close();
+    let mut answered: Vec<u64> = messages
+        .iter()
+        .filter_map(|m| m["id"].as_u64().filter(|_| m.get("result").is_some()))
+        .collect();
+    answered.sort_unstable();
+    assert_eq!(answered, (100..120).collect::<Vec<_>>());
+    assert!(status.success(), "{status}");
+
+    let log = std::fs::read_to_string(fixture.path("stderr.log")).expect("log");
+    let direct = cases.len() + 2 + 20;
+    assert_eq!(
+        log.matches("tools/call answered without rmcp's serve loop")
+            .count(),
+        direct,
+        "{log}"
     );
 }
 

@@ -834,3 +834,15 @@ pub async fn assert_limits_stop_runaways(client: &Client) {
     );
     ok_text(&healthy().await);
 }
+
+/// `reply` with what differs between two requests made alike: request ids (32 hex digits)
+/// and a question's opaque `requestState`.
+pub fn normalized(mut reply: serde_json::Value) -> serde_json::Value {
+    if let Some(state) = reply.pointer_mut("/result/requestState") {
+        assert!(state.is_string(), "{state}");
+        *state = serde_json::json!("STATE");
+    }
+    let text = reply.to_string();
+    let ids = regex::Regex::new("[0-9a-f]{32}").expect("regex");
+    serde_json::from_str(&ids.replace_all(&text, "ID")).expect("JSON")
+}

@@ -520,6 +520,17 @@ impl WardenServer {
         }
     }
 
+    /// Whether a call of `tool` by `principal` runs as a task here (SEP-2663). The
+    /// transports' own paths leave such a call to rmcp.
+    pub(super) fn runs_as_task(&self, tool: &str, principal: &Principal) -> bool {
+        self.info.tasks.is_some() && self.live.current().task_mode(tool, principal).is_some()
+    }
+
+    /// The principal of requests that carry none of their own (the local user on stdio).
+    pub(super) fn session_principal(&self) -> &Principal {
+        &self.principal
+    }
+
     /// A stateless 2026-07-28 `tools/call` answered by the HTTP layer itself, without rmcp's
     /// per-request service ([`super::http`]'s `direct`): what [`ServerHandler::call_tool`]
     /// does for such a request, which asks for no progress and no logs, so that nothing but
@@ -535,13 +546,7 @@ impl WardenServer {
             .extensions
             .get::<Principal>()
             .unwrap_or(&self.principal);
-        if self.info.tasks.is_some()
-            && self
-                .live
-                .current()
-                .task_mode(&request.name, principal)
-                .is_some()
-        {
+        if self.runs_as_task(&request.name, principal) {
             return None;
         }
         let call = CallRequest {

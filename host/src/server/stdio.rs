@@ -8,15 +8,27 @@
 //! no answer. Notifications (no `id`) that do not parse are dropped, as the protocol wants.
 //! Responses go out through [`Outbox`]: when several calls end together, their responses
 //! leave in one `write`.
+//!
+//! Once rmcp has opened the session with `initialize`, a plain `tools/call` of that session
+//! is served by the transport itself ([`Direct`]) instead of rmcp's serve loop, which would
+//! hand it to a task through a channel and send its response back through another.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
-use rmcp::model::{ClientRequest, ErrorData, JsonRpcMessage, JsonRpcRequest, RequestId};
-use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::model::{
+    CallToolRequest, CallToolResponse, ClientNotification, ClientRequest, ErrorData,
+    JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, ProtocolVersion, RequestId,
+    RequestMetaObject, ServerResult,
+};
+use rmcp::service::{RequestContext, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::{StdioReader, StdioWriter};
-use rmcp::{RoleServer, ServiceExt};
+use rmcp::{Peer, RoleServer, ServerHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use super::{ServerInfo, WardenServer, tool_call};
 use crate::gate::{LiveGate, Principal};
@@ -33,12 +45,131 @@ pub async fn serve_stdio(
     principal: Principal,
 ) -> Result<(), std::io::Error> {
     let (read, write): (StdioReader, StdioWriter) = rmcp::transport::io::stdio_pipes();
-    let service = WardenServer::new(live, Arc::new(info), principal)
-        .serve(StdioTransport::new(read, write))
+    let server = WardenServer::new(live, Arc::new(info), principal);
+    let peer = Arc::new(OnceLock::new());
+    let transport = StdioTransport::new(read, write).serving(server.clone(), peer.clone());
+    let service = server
+        .serve(transport)
         .await
         .map_err(std::io::Error::other)?;
+    let _ = peer.set(service.peer().clone());
     service.waiting().await.map_err(std::io::Error::other)?;
     Ok(())
+}
+
+/// How long calls in flight when the input ends may take to answer: rmcp's own allowance.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// The `tools/call` requests the transport serves itself: those of a session rmcp opened
+/// with `initialize` at a version older than 2026-07-28, whose `_meta` names no protocol
+/// version (so rmcp would check nothing before the handler), and whose tool does not run as
+/// a task. The handler serves them as rmcp's loop would: the same [`RequestContext`] (the
+/// session's peer, so progress, logs and questions reach the client), the same response
+/// ([`legacy_result`]), none for a cancelled request; calls in flight when the input ends
+/// answer first, as rmcp's do.
+struct Direct {
+    server: WardenServer,
+    /// The session's peer, set once rmcp has opened the session.
+    peer: Arc<OnceLock<Peer<RoleServer>>>,
+    /// Each call in flight, with its cancellation token for `notifications/cancelled`.
+    cancels: Arc<Mutex<HashMap<RequestId, CancellationToken>>>,
+    running: JoinSet<()>,
+    /// Until when calls in flight may answer once the input has ended.
+    draining: Option<tokio::time::Instant>,
+}
+
+impl Direct {
+    fn cancels(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, CancellationToken>> {
+        self.cancels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Serve `call` on a task of its own, answering through `outbox`; `Some` hands it back
+    /// when it is rmcp's to serve.
+    fn serve<W: AsyncWrite + Send + Unpin + 'static>(
+        &mut self,
+        id: RequestId,
+        mut call: Box<CallToolRequest>,
+        outbox: &Arc<Outbox<W>>,
+    ) -> Option<(RequestId, Box<CallToolRequest>)> {
+        let legacy = |peer: &&Peer<RoleServer>| {
+            peer.peer_info()
+                .is_some_and(|info| info.protocol_version < ProtocolVersion::V_2026_07_28)
+        };
+        let Some(peer) = self.peer.get().filter(legacy) else {
+            return Some((id, call));
+        };
+        let versioned = call
+            .extensions
+            .get::<RequestMetaObject>()
+            .is_some_and(|meta| meta.protocol_version().is_some());
+        let principal = self.server.session_principal();
+        if versioned || self.server.runs_as_task(&call.params.name, principal) {
+            return Some((id, call));
+        }
+        // As rmcp's loop does: `_meta` and the extensions move into the context.
+        let mut context = RequestContext::new(id.clone(), peer.clone());
+        context.meta = call.extensions.remove().unwrap_or_default();
+        context.extensions = std::mem::take(&mut call.extensions);
+        self.cancels().insert(id.clone(), context.ct.clone());
+        let (server, outbox, cancels) = (self.server.clone(), outbox.clone(), self.cancels.clone());
+        while self.running.try_join_next().is_some() {}
+        self.running.spawn(async move {
+            // What rmcp's `handle_request` does for it: no version to check, not a task.
+            let message = match server
+                .call_tool(call.params, context)
+                .await
+                .map(legacy_result)
+            {
+                Ok(Ok(result)) => JsonRpcMessage::response(result, id.clone()),
+                Ok(Err(error)) | Err(error) => JsonRpcMessage::error(error, Some(id.clone())),
+            };
+            let cancelled = cancels
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id)
+                .is_none();
+            if cancelled {
+                tracing::debug!(%id, "dropping the response of a cancelled request");
+                return;
+            }
+            tracing::debug!(%id, "tools/call answered without rmcp's serve loop");
+            let write = outbox.send(&message);
+            // Calls that end together then leave in one write (pipelined clients).
+            tokio::task::yield_now().await;
+            if let Err(error) = write.await {
+                tracing::error!(%error, "cannot write a response to stdout");
+            }
+        });
+        None
+    }
+
+    /// `notifications/cancelled` for one of this transport's calls: stop it, answer nothing.
+    fn cancel(&self, message: &RxJsonRpcMessage<RoleServer>) {
+        if let JsonRpcMessage::Notification(JsonRpcNotification {
+            notification: ClientNotification::CancelledNotification(cancelled),
+            ..
+        }) = message
+            && let Some(id) = &cancelled.params.request_id
+            && let Some(token) = self.cancels().remove(id)
+        {
+            token.cancel();
+        }
+    }
+
+    /// Let the calls in flight answer, for at most [`DRAIN`] after the input ended.
+    /// Cancellation safe: the deadline is kept across calls.
+    async fn drain(&mut self) {
+        let until = *self
+            .draining
+            .get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
+        let running = &mut self.running;
+        let drained = tokio::time::timeout_at(until, async {
+            while running.join_next().await.is_some() {}
+        });
+        if drained.await.is_err() {
+            tracing::warn!("timed out waiting for calls in flight to answer");
+        }
+    }
 }
 
 /// Newline-delimited JSON-RPC over a reader and a writer, answering what cannot be read.
@@ -53,6 +184,8 @@ pub struct StdioTransport<R, W: AsyncWrite + Send + Unpin + 'static> {
     pending: Option<(ErrorData, Option<RequestId>)>,
     /// Where responses go.
     write: Arc<Outbox<W>>,
+    /// The calls served here rather than by rmcp's loop, once [`StdioTransport::serving`].
+    direct: Option<Direct>,
 }
 
 /// The writer of responses. rmcp hands each response to [`Transport::send`] in turn and runs
@@ -115,7 +248,21 @@ where
                 queued: std::sync::Mutex::default(),
                 out: tokio::sync::Mutex::new(write),
             }),
+            direct: None,
         }
+    }
+
+    /// Serve plain `tools/call` requests with `server` here, once `peer` holds the session
+    /// rmcp opened ([`Direct`]).
+    pub fn serving(mut self, server: WardenServer, peer: Arc<OnceLock<Peer<RoleServer>>>) -> Self {
+        self.direct = Some(Direct {
+            server,
+            peer,
+            cancels: Arc::default(),
+            running: JoinSet::new(),
+            draining: None,
+        });
+        self
     }
 
     /// Reads until `self.line` holds a whole line (true), or the input ends (false). An
@@ -179,10 +326,10 @@ where
             }
             match self.read_line().await {
                 Ok(true) => {}
-                Ok(false) => return None,
+                Ok(false) => return self.end().await,
                 Err(error) => {
                     tracing::error!(%error, "cannot read stdin");
-                    return None;
+                    return self.end().await;
                 }
             }
             if self.line.is_empty() {
@@ -191,7 +338,22 @@ where
             let parsed = parse(&self.line);
             self.line.clear();
             match parsed {
-                Parsed::Message(message) => return Some(*message),
+                Parsed::Call(id, call) => {
+                    let handed_back = match &mut self.direct {
+                        Some(direct) => direct.serve(id, call, &self.write),
+                        None => Some((id, call)),
+                    };
+                    if let Some((id, call)) = handed_back {
+                        let request = ClientRequest::CallToolRequest(*call);
+                        return Some(JsonRpcMessage::Request(JsonRpcRequest::new(id, request)));
+                    }
+                }
+                Parsed::Message(message) => {
+                    if let Some(direct) = &self.direct {
+                        direct.cancel(&message);
+                    }
+                    return Some(*message);
+                }
                 Parsed::Blank => {}
                 Parsed::Answer(error, id) => self.pending = Some((error, id)),
             }
@@ -199,12 +361,43 @@ where
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
+        if let Some(direct) = &mut self.direct {
+            direct.running.abort_all();
+        }
         self.write.out.lock().await.shutdown().await
+    }
+}
+
+/// `response` as rmcp's `handle_request` hands it to a session older than 2026-07-28: an
+/// answer that needs the client's input is an error there, and a result leaves without
+/// `resultType`.
+fn legacy_result(response: CallToolResponse) -> Result<ServerResult, ErrorData> {
+    let mut result = ServerResult::from(response);
+    if matches!(result, ServerResult::InputRequiredResult(_)) {
+        return Err(ErrorData::invalid_request(
+            "InputRequiredResult requires negotiated protocol version 2026-07-28 or newer",
+            None,
+        ));
+    }
+    result.strip_result_type_for_legacy_peer();
+    Ok(result)
+}
+
+impl<R, W: AsyncWrite + Send + Unpin + 'static> StdioTransport<R, W> {
+    /// The input ended: the calls served here answer first (rmcp then does the same for
+    /// its own).
+    async fn end(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        if let Some(direct) = &mut self.direct {
+            direct.drain().await;
+        }
+        None
     }
 }
 
 /// What one line holds.
 enum Parsed {
+    /// A plain `tools/call` ([`tool_call::read`]).
+    Call(RequestId, Box<CallToolRequest>),
     Message(Box<RxJsonRpcMessage<RoleServer>>),
     /// An empty line, or a notification warden cannot read (no answer is due).
     Blank,
@@ -220,11 +413,7 @@ fn parse(line: &[u8]) -> Parsed {
         return Parsed::Blank;
     }
     if let Some((id, call)) = tool_call::read(line) {
-        let call = JsonRpcMessage::Request(JsonRpcRequest::new(
-            id,
-            ClientRequest::CallToolRequest(call),
-        ));
-        return Parsed::Message(Box::new(call));
+        return Parsed::Call(id, Box::new(call));
     }
     let error = match serde_json::from_slice(line) {
         Ok(message) => return Parsed::Message(Box::new(message)),

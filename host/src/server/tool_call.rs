@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use rmcp::model::{CallToolRequest, JsonRpcVersion2_0, RequestId};
+use rmcp::model::{CallToolRequest, CallToolRequestParams, JsonRpcVersion2_0, RequestId};
 
 /// `line` (a stdio line, an HTTP body) read as a `tools/call` request and its id, when it
 /// plainly is one; `None` sends it down rmcp's generic path, which reads (or refuses) every
@@ -11,11 +11,11 @@ use rmcp::model::{CallToolRequest, JsonRpcVersion2_0, RequestId};
 ///
 /// rmcp reads a message as an untagged union of its shapes, and a request as an untagged
 /// union of 22 kinds, each tried in turn from a buffered copy: a `tools/call` (the 14th) costs
-/// several microseconds before the gate sees it, a sixth of a whole call. Here the envelope is
-/// read once (the arguments skipped), and a request whose method is `tools/call` is read as
-/// rmcp's own `CallToolRequest` (`_meta` into its extensions, as rmcp does). A message rmcp
-/// would refuse (another `jsonrpc`, a `result` or `error` beside `method`, a duplicate key)
-/// is never taken here.
+/// several microseconds before the gate sees it, a sixth of a whole call. Here the line is
+/// read once, its `params` straight into rmcp's `CallToolRequestParams`; `_meta` then moves
+/// into the request's extensions, as rmcp's reading puts it. A message rmcp would refuse
+/// (another `jsonrpc`, a `result` or `error` beside `method`, a duplicate key) is never taken
+/// here, nor one whose `params` do not read as a call's (another method's, say).
 pub(super) fn read(line: &[u8]) -> Option<(RequestId, CallToolRequest)> {
     #[derive(serde::Deserialize)]
     struct Envelope<'a> {
@@ -24,6 +24,7 @@ pub(super) fn read(line: &[u8]) -> Option<(RequestId, CallToolRequest)> {
         id: RequestId,
         #[serde(borrow)]
         method: Cow<'a, str>,
+        params: CallToolRequestParams,
         #[serde(default, deserialize_with = "present")]
         result: bool,
         #[serde(default, deserialize_with = "present")]
@@ -38,7 +39,12 @@ pub(super) fn read(line: &[u8]) -> Option<(RequestId, CallToolRequest)> {
     if envelope.method != "tools/call" || envelope.result || envelope.error {
         return None;
     }
-    let request: CallToolRequest = serde_json::from_slice(line).ok()?;
+    let mut params = envelope.params;
+    let meta = params.meta.take();
+    let mut request = CallToolRequest::new(params);
+    if let Some(meta) = meta {
+        request.extensions.insert(meta);
+    }
     Some((envelope.id, request))
 }
 
@@ -64,6 +70,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":"a-7","method":"tools/call","params":{"name":"t"}}"#,
             r#"{"method":"tools/call","params":{"_meta":{"progressToken":3,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","x":[1]},"name":"t","arguments":{"a":{"b":null}}},"id":9,"jsonrpc":"2.0"}"#,
             r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t","requestState":"s","inputResponses":{"k":{"action":"decline"}}},"extra":true}"#,
+            r#"{"params":{"name":"t","_meta":null,"arguments":null,"other":1},"id":3,"jsonrpc":"2.0","method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":4,"params":{"arguments":{},"_meta":{},"name":"t"},"method":"tools/call"}"#,
         ] {
             let (id, call) = read(line.as_bytes()).expect("taken by the fast path");
             let fast = JsonRpcMessage::<ClientRequest, (), ()>::Request(JsonRpcRequest::new(
@@ -90,6 +98,9 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
             r#"{"jsonrpc":"2.0","id":[1],"method":"tools/call","params":{"name":"t"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","name":"u"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","_meta":{},"_meta":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","_meta":3}}"#,
         ] {
             assert!(read(line.as_bytes()).is_none(), "{line}");
         }
