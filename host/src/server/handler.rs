@@ -4,20 +4,21 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
     CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, CreateTaskResult,
     ErrorCode, GetMeta, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
-    Implementation, InputResponses, ListPromptsRequestMethod, ListPromptsResult,
-    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
-    ListResourcesResult, ListToolsResult, LoggingLevel, Notification, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ResourceUpdatedNotificationParam, ResourcesCapability, ServerCapabilities, ServerConfig,
-    ServerNotification, SetLevelRequestParams, SubscribeRequestMethod, SubscribeRequestParams,
-    SubscriptionFilter, TASKS_EXTENSION_ID, TaskStatusNotificationParams, UnsubscribeRequestMethod,
-    UnsubscribeRequestParams, UpdateTaskParams,
+    Implementation, InitializeRequestParams, InitializeResult, InputResponses,
+    ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
+    ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult, ListToolsResult,
+    LoggingLevel, Notification, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ResourceUpdatedNotificationParam, ResourcesCapability,
+    ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
+    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID,
+    TaskStatusNotificationParams, UnsubscribeRequestMethod, UnsubscribeRequestParams,
+    UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -75,6 +76,9 @@ struct Session {
     subscriptions: Arc<Mutex<HashMap<String, Principal>>>,
     /// Whether the task that sends this session its resource updates runs.
     forwarding: AtomicBool,
+    /// The client, once `initialize` opened the session (stdio's own path serves calls
+    /// with it).
+    peer: OnceLock<Peer<RoleServer>>,
 }
 
 impl WardenServer {
@@ -90,6 +94,7 @@ impl WardenServer {
                 alive: tokio::sync::watch::Sender::new(()),
                 subscriptions: Arc::default(),
                 forwarding: AtomicBool::new(false),
+                peer: OnceLock::new(),
             }),
         }
     }
@@ -526,6 +531,11 @@ impl WardenServer {
         self.info.tasks.is_some() && self.live.current().task_mode(tool, principal).is_some()
     }
 
+    /// The session's client, once `initialize` has opened the session.
+    pub(super) fn session_peer(&self) -> Option<&Peer<RoleServer>> {
+        self.session.peer.get()
+    }
+
     /// The principal of requests that carry none of their own (the local user on stdio).
     pub(super) fn session_principal(&self) -> &Principal {
         &self.principal
@@ -572,6 +582,19 @@ impl WardenServer {
 }
 
 impl ServerHandler for WardenServer {
+    /// rmcp's own `initialize`, keeping the session's peer: it is known before the answer
+    /// leaves, so every request after it can be served with it.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        let result = self.negotiate_initialize(&request)?;
+        let _ = self.session.peer.set(context.peer);
+        Ok(result)
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut capabilities = ServerCapabilities::builder()
             .enable_tools()

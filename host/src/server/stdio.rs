@@ -14,7 +14,7 @@
 //! hand it to a task through a channel and send its response back through another.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rmcp::model::{
@@ -27,8 +27,8 @@ use rmcp::transport::Transport;
 use rmcp::transport::{StdioReader, StdioWriter};
 use rmcp::{Peer, RoleServer, ServerHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{ServerInfo, WardenServer, tool_call};
 use crate::gate::{LiveGate, Principal};
@@ -46,13 +46,11 @@ pub async fn serve_stdio(
 ) -> Result<(), std::io::Error> {
     let (read, write): (StdioReader, StdioWriter) = rmcp::transport::io::stdio_pipes();
     let server = WardenServer::new(live, Arc::new(info), principal);
-    let peer = Arc::new(OnceLock::new());
-    let transport = StdioTransport::new(read, write).serving(server.clone(), peer.clone());
+    let transport = StdioTransport::new(read, write).serving(server.clone());
     let service = server
         .serve(transport)
         .await
         .map_err(std::io::Error::other)?;
-    let _ = peer.set(service.peer().clone());
     service.waiting().await.map_err(std::io::Error::other)?;
     Ok(())
 }
@@ -69,11 +67,9 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// answer first, as rmcp's do.
 struct Direct {
     server: WardenServer,
-    /// The session's peer, set once rmcp has opened the session.
-    peer: Arc<OnceLock<Peer<RoleServer>>>,
     /// Each call in flight, with its cancellation token for `notifications/cancelled`.
     cancels: Arc<Mutex<HashMap<RequestId, CancellationToken>>>,
-    running: JoinSet<()>,
+    running: TaskTracker,
     /// Until when calls in flight may answer once the input has ended.
     draining: Option<tokio::time::Instant>,
 }
@@ -95,7 +91,7 @@ impl Direct {
             peer.peer_info()
                 .is_some_and(|info| info.protocol_version < ProtocolVersion::V_2026_07_28)
         };
-        let Some(peer) = self.peer.get().filter(legacy) else {
+        let Some(peer) = self.server.session_peer().filter(legacy) else {
             return Some((id, call));
         };
         let versioned = call
@@ -112,7 +108,6 @@ impl Direct {
         context.extensions = std::mem::take(&mut call.extensions);
         self.cancels().insert(id.clone(), context.ct.clone());
         let (server, outbox, cancels) = (self.server.clone(), outbox.clone(), self.cancels.clone());
-        while self.running.try_join_next().is_some() {}
         self.running.spawn(async move {
             // What rmcp's `handle_request` does for it: no version to check, not a task.
             let message = match server
@@ -162,12 +157,19 @@ impl Direct {
         let until = *self
             .draining
             .get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
-        let running = &mut self.running;
-        let drained = tokio::time::timeout_at(until, async {
-            while running.join_next().await.is_some() {}
-        });
-        if drained.await.is_err() {
+        self.running.close();
+        if tokio::time::timeout_at(until, self.running.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("timed out waiting for calls in flight to answer");
+        }
+    }
+
+    /// Stop the calls still in flight; they answer nothing.
+    fn stop(&self) {
+        for (_, token) in self.cancels().drain() {
+            token.cancel();
         }
     }
 }
@@ -252,14 +254,13 @@ where
         }
     }
 
-    /// Serve plain `tools/call` requests with `server` here, once `peer` holds the session
-    /// rmcp opened ([`Direct`]).
-    pub fn serving(mut self, server: WardenServer, peer: Arc<OnceLock<Peer<RoleServer>>>) -> Self {
+    /// Serve plain `tools/call` requests with `server` here, once `initialize` has opened
+    /// its session ([`Direct`]).
+    pub fn serving(mut self, server: WardenServer) -> Self {
         self.direct = Some(Direct {
             server,
-            peer,
             cancels: Arc::default(),
-            running: JoinSet::new(),
+            running: TaskTracker::new(),
             draining: None,
         });
         self
@@ -361,8 +362,8 @@ where
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        if let Some(direct) = &mut self.direct {
-            direct.running.abort_all();
+        if let Some(direct) = &self.direct {
+            direct.stop();
         }
         self.write.out.lock().await.shutdown().await
     }
