@@ -108,6 +108,7 @@ impl Direct {
         context.extensions = std::mem::take(&mut call.extensions);
         self.cancels().insert(id.clone(), context.ct.clone());
         let (server, outbox, cancels) = (self.server.clone(), outbox.clone(), self.cancels.clone());
+        let running = self.running.clone();
         self.running.spawn(async move {
             // What rmcp's `handle_request` does for it: no version to check, not a task.
             let message = match server
@@ -129,8 +130,10 @@ impl Direct {
             }
             tracing::debug!(%id, "tools/call answered without rmcp's serve loop");
             let write = outbox.send(&message);
-            // Calls that end together then leave in one write (pipelined clients).
-            tokio::task::yield_now().await;
+            // With other calls running, those that end together leave in one write.
+            if running.len() > 1 {
+                tokio::task::yield_now().await;
+            }
             if let Err(error) = write.await {
                 tracing::error!(%error, "cannot write a response to stdout");
             }
