@@ -31,12 +31,17 @@ pub fn codec_manifest(
             with = setup.with,
         ),
     )?;
-    // Compile into the cache first (`warden check` builds with Cranelift), so that the
-    // scenarios measure the steady state: a cold `serve` would first run a baseline build and
-    // compile in the background while they measure.
+    compile_into_cache(setup, &manifest)?;
+    Ok(manifest)
+}
+
+/// Compile `manifest`'s plugins into its cache first (`warden check` builds with Cranelift),
+/// so that a scenario measures the steady state: a cold `serve` would first run a baseline
+/// build and compile in the background while it measures.
+pub fn compile_into_cache(setup: &Setup, manifest: &std::path::Path) -> Result<()> {
     let status = std::process::Command::new(&setup.warden)
         .args(["check", "--manifest"])
-        .arg(&manifest)
+        .arg(manifest)
         .env("WARDEN_LOG", "error")
         .stdout(std::process::Stdio::null())
         .status()?;
@@ -44,7 +49,7 @@ pub fn codec_manifest(
         status.success(),
         "`warden check` of the bench's manifest failed"
     );
-    Ok(manifest)
+    Ok(())
 }
 
 /// The trivial tool call every scenario makes: codec's `encode` of a short string.

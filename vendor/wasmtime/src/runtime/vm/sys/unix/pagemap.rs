@@ -287,9 +287,15 @@ pub unsafe fn reset_with_pagemap(
     // per call for componentize-py's textstats). See vendor/README.md.
     const MAX_REGIONS: usize = 1024;
     let mut storage = [MaybeUninit::uninit(); MAX_REGIONS];
+    // warden: no more regions than pages kept resident (each region holds at
+    // least one): the kernel allocates a bounce buffer of up to 512 of them
+    // per scan, and above 8 KiB (341 regions) that is a page allocation on
+    // every reset. With 1 MiB kept resident, 256 regions: the same result.
+    let max_pages = keep_resident.byte_count() / host_page_size;
+    let storage = &mut storage[..MAX_REGIONS.min(max_pages.max(1))];
 
     let scan_arg = PageMapScanBuilder::new(ptr::slice_from_raw_parts(ptr, len.byte_count()))
-        .max_pages(keep_resident.byte_count() / host_page_size)
+        .max_pages(max_pages)
         // We specifically want pages that are NOT backed by the zero page or
         // backed by files. Such pages mean that they haven't changed from their
         // original contents, so they're inverted.
@@ -305,7 +311,7 @@ pub unsafe fn reset_with_pagemap(
         // since the reported set of categories is always empty and we otherwise
         // aren't looking for anything in particular.
         .return_mask(Categories::empty())
-        .build(&mut storage);
+        .build(storage);
 
     // SAFETY: this should be a safe ioctl as we control the fd we're operating
     // on plus all of `scan_arg`, but this relies on `Ioctl` below being the
