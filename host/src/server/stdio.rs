@@ -82,7 +82,7 @@ impl Direct {
     /// Serve `call` on a task of its own, answering through `outbox`; `Some` hands it back
     /// when it is rmcp's to serve.
     fn serve<W: AsyncWrite + Send + Unpin + 'static>(
-        &mut self,
+        &self,
         id: RequestId,
         mut call: Box<CallToolRequest>,
         outbox: &Arc<Outbox<W>>,
@@ -343,7 +343,7 @@ where
             self.line.clear();
             match parsed {
                 Parsed::Call(id, call) => {
-                    let handed_back = match &mut self.direct {
+                    let handed_back = match &self.direct {
                         Some(direct) => direct.serve(id, call, &self.write),
                         None => Some((id, call)),
                     };
