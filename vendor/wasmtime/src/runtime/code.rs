@@ -405,22 +405,46 @@ impl Drop for StoreCode {
 /// code pointers, ready to call.
 pub struct ModuleWithCode<'a> {
     module: &'a Module,
-    store_code: &'a StoreCode,
+    /// The text section of the module's `StoreCode`.
+    text: &'a [u8],
 }
 
 impl<'a> ModuleWithCode<'a> {
     /// Find the StoreCode in a given store for a module and wrap it
     /// up with that module, ready to compute code pointers.
+    ///
+    /// warden patch (vendor/README.md): without the `debug` feature a store's
+    /// code is always the engine's own (`StoreCodeStorage::Shared`), so the
+    /// store's registry is not searched (two B-tree lookups) for every
+    /// funcref an instantiation builds; debug builds still check that the
+    /// module is registered.
     pub fn in_store(
         registry: &'a ModuleRegistry,
         module: &'a Module,
     ) -> Option<ModuleWithCode<'a>> {
-        let store_code = registry.store_code(module.engine_code())?;
-        Some(ModuleWithCode { module, store_code })
+        #[cfg(not(feature = "debug"))]
+        {
+            debug_assert!(registry.store_code(module.engine_code()).is_some());
+            Some(ModuleWithCode {
+                module,
+                text: module.engine_code().text(),
+            })
+        }
+        #[cfg(feature = "debug")]
+        {
+            let store_code = registry.store_code(module.engine_code())?;
+            Some(ModuleWithCode {
+                module,
+                text: store_code.text(),
+            })
+        }
     }
 
     pub(crate) fn from_raw(module: &'a Module, store_code: &'a StoreCode) -> ModuleWithCode<'a> {
-        ModuleWithCode { module, store_code }
+        ModuleWithCode {
+            module,
+            text: store_code.text(),
+        }
     }
 
     /// Provide the Module wrapped in this tuple.
@@ -433,6 +457,6 @@ impl<'a> ModuleWithCode<'a> {
     #[inline]
     pub fn function(&self, key: FuncKey) -> &[u8] {
         let range = self.module.compiled_module().function_range(key);
-        &self.store_code.text()[range]
+        &self.text[range]
     }
 }

@@ -7,6 +7,7 @@ use crate::code::EngineCode;
 use crate::prelude::*;
 use crate::profiling_agent::ProfilingAgent;
 use crate::runtime::vm::CompiledModuleId;
+use crate::sync::OnceLock;
 use alloc::sync::Arc;
 use core::ops::Range;
 use core::str;
@@ -25,6 +26,17 @@ pub struct CompiledModule {
     index: Arc<CompiledFunctionsTable>,
     /// Sorted list, by function index, of names we have for this module.
     func_names: Vec<FunctionName>,
+    /// warden patch (vendor/README.md): where each defined function and its
+    /// array-to-wasm trampoline lie in the text section, indexed by
+    /// `DefinedFuncIndex`; built by the first `func_loc` of either kind.
+    defined_func_locs: OnceLock<Box<[DefinedFuncLocs]>>,
+}
+
+/// The text-section locations of one defined function: its body and its
+/// array-to-wasm trampoline (empty when it has none).
+struct DefinedFuncLocs {
+    wasm: FunctionLoc,
+    array_to_wasm: FunctionLoc,
 }
 
 impl CompiledModule {
@@ -58,6 +70,7 @@ impl CompiledModule {
             meta: info.meta,
             index,
             func_names: info.func_names,
+            defined_func_locs: OnceLock::new(),
         };
         ret.register_profiling(profiler)?;
 
@@ -166,10 +179,49 @@ impl CompiledModule {
     }
 
     /// Gets the function location information for a given function index.
+    ///
+    /// warden patch (vendor/README.md): a module's own defined functions and
+    /// their array-to-wasm trampolines are read from a table indexed by
+    /// `DefinedFuncIndex`. Through `self.index` each costs a search of the
+    /// whole component's functions, and instantiating a module whose element
+    /// segments are placed at imported globals (componentize-py's dynamic
+    /// linking) asks for both of every function in its table: about a quarter
+    /// of a Python call.
     pub fn func_loc(&self, key: FuncKey) -> &FunctionLoc {
-        self.index
-            .func_loc(key)
+        let loc = match key {
+            FuncKey::DefinedWasmFunction(module, index) if module == self.module_index() => {
+                Some(&self.defined_func_locs()[index.as_u32() as usize].wasm)
+            }
+            FuncKey::ArrayToWasmTrampoline(module, index) if module == self.module_index() => {
+                Some(&self.defined_func_locs()[index.as_u32() as usize].array_to_wasm)
+            }
+            _ => self.index.func_loc(key),
+        };
+        loc.filter(|loc| !loc.is_empty())
             .expect("defined function should be present")
+    }
+
+    fn defined_func_locs(&self) -> &[DefinedFuncLocs] {
+        self.defined_func_locs.get_or_init(|| {
+            let none = FunctionLoc {
+                start: 0,
+                length: 0,
+            };
+            let module = self.module_index();
+            self.module
+                .defined_func_indices()
+                .map(|index| DefinedFuncLocs {
+                    wasm: *self
+                        .index
+                        .func_loc(FuncKey::DefinedWasmFunction(module, index))
+                        .unwrap_or(&none),
+                    array_to_wasm: *self
+                        .index
+                        .func_loc(FuncKey::ArrayToWasmTrampoline(module, index))
+                        .unwrap_or(&none),
+                })
+                .collect()
+        })
     }
 
     /// Returns the original binary offset in the file that `index` was defined
