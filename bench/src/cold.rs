@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 
 use crate::Setup;
 use crate::report::Report;
-use crate::server::{StdioServer, check_result};
-use crate::stats::millis;
+use crate::server::{StdioServer, check_result, rss};
+use crate::stats::{mb, millis};
 
 /// How long a run waits for the optimized build to reach the cache.
 const CACHE_WAIT: Duration = Duration::from_secs(180);
@@ -104,6 +104,13 @@ pub async fn run(
         for (figure, pick) in figures {
             report.add(&scenario, figure, median(pick));
         }
+        let mut rss: Vec<u64> = cold.iter().map(|r| r.rss_after).collect();
+        rss.sort_unstable();
+        report.add(
+            &scenario,
+            "cold cache: RSS once the optimized build is in (MB)",
+            mb(rss[rss.len() / 2]),
+        );
     }
     Ok(())
 }
@@ -119,8 +126,15 @@ struct Run {
     /// than the wall clock on a shared machine.
     call_cpu: Duration,
     cached: Duration,
+    /// warden's resident memory once the optimized build is in and its round of loading is
+    /// over (the compilers and what they freed are given back then), in bytes.
+    rss_after: u64,
     warm_call: Duration,
 }
+
+/// How long after the optimized build reached the cache the server is given to end its round
+/// of loading before its memory is read: far more than it takes.
+const SETTLE: Duration = Duration::from_millis(500);
 
 async fn measure(setup: &Setup, subject: &Subject) -> Result<Run> {
     let dir = tempfile::tempdir()?;
@@ -168,6 +182,8 @@ async fn measure(setup: &Setup, subject: &Subject) -> Result<Run> {
     };
     // The entry is renamed into place whole; give the server a moment to link it too.
     call(&mut server, subject).await?;
+    tokio::time::sleep(SETTLE).await;
+    let rss_after = server.pid().and_then(rss).map_or(0, |(now, _)| now);
     server.shutdown().await?;
 
     let started = Instant::now();
@@ -181,6 +197,7 @@ async fn measure(setup: &Setup, subject: &Subject) -> Result<Run> {
         call: call_time,
         call_cpu,
         cached,
+        rss_after,
         warm_call,
     })
 }

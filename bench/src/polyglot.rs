@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::Setup;
 use crate::report::Report;
 use crate::server::{StdioServer, check_result};
-use crate::stats::micros;
+use crate::stats::{mb, micros};
 use crate::stdio::{self, PIPELINE_DEPTH};
 
 /// Calls in each tool's block of the sequential measurement.
@@ -189,24 +189,12 @@ pub async fn run(setup: &Setup, polyglot_dir: &Path, report: &mut Report) -> Res
             ("RssAnon:", "server RSS after, anonymous (MB)"),
             ("RssShmem:", "server RSS after, shared images (MB)"),
         ] {
-            if let Some(bytes) = status_kib(pid, field) {
+            if let Some(bytes) = crate::server::status_kib(pid, field) {
                 report.add("polyglot", figure, mb(bytes));
             }
         }
     }
     server.shutdown().await
-}
-
-/// A `kB` field of `/proc/PID/status`, in bytes.
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let value = status.lines().find_map(|line| line.strip_prefix(field))?;
-    let kib: u64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kib * 1024)
-}
-
-fn mb(bytes: u64) -> f64 {
-    (bytes as f64 / 1e5).round() / 10.0
 }
 
 /// Median, 95th percentile and mean of `samples` (which it sorts).

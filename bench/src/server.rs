@@ -141,19 +141,13 @@ pub fn check_result(result: &Value) -> Result<()> {
 
 /// Resident memory of process `pid` from `/proc`: (current, peak), in bytes.
 pub fn rss(pid: u32) -> Option<(u64, u64)> {
+    Some((status_kib(pid, "VmRSS:")?, status_kib(pid, "VmHWM:")?))
+}
+
+/// A `kB` field of `/proc/PID/status`, in bytes.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map(|kib| kib * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    let value = status.lines().find_map(|line| line.strip_prefix(field))?;
+    let kib: u64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
 }

@@ -38,3 +38,8 @@ pub fn micros(d: Duration) -> f64 {
 pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e4).round() / 10.0
 }
+
+/// `bytes` in MiB (what the reports call MB, as `ps` and `top` do), with one decimal.
+pub fn mb(bytes: u64) -> f64 {
+    (bytes as f64 / (1 << 20) as f64 * 10.0).round() / 10.0
+}

@@ -28,7 +28,6 @@
 
 use std::collections::HashMap;
 use std::fs::{self, DirBuilder, Metadata};
-use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -42,6 +41,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::manifest::CacheKey;
+use crate::runtime::engine::{Compiler, build_compile_engine, compatibility_key};
 
 /// The first bytes of every entry: the format's name and version.
 const MAGIC: &[u8; 8] = b"WDNCWSM1";
@@ -115,6 +115,8 @@ pub struct CompileCache {
     /// once and holds one copy of its code. [`end_round`](Self::end_round) empties it, so that
     /// the cache does not keep code after its plugins are gone.
     round: Mutex<HashMap<[u8; 32], Arc<Shared>>>,
+    /// What compiles in a round, until [`end_round`](Self::end_round).
+    compiler: Compiler,
 }
 
 /// One component of the round: empty until its first plugin has read or compiled it.
@@ -139,8 +141,6 @@ impl CompileCache {
     /// A cache as `config` says, or no cache at all when `config` is `None`. Creates the
     /// directory and the key file when missing; refuses a directory or key others could use.
     pub fn open(engine: &Engine, config: Option<&CacheConfig>) -> Result<Self, CacheError> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
         let store = match config {
             Some(config) => {
                 open_dir(&config.dir)?;
@@ -154,8 +154,9 @@ impl CompileCache {
         Ok(Self {
             engine: engine.clone(),
             store,
-            engine_key: format!("{:016x}", hasher.finish()),
+            engine_key: compatibility_key(engine),
             round: Mutex::default(),
+            compiler: Compiler::new(engine, build_compile_engine),
         })
     }
 
@@ -200,9 +201,11 @@ impl CompileCache {
         .map(|(component, _)| component)
     }
 
-    /// The round of loading is over: forget what it loaded (the plugins keep their code).
+    /// The round of loading is over: forget what it loaded (the plugins keep their code) and
+    /// drop its compiler.
     pub fn end_round(&self) {
         self.round.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.compiler.release()
     }
 
     /// The component of `digest` this round loaded, or the one `make` makes, remembered for
@@ -236,18 +239,11 @@ impl CompileCache {
         on_compile: impl FnOnce(),
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         on_compile();
-        let component = Component::new(&self.engine, bytes)?;
+        let (component, artifact) = self.compiler.compile(bytes)?;
         if let Some(store) = &self.store {
             let path = self.entry_path(store, digest);
-            match component.serialize() {
-                Ok(artifact) => {
-                    let tag = self.tag(store, digest, &artifact);
-                    write_entry(&path, &tag, &artifact);
-                }
-                Err(error) => tracing::warn!(
-                    path = %path.display(), %error, "could not serialize compiled component"
-                ),
-            }
+            let tag = self.tag(store, digest, &artifact);
+            write_entry(&path, &tag, &artifact);
         }
         Ok((component, CacheOutcome::Compiled))
     }

@@ -128,9 +128,10 @@ pub struct Runtime {
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
-/// The baseline (Winch) engine and its linker (its epoch is ticked by the runtime's ticker).
+/// The baseline (Winch) engine, what compiles for it and its linker (its epoch is ticked by
+/// the runtime's ticker).
 struct Baseline {
-    engine: Engine,
+    compiler: engine::Compiler,
     linker: Linker<CallState>,
 }
 
@@ -537,9 +538,14 @@ impl Runtime {
     }
 
     /// A round of loading is over (every plugin of a start or reload has its code): forget
-    /// the components shared by plugins of the same bytes during it.
+    /// the components shared by plugins of the same bytes during it, drop the engines that
+    /// compiled and give the memory they held back to the system.
     pub fn end_round(&self) {
         self.cache.end_round();
+        if let Some(Some(baseline)) = self.baseline.get() {
+            baseline.compiler.release();
+        }
+        engine::release_freed_memory();
     }
 
     /// Give `plugin` code at once on a cold cache: from the cache if it holds an authentic
@@ -592,7 +598,8 @@ impl Runtime {
             let made = engine::build_baseline_engine().and_then(|engine| {
                 let linker = Self::linker(&engine)?;
                 self.ticker.tick_also(&engine);
-                Ok(Baseline { engine, linker })
+                let compiler = engine::Compiler::new(&engine, engine::build_baseline_engine);
+                Ok(Baseline { compiler, linker })
             });
             made.map_err(|error| {
                 tracing::warn!(
@@ -604,9 +611,11 @@ impl Runtime {
         }) else {
             return Ok(BaselineOutcome::Skipped);
         };
-        let built = wasmtime::component::Component::new(&baseline.engine, bytes)
+        let built = baseline
+            .compiler
+            .compile(bytes)
             .map_err(|e| format!("{e:#}"))
-            .and_then(|component| {
+            .and_then(|(component, _)| {
                 self.code_of(
                     path,
                     &plugin.description,
