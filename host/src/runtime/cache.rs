@@ -17,10 +17,11 @@
 //!   mapped from the file: rewriting an entry in place cannot change the code of a running
 //!   server.
 //! - **Only the optimizing compiler's artifacts are cached.** The cache belongs to the
-//!   Cranelift engine it was opened with and loads and compiles with that engine only; the
-//!   entry's name and tag cover that engine's compatibility key (its compiler, flags and
+//!   Cranelift engine it was opened with: it loads into that engine only, and compiles for it
+//!   (with an engine of the same compatibility key, dropped at the end of each round:
+//!   [`Compiler`]). The entry's name and tag cover that key (the compiler, its flags and
 //!   tunables), so an artifact of another engine (Winch's baseline build, see
-//!   `runtime::baseline`) is never written here, and could not be loaded if it were.
+//!   `Runtime::compile_baseline`) is never written here, and could not be loaded if it were.
 //! - **The directory must be private to warden's user**: one that is group- or
 //!   world-writable, or owned by another user, is refused, and so is a key file that others can
 //!   read or that another user owns. (The manifest also refuses a `dirs` grant over the cache or

@@ -163,7 +163,7 @@ pub fn release_freed_memory() {
 /// Build the baseline engine: Winch, wasmtime's single-pass compiler, which compiles a
 /// Python or JavaScript component several times faster than Cranelift into slower code. It
 /// runs a plugin's calls on a cold cache only until the Cranelift build is ready
-/// (`runtime::baseline`), so it allocates instances on demand instead of reserving a pool.
+/// (`Runtime::compile_baseline`), so it allocates instances on demand instead of reserving a pool.
 /// Every limit holds as on the main engine: Winch emits the same fuel checks (every
 /// function entry and loop header) and epoch checks, and memory is bounded by the store's
 /// limiter, not the allocator.
