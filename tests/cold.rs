@@ -291,6 +291,48 @@ fuel = 1000
     client.close().await;
 }
 
+/// On a cold cache with the baseline on, one component served as three plugins is built once
+/// by Winch too (the test above: once by Cranelift): the three plugins' calls run on one
+/// baseline build, each with its own settings (the one with a tiny fuel budget runs out).
+#[tokio::test]
+async fn one_component_served_as_three_plugins_is_built_once_by_the_baseline_compiler() {
+    let fixture = Fixture::new(
+        r#"
+[cache]
+dir = "{dir}/cache"
+
+[plugins.a]
+component = "{codec}"
+
+[plugins.b]
+component = "{codec}"
+
+[plugins.c]
+component = "{codec}"
+fuel = 1000
+"#,
+    );
+    let client = fixture
+        .client_env(&[("WARDEN_DELAY_OPTIMIZED_MS", "60000")])
+        .await;
+    let hash = json!({"algorithm": "sha256", "data": "hello"});
+    for tool in ["a__hash", "b__hash"] {
+        let hashed = ok_text(&client.call(tool, hash.clone()).await);
+        assert!(hashed.contains("2cf24dba5fb0a30e"), "{tool}: {hashed}");
+    }
+    let starved = err_text(&client.call("c__hash", hash).await);
+    assert!(starved.contains("fuel"), "{starved}");
+    let log = client.stderr();
+    assert!(
+        !log.contains("plugin ready"),
+        "not on the baseline builds: {log}"
+    );
+    assert_eq!(log.matches(common::ON_BASELINE).count(), 3, "{log}");
+    assert_eq!(log.matches("source=\"built\"").count(), 1, "{log}");
+    assert_eq!(log.matches("source=\"shared\"").count(), 2, "{log}");
+    client.close().await;
+}
+
 #[tokio::test]
 async fn a_call_waits_a_bounded_time_for_a_compiling_plugin_and_says_why() {
     // Without the baseline build, a cold Python plugin takes seconds of Cranelift; the call

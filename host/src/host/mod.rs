@@ -132,10 +132,12 @@ pub enum Progress<'a> {
         total: usize,
     },
     /// The cache had no entry: the plugin was built with the baseline compiler in
-    /// `elapsed` and its calls run on that build until the Cranelift build is ready.
+    /// `elapsed` (or `shared` the build of another plugin of the same bytes) and its calls run
+    /// on that build until the Cranelift build is ready.
     Baseline {
         plugin: &'a str,
         elapsed: std::time::Duration,
+        shared: bool,
     },
     /// The plugin can run. `done` counts the plugins finished so far.
     Ready {
@@ -578,10 +580,11 @@ impl Pending {
                         total,
                     }),
                     Ok(outcome) => {
-                        if let BaselineOutcome::Baseline(elapsed) = outcome {
+                        if let BaselineOutcome::Baseline { elapsed, shared } = outcome {
                             progress(Progress::Baseline {
                                 plugin: &plugin.config.name,
                                 elapsed,
+                                shared,
                             });
                         }
                         left.lock()
@@ -689,8 +692,13 @@ pub fn log_progress(progress: Progress<'_>) {
                 "plugin ready"
             );
         }
-        Progress::Baseline { plugin, elapsed } => tracing::info!(
+        Progress::Baseline {
             plugin,
+            elapsed,
+            shared,
+        } => tracing::info!(
+            plugin,
+            source = if shared { "shared" } else { "built" },
             elapsed_ms = elapsed.as_millis() as u64,
             "plugin callable on its baseline build; compiling the optimized build"
         ),

@@ -111,17 +111,52 @@ pub struct CompileCache {
     engine: Engine,
     store: Option<Store>,
     engine_key: String,
-    /// The components read or compiled in this round of loading, by the digest of their
-    /// bytes: a manifest that serves one component as several plugins reads (or compiles) it
-    /// once and holds one copy of its code. [`end_round`](Self::end_round) empties it, so that
-    /// the cache does not keep code after its plugins are gone.
-    round: Mutex<HashMap<[u8; 32], Arc<Shared>>>,
+    /// The components read or compiled in this round of loading.
+    round: Round,
     /// What compiles in a round, until [`end_round`](Self::end_round).
     compiler: Compiler,
 }
 
-/// One component of the round: empty until its first plugin has read or compiled it.
+/// The components of one round of loading, by the digest of their bytes: a manifest that
+/// serves one component as several plugins reads or builds it once and holds one copy of its
+/// code. [`clear`](Self::clear) empties it at the end of the round, so that nothing keeps code
+/// after its plugins are gone.
+#[derive(Default)]
+pub struct Round(Mutex<HashMap<[u8; 32], Arc<Shared>>>);
+
+/// One component of the round: empty until its first plugin has read or built it.
 type Shared = Mutex<Option<Component>>;
+
+impl Round {
+    /// The component of `digest` this round has, or the one `make` makes, with what `make`
+    /// said (`None` when the component was the round's already), remembered for the rest of
+    /// the round. Plugins of the same bytes loading at once wait for the first.
+    pub fn once<T, E>(
+        &self,
+        digest: [u8; 32],
+        make: impl FnOnce() -> Result<(Component, T), E>,
+    ) -> Result<(Component, Option<T>), E> {
+        let slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(digest)
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(component) = &*slot {
+            return Ok((component.clone(), None));
+        }
+        let (component, said) = make()?;
+        *slot = Some(component.clone());
+        Ok((component, Some(said)))
+    }
+
+    /// The round is over: forget its components (their plugins keep them).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
 
 /// An opened, checked cache directory and its MAC key.
 struct Store {
@@ -156,7 +191,7 @@ impl CompileCache {
             engine: engine.clone(),
             store,
             engine_key: compatibility_key(engine),
-            round: Mutex::default(),
+            round: Round::default(),
             compiler: Compiler::new(engine, build_compile_engine),
         })
     }
@@ -205,31 +240,19 @@ impl CompileCache {
     /// The round of loading is over: forget what it loaded (the plugins keep their code) and
     /// drop its compiler.
     pub fn end_round(&self) {
-        self.round.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.round.clear();
         self.compiler.release()
     }
 
-    /// The component of `digest` this round loaded, or the one `make` makes, remembered for
-    /// the rest of the round. Plugins of the same bytes loading at once wait for the first.
+    /// The component of `digest` this round loaded ([`CacheOutcome::Hit`]), or the one `make`
+    /// makes.
     fn once<E>(
         &self,
         digest: [u8; 32],
         make: impl FnOnce() -> Result<(Component, CacheOutcome), E>,
     ) -> Result<(Component, CacheOutcome), E> {
-        let slot = self
-            .round
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(digest)
-            .or_default()
-            .clone();
-        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(component) = &*slot {
-            return Ok((component.clone(), CacheOutcome::Hit));
-        }
-        let (component, outcome) = make()?;
-        *slot = Some(component.clone());
-        Ok((component, outcome))
+        let (component, outcome) = self.round.once(digest, make)?;
+        Ok((component, outcome.unwrap_or(CacheOutcome::Hit)))
     }
 
     /// Compile the component of `digest` from `bytes` and store it in the cache, if any.
@@ -543,7 +566,7 @@ mod tests {
         );
 
         cache.end_round();
-        assert!(cache.round.lock().expect("round").is_empty());
+        assert!(cache.round.0.lock().expect("round").is_empty());
         let again = cache.lookup(&bytes).expect("read from the cache file");
         assert_ne!(
             code(&again),

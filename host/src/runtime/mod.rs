@@ -132,6 +132,8 @@ pub struct Runtime {
 /// the runtime's ticker).
 struct Baseline {
     compiler: engine::Compiler,
+    /// The baseline builds of this round: one per component, however many plugins serve it.
+    round: cache::Round,
     linker: Linker<CallState>,
 }
 
@@ -543,6 +545,7 @@ impl Runtime {
     pub fn end_round(&self) {
         self.cache.end_round();
         if let Some(Some(baseline)) = self.baseline.get() {
+            baseline.round.clear();
             baseline.compiler.release();
         }
         engine::release_freed_memory();
@@ -599,7 +602,11 @@ impl Runtime {
                 let linker = Self::linker(&engine)?;
                 self.ticker.tick_also(&engine);
                 let compiler = engine::Compiler::new(&engine, engine::build_baseline_engine);
-                Ok(Baseline { compiler, linker })
+                Ok(Baseline {
+                    compiler,
+                    round: cache::Round::default(),
+                    linker,
+                })
             });
             made.map_err(|error| {
                 tracing::warn!(
@@ -612,24 +619,25 @@ impl Runtime {
             return Ok(BaselineOutcome::Skipped);
         };
         let built = baseline
-            .compiler
-            .compile(bytes)
+            .round
+            .once(plugin.digest, || baseline.compiler.compile(bytes))
             .map_err(|e| format!("{e:#}"))
-            .and_then(|(component, _)| {
-                self.code_of(
+            .and_then(|(component, built)| {
+                let code = self.code_of(
                     path,
                     &plugin.description,
                     &component,
                     &baseline.linker,
                     CacheOutcome::Compiled,
-                )
-                .map_err(|e| e.to_string())
+                );
+                code.map(|code| (code, built.is_none()))
+                    .map_err(|e| e.to_string())
             });
         match built {
-            Ok(code) => {
+            Ok((code, shared)) => {
                 let elapsed = started.elapsed();
                 plugin.set_baseline(code);
-                Ok(BaselineOutcome::Baseline(elapsed))
+                Ok(BaselineOutcome::Baseline { elapsed, shared })
             }
             Err(error) => {
                 tracing::warn!(
@@ -740,9 +748,10 @@ fn unavailable(plugin: &Plugin) -> String {
 pub enum BaselineOutcome {
     /// The cache held the plugin's Cranelift build: it is ready, nothing is left to compile.
     Cached(Compiled),
-    /// Built with the baseline compiler in this time; callable, and
-    /// [`Runtime::compile`] is still to build the optimized code.
-    Baseline(Duration),
+    /// Built with the baseline compiler (or `shared`: given the build of another plugin of
+    /// the same bytes) in `elapsed`; callable, and [`Runtime::compile`] is still to build the
+    /// optimized code.
+    Baseline { elapsed: Duration, shared: bool },
     /// Nothing done; [`Runtime::compile`] does everything.
     Skipped,
 }
