@@ -404,6 +404,20 @@ impl RawServer {
     /// A session whose client declares `capabilities`; with `log`, the server logs at that
     /// filter to the fixture's `stderr.log`.
     fn start_with(fixture: &Fixture, capabilities: Value, log: Option<&str>) -> Self {
+        let mut server = Self::spawn(fixture, log);
+        server.line(
+            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": capabilities,
+            "clientInfo": {"name": "raw", "version": "0"}}})
+            .to_string(),
+        );
+        assert_eq!(server.reply()["id"], 0);
+        server.line(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#);
+        server
+    }
+
+    /// The server, with no session opened (the stateless 2026-07-28 era); `log` as above.
+    fn spawn(fixture: &Fixture, log: Option<&str>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
         command
             .args(["serve", "--manifest"])
@@ -428,21 +442,12 @@ impl RawServer {
                 }
             }
         });
-        let mut server = Self {
+        Self {
             child,
             stdin,
             replies,
             pending: Vec::new(),
-        };
-        server.line(
-            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": capabilities,
-            "clientInfo": {"name": "raw", "version": "0"}}})
-            .to_string(),
-        );
-        assert_eq!(server.reply()["id"], 0);
-        server.line(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#);
-        server
+        }
     }
 
     fn line(&mut self, line: &str) {
@@ -639,6 +644,125 @@ fn a_session_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_it
 
     let log = std::fs::read_to_string(fixture.path("stderr.log")).expect("log");
     let direct = cases.len() + 2 + 20;
+    assert_eq!(
+        log.matches("tools/call answered without rmcp's serve loop")
+            .count(),
+        direct,
+        "{log}"
+    );
+}
+
+/// A stateless 2026-07-28 `tools/call` on stdio, with no session opened, is served by warden's
+/// stdio transport without rmcp's serve loop. The same request with a progress token goes
+/// through rmcp's loop (the direct path takes only requests that ask for nothing but their
+/// reply): both get the same answer, for a result, a tool error, bad arguments and an unknown
+/// tool. A question round trip (input required, then answered) works on the direct path, and
+/// a cancelled direct call answers nothing.
+#[test]
+fn a_stateless_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_it() {
+    let fixture = all();
+    let mut server = RawServer::spawn(&fixture, Some("error,warden::server=debug"));
+    let call = |id: u64, tool: &str, arguments: Value, extra: Value| {
+        let mut params = json!({"name": tool, "arguments": arguments, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+        }});
+        if let Value::Object(extra) = extra {
+            for (key, value) in extra {
+                match key.as_str() {
+                    "progressToken" => params["_meta"][key] = value,
+                    _ => params[key] = value,
+                }
+            }
+        }
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string()
+    };
+    let cases = [
+        (
+            "codec__hash",
+            json!({"algorithm": "sha256", "data": "hello"}),
+        ),
+        ("testbed__fail", json!({"message": "it went wrong"})),
+        ("codec__hash", json!({"algorithm": "sha256"})),
+        ("nobody__nothing", json!({})),
+    ];
+    let mut id = 10;
+    for (tool, arguments) in &cases {
+        server.line(&call(id, tool, arguments.clone(), json!({})));
+        let mut direct = server.reply_to(id);
+        let through_rmcp = json!({"progressToken": "p"});
+        server.line(&call(id + 1, tool, arguments.clone(), through_rmcp));
+        let mut rmcp = server.reply_to(id + 1);
+        assert_eq!(direct["id"], id);
+        if let Some(result) = direct.get("result") {
+            assert_eq!(
+                result["resultType"], "complete",
+                "the 2026-07-28 shape: {direct}"
+            );
+        }
+        direct["id"] = json!(0);
+        rmcp["id"] = json!(0);
+        let (direct, rmcp) = (common::normalized(direct), common::normalized(rmcp));
+        assert_eq!(direct, rmcp, "{tool} {arguments}");
+        id += 2;
+    }
+
+    // A question: input required, then answered in a second request.
+    let schema = json!({"type": "object", "properties": {"answer": {"type": "string"}}});
+    let ask = json!({"message": "Proceed?", "schema": schema.to_string()});
+    server.line(&call(50, "testbed__ask", ask.clone(), json!({})));
+    let asked = server.reply_to(50);
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let requests = asked["result"]["inputRequests"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{asked}"));
+    let (key, question) = requests.iter().next().expect("one question");
+    assert_eq!(question["method"], "elicitation/create", "{asked}");
+    let answers = json!({key: {"action": "accept", "content": {"answer": "yes"}}});
+    let state = asked["result"]["requestState"].clone();
+    server.line(&call(
+        51,
+        "testbed__ask",
+        ask,
+        json!({"inputResponses": answers, "requestState": state}),
+    ));
+    let answer = server.reply_to(51);
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("accept") && text.contains("yes"),
+        "{answer}"
+    );
+
+    // A cancelled call answers nothing; the next one is served.
+    server.line(&call(
+        60,
+        "testbed__pause",
+        json!({"steps": 1, "millis": 2000}),
+        json!({}),
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    server.line(r#"{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 60, "reason": "test"}}"#);
+    server.line(&call(
+        61,
+        "codec__hash",
+        json!({"algorithm": "sha256", "data": "x"}),
+        json!({}),
+    ));
+    assert_eq!(server.reply_to(61)["result"]["isError"], json!(false));
+    let (messages, status) = server.close();
+    assert!(!messages.iter().any(|m| m["id"] == 60), "{messages:?}");
+    assert!(
+        !server.pending.iter().any(|m| m["id"] == 60),
+        "{:?}",
+        server.pending
+    );
+    assert!(status.success(), "{status}");
+
+    let log = std::fs::read_to_string(fixture.path("stderr.log")).expect("log");
+    let direct = cases.len() + 2 + 1;
     assert_eq!(
         log.matches("tools/call answered without rmcp's serve loop")
             .count(),

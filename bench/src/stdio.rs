@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::{Value, json};
 
+use crate::Setup;
 use crate::report::Report;
 use crate::server::{StdioServer, check_result};
 use crate::stats::{Latency, micros};
-use crate::{Setup, stdio};
 
 /// Requests in flight in the pipelined measurement.
 pub const PIPELINE_DEPTH: usize = 32;
@@ -57,24 +57,47 @@ pub fn trivial_call() -> Value {
     json!({"name": "encode", "arguments": {"encoding": "hex", "text": "warden"}})
 }
 
+/// [`trivial_call`] as a stateless 2026-07-28 request: no session, its `_meta` declares the
+/// version, the client and its capabilities.
+pub fn stateless_call() -> Value {
+    let mut call = trivial_call();
+    call["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "warden-bench", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    call
+}
+
+/// Round trips of `tools/call` with `params`, one at a time, after 200 to warm up: up to
+/// `calls` of them within `budget`.
+async fn sequential(
+    server: &mut StdioServer,
+    params: &Value,
+    calls: usize,
+    budget: Duration,
+) -> Result<Vec<Duration>> {
+    // Warm up: the first calls fault in code and fill allocator caches.
+    for _ in 0..200 {
+        check_result(&server.request("tools/call", params.clone()).await?)?;
+    }
+    let mut samples = Vec::with_capacity(calls);
+    let started = Instant::now();
+    while samples.len() < calls && started.elapsed() < budget {
+        let sent = Instant::now();
+        let result = server.request("tools/call", params.clone()).await?;
+        samples.push(sent.elapsed());
+        check_result(&result)?;
+    }
+    Ok(samples)
+}
+
 pub async fn run(setup: &Setup, report: &mut Report) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let manifest = codec_manifest(setup, dir.path(), "")?;
     let mut server = StdioServer::spawn(&setup.warden, &manifest)?;
     server.initialize().await?;
-    // Warm up: the first calls fault in code and fill allocator caches.
-    for _ in 0..200 {
-        check_result(&server.request("tools/call", stdio::trivial_call()).await?)?;
-    }
-
-    let mut samples = Vec::with_capacity(setup.calls);
-    let started = Instant::now();
-    while samples.len() < setup.calls && started.elapsed() < setup.budget {
-        let sent = Instant::now();
-        let result = server.request("tools/call", trivial_call()).await?;
-        samples.push(sent.elapsed());
-        check_result(&result)?;
-    }
+    let mut samples = sequential(&mut server, &trivial_call(), setup.calls, setup.budget).await?;
     let n = samples.len();
     if let Some(latency) = Latency::of(&mut samples) {
         report.add("stdio", "sequential calls", n);
@@ -101,6 +124,37 @@ pub async fn run(setup: &Setup, report: &mut Report) -> Result<()> {
     report.add(
         "stdio",
         &format!("pipelined calls/s (depth {PIPELINE_DEPTH})"),
+        (calls as f64 / elapsed.as_secs_f64()).round(),
+    );
+    server.shutdown().await?;
+
+    // The stateless era: the same calls without `initialize`, each declaring 2026-07-28.
+    let mut server = StdioServer::spawn(&setup.warden, &manifest)?;
+    let stateless = stateless_call();
+    let mut samples = sequential(&mut server, &stateless, setup.calls, setup.budget).await?;
+    if let Some(latency) = Latency::of(&mut samples) {
+        report.add(
+            "stdio",
+            "stateless sequential p50 (µs)",
+            micros(latency.p50),
+        );
+        report.add(
+            "stdio",
+            "stateless sequential p95 (µs)",
+            micros(latency.p95),
+        );
+    }
+    let (calls, elapsed) = pipelined(
+        &mut server,
+        &stateless,
+        check_result,
+        setup.calls,
+        setup.budget,
+    )
+    .await?;
+    report.add(
+        "stdio",
+        &format!("stateless pipelined calls/s (depth {PIPELINE_DEPTH})"),
         (calls as f64 / elapsed.as_secs_f64()).round(),
     );
     server.shutdown().await?;

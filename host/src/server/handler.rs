@@ -541,24 +541,27 @@ impl WardenServer {
         &self.principal
     }
 
-    /// A stateless 2026-07-28 `tools/call` answered by the HTTP layer itself, without rmcp's
-    /// per-request service ([`super::http`]'s `direct`): what [`ServerHandler::call_tool`]
+    /// Whether a plainly stateless `tools/call` of `tool` ([`super::tool_call::plainly_stateless`])
+    /// run as `principal` may be answered by its transport ([`call_direct`](Self::call_direct)):
+    /// when the tool does not run as a task here and no `logging/setLevel` asks for its logs.
+    pub(super) fn answers_directly(&self, tool: &str, principal: &Principal) -> bool {
+        let level = self.session.log_level.lock().ok().and_then(|level| *level);
+        level.is_none() && !self.runs_as_task(tool, principal)
+    }
+
+    /// A plainly stateless 2026-07-28 `tools/call` answered by its transport itself, without
+    /// rmcp's service (HTTP's `direct`, stdio's `Direct`), once
+    /// [`answers_directly`](Self::answers_directly) said so: what [`ServerHandler::call_tool`]
     /// does for such a request, which asks for no progress and no logs, so that nothing but
-    /// its reply goes to the client. `None` when the tool runs as a task here: rmcp serves it.
+    /// its reply goes to the client. `parts` is its HTTP request, if any.
     pub(super) async fn call_direct(
         &self,
         request: &CallToolRequestParams,
         meta: &rmcp::model::RequestMetaObject,
         id: &rmcp::model::RequestId,
-        parts: &http::request::Parts,
-    ) -> Option<Result<CallToolResponse, McpError>> {
-        let principal = parts
-            .extensions
-            .get::<Principal>()
-            .unwrap_or(&self.principal);
-        if self.runs_as_task(&request.name, principal) {
-            return None;
-        }
+        principal: &Principal,
+        parts: Option<&http::request::Parts>,
+    ) -> Result<CallToolResponse, McpError> {
         let call = CallRequest {
             principal,
             mcp_id: serde_json::to_value(id).ok(),
@@ -571,13 +574,8 @@ impl WardenServer {
                 declared: declared_in(meta.client_capabilities()),
             },
         };
-        let trace = trace_of(
-            "tools/call",
-            Subject::Tool(&request.name),
-            meta,
-            Some(parts),
-        );
-        Some(self.run_call(call, trace).await)
+        let trace = trace_of("tools/call", Subject::Tool(&request.name), meta, parts);
+        self.run_call(call, trace).await
     }
 }
 

@@ -9,9 +9,9 @@
 //! Responses go out through [`Outbox`]: when several calls end together, their responses
 //! leave in one `write`.
 //!
-//! Once rmcp has opened the session with `initialize`, a plain `tools/call` of that session
-//! is served by the transport itself ([`Direct`]) instead of rmcp's serve loop, which would
-//! hand it to a task through a channel and send its response back through another.
+//! A plain `tools/call`, of the session `initialize` opened or a stateless 2026-07-28 one, is
+//! served by the transport itself ([`Direct`]) instead of rmcp's serve loop, which would hand
+//! it to a task through a channel and send its response back through another.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,7 +25,7 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::{StdioReader, StdioWriter};
-use rmcp::{Peer, RoleServer, ServerHandler, ServiceExt};
+use rmcp::{RoleServer, ServerHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -47,24 +47,35 @@ pub async fn serve_stdio(
     let (read, write): (StdioReader, StdioWriter) = rmcp::transport::io::stdio_pipes();
     let server = WardenServer::new(live, Arc::new(info), principal);
     let transport = StdioTransport::new(read, write).serving(server.clone());
-    let service = server
-        .serve(transport)
-        .await
-        .map_err(std::io::Error::other)?;
-    service.waiting().await.map_err(std::io::Error::other)?;
-    Ok(())
+    // On a worker thread, like the calls it spawns: rmcp reads until the first message it
+    // serves itself inside `serve`, which is all the time when every request is a stateless
+    // call the transport serves, and the thread that awaits this function is not a worker.
+    let serving = tokio::spawn(async move {
+        let service = server
+            .serve(transport)
+            .await
+            .map_err(std::io::Error::other)?;
+        service.waiting().await.map_err(std::io::Error::other)?;
+        Ok(())
+    });
+    serving.await.map_err(std::io::Error::other)?
 }
 
 /// How long calls in flight when the input ends may take to answer: rmcp's own allowance.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// The `tools/call` requests the transport serves itself: those of a session rmcp opened
-/// with `initialize` at a version older than 2026-07-28, whose `_meta` names no protocol
-/// version (so rmcp would check nothing before the handler), and whose tool does not run as
-/// a task. The handler serves them as rmcp's loop would: the same [`RequestContext`] (the
-/// session's peer, so progress, logs and questions reach the client), the same response
-/// ([`legacy_result`]), none for a cancelled request; calls in flight when the input ends
-/// answer first, as rmcp's do.
+/// The `tools/call` requests the transport serves itself, as rmcp's loop would serve them,
+/// when the tool does not run as a task:
+/// - those of a session rmcp opened with `initialize` at a version older than 2026-07-28,
+///   whose `_meta` names no protocol version (so rmcp would check nothing before the
+///   handler): with the same [`RequestContext`] (the session's peer, so progress, logs and
+///   questions reach the client) and the same response ([`legacy_result`]);
+/// - plainly stateless 2026-07-28 requests ([`tool_call::plainly_stateless`]) when no
+///   `initialize` opened a session: as HTTP's direct path answers them
+///   ([`WardenServer::call_direct`]), since they ask for nothing but their reply.
+///
+/// A cancelled request gets no response; calls in flight when the input ends answer first,
+/// as rmcp's do.
 struct Direct {
     server: WardenServer,
     /// Each call in flight, with its cancellation token for `notifications/cancelled`.
@@ -72,6 +83,14 @@ struct Direct {
     running: TaskTracker,
     /// Until when calls in flight may answer once the input has ended.
     draining: Option<tokio::time::Instant>,
+}
+
+/// How [`Direct`] serves a call.
+enum Served {
+    /// In the session `initialize` opened, with the context rmcp would give it.
+    Session(RequestContext<RoleServer>),
+    /// Stateless, with its `_meta`.
+    Stateless(RequestMetaObject),
 }
 
 impl Direct {
@@ -87,37 +106,63 @@ impl Direct {
         mut call: Box<CallToolRequest>,
         outbox: &Arc<Outbox<W>>,
     ) -> Option<(RequestId, Box<CallToolRequest>)> {
-        let legacy = |peer: &&Peer<RoleServer>| {
-            peer.peer_info()
-                .is_some_and(|info| info.protocol_version < ProtocolVersion::V_2026_07_28)
-        };
-        let Some(peer) = self.server.session_peer().filter(legacy) else {
-            return Some((id, call));
-        };
-        let versioned = call
-            .extensions
-            .get::<RequestMetaObject>()
-            .is_some_and(|meta| meta.protocol_version().is_some());
         let principal = self.server.session_principal();
-        if versioned || self.server.runs_as_task(&call.params.name, principal) {
-            return Some((id, call));
-        }
-        // As rmcp's loop does: `_meta` and the extensions move into the context.
-        let mut context = RequestContext::new(id.clone(), peer.clone());
-        context.meta = call.extensions.remove().unwrap_or_default();
-        context.extensions = std::mem::take(&mut call.extensions);
-        self.cancels().insert(id.clone(), context.ct.clone());
+        let (served, cancel) = match self.server.session_peer() {
+            Some(peer) => {
+                let legacy = peer
+                    .peer_info()
+                    .is_some_and(|info| info.protocol_version < ProtocolVersion::V_2026_07_28);
+                let versioned = call
+                    .extensions
+                    .get::<RequestMetaObject>()
+                    .is_some_and(|meta| meta.protocol_version().is_some());
+                if !legacy || versioned || self.server.runs_as_task(&call.params.name, principal) {
+                    return Some((id, call));
+                }
+                // As rmcp's loop does: `_meta` and the extensions move into the context.
+                let mut context = RequestContext::new(id.clone(), peer.clone());
+                context.meta = call.extensions.remove().unwrap_or_default();
+                context.extensions = std::mem::take(&mut call.extensions);
+                let cancel = context.ct.clone();
+                (Served::Session(context), cancel)
+            }
+            None => {
+                let plain = call
+                    .extensions
+                    .get::<RequestMetaObject>()
+                    .is_some_and(tool_call::plainly_stateless);
+                if !plain || !self.server.answers_directly(&call.params.name, principal) {
+                    return Some((id, call));
+                }
+                let meta = call.extensions.remove().unwrap_or_default();
+                (Served::Stateless(meta), CancellationToken::new())
+            }
+        };
+        self.cancels().insert(id.clone(), cancel.clone());
         let (server, outbox, cancels) = (self.server.clone(), outbox.clone(), self.cancels.clone());
         let running = self.running.clone();
         self.running.spawn(async move {
-            // What rmcp's `handle_request` does for it: no version to check, not a task.
-            let message = match server
-                .call_tool(call.params, context)
-                .await
-                .map(legacy_result)
-            {
-                Ok(Ok(result)) => JsonRpcMessage::response(result, id.clone()),
-                Ok(Err(error)) | Err(error) => JsonRpcMessage::error(error, Some(id.clone())),
+            let answered = match served {
+                // What rmcp's `handle_request` does for it: no version to check, not a task.
+                Served::Session(context) => server
+                    .call_tool(call.params, context)
+                    .await
+                    .and_then(legacy_result),
+                // rmcp checks nothing more for it (`tool_call::plainly_stateless`); a
+                // cancelled request has no answer, so stop at once.
+                Served::Stateless(meta) => {
+                    let principal = server.session_principal();
+                    let call = server.call_direct(&call.params, &meta, &id, principal, None);
+                    tokio::select! {
+                        biased;
+                        () = cancel.cancelled() => return,
+                        response = call => response.map(ServerResult::from),
+                    }
+                }
+            };
+            let message = match answered {
+                Ok(result) => JsonRpcMessage::response(result, id.clone()),
+                Err(error) => JsonRpcMessage::error(error, Some(id.clone())),
             };
             let cancelled = cancels
                 .lock()

@@ -3,7 +3,22 @@
 
 use std::borrow::Cow;
 
-use rmcp::model::{CallToolRequest, CallToolRequestParams, JsonRpcVersion2_0, RequestId};
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, JsonRpcVersion2_0, ProtocolVersion, RequestId,
+    RequestMetaObject,
+};
+
+/// Whether a request with `meta` is a stateless 2026-07-28 request that rmcp would accept as
+/// it is and that asks for nothing but its reply: `_meta` declares 2026-07-28 with every key
+/// that version requires, and no progress token or log level. A transport may then answer it
+/// itself ([`WardenServer::call_direct`](super::WardenServer::call_direct)).
+pub(super) fn plainly_stateless(meta: &RequestMetaObject) -> bool {
+    let version = ProtocolVersion::V_2026_07_28;
+    meta.protocol_version().as_ref() == Some(&version)
+        && meta.missing_required_keys(&version).is_empty()
+        && meta.get_progress_token().is_none()
+        && meta.log_level().is_none()
+}
 
 /// `line` (a stdio line, an HTTP body) read as a `tools/call` request and its id, when it
 /// plainly is one; `None` sends it down rmcp's generic path, which reads (or refuses) every

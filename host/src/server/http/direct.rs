@@ -15,15 +15,17 @@
 //!   parameter as a header, so rmcp would check none);
 //! - no progress token and no log level in `_meta`: the reply is the only message, so JSON
 //!   is what rmcp would send;
-//! - the tool does not run as a task here ([`WardenServer::call_direct`]).
+//! - the tool does not run as a task here, and no `logging/setLevel` asks for its logs
+//!   ([`WardenServer::answers_directly`]).
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use rmcp::model::{
-    CallToolRequest, ErrorCode, JsonRpcMessage, ProtocolVersion, RequestId, RequestMetaObject,
-    ServerJsonRpcMessage, ServerResult,
+    CallToolRequest, ErrorCode, JsonRpcMessage, RequestId, RequestMetaObject, ServerJsonRpcMessage,
+    ServerResult,
 };
 
 use super::super::{WardenServer, tool_call};
+use crate::gate::Principal;
 use axum::body::Body;
 use axum::response::Response;
 
@@ -57,22 +59,27 @@ pub(super) fn take(headers: &HeaderMap, body: &[u8]) -> Option<Direct> {
         return None;
     }
     let meta = call.extensions.remove::<RequestMetaObject>()?;
-    let version = ProtocolVersion::V_2026_07_28;
-    let plain = meta.protocol_version().as_ref() == Some(&version)
-        && meta.missing_required_keys(&version).is_empty()
-        && meta.get_progress_token().is_none()
-        && meta.log_level().is_none();
-    plain.then_some(Direct { id, call, meta })
+    tool_call::plainly_stateless(&meta).then_some(Direct { id, call, meta })
 }
 
-/// Answer `direct` with `server`; `None` when rmcp must serve it after all (a task).
+/// Answer `direct` with `server`; `None` when rmcp must serve it after all
+/// ([`WardenServer::answers_directly`]).
 pub(super) async fn answer(
     server: &WardenServer,
     direct: &Direct,
     parts: &http::request::Parts,
 ) -> Option<Response> {
     let Direct { id, call, meta } = direct;
-    let outcome = server.call_direct(&call.params, meta, id, parts).await?;
+    let principal = parts
+        .extensions
+        .get::<Principal>()
+        .unwrap_or(server.session_principal());
+    if !server.answers_directly(&call.params.name, principal) {
+        return None;
+    }
+    let outcome = server
+        .call_direct(&call.params, meta, id, principal, Some(parts))
+        .await;
     tracing::debug!(request = %id, "stateless tools/call answered without rmcp's service");
     let (message, status): (ServerJsonRpcMessage, _) = match outcome {
         Ok(response) => (
