@@ -249,34 +249,31 @@ async fn the_cache_holds_only_cranelift_builds() {
     assert_eq!(entries(&with.path("cache")).len(), 1);
 }
 
-/// One component served as three plugins is read or compiled once and its code held once
-/// (the cache's round), while each plugin keeps its own settings: the one with a tiny fuel
-/// budget runs out, the others do not.
-#[tokio::test]
-async fn one_component_served_as_three_plugins_is_compiled_once() {
-    let fixture = Fixture::new(
+/// One component (codec) served as three plugins, the third with a tiny fuel budget, from an
+/// empty cache, with or without the baseline builds.
+fn three_codecs(baseline: bool) -> Fixture {
+    Fixture::new(&format!(
         r#"
 [cache]
-dir = "{dir}/cache"
-baseline = false
+dir = "{{dir}}/cache"
+baseline = {baseline}
 
 [plugins.a]
-component = "{codec}"
+component = "{{codec}}"
 
 [plugins.b]
-component = "{codec}"
+component = "{{codec}}"
 
 [plugins.c]
-component = "{codec}"
+component = "{{codec}}"
 fuel = 1000
-"#,
-    );
-    let client = fixture.client().await;
-    client
-        .wait_until("the three plugins to be ready", |c| {
-            c.stderr().matches("plugin ready").count() == 3
-        })
-        .await;
+"#
+    ))
+}
+
+/// [`three_codecs`]' plugins share their code but not their settings: `a` and `b` hash, `c`
+/// runs out of fuel.
+async fn each_keeps_its_own_fuel(client: &Client) {
     let hash = json!({"algorithm": "sha256", "data": "hello"});
     for tool in ["a__hash", "b__hash"] {
         let hashed = ok_text(&client.call(tool, hash.clone()).await);
@@ -284,6 +281,21 @@ fuel = 1000
     }
     let starved = err_text(&client.call("c__hash", hash).await);
     assert!(starved.contains("fuel"), "{starved}");
+}
+
+/// One component served as three plugins is read or compiled once and its code held once
+/// (the cache's round), while each plugin keeps its own settings: the one with a tiny fuel
+/// budget runs out, the others do not.
+#[tokio::test]
+async fn one_component_served_as_three_plugins_is_compiled_once() {
+    let fixture = three_codecs(false);
+    let client = fixture.client().await;
+    client
+        .wait_until("the three plugins to be ready", |c| {
+            c.stderr().matches("plugin ready").count() == 3
+        })
+        .await;
+    each_keeps_its_own_fuel(&client).await;
     let log = client.stderr();
     assert_eq!(log.matches("compiling plugin").count(), 1, "{log}");
     assert_eq!(log.matches("source=\"cache\"").count(), 2, "{log}");
@@ -296,32 +308,11 @@ fuel = 1000
 /// baseline build, each with its own settings (the one with a tiny fuel budget runs out).
 #[tokio::test]
 async fn one_component_served_as_three_plugins_is_built_once_by_the_baseline_compiler() {
-    let fixture = Fixture::new(
-        r#"
-[cache]
-dir = "{dir}/cache"
-
-[plugins.a]
-component = "{codec}"
-
-[plugins.b]
-component = "{codec}"
-
-[plugins.c]
-component = "{codec}"
-fuel = 1000
-"#,
-    );
+    let fixture = three_codecs(true);
     let client = fixture
         .client_env(&[("WARDEN_DELAY_OPTIMIZED_MS", "60000")])
         .await;
-    let hash = json!({"algorithm": "sha256", "data": "hello"});
-    for tool in ["a__hash", "b__hash"] {
-        let hashed = ok_text(&client.call(tool, hash.clone()).await);
-        assert!(hashed.contains("2cf24dba5fb0a30e"), "{tool}: {hashed}");
-    }
-    let starved = err_text(&client.call("c__hash", hash).await);
-    assert!(starved.contains("fuel"), "{starved}");
+    each_keeps_its_own_fuel(&client).await;
     let log = client.stderr();
     assert!(
         !log.contains("plugin ready"),

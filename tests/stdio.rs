@@ -537,6 +537,57 @@ fn malformed_json_rpc_is_answered_and_the_server_keeps_serving() {
     );
 }
 
+/// The answer of `testbed__ask` whose question the client accepted with `{"answer": "yes"}`.
+fn accepted_with_yes(answer: &Value) {
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("accept") && text.contains("yes"),
+        "{answer}"
+    );
+}
+
+/// How many `tools/call`s the direct path answered, by its log line in the server's
+/// `stderr.log` (written with `warden::server=debug`).
+fn answered_directly(fixture: &Fixture) -> usize {
+    let log = std::fs::read_to_string(fixture.path("stderr.log")).expect("log");
+    log.matches("tools/call answered without rmcp's serve loop")
+        .count()
+}
+
+/// Send a result, a tool error, bad arguments and an unknown tool twice each, as
+/// `line(id, tool, arguments, through_rmcp)` writes them: on the direct path and through rmcp's
+/// loop. Both answers must be equal (but for their ids); returns the direct path's answers.
+fn answered_alike_both_ways(
+    server: &mut RawServer,
+    line: impl Fn(u64, &str, Value, bool) -> String,
+) -> Vec<Value> {
+    let cases = [
+        (
+            "codec__hash",
+            json!({"algorithm": "sha256", "data": "hello"}),
+        ),
+        ("testbed__fail", json!({"message": "it went wrong"})),
+        ("codec__hash", json!({"algorithm": "sha256"})),
+        ("nobody__nothing", json!({})),
+    ];
+    let mut answers = Vec::new();
+    for (id, (tool, arguments)) in (10..).step_by(2).zip(cases) {
+        server.line(&line(id, tool, arguments.clone(), false));
+        let mut direct = server.reply_to(id);
+        server.line(&line(id + 1, tool, arguments.clone(), true));
+        let mut rmcp = server.reply_to(id + 1);
+        assert_eq!(direct["id"], id);
+        direct["id"] = json!(0);
+        rmcp["id"] = json!(0);
+        answers.push(direct.clone());
+        let (direct, rmcp) = (common::normalized(direct), common::normalized(rmcp));
+        assert_eq!(direct, rmcp, "{tool} {arguments}");
+    }
+    answers
+}
+
 /// A session's plain `tools/call` is served by warden's stdio transport without rmcp's serve
 /// loop. The same request with `_meta` naming the protocol version goes through rmcp's loop:
 /// both get the same answer, for a result, a tool error, bad arguments and an unknown tool.
@@ -555,33 +606,15 @@ fn a_session_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_it
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string()
     };
     let through_rmcp = json!({"io.modelcontextprotocol/protocolVersion": "2025-11-25"});
-    let cases = [
-        (
-            "codec__hash",
-            json!({"algorithm": "sha256", "data": "hello"}),
-        ),
-        ("testbed__fail", json!({"message": "it went wrong"})),
-        ("codec__hash", json!({"algorithm": "sha256"})),
-        ("nobody__nothing", json!({})),
-    ];
-    let mut id = 10;
-    for (tool, arguments) in &cases {
-        server.line(&call(id, tool, arguments.clone(), None));
-        let mut direct = server.reply_to(id);
-        server.line(&call(
-            id + 1,
-            tool,
-            arguments.clone(),
-            Some(through_rmcp.clone()),
-        ));
-        let mut rmcp = server.reply_to(id + 1);
-        assert_eq!(direct["id"], id);
-        direct["id"] = json!(0);
-        rmcp["id"] = json!(0);
-        let (direct, rmcp) = (common::normalized(direct), common::normalized(rmcp));
-        assert_eq!(direct, rmcp, "{tool} {arguments}");
-        id += 2;
-    }
+    let direct = answered_alike_both_ways(&mut server, |id, tool, arguments, rmcp| {
+        call(id, tool, arguments, rmcp.then(|| through_rmcp.clone()))
+    });
+    assert!(
+        direct
+            .iter()
+            .all(|answer| answer["result"].get("resultType").is_none()),
+        "the legacy shape: {direct:?}"
+    );
 
     // Progress, with a token, and a question: both reach the client through the session.
     server.line(&call(
@@ -615,14 +648,7 @@ fn a_session_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_it
             "action": "accept", "content": {"answer": "yes"}}})
         .to_string(),
     );
-    let answer = server.reply_to(51);
-    let text = answer["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        text.starts_with("accept") && text.contains("yes"),
-        "{answer}"
-    );
+    accepted_with_yes(&server.reply_to(51));
 
     // Calls still running when the client closes stdin are answered before warden exits.
     for id in 100..120 {
@@ -642,14 +668,7 @@ fn a_session_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_it
     assert_eq!(answered, (100..120).collect::<Vec<_>>());
     assert!(status.success(), "{status}");
 
-    let log = std::fs::read_to_string(fixture.path("stderr.log")).expect("log");
-    let direct = cases.len() + 2 + 20;
-    assert_eq!(
-        log.matches("tools/call answered without rmcp's serve loop")
-            .count(),
-        direct,
-        "{log}"
-    );
+    assert_eq!(answered_directly(&fixture), direct.len() + 2 + 20);
 }
 
 /// A stateless 2026-07-28 `tools/call` on stdio, with no session opened, is served by warden's
@@ -678,34 +697,23 @@ fn a_stateless_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_
         }
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string()
     };
-    let cases = [
-        (
-            "codec__hash",
-            json!({"algorithm": "sha256", "data": "hello"}),
-        ),
-        ("testbed__fail", json!({"message": "it went wrong"})),
-        ("codec__hash", json!({"algorithm": "sha256"})),
-        ("nobody__nothing", json!({})),
-    ];
-    let mut id = 10;
-    for (tool, arguments) in &cases {
-        server.line(&call(id, tool, arguments.clone(), json!({})));
-        let mut direct = server.reply_to(id);
+    let direct = answered_alike_both_ways(&mut server, |id, tool, arguments, rmcp| {
         let through_rmcp = json!({"progressToken": "p"});
-        server.line(&call(id + 1, tool, arguments.clone(), through_rmcp));
-        let mut rmcp = server.reply_to(id + 1);
-        assert_eq!(direct["id"], id);
-        if let Some(result) = direct.get("result") {
-            assert_eq!(
-                result["resultType"], "complete",
-                "the 2026-07-28 shape: {direct}"
-            );
-        }
-        direct["id"] = json!(0);
-        rmcp["id"] = json!(0);
-        let (direct, rmcp) = (common::normalized(direct), common::normalized(rmcp));
-        assert_eq!(direct, rmcp, "{tool} {arguments}");
-        id += 2;
+        call(
+            id,
+            tool,
+            arguments,
+            if rmcp { through_rmcp } else { json!({}) },
+        )
+    });
+    for answer in direct
+        .iter()
+        .filter(|answer| answer.get("result").is_some())
+    {
+        assert_eq!(
+            answer["result"]["resultType"], "complete",
+            "the 2026-07-28 shape: {answer}"
+        );
     }
 
     // A question: input required, then answered in a second request.
@@ -727,14 +735,7 @@ fn a_stateless_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_
         ask,
         json!({"inputResponses": answers, "requestState": state}),
     ));
-    let answer = server.reply_to(51);
-    let text = answer["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        text.starts_with("accept") && text.contains("yes"),
-        "{answer}"
-    );
+    accepted_with_yes(&server.reply_to(51));
 
     // A cancelled call answers nothing; the next one is served.
     server.line(&call(
@@ -761,14 +762,7 @@ fn a_stateless_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_
     );
     assert!(status.success(), "{status}");
 
-    let log = std::fs::read_to_string(fixture.path("stderr.log")).expect("log");
-    let direct = cases.len() + 2 + 1;
-    assert_eq!(
-        log.matches("tools/call answered without rmcp's serve loop")
-            .count(),
-        direct,
-        "{log}"
-    );
+    assert_eq!(answered_directly(&fixture), direct.len() + 2 + 1);
 }
 
 #[test]
