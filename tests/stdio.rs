@@ -765,6 +765,41 @@ fn a_stateless_tools_call_served_without_rmcps_loop_is_answered_as_rmcp_answers_
     assert_eq!(answered_directly(&fixture), direct.len() + 2 + 1);
 }
 
+/// A client of the stateless era that sends only calls the transport serves itself, then
+/// closes stdin, gets every answer, and warden exits cleanly: rmcp, which never saw a message,
+/// is not an error. So does a client that sends nothing at all.
+#[test]
+fn a_client_that_only_made_stateless_calls_leaves_and_warden_exits_cleanly() {
+    let fixture = Fixture::new("[plugins.codec]\ncomponent = \"{codec}\"\n");
+    let mut server = RawServer::spawn(&fixture, None);
+    for id in 1..=3 {
+        server.line(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "codec__hash", "arguments": {"algorithm": "sha256", "data": "hello"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }}})
+            .to_string(),
+        );
+    }
+    let (messages, status) = server.close();
+    let mut answered: Vec<u64> = messages
+        .iter()
+        .filter(|m| m["result"]["isError"] == json!(false))
+        .filter_map(|m| m["id"].as_u64())
+        .collect();
+    answered.sort_unstable();
+    assert_eq!(answered, [1, 2, 3], "{messages:?}");
+    assert!(status.success(), "{status}");
+
+    let mut silent = RawServer::spawn(&fixture, None);
+    let (messages, status) = silent.close();
+    assert!(messages.is_empty(), "{messages:?}");
+    assert!(status.success(), "{status}");
+}
+
 #[test]
 fn a_cancelled_call_stops_its_plugin_and_is_audited_cancelled() {
     // One call of testbed at a time, none waiting: while `spin` runs, every other call of the

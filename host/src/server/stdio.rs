@@ -22,7 +22,7 @@ use rmcp::model::{
     JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, ProtocolVersion, RequestId,
     RequestMetaObject, ServerResult,
 };
-use rmcp::service::{RequestContext, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::service::{RequestContext, RxJsonRpcMessage, ServerInitializeError, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::{StdioReader, StdioWriter};
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
@@ -51,10 +51,13 @@ pub async fn serve_stdio(
     // serves itself inside `serve`, which is all the time when every request is a stateless
     // call the transport serves, and the thread that awaits this function is not a worker.
     let serving = tokio::spawn(async move {
-        let service = server
-            .serve(transport)
-            .await
-            .map_err(std::io::Error::other)?;
+        let service = match server.serve(transport).await {
+            Ok(service) => service,
+            // The input ended before a message rmcp serves itself: the client sent nothing,
+            // or only calls the transport served (and answered before the end), and left.
+            Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+            Err(error) => return Err(std::io::Error::other(error)),
+        };
         service.waiting().await.map_err(std::io::Error::other)?;
         Ok(())
     });
