@@ -95,70 +95,65 @@ async fn sequential(
 pub async fn run(setup: &Setup, report: &mut Report) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let manifest = codec_manifest(setup, dir.path(), "")?;
-    let mut server = StdioServer::spawn(&setup.warden, &manifest)?;
-    server.initialize().await?;
-    let mut samples = sequential(&mut server, &trivial_call(), setup.calls, setup.budget).await?;
-    let n = samples.len();
-    if let Some(latency) = Latency::of(&mut samples) {
-        report.add("stdio", "sequential calls", n);
-        report.add("stdio", "sequential p50 (µs)", micros(latency.p50));
-        report.add("stdio", "sequential p95 (µs)", micros(latency.p95));
-        report.add("stdio", "sequential p99 (µs)", micros(latency.p99));
-        report.add("stdio", "sequential mean (µs)", micros(latency.mean));
-    }
-
     if let Some(floor) = pipe_floor(setup.calls, setup.budget).await? {
         report.add("stdio", "pipe floor p50 (µs)", micros(floor.p50));
         report.add("stdio", "pipe floor p95 (µs)", micros(floor.p95));
     }
-
-    let (calls, elapsed) = pipelined(
-        &mut server,
-        &trivial_call(),
-        check_result,
-        setup.calls,
-        setup.budget,
-    )
-    .await?;
-    report.add("stdio", "pipelined calls", calls);
-    report.add(
-        "stdio",
-        &format!("pipelined calls/s (depth {PIPELINE_DEPTH})"),
-        (calls as f64 / elapsed.as_secs_f64()).round(),
-    );
-    server.shutdown().await?;
-
-    // The stateless era: the same calls without `initialize`, each declaring 2026-07-28.
+    // A session opened with `initialize` (2025-11-25), then the stateless era: the same calls
+    // without `initialize`, each declaring 2026-07-28.
     let mut server = StdioServer::spawn(&setup.warden, &manifest)?;
-    let stateless = stateless_call();
-    let mut samples = sequential(&mut server, &stateless, setup.calls, setup.budget).await?;
+    server.initialize().await?;
+    measure(&mut server, &trivial_call(), "", setup, report).await?;
+    server.shutdown().await?;
+    let mut server = StdioServer::spawn(&setup.warden, &manifest)?;
+    measure(&mut server, &stateless_call(), "stateless ", setup, report).await?;
+    server.shutdown().await?;
+    gate_features(setup, report).await
+}
+
+/// Sequential round trips and pipelined calls of `tools/call` with `params` on `server`,
+/// reported under figures named with `era` first.
+async fn measure(
+    server: &mut StdioServer,
+    params: &Value,
+    era: &str,
+    setup: &Setup,
+    report: &mut Report,
+) -> Result<()> {
+    let mut samples = sequential(server, params, setup.calls, setup.budget).await?;
+    let n = samples.len();
     if let Some(latency) = Latency::of(&mut samples) {
+        report.add("stdio", &format!("{era}sequential calls"), n);
         report.add(
             "stdio",
-            "stateless sequential p50 (µs)",
+            &format!("{era}sequential p50 (µs)"),
             micros(latency.p50),
         );
         report.add(
             "stdio",
-            "stateless sequential p95 (µs)",
+            &format!("{era}sequential p95 (µs)"),
             micros(latency.p95),
         );
+        report.add(
+            "stdio",
+            &format!("{era}sequential p99 (µs)"),
+            micros(latency.p99),
+        );
+        report.add(
+            "stdio",
+            &format!("{era}sequential mean (µs)"),
+            micros(latency.mean),
+        );
     }
-    let (calls, elapsed) = pipelined(
-        &mut server,
-        &stateless,
-        check_result,
-        setup.calls,
-        setup.budget,
-    )
-    .await?;
+    let (calls, elapsed) =
+        pipelined(server, params, check_result, setup.calls, setup.budget).await?;
+    report.add("stdio", &format!("{era}pipelined calls"), calls);
     report.add(
         "stdio",
-        &format!("stateless pipelined calls/s (depth {PIPELINE_DEPTH})"),
+        &format!("{era}pipelined calls/s (depth {PIPELINE_DEPTH})"),
         (calls as f64 / elapsed.as_secs_f64()).round(),
     );
-    server.shutdown().await?;
-    gate_features(setup, report).await
+    Ok(())
 }
 
 /// The floor under every stdio figure: the same request line sent through `cat` and read

@@ -115,20 +115,13 @@ impl Compiler {
         Ok((component, artifact))
     }
 
-    /// The engine to compile with: one `make` made, or the target itself when that one's
-    /// compatibility key differs (a compiler over another kind of engine).
+    /// The engine to compile with, made by the first compile after a release.
     fn engine(&self) -> wasmtime::Result<Engine> {
         let mut engine = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(engine) = &*engine {
             return Ok(engine.clone());
         }
-        let made = (self.make)()?;
-        let compiler = if compatibility_key(&made) == compatibility_key(&self.target) {
-            made
-        } else {
-            self.target.clone()
-        };
-        Ok(engine.insert(compiler).clone())
+        Ok(engine.insert((self.make)()?).clone())
     }
 
     /// Drop the compiling engine, if one was made (compiles after this make another).
@@ -272,8 +265,8 @@ mod tests {
     }
 
     /// The engine that compiles has the same compatibility key as the engines that run the
-    /// code, whatever their sizing: otherwise every artifact would be refused and the
-    /// compiler would fall back to the target engine, keeping its contexts again.
+    /// code, whatever their sizing: otherwise the serving engine would refuse every artifact
+    /// it compiled.
     #[test]
     fn the_compile_engine_compiles_for_every_sizing_of_the_engine() {
         let compile = compatibility_key(&build_compile_engine().expect("compile engine"));

@@ -112,6 +112,7 @@ impl Direct {
         let principal = self.server.session_principal();
         let (served, cancel) = match self.server.session_peer() {
             Some(peer) => {
+                // Read per call, as rmcp does: another `initialize` would replace it.
                 let legacy = peer
                     .peer_info()
                     .is_some_and(|info| info.protocol_version < ProtocolVersion::V_2026_07_28);
@@ -305,8 +306,7 @@ where
         }
     }
 
-    /// Serve plain `tools/call` requests with `server` here, once `initialize` has opened
-    /// its session ([`Direct`]).
+    /// Serve plain `tools/call` requests with `server` here ([`Direct`]).
     pub fn serving(mut self, server: WardenServer) -> Self {
         self.direct = Some(Direct {
             server,
