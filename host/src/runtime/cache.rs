@@ -107,13 +107,12 @@ pub struct CacheConfig {
 
 /// A directory of compiled components.
 pub struct CompileCache {
-    /// The engine every entry is compiled with and loaded into.
-    engine: Engine,
     store: Option<Store>,
     engine_key: String,
     /// The components read or compiled in this round of loading.
     round: Round,
-    /// What compiles in a round, until [`end_round`](Self::end_round).
+    /// What compiles in a round, until [`end_round`](Self::end_round), for the engine every
+    /// entry is loaded into ([`Compiler::target`]).
     compiler: Compiler,
 }
 
@@ -188,7 +187,6 @@ impl CompileCache {
             None => None,
         };
         Ok(Self {
-            engine: engine.clone(),
             store,
             engine_key: compatibility_key(engine),
             round: Round::default(),
@@ -284,7 +282,7 @@ impl CompileCache {
                     // warden serialized it from this component. It was read into private
                     // memory, so later writes to the file cannot change it; wasmtime copies it
                     // into its own mapping and checks the header again.
-                    match unsafe { Component::deserialize(&self.engine, artifact) } {
+                    match unsafe { Component::deserialize(self.compiler.target(), artifact) } {
                         Ok(component) => return Some(component),
                         Err(error) => tracing::warn!(
                             path = %path.display(), %error,

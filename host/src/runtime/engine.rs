@@ -106,6 +106,11 @@ impl Compiler {
         }
     }
 
+    /// The engine the components are for.
+    pub fn target(&self) -> &Engine {
+        &self.target
+    }
+
     /// `bytes` compiled and loaded into the target engine, with the serialized artifact.
     pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<(Component, Vec<u8>)> {
         let artifact = self.engine()?.precompile_component(bytes)?;
